@@ -1,0 +1,276 @@
+/*
+ * mproc — Python's multiprocessing as a portable C library.
+ *
+ * Conventions (docs/api.md has the long form):
+ *  - Every call that can fail returns int: 0 on success or a negative MPROC_E* code.
+ *    Constructors return the object through an out-parameter.
+ *  - Timeouts are int64_t milliseconds: MPROC_FOREVER (-1) blocks without limit, 0 never
+ *    blocks. They are measured on a monotonic clock; EINTR never reaches the caller.
+ *  - Handles are opaque and created/freed by the library. No platform type appears here:
+ *    pids and OS handles cross the API as fixed-width integers.
+ *  - The default start method is MPROC_START_SPAWN on every platform (docs/start-methods.md).
+ */
+#ifndef MPROC_H
+#define MPROC_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(MPROC_STATIC)
+#define MPROC_API
+#elif defined(_WIN32) || defined(__CYGWIN__)
+#if defined(MPROC_BUILDING)
+#define MPROC_API __declspec(dllexport)
+#else
+#define MPROC_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) || defined(__clang__)
+#define MPROC_API __attribute__((visibility("default")))
+#else
+#define MPROC_API
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define MPROC_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define MPROC_PRINTF(f, a)
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MPROC_VERSION_MAJOR 0
+#define MPROC_VERSION_MINOR 1
+#define MPROC_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------------------------------
+ * Errors. One list generates the enum, mproc_strerror() and mproc_errname().
+ * Codes are compile-time constants and never change value once released.
+ * ------------------------------------------------------------------------------------- */
+#define MPROC_ERRNO_MAP(XX)                                                                   \
+  XX(EINVAL, -1, "invalid argument")                                                          \
+  XX(ENOMEM, -2, "out of memory")                                                             \
+  XX(ETIMEDOUT, -3, "timed out")                                                              \
+  XX(ESTATE, -4, "operation not valid in the object's current state")                        \
+  XX(ERUNNING, -5, "process has not exited yet")                                              \
+  XX(ENOTARGET, -6, "target function cannot be resolved in a child process")                 \
+  XX(EBOOTSTRAP, -7, "a spawned child tried to start a process before bootstrapping; call "   \
+                     "mproc_main(argc, argv) first thing in main()")                          \
+  XX(ENOMAIN, -8, "spawn and forkserver need mproc_main(argc, argv) to be called first thing " \
+                  "in main()")                                                                 \
+  XX(EUNSAFE, -9, "fork refused: the process has more than one thread (use spawn, or allow "  \
+                  "fork with threads explicitly)")                                             \
+  XX(ENOTSUP, -10, "not supported on this platform")                                          \
+  XX(EOS, -11, "operating system error (see mproc_last_os_error)")                           \
+  XX(EMFILE, -12, "too many open files or handles")                                           \
+  XX(ENOSPC, -13, "no space left (shared memory or disk)")                                    \
+  XX(EAGAIN, -14, "resource temporarily unavailable")                                         \
+  XX(EACCES, -15, "permission denied")                                                        \
+  XX(ENOENT, -16, "no such file, name or process")                                            \
+  XX(EEXIST, -17, "name already exists")                                                      \
+  XX(EEOF, -18, "end of stream: the peer closed its end")                                    \
+  XX(EPEERGONE, -19, "peer process died or closed the channel mid-message")                  \
+  XX(EOWNERDEAD, -20, "previous owner died holding the lock; state may be inconsistent")     \
+  XX(ENOTRECOVERABLE, -21, "lock is not recoverable")                                          \
+  XX(EBROKEN, -22, "barrier or object is broken")                                             \
+  XX(EMSGSIZE, -23, "message or argument too large")                                          \
+  XX(EFULL, -24, "full")                                                                       \
+  XX(EEMPTY, -25, "empty")                                                                     \
+  XX(ECLOSED, -26, "object is closed")                                                        \
+  XX(ERANGE, -27, "index or value out of range")                                              \
+  XX(ETYPE, -28, "value has a different type")                                                \
+  XX(EBUILDMISMATCH, -29, "child runs a different build of the program")                     \
+  XX(EWORKERDIED, -30, "worker process died")                                                 \
+  XX(EAUTH, -31, "authentication failed")                                                     \
+  XX(EPROTO, -32, "protocol error: malformed data from peer")                                 \
+  XX(ECHILDFAILED, -33, "child process failed before running its target")                     \
+  XX(EINTERNAL, -34, "internal error")
+
+typedef enum mproc_errno {
+  MPROC_OK = 0,
+#define MPROC_ERR_ENUM_(name, val, msg) MPROC_##name = (val),
+  MPROC_ERRNO_MAP(MPROC_ERR_ENUM_)
+#undef MPROC_ERR_ENUM_
+} mproc_errno;
+
+/* "invalid argument" etc.; "unknown error" for codes outside the list. Never NULL. */
+MPROC_API const char *mproc_strerror(int err);
+/* "MPROC_EINVAL" etc.; "MPROC_UNKNOWN" for codes outside the list. Never NULL. */
+MPROC_API const char *mproc_errname(int err);
+/* errno (POSIX) or GetLastError() (Windows) behind the calling thread's last MPROC_E* from
+ * the OS layer; 0 when none. Thread-local. */
+MPROC_API int mproc_last_os_error(void);
+
+/* Timeouts, in milliseconds. */
+#define MPROC_FOREVER ((int64_t)-1)
+#define MPROC_NOWAIT ((int64_t)0)
+
+/* ---------------------------------------------------------------------------------------
+ * Start methods (Python's get_context / set_start_method).
+ * ------------------------------------------------------------------------------------- */
+typedef enum mproc_start_method {
+  MPROC_START_DEFAULT = 0, /* resolve to the global default at start() */
+  MPROC_START_FORK = 1,    /* POSIX only */
+  MPROC_START_SPAWN = 2,   /* POSIX and Windows; the default */
+  MPROC_START_FORKSERVER = 3 /* POSIX only */
+} mproc_start_method;
+
+/* Sets the global default. MPROC_ENOTSUP for a method this platform lacks. Thread-safe. */
+MPROC_API int mproc_set_start_method(mproc_start_method method);
+MPROC_API mproc_start_method mproc_get_start_method(void);
+/* "fork", "spawn", "forkserver"; NULL for an invalid value. */
+MPROC_API const char *mproc_start_method_name(mproc_start_method method);
+/* Parses "fork", "spawn", "forkserver". MPROC_EINVAL for anything else. */
+MPROC_API int mproc_start_method_parse(const char *name, mproc_start_method *out);
+/* 1 if this platform supports the method, else 0. */
+MPROC_API int mproc_start_method_available(mproc_start_method method);
+
+/* ---------------------------------------------------------------------------------------
+ * Entry point: the C form of `if __name__ == '__main__':`.
+ *
+ * Call first thing in main(). In the parent it records argv and returns 0. In a child started
+ * by spawn it runs the target and exits: the rest of main never runs there. In the forkserver
+ * process it serves until the parent goes away and exits. Returns a negative code only if the
+ * arguments are invalid.
+ * ------------------------------------------------------------------------------------- */
+MPROC_API int mproc_main(int argc, char **argv);
+
+/* ---------------------------------------------------------------------------------------
+ * Arguments: typed values carried into a child (copied, never shared).
+ * ------------------------------------------------------------------------------------- */
+typedef struct mproc_args mproc_args_t;
+
+typedef enum mproc_arg_type {
+  MPROC_ARG_INT = 1,    /* int64_t */
+  MPROC_ARG_DOUBLE = 2, /* double */
+  MPROC_ARG_BYTES = 3,  /* byte string, any content, up to MPROC_ARGS_MAX_BYTES in total */
+  MPROC_ARG_STR = 4     /* NUL-terminated string */
+} mproc_arg_type;
+
+/* Total encoded size of an argument list, per process: 1 GiB. */
+#define MPROC_ARGS_MAX_BYTES ((size_t)1 << 30)
+
+MPROC_API int mproc_args_new(mproc_args_t **out);
+/* Builds a list from a format: 'i' int, 'l' int64_t, 'd' double, 's' const char *,
+ * 'y' (const void *, size_t) bytes. Spaces are ignored. */
+MPROC_API int mproc_args_build(mproc_args_t **out, const char *fmt, ...);
+MPROC_API int mproc_args_vbuild(mproc_args_t **out, const char *fmt, va_list ap);
+MPROC_API void mproc_args_free(mproc_args_t *args);
+MPROC_API int mproc_args_add_int(mproc_args_t *args, int64_t value);
+MPROC_API int mproc_args_add_double(mproc_args_t *args, double value);
+MPROC_API int mproc_args_add_bytes(mproc_args_t *args, const void *data, size_t size);
+MPROC_API int mproc_args_add_str(mproc_args_t *args, const char *s);
+
+MPROC_API size_t mproc_args_count(const mproc_args_t *args);
+/* Type of item i, or MPROC_ERANGE / MPROC_EINVAL. */
+MPROC_API int mproc_args_type(const mproc_args_t *args, size_t i);
+MPROC_API int mproc_args_get_int(const mproc_args_t *args, size_t i, int64_t *out);
+MPROC_API int mproc_args_get_double(const mproc_args_t *args, size_t i, double *out);
+/* Pointers stay valid as long as the list does. */
+MPROC_API int mproc_args_get_bytes(const mproc_args_t *args, size_t i, const void **data,
+                                   size_t *size);
+MPROC_API int mproc_args_get_str(const mproc_args_t *args, size_t i, const char **out);
+/* Reads items in order with the same format letters as mproc_args_build, each taking a
+ * pointer ('i' int *, 'l' int64_t *, 'd' double *, 's' const char **, 'y' const void **,
+ * size_t *). MPROC_ETYPE / MPROC_ERANGE when the list does not match. */
+MPROC_API int mproc_args_parse(const mproc_args_t *args, const char *fmt, ...);
+/* The bound state of a "subclass-style" process (mproc_process_bind), in the child: a private
+ * writable copy. NULL when none was bound. */
+MPROC_API void *mproc_args_self(const mproc_args_t *args, size_t *size);
+
+/* ---------------------------------------------------------------------------------------
+ * Process (Python's multiprocessing.Process).
+ *
+ * A target is a plain function. The child finds it again by its address relative to the
+ * module (executable or shared library) that holds it, checked against the code bytes there,
+ * so no registration table is needed; targets must be functions of the program or of a shared
+ * library, not pointers into data. Its return value becomes the exit code (0..255 on POSIX).
+ * ------------------------------------------------------------------------------------- */
+typedef struct mproc_process mproc_process_t;
+typedef int (*mproc_target_fn)(const mproc_args_t *args);
+
+/* Exit code when the status is not knowable (the child was reaped by someone else). */
+#define MPROC_EXIT_UNKNOWN (-1000)
+
+/* args may be NULL; it is copied. The target is located at once: MPROC_ENOTARGET if it is
+ * not inside a loaded module. */
+MPROC_API int mproc_process_new(mproc_process_t **out, mproc_target_fn target,
+                                const mproc_args_t *args);
+/* Name shown by mproc_current_process_name() in the child; default "Process-N". */
+MPROC_API int mproc_process_set_name(mproc_process_t *p, const char *name);
+MPROC_API const char *mproc_process_name(const mproc_process_t *p);
+/* Daemon children are killed when the parent exits, even by SIGKILL (Linux: parent-death
+ * signal; Windows: Job object). Only before start: MPROC_ESTATE after. */
+MPROC_API int mproc_process_set_daemon(mproc_process_t *p, int daemon);
+MPROC_API int mproc_process_daemon(const mproc_process_t *p);
+MPROC_API int mproc_process_set_start_method(mproc_process_t *p, mproc_start_method method);
+/* fork normally refuses a multi-threaded parent (MPROC_EUNSAFE): children of a threaded
+ * parent can deadlock on locks other threads held. Set 1 to accept that risk. */
+MPROC_API int mproc_process_allow_fork_with_threads(mproc_process_t *p, int allow);
+/* "Subclass-style" processes: state (a plain struct, no pointers) copied into the child and
+ * handed to the target as mproc_args_self(). */
+MPROC_API int mproc_process_bind(mproc_process_t *p, const void *self, size_t size);
+
+MPROC_API int mproc_process_start(mproc_process_t *p);
+/* 0 once the process has exited (it is then reaped), MPROC_ETIMEDOUT otherwise.
+ * MPROC_ESTATE if it was never started. */
+MPROC_API int mproc_process_join(mproc_process_t *p, int64_t timeout_ms);
+/* 1 running, 0 not started or exited, or a negative code. Reaps as it checks. */
+MPROC_API int mproc_process_is_alive(mproc_process_t *p);
+/* 0 before start. */
+MPROC_API int64_t mproc_process_pid(const mproc_process_t *p);
+/* 0 and *code once exited: the target's return value, -N for signal N (POSIX), the process
+ * exit code on Windows (-15 after terminate, -9 after kill, NTSTATUS values as they are).
+ * MPROC_ERUNNING while running, MPROC_ESTATE before start. */
+MPROC_API int mproc_process_exitcode(mproc_process_t *p, int *code);
+/* The message a failing child handed over (mproc_fail, or the library's own explanation of a
+ * bootstrap failure); NULL when there is none. Valid until the process is closed. */
+MPROC_API const char *mproc_process_error(mproc_process_t *p);
+/* Library-side error that stopped the child before its target ran (e.g. MPROC_ENOTARGET,
+ * MPROC_EBUILDMISMATCH), or 0. */
+MPROC_API int mproc_process_child_error(mproc_process_t *p);
+/* SIGTERM / TerminateProcess; SIGKILL / TerminateProcess. No-op after exit. */
+MPROC_API int mproc_process_terminate(mproc_process_t *p);
+MPROC_API int mproc_process_kill(mproc_process_t *p);
+/* An OS object that becomes ready when the process exits (a pidfd or pipe fd on POSIX, usable
+ * with poll; a process HANDLE on Windows). MPROC_ESTATE before start. */
+MPROC_API int mproc_process_sentinel(const mproc_process_t *p, intptr_t *out);
+/* Like Python's close(): MPROC_ESTATE (handle left intact) while the process runs; otherwise
+ * releases everything. NULL is accepted. */
+MPROC_API int mproc_process_close(mproc_process_t *p);
+/* Releases the handle in any state. A running child is not killed: the library keeps reaping
+ * it (non-daemon children are still joined at exit), so it never becomes a zombie. */
+MPROC_API void mproc_process_free(mproc_process_t *p);
+
+/* Waits until at least one of the started processes has exited; *index (may be NULL) names
+ * the first. MPROC_ETIMEDOUT otherwise. */
+MPROC_API int mproc_process_wait_any(mproc_process_t *const *procs, size_t n,
+                                     int64_t timeout_ms, size_t *index);
+
+/* In a child: records a message for the parent (read with mproc_process_error after join)
+ * and returns code, so a target can `return mproc_fail(2, "bad input %d", x);`. The message
+ * is sent at once, so it survives a later crash. Max 4 KiB; longer messages are cut. */
+MPROC_API int mproc_fail(int code, const char *fmt, ...) MPROC_PRINTF(2, 3);
+
+/* ---------------------------------------------------------------------------------------
+ * Module functions.
+ * ------------------------------------------------------------------------------------- */
+/* "MainProcess" in the main process, the process name in a child. */
+MPROC_API const char *mproc_current_process_name(void);
+MPROC_API int64_t mproc_current_pid(void);
+/* The pid of the process that started this one, or 0 in the main process. */
+MPROC_API int64_t mproc_parent_pid(void);
+/* Reaps exited children, then copies up to cap handles of still-running children started by
+ * this process (handles stay owned by the caller who created them); *count is the total. */
+MPROC_API int mproc_active_children(mproc_process_t **out, size_t cap, size_t *count);
+/* Logical CPUs in the machine (Python's os.cpu_count()). At least 1. */
+MPROC_API int mproc_cpu_count(void);
+/* CPUs this process may use: min(affinity mask, ceil(cgroup CPU quota)). At least 1. */
+MPROC_API int mproc_cpu_count_usable(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MPROC_H */

@@ -1,0 +1,309 @@
+/* Typed argument lists: what a child receives. Items are kept encoded in one buffer (the same
+ * bytes the bootstrap record carries), with an index of offsets so lookups are O(1). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct item {
+  uint8_t type;
+  size_t off; /* payload offset in enc */
+  size_t len; /* payload length (strings include their NUL) */
+} item;
+
+struct mproc_args {
+  mp_buf enc; /* concatenated payloads */
+  item *items;
+  size_t count, cap;
+  void *self; /* bound state, child side */
+  size_t self_size;
+};
+
+int mproc_args_new(mproc_args_t **out) {
+  if (out == NULL)
+    return MPROC_EINVAL;
+  *out = calloc(1, sizeof **out);
+  return *out ? 0 : MPROC_ENOMEM;
+}
+
+void mproc_args_free(mproc_args_t *a) {
+  if (a == NULL)
+    return;
+  mp_buf_free(&a->enc);
+  free(a->items);
+  free(a->self);
+  free(a);
+}
+
+static int add_item(mproc_args_t *a, uint8_t type, const void *p, size_t n) {
+  if (a == NULL || (p == NULL && n > 0))
+    return MPROC_EINVAL;
+  if (n > MPROC_ARGS_MAX_BYTES || a->enc.len + n > MPROC_ARGS_MAX_BYTES)
+    return MPROC_EMSGSIZE;
+  if (a->count == a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 8;
+    item *it = realloc(a->items, cap * sizeof *it);
+    if (it == NULL)
+      return MPROC_ENOMEM;
+    a->items = it;
+    a->cap = cap;
+  }
+  size_t off = a->enc.len;
+  mp_put(&a->enc, p, n);
+  if (a->enc.err) {
+    int rc = a->enc.err;
+    a->enc.err = 0; /* the list itself is still intact */
+    return rc;
+  }
+  a->items[a->count++] = (item){type, off, n};
+  return 0;
+}
+
+static int add_u64(mproc_args_t *a, uint8_t type, uint64_t v) {
+  unsigned char t[8];
+  for (int i = 0; i < 8; i++)
+    t[i] = (unsigned char)(v >> (8 * i));
+  return add_item(a, type, t, 8);
+}
+
+int mproc_args_add_int(mproc_args_t *a, int64_t v) { return add_u64(a, MPROC_ARG_INT, (uint64_t)v); }
+
+int mproc_args_add_double(mproc_args_t *a, double v) {
+  uint64_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  return add_u64(a, MPROC_ARG_DOUBLE, bits);
+}
+
+int mproc_args_add_bytes(mproc_args_t *a, const void *data, size_t size) {
+  return add_item(a, MPROC_ARG_BYTES, data, size);
+}
+
+int mproc_args_add_str(mproc_args_t *a, const char *s) {
+  if (s == NULL)
+    return MPROC_EINVAL;
+  return add_item(a, MPROC_ARG_STR, s, strlen(s) + 1);
+}
+
+size_t mproc_args_count(const mproc_args_t *a) { return a ? a->count : 0; }
+
+static const item *get(const mproc_args_t *a, size_t i, uint8_t type, int *rc) {
+  *rc = 0;
+  if (a == NULL)
+    *rc = MPROC_EINVAL;
+  else if (i >= a->count)
+    *rc = MPROC_ERANGE;
+  else if (a->items[i].type != type)
+    *rc = MPROC_ETYPE;
+  return *rc ? NULL : &a->items[i];
+}
+
+int mproc_args_type(const mproc_args_t *a, size_t i) {
+  if (a == NULL)
+    return MPROC_EINVAL;
+  return i < a->count ? a->items[i].type : MPROC_ERANGE;
+}
+
+static uint64_t load_u64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+int mproc_args_get_int(const mproc_args_t *a, size_t i, int64_t *out) {
+  int rc;
+  const item *it = get(a, i, MPROC_ARG_INT, &rc);
+  if (it == NULL || out == NULL)
+    return it ? MPROC_EINVAL : rc;
+  *out = (int64_t)load_u64(a->enc.data + it->off);
+  return 0;
+}
+
+int mproc_args_get_double(const mproc_args_t *a, size_t i, double *out) {
+  int rc;
+  const item *it = get(a, i, MPROC_ARG_DOUBLE, &rc);
+  if (it == NULL || out == NULL)
+    return it ? MPROC_EINVAL : rc;
+  uint64_t bits = load_u64(a->enc.data + it->off);
+  memcpy(out, &bits, sizeof *out);
+  return 0;
+}
+
+int mproc_args_get_bytes(const mproc_args_t *a, size_t i, const void **data, size_t *size) {
+  int rc;
+  const item *it = get(a, i, MPROC_ARG_BYTES, &rc);
+  if (it == NULL || data == NULL || size == NULL)
+    return it ? MPROC_EINVAL : rc;
+  static const unsigned char empty[1];
+  *data = it->len ? (const void *)(a->enc.data + it->off) : (const void *)empty;
+  *size = it->len;
+  return 0;
+}
+
+int mproc_args_get_str(const mproc_args_t *a, size_t i, const char **out) {
+  int rc;
+  const item *it = get(a, i, MPROC_ARG_STR, &rc);
+  if (it == NULL || out == NULL)
+    return it ? MPROC_EINVAL : rc;
+  *out = (const char *)(a->enc.data + it->off);
+  return 0;
+}
+
+void *mproc_args_self(const mproc_args_t *a, size_t *size) {
+  if (size)
+    *size = a ? a->self_size : 0;
+  return a ? a->self : NULL;
+}
+
+int mp_args_set_self(mproc_args_t *a, const void *self, size_t size) {
+  if (size == 0)
+    return 0;
+  void *copy = malloc(size);
+  if (copy == NULL)
+    return MPROC_ENOMEM;
+  memcpy(copy, self, size);
+  free(a->self);
+  a->self = copy;
+  a->self_size = size;
+  return 0;
+}
+
+/* --- format-driven build / parse ----------------------------------------------------------- */
+
+static int build_one(mproc_args_t *a, char c, va_list *ap) {
+  switch (c) {
+  case 'i':
+    return mproc_args_add_int(a, va_arg(*ap, int));
+  case 'l':
+    return mproc_args_add_int(a, va_arg(*ap, int64_t));
+  case 'd':
+    return mproc_args_add_double(a, va_arg(*ap, double));
+  case 's':
+    return mproc_args_add_str(a, va_arg(*ap, const char *));
+  case 'y': {
+    const void *p = va_arg(*ap, const void *);
+    return mproc_args_add_bytes(a, p, va_arg(*ap, size_t));
+  }
+  default:
+    return MPROC_EINVAL;
+  }
+}
+
+int mproc_args_vbuild(mproc_args_t **out, const char *fmt, va_list ap) {
+  if (out == NULL || fmt == NULL)
+    return MPROC_EINVAL;
+  mproc_args_t *a;
+  int rc = mproc_args_new(&a);
+  va_list cp;
+  va_copy(cp, ap);
+  for (const char *f = fmt; rc == 0 && *f; f++)
+    if (*f != ' ')
+      rc = build_one(a, *f, &cp);
+  va_end(cp);
+  if (rc != 0) {
+    mproc_args_free(a);
+    a = NULL;
+  }
+  *out = a;
+  return rc;
+}
+
+int mproc_args_build(mproc_args_t **out, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = mproc_args_vbuild(out, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+static int parse_one(const mproc_args_t *a, size_t i, char c, va_list *ap) {
+  int64_t v;
+  int rc;
+  switch (c) {
+  case 'i':
+    if ((rc = mproc_args_get_int(a, i, &v)) != 0)
+      return rc;
+    if (v < INT32_MIN || v > INT32_MAX)
+      return MPROC_ERANGE;
+    *va_arg(*ap, int *) = (int)v;
+    return 0;
+  case 'l':
+    return mproc_args_get_int(a, i, va_arg(*ap, int64_t *));
+  case 'd':
+    return mproc_args_get_double(a, i, va_arg(*ap, double *));
+  case 's':
+    return mproc_args_get_str(a, i, va_arg(*ap, const char **));
+  case 'y': {
+    const void **p = va_arg(*ap, const void **);
+    return mproc_args_get_bytes(a, i, p, va_arg(*ap, size_t *));
+  }
+  default:
+    return MPROC_EINVAL;
+  }
+}
+
+int mproc_args_parse(const mproc_args_t *a, const char *fmt, ...) {
+  if (a == NULL || fmt == NULL)
+    return MPROC_EINVAL;
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = 0;
+  size_t i = 0;
+  for (const char *f = fmt; rc == 0 && *f; f++)
+    if (*f != ' ')
+      rc = parse_one(a, i++, *f, &ap);
+  va_end(ap);
+  return rc;
+}
+
+/* --- wire form: u32 count, then per item u8 type + blob ----------------------------------- */
+
+size_t mp_args_encoded_size(const mproc_args_t *a) {
+  return a ? 4 + a->count * 9 + a->enc.len : 4;
+}
+
+void mp_args_encode(const mproc_args_t *a, mp_buf *b) {
+  size_t n = a ? a->count : 0;
+  mp_put_u32(b, (uint32_t)n);
+  for (size_t i = 0; i < n; i++) {
+    mp_put_u8(b, a->items[i].type);
+    mp_put_blob(b, a->enc.data + a->items[i].off, a->items[i].len);
+  }
+}
+
+static int valid_item(uint8_t type, const unsigned char *p, size_t n) {
+  switch (type) {
+  case MPROC_ARG_INT:
+  case MPROC_ARG_DOUBLE:
+    return n == 8;
+  case MPROC_ARG_BYTES:
+    return 1;
+  case MPROC_ARG_STR:
+    return n >= 1 && p[n - 1] == '\0';
+  default:
+    return 0;
+  }
+}
+
+int mp_args_decode(mp_rd *r, mproc_args_t **out) {
+  mproc_args_t *a;
+  int rc = mproc_args_new(&a);
+  uint32_t n = mp_get_u32(r);
+  for (uint32_t i = 0; rc == 0 && i < n; i++) {
+    uint8_t type = mp_get_u8(r);
+    size_t len;
+    const unsigned char *p = mp_get_blob(r, &len);
+    if (r->err)
+      rc = r->err;
+    else if (!valid_item(type, p, len))
+      rc = MPROC_EPROTO;
+    else
+      rc = add_item(a, type, p, len);
+  }
+  if (rc != 0) {
+    mproc_args_free(a);
+    a = NULL;
+  }
+  *out = a;
+  return rc;
+}

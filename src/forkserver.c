@@ -1,0 +1,252 @@
+/* The forkserver start method.
+ *
+ * The server is this program re-executed (like spawn) before main's own initialisation runs:
+ * mproc_main sees the "forkserver:" token and serves here, single-threaded, forever. Each request
+ * carries two handles: the child's end of its bootstrap channel and the write end of a status
+ * channel. The server forks; the child runs the ordinary child path (boot.c); the server answers
+ * on the status channel with the pid (and a pidfd, so the client can signal without pid-reuse
+ * races), and when the child exits, with its exit status. The server is the child's parent, so
+ * only it can reap; the status channel is the client's sentinel.
+ *
+ * The server exits when the client's control channel reaches EOF (the client exited) and, as a
+ * daemon of the client, when the client is killed. Children started as daemons die with the
+ * server; others outlive it, as in Python. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define REPLY_TIMEOUT_MS 30000
+
+static os_handle g_ctl = OS_INVALID;
+static os_proc g_server;
+static int64_t g_owner;
+
+void mp_forkserver_after_fork_child(void) {
+  os_close(g_ctl);
+  os_proc_release(&g_server);
+  g_ctl = OS_INVALID;
+  memset(&g_server, 0, sizeof g_server);
+  g_server.handle = OS_INVALID;
+}
+
+static void drop_server(void) {
+  os_close(g_ctl);
+  g_ctl = OS_INVALID;
+  if (g_server.pid) {
+    os_proc_signal(&g_server, 1);
+    os_proc_wait(&g_server, OS_NO_DEADLINE);
+    os_proc_release(&g_server);
+  }
+  memset(&g_server, 0, sizeof g_server);
+  g_server.handle = OS_INVALID;
+}
+
+/* Called with the global lock held. */
+static int ensure_server(void) {
+  if (g_ctl != OS_INVALID && g_owner == os_getpid())
+    return 0;
+  os_handle ch[2];
+  int rc = os_chan_pair(ch);
+  if (rc != 0)
+    return rc;
+  char env[64];
+  snprintf(env, sizeof env, "%s=forkserver:%lld", MP_BOOT_ENV, (long long)ch[1]);
+  os_spawn_req req = {mp_main_argv(), env, &ch[1], 1, 1};
+  rc = os_proc_spawn(&req, &g_server);
+  os_close(ch[1]);
+  if (rc != 0) {
+    os_close(ch[0]);
+    return rc;
+  }
+  g_ctl = ch[0];
+  g_owner = os_getpid();
+  return 0;
+}
+
+/* Reads the server's FS_PID answer: 8 bytes of pid, maybe with a pidfd attached. */
+static int read_pid_reply(os_handle st, int64_t *pid, os_handle *pidfd) {
+  unsigned char b[8];
+  size_t got = 0, nh = 0;
+  int64_t deadline = os_deadline(REPLY_TIMEOUT_MS);
+  int rc = os_chan_recv_handles(st, b, sizeof b, &got, pidfd, 1, &nh, deadline);
+  while (rc == 0 && got < sizeof b) {
+    size_t more = 0;
+    rc = os_chan_read(st, b + got, sizeof b - got, &more, deadline);
+    got += more;
+  }
+  if (nh == 0)
+    *pidfd = OS_INVALID;
+  if (rc != 0) {
+    os_close(*pidfd);
+    return rc == MPROC_EEOF ? MPROC_EPEERGONE : rc;
+  }
+  mp_rd r;
+  mp_rd_init(&r, b, sizeof b);
+  *pid = (int64_t)mp_get_u64(&r);
+  return 0;
+}
+
+static int request_fork(int daemon, os_handle child_end, os_handle st_remote) {
+  unsigned char req = (unsigned char)(daemon != 0);
+  os_handle hs[2] = {child_end, st_remote};
+  return os_chan_send_handles(g_ctl, &req, 1, hs, 2);
+}
+
+int mp_forkserver_fork(int daemon, os_handle child_end, os_proc *proc, os_handle *status_chan) {
+  os_handle st[2];
+  int rc = os_chan_pair(st);
+  if (rc != 0)
+    return rc;
+  os_global_lock();
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if ((rc = ensure_server()) != 0)
+      break;
+    rc = request_fork(daemon, child_end, st[1]);
+    if (rc != MPROC_EPEERGONE)
+      break;
+    drop_server(); /* the server died (e.g. killed): start a fresh one once */
+  }
+  os_global_unlock();
+  os_close(st[1]);
+  int64_t pid = 0;
+  os_handle pidfd = OS_INVALID;
+  if (rc == 0)
+    rc = read_pid_reply(st[0], &pid, &pidfd);
+  if (rc != 0) {
+    os_close(st[0]);
+    return rc;
+  }
+  os_proc_attach(proc, pid, pidfd);
+  *status_chan = st[0];
+  return 0;
+}
+
+int mp_forkserver_status(os_handle st, int64_t deadline, int *status) {
+  mp_buf rec;
+  mp_buf_init(&rec);
+  uint32_t type = 0;
+  int rc = mp_rec_recv(st, &type, &rec, 64, deadline);
+  *status = MPROC_EXIT_UNKNOWN;
+  if (rc == 0 && type == MP_REC_FS_STATUS && rec.len == 4) {
+    mp_rd r;
+    mp_rd_init(&r, rec.data, rec.len);
+    *status = (int)mp_get_u32(&r);
+  } else if (rc == MPROC_EEOF || rc == MPROC_EPEERGONE || rc == 0) {
+    rc = 0; /* the server went away: the child's fate is unknown */
+  }
+  mp_buf_free(&rec);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------------------------- *
+ * Server side.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct fs_child {
+  os_proc proc;
+  os_handle status;
+} fs_child;
+
+typedef struct fs_table {
+  fs_child *v;
+  size_t n, cap;
+} fs_table;
+
+static void serve_exit(int code) { os_exit_now(code); }
+
+static void close_table(fs_table *t) {
+  for (size_t i = 0; i < t->n; i++) {
+    os_close(t->v[i].status);
+    os_close(t->v[i].proc.handle);
+  }
+}
+
+static void report_and_remove(fs_table *t, size_t i) {
+  unsigned char b[4];
+  uint32_t s = (uint32_t)t->v[i].proc.status;
+  for (int k = 0; k < 4; k++)
+    b[k] = (unsigned char)(s >> (8 * k));
+  mp_rec_send(t->v[i].status, MP_REC_FS_STATUS, b, 4, os_deadline(1000));
+  os_close(t->v[i].status);
+  os_proc_release(&t->v[i].proc);
+  t->v[i] = t->v[--t->n];
+}
+
+static void reap_some(fs_table *t) {
+  for (size_t i = 0; i < t->n;)
+    if (os_proc_wait(&t->v[i].proc, 0) == 0)
+      report_and_remove(t, i);
+    else
+      i++;
+}
+
+static void fork_one(os_handle ctl, fs_table *t, int daemon, os_handle child_end, os_handle st) {
+  if (t->n == t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : 16;
+    fs_child *v = realloc(t->v, cap * sizeof *v);
+    if (v == NULL) {
+      os_close(child_end), os_close(st); /* the client sees EOF: MPROC_EPEERGONE */
+      return;
+    }
+    t->v = v, t->cap = cap;
+  }
+  os_proc proc;
+  int in_child = 0;
+  if (os_proc_fork(daemon, &proc, &in_child) != 0) {
+    os_close(child_end), os_close(st);
+    return;
+  }
+  if (in_child) {
+    os_close(ctl);
+    os_close(st);
+    close_table(t);
+    mp_child_main(child_end, MPROC_START_FORKSERVER); /* never returns */
+  }
+  os_close(child_end);
+  unsigned char b[8];
+  for (int k = 0; k < 8; k++)
+    b[k] = (unsigned char)((uint64_t)proc.pid >> (8 * k));
+  os_chan_send_handles(st, b, 8, &proc.handle, proc.handle != OS_INVALID ? 1 : 0);
+  t->v[t->n++] = (fs_child){proc, st};
+}
+
+static void handle_request(os_handle ctl, fs_table *t) {
+  unsigned char req = 0;
+  os_handle hs[2] = {OS_INVALID, OS_INVALID};
+  size_t got = 0, nh = 0;
+  int rc = os_chan_recv_handles(ctl, &req, 1, &got, hs, 2, &nh, 0);
+  if (rc == MPROC_ETIMEDOUT)
+    return;
+  if (rc != 0)
+    serve_exit(0); /* the client is gone */
+  if (nh != 2) {
+    for (size_t i = 0; i < nh; i++)
+      os_close(hs[i]);
+    return;
+  }
+  fork_one(ctl, t, req != 0, hs[0], hs[1]);
+}
+
+void mp_forkserver_serve(os_handle ctl) {
+  fs_table t = {0};
+  os_handle *hs = NULL;
+  for (;;) {
+    os_handle *nhs = realloc(hs, (t.n + 1) * sizeof *hs);
+    if (nhs == NULL)
+      serve_exit(1);
+    hs = nhs;
+    hs[0] = ctl;
+    int blind = 0; /* a child without a pidfd can only be polled */
+    for (size_t i = 0; i < t.n; i++) {
+      hs[i + 1] = t.v[i].proc.handle;
+      blind |= hs[i + 1] == OS_INVALID;
+    }
+    size_t ready = 0;
+    int rc = os_wait_any(hs, t.n + 1, blind ? os_deadline(50) : OS_NO_DEADLINE, &ready);
+    if (rc == 0 && ready == 0)
+      handle_request(ctl, &t);
+    reap_some(&t);
+  }
+}

@@ -1,0 +1,131 @@
+/*
+ * Internals shared by the portable core: growable buffers and readers for the wire format,
+ * framed records on a channel, argument lists, target references and the per-process state
+ * a child learns at bootstrap. Nothing here is platform-specific.
+ */
+#ifndef MPROC_INTERNAL_H
+#define MPROC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mproc.h"
+#include "os.h"
+
+/* error.c */
+void mproc__set_os_error(int raw);
+
+/* --- wire.c: little-endian encoding ------------------------------------------------------ */
+typedef struct mp_buf {
+  unsigned char *data;
+  size_t len, cap;
+  int err; /* sticky: first failure (MPROC_ENOMEM / MPROC_EMSGSIZE) */
+} mp_buf;
+
+void mp_buf_init(mp_buf *b);
+void mp_buf_free(mp_buf *b);
+int mp_buf_reserve(mp_buf *b, size_t extra);
+void mp_put(mp_buf *b, const void *p, size_t n);
+void mp_put_u8(mp_buf *b, uint8_t v);
+void mp_put_u32(mp_buf *b, uint32_t v);
+void mp_put_u64(mp_buf *b, uint64_t v);
+void mp_put_str(mp_buf *b, const char *s); /* u32 length + bytes (no NUL) */
+void mp_put_blob(mp_buf *b, const void *p, size_t n); /* u64 length + bytes */
+
+typedef struct mp_rd {
+  const unsigned char *p;
+  size_t len, pos;
+  int err; /* sticky MPROC_EPROTO on any overrun */
+} mp_rd;
+
+void mp_rd_init(mp_rd *r, const void *p, size_t len);
+uint8_t mp_get_u8(mp_rd *r);
+uint32_t mp_get_u32(mp_rd *r);
+uint64_t mp_get_u64(mp_rd *r);
+/* Returns a malloc'd NUL-terminated copy, or NULL (r->err set). */
+char *mp_get_str(mp_rd *r);
+/* Points into the reader's memory; NULL with *n = 0 on error. */
+const void *mp_get_blob(mp_rd *r, size_t *n);
+
+/* Records on a channel: u32 type, u64 payload length, payload. */
+enum {
+  MP_REC_BOOT = 1,      /* parent -> child: everything the child needs */
+  MP_REC_READY = 2,     /* child -> parent: target resolved, user code starts */
+  MP_REC_FAIL = 3,      /* child -> parent: mproc_fail message (i32 code, str) */
+  MP_REC_CHILD_ERR = 4, /* child -> parent: bootstrap failed (i32 MPROC_E*, str) */
+  MP_REC_EXIT = 5,      /* child -> parent: target returned (i32 code) */
+  MP_REC_FS_FORK = 6,   /* client -> forkserver: fork a child (u8 daemon) + 2 handles */
+  MP_REC_FS_PID = 7,    /* forkserver -> client: i64 pid (+ pidfd handle) */
+  MP_REC_FS_STATUS = 8  /* forkserver -> client: i32 exit status */
+};
+#define MP_REC_MAX_SMALL ((uint64_t)1 << 20)
+int mp_rec_send(os_handle h, uint32_t type, const void *payload, size_t n, int64_t deadline);
+/* Reads one whole record. A record cut short by EOF is MPROC_EPEERGONE; EOF before the first
+ * byte is MPROC_EEOF; payloads above max are MPROC_EPROTO. */
+int mp_rec_recv(os_handle h, uint32_t *type, mp_buf *payload, uint64_t max, int64_t deadline);
+
+/* --- args.c ------------------------------------------------------------------------------- */
+void mp_args_encode(const mproc_args_t *a, mp_buf *b);
+int mp_args_decode(mp_rd *r, mproc_args_t **out);
+/* Attaches a private copy of the bound state (child side). */
+int mp_args_set_self(mproc_args_t *a, const void *self, size_t size);
+size_t mp_args_encoded_size(const mproc_args_t *a);
+
+/* --- target.c ----------------------------------------------------------------------------- */
+#define MP_MODULE_MAX 4096
+typedef struct mp_target_ref {
+  char module[MP_MODULE_MAX]; /* "" = main executable */
+  uint64_t offset;
+  uint64_t hash;     /* FNV-1a of the first hash_len code bytes: a build fingerprint */
+  uint32_t hash_len;
+} mp_target_ref;
+
+int mp_target_locate(mproc_target_fn fn, mp_target_ref *ref);
+void mp_target_encode(const mp_target_ref *ref, mp_buf *b);
+int mp_target_decode(mp_rd *r, mp_target_ref *ref);
+/* MPROC_ENOTARGET (not loadable) or MPROC_EBUILDMISMATCH (different code there). */
+int mp_target_resolve(const mp_target_ref *ref, mproc_target_fn *fn);
+
+/* --- boot.c: the child side, the same for every start method ------------------------------ */
+#define MP_BOOT_ENV "MPROC_BOOTSTRAP"
+/* Runs the target described by the BOOT record on chan; never returns. */
+void mp_child_main(os_handle chan, mproc_start_method method);
+/* Fills the BOOT record for p (process.c provides the fields). */
+typedef struct mp_boot {
+  mproc_start_method method;
+  int daemon;
+  int64_t parent_pid;
+  const char *name;
+  const mp_target_ref *target;
+  const void *self;
+  size_t self_size;
+  const mproc_args_t *args;
+} mp_boot;
+void mp_boot_encode(const mp_boot *bt, mp_buf *b);
+/* State of this process as a child: name, parent pid, its channel to the parent. */
+int mp_is_bootstrapped_child(void);
+os_handle mp_child_chan(void);
+/* argv recorded by mproc_main (NULL if it was never called). */
+char *const *mp_main_argv(void);
+int mp_main_called(void);
+/* 1 when this process was spawned and has not run mproc_main yet (the env token is set). */
+int mp_bootstrap_pending(void);
+
+/* --- process.c ---------------------------------------------------------------------------- */
+/* In a fresh fork child: forget the parent's children, close their handles. */
+void mp_process_after_fork_child(void);
+/* Terminates daemon children and joins the rest (Python's exit function). */
+void mp_process_exit_hook(void);
+
+/* --- forkserver.c ------------------------------------------------------------------------- */
+/* Client: asks the server to fork a child that runs the BOOT record sent later on the
+ * child's channel. *status_chan becomes readable when the server reports the exit status. */
+int mp_forkserver_fork(int daemon, os_handle child_end, os_proc *proc, os_handle *status_chan);
+/* Reads the exit status the server sent on status_chan (MPROC_ETIMEDOUT if not yet there). */
+int mp_forkserver_status(os_handle status_chan, int64_t deadline, int *status);
+/* The server loop, entered from mproc_main; never returns. */
+void mp_forkserver_serve(os_handle ctl);
+/* In a fork child: drop the client connection inherited from the parent. */
+void mp_forkserver_after_fork_child(void);
+
+#endif /* MPROC_INTERNAL_H */

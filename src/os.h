@@ -1,0 +1,137 @@
+/*
+ * The OS layer: the only door from the portable core (the src/ files) to the platform.
+ * Implemented once in src/posix/ and once in src/win32/, with the same file names on both sides
+ * (proc.c, chan.c, wait.c, clock.c, sym.c, sys.c) so a reviewer can diff the pair.
+ *
+ * Rules every implementation follows:
+ *  - Return 0 or a negative MPROC_E* code; translate errno / GetLastError() here (os_error) and
+ *    keep the raw value for mproc_last_os_error().
+ *  - Every handle created is close-on-exec / non-inheritable from birth (never "create, then
+ *    fcntl"). A child inherits exactly the handles named in its spawn request.
+ *  - Deadlines are absolute os_now_ns() values (OS_NO_DEADLINE = none); EINTR is retried with the
+ *    remainder recomputed. Nothing here installs a signal handler.
+ *  - This layer knows nothing of queues, pools or Python semantics.
+ */
+#ifndef MPROC_OS_H
+#define MPROC_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mproc.h"
+
+/* An fd on POSIX, a HANDLE on Windows. */
+typedef intptr_t os_handle;
+#define OS_INVALID ((os_handle)-1)
+#define OS_NO_DEADLINE INT64_MAX
+
+/* --- errors (error.c in each backend) ----------------------------------------------------- */
+/* Records raw (errno or GetLastError value) for mproc_last_os_error() and returns its MPROC_E*
+ * translation. */
+int os_error(int raw);
+/* os_error() of the current errno / GetLastError(). */
+int os_last_error(void);
+
+/* --- clock.c --------------------------------------------------------------------------------- */
+int64_t os_now_ns(void); /* monotonic */
+/* timeout_ms (MPROC_FOREVER, 0, or > 0) to an absolute deadline. */
+int64_t os_deadline(int64_t timeout_ms);
+void os_sleep_ms(int64_t ms);
+
+/* --- sys.c: identity, environment, process-wide lock ------------------------------------- */
+int64_t os_getpid(void);
+/* Parent pid; 0 where the platform has no cheap answer (Windows). */
+int64_t os_getppid(void);
+/* Threads in this process; 0 when it cannot be told. */
+int os_thread_count(void);
+int os_cpu_count(void);
+int os_cpu_count_usable(void);
+/* Copies the value of an environment variable; MPROC_ENOENT if unset, MPROC_ERANGE if it does
+ * not fit. */
+int os_getenv(const char *name, char *buf, size_t cap);
+int os_unsetenv(const char *name);
+/* One recursive-safe-enough process-wide lock for the core's global tables (not reentrant). */
+void os_global_lock(void);
+void os_global_unlock(void);
+/* Called once before the first child is created: process-wide setup the backend needs
+ * (Windows: SetErrorMode is NOT touched; the job object is created lazily). */
+int os_init(void);
+/* Ends the process now without running atexit handlers or flushing stdio (the core flushes). */
+void os_exit_now(int code);
+
+/* --- chan.c: bidirectional byte-stream channel ------------------------------------------- */
+/* Both ends non-inheritable and blocking. POSIX: socketpair; Windows: a duplex named pipe. */
+int os_chan_pair(os_handle out[2]);
+/* Writes all n bytes. MPROC_EPEERGONE if the peer end is closed (never raises SIGPIPE).
+ * MPROC_ETIMEDOUT past the deadline (the stream is then unusable: some bytes may be written). */
+int os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline);
+/* Reads 1..n bytes into buf, storing the count in *got. MPROC_EEOF when the peer closed and
+ * nothing is left; MPROC_ETIMEDOUT when nothing arrived by the deadline (deadline <= now
+ * means: only what is already there). */
+int os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline);
+/* Sends n > 0 bytes plus nh handles in one message (POSIX SCM_RIGHTS). Windows: MPROC_ENOTSUP
+ * until handle passing by DuplicateHandle exists. */
+int os_chan_send_handles(os_handle h, const void *buf, size_t n, const os_handle *hs,
+                         size_t nh);
+/* Receives what os_chan_send_handles sent: up to n bytes and up to cap handles (received
+ * handles are close-on-exec). */
+int os_chan_recv_handles(os_handle h, void *buf, size_t n, size_t *got, os_handle *hs,
+                         size_t cap, size_t *nh, int64_t deadline);
+int os_close(os_handle h); /* OS_INVALID is a no-op; EINTR counts as closed */
+int os_set_inheritable(os_handle h, int inheritable);
+
+/* --- wait.c ---------------------------------------------------------------------------------- */
+/* Blocks until one of hs is ready (a channel readable or at EOF, a process handle/pidfd
+ * signalled). *ready = its index. MPROC_ETIMEDOUT past the deadline. OS_INVALID entries are
+ * skipped. Any n (Windows waits in groups of 64). */
+int os_wait_any(const os_handle *hs, size_t n, int64_t deadline, size_t *ready);
+
+/* --- proc.c ---------------------------------------------------------------------------------- */
+typedef struct os_proc {
+  int64_t pid;       /* 0: none */
+  os_handle handle;  /* pidfd / process HANDLE: readable or signalled at exit; may be OS_INVALID
+                        on POSIX kernels without pidfd */
+  int is_child;      /* 1: ours to reap; 0: attached (e.g. a forkserver child) */
+  int reaped;        /* 1 once the exit status was collected (or is lost) */
+  int status;        /* valid once reaped: exit code, -signal, or MPROC_EXIT_UNKNOWN */
+} os_proc;
+
+typedef struct os_spawn_req {
+  char *const *argv;       /* the parent's argv as mproc_main saw it (POSIX; Windows re-uses
+                              GetCommandLineW so quoting stays exactly as it was) */
+  const char *env_assign;  /* "NAME=value" added to the child's environment */
+  const os_handle *inherit; /* handles the child inherits, same values in the child */
+  size_t n_inherit;
+  int die_with_parent;     /* daemon: killed when this process dies (PDEATHSIG / Job object) */
+} os_spawn_req;
+
+/* Starts this program again with the parent's argv. On return the child exists and exec
+ * succeeded (or the call failed and nothing is left behind). */
+int os_proc_spawn(const os_spawn_req *req, os_proc *out);
+/* fork(2): returns 0 in both; *in_child tells which. In the child, signal dispositions are
+ * reset to default, the mask is emptied, and die_with_parent arms PDEATHSIG with the ppid
+ * re-check. Windows: MPROC_ENOTSUP. */
+int os_proc_fork(int die_with_parent, os_proc *out, int *in_child);
+/* 1 where os_proc_fork works (POSIX), 0 where it is MPROC_ENOTSUP (Windows). */
+int os_can_fork(void);
+/* Wraps a process that is not our child (forkserver children): handle may be a pidfd. */
+void os_proc_attach(os_proc *out, int64_t pid, os_handle handle);
+/* Reaps our child by the deadline: 0 and p->status set, or MPROC_ETIMEDOUT. Someone else
+ * reaping it (SIGCHLD=SIG_IGN, a host waitpid(-1)) gives status MPROC_EXIT_UNKNOWN unless the
+ * kernel can still tell the status. For attached processes: waits for exit, status unknown. */
+int os_proc_wait(os_proc *p, int64_t deadline);
+/* hard=0: SIGTERM / TerminateProcess(-15 mapping); hard=1: SIGKILL / TerminateProcess(-9).
+ * Never signals a reaped pid. */
+int os_proc_signal(os_proc *p, int hard);
+/* Closes the handle; does not reap. */
+void os_proc_release(os_proc *p);
+
+/* --- sym.c: finding functions again in a re-executed or forked child -------------------- */
+/* Locates addr in a loaded module: module = "" for the main executable, else the path the
+ * module was loaded from; *offset = addr - module base; *avail = bytes readable from addr
+ * within the module's mapping (>= 1). MPROC_ENOTARGET if addr is in no module. */
+int os_sym_locate(const void *addr, char *module, size_t cap, uint64_t *offset, size_t *avail);
+/* The inverse, in any process of the same build: loads the module if needed. */
+int os_sym_resolve(const char *module, uint64_t offset, void **addr);
+
+#endif /* MPROC_OS_H */

@@ -1,0 +1,166 @@
+/* Channels: AF_UNIX stream socketpairs. Sockets rather than pipes because one object is
+ * bidirectional, send(MSG_NOSIGNAL) never raises SIGPIPE (no handler needed), and SCM_RIGHTS
+ * passes fds. Blocking fds; deadlines are enforced with poll() before MSG_DONTWAIT calls, so the
+ * fd can be shared with a child that expects blocking semantics. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "posix.h"
+
+int os_chan_pair(os_handle out[2]) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return os_last_error();
+  out[0] = sv[0];
+  out[1] = sv[1];
+  return 0;
+}
+
+static int wait_fd(int fd, short events, int64_t deadline) {
+  struct pollfd p = {fd, events, 0};
+  int rc = px_poll(&p, 1, deadline);
+  return rc > 0 ? 0 : rc;
+}
+
+int os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline) {
+  const char *p = buf;
+  while (n > 0) {
+    ssize_t w = send((int)h, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w > 0) {
+      p += w, n -= (size_t)w;
+      continue;
+    }
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+      return os_last_error();
+    int rc = wait_fd((int)h, POLLOUT, deadline);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
+int os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline) {
+  *got = 0;
+  for (;;) {
+    ssize_t r = recv((int)h, buf, n, MSG_DONTWAIT);
+    if (r > 0) {
+      *got = (size_t)r;
+      return 0;
+    }
+    if (r == 0)
+      return MPROC_EEOF;
+    if (errno == EINTR)
+      continue;
+    if (errno == ECONNRESET)
+      return MPROC_EEOF;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      return os_last_error();
+    int rc = wait_fd((int)h, POLLIN, deadline);
+    if (rc != 0)
+      return rc;
+  }
+}
+
+int os_chan_send_handles(os_handle h, const void *buf, size_t n, const os_handle *hs, size_t nh) {
+  if (n == 0 || nh > 16)
+    return MPROC_EINVAL;
+  union {
+    struct cmsghdr align;
+    char space[CMSG_SPACE(sizeof(int) * 16)];
+  } ctl;
+  memset(&ctl, 0, sizeof ctl);
+  struct iovec iov = {(void *)buf, n};
+  struct msghdr msg = {0};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (nh > 0) {
+    msg.msg_control = ctl.space;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nh);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nh);
+    for (size_t i = 0; i < nh; i++) {
+      int fd = (int)hs[i];
+      memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof fd);
+    }
+  }
+  ssize_t w;
+  do
+    w = sendmsg((int)h, &msg, MSG_NOSIGNAL);
+  while (w < 0 && errno == EINTR);
+  if (w < 0)
+    return os_last_error();
+  /* The handles went with the first byte; anything left is plain data. */
+  return (size_t)w < n ? os_chan_write(h, (const char *)buf + w, n - (size_t)w, OS_NO_DEADLINE)
+                       : 0;
+}
+
+static size_t take_fds(struct msghdr *msg, os_handle *hs, size_t cap) {
+  size_t k = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+      continue;
+    size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < cnt; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (k < cap)
+        hs[k++] = fd;
+      else
+        close(fd); /* more than the caller can hold: never leak them */
+    }
+  }
+  return k;
+}
+
+int os_chan_recv_handles(os_handle h, void *buf, size_t n, size_t *got, os_handle *hs,
+                         size_t cap, size_t *nh, int64_t deadline) {
+  union {
+    struct cmsghdr align;
+    char space[CMSG_SPACE(sizeof(int) * 16)];
+  } ctl;
+  *got = 0, *nh = 0;
+  for (;;) {
+    struct iovec iov = {buf, n};
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl.space;
+    msg.msg_controllen = sizeof ctl.space;
+    ssize_t r = recvmsg((int)h, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (r >= 0) {
+      *nh = take_fds(&msg, hs, cap);
+      *got = (size_t)r;
+      return r == 0 ? MPROC_EEOF : 0;
+    }
+    if (errno == EINTR)
+      continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      return errno == ECONNRESET ? MPROC_EEOF : os_last_error();
+    int rc = wait_fd((int)h, POLLIN, deadline);
+    if (rc != 0)
+      return rc;
+  }
+}
+
+int os_close(os_handle h) {
+  if (h == OS_INVALID)
+    return 0;
+  close((int)h); /* EINTR: the fd is closed on Linux; never retry */
+  return 0;
+}
+
+int os_set_inheritable(os_handle h, int inheritable) {
+  int flags = fcntl((int)h, F_GETFD);
+  if (flags < 0)
+    return os_last_error();
+  flags = inheritable ? flags & ~FD_CLOEXEC : flags | FD_CLOEXEC;
+  return fcntl((int)h, F_SETFD, flags) == 0 ? 0 : os_last_error();
+}

@@ -1,0 +1,13 @@
+/* Helpers shared by the POSIX backend's files. */
+#ifndef MPROC_POSIX_H
+#define MPROC_POSIX_H
+
+#include <poll.h>
+
+#include "../internal.h"
+
+/* poll() until an event or the deadline, retrying EINTR with the remaining time.
+ * Returns the number of ready fds (> 0), MPROC_ETIMEDOUT, or an error. */
+int px_poll(struct pollfd *fds, nfds_t n, int64_t deadline);
+
+#endif

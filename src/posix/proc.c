@@ -1,0 +1,301 @@
+/* Processes on POSIX (Linux first).
+ *
+ * Sections: spawn (clone + exec), fork, wait, signal.
+ *
+ * spawn uses clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD) with NO exit signal rather than
+ * posix_spawn, for three reasons:
+ *  - a child whose exit signal is not SIGCHLD is never auto-reaped, even when the host set
+ *    SIGCHLD to SIG_IGN, and a host's waitpid(-1) loop (which only sees SIGCHLD children) cannot
+ *    steal its status; the host's SIGCHLD handler is not even woken by our children;
+ *  - the pidfd arrives atomically with the child, so there is no pid-reuse window;
+ *  - fds are narrowed in the child with close_range(CLOSE_RANGE_CLOEXEC): only the handles the
+ *    request names survive exec, including the host's own non-CLOEXEC fds.
+ * Like posix_spawn, the child shares our memory until exec, so it runs on its own stack with all
+ * signals blocked, resets every disposition to default and only then unblocks.
+ * Old kernels without CLONE_PIDFD (< 5.2) get the same child without a pidfd.
+ *
+ * fork uses fork(2) (libc must run its atfork handlers), with signals blocked around it; the
+ * pidfd is opened right after. Reaping is waitid(P_PID, __WALL): never a SIGCHLD handler. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "posix.h"
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+extern char **environ;
+
+#define CHILD_STACK (128 * 1024)
+
+typedef struct spawn_ctx {
+  const os_spawn_req *req;
+  char **envp;
+  volatile int err; /* written by the child before exec fails; we share memory until then */
+} spawn_ctx;
+
+/* Runs in the vfork-style child. Only raw system calls: we share the parent's memory. Not
+ * instrumented, because sanitizer bookkeeping here would corrupt the parent's state. */
+__attribute__((no_sanitize("address", "undefined"))) static int spawn_child(void *arg) {
+  spawn_ctx *ctx = arg;
+  const os_spawn_req *req = ctx->req;
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      sigaction(sig, &dfl, NULL); /* EINVAL for libc-reserved signals: harmless */
+  if (req->die_with_parent)
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+  syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC); /* ENOSYS < 5.11: CLOEXEC alone */
+  for (size_t i = 0; i < req->n_inherit; i++)
+    fcntl((int)req->inherit[i], F_SETFD, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execve("/proc/self/exe", req->argv, ctx->envp);
+  ctx->err = errno ? errno : ENOEXEC;
+  _exit(127);
+}
+
+/* environ without any stale bootstrap token, plus the request's assignment. */
+static char **build_env(const char *assign) {
+  size_t n = 0, k = 0, name_len = strcspn(assign, "=") + 1;
+  while (environ && environ[n])
+    n++;
+  char **envp = malloc((n + 2) * sizeof *envp);
+  if (envp == NULL)
+    return NULL;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], assign, name_len) != 0)
+      envp[k++] = environ[i];
+  envp[k++] = (char *)assign;
+  envp[k] = NULL;
+  return envp;
+}
+
+static pid_t clone_child(spawn_ctx *ctx, char *stack_top, int *pidfd) {
+  *pidfd = -1;
+  pid_t pid = clone(spawn_child, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD, ctx, pidfd);
+  if (pid < 0 && errno == EINVAL) /* kernel without CLONE_PIDFD */
+    pid = clone(spawn_child, stack_top, CLONE_VM | CLONE_VFORK, ctx);
+  return pid;
+}
+
+static void reap_quietly(pid_t pid) {
+  siginfo_t si;
+  while (waitid(P_PID, (id_t)pid, &si, WEXITED | __WALL) < 0 && errno == EINTR)
+    ;
+}
+
+int os_proc_spawn(const os_spawn_req *req, os_proc *out) {
+  if (req == NULL || out == NULL || req->argv == NULL || req->argv[0] == NULL)
+    return MPROC_EINVAL;
+  spawn_ctx ctx = {req, build_env(req->env_assign), 0};
+  char *stack = malloc(CHILD_STACK);
+  int rc = 0, pidfd = -1;
+  if (ctx.envp == NULL || stack == NULL) {
+    rc = MPROC_ENOMEM;
+    goto done;
+  }
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = clone_child(&ctx, stack + CHILD_STACK, &pidfd);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0) {
+    rc = os_error(clone_errno);
+  } else if (ctx.err != 0) { /* exec failed: the child has exited; never leave a zombie */
+    reap_quietly(pid);
+    if (pidfd >= 0)
+      close(pidfd);
+    rc = os_error(ctx.err);
+  } else {
+    *out = (os_proc){pid, pidfd, 1, 0, 0};
+  }
+done:
+  free(stack);
+  free(ctx.envp);
+  return rc;
+}
+
+/* --- fork ------------------------------------------------------------------------------------- */
+
+int os_can_fork(void) { return 1; }
+
+static void reset_signals(void) {
+  struct sigaction dfl, cur;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &cur) == 0 &&
+        cur.sa_handler != SIG_DFL)
+      sigaction(sig, &dfl, NULL);
+}
+
+static int pidfd_open_(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return (int)syscall(SYS_pidfd_open, pid, 0); /* pidfds are always close-on-exec */
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+int os_proc_fork(int die_with_parent, os_proc *out, int *in_child) {
+  pid_t parent = getpid();
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = fork();
+  int err = errno;
+  if (pid == 0) {
+    reset_signals();
+    /* The parent may have died between fork and prctl: PDEATHSIG would then never fire. */
+    if (die_with_parent && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent))
+      _exit(255);
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
+    *in_child = 1;
+    return 0;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0)
+    return os_error(err);
+  *in_child = 0;
+  *out = (os_proc){pid, pidfd_open_(pid), 1, 0, 0};
+  if (out->handle < 0)
+    out->handle = OS_INVALID; /* ESRCH: already reaped by someone else; ENOSYS: old kernel */
+  return 0;
+}
+
+void os_proc_attach(os_proc *out, int64_t pid, os_handle handle) {
+  *out = (os_proc){pid, handle, 0, 0, 0};
+}
+
+void os_proc_release(os_proc *p) {
+  if (p->handle != OS_INVALID)
+    close((int)p->handle);
+  p->handle = OS_INVALID;
+}
+
+/* --- wait --------------------------------------------------------------------------------------- */
+
+static int decode_status(const siginfo_t *si) {
+  if (si->si_code == CLD_EXITED)
+    return si->si_status;
+  return -si->si_status; /* CLD_KILLED / CLD_DUMPED: Python's -signal convention */
+}
+
+/* Linux 6.15+: a pidfd keeps the exit status even after someone else reaped the process. */
+struct px_pidfd_info {
+  uint64_t mask, cgroupid;
+  uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+  int32_t exit_code;
+};
+#define PX_PIDFD_GET_INFO _IOWR(0xFF, 11, struct px_pidfd_info)
+#define PX_PIDFD_INFO_EXIT (1ull << 3)
+
+static int lost_status(const os_proc *p) {
+  struct px_pidfd_info info;
+  memset(&info, 0, sizeof info);
+  info.mask = PX_PIDFD_INFO_EXIT;
+  if (p->handle == OS_INVALID || ioctl((int)p->handle, PX_PIDFD_GET_INFO, &info) != 0 ||
+      !(info.mask & PX_PIDFD_INFO_EXIT))
+    return MPROC_EXIT_UNKNOWN;
+  int st = info.exit_code;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? -WTERMSIG(st) : MPROC_EXIT_UNKNOWN;
+}
+
+/* One non-blocking look: 1 exited (status recorded), 0 still running. */
+static int try_reap(os_proc *p) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int rc;
+  do
+    rc = waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | __WALL);
+  while (rc < 0 && errno == EINTR);
+  if (rc == 0 && si.si_pid == 0)
+    return 0;
+  p->reaped = 1;
+  p->status = rc == 0 ? decode_status(&si) : lost_status(p); /* ECHILD: reaped elsewhere */
+  return 1;
+}
+
+/* Not our child: exited once its pidfd polls readable (or kill(pid, 0) fails, without one). */
+static int attached_exited(os_proc *p, int64_t deadline) {
+  if (p->handle != OS_INVALID) {
+    struct pollfd pf = {(int)p->handle, POLLIN, 0};
+    return px_poll(&pf, 1, deadline) > 0;
+  }
+  return kill((pid_t)p->pid, 0) != 0 && errno == ESRCH;
+}
+
+static int wait_child(os_proc *p, int64_t deadline) {
+  int64_t backoff_ms = 1;
+  while (!try_reap(p)) {
+    if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
+      return MPROC_ETIMEDOUT;
+    if (p->handle != OS_INVALID) {
+      struct pollfd pf = {(int)p->handle, POLLIN, 0};
+      int rc = px_poll(&pf, 1, deadline);
+      if (rc < 0 && rc != MPROC_ETIMEDOUT)
+        return rc;
+    } else { /* no pidfd (kernel < 5.3): poll with a bounded back-off */
+      os_sleep_ms(backoff_ms);
+      backoff_ms = backoff_ms < 50 ? backoff_ms * 2 : 50;
+    }
+  }
+  return 0;
+}
+
+int os_proc_wait(os_proc *p, int64_t deadline) {
+  if (p == NULL || p->pid <= 0)
+    return MPROC_EINVAL;
+  if (p->reaped)
+    return 0;
+  if (p->is_child)
+    return wait_child(p, deadline);
+  if (!attached_exited(p, deadline))
+    return MPROC_ETIMEDOUT;
+  p->reaped = 1;
+  p->status = MPROC_EXIT_UNKNOWN;
+  return 0;
+}
+
+/* --- signal --------------------------------------------------------------------------------------- */
+
+int os_proc_signal(os_proc *p, int hard) {
+  if (p == NULL || p->pid <= 0)
+    return MPROC_EINVAL;
+  if (p->reaped)
+    return 0;
+  int sig = hard ? SIGKILL : SIGTERM;
+  int rc = -1;
+#ifdef SYS_pidfd_send_signal
+  if (p->handle != OS_INVALID)
+    rc = (int)syscall(SYS_pidfd_send_signal, (int)p->handle, sig, NULL, 0);
+#endif
+  /* Without a pidfd, kill(pid) is safe for our own unreaped child (a zombie keeps its pid). */
+  if (rc != 0 && (p->handle == OS_INVALID || errno == ENOSYS))
+    rc = kill((pid_t)p->pid, sig);
+  if (rc != 0 && errno == ESRCH)
+    return 0; /* already exited */
+  return rc == 0 ? 0 : os_last_error();
+}

@@ -1,0 +1,134 @@
+/* Identity, CPU counts, environment, the core's global lock, exit. */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../internal.h"
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void os_global_lock(void) { pthread_mutex_lock(&g_lock); }
+void os_global_unlock(void) { pthread_mutex_unlock(&g_lock); }
+int os_init(void) { return 0; }
+void os_exit_now(int code) { _exit(code); }
+int64_t os_getpid(void) { return (int64_t)getpid(); }
+int64_t os_getppid(void) { return (int64_t)getppid(); }
+
+/* Field 20 of /proc/self/stat. The comm field may contain spaces and parentheses, so parsing
+ * starts after the last ')'. */
+int os_thread_count(void) {
+  FILE *f = fopen("/proc/self/stat", "re");
+  if (f == NULL)
+    return 0;
+  char buf[1024];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  char *p = strrchr(buf, ')');
+  int threads = 0;
+  /* after ")": state(3) ... num_threads is the 18th field from state */
+  for (int field = 2; p && *p; p++) {
+    if (*p == ' ' && ++field == 20) {
+      threads = atoi(p + 1);
+      break;
+    }
+  }
+  return threads;
+}
+
+int os_cpu_count(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 0;
+}
+
+static int affinity_count(void) {
+  for (int ncpu = 1024; ncpu <= 1 << 20; ncpu *= 2) {
+    cpu_set_t *set = CPU_ALLOC(ncpu);
+    if (set == NULL)
+      return 0;
+    size_t size = CPU_ALLOC_SIZE(ncpu);
+    int rc = sched_getaffinity(0, size, set);
+    int n = rc == 0 ? CPU_COUNT_S(size, set) : 0;
+    CPU_FREE(set);
+    if (rc == 0 || errno != EINVAL)
+      return n;
+  }
+  return 0;
+}
+
+/* Reads "quota period" (v2 cpu.max; "max" = none) or a v1 pair of files. 0 = no limit. */
+static double read_quota(const char *dir) {
+  char path[512], buf[128];
+  snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.max", dir);
+  FILE *f = fopen(path, "re");
+  if (f != NULL) {
+    double q = 0, per = 0;
+    int ok = fgets(buf, sizeof buf, f) != NULL && sscanf(buf, "%lf %lf", &q, &per) == 2;
+    fclose(f);
+    return ok && per > 0 ? q / per : 0;
+  }
+  long long q = -1, per = 0;
+  snprintf(path, sizeof path, "/sys/fs/cgroup/cpu,cpuacct%s/cpu.cfs_quota_us", dir);
+  if ((f = fopen(path, "re")) != NULL) {
+    if (fscanf(f, "%lld", &q) != 1)
+      q = -1;
+    fclose(f);
+  }
+  snprintf(path, sizeof path, "/sys/fs/cgroup/cpu,cpuacct%s/cpu.cfs_period_us", dir);
+  if ((f = fopen(path, "re")) != NULL) {
+    if (fscanf(f, "%lld", &per) != 1)
+      per = 0;
+    fclose(f);
+  }
+  return q > 0 && per > 0 ? (double)q / (double)per : 0;
+}
+
+/* The quota of this process's cgroup (v2 "0::/path" or the v1 cpu controller line). */
+static double cgroup_quota(void) {
+  FILE *f = fopen("/proc/self/cgroup", "re");
+  if (f == NULL)
+    return 0;
+  char line[1024];
+  double quota = 0;
+  while (quota == 0 && fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = '\0';
+    char *ctrl = strchr(line, ':'), *path = ctrl ? strchr(ctrl + 1, ':') : NULL;
+    if (path == NULL)
+      continue;
+    *path++ = '\0';
+    if (strcmp(ctrl + 1, "") == 0 || strstr(ctrl + 1, "cpu") != NULL)
+      quota = read_quota(strcmp(path, "/") == 0 ? "" : path);
+  }
+  fclose(f);
+  return quota;
+}
+
+int os_cpu_count_usable(void) {
+  int n = affinity_count();
+  if (n <= 0)
+    n = os_cpu_count();
+  double q = cgroup_quota();
+  int qn = (int)q; /* ceil without libm: a quota of 1.5 CPUs allows 2 busy processes */
+  if (qn < q)
+    qn++;
+  if (q > 0 && qn < n)
+    n = qn;
+  return n > 0 ? n : 1;
+}
+
+int os_getenv(const char *name, char *buf, size_t cap) {
+  const char *v = getenv(name);
+  if (v == NULL)
+    return MPROC_ENOENT;
+  size_t n = strlen(v);
+  if (n >= cap)
+    return MPROC_ERANGE;
+  memcpy(buf, v, n + 1);
+  return 0;
+}
+
+int os_unsetenv(const char *name) { return unsetenv(name) == 0 ? 0 : os_last_error(); }

@@ -1,0 +1,605 @@
+/* mproc_process_*: Python's Process on top of the OS layer.
+ *
+ * Sections: global state and start methods; create/configure; start (one function per method);
+ * collecting the exit (poll / finish); queries and signals; close/free and the detached list;
+ * module functions (active_children, wait_any, atexit).
+ *
+ * Every started process stays on one global list until it is closed, so that the atexit handler
+ * can join non-daemon children and terminate daemon ones as Python does, and so a freed but still
+ * running child keeps being reaped (it is "detached", never a zombie). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum { ST_NEW, ST_STARTED, ST_DONE };
+
+struct mproc_process {
+  mproc_target_fn target;
+  mp_target_ref ref;
+  mproc_args_t *args;
+  void *self;
+  size_t self_size;
+  char *name;
+  int daemon, allow_threads, detached, state;
+  mproc_start_method method;
+  os_proc proc;
+  os_handle chan;      /* our end of the bootstrap/status channel */
+  os_handle fs_status; /* forkserver children: the server reports the exit status here */
+  int exitcode;
+  int reported, reported_code; /* EXIT record seen, and its value */
+  int child_err;
+  char *errmsg;
+  struct mproc_process *next;
+};
+
+static mproc_process_t *g_children;
+static unsigned g_counter;
+static mproc_start_method g_default = MPROC_START_SPAWN;
+static int g_atexit_done;
+static int64_t g_owner_pid; /* the process whose atexit handler this is */
+
+/* --- start methods ------------------------------------------------------------------------ */
+
+int mproc_start_method_available(mproc_start_method m) {
+  if (m == MPROC_START_SPAWN)
+    return 1;
+  if (m == MPROC_START_FORK || m == MPROC_START_FORKSERVER)
+    return os_can_fork();
+  return 0;
+}
+
+int mproc_set_start_method(mproc_start_method m) {
+  if (m == MPROC_START_DEFAULT)
+    m = MPROC_START_SPAWN;
+  if (mproc_start_method_name(m) == NULL)
+    return MPROC_EINVAL;
+  if (!mproc_start_method_available(m))
+    return MPROC_ENOTSUP;
+  os_global_lock();
+  g_default = m;
+  os_global_unlock();
+  return 0;
+}
+
+mproc_start_method mproc_get_start_method(void) {
+  os_global_lock();
+  mproc_start_method m = g_default;
+  os_global_unlock();
+  return m;
+}
+
+const char *mproc_start_method_name(mproc_start_method m) {
+  switch (m) {
+  case MPROC_START_FORK:
+    return "fork";
+  case MPROC_START_SPAWN:
+    return "spawn";
+  case MPROC_START_FORKSERVER:
+    return "forkserver";
+  default:
+    return NULL;
+  }
+}
+
+int mproc_start_method_parse(const char *name, mproc_start_method *out) {
+  static const mproc_start_method all[] = {MPROC_START_FORK, MPROC_START_SPAWN,
+                                           MPROC_START_FORKSERVER};
+  if (name == NULL || out == NULL)
+    return MPROC_EINVAL;
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    if (strcmp(name, mproc_start_method_name(all[i])) == 0)
+      return *out = all[i], 0;
+  return MPROC_EINVAL;
+}
+
+/* --- create / configure -------------------------------------------------------------------- */
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  return d ? memcpy(d, s, n) : NULL;
+}
+
+static int copy_args(const mproc_args_t *src, mproc_args_t **dst) {
+  mp_buf b;
+  mp_buf_init(&b);
+  mp_args_encode(src, &b);
+  int rc = b.err;
+  if (rc == 0) {
+    mp_rd r;
+    mp_rd_init(&r, b.data, b.len);
+    rc = mp_args_decode(&r, dst);
+  }
+  mp_buf_free(&b);
+  return rc;
+}
+
+int mproc_process_new(mproc_process_t **out, mproc_target_fn target, const mproc_args_t *args) {
+  if (out == NULL || target == NULL)
+    return MPROC_EINVAL;
+  *out = NULL;
+  mproc_process_t *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return MPROC_ENOMEM;
+  p->target = target;
+  p->chan = p->fs_status = OS_INVALID;
+  p->proc.handle = OS_INVALID;
+  char name[32];
+  os_global_lock();
+  snprintf(name, sizeof name, "Process-%u", ++g_counter);
+  os_global_unlock();
+  int rc = mp_target_locate(target, &p->ref);
+  if (rc == 0)
+    rc = (p->name = dup_str(name)) ? 0 : MPROC_ENOMEM;
+  if (rc == 0)
+    rc = copy_args(args, &p->args);
+  if (rc != 0) {
+    mproc_process_free(p);
+    return rc;
+  }
+  *out = p;
+  return 0;
+}
+
+int mproc_process_set_name(mproc_process_t *p, const char *name) {
+  if (p == NULL || name == NULL)
+    return MPROC_EINVAL;
+  char *d = dup_str(name);
+  if (d == NULL)
+    return MPROC_ENOMEM;
+  free(p->name);
+  p->name = d;
+  return 0;
+}
+
+const char *mproc_process_name(const mproc_process_t *p) { return p ? p->name : NULL; }
+
+int mproc_process_set_daemon(mproc_process_t *p, int daemon) {
+  if (p == NULL)
+    return MPROC_EINVAL;
+  if (p->state != ST_NEW)
+    return MPROC_ESTATE;
+  p->daemon = daemon != 0;
+  return 0;
+}
+
+int mproc_process_daemon(const mproc_process_t *p) { return p ? p->daemon : MPROC_EINVAL; }
+
+int mproc_process_set_start_method(mproc_process_t *p, mproc_start_method m) {
+  if (p == NULL || (m != MPROC_START_DEFAULT && mproc_start_method_name(m) == NULL))
+    return MPROC_EINVAL;
+  if (p->state != ST_NEW)
+    return MPROC_ESTATE;
+  p->method = m;
+  return 0;
+}
+
+int mproc_process_allow_fork_with_threads(mproc_process_t *p, int allow) {
+  if (p == NULL)
+    return MPROC_EINVAL;
+  p->allow_threads = allow != 0;
+  return 0;
+}
+
+int mproc_process_bind(mproc_process_t *p, const void *self, size_t size) {
+  if (p == NULL || (self == NULL && size > 0) || size > MPROC_ARGS_MAX_BYTES)
+    return MPROC_EINVAL;
+  if (p->state != ST_NEW)
+    return MPROC_ESTATE;
+  void *copy = NULL;
+  if (size > 0 && (copy = malloc(size)) == NULL)
+    return MPROC_ENOMEM;
+  if (size > 0)
+    memcpy(copy, self, size);
+  free(p->self);
+  p->self = copy;
+  p->self_size = size;
+  return 0;
+}
+
+/* --- start ---------------------------------------------------------------------------------- */
+
+static void at_exit_join(void) { mp_process_exit_hook(); }
+
+static int fork_allowed(const mproc_process_t *p) {
+  if (p->allow_threads)
+    return 1;
+  char v[8];
+  if (os_getenv("MPROC_ALLOW_FORK_WITH_THREADS", v, sizeof v) == 0 && strcmp(v, "1") == 0)
+    return 1;
+  return os_thread_count() <= 1;
+}
+
+/* Refuses what would fail in the child anyway, before anything is created. */
+static int check_start(mproc_process_t *p, mproc_start_method *m) {
+  if (p->state != ST_NEW)
+    return MPROC_ESTATE;
+  if (mp_bootstrap_pending())
+    return MPROC_EBOOTSTRAP;
+  *m = p->method ? p->method : mproc_get_start_method();
+  if (!mproc_start_method_available(*m))
+    return MPROC_ENOTSUP;
+  if (*m != MPROC_START_FORK && !mp_main_called())
+    return MPROC_ENOMAIN;
+  if (*m == MPROC_START_FORK && !fork_allowed(p))
+    return MPROC_EUNSAFE;
+  return 0;
+}
+
+static int start_spawn(mproc_process_t *p, os_handle child_end) {
+  char env[64];
+  snprintf(env, sizeof env, "%s=spawn:%lld", MP_BOOT_ENV, (long long)child_end);
+  os_spawn_req req = {mp_main_argv(), env, &child_end, 1, p->daemon};
+  return os_proc_spawn(&req, &p->proc);
+}
+
+static int start_fork(mproc_process_t *p, os_handle parent_end, os_handle child_end) {
+  int in_child = 0;
+  int rc = os_proc_fork(p->daemon, &p->proc, &in_child);
+  if (rc == 0 && in_child) {
+    os_close(parent_end);
+    mp_child_main(child_end, MPROC_START_FORK); /* never returns */
+  }
+  return rc;
+}
+
+static int create_child(mproc_process_t *p, mproc_start_method m, os_handle ch[2]) {
+  switch (m) {
+  case MPROC_START_FORK:
+    return start_fork(p, ch[0], ch[1]);
+  case MPROC_START_FORKSERVER:
+    return mp_forkserver_fork(p->daemon, ch[1], &p->proc, &p->fs_status);
+  default:
+    return start_spawn(p, ch[1]);
+  }
+}
+
+static void encode_boot(const mproc_process_t *p, mproc_start_method m, mp_buf *b) {
+  mp_boot bt = {m, p->daemon, os_getpid(), p->name, &p->ref, p->self, p->self_size, p->args};
+  mp_boot_encode(&bt, b);
+}
+
+static void link_child(mproc_process_t *p) {
+  os_global_lock();
+  if (!g_atexit_done) {
+    g_atexit_done = 1;
+    g_owner_pid = os_getpid();
+    atexit(at_exit_join);
+  }
+  p->next = g_children;
+  g_children = p;
+  os_global_unlock();
+}
+
+static void reap_detached(void);
+static int poll_exit(mproc_process_t *p, int64_t deadline);
+
+int mproc_process_start(mproc_process_t *p) {
+  if (p == NULL)
+    return MPROC_EINVAL;
+  mproc_start_method m;
+  int rc = check_start(p, &m);
+  if (rc != 0)
+    return rc;
+  if ((rc = os_init()) != 0)
+    return rc;
+  reap_detached();
+  mp_buf boot;
+  mp_buf_init(&boot);
+  encode_boot(p, m, &boot);
+  os_handle ch[2] = {OS_INVALID, OS_INVALID};
+  if ((rc = boot.err) != 0 || (rc = os_chan_pair(ch)) != 0)
+    goto fail;
+  if ((rc = create_child(p, m, ch)) != 0)
+    goto fail;
+  os_close(ch[1]);
+  ch[1] = OS_INVALID;
+  p->chan = ch[0];
+  p->state = ST_STARTED;
+  p->method = m;
+  link_child(p);
+  /* Sent after the child exists: a large argument list streams while the child reads it. */
+  rc = mp_rec_send(p->chan, MP_REC_BOOT, boot.data, boot.len, OS_NO_DEADLINE);
+  mp_buf_free(&boot);
+  if (rc == MPROC_EPEERGONE)
+    return 0; /* it started and died before reading what to run: join reports how */
+  if (rc != 0) {
+    os_proc_signal(&p->proc, 1);
+    poll_exit(p, OS_NO_DEADLINE);
+    return rc;
+  }
+  return 0;
+fail:
+  mp_buf_free(&boot);
+  os_close(ch[0]);
+  os_close(ch[1]);
+  return rc;
+}
+
+/* --- collecting the exit ----------------------------------------------------------------------- */
+
+static void take_record(mproc_process_t *p, uint32_t type, const mp_buf *rec) {
+  mp_rd r;
+  mp_rd_init(&r, rec->data, rec->len);
+  int code = (int)mp_get_u32(&r);
+  if (type == MP_REC_EXIT && r.err == 0) {
+    p->reported = 1;
+    p->reported_code = code;
+  } else if ((type == MP_REC_FAIL || type == MP_REC_CHILD_ERR) && r.err == 0) {
+    char *msg = mp_get_str(&r);
+    if (msg != NULL) {
+      free(p->errmsg);
+      p->errmsg = msg;
+    }
+    if (type == MP_REC_CHILD_ERR)
+      p->child_err = code;
+  }
+}
+
+/* Reads whatever the exited child left on its channel. */
+static void drain_records(mproc_process_t *p) {
+  mp_buf rec;
+  mp_buf_init(&rec);
+  uint32_t type;
+  while (mp_rec_recv(p->chan, &type, &rec, MP_REC_MAX_SMALL, 0) == 0)
+    take_record(p, type, &rec);
+  mp_buf_free(&rec);
+}
+
+static void finish(mproc_process_t *p, int os_status) {
+  drain_records(p);
+  if (os_status != MPROC_EXIT_UNKNOWN)
+    p->exitcode = os_status;
+  else if (p->reported) /* reaped by someone else: the child's own report is the truth */
+    p->exitcode = p->reported_code;
+  else
+    p->exitcode = MPROC_EXIT_UNKNOWN;
+  p->state = ST_DONE;
+}
+
+static int poll_exit(mproc_process_t *p, int64_t deadline) {
+  if (p->state == ST_DONE)
+    return 0;
+  int rc, status = MPROC_EXIT_UNKNOWN;
+  if (p->fs_status != OS_INVALID) {
+    rc = mp_forkserver_status(p->fs_status, deadline, &status);
+    p->proc.reaped = (rc == 0);
+  } else {
+    rc = os_proc_wait(&p->proc, deadline);
+    status = p->proc.status;
+  }
+  if (rc == 0)
+    finish(p, status);
+  return rc;
+}
+
+int mproc_process_join(mproc_process_t *p, int64_t timeout_ms) {
+  if (p == NULL || timeout_ms < MPROC_FOREVER)
+    return MPROC_EINVAL;
+  if (p->state == ST_NEW)
+    return MPROC_ESTATE;
+  return poll_exit(p, os_deadline(timeout_ms));
+}
+
+int mproc_process_is_alive(mproc_process_t *p) {
+  if (p == NULL)
+    return MPROC_EINVAL;
+  if (p->state != ST_STARTED)
+    return 0;
+  int rc = poll_exit(p, 0);
+  return rc == MPROC_ETIMEDOUT ? 1 : (rc == 0 ? 0 : rc);
+}
+
+int64_t mproc_process_pid(const mproc_process_t *p) { return p ? p->proc.pid : 0; }
+
+int mproc_process_exitcode(mproc_process_t *p, int *code) {
+  if (p == NULL || code == NULL)
+    return MPROC_EINVAL;
+  if (p->state == ST_NEW)
+    return MPROC_ESTATE;
+  int rc = poll_exit(p, 0);
+  if (rc == MPROC_ETIMEDOUT)
+    return MPROC_ERUNNING;
+  if (rc == 0)
+    *code = p->exitcode;
+  return rc;
+}
+
+const char *mproc_process_error(mproc_process_t *p) {
+  if (p == NULL)
+    return NULL;
+  if (p->state == ST_STARTED)
+    poll_exit(p, 0);
+  return p->errmsg;
+}
+
+int mproc_process_child_error(mproc_process_t *p) {
+  if (p == NULL)
+    return MPROC_EINVAL;
+  if (p->state == ST_STARTED)
+    poll_exit(p, 0);
+  return p->child_err;
+}
+
+static int send_signal(mproc_process_t *p, int hard) {
+  if (p == NULL)
+    return MPROC_EINVAL;
+  if (p->state == ST_NEW)
+    return MPROC_ESTATE;
+  if (p->state == ST_DONE || poll_exit(p, 0) == 0)
+    return 0; /* already gone: never signal a pid that may have been reused */
+  return os_proc_signal(&p->proc, hard);
+}
+
+int mproc_process_terminate(mproc_process_t *p) { return send_signal(p, 0); }
+int mproc_process_kill(mproc_process_t *p) { return send_signal(p, 1); }
+
+static os_handle sentinel_of(const mproc_process_t *p) {
+  if (p->fs_status != OS_INVALID)
+    return p->fs_status;
+  return p->proc.handle != OS_INVALID ? p->proc.handle : p->chan;
+}
+
+int mproc_process_sentinel(const mproc_process_t *p, intptr_t *out) {
+  if (p == NULL || out == NULL)
+    return MPROC_EINVAL;
+  if (p->state == ST_NEW)
+    return MPROC_ESTATE;
+  *out = (intptr_t)sentinel_of(p);
+  return 0;
+}
+
+/* --- close / free / detached ------------------------------------------------------------------ */
+
+static void unlink_child(mproc_process_t *p) {
+  os_global_lock();
+  for (mproc_process_t **pp = &g_children; *pp; pp = &(*pp)->next)
+    if (*pp == p) {
+      *pp = p->next;
+      break;
+    }
+  os_global_unlock();
+}
+
+static void destroy(mproc_process_t *p) {
+  if (p->state != ST_NEW)
+    unlink_child(p);
+  os_close(p->chan);
+  os_close(p->fs_status);
+  os_proc_release(&p->proc);
+  mproc_args_free(p->args);
+  free(p->self);
+  free(p->name);
+  free(p->errmsg);
+  free(p);
+}
+
+int mproc_process_close(mproc_process_t *p) {
+  if (p == NULL)
+    return 0;
+  if (p->state == ST_STARTED && poll_exit(p, 0) != 0)
+    return MPROC_ESTATE;
+  destroy(p);
+  return 0;
+}
+
+void mproc_process_free(mproc_process_t *p) {
+  if (p == NULL)
+    return;
+  if (p->state == ST_STARTED && poll_exit(p, 0) != 0) {
+    p->detached = 1; /* still running: reaped later, joined at exit if not a daemon */
+    return;
+  }
+  destroy(p);
+}
+
+/* Snapshot of the list so that no lock is held while waiting on children. */
+static size_t snapshot(mproc_process_t ***out) {
+  os_global_lock();
+  size_t n = 0;
+  for (mproc_process_t *c = g_children; c; c = c->next)
+    n++;
+  mproc_process_t **v = n ? malloc(n * sizeof *v) : NULL;
+  size_t i = 0;
+  for (mproc_process_t *c = g_children; v && c; c = c->next)
+    v[i++] = c;
+  os_global_unlock();
+  *out = v;
+  return v ? n : 0;
+}
+
+static void reap_detached(void) {
+  mproc_process_t **v;
+  size_t n = snapshot(&v);
+  for (size_t i = 0; i < n; i++)
+    if (v[i]->detached && poll_exit(v[i], 0) == 0)
+      destroy(v[i]);
+  free(v);
+}
+
+void mp_process_after_fork_child(void) {
+  /* The parent's children are not ours: close our copies of their handles and forget them
+   * (the memory is the parent's copy-on-write image; leaking it is harmless). */
+  for (mproc_process_t *c = g_children; c; c = c->next) {
+    os_close(c->chan);
+    os_close(c->fs_status);
+    os_close(c->proc.handle);
+  }
+  g_children = NULL;
+  g_atexit_done = 0;
+}
+
+/* Python's _exit_function: terminate daemonic children, then join every child. Runs from
+ * atexit, and explicitly when a forked child exits through _exit. */
+void mp_process_exit_hook(void) {
+  if (!g_atexit_done || os_getpid() != g_owner_pid)
+    return;
+  mproc_process_t **v;
+  size_t n = snapshot(&v);
+  for (size_t i = 0; i < n; i++)
+    if (v[i]->daemon && v[i]->state == ST_STARTED)
+      send_signal(v[i], 0);
+  for (size_t i = 0; i < n; i++)
+    if (v[i]->state == ST_STARTED)
+      poll_exit(v[i], OS_NO_DEADLINE);
+  free(v);
+}
+
+/* --- module functions ------------------------------------------------------------------------- */
+
+int mproc_active_children(mproc_process_t **out, size_t cap, size_t *count) {
+  if ((out == NULL && cap > 0) || count == NULL)
+    return MPROC_EINVAL;
+  reap_detached();
+  mproc_process_t **v;
+  size_t n = snapshot(&v), k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i]->detached || v[i]->state != ST_STARTED || poll_exit(v[i], 0) == 0)
+      continue;
+    if (k < cap)
+      out[k] = v[i];
+    k++;
+  }
+  free(v);
+  *count = k;
+  return 0;
+}
+
+int mproc_process_wait_any(mproc_process_t *const *procs, size_t n, int64_t timeout_ms,
+                           size_t *index) {
+  if (procs == NULL || n == 0 || timeout_ms < MPROC_FOREVER)
+    return MPROC_EINVAL;
+  os_handle *hs = malloc(n * sizeof *hs);
+  if (hs == NULL)
+    return MPROC_ENOMEM;
+  int rc = 0;
+  size_t ready = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    if (procs[i] == NULL || procs[i]->state == ST_NEW)
+      rc = procs[i] ? MPROC_ESTATE : MPROC_EINVAL;
+    else if (procs[i]->state == ST_DONE)
+      rc = 1, ready = i; /* already exited: no need to wait */
+    else
+      hs[i] = sentinel_of(procs[i]);
+  }
+  if (rc == 0)
+    rc = os_wait_any(hs, n, os_deadline(timeout_ms), &ready);
+  free(hs);
+  if (rc == 1)
+    rc = 0;
+  if (rc == 0 && index)
+    *index = ready;
+  return rc;
+}
+
+int mproc_cpu_count(void) {
+  int n = os_cpu_count();
+  return n > 0 ? n : 1;
+}
+
+int mproc_cpu_count_usable(void) {
+  int n = os_cpu_count_usable();
+  return n > 0 ? n : 1;
+}

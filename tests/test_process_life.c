@@ -1,0 +1,458 @@
+/* Process lifecycle: daemons, joining at exit, nothing inherited, reaping under a hostile
+ * SIGCHLD setup, many children, sentinels, detached handles, fork with threads. */
+#include "runner.h"
+
+#include <errno.h>
+#include <signal.h>
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
+
+static int t_sleep_arg(const mproc_args_t *a) {
+  int64_t ms = 0;
+  mproc_args_get_int(a, 0, &ms);
+  t_sleep_ms((int)ms);
+  return 0;
+}
+
+static mproc_process_t *start_sleeper(int64_t ms, int daemon) {
+  mproc_args_t *a;
+  ASSERT_OK(mproc_args_build(&a, "l", ms));
+  mproc_process_t *p;
+  ASSERT_OK(mproc_process_new(&p, t_sleep_arg, a));
+  mproc_args_free(a);
+  ASSERT_OK(mproc_process_set_daemon(p, daemon));
+  ASSERT_OK(mproc_process_start(p));
+  return p;
+}
+
+static int file_exists(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (f)
+    fclose(f);
+  return f != NULL;
+}
+
+static void write_file(const char *path, int64_t v) {
+  char tmp[600];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "wb");
+  if (f) {
+    fprintf(f, "%lld\n", (long long)v);
+    fclose(f);
+    rename(tmp, path); /* readers see the whole file or none */
+  }
+}
+
+static int64_t wait_file(const char *path, int ms) {
+  for (int i = 0; i < ms / 10; i++) {
+    FILE *f = fopen(path, "rb");
+    long long v = 0;
+    if (f) {
+      int ok = fscanf(f, "%lld", &v) == 1;
+      fclose(f);
+      if (ok)
+        return v;
+    }
+    t_sleep_ms(10);
+  }
+  return -1;
+}
+
+/* Gone = no such process, or a zombie waiting for init. */
+static int process_gone(int64_t pid) {
+#ifdef _WIN32
+  HANDLE h = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)pid);
+  if (h == NULL)
+    return 1;
+  DWORD w = WaitForSingleObject(h, 0);
+  CloseHandle(h);
+  return w == WAIT_OBJECT_0;
+#else
+  char path[64], buf[256];
+  snprintf(path, sizeof path, "/proc/%lld/stat", (long long)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return 1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  char *p = strrchr(buf, ')');
+  return p && (p[2] == 'Z' || p[2] == 'X');
+#endif
+}
+
+static int wait_gone(int64_t pid, int ms) {
+  for (int i = 0; i < ms / 10; i++) {
+    if (process_gone(pid))
+      return 1;
+    t_sleep_ms(10);
+  }
+  return process_gone(pid);
+}
+
+/* The grandchild: records its pid and sleeps far longer than any test. */
+static int t_record_and_sleep(const mproc_args_t *a) {
+  const char *path;
+  if (mproc_args_parse(a, "s", &path) != 0)
+    return 60;
+  write_file(path, mproc_current_pid());
+  t_sleep_ms(60000);
+  return 0;
+}
+
+/* The middle process: starts a daemon or non-daemon grandchild, waits for it to record its pid,
+ * then returns (exit) or sleeps (to be killed). */
+static int t_middle(const mproc_args_t *a) {
+  const char *path;
+  int64_t daemon, then_sleep;
+  if (mproc_args_parse(a, "s l l", &path, &daemon, &then_sleep) != 0)
+    return 61;
+  mproc_args_t *ga;
+  mproc_process_t *g;
+  if (mproc_args_build(&ga, "s", path) || mproc_process_new(&g, t_record_and_sleep, ga))
+    return 62;
+  mproc_args_free(ga);
+  mproc_process_set_daemon(g, (int)daemon);
+  int rc = mproc_process_start(g);
+  if (rc != 0)
+    return mproc_fail(63, "start: %s", mproc_errname(rc));
+  if (wait_file(path, 20000) < 0)
+    return 64;
+  if (then_sleep)
+    t_sleep_ms(60000);
+  return 0; /* exit: the daemon grandchild must be terminated by the exit handler */
+}
+
+static int64_t run_middle(const char *tag, int daemon, int kill_middle) {
+  char path[512];
+  t_temp_path(path, sizeof path, tag);
+  remove(path);
+  mproc_args_t *a;
+  ASSERT_OK(mproc_args_build(&a, "s l l", path, (int64_t)daemon, (int64_t)kill_middle));
+  mproc_process_t *m = t_start(t_middle, a);
+  mproc_args_free(a);
+  int64_t grandchild = wait_file(path, 20000);
+  ASSERT_TRUE(grandchild > 0);
+  if (kill_middle) {
+    ASSERT_OK(mproc_process_kill(m));
+    ASSERT_EQ(t_join_code(m), -9);
+  } else {
+    ASSERT_EQ(t_join_code(m), 0);
+  }
+  ASSERT_OK(mproc_process_close(m));
+  remove(path);
+  return grandchild;
+}
+
+TEST(daemon_killed_at_parent_exit, 60, ALL) {
+  int64_t g = run_middle("daemon-exit", 1, 0);
+  ASSERT_TRUE(wait_gone(g, 5000));
+}
+
+TEST(daemon_killed_at_parent_sigkill, 60, ALL) {
+  int64_t g = run_middle("daemon-kill", 1, 1);
+  ASSERT_TRUE(wait_gone(g, 5000));
+}
+
+static int t_touch_later(const mproc_args_t *a) {
+  const char *path;
+  if (mproc_args_parse(a, "s", &path) != 0)
+    return 70;
+  t_sleep_ms(300);
+  write_file(path, 1);
+  return 0;
+}
+
+static int t_start_and_leave(const mproc_args_t *a) {
+  mproc_process_t *g;
+  if (mproc_process_new(&g, t_touch_later, a) != 0 || mproc_process_start(g) != 0)
+    return 71;
+  mproc_process_free(g); /* not joined, handle gone: the exit handler must still join it */
+  return 0;
+}
+
+TEST(nondaemon_joined_at_exit, 60, ALL) {
+  char path[512];
+  t_temp_path(path, sizeof path, "joined");
+  remove(path);
+  mproc_args_t *a;
+  ASSERT_OK(mproc_args_build(&a, "s", path));
+  mproc_process_t *m = t_start(t_start_and_leave, a);
+  mproc_args_free(a);
+  ASSERT_EQ(t_join_code(m), 0);
+  ASSERT_TRUE(file_exists(path)); /* written before the middle process could exit */
+  ASSERT_OK(mproc_process_close(m));
+  remove(path);
+}
+
+/* --- nothing inherited ---------------------------------------------------------------------- */
+
+static int count_handles(void) {
+#ifdef _WIN32
+  DWORD n = 0;
+  GetProcessHandleCount(GetCurrentProcess(), &n);
+  return (int)n;
+#else
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+  if (d == NULL)
+    return -1;
+  while (readdir(d) != NULL)
+    n++;
+  closedir(d);
+  return n - 3; /* ".", ".." and the directory's own fd */
+#endif
+}
+
+static int t_count(const mproc_args_t *a) {
+  (void)a;
+  return count_handles();
+}
+
+static int probe_count(void) {
+  mproc_process_t *p = t_start(t_count, NULL);
+  int n = t_join_code(p);
+  ASSERT_OK(mproc_process_close(p));
+  return n;
+}
+
+/* An inheritable handle the host program created: spawn must not pass it on. */
+static intptr_t make_host_handle(void) {
+#ifdef _WIN32
+  HANDLE h = NULL;
+  DuplicateHandle(GetCurrentProcess(), GetCurrentProcess(), GetCurrentProcess(), &h, 0, TRUE,
+                  DUPLICATE_SAME_ACCESS);
+  return (intptr_t)h;
+#else
+  return dup(1); /* dup() does not set FD_CLOEXEC */
+#endif
+}
+
+static void close_host_handle(intptr_t h) {
+#ifdef _WIN32
+  CloseHandle((HANDLE)h);
+#else
+  close((int)h);
+#endif
+}
+
+TEST(no_handles_leak_into_child, 60, ALL) {
+  int alone = probe_count();
+  ASSERT_TRUE(alone > 0);
+  /* Now with three other children alive (their channels and pidfds are ours) and, except under
+   * fork (which copies every fd by definition), an inheritable host handle. */
+  mproc_process_t *s[3];
+  for (int i = 0; i < 3; i++)
+    s[i] = start_sleeper(60000, 0);
+  intptr_t host = t_method() == MPROC_START_FORK ? -1 : make_host_handle();
+  int crowded = probe_count();
+  if (host != -1)
+    close_host_handle(host);
+  for (int i = 0; i < 3; i++) {
+    ASSERT_OK(mproc_process_kill(s[i]));
+    ASSERT_OK(mproc_process_join(s[i], MPROC_FOREVER));
+    ASSERT_OK(mproc_process_close(s[i]));
+  }
+  ASSERT_EQ(crowded, alone);
+}
+
+/* --- reaping when the host's SIGCHLD setup fights us ------------------------------------------ */
+
+static int t_exit_arg(const mproc_args_t *a) {
+  int64_t v = 0;
+  mproc_args_get_int(a, 0, &v);
+  return (int)v;
+}
+
+static void check_codes_survive(void) {
+  mproc_args_t *a;
+  ASSERT_OK(mproc_args_build(&a, "l", (int64_t)5));
+  mproc_process_t *p = t_start(t_exit_arg, a);
+  mproc_args_free(a);
+  ASSERT_EQ(t_join_code(p), 5);
+  ASSERT_OK(mproc_process_close(p));
+  p = start_sleeper(60000, 0);
+  ASSERT_OK(mproc_process_kill(p));
+  ASSERT_EQ(t_join_code(p), -9);
+  ASSERT_OK(mproc_process_close(p));
+}
+
+#ifndef _WIN32
+static void reap_everything(int sig) {
+  (void)sig;
+  int saved = errno;
+  while (waitpid(-1, NULL, WNOHANG) > 0)
+    ;
+  errno = saved;
+}
+#endif
+
+TEST(exitcode_with_sigchld_ignored, 60, POSIX_ALL) {
+#ifndef _WIN32
+  signal(SIGCHLD, SIG_IGN); /* the kernel auto-reaps SIGCHLD children */
+  check_codes_survive();
+#endif
+}
+
+TEST(exitcode_with_host_reaper, 60, POSIX_ALL) {
+#ifndef _WIN32
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = reap_everything; /* a host that reaps every child it can see */
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGCHLD, &sa, NULL);
+  check_codes_survive();
+#endif
+}
+
+/* --- many children, sentinels, active_children, detached ---------------------------------------- */
+
+TEST(many_processes_200, 300, ALL) {
+  enum { N = 200 };
+  mproc_process_t *live[N];
+  int want[N];
+  for (int i = 0; i < N; i++) {
+    mproc_args_t *a;
+    ASSERT_OK(mproc_args_build(&a, "l", (int64_t)(i % 50)));
+    live[i] = t_start(t_exit_arg, a);
+    want[i] = i % 50;
+    mproc_args_free(a);
+  }
+  size_t n = N;
+  while (n > 0) {
+    size_t idx = n;
+    ASSERT_OK(mproc_process_wait_any(live, n, 60000, &idx));
+    ASSERT_TRUE(idx < n);
+    ASSERT_OK(mproc_process_join(live[idx], 5000)); /* wait_any said it exited */
+    int code = -1;
+    ASSERT_OK(mproc_process_exitcode(live[idx], &code));
+    ASSERT_EQ(code, want[idx]);
+    ASSERT_OK(mproc_process_close(live[idx]));
+    live[idx] = live[n - 1]; /* keep the array dense */
+    want[idx] = want[n - 1];
+    n--;
+  }
+}
+
+TEST(sentinel_waits_with_others, 60, ALL) {
+  mproc_process_t *slow = start_sleeper(60000, 0), *fast = start_sleeper(50, 0);
+  mproc_process_t *both[2] = {slow, fast};
+  size_t idx = 9;
+  ASSERT_OK(mproc_process_wait_any(both, 2, 30000, &idx));
+  ASSERT_EQ(idx, 1);
+  ASSERT_RC(mproc_process_wait_any(both, 1, 50, &idx), MPROC_ETIMEDOUT);
+  intptr_t s;
+  ASSERT_OK(mproc_process_sentinel(slow, &s));
+#ifdef _WIN32
+  ASSERT_EQ(WaitForSingleObject((HANDLE)s, 0), WAIT_TIMEOUT);
+  ASSERT_OK(mproc_process_kill(slow));
+  ASSERT_EQ(WaitForSingleObject((HANDLE)s, 10000), WAIT_OBJECT_0);
+#else
+  /* The sentinel is an ordinary fd: poll it next to an unrelated pipe. */
+  int pfd[2];
+  ASSERT_EQ(pipe(pfd), 0);
+  struct pollfd fds[2] = {{pfd[0], POLLIN, 0}, {(int)s, POLLIN, 0}};
+  ASSERT_EQ(poll(fds, 2, 0), 0);
+  ASSERT_OK(mproc_process_kill(slow));
+  ASSERT_EQ(poll(fds, 2, 10000), 1);
+  ASSERT_TRUE(fds[1].revents != 0 && fds[0].revents == 0);
+  close(pfd[0]);
+  close(pfd[1]);
+#endif
+  ASSERT_EQ(t_join_code(slow), -9);
+  ASSERT_EQ(t_join_code(fast), 0);
+  ASSERT_OK(mproc_process_close(slow));
+  ASSERT_OK(mproc_process_close(fast));
+}
+
+TEST(active_children, 60, ALL) {
+  size_t n = 99;
+  ASSERT_OK(mproc_active_children(NULL, 0, &n));
+  ASSERT_EQ(n, 0);
+  mproc_process_t *s[3], *got[3];
+  for (int i = 0; i < 3; i++)
+    s[i] = start_sleeper(60000, i == 0);
+  ASSERT_OK(mproc_active_children(got, 3, &n));
+  ASSERT_EQ(n, 3);
+  ASSERT_OK(mproc_process_kill(s[1]));
+  ASSERT_OK(mproc_process_join(s[1], MPROC_FOREVER));
+  ASSERT_OK(mproc_active_children(got, 1, &n));
+  ASSERT_EQ(n, 2);
+  for (int i = 0; i < 3; i++) {
+    mproc_process_kill(s[i]);
+    ASSERT_OK(mproc_process_join(s[i], MPROC_FOREVER));
+    ASSERT_OK(mproc_process_close(s[i]));
+  }
+  ASSERT_OK(mproc_active_children(NULL, 0, &n));
+  ASSERT_EQ(n, 0);
+}
+
+TEST(freed_running_child_is_reaped, 60, ALL) {
+  mproc_process_t *p = start_sleeper(200, 0);
+  int64_t pid = mproc_process_pid(p);
+  mproc_process_free(p); /* still running: detached, not killed */
+  ASSERT_TRUE(!process_gone(pid));
+  size_t n = 9;
+  for (int i = 0; i < 300 && !process_gone(pid); i++) {
+    ASSERT_OK(mproc_active_children(NULL, 0, &n)); /* reaps detached children as a side effect */
+    t_sleep_ms(10);
+  }
+  ASSERT_TRUE(process_gone(pid));
+  ASSERT_EQ(n, 0);
+}
+
+/* --- fork and threads ------------------------------------------------------------------------------ */
+
+#ifdef _WIN32
+static DWORD WINAPI idle_thread(LPVOID arg) {
+  WaitForSingleObject((HANDLE)arg, INFINITE);
+  return 0;
+}
+#else
+static int g_stop_pipe[2];
+static void *idle_thread(void *arg) {
+  (void)arg;
+  char c;
+  while (read(g_stop_pipe[0], &c, 1) < 0)
+    ;
+  return NULL;
+}
+#endif
+
+TEST(fork_refused_with_threads, 60, ALL) {
+#ifdef _WIN32
+  HANDLE stop = CreateEventA(NULL, TRUE, FALSE, NULL);
+  HANDLE th = CreateThread(NULL, 0, idle_thread, stop, 0, NULL);
+#else
+  unsetenv("MPROC_ALLOW_FORK_WITH_THREADS");
+  ASSERT_EQ(pipe(g_stop_pipe), 0);
+  pthread_t th;
+  ASSERT_EQ(pthread_create(&th, NULL, idle_thread, NULL), 0);
+#endif
+  mproc_process_t *p;
+  ASSERT_OK(mproc_process_new(&p, t_exit_arg, NULL));
+  if (t_method() == MPROC_START_FORK) {
+    ASSERT_RC(mproc_process_start(p), MPROC_EUNSAFE);
+    ASSERT_OK(mproc_process_allow_fork_with_threads(p, 1));
+  }
+  ASSERT_OK(mproc_process_start(p)); /* spawn and forkserver are safe with threads */
+  ASSERT_EQ(t_join_code(p), 0);
+  ASSERT_OK(mproc_process_close(p));
+#ifdef _WIN32
+  SetEvent(stop);
+  WaitForSingleObject(th, INFINITE);
+  CloseHandle(th);
+  CloseHandle(stop);
+#else
+  ASSERT_EQ(write(g_stop_pipe[1], "x", 1), 1);
+  pthread_join(th, NULL);
+#endif
+}
