@@ -59,10 +59,22 @@ int os_sym_locate(const void *addr, char *module, size_t cap, uint64_t *offset, 
   return 0;
 }
 
-/* The load bias of a module, via its link map. */
+static int main_bias_cb(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  *(uintptr_t *)data = info->dlpi_addr;
+  return 1; /* the main program comes first */
+}
+
+/* The load bias of a module. The main program's comes from dl_iterate_phdr, which also works in
+ * statically linked binaries where dlopen does not. */
 static int module_bias(const char *module, uintptr_t *bias) {
-  void *h = module[0] ? dlopen(module, RTLD_NOW | RTLD_NOLOAD) : dlopen(NULL, RTLD_NOW);
-  if (h == NULL && module[0])
+  if (module[0] == '\0') {
+    *bias = 0;
+    dl_iterate_phdr(main_bias_cb, bias);
+    return 0;
+  }
+  void *h = dlopen(module, RTLD_NOW | RTLD_NOLOAD);
+  if (h == NULL)
     h = dlopen(module, RTLD_NOW); /* loaded at run time in the parent: load it here too;
                                      the handle is kept for the life of the process */
   if (h == NULL)
