@@ -151,7 +151,10 @@ int mproc_fail(int code, const char *fmt, ...) {
   char msg[FAIL_MSG_MAX];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt ? fmt : "", ap);
+  if (fmt != NULL)
+    vsnprintf(msg, sizeof msg, fmt, ap);
+  else
+    msg[0] = '\0';
   va_end(ap);
   if (g_is_child && g_fail_sent < FAIL_SEND_MAX) {
     g_fail_sent++;

@@ -16,6 +16,7 @@
  *
  * fork uses fork(2) (libc must run its atfork handlers), with signals blocked around it; the
  * pidfd is opened right after. Reaping is waitid(P_PID, __WALL): never a SIGCHLD handler. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -49,7 +50,7 @@ typedef struct spawn_ctx {
 
 /* Runs in the vfork-style child. Only raw system calls: we share the parent's memory. Not
  * instrumented, because sanitizer bookkeeping here would corrupt the parent's state. */
-__attribute__((no_sanitize("address", "undefined"))) static int spawn_child(void *arg) {
+__attribute__((no_sanitize("address", "undefined", "thread"))) static int spawn_child(void *arg) {
   spawn_ctx *ctx = arg;
   const os_spawn_req *req = ctx->req;
   struct sigaction dfl;
@@ -87,11 +88,37 @@ static char **build_env(const char *assign) {
   return envp;
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define MPROC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MPROC_TSAN 1
+#endif
+#endif
+
+typedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);
+
+/* ThreadSanitizer's clone() interceptor assumes a fork-like child and aborts on CLONE_VM; the
+ * child here never touches instrumented state, so test builds call libc's clone directly. */
+static clone_fn real_clone(void) {
+#ifdef MPROC_TSAN
+  static clone_fn fn;
+  if (fn == NULL) {
+    void *sym = dlsym(RTLD_NEXT, "clone");
+    memcpy(&fn, &sym, sizeof fn);
+  }
+  if (fn != NULL)
+    return fn;
+#endif
+  return clone;
+}
+
 static pid_t clone_child(spawn_ctx *ctx, char *stack_top, int *pidfd) {
   *pidfd = -1;
-  pid_t pid = clone(spawn_child, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD, ctx, pidfd);
+  clone_fn fn = real_clone();
+  pid_t pid = fn(spawn_child, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD, ctx, pidfd);
   if (pid < 0 && errno == EINVAL) /* kernel without CLONE_PIDFD */
-    pid = clone(spawn_child, stack_top, CLONE_VM | CLONE_VFORK, ctx);
+    pid = fn(spawn_child, stack_top, CLONE_VM | CLONE_VFORK, ctx);
   return pid;
 }
 
