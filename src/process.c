@@ -236,6 +236,9 @@ static int start_spawn(mproc_process_t *p, os_handle child_end) {
 }
 
 static int start_fork(mproc_process_t *p, os_handle parent_end, os_handle child_end) {
+  /* Unflushed stdio buffers would be written twice, once by each process (Python flushes too). */
+  fflush(stdout);
+  fflush(stderr);
   int in_child = 0;
   int rc = os_proc_fork(p->daemon, &p->proc, &in_child);
   if (rc == 0 && in_child) {

@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -45,6 +46,7 @@ extern char **environ;
 typedef struct spawn_ctx {
   const os_spawn_req *req;
   char **envp;
+  const char *exe;
   volatile int err; /* written by the child before exec fails; we share memory until then */
 } spawn_ctx;
 
@@ -67,7 +69,7 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) static int spawn_
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  execve("/proc/self/exe", req->argv, ctx->envp);
+  execve(ctx->exe, req->argv, ctx->envp);
   ctx->err = errno ? errno : ENOEXEC;
   _exit(127);
 }
@@ -128,10 +130,24 @@ static void reap_quietly(pid_t pid) {
     ;
 }
 
+/* The program's real path, so the child shows under its own name in ps/top. /proc/self/exe
+ * still works when the file was deleted or replaced since (the fingerprint check in the child
+ * catches a replaced build). */
+static void self_exe(char *buf, size_t cap) {
+  ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+  if (n <= 0 || (size_t)n >= cap - 1 || access(buf, X_OK) != 0) {
+    snprintf(buf, cap, "/proc/self/exe");
+    return;
+  }
+  buf[n] = '\0';
+}
+
 int os_proc_spawn(const os_spawn_req *req, os_proc *out) {
   if (req == NULL || out == NULL || req->argv == NULL || req->argv[0] == NULL)
     return MPROC_EINVAL;
-  spawn_ctx ctx = {req, build_env(req->env_assign), 0};
+  char exe[4096];
+  self_exe(exe, sizeof exe);
+  spawn_ctx ctx = {req, build_env(req->env_assign), exe, 0};
   char *stack = malloc(CHILD_STACK);
   int rc = 0, pidfd = -1;
   if (ctx.envp == NULL || stack == NULL) {
