@@ -1,0 +1,243 @@
+/*
+ * Byte channels on Windows: one duplex named pipe per channel, both ends opened overlapped.
+ *
+ * Why overlapped: a synchronous ReadFile cannot be given a deadline, and synchronous pipe I/O
+ * serialises every operation on the file object, so a blocked read would also block a write
+ * from another thread (and libuv PR #1273 saw it deadlock other processes opening the pipe).
+ *
+ * Traps handled here (ANCHORS §8.4):
+ *  - CancelIoEx can lose the race with a read that already took bytes from the pipe (libuv
+ *    PR #5037, bpo-33694). After every cancel we wait for the operation's final result and
+ *    return whatever it transferred; bytes are never dropped.
+ *  - The OVERLAPPED lives on our stack, so no path returns while the kernel may still write
+ *    into it: a cancel is always followed by GetOverlappedResult(..., TRUE).
+ *  - "Only what is already there" reads (deadline passed) peek first instead of issuing a read
+ *    that would need cancelling.
+ *
+ * Sections: naming and creating a pair; finishing overlapped I/O; write; read; handle misc.
+ */
+#include <windows.h>
+
+#include <ntsecapi.h> /* RtlGenRandom, in advapi32 which every Windows link includes */
+#include <stdio.h>
+
+#include "internal.h"
+#include "w32.h"
+
+#define CHAN_BUF_SIZE 65536
+#define CHAN_IO_MAX ((DWORD)1 << 20) /* per WriteFile/ReadFile call */
+
+/* --- naming and creating a pair --------------------------------------------------------- */
+
+/* A name nobody can guess and pre-create: pid + counter keep it unique, 128 random bits keep a
+ * squatter from creating it first (FILE_FLAG_FIRST_PIPE_INSTANCE would then fail us, not
+ * hand our data to them). */
+static int pipe_name(wchar_t *name, size_t cap) {
+  static volatile LONG counter;
+  unsigned char rnd[16];
+  if (!RtlGenRandom(rnd, sizeof rnd))
+    return os_last_error();
+  int len = swprintf(name, cap, L"\\\\.\\pipe\\mproc-%lu-%ld-", GetCurrentProcessId(),
+                     InterlockedIncrement(&counter));
+  for (size_t i = 0; i < sizeof rnd && len > 0 && (size_t)len + 3 < cap; i++)
+    len += swprintf(name + len, cap - (size_t)len, L"%02x", rnd[i]);
+  return len > 0 ? 0 : MPROC_EINTERNAL;
+}
+
+/* Connects the server end to the client that is already open; the overlapped handle needs an
+ * OVERLAPPED even though the answer (ERROR_PIPE_CONNECTED) is immediate. */
+static int connect_server(HANDLE srv) {
+  OVERLAPPED ov = {0};
+  DWORD n;
+  ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+  if (!ov.hEvent)
+    return os_last_error();
+  int rc = 0;
+  if (!ConnectNamedPipe(srv, &ov)) {
+    DWORD e = GetLastError();
+    if (e == ERROR_IO_PENDING)
+      e = GetOverlappedResult(srv, &ov, &n, TRUE) ? ERROR_SUCCESS : GetLastError();
+    if (e != ERROR_PIPE_CONNECTED && e != ERROR_SUCCESS)
+      rc = os_error((int)e);
+  }
+  CloseHandle(ov.hEvent);
+  return rc;
+}
+
+int os_chan_pair(os_handle out[2]) {
+  /* bInheritHandle = FALSE from birth: proc.c lends inheritance only for one CreateProcessW. */
+  SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, FALSE};
+  HANDLE srv = INVALID_HANDLE_VALUE, cli = INVALID_HANDLE_VALUE;
+  wchar_t name[96];
+  int rc = pipe_name(name, sizeof name / sizeof name[0]);
+  if (rc)
+    goto fail;
+  srv = CreateNamedPipeW(name,
+                         PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED | FILE_FLAG_FIRST_PIPE_INSTANCE,
+                         PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
+                             PIPE_REJECT_REMOTE_CLIENTS,
+                         1, CHAN_BUF_SIZE, CHAN_BUF_SIZE, 0, &sa);
+  if (srv == INVALID_HANDLE_VALUE)
+    goto fail_os;
+  /* SECURITY_IDENTIFICATION: the server end may later sit in another process; it must not be
+   * able to impersonate whoever opened the client end. */
+  cli = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, &sa, OPEN_EXISTING,
+                    FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+                    NULL);
+  if (cli == INVALID_HANDLE_VALUE)
+    goto fail_os; /* ERROR_PIPE_BUSY: someone connected first; never use that pipe */
+  if ((rc = connect_server(srv)) != 0)
+    goto fail;
+  out[0] = (os_handle)srv;
+  out[1] = (os_handle)cli;
+  return 0;
+fail_os:
+  rc = os_last_error();
+fail:
+  if (cli != INVALID_HANDLE_VALUE)
+    CloseHandle(cli);
+  if (srv != INVALID_HANDLE_VALUE)
+    CloseHandle(srv);
+  return rc;
+}
+
+/* --- finishing overlapped I/O ------------------------------------------------------------ */
+
+/* Waits for the operation started with ov on h. Returns ERROR_SUCCESS with *n set, WAIT_TIMEOUT
+ * when the deadline passed and the operation was cancelled (*n = what it moved anyway), or
+ * another Win32 error. Never returns while the kernel still owns ov. */
+static DWORD finish_io(HANDLE h, OVERLAPPED *ov, int64_t deadline, DWORD *n) {
+  DWORD w, err = WAIT_TIMEOUT;
+  *n = 0;
+  for (;;) {
+    w = WaitForSingleObject(ov->hEvent, w32_wait_ms(deadline));
+    if (w == WAIT_OBJECT_0)
+      return GetOverlappedResult(h, ov, n, FALSE) ? ERROR_SUCCESS : GetLastError();
+    if (w != WAIT_TIMEOUT) {
+      err = GetLastError();
+      break;
+    }
+    /* w32_wait_ms caps long waits; only a real deadline ends the loop. */
+    if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
+      break;
+  }
+  CancelIoEx(h, ov);
+  /* The cancel may lose the race: then the operation completed and its bytes count. */
+  if (GetOverlappedResult(h, ov, n, TRUE))
+    return ERROR_SUCCESS;
+  DWORD e = GetLastError();
+  return e == ERROR_OPERATION_ABORTED ? err : e;
+}
+
+/* Starts ReadFile/WriteFile (write != 0) overlapped and finishes it by the deadline. */
+static DWORD overlapped_io(HANDLE h, int write, void *buf, DWORD len, int64_t deadline,
+                           DWORD *n) {
+  OVERLAPPED ov = {0};
+  *n = 0;
+  ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+  if (!ov.hEvent)
+    return GetLastError();
+  BOOL ok = write ? WriteFile(h, buf, len, NULL, &ov) : ReadFile(h, buf, len, NULL, &ov);
+  DWORD e = ok ? ERROR_SUCCESS : GetLastError();
+  /* Completed at once or pending: either way the result comes from the OVERLAPPED. */
+  if (ok || e == ERROR_IO_PENDING)
+    e = finish_io(h, &ov, deadline, n);
+  CloseHandle(ov.hEvent);
+  return e;
+}
+
+/* --- write ---------------------------------------------------------------------------------- */
+
+int os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline) {
+  const char *p = buf;
+  while (n > 0) {
+    DWORD chunk = n > CHAN_IO_MAX ? CHAN_IO_MAX : (DWORD)n, done;
+    DWORD e = overlapped_io((HANDLE)h, 1, (void *)p, chunk, deadline, &done);
+    if (e == WAIT_TIMEOUT) {
+      mproc__set_os_error(ERROR_TIMEOUT);
+      return MPROC_ETIMEDOUT;
+    }
+    if (e != ERROR_SUCCESS)
+      return os_error((int)e); /* ERROR_NO_DATA / ERROR_BROKEN_PIPE -> MPROC_EPEERGONE */
+    if (done == 0)
+      return os_error(ERROR_WRITE_FAULT); /* a blocking pipe write never moves nothing */
+    p += done;
+    n -= done;
+  }
+  return 0;
+}
+
+/* --- read ----------------------------------------------------------------------------------- */
+
+static int is_eof_error(DWORD e) {
+  return e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED || e == ERROR_NO_DATA;
+}
+
+/* Bytes already in the pipe; MPROC_EEOF once the peer is gone and nothing is left. */
+static int peek_avail(HANDLE h, DWORD *avail) {
+  if (PeekNamedPipe(h, NULL, 0, NULL, avail, NULL))
+    return 0;
+  DWORD e = GetLastError();
+  if (is_eof_error(e)) {
+    mproc__set_os_error((int)e);
+    return MPROC_EEOF;
+  }
+  return os_error((int)e);
+}
+
+int os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline) {
+  DWORD want = n > CHAN_IO_MAX ? CHAN_IO_MAX : (DWORD)n, done;
+  *got = 0;
+  if (n == 0)
+    return MPROC_EINVAL;
+  if (deadline != OS_NO_DEADLINE && deadline <= os_now_ns()) {
+    DWORD avail;
+    int rc = peek_avail((HANDLE)h, &avail);
+    if (rc)
+      return rc;
+    if (avail == 0)
+      return MPROC_ETIMEDOUT;
+    if (want > avail)
+      want = avail; /* completes at once unless another thread takes the bytes first */
+  }
+  DWORD e = overlapped_io((HANDLE)h, 0, buf, want, deadline, &done);
+  if (done > 0) { /* even after a timeout: a cancelled read that took bytes returns them */
+    *got = done;
+    return 0;
+  }
+  if (e == ERROR_SUCCESS || e == WAIT_TIMEOUT) {
+    /* ERROR_SUCCESS with 0 bytes: a zero-length write from the peer; nothing to return. */
+    return MPROC_ETIMEDOUT;
+  }
+  if (is_eof_error(e)) {
+    mproc__set_os_error((int)e);
+    return MPROC_EEOF;
+  }
+  return os_error((int)e);
+}
+
+/* --- handle passing and misc -------------------------------------------------------------- */
+
+/* Handles reach a Windows child by DuplicateHandle from the parent (DESIGN.md), not over the
+ * channel; until that lands these say so instead of pretending. */
+int os_chan_send_handles(os_handle h, const void *buf, size_t n, const os_handle *hs,
+                         size_t nh) {
+  return MPROC_ENOTSUP;
+}
+
+int os_chan_recv_handles(os_handle h, void *buf, size_t n, size_t *got, os_handle *hs,
+                         size_t cap, size_t *nh, int64_t deadline) {
+  return MPROC_ENOTSUP;
+}
+
+int os_close(os_handle h) {
+  if (h == OS_INVALID)
+    return 0;
+  return CloseHandle((HANDLE)h) ? 0 : os_last_error();
+}
+
+int os_set_inheritable(os_handle h, int inheritable) {
+  if (!SetHandleInformation((HANDLE)h, HANDLE_FLAG_INHERIT, inheritable ? HANDLE_FLAG_INHERIT : 0))
+    return os_last_error();
+  return 0;
+}

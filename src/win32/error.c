@@ -1,0 +1,57 @@
+/*
+ * Win32 error translation: GetLastError() values to MPROC_E* codes. The raw value is kept for
+ * mproc_last_os_error() so a caller can still see what the OS said behind MPROC_EOS.
+ */
+#include <windows.h>
+
+#include "internal.h"
+
+static int translate(DWORD raw) {
+  switch (raw) {
+  case ERROR_SUCCESS:
+    return 0;
+  case ERROR_INVALID_PARAMETER:
+  case ERROR_INVALID_HANDLE:
+    return MPROC_EINVAL;
+  case ERROR_NOT_ENOUGH_MEMORY:
+  case ERROR_OUTOFMEMORY:
+    return MPROC_ENOMEM;
+  case ERROR_ACCESS_DENIED:
+    return MPROC_EACCES;
+  case ERROR_FILE_NOT_FOUND:
+  case ERROR_PATH_NOT_FOUND:
+  case ERROR_MOD_NOT_FOUND:
+    return MPROC_ENOENT;
+  case ERROR_ALREADY_EXISTS:
+  case ERROR_FILE_EXISTS:
+    return MPROC_EEXIST;
+  case ERROR_TOO_MANY_OPEN_FILES:
+  case ERROR_NO_SYSTEM_RESOURCES:
+    return MPROC_EMFILE;
+  case ERROR_DISK_FULL:
+    return MPROC_ENOSPC;
+  case ERROR_BROKEN_PIPE:
+  case ERROR_NO_DATA:
+  case ERROR_PIPE_NOT_CONNECTED:
+    return MPROC_EPEERGONE;
+  case ERROR_TIMEOUT:
+  case ERROR_SEM_TIMEOUT:
+    return MPROC_ETIMEDOUT;
+  case ERROR_NOT_SUPPORTED:
+  case ERROR_CALL_NOT_IMPLEMENTED:
+    return MPROC_ENOTSUP;
+  default:
+    return MPROC_EOS;
+  }
+}
+
+int os_error(int raw) {
+  mproc__set_os_error(raw);
+  return translate((DWORD)raw);
+}
+
+int os_last_error(void) {
+  /* A path that failed without setting an error must still fail: never report success. */
+  DWORD raw = GetLastError();
+  return raw == ERROR_SUCCESS ? os_error(ERROR_GEN_FAILURE) : os_error((int)raw);
+}
