@@ -1,0 +1,108 @@
+/*
+ * Small helpers shared by the examples: sleeping, clocks and the optional
+ * `--method fork|spawn|forkserver` argument. Nothing here is part of mproc; it keeps the
+ * example programs close to the Python they mirror. Include it before any other header.
+ */
+#ifndef MPROC_EXAMPLE_UTIL_H
+#define MPROC_EXAMPLE_UTIL_H
+
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <mproc.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef _WIN32
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+#endif
+
+/* time.sleep(ms / 1000.0) */
+static inline void example_sleep_ms(int ms) {
+#ifdef _WIN32
+  Sleep((DWORD)ms);
+#else
+  struct timespec ts;
+  ts.tv_sec = ms / 1000;
+  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+#endif
+}
+
+/* Seconds on a monotonic clock (time.perf_counter()). */
+static inline double example_now(void) {
+#ifdef _WIN32
+  LARGE_INTEGER freq, count;
+  QueryPerformanceFrequency(&freq);
+  QueryPerformanceCounter(&count);
+  return (double)count.QuadPart / (double)freq.QuadPart;
+#else
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+#endif
+}
+
+/* Wall-clock time of day as "HH:MM:SS.mmm" — time.ctime() with milliseconds, because the
+ * examples sleep fractions of a second where the tutorials sleep whole seconds. */
+static inline const char *example_clock(char *buf, size_t size) {
+#ifdef _WIN32
+  SYSTEMTIME st;
+  GetLocalTime(&st);
+  snprintf(buf, size, "%02u:%02u:%02u.%03u", (unsigned)st.wHour, (unsigned)st.wMinute,
+           (unsigned)st.wSecond, (unsigned)st.wMilliseconds);
+#else
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  time_t secs = ts.tv_sec;
+  localtime_r(&secs, &tm);
+  char hms[16];
+  strftime(hms, sizeof hms, "%H:%M:%S", &tm);
+  snprintf(buf, size, "%s.%03ld", hms, (long)(ts.tv_nsec / 1000000L));
+#endif
+  return buf;
+}
+
+/* Applies an optional `--method fork|spawn|forkserver` argument with
+ * mproc_set_start_method(). Call after mproc_main(). Returns 0, or -1 after printing why. */
+static inline int example_apply_method(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--method") != 0)
+      continue;
+    mproc_start_method m;
+    int rc = i + 1 < argc ? mproc_start_method_parse(argv[i + 1], &m) : MPROC_EINVAL;
+    if (rc == 0)
+      rc = mproc_set_start_method(m);
+    if (rc != 0) {
+      fprintf(stderr, "%s: --method %s: %s\n", argv[0], i + 1 < argc ? argv[i + 1] : "(missing)",
+              mproc_strerror(rc));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* 1 if flag (e.g. "--join") is among the arguments. */
+static inline int example_has_flag(int argc, char **argv, const char *flag) {
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], flag) == 0)
+      return 1;
+  return 0;
+}
+
+/* Prints "what: <message> (MPROC_E...)" to stderr and returns 1, for `return example_die(...)`
+ * from main. */
+static inline int example_die(const char *what, int rc) {
+  fprintf(stderr, "%s: %s (%s)\n", what, mproc_strerror(rc), mproc_errname(rc));
+  return 1;
+}
+
+#endif /* MPROC_EXAMPLE_UTIL_H */

@@ -1,0 +1,74 @@
+/*
+ * global_state — each process has its own memory: a child's change to a global stays in
+ * the child.
+ *
+ * Python:
+ *     from multiprocessing import Process
+ *
+ *     a = [2]
+ *
+ *     def func(i):
+ *         global a
+ *         a[i] += 1
+ *         print("a[0] in child process:", a[0])
+ *
+ *     if __name__ == "__main__":
+ *         p = Process(target=func, args=(0, ))
+ *         p.start()
+ *         p.join()
+ *         print("a[0] in parent process:", a[0])
+ *
+ * Output:
+ *     a[0] in child process: 3
+ *     a[0] in parent process: 2
+ *
+ * The same under every start method: fork copies the parent's memory, spawn starts the
+ * program afresh (so the child sees the global's initial value). To share state, pass a
+ * shared value or send results back through a pipe or queue (planned APIs).
+ *
+ * Usage: global_state [--method fork|spawn|forkserver]
+ */
+#include "example_util.h"
+
+static int a[1] = {2};
+
+static int func(const mproc_args_t *args) {
+  int i;
+  int rc = mproc_args_parse(args, "i", &i);
+  if (rc != 0)
+    return mproc_fail(2, "func: bad arguments: %s", mproc_strerror(rc));
+  a[i] += 1;
+  printf("a[0] in child process: %d\n", a[0]);
+  fflush(stdout);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  mproc_main(argc, argv);
+  if (example_apply_method(argc, argv) != 0)
+    return 2;
+
+  mproc_args_t *args;
+  int rc = mproc_args_build(&args, "i", 0);
+  if (rc != 0)
+    return example_die("mproc_args_build", rc);
+  mproc_process_t *p;
+  rc = mproc_process_new(&p, func, args);
+  mproc_args_free(args);
+  if (rc != 0)
+    return example_die("mproc_process_new", rc);
+  rc = mproc_process_start(p);
+  if (rc != 0)
+    return example_die("mproc_process_start", rc);
+  rc = mproc_process_join(p, MPROC_FOREVER);
+  if (rc != 0)
+    return example_die("mproc_process_join", rc);
+  int code = -1;
+  rc = mproc_process_exitcode(p, &code);
+  if (rc != 0)
+    return example_die("mproc_process_exitcode", rc);
+  mproc_process_close(p);
+
+  printf("a[0] in parent process: %d\n", a[0]);
+  return code == 0 && a[0] == 2 ? 0 : 1;
+}

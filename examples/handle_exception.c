@@ -1,0 +1,63 @@
+/*
+ * handle_exception — a child that handles its own error.
+ *
+ * Python:
+ *     import multiprocessing
+ *
+ *     def process_function():
+ *         try:
+ *             raise ValueError("An error occurred!")
+ *         except Exception as e:
+ *             print(f"Exception in process: {e}")
+ *
+ *     if __name__ == '__main__':
+ *         process = multiprocessing.Process(target=process_function)
+ *         process.start()
+ *         process.join()
+ *
+ * C has no exceptions: a function that can fail returns an error and a message, and the
+ * target decides what to do with it. Here it handles the error itself and exits with 0, so
+ * the parent sees a normal exit. failing_child.c shows the other choice: hand the failure to
+ * the parent with mproc_fail().
+ *
+ * Usage: handle_exception [--method fork|spawn|forkserver]
+ */
+#include "example_util.h"
+
+/* Something that fails ("raise ValueError(...)"): returns -1 and fills err. */
+static int risky_operation(char *err, size_t size) {
+  snprintf(err, size, "An error occurred!");
+  return -1;
+}
+
+static int process_function(const mproc_args_t *args) {
+  char err[128];
+  (void)args;
+  if (risky_operation(err, sizeof err) != 0) /* try: ... except Exception as e: */
+    printf("Exception in process: %s\n", err);
+  fflush(stdout);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  mproc_main(argc, argv);
+  if (example_apply_method(argc, argv) != 0)
+    return 2;
+
+  mproc_process_t *process;
+  int rc = mproc_process_new(&process, process_function, NULL);
+  if (rc != 0)
+    return example_die("mproc_process_new", rc);
+  rc = mproc_process_start(process);
+  if (rc != 0)
+    return example_die("mproc_process_start", rc);
+  rc = mproc_process_join(process, MPROC_FOREVER);
+  if (rc != 0)
+    return example_die("mproc_process_join", rc);
+  int code = -1;
+  rc = mproc_process_exitcode(process, &code);
+  if (rc != 0)
+    return example_die("mproc_process_exitcode", rc);
+  mproc_process_close(process);
+  return code == 0 ? 0 : 1;
+}
