@@ -65,7 +65,10 @@ static void child_exit(int code) {
   if (g_method == MPROC_START_SPAWN)
     exit(code);
   mp_process_exit_hook(); /* what atexit would have done for our own children */
-  fflush(NULL);
+  /* Only the standard streams: other FILE buffers are copies of the parent's, and flushing
+   * them here would write the parent's pending data twice. */
+  fflush(stdout);
+  fflush(stderr);
   os_exit_now(code);
 }
 

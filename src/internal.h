@@ -88,6 +88,8 @@ int mp_target_resolve(const mp_target_ref *ref, mproc_target_fn *fn);
 
 /* --- boot.c: the child side, the same for every start method ------------------------------ */
 #define MP_BOOT_ENV "MPROC_BOOTSTRAP"
+/* BOOT records up to this size are sent before the child exists (fits any channel buffer). */
+#define MP_BOOT_PRESEND_MAX 4096
 /* Runs the target described by the BOOT record on chan; never returns. */
 void mp_child_main(os_handle chan, mproc_start_method method);
 /* Fills the BOOT record for p (process.c provides the fields). */

@@ -295,6 +295,12 @@ int mproc_process_start(mproc_process_t *p) {
   os_handle ch[2] = {OS_INVALID, OS_INVALID};
   if ((rc = boot.err) != 0 || (rc = os_chan_pair(ch)) != 0)
     goto fail;
+  /* A small record fits the fresh channel's buffer: sending it before the child exists lets
+   * the child read it at once instead of sleeping until we get round to it (a cross-CPU
+   * wake-up costs more than the fork itself on a VM). */
+  int presend = boot.len <= MP_BOOT_PRESEND_MAX;
+  if (presend && (rc = mp_rec_send(ch[0], MP_REC_BOOT, boot.data, boot.len, os_deadline(1000))))
+    goto fail;
   if ((rc = create_child(p, m, ch)) != 0)
     goto fail;
   os_close(ch[1]);
@@ -303,8 +309,8 @@ int mproc_process_start(mproc_process_t *p) {
   p->state = ST_STARTED;
   p->method = m;
   link_child(p);
-  /* Sent after the child exists: a large argument list streams while the child reads it. */
-  rc = mp_rec_send(p->chan, MP_REC_BOOT, boot.data, boot.len, OS_NO_DEADLINE);
+  /* A large argument list streams while the child reads it. */
+  rc = presend ? 0 : mp_rec_send(p->chan, MP_REC_BOOT, boot.data, boot.len, OS_NO_DEADLINE);
   mp_buf_free(&boot);
   if (rc == MPROC_EPEERGONE)
     return 0; /* it started and died before reading what to run: join reports how */

@@ -29,9 +29,23 @@ static const void *fn_to_ptr(mproc_target_fn fn) {
   return p;
 }
 
+/* Pools and loops create many processes with the same target: remember the last lookup
+ * (modules are never unloaded under a live target reference). */
+static struct {
+  mproc_target_fn fn;
+  mp_target_ref ref;
+} g_last;
+
 int mp_target_locate(mproc_target_fn fn, mp_target_ref *ref) {
   if (fn == NULL)
     return MPROC_EINVAL;
+  os_global_lock();
+  int hit = g_last.fn == fn;
+  if (hit)
+    *ref = g_last.ref;
+  os_global_unlock();
+  if (hit)
+    return 0;
   size_t avail = 0;
   const void *addr = fn_to_ptr(fn);
   int rc = os_sym_locate(addr, ref->module, sizeof ref->module, &ref->offset, &avail);
@@ -39,6 +53,10 @@ int mp_target_locate(mproc_target_fn fn, mp_target_ref *ref) {
     return rc == MPROC_ERANGE ? MPROC_ENOTARGET : rc;
   ref->hash_len = (uint32_t)(avail < HASH_BYTES ? avail : HASH_BYTES);
   ref->hash = fnv1a(addr, ref->hash_len);
+  os_global_lock();
+  g_last.fn = fn;
+  g_last.ref = *ref;
+  os_global_unlock();
   return 0;
 }
 
