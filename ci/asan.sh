@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The suite under AddressSanitizer + UndefinedBehaviorSanitizer (leak checks on).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+section "asan preset"
+cmake --workflow --preset asan

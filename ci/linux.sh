@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The README's test command: configure, build and run the whole suite (Debug, static library).
+# Runs on Linux and macOS; the compiler comes from CC if set.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+section "default preset: $(cmake --version | head -n 1)"
+cmake --workflow --preset default

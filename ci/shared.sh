@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The suite against a shared libmproc, including the exported-symbols check (build.symbols).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+section "shared preset"
+cmake --workflow --preset shared
