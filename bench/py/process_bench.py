@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Python's side of bench_process: Process(target=noop).start() + join() + close().
+
+Prints one JSON line per start method, {"bench":"process.start_join.<m>","python":X}, X in
+microseconds per start+join: each rep times N operations and divides, the figure is the
+median of the reps (the same definition bench_process uses). The first start of each method
+is not timed, as in the C program: for forkserver it launches the server.
+
+Python's spawn costs ~60 ms per process on a small VM, so N is set per method to keep
+--quick well under the 60 s budget of bench/run.
+
+Usage: process_bench.py [--quick] [--json-only]
+"""
+import json
+import multiprocessing as mp
+import statistics
+import sys
+import time
+
+# (N, reps) per method.
+SIZES = {
+    "quick": {"fork": (50, 3), "spawn": (20, 3), "forkserver": (30, 3)},
+    "full": {"fork": (200, 7), "spawn": (40, 7), "forkserver": (100, 7)},
+}
+
+
+def noop():
+    """The target: must live at module level so spawn/forkserver children can import it."""
+
+
+def one(ctx):
+    p = ctx.Process(target=noop)
+    p.start()
+    p.join()
+    if p.exitcode != 0:
+        raise RuntimeError(f"child exited with {p.exitcode}")
+    p.close()
+
+
+def rep_us(ctx, n):
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        one(ctx)
+    return (time.perf_counter_ns() - t0) / 1e3 / n
+
+
+def bench(method, n, reps):
+    ctx = mp.get_context(method)
+    one(ctx)  # warm-up, untimed
+    return [rep_us(ctx, n) for _ in range(reps)]
+
+
+def main(argv):
+    quick = "--quick" in argv
+    json_only = "--json-only" in argv
+    unknown = [a for a in argv if a not in ("--quick", "--json-only")]
+    if unknown:
+        print("usage: process_bench.py [--quick] [--json-only]", file=sys.stderr)
+        return 2
+    sizes = SIZES["quick" if quick else "full"]
+    for method in ("fork", "spawn", "forkserver"):
+        if method not in mp.get_all_start_methods():
+            continue
+        n, reps = sizes[method]
+        reps_us = bench(method, n, reps)
+        med = statistics.median(reps_us)
+        print(json.dumps({"bench": f"process.start_join.{method}", "python": round(med, 1)},
+                         separators=(",", ":")), flush=True)
+        if not json_only:
+            print(f"  {method:<10} python median {med:9.1f} us  (min {min(reps_us):.1f}, "
+                  f"max {max(reps_us):.1f}; {reps} reps x {n})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
