@@ -67,6 +67,19 @@ void t_temp_path(char *buf, size_t cap, const char *tag) {
 #endif
 }
 
+int t_target_return_arg(const mproc_args_t *a) {
+  int64_t v = 0;
+  mproc_args_get_int(a, 0, &v);
+  return (int)v;
+}
+
+int t_target_sleep_arg(const mproc_args_t *a) {
+  int64_t ms = 0;
+  mproc_args_get_int(a, 0, &ms);
+  t_sleep_ms((int)ms);
+  return 0;
+}
+
 mproc_process_t *t_start(mproc_target_fn fn, mproc_args_t *args) {
   mproc_process_t *p = NULL;
   ASSERT_OK(mproc_process_new(&p, fn, args));

@@ -74,6 +74,10 @@ void t_temp_path(char *buf, size_t cap, const char *tag);
 
 #define ASSERT_OK(expr) ASSERT_RC(expr, 0)
 
+/* Targets many cases share: return int argument 0; sleep int argument 0 ms, return 0. */
+int t_target_return_arg(const mproc_args_t *a);
+int t_target_sleep_arg(const mproc_args_t *a);
+
 /* A started process with the default method. */
 mproc_process_t *t_start(mproc_target_fn fn, mproc_args_t *args_or_null);
 /* Joins (30 s cap) and returns the exit code. */

@@ -10,19 +10,6 @@
 #include <unistd.h>
 #endif
 
-static int t_return_arg(const mproc_args_t *a) {
-  int64_t v = 0;
-  mproc_args_get_int(a, 0, &v);
-  return (int)v;
-}
-
-static int t_sleep_arg(const mproc_args_t *a) {
-  int64_t ms = 0;
-  mproc_args_get_int(a, 0, &ms);
-  t_sleep_ms((int)ms);
-  return 0;
-}
-
 static mproc_process_t *start_int(mproc_target_fn fn, int64_t v) {
   mproc_args_t *a;
   ASSERT_OK(mproc_args_build(&a, "l", v));
@@ -32,7 +19,7 @@ static mproc_process_t *start_int(mproc_target_fn fn, int64_t v) {
 }
 
 TEST(exit_zero, 30, ALL) {
-  mproc_process_t *p = start_int(t_return_arg, 0);
+  mproc_process_t *p = start_int(t_target_return_arg, 0);
   ASSERT_EQ(t_join_code(p), 0);
   ASSERT_TRUE(mproc_process_error(p) == NULL);
   ASSERT_EQ(mproc_process_child_error(p), 0);
@@ -40,7 +27,7 @@ TEST(exit_zero, 30, ALL) {
 }
 
 TEST(exit_code_n, 30, ALL) {
-  mproc_process_t *p = start_int(t_return_arg, 7);
+  mproc_process_t *p = start_int(t_target_return_arg, 7);
   ASSERT_EQ(t_join_code(p), 7);
   ASSERT_OK(mproc_process_close(p));
 }
@@ -85,7 +72,7 @@ TEST(exit_segfault, 30, ALL) {
 }
 
 TEST(kill_running, 30, ALL) {
-  mproc_process_t *p = start_int(t_sleep_arg, 60000);
+  mproc_process_t *p = start_int(t_target_sleep_arg, 60000);
   ASSERT_EQ(mproc_process_is_alive(p), 1);
   ASSERT_OK(mproc_process_kill(p));
   ASSERT_EQ(t_join_code(p), -9);
@@ -94,7 +81,7 @@ TEST(kill_running, 30, ALL) {
 }
 
 TEST(terminate_running, 30, ALL) {
-  mproc_process_t *p = start_int(t_sleep_arg, 60000);
+  mproc_process_t *p = start_int(t_target_sleep_arg, 60000);
   ASSERT_OK(mproc_process_terminate(p));
   ASSERT_EQ(t_join_code(p), -15);
   ASSERT_OK(mproc_process_terminate(p));
@@ -102,7 +89,7 @@ TEST(terminate_running, 30, ALL) {
 }
 
 TEST(join_timeout, 30, ALL) {
-  mproc_process_t *p = start_int(t_sleep_arg, 60000);
+  mproc_process_t *p = start_int(t_target_sleep_arg, 60000);
   ASSERT_RC(mproc_process_join(p, 100), MPROC_ETIMEDOUT);
   ASSERT_RC(mproc_process_join(p, 0), MPROC_ETIMEDOUT);
   int code = 0;
@@ -117,7 +104,7 @@ TEST(is_alive_transitions, 30, ALL) {
   mproc_args_t *a;
   ASSERT_OK(mproc_args_build(&a, "l", (int64_t)300));
   mproc_process_t *p;
-  ASSERT_OK(mproc_process_new(&p, t_sleep_arg, a));
+  ASSERT_OK(mproc_process_new(&p, t_target_sleep_arg, a));
   mproc_args_free(a);
   ASSERT_EQ(mproc_process_is_alive(p), 0);
   ASSERT_EQ(mproc_process_pid(p), 0);
@@ -133,7 +120,7 @@ TEST(is_alive_transitions, 30, ALL) {
 }
 
 TEST(close_running_refused, 30, ALL) {
-  mproc_process_t *p = start_int(t_sleep_arg, 60000);
+  mproc_process_t *p = start_int(t_target_sleep_arg, 60000);
   ASSERT_RC(mproc_process_close(p), MPROC_ESTATE);
   ASSERT_EQ(mproc_process_is_alive(p), 1); /* the handle is intact after the refusal */
   ASSERT_OK(mproc_process_kill(p));
@@ -144,9 +131,9 @@ TEST(close_running_refused, 30, ALL) {
 
 TEST(state_errors, 30, ALL) {
   mproc_process_t *p;
-  ASSERT_RC(mproc_process_new(NULL, t_return_arg, NULL), MPROC_EINVAL);
+  ASSERT_RC(mproc_process_new(NULL, t_target_return_arg, NULL), MPROC_EINVAL);
   ASSERT_RC(mproc_process_new(&p, NULL, NULL), MPROC_EINVAL);
-  ASSERT_OK(mproc_process_new(&p, t_return_arg, NULL));
+  ASSERT_OK(mproc_process_new(&p, t_target_return_arg, NULL));
   int code;
   intptr_t s;
   ASSERT_RC(mproc_process_join(p, 0), MPROC_ESTATE);
@@ -460,7 +447,7 @@ static int t_nested(const mproc_args_t *a) {
   (void)a;
   mproc_process_t *p;
   mproc_args_t *args;
-  if (mproc_args_build(&args, "l", (int64_t)9) != 0 || mproc_process_new(&p, t_return_arg, args))
+  if (mproc_args_build(&args, "l", (int64_t)9) != 0 || mproc_process_new(&p, t_target_return_arg, args))
     return 50;
   mproc_args_free(args);
   int rc = mproc_process_start(p);

@@ -15,18 +15,11 @@
 #include <unistd.h>
 #endif
 
-static int t_sleep_arg(const mproc_args_t *a) {
-  int64_t ms = 0;
-  mproc_args_get_int(a, 0, &ms);
-  t_sleep_ms((int)ms);
-  return 0;
-}
-
 static mproc_process_t *start_sleeper(int64_t ms, int daemon) {
   mproc_args_t *a;
   ASSERT_OK(mproc_args_build(&a, "l", ms));
   mproc_process_t *p;
-  ASSERT_OK(mproc_process_new(&p, t_sleep_arg, a));
+  ASSERT_OK(mproc_process_new(&p, t_target_sleep_arg, a));
   mproc_args_free(a);
   ASSERT_OK(mproc_process_set_daemon(p, daemon));
   ASSERT_OK(mproc_process_start(p));
@@ -272,16 +265,10 @@ TEST(no_handles_leak_into_child, 60, ALL) {
 
 /* --- reaping when the host's SIGCHLD setup fights us ------------------------------------------ */
 
-static int t_exit_arg(const mproc_args_t *a) {
-  int64_t v = 0;
-  mproc_args_get_int(a, 0, &v);
-  return (int)v;
-}
-
 static void check_codes_survive(void) {
   mproc_args_t *a;
   ASSERT_OK(mproc_args_build(&a, "l", (int64_t)5));
-  mproc_process_t *p = t_start(t_exit_arg, a);
+  mproc_process_t *p = t_start(t_target_return_arg, a);
   mproc_args_free(a);
   ASSERT_EQ(t_join_code(p), 5);
   ASSERT_OK(mproc_process_close(p));
@@ -328,7 +315,7 @@ TEST(many_processes_200, 300, ALL) {
   for (int i = 0; i < N; i++) {
     mproc_args_t *a;
     ASSERT_OK(mproc_args_build(&a, "l", (int64_t)(i % 50)));
-    live[i] = t_start(t_exit_arg, a);
+    live[i] = t_start(t_target_return_arg, a);
     want[i] = i % 50;
     mproc_args_free(a);
   }
@@ -444,7 +431,7 @@ TEST(fork_refused_with_threads, 60, ALL) {
   ASSERT_EQ(pthread_create(&th, NULL, idle_thread, NULL), 0);
 #endif
   mproc_process_t *p;
-  ASSERT_OK(mproc_process_new(&p, t_exit_arg, NULL));
+  ASSERT_OK(mproc_process_new(&p, t_target_return_arg, NULL));
   if (t_method() == MPROC_START_FORK) {
     ASSERT_RC(mproc_process_start(p), MPROC_EUNSAFE);
     ASSERT_OK(mproc_process_allow_fork_with_threads(p, 1));
