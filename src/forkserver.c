@@ -20,7 +20,7 @@
 #define REPLY_TIMEOUT_MS 30000
 
 static os_handle g_ctl = OS_INVALID;
-static os_proc g_server;
+static os_proc g_server = {0, OS_INVALID, 0, 0, 0}; /* handle 0 would be stdin */
 static int64_t g_owner;
 
 void mp_forkserver_after_fork_child(void) {

@@ -449,3 +449,26 @@ TEST(fork_refused_with_threads, 60, ALL) {
   pthread_join(th, NULL);
 #endif
 }
+
+#ifndef _WIN32
+static int t_stdio_open(const mproc_args_t *a) {
+  (void)a;
+  for (int fd = 0; fd < 3; fd++)
+    if (fcntl(fd, F_GETFD) < 0)
+      return 10 + fd;
+  return 0;
+}
+#endif
+
+TEST(child_keeps_stdio, 30, POSIX_ALL) {
+#ifndef _WIN32
+  /* Warm up the library state a forked child inherits (e.g. the forkserver client), then
+   * check the child still has fds 0, 1 and 2. */
+  mproc_process_t *p = t_start(t_target_return_arg, NULL);
+  ASSERT_EQ(t_join_code(p), 0);
+  ASSERT_OK(mproc_process_close(p));
+  p = t_start(t_stdio_open, NULL);
+  ASSERT_EQ(t_join_code(p), 0);
+  ASSERT_OK(mproc_process_close(p));
+#endif
+}
