@@ -21,6 +21,12 @@ section "wine prefix"
 # timeout. wineserver -w waits until the prefix is fully written.
 wineboot -i
 wineserver -w
+# Keep one wineserver (and Wine's services) alive for the whole run, started outside CTest:
+# services launched by the first test would otherwise inherit that test's output pipe and
+# outlive it, and CTest would wait on the pipe until the test's timeout.
+wineserver -p
+wine cmd /c exit </dev/null >/dev/null 2>&1 || true
+trap 'wineserver -k || true' EXIT
 echo "wine prefix ready: ${WINEPREFIX:-$HOME/.wine} ($(wine --version))"
 
 section "mingw preset"

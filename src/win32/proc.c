@@ -1,21 +1,18 @@
 /*
  * Processes on Windows: spawn only (no fork), by re-executing this program.
  *
- * The spawn sequence, one function each:
- *   application name + command line (GetModuleFileNameW, GetCommandLineW unchanged, so the
- *   child sees exactly the parent's quoting) -> environment block (ours + the bootstrap token)
- *   -> handle list (the requested handles and private copies of stdio) -> attribute list
- *   (PROC_THREAD_ATTRIBUTE_HANDLE_LIST) -> CreateProcessW(CREATE_SUSPENDED) -> job object for
- *   daemons -> ResumeThread.
+ * The spawn sequence, one function each: application name + command line (GetCommandLineW
+ * unchanged, so the child sees the parent's exact quoting) -> environment block (ours + the
+ * bootstrap token) -> handle list -> attribute list (PROC_THREAD_ATTRIBUTE_HANDLE_LIST) ->
+ * CreateProcessW(CREATE_SUSPENDED) -> job object for daemons -> ResumeThread.
  *
- * Inheritance (ANCHORS §7.8, §8.1): every handle is created non-inheritable. The requested
- * handles are made inheritable only around our CreateProcessW call and restored right after,
- * and HANDLE_LIST limits that call to exactly them, so two concurrent spawns from mproc cannot
- * leak into each other's children (libuv#1490). The value stays the same, which is what the
- * core wrote into the bootstrap environment variable. A foreign CreateProcess(bInheritHandles
- * = TRUE) running in another thread during that window can still inherit them: documented in
- * docs/windows.md. stdio is lent the other way: private inheritable duplicates passed with
- * STARTF_USESTDHANDLES, because with a handle list the child gets only what is listed.
+ * Inheritance (ANCHORS §7.8, §8.1): every handle is born non-inheritable. The requested
+ * handles are made inheritable only around our CreateProcessW and HANDLE_LIST limits that call
+ * to exactly them, so concurrent mproc spawns cannot leak into each other's children
+ * (libuv#1490). Their values stay the same, which is what the core wrote into the bootstrap
+ * environment variable. The window left for a foreign CreateProcess(bInheritHandles = TRUE)
+ * is described in docs/windows.md. stdio goes the other way: private inheritable duplicates
+ * with STARTF_USESTDHANDLES, since a listed-handles child receives nothing else.
  *
  * Exit status: TerminateProcess codes 0x1000F / 0x10009 read back as -15 / -9 (Python's
  * -SIGTERM / -SIGKILL); anything else, NTSTATUS crash codes included, as (int)code.
@@ -283,13 +280,19 @@ static void release_ctx(spawn_ctx *c) {
 
 /* --- spawn ------------------------------------------------------------------------------- */
 
-/* Suspended: a daemon child must be in the job before it can start grandchildren. */
+/* Suspended: a daemon child must be in the job before it can start grandchildren.
+ * Wine reports a child that died while its loader was starting (seen under heavy load, about
+ * once in 5,000 spawns) as ERROR_INTERNAL_ERROR; no process is left behind, so retry. */
 static int create(spawn_ctx *c, PROCESS_INFORMATION *pi) {
   DWORD flags = CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT;
-  if (!CreateProcessW(c->app, c->cmd, NULL, NULL, c->nlist > 0, flags, c->env, NULL,
-                      &c->si.StartupInfo, pi))
-    return os_last_error();
-  return 0;
+  for (int attempt = 0;; attempt++) {
+    if (CreateProcessW(c->app, c->cmd, NULL, NULL, c->nlist > 0, flags, c->env, NULL,
+                       &c->si.StartupInfo, pi))
+      return 0;
+    if (GetLastError() != ERROR_INTERNAL_ERROR || attempt == 2)
+      return os_last_error();
+    Sleep(10);
+  }
 }
 
 /* Serialises lend -> CreateProcessW -> restore: two threads lending the same handle would
