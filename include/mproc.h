@@ -86,7 +86,9 @@ extern "C" {
   XX(EAUTH, -31, "authentication failed")                                                     \
   XX(EPROTO, -32, "protocol error: malformed data from peer")                                 \
   XX(ECHILDFAILED, -33, "child process failed before running its target")                     \
-  XX(EINTERNAL, -34, "internal error")
+  XX(EINTERNAL, -34, "internal error")                                                        \
+  XX(ETOOSMALL, -35, "buffer too small for the message (the message is kept)")               \
+  XX(EDIRECTION, -36, "connection is not open in this direction")
 
 typedef enum mproc_errno {
   MPROC_OK = 0,
@@ -146,7 +148,8 @@ typedef enum mproc_arg_type {
   MPROC_ARG_INT = 1,    /* int64_t */
   MPROC_ARG_DOUBLE = 2, /* double */
   MPROC_ARG_BYTES = 3,  /* byte string, any content, up to MPROC_ARGS_MAX_BYTES in total */
-  MPROC_ARG_STR = 4     /* NUL-terminated string */
+  MPROC_ARG_STR = 4,    /* NUL-terminated string */
+  MPROC_ARG_CONN = 5    /* a connection (mproc_args_add_conn) */
 } mproc_arg_type;
 
 /* Total encoded size of an argument list, per process: 1 GiB. */
@@ -253,6 +256,104 @@ MPROC_API int mproc_process_wait_any(mproc_process_t *const *procs, size_t n,
  * and returns code, so a target can `return mproc_fail(2, "bad input %d", x);`. The message
  * is sent at once, so it survives a later crash. Max 4 KiB; longer messages are cut. */
 MPROC_API int mproc_fail(int code, const char *fmt, ...) MPROC_PRINTF(2, 3);
+
+/* ---------------------------------------------------------------------------------------
+ * Connections (Python's Pipe() and Connection).
+ *
+ * Messages keep their boundaries and may be up to MPROC_MSG_MAX bytes. The framing is
+ * Python's: a 4-byte big-endian length, or -1 and an 8-byte length for messages of 2 GiB and
+ * more, so a peer speaking multiprocessing.connection reads our byte messages and we read its.
+ * Thread safety: one connection may be used by one sender thread and one receiver thread at
+ * the same time; two threads sending (or two receiving) on one connection need a lock.
+ * ------------------------------------------------------------------------------------- */
+typedef struct mproc_conn mproc_conn_t;
+
+#define MPROC_MSG_MAX ((uint64_t)1 << 62)
+/* "the rest of the buffer" for the size argument of mproc_conn_send_bytes. */
+#define MPROC_SIZE_REST ((size_t)-1)
+
+/* Two connected ends. duplex != 0: both ends send and receive. duplex == 0: *conn1 only
+ * receives and *conn2 only sends, as in Python. */
+MPROC_API int mproc_pipe(int duplex, mproc_conn_t **conn1, mproc_conn_t **conn2);
+/* Sends buf[offset, offset + size) as one message (size MPROC_SIZE_REST: to the end).
+ * Python's bounds rules: MPROC_ERANGE for offset > buflen or offset + size > buflen.
+ * Blocks while the peer's buffer is full; MPROC_EPEERGONE when the peer is gone. */
+MPROC_API int mproc_conn_send_bytes(mproc_conn_t *c, const void *buf, size_t buflen,
+                                    size_t offset, size_t size);
+/* Receives one message into a new buffer (*out, release with mproc_free). A message longer
+ * than maxlength is MPROC_EMSGSIZE and closes the connection, as Python does. MPROC_EEOF
+ * when the peer closed and nothing is left; MPROC_EPEERGONE for a message cut short;
+ * MPROC_ETIMEDOUT when nothing arrived in time (nothing is consumed). */
+MPROC_API int mproc_conn_recv_bytes(mproc_conn_t *c, size_t maxlength, int64_t timeout_ms,
+                                    void **out, size_t *size);
+/* Receives one message into buf + offset. If it does not fit, MPROC_ETOOSMALL with *size set
+ * to the message length: the message stays queued for the next receive (Python's
+ * BufferTooShort, without losing anything). */
+MPROC_API int mproc_conn_recv_bytes_into(mproc_conn_t *c, void *buf, size_t buflen,
+                                         size_t offset, int64_t timeout_ms, size_t *size);
+/* 1 if a message (or EOF) is ready to receive, 0 if not by the timeout, or an error. */
+MPROC_API int mproc_conn_poll(mproc_conn_t *c, int64_t timeout_ms);
+/* Typed values (the same ones process arguments carry). Not a Python wire format. */
+MPROC_API int mproc_conn_send(mproc_conn_t *c, const mproc_args_t *values);
+MPROC_API int mproc_conn_recv(mproc_conn_t *c, int64_t timeout_ms, mproc_args_t **values);
+/* The fd (POSIX) or HANDLE (Windows) as an integer; -1 once closed. */
+MPROC_API intptr_t mproc_conn_fileno(const mproc_conn_t *c);
+MPROC_API int mproc_conn_readable(const mproc_conn_t *c);
+MPROC_API int mproc_conn_writable(const mproc_conn_t *c);
+/* Closes and frees the connection. NULL is accepted. */
+MPROC_API int mproc_conn_close(mproc_conn_t *c);
+/* Releases buffers the library returned (mproc_conn_recv_bytes). */
+MPROC_API void mproc_free(void *p);
+
+/* A connection as a process argument: the child gets its own connection to the same channel
+ * (close yours when the child alone should hold that end, so EOF can be seen). The connection
+ * must stay open until mproc_process_start has returned. */
+MPROC_API int mproc_args_add_conn(mproc_args_t *args, mproc_conn_t *c);
+/* In the child: the connection, owned by args (valid while the target runs). */
+MPROC_API int mproc_args_get_conn(const mproc_args_t *args, size_t i, mproc_conn_t **out);
+
+/* ---------------------------------------------------------------------------------------
+ * Listener / Client (Python's multiprocessing.connection), wire-compatible with Python for
+ * byte messages, including the authkey handshake (HMAC-SHA256 "{sha256}", and the legacy
+ * HMAC-MD5 form older Pythons send).
+ *
+ * Addresses: "unix:/path/to/socket", "unix:@name" (Linux abstract namespace),
+ * "tcp:127.0.0.1:5000", "tcp:[::1]:5000" (port 0: any free port, see mproc_listener_address),
+ * "pipe:\\.\pipe\name" (Windows named pipe). authkey NULL: no authentication.
+ * ------------------------------------------------------------------------------------- */
+typedef struct mproc_listener mproc_listener_t;
+
+MPROC_API int mproc_listener_new(mproc_listener_t **out, const char *address, const void *authkey,
+                                 size_t keylen, int backlog);
+/* Accepts one client and runs the handshake; MPROC_EAUTH if the client's key is wrong (that
+ * client is dropped; the listener stays usable). */
+MPROC_API int mproc_listener_accept(mproc_listener_t *l, int64_t timeout_ms, mproc_conn_t **out);
+/* The bound address in the same syntax (with the real port for port 0). */
+MPROC_API const char *mproc_listener_address(const mproc_listener_t *l);
+MPROC_API int mproc_listener_close(mproc_listener_t *l);
+/* Connects and answers the handshake; MPROC_EAUTH on a wrong key. */
+MPROC_API int mproc_client(const char *address, const void *authkey, size_t keylen,
+                           int64_t timeout_ms, mproc_conn_t **out);
+
+/* ---------------------------------------------------------------------------------------
+ * Waiting on many objects (Python's multiprocessing.connection.wait).
+ * ------------------------------------------------------------------------------------- */
+typedef enum mproc_wait_kind {
+  MPROC_WAIT_CONN = 1,    /* obj: mproc_conn_t *; ready when a message or EOF can be read */
+  MPROC_WAIT_PROCESS = 2, /* obj: mproc_process_t *; ready when the process has exited */
+  MPROC_WAIT_HANDLE = 3   /* handle: an fd / HANDLE; readable (POSIX) or signalled */
+} mproc_wait_kind;
+
+typedef struct mproc_waitable {
+  mproc_wait_kind kind;
+  void *obj;
+  intptr_t handle;
+  int ready; /* out: 1 if ready */
+} mproc_waitable;
+
+/* Blocks until at least one object is ready; sets each ready flag and *nready (may be NULL).
+ * MPROC_ETIMEDOUT when none is ready in time. */
+MPROC_API int mproc_wait(mproc_waitable *objs, size_t n, int64_t timeout_ms, size_t *nready);
 
 /* ---------------------------------------------------------------------------------------
  * Module functions.

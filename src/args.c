@@ -3,13 +3,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "conn.h"
 
 typedef struct item {
   uint8_t type;
-  size_t off; /* payload offset in enc */
-  size_t len; /* payload length (strings include their NUL) */
+  size_t off;         /* payload offset in enc */
+  size_t len;         /* payload length (strings include their NUL) */
+  mproc_conn_t *conn; /* MPROC_ARG_CONN: the connection (owned in a child) */
+  int owned;
 } item;
+
+/* A connection item's payload: the handle value (8 bytes LE) and its direction flags. */
+#define CONN_PAYLOAD 9
 
 struct mproc_args {
   mp_buf enc; /* concatenated payloads */
@@ -29,6 +34,9 @@ int mproc_args_new(mproc_args_t **out) {
 void mproc_args_free(mproc_args_t *a) {
   if (a == NULL)
     return;
+  for (size_t i = 0; i < a->count; i++)
+    if (a->items[i].owned)
+      mproc_conn_close(a->items[i].conn);
   mp_buf_free(&a->enc);
   free(a->items);
   free(a->self);
@@ -55,7 +63,7 @@ static int add_item(mproc_args_t *a, uint8_t type, const void *p, size_t n) {
     a->enc.err = 0; /* the list itself is still intact */
     return rc;
   }
-  a->items[a->count++] = (item){type, off, n};
+  a->items[a->count++] = (item){type, off, n, NULL, 0};
   return 0;
 }
 
@@ -280,25 +288,51 @@ static int valid_item(uint8_t type, const unsigned char *p, size_t n) {
     return 1;
   case MPROC_ARG_STR:
     return n >= 1 && p[n - 1] == '\0';
+  case MPROC_ARG_CONN:
+    return n == CONN_PAYLOAD;
   default:
     return 0;
   }
 }
 
-int mp_args_decode(mp_rd *r, mproc_args_t **out) {
+/* A connection item decoded in a child: wrap its handle (by position in handles[] when the
+ * handles arrived renumbered, as through the forkserver) in a connection the args own. */
+static int adopt_conn(mproc_args_t *a, const unsigned char *p, const os_handle *handles,
+                      size_t nhandles, size_t *next) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  os_handle h = (os_handle)(int64_t)v;
+  if (handles != NULL)
+    h = *next < nhandles ? handles[*next] : OS_INVALID;
+  (*next)++;
+  if (h == OS_INVALID)
+    return MPROC_EPROTO;
+  os_set_inheritable(h, 0); /* it was inherited; grandchildren get it only if passed on */
+  item *it = &a->items[a->count - 1];
+  int rc = mp_conn_wrap(h, p[8] & (MP_CONN_READ | MP_CONN_WRITE), &it->conn);
+  it->owned = rc == 0;
+  return rc;
+}
+
+int mp_args_decode(mp_rd *r, mproc_args_t **out, int mode, const os_handle *handles,
+                   size_t nhandles) {
   mproc_args_t *a;
   int rc = mproc_args_new(&a);
-  uint32_t n = mp_get_u32(r);
+  uint32_t n = rc ? 0 : mp_get_u32(r);
+  size_t next = 0;
   for (uint32_t i = 0; rc == 0 && i < n; i++) {
     uint8_t type = mp_get_u8(r);
     size_t len;
     const unsigned char *p = mp_get_blob(r, &len);
     if (r->err)
       rc = r->err;
-    else if (!valid_item(type, p, len))
+    else if (!valid_item(type, p, len) || (type == MPROC_ARG_CONN && mode == MP_ARGS_PLAIN))
       rc = MPROC_EPROTO;
     else
       rc = add_item(a, type, p, len);
+    if (rc == 0 && type == MPROC_ARG_CONN && mode == MP_ARGS_CHILD)
+      rc = adopt_conn(a, p, handles, nhandles, &next);
   }
   if (rc != 0) {
     mproc_args_free(a);
@@ -306,4 +340,56 @@ int mp_args_decode(mp_rd *r, mproc_args_t **out) {
   }
   *out = a;
   return rc;
+}
+
+/* --- connections as arguments ----------------------------------------------------------------- */
+
+int mproc_args_add_conn(mproc_args_t *a, mproc_conn_t *c) {
+  if (a == NULL || c == NULL)
+    return MPROC_EINVAL;
+  os_handle h = mp_conn_handle(c);
+  if (h == OS_INVALID)
+    return MPROC_ECLOSED;
+  unsigned char p[CONN_PAYLOAD];
+  for (int i = 0; i < 8; i++)
+    p[i] = (unsigned char)((uint64_t)(int64_t)h >> (8 * i));
+  p[8] = (unsigned char)mp_conn_flags(c);
+  int rc = add_item(a, MPROC_ARG_CONN, p, sizeof p);
+  if (rc == 0)
+    a->items[a->count - 1].conn = c; /* borrowed: the caller keeps its connection */
+  return rc;
+}
+
+int mproc_args_get_conn(const mproc_args_t *a, size_t i, mproc_conn_t **out) {
+  int rc;
+  const item *it = get(a, i, MPROC_ARG_CONN, &rc);
+  if (it == NULL || out == NULL)
+    return it ? MPROC_EINVAL : rc;
+  if (it->conn == NULL)
+    return MPROC_ESTATE; /* a parent-side copy: the connection lives in the caller's list */
+  *out = it->conn;
+  return 0;
+}
+
+int mp_args_has_conn(const mproc_args_t *a) {
+  for (size_t i = 0; a && i < a->count; i++)
+    if (a->items[i].type == MPROC_ARG_CONN)
+      return 1;
+  return 0;
+}
+
+size_t mp_args_handles(const mproc_args_t *a, os_handle *out, size_t cap) {
+  size_t k = 0;
+  for (size_t i = 0; a && i < a->count; i++) {
+    if (a->items[i].type != MPROC_ARG_CONN)
+      continue;
+    if (k < cap) {
+      uint64_t v = 0;
+      for (int b = 0; b < 8; b++)
+        v |= (uint64_t)a->enc.data[a->items[i].off + b] << (8 * b);
+      out[k] = (os_handle)(int64_t)v;
+    }
+    k++;
+  }
+  return k;
 }

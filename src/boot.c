@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "conn.h"
 
 #define CHILD_ERR_EXIT 255
 #define FAIL_MSG_MAX 4096
@@ -87,7 +87,8 @@ typedef struct boot_in {
   mproc_start_method method;
 } boot_in;
 
-static int decode_boot(const mp_buf *rec, boot_in *in) {
+static int decode_boot(const mp_buf *rec, boot_in *in, const os_handle *handles,
+                       size_t nhandles) {
   mp_rd r;
   mp_rd_init(&r, rec->data, rec->len);
   if (mp_get_u32(&r) != 1)
@@ -104,7 +105,7 @@ static int decode_boot(const mp_buf *rec, boot_in *in) {
   size_t self_size = 0;
   const void *self = rc ? NULL : mp_get_blob(&r, &self_size);
   if (rc == 0 && r.err == 0)
-    rc = mp_args_decode(&r, &in->args);
+    rc = mp_args_decode(&r, &in->args, MP_ARGS_CHILD, handles, nhandles);
   if (rc == 0 && r.err)
     rc = r.err;
   if (rc == 0)
@@ -112,12 +113,14 @@ static int decode_boot(const mp_buf *rec, boot_in *in) {
   return rc;
 }
 
-void mp_child_main(os_handle chan, mproc_start_method method) {
+void mp_child_main(os_handle chan, mproc_start_method method, const os_handle *handles,
+                   size_t nhandles) {
   g_is_child = 1;
   g_chan = chan;
   g_method = method;
   mp_process_after_fork_child();
   mp_forkserver_after_fork_child();
+  void *inherited = mp_conn_detach_all(); /* fork: the parent's connections */
 
   mp_buf rec;
   mp_buf_init(&rec);
@@ -126,8 +129,13 @@ void mp_child_main(os_handle chan, mproc_start_method method) {
   if (rc != 0) /* the parent went away before telling us what to run: nobody to report to */
     child_exit(CHILD_ERR_EXIT);
   boot_in in = {0};
-  rc = (type == MP_REC_BOOT) ? decode_boot(&rec, &in) : MPROC_EPROTO;
+  rc = (type == MP_REC_BOOT) ? decode_boot(&rec, &in, handles, nhandles) : MPROC_EPROTO;
   mp_buf_free(&rec);
+  if (rc == 0) { /* keep exactly the connections passed as arguments */
+    os_handle keep[MP_MAX_PASSED_HANDLES];
+    size_t nkeep = mp_args_handles(in.args, keep, MP_MAX_PASSED_HANDLES);
+    mp_conn_close_detached(inherited, keep, nkeep);
+  }
   if (rc != 0)
     child_fail(rc, "could not read its bootstrap record");
   /* PDEATHSIG was armed before exec, but a parent that died before that is not noticed by it:
@@ -203,6 +211,6 @@ int mproc_main(int argc, char **argv) {
   os_set_inheritable(h, 0);
   if (server)
     mp_forkserver_serve(h);
-  mp_child_main(h, MPROC_START_SPAWN);
+  mp_child_main(h, MPROC_START_SPAWN, NULL, 0); /* passed handles kept their values */
   return 0; /* not reached */
 }

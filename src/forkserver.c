@@ -88,13 +88,17 @@ static int read_pid_reply(os_handle st, int64_t *pid, os_handle *pidfd) {
   return 0;
 }
 
-static int request_fork(int daemon, os_handle child_end, os_handle st_remote) {
+static int request_fork(int daemon, os_handle child_end, os_handle st_remote,
+                        const os_handle *extra, size_t nextra) {
   unsigned char req = (unsigned char)(daemon != 0);
-  os_handle hs[2] = {child_end, st_remote};
-  return os_chan_send_handles(g_ctl, &req, 1, hs, 2);
+  os_handle hs[2 + MP_MAX_PASSED_HANDLES] = {child_end, st_remote};
+  for (size_t i = 0; i < nextra && i < MP_MAX_PASSED_HANDLES; i++)
+    hs[2 + i] = extra[i];
+  return os_chan_send_handles(g_ctl, &req, 1, hs, 2 + nextra);
 }
 
-int mp_forkserver_fork(int daemon, os_handle child_end, os_proc *proc, os_handle *status_chan) {
+int mp_forkserver_fork(int daemon, os_handle child_end, const os_handle *extra, size_t nextra,
+                       os_proc *proc, os_handle *status_chan) {
   os_handle st[2];
   int rc = os_chan_pair(st);
   if (rc != 0)
@@ -103,7 +107,7 @@ int mp_forkserver_fork(int daemon, os_handle child_end, os_proc *proc, os_handle
   for (int attempt = 0; attempt < 2; attempt++) {
     if ((rc = ensure_server()) != 0)
       break;
-    rc = request_fork(daemon, child_end, st[1]);
+    rc = request_fork(daemon, child_end, st[1], extra, nextra);
     if (rc != MPROC_EPEERGONE)
       break;
     drop_server(); /* the server died (e.g. killed): start a fresh one once */
@@ -182,12 +186,19 @@ static void reap_some(fs_table *t) {
       i++;
 }
 
-static void fork_one(os_handle ctl, fs_table *t, int daemon, os_handle child_end, os_handle st) {
+static void close_all(const os_handle *hs, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    os_close(hs[i]);
+}
+
+/* hs: the child's channel, its status channel, then the connections it was passed. */
+static void fork_one(os_handle ctl, fs_table *t, int daemon, const os_handle *hs, size_t nh) {
+  os_handle child_end = hs[0], st = hs[1];
   if (t->n == t->cap) {
     size_t cap = t->cap ? t->cap * 2 : 16;
     fs_child *v = realloc(t->v, cap * sizeof *v);
     if (v == NULL) {
-      os_close(child_end), os_close(st); /* the client sees EOF: MPROC_EPEERGONE */
+      close_all(hs, nh); /* the client sees EOF: MPROC_EPEERGONE */
       return;
     }
     t->v = v, t->cap = cap;
@@ -195,15 +206,17 @@ static void fork_one(os_handle ctl, fs_table *t, int daemon, os_handle child_end
   os_proc proc;
   int in_child = 0;
   if (os_proc_fork(daemon, &proc, &in_child) != 0) {
-    os_close(child_end), os_close(st);
+    close_all(hs, nh);
     return;
   }
   if (in_child) {
     os_close(ctl);
     os_close(st);
     close_table(t);
-    mp_child_main(child_end, MPROC_START_FORKSERVER); /* never returns */
+    /* The connections arrived renumbered: the child maps them by position. */
+    mp_child_main(child_end, MPROC_START_FORKSERVER, hs + 2, nh - 2); /* never returns */
   }
+  close_all(hs + 2, nh - 2);
   os_close(child_end);
   unsigned char b[8];
   for (int k = 0; k < 8; k++)
@@ -214,19 +227,18 @@ static void fork_one(os_handle ctl, fs_table *t, int daemon, os_handle child_end
 
 static void handle_request(os_handle ctl, fs_table *t) {
   unsigned char req = 0;
-  os_handle hs[2] = {OS_INVALID, OS_INVALID};
+  os_handle hs[2 + MP_MAX_PASSED_HANDLES];
   size_t got = 0, nh = 0;
-  int rc = os_chan_recv_handles(ctl, &req, 1, &got, hs, 2, &nh, 0);
+  int rc = os_chan_recv_handles(ctl, &req, 1, &got, hs, 2 + MP_MAX_PASSED_HANDLES, &nh, 0);
   if (rc == MPROC_ETIMEDOUT)
     return;
   if (rc != 0)
     serve_exit(0); /* the client is gone */
-  if (nh != 2) {
-    for (size_t i = 0; i < nh; i++)
-      os_close(hs[i]);
+  if (nh < 2) {
+    close_all(hs, nh);
     return;
   }
-  fork_one(ctl, t, req != 0, hs[0], hs[1]);
+  fork_one(ctl, t, req != 0, hs, nh);
 }
 
 void mp_forkserver_serve(os_handle ctl) {

@@ -66,7 +66,18 @@ int mp_rec_recv(os_handle h, uint32_t *type, mp_buf *payload, uint64_t max, int6
 
 /* --- args.c ------------------------------------------------------------------------------- */
 void mp_args_encode(const mproc_args_t *a, mp_buf *b);
-int mp_args_decode(mp_rd *r, mproc_args_t **out);
+/* PLAIN: connections are refused (typed messages); COPY: a parent-side copy (connection items
+ * keep their handle values, owning nothing); CHILD: connection items become connections the
+ * args own, on handles[k] for the k-th item when handles != NULL (renumbered in transit), else
+ * on the encoded value (inherited as is). */
+enum { MP_ARGS_PLAIN, MP_ARGS_COPY, MP_ARGS_CHILD };
+int mp_args_decode(mp_rd *r, mproc_args_t **out, int mode, const os_handle *handles,
+                   size_t nhandles);
+int mp_args_has_conn(const mproc_args_t *a);
+/* Handle values of the connection items, in order; returns how many there are. */
+size_t mp_args_handles(const mproc_args_t *a, os_handle *out, size_t cap);
+/* Handles a child can receive through a start method (forkserver uses two more itself). */
+#define MP_MAX_PASSED_HANDLES 14
 /* Attaches a private copy of the bound state (child side). */
 int mp_args_set_self(mproc_args_t *a, const void *self, size_t size);
 size_t mp_args_encoded_size(const mproc_args_t *a);
@@ -91,7 +102,8 @@ int mp_target_resolve(const mp_target_ref *ref, mproc_target_fn *fn);
 /* BOOT records up to this size are sent before the child exists (fits any channel buffer). */
 #define MP_BOOT_PRESEND_MAX 4096
 /* Runs the target described by the BOOT record on chan; never returns. */
-void mp_child_main(os_handle chan, mproc_start_method method);
+void mp_child_main(os_handle chan, mproc_start_method method, const os_handle *handles,
+                   size_t nhandles);
 /* Fills the BOOT record for p (process.c provides the fields). */
 typedef struct mp_boot {
   mproc_start_method method;
@@ -116,13 +128,17 @@ int mp_bootstrap_pending(void);
 /* --- process.c ---------------------------------------------------------------------------- */
 /* In a fresh fork child: forget the parent's children, close their handles. */
 void mp_process_after_fork_child(void);
+/* For mproc_wait: 1 if p has exited already, else 0 and *h = the handle that signals its exit;
+ * a negative code for a process that was never started. */
+int mp_process_wait_handle(mproc_process_t *p, os_handle *h);
 /* Terminates daemon children and joins the rest (Python's exit function). */
 void mp_process_exit_hook(void);
 
 /* --- forkserver.c ------------------------------------------------------------------------- */
 /* Client: asks the server to fork a child that runs the BOOT record sent later on the
  * child's channel. *status_chan becomes readable when the server reports the exit status. */
-int mp_forkserver_fork(int daemon, os_handle child_end, os_proc *proc, os_handle *status_chan);
+int mp_forkserver_fork(int daemon, os_handle child_end, const os_handle *extra, size_t nextra,
+                       os_proc *proc, os_handle *status_chan);
 /* Reads the exit status the server sent on status_chan (MPROC_ETIMEDOUT if not yet there). */
 int mp_forkserver_status(os_handle status_chan, int64_t deadline, int *status);
 /* The server loop, entered from mproc_main; never returns. */

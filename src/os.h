@@ -134,4 +134,38 @@ int os_sym_locate(const void *addr, char *module, size_t cap, uint64_t *offset, 
 /* The inverse, in any process of the same build: loads the module if needed. */
 int os_sym_resolve(const char *module, uint64_t offset, void **addr);
 
+/* --- sock.c: random bytes and stream sockets for Listener / Client ----------------------- */
+/* n bytes from the OS's CSPRNG (getrandom / BCryptGenRandom). */
+int os_random(void *buf, size_t n);
+
+typedef enum os_addr_kind {
+  OS_ADDR_UNIX = 1,     /* filesystem AF_UNIX socket: name = path */
+  OS_ADDR_ABSTRACT = 2, /* Linux abstract AF_UNIX name (without the leading NUL) */
+  OS_ADDR_TCP = 3,      /* name = host (IPv4 or IPv6 literal or a host name), port */
+  OS_ADDR_PIPE = 4      /* Windows named pipe: name = \\.\pipe\... */
+} os_addr_kind;
+
+typedef struct os_addr {
+  os_addr_kind kind;
+  const char *name;
+  uint16_t port;
+} os_addr;
+
+/* A listening endpoint; what it holds differs by platform (a socket, or the next named pipe
+ * instance), so it is opaque. Kinds the platform lacks are MPROC_ENOTSUP. */
+typedef struct os_listener os_listener;
+/* Binds and listens. A unix path whose socket file exists is taken over only when nobody
+ * answers on it (connect fails with ECONNREFUSED): a live listener is MPROC_EEXIST. */
+int os_listen(const os_addr *a, int backlog, os_listener **out);
+/* The TCP port actually bound (for port 0); 0 for other kinds. */
+uint16_t os_listener_port(const os_listener *l);
+/* Waits for one connection by the deadline; *out is a channel handle usable with
+ * os_chan_read / os_chan_write / os_close, non-inheritable. */
+int os_accept(os_listener *l, int64_t deadline, os_handle *out);
+/* Closes the endpoint; a unix listener unlinks its socket file. NULL is accepted. */
+void os_listener_close(os_listener *l);
+/* Connects by the deadline. MPROC_ENOENT: nothing listens there (refused, no such path or
+ * pipe). */
+int os_connect(const os_addr *a, int64_t deadline, os_handle *out);
+
 #endif /* MPROC_OS_H */

@@ -110,7 +110,7 @@ static int copy_args(const mproc_args_t *src, mproc_args_t **dst) {
   if (rc == 0) {
     mp_rd r;
     mp_rd_init(&r, b.data, b.len);
-    rc = mp_args_decode(&r, dst);
+    rc = mp_args_decode(&r, dst, MP_ARGS_COPY, NULL, 0);
   }
   mp_buf_free(&b);
   return rc;
@@ -225,13 +225,18 @@ static int check_start(mproc_process_t *p, mproc_start_method *m) {
     return MPROC_ENOMAIN;
   if (*m == MPROC_START_FORK && !fork_allowed(p))
     return MPROC_EUNSAFE;
+  if (mp_args_handles(p->args, NULL, 0) > MP_MAX_PASSED_HANDLES)
+    return MPROC_EMSGSIZE; /* more connections than one start can carry */
   return 0;
 }
 
 static int start_spawn(mproc_process_t *p, os_handle child_end) {
   char env[64];
   snprintf(env, sizeof env, "%s=spawn:%lld", MP_BOOT_ENV, (long long)child_end);
-  os_spawn_req req = {mp_main_argv(), env, &child_end, 1, p->daemon};
+  os_handle inherit[1 + MP_MAX_PASSED_HANDLES];
+  inherit[0] = child_end; /* connections passed as arguments keep their values in the child */
+  size_t n = 1 + mp_args_handles(p->args, inherit + 1, MP_MAX_PASSED_HANDLES);
+  os_spawn_req req = {mp_main_argv(), env, inherit, n, p->daemon};
   return os_proc_spawn(&req, &p->proc);
 }
 
@@ -243,7 +248,7 @@ static int start_fork(mproc_process_t *p, os_handle parent_end, os_handle child_
   int rc = os_proc_fork(p->daemon, &p->proc, &in_child);
   if (rc == 0 && in_child) {
     os_close(parent_end);
-    mp_child_main(child_end, MPROC_START_FORK); /* never returns */
+    mp_child_main(child_end, MPROC_START_FORK, NULL, 0); /* never returns */
   }
   return rc;
 }
@@ -253,7 +258,11 @@ static int create_child(mproc_process_t *p, mproc_start_method m, os_handle ch[2
   case MPROC_START_FORK:
     return start_fork(p, ch[0], ch[1]);
   case MPROC_START_FORKSERVER:
-    return mp_forkserver_fork(p->daemon, ch[1], &p->proc, &p->fs_status);
+  {
+    os_handle hs[MP_MAX_PASSED_HANDLES];
+    size_t n = mp_args_handles(p->args, hs, MP_MAX_PASSED_HANDLES);
+    return mp_forkserver_fork(p->daemon, ch[1], hs, n, &p->proc, &p->fs_status);
+  }
   default:
     return start_spawn(p, ch[1]);
   }
@@ -449,6 +458,17 @@ static os_handle sentinel_of(const mproc_process_t *p) {
   if (p->fs_status != OS_INVALID)
     return p->fs_status;
   return p->proc.handle != OS_INVALID ? p->proc.handle : p->chan;
+}
+
+int mp_process_wait_handle(mproc_process_t *p, os_handle *h) {
+  if (p == NULL)
+    return MPROC_EINVAL;
+  if (p->state == ST_NEW)
+    return MPROC_ESTATE;
+  if (p->state == ST_DONE)
+    return 1;
+  *h = sentinel_of(p);
+  return 0;
 }
 
 int mproc_process_sentinel(const mproc_process_t *p, intptr_t *out) {

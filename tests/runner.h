@@ -3,8 +3,9 @@
  *   TEST(name, timeout_seconds, FLAGS) { ... }
  *
  * FLAGS: ALL (run once per start method), ONCE (method-independent), POSIX_ALL / POSIX_ONCE
- * (not registered on Windows). tests/CMakeLists.txt reads these lines from the source, so the
- * list needs no configure-time run (which a cross build could not do).
+ * (not registered on Windows), PYTHON_ONCE (POSIX-only, adds the label "python": the case
+ * talks to python3). tests/CMakeLists.txt reads these lines from the source, so the list needs
+ * no configure-time run (which a cross build could not do).
  *
  * The binary is an mproc program: spawned children re-enter its main() and mproc_main() runs
  * them, so targets defined in test files work under every start method. */

@@ -14,6 +14,9 @@
  *  - "Only what is already there" reads (deadline passed) peek first instead of issuing a read
  *    that would need cancelling.
  *
+ * TCP sockets from sock.c are overlapped too and go through the same ReadFile/WriteFile code;
+ * only "is anything there" and close differ (w32_sock_poll, w32_sock_close).
+ *
  * Sections: naming and creating a pair; finishing overlapped I/O; write; read; handle misc.
  */
 #include <windows.h>
@@ -103,10 +106,8 @@ fail:
 
 /* --- finishing overlapped I/O ------------------------------------------------------------ */
 
-/* Waits for the operation started with ov on h. Returns ERROR_SUCCESS with *n set, WAIT_TIMEOUT
- * when the deadline passed and the operation was cancelled (*n = what it moved anyway), or
- * another Win32 error. Never returns while the kernel still owns ov. */
-static DWORD finish_io(HANDLE h, OVERLAPPED *ov, int64_t deadline, DWORD *n) {
+/* Contract in w32.h. */
+DWORD w32_finish_io(HANDLE h, OVERLAPPED *ov, int64_t deadline, DWORD *n) {
   DWORD w, err = WAIT_TIMEOUT;
   *n = 0;
   for (;;) {
@@ -141,7 +142,7 @@ static DWORD overlapped_io(HANDLE h, int write, void *buf, DWORD len, int64_t de
   DWORD e = ok ? ERROR_SUCCESS : GetLastError();
   /* Completed at once or pending: either way the result comes from the OVERLAPPED. */
   if (ok || e == ERROR_IO_PENDING)
-    e = finish_io(h, &ov, deadline, n);
+    e = w32_finish_io(h, &ov, deadline, n);
   CloseHandle(ov.hEvent);
   return e;
 }
@@ -169,11 +170,14 @@ int os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline) {
 
 /* --- read ----------------------------------------------------------------------------------- */
 
+/* Pipe errors for a closed peer, and their socket equivalents (a reset counts as EOF). */
 static int is_eof_error(DWORD e) {
-  return e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED || e == ERROR_NO_DATA;
+  return e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED || e == ERROR_NO_DATA ||
+         e == ERROR_NETNAME_DELETED || e == WSAECONNRESET || e == WSAECONNABORTED;
 }
 
-/* Bytes already in the pipe; MPROC_EEOF once the peer is gone and nothing is left. */
+/* Bytes already there (MAXDWORD: "some", for a socket); MPROC_EEOF once a pipe's peer is gone
+ * and nothing is left (a socket's EOF shows as a zero-byte read instead). */
 static int peek_avail(HANDLE h, DWORD *avail) {
   if (PeekNamedPipe(h, NULL, 0, NULL, avail, NULL))
     return 0;
@@ -182,7 +186,11 @@ static int peek_avail(HANDLE h, DWORD *avail) {
     mproc__set_os_error((int)e);
     return MPROC_EEOF;
   }
-  return os_error((int)e);
+  int r = w32_sock_poll(h);
+  if (r < 0)
+    return os_error((int)e);
+  *avail = r ? MAXDWORD : 0;
+  return 0;
 }
 
 int os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline) {
@@ -205,11 +213,10 @@ int os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline
     *got = done;
     return 0;
   }
-  if (e == ERROR_SUCCESS || e == WAIT_TIMEOUT) {
-    /* ERROR_SUCCESS with 0 bytes: a zero-length write from the peer; nothing to return. */
+  if (e == WAIT_TIMEOUT)
     return MPROC_ETIMEDOUT;
-  }
-  if (is_eof_error(e)) {
+  /* Success with 0 bytes is a socket's orderly EOF (our pipe peers never write 0 bytes). */
+  if (e == ERROR_SUCCESS || is_eof_error(e)) {
     mproc__set_os_error((int)e);
     return MPROC_EEOF;
   }
@@ -232,6 +239,8 @@ int os_chan_recv_handles(os_handle h, void *buf, size_t n, size_t *got, os_handl
 
 int os_close(os_handle h) {
   if (h == OS_INVALID)
+    return 0;
+  if (w32_sock_close((HANDLE)h) == 0) /* CloseHandle would leak Winsock's state */
     return 0;
   return CloseHandle((HANDLE)h) ? 0 : os_last_error();
 }

@@ -33,10 +33,31 @@ static int translate(DWORD raw) {
   case ERROR_BROKEN_PIPE:
   case ERROR_NO_DATA:
   case ERROR_PIPE_NOT_CONNECTED:
+  case ERROR_NETNAME_DELETED: /* an overlapped socket write after the peer reset */
+  case WSAECONNRESET:
+  case WSAECONNABORTED:
+  case WSAESHUTDOWN:
     return MPROC_EPEERGONE;
   case ERROR_TIMEOUT:
   case ERROR_SEM_TIMEOUT:
+  case WSAETIMEDOUT:
     return MPROC_ETIMEDOUT;
+  case WSAECONNREFUSED:
+  case WSAHOST_NOT_FOUND:
+    return MPROC_ENOENT;
+  case WSAEADDRINUSE:
+    return MPROC_EEXIST;
+  case WSAEACCES:
+    return MPROC_EACCES;
+  case WSAEMFILE:
+  case WSAENOBUFS:
+    return MPROC_EMFILE;
+  case WSAEINVAL:
+  case WSAENOTSOCK:
+    return MPROC_EINVAL;
+  case WSAEAFNOSUPPORT:
+  case WSAEADDRNOTAVAIL:
+    return MPROC_ENOTSUP;
   case ERROR_NOT_SUPPORTED:
   case ERROR_CALL_NOT_IMPLEMENTED:
     return MPROC_ENOTSUP;

@@ -18,4 +18,15 @@ wchar_t *w32_to_utf16(const char *s, int *err);
 /* sys.c: UTF-16 -> UTF-8 into buf; MPROC_ERANGE if it does not fit with its NUL. */
 int w32_to_utf8(const wchar_t *w, char *buf, size_t cap);
 
+/* chan.c: waits for the overlapped operation started with ov on h. Returns ERROR_SUCCESS with
+ * *n set, WAIT_TIMEOUT when the deadline passed and the operation was cancelled (*n = what it
+ * moved anyway), or another Win32 error. Never returns while the kernel still owns ov. */
+DWORD w32_finish_io(HANDLE h, OVERLAPPED *ov, int64_t deadline, DWORD *n);
+
+/* sock.c: for a socket, 1 if a read would not block (data, EOF or an error) and 0 if not;
+ * -1 if h is no socket. Never blocks. */
+int w32_sock_poll(HANDLE h);
+/* sock.c: closesocket(h) and 0 if h is a socket; -1 (nothing done) otherwise. */
+int w32_sock_close(HANDLE h);
+
 #endif /* MPROC_W32_H */

@@ -70,11 +70,14 @@ static int wait_group(const HANDLE *h, size_t n, DWORD ms, size_t *which) {
   return w == WAIT_TIMEOUT ? 0 : os_last_error();
 }
 
-/* A pipe is ready when data is waiting or the peer is gone (the read then reports EOF). Any
- * other failure also counts, so the caller's read surfaces the error instead of us hanging. */
+/* A pipe is ready when data is waiting or the peer is gone (the read then reports EOF). A
+ * socket (GetFileType says "pipe" for those too) asks select(). Any other failure also counts,
+ * so the caller's read surfaces the error instead of us hanging. */
 static int pipe_ready(HANDLE h) {
   DWORD avail = 0;
-  return !PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL) || avail > 0;
+  if (PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL))
+    return avail > 0;
+  return w32_sock_poll(h) != 0;
 }
 
 static int deadline_passed(int64_t deadline) {

@@ -1,0 +1,167 @@
+/*
+ * The authkey handshake, byte for byte what CPython's multiprocessing.connection does.
+ *
+ * One round (the server runs it first as challenger, then the client does):
+ *   challenger -> "#CHALLENGE#" + M
+ *   answerer   -> response = "{name}" + HMAC-name(key, M)     (M starts with "{name}")
+ *              or           HMAC-MD5(key, M), raw 16 bytes   (legacy: M is 20 bytes long)
+ *   challenger -> "#WELCOME#" or "#FAILURE#"
+ * We challenge with M = "{sha256}" + 40 random bytes, as Python 3.12+ does. A 3.11 peer cannot
+ * parse the prefix but needs not: it answers with raw HMAC-MD5 over all of M, which we accept
+ * (the prefix is inside the MAC, so a peer cannot downgrade a prefixed answer). That one form
+ * serves both generations, so there is no choice to configure.
+ *
+ * Every message is read with a 256-byte limit under one deadline: an unauthenticated peer can
+ * make us buffer a few KiB at most and hold us until the deadline at most.
+ */
+#include "auth.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "crypto.h"
+
+static const char CHALLENGE[] = "#CHALLENGE#";
+static const char WELCOME[] = "#WELCOME#";
+static const char FAILURE[] = "#FAILURE#";
+#define LIT_LEN(s) (sizeof(s) - 1)
+
+/* Python's _MD5ONLY_MESSAGE_LENGTH and _MD5_DIGEST_LEN: a message of either length carries no
+ * "{name}" prefix. No prefixed message can be that short, so the length alone decides. */
+#define LEGACY_CHALLENGE_LEN 20
+#define LEGACY_RESPONSE_LEN 16
+#define DIGEST_NAME_MAX 8 /* longest name Python allows: "sha3_384" */
+
+/* --- pure parsing ------------------------------------------------------------------------- */
+
+/* Splits "{name}payload" (or a legacy unprefixed message) into the hash to use and the
+ * payload. Names Python allows but we do not implement (sha384, sha3_*) are MPROC_EAUTH: the
+ * peer then gets "#FAILURE#", as a Python without that hash would answer. */
+static int split_digest(const unsigned char *m, size_t n, mp_hash_alg *alg, int *prefixed,
+                        size_t *payload_off) {
+  if (n == LEGACY_CHALLENGE_LEN || n == LEGACY_RESPONSE_LEN) {
+    *alg = MP_HASH_MD5, *prefixed = 0, *payload_off = 0;
+    return 0;
+  }
+  if (n < 2 || m[0] != '{')
+    return MPROC_EAUTH;
+  size_t close = 1;
+  while (close < n && close <= DIGEST_NAME_MAX + 1 && m[close] != '}')
+    close++;
+  if (close >= n || m[close] != '}')
+    return MPROC_EAUTH;
+  size_t len = close - 1;
+  if (len == 6 && memcmp(m + 1, "sha256", 6) == 0)
+    *alg = MP_HASH_SHA256;
+  else if (len == 3 && memcmp(m + 1, "md5", 3) == 0)
+    *alg = MP_HASH_MD5;
+  else
+    return MPROC_EAUTH;
+  *prefixed = 1, *payload_off = close + 1;
+  return 0;
+}
+
+int mp_auth_respond(const void *key, size_t keylen, const unsigned char *msg, size_t n,
+                    unsigned char resp[MP_AUTH_RESPONSE_MAX], size_t *resp_len) {
+  if (n < LIT_LEN(CHALLENGE) || memcmp(msg, CHALLENGE, LIT_LEN(CHALLENGE)) != 0)
+    return MPROC_EAUTH;
+  msg += LIT_LEN(CHALLENGE), n -= LIT_LEN(CHALLENGE);
+  if (n < LEGACY_CHALLENGE_LEN) /* too little randomness to be worth answering */
+    return MPROC_EAUTH;
+  mp_hash_alg alg;
+  int prefixed;
+  size_t off;
+  if (split_digest(msg, n, &alg, &prefixed, &off) != 0)
+    return MPROC_EAUTH;
+  size_t pre = prefixed ? off : 0; /* "{name}" is echoed in front of the MAC */
+  memcpy(resp, msg, pre);
+  mp_hmac(alg, key, keylen, msg, n, resp + pre); /* the MAC covers the prefix too */
+  *resp_len = pre + mp_hash_len(alg);
+  return 0;
+}
+
+int mp_auth_verify(const void *key, size_t keylen, const unsigned char *challenge, size_t cn,
+                   const unsigned char *resp, size_t rn) {
+  unsigned char want[MP_HASH_MAX_LEN];
+  mp_hash_alg alg;
+  int prefixed;
+  size_t off;
+  if (split_digest(resp, rn, &alg, &prefixed, &off) != 0)
+    return MPROC_EAUTH;
+  if (rn - off != mp_hash_len(alg))
+    return MPROC_EAUTH;
+  mp_hmac(alg, key, keylen, challenge, cn, want);
+  return mp_ct_equal(want, resp + off, rn - off) ? 0 : MPROC_EAUTH;
+}
+
+/* --- on a connection ------------------------------------------------------------------------ */
+
+/* One bounded handshake message. Oversized or badly framed input is the peer failing the
+ * handshake, not a transport problem. */
+static int recv_small(mproc_conn_t *c, int64_t deadline, unsigned char **m, size_t *n) {
+  void *p = NULL;
+  int rc = mp_conn_recv_msg(c, MP_AUTH_MSG_MAX, deadline, &p, n);
+  if (rc == MPROC_EMSGSIZE || rc == MPROC_EPROTO)
+    return MPROC_EAUTH;
+  *m = p;
+  return rc;
+}
+
+static int is_msg(const unsigned char *m, size_t n, const char *lit, size_t len) {
+  return n == len && memcmp(m, lit, len) == 0;
+}
+
+/* Challenger side of one round. */
+static int deliver(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline) {
+  unsigned char msg[LIT_LEN(CHALLENGE) + 8 + MP_AUTH_NONCE_LEN], *resp = NULL;
+  const size_t pre = LIT_LEN(CHALLENGE) + 8; /* "#CHALLENGE#{sha256}" */
+  size_t rn = 0;
+  memcpy(msg, CHALLENGE, LIT_LEN(CHALLENGE));
+  memcpy(msg + LIT_LEN(CHALLENGE), "{sha256}", 8);
+  int rc = os_random(msg + pre, MP_AUTH_NONCE_LEN);
+  if (rc == 0)
+    rc = mp_conn_send_msg(c, msg, sizeof msg, deadline);
+  if (rc == 0)
+    rc = recv_small(c, deadline, &resp, &rn);
+  if (rc != 0)
+    goto done;
+  rc = mp_auth_verify(key, keylen, msg + LIT_LEN(CHALLENGE), sizeof msg - LIT_LEN(CHALLENGE),
+                      resp, rn);
+  if (rc == 0)
+    rc = mp_conn_send_msg(c, WELCOME, LIT_LEN(WELCOME), deadline);
+  else /* tell the peer, as Python does; its failure to read that changes nothing here */
+    mp_conn_send_msg(c, FAILURE, LIT_LEN(FAILURE), deadline);
+done:
+  free(resp);
+  return rc;
+}
+
+/* Answerer side of one round. */
+static int answer(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline) {
+  unsigned char *m = NULL, resp[MP_AUTH_RESPONSE_MAX];
+  size_t n = 0, rn = 0;
+  int rc = recv_small(c, deadline, &m, &n);
+  if (rc == 0)
+    rc = mp_auth_respond(key, keylen, m, n, resp, &rn);
+  free(m);
+  m = NULL;
+  if (rc == 0)
+    rc = mp_conn_send_msg(c, resp, rn, deadline);
+  if (rc == 0)
+    rc = recv_small(c, deadline, &m, &n);
+  if (rc == 0 && !is_msg(m, n, WELCOME, LIT_LEN(WELCOME)))
+    rc = MPROC_EAUTH;
+  free(m);
+  return rc;
+}
+
+int mp_auth_server(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline) {
+  int rc = deliver(c, key, keylen, deadline);
+  return rc ? rc : answer(c, key, keylen, deadline);
+}
+
+int mp_auth_client(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline) {
+  int rc = answer(c, key, keylen, deadline);
+  return rc ? rc : deliver(c, key, keylen, deadline);
+}

@@ -1,0 +1,34 @@
+/* Connections, internally: what listener.c and the process-argument code need from
+ * connection.c. */
+#ifndef MPROC_CONN_H
+#define MPROC_CONN_H
+
+#include "internal.h"
+
+enum { MP_CONN_READ = 1, MP_CONN_WRITE = 2 };
+
+/* Wraps an open channel handle (taking ownership) in a connection with the given directions. */
+int mp_conn_wrap(os_handle h, int flags, mproc_conn_t **out);
+os_handle mp_conn_handle(const mproc_conn_t *c);
+int mp_conn_flags(const mproc_conn_t *c);
+/* Python framing: the header for a message of n bytes (4 bytes, or 12 for n >= 2^31 - 1).
+ * Returns the header length. */
+size_t mp_frame_header(uint64_t n, unsigned char hdr[12]);
+/* Parses a header from p[0..avail): 0 and *n, *hdr_len when complete; MPROC_EAGAIN when more
+ * bytes are needed; MPROC_EPROTO for a negative length other than -1 or an 8-byte length
+ * above MPROC_MSG_MAX. */
+int mp_frame_parse(const unsigned char *p, size_t avail, uint64_t *n, size_t *hdr_len);
+/* Sends / receives one whole message with a deadline (the handshake uses these). */
+int mp_conn_send_msg(mproc_conn_t *c, const void *buf, size_t n, int64_t deadline);
+int mp_conn_recv_msg(mproc_conn_t *c, size_t maxlength, int64_t deadline, void **out,
+                     size_t *size);
+
+/* 1 if bytes are already buffered (a receive would not need the OS first). */
+int mp_conn_ready_now(const mproc_conn_t *c);
+
+/* Fork child: takes the registry of connections inherited from the parent; then closes those
+ * not passed to the child (keep) and marks every inherited copy closed. */
+void *mp_conn_detach_all(void);
+void mp_conn_close_detached(void *list, const os_handle *keep, size_t nkeep);
+
+#endif

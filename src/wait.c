@@ -1,0 +1,72 @@
+/* mproc_wait: Python's multiprocessing.connection.wait over connections, processes and raw
+ * handles. Objects that are ready without asking the OS (buffered bytes, an exited process)
+ * return at once; otherwise the OS waits on all handles, and every object found ready is
+ * reported, not just the first. */
+#include <stdlib.h>
+
+#include "conn.h"
+
+/* 1 ready now, 0 wait on *h, or an error. */
+static int classify(mproc_waitable *w, os_handle *h) {
+  switch (w->kind) {
+  case MPROC_WAIT_CONN: {
+    mproc_conn_t *c = w->obj;
+    if (c == NULL || !mproc_conn_readable(c))
+      return c ? MPROC_EDIRECTION : MPROC_EINVAL;
+    if (mp_conn_handle(c) == OS_INVALID)
+      return MPROC_ECLOSED;
+    *h = mp_conn_handle(c);
+    return mp_conn_ready_now(c);
+  }
+  case MPROC_WAIT_PROCESS:
+    return mp_process_wait_handle(w->obj, h);
+  case MPROC_WAIT_HANDLE:
+    *h = (os_handle)w->handle;
+    return *h == OS_INVALID ? MPROC_EINVAL : 0;
+  default:
+    return MPROC_EINVAL;
+  }
+}
+
+static int collect(mproc_waitable *objs, size_t n, os_handle *hs, size_t *nready) {
+  *nready = 0;
+  for (size_t i = 0; i < n; i++) {
+    hs[i] = OS_INVALID;
+    int rc = classify(&objs[i], &hs[i]);
+    if (rc < 0)
+      return rc;
+    objs[i].ready = rc;
+    *nready += (size_t)rc;
+  }
+  return 0;
+}
+
+/* After the OS said one is ready, look at each of the others without blocking. */
+static size_t sweep(mproc_waitable *objs, size_t n, const os_handle *hs, size_t first) {
+  size_t k = 0, idx;
+  for (size_t i = 0; i < n; i++) {
+    if (i == first || (hs[i] != OS_INVALID && os_wait_any(&hs[i], 1, 0, &idx) == 0))
+      objs[i].ready = 1;
+    k += (size_t)objs[i].ready;
+  }
+  return k;
+}
+
+int mproc_wait(mproc_waitable *objs, size_t n, int64_t timeout_ms, size_t *nready) {
+  if (objs == NULL || n == 0 || timeout_ms < MPROC_FOREVER)
+    return MPROC_EINVAL;
+  os_handle *hs = malloc(n * sizeof *hs);
+  if (hs == NULL)
+    return MPROC_ENOMEM;
+  size_t k = 0, first = 0;
+  int rc = collect(objs, n, hs, &k);
+  if (rc == 0 && k == 0) {
+    rc = os_wait_any(hs, n, os_deadline(timeout_ms), &first);
+    if (rc == 0)
+      k = sweep(objs, n, hs, first);
+  }
+  free(hs);
+  if (rc == 0 && nready)
+    *nready = k;
+  return rc;
+}

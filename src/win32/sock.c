@@ -1,0 +1,382 @@
+/*
+ * Listener / Client endpoints on Windows, and the CSPRNG.
+ *
+ * Named pipes (pipe:\\.\pipe\NAME): the listener always keeps one unconnected instance
+ * waiting, so a client never finds "no such pipe" between two accepts. Each accepted instance
+ * is an ordinary overlapped channel for chan.c.
+ *
+ * TCP: overlapped Winsock sockets (WSA_FLAG_OVERLAPPED), so chan.c's ReadFile/WriteFile work on
+ * them unchanged; what differs (readiness without blocking, closesocket) is behind
+ * w32_sock_poll / w32_sock_close. Accept and connect wait with select() and the deadline.
+ * Connected sockets are put back in blocking mode: an overlapped ReadFile on a non-blocking
+ * socket fails with WSAEWOULDBLOCK instead of pending. AF_UNIX is MPROC_ENOTSUP.
+ */
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+
+#include <bcrypt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "w32.h"
+
+#define PIPE_BUF_SIZE 65536
+#define CONNECT_RETRY_MS 10
+
+int os_random(void *buf, size_t n) {
+  unsigned char *p = buf;
+  while (n > 0) {
+    ULONG chunk = n > 0x10000000 ? 0x10000000 : (ULONG)n;
+    NTSTATUS st = BCryptGenRandom(NULL, p, chunk, BCRYPT_USE_SYSTEM_PREFERRED_RNG);
+    if (st < 0)
+      return os_error((int)st);
+    p += chunk;
+    n -= chunk;
+  }
+  return 0;
+}
+
+struct os_listener {
+  wchar_t *name;  /* pipe listeners */
+  HANDLE next;    /* the instance the next client connects to */
+  SOCKET sock;    /* TCP listeners */
+  uint16_t port;
+};
+
+/* --- Winsock: started on first use, never stopped (other threads may still hold sockets) -- */
+
+static INIT_ONCE ws_once = INIT_ONCE_STATIC_INIT;
+static volatile LONG ws_started;
+
+static BOOL CALLBACK ws_start(PINIT_ONCE once, PVOID param, PVOID *ctx) {
+  WSADATA d;
+  int e = WSAStartup(MAKEWORD(2, 2), &d);
+  if (e) {
+    SetLastError((DWORD)e);
+    return FALSE;
+  }
+  InterlockedExchange(&ws_started, 1);
+  return TRUE;
+}
+
+static int ws_init(void) {
+  return InitOnceExecuteOnce(&ws_once, ws_start, NULL, NULL) ? 0 : os_last_error();
+}
+
+/* Without WSAStartup in this process no handle of ours can be a socket. */
+static int is_socket(HANDLE h) {
+  int type, len = sizeof type;
+  return ws_started && getsockopt((SOCKET)h, SOL_SOCKET, SO_TYPE, (char *)&type, &len) == 0;
+}
+
+int w32_sock_poll(HANDLE h) {
+  if (!is_socket(h))
+    return -1;
+  fd_set rd, ex;
+  struct timeval tv = {0, 0};
+  FD_ZERO(&rd);
+  FD_ZERO(&ex);
+  FD_SET((SOCKET)h, &rd);
+  FD_SET((SOCKET)h, &ex);
+  return select(0, &rd, NULL, &ex, &tv) != 0; /* an error counts: the read reports it */
+}
+
+int w32_sock_close(HANDLE h) {
+  if (!is_socket(h))
+    return -1;
+  closesocket((SOCKET)h);
+  return 0;
+}
+
+/* Waits until s is readable (write = 0) or its connect finished (write = 1; a failed connect
+ * shows in the except set on Windows). 1 ready, 0 past the deadline, or an MPROC_E* code. */
+static int sock_wait(SOCKET s, int write, int64_t deadline) {
+  for (;;) {
+    fd_set rw, ex;
+    DWORD ms = w32_wait_ms(deadline);
+    struct timeval tv = {(long)(ms / 1000), (long)(ms % 1000) * 1000};
+    FD_ZERO(&rw);
+    FD_ZERO(&ex);
+    FD_SET(s, &rw);
+    FD_SET(s, &ex);
+    int n = select(0, write ? NULL : &rw, write ? &rw : NULL, &ex, ms == INFINITE ? NULL : &tv);
+    if (n > 0)
+      return 1;
+    if (n < 0)
+      return os_error(WSAGetLastError());
+    if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
+      return 0;
+  }
+}
+
+static int resolve(const os_addr *a, int passive, struct addrinfo **out) {
+  struct addrinfo hints;
+  char port[8];
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  hints.ai_flags = passive ? AI_PASSIVE : 0;
+  snprintf(port, sizeof port, "%u", (unsigned)a->port);
+  int e = getaddrinfo(a->name, port, &hints, out);
+  if (e == 0)
+    return 0;
+  mproc__set_os_error(e);
+  return e == WSAHOST_NOT_FOUND || e == WSANO_DATA ? MPROC_ENOENT : os_error(e);
+}
+
+static int new_socket(int family, SOCKET *out) {
+  SOCKET s = WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                        WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+  if (s == INVALID_SOCKET)
+    return os_error(WSAGetLastError());
+  SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0); /* systems without the flag */
+  *out = s;
+  return 0;
+}
+
+/* Small request/response frames: Nagle would hold each one back for the peer's ACK. */
+static void set_nodelay(SOCKET s) {
+  BOOL on = TRUE;
+  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&on, sizeof on);
+}
+
+static uint16_t bound_port(SOCKET s) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (getsockname(s, (struct sockaddr *)&ss, &len) != 0)
+    return 0;
+  return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                        : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static int tcp_listen(const os_addr *a, int backlog, os_listener *l) {
+  struct addrinfo *ai;
+  int rc = resolve(a, 1, &ai);
+  if (rc)
+    return rc;
+  rc = MPROC_ENOENT;
+  for (struct addrinfo *it = ai; it && l->sock == INVALID_SOCKET; it = it->ai_next) {
+    SOCKET s;
+    BOOL on = TRUE;
+    if ((rc = new_socket(it->ai_family, &s)) != 0)
+      continue;
+    /* Exclusive: nobody else can bind the same port with SO_REUSEADDR and steal clients. */
+    setsockopt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&on, sizeof on);
+    if (bind(s, it->ai_addr, (int)it->ai_addrlen) == 0 && listen(s, backlog) == 0) {
+      l->sock = s;
+      rc = 0;
+    } else {
+      rc = os_error(WSAGetLastError());
+      closesocket(s);
+    }
+  }
+  freeaddrinfo(ai);
+  if (rc == 0)
+    l->port = bound_port(l->sock);
+  return rc;
+}
+
+static int tcp_accept(os_listener *l, int64_t deadline, os_handle *out) {
+  for (;;) {
+    int rc = sock_wait(l->sock, 0, deadline);
+    if (rc <= 0)
+      return rc < 0 ? rc : MPROC_ETIMEDOUT;
+    SOCKET s = accept(l->sock, NULL, NULL); /* inherits WSA_FLAG_OVERLAPPED */
+    if (s != INVALID_SOCKET) {
+      SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+      set_nodelay(s);
+      *out = (os_handle)s;
+      return 0;
+    }
+    int e = WSAGetLastError();
+    if (e != WSAECONNRESET) /* a client that gave up while queued: wait for the next */
+      return os_error(e);
+  }
+}
+
+static int connect_one(const struct addrinfo *it, int64_t deadline, SOCKET *out) {
+  SOCKET s;
+  u_long nonblock = 1;
+  int rc = new_socket(it->ai_family, &s), err = 0, len = sizeof err;
+  if (rc)
+    return rc;
+  ioctlsocket(s, FIONBIO, &nonblock); /* so the deadline bounds the connect */
+  if (connect(s, it->ai_addr, (int)it->ai_addrlen) != 0) {
+    err = WSAGetLastError();
+    if (err == WSAEWOULDBLOCK) {
+      if ((rc = sock_wait(s, 1, deadline)) <= 0) {
+        rc = rc < 0 ? rc : MPROC_ETIMEDOUT;
+        goto fail;
+      }
+      getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&err, &len);
+    }
+  }
+  if (err) {
+    rc = err == WSAECONNREFUSED ? MPROC_ENOENT : os_error(err);
+    mproc__set_os_error(err);
+    goto fail;
+  }
+  nonblock = 0;
+  ioctlsocket(s, FIONBIO, &nonblock);
+  set_nodelay(s);
+  *out = s;
+  return 0;
+fail:
+  closesocket(s);
+  return rc;
+}
+
+static int tcp_connect(const os_addr *a, int64_t deadline, os_handle *out) {
+  struct addrinfo *ai;
+  SOCKET s = INVALID_SOCKET;
+  int rc = resolve(a, 0, &ai);
+  if (rc)
+    return rc;
+  rc = MPROC_ENOENT;
+  for (struct addrinfo *it = ai; it && s == INVALID_SOCKET && rc != MPROC_ETIMEDOUT;
+       it = it->ai_next)
+    rc = connect_one(it, deadline, &s); /* e.g. "localhost": ::1 refused, then 127.0.0.1 */
+  freeaddrinfo(ai);
+  if (rc == 0)
+    *out = (os_handle)s;
+  return rc;
+}
+
+/* --- named pipes ----------------------------------------------------------------------- */
+
+/* first: FILE_FLAG_FIRST_PIPE_INSTANCE, so a name someone else serves is refused (EEXIST)
+ * instead of silently sharing their pipe. */
+static int new_instance(const wchar_t *name, int first, HANDLE *out) {
+  SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, FALSE};
+  DWORD open = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED |
+               (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
+  *out = CreateNamedPipeW(name, open,
+                          PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
+                              PIPE_REJECT_REMOTE_CLIENTS,
+                          PIPE_UNLIMITED_INSTANCES, PIPE_BUF_SIZE, PIPE_BUF_SIZE, 0, &sa);
+  if (*out != INVALID_HANDLE_VALUE)
+    return 0;
+  if (first && GetLastError() == ERROR_ACCESS_DENIED) {
+    mproc__set_os_error(ERROR_ACCESS_DENIED);
+    return MPROC_EEXIST;
+  }
+  return os_last_error();
+}
+
+int os_listen(const os_addr *a, int backlog, os_listener **out) {
+  int rc;
+  if (a->kind != OS_ADDR_PIPE && a->kind != OS_ADDR_TCP)
+    return MPROC_ENOTSUP;
+  os_listener *l = calloc(1, sizeof *l);
+  if (!l)
+    return MPROC_ENOMEM;
+  l->next = INVALID_HANDLE_VALUE;
+  l->sock = INVALID_SOCKET;
+  if (a->kind == OS_ADDR_TCP)
+    rc = (rc = ws_init()) != 0 ? rc : tcp_listen(a, backlog, l);
+  else if ((l->name = w32_to_utf16(a->name, &rc)) != NULL)
+    rc = new_instance(l->name, 1, &l->next);
+  if (rc) {
+    os_listener_close(l);
+    return rc;
+  }
+  *out = l;
+  return 0;
+}
+
+uint16_t os_listener_port(const os_listener *l) { return l ? l->port : 0; }
+
+/* Waits for a client on l->next by the deadline. A client that connected and left already
+ * (ERROR_NO_DATA) still counts: its channel reads EOF, as a socket would. */
+static int wait_client(os_listener *l, int64_t deadline) {
+  OVERLAPPED ov = {0};
+  DWORD n, e = ERROR_SUCCESS;
+  if (!(ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL)))
+    return os_last_error();
+  if (!ConnectNamedPipe(l->next, &ov)) {
+    e = GetLastError();
+    if (e == ERROR_IO_PENDING)
+      e = w32_finish_io(l->next, &ov, deadline, &n);
+  }
+  CloseHandle(ov.hEvent);
+  if (e == ERROR_SUCCESS || e == ERROR_PIPE_CONNECTED || e == ERROR_NO_DATA)
+    return 0;
+  if (e == WAIT_TIMEOUT) {
+    mproc__set_os_error(ERROR_TIMEOUT);
+    return MPROC_ETIMEDOUT;
+  }
+  return os_error((int)e);
+}
+
+int os_accept(os_listener *l, int64_t deadline, os_handle *out) {
+  HANDLE fresh;
+  if (l->sock != INVALID_SOCKET)
+    return tcp_accept(l, deadline, out);
+  int rc = wait_client(l, deadline);
+  if (rc)
+    return rc;
+  /* Open the next instance before handing this one out, so the name never disappears. */
+  if ((rc = new_instance(l->name, 0, &fresh)) != 0) {
+    DisconnectNamedPipe(l->next); /* drop this client; the listener stays usable */
+    return rc;
+  }
+  *out = (os_handle)l->next;
+  l->next = fresh;
+  return 0;
+}
+
+void os_listener_close(os_listener *l) {
+  if (!l)
+    return;
+  if (l->next != INVALID_HANDLE_VALUE)
+    CloseHandle(l->next);
+  if (l->sock != INVALID_SOCKET)
+    closesocket(l->sock);
+  free(l->name);
+  free(l);
+}
+
+/* ERROR_PIPE_BUSY: every instance is taken until the listener opens the next one. */
+static int open_pipe(const wchar_t *name, int64_t deadline, HANDLE *out) {
+  for (;;) {
+    *out = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                       FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+                       NULL);
+    if (*out != INVALID_HANDLE_VALUE)
+      return 0;
+    DWORD e = GetLastError();
+    if (e == ERROR_FILE_NOT_FOUND) {
+      mproc__set_os_error((int)e);
+      return MPROC_ENOENT;
+    }
+    if (e != ERROR_PIPE_BUSY)
+      return os_error((int)e);
+    if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline) {
+      mproc__set_os_error((int)e);
+      return MPROC_ETIMEDOUT;
+    }
+    DWORD ms = w32_wait_ms(deadline);
+    WaitNamedPipeW(name, ms < CONNECT_RETRY_MS ? ms : CONNECT_RETRY_MS);
+  }
+}
+
+int os_connect(const os_addr *a, int64_t deadline, os_handle *out) {
+  int rc;
+  HANDLE h;
+  if (a->kind == OS_ADDR_TCP)
+    return (rc = ws_init()) != 0 ? rc : tcp_connect(a, deadline, out);
+  if (a->kind != OS_ADDR_PIPE)
+    return MPROC_ENOTSUP;
+  wchar_t *name = w32_to_utf16(a->name, &rc);
+  if (!name)
+    return rc;
+  rc = open_pipe(name, deadline, &h);
+  free(name);
+  if (rc == 0)
+    *out = (os_handle)h;
+  return rc;
+}
