@@ -351,3 +351,40 @@ TEST(typed_values, 60, ALL) {
   finish(p);
   mproc_conn_close(mine);
 }
+
+/* --- past 2 GiB: Python's -1 + 8-byte length form ------------------------------------------- */
+
+static int t_send_huge(const mproc_args_t *a) {
+  size_t n = (size_t)arg_int(a);
+  unsigned char *buf = malloc(n);
+  if (buf == NULL)
+    return mproc_fail(1, "no memory for %zu bytes", n);
+  for (size_t i = 0; i < n; i += 4096)
+    buf[i] = (unsigned char)(i >> 12);
+  buf[n - 1] = 0xAB;
+  int rc = mproc_conn_send_bytes(arg_conn(a), buf, n, 0, MPROC_SIZE_REST);
+  free(buf);
+  return rc ? mproc_fail(2, "send: %s", mproc_errname(rc)) : 0;
+}
+
+TEST(message_over_2gib, 600, POSIX_ONCE) {
+  size_t n = ((size_t)1 << 31) + 3;
+  unsigned char *buf = malloc(n);
+  if (buf == NULL)
+    t_skip("not enough memory for a 2 GiB message");
+  mproc_conn_t *r, *w;
+  make_pipe(0, &r, &w);
+  mproc_process_t *p = start_with(t_send_huge, w, (int64_t)n);
+  size_t got = 0;
+  ASSERT_RC(mproc_conn_recv_bytes_into(r, buf, n - 1, 0, 120000, &got), MPROC_ETOOSMALL);
+  ASSERT_EQ(got, n); /* the 8-byte length was read right */
+  ASSERT_OK(mproc_conn_recv_bytes_into(r, buf, n, 0, 120000, &got));
+  ASSERT_EQ(got, n);
+  for (size_t i = 0; i + 1 < n; i += 4096)
+    if (buf[i] != (unsigned char)(i >> 12))
+      t_fail(__FILE__, __LINE__, "byte %zu differs", i);
+  ASSERT_EQ(buf[n - 1], 0xAB);
+  free(buf);
+  finish(p);
+  mproc_conn_close(r);
+}
