@@ -26,10 +26,14 @@ static int wait_fd(int fd, short events, int64_t deadline) {
   return rc > 0 ? 0 : rc;
 }
 
+/* Without a deadline the calls block in the kernel: one system call per transfer instead of
+ * try / poll / retry, which costs ~15% of a cross-CPU round trip. With a deadline, poll()
+ * bounds the wait. */
 int os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline) {
   const char *p = buf;
+  int flags = MSG_NOSIGNAL | (deadline == OS_NO_DEADLINE ? 0 : MSG_DONTWAIT);
   while (n > 0) {
-    ssize_t w = send((int)h, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t w = send((int)h, p, n, flags);
     if (w > 0) {
       p += w, n -= (size_t)w;
       continue;
@@ -47,8 +51,9 @@ int os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline) {
 
 int os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline) {
   *got = 0;
+  int flags = deadline == OS_NO_DEADLINE ? 0 : MSG_DONTWAIT;
   for (;;) {
-    ssize_t r = recv((int)h, buf, n, MSG_DONTWAIT);
+    ssize_t r = recv((int)h, buf, n, flags);
     if (r > 0) {
       *got = (size_t)r;
       return 0;
