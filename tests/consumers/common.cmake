@@ -14,6 +14,9 @@ include(${SETTINGS})
 if(NOT CONFIG OR CONFIG STREQUAL "NoConfig")
   set(CONFIG "${CMAKE_BUILD_TYPE}")
 endif()
+if(NOT CONFIG) # a single-config build with no build type: build as CMake's default would
+  set(CONFIG "Debug")
+endif()
 
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
