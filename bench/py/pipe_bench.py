@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Python's side of bench_pipe: multiprocessing.Pipe() between the parent and one child.
+
+Figures (the same definitions bench_pipe uses):
+  pipe.rtt_8B           us per round trip: parent send_bytes(8 bytes), child recv_bytes +
+                        send_bytes back, parent recv_bytes;
+  pipe.rtt_8B_pinned    the same with the parent, and so the child, pinned to one CPU
+                        (os.sched_setaffinity; Linux only, else not printed);
+  pipe.rtt_8B_cross     the same with the child on one CPU and the parent on another (the
+                        child inherits the mask it was started under; needs 2 CPUs);
+  pipe.throughput_1MiB  GiB/s of 1 MiB send_bytes messages, received by the child with
+                        recv_bytes_into into one reused bytearray, acknowledged at the end.
+Children are started with the "fork" start method (Python's fastest; the start is not timed
+anyway). A rep starts a child, warms up, times N operations, stops the child; the figure is
+the median of the reps. A message of length 0 stops the child; for throughput, a message of
+length 1 asks for an acknowledgement.
+
+Prints {"bench":...,"python":X,"start_method":"fork"}; bench/run keeps "python" and ignores
+the extra field.
+
+Usage: pipe_bench.py [--quick] [--json-only]
+"""
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+
+START_METHOD = "fork"
+BIG = 1 << 20
+# (round trips per RTT rep, 1 MiB messages per throughput rep, reps): as bench_pipe.
+SIZES = {"quick": (2000, 100, 9), "full": (10000, 500, 15)}
+
+
+def echo(conn, other):
+    other.close()  # the parent's end, inherited under fork
+    while True:
+        msg = conn.recv_bytes()
+        if not msg:
+            return
+        conn.send_bytes(msg)
+
+
+def sink(conn, other):
+    other.close()
+    buf = bytearray(BIG)
+    while True:
+        n = conn.recv_bytes_into(buf)
+        if n == 0:
+            return
+        if n == 1:
+            conn.send_bytes(b"k")
+
+
+def rtt_loop(conn, n):
+    msg = b"01234567"
+    for _ in range(n):
+        conn.send_bytes(msg)
+        conn.recv_bytes()
+
+
+def tput_loop(conn, n):
+    payload = bytes(BIG)
+    for _ in range(n):
+        conn.send_bytes(payload)
+    conn.send_bytes(b"a")
+    conn.recv_bytes()
+
+
+def rep(ctx, target, loop, warm, n, cross=None):
+    """Starts a child, warms up, times n operations, stops the child. Returns seconds.
+    cross=(parent_cpu, child_cpu): start the child on one CPU, keep the parent on the other."""
+    mine, theirs = ctx.Pipe()
+    p = ctx.Process(target=target, args=(theirs, mine))
+    if cross:
+        os.sched_setaffinity(0, {cross[1]})
+    p.start()
+    if cross:
+        os.sched_setaffinity(0, {cross[0]})
+    theirs.close()
+    loop(mine, warm)
+    t0 = time.perf_counter_ns()
+    loop(mine, n)
+    dt = (time.perf_counter_ns() - t0) / 1e9
+    mine.send_bytes(b"")
+    p.join()
+    mine.close()
+    if p.exitcode != 0:
+        raise RuntimeError(f"child exited with {p.exitcode}")
+    return dt
+
+
+def main(argv):
+    quick = "--quick" in argv
+    json_only = "--json-only" in argv
+    unknown = [a for a in argv if a not in ("--quick", "--json-only")]
+    if unknown:
+        print("usage: pipe_bench.py [--quick] [--json-only]", file=sys.stderr)
+        return 2
+    n_rtt, n_tput, reps = SIZES["quick" if quick else "full"]
+    ctx = mp.get_context(START_METHOD)
+    pinnable = hasattr(os, "sched_setaffinity")
+
+    figures = [("pipe.rtt_8B", None), ("pipe.rtt_8B_pinned", "same"),
+               ("pipe.rtt_8B_cross", "cross"), ("pipe.throughput_1MiB", None)]
+    for name, pin in figures:
+        saved = os.sched_getaffinity(0) if pinnable else set()
+        if pin and (not pinnable or (pin == "cross" and len(saved) < 2)):
+            continue
+        cpus = sorted(saved)[:2]  # CPU 0 (and 1) when allowed
+        cross = tuple(cpus) if pin == "cross" else None
+        if pin == "same":
+            os.sched_setaffinity(0, {cpus[0]})
+        try:
+            if name == "pipe.throughput_1MiB":
+                vals = [n_tput * BIG / 2**30 / rep(ctx, sink, tput_loop, 2, n_tput)
+                        for _ in range(reps)]
+                unit, n = "GiB/s", n_tput
+            else:
+                vals = [rep(ctx, echo, rtt_loop, 100, n_rtt, cross) * 1e6 / n_rtt
+                        for _ in range(reps)]
+                unit, n = "us", n_rtt
+        finally:
+            if pin:
+                os.sched_setaffinity(0, saved)
+        med = statistics.median(vals)
+        print(json.dumps({"bench": name, "python": round(med, 3 if med < 10 else 1),
+                          "start_method": START_METHOD}, separators=(",", ":")), flush=True)
+        if not json_only:
+            print(f"  {name:<22} python median {med:9.3f} {unit}  (min {min(vals):.3f}, "
+                  f"max {max(vals):.3f}; {reps} reps x {n})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
