@@ -19,6 +19,9 @@ done
 section "wine prefix"
 # Creating the prefix takes a while; doing it here keeps that time out of the first test's
 # timeout. wineserver -w waits until the prefix is fully written.
+# A wineserver left running (e.g. a persistent one from an earlier run) would make
+# `wineserver -w` wait forever: stop it first.
+wineserver -k 2>/dev/null || true
 wineboot -i
 wineserver -w
 # Keep one wineserver (and Wine's services) alive for the whole run, started outside CTest:
