@@ -57,6 +57,8 @@
 #endif
 #ifdef __linux__
 #include <sched.h>
+
+#include "bench_stats.h"
 #endif
 
 #define MAX_REPS 64
@@ -95,43 +97,7 @@ static unsigned char *big_buf; /* 4-byte header + 1 MiB, filled once */
 /* ----------------------------------------------------------------------------------------
  * Clock and statistics
  * -------------------------------------------------------------------------------------- */
-static double now_us(void) {
-#ifdef _WIN32
-  static LARGE_INTEGER freq;
-  LARGE_INTEGER t;
-  if (freq.QuadPart == 0) QueryPerformanceFrequency(&freq);
-  QueryPerformanceCounter(&t);
-  return (double)t.QuadPart * 1e6 / (double)freq.QuadPart;
-#else
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-#endif
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n) {
-  double s[MAX_REPS];
-  memcpy(s, v, (size_t)n * sizeof *s);
-  qsort(s, (size_t)n, sizeof *s, cmp_double);
-  return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;
-}
-
-static double min_of(const double *v, int n) {
-  double m = v[0];
-  for (int i = 1; i < n; i++) m = v[i] < m ? v[i] : m;
-  return m;
-}
-
-static double max_of(const double *v, int n) {
-  double m = v[0];
-  for (int i = 1; i < n; i++) m = v[i] > m ? v[i] : m;
-  return m;
-}
+/* now_us, median, min_of, max_of: bench_stats.h */
 
 /* ----------------------------------------------------------------------------------------
  * mproc
