@@ -42,9 +42,9 @@ extern char **environ;
 #include <apr_general.h>
 #include <apr_pools.h>
 #include <apr_thread_proc.h>
+#endif
 
 #include "bench_stats.h"
-#endif
 
 /* A child started by the raw/APR spawn baselines sees this variable and leaves main at once,
  * so the baseline costs exactly one exec of this binary, as mproc's spawn does at minimum. */
