@@ -57,9 +57,9 @@
 #endif
 #ifdef __linux__
 #include <sched.h>
+#endif
 
 #include "bench_stats.h"
-#endif
 
 #define MAX_REPS 64
 #define MSG_SMALL 8
