@@ -250,6 +250,7 @@ static int apr_spawn_loop(int n, mproc_start_method method) {
 static void set_baselines(mproc_start_method method, variant *raw, variant *apr) {
   raw->run = NULL;
   apr->run = NULL;
+  (void)method; /* no raw baselines on Windows */
 #ifndef _WIN32
   /* forkserver's floor is a fork in the server plus passing the result back: fork+waitpid
    * is the part the OS charges no matter how the server is built. */

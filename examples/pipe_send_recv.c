@@ -16,9 +16,8 @@
  *         p.join()
  *
  * Python pickles any object; mproc's messages are lists of typed values (int, double, bytes,
- * str), read back with the same accessors as process arguments. There is no None value, so
- * the list here is [1, 'str']; the parent prints what it got in Python's notation, walking the
- * item types. After the child has closed its side (and the parent its copy of it), the next
+ * str, None), read back with the same accessors as process arguments; the parent prints
+ * what it got in Python's notation, walking the item types. After the child has closed its side (and the parent its copy of it), the next
  * receive reports end of stream: Python's EOFError.
  *
  * Pipe() is duplex by default: both ends send and receive. mproc_pipe(0, &r, &w) gives the
@@ -34,7 +33,7 @@ static int func(const mproc_args_t *args) {
   if (rc != 0)
     return mproc_fail(2, "func: bad arguments: %s", mproc_strerror(rc));
   mproc_args_t *list;
-  rc = mproc_args_build(&list, "is", 1, "str");
+  rc = mproc_args_build(&list, "isn", 1, "str"); /* [1, 'str', None] */
   if (rc == 0) {
     rc = mproc_conn_send(p, list); /* p.send([1, 'str']) */
     mproc_args_free(list);
@@ -72,6 +71,9 @@ static void print_list(const mproc_args_t *list) {
     case MPROC_ARG_BYTES:
       mproc_args_get_bytes(list, i, &b, &size);
       printf("<%zu bytes>", size);
+      break;
+    case MPROC_ARG_NONE:
+      printf("None");
       break;
     default:
       printf("?");

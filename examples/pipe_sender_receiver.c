@@ -39,7 +39,7 @@
  * A connection is a process argument (mproc_args_add_conn): the child gets its own connection
  * to the same end, and the parent keeps its own, so after the sender has finished the parent
  * can send the end signal on the same end. Messages are typed value lists (mproc_conn_send /
- * mproc_conn_recv); an empty list plays the part of Python's None.
+ * mproc_conn_recv); a list holding one None is Python's None.
  *
  * Usage: pipe_sender_receiver [--method fork|spawn|forkserver]
  */
@@ -75,7 +75,7 @@ static int receiver(const mproc_args_t *args) {
     rc = mproc_conn_recv(pipe, MPROC_FOREVER, &item); /* item = pipe.recv() */
     if (rc != 0)
       return mproc_fail(3, "receiver: recv: %s", mproc_strerror(rc));
-    if (mproc_args_count(item) == 0) { /* if item is None: break */
+    if (mproc_args_type(item, 0) == MPROC_ARG_NONE) { /* if item is None: break */
       mproc_args_free(item);
       break;
     }
@@ -134,8 +134,8 @@ int main(int argc, char **argv) {
   int ok = joined_ok(sender_process, "sender");
 
   mproc_args_t *none;
-  if ((rc = mproc_args_new(&none)) != 0)
-    return example_die("mproc_args_new", rc);
+  if ((rc = mproc_args_build(&none, "n")) != 0)
+    return example_die("mproc_args_build", rc);
   rc = mproc_conn_send(parent_conn, none); /* parent_conn.send(None) */
   mproc_args_free(none);
   if (rc != 0)

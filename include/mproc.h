@@ -149,7 +149,8 @@ typedef enum mproc_arg_type {
   MPROC_ARG_DOUBLE = 2, /* double */
   MPROC_ARG_BYTES = 3,  /* byte string, any content, up to MPROC_ARGS_MAX_BYTES in total */
   MPROC_ARG_STR = 4,    /* NUL-terminated string */
-  MPROC_ARG_CONN = 5    /* a connection (mproc_args_add_conn) */
+  MPROC_ARG_CONN = 5,   /* a connection (mproc_args_add_conn) */
+  MPROC_ARG_NONE = 6    /* no value: Python's None, e.g. the sentinel that ends a stream */
 } mproc_arg_type;
 
 /* Total encoded size of an argument list, per process: 1 GiB. */
@@ -157,7 +158,7 @@ typedef enum mproc_arg_type {
 
 MPROC_API int mproc_args_new(mproc_args_t **out);
 /* Builds a list from a format: 'i' int, 'l' int64_t, 'd' double, 's' const char *,
- * 'y' (const void *, size_t) bytes. Spaces are ignored. */
+ * 'y' (const void *, size_t) bytes, 'n' None (takes no argument). Spaces are ignored. */
 MPROC_API int mproc_args_build(mproc_args_t **out, const char *fmt, ...);
 MPROC_API int mproc_args_vbuild(mproc_args_t **out, const char *fmt, va_list ap);
 MPROC_API void mproc_args_free(mproc_args_t *args);
@@ -165,6 +166,7 @@ MPROC_API int mproc_args_add_int(mproc_args_t *args, int64_t value);
 MPROC_API int mproc_args_add_double(mproc_args_t *args, double value);
 MPROC_API int mproc_args_add_bytes(mproc_args_t *args, const void *data, size_t size);
 MPROC_API int mproc_args_add_str(mproc_args_t *args, const char *s);
+MPROC_API int mproc_args_add_none(mproc_args_t *args);
 
 MPROC_API size_t mproc_args_count(const mproc_args_t *args);
 /* Type of item i, or MPROC_ERANGE / MPROC_EINVAL. */
@@ -177,7 +179,8 @@ MPROC_API int mproc_args_get_bytes(const mproc_args_t *args, size_t i, const voi
 MPROC_API int mproc_args_get_str(const mproc_args_t *args, size_t i, const char **out);
 /* Reads items in order with the same format letters as mproc_args_build, each taking a
  * pointer ('i' int *, 'l' int64_t *, 'd' double *, 's' const char **, 'y' const void **,
- * size_t *). MPROC_ETYPE / MPROC_ERANGE when the list does not match. */
+ * size_t *; 'n' takes none and checks the item is None). MPROC_ETYPE / MPROC_ERANGE when the
+ * list does not match. mproc_args_type(args, i) == MPROC_ARG_NONE tests for None. */
 MPROC_API int mproc_args_parse(const mproc_args_t *args, const char *fmt, ...);
 /* The bound state of a "subclass-style" process (mproc_process_bind), in the child: a private
  * writable copy. NULL when none was bound. */

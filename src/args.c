@@ -86,6 +86,8 @@ int mproc_args_add_bytes(mproc_args_t *a, const void *data, size_t size) {
   return add_item(a, MPROC_ARG_BYTES, data, size);
 }
 
+int mproc_args_add_none(mproc_args_t *a) { return add_item(a, MPROC_ARG_NONE, NULL, 0); }
+
 int mproc_args_add_str(mproc_args_t *a, const char *s) {
   if (s == NULL)
     return MPROC_EINVAL;
@@ -192,6 +194,8 @@ static int build_one(mproc_args_t *a, char c, va_list *ap) {
     const void *p = va_arg(*ap, const void *);
     return mproc_args_add_bytes(a, p, va_arg(*ap, size_t));
   }
+  case 'n':
+    return mproc_args_add_none(a);
   default:
     return MPROC_EINVAL;
   }
@@ -245,6 +249,9 @@ static int parse_one(const mproc_args_t *a, size_t i, char c, va_list *ap) {
     const void **p = va_arg(*ap, const void **);
     return mproc_args_get_bytes(a, i, p, va_arg(*ap, size_t *));
   }
+  case 'n':
+    rc = mproc_args_type(a, i);
+    return rc == MPROC_ARG_NONE ? 0 : rc < 0 ? rc : MPROC_ETYPE;
   default:
     return MPROC_EINVAL;
   }
@@ -290,6 +297,8 @@ static int valid_item(uint8_t type, const unsigned char *p, size_t n) {
     return n >= 1 && p[n - 1] == '\0';
   case MPROC_ARG_CONN:
     return n == CONN_PAYLOAD;
+  case MPROC_ARG_NONE:
+    return n == 0;
   default:
     return 0;
   }

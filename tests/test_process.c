@@ -162,22 +162,23 @@ static int t_check_args(const mproc_args_t *a) {
   const char *s;
   const void *b;
   size_t n;
-  int rc = mproc_args_parse(a, "l d s y", &i, &d, &s, &b, &n);
+  int rc = mproc_args_parse(a, "l d s y n", &i, &d, &s, &b, &n);
   if (rc != 0)
     return mproc_fail(10, "parse: %s", mproc_errname(rc));
   if (i != INT64_MIN + 5 || d != -2.5e300 || strcmp(s, "héllo wörld") != 0)
     return mproc_fail(11, "values differ: %lld %g %s", (long long)i, d, s);
   if (n != sizeof k_bytes || memcmp(b, k_bytes, n) != 0)
     return mproc_fail(12, "bytes differ (%zu)", n);
-  if (mproc_args_count(a) != 4 || mproc_args_get_int(a, 1, &i) != MPROC_ETYPE)
+  if (mproc_args_count(a) != 5 || mproc_args_get_int(a, 1, &i) != MPROC_ETYPE ||
+      mproc_args_type(a, 4) != MPROC_ARG_NONE)
     return mproc_fail(13, "type checks");
   return 0;
 }
 
 TEST(args_roundtrip, 30, ALL) {
   mproc_args_t *a;
-  ASSERT_OK(mproc_args_build(&a, "l d s y", (int64_t)(INT64_MIN + 5), -2.5e300, "héllo wörld",
-                             (const void *)k_bytes, sizeof k_bytes));
+  ASSERT_OK(mproc_args_build(&a, "l d s y n", (int64_t)(INT64_MIN + 5), -2.5e300,
+                             "héllo wörld", (const void *)k_bytes, sizeof k_bytes));
   mproc_process_t *p = t_start(t_check_args, a);
   mproc_args_free(a);
   int code = t_join_code(p);
@@ -204,6 +205,7 @@ TEST(args_errors, 30, ONCE) {
   ASSERT_OK(mproc_args_build(&a, "i", 5));
   int small;
   double d;
+  ASSERT_RC(mproc_args_parse(a, "n"), MPROC_ETYPE);
   ASSERT_RC(mproc_args_parse(a, "d", &d), MPROC_ETYPE);
   ASSERT_RC(mproc_args_parse(a, "ii", &small, &small), MPROC_ERANGE);
   mproc_args_free(a);
