@@ -88,7 +88,10 @@ extern "C" {
   XX(ECHILDFAILED, -33, "child process failed before running its target")                     \
   XX(EINTERNAL, -34, "internal error")                                                        \
   XX(ETOOSMALL, -35, "buffer too small for the message (the message is kept)")               \
-  XX(EDIRECTION, -36, "connection is not open in this direction")
+  XX(EDIRECTION, -36, "connection is not open in this direction")                             \
+  XX(ENOTOWNER, -37, "the calling thread does not hold the lock")                             \
+  XX(EDEADLK, -38, "would deadlock: the calling thread already holds this non-recursive lock")\
+  XX(EOVERRELEASE, -39, "released more times than acquired")
 
 typedef enum mproc_errno {
   MPROC_OK = 0,
@@ -150,7 +153,12 @@ typedef enum mproc_arg_type {
   MPROC_ARG_BYTES = 3,  /* byte string, any content, up to MPROC_ARGS_MAX_BYTES in total */
   MPROC_ARG_STR = 4,    /* NUL-terminated string */
   MPROC_ARG_CONN = 5,   /* a connection (mproc_args_add_conn) */
-  MPROC_ARG_NONE = 6    /* no value: Python's None, e.g. the sentinel that ends a stream */
+  MPROC_ARG_NONE = 6,   /* no value: Python's None, e.g. the sentinel that ends a stream */
+  MPROC_ARG_LOCK = 7,      /* a Lock or RLock (mproc_args_add_lock) */
+  MPROC_ARG_SEMAPHORE = 8, /* a Semaphore or BoundedSemaphore */
+  MPROC_ARG_CONDITION = 9, /* a Condition (and its lock) */
+  MPROC_ARG_EVENT = 10,    /* an Event */
+  MPROC_ARG_BARRIER = 11   /* a Barrier */
 } mproc_arg_type;
 
 /* Total encoded size of an argument list, per process: 1 GiB. */
@@ -337,6 +345,150 @@ MPROC_API int mproc_listener_close(mproc_listener_t *l);
 /* Connects and answers the handshake; MPROC_EAUTH on a wrong key. */
 MPROC_API int mproc_client(const char *address, const void *authkey, size_t keylen,
                            int64_t timeout_ms, mproc_conn_t **out);
+
+/* ---------------------------------------------------------------------------------------
+ * Synchronization (Python's multiprocessing.synchronize): Lock, RLock, Semaphore,
+ * BoundedSemaphore, Condition, Event, Barrier.
+ *
+ * Every object lives in anonymous shared memory (plus, on Windows, unnamed kernel objects), so
+ * nothing outlives the last process holding it, SIGKILL included. Pass one to a child with
+ * mproc_args_add_<kind>; the child's copy (mproc_args_get_<kind>) is the same object and is
+ * owned by the child's argument list. The creating process frees the object with
+ * mproc_<kind>_free once no child uses it any more (as in Python, the creator owns the memory).
+ *
+ * Thread safety: every call may be made from any thread at the same time as any other, except
+ * _free, which must be the last use in the calling process.
+ *
+ * Timeouts: MPROC_FOREVER blocks, 0 only tries (Python's block=False), > 0 waits at most that
+ * many milliseconds. "Not acquired in time" is MPROC_ETIMEDOUT.
+ *
+ * A process that dies holding a Lock or RLock (a Condition's lock included) does not deadlock
+ * the others: the next acquirer gets the lock together with MPROC_EOWNERDEAD. It should repair
+ * what the lock protects and call mproc_lock_consistent(); releasing the lock without doing so
+ * makes it MPROC_ENOTRECOVERABLE for every later acquirer (POSIX robust-mutex semantics, also
+ * on Windows).
+ * ------------------------------------------------------------------------------------- */
+typedef struct mproc_lock mproc_lock_t;       /* Lock and RLock */
+typedef struct mproc_semaphore mproc_semaphore_t; /* Semaphore and BoundedSemaphore */
+typedef struct mproc_condition mproc_condition_t;
+typedef struct mproc_event mproc_event_t;
+typedef struct mproc_barrier mproc_barrier_t;
+
+/* A non-recursive lock (Python's Lock). Unlike Python's, only the holder may release it: the
+ * owner is what lets a dead holder be detected (use a Semaphore(1) to hand a permit between
+ * threads). */
+MPROC_API int mproc_lock_new(mproc_lock_t **out);
+/* A recursive lock (Python's RLock): the holding thread may acquire it again; it is free once
+ * released as many times as acquired. */
+MPROC_API int mproc_rlock_new(mproc_lock_t **out);
+/* 0: acquired. MPROC_ETIMEDOUT: not acquired in time. MPROC_EOWNERDEAD: acquired; the previous
+ * holder died holding it. MPROC_ENOTRECOVERABLE: not acquired; the lock is unusable.
+ * MPROC_EDEADLK: a Lock (not RLock) already held by the calling thread, with a timeout other
+ * than 0 (with 0 it is MPROC_ETIMEDOUT, as Python's acquire(False) returns False). */
+MPROC_API int mproc_lock_acquire(mproc_lock_t *lock, int64_t timeout_ms);
+/* MPROC_EOVERRELEASE when nobody holds it; MPROC_ENOTOWNER when another thread does. The state
+ * is unchanged on error. */
+MPROC_API int mproc_lock_release(mproc_lock_t *lock);
+/* After MPROC_EOWNERDEAD, by the holder: the protected state is repaired. */
+MPROC_API int mproc_lock_consistent(mproc_lock_t *lock);
+/* 1 if the calling thread holds the lock, else 0 (negative for a bad handle). */
+MPROC_API int mproc_lock_is_mine(const mproc_lock_t *lock);
+/* 1 for an RLock, 0 for a Lock. */
+MPROC_API int mproc_lock_is_recursive(const mproc_lock_t *lock);
+MPROC_API void mproc_lock_free(mproc_lock_t *lock);
+
+/* "with lock:" for C. rc (an int the caller declares) receives the acquire result; the body
+ * runs only when the lock was acquired (0 or MPROC_EOWNERDEAD) and the lock is released after
+ * it. Leaving the body by break, return or goto skips the release. */
+#define MPROC_WITH_LOCK(lock, rc)                                                             \
+  for (int mproc_with_once_ = ((rc) = mproc_lock_acquire((lock), MPROC_FOREVER),              \
+                               (rc) == 0 || (rc) == MPROC_EOWNERDEAD);                       \
+       mproc_with_once_; mproc_with_once_ = 0, (void)mproc_lock_release(lock))
+
+/* Largest semaphore value. */
+#define MPROC_SEMAPHORE_MAX 0x7fffffff
+MPROC_API int mproc_semaphore_new(mproc_semaphore_t **out, unsigned value);
+/* A BoundedSemaphore: releasing it above its initial value is MPROC_EOVERRELEASE. */
+MPROC_API int mproc_bounded_semaphore_new(mproc_semaphore_t **out, unsigned value);
+/* 0: one permit taken. MPROC_ETIMEDOUT: none in time. */
+MPROC_API int mproc_semaphore_acquire(mproc_semaphore_t *s, int64_t timeout_ms);
+/* Any thread or process may release. MPROC_EOVERRELEASE above a BoundedSemaphore's initial
+ * value; MPROC_ERANGE above MPROC_SEMAPHORE_MAX. */
+MPROC_API int mproc_semaphore_release(mproc_semaphore_t *s);
+/* The current value (a snapshot), on every platform. */
+MPROC_API int mproc_semaphore_get_value(const mproc_semaphore_t *s, int *out);
+MPROC_API void mproc_semaphore_free(mproc_semaphore_t *s);
+
+/* A Condition over lock (a Lock or RLock; NULL creates an RLock, as Python does). The
+ * condition does not take ownership of a lock passed in: free the condition first. */
+MPROC_API int mproc_condition_new(mproc_condition_t **out, mproc_lock_t *lock);
+/* The condition's lock (for mproc_lock_acquire / release / consistent). */
+MPROC_API mproc_lock_t *mproc_condition_lock(const mproc_condition_t *c);
+MPROC_API int mproc_condition_acquire(mproc_condition_t *c, int64_t timeout_ms);
+MPROC_API int mproc_condition_release(mproc_condition_t *c);
+/* Releases the lock (every level of an RLock), waits for a notification, reacquires it.
+ * 0: notified. MPROC_ETIMEDOUT: not notified in time (the lock is held again either way).
+ * MPROC_ENOTOWNER: the calling thread does not hold the lock. MPROC_EOWNERDEAD: reacquiring
+ * found the lock's holder dead (the lock is held; see mproc_lock_consistent). */
+MPROC_API int mproc_condition_wait(mproc_condition_t *c, int64_t timeout_ms);
+/* Waits until pred(ctx) returns non-zero, checking it under the lock before each wait.
+ * 0: the predicate holds. MPROC_ETIMEDOUT: it still does not after timeout_ms. */
+MPROC_API int mproc_condition_wait_for(mproc_condition_t *c, int (*pred)(void *ctx), void *ctx,
+                                       int64_t timeout_ms);
+/* Wakes up to n waiters (exactly min(n, waiting)). The caller must hold the lock
+ * (MPROC_ENOTOWNER otherwise). */
+MPROC_API int mproc_condition_notify(mproc_condition_t *c, size_t n);
+MPROC_API int mproc_condition_notify_all(mproc_condition_t *c);
+MPROC_API void mproc_condition_free(mproc_condition_t *c);
+
+MPROC_API int mproc_event_new(mproc_event_t **out);
+MPROC_API int mproc_event_set(mproc_event_t *e);
+MPROC_API int mproc_event_clear(mproc_event_t *e);
+/* 1 if set, 0 if not (negative for a bad handle). */
+MPROC_API int mproc_event_is_set(const mproc_event_t *e);
+/* 0 once the flag is set; MPROC_ETIMEDOUT if it is still clear after timeout_ms. */
+MPROC_API int mproc_event_wait(mproc_event_t *e, int64_t timeout_ms);
+MPROC_API void mproc_event_free(mproc_event_t *e);
+
+/* A Barrier's action runs once per cycle, in the last process/thread to arrive, before any
+ * waiter is released. It is found in every process the way process targets are (a function of
+ * the program or of a shared library). Non-zero breaks the barrier. */
+typedef int (*mproc_barrier_action_fn)(void);
+/* For mproc_barrier_wait: use the timeout given at creation. */
+#define MPROC_BARRIER_DEFAULT_TIMEOUT ((int64_t)-2)
+/* parties >= 1; action may be NULL; timeout_ms is the default for wait (MPROC_FOREVER: none). */
+MPROC_API int mproc_barrier_new(mproc_barrier_t **out, unsigned parties,
+                                mproc_barrier_action_fn action, int64_t timeout_ms);
+/* Waits until all parties have called it. 0 with *index (may be NULL) = the arrival order,
+ * 0 .. parties-1. MPROC_EBROKEN when the barrier is or becomes broken: a timeout (the waiter
+ * that timed out breaks it for everyone, as Python does), abort, reset while waiting, or a
+ * failing action. A party that died leaves the others waiting only until their timeout. */
+MPROC_API int mproc_barrier_wait(mproc_barrier_t *b, int64_t timeout_ms, unsigned *index);
+/* Back to the initial state; current waiters get MPROC_EBROKEN. */
+MPROC_API int mproc_barrier_reset(mproc_barrier_t *b);
+/* Puts the barrier in the broken state. */
+MPROC_API int mproc_barrier_abort(mproc_barrier_t *b);
+MPROC_API unsigned mproc_barrier_parties(const mproc_barrier_t *b);
+/* Parties waiting now. */
+MPROC_API unsigned mproc_barrier_n_waiting(const mproc_barrier_t *b);
+/* 1 if broken, 0 if not (negative for a bad handle). */
+MPROC_API int mproc_barrier_broken(const mproc_barrier_t *b);
+MPROC_API void mproc_barrier_free(mproc_barrier_t *b);
+
+/* Synchronization objects as process arguments. The object must not be freed before
+ * mproc_process_start has returned; the child's copy is owned by its argument list. */
+MPROC_API int mproc_args_add_lock(mproc_args_t *args, mproc_lock_t *lock);
+MPROC_API int mproc_args_get_lock(const mproc_args_t *args, size_t i, mproc_lock_t **out);
+MPROC_API int mproc_args_add_semaphore(mproc_args_t *args, mproc_semaphore_t *s);
+MPROC_API int mproc_args_get_semaphore(const mproc_args_t *args, size_t i,
+                                       mproc_semaphore_t **out);
+MPROC_API int mproc_args_add_condition(mproc_args_t *args, mproc_condition_t *c);
+MPROC_API int mproc_args_get_condition(const mproc_args_t *args, size_t i,
+                                       mproc_condition_t **out);
+MPROC_API int mproc_args_add_event(mproc_args_t *args, mproc_event_t *e);
+MPROC_API int mproc_args_get_event(const mproc_args_t *args, size_t i, mproc_event_t **out);
+MPROC_API int mproc_args_add_barrier(mproc_args_t *args, mproc_barrier_t *b);
+MPROC_API int mproc_args_get_barrier(const mproc_args_t *args, size_t i, mproc_barrier_t **out);
 
 /* ---------------------------------------------------------------------------------------
  * Waiting on many objects (Python's multiprocessing.connection.wait).

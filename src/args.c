@@ -4,12 +4,14 @@
 #include <string.h>
 
 #include "conn.h"
+#include "heap.h"
 
 typedef struct item {
   uint8_t type;
   size_t off;         /* payload offset in enc */
   size_t len;         /* payload length (strings include their NUL) */
   mproc_conn_t *conn; /* MPROC_ARG_CONN: the connection (owned in a child) */
+  void *obj;          /* a shared object (lock, ...): borrowed in a parent, owned in a child */
   int owned;
 } item;
 
@@ -34,9 +36,14 @@ int mproc_args_new(mproc_args_t **out) {
 void mproc_args_free(mproc_args_t *a) {
   if (a == NULL)
     return;
-  for (size_t i = 0; i < a->count; i++)
-    if (a->items[i].owned)
+  for (size_t i = 0; i < a->count; i++) {
+    if (!a->items[i].owned)
+      continue;
+    if (a->items[i].type == MPROC_ARG_CONN)
       mproc_conn_close(a->items[i].conn);
+    else
+      mp_obj_release(a->items[i].type, a->items[i].obj);
+  }
   mp_buf_free(&a->enc);
   free(a->items);
   free(a->self);
@@ -63,7 +70,7 @@ static int add_item(mproc_args_t *a, uint8_t type, const void *p, size_t n) {
     a->enc.err = 0; /* the list itself is still intact */
     return rc;
   }
-  a->items[a->count++] = (item){type, off, n, NULL, 0};
+  a->items[a->count++] = (item){type, off, n, NULL, NULL, 0};
   return 0;
 }
 
@@ -300,28 +307,41 @@ static int valid_item(uint8_t type, const unsigned char *p, size_t n) {
   case MPROC_ARG_NONE:
     return n == 0;
   default:
-    return 0;
+    return mp_obj_is_object(type) && n >= 1;
   }
 }
 
 /* A connection item decoded in a child: wrap its handle (by position in handles[] when the
  * handles arrived renumbered, as through the forkserver) in a connection the args own. */
-static int adopt_conn(mproc_args_t *a, const unsigned char *p, const os_handle *handles,
-                      size_t nhandles, size_t *next) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++)
-    v |= (uint64_t)p[i] << (8 * i);
-  os_handle h = (os_handle)(int64_t)v;
-  if (handles != NULL)
-    h = *next < nhandles ? handles[*next] : OS_INVALID;
-  (*next)++;
+static int adopt_conn(mproc_args_t *a, const unsigned char *p, mp_hmap *hm) {
+  os_handle h = mp_hmap_get(hm, (os_handle)(int64_t)load_u64(p));
   if (h == OS_INVALID)
     return MPROC_EPROTO;
-  os_set_inheritable(h, 0); /* it was inherited; grandchildren get it only if passed on */
   item *it = &a->items[a->count - 1];
   int rc = mp_conn_wrap(h, p[8] & (MP_CONN_READ | MP_CONN_WRITE), &it->conn);
   it->owned = rc == 0;
+  if (rc == 0)
+    mp_hmap_claim(hm, h);
   return rc;
+}
+
+/* An object item decoded in a child: the child's own copy of the object. */
+static int adopt_obj(mproc_args_t *a, const unsigned char *p, size_t n, mp_hmap *hm) {
+  item *it = &a->items[a->count - 1];
+  mp_rd r;
+  mp_rd_init(&r, p, n);
+  int rc = mp_obj_adopt(it->type, &r, hm, &it->obj);
+  it->owned = rc == 0;
+  return rc;
+}
+
+/* Whatever a child inherited is non-inheritable again: grandchildren get only what is passed
+ * on to them. */
+static void settle_handles(mp_hmap *hm) {
+  for (size_t i = 0; i < hm->nseen; i++)
+    if (hm->claimed[i])
+      os_set_inheritable(hm->actual ? hm->actual[i] : hm->seen[i], 0);
+  mp_hmap_close_unclaimed(hm);
 }
 
 int mp_args_decode(mp_rd *r, mproc_args_t **out, int mode, const os_handle *handles,
@@ -329,20 +349,27 @@ int mp_args_decode(mp_rd *r, mproc_args_t **out, int mode, const os_handle *hand
   mproc_args_t *a;
   int rc = mproc_args_new(&a);
   uint32_t n = rc ? 0 : mp_get_u32(r);
-  size_t next = 0;
+  mp_hmap hm = {0};
+  hm.actual = handles;
+  hm.nactual = nhandles;
   for (uint32_t i = 0; rc == 0 && i < n; i++) {
     uint8_t type = mp_get_u8(r);
     size_t len;
     const unsigned char *p = mp_get_blob(r, &len);
+    int carries = type == MPROC_ARG_CONN || mp_obj_is_object(type);
     if (r->err)
       rc = r->err;
-    else if (!valid_item(type, p, len) || (type == MPROC_ARG_CONN && mode == MP_ARGS_PLAIN))
+    else if (!valid_item(type, p, len) || (carries && mode == MP_ARGS_PLAIN))
       rc = MPROC_EPROTO;
     else
       rc = add_item(a, type, p, len);
-    if (rc == 0 && type == MPROC_ARG_CONN && mode == MP_ARGS_CHILD)
-      rc = adopt_conn(a, p, handles, nhandles, &next);
+    if (rc == 0 && mode == MP_ARGS_CHILD && type == MPROC_ARG_CONN)
+      rc = adopt_conn(a, p, &hm);
+    else if (rc == 0 && mode == MP_ARGS_CHILD && carries)
+      rc = adopt_obj(a, p, len, &hm);
   }
+  if (mode == MP_ARGS_CHILD)
+    settle_handles(&hm);
   if (rc != 0) {
     mproc_args_free(a);
     a = NULL;
@@ -380,9 +407,9 @@ int mproc_args_get_conn(const mproc_args_t *a, size_t i, mproc_conn_t **out) {
   return 0;
 }
 
-int mp_args_has_conn(const mproc_args_t *a) {
+int mp_args_has_handles(const mproc_args_t *a) {
   for (size_t i = 0; a && i < a->count; i++)
-    if (a->items[i].type == MPROC_ARG_CONN)
+    if (a->items[i].type == MPROC_ARG_CONN || mp_obj_is_object(a->items[i].type))
       return 1;
   return 0;
 }
@@ -390,15 +417,68 @@ int mp_args_has_conn(const mproc_args_t *a) {
 size_t mp_args_handles(const mproc_args_t *a, os_handle *out, size_t cap) {
   size_t k = 0;
   for (size_t i = 0; a && i < a->count; i++) {
-    if (a->items[i].type != MPROC_ARG_CONN)
-      continue;
-    if (k < cap) {
-      uint64_t v = 0;
-      for (int b = 0; b < 8; b++)
-        v |= (uint64_t)a->enc.data[a->items[i].off + b] << (8 * b);
-      out[k] = (os_handle)(int64_t)v;
-    }
-    k++;
+    const item *it = &a->items[i];
+    const unsigned char *p = a->enc.data + it->off;
+    if (it->type == MPROC_ARG_CONN)
+      k = mp_handle_list_add(out, k, cap, (os_handle)(int64_t)load_u64(p));
+    else if (mp_obj_is_object(it->type))
+      k = mp_obj_handles(p, it->len, out, k, cap);
   }
   return k;
+}
+
+/* --- shared objects as arguments ------------------------------------------------------------ */
+
+static int add_obj(mproc_args_t *a, uint8_t type, const void *obj) {
+  if (a == NULL || obj == NULL)
+    return MPROC_EINVAL;
+  mp_buf b;
+  mp_buf_init(&b);
+  int rc = mp_obj_encode(type, obj, &b);
+  if (rc == 0)
+    rc = add_item(a, type, b.data, b.len);
+  mp_buf_free(&b);
+  if (rc == 0)
+    a->items[a->count - 1].obj = (void *)obj; /* borrowed: the caller keeps its object */
+  return rc;
+}
+
+static int get_obj(const mproc_args_t *a, size_t i, uint8_t type, void **out) {
+  int rc;
+  const item *it = get(a, i, type, &rc);
+  if (it == NULL || out == NULL)
+    return it ? MPROC_EINVAL : rc;
+  if (it->obj == NULL)
+    return MPROC_ESTATE; /* a parent-side copy: the object lives in the caller's list */
+  *out = it->obj;
+  return 0;
+}
+
+int mproc_args_add_lock(mproc_args_t *a, mproc_lock_t *l) { return add_obj(a, MPROC_ARG_LOCK, l); }
+int mproc_args_get_lock(const mproc_args_t *a, size_t i, mproc_lock_t **out) {
+  return get_obj(a, i, MPROC_ARG_LOCK, (void **)out);
+}
+int mproc_args_add_semaphore(mproc_args_t *a, mproc_semaphore_t *s) {
+  return add_obj(a, MPROC_ARG_SEMAPHORE, s);
+}
+int mproc_args_get_semaphore(const mproc_args_t *a, size_t i, mproc_semaphore_t **out) {
+  return get_obj(a, i, MPROC_ARG_SEMAPHORE, (void **)out);
+}
+int mproc_args_add_condition(mproc_args_t *a, mproc_condition_t *c) {
+  return add_obj(a, MPROC_ARG_CONDITION, c);
+}
+int mproc_args_get_condition(const mproc_args_t *a, size_t i, mproc_condition_t **out) {
+  return get_obj(a, i, MPROC_ARG_CONDITION, (void **)out);
+}
+int mproc_args_add_event(mproc_args_t *a, mproc_event_t *e) {
+  return add_obj(a, MPROC_ARG_EVENT, e);
+}
+int mproc_args_get_event(const mproc_args_t *a, size_t i, mproc_event_t **out) {
+  return get_obj(a, i, MPROC_ARG_EVENT, (void **)out);
+}
+int mproc_args_add_barrier(mproc_args_t *a, mproc_barrier_t *b) {
+  return add_obj(a, MPROC_ARG_BARRIER, b);
+}
+int mproc_args_get_barrier(const mproc_args_t *a, size_t i, mproc_barrier_t **out) {
+  return get_obj(a, i, MPROC_ARG_BARRIER, (void **)out);
 }

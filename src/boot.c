@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "heap.h"
 
 #define CHILD_ERR_EXIT 255
 #define FAIL_MSG_MAX 4096
@@ -120,6 +121,7 @@ void mp_child_main(os_handle chan, mproc_start_method method, const os_handle *h
   g_method = method;
   mp_process_after_fork_child();
   mp_forkserver_after_fork_child();
+  mp_heap_after_fork_child();
   void *inherited = mp_conn_detach_all(); /* fork: the parent's connections */
 
   mp_buf rec;

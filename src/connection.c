@@ -401,7 +401,7 @@ int mproc_conn_send(mproc_conn_t *c, const mproc_args_t *values) {
   int rc = check(c, MP_CONN_WRITE);
   if (rc != 0)
     return rc;
-  if (mp_args_has_conn(values))
+  if (mp_args_has_handles(values))
     return MPROC_ENOTSUP; /* handles cannot travel inside a byte stream (yet) */
   mp_buf b;
   mp_buf_init(&b);

@@ -66,18 +66,20 @@ int mp_rec_recv(os_handle h, uint32_t *type, mp_buf *payload, uint64_t max, int6
 
 /* --- args.c ------------------------------------------------------------------------------- */
 void mp_args_encode(const mproc_args_t *a, mp_buf *b);
-/* PLAIN: connections are refused (typed messages); COPY: a parent-side copy (connection items
- * keep their handle values, owning nothing); CHILD: connection items become connections the
- * args own, on handles[k] for the k-th item when handles != NULL (renumbered in transit), else
- * on the encoded value (inherited as is). */
+/* PLAIN: connections and shared objects are refused (typed messages); COPY: a parent-side
+ * copy (such items keep their handle values, owning nothing); CHILD: they become connections
+ * and objects the args own. Their handles arrive either as the encoded values (inherited as
+ * they are; handles == NULL) or renumbered: the k-th distinct handle value, in the order
+ * mp_args_handles lists them, is handles[k]. Arrived handles nobody keeps are closed. */
 enum { MP_ARGS_PLAIN, MP_ARGS_COPY, MP_ARGS_CHILD };
 int mp_args_decode(mp_rd *r, mproc_args_t **out, int mode, const os_handle *handles,
                    size_t nhandles);
-int mp_args_has_conn(const mproc_args_t *a);
-/* Handle values of the connection items, in order; returns how many there are. */
+/* 1 if the list carries handles (connections or shared objects). */
+int mp_args_has_handles(const mproc_args_t *a);
+/* Distinct handle values the items carry, in order; returns how many there are. */
 size_t mp_args_handles(const mproc_args_t *a, os_handle *out, size_t cap);
 /* Handles a child can receive through a start method (forkserver uses two more itself). */
-#define MP_MAX_PASSED_HANDLES 14
+#define MP_MAX_PASSED_HANDLES (OS_MAX_SEND_HANDLES - 2)
 /* Attaches a private copy of the bound state (child side). */
 int mp_args_set_self(mproc_args_t *a, const void *self, size_t size);
 size_t mp_args_encoded_size(const mproc_args_t *a);

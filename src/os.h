@@ -1,7 +1,7 @@
 /*
  * The OS layer: the only door from the portable core (the src/ files) to the platform.
  * Implemented once in src/posix/ and once in src/win32/, with the same file names on both sides
- * (proc.c, chan.c, wait.c, clock.c, sym.c, sys.c) so a reviewer can diff the pair.
+ * (proc.c, chan.c, wait.c, clock.c, sym.c, sys.c, shm.c, sync.c) so a reviewer can diff the pair.
  *
  * Rules every implementation follows:
  *  - Return 0 or a negative MPROC_E* code; translate errno / GetLastError() here (os_error) and
@@ -69,7 +69,9 @@ int os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline);
  * nothing is left; MPROC_ETIMEDOUT when nothing arrived by the deadline (deadline <= now
  * means: only what is already there). */
 int os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline);
-/* Sends n > 0 bytes plus nh handles in one message (POSIX SCM_RIGHTS). Windows: MPROC_ENOTSUP
+/* Most handles one os_chan_send_handles message carries. */
+#define OS_MAX_SEND_HANDLES 32
+/* Sends n > 0 bytes plus nh <= OS_MAX_SEND_HANDLES handles in one message (POSIX SCM_RIGHTS). Windows: MPROC_ENOTSUP
  * until handle passing by DuplicateHandle exists. */
 int os_chan_send_handles(os_handle h, const void *buf, size_t n, const os_handle *hs,
                          size_t nh);
@@ -79,6 +81,52 @@ int os_chan_recv_handles(os_handle h, void *buf, size_t n, size_t *got, os_handl
                          size_t cap, size_t *nh, int64_t deadline);
 int os_close(os_handle h); /* OS_INVALID is a no-op; EINTR counts as closed */
 int os_set_inheritable(os_handle h, int inheritable);
+/* A second, non-inheritable handle to the same object (dup / DuplicateHandle). */
+int os_handle_dup(os_handle h, os_handle *out);
+
+/* --- shm.c: anonymous shared memory ------------------------------------------------------- */
+/* A zero-filled shared segment of size bytes that no name refers to (POSIX: memfd, or an
+ * unlinked shm object; Windows: a pagefile-backed section with SEC_COMMIT). Its pages are
+ * reserved now: running out of /dev/shm or commit charge is MPROC_ENOSPC here, never a SIGBUS
+ * or an access violation when a page is first touched. The handle is non-inheritable. */
+int os_shm_create(size_t size, os_handle *out);
+/* Maps size bytes of the segment read-write, shared. */
+int os_shm_map(os_handle h, size_t size, void **addr);
+void os_shm_unmap(void *addr, size_t size);
+
+/* --- sync.c: process-shared wait/wake and robust mutexes --------------------------------- */
+/* A 64-bit value naming the calling thread: unique among live threads on the machine and
+ * unlikely to repeat once the thread is gone (thread id in the low 32 bits, a random salt
+ * drawn per thread in the high 32). Never 0. Thread-local, so cheap; renewed in a fork child
+ * (POSIX: a pthread_atfork child handler, no signal handler). */
+uint64_t os_thread_token(void);
+
+/* Storage for a robust, process-shared, non-recursive mutex, placed in shared memory. POSIX: a
+ * pthread_mutex_t (robust, pshared); Windows: unused, the mutex is the kernel object h. */
+typedef union os_mutex_mem {
+  unsigned char bytes[64];
+  uint64_t align_;
+} os_mutex_mem;
+/* Initializes *m in shared memory and, where the platform needs one, creates the kernel
+ * object (*h; OS_INVALID on POSIX). Only the creator calls it. */
+int os_mutex_init(os_mutex_mem *m, os_handle *h);
+/* 0: acquired. MPROC_EOWNERDEAD: acquired, and the previous holder died holding it (the OS
+ * level is already repaired; recoverability is the caller's business). MPROC_ETIMEDOUT: not by
+ * the deadline (a deadline <= now only tries). The caller never locks a mutex it holds. */
+int os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline);
+int os_mutex_unlock(os_mutex_mem *m, os_handle h);
+
+/* Sleeping on a 32-bit word in shared memory, across processes. Linux: a shared futex on addr
+ * (h is OS_INVALID). Windows: an unnamed kernel semaphore h per object stands in for the
+ * address (wake releases n permits, wait takes one). So callers (1) count their sleepers in
+ * shared memory and wake at most that many, (2) re-check their condition after every return:
+ * wake-ups may be spurious. */
+int os_park_new(os_handle *h); /* POSIX: *h = OS_INVALID, nothing to create */
+/* Sleeps unless *addr != expected (Linux checks atomically; Windows relies on (1)) until woken
+ * or the deadline: 0 or MPROC_ETIMEDOUT. */
+int os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, int64_t deadline);
+/* Wakes up to n sleepers (n >= 1). */
+int os_park_wake(const uint32_t *addr, os_handle h, uint32_t n);
 
 /* --- wait.c ---------------------------------------------------------------------------------- */
 /* Blocks until one of hs is ready (a channel readable or at EOF, a process handle/pidfd

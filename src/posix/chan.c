@@ -73,11 +73,11 @@ int os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline
 }
 
 int os_chan_send_handles(os_handle h, const void *buf, size_t n, const os_handle *hs, size_t nh) {
-  if (n == 0 || nh > 16)
+  if (n == 0 || nh > OS_MAX_SEND_HANDLES)
     return MPROC_EINVAL;
   union {
     struct cmsghdr align;
-    char space[CMSG_SPACE(sizeof(int) * 16)];
+    char space[CMSG_SPACE(sizeof(int) * OS_MAX_SEND_HANDLES)];
   } ctl;
   memset(&ctl, 0, sizeof ctl);
   struct iovec iov = {(void *)buf, n};
@@ -129,7 +129,7 @@ int os_chan_recv_handles(os_handle h, void *buf, size_t n, size_t *got, os_handl
                          size_t cap, size_t *nh, int64_t deadline) {
   union {
     struct cmsghdr align;
-    char space[CMSG_SPACE(sizeof(int) * 16)];
+    char space[CMSG_SPACE(sizeof(int) * OS_MAX_SEND_HANDLES)];
   } ctl;
   *got = 0, *nh = 0;
   for (;;) {
@@ -168,4 +168,12 @@ int os_set_inheritable(os_handle h, int inheritable) {
     return os_last_error();
   flags = inheritable ? flags & ~FD_CLOEXEC : flags | FD_CLOEXEC;
   return fcntl((int)h, F_SETFD, flags) == 0 ? 0 : os_last_error();
+}
+
+int os_handle_dup(os_handle h, os_handle *out) {
+  int fd = fcntl((int)h, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0)
+    return os_last_error();
+  *out = fd;
+  return 0;
 }

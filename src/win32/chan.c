@@ -250,3 +250,11 @@ int os_set_inheritable(os_handle h, int inheritable) {
     return os_last_error();
   return 0;
 }
+
+int os_handle_dup(os_handle h, os_handle *out) {
+  HANDLE self = GetCurrentProcess(), d = NULL;
+  if (!DuplicateHandle(self, (HANDLE)h, self, &d, 0, FALSE, DUPLICATE_SAME_ACCESS))
+    return os_last_error();
+  *out = (os_handle)d;
+  return 0;
+}

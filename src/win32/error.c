@@ -29,6 +29,7 @@ static int translate(DWORD raw) {
   case ERROR_NO_SYSTEM_RESOURCES:
     return MPROC_EMFILE;
   case ERROR_DISK_FULL:
+  case ERROR_COMMITMENT_LIMIT: /* a SEC_COMMIT section larger than the pagefile allows */
     return MPROC_ENOSPC;
   case ERROR_BROKEN_PIPE:
   case ERROR_NO_DATA:

@@ -1,0 +1,282 @@
+/*
+ * The shared heap: small blocks of anonymous shared memory for objects that several processes
+ * use (locks, semaphores, later values and arrays), carved out of a few large segments so that
+ * ten thousand objects cost a handful of mappings and fds, not ten thousand (Python's
+ * multiprocessing.heap idea).
+ *
+ * Sections: segment table (every segment this process has mapped, own or adopted) ->
+ * allocation (own segments only: size classes with free lists, big blocks get a segment of
+ * their own) -> crossing into children (a block travels as segment id + size + offset + the
+ * segment's handle; the child maps the segment once and shares the mapping between objects).
+ *
+ * Lifetime: a block belongs to the process that allocated it, as in Python: only it returns
+ * the block for reuse. Other processes hold references to the segment, unmapping it when their
+ * last object in it is freed. The kernel frees a segment when no process maps or holds it, so
+ * nothing outlives the last holder, SIGKILL included.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap.h"
+
+#define SEG_MAGIC 0x3170616568636f72ULL /* "rocheap1" */
+#define SEG_DEFAULT (1u << 20)
+#define ALIGN 64            /* cache line: two objects never share one */
+#define CLASS_MIN_SHIFT 6   /* 64 bytes */
+#define NCLASS 11           /* 64 B .. 64 KiB; larger blocks get their own segment */
+#define CLASS_MAX ((size_t)ALIGN << (NCLASS - 1))
+
+/* The first bytes of every segment, so an adopting process can check what it mapped. */
+typedef struct seg_header {
+  uint64_t magic;
+  uint64_t id;
+} seg_header;
+
+struct mp_seg {
+  uint64_t id;
+  os_handle h;          /* kept open to pass the segment on to children */
+  unsigned char *base;
+  size_t size;
+  size_t refs;          /* live blocks (own) or adopted objects (others) in this process */
+  int own;              /* allocated here: blocks are carved from it */
+  int inherited;        /* mapped before a fork: never unmapped (fork child globals) */
+  size_t bump;          /* own: first never-used offset */
+  size_t free_[NCLASS]; /* own: free-list heads (offsets; 0 = empty), links in the blocks */
+  mp_seg *next;
+};
+
+static mp_seg *g_segs;
+
+/* --- segment table ----------------------------------------------------------------------- */
+
+static mp_seg *find_seg(uint64_t id) {
+  for (mp_seg *s = g_segs; s; s = s->next)
+    if (s->id == id)
+      return s;
+  return NULL;
+}
+
+static void unlink_seg(mp_seg *seg) {
+  for (mp_seg **pp = &g_segs; *pp; pp = &(*pp)->next)
+    if (*pp == seg) {
+      *pp = seg->next;
+      return;
+    }
+}
+
+static void drop_seg(mp_seg *seg) {
+  unlink_seg(seg);
+  os_shm_unmap(seg->base, seg->size);
+  os_close(seg->h);
+  free(seg);
+}
+
+/* Maps h as a segment and puts it in the table; h is the segment's from now on. */
+static int map_seg(os_handle h, size_t size, uint64_t id, int own, mp_seg **out) {
+  mp_seg *seg = calloc(1, sizeof *seg);
+  if (seg == NULL)
+    return MPROC_ENOMEM;
+  void *base;
+  int rc = os_shm_map(h, size, &base);
+  if (rc != 0) {
+    free(seg);
+    return rc;
+  }
+  seg->id = id;
+  seg->h = h;
+  seg->base = base;
+  seg->size = size;
+  seg->own = own;
+  seg->bump = ALIGN; /* the header's line */
+  seg->next = g_segs;
+  g_segs = seg;
+  *out = seg;
+  return 0;
+}
+
+static int new_seg(size_t size, mp_seg **out) {
+  uint64_t id = 0;
+  int rc = os_random(&id, sizeof id);
+  os_handle h = OS_INVALID;
+  if (rc == 0)
+    rc = os_shm_create(size, &h);
+  if (rc == 0 && (rc = map_seg(h, size, id, 1, out)) != 0)
+    os_close(h);
+  if (rc == 0) {
+    seg_header *hd = (seg_header *)(*out)->base;
+    hd->id = id;
+    hd->magic = SEG_MAGIC;
+  }
+  return rc;
+}
+
+/* --- allocation -------------------------------------------------------------------------- */
+
+static int size_class(size_t size) {
+  int c = 0;
+  while (((size_t)ALIGN << c) < size)
+    c++;
+  return c;
+}
+
+static size_t *link_at(mp_seg *seg, size_t off) { return (size_t *)(void *)(seg->base + off); }
+
+/* A block of class c from an own segment with room, or 0. */
+static size_t carve(mp_seg *seg, int c) {
+  size_t bsize = (size_t)ALIGN << c;
+  size_t off = seg->free_[c];
+  if (off != 0) {
+    seg->free_[c] = *link_at(seg, off);
+    return off;
+  }
+  if (seg->size - seg->bump < bsize)
+    return 0;
+  off = seg->bump;
+  seg->bump += bsize;
+  return off;
+}
+
+static int alloc_small(size_t size, mp_block *out) {
+  int c = size_class(size);
+  for (mp_seg *s = g_segs; s; s = s->next) {
+    if (!s->own || s->size == 0)
+      continue;
+    size_t off = carve(s, c);
+    if (off != 0) {
+      *out = (mp_block){s, off, s->base + off, (size_t)ALIGN << c};
+      return 0;
+    }
+  }
+  mp_seg *seg;
+  int rc = new_seg(SEG_DEFAULT, &seg);
+  if (rc != 0)
+    return rc;
+  size_t off = carve(seg, c);
+  *out = (mp_block){seg, off, seg->base + off, (size_t)ALIGN << c};
+  return 0;
+}
+
+int mp_heap_alloc(size_t size, mp_block *out) {
+  if (out == NULL || size == 0)
+    return MPROC_EINVAL;
+  memset(out, 0, sizeof *out);
+  int rc;
+  os_global_lock();
+  if (size <= CLASS_MAX) {
+    rc = alloc_small(size, out);
+  } else {
+    mp_seg *seg;
+    size_t total = ALIGN + ((size + ALIGN - 1) & ~(size_t)(ALIGN - 1));
+    rc = total < size ? MPROC_ENOMEM : new_seg(total, &seg);
+    if (rc == 0) {
+      seg->bump = total;
+      *out = (mp_block){seg, ALIGN, seg->base + ALIGN, total - ALIGN};
+    }
+  }
+  if (rc == 0) {
+    out->seg->refs++;
+    memset(out->p, 0, out->size); /* reused blocks too */
+  }
+  os_global_unlock();
+  return rc;
+}
+
+void mp_heap_free(mp_block *b) {
+  if (b == NULL || b->seg == NULL)
+    return;
+  os_global_lock();
+  mp_seg *seg = b->seg;
+  int dedicated = seg->own && b->size > CLASS_MAX;
+  if (seg->own && !dedicated) {
+    int c = size_class(b->size);
+    *link_at(seg, b->off) = seg->free_[c];
+    seg->free_[c] = b->off;
+  }
+  /* Own small-block segments stay for reuse; adopted ones and big blocks go with their last
+   * user (the memory itself lives on in every other process that maps it). */
+  if (--seg->refs == 0 && (!seg->own || dedicated) && !seg->inherited)
+    drop_seg(seg);
+  os_global_unlock();
+  memset(b, 0, sizeof *b);
+}
+
+/* --- crossing into children ------------------------------------------------------------------ */
+
+void mp_block_encode(const mp_block *b, mp_buf *out) {
+  mp_put_u64(out, b->seg->id);
+  mp_put_u64(out, b->seg->size);
+  mp_put_u64(out, b->off);
+  mp_put_u64(out, b->size);
+  mp_put_u64(out, (uint64_t)(int64_t)b->seg->h);
+}
+
+os_handle mp_block_read_handle(mp_rd *r) {
+  for (int i = 0; i < 4; i++)
+    mp_get_u64(r);
+  return (os_handle)(int64_t)mp_get_u64(r);
+}
+
+/* A segment that arrived as h: the one already mapped with that id (a fork child's, or one an
+ * earlier argument brought), else h mapped now and kept. */
+static int adopt_seg(uint64_t id, size_t size, os_handle h, mp_hmap *hm, mp_seg **out) {
+  mp_seg *seg = find_seg(id);
+  if (seg != NULL) {
+    if (h == seg->h) /* the very handle the table holds (inherited by fork): not to close */
+      mp_hmap_claim(hm, h);
+    *out = seg;
+    return 0;
+  }
+  if (h == OS_INVALID)
+    return MPROC_EPROTO;
+  int rc = map_seg(h, size, id, 0, &seg);
+  if (rc != 0)
+    return rc;
+  const seg_header *hd = (const seg_header *)seg->base;
+  if (hd->magic != SEG_MAGIC || hd->id != id) {
+    seg->h = OS_INVALID; /* left for the decoder to close */
+    drop_seg(seg);
+    return MPROC_EPROTO;
+  }
+  mp_hmap_claim(hm, h);
+  *out = seg;
+  return 0;
+}
+
+int mp_block_decode(mp_rd *r, mp_hmap *hm, mp_block *out) {
+  memset(out, 0, sizeof *out);
+  uint64_t id = mp_get_u64(r), size = mp_get_u64(r), off = mp_get_u64(r);
+  uint64_t bsize = mp_get_u64(r);
+  os_handle h = (os_handle)(int64_t)mp_get_u64(r);
+  if (r->err)
+    return r->err;
+  if (size < ALIGN || off < ALIGN || off > size || bsize > size - off)
+    return MPROC_EPROTO;
+  h = mp_hmap_get(hm, h);
+  os_global_lock();
+  mp_seg *seg;
+  int rc = adopt_seg(id, (size_t)size, h, hm, &seg);
+  if (rc == 0) {
+    seg->refs++;
+    *out = (mp_block){seg, (size_t)off, seg->base + off, (size_t)bsize};
+  }
+  os_global_unlock();
+  return rc;
+}
+
+void mp_heap_after_fork_child(void) {
+  /* Everything mapped now is the parent's: its blocks are not ours to hand out or return,
+   * and objects inherited as globals keep working, so nothing is unmapped. */
+  for (mp_seg *s = g_segs; s; s = s->next) {
+    s->own = 0;
+    s->inherited = 1;
+  }
+}
+
+size_t mp_heap_segments(void) {
+  size_t n = 0;
+  os_global_lock();
+  for (mp_seg *s = g_segs; s; s = s->next)
+    n++;
+  os_global_unlock();
+  return n;
+}

@@ -1,0 +1,108 @@
+/* The shared heap (heap.c) and the shared-object plumbing every cross-process object uses
+ * (object.c): how an object is written into a process argument and adopted by a child. */
+#ifndef MPROC_HEAP_H
+#define MPROC_HEAP_H
+
+#include "internal.h"
+
+typedef struct mp_seg mp_seg;
+
+/* A block of shared memory: valid in this process while the block is held. */
+typedef struct mp_block {
+  mp_seg *seg;
+  size_t off;
+  void *p;     /* seg base + off */
+  size_t size; /* usable bytes (>= what was asked) */
+} mp_block;
+
+/* Zero-filled, 64-byte aligned. Thread-safe. */
+int mp_heap_alloc(size_t size, mp_block *out);
+/* The allocating process returns the block for reuse; others drop their reference. */
+void mp_heap_free(mp_block *b);
+/* Segments mapped in this process (for tests of the "10,000 objects, few fds" promise). */
+size_t mp_heap_segments(void);
+/* In a fork child: the parent's segments are mapped but not ours to allocate from. */
+void mp_heap_after_fork_child(void);
+
+/* Forward: the map from handle values in an argument to this process's handles. */
+typedef struct mp_hmap mp_hmap;
+/* A block as bytes in an argument (segment id and size, offset, the segment's handle). */
+void mp_block_encode(const mp_block *b, mp_buf *out);
+/* The child side: maps the segment (once per process) and refers to the block in it. */
+int mp_block_decode(mp_rd *r, mp_hmap *hm, mp_block *out);
+/* Skips an encoded block, returning its segment handle value. */
+os_handle mp_block_read_handle(mp_rd *r);
+
+/* --- handles in transit ------------------------------------------------------------------- */
+/* Handle values in an encoded argument list are the sender's. A child gets them either as the
+ * same values (inherited) or renumbered: the k-th distinct value in encoding order arrives as
+ * actual[k] (forkserver). The map resolves either case and remembers which it saw. */
+struct mp_hmap {
+  const os_handle *actual; /* NULL: values are inherited as they are */
+  size_t nactual;
+  os_handle seen[MP_MAX_PASSED_HANDLES];
+  unsigned char claimed[MP_MAX_PASSED_HANDLES];
+  size_t nseen;
+};
+os_handle mp_hmap_get(mp_hmap *m, os_handle encoded);
+/* The handle (as mp_hmap_get returned it) is kept by an object of this process. */
+void mp_hmap_claim(mp_hmap *m, os_handle h);
+/* After decoding: closes every arrived handle nobody kept (objects hold duplicates). */
+void mp_hmap_close_unclaimed(mp_hmap *m);
+/* Distinct handle values in order of first appearance: appends v to list (of n, cap) unless
+ * present; returns the new count (which may exceed cap: then v was not stored). */
+size_t mp_handle_list_add(os_handle *list, size_t n, size_t cap, os_handle v);
+
+/* --- shared objects ------------------------------------------------------------------------ */
+#define MP_OBJ_MAX_HANDLES 2
+
+/* What every cross-process object holds in a process: its block and the kernel objects the
+ * platform needs for it (Windows mutexes and semaphores; none on POSIX). */
+typedef struct mp_shobj {
+  mp_block blk;
+  os_handle h[MP_OBJ_MAX_HANDLES];
+  int creator; /* 1: made here (its free returns the block) */
+} mp_shobj;
+
+/* Allocates the block; handles start OS_INVALID. */
+int mp_shobj_create(mp_shobj *o, size_t size);
+/* Closes the handles and frees (creator) or drops (others) the block. */
+void mp_shobj_release(mp_shobj *o);
+/* Record form in an argument: block, handle count, handle values. */
+void mp_shobj_encode(const mp_shobj *o, mp_buf *b);
+/* The child side: maps the block and takes its own duplicates of the handles (the ones that
+ * arrived are closed by the argument decoder once every item has its copies). */
+int mp_shobj_decode(mp_rd *r, mp_hmap *hm, mp_shobj *o);
+/* Appends the handle values of one encoded record (block segment first). */
+size_t mp_shobj_handles(mp_rd *r, os_handle *list, size_t n, size_t cap);
+
+/* --- dispatch by argument type (object.c) -------------------------------------------------- */
+/* Argument payload of an object: u8 record count, the records (the object's own first, then
+ * any it depends on, e.g. a Condition's lock), then a kind-specific tail. */
+int mp_obj_is_object(uint8_t type);
+int mp_obj_encode(uint8_t type, const void *obj, mp_buf *b);
+/* Adopts the object in a child; *obj is released with mp_obj_release. */
+int mp_obj_adopt(uint8_t type, mp_rd *r, mp_hmap *hm, void **obj);
+void mp_obj_release(uint8_t type, void *obj);
+size_t mp_obj_handles(const void *payload, size_t len, os_handle *list, size_t n, size_t cap);
+
+/* sync.c / barrier.c constructors and destructors used by the dispatch. */
+int mp_lock_encode(const mproc_lock_t *l, mp_buf *b);
+int mp_lock_adopt(mp_rd *r, mp_hmap *hm, mproc_lock_t **out);
+int mp_semaphore_encode(const mproc_semaphore_t *s, mp_buf *b);
+int mp_semaphore_adopt(mp_rd *r, mp_hmap *hm, mproc_semaphore_t **out);
+int mp_condition_encode(const mproc_condition_t *c, mp_buf *b);
+int mp_condition_adopt(mp_rd *r, mp_hmap *hm, mproc_condition_t **out);
+int mp_event_encode(const mproc_event_t *e, mp_buf *b);
+int mp_event_adopt(mp_rd *r, mp_hmap *hm, mproc_event_t **out);
+int mp_barrier_encode(const mproc_barrier_t *b, mp_buf *out);
+int mp_barrier_adopt(mp_rd *r, mp_hmap *hm, mproc_barrier_t **out);
+
+/* Sleeping on a word of a shared object: sleepers counts the processes/threads parked on it
+ * (so wakers skip the syscall when nobody sleeps, and Windows wakes only that many). */
+int mp_park(os_handle h, uint32_t *sleepers, uint32_t *word, uint32_t expected, int64_t deadline);
+void mp_unpark(os_handle h, uint32_t *sleepers, uint32_t *word, uint32_t n);
+/* timeout_ms -> deadline; MPROC_EINVAL below MPROC_FOREVER. */
+int mp_timeout_deadline(int64_t timeout_ms, int64_t *deadline);
+
+#endif /* MPROC_HEAP_H */

@@ -1,0 +1,586 @@
+/*
+ * Lock, RLock, Semaphore, BoundedSemaphore, Condition and Event (Barrier: barrier.c), each a
+ * block of the shared heap plus, on Windows, its kernel objects.
+ *
+ * Locks are a robust OS mutex plus an owner token and a recursion count kept beside it, so
+ * ownership rules (who may release, recursion, "would deadlock") are the same on every
+ * platform, and owner death is reported uniformly: the OS hands the lock over with
+ * MPROC_EOWNERDEAD, the core tracks consistent -> inconsistent -> not recoverable.
+ *
+ * Semaphores, conditions and events need no mutex of their own: a counter or flag word that
+ * waiters park on (futex / kernel semaphore). Nothing in them has an owner, so a process that
+ * dies while waiting or holding a permit cannot wedge the others (a dead waiter at worst
+ * causes one spurious wake-up).
+ *
+ * Memory ordering: all shared words use sequentially consistent __atomic operations; the
+ * recursion count and a condition's counters are only touched with the lock held.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap.h"
+
+#define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define CAS(p, e, d) __atomic_compare_exchange_n((p), (e), (d), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+
+/* ============================== Lock / RLock ============================== */
+
+enum { LOCK_CONSISTENT = 0, LOCK_INCONSISTENT = 1, LOCK_NOTRECOVERABLE = 2 };
+
+typedef struct lock_shm {
+  os_mutex_mem m;
+  uint64_t owner;     /* thread token of the holder, 0 when free */
+  uint32_t count;     /* recursion depth, holder only */
+  uint32_t recursive;
+  uint32_t state;     /* LOCK_* */
+} lock_shm;
+
+struct mproc_lock {
+  mp_shobj o; /* h[0]: the kernel mutex (Windows) */
+  lock_shm *s;
+};
+
+static int lock_create(mproc_lock_t **out, int recursive) {
+  if (out == NULL)
+    return MPROC_EINVAL;
+  *out = NULL;
+  mproc_lock_t *l = calloc(1, sizeof *l);
+  if (l == NULL)
+    return MPROC_ENOMEM;
+  int rc = mp_shobj_create(&l->o, sizeof(lock_shm));
+  if (rc == 0) {
+    l->s = l->o.blk.p;
+    l->s->recursive = (uint32_t)recursive;
+    rc = os_mutex_init(&l->s->m, &l->o.h[0]);
+  }
+  if (rc != 0) {
+    mproc_lock_free(l);
+    return rc;
+  }
+  *out = l;
+  return 0;
+}
+
+int mproc_lock_new(mproc_lock_t **out) { return lock_create(out, 0); }
+int mproc_rlock_new(mproc_lock_t **out) { return lock_create(out, 1); }
+
+void mproc_lock_free(mproc_lock_t *l) {
+  if (l == NULL)
+    return;
+  mp_shobj_release(&l->o);
+  free(l);
+}
+
+/* Takes the OS mutex and becomes the owner; applies the recoverability rules. */
+static int lock_take(mproc_lock_t *l, uint64_t me, int64_t deadline) {
+  lock_shm *s = l->s;
+  int rc = os_mutex_lock(&s->m, l->o.h[0], deadline);
+  if (rc != 0 && rc != MPROC_EOWNERDEAD)
+    return rc;
+  if (rc == MPROC_EOWNERDEAD && LD(&s->state) == LOCK_CONSISTENT)
+    ST(&s->state, LOCK_INCONSISTENT);
+  if (LD(&s->state) == LOCK_NOTRECOVERABLE) {
+    os_mutex_unlock(&s->m, l->o.h[0]);
+    return MPROC_ENOTRECOVERABLE;
+  }
+  ST(&s->owner, me);
+  s->count = 1;
+  return LD(&s->state) == LOCK_INCONSISTENT ? MPROC_EOWNERDEAD : 0;
+}
+
+int mproc_lock_acquire(mproc_lock_t *l, int64_t timeout_ms) {
+  if (l == NULL || timeout_ms < MPROC_FOREVER)
+    return MPROC_EINVAL;
+  uint64_t me = os_thread_token();
+  if (__atomic_load_n(&l->s->owner, __ATOMIC_RELAXED) == me) { /* only we store our token */
+    if (!l->s->recursive)
+      return timeout_ms == 0 ? MPROC_ETIMEDOUT : MPROC_EDEADLK;
+    if (l->s->count == UINT32_MAX)
+      return MPROC_ERANGE;
+    l->s->count++;
+    return 0;
+  }
+  int64_t deadline = OS_NO_DEADLINE;
+  if (timeout_ms != MPROC_FOREVER)
+    deadline = timeout_ms == 0 ? 0 : os_deadline(timeout_ms); /* 0: already passed, no clock */
+  return lock_take(l, me, deadline);
+}
+
+int mproc_lock_release(mproc_lock_t *l) {
+  if (l == NULL)
+    return MPROC_EINVAL;
+  lock_shm *s = l->s;
+  uint64_t owner = LD(&s->owner);
+  if (owner != os_thread_token())
+    return owner == 0 ? MPROC_EOVERRELEASE : MPROC_ENOTOWNER;
+  if (--s->count > 0)
+    return 0;
+  /* Released without mproc_lock_consistent: nobody vouched for the data. */
+  if (LD(&s->state) == LOCK_INCONSISTENT)
+    ST(&s->state, LOCK_NOTRECOVERABLE);
+  ST(&s->owner, 0);
+  return os_mutex_unlock(&s->m, l->o.h[0]);
+}
+
+int mproc_lock_consistent(mproc_lock_t *l) {
+  if (l == NULL)
+    return MPROC_EINVAL;
+  if (LD(&l->s->owner) != os_thread_token())
+    return MPROC_ENOTOWNER;
+  uint32_t want = LOCK_INCONSISTENT;
+  return CAS(&l->s->state, &want, LOCK_CONSISTENT) ? 0 : MPROC_ESTATE;
+}
+
+int mproc_lock_is_mine(const mproc_lock_t *l) {
+  if (l == NULL)
+    return MPROC_EINVAL;
+  return LD(&l->s->owner) == os_thread_token();
+}
+
+int mproc_lock_is_recursive(const mproc_lock_t *l) {
+  if (l == NULL)
+    return MPROC_EINVAL;
+  return l->s->recursive != 0;
+}
+
+/* Condition support: give up every level of the lock, and take it back at the same depth. */
+static uint32_t lock_release_all(mproc_lock_t *l) {
+  uint32_t depth = l->s->count;
+  l->s->count = 1;
+  mproc_lock_release(l);
+  return depth;
+}
+
+static int lock_reacquire(mproc_lock_t *l, uint32_t depth) {
+  int rc = lock_take(l, os_thread_token(), OS_NO_DEADLINE);
+  if (rc == 0 || rc == MPROC_EOWNERDEAD)
+    l->s->count = depth;
+  return rc;
+}
+
+static void put_records(mp_buf *b, const mp_shobj *const *objs, uint8_t n) {
+  mp_put_u8(b, n);
+  for (uint8_t i = 0; i < n; i++)
+    mp_shobj_encode(objs[i], b);
+}
+
+int mp_lock_encode(const mproc_lock_t *l, mp_buf *b) {
+  const mp_shobj *recs[] = {&l->o};
+  put_records(b, recs, 1);
+  return b->err;
+}
+
+/* Adopts one lock record (the record count is read by the caller). */
+static int lock_adopt_record(mp_rd *r, mp_hmap *hm, mproc_lock_t **out) {
+  mproc_lock_t *l = calloc(1, sizeof *l);
+  if (l == NULL)
+    return MPROC_ENOMEM;
+  int rc = mp_shobj_decode(r, hm, &l->o);
+  if (rc == 0 && l->o.blk.size < sizeof(lock_shm))
+    rc = MPROC_EPROTO;
+  if (rc != 0) {
+    free(l);
+    return rc;
+  }
+  l->s = l->o.blk.p;
+  *out = l;
+  return 0;
+}
+
+static int read_nrec(mp_rd *r, uint8_t want) { return mp_get_u8(r) == want ? 0 : MPROC_EPROTO; }
+
+int mp_lock_adopt(mp_rd *r, mp_hmap *hm, mproc_lock_t **out) {
+  int rc = read_nrec(r, 1);
+  return rc ? rc : lock_adopt_record(r, hm, out);
+}
+
+/* ============================== Semaphore ============================== */
+
+typedef struct sem_shm {
+  uint32_t value;    /* the futex word */
+  uint32_t sleepers;
+  uint32_t bound;    /* BoundedSemaphore: the initial value; 0 = unbounded */
+  uint32_t bounded;
+} sem_shm;
+
+struct mproc_semaphore {
+  mp_shobj o; /* h[0]: park semaphore (Windows) */
+  sem_shm *s;
+};
+
+static int sem_create(mproc_semaphore_t **out, unsigned value, int bounded) {
+  if (out == NULL || value > MPROC_SEMAPHORE_MAX)
+    return out ? MPROC_ERANGE : MPROC_EINVAL;
+  *out = NULL;
+  mproc_semaphore_t *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return MPROC_ENOMEM;
+  int rc = mp_shobj_create(&s->o, sizeof(sem_shm));
+  if (rc == 0) {
+    s->s = s->o.blk.p;
+    s->s->value = value;
+    s->s->bound = value;
+    s->s->bounded = (uint32_t)bounded;
+    rc = os_park_new(&s->o.h[0]);
+  }
+  if (rc != 0) {
+    mproc_semaphore_free(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+int mproc_semaphore_new(mproc_semaphore_t **out, unsigned value) {
+  return sem_create(out, value, 0);
+}
+int mproc_bounded_semaphore_new(mproc_semaphore_t **out, unsigned value) {
+  return sem_create(out, value, 1);
+}
+
+void mproc_semaphore_free(mproc_semaphore_t *s) {
+  if (s == NULL)
+    return;
+  mp_shobj_release(&s->o);
+  free(s);
+}
+
+static int sem_try(sem_shm *s) {
+  uint32_t v = LD(&s->value);
+  while (v > 0)
+    if (CAS(&s->value, &v, v - 1))
+      return 1;
+  return 0;
+}
+
+int mproc_semaphore_acquire(mproc_semaphore_t *sem, int64_t timeout_ms) {
+  if (sem == NULL || timeout_ms < MPROC_FOREVER)
+    return MPROC_EINVAL;
+  if (sem_try(sem->s))
+    return 0;
+  int64_t deadline;
+  mp_timeout_deadline(timeout_ms, &deadline);
+  for (;;) {
+    int rc = mp_park(sem->o.h[0], &sem->s->sleepers, &sem->s->value, 0, deadline);
+    if (sem_try(sem->s))
+      return 0;
+    if (rc != 0)
+      return rc;
+  }
+}
+
+int mproc_semaphore_release(mproc_semaphore_t *sem) {
+  if (sem == NULL)
+    return MPROC_EINVAL;
+  sem_shm *s = sem->s;
+  uint32_t v = LD(&s->value);
+  do {
+    if (s->bounded && v >= s->bound)
+      return MPROC_EOVERRELEASE;
+    if (v >= MPROC_SEMAPHORE_MAX)
+      return MPROC_ERANGE;
+  } while (!CAS(&s->value, &v, v + 1));
+  mp_unpark(sem->o.h[0], &s->sleepers, &s->value, 1);
+  return 0;
+}
+
+int mproc_semaphore_get_value(const mproc_semaphore_t *s, int *out) {
+  if (s == NULL || out == NULL)
+    return MPROC_EINVAL;
+  *out = (int)LD(&s->s->value);
+  return 0;
+}
+
+int mp_semaphore_encode(const mproc_semaphore_t *s, mp_buf *b) {
+  const mp_shobj *recs[] = {&s->o};
+  put_records(b, recs, 1);
+  return b->err;
+}
+
+int mp_semaphore_adopt(mp_rd *r, mp_hmap *hm, mproc_semaphore_t **out) {
+  int rc = read_nrec(r, 1);
+  mproc_semaphore_t *s = rc ? NULL : calloc(1, sizeof *s);
+  if (s == NULL)
+    return rc ? rc : MPROC_ENOMEM;
+  rc = mp_shobj_decode(r, hm, &s->o);
+  if (rc == 0 && s->o.blk.size < sizeof(sem_shm))
+    rc = MPROC_EPROTO;
+  if (rc != 0) {
+    free(s);
+    return rc;
+  }
+  s->s = s->o.blk.p;
+  *out = s;
+  return 0;
+}
+
+/* ============================== Condition ============================== */
+
+/* Notifications are tokens: notify(n) moves min(n, waiting) waiters' worth from nwait to
+ * to_wake and bumps seq; a waiter returns "notified" only by taking a token under the lock.
+ * So exactly that many waiters wake however the wake-ups race, and nobody waits for a woken
+ * waiter to acknowledge (Python's woken_count handshake, which a dead waiter wedges). */
+typedef struct cond_shm {
+  uint32_t seq;      /* the futex word */
+  uint32_t sleepers;
+  uint32_t nwait;    /* waiting, not yet notified (lock held) */
+  uint32_t to_wake;  /* notifications not yet taken (lock held) */
+} cond_shm;
+
+struct mproc_condition {
+  mp_shobj o; /* h[0]: park semaphore (Windows) */
+  cond_shm *s;
+  mproc_lock_t *lock;
+  int own_lock;
+};
+
+int mproc_condition_new(mproc_condition_t **out, mproc_lock_t *lock) {
+  if (out == NULL)
+    return MPROC_EINVAL;
+  *out = NULL;
+  mproc_condition_t *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    return MPROC_ENOMEM;
+  int rc = mp_shobj_create(&c->o, sizeof(cond_shm));
+  if (rc == 0) {
+    c->s = c->o.blk.p;
+    rc = os_park_new(&c->o.h[0]);
+  }
+  if (rc == 0 && lock == NULL) {
+    rc = mproc_rlock_new(&c->lock);
+    c->own_lock = rc == 0;
+  } else {
+    c->lock = lock;
+  }
+  if (rc != 0) {
+    mproc_condition_free(c);
+    return rc;
+  }
+  *out = c;
+  return 0;
+}
+
+void mproc_condition_free(mproc_condition_t *c) {
+  if (c == NULL)
+    return;
+  if (c->own_lock)
+    mproc_lock_free(c->lock);
+  mp_shobj_release(&c->o);
+  free(c);
+}
+
+mproc_lock_t *mproc_condition_lock(const mproc_condition_t *c) { return c ? c->lock : NULL; }
+
+int mproc_condition_acquire(mproc_condition_t *c, int64_t timeout_ms) {
+  return c ? mproc_lock_acquire(c->lock, timeout_ms) : MPROC_EINVAL;
+}
+
+int mproc_condition_release(mproc_condition_t *c) {
+  return c ? mproc_lock_release(c->lock) : MPROC_EINVAL;
+}
+
+/* One sleep of a waiter: lock released around the park, retaken at the same depth. */
+static int cond_sleep(mproc_condition_t *c, int64_t deadline, int *lock_rc) {
+  uint32_t seq = LD(&c->s->seq);
+  uint32_t depth = lock_release_all(c->lock);
+  int rc = mp_park(c->o.h[0], &c->s->sleepers, &c->s->seq, seq, deadline);
+  *lock_rc = lock_reacquire(c->lock, depth);
+  return rc;
+}
+
+int mproc_condition_wait(mproc_condition_t *c, int64_t timeout_ms) {
+  if (c == NULL || timeout_ms < MPROC_FOREVER)
+    return MPROC_EINVAL;
+  if (mproc_lock_is_mine(c->lock) != 1)
+    return MPROC_ENOTOWNER;
+  int64_t deadline;
+  mp_timeout_deadline(timeout_ms, &deadline);
+  cond_shm *s = c->s;
+  s->nwait++;
+  for (;;) {
+    int lock_rc = 0;
+    int rc = cond_sleep(c, deadline, &lock_rc);
+    if (lock_rc == MPROC_ENOTRECOVERABLE)
+      return lock_rc; /* the lock is gone for everyone; the counters no longer matter */
+    if (s->to_wake > 0) {
+      s->to_wake--;
+      return lock_rc;
+    }
+    if (rc != 0) { /* timed out (or failed) without a token: no longer waiting */
+      s->nwait--;
+      return lock_rc ? lock_rc : rc;
+    }
+  }
+}
+
+int mproc_condition_wait_for(mproc_condition_t *c, int (*pred)(void *ctx), void *ctx,
+                             int64_t timeout_ms) {
+  if (c == NULL || pred == NULL || timeout_ms < MPROC_FOREVER)
+    return MPROC_EINVAL;
+  int64_t deadline;
+  mp_timeout_deadline(timeout_ms, &deadline);
+  while (!pred(ctx)) {
+    int64_t left = MPROC_FOREVER;
+    if (deadline != OS_NO_DEADLINE) {
+      int64_t ns = deadline - os_now_ns();
+      if (ns <= 0)
+        return MPROC_ETIMEDOUT;
+      left = (ns + 999999) / 1000000;
+    }
+    int rc = mproc_condition_wait(c, left);
+    if (rc != 0 && rc != MPROC_ETIMEDOUT)
+      return rc;
+  }
+  return 0;
+}
+
+int mproc_condition_notify(mproc_condition_t *c, size_t n) {
+  if (c == NULL)
+    return MPROC_EINVAL;
+  if (mproc_lock_is_mine(c->lock) != 1)
+    return MPROC_ENOTOWNER;
+  cond_shm *s = c->s;
+  uint32_t k = n < s->nwait ? (uint32_t)n : s->nwait;
+  if (k == 0)
+    return 0;
+  s->nwait -= k;
+  s->to_wake += k;
+  __atomic_add_fetch(&s->seq, 1, __ATOMIC_SEQ_CST);
+  mp_unpark(c->o.h[0], &s->sleepers, &s->seq, k);
+  return 0;
+}
+
+int mproc_condition_notify_all(mproc_condition_t *c) {
+  return mproc_condition_notify(c, (size_t)-1);
+}
+
+int mp_condition_encode(const mproc_condition_t *c, mp_buf *b) {
+  const mp_shobj *recs[] = {&c->o, &c->lock->o};
+  put_records(b, recs, 2);
+  mp_put_u8(b, (uint8_t)c->lock->s->recursive);
+  return b->err;
+}
+
+int mp_condition_adopt(mp_rd *r, mp_hmap *hm, mproc_condition_t **out) {
+  int rc = read_nrec(r, 2);
+  mproc_condition_t *c = rc ? NULL : calloc(1, sizeof *c);
+  if (c == NULL)
+    return rc ? rc : MPROC_ENOMEM;
+  rc = mp_shobj_decode(r, hm, &c->o);
+  if (rc == 0 && c->o.blk.size < sizeof(cond_shm))
+    rc = MPROC_EPROTO;
+  if (rc == 0) {
+    c->s = c->o.blk.p;
+    rc = lock_adopt_record(r, hm, &c->lock);
+    c->own_lock = rc == 0;
+  }
+  mp_get_u8(r);
+  if (rc == 0 && r->err)
+    rc = r->err;
+  if (rc != 0) {
+    mproc_condition_free(c);
+    return rc;
+  }
+  *out = c;
+  return 0;
+}
+
+/* ============================== Event ============================== */
+
+typedef struct event_shm {
+  uint32_t flag; /* the futex word */
+  uint32_t sleepers;
+} event_shm;
+
+struct mproc_event {
+  mp_shobj o; /* h[0]: park semaphore (Windows) */
+  event_shm *s;
+};
+
+int mproc_event_new(mproc_event_t **out) {
+  if (out == NULL)
+    return MPROC_EINVAL;
+  *out = NULL;
+  mproc_event_t *e = calloc(1, sizeof *e);
+  if (e == NULL)
+    return MPROC_ENOMEM;
+  int rc = mp_shobj_create(&e->o, sizeof(event_shm));
+  if (rc == 0) {
+    e->s = e->o.blk.p;
+    rc = os_park_new(&e->o.h[0]);
+  }
+  if (rc != 0) {
+    mproc_event_free(e);
+    return rc;
+  }
+  *out = e;
+  return 0;
+}
+
+void mproc_event_free(mproc_event_t *e) {
+  if (e == NULL)
+    return;
+  mp_shobj_release(&e->o);
+  free(e);
+}
+
+int mproc_event_set(mproc_event_t *e) {
+  if (e == NULL)
+    return MPROC_EINVAL;
+  if (__atomic_exchange_n(&e->s->flag, 1, __ATOMIC_SEQ_CST) == 0)
+    mp_unpark(e->o.h[0], &e->s->sleepers, &e->s->flag, UINT32_MAX);
+  return 0;
+}
+
+int mproc_event_clear(mproc_event_t *e) {
+  if (e == NULL)
+    return MPROC_EINVAL;
+  ST(&e->s->flag, 0);
+  return 0;
+}
+
+int mproc_event_is_set(const mproc_event_t *e) {
+  if (e == NULL)
+    return MPROC_EINVAL;
+  return LD(&e->s->flag) != 0;
+}
+
+int mproc_event_wait(mproc_event_t *e, int64_t timeout_ms) {
+  if (e == NULL || timeout_ms < MPROC_FOREVER)
+    return MPROC_EINVAL;
+  if (LD(&e->s->flag))
+    return 0;
+  int64_t deadline;
+  mp_timeout_deadline(timeout_ms, &deadline);
+  for (;;) {
+    int rc = mp_park(e->o.h[0], &e->s->sleepers, &e->s->flag, 0, deadline);
+    if (LD(&e->s->flag))
+      return 0;
+    if (rc != 0)
+      return rc;
+  }
+}
+
+int mp_event_encode(const mproc_event_t *e, mp_buf *b) {
+  const mp_shobj *recs[] = {&e->o};
+  put_records(b, recs, 1);
+  return b->err;
+}
+
+int mp_event_adopt(mp_rd *r, mp_hmap *hm, mproc_event_t **out) {
+  int rc = read_nrec(r, 1);
+  mproc_event_t *e = rc ? NULL : calloc(1, sizeof *e);
+  if (e == NULL)
+    return rc ? rc : MPROC_ENOMEM;
+  rc = mp_shobj_decode(r, hm, &e->o);
+  if (rc == 0 && e->o.blk.size < sizeof(event_shm))
+    rc = MPROC_EPROTO;
+  if (rc != 0) {
+    free(e);
+    return rc;
+  }
+  e->s = e->o.blk.p;
+  *out = e;
+  return 0;
+}

@@ -1,0 +1,94 @@
+/* Process-shared waiting on Windows: kernel mutexes (a dead owner's mutex is handed to the next
+ * waiter with WAIT_ABANDONED) and one unnamed kernel semaphore per object standing in for a
+ * futex (see os.h: callers count sleepers and wake only that many). Every object is unnamed
+ * and non-inheritable; children receive handles through the spawn handle list. */
+#include "w32.h"
+
+/* --- thread tokens ----------------------------------------------------------------------- */
+
+static _Thread_local uint64_t t_token;
+
+uint64_t os_thread_token(void) {
+  if (t_token == 0) {
+    uint32_t salt = 0;
+    if (os_random(&salt, sizeof salt) != 0)
+      salt = (uint32_t)os_now_ns();
+    t_token = ((uint64_t)(salt | 1) << 32) | GetCurrentThreadId();
+  }
+  return t_token;
+}
+
+/* Waits for h by the deadline: WAIT_OBJECT_0, WAIT_ABANDONED, WAIT_TIMEOUT or WAIT_FAILED.
+ * w32_wait_ms caps single waits, so long deadlines loop. */
+static DWORD wait_until(HANDLE h, int64_t deadline) {
+  for (;;) {
+    DWORD ms = w32_wait_ms(deadline);
+    DWORD r = WaitForSingleObject(h, ms);
+    if (r != WAIT_TIMEOUT || ms == 0)
+      return r;
+    if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
+      return WAIT_TIMEOUT;
+  }
+}
+
+/* --- robust mutexes -------------------------------------------------------------------------- */
+
+int os_mutex_init(os_mutex_mem *m, os_handle *h) {
+  (void)m;
+  HANDLE mx = CreateMutexW(NULL, FALSE, NULL);
+  if (mx == NULL)
+    return os_last_error();
+  *h = (os_handle)mx;
+  return 0;
+}
+
+int os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
+  (void)m;
+  switch (wait_until((HANDLE)h, deadline)) {
+  case WAIT_OBJECT_0:
+    return 0;
+  case WAIT_ABANDONED: /* we own it now; its last owner ended without releasing it */
+    return MPROC_EOWNERDEAD;
+  case WAIT_TIMEOUT:
+    return MPROC_ETIMEDOUT;
+  default:
+    return os_last_error();
+  }
+}
+
+int os_mutex_unlock(os_mutex_mem *m, os_handle h) {
+  (void)m;
+  return ReleaseMutex((HANDLE)h) ? 0 : os_last_error();
+}
+
+/* --- semaphore parking ------------------------------------------------------------------------ */
+
+int os_park_new(os_handle *h) {
+  HANDLE s = CreateSemaphoreW(NULL, 0, 0x7fffffff, NULL);
+  if (s == NULL)
+    return os_last_error();
+  *h = (os_handle)s;
+  return 0;
+}
+
+int os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, int64_t deadline) {
+  (void)addr;
+  (void)expected;
+  switch (wait_until((HANDLE)h, deadline)) {
+  case WAIT_OBJECT_0:
+    return 0;
+  case WAIT_TIMEOUT:
+    return MPROC_ETIMEDOUT;
+  default:
+    return os_last_error();
+  }
+}
+
+int os_park_wake(const uint32_t *addr, os_handle h, uint32_t n) {
+  (void)addr;
+  LONG count = n > 0x7fffffff ? 0x7fffffff : (LONG)n;
+  /* ERROR_TOO_MANY_POSTS: permits are already plentiful, everyone will wake. */
+  if (!ReleaseSemaphore((HANDLE)h, count, NULL) && GetLastError() != ERROR_TOO_MANY_POSTS)
+    return os_last_error();
+  return 0;
+}
