@@ -22,6 +22,10 @@
 
 #define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+/* Lock fields change only with the OS mutex held, which orders them; relaxed atomics are enough
+ * for "is the owner me?" (only the calling thread can have stored its own token). */
+#define RLD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define RST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define CAS(p, e, d) __atomic_compare_exchange_n((p), (e), (d), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
 
 /* ============================== Lock / RLock ============================== */
@@ -78,22 +82,22 @@ static int lock_take(mproc_lock_t *l, uint64_t me, int64_t deadline) {
   int rc = os_mutex_lock(&s->m, l->o.h[0], deadline);
   if (rc != 0 && rc != MPROC_EOWNERDEAD)
     return rc;
-  if (rc == MPROC_EOWNERDEAD && LD(&s->state) == LOCK_CONSISTENT)
-    ST(&s->state, LOCK_INCONSISTENT);
-  if (LD(&s->state) == LOCK_NOTRECOVERABLE) {
+  if (rc == MPROC_EOWNERDEAD && RLD(&s->state) == LOCK_CONSISTENT)
+    RST(&s->state, LOCK_INCONSISTENT);
+  if (RLD(&s->state) == LOCK_NOTRECOVERABLE) {
     os_mutex_unlock(&s->m, l->o.h[0]);
     return MPROC_ENOTRECOVERABLE;
   }
-  ST(&s->owner, me);
+  RST(&s->owner, me);
   s->count = 1;
-  return LD(&s->state) == LOCK_INCONSISTENT ? MPROC_EOWNERDEAD : 0;
+  return RLD(&s->state) == LOCK_INCONSISTENT ? MPROC_EOWNERDEAD : 0;
 }
 
 int mproc_lock_acquire(mproc_lock_t *l, int64_t timeout_ms) {
   if (l == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
   uint64_t me = os_thread_token();
-  if (__atomic_load_n(&l->s->owner, __ATOMIC_RELAXED) == me) { /* only we store our token */
+  if (RLD(&l->s->owner) == me) { /* only this thread ever stores its token */
     if (!l->s->recursive)
       return timeout_ms == 0 ? MPROC_ETIMEDOUT : MPROC_EDEADLK;
     if (l->s->count == UINT32_MAX)
@@ -111,22 +115,22 @@ int mproc_lock_release(mproc_lock_t *l) {
   if (l == NULL)
     return MPROC_EINVAL;
   lock_shm *s = l->s;
-  uint64_t owner = LD(&s->owner);
+  uint64_t owner = RLD(&s->owner);
   if (owner != os_thread_token())
     return owner == 0 ? MPROC_EOVERRELEASE : MPROC_ENOTOWNER;
   if (--s->count > 0)
     return 0;
   /* Released without mproc_lock_consistent: nobody vouched for the data. */
-  if (LD(&s->state) == LOCK_INCONSISTENT)
-    ST(&s->state, LOCK_NOTRECOVERABLE);
-  ST(&s->owner, 0);
+  if (RLD(&s->state) == LOCK_INCONSISTENT)
+    RST(&s->state, LOCK_NOTRECOVERABLE);
+  RST(&s->owner, 0);
   return os_mutex_unlock(&s->m, l->o.h[0]);
 }
 
 int mproc_lock_consistent(mproc_lock_t *l) {
   if (l == NULL)
     return MPROC_EINVAL;
-  if (LD(&l->s->owner) != os_thread_token())
+  if (RLD(&l->s->owner) != os_thread_token())
     return MPROC_ENOTOWNER;
   uint32_t want = LOCK_INCONSISTENT;
   return CAS(&l->s->state, &want, LOCK_CONSISTENT) ? 0 : MPROC_ESTATE;
@@ -135,7 +139,7 @@ int mproc_lock_consistent(mproc_lock_t *l) {
 int mproc_lock_is_mine(const mproc_lock_t *l) {
   if (l == NULL)
     return MPROC_EINVAL;
-  return LD(&l->s->owner) == os_thread_token();
+  return RLD(&l->s->owner) == os_thread_token();
 }
 
 int mproc_lock_is_recursive(const mproc_lock_t *l) {
