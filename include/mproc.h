@@ -158,7 +158,9 @@ typedef enum mproc_arg_type {
   MPROC_ARG_SEMAPHORE = 8, /* a Semaphore or BoundedSemaphore */
   MPROC_ARG_CONDITION = 9, /* a Condition (and its lock) */
   MPROC_ARG_EVENT = 10,    /* an Event */
-  MPROC_ARG_BARRIER = 11   /* a Barrier */
+  MPROC_ARG_BARRIER = 11,  /* a Barrier */
+  MPROC_ARG_VALUE = 12,    /* a shared Value (and its lock) */
+  MPROC_ARG_ARRAY = 13     /* a shared Array (and its lock) */
 } mproc_arg_type;
 
 /* Total encoded size of an argument list, per process: 1 GiB. */
@@ -489,6 +491,124 @@ MPROC_API int mproc_args_add_event(mproc_args_t *args, mproc_event_t *e);
 MPROC_API int mproc_args_get_event(const mproc_args_t *args, size_t i, mproc_event_t **out);
 MPROC_API int mproc_args_add_barrier(mproc_args_t *args, mproc_barrier_t *b);
 MPROC_API int mproc_args_get_barrier(const mproc_args_t *args, size_t i, mproc_barrier_t **out);
+
+/* ---------------------------------------------------------------------------------------
+ * Shared state (Python's Value, Array, RawValue, RawArray and shared_memory.SharedMemory).
+ *
+ * Value and Array live in the same anonymous shared heap as the synchronization objects: the
+ * kernel frees them when the last process holding them exits (SIGKILL included), and ten
+ * thousand small values share a few mappings and file descriptors. Pass them to children with
+ * mproc_args_add_value / mproc_args_add_array: the child sees the same memory.
+ *
+ * Element types are Python's typecodes: 'c' char, '?' bool, 'b' int8, 'B' uint8, 'h' int16,
+ * 'H' uint16, 'i' int32, 'I' uint32, 'l' long, 'L' unsigned long ('l'/'L' are C long: 64-bit
+ * on Linux, 32-bit on Windows, as in Python), 'q' int64, 'Q' uint64, 'f' float, 'd' double;
+ * or a record (any struct of a given size and alignment, copied as bytes; no pointers).
+ *
+ * lock: MPROC_LOCK_NEW gives the object a new RLock (Python's default lock=True),
+ * MPROC_LOCK_NONE gives none (RawValue / RawArray), any other value is a Lock or RLock of
+ * yours (it must outlive the object). The get/set helpers take the lock around the copy;
+ * direct access through the pointer does not.
+ *
+ * Thread safety: like the sync objects: any thread, concurrently; _free last.
+ * ------------------------------------------------------------------------------------- */
+typedef struct mproc_value mproc_value_t;
+typedef struct mproc_array mproc_array_t;
+
+#define MPROC_LOCK_NEW ((mproc_lock_t *)0)
+#define MPROC_LOCK_NONE ((mproc_lock_t *)1)
+
+/* init: one element to copy in, or NULL for zero. MPROC_EINVAL for an unknown typecode. */
+MPROC_API int mproc_value_new(mproc_value_t **out, char typecode, const void *init,
+                              mproc_lock_t *lock);
+/* A record value: size bytes aligned to align (a power of two up to 64). */
+MPROC_API int mproc_value_new_record(mproc_value_t **out, size_t size, size_t align,
+                                     const void *init, mproc_lock_t *lock);
+/* RawValue(typecode, init): mproc_value_new(out, typecode, init, MPROC_LOCK_NONE). */
+MPROC_API int mproc_raw_value_new(mproc_value_t **out, char typecode, const void *init);
+/* The shared memory itself (aligned for the type). */
+MPROC_API void *mproc_value_ptr(const mproc_value_t *v);
+/* The lock, or NULL for a raw value. */
+MPROC_API mproc_lock_t *mproc_value_get_lock(const mproc_value_t *v);
+/* Copies the value out / in under its lock (if any). */
+MPROC_API int mproc_value_get(const mproc_value_t *v, void *out);
+MPROC_API int mproc_value_set(mproc_value_t *v, const void *in);
+/* The typecode (0 for a record) and element size. */
+MPROC_API char mproc_value_typecode(const mproc_value_t *v);
+MPROC_API size_t mproc_value_size(const mproc_value_t *v);
+MPROC_API void mproc_value_free(mproc_value_t *v);
+
+/* Array(typecode, length or initial data): init NULL zero-fills, else holds length elements. */
+MPROC_API int mproc_array_new(mproc_array_t **out, char typecode, size_t length,
+                              const void *init, mproc_lock_t *lock);
+MPROC_API int mproc_array_new_record(mproc_array_t **out, size_t size, size_t align,
+                                     size_t length, const void *init, mproc_lock_t *lock);
+MPROC_API int mproc_raw_array_new(mproc_array_t **out, char typecode, size_t length,
+                                  const void *init);
+MPROC_API void *mproc_array_ptr(const mproc_array_t *a);
+MPROC_API size_t mproc_array_length(const mproc_array_t *a);
+MPROC_API size_t mproc_array_elem_size(const mproc_array_t *a);
+MPROC_API char mproc_array_typecode(const mproc_array_t *a);
+MPROC_API mproc_lock_t *mproc_array_get_lock(const mproc_array_t *a);
+/* Bounds-checked element copies under the lock: MPROC_ERANGE for i >= length. */
+MPROC_API int mproc_array_get(const mproc_array_t *a, size_t i, void *out);
+MPROC_API int mproc_array_set(mproc_array_t *a, size_t i, const void *in);
+/* Elements [start, start + n) as one copy under the lock (Python's slices). */
+MPROC_API int mproc_array_get_slice(const mproc_array_t *a, size_t start, size_t n, void *out);
+MPROC_API int mproc_array_set_slice(mproc_array_t *a, size_t start, size_t n, const void *in);
+MPROC_API void mproc_array_free(mproc_array_t *a);
+
+/* Atomic operations on integer Values and Array elements (typecodes c ? b B h H i I l L q Q),
+ * lock-free, no lock taken: sequentially consistent, as C11's default. Values cross as
+ * int64_t (unsigned types: their bits; narrower types: truncated on store, sign- or
+ * zero-extended on load). MPROC_ETYPE for float, double and records. add stores the old value
+ * in *old (may be NULL); cas compares with *expected, stores desired if equal and returns 1,
+ * else loads the current value into *expected and returns 0. */
+MPROC_API int mproc_value_load(const mproc_value_t *v, int64_t *out);
+MPROC_API int mproc_value_store(mproc_value_t *v, int64_t value);
+MPROC_API int mproc_value_add(mproc_value_t *v, int64_t delta, int64_t *old);
+MPROC_API int mproc_value_cas(mproc_value_t *v, int64_t *expected, int64_t desired);
+MPROC_API int mproc_array_load(const mproc_array_t *a, size_t i, int64_t *out);
+MPROC_API int mproc_array_store(mproc_array_t *a, size_t i, int64_t value);
+MPROC_API int mproc_array_add(mproc_array_t *a, size_t i, int64_t delta, int64_t *old);
+MPROC_API int mproc_array_cas(mproc_array_t *a, size_t i, int64_t *expected, int64_t desired);
+
+MPROC_API int mproc_args_add_value(mproc_args_t *args, mproc_value_t *v);
+MPROC_API int mproc_args_get_value(const mproc_args_t *args, size_t i, mproc_value_t **out);
+MPROC_API int mproc_args_add_array(mproc_args_t *args, mproc_array_t *a);
+MPROC_API int mproc_args_get_array(const mproc_args_t *args, size_t i, mproc_array_t **out);
+
+/* Named shared memory (Python's shared_memory.SharedMemory): a block any process can open by
+ * name, including processes this one did not start.
+ *
+ * Names: 1..MPROC_SHM_NAME_MAX characters of A-Z a-z 0-9 . _ - (an optional leading '/' is
+ * ignored); anything else is MPROC_EINVAL. POSIX: the object is /dev/shm/<name>, mode 0600
+ * (only this user can open it); Python's SharedMemory(name) opens the same object. Windows: a
+ * pagefile-backed section named <name> in the session's namespace.
+ *
+ * Lifetime: POSIX: the name exists until someone unlinks it, even after every process is gone
+ * (like a file); the memory lives until the name is unlinked and the last mapping closed.
+ * A program that crashed before unlinking leaves the name behind: mproc_shared_memory_unlink_name
+ * removes it. Windows: the name and memory disappear when the last handle is closed, so
+ * unlink has nothing to do and returns 0. */
+typedef struct mproc_shared_memory mproc_shared_memory_t;
+#define MPROC_SHM_NAME_MAX 200
+/* name NULL picks a fresh random name (read it back with mproc_shared_memory_name).
+ * MPROC_EEXIST if the name is taken; MPROC_EINVAL for size 0 (as Python); MPROC_ENOSPC when
+ * the memory cannot be reserved (never a SIGBUS later). */
+MPROC_API int mproc_shared_memory_create(mproc_shared_memory_t **out, const char *name,
+                                         size_t size);
+/* Opens an existing block by name; its size is read from the object. MPROC_ENOENT if missing. */
+MPROC_API int mproc_shared_memory_attach(mproc_shared_memory_t **out, const char *name);
+MPROC_API void *mproc_shared_memory_buf(const mproc_shared_memory_t *s);
+MPROC_API size_t mproc_shared_memory_size(const mproc_shared_memory_t *s);
+MPROC_API const char *mproc_shared_memory_name(const mproc_shared_memory_t *s);
+/* Unmaps and frees this handle (the block stays for others). NULL is accepted. */
+MPROC_API int mproc_shared_memory_close(mproc_shared_memory_t *s);
+/* Removes the name (POSIX): processes that have it open keep their memory. */
+MPROC_API int mproc_shared_memory_unlink(mproc_shared_memory_t *s);
+/* Removes a name left behind, e.g. by a program that crashed. MPROC_ENOENT if there is none. */
+MPROC_API int mproc_shared_memory_unlink_name(const char *name);
 
 /* ---------------------------------------------------------------------------------------
  * Waiting on many objects (Python's multiprocessing.connection.wait).

@@ -482,3 +482,15 @@ int mproc_args_add_barrier(mproc_args_t *a, mproc_barrier_t *b) {
 int mproc_args_get_barrier(const mproc_args_t *a, size_t i, mproc_barrier_t **out) {
   return get_obj(a, i, MPROC_ARG_BARRIER, (void **)out);
 }
+int mproc_args_add_value(mproc_args_t *a, mproc_value_t *v) {
+  return add_obj(a, MPROC_ARG_VALUE, v);
+}
+int mproc_args_get_value(const mproc_args_t *a, size_t i, mproc_value_t **out) {
+  return get_obj(a, i, MPROC_ARG_VALUE, (void **)out);
+}
+int mproc_args_add_array(mproc_args_t *a, mproc_array_t *arr) {
+  return add_obj(a, MPROC_ARG_ARRAY, arr);
+}
+int mproc_args_get_array(const mproc_args_t *a, size_t i, mproc_array_t **out) {
+  return get_obj(a, i, MPROC_ARG_ARRAY, (void **)out);
+}

@@ -95,6 +95,12 @@ int mp_condition_encode(const mproc_condition_t *c, mp_buf *b);
 int mp_condition_adopt(mp_rd *r, mp_hmap *hm, mproc_condition_t **out);
 int mp_event_encode(const mproc_event_t *e, mp_buf *b);
 int mp_event_adopt(mp_rd *r, mp_hmap *hm, mproc_event_t **out);
+/* A lock's record, for objects that carry their lock along (Condition, Value, Array). */
+const mp_shobj *mp_lock_shobj(const mproc_lock_t *l);
+int mp_lock_adopt_record(mp_rd *r, mp_hmap *hm, mproc_lock_t **out);
+/* shared.c: a Value is an Array of one element (same layout, same transit form). */
+int mp_array_encode(const mproc_array_t *a, mp_buf *b);
+int mp_array_adopt(mp_rd *r, mp_hmap *hm, mproc_array_t **out);
 int mp_barrier_encode(const mproc_barrier_t *b, mp_buf *out);
 int mp_barrier_adopt(mp_rd *r, mp_hmap *hm, mproc_barrier_t **out);
 

@@ -144,7 +144,7 @@ void mp_unpark(os_handle h, uint32_t *sleepers, uint32_t *word, uint32_t n) {
 
 /* --- dispatch ------------------------------------------------------------------------------------ */
 
-int mp_obj_is_object(uint8_t type) { return type >= MPROC_ARG_LOCK && type <= MPROC_ARG_BARRIER; }
+int mp_obj_is_object(uint8_t type) { return type >= MPROC_ARG_LOCK && type <= MPROC_ARG_ARRAY; }
 
 int mp_obj_encode(uint8_t type, const void *obj, mp_buf *b) {
   switch (type) {
@@ -158,6 +158,9 @@ int mp_obj_encode(uint8_t type, const void *obj, mp_buf *b) {
     return mp_event_encode(obj, b);
   case MPROC_ARG_BARRIER:
     return mp_barrier_encode(obj, b);
+  case MPROC_ARG_VALUE: /* a Value is laid out as an Array of one */
+  case MPROC_ARG_ARRAY:
+    return mp_array_encode(obj, b);
   default:
     return MPROC_EINVAL;
   }
@@ -175,6 +178,9 @@ int mp_obj_adopt(uint8_t type, mp_rd *r, mp_hmap *hm, void **obj) {
     return mp_event_adopt(r, hm, (mproc_event_t **)obj);
   case MPROC_ARG_BARRIER:
     return mp_barrier_adopt(r, hm, (mproc_barrier_t **)obj);
+  case MPROC_ARG_VALUE:
+  case MPROC_ARG_ARRAY:
+    return mp_array_adopt(r, hm, (mproc_array_t **)obj);
   default:
     return MPROC_EPROTO;
   }
@@ -196,6 +202,10 @@ void mp_obj_release(uint8_t type, void *obj) {
     break;
   case MPROC_ARG_BARRIER:
     mproc_barrier_free(obj);
+    break;
+  case MPROC_ARG_VALUE:
+  case MPROC_ARG_ARRAY:
+    mproc_array_free(obj);
     break;
   default:
     break;

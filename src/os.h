@@ -93,6 +93,15 @@ int os_shm_create(size_t size, os_handle *out);
 /* Maps size bytes of the segment read-write, shared. */
 int os_shm_map(os_handle h, size_t size, void **addr);
 void os_shm_unmap(void *addr, size_t size);
+/* Named segments (SharedMemory); the core has validated name ([A-Za-z0-9._-], no slash).
+ * POSIX: shm_open("/name"), mode exactly 0600, pages reserved as above; Windows: a SEC_COMMIT
+ * section with that name in the session namespace. MPROC_EEXIST when the name is taken. */
+int os_shm_create_named(const char *name, size_t size, os_handle *out);
+/* Opens a named segment; *size is the object's size (Windows: its view's region size, a
+ * whole number of pages). MPROC_ENOENT when there is none. */
+int os_shm_open_named(const char *name, os_handle *out, size_t *size);
+/* Removes the name (POSIX). Windows: 0; a section's name goes with its last handle. */
+int os_shm_unlink_named(const char *name);
 
 /* --- sync.c: process-shared wait/wake and robust mutexes --------------------------------- */
 /* A 64-bit value naming the calling thread: unique among live threads on the machine and

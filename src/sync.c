@@ -175,8 +175,10 @@ int mp_lock_encode(const mproc_lock_t *l, mp_buf *b) {
   return b->err;
 }
 
+const mp_shobj *mp_lock_shobj(const mproc_lock_t *l) { return &l->o; }
+
 /* Adopts one lock record (the record count is read by the caller). */
-static int lock_adopt_record(mp_rd *r, mp_hmap *hm, mproc_lock_t **out) {
+int mp_lock_adopt_record(mp_rd *r, mp_hmap *hm, mproc_lock_t **out) {
   mproc_lock_t *l = calloc(1, sizeof *l);
   if (l == NULL)
     return MPROC_ENOMEM;
@@ -196,7 +198,7 @@ static int read_nrec(mp_rd *r, uint8_t want) { return mp_get_u8(r) == want ? 0 :
 
 int mp_lock_adopt(mp_rd *r, mp_hmap *hm, mproc_lock_t **out) {
   int rc = read_nrec(r, 1);
-  return rc ? rc : lock_adopt_record(r, hm, out);
+  return rc ? rc : mp_lock_adopt_record(r, hm, out);
 }
 
 /* ============================== Semaphore ============================== */
@@ -476,7 +478,7 @@ int mp_condition_adopt(mp_rd *r, mp_hmap *hm, mproc_condition_t **out) {
     rc = MPROC_EPROTO;
   if (rc == 0) {
     c->s = c->o.blk.p;
-    rc = lock_adopt_record(r, hm, &c->lock);
+    rc = mp_lock_adopt_record(r, hm, &c->lock);
     c->own_lock = rc == 0;
   }
   mp_get_u8(r);

@@ -1,13 +1,69 @@
-/* Anonymous shared memory: a memfd (no name anywhere, freed by the kernel with its last fd or
- * mapping), or an shm object unlinked at birth where memfd is missing. The pages are reserved
- * with posix_fallocate so a full tmpfs is ENOSPC now instead of SIGBUS on first touch. */
+/* Shared memory on POSIX. Anonymous segments are memfds (no name anywhere, freed by the kernel
+ * with the last fd or mapping), or shm objects unlinked at birth where memfd is missing. Named
+ * ones are shm objects in /dev/shm, mode 0600. Every segment's pages are reserved with
+ * posix_fallocate, so a full tmpfs is ENOSPC now instead of SIGBUS on first touch. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "posix.h"
+
+/* memfds live on the kernel's internal tmpfs, which has no size limit: reserving more than
+ * the machine can hold would wake the OOM killer instead of failing. Large requests are
+ * checked against MemAvailable + SwapFree and the cgroup's memory.max first. */
+#define PRECHECK_MIN ((size_t)64 << 20)
+
+static uint64_t meminfo_kb(const char *text, const char *key) {
+  const char *p = strstr(text, key);
+  unsigned long long kb = 0;
+  if (p != NULL)
+    sscanf(p + strlen(key), " %llu", &kb);
+  return kb;
+}
+
+static int read_small(const char *path, char *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ssize_t n = read(fd, buf, cap - 1);
+  close(fd);
+  if (n < 0)
+    return -1;
+  buf[n] = '\0';
+  return 0;
+}
+
+/* Bytes a new anonymous segment may take; UINT64_MAX when it cannot be told. */
+static uint64_t mem_available(void) {
+  char buf[4096];
+  uint64_t avail = UINT64_MAX;
+  if (read_small("/proc/meminfo", buf, sizeof buf) == 0)
+    avail = (meminfo_kb(buf, "MemAvailable:") + meminfo_kb(buf, "SwapFree:")) * 1024;
+  char max[64], cur[64];
+  if (read_small("/sys/fs/cgroup/memory.max", max, sizeof max) == 0 && max[0] != 'm' &&
+      read_small("/sys/fs/cgroup/memory.current", cur, sizeof cur) == 0) {
+    unsigned long long m = strtoull(max, NULL, 10), c = strtoull(cur, NULL, 10);
+    uint64_t left = m > c ? m - c : 0;
+    avail = left < avail ? left : avail;
+  }
+  return avail;
+}
+
+/* Gives fd its size with every page reserved. */
+static int reserve(int fd, size_t size) {
+  int rc;
+  do
+    rc = posix_fallocate(fd, 0, (off_t)size);
+  while (rc == EINTR);
+  if (rc == EOPNOTSUPP || rc == EINVAL) /* a filesystem that cannot reserve: size it only */
+    rc = ftruncate(fd, (off_t)size) == 0 ? 0 : errno;
+  return rc ? os_error(rc == EFBIG ? ENOSPC : rc) : 0;
+}
 
 /* Before memfd (Linux < 3.17) or where seccomp forbids it: a random shm name, gone at once. */
 static int shm_unnamed(void) {
@@ -31,23 +87,66 @@ int os_shm_create(size_t size, os_handle *out) {
   *out = OS_INVALID;
   if (size == 0 || size > (size_t)INT64_MAX)
     return MPROC_EINVAL;
+  if (size >= PRECHECK_MIN && size > mem_available())
+    return os_error(ENOSPC);
   int fd = memfd_create("mproc", MFD_CLOEXEC);
   if (fd < 0 && (errno == ENOSYS || errno == EPERM))
     fd = shm_unnamed();
   if (fd < 0)
     return os_last_error();
-  int rc;
-  do
-    rc = posix_fallocate(fd, 0, (off_t)size);
-  while (rc == EINTR);
-  if (rc == EOPNOTSUPP || rc == EINVAL) /* a filesystem that cannot reserve: size it only */
-    rc = ftruncate(fd, (off_t)size) == 0 ? 0 : errno;
+  int rc = reserve(fd, size);
   if (rc != 0) {
     close(fd);
-    return os_error(rc);
+    return rc;
   }
   *out = fd;
   return 0;
+}
+
+static void shm_path(const char *name, char *buf, size_t cap) { snprintf(buf, cap, "/%s", name); }
+
+int os_shm_create_named(const char *name, size_t size, os_handle *out) {
+  *out = OS_INVALID;
+  if (size == 0 || size > (size_t)INT64_MAX)
+    return MPROC_EINVAL;
+  char path[256];
+  shm_path(name, path, sizeof path);
+  int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return os_last_error();
+  int rc = fchmod(fd, 0600) == 0 ? 0 : os_last_error(); /* exactly 0600 whatever the umask */
+  if (rc == 0)
+    rc = reserve(fd, size);
+  if (rc != 0) {
+    shm_unlink(path);
+    close(fd);
+    return rc;
+  }
+  *out = fd;
+  return 0;
+}
+
+int os_shm_open_named(const char *name, os_handle *out, size_t *size) {
+  char path[256];
+  shm_path(name, path, sizeof path);
+  int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0)
+    return os_last_error();
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int rc = os_last_error();
+    close(fd);
+    return rc;
+  }
+  *out = fd;
+  *size = (size_t)st.st_size;
+  return 0;
+}
+
+int os_shm_unlink_named(const char *name) {
+  char path[256];
+  shm_path(name, path, sizeof path);
+  return shm_unlink(path) == 0 ? 0 : os_last_error();
 }
 
 int os_shm_map(os_handle h, size_t size, void **addr) {

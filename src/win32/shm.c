@@ -2,7 +2,17 @@
  * the whole size against the commit limit at creation, so "too big" fails here
  * (ERROR_COMMITMENT_LIMIT -> MPROC_ENOSPC) rather than as an access violation later. The
  * section lives until its last handle and view are gone. */
+#include <stdlib.h>
+
 #include "w32.h"
+
+/* Commit charge refused is "no space" here, as a full tmpfs is on POSIX. */
+static int section_error(DWORD err) {
+  int rc = os_error((int)err);
+  if (err == ERROR_NOT_ENOUGH_MEMORY || err == ERROR_OUTOFMEMORY || err == ERROR_COMMITMENT_LIMIT)
+    return MPROC_ENOSPC;
+  return rc;
+}
 
 int os_shm_create(size_t size, os_handle *out) {
   *out = OS_INVALID;
@@ -13,8 +23,64 @@ int os_shm_create(size_t size, os_handle *out) {
   HANDLE m = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE | SEC_COMMIT,
                                 (DWORD)(sz >> 32), (DWORD)sz, NULL);
   if (m == NULL)
-    return os_last_error();
+    return section_error(GetLastError());
   *out = (os_handle)m;
+  return 0;
+}
+
+/* The section's name as UTF-16. */
+static wchar_t *wide_name(const char *name, int *rc) { return w32_to_utf16(name, rc); }
+
+int os_shm_create_named(const char *name, size_t size, os_handle *out) {
+  *out = OS_INVALID;
+  if (size == 0)
+    return MPROC_EINVAL;
+  int rc = 0;
+  wchar_t *w = wide_name(name, &rc);
+  if (w == NULL)
+    return rc ? rc : MPROC_ENOMEM;
+  uint64_t sz = size;
+  HANDLE m = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE | SEC_COMMIT,
+                                (DWORD)(sz >> 32), (DWORD)sz, w);
+  DWORD err = GetLastError();
+  free(w);
+  if (m == NULL)
+    return section_error(err);
+  if (err == ERROR_ALREADY_EXISTS) { /* CreateFileMapping opened someone else's section */
+    CloseHandle(m);
+    return os_error(ERROR_ALREADY_EXISTS);
+  }
+  *out = (os_handle)m;
+  return 0;
+}
+
+int os_shm_open_named(const char *name, os_handle *out, size_t *size) {
+  int rc = 0;
+  wchar_t *w = wide_name(name, &rc);
+  if (w == NULL)
+    return rc ? rc : MPROC_ENOMEM;
+  HANDLE m = OpenFileMappingW(FILE_MAP_ALL_ACCESS, FALSE, w);
+  free(w);
+  if (m == NULL)
+    return os_last_error();
+  /* A section does not tell its size; a view of all of it does (rounded up to pages). */
+  void *view = MapViewOfFile(m, FILE_MAP_READ, 0, 0, 0);
+  MEMORY_BASIC_INFORMATION mbi;
+  if (view == NULL || VirtualQuery(view, &mbi, sizeof mbi) == 0) {
+    rc = os_last_error();
+    if (view != NULL)
+      UnmapViewOfFile(view);
+    CloseHandle(m);
+    return rc;
+  }
+  UnmapViewOfFile(view);
+  *out = (os_handle)m;
+  *size = mbi.RegionSize;
+  return 0;
+}
+
+int os_shm_unlink_named(const char *name) {
+  (void)name;
   return 0;
 }
 

@@ -1,0 +1,322 @@
+/*
+ * Value and Array (Python's sharedctypes): elements in a block of the shared heap, an optional
+ * lock (a new RLock, the caller's lock, or none), lock-taking copy helpers and lock-free
+ * atomics. A Value is an Array of one element with its own type name, so the C compiler keeps
+ * the two apart while one implementation serves both.
+ *
+ * In transit: the array's record, then its lock's record when it has one, then the element
+ * type (typecode, size, alignment) and length.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap.h"
+
+struct mproc_array {
+  mp_shobj o;
+  unsigned char *data;
+  size_t elem, len;
+  char tc; /* 0: record */
+  mproc_lock_t *lock;
+  int own_lock;
+};
+
+struct mproc_value {
+  struct mproc_array a;
+};
+
+/* --- element types ----------------------------------------------------------------------- */
+
+typedef struct ctype {
+  char tc;
+  unsigned char size, is_int, is_signed;
+} ctype;
+
+static const ctype g_types[] = {
+    {'c', 1, 1, 0}, {'?', 1, 1, 0}, {'b', 1, 1, 1}, {'B', 1, 1, 0},
+    {'h', 2, 1, 1}, {'H', 2, 1, 0}, {'i', 4, 1, 1}, {'I', 4, 1, 0},
+    {'l', sizeof(long), 1, 1}, {'L', sizeof(unsigned long), 1, 0},
+    {'q', 8, 1, 1}, {'Q', 8, 1, 0}, {'f', sizeof(float), 0, 1}, {'d', sizeof(double), 0, 1},
+};
+
+static const ctype *find_type(char tc) {
+  for (size_t i = 0; i < sizeof g_types / sizeof g_types[0]; i++)
+    if (g_types[i].tc == tc)
+      return &g_types[i];
+  return NULL;
+}
+
+/* --- construction ------------------------------------------------------------------------ */
+
+static int attach_lock(mproc_array_t *a, mproc_lock_t *lock) {
+  if (lock == MPROC_LOCK_NONE)
+    return 0;
+  if (lock != MPROC_LOCK_NEW) {
+    a->lock = lock;
+    return 0;
+  }
+  int rc = mproc_rlock_new(&a->lock);
+  a->own_lock = rc == 0;
+  return rc;
+}
+
+static int array_create(mproc_array_t **out, char tc, size_t elem, size_t align, size_t len,
+                        const void *init, mproc_lock_t *lock) {
+  if (out == NULL || elem == 0 || len == 0 || align == 0 || align > 64 ||
+      (align & (align - 1)) != 0)
+    return MPROC_EINVAL;
+  *out = NULL;
+  if (len > SIZE_MAX / elem)
+    return MPROC_ENOMEM;
+  mproc_array_t *a = calloc(1, sizeof *a); /* also a Value: the same size */
+  if (a == NULL)
+    return MPROC_ENOMEM;
+  a->tc = tc;
+  a->elem = elem;
+  a->len = len;
+  int rc = mp_shobj_create(&a->o, elem * len);
+  if (rc == 0) {
+    a->data = a->o.blk.p;
+    if (init != NULL)
+      memcpy(a->data, init, elem * len);
+    rc = attach_lock(a, lock);
+  }
+  if (rc != 0) {
+    mproc_array_free(a);
+    return rc;
+  }
+  *out = a;
+  return 0;
+}
+
+static int typed_create(mproc_array_t **out, char tc, size_t len, const void *init,
+                        mproc_lock_t *lock) {
+  const ctype *t = find_type(tc);
+  if (t == NULL)
+    return out ? (*out = NULL, MPROC_EINVAL) : MPROC_EINVAL;
+  return array_create(out, tc, t->size, t->size, len, init, lock);
+}
+
+void mproc_array_free(mproc_array_t *a) {
+  if (a == NULL)
+    return;
+  if (a->own_lock)
+    mproc_lock_free(a->lock);
+  mp_shobj_release(&a->o);
+  free(a);
+}
+
+int mproc_array_new(mproc_array_t **out, char typecode, size_t length, const void *init,
+                    mproc_lock_t *lock) {
+  return typed_create(out, typecode, length, init, lock);
+}
+
+int mproc_array_new_record(mproc_array_t **out, size_t size, size_t align, size_t length,
+                           const void *init, mproc_lock_t *lock) {
+  return array_create(out, 0, size, align, length, init, lock);
+}
+
+int mproc_raw_array_new(mproc_array_t **out, char typecode, size_t length, const void *init) {
+  return typed_create(out, typecode, length, init, MPROC_LOCK_NONE);
+}
+
+int mproc_value_new(mproc_value_t **out, char typecode, const void *init, mproc_lock_t *lock) {
+  return typed_create((mproc_array_t **)out, typecode, 1, init, lock);
+}
+
+int mproc_value_new_record(mproc_value_t **out, size_t size, size_t align, const void *init,
+                           mproc_lock_t *lock) {
+  return array_create((mproc_array_t **)out, 0, size, align, 1, init, lock);
+}
+
+int mproc_raw_value_new(mproc_value_t **out, char typecode, const void *init) {
+  return typed_create((mproc_array_t **)out, typecode, 1, init, MPROC_LOCK_NONE);
+}
+
+void mproc_value_free(mproc_value_t *v) { mproc_array_free(&v->a); }
+
+/* --- access ---------------------------------------------------------------------------------- */
+
+void *mproc_array_ptr(const mproc_array_t *a) { return a ? a->data : NULL; }
+size_t mproc_array_length(const mproc_array_t *a) { return a ? a->len : 0; }
+size_t mproc_array_elem_size(const mproc_array_t *a) { return a ? a->elem : 0; }
+char mproc_array_typecode(const mproc_array_t *a) { return a ? a->tc : 0; }
+mproc_lock_t *mproc_array_get_lock(const mproc_array_t *a) { return a ? a->lock : NULL; }
+
+/* One copy between the shared elements and the caller, under the lock if there is one. A
+ * lock whose holder died is still taken (the copy happens) and the code passed on. */
+static int copy_locked(const mproc_array_t *a, size_t start, size_t n, void *buf, int to_shared) {
+  if (a == NULL || buf == NULL)
+    return MPROC_EINVAL;
+  if (start > a->len || n > a->len - start)
+    return MPROC_ERANGE;
+  int rc = a->lock ? mproc_lock_acquire(a->lock, MPROC_FOREVER) : 0;
+  if (rc != 0 && rc != MPROC_EOWNERDEAD)
+    return rc;
+  unsigned char *p = a->data + start * a->elem;
+  if (to_shared)
+    memcpy(p, buf, n * a->elem);
+  else
+    memcpy(buf, p, n * a->elem);
+  if (a->lock)
+    mproc_lock_release(a->lock);
+  return rc;
+}
+
+int mproc_array_get(const mproc_array_t *a, size_t i, void *out) {
+  return copy_locked(a, i, 1, out, 0);
+}
+int mproc_array_set(mproc_array_t *a, size_t i, const void *in) {
+  return copy_locked(a, i, 1, (void *)in, 1);
+}
+int mproc_array_get_slice(const mproc_array_t *a, size_t start, size_t n, void *out) {
+  return copy_locked(a, start, n, out, 0);
+}
+int mproc_array_set_slice(mproc_array_t *a, size_t start, size_t n, const void *in) {
+  return copy_locked(a, start, n, (void *)in, 1);
+}
+
+void *mproc_value_ptr(const mproc_value_t *v) { return v ? v->a.data : NULL; }
+mproc_lock_t *mproc_value_get_lock(const mproc_value_t *v) { return v ? v->a.lock : NULL; }
+int mproc_value_get(const mproc_value_t *v, void *out) {
+  return v ? copy_locked(&v->a, 0, 1, out, 0) : MPROC_EINVAL;
+}
+int mproc_value_set(mproc_value_t *v, const void *in) {
+  return v ? copy_locked(&v->a, 0, 1, (void *)in, 1) : MPROC_EINVAL;
+}
+char mproc_value_typecode(const mproc_value_t *v) { return v ? v->a.tc : 0; }
+size_t mproc_value_size(const mproc_value_t *v) { return v ? v->a.elem : 0; }
+
+/* --- atomics ---------------------------------------------------------------------------------- */
+
+enum { AT_LOAD, AT_STORE, AT_ADD, AT_CAS };
+
+/* Widens a raw element to int64_t the way the element's type reads. */
+static int64_t widen(const ctype *t, uint64_t raw) {
+  int bits = t->size * 8;
+  if (bits == 64)
+    return (int64_t)raw;
+  raw &= ((uint64_t)1 << bits) - 1;
+  if (t->is_signed && (raw >> (bits - 1)))
+    raw |= ~(((uint64_t)1 << bits) - 1);
+  return (int64_t)raw;
+}
+
+#define AT_CASE(T)                                                                           \
+  {                                                                                          \
+    T *q = (T *)p;                                                                           \
+    T e = (T)*io;                                                                            \
+    switch (op) {                                                                            \
+    case AT_LOAD:                                                                            \
+      old = __atomic_load_n(q, __ATOMIC_SEQ_CST);                                            \
+      break;                                                                                 \
+    case AT_STORE:                                                                           \
+      __atomic_store_n(q, (T)v, __ATOMIC_SEQ_CST);                                           \
+      break;                                                                                 \
+    case AT_ADD:                                                                             \
+      old = __atomic_fetch_add(q, (T)v, __ATOMIC_SEQ_CST);                                   \
+      break;                                                                                 \
+    default:                                                                                 \
+      ok = __atomic_compare_exchange_n(q, &e, (T)v, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);  \
+      old = e;                                                                               \
+    }                                                                                        \
+    break;                                                                                   \
+  }
+
+/* op on element i: v is the operand; *io is the result (load, add: old value; cas: in the
+ * expected value, out the value found). Returns 0, or 1/0 for cas, or an error. */
+static int atomic_op(const mproc_array_t *a, size_t i, int op, uint64_t v, int64_t *io) {
+  if (a == NULL)
+    return MPROC_EINVAL;
+  const ctype *t = find_type(a->tc);
+  if (t == NULL || !t->is_int)
+    return MPROC_ETYPE;
+  if (i >= a->len)
+    return MPROC_ERANGE;
+  void *p = a->data + i * a->elem;
+  uint64_t old = 0;
+  int ok = 0;
+  int64_t zero = 0;
+  if (io == NULL)
+    io = &zero;
+  switch (t->size) {
+  case 1:
+    AT_CASE(uint8_t)
+  case 2:
+    AT_CASE(uint16_t)
+  case 4:
+    AT_CASE(uint32_t)
+  default:
+    AT_CASE(uint64_t)
+  }
+  if (op != AT_STORE)
+    *io = widen(t, old);
+  return op == AT_CAS ? ok : 0;
+}
+
+int mproc_array_load(const mproc_array_t *a, size_t i, int64_t *out) {
+  return out ? atomic_op(a, i, AT_LOAD, 0, out) : MPROC_EINVAL;
+}
+int mproc_array_store(mproc_array_t *a, size_t i, int64_t value) {
+  return atomic_op(a, i, AT_STORE, (uint64_t)value, NULL);
+}
+int mproc_array_add(mproc_array_t *a, size_t i, int64_t delta, int64_t *old) {
+  return atomic_op(a, i, AT_ADD, (uint64_t)delta, old);
+}
+int mproc_array_cas(mproc_array_t *a, size_t i, int64_t *expected, int64_t desired) {
+  return expected ? atomic_op(a, i, AT_CAS, (uint64_t)desired, expected) : MPROC_EINVAL;
+}
+int mproc_value_load(const mproc_value_t *v, int64_t *out) {
+  return v ? mproc_array_load(&v->a, 0, out) : MPROC_EINVAL;
+}
+int mproc_value_store(mproc_value_t *v, int64_t value) {
+  return v ? mproc_array_store(&v->a, 0, value) : MPROC_EINVAL;
+}
+int mproc_value_add(mproc_value_t *v, int64_t delta, int64_t *old) {
+  return v ? mproc_array_add(&v->a, 0, delta, old) : MPROC_EINVAL;
+}
+int mproc_value_cas(mproc_value_t *v, int64_t *expected, int64_t desired) {
+  return v ? mproc_array_cas(&v->a, 0, expected, desired) : MPROC_EINVAL;
+}
+
+/* --- crossing into children ------------------------------------------------------------------- */
+
+int mp_array_encode(const mproc_array_t *a, mp_buf *b) {
+  mp_put_u8(b, a->lock ? 2 : 1);
+  mp_shobj_encode(&a->o, b);
+  if (a->lock)
+    mp_shobj_encode(mp_lock_shobj(a->lock), b);
+  mp_put_u8(b, (uint8_t)a->tc);
+  mp_put_u64(b, a->elem);
+  mp_put_u64(b, a->len);
+  return b->err;
+}
+
+int mp_array_adopt(mp_rd *r, mp_hmap *hm, mproc_array_t **out) {
+  uint8_t nrec = mp_get_u8(r);
+  if (nrec != 1 && nrec != 2)
+    return MPROC_EPROTO;
+  mproc_array_t *a = calloc(1, sizeof *a);
+  if (a == NULL)
+    return MPROC_ENOMEM;
+  int rc = mp_shobj_decode(r, hm, &a->o);
+  if (rc == 0 && nrec == 2) {
+    rc = mp_lock_adopt_record(r, hm, &a->lock);
+    a->own_lock = rc == 0;
+  }
+  if (rc == 0) {
+    a->tc = (char)mp_get_u8(r);
+    a->elem = (size_t)mp_get_u64(r);
+    a->len = (size_t)mp_get_u64(r);
+    a->data = a->o.blk.p;
+    if (r->err || a->elem == 0 || a->len > a->o.blk.size / a->elem ||
+        (a->tc != 0 && (find_type(a->tc) == NULL || find_type(a->tc)->size != a->elem)))
+      rc = MPROC_EPROTO;
+  }
+  if (rc != 0) {
+    mproc_array_free(a);
+    return rc;
+  }
+  *out = a;
+  return 0;
+}
