@@ -1,5 +1,5 @@
 /*
- * Small helpers shared by the examples: sleeping, clocks and the optional
+ * Small helpers shared by the examples: sleeping, clocks, random numbers and the optional
  * `--method fork|spawn|forkserver` argument. Nothing here is part of mproc; it keeps the
  * example programs close to the Python they mirror. Include it before any other header.
  */
@@ -12,6 +12,7 @@
 
 #include <mproc.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -69,6 +70,25 @@ static inline const char *example_clock(char *buf, size_t size) {
   snprintf(buf, size, "%s.%03ld", hms, (long)(ts.tv_nsec / 1000000L));
 #endif
   return buf;
+}
+
+/* random.randint(lo, hi): lo..hi inclusive (hi - lo small). The generator is seeded per process
+ * from its pid and the clock, as Python reseeds `random` in every child, so children started by
+ * fork do not all draw the same numbers. */
+static inline int example_randint(int lo, int hi) {
+  static int64_t seeded_pid = 0;
+  static uint64_t state = 0;
+  int64_t pid = mproc_current_pid();
+  if (seeded_pid != pid) {
+    seeded_pid = pid;
+    state = (uint64_t)pid * 0x9E3779B97F4A7C15u ^ (uint64_t)(example_now() * 1e9);
+    if (state == 0)
+      state = 1;
+  }
+  state ^= state << 13; /* xorshift64 */
+  state ^= state >> 7;
+  state ^= state << 17;
+  return lo + (int)(state % (uint64_t)(hi - lo + 1));
 }
 
 /* Applies an optional `--method fork|spawn|forkserver` argument with
