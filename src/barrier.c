@@ -1,13 +1,16 @@
 /*
- * Barrier: Python's threading.Barrier algorithm (filling -> draining -> filling, with
- * resetting and broken states) over a robust mutex and a generation word waiters park on.
+ * Barrier: Python's semantics (arrival index, action in the last to arrive, timeout and abort
+ * break it, reset restores it) as a generation barrier over a robust mutex, with waiters parked
+ * on a word bumped at every change.
  *
- * Differences that make it safe across processes: every wait honours the timeout, including
- * the wait for a previous cycle to drain (Python's _enter waits forever there, so a party that
- * died mid-cycle would hang every later caller); a party that dies inside the short critical
- * section (the mutex reports owner death) breaks the barrier instead of leaving it
- * inconsistent. The action is found in each process like a process target and travels in the
- * argument, not in shared memory.
+ * Python's threading.Barrier makes each cycle drain (every waiter leaves) before the next can
+ * fill. Across processes that is a trap: a party killed while waiting never leaves, and the
+ * barrier stays draining for ever (not even reset() helps). Here a waiter remembers the cycle
+ * it joined: the cycle counter moving on means "released", the reset counter moving on or the
+ * broken state means "broken". Nobody waits for anybody to leave, so a dead party costs at most
+ * the cycle it was in. A party that dies inside the short critical section (the mutex reports
+ * owner death) breaks the barrier. The action is found in each process like a process target
+ * and travels in the argument, not in shared memory.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,15 +20,17 @@
 #define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
 
-enum { B_FILLING = 0, B_DRAINING = 1, B_RESETTING = 2, B_BROKEN = 3 };
+enum { B_FILLING = 0, B_BROKEN = 1 };
 
 typedef struct barrier_shm {
   os_mutex_mem m;
-  uint32_t gen;      /* the futex word: bumped on every state change waiters watch */
+  uint32_t word;     /* the futex word: bumped on every change waiters watch */
   uint32_t sleepers;
   uint32_t parties;
-  uint32_t count;    /* arrived (filling) / still to leave (draining, resetting) */
+  uint32_t count;    /* arrived in the current cycle */
   uint32_t state;    /* B_*; read without the mutex only by broken() / n_waiting() */
+  uint32_t cycle;    /* bumped when a cycle is released */
+  uint32_t resets;   /* bumped by reset() */
   int64_t timeout_ms;
 } barrier_shm;
 
@@ -39,9 +44,11 @@ struct mproc_barrier {
 
 int mproc_barrier_new(mproc_barrier_t **out, unsigned parties, mproc_barrier_action_fn action,
                       int64_t timeout_ms) {
-  if (out == NULL || parties == 0 || timeout_ms < MPROC_FOREVER)
+  if (out == NULL)
     return MPROC_EINVAL;
   *out = NULL;
+  if (parties == 0 || timeout_ms < MPROC_FOREVER)
+    return MPROC_EINVAL;
   mproc_barrier_t *b = calloc(1, sizeof *b);
   if (b == NULL)
     return MPROC_ENOMEM;
@@ -80,49 +87,25 @@ void mproc_barrier_free(mproc_barrier_t *b) {
 /* --- the state machine, all with the mutex held ----------------------------------------------- */
 
 static void changed(mproc_barrier_t *b) {
-  __atomic_add_fetch(&b->s->gen, 1, __ATOMIC_SEQ_CST);
-  mp_unpark(b->o.h[1], &b->s->sleepers, &b->s->gen, UINT32_MAX);
+  __atomic_add_fetch(&b->s->word, 1, __ATOMIC_SEQ_CST);
+  mp_unpark(b->o.h[1], &b->s->sleepers, &b->s->word, UINT32_MAX);
 }
 
-static void set_state(mproc_barrier_t *b, uint32_t st) {
-  ST(&b->s->state, st);
+static void set_broken(mproc_barrier_t *b) {
+  ST(&b->s->state, B_BROKEN);
   changed(b);
 }
 
 static int lock(mproc_barrier_t *b) {
   int rc = os_mutex_lock(&b->s->m, b->o.h[0], OS_NO_DEADLINE);
   if (rc == MPROC_EOWNERDEAD) { /* a party died mid-update: nothing here can be trusted */
-    set_state(b, B_BROKEN);
+    set_broken(b);
     rc = 0;
   }
   return rc;
 }
 
 static void unlock(mproc_barrier_t *b) { os_mutex_unlock(&b->s->m, b->o.h[0]); }
-
-/* Sleeps until the generation moves or the deadline passes (mutex released meanwhile). */
-static int sleep_once(mproc_barrier_t *b, int64_t deadline) {
-  uint32_t gen = LD(&b->s->gen);
-  unlock(b);
-  int rc = mp_park(b->o.h[1], &b->s->sleepers, &b->s->gen, gen, deadline);
-  int lrc = lock(b);
-  return lrc ? lrc : rc;
-}
-
-/* Python's _enter: wait while a previous cycle drains or a reset completes. */
-static int enter(mproc_barrier_t *b, int64_t deadline) {
-  barrier_shm *s = b->s;
-  while (s->state == B_DRAINING || s->state == B_RESETTING) {
-    int rc = sleep_once(b, deadline);
-    if (rc == MPROC_ETIMEDOUT && (s->state == B_DRAINING || s->state == B_RESETTING)) {
-      set_state(b, B_BROKEN);
-      return MPROC_EBROKEN;
-    }
-    if (rc != 0 && rc != MPROC_ETIMEDOUT)
-      return rc;
-  }
-  return s->state == B_BROKEN ? MPROC_EBROKEN : 0;
-}
 
 static int run_action(mproc_barrier_t *b) {
   if (!b->has_action)
@@ -132,33 +115,39 @@ static int run_action(mproc_barrier_t *b) {
   return b->action() == 0 ? 0 : MPROC_EBROKEN;
 }
 
-/* The last to arrive: run the action, then release everyone. */
+/* The last to arrive: run the action, then start the next cycle, releasing everyone. */
 static int release_all(mproc_barrier_t *b) {
-  int rc = run_action(b);
-  set_state(b, rc == 0 ? B_DRAINING : B_BROKEN);
-  return rc == 0 ? 0 : MPROC_EBROKEN;
+  if (run_action(b) != 0) {
+    set_broken(b);
+    return MPROC_EBROKEN;
+  }
+  b->s->count = 0;
+  b->s->cycle++;
+  changed(b);
+  return 0;
 }
 
-/* Python's _wait: until the state leaves filling; a timeout breaks the barrier. */
-static int wait_release(mproc_barrier_t *b, int64_t deadline) {
+/* Until the cycle joined is released; a timeout breaks the barrier, as in Python. */
+static int wait_release(mproc_barrier_t *b, uint32_t cycle, uint32_t resets, int64_t deadline) {
   barrier_shm *s = b->s;
-  while (s->state == B_FILLING) {
-    int rc = sleep_once(b, deadline);
-    if (rc == MPROC_ETIMEDOUT && s->state == B_FILLING) {
-      set_state(b, B_BROKEN);
+  for (;;) {
+    if (s->cycle != cycle)
+      return 0;
+    if (s->resets != resets || s->state == B_BROKEN)
+      return MPROC_EBROKEN;
+    uint32_t word = LD(&s->word);
+    unlock(b);
+    int rc = mp_park(b->o.h[1], &s->sleepers, &s->word, word, deadline);
+    int lrc = lock(b);
+    if (lrc != 0)
+      return lrc;
+    if (rc == MPROC_ETIMEDOUT && s->cycle == cycle && s->resets == resets) {
+      set_broken(b);
       return MPROC_EBROKEN;
     }
     if (rc != 0 && rc != MPROC_ETIMEDOUT)
       return rc;
   }
-  return s->state == B_DRAINING ? 0 : MPROC_EBROKEN;
-}
-
-/* Python's _exit: the last to leave a draining or resetting barrier refills it. */
-static void leave(mproc_barrier_t *b) {
-  barrier_shm *s = b->s;
-  if (--s->count == 0 && (s->state == B_DRAINING || s->state == B_RESETTING))
-    set_state(b, B_FILLING);
 }
 
 int mproc_barrier_wait(mproc_barrier_t *b, int64_t timeout_ms, unsigned *index) {
@@ -171,14 +160,16 @@ int mproc_barrier_wait(mproc_barrier_t *b, int64_t timeout_ms, unsigned *index) 
   int rc = lock(b);
   if (rc != 0)
     return rc;
-  if ((rc = enter(b, deadline)) != 0) {
-    unlock(b);
-    return rc;
-  }
   barrier_shm *s = b->s;
+  if (s->state == B_BROKEN) {
+    unlock(b);
+    return MPROC_EBROKEN;
+  }
   unsigned idx = s->count++;
-  rc = idx + 1 == s->parties ? release_all(b) : wait_release(b, deadline);
-  leave(b);
+  if (idx + 1 >= s->parties)
+    rc = release_all(b);
+  else
+    rc = wait_release(b, s->cycle, s->resets, deadline);
   unlock(b);
   if (rc == 0 && index != NULL)
     *index = idx;
@@ -191,13 +182,12 @@ int mproc_barrier_reset(mproc_barrier_t *b) {
   int rc = lock(b);
   if (rc != 0)
     return rc;
-  barrier_shm *s = b->s;
-  if (s->count == 0)
-    set_state(b, B_FILLING);
-  else if (s->state == B_FILLING || s->state == B_BROKEN)
-    set_state(b, B_RESETTING); /* waiters see it and fail; the last to leave refills */
-  else
-    changed(b); /* draining or already resetting: the last to leave refills */
+  /* Waiters of the interrupted cycle see the reset counter move and fail; the barrier is
+   * fresh at once, whoever was waiting, alive or dead. */
+  b->s->count = 0;
+  b->s->resets++;
+  ST(&b->s->state, B_FILLING);
+  changed(b);
   unlock(b);
   return 0;
 }
@@ -208,7 +198,7 @@ int mproc_barrier_abort(mproc_barrier_t *b) {
   int rc = lock(b);
   if (rc != 0)
     return rc;
-  set_state(b, B_BROKEN);
+  set_broken(b);
   unlock(b);
   return 0;
 }

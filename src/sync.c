@@ -216,9 +216,11 @@ struct mproc_semaphore {
 };
 
 static int sem_create(mproc_semaphore_t **out, unsigned value, int bounded) {
-  if (out == NULL || value > MPROC_SEMAPHORE_MAX)
-    return out ? MPROC_ERANGE : MPROC_EINVAL;
+  if (out == NULL)
+    return MPROC_EINVAL;
   *out = NULL;
+  if (value > MPROC_SEMAPHORE_MAX)
+    return MPROC_ERANGE;
   mproc_semaphore_t *s = calloc(1, sizeof *s);
   if (s == NULL)
     return MPROC_ENOMEM;

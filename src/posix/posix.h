@@ -10,4 +10,13 @@
  * Returns the number of ready fds (> 0), MPROC_ETIMEDOUT, or an error. */
 int px_poll(struct pollfd *fds, nfds_t n, int64_t deadline);
 
+/* ThreadSanitizer builds: some calls are replaced by ones its runtime intercepts. */
+#if defined(__SANITIZE_THREAD__)
+#define MPROC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MPROC_TSAN 1
+#endif
+#endif
+
 #endif

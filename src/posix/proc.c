@@ -90,13 +90,6 @@ static char **build_env(const char *assign) {
   return envp;
 }
 
-#if defined(__SANITIZE_THREAD__)
-#define MPROC_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MPROC_TSAN 1
-#endif
-#endif
 
 typedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);
 
