@@ -91,7 +91,7 @@ extern "C" {
   XX(EDIRECTION, -36, "connection is not open in this direction")                             \
   XX(ENOTOWNER, -37, "the calling thread does not hold the lock")                             \
   XX(EDEADLK, -38, "would deadlock: the calling thread already holds this non-recursive lock")\
-  XX(EOVERRELEASE, -39, "released more times than acquired")
+  XX(EOVERRELEASE, -39, "released more times than acquired (or task_done more than put)")
 
 typedef enum mproc_errno {
   MPROC_OK = 0,
@@ -160,7 +160,8 @@ typedef enum mproc_arg_type {
   MPROC_ARG_EVENT = 10,    /* an Event */
   MPROC_ARG_BARRIER = 11,  /* a Barrier */
   MPROC_ARG_VALUE = 12,    /* a shared Value (and its lock) */
-  MPROC_ARG_ARRAY = 13     /* a shared Array (and its lock) */
+  MPROC_ARG_ARRAY = 13,    /* a shared Array (and its lock) */
+  MPROC_ARG_QUEUE = 14     /* a Queue, SimpleQueue or JoinableQueue */
 } mproc_arg_type;
 
 /* Total encoded size of an argument list, per process: 1 GiB. */
@@ -611,12 +612,85 @@ MPROC_API int mproc_shared_memory_unlink(mproc_shared_memory_t *s);
 MPROC_API int mproc_shared_memory_unlink_name(const char *name);
 
 /* ---------------------------------------------------------------------------------------
+ * Queues (Python's multiprocessing Queue, SimpleQueue, JoinableQueue).
+ *
+ * A queue is a ring buffer in anonymous shared memory: put copies the item in, get copies it
+ * out, and the kernel is entered only to sleep when the queue is empty or full (and to wake a
+ * sleeper). There is no feeder thread on the normal path, so an item is in the queue when put
+ * returns, and a process that exits right after put has delivered it. Items larger than the
+ * ring are streamed through it in chunks. docs/queue.md describes the design.
+ *
+ * Items are byte strings of any size (0 bytes included) or lists of typed values (the ones
+ * process arguments carry, without connections or objects). A producer killed in the middle of
+ * a put leaves no partial item visible; a consumer killed in the middle of a get leaves the
+ * queue usable for the others.
+ *
+ * maxsize 0 means unbounded, as in Python: put never waits for room. When the ring is full,
+ * the item is kept in this process and a background thread moves it into the ring as room
+ * appears (Python's feeder thread, only for overflow); at exit the process waits for that to
+ * finish (mproc_queue_join_thread) unless mproc_queue_cancel_join_thread was called.
+ *
+ * Thread safety: every call may be made from any thread at the same time as any other, except
+ * _free, which must be the last use in the calling process.
+ * ------------------------------------------------------------------------------------- */
+typedef struct mproc_queue mproc_queue_t;
+
+/* Default size of the shared ring. */
+#define MPROC_QUEUE_BUFFER_DEFAULT ((size_t)1 << 20)
+
+/* Queue(maxsize). */
+MPROC_API int mproc_queue_new(mproc_queue_t **out, size_t maxsize);
+/* The same with a ring of buffer_bytes (4 KiB .. 1 GiB): bigger rings absorb bursts. */
+MPROC_API int mproc_queue_new_sized(mproc_queue_t **out, size_t maxsize, size_t buffer_bytes);
+/* SimpleQueue(): unbounded; put/get/empty/close. */
+MPROC_API int mproc_simple_queue_new(mproc_queue_t **out);
+/* JoinableQueue(maxsize): adds task_done / join. */
+MPROC_API int mproc_joinable_queue_new(mproc_queue_t **out, size_t maxsize);
+
+/* Puts one item. timeout_ms applies while a bounded queue is full: MPROC_EFULL (Python's
+ * queue.Full) when there is still no room, with 0 (put_nowait) or after the timeout.
+ * MPROC_ECLOSED after mproc_queue_close in this process. */
+MPROC_API int mproc_queue_put(mproc_queue_t *q, const void *data, size_t size,
+                              int64_t timeout_ms);
+/* Takes one item into a new buffer (*data, release with mproc_free; never NULL, even for 0
+ * bytes). MPROC_EEMPTY (Python's queue.Empty) when none arrives in time. */
+MPROC_API int mproc_queue_get(mproc_queue_t *q, int64_t timeout_ms, void **data, size_t *size);
+MPROC_API int mproc_queue_put_values(mproc_queue_t *q, const mproc_args_t *values,
+                                     int64_t timeout_ms);
+MPROC_API int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms,
+                                     mproc_args_t **values);
+/* Items in the queue now (exact at the moment it was read; others may change it at once).
+ * Items still held back in a producer's overflow are not counted. */
+MPROC_API int64_t mproc_queue_qsize(const mproc_queue_t *q);
+MPROC_API int mproc_queue_empty(const mproc_queue_t *q);
+MPROC_API int mproc_queue_full(const mproc_queue_t *q);
+/* This process will not use the queue any more (Python's close()): later put/get on this
+ * handle are MPROC_ECLOSED. Items already put stay deliverable. */
+MPROC_API int mproc_queue_close(mproc_queue_t *q);
+/* Waits until this process's overflow (unbounded queues) is in the ring. */
+MPROC_API int mproc_queue_join_thread(mproc_queue_t *q);
+/* Exit (and _free) will not wait for this process's overflow: it may be lost. */
+MPROC_API int mproc_queue_cancel_join_thread(mproc_queue_t *q);
+/* JoinableQueue: one item put earlier is processed. MPROC_EOVERRELEASE when called more times
+ * than items were put (Python's ValueError); MPROC_ETYPE on a plain Queue. */
+MPROC_API int mproc_queue_task_done(mproc_queue_t *q);
+/* JoinableQueue: until every item put has been task_done. MPROC_ETIMEDOUT after the timeout. */
+MPROC_API int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms);
+/* Waits for this process's overflow (unless cancelled), then frees the handle. */
+MPROC_API void mproc_queue_free(mproc_queue_t *q);
+
+MPROC_API int mproc_args_add_queue(mproc_args_t *args, mproc_queue_t *q);
+MPROC_API int mproc_args_get_queue(const mproc_args_t *args, size_t i, mproc_queue_t **out);
+
+/* ---------------------------------------------------------------------------------------
  * Waiting on many objects (Python's multiprocessing.connection.wait).
  * ------------------------------------------------------------------------------------- */
 typedef enum mproc_wait_kind {
   MPROC_WAIT_CONN = 1,    /* obj: mproc_conn_t *; ready when a message or EOF can be read */
   MPROC_WAIT_PROCESS = 2, /* obj: mproc_process_t *; ready when the process has exited */
-  MPROC_WAIT_HANDLE = 3   /* handle: an fd / HANDLE; readable (POSIX) or signalled */
+  MPROC_WAIT_HANDLE = 3,  /* handle: an fd / HANDLE; readable (POSIX) or signalled */
+  MPROC_WAIT_QUEUE = 4    /* obj: mproc_queue_t *; ready when an item can be got (another
+                             consumer may take it first) */
 } mproc_wait_kind;
 
 typedef struct mproc_waitable {

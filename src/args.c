@@ -494,3 +494,9 @@ int mproc_args_add_array(mproc_args_t *a, mproc_array_t *arr) {
 int mproc_args_get_array(const mproc_args_t *a, size_t i, mproc_array_t **out) {
   return get_obj(a, i, MPROC_ARG_ARRAY, (void **)out);
 }
+int mproc_args_add_queue(mproc_args_t *a, mproc_queue_t *q) {
+  return add_obj(a, MPROC_ARG_QUEUE, q);
+}
+int mproc_args_get_queue(const mproc_args_t *a, size_t i, mproc_queue_t **out) {
+  return get_obj(a, i, MPROC_ARG_QUEUE, (void **)out);
+}

@@ -122,6 +122,7 @@ void mp_child_main(os_handle chan, mproc_start_method method, const os_handle *h
   mp_process_after_fork_child();
   mp_forkserver_after_fork_child();
   mp_heap_after_fork_child();
+  mp_queue_after_fork_child();
   void *inherited = mp_conn_detach_all(); /* fork: the parent's connections */
 
   mp_buf rec;

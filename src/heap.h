@@ -54,7 +54,7 @@ void mp_hmap_close_unclaimed(mp_hmap *m);
 size_t mp_handle_list_add(os_handle *list, size_t n, size_t cap, os_handle v);
 
 /* --- shared objects ------------------------------------------------------------------------ */
-#define MP_OBJ_MAX_HANDLES 2
+#define MP_OBJ_MAX_HANDLES 5
 
 /* What every cross-process object holds in a process: its block and the kernel objects the
  * platform needs for it (Windows mutexes and semaphores; none on POSIX). */
@@ -101,6 +101,14 @@ int mp_lock_adopt_record(mp_rd *r, mp_hmap *hm, mproc_lock_t **out);
 /* shared.c: a Value is an Array of one element (same layout, same transit form). */
 int mp_array_encode(const mproc_array_t *a, mp_buf *b);
 int mp_array_adopt(mp_rd *r, mp_hmap *hm, mproc_array_t **out);
+/* queue.c */
+int mp_queue_encode(const mproc_queue_t *q, mp_buf *b);
+int mp_queue_adopt(mp_rd *r, mp_hmap *hm, mproc_queue_t **out);
+/* mproc_wait: 1 ready now, 0 wait on *h (the queue counts a poller until _done), or an error. */
+int mp_queue_wait_prepare(mproc_queue_t *q, os_handle *h);
+void mp_queue_wait_done(mproc_queue_t *q);
+/* In a fork child: the parent's overflow and feeder threads are not ours. */
+void mp_queue_after_fork_child(void);
 int mp_barrier_encode(const mproc_barrier_t *b, mp_buf *out);
 int mp_barrier_adopt(mp_rd *r, mp_hmap *hm, mproc_barrier_t **out);
 

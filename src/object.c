@@ -144,7 +144,7 @@ void mp_unpark(os_handle h, uint32_t *sleepers, uint32_t *word, uint32_t n) {
 
 /* --- dispatch ------------------------------------------------------------------------------------ */
 
-int mp_obj_is_object(uint8_t type) { return type >= MPROC_ARG_LOCK && type <= MPROC_ARG_ARRAY; }
+int mp_obj_is_object(uint8_t type) { return type >= MPROC_ARG_LOCK && type <= MPROC_ARG_QUEUE; }
 
 int mp_obj_encode(uint8_t type, const void *obj, mp_buf *b) {
   switch (type) {
@@ -161,6 +161,8 @@ int mp_obj_encode(uint8_t type, const void *obj, mp_buf *b) {
   case MPROC_ARG_VALUE: /* a Value is laid out as an Array of one */
   case MPROC_ARG_ARRAY:
     return mp_array_encode(obj, b);
+  case MPROC_ARG_QUEUE:
+    return mp_queue_encode(obj, b);
   default:
     return MPROC_EINVAL;
   }
@@ -181,6 +183,8 @@ int mp_obj_adopt(uint8_t type, mp_rd *r, mp_hmap *hm, void **obj) {
   case MPROC_ARG_VALUE:
   case MPROC_ARG_ARRAY:
     return mp_array_adopt(r, hm, (mproc_array_t **)obj);
+  case MPROC_ARG_QUEUE:
+    return mp_queue_adopt(r, hm, (mproc_queue_t **)obj);
   default:
     return MPROC_EPROTO;
   }
@@ -206,6 +210,9 @@ void mp_obj_release(uint8_t type, void *obj) {
   case MPROC_ARG_VALUE:
   case MPROC_ARG_ARRAY:
     mproc_array_free(obj);
+    break;
+  case MPROC_ARG_QUEUE:
+    mproc_queue_free(obj);
     break;
   default:
     break;

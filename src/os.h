@@ -137,6 +137,23 @@ int os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, int64_t d
 /* Wakes up to n sleepers (n >= 1). */
 int os_park_wake(const uint32_t *addr, os_handle h, uint32_t n);
 
+/* Readiness flag a queue raises for os_wait_any: Linux an eventfd (readable while set),
+ * Windows a manual-reset event (signalled while set). Non-inheritable. */
+int os_notifier_new(os_handle *h);
+void os_notifier_set(os_handle h);
+void os_notifier_clear(os_handle h);
+
+/* 1 if a process with this pid exists and has not exited (a zombie counts as exited), 0 if
+ * not. Pids are reused: callers use it only to unblock waits on a peer that vanished. */
+int os_pid_alive(int64_t pid);
+
+/* A joinable thread running fn(arg) with signals blocked (POSIX). */
+typedef struct os_thread os_thread;
+int os_thread_start(void (*fn)(void *), void *arg, os_thread **out);
+void os_thread_join(os_thread *t);
+/* Yields the CPU for a moment inside a short spin (pause instruction). */
+void os_cpu_relax(void);
+
 /* --- wait.c ---------------------------------------------------------------------------------- */
 /* Blocks until one of hs is ready (a channel readable or at EOF, a process handle/pidfd
  * signalled). *ready = its index. MPROC_ETIMEDOUT past the deadline. OS_INVALID entries are

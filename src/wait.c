@@ -1,10 +1,11 @@
-/* mproc_wait: Python's multiprocessing.connection.wait over connections, processes and raw
- * handles. Objects that are ready without asking the OS (buffered bytes, an exited process)
+/* mproc_wait: Python's multiprocessing.connection.wait over connections, processes, queues and
+ * raw handles. Objects that are ready without asking the OS (buffered bytes, an exited process)
  * return at once; otherwise the OS waits on all handles, and every object found ready is
  * reported, not just the first. */
 #include <stdlib.h>
 
 #include "conn.h"
+#include "heap.h"
 
 /* 1 ready now, 0 wait on *h, or an error. */
 static int classify(mproc_waitable *w, os_handle *h) {
@@ -23,14 +24,19 @@ static int classify(mproc_waitable *w, os_handle *h) {
   case MPROC_WAIT_HANDLE:
     *h = (os_handle)w->handle;
     return *h == OS_INVALID ? MPROC_EINVAL : 0;
+  case MPROC_WAIT_QUEUE:
+    return mp_queue_wait_prepare(w->obj, h);
   default:
     return MPROC_EINVAL;
   }
 }
 
-static int collect(mproc_waitable *objs, size_t n, os_handle *hs, size_t *nready) {
+/* Classifies every object; *prepared = how many were (queues count pollers until release). */
+static int collect(mproc_waitable *objs, size_t n, os_handle *hs, size_t *nready,
+                   size_t *prepared) {
   *nready = 0;
-  for (size_t i = 0; i < n; i++) {
+  for (*prepared = 0; *prepared < n; (*prepared)++) {
+    size_t i = *prepared;
     hs[i] = OS_INVALID;
     int rc = classify(&objs[i], &hs[i]);
     if (rc < 0)
@@ -39,6 +45,12 @@ static int collect(mproc_waitable *objs, size_t n, os_handle *hs, size_t *nready
     *nready += (size_t)rc;
   }
   return 0;
+}
+
+static void release(mproc_waitable *objs, size_t prepared) {
+  for (size_t i = 0; i < prepared; i++)
+    if (objs[i].kind == MPROC_WAIT_QUEUE)
+      mp_queue_wait_done(objs[i].obj);
 }
 
 /* After the OS said one is ready, look at each of the others without blocking. */
@@ -58,13 +70,14 @@ int mproc_wait(mproc_waitable *objs, size_t n, int64_t timeout_ms, size_t *nread
   os_handle *hs = malloc(n * sizeof *hs);
   if (hs == NULL)
     return MPROC_ENOMEM;
-  size_t k = 0, first = 0;
-  int rc = collect(objs, n, hs, &k);
+  size_t k = 0, first = 0, prepared = 0;
+  int rc = collect(objs, n, hs, &k, &prepared);
   if (rc == 0 && k == 0) {
     rc = os_wait_any(hs, n, os_deadline(timeout_ms), &first);
     if (rc == 0)
       k = sweep(objs, n, hs, first);
   }
+  release(objs, prepared);
   free(hs);
   if (rc == 0 && nready)
     *nready = k;

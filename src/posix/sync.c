@@ -3,6 +3,7 @@
  * like the rest of this backend; both stay in user space when uncontended. */
 #include <errno.h>
 #include <limits.h>
+#include <string.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -132,4 +133,97 @@ int os_park_wake(const uint32_t *addr, os_handle h, uint32_t n) {
   if (syscall(SYS_futex, addr, FUTEX_WAKE, count, NULL, NULL, 0) < 0)
     return os_last_error();
   return 0;
+}
+
+/* --- queue readiness, peers, threads ------------------------------------------------------- */
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+
+int os_notifier_new(os_handle *h) {
+  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0)
+    return os_last_error();
+  *h = fd;
+  return 0;
+}
+
+void os_notifier_set(os_handle h) {
+  uint64_t one = 1;
+  ssize_t r = write((int)h, &one, sizeof one); /* EAGAIN: already set, plenty */
+  (void)r;
+}
+
+void os_notifier_clear(os_handle h) {
+  uint64_t v;
+  ssize_t r = read((int)h, &v, sizeof v); /* EAGAIN: already clear */
+  (void)r;
+}
+
+int os_pid_alive(int64_t pid) {
+  if (pid <= 0)
+    return 0;
+  if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
+    return 0;
+  /* A killed child nobody reaped yet is a zombie: gone for our purposes. */
+  char path[64], buf[256];
+  snprintf(path, sizeof path, "/proc/%lld/stat", (long long)pid);
+  FILE *f = fopen(path, "re");
+  if (f == NULL)
+    return 1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *close_paren = strrchr(buf, ')');
+  return !(close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X'));
+}
+
+struct os_thread {
+  pthread_t t;
+  void (*fn)(void *);
+  void *arg;
+};
+
+static void *thread_main(void *p) {
+  os_thread *t = p;
+  t->fn(t->arg);
+  return NULL;
+}
+
+int os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
+  os_thread *t = calloc(1, sizeof *t);
+  if (t == NULL)
+    return MPROC_ENOMEM;
+  t->fn = fn;
+  t->arg = arg;
+  /* The host's signal handlers must not run on a library thread. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(&t->t, NULL, thread_main, t);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0) {
+    free(t);
+    return os_error(rc);
+  }
+  *out = t;
+  return 0;
+}
+
+void os_thread_join(os_thread *t) {
+  if (t == NULL)
+    return;
+  pthread_join(t->t, NULL);
+  free(t);
+}
+
+void os_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
 }

@@ -92,3 +92,67 @@ int os_park_wake(const uint32_t *addr, os_handle h, uint32_t n) {
     return os_last_error();
   return 0;
 }
+
+/* --- queue readiness, peers, threads ------------------------------------------------------- */
+
+#include <stdlib.h>
+
+int os_notifier_new(os_handle *h) {
+  HANDLE e = CreateEventW(NULL, TRUE, FALSE, NULL);
+  if (e == NULL)
+    return os_last_error();
+  *h = (os_handle)e;
+  return 0;
+}
+
+void os_notifier_set(os_handle h) { SetEvent((HANDLE)h); }
+void os_notifier_clear(os_handle h) { ResetEvent((HANDLE)h); }
+
+int os_pid_alive(int64_t pid) {
+  if (pid <= 0)
+    return 0;
+  HANDLE p = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)pid);
+  if (p == NULL) /* no such process, or one we may not open: assume alive only if denied */
+    return GetLastError() == ERROR_ACCESS_DENIED;
+  int alive = WaitForSingleObject(p, 0) == WAIT_TIMEOUT;
+  CloseHandle(p);
+  return alive;
+}
+
+struct os_thread {
+  HANDLE h;
+  void (*fn)(void *);
+  void *arg;
+};
+
+static DWORD WINAPI thread_main(LPVOID p) {
+  os_thread *t = p;
+  t->fn(t->arg);
+  return 0;
+}
+
+int os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
+  os_thread *t = calloc(1, sizeof *t);
+  if (t == NULL)
+    return MPROC_ENOMEM;
+  t->fn = fn;
+  t->arg = arg;
+  t->h = CreateThread(NULL, 0, thread_main, t, 0, NULL);
+  if (t->h == NULL) {
+    int rc = os_last_error();
+    free(t);
+    return rc;
+  }
+  *out = t;
+  return 0;
+}
+
+void os_thread_join(os_thread *t) {
+  if (t == NULL)
+    return;
+  WaitForSingleObject(t->h, INFINITE);
+  CloseHandle(t->h);
+  free(t);
+}
+
+void os_cpu_relax(void) { YieldProcessor(); }
