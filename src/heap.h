@@ -54,7 +54,7 @@ void mp_hmap_close_unclaimed(mp_hmap *m);
 size_t mp_handle_list_add(os_handle *list, size_t n, size_t cap, os_handle v);
 
 /* --- shared objects ------------------------------------------------------------------------ */
-#define MP_OBJ_MAX_HANDLES 5
+#define MP_OBJ_MAX_HANDLES 6
 
 /* What every cross-process object holds in a process: its block and the kernel objects the
  * platform needs for it (Windows mutexes and semaphores; none on POSIX). */

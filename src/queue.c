@@ -1,23 +1,31 @@
 /*
  * Queue, SimpleQueue, JoinableQueue: a ring of records in one block of anonymous shared
- * memory, guarded by a robust mutex, with waiters parked on "data" and "space" words.
+ * memory. Producers serialise on one robust mutex, consumers on another, so a producer and a
+ * consumer never contend for a lock; they meet only through the head and tail words.
  *
- * Sections: layout -> locking and waiting (owner-death repair, liveness of stream peers) ->
- * ring records -> put (whole items, streamed items) -> get -> overflow (unbounded queues) ->
- * public calls -> transit and mproc_wait.
+ * Sections: layout -> locking and waiting -> ring records -> put (whole items, streamed
+ * items) -> get -> public calls -> transit and mproc_wait. The overflow of unbounded queues
+ * is in queue_feed.c.
  *
- * Crash safety comes from the order of writes under the mutex: a record is copied in fully
- * before tail moves past it, and copied out fully before head moves past it. A process killed
- * mid-copy dies holding the mutex; the next locker is told (EOWNERDEAD), finds head and tail
- * as they were before the interrupted operation, recounts the items and carries on. Items too
- * big for the ring are streamed as FIRST, CHUNK..., LAST records while other producers wait; a
- * reader or writer of a stream that dies is noticed by the other side's periodic liveness
- * check, and the stream is dropped instead of wedging the queue.
+ * Crash safety: head and tail each pack an item counter with a byte position in one 64-bit
+ * word, stored once per record after the bytes are in place. A producer killed mid-copy leaves
+ * tail where it was, so the partial record is invisible; a consumer killed mid-copy leaves head
+ * where it was, so the item is still there for the next consumer. The next locker of the dead
+ * process's mutex is told (EOWNERDEAD) and finds nothing to repair. Items too big for the ring
+ * are streamed as FIRST, CHUNK..., LAST records while other producers wait; a reader or writer
+ * of a stream that dies is found by the other side's periodic liveness check, and the stream is
+ * dropped instead of wedging the queue.
+ *
+ * Waiting: a waiter registers as a sleeper, then re-checks head/tail, then parks on the
+ * "data" or "space" word it read while deciding to wait; the other side stores head/tail, then
+ * bumps the word and wakes only if it sees a sleeper (all sequentially consistent). State
+ * changes (a stream ending) always bump. Getters spin a few microseconds before parking, so a
+ * busy queue moves items without system calls.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "heap.h"
+#include "queue.h"
 
 #define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
@@ -25,245 +33,243 @@
 
 enum { Q_PLAIN = 0, Q_SIMPLE = 1, Q_JOINABLE = 2 };
 enum { R_ITEM = 1, R_SKIP = 2, R_FIRST = 3, R_CHUNK = 4, R_LAST = 5 };
-enum { H_MUTEX, H_DATA, H_SPACE, H_JOIN, H_NOTIFY }; /* mp_shobj handle slots */
+/* mp_shobj handle slots (kernel objects on Windows) */
+enum { H_PUT, H_GET, H_DATA, H_SPACE, H_JOIN, H_NOTIFY };
 
 #define REC_HDR 16
-#define RING_OFF 256
-#define SPIN_LIMIT 4000       /* pauses before a getter parks (a few microseconds) */
+#define RING_OFF 512
+#define SPIN_LIMIT 4000       /* pauses before a put or get parks (a few microseconds) */
 #define LIVENESS_SLICE_MS 100 /* how often a stream peer is checked while waiting on it */
+#define SIZE_BITS 40          /* FIRST aux: stream id << 40 | total size */
 
 typedef struct rec {
   uint32_t type;
   uint32_t len; /* payload bytes in this record */
-  uint64_t aux; /* FIRST: total item size; FIRST/CHUNK/LAST: stream id in the high half */
+  uint64_t aux; /* FIRST/CHUNK/LAST: stream id << SIZE_BITS; FIRST: | total item size */
 } rec;
 
-typedef struct queue_shm {
-  os_mutex_mem m;
-  uint64_t head, tail; /* byte positions, only growing; index = pos % cap */
-  uint64_t cap;
-  uint64_t unfinished; /* JoinableQueue: put and not yet task_done */
-  uint32_t count;      /* items (a stream counts from its FIRST record) */
-  uint32_t maxsize;    /* 0: unbounded */
+struct queue_shm {
+  os_mutex_mem put_m, get_m;
+  uint64_t tail;          /* items put << 32 | byte position (mod 2^32); producers */
+  unsigned char pad1[56]; /* head and tail on their own cache lines */
+  uint64_t head;          /* items taken << 32 | byte position; consumers */
+  unsigned char pad2[56];
+  uint64_t unfinished;    /* JoinableQueue: put and not yet task_done */
+  uint32_t cap;           /* ring bytes, a power of two */
+  uint32_t maxsize;       /* 0: unbounded */
   uint32_t kind;
   uint32_t data_word, space_word, join_word;
   uint32_t data_sleepers, space_sleepers, join_sleepers;
-  uint32_t pollers;    /* mproc_wait callers: keep the notifier exact while > 0 */
-  uint32_t streaming;  /* a producer is writing a stream */
+  uint32_t pollers;       /* mproc_wait callers: keep the notifier exact while > 0 */
+  uint32_t streaming;     /* producers: a stream is being written (by writer_pid) */
   uint32_t stream_id;
-  uint32_t reader_id;  /* the stream being collected (by reader_pid); chunks of any other
-                          stream found at head have no reader and are discarded */
+  uint32_t reader_id;     /* consumers: the stream being collected (by reader_pid); chunks of
+                             any other stream found at head have no reader and are dropped */
   int64_t writer_pid;
   int64_t reader_pid;
-} queue_shm;
-
-_Static_assert(sizeof(queue_shm) <= RING_OFF, "queue header overlaps the ring");
-
-typedef struct ovf_item {
-  struct ovf_item *next;
-  size_t size;
-  unsigned char data[];
-} ovf_item;
-
-struct mproc_queue {
-  mp_shobj o;
-  queue_shm *s;
-  unsigned char *ring;
-  int closed;
-  /* overflow of an unbounded queue, guarded by os_global_lock */
-  ovf_item *ovf_head, *ovf_tail;
-  os_thread *feeder;
-  int feeder_running;
-  int cancel_join;
-  struct mproc_queue *ovf_next; /* registry of queues that ever overflowed here */
 };
 
-static mproc_queue_t *g_overflowed;
-static int g_atexit_registered;
+_Static_assert(sizeof(struct queue_shm) <= RING_OFF, "queue header overlaps the ring");
+
+/* --- layout helpers ------------------------------------------------------------------------- */
+
+static uint32_t w_pos(uint64_t w) { return (uint32_t)w; }
+static uint32_t w_cnt(uint64_t w) { return (uint32_t)(w >> 32); }
+static uint64_t w_make(uint32_t cnt, uint32_t pos) { return (uint64_t)cnt << 32 | pos; }
+static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+static rec *rec_at(const mproc_queue_t *q, uint32_t pos) {
+  return (rec *)(void *)(q->ring + (pos & (q->s->cap - 1)));
+}
+static uint32_t count_of(const queue_shm *s) { return w_cnt(LD(&s->tail)) - w_cnt(LD(&s->head)); }
+static uint32_t stream_of(const rec *r) { return (uint32_t)(r->aux >> SIZE_BITS); }
+static int64_t my_pid(void) { return os_getpid(); }
 
 /* --- locking and waiting ------------------------------------------------------------------ */
 
-static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
-static rec *rec_at(mproc_queue_t *q, uint64_t pos) {
-  return (rec *)(void *)(q->ring + pos % q->s->cap);
+/* Owner death needs no repair (see the top); the lock is simply ours. */
+static void lock(mproc_queue_t *q, int which) {
+  os_mutex_lock(which == H_PUT ? &q->s->put_m : &q->s->get_m, q->o.h[which], OS_NO_DEADLINE);
+}
+static void unlock(mproc_queue_t *q, int which) {
+  os_mutex_unlock(which == H_PUT ? &q->s->put_m : &q->s->get_m, q->o.h[which]);
 }
 
-/* After a holder died: head and tail are as before its last operation; recount the items. */
-static void repair(mproc_queue_t *q) {
-  queue_shm *s = q->s;
-  uint32_t n = 0;
-  for (uint64_t p = s->head; p < s->tail;) {
-    rec *r = rec_at(q, p);
-    n += r->type == R_ITEM || r->type == R_FIRST;
-    p += REC_HDR + align16(r->len);
-  }
-  s->count = n;
+static uint32_t *word_of(queue_shm *s, int slot) {
+  return slot == H_DATA ? &s->data_word : slot == H_SPACE ? &s->space_word : &s->join_word;
+}
+static uint32_t *sleepers_of(queue_shm *s, int slot) {
+  return slot == H_DATA ? &s->data_sleepers
+                        : slot == H_SPACE ? &s->space_sleepers : &s->join_sleepers;
 }
 
-static void q_lock(mproc_queue_t *q) {
-  if (os_mutex_lock(&q->s->m, q->o.h[H_MUTEX], OS_NO_DEADLINE) == MPROC_EOWNERDEAD)
-    repair(q);
+/* After a change others may wait for: bump the word, wake up to n sleepers. */
+static void signal_word(mproc_queue_t *q, int slot, uint32_t n) {
+  BUMP(word_of(q->s, slot));
+  mp_unpark(q->o.h[slot], sleepers_of(q->s, slot), word_of(q->s, slot), n);
+}
+/* After storing head or tail: wake only when someone sleeps (the common case costs a load). */
+static void signal_if_sleeping(mproc_queue_t *q, int slot, uint32_t n) {
+  if (LD(sleepers_of(q->s, slot)) != 0)
+    signal_word(q, slot, n);
 }
 
-static void q_unlock(mproc_queue_t *q) { os_mutex_unlock(&q->s->m, q->o.h[H_MUTEX]); }
+/* A wait: the word as read while deciding, and the position word whose move also ends it. */
+typedef struct waiting {
+  int slot;            /* H_DATA / H_SPACE / H_JOIN */
+  int which;           /* the lock held: H_PUT / H_GET */
+  uint32_t word;       /* value of the slot's word when the wait was decided */
+  const uint64_t *pos; /* tail (getters) or head (putters) */
+  uint64_t pos_seen;
+} waiting;
 
-static void wake(mproc_queue_t *q, uint32_t *word, uint32_t *sleepers, int slot, uint32_t n) {
-  BUMP(word);
-  mp_unpark(q->o.h[slot], sleepers, word, n);
+static waiting begin_wait(mproc_queue_t *q, int slot, int which) {
+  waiting w = {slot, which, LD(word_of(q->s, slot)), NULL, 0};
+  w.pos = slot == H_DATA ? &q->s->tail : &q->s->head;
+  w.pos_seen = LD(w.pos);
+  return w;
 }
 
-static void wake_data(mproc_queue_t *q, uint32_t n) {
-  wake(q, &q->s->data_word, &q->s->data_sleepers, H_DATA, n);
-}
-static void wake_space(mproc_queue_t *q, uint32_t n) {
-  wake(q, &q->s->space_word, &q->s->space_sleepers, H_SPACE, n);
-}
-
-/* With the mutex held: sleeps until word moves or the deadline (capped at a liveness slice
- * when check_peers), then retakes the mutex. 0 or MPROC_ETIMEDOUT (the real deadline). */
-static int q_wait(mproc_queue_t *q, uint32_t *word, uint32_t *sleepers, int slot,
-                  int64_t deadline, int check_peers, int spin) {
-  uint32_t v = LD(word);
-  q_unlock(q);
+/* Releases the lock, sleeps until woken, the watched position moves, or the deadline (capped
+ * at a liveness slice when peers must be checked), retakes the lock. 0, or MPROC_ETIMEDOUT
+ * once the real deadline has passed. */
+static int wait_on(mproc_queue_t *q, const waiting *w, int64_t deadline, int check_peers) {
+  unlock(q, w->which);
   int moved = 0;
-  for (int i = 0; spin && i < SPIN_LIMIT && !moved; i++) {
+  for (int i = 0; w->slot != H_JOIN && i < SPIN_LIMIT && !moved; i++) {
     os_cpu_relax();
-    moved = LD(word) != v;
+    moved = LD(w->pos) != w->pos_seen || LD(word_of(q->s, w->slot)) != w->word;
   }
   int64_t until = deadline;
   if (check_peers) {
     int64_t slice = os_deadline(LIVENESS_SLICE_MS);
     until = slice < deadline ? slice : deadline;
   }
-  int rc = moved ? 0 : mp_park(q->o.h[slot], sleepers, word, v, until);
-  q_lock(q);
+  int rc = 0;
+  if (!moved) {
+    uint32_t *sleepers = sleepers_of(q->s, w->slot), *word = word_of(q->s, w->slot);
+    __atomic_add_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
+    if (LD(w->pos) == w->pos_seen)
+      rc = os_park_wait(word, w->word, q->o.h[w->slot], until);
+    __atomic_sub_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
+  }
+  lock(q, w->which);
   if (rc == MPROC_ETIMEDOUT && until != deadline)
     rc = 0; /* only the liveness slice ended */
   return rc == MPROC_ETIMEDOUT ? rc : 0;
 }
 
-static int64_t my_pid(void) { return os_getpid(); }
+/* --- ring records (producers, put lock held) ------------------------------------------------ */
 
-/* --- ring records --------------------------------------------------------------------------- */
-
-static uint64_t space_free(const queue_shm *s) { return s->cap - (s->tail - s->head); }
+static uint32_t space_free(const queue_shm *s) {
+  return s->cap - (w_pos(s->tail) - w_pos(LD(&s->head)));
+}
 
 /* Room for a record of rlen bytes at tail (counting the skip record a wrap needs). */
 static int has_room(const queue_shm *s, size_t rlen) {
-  uint64_t to_end = s->cap - s->tail % s->cap;
-  uint64_t need = rlen <= to_end ? rlen : to_end + rlen;
+  uint32_t to_end = s->cap - (w_pos(s->tail) & (s->cap - 1));
+  uint64_t need = rlen <= to_end ? rlen : (uint64_t)to_end + rlen;
   return need <= space_free(s);
 }
 
-/* Appends one record (the caller checked has_room); returns after tail has moved. */
-static void append(mproc_queue_t *q, uint32_t type, uint64_t aux, const void *p, size_t n) {
+/* Writes one record (the caller checked has_room) and publishes it with one store of tail.
+ * counts: 1 for records that are items (ITEM, FIRST). */
+static void append(mproc_queue_t *q, uint32_t type, uint64_t aux, const void *p, size_t n,
+                   int counts) {
   queue_shm *s = q->s;
-  size_t rlen = REC_HDR + align16(n);
-  uint64_t to_end = s->cap - s->tail % s->cap;
+  uint64_t t = s->tail;
+  uint32_t pos = w_pos(t), rlen = (uint32_t)(REC_HDR + align16(n));
+  uint32_t to_end = s->cap - (pos & (s->cap - 1));
   if (rlen > to_end) { /* records never wrap: pad to the end with a skip record */
-    rec *k = rec_at(q, s->tail);
-    *k = (rec){R_SKIP, (uint32_t)(to_end - REC_HDR), 0};
-    ST(&s->tail, s->tail + to_end);
+    *rec_at(q, pos) = (rec){R_SKIP, to_end - REC_HDR, 0};
+    pos += to_end;
   }
-  rec *r = rec_at(q, s->tail);
+  rec *r = rec_at(q, pos);
   if (n)
     memcpy(r + 1, p, n);
   *r = (rec){type, (uint32_t)n, aux};
-  ST(&s->tail, s->tail + rlen); /* the record exists from here on */
-}
-
-static void consume(mproc_queue_t *q, const rec *r) {
-  ST(&q->s->head, q->s->head + REC_HDR + align16(r->len));
+  if (counts && s->kind == Q_JOINABLE)
+    __atomic_add_fetch(&s->unfinished, 1, __ATOMIC_SEQ_CST); /* before anyone can take it */
+  ST(&s->tail, w_make(w_cnt(t) + (uint32_t)counts, pos + rlen));
+  if (LD(&s->pollers))
+    os_notifier_set(q->o.h[H_NOTIFY]);
 }
 
 /* The largest item sent as one record, and the chunk size of streamed ones. */
-static size_t whole_max(const queue_shm *s) { return (size_t)(s->cap / 2) - REC_HDR; }
-static size_t chunk_size(const queue_shm *s) { return (size_t)(s->cap / 4) - REC_HDR; }
+static size_t whole_max(const queue_shm *s) { return s->cap / 2 - REC_HDR; }
+static size_t chunk_size(const queue_shm *s) { return s->cap / 4 - REC_HDR; }
+size_t mp_queue_whole_max(const mproc_queue_t *q) { return whole_max(q->s); }
 
-static int counts_full(const queue_shm *s) { return s->maxsize != 0 && s->count >= s->maxsize; }
-
-/* A new item is visible: count it, raise the notifier for pollers, wake a getter. */
-static void item_added(mproc_queue_t *q, uint32_t wake_n) {
-  queue_shm *s = q->s;
-  if (s->count++ == 0 && s->pollers)
-    os_notifier_set(q->o.h[H_NOTIFY]);
-  s->unfinished++;
-  wake_data(q, wake_n);
-}
-
-static void item_taken(mproc_queue_t *q) {
-  queue_shm *s = q->s;
-  if (--s->count == 0 && s->pollers)
-    os_notifier_clear(q->o.h[H_NOTIFY]);
+static int counts_full(const queue_shm *s) {
+  return s->maxsize != 0 && count_of(s) >= s->maxsize;
 }
 
 /* --- put ------------------------------------------------------------------------------------ */
 
-/* A stream whose writer died stops blocking everyone. */
+/* A stream whose writer died stops holding everyone back (either side may find out). */
 static void check_writer(mproc_queue_t *q) {
   queue_shm *s = q->s;
-  if (s->streaming && !os_pid_alive(s->writer_pid)) {
-    s->streaming = 0;
-    wake_space(q, UINT32_MAX);
-    wake_data(q, UINT32_MAX);
+  uint32_t one = 1;
+  if (LD(&s->streaming) && !os_pid_alive(LD(&s->writer_pid)) &&
+      __atomic_compare_exchange_n(&s->streaming, &one, 0, 0, __ATOMIC_SEQ_CST,
+                                  __ATOMIC_SEQ_CST)) {
+    signal_word(q, H_SPACE, UINT32_MAX);
+    signal_word(q, H_DATA, UINT32_MAX);
   }
 }
 
-/* With the mutex held: until an item of rlen bytes may be appended. */
+/* Put lock held: until an item record of rlen bytes may be appended. */
 static int wait_room(mproc_queue_t *q, size_t rlen, int64_t deadline) {
   queue_shm *s = q->s;
-  while (s->streaming || counts_full(s) || !has_room(s, rlen)) {
+  for (;;) {
+    waiting w = begin_wait(q, H_SPACE, H_PUT);
+    if (!LD(&s->streaming) && !counts_full(s) && has_room(s, rlen))
+      return 0;
     if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
       return MPROC_EFULL;
     check_writer(q);
-    if (q_wait(q, &s->space_word, &s->space_sleepers, H_SPACE, deadline, s->streaming, 0))
+    if (wait_on(q, &w, deadline, LD(&s->streaming)) != 0)
       return MPROC_EFULL;
   }
-  return 0;
 }
 
 static int put_whole(mproc_queue_t *q, const void *data, size_t n, int64_t deadline) {
-  q_lock(q);
+  lock(q, H_PUT);
   int rc = wait_room(q, REC_HDR + align16(n), deadline);
-  if (rc == 0) {
-    append(q, R_ITEM, 0, data, n);
-    item_added(q, 1);
-  }
-  q_unlock(q);
+  if (rc == 0)
+    append(q, R_ITEM, 0, data, n, 1);
+  unlock(q, H_PUT);
+  if (rc == 0)
+    signal_if_sleeping(q, H_DATA, 1);
   return rc;
 }
 
-static uint32_t stream_of(const rec *r) { return (uint32_t)(r->aux >> 40); }
-
-/* Stream id has a reader that is alive (or nobody has started reading it yet: 0). */
-static int reader_alive(queue_shm *s, uint32_t id) {
-  if (s->reader_id != id || s->reader_pid == 0)
-    return 0;
-  if (os_pid_alive(s->reader_pid))
-    return 1;
-  s->reader_pid = 0; /* what is left of its stream is discarded by whoever finds it */
-  return 0;
+/* The consumer that took FIRST of stream id has died. */
+static int reader_died(queue_shm *s, uint32_t id) {
+  int64_t pid = LD(&s->reader_pid);
+  return LD(&s->reader_id) == id && pid != 0 && !os_pid_alive(pid);
 }
 
-/* The chunks after FIRST. Returns 0 when all went in or the reader died (the item was
- * delivered to a consumer that is gone), MPROC_EFULL past the deadline (stream abandoned). */
+/* The records after FIRST. 0 when all went in, or when the reader died (the item went to a
+ * consumer that is gone); MPROC_EFULL past the deadline (the stream is abandoned). */
 static int put_chunks(mproc_queue_t *q, const unsigned char *p, size_t n, size_t done,
-                      uint64_t aux, int64_t deadline) {
+                      uint32_t id, int64_t deadline) {
   queue_shm *s = q->s;
   size_t chunk = chunk_size(s);
   while (done < n) {
     size_t len = n - done < chunk ? n - done : chunk;
-    while (!has_room(s, REC_HDR + align16(len))) {
-      /* A reader that took FIRST and died: the item went to a consumer that is gone. */
-      if (s->reader_id == (uint32_t)(aux >> 40) && s->reader_pid != 0 &&
-          !reader_alive(s, s->reader_id))
+    for (;;) {
+      waiting w = begin_wait(q, H_SPACE, H_PUT);
+      if (has_room(s, REC_HDR + align16(len)))
+        break;
+      if (reader_died(s, id))
         return 0;
-      if (q_wait(q, &s->space_word, &s->space_sleepers, H_SPACE, deadline, 1, 0))
+      if (wait_on(q, &w, deadline, 1) != 0)
         return MPROC_EFULL;
     }
     done += len;
-    append(q, done == n ? R_LAST : R_CHUNK, aux, p + done - len, len);
-    wake_data(q, UINT32_MAX); /* the stream's reader, whichever sleeper it is */
+    append(q, done == n ? R_LAST : R_CHUNK, (uint64_t)id << SIZE_BITS, p + done - len, len, 0);
+    signal_if_sleeping(q, H_DATA, UINT32_MAX); /* the stream's reader, whichever sleeper */
   }
   return 0;
 }
@@ -271,47 +277,82 @@ static int put_chunks(mproc_queue_t *q, const unsigned char *p, size_t n, size_t
 static int put_stream(mproc_queue_t *q, const unsigned char *p, size_t n, int64_t deadline) {
   queue_shm *s = q->s;
   size_t chunk = chunk_size(s);
-  q_lock(q);
+  lock(q, H_PUT);
   int rc = wait_room(q, REC_HDR + chunk, deadline);
   if (rc == 0) {
-    s->streaming = 1;
-    s->writer_pid = my_pid();
-    uint64_t aux = ((uint64_t)++s->stream_id << 40) | (uint64_t)n;
-    append(q, R_FIRST, aux, p, chunk);
-    item_added(q, UINT32_MAX);
-    rc = put_chunks(q, p, n, chunk, aux, deadline);
-    s->streaming = 0;
-    wake_space(q, UINT32_MAX); /* producers held back by the stream */
-    wake_data(q, UINT32_MAX);  /* a reader waiting for a chunk that will not come */
+    ST(&s->writer_pid, my_pid());
+    ST(&s->streaming, 1);
+    uint32_t id = ++s->stream_id;
+    append(q, R_FIRST, (uint64_t)id << SIZE_BITS | n, p, chunk, 1);
+    signal_if_sleeping(q, H_DATA, 1);
+    rc = put_chunks(q, p, n, chunk, id, deadline);
+    ST(&s->streaming, 0);
+    signal_word(q, H_SPACE, UINT32_MAX); /* producers held back by the stream */
+    signal_word(q, H_DATA, UINT32_MAX);  /* a reader waiting for a chunk that will not come */
   }
-  q_unlock(q);
+  unlock(q, H_PUT);
   return rc;
 }
 
-static int put_bytes(mproc_queue_t *q, const void *data, size_t n, int64_t deadline) {
+int mp_queue_put_bytes(mproc_queue_t *q, const void *data, size_t n, int64_t deadline) {
   if (n <= whole_max(q->s))
     return put_whole(q, data, n, deadline);
   return put_stream(q, data, n, deadline);
 }
 
-/* --- get ----------------------------------------------------------------------------------- */
+void mp_queue_put_list(mproc_queue_t *q, const ovf_item *it) {
+  lock(q, H_PUT);
+  for (; it; it = it->next) {
+    if (it->size > whole_max(q->s)) {
+      unlock(q, H_PUT);
+      put_stream(q, it->data, it->size, OS_NO_DEADLINE);
+      lock(q, H_PUT);
+      continue;
+    }
+    wait_room(q, REC_HDR + align16(it->size), OS_NO_DEADLINE);
+    append(q, R_ITEM, 0, it->data, it->size, 1);
+    signal_if_sleeping(q, H_DATA, 1);
+  }
+  unlock(q, H_PUT);
+}
 
-/* Collects the rest of stream id into buf (the mutex held). 0 when complete, MPROC_EPEERGONE
- * when the stream ended early (writer died or gave up). */
+/* --- get (get lock held) -------------------------------------------------------------------- */
+
+/* Moves head past r with one store; counts: 1 when r is an item (ITEM, FIRST). */
+static void consume(mproc_queue_t *q, const rec *r, int counts) {
+  queue_shm *s = q->s;
+  uint64_t h = s->head;
+  ST(&s->head, w_make(w_cnt(h) + (uint32_t)counts, w_pos(h) + REC_HDR + (uint32_t)align16(r->len)));
+  if (counts && LD(&s->pollers) && count_of(s) == 0) {
+    os_notifier_clear(q->o.h[H_NOTIFY]);
+    if (count_of(s) != 0) /* a producer published meanwhile: keep the flag raised */
+      os_notifier_set(q->o.h[H_NOTIFY]);
+  }
+  signal_if_sleeping(q, H_SPACE, UINT32_MAX);
+}
+
+static int ring_empty(const queue_shm *s) { return w_pos(LD(&s->tail)) == w_pos(s->head); }
+
+/* Collects the rest of stream id into buf. 0 when complete, MPROC_EPEERGONE when the stream
+ * ended early (its writer died or gave up). */
 static int collect(mproc_queue_t *q, uint32_t id, unsigned char *buf, size_t total,
                    size_t got) {
   queue_shm *s = q->s;
   while (got < total) {
-    if (s->head == s->tail) {
+    waiting w = begin_wait(q, H_DATA, H_GET);
+    if (ring_empty(s)) {
       check_writer(q);
-      if (!s->streaming || s->stream_id != id)
+      if (!LD(&s->streaming) || LD(&s->stream_id) != id) {
+        if (!ring_empty(s))
+          continue; /* the last record landed just before the stream ended */
         return MPROC_EPEERGONE;
-      q_wait(q, &s->data_word, &s->data_sleepers, H_DATA, OS_NO_DEADLINE, 1, 1);
+      }
+      wait_on(q, &w, OS_NO_DEADLINE, 1);
       continue;
     }
-    rec *r = rec_at(q, s->head);
+    rec *r = rec_at(q, w_pos(s->head));
     if (r->type == R_SKIP) {
-      consume(q, r);
+      consume(q, r, 0);
       continue;
     }
     if ((r->type != R_CHUNK && r->type != R_LAST) || stream_of(r) != id ||
@@ -319,34 +360,32 @@ static int collect(mproc_queue_t *q, uint32_t id, unsigned char *buf, size_t tot
       return MPROC_EPEERGONE;
     memcpy(buf + got, r + 1, r->len);
     got += r->len;
-    consume(q, r);
-    wake_space(q, 1);
+    consume(q, r, 0);
   }
   return 0;
 }
 
+static void task_done_silently(mproc_queue_t *q);
+
 /* Takes the stream whose FIRST record is at head. 0 with *out, or MPROC_EPEERGONE. */
 static int take_stream(mproc_queue_t *q, rec *first, void **out, size_t *size) {
   queue_shm *s = q->s;
-  size_t total = (size_t)(first->aux & (((uint64_t)1 << 40) - 1));
+  size_t total = (size_t)(first->aux & (((uint64_t)1 << SIZE_BITS) - 1));
   uint32_t id = stream_of(first);
   unsigned char *buf = malloc(total ? total : 1);
   if (buf == NULL)
     return MPROC_ENOMEM; /* the item stays in the queue */
-  s->reader_pid = my_pid();
-  s->reader_id = id;
+  ST(&s->reader_pid, my_pid());
+  ST(&s->reader_id, id);
   memcpy(buf, first + 1, first->len);
   size_t got = first->len;
-  consume(q, first);
-  item_taken(q);
-  wake_space(q, 1);
+  consume(q, first, 1);
   int rc = collect(q, id, buf, total, got);
-  s->reader_pid = 0;
-  wake_data(q, UINT32_MAX); /* getters that waited behind the stream */
-  if (rc != 0) { /* never delivered: nobody will call task_done for it */
+  ST(&s->reader_pid, 0);
+  signal_word(q, H_DATA, UINT32_MAX); /* getters that waited behind the stream */
+  if (rc != 0) {
     free(buf);
-    if (s->unfinished > 0 && --s->unfinished == 0)
-      wake(q, &s->join_word, &s->join_sleepers, H_JOIN, UINT32_MAX);
+    task_done_silently(q); /* never delivered: nobody will call task_done for it */
     return rc;
   }
   *out = buf;
@@ -354,15 +393,15 @@ static int take_stream(mproc_queue_t *q, rec *first, void **out, size_t *size) {
   return 0;
 }
 
-/* A chunk at head that another consumer is collecting: wait; with no live reader, discard. */
-static int foreign_chunk(mproc_queue_t *q, rec *r, int64_t deadline) {
+/* A chunk at head that another consumer is collecting: wait; with no live reader, drop it. */
+static int foreign_chunk(mproc_queue_t *q, rec *r, const waiting *w, int64_t deadline) {
   queue_shm *s = q->s;
-  if (!reader_alive(s, stream_of(r))) {
-    consume(q, r);
-    wake_space(q, UINT32_MAX);
+  int64_t pid = LD(&s->reader_pid);
+  if (LD(&s->reader_id) != stream_of(r) || pid == 0 || !os_pid_alive(pid)) {
+    consume(q, r, 0);
     return 0;
   }
-  return q_wait(q, &s->data_word, &s->data_sleepers, H_DATA, deadline, 1, 0);
+  return wait_on(q, w, deadline, 1);
 }
 
 static int take_item(mproc_queue_t *q, rec *r, void **out, size_t *size) {
@@ -372,28 +411,26 @@ static int take_item(mproc_queue_t *q, rec *r, void **out, size_t *size) {
   memcpy(buf, r + 1, r->len);
   *size = r->len;
   *out = buf;
-  consume(q, r);
-  item_taken(q);
-  wake_space(q, 1);
+  consume(q, r, 1);
   return 0;
 }
 
 static int get_locked(mproc_queue_t *q, int64_t deadline, void **out, size_t *size) {
   queue_shm *s = q->s;
   for (;;) {
-    int rc;
-    if (s->head == s->tail) {
+    waiting w = begin_wait(q, H_DATA, H_GET);
+    if (ring_empty(s)) {
       if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
         return MPROC_EEMPTY;
-      rc = q_wait(q, &s->data_word, &s->data_sleepers, H_DATA, deadline, 0, 1);
-      if (rc != 0)
+      if (wait_on(q, &w, deadline, 0) != 0)
         return MPROC_EEMPTY;
       continue;
     }
-    rec *r = rec_at(q, s->head);
+    rec *r = rec_at(q, w_pos(s->head));
+    int rc;
     switch (r->type) {
     case R_SKIP:
-      consume(q, r);
+      consume(q, r, 0);
       continue;
     case R_ITEM:
       return take_item(q, r, out, size);
@@ -403,131 +440,20 @@ static int get_locked(mproc_queue_t *q, int64_t deadline, void **out, size_t *si
         return rc;
       continue; /* its writer died mid-stream: nothing was delivered, look again */
     default:
-      if (foreign_chunk(q, r, deadline) != 0)
+      if (foreign_chunk(q, r, &w, deadline) != 0)
         return MPROC_EEMPTY;
     }
   }
 }
 
-/* --- overflow of unbounded queues ------------------------------------------------------------ */
-
-static void feeder_main(void *arg) {
-  mproc_queue_t *q = arg;
-  for (;;) {
-    os_global_lock();
-    ovf_item *it = q->ovf_head;
-    if (it == NULL)
-      q->feeder_running = 0;
-    os_global_unlock();
-    if (it == NULL)
-      return;
-    put_bytes(q, it->data, it->size, OS_NO_DEADLINE);
-    os_global_lock();
-    q->ovf_head = it->next;
-    if (q->ovf_head == NULL)
-      q->ovf_tail = NULL;
-    os_global_unlock();
-    free(it);
-  }
-}
-
-/* Waits for the feeder to empty the overflow (or drops it when cancelled). */
-static void drain_overflow(mproc_queue_t *q, int drop) {
-  for (;;) {
-    os_global_lock();
-    os_thread *t = q->feeder;
-    q->feeder = NULL;
-    if (t == NULL && drop) {
-      for (ovf_item *it = q->ovf_head, *nx; it; it = nx) {
-        nx = it->next;
-        free(it);
-      }
-      q->ovf_head = q->ovf_tail = NULL;
-    }
-    os_global_unlock();
-    if (t == NULL)
-      return;
-    os_thread_join(t);
-  }
-}
-
-static void at_exit_flush(void) {
-  for (mproc_queue_t *q = g_overflowed; q; q = q->ovf_next)
-    drain_overflow(q, q->cancel_join);
-}
-
-/* Called with the global lock held. */
-static void register_overflowed(mproc_queue_t *q) {
-  for (mproc_queue_t *p = g_overflowed; p; p = p->ovf_next)
-    if (p == q)
-      return;
-  q->ovf_next = g_overflowed;
-  g_overflowed = q;
-  if (!g_atexit_registered) {
-    g_atexit_registered = 1;
-    atexit(at_exit_flush);
-  }
-}
-
-static void unregister_overflowed(mproc_queue_t *q) {
-  os_global_lock();
-  for (mproc_queue_t **pp = &g_overflowed; *pp; pp = &(*pp)->ovf_next)
-    if (*pp == q) {
-      *pp = q->ovf_next;
-      break;
-    }
-  os_global_unlock();
-}
-
-/* Keeps the item in this process and makes sure a feeder moves it into the ring. */
-static int overflow(mproc_queue_t *q, const void *data, size_t n) {
-  ovf_item *it = malloc(sizeof *it + (n ? n : 1));
-  if (it == NULL)
-    return MPROC_ENOMEM;
-  it->next = NULL;
-  it->size = n;
-  if (n)
-    memcpy(it->data, data, n);
-  int rc = 0;
-  os_global_lock();
-  if (q->ovf_tail)
-    q->ovf_tail->next = it;
-  else
-    q->ovf_head = it;
-  q->ovf_tail = it;
-  register_overflowed(q);
-  if (!q->feeder_running) {
-    os_thread_join(q->feeder); /* a previous feeder that already finished */
-    q->feeder = NULL;
-    rc = os_thread_start(feeder_main, q, &q->feeder);
-    q->feeder_running = rc == 0;
-  }
-  os_global_unlock();
-  return rc;
-}
-
-/* An unbounded queue's put: straight into the ring when there is room and nothing of ours is
- * waiting in the overflow (per-producer order), else into the overflow. */
-static int put_unbounded(mproc_queue_t *q, const void *data, size_t n) {
-  os_global_lock();
-  int queued = q->ovf_head != NULL;
-  os_global_unlock();
-  if (!queued && n <= whole_max(q->s) && put_whole(q, data, n, 0) == 0)
-    return 0;
-  return overflow(q, data, n);
-}
-
-void mp_queue_after_fork_child(void) {
-  /* The parent's overflow is the parent's to deliver; its feeder threads do not exist here. */
-  for (mproc_queue_t *q = g_overflowed; q; q = q->ovf_next) {
-    q->feeder = NULL;
-    q->feeder_running = 0;
-    q->ovf_head = q->ovf_tail = NULL; /* leaked on purpose: not ours to free or send */
-  }
-  g_overflowed = NULL;
-}
-
 /* --- public calls ------------------------------------------------------------------------------ */
+
+static uint32_t pow2_floor(size_t n) {
+  uint32_t p = 4096;
+  while ((size_t)p * 2 <= n && p < (1u << 30))
+    p *= 2;
+  return p;
+}
 
 static int queue_create(mproc_queue_t **out, size_t maxsize, size_t bytes, int kind) {
   if (out == NULL)
@@ -538,16 +464,18 @@ static int queue_create(mproc_queue_t **out, size_t maxsize, size_t bytes, int k
   mproc_queue_t *q = calloc(1, sizeof *q);
   if (q == NULL)
     return MPROC_ENOMEM;
-  bytes = align16(bytes);
-  int rc = mp_shobj_create(&q->o, RING_OFF + bytes);
+  uint32_t cap = pow2_floor(bytes); /* positions wrap at 2^32: the ring size must divide it */
+  int rc = mp_shobj_create(&q->o, RING_OFF + (size_t)cap);
   if (rc == 0) {
     q->s = q->o.blk.p;
     q->ring = (unsigned char *)q->o.blk.p + RING_OFF;
-    q->s->cap = bytes;
+    q->s->cap = cap;
     q->s->maxsize = (uint32_t)maxsize;
     q->s->kind = (uint32_t)kind;
-    rc = os_mutex_init(&q->s->m, &q->o.h[H_MUTEX]);
+    rc = os_mutex_init(&q->s->put_m, &q->o.h[H_PUT]);
   }
+  if (rc == 0)
+    rc = os_mutex_init(&q->s->get_m, &q->o.h[H_GET]);
   for (int slot = H_DATA; rc == 0 && slot <= H_JOIN; slot++)
     rc = os_park_new(&q->o.h[slot]);
   if (rc == 0)
@@ -583,13 +511,13 @@ int mproc_queue_put(mproc_queue_t *q, const void *data, size_t size, int64_t tim
   int rc = usable(q);
   if (rc != 0 || (data == NULL && size > 0) || timeout_ms < MPROC_FOREVER)
     return rc ? rc : MPROC_EINVAL;
-  if (size > ((uint64_t)1 << 40) - 1)
+  if (size >= ((uint64_t)1 << SIZE_BITS))
     return MPROC_EMSGSIZE;
   if (q->s->maxsize == 0)
-    return put_unbounded(q, data, size);
+    return mp_queue_put_unbounded(q, data, size);
   int64_t deadline;
   mp_timeout_deadline(timeout_ms, &deadline);
-  return put_bytes(q, data, size, deadline);
+  return mp_queue_put_bytes(q, data, size, deadline);
 }
 
 int mproc_queue_get(mproc_queue_t *q, int64_t timeout_ms, void **data, size_t *size) {
@@ -600,9 +528,9 @@ int mproc_queue_get(mproc_queue_t *q, int64_t timeout_ms, void **data, size_t *s
   *size = 0;
   int64_t deadline;
   mp_timeout_deadline(timeout_ms, &deadline);
-  q_lock(q);
+  lock(q, H_GET);
   rc = get_locked(q, deadline, data, size);
-  q_unlock(q);
+  unlock(q, H_GET);
   return rc;
 }
 
@@ -636,14 +564,10 @@ int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms, mproc_args_t **
 }
 
 int64_t mproc_queue_qsize(const mproc_queue_t *q) {
-  return q ? (int64_t)LD(&q->s->count) : MPROC_EINVAL;
+  return q ? (int64_t)count_of(q->s) : MPROC_EINVAL;
 }
-int mproc_queue_empty(const mproc_queue_t *q) { return q ? LD(&q->s->count) == 0 : MPROC_EINVAL; }
-int mproc_queue_full(const mproc_queue_t *q) {
-  if (q == NULL)
-    return MPROC_EINVAL;
-  return q->s->maxsize != 0 && LD(&q->s->count) >= q->s->maxsize;
-}
+int mproc_queue_empty(const mproc_queue_t *q) { return q ? count_of(q->s) == 0 : MPROC_EINVAL; }
+int mproc_queue_full(const mproc_queue_t *q) { return q ? counts_full(q->s) : MPROC_EINVAL; }
 
 int mproc_queue_close(mproc_queue_t *q) {
   if (q == NULL)
@@ -655,7 +579,7 @@ int mproc_queue_close(mproc_queue_t *q) {
 int mproc_queue_join_thread(mproc_queue_t *q) {
   if (q == NULL)
     return MPROC_EINVAL;
-  drain_overflow(q, 0);
+  mp_queue_drain_overflow(q, 0);
   return 0;
 }
 
@@ -668,19 +592,28 @@ int mproc_queue_cancel_join_thread(mproc_queue_t *q) {
   return 0;
 }
 
+/* One fewer unfinished item; MPROC_EOVERRELEASE if there was none. */
+static int unfinished_down(mproc_queue_t *q) {
+  uint64_t v = LD(&q->s->unfinished);
+  do {
+    if (v == 0)
+      return MPROC_EOVERRELEASE;
+  } while (!__atomic_compare_exchange_n(&q->s->unfinished, &v, v - 1, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST));
+  if (v == 1)
+    signal_word(q, H_JOIN, UINT32_MAX);
+  return 0;
+}
+
+static void task_done_silently(mproc_queue_t *q) {
+  if (q->s->kind == Q_JOINABLE)
+    unfinished_down(q);
+}
+
 int mproc_queue_task_done(mproc_queue_t *q) {
   if (q == NULL)
     return MPROC_EINVAL;
-  if (q->s->kind != Q_JOINABLE)
-    return MPROC_ETYPE;
-  q_lock(q);
-  int rc = 0;
-  if (q->s->unfinished == 0)
-    rc = MPROC_EOVERRELEASE;
-  else if (--q->s->unfinished == 0)
-    wake(q, &q->s->join_word, &q->s->join_sleepers, H_JOIN, UINT32_MAX);
-  q_unlock(q);
-  return rc;
+  return q->s->kind == Q_JOINABLE ? unfinished_down(q) : MPROC_ETYPE;
 }
 
 int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms) {
@@ -690,19 +623,22 @@ int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms) {
     return MPROC_ETYPE;
   int64_t deadline;
   mp_timeout_deadline(timeout_ms, &deadline);
-  q_lock(q);
-  int rc = 0;
-  while (rc == 0 && q->s->unfinished != 0)
-    rc = q_wait(q, &q->s->join_word, &q->s->join_sleepers, H_JOIN, deadline, 0, 0);
-  q_unlock(q);
-  return rc;
+  queue_shm *s = q->s;
+  for (;;) {
+    uint32_t v = LD(&s->join_word);
+    if (LD(&s->unfinished) == 0)
+      return 0;
+    int rc = mp_park(q->o.h[H_JOIN], &s->join_sleepers, &s->join_word, v, deadline);
+    if (rc != 0 && LD(&s->unfinished) != 0)
+      return rc;
+  }
 }
 
 void mproc_queue_free(mproc_queue_t *q) {
   if (q == NULL)
     return;
-  drain_overflow(q, q->cancel_join);
-  unregister_overflowed(q);
+  mp_queue_drain_overflow(q, q->cancel_join);
+  mp_queue_unregister(q);
   mp_shobj_release(&q->o);
   free(q);
 }
@@ -725,7 +661,9 @@ int mp_queue_adopt(mp_rd *r, mp_hmap *hm, mproc_queue_t **out) {
   if (rc == 0) {
     q->s = q->o.blk.p;
     q->ring = (unsigned char *)q->o.blk.p + RING_OFF;
-    if (q->o.blk.size < RING_OFF || q->s->cap > q->o.blk.size - RING_OFF)
+    uint32_t cap = q->s->cap;
+    if (q->o.blk.size < RING_OFF || cap < 4096 || (cap & (cap - 1)) != 0 ||
+        cap > q->o.blk.size - RING_OFF)
       rc = MPROC_EPROTO;
   }
   if (rc != 0) {
@@ -740,20 +678,19 @@ int mp_queue_wait_prepare(mproc_queue_t *q, os_handle *h) {
   int rc = usable(q);
   if (rc != 0)
     return rc;
-  q_lock(q);
-  q->s->pollers++;
-  int ready = q->s->count > 0;
+  /* Under both locks nothing moves: the flag is set exactly when there is an item. */
+  lock(q, H_PUT);
+  lock(q, H_GET);
+  __atomic_add_fetch(&q->s->pollers, 1, __ATOMIC_SEQ_CST);
+  int ready = count_of(q->s) > 0;
   if (ready)
     os_notifier_set(q->o.h[H_NOTIFY]);
   else
     os_notifier_clear(q->o.h[H_NOTIFY]);
-  q_unlock(q);
+  unlock(q, H_GET);
+  unlock(q, H_PUT);
   *h = q->o.h[H_NOTIFY];
   return ready;
 }
 
-void mp_queue_wait_done(mproc_queue_t *q) {
-  q_lock(q);
-  q->s->pollers--;
-  q_unlock(q);
-}
+void mp_queue_wait_done(mproc_queue_t *q) { __atomic_sub_fetch(&q->s->pollers, 1, __ATOMIC_SEQ_CST); }

@@ -1,0 +1,45 @@
+/* Queue internals shared by queue.c (the shared ring, put and get) and queue_feed.c (the
+ * overflow of unbounded queues and its feeder thread). */
+#ifndef MPROC_QUEUE_H
+#define MPROC_QUEUE_H
+
+#include "heap.h"
+
+typedef struct queue_shm queue_shm;
+
+typedef struct ovf_item {
+  struct ovf_item *next;
+  size_t size;
+  unsigned char data[];
+} ovf_item;
+
+struct mproc_queue {
+  mp_shobj o;
+  queue_shm *s;
+  unsigned char *ring;
+  int closed;
+  /* overflow of an unbounded queue (queue_feed.c), guarded by os_global_lock */
+  ovf_item *ovf_head, *ovf_tail;
+  os_thread *feeder;
+  int feeder_running;
+  int cancel_join;
+  struct mproc_queue *ovf_next; /* registry of queues that ever overflowed here */
+};
+
+/* queue.c: puts with the deadline (MPROC_EFULL when no room in time); the largest item put as
+ * one record (bigger ones are streamed). */
+int mp_queue_put_bytes(mproc_queue_t *q, const void *data, size_t n, int64_t deadline);
+size_t mp_queue_whole_max(const mproc_queue_t *q);
+/* Puts every item of the list in order, waiting for room as long as it takes (the feeder). */
+void mp_queue_put_list(mproc_queue_t *q, const ovf_item *it);
+
+/* queue_feed.c */
+/* An unbounded queue's put: into the ring when there is room and nothing of this process is
+ * held back, else into the overflow that a feeder thread moves into the ring. */
+int mp_queue_put_unbounded(mproc_queue_t *q, const void *data, size_t n);
+/* Waits for the feeder to empty the overflow, or drops the overflow (drop = 1). */
+void mp_queue_drain_overflow(mproc_queue_t *q, int drop);
+/* Forgets q (it is being freed). */
+void mp_queue_unregister(mproc_queue_t *q);
+
+#endif /* MPROC_QUEUE_H */
