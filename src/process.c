@@ -225,8 +225,9 @@ static int check_start(mproc_process_t *p, mproc_start_method *m) {
     return MPROC_ENOMAIN;
   if (*m == MPROC_START_FORK && !fork_allowed(p))
     return MPROC_EUNSAFE;
-  if (mp_args_handles(p->args, NULL, 0) > MP_MAX_PASSED_HANDLES)
-    return MPROC_EMSGSIZE; /* more connections than one start can carry */
+  os_handle distinct[MP_MAX_PASSED_HANDLES + 1]; /* objects in one segment share a handle */
+  if (mp_args_handles(p->args, distinct, MP_MAX_PASSED_HANDLES + 1) > MP_MAX_PASSED_HANDLES)
+    return MPROC_EMSGSIZE; /* more handles than one start can carry */
   return 0;
 }
 

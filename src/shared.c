@@ -62,10 +62,11 @@ static int attach_lock(mproc_array_t *a, mproc_lock_t *lock) {
 
 static int array_create(mproc_array_t **out, char tc, size_t elem, size_t align, size_t len,
                         const void *init, mproc_lock_t *lock) {
-  if (out == NULL || elem == 0 || len == 0 || align == 0 || align > 64 ||
-      (align & (align - 1)) != 0)
+  if (out == NULL)
     return MPROC_EINVAL;
   *out = NULL;
+  if (elem == 0 || len == 0 || align == 0 || align > 64 || (align & (align - 1)) != 0)
+    return MPROC_EINVAL;
   if (len > SIZE_MAX / elem)
     return MPROC_ENOMEM;
   mproc_array_t *a = calloc(1, sizeof *a); /* also a Value: the same size */
@@ -133,7 +134,10 @@ int mproc_raw_value_new(mproc_value_t **out, char typecode, const void *init) {
   return typed_create((mproc_array_t **)out, typecode, 1, init, MPROC_LOCK_NONE);
 }
 
-void mproc_value_free(mproc_value_t *v) { mproc_array_free(&v->a); }
+void mproc_value_free(mproc_value_t *v) {
+  if (v != NULL)
+    mproc_array_free(&v->a);
+}
 
 /* --- access ---------------------------------------------------------------------------------- */
 
@@ -158,6 +162,10 @@ static int copy_locked(const mproc_array_t *a, size_t start, size_t n, void *buf
     memcpy(p, buf, n * a->elem);
   else
     memcpy(buf, p, n * a->elem);
+  /* A holder died mid-update: the caller cannot repair anything inside this call, so the lock
+   * stays usable and the code tells it the elements may be half-written. */
+  if (rc == MPROC_EOWNERDEAD)
+    mproc_lock_consistent(a->lock);
   if (a->lock)
     mproc_lock_release(a->lock);
   return rc;

@@ -134,3 +134,47 @@ int main(int argc, char **argv) {
   fprintf(stderr, "no test case named %s\n", argv[1]);
   return 2;
 }
+
+/* --- resource counts (POSIX) --- */
+#ifndef _WIN32
+#include <dirent.h>
+
+int t_count_entries(const char *dir) {
+  DIR *d = opendir(dir);
+  int n = 0;
+  ASSERT_TRUE(d != NULL);
+  for (struct dirent *e; (e = readdir(d)) != NULL;)
+    n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+  closedir(d);
+  return n;
+}
+
+/* Names in /dev/shm an anonymous segment could leave: "mproc-" and 16 hex digits, what the
+ * library uses where memfd is missing (it unlinks them at once). Not all of /dev/shm: other
+ * tests running at the same time create named blocks there on purpose. */
+int t_count_anonymous_shm_names(void) {
+  DIR *d = opendir("/dev/shm");
+  int n = 0;
+  ASSERT_TRUE(d != NULL);
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    const char *s = e->d_name;
+    if (strncmp(s, "mproc-", 6) == 0 && strlen(s) == 22 &&
+        strspn(s + 6, "0123456789abcdef") == 16)
+      n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Shared mappings of this process: memfds and /dev/shm objects. */
+int t_count_shared_maps(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[1024];
+  int n = 0;
+  ASSERT_TRUE(f != NULL);
+  while (fgets(line, sizeof line, f))
+    n += strstr(line, "/memfd:") != NULL || strstr(line, "/dev/shm/") != NULL;
+  fclose(f);
+  return n;
+}
+#endif

@@ -84,4 +84,14 @@ mproc_process_t *t_start(mproc_target_fn fn, mproc_args_t *args_or_null);
 /* Joins (30 s cap) and returns the exit code. */
 int t_join_code(mproc_process_t *p);
 
+#ifndef _WIN32
+/* Entries of a directory (without . and ..); for /proc/self/fd this includes opendir's fd. */
+int t_count_entries(const char *dir);
+/* Names an anonymous segment could leave in /dev/shm ("mproc-" + 16 hex digits, the fallback
+ * where memfd is missing); not all of /dev/shm, where other tests make named blocks. */
+int t_count_anonymous_shm_names(void);
+/* Shared mappings of this process: memfds and /dev/shm objects. */
+int t_count_shared_maps(void);
+#endif
+
 #endif

@@ -374,27 +374,6 @@ TEST(barrier_waiter_killed, 60, ALL) {
 /* --- nothing left behind ----------------------------------------------------------------- */
 
 #ifndef _WIN32
-static int count_entries(const char *dir) {
-  DIR *d = opendir(dir);
-  int n = 0;
-  ASSERT_TRUE(d != NULL);
-  for (struct dirent *e; (e = readdir(d)) != NULL;)
-    n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-  closedir(d);
-  return n; /* for /proc/self/fd this includes the fd opendir used */
-}
-
-/* Shared mappings of this process: memfds and /dev/shm objects. */
-static int count_shared_maps(void) {
-  FILE *f = fopen("/proc/self/maps", "r");
-  char line[1024];
-  int n = 0;
-  ASSERT_TRUE(f != NULL);
-  while (fgets(line, sizeof line, f))
-    n += strstr(line, "/memfd:") != NULL || strstr(line, "/dev/shm/") != NULL;
-  fclose(f);
-  return n;
-}
 
 /* Takes a piece of everything, then blocks in the barrier until killed. Args: lock, rlock,
  * semaphore, bounded semaphore, condition, event, barrier. */
@@ -420,8 +399,8 @@ TEST(nothing_left_behind, 60, POSIX_ALL) {
   ASSERT_OK(mproc_lock_new(&l));
   s_finish(s_start(t_target_return_arg, s_args("L", l)));
   mproc_lock_free(l);
-  int fds = count_entries("/proc/self/fd"), shm = count_entries("/dev/shm");
-  int maps = count_shared_maps();
+  int fds = t_count_entries("/proc/self/fd"), shm = t_count_anonymous_shm_names();
+  int maps = t_count_shared_maps();
 
   mproc_semaphore_t *s, *bs;
   mproc_condition_t *c;
@@ -450,9 +429,9 @@ TEST(nothing_left_behind, 60, POSIX_ALL) {
     mproc_event_free(e);
   }
 
-  ASSERT_EQ(count_entries("/proc/self/fd"), fds);
-  ASSERT_EQ(count_shared_maps(), maps);
-  ASSERT_EQ(count_entries("/dev/shm"), shm); /* anonymous: never a name in /dev/shm */
+  ASSERT_EQ(t_count_entries("/proc/self/fd"), fds);
+  ASSERT_EQ(t_count_shared_maps(), maps);
+  ASSERT_EQ(t_count_anonymous_shm_names(), shm); /* anonymous: never a name in /dev/shm */
   size_t n = 9;
   ASSERT_OK(mproc_active_children(NULL, 0, &n));
   ASSERT_EQ(n, 0);

@@ -85,8 +85,10 @@ static int shm_unnamed(void) {
 
 int os_shm_create(size_t size, os_handle *out) {
   *out = OS_INVALID;
-  if (size == 0 || size > (size_t)INT64_MAX)
+  if (size == 0)
     return MPROC_EINVAL;
+  if (size > (size_t)INT64_MAX)
+    return os_error(ENOSPC);
   if (size >= PRECHECK_MIN && size > mem_available())
     return os_error(ENOSPC);
   int fd = memfd_create("mproc", MFD_CLOEXEC);

@@ -86,8 +86,8 @@ int os_shm_unlink_named(const char *name) {
 
 int os_shm_map(os_handle h, size_t size, void **addr) {
   void *p = MapViewOfFile((HANDLE)h, FILE_MAP_ALL_ACCESS, 0, 0, size);
-  if (p == NULL)
-    return os_last_error();
+  if (p == NULL) /* Wine charges no commit at creation: the view is where it runs out */
+    return section_error(GetLastError());
   *addr = p;
   return 0;
 }
