@@ -125,4 +125,44 @@ static inline int example_die(const char *what, int rc) {
   return 1;
 }
 
+/* print(list) for a list of typed values, in Python's notation. */
+static inline void example_print_list(const mproc_args_t *list) {
+  printf("[");
+  for (size_t i = 0; i < mproc_args_count(list); i++) {
+    if (i > 0)
+      printf(", ");
+    int64_t n;
+    double d;
+    const char *s;
+    const void *b;
+    size_t size;
+    switch (mproc_args_type(list, i)) {
+    case MPROC_ARG_INT:
+      mproc_args_get_int(list, i, &n);
+      printf("%lld", (long long)n);
+      break;
+    case MPROC_ARG_DOUBLE:
+      mproc_args_get_double(list, i, &d);
+      printf("%g", d);
+      break;
+    case MPROC_ARG_STR:
+      mproc_args_get_str(list, i, &s);
+      printf("'%s'", s);
+      break;
+    case MPROC_ARG_BYTES:
+      mproc_args_get_bytes(list, i, &b, &size);
+      printf("<%zu bytes>", size);
+      break;
+    case MPROC_ARG_NONE:
+      printf("None");
+      break;
+    default:
+      printf("?");
+    }
+  }
+  printf("]\n");
+  fflush(stdout);
+}
+
+
 #endif /* MPROC_EXAMPLE_UTIL_H */

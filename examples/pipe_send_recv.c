@@ -44,45 +44,6 @@ static int func(const mproc_args_t *args) {
   return 0;
 }
 
-/* print(list) */
-static void print_list(const mproc_args_t *list) {
-  printf("[");
-  for (size_t i = 0; i < mproc_args_count(list); i++) {
-    if (i > 0)
-      printf(", ");
-    int64_t n;
-    double d;
-    const char *s;
-    const void *b;
-    size_t size;
-    switch (mproc_args_type(list, i)) {
-    case MPROC_ARG_INT:
-      mproc_args_get_int(list, i, &n);
-      printf("%lld", (long long)n);
-      break;
-    case MPROC_ARG_DOUBLE:
-      mproc_args_get_double(list, i, &d);
-      printf("%g", d);
-      break;
-    case MPROC_ARG_STR:
-      mproc_args_get_str(list, i, &s);
-      printf("'%s'", s);
-      break;
-    case MPROC_ARG_BYTES:
-      mproc_args_get_bytes(list, i, &b, &size);
-      printf("<%zu bytes>", size);
-      break;
-    case MPROC_ARG_NONE:
-      printf("None");
-      break;
-    default:
-      printf("?");
-    }
-  }
-  printf("]\n");
-  fflush(stdout);
-}
-
 int main(int argc, char **argv) {
   mproc_main(argc, argv);
   if (example_apply_method(argc, argv) != 0)
@@ -107,7 +68,7 @@ int main(int argc, char **argv) {
   mproc_args_t *list;
   if ((rc = mproc_conn_recv(parent_side, MPROC_FOREVER, &list)) != 0)
     return example_die("mproc_conn_recv", rc);
-  print_list(list); /* print(parent_side.recv()) */
+  example_print_list(list); /* print(parent_side.recv()) */
   mproc_args_free(list);
 
   rc = mproc_conn_recv(parent_side, MPROC_FOREVER, &list);
