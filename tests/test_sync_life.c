@@ -437,3 +437,43 @@ TEST(nothing_left_behind, 60, POSIX_ALL) {
   ASSERT_EQ(n, 0);
 #endif
 }
+
+/* --- fd exhaustion ------------------------------------------------------------------------- */
+
+#ifndef _WIN32
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* With no fd left, making a new segment fails: every constructor reports MPROC_EMFILE and
+ * leaves *out NULL; once fds are back, the same calls work. A fresh child has no segment of
+ * its own yet (a fork child's inherited ones are not its to allocate from). */
+static int t_no_fds_left(const mproc_args_t *a) {
+  (void)a;
+  int fill[64], n = 0; /* fill the fd table up to a limit just above what is open */
+  struct rlimit old, lim;
+  getrlimit(RLIMIT_NOFILE, &old);
+  lim = old;
+  lim.rlim_cur = (rlim_t)t_count_entries("/proc/self/fd") + 8;
+  if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+    return 10;
+  while (n < 64 && (fill[n] = dup(2)) >= 0)
+    n++;
+  mproc_lock_t *l = (mproc_lock_t *)&lim;
+  mproc_semaphore_t *s = (mproc_semaphore_t *)&lim;
+  mproc_event_t *e = (mproc_event_t *)&lim;
+  int r1 = mproc_lock_new(&l), r2 = mproc_semaphore_new(&s, 1), r3 = mproc_event_new(&e);
+  while (n > 0)
+    close(fill[--n]);
+  setrlimit(RLIMIT_NOFILE, &old);
+  if (r1 != MPROC_EMFILE || r2 != MPROC_EMFILE || r3 != MPROC_EMFILE)
+    return mproc_fail(11, "got %s %s %s", mproc_errname(r1), mproc_errname(r2), mproc_errname(r3));
+  if (l != NULL || s != NULL || e != NULL)
+    return 12;
+  if (mproc_lock_new(&l) != 0 || mproc_lock_acquire(l, 0) != 0 || mproc_lock_release(l) != 0)
+    return 13;
+  mproc_lock_free(l);
+  return 0;
+}
+
+TEST(fd_exhaustion, 60, POSIX_ALL) { ASSERT_EQ(t_join_code(t_start(t_no_fds_left, NULL)), 0); }
+#endif
