@@ -71,7 +71,7 @@ static void drop_seg(mp_seg *seg) {
   free(seg);
 }
 
-/* Maps h as a segment and puts it in the table; h is the segment's from now on. */
+/* Maps h as a segment (not yet in the table); h is the segment's from now on. */
 static int map_seg(os_handle h, size_t size, uint64_t id, int own, mp_seg **out) {
   mp_seg *seg = calloc(1, sizeof *seg);
   if (seg == NULL)
@@ -88,12 +88,17 @@ static int map_seg(os_handle h, size_t size, uint64_t id, int own, mp_seg **out)
   seg->size = size;
   seg->own = own;
   seg->bump = ALIGN; /* the header's line */
-  seg->next = g_segs;
-  g_segs = seg;
   *out = seg;
   return 0;
 }
 
+static void insert_seg(mp_seg *seg) {
+  seg->next = g_segs;
+  g_segs = seg;
+}
+
+/* A new zero-filled segment of our own, not yet in the table. Needs no lock: creating and
+ * reserving a big one takes a while, and other allocations should not wait for it. */
 static int new_seg(size_t size, mp_seg **out) {
   uint64_t id = 0;
   int rc = os_random(&id, sizeof id);
@@ -121,12 +126,14 @@ static int size_class(size_t size) {
 
 static size_t *link_at(mp_seg *seg, size_t off) { return (size_t *)(void *)(seg->base + off); }
 
-/* A block of class c from an own segment with room, or 0. */
+/* A block of class c from an own segment with room, or 0. Blocks never used before are still
+ * zero (fresh segments are); reused ones are cleared here. */
 static size_t carve(mp_seg *seg, int c) {
   size_t bsize = (size_t)ALIGN << c;
   size_t off = seg->free_[c];
   if (off != 0) {
     seg->free_[c] = *link_at(seg, off);
+    memset(seg->base + off, 0, bsize);
     return off;
   }
   if (seg->size - seg->bump < bsize)
@@ -136,47 +143,56 @@ static size_t carve(mp_seg *seg, int c) {
   return off;
 }
 
+/* With the global lock held; a new segment is made outside it. */
 static int alloc_small(size_t size, mp_block *out) {
   int c = size_class(size);
-  for (mp_seg *s = g_segs; s; s = s->next) {
-    if (!s->own || s->size == 0)
-      continue;
-    size_t off = carve(s, c);
-    if (off != 0) {
-      *out = (mp_block){s, off, s->base + off, (size_t)ALIGN << c};
-      return 0;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    for (mp_seg *s = g_segs; s; s = s->next) {
+      size_t off = s->own ? carve(s, c) : 0;
+      if (off != 0) {
+        *out = (mp_block){s, off, s->base + off, (size_t)ALIGN << c};
+        return 0;
+      }
     }
+    if (attempt == 1)
+      break;
+    mp_seg *seg;
+    os_global_unlock();
+    int rc = new_seg(SEG_DEFAULT, &seg);
+    os_global_lock();
+    if (rc != 0)
+      return rc;
+    insert_seg(seg); /* another thread may have made one too: both are used */
   }
+  return MPROC_ENOMEM;
+}
+
+/* A block too big for the size classes: a segment of its own. */
+static int alloc_big(size_t size, mp_block *out) {
+  size_t total = ALIGN + ((size + ALIGN - 1) & ~(size_t)(ALIGN - 1));
+  if (total < size)
+    return MPROC_ENOMEM;
   mp_seg *seg;
-  int rc = new_seg(SEG_DEFAULT, &seg);
-  if (rc != 0)
-    return rc;
-  size_t off = carve(seg, c);
-  *out = (mp_block){seg, off, seg->base + off, (size_t)ALIGN << c};
-  return 0;
+  int rc = new_seg(total, &seg);
+  if (rc == 0) {
+    seg->bump = total;
+    *out = (mp_block){seg, ALIGN, seg->base + ALIGN, total - ALIGN};
+  }
+  return rc;
 }
 
 int mp_heap_alloc(size_t size, mp_block *out) {
   if (out == NULL || size == 0)
     return MPROC_EINVAL;
   memset(out, 0, sizeof *out);
-  int rc;
+  int rc = size <= CLASS_MAX ? 0 : alloc_big(size, out);
   os_global_lock();
-  if (size <= CLASS_MAX) {
+  if (size <= CLASS_MAX)
     rc = alloc_small(size, out);
-  } else {
-    mp_seg *seg;
-    size_t total = ALIGN + ((size + ALIGN - 1) & ~(size_t)(ALIGN - 1));
-    rc = total < size ? MPROC_ENOMEM : new_seg(total, &seg);
-    if (rc == 0) {
-      seg->bump = total;
-      *out = (mp_block){seg, ALIGN, seg->base + ALIGN, total - ALIGN};
-    }
-  }
-  if (rc == 0) {
+  else if (rc == 0)
+    insert_seg(out->seg);
+  if (rc == 0)
     out->seg->refs++;
-    memset(out->p, 0, out->size); /* reused blocks too */
-  }
   os_global_unlock();
   return rc;
 }
@@ -231,6 +247,7 @@ static int adopt_seg(uint64_t id, size_t size, os_handle h, mp_hmap *hm, mp_seg 
   int rc = map_seg(h, size, id, 0, &seg);
   if (rc != 0)
     return rc;
+  insert_seg(seg);
   const seg_header *hd = (const seg_header *)seg->base;
   if (hd->magic != SEG_MAGIC || hd->id != id) {
     seg->h = OS_INVALID; /* left for the decoder to close */

@@ -17,6 +17,7 @@ struct mproc_array {
   unsigned char *data;
   size_t elem, len;
   char tc; /* 0: record */
+  const struct ctype *type; /* NULL: record */
   mproc_lock_t *lock;
   int own_lock;
 };
@@ -27,10 +28,11 @@ struct mproc_value {
 
 /* --- element types ----------------------------------------------------------------------- */
 
-typedef struct ctype {
+struct ctype {
   char tc;
   unsigned char size, is_int, is_signed;
-} ctype;
+};
+typedef struct ctype ctype;
 
 static const ctype g_types[] = {
     {'c', 1, 1, 0}, {'?', 1, 1, 0}, {'b', 1, 1, 1}, {'B', 1, 1, 0},
@@ -73,6 +75,7 @@ static int array_create(mproc_array_t **out, char tc, size_t elem, size_t align,
   if (a == NULL)
     return MPROC_ENOMEM;
   a->tc = tc;
+  a->type = find_type(tc);
   a->elem = elem;
   a->len = len;
   int rc = mp_shobj_create(&a->o, elem * len);
@@ -236,7 +239,7 @@ static int64_t widen(const ctype *t, uint64_t raw) {
 static int atomic_op(const mproc_array_t *a, size_t i, int op, uint64_t v, int64_t *io) {
   if (a == NULL)
     return MPROC_EINVAL;
-  const ctype *t = find_type(a->tc);
+  const ctype *t = a->type;
   if (t == NULL || !t->is_int)
     return MPROC_ETYPE;
   if (i >= a->len)
@@ -314,6 +317,7 @@ int mp_array_adopt(mp_rd *r, mp_hmap *hm, mproc_array_t **out) {
   }
   if (rc == 0) {
     a->tc = (char)mp_get_u8(r);
+    a->type = find_type(a->tc);
     a->elem = (size_t)mp_get_u64(r);
     a->len = (size_t)mp_get_u64(r);
     a->data = a->o.blk.p;
