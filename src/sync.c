@@ -326,9 +326,11 @@ int mp_semaphore_adopt(mp_rd *r, mp_hmap *hm, mproc_semaphore_t **out) {
 /* ============================== Condition ============================== */
 
 /* Notifications are tokens: notify(n) moves min(n, waiting) waiters' worth from nwait to
- * to_wake and bumps seq; a waiter returns "notified" only by taking a token under the lock.
- * So exactly that many waiters wake however the wake-ups race, and nobody waits for a woken
- * waiter to acknowledge (Python's woken_count handshake, which a dead waiter wedges). */
+ * to_wake and bumps seq; a waiter returns "notified" only by taking a token under the lock,
+ * and only if seq moved since it began to wait (a notify counted it). So exactly that many
+ * waiters wake however the wake-ups race, a waiter that came after the notify cannot take the
+ * token of one that was there before it, and nobody waits for a woken waiter to acknowledge
+ * (Python's woken_count handshake, which a dead waiter wedges). */
 typedef struct cond_shm {
   uint32_t seq;      /* the futex word */
   uint32_t sleepers;
@@ -405,13 +407,18 @@ int mproc_condition_wait(mproc_condition_t *c, int64_t timeout_ms) {
   int64_t deadline;
   mp_timeout_deadline(timeout_ms, &deadline);
   cond_shm *s = c->s;
+  uint32_t seq0 = LD(&s->seq); /* tokens of notifies before this one are not ours */
   s->nwait++;
   for (;;) {
     int lock_rc = 0;
     int rc = cond_sleep(c, deadline, &lock_rc);
     if (lock_rc == MPROC_ENOTRECOVERABLE)
       return lock_rc; /* the lock is gone for everyone; the counters no longer matter */
-    if (s->to_wake > 0) {
+    /* Woken spuriously (Windows: a permit left over in the park semaphore) before any notify
+     * counted us, a token here belongs to an earlier waiter: taking it would leave that one
+     * asleep with its notification gone (a producer taking a consumer's, then both sides
+     * asleep for good). */
+    if (s->to_wake > 0 && LD(&s->seq) != seq0) {
       s->to_wake--;
       return lock_rc;
     }

@@ -71,16 +71,36 @@ int os_park_new(os_handle *h) {
   return 0;
 }
 
+/* A futex checks the word and queues the sleeper in one step; a semaphore cannot. A waker
+ * releases one permit per sleeper counted at that moment, and a permit is bound to nobody: a
+ * counted sleeper that is not yet inside WaitForSingleObject (it is between its look at the word
+ * and the wait) leaves its permit lying in the semaphore, and a sleeper that arrives after the
+ * word moved on can take it. That one sees its word unchanged and sleeps again, and the one it
+ * robbed sleeps through a change that has already happened: a Barrier party then stays in the
+ * cycle just released while the others wait for it in the next one, for good. (Seen under Wine,
+ * where every wait is a wineserver round trip; the window exists on Windows too.) So a wait
+ * here is cut into slices with a look at the word between them: a robbed sleeper finds the
+ * change at the end of its current slice and returns, as after a spurious wake-up. Slices start
+ * short, since a theft happens just as a sleeper starts to wait, and double up to a cap, so a
+ * long sleep costs about ten extra wake-ups a second. */
+#define PARK_SLICE_FIRST_MS 1
+#define PARK_SLICE_MAX_MS 100
+
 int os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, int64_t deadline) {
-  (void)addr;
-  (void)expected;
-  switch (wait_until((HANDLE)h, deadline)) {
-  case WAIT_OBJECT_0:
-    return 0;
-  case WAIT_TIMEOUT:
-    return MPROC_ETIMEDOUT;
-  default:
-    return os_last_error();
+  DWORD slice = PARK_SLICE_FIRST_MS;
+  for (;;) {
+    if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected)
+      return 0; /* changed (perhaps with our permit taken by someone else): look again */
+    DWORD left = w32_wait_ms(deadline);
+    DWORD r = WaitForSingleObject((HANDLE)h, left < slice ? left : slice);
+    if (r == WAIT_OBJECT_0)
+      return 0;
+    if (r != WAIT_TIMEOUT)
+      return os_last_error();
+    if (left == 0 || (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline))
+      return MPROC_ETIMEDOUT;
+    if (slice < PARK_SLICE_MAX_MS)
+      slice = slice * 2 < PARK_SLICE_MAX_MS ? slice * 2 : PARK_SLICE_MAX_MS;
   }
 }
 
