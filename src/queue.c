@@ -41,6 +41,7 @@ enum { H_PUT, H_GET, H_DATA, H_SPACE, H_JOIN, H_NOTIFY };
 #define SPIN_LIMIT 4000       /* pauses before a put or get parks (a few microseconds) */
 #define LIVENESS_SLICE_MS 100 /* how often a stream peer is checked while waiting on it */
 #define SIZE_BITS 40          /* FIRST aux: stream id << 40 | total size */
+#define ID_MASK 0xffffffu     /* stream ids are the 24 bits above SIZE_BITS */
 
 typedef struct rec {
   uint32_t type;
@@ -173,8 +174,8 @@ static int has_room(const queue_shm *s, size_t rlen) {
 }
 
 /* Writes one record (the caller checked has_room) and publishes it with one store of tail.
- * counts: 1 for records that are items (ITEM, FIRST). */
-static void append(mproc_queue_t *q, uint32_t type, uint64_t aux, const void *p, size_t n,
+ * counts: 1 for records that are items (ITEM, FIRST). Returns the record's position. */
+static uint32_t append(mproc_queue_t *q, uint32_t type, uint64_t aux, const void *p, size_t n,
                    int counts) {
   queue_shm *s = q->s;
   uint64_t t = s->tail;
@@ -188,11 +189,10 @@ static void append(mproc_queue_t *q, uint32_t type, uint64_t aux, const void *p,
   if (n)
     memcpy(r + 1, p, n);
   *r = (rec){type, (uint32_t)n, aux};
-  if (counts && s->kind == Q_JOINABLE)
-    __atomic_add_fetch(&s->unfinished, 1, __ATOMIC_SEQ_CST); /* before anyone can take it */
   ST(&s->tail, w_make(w_cnt(t) + (uint32_t)counts, pos + rlen));
   if (LD(&s->pollers))
     os_notifier_set(q->o.h[H_NOTIFY]);
+  return pos;
 }
 
 /* The largest item sent as one record, and the chunk size of streamed ones. */
@@ -233,6 +233,21 @@ static int wait_room(mproc_queue_t *q, size_t rlen, int64_t deadline) {
   }
 }
 
+/* wait_room in slices, giving up (MPROC_ECLOSED) once *abandon is set: the feeder of a queue
+ * whose process exits without waiting for its overflow. */
+static int wait_room_unless(mproc_queue_t *q, size_t rlen, int64_t deadline, const int *abandon) {
+  if (abandon == NULL)
+    return wait_room(q, rlen, deadline);
+  for (;;) {
+    int64_t slice = os_deadline(LIVENESS_SLICE_MS);
+    int rc = wait_room(q, rlen, slice < deadline ? slice : deadline);
+    if (rc == 0 || slice >= deadline)
+      return rc;
+    if (__atomic_load_n(abandon, __ATOMIC_SEQ_CST))
+      return MPROC_ECLOSED;
+  }
+}
+
 static int put_whole(mproc_queue_t *q, const void *data, size_t n, int64_t deadline) {
   lock(q, H_PUT);
   int rc = wait_room(q, REC_HDR + align16(n), deadline);
@@ -250,12 +265,38 @@ static int reader_died(queue_shm *s, uint32_t id) {
   return LD(&s->reader_id) == id && pid != 0 && !os_pid_alive(pid);
 }
 
-/* The records after FIRST. 0 when all went in, or when the reader died (the item went to a
- * consumer that is gone); MPROC_EFULL past the deadline (the stream is abandoned). */
-static int put_chunks(mproc_queue_t *q, const unsigned char *p, size_t n, size_t done,
-                      uint32_t id, int64_t deadline) {
+/* A stream past its deadline whose FIRST no consumer has taken yet is withdrawn: with both
+ * locks held nobody reads, so its records (FIRST, the chunks, a wrap's skip) become skip
+ * records and tail's item count drops by one. 1 if withdrawn, 0 if FIRST is gone from the
+ * ring (a reader has it, or had it and died and its chunks were dropped). */
+static int withdraw(mproc_queue_t *q, uint32_t first_pos) {
   queue_shm *s = q->s;
-  size_t chunk = chunk_size(s);
+  lock(q, H_GET); /* order: put, then get (as everywhere) */
+  uint64_t t = s->tail;
+  uint32_t h = w_pos(LD(&s->head));
+  int taken = (uint32_t)(first_pos - h) >= (uint32_t)(w_pos(t) - h); /* not in [head, tail) */
+  if (!taken) {
+    for (uint32_t pos = first_pos; pos != w_pos(t);) {
+      rec *r = rec_at(q, pos);
+      r->type = R_SKIP;
+      pos += REC_HDR + (uint32_t)align16(r->len);
+    }
+    ST(&s->tail, w_make(w_cnt(t) - 1, w_pos(t)));
+    if (LD(&s->pollers) && count_of(s) == 0)
+      os_notifier_clear(q->o.h[H_NOTIFY]);
+  }
+  unlock(q, H_GET);
+  return !taken;
+}
+
+/* The records after FIRST. 0 when all went in, or when the reader died (the item went to a
+ * consumer that is gone). Past the deadline the stream is withdrawn if nobody has started to
+ * read it (MPROC_EFULL, no trace left), else finished: its reader is waiting for the rest.
+ * *abandon set (an exiting feeder): MPROC_ECLOSED, a reader drops what it got. */
+static int put_chunks(mproc_queue_t *q, const unsigned char *p, size_t n, uint32_t first_pos,
+                      uint32_t id, int64_t deadline, const int *abandon) {
+  queue_shm *s = q->s;
+  size_t chunk = chunk_size(s), done = chunk;
   while (done < n) {
     size_t len = n - done < chunk ? n - done : chunk;
     for (;;) {
@@ -264,8 +305,13 @@ static int put_chunks(mproc_queue_t *q, const unsigned char *p, size_t n, size_t
         break;
       if (reader_died(s, id))
         return 0;
-      if (wait_on(q, &w, deadline, 1) != 0)
-        return MPROC_EFULL;
+      if (abandon && __atomic_load_n(abandon, __ATOMIC_SEQ_CST))
+        return MPROC_ECLOSED;
+      if (wait_on(q, &w, deadline, 1) != 0) {
+        if (withdraw(q, first_pos))
+          return MPROC_EFULL;
+        deadline = OS_NO_DEADLINE;
+      }
     }
     done += len;
     append(q, done == n ? R_LAST : R_CHUNK, (uint64_t)id << SIZE_BITS, p + done - len, len, 0);
@@ -274,18 +320,21 @@ static int put_chunks(mproc_queue_t *q, const unsigned char *p, size_t n, size_t
   return 0;
 }
 
-static int put_stream(mproc_queue_t *q, const unsigned char *p, size_t n, int64_t deadline) {
+static int put_stream(mproc_queue_t *q, const unsigned char *p, size_t n, int64_t deadline,
+                      const int *abandon) {
   queue_shm *s = q->s;
   size_t chunk = chunk_size(s);
   lock(q, H_PUT);
-  int rc = wait_room(q, REC_HDR + chunk, deadline);
+  int rc = wait_room_unless(q, REC_HDR + chunk, deadline, abandon);
   if (rc == 0) {
     ST(&s->writer_pid, my_pid());
     ST(&s->streaming, 1);
-    uint32_t id = ++s->stream_id;
-    append(q, R_FIRST, (uint64_t)id << SIZE_BITS | n, p, chunk, 1);
+    uint32_t id = (s->stream_id + 1) & ID_MASK; /* what fits in a record's aux */
+    id = id ? id : 1;
+    ST(&s->stream_id, id);
+    uint32_t first_pos = append(q, R_FIRST, (uint64_t)id << SIZE_BITS | n, p, chunk, 1);
     signal_if_sleeping(q, H_DATA, 1);
-    rc = put_chunks(q, p, n, chunk, id, deadline);
+    rc = put_chunks(q, p, n, first_pos, id, deadline, abandon);
     ST(&s->streaming, 0);
     signal_word(q, H_SPACE, UINT32_MAX); /* producers held back by the stream */
     signal_word(q, H_DATA, UINT32_MAX);  /* a reader waiting for a chunk that will not come */
@@ -297,24 +346,29 @@ static int put_stream(mproc_queue_t *q, const unsigned char *p, size_t n, int64_
 int mp_queue_put_bytes(mproc_queue_t *q, const void *data, size_t n, int64_t deadline) {
   if (n <= whole_max(q->s))
     return put_whole(q, data, n, deadline);
-  return put_stream(q, data, n, deadline);
+  return put_stream(q, data, n, deadline, NULL);
 }
 
-void mp_queue_put_list(mproc_queue_t *q, const ovf_item *it) {
+void mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon) {
   lock(q, H_PUT);
   for (; it; it = it->next) {
     if (it->size > whole_max(q->s)) {
       unlock(q, H_PUT);
-      put_stream(q, it->data, it->size, OS_NO_DEADLINE);
+      int rc = put_stream(q, it->data, it->size, OS_NO_DEADLINE, abandon);
       lock(q, H_PUT);
+      if (rc == MPROC_ECLOSED)
+        break;
       continue;
     }
-    wait_room(q, REC_HDR + align16(it->size), OS_NO_DEADLINE);
+    if (wait_room_unless(q, REC_HDR + align16(it->size), OS_NO_DEADLINE, abandon) != 0)
+      break;
     append(q, R_ITEM, 0, it->data, it->size, 1);
     signal_if_sleeping(q, H_DATA, 1);
   }
   unlock(q, H_PUT);
 }
+
+static void task_done_silently(mproc_queue_t *q);
 
 /* --- get (get lock held) -------------------------------------------------------------------- */
 
@@ -365,8 +419,6 @@ static int collect(mproc_queue_t *q, uint32_t id, unsigned char *buf, size_t tot
   return 0;
 }
 
-static void task_done_silently(mproc_queue_t *q);
-
 /* Takes the stream whose FIRST record is at head. 0 with *out, or MPROC_EPEERGONE. */
 static int take_stream(mproc_queue_t *q, rec *first, void **out, size_t *size) {
   queue_shm *s = q->s;
@@ -385,7 +437,7 @@ static int take_stream(mproc_queue_t *q, rec *first, void **out, size_t *size) {
   signal_word(q, H_DATA, UINT32_MAX); /* getters that waited behind the stream */
   if (rc != 0) {
     free(buf);
-    task_done_silently(q); /* never delivered: nobody will call task_done for it */
+    task_done_silently(q); /* never delivered (writer died or its process gave up) */
     return rc;
   }
   *out = buf;
@@ -513,11 +565,18 @@ int mproc_queue_put(mproc_queue_t *q, const void *data, size_t size, int64_t tim
     return rc ? rc : MPROC_EINVAL;
   if (size >= ((uint64_t)1 << SIZE_BITS))
     return MPROC_EMSGSIZE;
-  if (q->s->maxsize == 0)
-    return mp_queue_put_unbounded(q, data, size);
+  /* JoinableQueue counts the item when put is called, as Python does, whether it goes into
+   * the ring now or waits in the overflow; a put that fails takes it back. */
+  int joinable = q->s->kind == Q_JOINABLE;
+  if (joinable)
+    __atomic_add_fetch(&q->s->unfinished, 1, __ATOMIC_SEQ_CST);
   int64_t deadline;
   mp_timeout_deadline(timeout_ms, &deadline);
-  return mp_queue_put_bytes(q, data, size, deadline);
+  rc = q->s->maxsize == 0 ? mp_queue_put_unbounded(q, data, size)
+                          : mp_queue_put_bytes(q, data, size, deadline);
+  if (rc != 0 && joinable)
+    task_done_silently(q);
+  return rc;
 }
 
 int mproc_queue_get(mproc_queue_t *q, int64_t timeout_ms, void **data, size_t *size) {

@@ -23,6 +23,7 @@ struct mproc_queue {
   os_thread *feeder;
   int feeder_running;
   int cancel_join;
+  int abandon; /* set (atomically) when the overflow is to be dropped: the feeder stops */
   struct mproc_queue *ovf_next; /* registry of queues that ever overflowed here */
 };
 
@@ -30,8 +31,9 @@ struct mproc_queue {
  * one record (bigger ones are streamed). */
 int mp_queue_put_bytes(mproc_queue_t *q, const void *data, size_t n, int64_t deadline);
 size_t mp_queue_whole_max(const mproc_queue_t *q);
-/* Puts every item of the list in order, waiting for room as long as it takes (the feeder). */
-void mp_queue_put_list(mproc_queue_t *q, const ovf_item *it);
+/* Puts every item of the list in order, waiting for room as long as it takes, or until
+ * *abandon is set (the feeder). */
+void mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon);
 
 /* queue_feed.c */
 /* An unbounded queue's put: into the ring when there is room and nothing of this process is

@@ -32,7 +32,7 @@ static void feeder_main(void *arg) {
     os_global_unlock();
     if (batch == NULL)
       return;
-    mp_queue_put_list(q, batch);
+    mp_queue_put_list(q, batch, &q->abandon);
     free_items(batch);
   }
 }
@@ -46,9 +46,10 @@ static void free_items(ovf_item *it) {
 
 void mp_queue_drain_overflow(mproc_queue_t *q, int drop) {
   os_global_lock();
-  if (drop) { /* what the feeder has taken already, it delivers */
+  if (drop) { /* the feeder gives up its batch at its next wait for room */
     free_items(q->ovf_head);
     q->ovf_head = q->ovf_tail = NULL;
+    __atomic_store_n(&q->abandon, 1, __ATOMIC_SEQ_CST);
   }
   os_thread *t = q->feeder;
   q->feeder = NULL;
