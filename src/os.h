@@ -113,7 +113,8 @@ uint64_t os_thread_token(void);
 /* Storage for a robust, process-shared, non-recursive mutex, placed in shared memory. POSIX: a
  * pthread_mutex_t (robust, pshared); Windows: unused, the mutex is the kernel object h. */
 typedef union os_mutex_mem {
-  unsigned char bytes[64];
+  unsigned char bytes[48]; /* glibc: 40 on x86-64, 48 on arm64; objects keep their lock and
+                              its bookkeeping in one 64-byte cache line */
   uint64_t align_;
 } os_mutex_mem;
 /* Initializes *m in shared memory and, where the platform needs one, creates the kernel

@@ -50,11 +50,13 @@ typedef struct rec {
 } rec;
 
 struct queue_shm {
-  os_mutex_mem put_m, get_m;
-  uint64_t tail;          /* items put << 32 | byte position (mod 2^32); producers */
-  unsigned char pad1[56]; /* head and tail on their own cache lines */
-  uint64_t head;          /* items taken << 32 | byte position; consumers */
-  unsigned char pad2[56];
+  /* Each side's lock and position word share one cache line, the two sides never do. */
+  os_mutex_mem put_m;
+  uint64_t tail; /* items put << 32 | byte position (mod 2^32); producers */
+  unsigned char pad1[64 - sizeof(os_mutex_mem) - 8];
+  os_mutex_mem get_m;
+  uint64_t head; /* items taken << 32 | byte position; consumers */
+  unsigned char pad2[64 - sizeof(os_mutex_mem) - 8];
   uint64_t unfinished;    /* JoinableQueue: put and not yet task_done */
   uint32_t cap;           /* ring bytes, a power of two */
   uint32_t maxsize;       /* 0: unbounded */

@@ -32,13 +32,16 @@
 
 enum { LOCK_CONSISTENT = 0, LOCK_INCONSISTENT = 1, LOCK_NOTRECOVERABLE = 2 };
 
+/* One cache line: a contended hand-off moves the mutex and its bookkeeping together. */
 typedef struct lock_shm {
   os_mutex_mem m;
-  uint64_t owner;     /* thread token of the holder, 0 when free */
-  uint32_t count;     /* recursion depth, holder only */
-  uint32_t recursive;
-  uint32_t state;     /* LOCK_* */
+  uint64_t owner;    /* thread token of the holder, 0 when free */
+  uint32_t count;    /* recursion depth, holder only */
+  uint8_t recursive;
+  uint8_t state;     /* LOCK_* */
 } lock_shm;
+
+_Static_assert(sizeof(lock_shm) <= 64, "a lock must fit one cache line");
 
 struct mproc_lock {
   mp_shobj o; /* h[0]: the kernel mutex (Windows) */
@@ -55,7 +58,7 @@ static int lock_create(mproc_lock_t **out, int recursive) {
   int rc = mp_shobj_create(&l->o, sizeof(lock_shm));
   if (rc == 0) {
     l->s = l->o.blk.p;
-    l->s->recursive = (uint32_t)recursive;
+    l->s->recursive = (uint8_t)recursive;
     rc = os_mutex_init(&l->s->m, &l->o.h[0]);
   }
   if (rc != 0) {
@@ -132,7 +135,7 @@ int mproc_lock_consistent(mproc_lock_t *l) {
     return MPROC_EINVAL;
   if (RLD(&l->s->owner) != os_thread_token())
     return MPROC_ENOTOWNER;
-  uint32_t want = LOCK_INCONSISTENT;
+  uint8_t want = LOCK_INCONSISTENT;
   return CAS(&l->s->state, &want, LOCK_CONSISTENT) ? 0 : MPROC_ESTATE;
 }
 
