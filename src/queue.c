@@ -38,7 +38,7 @@ enum { H_PUT, H_GET, H_DATA, H_SPACE, H_JOIN, H_NOTIFY };
 
 #define REC_HDR 16
 #define RING_OFF 512
-#define SPIN_LIMIT 4000       /* pauses before a put or get parks (a few microseconds) */
+#define SPIN_LIMIT 500        /* pauses before a put or get parks (~10 us at ~20 ns each) */
 #define LIVENESS_SLICE_MS 100 /* how often a stream peer is checked while waiting on it */
 #define SIZE_BITS 40          /* FIRST aux: stream id << 40 | total size */
 #define ID_MASK 0xffffffu     /* stream ids are the 24 bits above SIZE_BITS */

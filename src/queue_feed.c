@@ -26,9 +26,10 @@ static void feeder_main(void *arg) {
   for (;;) {
     os_global_lock();
     ovf_item *batch = q->ovf_head;
-    q->ovf_head = q->ovf_tail = NULL;
+    __atomic_store_n(&q->ovf_head, NULL, __ATOMIC_RELEASE); /* read unlocked by puts */
+    q->ovf_tail = NULL;
     if (batch == NULL)
-      q->feeder_running = 0;
+      __atomic_store_n(&q->feeder_running, 0, __ATOMIC_RELEASE);
     os_global_unlock();
     if (batch == NULL)
       return;
@@ -48,7 +49,8 @@ void mp_queue_drain_overflow(mproc_queue_t *q, int drop) {
   os_global_lock();
   if (drop) { /* the feeder gives up its batch at its next wait for room */
     free_items(q->ovf_head);
-    q->ovf_head = q->ovf_tail = NULL;
+    __atomic_store_n(&q->ovf_head, NULL, __ATOMIC_RELEASE);
+    q->ovf_tail = NULL;
     __atomic_store_n(&q->abandon, 1, __ATOMIC_SEQ_CST);
   }
   os_thread *t = q->feeder;
@@ -99,7 +101,7 @@ static int overflow(mproc_queue_t *q, const void *data, size_t n) {
   if (q->ovf_tail)
     q->ovf_tail->next = it;
   else
-    q->ovf_head = it;
+    __atomic_store_n(&q->ovf_head, it, __ATOMIC_RELEASE);
   q->ovf_tail = it;
   register_overflowed(q);
   if (!q->feeder_running) {
@@ -110,7 +112,7 @@ static int overflow(mproc_queue_t *q, const void *data, size_t n) {
     os_global_lock();
     if (!q->feeder_running && q->feeder == NULL) {
       rc = os_thread_start(feeder_main, q, &q->feeder);
-      q->feeder_running = rc == 0;
+      __atomic_store_n(&q->feeder_running, rc == 0, __ATOMIC_RELEASE);
     }
   }
   os_global_unlock();
@@ -118,15 +120,17 @@ static int overflow(mproc_queue_t *q, const void *data, size_t n) {
 }
 
 int mp_queue_put_unbounded(mproc_queue_t *q, const void *data, size_t n) {
-  os_global_lock();
-  int queued = q->ovf_head != NULL || q->feeder_running;
-  os_global_unlock();
-  /* A full ring with a consumer at work has room again within microseconds: a short wait
-   * keeps the items flowing through shared memory instead of a second copy via the feeder.
-   * Without a consumer, only the put that starts an overflow pays it. */
-  int64_t brief = os_now_ns() + OVERFLOW_WAIT_NS;
-  if (!queued && n <= mp_queue_whole_max(q) && mp_queue_put_bytes(q, data, n, brief) == 0)
-    return 0;
+  int queued = __atomic_load_n(&q->feeder_running, __ATOMIC_ACQUIRE) ||
+               __atomic_load_n(&q->ovf_head, __ATOMIC_ACQUIRE) != NULL;
+  if (!queued && n <= mp_queue_whole_max(q)) {
+    if (mp_queue_put_bytes(q, data, n, 0) == 0) /* room now: the common case, no clock */
+      return 0;
+    /* A full ring with a consumer at work has room again within microseconds: a short wait
+     * keeps the items flowing through shared memory instead of a second copy via the feeder.
+     * Without a consumer, only the put that starts an overflow pays it. */
+    if (mp_queue_put_bytes(q, data, n, os_now_ns() + OVERFLOW_WAIT_NS) == 0)
+      return 0;
+  }
   return overflow(q, data, n);
 }
 
