@@ -5,6 +5,7 @@
 #ifdef _WIN32
 #include <windows.h>
 #else
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 #endif
@@ -135,6 +136,184 @@ int main(int argc, char **argv) {
   return 2;
 }
 
+/* --- helpers the area tests share (see runner.h) --- */
+
+int64_t t_now_ms(void) {
+#ifdef _WIN32
+  LARGE_INTEGER f, c;
+  QueryPerformanceFrequency(&f);
+  QueryPerformanceCounter(&c);
+  return (int64_t)(c.QuadPart / (f.QuadPart / 1000));
+#else
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+#endif
+}
+
+void t_assert_waited(int rc, int want, int64_t t0, int64_t ms, const char *what,
+                     const char *file, int line) {
+  int64_t took = t_now_ms() - t0;
+  if (rc != want)
+    t_fail(file, line, "%s: got %s, want %s", what, mproc_errname(rc), mproc_errname(want));
+  if (took < ms * 3 / 4 || took > 5000 + ms)
+    t_fail(file, line, "%s: a %lld ms timeout took %lld ms", what, (long long)ms,
+           (long long)took);
+}
+
+mproc_args_t *t_args(const char *kinds, ...) {
+  mproc_args_t *a;
+  ASSERT_OK(mproc_args_new(&a));
+  va_list ap;
+  va_start(ap, kinds);
+  for (const char *k = kinds; *k; k++) {
+    switch (*k) {
+    case 'L': ASSERT_OK(mproc_args_add_lock(a, va_arg(ap, mproc_lock_t *))); break;
+    case 'S': ASSERT_OK(mproc_args_add_semaphore(a, va_arg(ap, mproc_semaphore_t *))); break;
+    case 'C': ASSERT_OK(mproc_args_add_condition(a, va_arg(ap, mproc_condition_t *))); break;
+    case 'E': ASSERT_OK(mproc_args_add_event(a, va_arg(ap, mproc_event_t *))); break;
+    case 'B': ASSERT_OK(mproc_args_add_barrier(a, va_arg(ap, mproc_barrier_t *))); break;
+    case 'Q': ASSERT_OK(mproc_args_add_queue(a, va_arg(ap, mproc_queue_t *))); break;
+    case 'V': ASSERT_OK(mproc_args_add_value(a, va_arg(ap, mproc_value_t *))); break;
+    case 'A': ASSERT_OK(mproc_args_add_array(a, va_arg(ap, mproc_array_t *))); break;
+    case 'i': ASSERT_OK(mproc_args_add_int(a, va_arg(ap, int))); break;
+    case 'l': ASSERT_OK(mproc_args_add_int(a, va_arg(ap, int64_t))); break;
+    case 's': ASSERT_OK(mproc_args_add_str(a, va_arg(ap, const char *))); break;
+    default: t_fail(__FILE__, __LINE__, "bad kind %c", *k);
+    }
+  }
+  va_end(ap);
+  return a;
+}
+
+void t_start_n(mproc_process_t **ps, int n, mproc_target_fn fn, mproc_args_t *a) {
+  for (int i = 0; i < n; i++)
+    ps[i] = t_start(fn, a);
+  mproc_args_free(a);
+}
+
+mproc_process_t *t_start_one(mproc_target_fn fn, mproc_args_t *a) {
+  mproc_process_t *p;
+  t_start_n(&p, 1, fn, a);
+  return p;
+}
+
+void t_finish_ms(mproc_process_t *p, int64_t join_ms) {
+  int code = -1;
+  ASSERT_OK(mproc_process_join(p, join_ms));
+  ASSERT_OK(mproc_process_exitcode(p, &code));
+  if (code != 0)
+    t_fail(__FILE__, __LINE__, "child exit %d: %s", code,
+           mproc_process_error(p) ? mproc_process_error(p) : "(no message)");
+  ASSERT_OK(mproc_process_close(p));
+}
+
+void t_finish(mproc_process_t *p) { t_finish_ms(p, 30000); }
+
+void t_finish_n(mproc_process_t **ps, int n) {
+  for (int i = 0; i < n; i++)
+    t_finish(ps[i]);
+}
+
+void t_kill_and_reap(mproc_process_t *p) {
+  ASSERT_OK(mproc_process_kill(p));
+  ASSERT_EQ(t_join_code(p), -9);
+  ASSERT_OK(mproc_process_close(p));
+}
+
+int t_run_grandchild(int rc, mproc_target_fn fn, mproc_args_t *ga, int allow_fork_with_threads) {
+  mproc_process_t *g;
+  if (rc == 0)
+    rc = mproc_process_new(&g, fn, ga);
+  mproc_args_free(ga);
+  if (rc == 0 && allow_fork_with_threads)
+    rc = mproc_process_allow_fork_with_threads(g, 1);
+  C_OK(rc);
+  C_OK(mproc_process_start(g));
+  int code = -1;
+  C_OK(mproc_process_join(g, 60000));
+  C_OK(mproc_process_exitcode(g, &code));
+  if (code != 0)
+    return mproc_fail(code, "grandchild: %s", mproc_process_error(g));
+  mproc_process_close(g);
+  return 0;
+}
+
+#define T_ARG_GETTER(ret, name, get)                                                         \
+  ret *name(const mproc_args_t *a, size_t i) {                                               \
+    ret *o = NULL;                                                                           \
+    return get(a, i, &o) == 0 ? o : NULL;                                                    \
+  }
+T_ARG_GETTER(mproc_lock_t, t_lock, mproc_args_get_lock)
+T_ARG_GETTER(mproc_semaphore_t, t_sem, mproc_args_get_semaphore)
+T_ARG_GETTER(mproc_condition_t, t_cond, mproc_args_get_condition)
+T_ARG_GETTER(mproc_event_t, t_event, mproc_args_get_event)
+T_ARG_GETTER(mproc_barrier_t, t_barrier, mproc_args_get_barrier)
+T_ARG_GETTER(mproc_queue_t, t_queue, mproc_args_get_queue)
+T_ARG_GETTER(mproc_value_t, t_value, mproc_args_get_value)
+T_ARG_GETTER(mproc_array_t, t_array, mproc_args_get_array)
+
+const char *t_str(const mproc_args_t *a, size_t i) {
+  const char *s = NULL;
+  return mproc_args_get_str(a, i, &s) == 0 ? s : NULL;
+}
+
+int64_t t_int64(const mproc_args_t *a, size_t i) {
+  int64_t v = -1;
+  mproc_args_get_int(a, i, &v);
+  return v;
+}
+
+int t_int(const mproc_args_t *a, size_t i) { return (int)t_int64(a, i); }
+
+struct t_thread {
+  void (*fn)(void *);
+  void *arg;
+#ifdef _WIN32
+  HANDLE h;
+#else
+  pthread_t t;
+#endif
+};
+
+#ifdef _WIN32
+static DWORD WINAPI t_thread_main(LPVOID p) {
+  t_thread *t = p;
+  t->fn(t->arg);
+  return 0;
+}
+#else
+static void *t_thread_main(void *p) {
+  t_thread *t = p;
+  t->fn(t->arg);
+  return NULL;
+}
+#endif
+
+t_thread *t_thread_start(void (*fn)(void *), void *arg) {
+  t_thread *t = calloc(1, sizeof *t);
+  ASSERT_TRUE(t != NULL);
+  t->fn = fn;
+  t->arg = arg;
+#ifdef _WIN32
+  t->h = CreateThread(NULL, 0, t_thread_main, t, 0, NULL);
+  ASSERT_TRUE(t->h != NULL);
+#else
+  ASSERT_EQ(pthread_create(&t->t, NULL, t_thread_main, t), 0);
+#endif
+  return t;
+}
+
+void t_thread_join(t_thread *t) {
+#ifdef _WIN32
+  WaitForSingleObject(t->h, INFINITE);
+  CloseHandle(t->h);
+#else
+  pthread_join(t->t, NULL);
+#endif
+  free(t);
+}
+
 /* --- resource counts (POSIX) --- */
 #ifndef _WIN32
 #include <dirent.h>
@@ -177,4 +356,36 @@ int t_count_shared_maps(void) {
   fclose(f);
   return n;
 }
+
+void t_assert_nothing_left(int fds, int maps, int shm) {
+  ASSERT_EQ(t_count_entries("/proc/self/fd"), fds);
+  ASSERT_EQ(t_count_shared_maps(), maps);
+  ASSERT_EQ(t_count_anonymous_shm_names(), shm); /* anonymous: never a name in /dev/shm */
+  size_t n = 9;
+  ASSERT_OK(mproc_active_children(NULL, 0, &n));
+  ASSERT_EQ(n, 0);
+}
 #endif
+
+int t_count_handles(void) {
+#ifdef _WIN32
+  /* GetProcessHandleCount is a stub under Wine: probe the handle table instead (values are
+   * multiples of 4). */
+  int n = 0;
+  for (uintptr_t v = 4; v < 65536; v += 4) {
+    DWORD flags;
+    if (GetHandleInformation((HANDLE)v, &flags))
+      n++;
+  }
+  return n;
+#else
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+  if (d == NULL)
+    return -1;
+  while (readdir(d) != NULL)
+    n++;
+  closedir(d);
+  return n - 3; /* ".", ".." and the directory's own fd */
+#endif
+}

@@ -84,6 +84,9 @@ mproc_process_t *t_start(mproc_target_fn fn, mproc_args_t *args_or_null);
 /* Joins (30 s cap) and returns the exit code. */
 int t_join_code(mproc_process_t *p);
 
+/* Open fds (POSIX, -1 if /proc/self/fd cannot be read) or handles (Windows) of this process. */
+int t_count_handles(void);
+
 #ifndef _WIN32
 /* Entries of a directory (without . and ..); for /proc/self/fd this includes opendir's fd. */
 int t_count_entries(const char *dir);
@@ -92,6 +95,87 @@ int t_count_entries(const char *dir);
 int t_count_anonymous_shm_names(void);
 /* Shared mappings of this process: memfds and /dev/shm objects. */
 int t_count_shared_maps(void);
+/* The leak check's end: fds, shared maps and anonymous shm names are back at the counts taken
+ * before, and no child is left. */
+void t_assert_nothing_left(int fds, int maps, int shm);
 #endif
+
+/* --- helpers the area tests share ------------------------------------------------------- */
+
+/* In a child: a failed check ends the target with a message the parent prints. */
+#define C_RC(expr, want)                                                                     \
+  do {                                                                                       \
+    int rc_ = (expr), w_ = (want);                                                           \
+    if (rc_ != w_)                                                                           \
+      return mproc_fail(98, "line %d: %s: got %s, want %s", __LINE__, #expr,                 \
+                        mproc_errname(rc_), mproc_errname(w_));                              \
+  } while (0)
+#define C_OK(expr) C_RC(expr, 0)
+#define C_TRUE(c)                                                                            \
+  do {                                                                                       \
+    if (!(c))                                                                                \
+      return mproc_fail(99, "line %d: %s", __LINE__, #c);                                    \
+  } while (0)
+#define C_EQ(a, b)                                                                           \
+  do {                                                                                       \
+    int64_t a_ = (int64_t)(a), b_ = (int64_t)(b);                                            \
+    if (a_ != b_)                                                                            \
+      return mproc_fail(97, "line %d: %s == %s failed: %lld != %lld", __LINE__, #a, #b,      \
+                        (long long)a_, (long long)b_);                                       \
+  } while (0)
+
+/* Monotonic clock in milliseconds. */
+int64_t t_now_ms(void);
+/* expr must give `want` after waiting about ms (at least 3/4 of it: timers are coarse on some
+ * platforms) and well before a hang. No other assertion on time. */
+void t_assert_waited(int rc, int want, int64_t t0, int64_t ms, const char *what,
+                     const char *file, int line);
+#define ASSERT_WAITS(expr, want, ms)                                                         \
+  do {                                                                                       \
+    int64_t t0_ = t_now_ms();                                                                \
+    t_assert_waited((expr), (want), t0_, (ms), #expr, __FILE__, __LINE__);                   \
+  } while (0)
+#define ASSERT_TIMES_OUT(expr, ms) ASSERT_WAITS(expr, MPROC_ETIMEDOUT, ms)
+
+/* Argument list from a kinds string: L lock, S semaphore, C condition, E event, B barrier,
+ * Q queue, V value, A array, i int, l int64, s string. The caller frees it once the processes
+ * are started (t_start_n and t_start_one do). */
+mproc_args_t *t_args(const char *kinds, ...);
+
+/* Starts n processes running fn with the same arguments, then frees the arguments. */
+void t_start_n(mproc_process_t **ps, int n, mproc_target_fn fn, mproc_args_t *a);
+/* One process; frees the arguments. */
+mproc_process_t *t_start_one(mproc_target_fn fn, mproc_args_t *a);
+/* Joins p (join_ms cap), fails with the child's message unless it exited with 0, closes it. */
+void t_finish_ms(mproc_process_t *p, int64_t join_ms);
+/* t_finish_ms with a 30 s cap. */
+void t_finish(mproc_process_t *p);
+void t_finish_n(mproc_process_t **ps, int n);
+/* SIGKILL (TerminateProcess) and reap: the exit code must be -9. */
+void t_kill_and_reap(mproc_process_t *p);
+
+/* In a child (a target's return value): unless rc (of building ga) is an error, starts fn with
+ * ga as a grandchild (allowed to fork with threads if asked), frees ga, joins it (60 s cap);
+ * 0 when it exited with 0, else an mproc_fail code with the story. */
+int t_run_grandchild(int rc, mproc_target_fn fn, mproc_args_t *ga, int allow_fork_with_threads);
+
+/* Argument i of a child's list, or NULL (the next call on it then fails with EINVAL). */
+mproc_lock_t *t_lock(const mproc_args_t *a, size_t i);
+mproc_semaphore_t *t_sem(const mproc_args_t *a, size_t i);
+mproc_condition_t *t_cond(const mproc_args_t *a, size_t i);
+mproc_event_t *t_event(const mproc_args_t *a, size_t i);
+mproc_barrier_t *t_barrier(const mproc_args_t *a, size_t i);
+mproc_queue_t *t_queue(const mproc_args_t *a, size_t i);
+mproc_value_t *t_value(const mproc_args_t *a, size_t i);
+mproc_array_t *t_array(const mproc_args_t *a, size_t i);
+const char *t_str(const mproc_args_t *a, size_t i);
+/* Integer argument i, -1 when missing. */
+int t_int(const mproc_args_t *a, size_t i);
+int64_t t_int64(const mproc_args_t *a, size_t i);
+
+/* Threads: pthread on POSIX, CreateThread on Windows (mingw has no C11 threads). */
+typedef struct t_thread t_thread;
+t_thread *t_thread_start(void (*fn)(void *), void *arg);
+void t_thread_join(t_thread *t);
 
 #endif

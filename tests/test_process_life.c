@@ -188,32 +188,9 @@ TEST(nondaemon_joined_at_exit, 60, ALL) {
 
 /* --- nothing inherited ---------------------------------------------------------------------- */
 
-static int count_handles(void) {
-#ifdef _WIN32
-  /* GetProcessHandleCount is a stub under Wine: probe the handle table instead (values are
-   * multiples of 4). */
-  int n = 0;
-  for (uintptr_t v = 4; v < 65536; v += 4) {
-    DWORD flags;
-    if (GetHandleInformation((HANDLE)v, &flags))
-      n++;
-  }
-  return n;
-#else
-  DIR *d = opendir("/proc/self/fd");
-  int n = 0;
-  if (d == NULL)
-    return -1;
-  while (readdir(d) != NULL)
-    n++;
-  closedir(d);
-  return n - 3; /* ".", ".." and the directory's own fd */
-#endif
-}
-
 static int t_count(const mproc_args_t *a) {
   (void)a;
-  return count_handles();
+  return t_count_handles();
 }
 
 static int probe_count(void) {

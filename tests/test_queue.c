@@ -11,97 +11,9 @@
  * pseudo-random stream derived from the seed after them, so a consumer can tell a torn,
  * shifted or mixed-up item from an intact one without knowing what to expect. */
 #include "runner.h"
-
-#include <stdarg.h>
-#ifdef _WIN32
-#include <windows.h>
-#else
-#include <pthread.h>
-#include <time.h>
-#endif
-
-/* In a child: a failed check ends the target with a message the parent prints. */
-#define C_RC(expr, want)                                                                     \
-  do {                                                                                       \
-    int rc_ = (expr), w_ = (want);                                                           \
-    if (rc_ != w_)                                                                           \
-      return mproc_fail(98, "line %d: %s: got %s, want %s", __LINE__, #expr,                 \
-                        mproc_errname(rc_), mproc_errname(w_));                              \
-  } while (0)
-#define C_OK(expr) C_RC(expr, 0)
-#define C_TRUE(c)                                                                            \
-  do {                                                                                       \
-    if (!(c))                                                                                \
-      return mproc_fail(99, "line %d: %s", __LINE__, #c);                                    \
-  } while (0)
-/* A qt_* check that fills `msg` on failure. */
-#define C_CHECK(expr)                                                                        \
-  do {                                                                                       \
-    if ((expr) != 0)                                                                         \
-      return mproc_fail(97, "line %d: %s", __LINE__, msg);                                   \
-  } while (0)
-#define ASSERT_CHECK(expr)                                                                   \
-  do {                                                                                       \
-    if ((expr) != 0)                                                                         \
-      t_fail(__FILE__, __LINE__, "%s: %s", #expr, msg);                                      \
-  } while (0)
-
-#define KIB ((size_t)1024)
-#define MIB ((size_t)1024 * 1024)
+#include "test_queue.h"
 
 /* --- helpers shared with test_queue_life.c ----------------------------------------------- */
-
-int64_t qt_now_ms(void) {
-#ifdef _WIN32
-  LARGE_INTEGER f, c;
-  QueryPerformanceFrequency(&f);
-  QueryPerformanceCounter(&c);
-  return (int64_t)(c.QuadPart / (f.QuadPart / 1000));
-#else
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-#endif
-}
-
-/* expr must give `want` after waiting about ms (at least 3/4 of it: timers are coarse on some
- * platforms) and well before a hang. No other assertion on time. */
-void qt_assert_waited(int rc, int want, int64_t t0, int64_t ms, const char *what,
-                      const char *file, int line) {
-  int64_t took = qt_now_ms() - t0;
-  if (rc != want)
-    t_fail(file, line, "%s: got %s, want %s", what, mproc_errname(rc), mproc_errname(want));
-  if (took < ms * 3 / 4 || took > 5000 + ms)
-    t_fail(file, line, "%s: a %lld ms timeout took %lld ms", what, (long long)ms,
-           (long long)took);
-}
-#define ASSERT_WAITS(expr, want, ms)                                                         \
-  do {                                                                                       \
-    int64_t t0_ = qt_now_ms();                                                               \
-    qt_assert_waited((expr), (want), t0_, (ms), #expr, __FILE__, __LINE__);                  \
-  } while (0)
-
-/* Argument list from a kinds string: Q queue, E event, S semaphore, A array, i int, l int64.
- * The caller frees it (qt_start does) once the processes are started. */
-mproc_args_t *qt_args(const char *kinds, ...) {
-  mproc_args_t *a;
-  ASSERT_OK(mproc_args_new(&a));
-  va_list ap;
-  va_start(ap, kinds);
-  for (const char *k = kinds; *k; k++) {
-    switch (*k) {
-    case 'Q': ASSERT_OK(mproc_args_add_queue(a, va_arg(ap, mproc_queue_t *))); break;
-    case 'E': ASSERT_OK(mproc_args_add_event(a, va_arg(ap, mproc_event_t *))); break;
-    case 'S': ASSERT_OK(mproc_args_add_semaphore(a, va_arg(ap, mproc_semaphore_t *))); break;
-    case 'A': ASSERT_OK(mproc_args_add_array(a, va_arg(ap, mproc_array_t *))); break;
-    case 'i': ASSERT_OK(mproc_args_add_int(a, va_arg(ap, int))); break;
-    case 'l': ASSERT_OK(mproc_args_add_int(a, va_arg(ap, int64_t))); break;
-    default: t_fail(__FILE__, __LINE__, "bad kind %c", *k);
-    }
-  }
-  va_end(ap);
-  return a;
-}
 
 #if defined(__SANITIZE_THREAD__)
 #define QT_TSAN 1
@@ -135,91 +47,11 @@ mproc_process_t *qt_start(mproc_target_fn fn, mproc_args_t *a) {
 }
 
 /* Joins p (60 s cap), fails with the child's message unless it exited with 0, closes it. */
-void qt_finish(mproc_process_t *p) {
-  int code = -1;
-  ASSERT_OK(mproc_process_join(p, 60000));
-  ASSERT_OK(mproc_process_exitcode(p, &code));
-  if (code != 0)
-    t_fail(__FILE__, __LINE__, "child exit %d: %s", code,
-           mproc_process_error(p) ? mproc_process_error(p) : "(no message)");
-  ASSERT_OK(mproc_process_close(p));
-}
+void qt_finish(mproc_process_t *p) { t_finish_ms(p, 60000); }
 
 void qt_finish_n(mproc_process_t **ps, int n) {
   for (int i = 0; i < n; i++)
     qt_finish(ps[i]);
-}
-
-/* Argument i of a child's list, or NULL (the next call on it then fails with EINVAL). */
-mproc_queue_t *qt_queue(const mproc_args_t *a, size_t i) {
-  mproc_queue_t *o = NULL;
-  return mproc_args_get_queue(a, i, &o) == 0 ? o : NULL;
-}
-mproc_event_t *qt_event(const mproc_args_t *a, size_t i) {
-  mproc_event_t *o = NULL;
-  return mproc_args_get_event(a, i, &o) == 0 ? o : NULL;
-}
-mproc_semaphore_t *qt_sem(const mproc_args_t *a, size_t i) {
-  mproc_semaphore_t *o = NULL;
-  return mproc_args_get_semaphore(a, i, &o) == 0 ? o : NULL;
-}
-mproc_array_t *qt_array(const mproc_args_t *a, size_t i) {
-  mproc_array_t *o = NULL;
-  return mproc_args_get_array(a, i, &o) == 0 ? o : NULL;
-}
-int64_t qt_int(const mproc_args_t *a, size_t i) {
-  int64_t v = -1;
-  mproc_args_get_int(a, i, &v);
-  return v;
-}
-
-/* Threads: pthread on POSIX, CreateThread on Windows (mingw has no C11 threads). */
-typedef struct qt_thread {
-  void (*fn)(void *);
-  void *arg;
-#ifdef _WIN32
-  HANDLE h;
-#else
-  pthread_t t;
-#endif
-} qt_thread;
-
-#ifdef _WIN32
-static DWORD WINAPI qt_thread_main(LPVOID p) {
-  qt_thread *t = p;
-  t->fn(t->arg);
-  return 0;
-}
-#else
-static void *qt_thread_main(void *p) {
-  qt_thread *t = p;
-  t->fn(t->arg);
-  return NULL;
-}
-#endif
-
-qt_thread *qt_thread_start(void (*fn)(void *), void *arg) {
-  qt_thread *t = calloc(1, sizeof *t);
-  ASSERT_TRUE(t != NULL);
-  t->fn = fn;
-  t->arg = arg;
-#ifdef _WIN32
-  t->h = CreateThread(NULL, 0, qt_thread_main, t, 0, NULL);
-  ASSERT_TRUE(t->h != NULL);
-#else
-  ASSERT_EQ(pthread_create(&t->t, NULL, qt_thread_main, t), 0);
-#endif
-  return t;
-}
-
-void qt_thread_join(qt_thread *t) {
-#ifdef _WIN32
-  WaitForSingleObject(t->h, INFINITE);
-  CloseHandle(t->h);
-#else
-  pthread_join(t->t, NULL);
-#endif
-  free(t);
 }
 
 /* splitmix64: the item stream, and the random delays of the crash tests. */
@@ -353,8 +185,8 @@ int qt_get_any(mproc_queue_t *q, int64_t ms, uint64_t *seed, size_t *size, char 
  * 16 bytes and more are checked on the way (so a failure says which direction broke). Args:
  * in, out, count. */
 int qt_target_echo(const mproc_args_t *a) {
-  mproc_queue_t *in = qt_queue(a, 0), *out = qt_queue(a, 1);
-  int64_t count = qt_int(a, 2);
+  mproc_queue_t *in = t_queue(a, 0), *out = t_queue(a, 1);
+  int64_t count = t_int64(a, 2);
   for (int64_t i = 0; i < count; i++) {
     void *d;
     size_t n;
@@ -378,7 +210,7 @@ int qt_target_echo(const mproc_args_t *a) {
 
 /* Puts 0..4, then None. Args: queue. */
 static int t_tut_producer(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
+  mproc_queue_t *q = t_queue(a, 0);
   for (int i = 0; i < 5; i++) {
     mproc_args_t *v;
     C_OK(mproc_args_build(&v, "i", i));
@@ -397,7 +229,7 @@ static int t_tut_producer(const mproc_args_t *a) {
 /* Reads until None, checking 0, 1, 2, ... arrive in order; reports [count, sum] on queue 1.
  * Args: queue, results. */
 static int t_tut_consumer(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
+  mproc_queue_t *q = t_queue(a, 0);
   int count = 0, sum = 0;
   for (;;) {
     mproc_args_t *v;
@@ -419,7 +251,7 @@ static int t_tut_consumer(const mproc_args_t *a) {
   }
   mproc_args_t *r;
   C_OK(mproc_args_build(&r, "ii", count, sum));
-  int rc = mproc_queue_put_values(qt_queue(a, 1), r, MPROC_FOREVER);
+  int rc = mproc_queue_put_values(t_queue(a, 1), r, MPROC_FOREVER);
   mproc_args_free(r);
   C_OK(rc);
   return 0;
@@ -430,8 +262,8 @@ TEST(producer_consumer_sentinel, 60, ALL) {
   ASSERT_OK(mproc_queue_new(&q, 0));
   ASSERT_OK(mproc_queue_new(&results, 0));
   fflush(stdout);
-  mproc_process_t *consumer = qt_start(t_tut_consumer, qt_args("QQ", q, results));
-  mproc_process_t *producer = qt_start(t_tut_producer, qt_args("Q", q));
+  mproc_process_t *consumer = qt_start(t_tut_consumer, t_args("QQ", q, results));
+  mproc_process_t *producer = qt_start(t_tut_producer, t_args("Q", q));
   qt_finish(producer);
   qt_finish(consumer);
   mproc_args_t *r;
@@ -461,13 +293,13 @@ TEST(get_timeout_and_nowait, 30, ONCE) {
     ASSERT_WAITS(mproc_queue_get(q, 200, &d, &n), MPROC_EEMPTY, 200);
     ASSERT_TRUE(d == NULL); /* nothing handed out */
     ASSERT_EQ(n, 0);
-    int64_t t0 = qt_now_ms();
+    int64_t t0 = t_now_ms();
     ASSERT_RC(mproc_queue_get(q, 0, &d, &n), MPROC_EEMPTY); /* get_nowait */
     ASSERT_RC(mproc_queue_get(q, MPROC_NOWAIT, &d, &n), MPROC_EEMPTY);
     mproc_args_t *v = (mproc_args_t *)&v;
     ASSERT_RC(mproc_queue_get_values(q, 0, &v), MPROC_EEMPTY);
     ASSERT_TRUE(v == NULL);
-    ASSERT_TRUE(qt_now_ms() - t0 < 2000); /* at once, not after some timeout */
+    ASSERT_TRUE(t_now_ms() - t0 < 2000); /* at once, not after some timeout */
     ASSERT_WAITS(mproc_queue_get_values(q, 150, &v), MPROC_EEMPTY, 150);
     ASSERT_RC(mproc_queue_get(q, -2, &d, &n), MPROC_EINVAL);
     ASSERT_RC(mproc_queue_put(q, "x", 1, -2), MPROC_EINVAL);
@@ -484,15 +316,15 @@ TEST(get_timeout_and_nowait, 30, ONCE) {
 
 /* Sleeps ms, then puts "hello". Args: queue, ms. */
 static int t_put_later(const mproc_args_t *a) {
-  t_sleep_ms((int)qt_int(a, 1));
-  C_OK(mproc_queue_put(qt_queue(a, 0), "hello", 5, MPROC_FOREVER));
+  t_sleep_ms((int)t_int64(a, 1));
+  C_OK(mproc_queue_put(t_queue(a, 0), "hello", 5, MPROC_FOREVER));
   return 0;
 }
 
 TEST(get_blocks_until_put, 60, ALL) {
   mproc_queue_t *q;
   ASSERT_OK(mproc_queue_new(&q, 0));
-  mproc_process_t *p = qt_start(t_put_later, qt_args("Qi", q, 200));
+  mproc_process_t *p = qt_start(t_put_later, t_args("Qi", q, 200));
   void *d;
   size_t n;
   ASSERT_OK(mproc_queue_get(q, MPROC_FOREVER, &d, &n));
@@ -500,7 +332,7 @@ TEST(get_blocks_until_put, 60, ALL) {
   ASSERT_TRUE(memcmp(d, "hello", 5) == 0);
   mproc_free(d);
   qt_finish(p);
-  p = qt_start(t_put_later, qt_args("Qi", q, 100));
+  p = qt_start(t_put_later, t_args("Qi", q, 100));
   ASSERT_OK(mproc_queue_get(q, 30000, &d, &n)); /* a finite timeout wakes as well */
   mproc_free(d);
   qt_finish(p);
@@ -518,9 +350,9 @@ TEST(bounded_full, 30, ONCE) {
   ASSERT_EQ(mproc_queue_qsize(q), 2);
   ASSERT_EQ(mproc_queue_full(q), 1);
   ASSERT_EQ(mproc_queue_empty(q), 0);
-  int64_t t0 = qt_now_ms();
+  int64_t t0 = t_now_ms();
   ASSERT_RC(mproc_queue_put(q, "c", 1, 0), MPROC_EFULL); /* put_nowait */
-  ASSERT_TRUE(qt_now_ms() - t0 < 2000);
+  ASSERT_TRUE(t_now_ms() - t0 < 2000);
   ASSERT_WAITS(mproc_queue_put(q, "c", 1, 200), MPROC_EFULL, 200);
   mproc_args_t *v;
   ASSERT_OK(mproc_args_build(&v, "i", 7));
@@ -579,8 +411,8 @@ TEST(bounded_full, 30, ONCE) {
 
 /* Puts count items (100 bytes, seeds 0..count-1) with no timeout. Args: queue, count. */
 static int t_put_seq(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
-  int64_t count = qt_int(a, 1);
+  mproc_queue_t *q = t_queue(a, 0);
+  int64_t count = t_int64(a, 1);
   for (int64_t i = 0; i < count; i++)
     C_OK(qt_put(q, 100, (uint64_t)i, MPROC_FOREVER));
   return 0;
@@ -590,7 +422,7 @@ TEST(bounded_maxsize_across_processes, 60, ALL) {
   enum { MAX = 3, COUNT = 300 };
   mproc_queue_t *q;
   ASSERT_OK(mproc_queue_new(&q, MAX));
-  mproc_process_t *p = qt_start(t_put_seq, qt_args("Qi", q, COUNT));
+  mproc_process_t *p = qt_start(t_put_seq, t_args("Qi", q, COUNT));
   /* The producer fills the queue to maxsize and no further, then waits for room. */
   for (int i = 0; i < 4000 && mproc_queue_qsize(q) < MAX; i++)
     t_sleep_ms(5);
@@ -613,10 +445,10 @@ TEST(bounded_maxsize_across_processes, 60, ALL) {
 
 /* Gets one item after ms. Args: queue, ms. */
 static int t_get_later(const mproc_args_t *a) {
-  t_sleep_ms((int)qt_int(a, 1));
+  t_sleep_ms((int)t_int64(a, 1));
   void *d;
   size_t n;
-  C_OK(mproc_queue_get(qt_queue(a, 0), 30000, &d, &n));
+  C_OK(mproc_queue_get(t_queue(a, 0), 30000, &d, &n));
   mproc_free(d);
   return 0;
 }
@@ -625,10 +457,10 @@ TEST(put_waits_for_room, 60, ALL) {
   mproc_queue_t *q;
   ASSERT_OK(mproc_queue_new(&q, 1));
   ASSERT_OK(mproc_queue_put(q, "1", 1, 0));
-  mproc_process_t *p = qt_start(t_get_later, qt_args("Qi", q, 200));
+  mproc_process_t *p = qt_start(t_get_later, t_args("Qi", q, 200));
   ASSERT_OK(mproc_queue_put(q, "2", 1, 30000)); /* room made by another process */
   qt_finish(p);
-  p = qt_start(t_get_later, qt_args("Qi", q, 100));
+  p = qt_start(t_get_later, t_args("Qi", q, 100));
   ASSERT_OK(mproc_queue_put(q, "3", 1, MPROC_FOREVER));
   qt_finish(p);
   void *d;
@@ -647,9 +479,9 @@ TEST(put_waits_for_room, 60, ALL) {
 /* Waits for `go`, then gets UNB_SMALL 64-byte items and UNB_BIG 64 KiB items in order.
  * Args: queue, go. */
 static int t_consume_unbounded(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
+  mproc_queue_t *q = t_queue(a, 0);
   char msg[256];
-  C_OK(mproc_event_wait(qt_event(a, 1), 60000));
+  C_OK(mproc_event_wait(t_event(a, 1), 60000));
   for (int i = 0; i < UNB_SMALL; i++)
     C_CHECK(qt_get_check(q, 30000, 64, (uint64_t)i, msg, sizeof msg));
   for (int i = 0; i < UNB_BIG; i++)
@@ -668,7 +500,7 @@ TEST(unbounded_put_never_blocks, 120, ALL) {
   /* The consumer exists (started first, so fork sees a single-threaded parent) but does not
    * consume until every put has returned: ~6 MiB of small items and 12.5 MiB of 64 KiB ones
    * against a 1 MiB ring. A put that waited for room would hang here. */
-  mproc_process_t *p = qt_start(t_consume_unbounded, qt_args("QE", q, go));
+  mproc_process_t *p = qt_start(t_consume_unbounded, t_args("QE", q, go));
   for (int i = 0; i < UNB_SMALL; i++)
     ASSERT_OK(qt_put(q, 64, (uint64_t)i, MPROC_FOREVER));
   for (int i = 0; i < UNB_BIG; i++)
@@ -707,7 +539,7 @@ TEST(zero_byte_items, 60, ALL) {
   /* Through a child and back: 0-byte items mixed with 1..20-byte ones, order kept. */
   static const size_t sizes[] = {0, 0, 1, 0, 15, 16, 0, 17, 0, 0, 20, 0};
   enum { N = sizeof sizes / sizeof sizes[0] };
-  mproc_process_t *p = qt_start(qt_target_echo, qt_args("QQi", in, out, N));
+  mproc_process_t *p = qt_start(qt_target_echo, t_args("QQi", in, out, N));
   for (int i = 0; i < N; i++)
     ASSERT_OK(qt_put(in, sizes[i], (uint64_t)i, MPROC_FOREVER));
   char msg[256];
@@ -723,7 +555,7 @@ TEST(items_of_64_mib, 180, ALL) {
   ASSERT_OK(mproc_queue_new(&in, 0));
   ASSERT_OK(mproc_queue_new(&out, 0));
   enum { N = 2 };
-  mproc_process_t *p = qt_start(qt_target_echo, qt_args("QQi", in, out, N));
+  mproc_process_t *p = qt_start(qt_target_echo, t_args("QQi", in, out, N));
   char msg[256];
   for (int i = 0; i < N; i++) {
     ASSERT_OK(qt_put(in, 64 * MIB, 0x6400 + (uint64_t)i, MPROC_FOREVER));
@@ -744,8 +576,8 @@ static const size_t big_seq[] = {5 * MIB, 100,   5 * MIB, 5 * MIB, 0,       3275
 /* Gets big_seq from queue 0 (checking each item), then puts it into queue 1. Args: in, out,
  * seed base. */
 static int t_big_seq(const mproc_args_t *a) {
-  mproc_queue_t *in = qt_queue(a, 0), *out = qt_queue(a, 1);
-  uint64_t base = (uint64_t)qt_int(a, 2);
+  mproc_queue_t *in = t_queue(a, 0), *out = t_queue(a, 1);
+  uint64_t base = (uint64_t)t_int64(a, 2);
   char msg[256];
   for (int i = 0; i < BIG_SEQ_N; i++)
     C_CHECK(qt_get_check(in, 60000, big_seq[i], base + (uint64_t)i, msg, sizeof msg));
@@ -762,7 +594,7 @@ TEST(items_bigger_than_ring, 180, ALL) {
     ASSERT_OK(mproc_queue_new_sized(&in, bounded ? 2 : 0, 64 * KIB));
     ASSERT_OK(mproc_queue_new_sized(&out, bounded ? 2 : 0, 64 * KIB));
     uint64_t base = 1000 * (uint64_t)(bounded + 1);
-    mproc_process_t *p = qt_start(t_big_seq, qt_args("QQl", in, out, (int64_t)base));
+    mproc_process_t *p = qt_start(t_big_seq, t_args("QQl", in, out, (int64_t)base));
     for (int i = 0; i < BIG_SEQ_N; i++)
       ASSERT_OK(qt_put(in, big_seq[i], base + (uint64_t)i, MPROC_FOREVER));
     char msg[256];
@@ -811,9 +643,9 @@ TEST(ring_sizes, 30, ONCE) {
 /* Waits for go, puts MPMC_PER_PRODUCER 64-byte items (seed: id << 32 | sequence number).
  * Args: queue, go, id. */
 static int t_mpmc_producer(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
-  uint64_t id = (uint64_t)qt_int(a, 2);
-  C_OK(mproc_event_wait(qt_event(a, 1), 60000));
+  mproc_queue_t *q = t_queue(a, 0);
+  uint64_t id = (uint64_t)t_int64(a, 2);
+  C_OK(mproc_event_wait(t_event(a, 1), 60000));
   for (uint64_t i = 0; i < MPMC_PER_PRODUCER; i++)
     C_OK(qt_put(q, 64, id << 32 | i, MPROC_FOREVER));
   return 0;
@@ -822,8 +654,8 @@ static int t_mpmc_producer(const mproc_args_t *a) {
 /* Gets until a stop item: every item intact, each producer's numbers increasing, and a tick
  * in seen[] for each (the parent checks every tick is exactly 1). Args: queue, seen. */
 static int t_mpmc_consumer(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
-  mproc_array_t *seen = qt_array(a, 1);
+  mproc_queue_t *q = t_queue(a, 0);
+  mproc_array_t *seen = t_array(a, 1);
   int64_t last[MPMC_PRODUCERS];
   for (int i = 0; i < MPMC_PRODUCERS; i++)
     last[i] = -1;
@@ -865,9 +697,9 @@ static void mpmc(size_t maxsize) {
   ASSERT_OK(mproc_event_new(&go));
   ASSERT_OK(mproc_raw_array_new(&seen, 'B', total, NULL));
   mproc_process_t *cons[MPMC_CONSUMERS], *prod[MPMC_PRODUCERS];
-  qt_start_n(cons, MPMC_CONSUMERS, t_mpmc_consumer, qt_args("QA", q, seen), 0);
+  qt_start_n(cons, MPMC_CONSUMERS, t_mpmc_consumer, t_args("QA", q, seen), 0);
   for (int i = 0; i < MPMC_PRODUCERS; i++)
-    prod[i] = qt_start(t_mpmc_producer, qt_args("QEi", q, go, i));
+    prod[i] = qt_start(t_mpmc_producer, t_args("QEi", q, go, i));
   ASSERT_OK(mproc_event_set(go)); /* all at once, so they contend */
   qt_finish_n(prod, MPMC_PRODUCERS);
   /* Every producer has exited, so all its items are in the ring (an exit waits for the
@@ -895,9 +727,9 @@ static size_t mix_size(uint32_t id, uint32_t seq) { return mix_sizes[(seq + 3 * 
 
 /* Args: queue, go, id. */
 static int t_mix_producer(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
-  uint32_t id = (uint32_t)qt_int(a, 2);
-  C_OK(mproc_event_wait(qt_event(a, 1), 60000));
+  mproc_queue_t *q = t_queue(a, 0);
+  uint32_t id = (uint32_t)t_int64(a, 2);
+  C_OK(mproc_event_wait(t_event(a, 1), 60000));
   for (uint32_t i = 0; i < MIX_ITEMS; i++)
     C_OK(qt_put(q, mix_size(id, i), (uint64_t)id << 32 | i, MPROC_FOREVER));
   return 0;
@@ -905,7 +737,7 @@ static int t_mix_producer(const mproc_args_t *a) {
 
 /* Args: queue, seen. */
 static int t_mix_consumer(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
+  mproc_queue_t *q = t_queue(a, 0);
   int64_t last[2] = {-1, -1};
   char msg[256];
   for (;;) {
@@ -918,7 +750,7 @@ static int t_mix_consumer(const mproc_args_t *a) {
     if (id >= 2 || seq >= MIX_ITEMS || size != mix_size(id, seq) || (int64_t)seq <= last[id])
       return mproc_fail(3, "item %llx of %zu bytes", (unsigned long long)seed, size);
     last[id] = seq;
-    C_OK(mproc_array_add(qt_array(a, 1), (size_t)id * MIX_ITEMS + seq, 1, NULL));
+    C_OK(mproc_array_add(t_array(a, 1), (size_t)id * MIX_ITEMS + seq, 1, NULL));
   }
 }
 
@@ -931,9 +763,9 @@ TEST(mpmc_big_and_small_items, 180, ALL) {
     ASSERT_OK(mproc_event_new(&go));
     ASSERT_OK(mproc_raw_array_new(&seen, 'B', 2 * MIX_ITEMS, NULL));
     mproc_process_t *cons[2], *prod[2];
-    qt_start_n(cons, 2, t_mix_consumer, qt_args("QA", q, seen), 0);
+    qt_start_n(cons, 2, t_mix_consumer, t_args("QA", q, seen), 0);
     for (int i = 0; i < 2; i++)
-      prod[i] = qt_start(t_mix_producer, qt_args("QEi", q, go, i));
+      prod[i] = qt_start(t_mix_producer, t_args("QEi", q, go, i));
     ASSERT_OK(mproc_event_set(go));
     qt_finish_n(prod, 2);
     for (int i = 0; i < 2; i++)
@@ -1013,7 +845,7 @@ TEST(threads_put_and_get, 120, ONCE) {
     mproc_queue_t *q;
     ASSERT_OK(mproc_queue_new(&q, maxsize));
     th_ctx put[2], get[2];
-    qt_thread *t[4];
+    t_thread *t[4];
     memset(put, 0, sizeof put);
     memset(get, 0, sizeof get);
     for (int i = 0; i < 2; i++) {
@@ -1021,15 +853,15 @@ TEST(threads_put_and_get, 120, ONCE) {
       put[i].id = (uint64_t)i;
       get[i].seen = calloc(2 * TH_PER, 1);
       ASSERT_TRUE(get[i].seen != NULL);
-      t[i] = qt_thread_start(th_getter, &get[i]);
-      t[2 + i] = qt_thread_start(th_putter, &put[i]);
+      t[i] = t_thread_start(th_getter, &get[i]);
+      t[2 + i] = t_thread_start(th_putter, &put[i]);
     }
-    qt_thread_join(t[2]);
-    qt_thread_join(t[3]);
+    t_thread_join(t[2]);
+    t_thread_join(t[3]);
     for (int i = 0; i < 2; i++)
       ASSERT_OK(qt_put(q, 64, (uint64_t)TH_STOP << 32 | (uint64_t)i, MPROC_FOREVER));
-    qt_thread_join(t[0]);
-    qt_thread_join(t[1]);
+    t_thread_join(t[0]);
+    t_thread_join(t[1]);
     for (int i = 0; i < 2; i++) {
       if (put[i].failed || get[i].failed)
         t_fail(__FILE__, __LINE__, "thread %d: %s%s", i, put[i].msg, get[i].msg);
@@ -1049,14 +881,14 @@ TEST(threads_put_and_get, 120, ONCE) {
 static int t_thread_getters(const mproc_args_t *a) {
   th_ctx get[2];
   memset(get, 0, sizeof get);
-  qt_thread *t[2];
+  t_thread *t[2];
   for (int i = 0; i < 2; i++) {
-    get[i].q = qt_queue(a, 0);
-    get[i].shared = qt_array(a, 1);
-    t[i] = qt_thread_start(th_getter, &get[i]);
+    get[i].q = t_queue(a, 0);
+    get[i].shared = t_array(a, 1);
+    t[i] = t_thread_start(th_getter, &get[i]);
   }
   for (int i = 0; i < 2; i++)
-    qt_thread_join(t[i]);
+    t_thread_join(t[i]);
   for (int i = 0; i < 2; i++)
     if (get[i].failed)
       return mproc_fail(3, "getter thread %d: %s", i, get[i].msg);
@@ -1069,17 +901,17 @@ TEST(threads_across_processes, 120, ALL) {
   ASSERT_OK(mproc_queue_new(&q, 32));
   ASSERT_OK(mproc_raw_array_new(&seen, 'B', 2 * TH_PER, NULL));
   /* The child first: fork refuses a parent that already runs threads. */
-  mproc_process_t *p = qt_start(t_thread_getters, qt_args("QA", q, seen));
+  mproc_process_t *p = qt_start(t_thread_getters, t_args("QA", q, seen));
   th_ctx put[2];
   memset(put, 0, sizeof put);
-  qt_thread *t[2];
+  t_thread *t[2];
   for (int i = 0; i < 2; i++) {
     put[i].q = q;
     put[i].id = (uint64_t)i;
-    t[i] = qt_thread_start(th_putter, &put[i]);
+    t[i] = t_thread_start(th_putter, &put[i]);
   }
   for (int i = 0; i < 2; i++) {
-    qt_thread_join(t[i]);
+    t_thread_join(t[i]);
     if (put[i].failed)
       t_fail(__FILE__, __LINE__, "putter %d: %s", i, put[i].msg);
   }
@@ -1128,7 +960,7 @@ TEST(simple_queue, 30, ONCE) {
 
 /* Puts "a", "bb", "ccc" into a SimpleQueue. Args: queue. */
 static int t_simple_producer(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
+  mproc_queue_t *q = t_queue(a, 0);
   C_OK(mproc_queue_put(q, "a", 1, MPROC_FOREVER));
   C_OK(mproc_queue_put(q, "bb", 2, MPROC_FOREVER));
   C_OK(mproc_queue_put(q, "ccc", 3, MPROC_FOREVER));
@@ -1138,7 +970,7 @@ static int t_simple_producer(const mproc_args_t *a) {
 TEST(simple_queue_across_processes, 60, ALL) {
   mproc_queue_t *q;
   ASSERT_OK(mproc_simple_queue_new(&q));
-  mproc_process_t *p = qt_start(t_simple_producer, qt_args("Q", q));
+  mproc_process_t *p = qt_start(t_simple_producer, t_args("Q", q));
   for (int i = 1; i <= 3; i++) {
     void *d;
     size_t n;
@@ -1203,20 +1035,20 @@ TEST(joinable_join_wakes_thread, 30, ONCE) {
   ASSERT_OK(mproc_joinable_queue_new(&q, 0));
   for (int i = 0; i < 3; i++)
     ASSERT_OK(mproc_queue_put(q, "x", 1, 0));
-  qt_thread *t = qt_thread_start(join_forever, q);
+  t_thread *t = t_thread_start(join_forever, q);
   for (int i = 0; i < 3; i++) {
     t_sleep_ms(20);
     ASSERT_OK(mproc_queue_task_done(q));
   }
-  qt_thread_join(t);
+  t_thread_join(t);
   mproc_queue_free(q);
 }
 
 /* Gets n items, calls task_done for all but the last, posts two_done, waits for go, calls the
  * last task_done. Args: queue, two_done, go, n. */
 static int t_joinable_worker(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
-  int64_t n = qt_int(a, 3);
+  mproc_queue_t *q = t_queue(a, 0);
+  int64_t n = t_int64(a, 3);
   for (int64_t i = 0; i < n; i++) {
     void *d;
     size_t sz;
@@ -1225,8 +1057,8 @@ static int t_joinable_worker(const mproc_args_t *a) {
   }
   for (int64_t i = 0; i + 1 < n; i++)
     C_OK(mproc_queue_task_done(q));
-  C_OK(mproc_event_set(qt_event(a, 1)));
-  C_OK(mproc_event_wait(qt_event(a, 2), 30000));
+  C_OK(mproc_event_set(t_event(a, 1)));
+  C_OK(mproc_event_wait(t_event(a, 2), 30000));
   t_sleep_ms(50); /* let the parent be inside join */
   C_OK(mproc_queue_task_done(q));
   C_RC(mproc_queue_task_done(q), MPROC_EOVERRELEASE);
@@ -1241,7 +1073,7 @@ TEST(joinable_join_across_processes, 60, ALL) {
   ASSERT_OK(mproc_event_new(&go));
   for (int i = 0; i < 3; i++)
     ASSERT_OK(mproc_queue_put(q, "job", 3, 0));
-  mproc_process_t *p = qt_start(t_joinable_worker, qt_args("QEEi", q, two_done, go, 3));
+  mproc_process_t *p = qt_start(t_joinable_worker, t_args("QEEi", q, two_done, go, 3));
   ASSERT_OK(mproc_event_wait(two_done, 30000));
   ASSERT_EQ(mproc_queue_qsize(q), 0); /* all taken, one not done */
   ASSERT_WAITS(mproc_queue_join(q, 200), MPROC_ETIMEDOUT, 200);
@@ -1287,13 +1119,13 @@ TEST(joinable_overflow_is_unfinished, 30, ONCE) {
 
 /* Gets JQ_OVF_N items, adding one to done[0] before each task_done. Args: queue, done. */
 static int t_jq_worker(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
+  mproc_queue_t *q = t_queue(a, 0);
   for (int i = 0; i < JQ_OVF_N; i++) {
     void *d;
     size_t n;
     C_OK(mproc_queue_get(q, 30000, &d, &n));
     mproc_free(d);
-    C_OK(mproc_array_add(qt_array(a, 1), 0, 1, NULL));
+    C_OK(mproc_array_add(t_array(a, 1), 0, 1, NULL));
     C_OK(mproc_queue_task_done(q));
   }
   return 0;
@@ -1307,7 +1139,7 @@ TEST(joinable_join_counts_overflow, 120, ALL) {
   ASSERT_OK(mproc_joinable_queue_new(&q, 0));
   ASSERT_OK(mproc_raw_array_new(&done, 'q', 1, NULL));
   mproc_process_t *p; /* a daemon: if join returns early, this process fails at once */
-  qt_start_n(&p, 1, t_jq_worker, qt_args("QA", q, done), 1);
+  qt_start_n(&p, 1, t_jq_worker, t_args("QA", q, done), 1);
   for (int i = 0; i < JQ_OVF_N; i++) /* 1 KiB items: 20 MiB against a 1 MiB ring */
     ASSERT_OK(qt_put(q, 1024, (uint64_t)i, MPROC_FOREVER));
   ASSERT_OK(mproc_queue_join(q, 60000));
@@ -1326,10 +1158,10 @@ TEST(joinable_join_counts_overflow, 120, ALL) {
 /* Waits for go, then gets count 100-byte items with seeds 0.. and puts "ack" (its own handle
  * is open: close is per handle). Args: queue, go, count. */
 static int t_get_after_go(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
+  mproc_queue_t *q = t_queue(a, 0);
   char msg[256];
-  C_OK(mproc_event_wait(qt_event(a, 1), 30000));
-  for (int64_t i = 0; i < qt_int(a, 2); i++)
+  C_OK(mproc_event_wait(t_event(a, 1), 30000));
+  for (int64_t i = 0; i < t_int64(a, 2); i++)
     C_CHECK(qt_get_check(q, 30000, 100, (uint64_t)i, msg, sizeof msg));
   C_OK(mproc_queue_put(q, "ack", 3, MPROC_FOREVER));
   return 0;
@@ -1340,7 +1172,7 @@ TEST(close_then_deliver, 60, ALL) {
   mproc_event_t *go;
   ASSERT_OK(mproc_queue_new(&q, 0));
   ASSERT_OK(mproc_event_new(&go));
-  mproc_process_t *p = qt_start(t_get_after_go, qt_args("QEi", q, go, 3));
+  mproc_process_t *p = qt_start(t_get_after_go, t_args("QEi", q, go, 3));
   for (int i = 0; i < 3; i++)
     ASSERT_OK(qt_put(q, 100, (uint64_t)i, 0));
   ASSERT_OK(mproc_queue_close(q));
@@ -1388,10 +1220,10 @@ TEST(close_from_another_thread, 30, ONCE) {
    * handle (TSan builds check the flag is not a data race). */
   mproc_queue_t *q;
   ASSERT_OK(mproc_queue_new(&q, 0));
-  qt_thread *t = qt_thread_start(use_until_closed, q);
+  t_thread *t = t_thread_start(use_until_closed, q);
   t_sleep_ms(20);
   ASSERT_OK(mproc_queue_close(q));
-  qt_thread_join(t);
+  t_thread_join(t);
   mproc_queue_free(q);
 }
 
@@ -1421,9 +1253,9 @@ TEST(failed_put_leaves_no_trace, 30, ONCE) {
 
 /* Sleeps ms, puts one item, waits for `stay` before exiting. Args: queue, ms, stay. */
 static int t_put_and_stay(const mproc_args_t *a) {
-  t_sleep_ms((int)qt_int(a, 1));
-  C_OK(mproc_queue_put(qt_queue(a, 0), "item", 4, MPROC_FOREVER));
-  C_OK(mproc_event_wait(qt_event(a, 2), 30000));
+  t_sleep_ms((int)t_int64(a, 1));
+  C_OK(mproc_queue_put(t_queue(a, 0), "item", 4, MPROC_FOREVER));
+  C_OK(mproc_event_wait(t_event(a, 2), 30000));
   return 0;
 }
 
@@ -1440,7 +1272,7 @@ TEST(wait_on_queue, 60, ALL) {
   ASSERT_RC(mproc_wait(w, 2, 0, &nready), MPROC_ETIMEDOUT);
 
   /* An item arriving from a child makes the queue ready. */
-  mproc_process_t *p = qt_start(t_put_and_stay, qt_args("QiE", q2, 100, stay));
+  mproc_process_t *p = qt_start(t_put_and_stay, t_args("QiE", q2, 100, stay));
   ASSERT_OK(mproc_wait(w, 2, 30000, &nready));
   ASSERT_EQ(nready, 1);
   ASSERT_EQ(w[0].ready, 0);
@@ -1464,7 +1296,7 @@ TEST(wait_on_queue, 60, ALL) {
 
   /* A queue that becomes ready while its producer keeps running. */
   ASSERT_OK(mproc_event_clear(stay));
-  p = qt_start(t_put_and_stay, qt_args("QiE", q, 100, stay));
+  p = qt_start(t_put_and_stay, t_args("QiE", q, 100, stay));
   m[0].obj = q;
   m[1].obj = p;
   ASSERT_OK(mproc_wait(m, 2, 30000, &nready));
@@ -1598,13 +1430,13 @@ TEST(values_round_trip, 30, ONCE) {
 /* Gets a value list, checks it, puts it back. Args: in, out. */
 static int t_values_echo(const mproc_args_t *a) {
   mproc_args_t *v;
-  C_OK(mproc_queue_get_values(qt_queue(a, 0), 30000, &v));
+  C_OK(mproc_queue_get_values(t_queue(a, 0), 30000, &v));
   int d = values_differ(v);
   if (d != 0) {
     mproc_args_free(v);
     return mproc_fail(3, "value %d differs in the child", d);
   }
-  int rc = mproc_queue_put_values(qt_queue(a, 1), v, MPROC_FOREVER);
+  int rc = mproc_queue_put_values(t_queue(a, 1), v, MPROC_FOREVER);
   mproc_args_free(v);
   C_OK(rc);
   return 0;
@@ -1614,7 +1446,7 @@ TEST(values_across_processes, 60, ALL) {
   mproc_queue_t *in, *out;
   ASSERT_OK(mproc_queue_new(&in, 0));
   ASSERT_OK(mproc_queue_new(&out, 0));
-  mproc_process_t *p = qt_start(t_values_echo, qt_args("QQ", in, out));
+  mproc_process_t *p = qt_start(t_values_echo, t_args("QQ", in, out));
   mproc_args_t *v, *got;
   build_values(&v);
   ASSERT_OK(mproc_queue_put_values(in, v, MPROC_FOREVER));
@@ -1689,39 +1521,27 @@ TEST(null_handles_and_sizes, 30, ONCE) {
 static int t_q_grandchild(const mproc_args_t *a) {
   void *d;
   size_t n;
-  C_OK(mproc_queue_get(qt_queue(a, 0), 30000, &d, &n));
+  C_OK(mproc_queue_get(t_queue(a, 0), 30000, &d, &n));
   char buf[64];
   int len = snprintf(buf, sizeof buf, "grandchild got %.*s", (int)n, (char *)d);
   mproc_free(d);
-  C_OK(mproc_queue_put(qt_queue(a, 1), buf, (size_t)len, MPROC_FOREVER));
+  C_OK(mproc_queue_put(t_queue(a, 1), buf, (size_t)len, MPROC_FOREVER));
   return 0;
 }
 
 /* Hands its own copies of both queues on. Args: in, out. */
 static int t_q_middle(const mproc_args_t *a) {
   mproc_args_t *ga;
-  mproc_process_t *g;
   int rc = mproc_args_new(&ga);
   if (rc == 0)
-    rc = mproc_args_add_queue(ga, qt_queue(a, 0));
+    rc = mproc_args_add_queue(ga, t_queue(a, 0));
   if (rc == 0)
-    rc = mproc_args_add_queue(ga, qt_queue(a, 1));
-  if (rc == 0)
-    rc = mproc_process_new(&g, t_q_grandchild, ga);
-  mproc_args_free(ga);
+    rc = mproc_args_add_queue(ga, t_queue(a, 1));
 #ifdef QT_TSAN
-  if (rc == 0) /* see qt_start_n */
-    rc = mproc_process_allow_fork_with_threads(g, 1);
+  return t_run_grandchild(rc, t_q_grandchild, ga, 1); /* see qt_start_n */
+#else
+  return t_run_grandchild(rc, t_q_grandchild, ga, 0);
 #endif
-  C_OK(rc);
-  C_OK(mproc_process_start(g));
-  int code = -1;
-  C_OK(mproc_process_join(g, 60000));
-  C_OK(mproc_process_exitcode(g, &code));
-  if (code != 0)
-    return mproc_fail(code, "grandchild: %s", mproc_process_error(g));
-  mproc_process_close(g);
-  return 0;
 }
 
 TEST(queue_reaches_grandchild, 60, ALL) {
@@ -1729,7 +1549,7 @@ TEST(queue_reaches_grandchild, 60, ALL) {
   ASSERT_OK(mproc_queue_new(&in, 0));
   ASSERT_OK(mproc_queue_new(&out, 1));
   ASSERT_OK(mproc_queue_put(in, "hello", 5, 0));
-  qt_finish(qt_start(t_q_middle, qt_args("QQ", in, out))); /* the reply fits: no need to read */
+  qt_finish(qt_start(t_q_middle, t_args("QQ", in, out))); /* the reply fits: no need to read */
   void *d;
   size_t n;
   ASSERT_OK(mproc_queue_get(out, 0, &d, &n));

@@ -4,57 +4,7 @@
  * (big streamed items included) leaves the queue intact and usable, and nothing is left
  * behind. */
 #include "runner.h"
-
-/* Helpers defined in test_queue.c (the same binary). */
-int64_t qt_now_ms(void);
-void qt_assert_waited(int rc, int want, int64_t t0, int64_t ms, const char *what,
-                      const char *file, int line);
-mproc_args_t *qt_args(const char *kinds, ...);
-void qt_start_n(mproc_process_t **ps, int n, mproc_target_fn fn, mproc_args_t *a, int daemon);
-mproc_process_t *qt_start(mproc_target_fn fn, mproc_args_t *a);
-void qt_finish(mproc_process_t *p);
-mproc_queue_t *qt_queue(const mproc_args_t *a, size_t i);
-mproc_event_t *qt_event(const mproc_args_t *a, size_t i);
-int64_t qt_int(const mproc_args_t *a, size_t i);
-typedef struct qt_thread qt_thread;
-qt_thread *qt_thread_start(void (*fn)(void *), void *arg);
-void qt_thread_join(qt_thread *t);
-uint64_t qt_rand(uint64_t *state);
-void qt_fill(void *buf, size_t size, uint64_t seed);
-int qt_intact(const void *buf, size_t size, uint64_t seed);
-int qt_put(mproc_queue_t *q, size_t size, uint64_t seed, int64_t ms);
-int qt_get_check(mproc_queue_t *q, int64_t ms, size_t size, uint64_t seed, char *msg,
-                 size_t cap);
-int qt_get_any(mproc_queue_t *q, int64_t ms, uint64_t *seed, size_t *size, char *msg,
-               size_t cap);
-int qt_target_echo(const mproc_args_t *a);
-
-#define C_RC(expr, want)                                                                     \
-  do {                                                                                       \
-    int rc_ = (expr), w_ = (want);                                                           \
-    if (rc_ != w_)                                                                           \
-      return mproc_fail(98, "line %d: %s: got %s, want %s", __LINE__, #expr,                 \
-                        mproc_errname(rc_), mproc_errname(w_));                              \
-  } while (0)
-#define C_OK(expr) C_RC(expr, 0)
-#define C_CHECK(expr)                                                                        \
-  do {                                                                                       \
-    if ((expr) != 0)                                                                         \
-      return mproc_fail(97, "line %d: %s", __LINE__, msg);                                   \
-  } while (0)
-#define ASSERT_CHECK(expr)                                                                   \
-  do {                                                                                       \
-    if ((expr) != 0)                                                                         \
-      t_fail(__FILE__, __LINE__, "%s: %s", #expr, msg);                                      \
-  } while (0)
-#define ASSERT_WAITS(expr, want, ms)                                                         \
-  do {                                                                                       \
-    int64_t t0_ = qt_now_ms();                                                               \
-    qt_assert_waited((expr), (want), t0_, (ms), #expr, __FILE__, __LINE__);                  \
-  } while (0)
-
-#define KIB ((size_t)1024)
-#define MIB ((size_t)1024 * 1024)
+#include "test_queue.h"
 
 /* A child started after this process ran threads of its own (joined by then). Under fork the
  * library refuses a multi-threaded parent, and a thread that pthread_join has returned for can
@@ -74,10 +24,10 @@ static mproc_process_t *start_after_threads(mproc_target_fn fn, mproc_args_t *a,
 /* Puts n items of size bytes (seeds 0..n-1), closes its handle if asked, and returns at once.
  * Args: queue, n, size, close. */
 static int t_put_and_exit(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
-  for (int64_t i = 0; i < qt_int(a, 1); i++)
-    C_OK(qt_put(q, (size_t)qt_int(a, 2), (uint64_t)i, MPROC_FOREVER));
-  if (qt_int(a, 3))
+  mproc_queue_t *q = t_queue(a, 0);
+  for (int64_t i = 0; i < t_int64(a, 1); i++)
+    C_OK(qt_put(q, (size_t)t_int64(a, 2), (uint64_t)i, MPROC_FOREVER));
+  if (t_int64(a, 3))
     C_OK(mproc_queue_close(q));
   return 0;
 }
@@ -86,7 +36,7 @@ static int t_put_and_exit(const mproc_args_t *a) {
 static int t_put_values_and_exit(const mproc_args_t *a) {
   mproc_args_t *v;
   C_OK(mproc_args_build(&v, "isn", 7, "last words"));
-  int rc = mproc_queue_put_values(qt_queue(a, 0), v, MPROC_FOREVER);
+  int rc = mproc_queue_put_values(t_queue(a, 0), v, MPROC_FOREVER);
   mproc_args_free(v);
   return rc == 0 ? 0 : mproc_fail(3, "put_values: %s", mproc_errname(rc));
 }
@@ -114,7 +64,7 @@ TEST(exit_right_after_put, 120, ALL) {
       ASSERT_OK(mproc_queue_new_sized(&q, cases[c].maxsize, cases[c].ring));
     else
       ASSERT_OK(mproc_queue_new(&q, cases[c].maxsize));
-    qt_finish(qt_start(t_put_and_exit, qt_args("Qlli", q, (int64_t)cases[c].n,
+    qt_finish(qt_start(t_put_and_exit, t_args("Qlli", q, (int64_t)cases[c].n,
                                                (int64_t)cases[c].size, cases[c].close)));
     ASSERT_EQ(mproc_queue_qsize(q), cases[c].n);
     for (size_t i = 0; i < cases[c].n; i++)
@@ -130,7 +80,7 @@ TEST(exit_right_after_put, 120, ALL) {
   }
   mproc_queue_t *q;
   ASSERT_OK(mproc_queue_new(&q, 0));
-  qt_finish(qt_start(t_put_values_and_exit, qt_args("Q", q)));
+  qt_finish(qt_start(t_put_values_and_exit, t_args("Q", q)));
   mproc_args_t *v;
   ASSERT_OK(mproc_queue_get_values(q, 0, &v));
   int i7 = 0;
@@ -153,12 +103,12 @@ TEST(exit_right_after_put, 120, ALL) {
 /* Puts n items of size bytes (seeds 0..n-1) into an unbounded queue nobody reads yet, calls
  * cancel_join_thread if asked, posts done, returns. Args: queue, n, size, cancel, done. */
 static int t_flood(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
-  for (int64_t i = 0; i < qt_int(a, 1); i++)
-    C_OK(qt_put(q, (size_t)qt_int(a, 2), (uint64_t)i, MPROC_FOREVER));
-  if (qt_int(a, 3))
+  mproc_queue_t *q = t_queue(a, 0);
+  for (int64_t i = 0; i < t_int64(a, 1); i++)
+    C_OK(qt_put(q, (size_t)t_int64(a, 2), (uint64_t)i, MPROC_FOREVER));
+  if (t_int64(a, 3))
     C_OK(mproc_queue_cancel_join_thread(q));
-  C_OK(mproc_event_set(qt_event(a, 4)));
+  C_OK(mproc_event_set(t_event(a, 4)));
   return 0;
 }
 
@@ -167,7 +117,7 @@ TEST(overflow_flushed_at_exit, 180, ALL) {
   mproc_event_t *done;
   ASSERT_OK(mproc_queue_new(&q, 0));
   ASSERT_OK(mproc_event_new(&done));
-  mproc_process_t *p = qt_start(t_flood, qt_args("QiiiE", q, FLOOD_N, 1024, 0, done));
+  mproc_process_t *p = qt_start(t_flood, t_args("QiiiE", q, FLOOD_N, 1024, 0, done));
   ASSERT_OK(mproc_event_wait(done, 60000)); /* every put has returned: none waited */
   /* ~50 MiB against a 1 MiB ring: the rest is held back in the child, which cannot exit until
    * it has been delivered (Python's join_thread at exit). Nothing reads yet, so it cannot. */
@@ -189,7 +139,7 @@ TEST(cancel_join_thread_exits, 120, ALL) {
   ASSERT_OK(mproc_queue_new(&q, 0));
   ASSERT_OK(mproc_event_new(&done));
   mproc_process_t *p;
-  qt_start_n(&p, 1, t_flood, qt_args("QiiiE", q, FLOOD_N, 1024, 1, done), 1);
+  qt_start_n(&p, 1, t_flood, t_args("QiiiE", q, FLOOD_N, 1024, 1, done), 1);
   ASSERT_OK(mproc_event_wait(done, 60000));
   /* With cancel_join_thread the child exits without waiting for its overflow, although
    * nobody reads: what it held back may be lost. */
@@ -262,7 +212,7 @@ static void kill_later(void *arg) {
 }
 
 static uint64_t crash_rng_seed(void) {
-  uint64_t s = (uint64_t)qt_now_ms() ^ ((uint64_t)mproc_current_pid() << 20);
+  uint64_t s = (uint64_t)t_now_ms() ^ ((uint64_t)mproc_current_pid() << 20);
   printf("random seed %llu\n", (unsigned long long)s);
   fflush(stdout);
   return s;
@@ -310,9 +260,9 @@ static void check_queue_works(mproc_queue_t *q) {
   ASSERT_OK(qt_put(q, 1000, 0x5A11, 5000));
   ASSERT_CHECK(qt_get_check(q, 5000, 1000, 0x5A11, msg, sizeof msg));
   big_get g = {q, 0, ""};
-  qt_thread *t = qt_thread_start(get_big, &g);
+  t_thread *t = t_thread_start(get_big, &g);
   ASSERT_OK(qt_put(q, 3 * MIB, 0xB16, 30000));
-  qt_thread_join(t);
+  t_thread_join(t);
   if (g.failed)
     t_fail(__FILE__, __LINE__, "3 MiB item after the crash: %s", g.msg);
   ASSERT_EQ(mproc_queue_qsize(q), 0);
@@ -320,9 +270,9 @@ static void check_queue_works(mproc_queue_t *q) {
 
 /* Puts items 0, 1, 2... (crash_size) until killed. Args: queue, seed base, running. */
 static int t_crash_producer(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
-  uint64_t base = (uint64_t)qt_int(a, 1);
-  C_OK(mproc_event_set(qt_event(a, 2)));
+  mproc_queue_t *q = t_queue(a, 0);
+  uint64_t base = (uint64_t)t_int64(a, 1);
+  C_OK(mproc_event_set(t_event(a, 2)));
   for (uint64_t n = 0; n < END_SEQ; n++)
     C_OK(qt_put(q, crash_size(base | n), base | n, MPROC_FOREVER));
   return 0;
@@ -337,12 +287,12 @@ static void producer_killed_round(int round, uint64_t *rng) {
   mproc_event_t *running;
   ASSERT_OK(mproc_event_new(&running));
   mproc_process_t *p =
-      start_after_threads(t_crash_producer, qt_args("QlE", q, (int64_t)base, running), 1);
+      start_after_threads(t_crash_producer, t_args("QlE", q, (int64_t)base, running), 1);
   /* The random moment counts from the start of the target, not of the process (a spawned
    * child takes a while to get there, longer under Wine). */
   ASSERT_OK(mproc_event_wait(running, 30000));
   killer k = {p, (int)(qt_rand(rng) % 21), 0};
-  qt_thread *t = qt_thread_start(kill_later, &k);
+  t_thread *t = t_thread_start(kill_later, &k);
   /* Read while it writes, so it is killed mid-put (often mid-stream); after the kill, drain. */
   int64_t last = -1;
   int got = 0;
@@ -360,7 +310,7 @@ static void producer_killed_round(int round, uint64_t *rng) {
     check_round_item(seed, size, base, &last);
     got++;
   }
-  qt_thread_join(t);
+  t_thread_join(t);
   reap_killed(p);
   mproc_event_free(running);
   for (;;) { /* dead and reaped: whatever is left is whole */
@@ -387,9 +337,9 @@ TEST(producer_killed_mid_put, 300, ALL) {
 
 /* Gets and checks items until killed. Args: queue, seed base, running. */
 static int t_crash_consumer(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
-  uint64_t base = (uint64_t)qt_int(a, 1);
-  C_OK(mproc_event_set(qt_event(a, 2)));
+  mproc_queue_t *q = t_queue(a, 0);
+  uint64_t base = (uint64_t)t_int64(a, 1);
+  C_OK(mproc_event_set(t_event(a, 2)));
   int64_t last = -1;
   char msg[256];
   for (;;) {
@@ -407,8 +357,8 @@ static int t_crash_consumer(const mproc_args_t *a) {
 /* The consumer after the crash: gets until the end item, every item intact and numbered
  * upwards, the last two before the end being `tail` and tail + 1. Args: queue, base, tail. */
 static int t_after_crash_consumer(const mproc_args_t *a) {
-  mproc_queue_t *q = qt_queue(a, 0);
-  uint64_t base = (uint64_t)qt_int(a, 1), tail = (uint64_t)qt_int(a, 2);
+  mproc_queue_t *q = t_queue(a, 0);
+  uint64_t base = (uint64_t)t_int64(a, 1), tail = (uint64_t)t_int64(a, 2);
   int64_t last = -1, before_last = -1;
   char msg[256];
   for (;;) {
@@ -439,10 +389,10 @@ static void consumer_killed_round(int round, uint64_t *rng) {
   mproc_event_t *running;
   ASSERT_OK(mproc_event_new(&running));
   mproc_process_t *p =
-      start_after_threads(t_crash_consumer, qt_args("QlE", q, (int64_t)base, running), 1);
+      start_after_threads(t_crash_consumer, t_args("QlE", q, (int64_t)base, running), 1);
   ASSERT_OK(mproc_event_wait(running, 30000));
   killer k = {p, (int)(qt_rand(rng) % 21), 0};
-  qt_thread *t = qt_thread_start(kill_later, &k);
+  t_thread *t = t_thread_start(kill_later, &k);
   /* Keep putting until the consumer is dead. A put that finds no room in time is refused
    * (and a streamed item whose reader died is dropped): numbers are used once either way. */
   uint64_t n = 0;
@@ -452,7 +402,7 @@ static void consumer_killed_round(int round, uint64_t *rng) {
       ASSERT_OK(rc);
     n++;
   }
-  qt_thread_join(t);
+  t_thread_join(t);
   reap_killed(p);
   mproc_event_free(running);
   /* Another consumer takes what is left, then two items put now (numbers picked so that they
@@ -461,7 +411,7 @@ static void consumer_killed_round(int round, uint64_t *rng) {
   while (crash_size(base | tail) != 64 * KIB || crash_size(base | (tail + 1)) != 3 * MIB)
     tail++;
   p = start_after_threads(t_after_crash_consumer,
-                          qt_args("Qll", q, (int64_t)base, (int64_t)tail), 0);
+                          t_args("Qll", q, (int64_t)base, (int64_t)tail), 0);
   ASSERT_OK(qt_put(q, crash_size(base | tail), base | tail, 30000));
   ASSERT_OK(qt_put(q, crash_size(base | (tail + 1)), base | (tail + 1), 30000));
   ASSERT_OK(qt_put(q, 64, base | END_SEQ, 30000));
@@ -484,14 +434,14 @@ TEST(consumer_killed_mid_get, 300, ALL) {
 static int t_stream_then_hang(const mproc_args_t *a) {
   /* Writes the first part of a 3 MiB item into a 64 KiB ring nobody reads yet, then blocks
    * waiting for room until killed. */
-  C_OK(qt_put(qt_queue(a, 0), 3 * MIB, 0xDEAD, MPROC_FOREVER));
+  C_OK(qt_put(t_queue(a, 0), 3 * MIB, 0xDEAD, MPROC_FOREVER));
   return mproc_fail(3, "the put returned although nobody read");
 }
 
 TEST(stream_writer_killed, 60, ALL) {
   mproc_queue_t *q;
   ASSERT_OK(mproc_queue_new_sized(&q, 10, 64 * KIB));
-  mproc_process_t *p = qt_start(t_stream_then_hang, qt_args("Q", q));
+  mproc_process_t *p = qt_start(t_stream_then_hang, t_args("Q", q));
   for (int i = 0; i < 4000 && mproc_queue_qsize(q) == 0; i++)
     t_sleep_ms(5);
   ASSERT_EQ(mproc_queue_qsize(q), 1); /* the stream's first record is there */
@@ -500,9 +450,9 @@ TEST(stream_writer_killed, 60, ALL) {
   reap_killed(p);
   void *d;
   size_t n;
-  int64_t t0 = qt_now_ms();
+  int64_t t0 = t_now_ms();
   ASSERT_RC(mproc_queue_get(q, 1000, &d, &n), MPROC_EEMPTY); /* half an item is no item */
-  ASSERT_TRUE(qt_now_ms() - t0 < 10000);
+  ASSERT_TRUE(t_now_ms() - t0 < 10000);
   ASSERT_EQ(mproc_queue_qsize(q), 0);
   check_queue_works(q);
   mproc_queue_free(q);
@@ -514,7 +464,7 @@ TEST(stream_writer_killed, 60, ALL) {
 static int t_get_forever(const mproc_args_t *a) {
   void *d;
   size_t n;
-  C_OK(mproc_queue_get(qt_queue(a, 0), MPROC_FOREVER, &d, &n));
+  C_OK(mproc_queue_get(t_queue(a, 0), MPROC_FOREVER, &d, &n));
   mproc_free(d);
   return mproc_fail(3, "got an item nobody put");
 }
@@ -527,7 +477,7 @@ TEST(nothing_left_behind, 120, POSIX_ALL) {
   mproc_queue_t *q, *out;
   ASSERT_OK(mproc_queue_new(&q, 0));
   ASSERT_OK(mproc_queue_new(&out, 0));
-  qt_finish(qt_start(qt_target_echo, qt_args("QQi", q, out, 0)));
+  qt_finish(qt_start(qt_target_echo, t_args("QQi", q, out, 0)));
   mproc_queue_free(out);
   mproc_queue_free(q);
   int fds = t_count_entries("/proc/self/fd"), shm = t_count_anonymous_shm_names();
@@ -542,13 +492,13 @@ TEST(nothing_left_behind, 120, POSIX_ALL) {
     else
       ASSERT_OK(mproc_queue_new_sized(&q, 0, 64 * KIB));
     ASSERT_OK(mproc_queue_new_sized(&out, 0, 64 * KIB));
-    mproc_process_t *p = qt_start(qt_target_echo, qt_args("QQi", q, out, 2));
+    mproc_process_t *p = qt_start(qt_target_echo, t_args("QQi", q, out, 2));
     ASSERT_OK(qt_put(q, 100, 1, MPROC_FOREVER));
     ASSERT_OK(qt_put(q, 200 * KIB, 2, MPROC_FOREVER));
     ASSERT_CHECK(qt_get_check(out, 30000, 100, 1, msg, sizeof msg));
     ASSERT_CHECK(qt_get_check(out, 30000, 200 * KIB, 2, msg, sizeof msg));
     qt_finish(p);
-    p = qt_start(t_get_forever, qt_args("Q", q)); /* killed inside get */
+    p = qt_start(t_get_forever, t_args("Q", q)); /* killed inside get */
     t_sleep_ms(20);
     ASSERT_OK(mproc_process_kill(p));
     reap_killed(p);

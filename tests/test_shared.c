@@ -10,27 +10,6 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
-/* In a child: a failed check ends the target with a message the parent prints. */
-#define C_RC(expr, want)                                                                     \
-  do {                                                                                       \
-    int rc_ = (expr), w_ = (want);                                                           \
-    if (rc_ != w_)                                                                           \
-      return mproc_fail(98, "line %d: %s: got %s, want %s", __LINE__, #expr,                 \
-                        mproc_errname(rc_), mproc_errname(w_));                              \
-  } while (0)
-#define C_OK(expr) C_RC(expr, 0)
-#define C_TRUE(c)                                                                            \
-  do {                                                                                       \
-    if (!(c))                                                                                \
-      return mproc_fail(99, "line %d: %s", __LINE__, #c);                                    \
-  } while (0)
-#define C_EQ(a, b)                                                                           \
-  do {                                                                                       \
-    int64_t a_ = (int64_t)(a), b_ = (int64_t)(b);                                            \
-    if (a_ != b_)                                                                            \
-      return mproc_fail(97, "line %d: %s == %s failed: %lld != %lld", __LINE__, #a, #b,      \
-                        (long long)a_, (long long)b_);                                       \
-  } while (0)
 /* A check helper returns NULL when all is well, else what is wrong. */
 #define C_CHECK(expr)                                                                        \
   do {                                                                                       \
@@ -46,77 +25,6 @@
   } while (0)
 
 /* --- helpers shared with test_shared_life.c and test_shared_memory.c -------------------------- */
-
-/* Argument list from a kinds string: V value, A array, L lock, i int, s string. The caller
- * frees it once the processes are started. */
-mproc_args_t *sh_args(const char *kinds, ...) {
-  mproc_args_t *a;
-  ASSERT_OK(mproc_args_new(&a));
-  va_list ap;
-  va_start(ap, kinds);
-  for (const char *k = kinds; *k; k++) {
-    switch (*k) {
-    case 'V': ASSERT_OK(mproc_args_add_value(a, va_arg(ap, mproc_value_t *))); break;
-    case 'A': ASSERT_OK(mproc_args_add_array(a, va_arg(ap, mproc_array_t *))); break;
-    case 'L': ASSERT_OK(mproc_args_add_lock(a, va_arg(ap, mproc_lock_t *))); break;
-    case 'i': ASSERT_OK(mproc_args_add_int(a, va_arg(ap, int))); break;
-    case 's': ASSERT_OK(mproc_args_add_str(a, va_arg(ap, const char *))); break;
-    default: t_fail(__FILE__, __LINE__, "bad kind %c", *k);
-    }
-  }
-  va_end(ap);
-  return a;
-}
-
-/* Starts n processes running fn with the same arguments, then frees the arguments. */
-void sh_start_n(mproc_process_t **ps, int n, mproc_target_fn fn, mproc_args_t *a) {
-  for (int i = 0; i < n; i++)
-    ps[i] = t_start(fn, a);
-  mproc_args_free(a);
-}
-
-mproc_process_t *sh_start(mproc_target_fn fn, mproc_args_t *a) {
-  mproc_process_t *p;
-  sh_start_n(&p, 1, fn, a);
-  return p;
-}
-
-/* Joins p, fails with the child's message unless it exited with 0, closes it. */
-void sh_finish(mproc_process_t *p) {
-  int code = t_join_code(p);
-  if (code != 0)
-    t_fail(__FILE__, __LINE__, "child exit %d: %s", code,
-           mproc_process_error(p) ? mproc_process_error(p) : "(no message)");
-  ASSERT_OK(mproc_process_close(p));
-}
-
-void sh_finish_n(mproc_process_t **ps, int n) {
-  for (int i = 0; i < n; i++)
-    sh_finish(ps[i]);
-}
-
-/* Argument i of a child's list, or NULL (the next call on it then fails with EINVAL). */
-mproc_value_t *sh_value(const mproc_args_t *a, size_t i) {
-  mproc_value_t *v = NULL;
-  return mproc_args_get_value(a, i, &v) == 0 ? v : NULL;
-}
-mproc_array_t *sh_array(const mproc_args_t *a, size_t i) {
-  mproc_array_t *o = NULL;
-  return mproc_args_get_array(a, i, &o) == 0 ? o : NULL;
-}
-mproc_lock_t *sh_lock(const mproc_args_t *a, size_t i) {
-  mproc_lock_t *o = NULL;
-  return mproc_args_get_lock(a, i, &o) == 0 ? o : NULL;
-}
-int sh_int(const mproc_args_t *a, size_t i) {
-  int64_t v = -1;
-  mproc_args_get_int(a, i, &v);
-  return (int)v;
-}
-const char *sh_str(const mproc_args_t *a, size_t i) {
-  const char *s = NULL;
-  return mproc_args_get_str(a, i, &s) == 0 ? s : NULL;
-}
 
 /* The atomic value of an integer Value (the caller checked the call itself elsewhere). */
 int64_t sh_load(const mproc_value_t *v) {
@@ -328,7 +236,7 @@ static void *make_elems(char tc, int gen, size_t from, size_t to) {
 static int t_value_roundtrip(const mproc_args_t *a) {
   for (size_t j = 0; j <= NCODES; j++) {
     char tc = k_codes[j]; /* the terminating 0 is the record */
-    mproc_value_t *v = sh_value(a, j);
+    mproc_value_t *v = t_value(a, j);
     C_CHECK(check_value(v, tc, 0, 1));
     unsigned char buf[sizeof(rec)];
     if (tc)
@@ -358,7 +266,7 @@ TEST(value_roundtrip, 60, ALL) {
     ASSERT_OK(mproc_args_add_value(a, vs[j]));
     ASSERT_EQ(mproc_args_type(a, j), MPROC_ARG_VALUE);
   }
-  sh_finish(sh_start(t_value_roundtrip, a));
+  t_finish(t_start_one(t_value_roundtrip, a));
   for (size_t j = 0; j <= NCODES; j++) {
     P_CHECK(check_value(vs[j], k_codes[j], 1, 1));
     mproc_value_free(vs[j]);
@@ -373,7 +281,7 @@ TEST(value_roundtrip, 60, ALL) {
 static int t_array_roundtrip(const mproc_args_t *a) {
   for (size_t j = 0; j <= NCODES; j++) {
     char tc = k_codes[j];
-    mproc_array_t *arr = sh_array(a, j);
+    mproc_array_t *arr = t_array(a, j);
     C_CHECK(check_array(arr, tc, RT_LEN, 0, 0, RT_LEN, j % 2 == 0));
     void *head = make_elems(tc, 1, 0, 3), *tail = make_elems(tc, 1, 3, RT_LEN);
     size_t size = mproc_array_elem_size(arr);
@@ -406,7 +314,7 @@ TEST(array_roundtrip, 60, ALL) {
     ASSERT_OK(mproc_args_add_array(a, as[j]));
     ASSERT_EQ(mproc_args_type(a, j), MPROC_ARG_ARRAY);
   }
-  sh_finish(sh_start(t_array_roundtrip, a));
+  t_finish(t_start_one(t_array_roundtrip, a));
   for (size_t j = 0; j <= NCODES; j++) {
     P_CHECK(check_array(as[j], k_codes[j], RT_LEN, 1, 1, RT_LEN, j % 2 == 0));
     mproc_array_free(as[j]);
@@ -489,8 +397,8 @@ static int t_int_limits(const mproc_args_t *a) {
     char tc = k_intcodes[j];
     int64_t lo, hi;
     int_limits(tc, &lo, &hi);
-    mproc_value_t *v = sh_value(a, 2 * j);
-    mproc_array_t *arr = sh_array(a, 2 * j + 1);
+    mproc_value_t *v = t_value(a, 2 * j);
+    mproc_array_t *arr = t_array(a, 2 * j + 1);
     C_CHECK(check_int_value(v, tc, lo));
     C_CHECK(check_int_elem(arr, 0, tc, lo));
     C_CHECK(check_int_elem(arr, 1, tc, hi));
@@ -522,7 +430,7 @@ TEST(int_limits_roundtrip, 60, ALL) {
     ASSERT_OK(mproc_args_add_value(a, vs[j]));
     ASSERT_OK(mproc_args_add_array(a, as[j]));
   }
-  sh_finish(sh_start(t_int_limits, a));
+  t_finish(t_start_one(t_int_limits, a));
   for (size_t j = 0; j < NINTCODES; j++) {
     char tc = k_intcodes[j];
     int64_t lo, hi;
@@ -771,9 +679,9 @@ TEST(lock_kinds, 30, ONCE) {
 /* Args: raw Value, default Value (its RLock held by the parent), Value and Array with the
  * caller's Lock, that Lock. */
 static int t_lock_kinds(const mproc_args_t *a) {
-  mproc_value_t *raw = sh_value(a, 0), *def = sh_value(a, 1), *mine = sh_value(a, 2);
-  mproc_array_t *amine = sh_array(a, 3);
-  mproc_lock_t *l = sh_lock(a, 4);
+  mproc_value_t *raw = t_value(a, 0), *def = t_value(a, 1), *mine = t_value(a, 2);
+  mproc_array_t *amine = t_array(a, 3);
+  mproc_lock_t *l = t_lock(a, 4);
   C_TRUE(raw != NULL && def != NULL && mine != NULL && amine != NULL && l != NULL);
   C_TRUE(mproc_value_get_lock(raw) == NULL);
   mproc_lock_t *dl = mproc_value_get_lock(def);
@@ -810,7 +718,7 @@ TEST(lock_kinds_in_child, 60, ALL) {
   ASSERT_OK(mproc_value_new(&mine, 'q', &five, l));
   ASSERT_OK(mproc_array_new(&amine, 'q', 2, NULL, l));
   ASSERT_OK(mproc_lock_acquire(mproc_value_get_lock(def), 0));
-  sh_finish(sh_start(t_lock_kinds, sh_args("VVVAL", raw, def, mine, amine, l)));
+  t_finish(t_start_one(t_lock_kinds, t_args("VVVAL", raw, def, mine, amine, l)));
   ASSERT_OK(mproc_lock_release(mproc_value_get_lock(def)));
   ASSERT_EQ(*(int64_t *)mproc_value_ptr(mine), 15);
   ASSERT_EQ(*(int64_t *)mproc_value_ptr(raw), 9);
@@ -857,11 +765,11 @@ static int wait_go(mproc_value_t *go, int n) {
 /* Args: a 'q' Value with a lock, go. Under the Value's lock, a plain read-modify-write through
  * the pointer: only the lock makes the total exact. */
 static int t_locked_incr(const mproc_args_t *a) {
-  mproc_value_t *v = sh_value(a, 0);
+  mproc_value_t *v = t_value(a, 0);
   mproc_lock_t *l = mproc_value_get_lock(v);
   C_TRUE(l != NULL);
   volatile int64_t *p = mproc_value_ptr(v);
-  C_OK(wait_go(sh_value(a, 1), LOCKED_CHILDREN));
+  C_OK(wait_go(t_value(a, 1), LOCKED_CHILDREN));
   for (int i = 0; i < LOCKED_PER_CHILD; i++) {
     C_OK(mproc_lock_acquire(l, MPROC_FOREVER));
     int64_t x = *p;
@@ -874,13 +782,13 @@ static int t_locked_incr(const mproc_args_t *a) {
 /* Args: a 'q' Value and an 'i' Array of 3 sharing the caller's Lock, go. One acquisition
  * (through the Array) covers both. */
 static int t_locked_incr_shared(const mproc_args_t *a) {
-  mproc_value_t *v = sh_value(a, 0);
-  mproc_array_t *arr = sh_array(a, 1);
+  mproc_value_t *v = t_value(a, 0);
+  mproc_array_t *arr = t_array(a, 1);
   mproc_lock_t *l = mproc_array_get_lock(arr);
   C_TRUE(v != NULL && l != NULL);
   volatile int64_t *p = mproc_value_ptr(v);
   volatile int32_t *q = mproc_array_ptr(arr);
-  C_OK(wait_go(sh_value(a, 2), LOCKED_CHILDREN));
+  C_OK(wait_go(t_value(a, 2), LOCKED_CHILDREN));
   for (int i = 0; i < LOCKED_PER_CHILD; i++) {
     C_OK(mproc_lock_acquire(l, MPROC_FOREVER));
     *p = *p + 1;
@@ -896,9 +804,9 @@ TEST(locked_increments, 240, ALL) {
   ASSERT_OK(mproc_value_new(&v, 'q', NULL, MPROC_LOCK_NEW));
   ASSERT_OK(mproc_raw_value_new(&go, 'i', NULL));
   mproc_process_t *ps[LOCKED_CHILDREN];
-  sh_start_n(ps, LOCKED_CHILDREN, t_locked_incr, sh_args("VV", v, go));
+  t_start_n(ps, LOCKED_CHILDREN, t_locked_incr, t_args("VV", v, go));
   ASSERT_OK(mproc_value_store(go, 1));
-  sh_finish_n(ps, LOCKED_CHILDREN);
+  t_finish_n(ps, LOCKED_CHILDREN);
   int64_t total = 0;
   ASSERT_OK(mproc_value_get(v, &total));
   ASSERT_EQ(total, (int64_t)LOCKED_CHILDREN * LOCKED_PER_CHILD);
@@ -911,9 +819,9 @@ TEST(locked_increments, 240, ALL) {
   ASSERT_OK(mproc_value_new(&v, 'q', NULL, l));
   ASSERT_OK(mproc_array_new(&arr, 'i', 3, NULL, l));
   ASSERT_OK(mproc_value_store(go, 0));
-  sh_start_n(ps, LOCKED_CHILDREN, t_locked_incr_shared, sh_args("VAV", v, arr, go));
+  t_start_n(ps, LOCKED_CHILDREN, t_locked_incr_shared, t_args("VAV", v, arr, go));
   ASSERT_OK(mproc_value_store(go, 1));
-  sh_finish_n(ps, LOCKED_CHILDREN);
+  t_finish_n(ps, LOCKED_CHILDREN);
   ASSERT_EQ(sh_load(v), (int64_t)LOCKED_CHILDREN * LOCKED_PER_CHILD);
   int32_t got[3];
   ASSERT_OK(mproc_array_get_slice(arr, 0, 3, got));
@@ -940,9 +848,9 @@ typedef struct wide_rec {
 
 /* Args: 'q' Array of TEAR_LEN, wide_rec Value, both locked; role (0 writer, 1 reader); k. */
 static int t_tear(const mproc_args_t *a) {
-  mproc_array_t *arr = sh_array(a, 0);
-  mproc_value_t *v = sh_value(a, 1);
-  int reader = sh_int(a, 2), k = sh_int(a, 3);
+  mproc_array_t *arr = t_array(a, 0);
+  mproc_value_t *v = t_value(a, 1);
+  int reader = t_int(a, 2), k = t_int(a, 3);
   C_TRUE(arr != NULL && v != NULL);
   int64_t buf[TEAR_LEN];
   wide_rec r;
@@ -977,8 +885,8 @@ TEST(slices_not_torn, 240, ALL) {
   ASSERT_OK(mproc_value_new_record(&v, sizeof(wide_rec), _Alignof(wide_rec), NULL, MPROC_LOCK_NEW));
   mproc_process_t *ps[4];
   for (int i = 0; i < 4; i++)
-    ps[i] = sh_start(t_tear, sh_args("AVii", arr, v, i % 2, i + 1));
-  sh_finish_n(ps, 4);
+    ps[i] = t_start_one(t_tear, t_args("AVii", arr, v, i % 2, i + 1));
+  t_finish_n(ps, 4);
   int64_t last[TEAR_LEN];
   ASSERT_OK(mproc_array_get_slice(arr, 0, TEAR_LEN, last));
   ASSERT_EQ(last[0] & 0xffffffff, TEAR_ROUNDS); /* a writer's last round stays */
@@ -994,10 +902,10 @@ TEST(slices_not_torn, 240, ALL) {
 /* Args: counter ('q' Value), olds ('q' raw Array, one slot per child), go, k. Adds 1
  * ADD_PER_CHILD times and stores the sum of the old values it got in olds[k]. */
 static int t_atomic_add(const mproc_args_t *a) {
-  mproc_value_t *v = sh_value(a, 0);
-  mproc_array_t *olds = sh_array(a, 1);
-  int k = sh_int(a, 3);
-  C_OK(wait_go(sh_value(a, 2), ADD_CHILDREN));
+  mproc_value_t *v = t_value(a, 0);
+  mproc_array_t *olds = t_array(a, 1);
+  int k = t_int(a, 3);
+  C_OK(wait_go(t_value(a, 2), ADD_CHILDREN));
   int64_t sum = 0;
   for (int i = 0; i < ADD_PER_CHILD; i++) {
     int64_t old = -1;
@@ -1016,9 +924,9 @@ TEST(atomic_add_8_processes, 120, ALL) {
   ASSERT_OK(mproc_raw_array_new(&olds, 'q', ADD_CHILDREN, NULL));
   mproc_process_t *ps[ADD_CHILDREN];
   for (int k = 0; k < ADD_CHILDREN; k++)
-    ps[k] = sh_start(t_atomic_add, sh_args("VAVi", v, olds, go, k));
+    ps[k] = t_start_one(t_atomic_add, t_args("VAVi", v, olds, go, k));
   ASSERT_OK(mproc_value_store(go, 1));
-  sh_finish_n(ps, ADD_CHILDREN);
+  t_finish_n(ps, ADD_CHILDREN);
   const int64_t n = (int64_t)ADD_CHILDREN * ADD_PER_CHILD;
   ASSERT_EQ(sh_load(v), n);
   /* Every add saw a different old value, 0 .. n-1, so their sum is n(n-1)/2. */
@@ -1041,10 +949,10 @@ TEST(atomic_add_8_processes, 120, ALL) {
 /* Args: 'I' Value, 'h' raw Array of 4, go, k. Increments the Value and element k % 4 with
  * compare-and-swap loops. */
 static int t_cas_incr(const mproc_args_t *a) {
-  mproc_value_t *v = sh_value(a, 0);
-  mproc_array_t *arr = sh_array(a, 1);
-  size_t slot = (size_t)sh_int(a, 3) % 4;
-  C_OK(wait_go(sh_value(a, 2), CAS_CHILDREN));
+  mproc_value_t *v = t_value(a, 0);
+  mproc_array_t *arr = t_array(a, 1);
+  size_t slot = (size_t)t_int(a, 3) % 4;
+  C_OK(wait_go(t_value(a, 2), CAS_CHILDREN));
   for (int i = 0; i < CAS_PER_CHILD; i++) {
     int64_t e;
     C_OK(mproc_value_load(v, &e));
@@ -1069,9 +977,9 @@ TEST(cas_increments, 120, ALL) {
   ASSERT_OK(mproc_raw_array_new(&arr, 'h', 4, NULL));
   mproc_process_t *ps[CAS_CHILDREN];
   for (int k = 0; k < CAS_CHILDREN; k++)
-    ps[k] = sh_start(t_cas_incr, sh_args("VAVi", v, arr, go, k));
+    ps[k] = t_start_one(t_cas_incr, t_args("VAVi", v, arr, go, k));
   ASSERT_OK(mproc_value_store(go, 1));
-  sh_finish_n(ps, CAS_CHILDREN);
+  t_finish_n(ps, CAS_CHILDREN);
   ASSERT_EQ(sh_load(v), (CAS_START + (int64_t)CAS_CHILDREN * CAS_PER_CHILD) % ((int64_t)1 << 32));
   /* Each element: CAS_CHILDREN / 4 * CAS_PER_CHILD = 100,000 increments of an int16, which
    * wrapped (to 100000 - 131072). */
@@ -1092,9 +1000,9 @@ TEST(cas_increments, 120, ALL) {
  * lock), go, k. Adds 1 to bytes k and k+1 (mod 8) in turn, so every byte is changed by two
  * processes while its neighbours change too; adds i+1 to every int element i. */
 static int t_elem_atomics(const mproc_args_t *a) {
-  mproc_array_t *bytes = sh_array(a, 0), *ints = sh_array(a, 1);
-  int k = sh_int(a, 3);
-  C_OK(wait_go(sh_value(a, 2), 8));
+  mproc_array_t *bytes = t_array(a, 0), *ints = t_array(a, 1);
+  int k = t_int(a, 3);
+  C_OK(wait_go(t_value(a, 2), 8));
   for (int i = 0; i < ADJ_PER_CHILD; i++) {
     C_OK(mproc_array_add(bytes, (size_t)k, 1, NULL));
     C_OK(mproc_array_add(bytes, (size_t)(k + 1) % 8, 1, NULL));
@@ -1113,9 +1021,9 @@ TEST(array_element_atomics, 120, ALL) {
   ASSERT_OK(mproc_raw_value_new(&go, 'i', NULL));
   mproc_process_t *ps[8];
   for (int k = 0; k < 8; k++)
-    ps[k] = sh_start(t_elem_atomics, sh_args("AAVi", bytes, ints, go, k));
+    ps[k] = t_start_one(t_elem_atomics, t_args("AAVi", bytes, ints, go, k));
   ASSERT_OK(mproc_value_store(go, 1));
-  sh_finish_n(ps, 8);
+  t_finish_n(ps, 8);
   for (size_t i = 0; i < 8; i++) {
     int64_t b = -1;
     ASSERT_OK(mproc_array_load(bytes, i, &b));
@@ -1141,8 +1049,8 @@ static int64_t slice_elem(size_t i) { return 3 * (int64_t)i + 1; }
 /* Args: 'q' Array of SLICE_CHILDREN * SLICE_LEN, k. Fills slice k: the first half with
  * set_slice in chunks, the second half through the pointer, the last element with set. */
 static int t_fill_slice(const mproc_args_t *a) {
-  mproc_array_t *arr = sh_array(a, 0);
-  size_t k = (size_t)sh_int(a, 1), from = k * SLICE_LEN, mid = from + SLICE_LEN / 2;
+  mproc_array_t *arr = t_array(a, 0);
+  size_t k = (size_t)t_int(a, 1), from = k * SLICE_LEN, mid = from + SLICE_LEN / 2;
   size_t to = from + SLICE_LEN;
   C_EQ(mproc_array_length(arr), SLICE_CHILDREN * SLICE_LEN);
   int64_t chunk[1000];
@@ -1166,8 +1074,8 @@ TEST(array_disjoint_slices, 120, ALL) {
   ASSERT_OK(mproc_array_new(&arr, 'q', n, NULL, MPROC_LOCK_NEW));
   mproc_process_t *ps[SLICE_CHILDREN];
   for (int k = 0; k < SLICE_CHILDREN; k++)
-    ps[k] = sh_start(t_fill_slice, sh_args("Ai", arr, k));
-  sh_finish_n(ps, SLICE_CHILDREN);
+    ps[k] = t_start_one(t_fill_slice, t_args("Ai", arr, k));
+  t_finish_n(ps, SLICE_CHILDREN);
   int64_t *all = malloc(n * sizeof *all);
   ASSERT_TRUE(all != NULL);
   ASSERT_OK(mproc_array_get_slice(arr, 0, n, all));

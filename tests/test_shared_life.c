@@ -12,66 +12,20 @@
 #endif
 
 /* Helpers defined in test_shared.c (the same binary). */
-mproc_args_t *sh_args(const char *kinds, ...);
-void sh_start_n(mproc_process_t **ps, int n, mproc_target_fn fn, mproc_args_t *a);
-mproc_process_t *sh_start(mproc_target_fn fn, mproc_args_t *a);
-void sh_finish(mproc_process_t *p);
-void sh_finish_n(mproc_process_t **ps, int n);
-mproc_value_t *sh_value(const mproc_args_t *a, size_t i);
-mproc_array_t *sh_array(const mproc_args_t *a, size_t i);
-mproc_lock_t *sh_lock(const mproc_args_t *a, size_t i);
-int sh_int(const mproc_args_t *a, size_t i);
 int64_t sh_load(const mproc_value_t *v);
 void sh_await(const mproc_value_t *v, int64_t want);
 
-#define C_RC(expr, want)                                                                     \
-  do {                                                                                       \
-    int rc_ = (expr), w_ = (want);                                                           \
-    if (rc_ != w_)                                                                           \
-      return mproc_fail(98, "line %d: %s: got %s, want %s", __LINE__, #expr,                 \
-                        mproc_errname(rc_), mproc_errname(w_));                              \
-  } while (0)
-#define C_OK(expr) C_RC(expr, 0)
-#define C_TRUE(c)                                                                            \
-  do {                                                                                       \
-    if (!(c))                                                                                \
-      return mproc_fail(99, "line %d: %s", __LINE__, #c);                                    \
-  } while (0)
-#define C_EQ(a, b)                                                                           \
-  do {                                                                                       \
-    int64_t a_ = (int64_t)(a), b_ = (int64_t)(b);                                            \
-    if (a_ != b_)                                                                            \
-      return mproc_fail(97, "line %d: %s == %s failed: %lld != %lld", __LINE__, #a, #b,      \
-                        (long long)a_, (long long)b_);                                       \
-  } while (0)
-
 /* Open fds (POSIX) or handles (Windows) of this process. */
 static int count_handles(void) {
-#ifdef _WIN32
-  /* GetProcessHandleCount is a stub under Wine: probe the handle table instead (values are
-   * multiples of 4). */
-  int n = 0;
-  for (uintptr_t v = 4; v < 65536; v += 4) {
-    DWORD flags;
-    if (GetHandleInformation((HANDLE)v, &flags))
-      n++;
-  }
+  int n = t_count_handles();
+  ASSERT_TRUE(n >= 0);
   return n;
-#else
-  DIR *d = opendir("/proc/self/fd");
-  int n = 0;
-  ASSERT_TRUE(d != NULL);
-  while (readdir(d) != NULL)
-    n++;
-  closedir(d);
-  return n - 3; /* ".", ".." and the directory's own fd */
-#endif
 }
 
 /* Adds 1 to every Value in its arguments (atomically). */
 static int t_add_one_each(const mproc_args_t *a) {
   for (size_t i = 0; i < mproc_args_count(a); i++)
-    C_OK(mproc_value_add(sh_value(a, i), 1, NULL));
+    C_OK(mproc_value_add(t_value(a, i), 1, NULL));
   return 0;
 }
 
@@ -112,7 +66,7 @@ TEST(many_values_few_fds, 120, ONCE) {
     ASSERT_OK(mproc_args_add_value(a, raw[i * 1000 + 7]));
     ASSERT_OK(mproc_args_add_value(a, locked[i * 1000 + 999]));
   }
-  sh_finish(sh_start(t_add_one_each, a));
+  t_finish(t_start_one(t_add_one_each, a));
   for (int i = 0; i < MANY; i++) {
     int hit = i % 1000 == 7, hit2 = i % 1000 == 999;
     ASSERT_EQ(sh_load(raw[i]), i + hit);
@@ -139,7 +93,7 @@ TEST(many_values_one_start, 60, ALL) {
     ASSERT_OK(mproc_raw_value_new(&vs[i], 'q', NULL));
     ASSERT_OK(mproc_args_add_value(a, vs[i]));
   }
-  sh_finish(sh_start(t_add_one_each, a));
+  t_finish(t_start_one(t_add_one_each, a));
   for (int i = 0; i < 100; i++) {
     ASSERT_EQ(sh_load(vs[i]), 1);
     mproc_value_free(vs[i]);
@@ -157,7 +111,7 @@ TEST(many_values_one_start, 60, ALL) {
   ASSERT_OK(mproc_process_close(p));
 #else
   ASSERT_OK(mproc_process_start(p));
-  sh_finish(p);
+  t_finish(p);
   for (int i = 0; i < 40; i++)
     ASSERT_EQ(sh_load(vs[i]), 1);
 #endif
@@ -170,8 +124,8 @@ TEST(many_values_one_start, 60, ALL) {
 /* Args: counter ('q', locked), 'd' Array of 8 (locked), 'q' record Value of 4 words, a
  * Value the middle process created. */
 static int t_leaf(const mproc_args_t *a) {
-  mproc_value_t *v = sh_value(a, 0), *rec = sh_value(a, 2), *own = sh_value(a, 3);
-  mproc_array_t *arr = sh_array(a, 1);
+  mproc_value_t *v = t_value(a, 0), *rec = t_value(a, 2), *own = t_value(a, 3);
+  mproc_array_t *arr = t_array(a, 1);
   C_TRUE(v != NULL && arr != NULL && rec != NULL && own != NULL);
   mproc_lock_t *l = mproc_value_get_lock(v);
   C_TRUE(l != NULL);
@@ -197,8 +151,8 @@ static int t_leaf(const mproc_args_t *a) {
 /* Same args as the leaf but the last: checks the parent's writes, writes its own, creates a
  * Value and passes everything on to a grandchild. */
 static int t_middle(const mproc_args_t *a) {
-  mproc_value_t *v = sh_value(a, 0), *rec = sh_value(a, 2);
-  mproc_array_t *arr = sh_array(a, 1);
+  mproc_value_t *v = t_value(a, 0), *rec = t_value(a, 2);
+  mproc_array_t *arr = t_array(a, 1);
   C_TRUE(v != NULL && arr != NULL && rec != NULL);
   C_EQ(sh_load(v), 5);
   int64_t r[4];
@@ -249,7 +203,7 @@ TEST(grandchild, 60, ALL) {
   ASSERT_OK(mproc_value_new(&v, 'q', &five, MPROC_LOCK_NEW));
   ASSERT_OK(mproc_array_new(&arr, 'd', 8, NULL, MPROC_LOCK_NEW));
   ASSERT_OK(mproc_value_new_record(&rec, sizeof r0, 8, r0, MPROC_LOCK_NEW));
-  sh_finish(sh_start(t_middle, sh_args("VAV", v, arr, rec)));
+  t_finish(t_start_one(t_middle, t_args("VAV", v, arr, rec)));
   ASSERT_EQ(sh_load(v), 5 + 100 + 1000 + 1);
   double d[8];
   ASSERT_OK(mproc_array_get_slice(arr, 0, 8, d));
@@ -268,7 +222,7 @@ TEST(grandchild, 60, ALL) {
  * the child must not hand out blocks of the parent's segments (the parent would hand out the
  * same ones). Args: flag ('i', raw). */
 static int t_alloc_beside_parent(const mproc_args_t *a) {
-  mproc_value_t *flag = sh_value(a, 0);
+  mproc_value_t *flag = t_value(a, 0);
   mproc_value_t *mine[50];
   for (int i = 0; i < 50; i++) {
     C_OK(mproc_raw_value_new(&mine[i], 'q', NULL));
@@ -294,7 +248,7 @@ static int t_alloc_beside_parent(const mproc_args_t *a) {
 TEST(child_allocates_beside_parent, 60, ALL) {
   mproc_value_t *flag;
   ASSERT_OK(mproc_raw_value_new(&flag, 'i', NULL));
-  mproc_process_t *p = sh_start(t_alloc_beside_parent, sh_args("V", flag));
+  mproc_process_t *p = t_start_one(t_alloc_beside_parent, t_args("V", flag));
   sh_await(flag, 1);
   mproc_value_t *mine[50];
   for (int i = 0; i < 50; i++) {
@@ -302,7 +256,7 @@ TEST(child_allocates_beside_parent, 60, ALL) {
     ASSERT_OK(mproc_value_store(mine[i], (int64_t)0x7777000000000000 | i));
   }
   ASSERT_OK(mproc_value_store(flag, 2));
-  sh_finish(p);
+  t_finish(p);
   for (int i = 0; i < 50; i++) {
     ASSERT_EQ(sh_load(mine[i]), (int64_t)0x7777000000000000 | i);
     mproc_value_free(mine[i]);
@@ -344,7 +298,7 @@ TEST(fork_inherits_globals, 60, POSIX_ONCE) {
   ASSERT_OK(mproc_process_new(&p, t_use_inherited, NULL));
   ASSERT_OK(mproc_process_set_start_method(p, MPROC_START_FORK));
   ASSERT_OK(mproc_process_start(p));
-  sh_finish(p);
+  t_finish(p);
   ASSERT_EQ(sh_load(g_inherited), 42);
   mproc_value_free(g_inherited);
   g_inherited = NULL;
@@ -356,20 +310,14 @@ TEST(fork_inherits_globals, 60, POSIX_ONCE) {
 /* Args: Value ('q', locked), ready ('i', raw), hold (1: take the Value's lock first), x.
  * Writes x through the pointer, signals, and waits to be killed. */
 static int t_write_and_wait(const mproc_args_t *a) {
-  mproc_value_t *v = sh_value(a, 0), *ready = sh_value(a, 1);
+  mproc_value_t *v = t_value(a, 0), *ready = t_value(a, 1);
   C_TRUE(v != NULL && ready != NULL);
-  if (sh_int(a, 2))
+  if (t_int(a, 2))
     C_OK(mproc_lock_acquire(mproc_value_get_lock(v), 30000));
-  *(int64_t *)mproc_value_ptr(v) = sh_int(a, 3);
+  *(int64_t *)mproc_value_ptr(v) = t_int(a, 3);
   C_OK(mproc_value_add(ready, 1, NULL));
   t_sleep_ms(60000);
   return 0;
-}
-
-static void kill_and_reap(mproc_process_t *p) {
-  ASSERT_OK(mproc_process_kill(p));
-  ASSERT_EQ(t_join_code(p), -9);
-  ASSERT_OK(mproc_process_close(p));
 }
 
 TEST(value_lock_owner_died, 60, ALL) {
@@ -377,9 +325,9 @@ TEST(value_lock_owner_died, 60, ALL) {
   ASSERT_OK(mproc_value_new(&v, 'q', NULL, MPROC_LOCK_NEW));
   ASSERT_OK(mproc_raw_value_new(&ready, 'i', NULL));
   mproc_lock_t *l = mproc_value_get_lock(v);
-  mproc_process_t *p = sh_start(t_write_and_wait, sh_args("VVii", v, ready, 1, 7));
+  mproc_process_t *p = t_start_one(t_write_and_wait, t_args("VVii", v, ready, 1, 7));
   sh_await(ready, 1);
-  kill_and_reap(p);
+  t_kill_and_reap(p);
   /* The documented way back: take the lock, repair, mark it consistent. */
   ASSERT_RC(mproc_lock_acquire(l, 30000), MPROC_EOWNERDEAD);
   ASSERT_EQ(*(int64_t *)mproc_value_ptr(v), 7);
@@ -397,9 +345,9 @@ TEST(value_lock_owner_died, 60, ALL) {
    * consistent, so it is MPROC_ENOTRECOVERABLE for good — reported, not asserted.) */
   ASSERT_OK(mproc_value_new(&v, 'q', NULL, MPROC_LOCK_NEW));
   ASSERT_OK(mproc_value_store(ready, 0));
-  p = sh_start(t_write_and_wait, sh_args("VVii", v, ready, 1, 9));
+  p = t_start_one(t_write_and_wait, t_args("VVii", v, ready, 1, 9));
   sh_await(ready, 1);
-  kill_and_reap(p);
+  t_kill_and_reap(p);
   x = 0;
   ASSERT_RC(mproc_value_get(v, &x), MPROC_EOWNERDEAD);
   ASSERT_EQ(x, 9);
@@ -414,9 +362,9 @@ TEST(value_lock_owner_died, 60, ALL) {
 /* Args: Value ('q', locked), big 'B' Array, record Array of 3 (locked), ready, k. Touches
  * everything (child 0 keeps the Value's lock), signals, waits to be killed. */
 static int t_hold_everything(const mproc_args_t *a) {
-  mproc_value_t *v = sh_value(a, 0), *ready = sh_value(a, 3);
-  mproc_array_t *big = sh_array(a, 1), *recs = sh_array(a, 2);
-  int k = sh_int(a, 4);
+  mproc_value_t *v = t_value(a, 0), *ready = t_value(a, 3);
+  mproc_array_t *big = t_array(a, 1), *recs = t_array(a, 2);
+  int k = t_int(a, 4);
   C_TRUE(v != NULL && big != NULL && recs != NULL && ready != NULL);
   C_OK(mproc_value_add(v, 1, NULL));
   memset((unsigned char *)mproc_array_ptr(big) + k * 1000, k + 1, 1000);
@@ -439,7 +387,7 @@ TEST(killed_holders_leave_nothing, 90, POSIX_ALL) {
   mproc_array_t *big, *recs;
   ASSERT_OK(mproc_value_new(&v, 'q', NULL, MPROC_LOCK_NEW));
   ASSERT_OK(mproc_raw_array_new(&big, 'B', BIG_LEN, NULL));
-  sh_finish(sh_start(t_add_one_each, sh_args("V", v)));
+  t_finish(t_start_one(t_add_one_each, t_args("V", v)));
   mproc_array_free(big);
   mproc_value_free(v);
   int fds = t_count_entries("/proc/self/fd"), shm = t_count_anonymous_shm_names();
@@ -451,10 +399,10 @@ TEST(killed_holders_leave_nothing, 90, POSIX_ALL) {
   ASSERT_OK(mproc_array_new_record(&recs, 16, 8, 3, NULL, MPROC_LOCK_NEW));
   mproc_process_t *ps[3];
   for (int k = 0; k < 3; k++)
-    ps[k] = sh_start(t_hold_everything, sh_args("VAAVi", v, big, recs, ready, k));
+    ps[k] = t_start_one(t_hold_everything, t_args("VAAVi", v, big, recs, ready, k));
   sh_await(ready, 3);
   for (int k = 0; k < 3; k++)
-    kill_and_reap(ps[k]);
+    t_kill_and_reap(ps[k]);
   /* The memory outlived its killed users, with what they wrote. */
   ASSERT_EQ(sh_load(v), 3);
   const unsigned char *b = mproc_array_ptr(big);
@@ -475,12 +423,7 @@ TEST(killed_holders_leave_nothing, 90, POSIX_ALL) {
   mproc_value_free(ready);
   mproc_value_free(v);
 
-  ASSERT_EQ(t_count_entries("/proc/self/fd"), fds);
-  ASSERT_EQ(t_count_shared_maps(), maps);
-  ASSERT_EQ(t_count_anonymous_shm_names(), shm); /* anonymous: never a name in /dev/shm */
-  size_t n = 9;
-  ASSERT_OK(mproc_active_children(NULL, 0, &n));
-  ASSERT_EQ(n, 0);
+  t_assert_nothing_left(fds, maps, shm);
 #endif
 }
 

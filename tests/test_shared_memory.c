@@ -19,27 +19,7 @@ extern char **environ;
 #endif
 
 /* Helpers defined in test_shared.c (the same binary). */
-mproc_args_t *sh_args(const char *kinds, ...);
-mproc_process_t *sh_start(mproc_target_fn fn, mproc_args_t *a);
-void sh_finish(mproc_process_t *p);
-mproc_value_t *sh_value(const mproc_args_t *a, size_t i);
-int sh_int(const mproc_args_t *a, size_t i);
-const char *sh_str(const mproc_args_t *a, size_t i);
 void sh_await(const mproc_value_t *v, int64_t want);
-
-#define C_RC(expr, want)                                                                     \
-  do {                                                                                       \
-    int rc_ = (expr), w_ = (want);                                                           \
-    if (rc_ != w_)                                                                           \
-      return mproc_fail(98, "line %d: %s: got %s, want %s", __LINE__, #expr,                 \
-                        mproc_errname(rc_), mproc_errname(w_));                              \
-  } while (0)
-#define C_OK(expr) C_RC(expr, 0)
-#define C_TRUE(c)                                                                            \
-  do {                                                                                       \
-    if (!(c))                                                                                \
-      return mproc_fail(99, "line %d: %s", __LINE__, #c);                                    \
-  } while (0)
 
 /* The same patterns as shm_peer.c. */
 static unsigned char pattern_a(size_t i) { return (unsigned char)(i * 7 + 1); }
@@ -269,8 +249,8 @@ TEST(shm_mode_0600, 30, POSIX_ONCE) {
 
 /* Args: name, size. Attaches, expects pattern A, writes pattern B; the name is taken. */
 static int t_attach_by_name(const mproc_args_t *a) {
-  const char *name = sh_str(a, 0);
-  size_t n = (size_t)sh_int(a, 1);
+  const char *name = t_str(a, 0);
+  size_t n = (size_t)t_int(a, 1);
   C_TRUE(name != NULL);
   mproc_shared_memory_t *s, *dup = NULL;
   C_OK(mproc_shared_memory_attach(&s, name));
@@ -295,7 +275,7 @@ TEST(shm_child_attaches_by_name, 60, ALL) {
   mproc_shared_memory_t *s;
   ASSERT_OK(mproc_shared_memory_create(&s, name, N));
   fill(s, N, pattern_a);
-  sh_finish(sh_start(t_attach_by_name, sh_args("si", name, N)));
+  t_finish(t_start_one(t_attach_by_name, t_args("si", name, N)));
   ASSERT_PATTERN(s, N, pattern_b);
   ASSERT_OK(mproc_shared_memory_unlink(s));
   ASSERT_OK(mproc_shared_memory_close(s));
@@ -438,9 +418,9 @@ TEST(shm_python_attaches, 60, PYTHON_ONCE) {
  * be killed: a program that crashes before unlinking. */
 static int t_create_and_wait(const mproc_args_t *a) {
   mproc_shared_memory_t *s;
-  C_OK(mproc_shared_memory_create(&s, sh_str(a, 0), (size_t)sh_int(a, 1)));
-  fill(s, (size_t)sh_int(a, 1), pattern_a);
-  C_OK(mproc_value_store(sh_value(a, 2), 1));
+  C_OK(mproc_shared_memory_create(&s, t_str(a, 0), (size_t)t_int(a, 1)));
+  fill(s, (size_t)t_int(a, 1), pattern_a);
+  C_OK(mproc_value_store(t_value(a, 2), 1));
   t_sleep_ms(60000);
   return 0;
 }
@@ -467,7 +447,7 @@ TEST(shm_lifetime, 60, ONCE) {
   /* A creator killed before it could unlink. */
   mproc_value_t *ready;
   ASSERT_OK(mproc_raw_value_new(&ready, 'i', NULL));
-  mproc_process_t *p = sh_start(t_create_and_wait, sh_args("siV", name, N, ready));
+  mproc_process_t *p = t_start_one(t_create_and_wait, t_args("siV", name, N, ready));
   sh_await(ready, 1);
   ASSERT_OK(mproc_process_kill(p));
   ASSERT_EQ(t_join_code(p), -9);
@@ -493,18 +473,6 @@ TEST(shm_lifetime, 60, ONCE) {
 
 /* --- sizes that cannot be reserved ------------------------------------------------------------ */
 
-#ifndef _WIN32
-static int count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  int n = 0;
-  ASSERT_TRUE(d != NULL);
-  while (readdir(d) != NULL)
-    n++;
-  closedir(d);
-  return n;
-}
-#endif
-
 TEST(shm_oversize_refused, 60, ONCE) {
   char name[64];
   shm_name(name, sizeof name, "huge");
@@ -527,7 +495,7 @@ TEST(shm_oversize_refused, 60, ONCE) {
   uint64_t total = (uint64_t)fs.f_blocks * fs.f_frsize;
   if (total == 0)
     t_skip("/dev/shm has no size limit");
-  int fds = count_fds();
+  int fds = t_count_entries("/proc/self/fd");
   ASSERT_RC(mproc_shared_memory_create(&s, name, (size_t)(total + ((uint64_t)1 << 20))),
             MPROC_ENOSPC);
   ASSERT_TRUE(s == NULL);
@@ -535,7 +503,7 @@ TEST(shm_oversize_refused, 60, ONCE) {
   s = (mproc_shared_memory_t *)&s;
   ASSERT_RC(mproc_shared_memory_create(&s, NULL, (size_t)(total * 2)), MPROC_ENOSPC);
   ASSERT_TRUE(s == NULL);
-  ASSERT_EQ(count_fds(), fds); /* nor an fd */
+  ASSERT_EQ(t_count_entries("/proc/self/fd"), fds); /* nor an fd */
 #endif
   /* The name is still usable for a sensible size. */
   ASSERT_OK(mproc_shared_memory_create(&s, name, 1 << 20));

@@ -5,141 +5,12 @@
  * (s_*, non-static for that reason). Python's multiprocessing is the reference for semantics. */
 #include "runner.h"
 
-#include <stdarg.h>
-#ifdef _WIN32
-#include <windows.h>
-#else
-#include <pthread.h>
-#include <time.h>
-#endif
-
-/* In a child: a failed check ends the target with a message the parent prints. */
-#define C_RC(expr, want)                                                                     \
-  do {                                                                                       \
-    int rc_ = (expr), w_ = (want);                                                           \
-    if (rc_ != w_)                                                                           \
-      return mproc_fail(98, "line %d: %s: got %s, want %s", __LINE__, #expr,                 \
-                        mproc_errname(rc_), mproc_errname(w_));                              \
-  } while (0)
-#define C_OK(expr) C_RC(expr, 0)
-#define C_TRUE(c)                                                                            \
-  do {                                                                                       \
-    if (!(c))                                                                                \
-      return mproc_fail(99, "line %d: %s", __LINE__, #c);                                    \
-  } while (0)
-
 /* --- helpers shared with test_sync_life.c ------------------------------------------------ */
-
-int64_t s_now_ms(void) {
-#ifdef _WIN32
-  LARGE_INTEGER f, c;
-  QueryPerformanceFrequency(&f);
-  QueryPerformanceCounter(&c);
-  return (int64_t)(c.QuadPart / (f.QuadPart / 1000));
-#else
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-#endif
-}
-
-/* expr must fail with MPROC_ETIMEDOUT after waiting about ms (at least 3/4 of it: timers are
- * coarse on some platforms), and well before a hang. No other assertion on time. */
-void s_assert_times_out(int rc, int64_t t0, int64_t ms, const char *what, const char *file,
-                        int line) {
-  int64_t took = s_now_ms() - t0;
-  if (rc != MPROC_ETIMEDOUT)
-    t_fail(file, line, "%s: got %s, want MPROC_ETIMEDOUT", what, mproc_errname(rc));
-  if (took < ms * 3 / 4 || took > 5000 + ms)
-    t_fail(file, line, "%s: a %lld ms timeout took %lld ms", what, (long long)ms,
-           (long long)took);
-}
-#define ASSERT_TIMES_OUT(expr, ms)                                                           \
-  do {                                                                                       \
-    int64_t t0_ = s_now_ms();                                                                \
-    s_assert_times_out((expr), t0_, (ms), #expr, __FILE__, __LINE__);                        \
-  } while (0)
-
-/* Argument list from a kinds string: L lock, S semaphore, C condition, E event, B barrier,
- * i int. The caller frees it once the processes are started. */
-mproc_args_t *s_args(const char *kinds, ...) {
-  mproc_args_t *a;
-  ASSERT_OK(mproc_args_new(&a));
-  va_list ap;
-  va_start(ap, kinds);
-  for (const char *k = kinds; *k; k++) {
-    switch (*k) {
-    case 'L': ASSERT_OK(mproc_args_add_lock(a, va_arg(ap, mproc_lock_t *))); break;
-    case 'S': ASSERT_OK(mproc_args_add_semaphore(a, va_arg(ap, mproc_semaphore_t *))); break;
-    case 'C': ASSERT_OK(mproc_args_add_condition(a, va_arg(ap, mproc_condition_t *))); break;
-    case 'E': ASSERT_OK(mproc_args_add_event(a, va_arg(ap, mproc_event_t *))); break;
-    case 'B': ASSERT_OK(mproc_args_add_barrier(a, va_arg(ap, mproc_barrier_t *))); break;
-    case 'i': ASSERT_OK(mproc_args_add_int(a, va_arg(ap, int))); break;
-    default: t_fail(__FILE__, __LINE__, "bad kind %c", *k);
-    }
-  }
-  va_end(ap);
-  return a;
-}
-
-/* Starts n processes running fn with the same arguments, then frees the arguments. */
-void s_start_n(mproc_process_t **ps, int n, mproc_target_fn fn, mproc_args_t *a) {
-  for (int i = 0; i < n; i++)
-    ps[i] = t_start(fn, a);
-  mproc_args_free(a);
-}
-
-mproc_process_t *s_start(mproc_target_fn fn, mproc_args_t *a) {
-  mproc_process_t *p;
-  s_start_n(&p, 1, fn, a);
-  return p;
-}
-
-/* Joins p, fails with the child's message unless it exited with 0, closes it. */
-void s_finish(mproc_process_t *p) {
-  int code = t_join_code(p);
-  if (code != 0)
-    t_fail(__FILE__, __LINE__, "child exit %d: %s", code,
-           mproc_process_error(p) ? mproc_process_error(p) : "(no message)");
-  ASSERT_OK(mproc_process_close(p));
-}
-
-void s_finish_n(mproc_process_t **ps, int n) {
-  for (int i = 0; i < n; i++)
-    s_finish(ps[i]);
-}
 
 int s_value(const mproc_semaphore_t *s) {
   int v = -1;
   ASSERT_OK(mproc_semaphore_get_value(s, &v));
   return v;
-}
-
-/* Argument i of a child's list, or NULL (the next call on it then fails with EINVAL). */
-mproc_lock_t *s_lock(const mproc_args_t *a, size_t i) {
-  mproc_lock_t *o = NULL;
-  return mproc_args_get_lock(a, i, &o) == 0 ? o : NULL;
-}
-mproc_semaphore_t *s_sem(const mproc_args_t *a, size_t i) {
-  mproc_semaphore_t *o = NULL;
-  return mproc_args_get_semaphore(a, i, &o) == 0 ? o : NULL;
-}
-mproc_condition_t *s_cond(const mproc_args_t *a, size_t i) {
-  mproc_condition_t *o = NULL;
-  return mproc_args_get_condition(a, i, &o) == 0 ? o : NULL;
-}
-mproc_event_t *s_event(const mproc_args_t *a, size_t i) {
-  mproc_event_t *o = NULL;
-  return mproc_args_get_event(a, i, &o) == 0 ? o : NULL;
-}
-mproc_barrier_t *s_barrier(const mproc_args_t *a, size_t i) {
-  mproc_barrier_t *o = NULL;
-  return mproc_args_get_barrier(a, i, &o) == 0 ? o : NULL;
-}
-int s_int(const mproc_args_t *a, size_t i) {
-  int64_t v = -1;
-  mproc_args_get_int(a, i, &v);
-  return (int)v;
 }
 
 /* Waits until n parties wait at the barrier (20 s cap). */
@@ -149,64 +20,15 @@ void s_await_waiting(const mproc_barrier_t *b, unsigned n) {
   ASSERT_EQ(mproc_barrier_n_waiting(b), n);
 }
 
-/* Threads: pthread on POSIX, CreateThread on Windows (mingw has no C11 threads). */
-typedef struct s_thread {
-  void (*fn)(void *);
-  void *arg;
-#ifdef _WIN32
-  HANDLE h;
-#else
-  pthread_t t;
-#endif
-} s_thread;
-
-#ifdef _WIN32
-static DWORD WINAPI s_thread_main(LPVOID p) {
-  s_thread *t = p;
-  t->fn(t->arg);
-  return 0;
-}
-#else
-static void *s_thread_main(void *p) {
-  s_thread *t = p;
-  t->fn(t->arg);
-  return NULL;
-}
-#endif
-
-s_thread *s_thread_start(void (*fn)(void *), void *arg) {
-  s_thread *t = calloc(1, sizeof *t);
-  ASSERT_TRUE(t != NULL);
-  t->fn = fn;
-  t->arg = arg;
-#ifdef _WIN32
-  t->h = CreateThread(NULL, 0, s_thread_main, t, 0, NULL);
-  ASSERT_TRUE(t->h != NULL);
-#else
-  ASSERT_EQ(pthread_create(&t->t, NULL, s_thread_main, t), 0);
-#endif
-  return t;
-}
-
-void s_thread_join(s_thread *t) {
-#ifdef _WIN32
-  WaitForSingleObject(t->h, INFINITE);
-  CloseHandle(t->h);
-#else
-  pthread_join(t->t, NULL);
-#endif
-  free(t);
-}
-
 /* Takes the lock `depth` times, posts `holding`, waits up to 60 s for `done`, releases. Args:
  * lock, holding, done, depth. The owner-death cases kill it while it waits. */
 int s_target_hold_lock(const mproc_args_t *a) {
-  mproc_lock_t *l = s_lock(a, 0);
-  int depth = s_int(a, 3);
+  mproc_lock_t *l = t_lock(a, 0);
+  int depth = t_int(a, 3);
   for (int i = 0; i < depth; i++)
     C_OK(mproc_lock_acquire(l, 30000));
-  C_OK(mproc_semaphore_release(s_sem(a, 1)));
-  C_OK(mproc_event_wait(s_event(a, 2), 60000));
+  C_OK(mproc_semaphore_release(t_sem(a, 1)));
+  C_OK(mproc_event_wait(t_event(a, 2), 60000));
   for (int i = 0; i < depth; i++)
     C_OK(mproc_lock_release(l));
   return 0;
@@ -214,7 +36,7 @@ int s_target_hold_lock(const mproc_args_t *a) {
 
 /* Exit 0 if it could take the lock at once (and gave it back), 1 if the lock was busy. */
 int s_target_try_lock(const mproc_args_t *a) {
-  mproc_lock_t *l = s_lock(a, 0);
+  mproc_lock_t *l = t_lock(a, 0);
   int rc = mproc_lock_acquire(l, 0);
   if (rc == MPROC_ETIMEDOUT)
     return 1;
@@ -225,7 +47,7 @@ int s_target_try_lock(const mproc_args_t *a) {
 
 /* 1 if a child process can take the lock at once, 0 if it is busy. */
 int s_child_can_lock(mproc_lock_t *l) {
-  mproc_process_t *p = s_start(s_target_try_lock, s_args("L", l));
+  mproc_process_t *p = t_start_one(s_target_try_lock, t_args("L", l));
   int code = t_join_code(p);
   if (code != 0 && code != 1)
     t_fail(__FILE__, __LINE__, "try_lock child exit %d: %s", code,
@@ -238,11 +60,11 @@ int s_child_can_lock(mproc_lock_t *l) {
  * collecting the permit knows this process is inside wait); when notified posts `woken`.
  * Args: condition, ready, woken. */
 int s_target_cond_waiter(const mproc_args_t *a) {
-  mproc_condition_t *c = s_cond(a, 0);
+  mproc_condition_t *c = t_cond(a, 0);
   C_OK(mproc_condition_acquire(c, 30000));
-  C_OK(mproc_semaphore_release(s_sem(a, 1)));
+  C_OK(mproc_semaphore_release(t_sem(a, 1)));
   C_OK(mproc_condition_wait(c, 60000));
-  C_OK(mproc_semaphore_release(s_sem(a, 2)));
+  C_OK(mproc_semaphore_release(t_sem(a, 2)));
   C_OK(mproc_condition_release(c));
   return 0;
 }
@@ -261,9 +83,9 @@ int s_target_cond_waiter(const mproc_args_t *a) {
 
 /* Args: lock, counter, go (all children start counting together, so they contend). */
 static int t_count_under_lock(const mproc_args_t *a) {
-  mproc_lock_t *l = s_lock(a, 0);
-  mproc_semaphore_t *n = s_sem(a, 1);
-  C_OK(mproc_event_wait(s_event(a, 2), 30000));
+  mproc_lock_t *l = t_lock(a, 0);
+  mproc_semaphore_t *n = t_sem(a, 1);
+  C_OK(mproc_event_wait(t_event(a, 2), 30000));
   for (int i = 0; i < COUNTER_PER_CHILD; i++) {
     int before = -1, after = -1;
     C_OK(mproc_lock_acquire(l, MPROC_FOREVER));
@@ -277,7 +99,7 @@ static int t_count_under_lock(const mproc_args_t *a) {
   return 0;
 }
 
-/* s_finish with a longer join cap than t_join_code's 30 s: all the counting happens while the
+/* t_finish with a longer join cap than t_join_code's 30 s: all the counting happens while the
  * first child is joined, and with every CPU busy (a loaded CI machine; under Wine each cycle is
  * several wineserver round trips) it was seen to take 35-55 s instead of 6. The case's own
  * timeout still catches a hang. */
@@ -301,7 +123,7 @@ TEST(lock_counter, 240, ALL) {
   ASSERT_OK(mproc_semaphore_new(&n, 0));
   ASSERT_OK(mproc_event_new(&go));
   mproc_process_t *ps[COUNTER_CHILDREN];
-  s_start_n(ps, COUNTER_CHILDREN, t_count_under_lock, s_args("LSE", l, n, go));
+  t_start_n(ps, COUNTER_CHILDREN, t_count_under_lock, t_args("LSE", l, n, go));
   ASSERT_OK(mproc_event_set(go));
   finish_counters(ps, COUNTER_CHILDREN);
   ASSERT_EQ(s_value(n), COUNTER_CHILDREN * COUNTER_PER_CHILD);
@@ -312,7 +134,7 @@ TEST(lock_counter, 240, ALL) {
 
 static int t_print_under_lock(const mproc_args_t *a) {
   int rc;
-  MPROC_WITH_LOCK(s_lock(a, 0), rc) {
+  MPROC_WITH_LOCK(t_lock(a, 0), rc) {
     printf("hello world %lld\n", (long long)mproc_current_pid());
     fflush(stdout);
   }
@@ -325,8 +147,8 @@ TEST(print_under_lock, 60, ALL) {
   ASSERT_OK(mproc_lock_new(&l));
   fflush(stdout);
   mproc_process_t *ps[10];
-  s_start_n(ps, 10, t_print_under_lock, s_args("L", l));
-  s_finish_n(ps, 10);
+  t_start_n(ps, 10, t_print_under_lock, t_args("L", l));
+  t_finish_n(ps, 10);
   ASSERT_EQ(mproc_lock_is_mine(l), 0);
   mproc_lock_free(l);
 }
@@ -388,7 +210,7 @@ TEST(release_by_other_thread, 30, ONCE) {
   ASSERT_OK(mproc_rlock_new(&locks[1]));
   for (int i = 0; i < 2; i++) {
     ASSERT_OK(mproc_lock_acquire(locks[i], 0));
-    s_thread_join(s_thread_start(other_thread_checks, locks[i]));
+    t_thread_join(t_thread_start(other_thread_checks, locks[i]));
     ASSERT_EQ(mproc_lock_is_mine(locks[i]), 1); /* still held after the refused release */
     ASSERT_OK(mproc_lock_release(locks[i]));
     ASSERT_RC(mproc_lock_release(locks[i]), MPROC_EOVERRELEASE);
@@ -552,7 +374,7 @@ TEST(args_types, 30, ONCE) {
   ASSERT_OK(mproc_condition_new(&c, NULL));
   ASSERT_OK(mproc_event_new(&e));
   ASSERT_OK(mproc_barrier_new(&b, 2, NULL, MPROC_FOREVER));
-  mproc_args_t *a = s_args("LSCEBi", l, s, c, e, b, 7);
+  mproc_args_t *a = t_args("LSCEBi", l, s, c, e, b, 7);
   ASSERT_EQ(mproc_args_count(a), 6);
   ASSERT_EQ(mproc_args_type(a, 0), MPROC_ARG_LOCK);
   ASSERT_EQ(mproc_args_type(a, 1), MPROC_ARG_SEMAPHORE);
@@ -585,7 +407,7 @@ TEST(lock_timeout_between_processes, 60, ALL) {
   ASSERT_OK(mproc_lock_new(&l));
   ASSERT_OK(mproc_semaphore_new(&holding, 0));
   ASSERT_OK(mproc_event_new(&done));
-  mproc_process_t *p = s_start(s_target_hold_lock, s_args("LSEi", l, holding, done, 1));
+  mproc_process_t *p = t_start_one(s_target_hold_lock, t_args("LSEi", l, holding, done, 1));
   ASSERT_OK(mproc_semaphore_acquire(holding, 30000));
   ASSERT_TIMES_OUT(mproc_lock_acquire(l, 200), 200);
   ASSERT_RC(mproc_lock_acquire(l, 0), MPROC_ETIMEDOUT);
@@ -594,7 +416,7 @@ TEST(lock_timeout_between_processes, 60, ALL) {
   ASSERT_OK(mproc_event_set(done));
   ASSERT_OK(mproc_lock_acquire(l, 30000));
   ASSERT_OK(mproc_lock_release(l));
-  s_finish(p);
+  t_finish(p);
   mproc_event_free(done);
   mproc_semaphore_free(holding);
   mproc_lock_free(l);
@@ -679,14 +501,14 @@ TEST(condition_wait_releases_every_level, 30, ONCE) {
   for (int i = 0; i < 3; i++)
     ASSERT_OK(mproc_condition_acquire(c, 0));
   g_flag = 0;
-  s_thread *t = s_thread_start(notify_from_thread, c);
+  t_thread *t = t_thread_start(notify_from_thread, c);
   ASSERT_OK(mproc_condition_wait(c, 10000)); /* 0 means notified: no spurious wake-ups */
   ASSERT_EQ(g_flag, 1);
   ASSERT_EQ(mproc_lock_is_mine(mproc_condition_lock(c)), 1);
   for (int i = 0; i < 3; i++)
     ASSERT_OK(mproc_condition_release(c));
   ASSERT_RC(mproc_condition_release(c), MPROC_EOVERRELEASE);
-  s_thread_join(t);
+  t_thread_join(t);
   mproc_condition_free(c);
 }
 
@@ -711,8 +533,8 @@ TEST(rlock_depth_1000, 60, ALL) {
 
 /* Waits for `go`, then releases the semaphore once. Args: semaphore, go. */
 static int t_release_on_go(const mproc_args_t *a) {
-  C_OK(mproc_event_wait(s_event(a, 1), 30000));
-  C_OK(mproc_semaphore_release(s_sem(a, 0)));
+  C_OK(mproc_event_wait(t_event(a, 1), 30000));
+  C_OK(mproc_semaphore_release(t_sem(a, 0)));
   return 0;
 }
 
@@ -721,22 +543,22 @@ TEST(semaphore_zero_blocks_until_release, 60, ALL) {
   mproc_event_t *go;
   ASSERT_OK(mproc_semaphore_new(&s, 0));
   ASSERT_OK(mproc_event_new(&go));
-  mproc_process_t *p = s_start(t_release_on_go, s_args("SE", s, go));
+  mproc_process_t *p = t_start_one(t_release_on_go, t_args("SE", s, go));
   ASSERT_TIMES_OUT(mproc_semaphore_acquire(s, 200), 200);
   ASSERT_OK(mproc_event_set(go));
   ASSERT_OK(mproc_semaphore_acquire(s, 30000));
   ASSERT_EQ(s_value(s), 0);
-  s_finish(p);
+  t_finish(p);
   mproc_event_free(go);
   mproc_semaphore_free(s);
 }
 
 /* Reads the value the parent left (arg 1) and takes that many permits. */
 static int t_drain(const mproc_args_t *a) {
-  mproc_semaphore_t *s = s_sem(a, 0);
+  mproc_semaphore_t *s = t_sem(a, 0);
   int v = -1;
   C_OK(mproc_semaphore_get_value(s, &v));
-  C_TRUE(v == s_int(a, 1));
+  C_TRUE(v == t_int(a, 1));
   for (int i = 0; i < v; i++)
     C_OK(mproc_semaphore_acquire(s, 0));
   C_RC(mproc_semaphore_acquire(s, 0), MPROC_ETIMEDOUT);
@@ -747,7 +569,7 @@ TEST(semaphore_value_shared, 60, ALL) {
   mproc_semaphore_t *s;
   ASSERT_OK(mproc_bounded_semaphore_new(&s, 5));
   ASSERT_OK(mproc_semaphore_acquire(s, 0));
-  s_finish(s_start(t_drain, s_args("Si", s, 4)));
+  t_finish(t_start_one(t_drain, t_args("Si", s, 4)));
   ASSERT_EQ(s_value(s), 0);
   for (int i = 0; i < 5; i++) /* a bound that counts the child's acquires as well */
     ASSERT_OK(mproc_semaphore_release(s));
@@ -775,8 +597,8 @@ static int has_room(void *ctx) {
 /* A bounded buffer whose fill level is the semaphore `items`, changed only under the lock.
  * Args: condition, items, consumed. */
 static int t_producer(const mproc_args_t *a) {
-  mproc_condition_t *c = s_cond(a, 0);
-  mproc_semaphore_t *items = s_sem(a, 1);
+  mproc_condition_t *c = t_cond(a, 0);
+  mproc_semaphore_t *items = t_sem(a, 1);
   for (int i = 0; i < PC_ITEMS; i++) {
     C_OK(mproc_condition_acquire(c, 30000));
     C_OK(mproc_condition_wait_for(c, has_room, items, 30000));
@@ -788,15 +610,15 @@ static int t_producer(const mproc_args_t *a) {
 }
 
 static int t_consumer(const mproc_args_t *a) {
-  mproc_condition_t *c = s_cond(a, 0);
-  mproc_semaphore_t *items = s_sem(a, 1);
+  mproc_condition_t *c = t_cond(a, 0);
+  mproc_semaphore_t *items = t_sem(a, 1);
   for (int i = 0; i < PC_ITEMS; i++) {
     C_OK(mproc_condition_acquire(c, 30000));
     C_OK(mproc_condition_wait_for(c, has_item, items, 30000));
     C_OK(mproc_semaphore_acquire(items, 0)); /* the predicate held under the lock */
     C_OK(mproc_condition_notify_all(c));
     C_OK(mproc_condition_release(c));
-    C_OK(mproc_semaphore_release(s_sem(a, 2)));
+    C_OK(mproc_semaphore_release(t_sem(a, 2)));
   }
   return 0;
 }
@@ -808,9 +630,9 @@ TEST(condition_producer_consumer, 120, ALL) {
   ASSERT_OK(mproc_semaphore_new(&items, 0));
   ASSERT_OK(mproc_semaphore_new(&consumed, 0));
   mproc_process_t *ps[4];
-  s_start_n(ps, 2, t_producer, s_args("CSS", c, items, consumed));
-  s_start_n(ps + 2, 2, t_consumer, s_args("CSS", c, items, consumed));
-  s_finish_n(ps, 4);
+  t_start_n(ps, 2, t_producer, t_args("CSS", c, items, consumed));
+  t_start_n(ps + 2, 2, t_consumer, t_args("CSS", c, items, consumed));
+  t_finish_n(ps, 4);
   ASSERT_EQ(s_value(items), 0);
   ASSERT_EQ(s_value(consumed), 2 * PC_ITEMS);
   mproc_semaphore_free(consumed);
@@ -826,7 +648,7 @@ TEST(condition_notify_n_wakes_n, 90, ALL) {
   ASSERT_OK(mproc_semaphore_new(&ready, 0));
   ASSERT_OK(mproc_semaphore_new(&woken, 0));
   mproc_process_t *ps[N];
-  s_start_n(ps, N, s_target_cond_waiter, s_args("CSS", c, ready, woken));
+  t_start_n(ps, N, s_target_cond_waiter, t_args("CSS", c, ready, woken));
   for (int i = 0; i < N; i++)
     ASSERT_OK(mproc_semaphore_acquire(ready, 30000));
   /* Each waiter posted `ready` holding the lock and gives it up only inside wait, so once we
@@ -842,7 +664,7 @@ TEST(condition_notify_n_wakes_n, 90, ALL) {
   ASSERT_OK(mproc_condition_release(c));
   for (int i = 0; i < N - 2; i++)
     ASSERT_OK(mproc_semaphore_acquire(woken, 30000));
-  s_finish_n(ps, N);
+  t_finish_n(ps, N);
   ASSERT_EQ(s_value(woken), 0);
   mproc_semaphore_free(woken);
   mproc_semaphore_free(ready);
@@ -853,8 +675,8 @@ TEST(condition_notify_n_wakes_n, 90, ALL) {
 
 /* Posts `ready`, waits for the event. Args: event, ready. */
 static int t_event_waiter(const mproc_args_t *a) {
-  mproc_event_t *e = s_event(a, 0);
-  C_OK(mproc_semaphore_release(s_sem(a, 1)));
+  mproc_event_t *e = t_event(a, 0);
+  C_OK(mproc_semaphore_release(t_sem(a, 1)));
   C_OK(mproc_event_wait(e, 30000));
   C_TRUE(mproc_event_is_set(e) == 1); /* the parent clears only after joining */
   return 0;
@@ -866,13 +688,13 @@ TEST(event_set_wakes_all, 60, ALL) {
   ASSERT_OK(mproc_event_new(&e));
   ASSERT_OK(mproc_semaphore_new(&ready, 0));
   mproc_process_t *ps[3];
-  s_start_n(ps, 3, t_event_waiter, s_args("ES", e, ready));
+  t_start_n(ps, 3, t_event_waiter, t_args("ES", e, ready));
   for (int i = 0; i < 3; i++)
     ASSERT_OK(mproc_semaphore_acquire(ready, 30000));
   t_sleep_ms(50); /* most likely inside wait by now; correct either way */
   ASSERT_EQ(mproc_event_is_set(e), 0);
   ASSERT_OK(mproc_event_set(e));
-  s_finish_n(ps, 3);
+  t_finish_n(ps, 3);
   ASSERT_OK(mproc_event_clear(e));
   ASSERT_EQ(mproc_event_is_set(e), 0);
   mproc_semaphore_free(ready);
@@ -883,7 +705,7 @@ TEST(event_set_wakes_all, 60, ALL) {
 
 /* Args: ping, pong. Each round: wait ping, clear it, set pong. */
 static int t_ponger(const mproc_args_t *a) {
-  mproc_event_t *ping = s_event(a, 0), *pong = s_event(a, 1);
+  mproc_event_t *ping = t_event(a, 0), *pong = t_event(a, 1);
   for (int i = 0; i < PING_ROUNDS; i++) {
     C_OK(mproc_event_wait(ping, 30000));
     C_OK(mproc_event_clear(ping));
@@ -896,13 +718,13 @@ TEST(event_ping_pong, 60, ALL) {
   mproc_event_t *ping, *pong;
   ASSERT_OK(mproc_event_new(&ping));
   ASSERT_OK(mproc_event_new(&pong));
-  mproc_process_t *p = s_start(t_ponger, s_args("EE", ping, pong));
+  mproc_process_t *p = t_start_one(t_ponger, t_args("EE", ping, pong));
   for (int i = 0; i < PING_ROUNDS; i++) {
     ASSERT_OK(mproc_event_set(ping));
     ASSERT_OK(mproc_event_wait(pong, 30000));
     ASSERT_OK(mproc_event_clear(pong));
   }
-  s_finish(p);
+  t_finish(p);
   ASSERT_EQ(mproc_event_is_set(ping), 0);
   ASSERT_EQ(mproc_event_is_set(pong), 0);
   mproc_event_free(pong);
@@ -932,8 +754,8 @@ static int failing_action(void) {
 
 /* Args: barrier, actions, then one semaphore per index counting how often it came out. */
 static int t_barrier_party(const mproc_args_t *a) {
-  mproc_barrier_t *b = s_barrier(a, 0);
-  g_actions = s_sem(a, 1);
+  mproc_barrier_t *b = t_barrier(a, 0);
+  g_actions = t_sem(a, 1);
   for (int cycle = 0; cycle < B_CYCLES; cycle++) {
     int ran_before = g_action_ran, actions = -1;
     unsigned idx = 99;
@@ -945,7 +767,7 @@ static int t_barrier_party(const mproc_args_t *a) {
     /* ... before anyone is released, and the next cycle's cannot have run without us. */
     C_OK(mproc_semaphore_get_value(g_actions, &actions));
     C_TRUE(actions == cycle + 1);
-    C_OK(mproc_semaphore_release(s_sem(a, 2 + idx)));
+    C_OK(mproc_semaphore_release(t_sem(a, 2 + idx)));
   }
   return 0;
 }
@@ -956,14 +778,14 @@ TEST(barrier_cycles_with_action, 120, ALL) {
   ASSERT_OK(mproc_barrier_new(&b, B_PARTIES, count_action, MPROC_FOREVER));
   ASSERT_EQ(mproc_barrier_parties(b), B_PARTIES);
   ASSERT_OK(mproc_semaphore_new(&actions, 0));
-  mproc_args_t *a = s_args("BS", b, actions);
+  mproc_args_t *a = t_args("BS", b, actions);
   for (int i = 0; i < B_PARTIES; i++) {
     ASSERT_OK(mproc_semaphore_new(&seen[i], 0));
     ASSERT_OK(mproc_args_add_semaphore(a, seen[i]));
   }
   mproc_process_t *ps[B_PARTIES];
-  s_start_n(ps, B_PARTIES, t_barrier_party, a);
-  s_finish_n(ps, B_PARTIES);
+  t_start_n(ps, B_PARTIES, t_barrier_party, a);
+  t_finish_n(ps, B_PARTIES);
   ASSERT_EQ(s_value(actions), B_CYCLES);
   for (int i = 0; i < B_PARTIES; i++) { /* every index exactly once per cycle */
     ASSERT_EQ(s_value(seen[i]), B_CYCLES);
@@ -979,14 +801,14 @@ TEST(barrier_cycles_with_action, 120, ALL) {
 /* Waits with the timeout in arg 1 and expects the code in arg 2. Args: barrier, ms, want. */
 static int t_barrier_wait_expect(const mproc_args_t *a) {
   unsigned idx = 99;
-  int rc = mproc_barrier_wait(s_barrier(a, 0), s_int(a, 1), &idx);
-  C_RC(rc, s_int(a, 2));
-  C_TRUE(rc != 0 || idx < mproc_barrier_parties(s_barrier(a, 0)));
+  int rc = mproc_barrier_wait(t_barrier(a, 0), t_int(a, 1), &idx);
+  C_RC(rc, t_int(a, 2));
+  C_TRUE(rc != 0 || idx < mproc_barrier_parties(t_barrier(a, 0)));
   return 0;
 }
 
 static mproc_process_t *start_barrier_waiter(mproc_barrier_t *b, int ms, int want) {
-  return s_start(t_barrier_wait_expect, s_args("Bii", b, ms, want));
+  return t_start_one(t_barrier_wait_expect, t_args("Bii", b, ms, want));
 }
 
 TEST(barrier_timeout_breaks, 60, ALL) {
@@ -994,10 +816,10 @@ TEST(barrier_timeout_breaks, 60, ALL) {
   ASSERT_OK(mproc_barrier_new(&b, 3, NULL, MPROC_FOREVER));
   /* 2 of 3 arrive with 200 ms: whoever times out first breaks it for the other. */
   mproc_process_t *p = start_barrier_waiter(b, 200, MPROC_EBROKEN);
-  int64_t t0 = s_now_ms();
+  int64_t t0 = t_now_ms();
   ASSERT_RC(mproc_barrier_wait(b, 200, NULL), MPROC_EBROKEN);
-  ASSERT_TRUE(s_now_ms() - t0 < 5200);
-  s_finish(p);
+  ASSERT_TRUE(t_now_ms() - t0 < 5200);
+  t_finish(p);
   ASSERT_EQ(mproc_barrier_broken(b), 1);
   ASSERT_EQ(mproc_barrier_n_waiting(b), 0);
   ASSERT_RC(mproc_barrier_wait(b, 0, NULL), MPROC_EBROKEN);
@@ -1010,7 +832,7 @@ TEST(barrier_timeout_breaks, 60, ALL) {
   unsigned idx = 99;
   ASSERT_OK(mproc_barrier_wait(b, 30000, &idx));
   ASSERT_TRUE(idx < 3);
-  s_finish_n(ps, 2);
+  t_finish_n(ps, 2);
   ASSERT_EQ(mproc_barrier_parties(b), 3);
   mproc_barrier_free(b);
 }
@@ -1023,7 +845,7 @@ TEST(barrier_abort_and_reset_wake_waiters, 60, ALL) {
   mproc_process_t *p = start_barrier_waiter(b, 30000, MPROC_EBROKEN);
   s_await_waiting(b, 1);
   ASSERT_OK(mproc_barrier_abort(b));
-  s_finish(p);
+  t_finish(p);
   ASSERT_EQ(mproc_barrier_broken(b), 1);
   ASSERT_RC(mproc_barrier_wait(b, 30000, NULL), MPROC_EBROKEN);
   ASSERT_OK(mproc_barrier_reset(b));
@@ -1032,7 +854,7 @@ TEST(barrier_abort_and_reset_wake_waiters, 60, ALL) {
   p = start_barrier_waiter(b, 30000, MPROC_EBROKEN);
   s_await_waiting(b, 1);
   ASSERT_OK(mproc_barrier_reset(b)); /* current waiters break, the barrier does not stay so */
-  s_finish(p);
+  t_finish(p);
   ASSERT_EQ(mproc_barrier_broken(b), 0);
   ASSERT_EQ(mproc_barrier_n_waiting(b), 0);
 
@@ -1040,7 +862,7 @@ TEST(barrier_abort_and_reset_wake_waiters, 60, ALL) {
   unsigned idx = 99;
   ASSERT_OK(mproc_barrier_wait(b, 30000, &idx));
   ASSERT_TRUE(idx < 2);
-  s_finish(p);
+  t_finish(p);
   mproc_barrier_free(b);
 }
 
@@ -1048,9 +870,9 @@ TEST(barrier_rules, 30, ONCE) {
   mproc_barrier_t *b;
   unsigned idx = 99;
   ASSERT_OK(mproc_barrier_new(&b, 2, NULL, 200)); /* the default timeout given at creation */
-  int64_t t0 = s_now_ms();
+  int64_t t0 = t_now_ms();
   ASSERT_RC(mproc_barrier_wait(b, MPROC_BARRIER_DEFAULT_TIMEOUT, &idx), MPROC_EBROKEN);
-  int64_t took = s_now_ms() - t0;
+  int64_t took = t_now_ms() - t0;
   ASSERT_TRUE(took >= 150 && took < 5200);
   ASSERT_EQ(mproc_barrier_broken(b), 1);
   ASSERT_OK(mproc_barrier_reset(b));
@@ -1097,11 +919,11 @@ TEST(threads_lock_counter, 120, ONCE) {
   for (int kind = 0; kind < 2; kind++) {
     ASSERT_OK(kind ? mproc_rlock_new(&g_shared.lock) : mproc_lock_new(&g_shared.lock));
     g_shared.counter = 0;
-    s_thread *t[THREADS];
+    t_thread *t[THREADS];
     for (int i = 0; i < THREADS; i++)
-      t[i] = s_thread_start(increment_many, NULL);
+      t[i] = t_thread_start(increment_many, NULL);
     for (int i = 0; i < THREADS; i++)
-      s_thread_join(t[i]);
+      t_thread_join(t[i]);
     ASSERT_EQ(g_shared.counter, THREADS * THREAD_INCREMENTS);
     mproc_lock_free(g_shared.lock);
   }
@@ -1109,9 +931,9 @@ TEST(threads_lock_counter, 120, ONCE) {
 
 /* The grandchild: the lock is busy (its grandparent holds it) until `tried` is posted. */
 static int t_grandchild(const mproc_args_t *a) {
-  mproc_lock_t *l = s_lock(a, 0);
+  mproc_lock_t *l = t_lock(a, 0);
   C_RC(mproc_lock_acquire(l, 0), MPROC_ETIMEDOUT);
-  C_OK(mproc_semaphore_release(s_sem(a, 1)));
+  C_OK(mproc_semaphore_release(t_sem(a, 1)));
   C_OK(mproc_lock_acquire(l, 30000));
   C_OK(mproc_lock_release(l));
   return 0;
@@ -1120,24 +942,12 @@ static int t_grandchild(const mproc_args_t *a) {
 /* Hands its own copies on. Args: lock, tried. */
 static int t_middle(const mproc_args_t *a) {
   mproc_args_t *ga;
-  mproc_process_t *g;
   int rc = mproc_args_new(&ga);
   if (rc == 0)
-    rc = mproc_args_add_lock(ga, s_lock(a, 0));
+    rc = mproc_args_add_lock(ga, t_lock(a, 0));
   if (rc == 0)
-    rc = mproc_args_add_semaphore(ga, s_sem(a, 1));
-  if (rc == 0)
-    rc = mproc_process_new(&g, t_grandchild, ga);
-  mproc_args_free(ga);
-  C_OK(rc);
-  C_OK(mproc_process_start(g));
-  int code = -1;
-  C_OK(mproc_process_join(g, 60000));
-  C_OK(mproc_process_exitcode(g, &code));
-  if (code != 0)
-    return mproc_fail(code, "grandchild: %s", mproc_process_error(g));
-  mproc_process_close(g);
-  return 0;
+    rc = mproc_args_add_semaphore(ga, t_sem(a, 1));
+  return t_run_grandchild(rc, t_grandchild, ga, 0);
 }
 
 TEST(objects_reach_grandchild, 60, ALL) {
@@ -1146,10 +956,10 @@ TEST(objects_reach_grandchild, 60, ALL) {
   ASSERT_OK(mproc_lock_new(&l));
   ASSERT_OK(mproc_semaphore_new(&tried, 0));
   ASSERT_OK(mproc_lock_acquire(l, 0));
-  mproc_process_t *p = s_start(t_middle, s_args("LS", l, tried));
+  mproc_process_t *p = t_start_one(t_middle, t_args("LS", l, tried));
   ASSERT_OK(mproc_semaphore_acquire(tried, 30000));
   ASSERT_OK(mproc_lock_release(l));
-  s_finish(p);
+  t_finish(p);
   ASSERT_OK(mproc_lock_acquire(l, 0)); /* given back by the grandchild */
   ASSERT_OK(mproc_lock_release(l));
   mproc_semaphore_free(tried);

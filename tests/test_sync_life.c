@@ -8,50 +8,11 @@
 #endif
 
 /* Helpers defined in test_sync.c (the same binary). */
-int64_t s_now_ms(void);
-void s_assert_times_out(int rc, int64_t t0, int64_t ms, const char *what, const char *file,
-                        int line);
-mproc_args_t *s_args(const char *kinds, ...);
-void s_start_n(mproc_process_t **ps, int n, mproc_target_fn fn, mproc_args_t *a);
-mproc_process_t *s_start(mproc_target_fn fn, mproc_args_t *a);
-void s_finish(mproc_process_t *p);
-void s_finish_n(mproc_process_t **ps, int n);
 int s_value(const mproc_semaphore_t *s);
-mproc_lock_t *s_lock(const mproc_args_t *a, size_t i);
-mproc_semaphore_t *s_sem(const mproc_args_t *a, size_t i);
-mproc_condition_t *s_cond(const mproc_args_t *a, size_t i);
-mproc_event_t *s_event(const mproc_args_t *a, size_t i);
-mproc_barrier_t *s_barrier(const mproc_args_t *a, size_t i);
-int s_int(const mproc_args_t *a, size_t i);
 void s_await_waiting(const mproc_barrier_t *b, unsigned n);
-typedef struct s_thread s_thread;
-s_thread *s_thread_start(void (*fn)(void *), void *arg);
-void s_thread_join(s_thread *t);
 int s_target_hold_lock(const mproc_args_t *a);
 int s_target_cond_waiter(const mproc_args_t *a);
 int s_child_can_lock(mproc_lock_t *l);
-
-#define ASSERT_TIMES_OUT(expr, ms)                                                           \
-  do {                                                                                       \
-    int64_t t0_ = s_now_ms();                                                                \
-    s_assert_times_out((expr), t0_, (ms), #expr, __FILE__, __LINE__);                        \
-  } while (0)
-
-#define C_RC(expr, want)                                                                     \
-  do {                                                                                       \
-    int rc_ = (expr), w_ = (want);                                                           \
-    if (rc_ != w_)                                                                           \
-      return mproc_fail(98, "line %d: %s: got %s, want %s", __LINE__, #expr,                 \
-                        mproc_errname(rc_), mproc_errname(w_));                              \
-  } while (0)
-#define C_OK(expr) C_RC(expr, 0)
-
-/* SIGKILL (TerminateProcess) and reap. */
-static void kill_and_reap(mproc_process_t *p) {
-  ASSERT_OK(mproc_process_kill(p));
-  ASSERT_EQ(t_join_code(p), -9);
-  ASSERT_OK(mproc_process_close(p));
-}
 
 /* A child takes the lock `depth` times and is killed holding it. */
 static void die_holding(mproc_lock_t *l, int depth) {
@@ -59,18 +20,18 @@ static void die_holding(mproc_lock_t *l, int depth) {
   mproc_event_t *never;
   ASSERT_OK(mproc_semaphore_new(&holding, 0));
   ASSERT_OK(mproc_event_new(&never));
-  mproc_process_t *p = s_start(s_target_hold_lock, s_args("LSEi", l, holding, never, depth));
+  mproc_process_t *p = t_start_one(s_target_hold_lock, t_args("LSEi", l, holding, never, depth));
   ASSERT_OK(mproc_semaphore_acquire(holding, 30000));
-  kill_and_reap(p);
+  t_kill_and_reap(p);
   mproc_event_free(never);
   mproc_semaphore_free(holding);
 }
 
 /* Acquires with a 30 s timeout and expects arg 1; gives the lock back if it got it. */
 static int t_acquire_expect(const mproc_args_t *a) {
-  mproc_lock_t *l = s_lock(a, 0);
+  mproc_lock_t *l = t_lock(a, 0);
   int rc = mproc_lock_acquire(l, 30000);
-  C_RC(rc, s_int(a, 1));
+  C_RC(rc, t_int(a, 1));
   if (rc == MPROC_EOWNERDEAD)
     C_OK(mproc_lock_consistent(l));
   if (rc == 0 || rc == MPROC_EOWNERDEAD)
@@ -106,15 +67,16 @@ TEST(lock_owner_died_not_recovered, 60, ALL) {
   ASSERT_RC(mproc_lock_acquire(l, 30000), MPROC_EOWNERDEAD);
   ASSERT_OK(mproc_lock_release(l)); /* without mproc_lock_consistent */
   ASSERT_RC(mproc_lock_acquire(l, 0), MPROC_ENOTRECOVERABLE);
-  int64_t t0 = s_now_ms();
+  int64_t t0 = t_now_ms();
   ASSERT_RC(mproc_lock_acquire(l, 30000), MPROC_ENOTRECOVERABLE);
-  ASSERT_TRUE(s_now_ms() - t0 < 5000); /* said at once, not after the timeout */
+  ASSERT_TRUE(t_now_ms() - t0 < 5000); /* said at once, not after the timeout */
   ASSERT_EQ(mproc_lock_is_mine(l), 0);
   int rc = 0, ran = 0;
   MPROC_WITH_LOCK(l, rc) { ran = 1; }
   ASSERT_RC(rc, MPROC_ENOTRECOVERABLE);
   ASSERT_EQ(ran, 0);
-  s_finish(s_start(t_acquire_expect, s_args("Li", l, MPROC_ENOTRECOVERABLE))); /* every acquirer */
+  /* every acquirer */
+  t_finish(t_start_one(t_acquire_expect, t_args("Li", l, MPROC_ENOTRECOVERABLE)));
   mproc_lock_free(l);
 }
 
@@ -146,13 +108,13 @@ TEST(owner_death_wakes_blocked_acquirer, 60, ALL) {
   ASSERT_OK(mproc_lock_new(&l));
   ASSERT_OK(mproc_semaphore_new(&holding, 0));
   ASSERT_OK(mproc_event_new(&never));
-  mproc_process_t *p = s_start(s_target_hold_lock, s_args("LSEi", l, holding, never, 1));
+  mproc_process_t *p = t_start_one(s_target_hold_lock, t_args("LSEi", l, holding, never, 1));
   ASSERT_OK(mproc_semaphore_acquire(holding, 30000));
-  s_thread *killer = s_thread_start(kill_after_300ms, p); /* after the start: fork is safe */
-  int64_t t0 = s_now_ms();
+  t_thread *killer = t_thread_start(kill_after_300ms, p); /* after the start: fork is safe */
+  int64_t t0 = t_now_ms();
   ASSERT_RC(mproc_lock_acquire(l, 30000), MPROC_EOWNERDEAD); /* blocked when the owner died */
-  ASSERT_TRUE(s_now_ms() - t0 < 10000);
-  s_thread_join(killer);
+  ASSERT_TRUE(t_now_ms() - t0 < 10000);
+  t_thread_join(killer);
   ASSERT_EQ(t_join_code(p), -9);
   ASSERT_OK(mproc_process_close(p));
   ASSERT_OK(mproc_lock_consistent(l));
@@ -165,11 +127,11 @@ TEST(owner_death_wakes_blocked_acquirer, 60, ALL) {
 /* Takes the condition's lock, optionally notifies everyone, posts `holding`, sleeps until
  * killed. Args: condition, holding, notify_all. */
 static int t_hold_condition(const mproc_args_t *a) {
-  mproc_condition_t *c = s_cond(a, 0);
+  mproc_condition_t *c = t_cond(a, 0);
   C_OK(mproc_condition_acquire(c, 30000));
-  if (s_int(a, 2))
+  if (t_int(a, 2))
     C_OK(mproc_condition_notify_all(c));
-  C_OK(mproc_semaphore_release(s_sem(a, 1)));
+  C_OK(mproc_semaphore_release(t_sem(a, 1)));
   t_sleep_ms(60000);
   return 0;
 }
@@ -177,9 +139,9 @@ static int t_hold_condition(const mproc_args_t *a) {
 static void condition_die_holding(mproc_condition_t *c, int notify_all) {
   mproc_semaphore_t *holding;
   ASSERT_OK(mproc_semaphore_new(&holding, 0));
-  mproc_process_t *p = s_start(t_hold_condition, s_args("CSi", c, holding, notify_all));
+  mproc_process_t *p = t_start_one(t_hold_condition, t_args("CSi", c, holding, notify_all));
   ASSERT_OK(mproc_semaphore_acquire(holding, 30000));
-  kill_and_reap(p);
+  t_kill_and_reap(p);
   mproc_semaphore_free(holding);
 }
 
@@ -188,13 +150,13 @@ static void check_condition_works(mproc_condition_t *c) {
   mproc_semaphore_t *ready, *woken;
   ASSERT_OK(mproc_semaphore_new(&ready, 0));
   ASSERT_OK(mproc_semaphore_new(&woken, 0));
-  mproc_process_t *p = s_start(s_target_cond_waiter, s_args("CSS", c, ready, woken));
+  mproc_process_t *p = t_start_one(s_target_cond_waiter, t_args("CSS", c, ready, woken));
   ASSERT_OK(mproc_semaphore_acquire(ready, 30000));
   ASSERT_OK(mproc_condition_acquire(c, 30000));
   ASSERT_OK(mproc_condition_notify(c, 1));
   ASSERT_OK(mproc_condition_release(c));
   ASSERT_OK(mproc_semaphore_acquire(woken, 30000));
-  s_finish(p);
+  t_finish(p);
   mproc_semaphore_free(woken);
   mproc_semaphore_free(ready);
 }
@@ -215,9 +177,9 @@ TEST(condition_owner_died, 60, ALL) {
 /* Waits under the lock after posting `ready`; expects the reacquire to find the notifier
  * dead. Args: condition, ready. */
 static int t_wait_expect_owner_dead(const mproc_args_t *a) {
-  mproc_condition_t *c = s_cond(a, 0);
+  mproc_condition_t *c = t_cond(a, 0);
   C_OK(mproc_condition_acquire(c, 30000));
-  C_OK(mproc_semaphore_release(s_sem(a, 1)));
+  C_OK(mproc_semaphore_release(t_sem(a, 1)));
   C_RC(mproc_condition_wait(c, 60000), MPROC_EOWNERDEAD);
   C_RC(mproc_lock_is_mine(mproc_condition_lock(c)), 1);
   C_OK(mproc_lock_consistent(mproc_condition_lock(c)));
@@ -232,10 +194,10 @@ TEST(condition_wait_reacquire_owner_died, 60, ALL) {
   ASSERT_OK(mproc_lock_new(&l));
   ASSERT_OK(mproc_condition_new(&c, l));
   ASSERT_OK(mproc_semaphore_new(&ready, 0));
-  mproc_process_t *w = s_start(t_wait_expect_owner_dead, s_args("CS", c, ready));
+  mproc_process_t *w = t_start_one(t_wait_expect_owner_dead, t_args("CS", c, ready));
   ASSERT_OK(mproc_semaphore_acquire(ready, 30000));
   condition_die_holding(c, 1); /* notifies, then dies before releasing */
-  s_finish(w);
+  t_finish(w);
   check_condition_works(c);
   mproc_semaphore_free(ready);
   mproc_condition_free(c);
@@ -247,18 +209,18 @@ TEST(condition_wait_reacquire_owner_died, 60, ALL) {
 /* Posts `ready`, then blocks up to 60 s: kind 0 acquires the semaphore, 1 waits on the event.
  * Args: kind, ready, semaphore, event. */
 static int t_blocker(const mproc_args_t *a) {
-  C_OK(mproc_semaphore_release(s_sem(a, 1)));
-  if (s_int(a, 0) == 0)
-    C_OK(mproc_semaphore_acquire(s_sem(a, 2), 60000));
+  C_OK(mproc_semaphore_release(t_sem(a, 1)));
+  if (t_int(a, 0) == 0)
+    C_OK(mproc_semaphore_acquire(t_sem(a, 2), 60000));
   else
-    C_OK(mproc_event_wait(s_event(a, 3), 60000));
+    C_OK(mproc_event_wait(t_event(a, 3), 60000));
   return 0;
 }
 
 static mproc_process_t *start_blocker(int kind, mproc_semaphore_t *s, mproc_event_t *e) {
   mproc_semaphore_t *ready;
   ASSERT_OK(mproc_semaphore_new(&ready, 0));
-  mproc_process_t *p = s_start(t_blocker, s_args("iSSE", kind, ready, s, e));
+  mproc_process_t *p = t_start_one(t_blocker, t_args("iSSE", kind, ready, s, e));
   ASSERT_OK(mproc_semaphore_acquire(ready, 30000));
   t_sleep_ms(100); /* most likely asleep inside the call by now; the test holds either way */
   mproc_semaphore_free(ready);
@@ -271,10 +233,10 @@ TEST(semaphore_and_event_waiter_killed, 90, ALL) {
   ASSERT_OK(mproc_semaphore_new(&s, 0));
   ASSERT_OK(mproc_event_new(&e));
   for (int kind = 0; kind < 2; kind++) {
-    kill_and_reap(start_blocker(kind, s, e)); /* a sleeper that will never wake */
+    t_kill_and_reap(start_blocker(kind, s, e)); /* a sleeper that will never wake */
     mproc_process_t *live = start_blocker(kind, s, e);
     ASSERT_OK(kind == 0 ? mproc_semaphore_release(s) : mproc_event_set(e));
-    s_finish(live); /* the wake-up went to the live waiter */
+    t_finish(live); /* the wake-up went to the live waiter */
   }
   ASSERT_EQ(s_value(s), 0);
   mproc_event_free(e);
@@ -287,11 +249,11 @@ TEST(condition_waiter_killed, 90, ALL) {
   ASSERT_OK(mproc_condition_new(&c, NULL));
   ASSERT_OK(mproc_semaphore_new(&ready, 0));
   ASSERT_OK(mproc_semaphore_new(&woken, 0));
-  mproc_process_t *dead = s_start(s_target_cond_waiter, s_args("CSS", c, ready, woken));
+  mproc_process_t *dead = t_start_one(s_target_cond_waiter, t_args("CSS", c, ready, woken));
   ASSERT_OK(mproc_semaphore_acquire(ready, 30000));
   ASSERT_OK(mproc_condition_acquire(c, 30000)); /* it is inside wait now */
   ASSERT_OK(mproc_condition_release(c));
-  kill_and_reap(dead);
+  t_kill_and_reap(dead);
   /* A dead process is not waiting: notify(1) must reach the live waiter. */
   check_condition_works(c);
   ASSERT_EQ(s_value(woken), 0);
@@ -304,8 +266,8 @@ TEST(condition_waiter_killed, 90, ALL) {
 
 /* One full cycle, posts `passed`, then sleeps until killed. Args: barrier, passed. */
 static int t_party_once(const mproc_args_t *a) {
-  C_OK(mproc_barrier_wait(s_barrier(a, 0), 30000, NULL));
-  C_OK(mproc_semaphore_release(s_sem(a, 1)));
+  C_OK(mproc_barrier_wait(t_barrier(a, 0), 30000, NULL));
+  C_OK(mproc_semaphore_release(t_sem(a, 1)));
   t_sleep_ms(60000);
   return 0;
 }
@@ -313,9 +275,9 @@ static int t_party_once(const mproc_args_t *a) {
 /* A first wait (30 s) that must pass, a second with a timeout of arg 1 that must give arg 2.
  * Args: barrier, ms, want. */
 static int t_party_twice(const mproc_args_t *a) {
-  mproc_barrier_t *b = s_barrier(a, 0);
+  mproc_barrier_t *b = t_barrier(a, 0);
   C_OK(mproc_barrier_wait(b, 30000, NULL));
-  C_RC(mproc_barrier_wait(b, s_int(a, 1), NULL), s_int(a, 2));
+  C_RC(mproc_barrier_wait(b, t_int(a, 1), NULL), t_int(a, 2));
   return 0;
 }
 
@@ -324,16 +286,16 @@ TEST(barrier_party_killed, 60, ALL) {
   mproc_semaphore_t *passed;
   ASSERT_OK(mproc_barrier_new(&b, 3, NULL, MPROC_FOREVER));
   ASSERT_OK(mproc_semaphore_new(&passed, 0));
-  mproc_process_t *doomed = s_start(t_party_once, s_args("BS", b, passed));
-  mproc_process_t *other = s_start(t_party_twice, s_args("Bii", b, 500, MPROC_EBROKEN));
+  mproc_process_t *doomed = t_start_one(t_party_once, t_args("BS", b, passed));
+  mproc_process_t *other = t_start_one(t_party_twice, t_args("Bii", b, 500, MPROC_EBROKEN));
   ASSERT_OK(mproc_barrier_wait(b, 30000, NULL));
   ASSERT_OK(mproc_semaphore_acquire(passed, 30000));
-  kill_and_reap(doomed);
+  t_kill_and_reap(doomed);
   /* The next cycle can never fill: the timeouts break it instead of hanging. */
-  int64_t t0 = s_now_ms();
+  int64_t t0 = t_now_ms();
   ASSERT_RC(mproc_barrier_wait(b, 500, NULL), MPROC_EBROKEN);
-  ASSERT_TRUE(s_now_ms() - t0 < 5500);
-  s_finish(other);
+  ASSERT_TRUE(t_now_ms() - t0 < 5500);
+  t_finish(other);
   ASSERT_EQ(mproc_barrier_broken(b), 1);
   mproc_semaphore_free(passed);
   mproc_barrier_free(b);
@@ -342,7 +304,7 @@ TEST(barrier_party_killed, 60, ALL) {
 /* Exit 0 when the wait completed a cycle, 1 when it found the barrier broken. Args: barrier,
  * ms. */
 static int t_wait_outcome(const mproc_args_t *a) {
-  int rc = mproc_barrier_wait(s_barrier(a, 0), s_int(a, 1), NULL);
+  int rc = mproc_barrier_wait(t_barrier(a, 0), t_int(a, 1), NULL);
   if (rc == MPROC_EBROKEN)
     return 1;
   C_OK(rc);
@@ -352,12 +314,12 @@ static int t_wait_outcome(const mproc_args_t *a) {
 TEST(barrier_waiter_killed, 60, ALL) {
   mproc_barrier_t *b;
   ASSERT_OK(mproc_barrier_new(&b, 3, NULL, MPROC_FOREVER));
-  mproc_process_t *doomed = s_start(t_wait_outcome, s_args("Bi", b, 60000));
+  mproc_process_t *doomed = t_start_one(t_wait_outcome, t_args("Bi", b, 60000));
   s_await_waiting(b, 1);
-  kill_and_reap(doomed); /* killed inside wait */
+  t_kill_and_reap(doomed); /* killed inside wait */
   /* Whether the dead arrival still counts is the library's choice (Python's counts it); what
    * must hold is that both live parties agree and nobody hangs. */
-  mproc_process_t *other = s_start(t_wait_outcome, s_args("Bi", b, 2000));
+  mproc_process_t *other = t_start_one(t_wait_outcome, t_args("Bi", b, 2000));
   int rc = mproc_barrier_wait(b, 2000, NULL);
   ASSERT_TRUE(rc == 0 || rc == MPROC_EBROKEN);
   ASSERT_EQ(t_join_code(other), rc == 0 ? 0 : 1);
@@ -365,9 +327,9 @@ TEST(barrier_waiter_killed, 60, ALL) {
   ASSERT_OK(mproc_barrier_reset(b)); /* and a reset makes it whole again */
   ASSERT_EQ(mproc_barrier_n_waiting(b), 0);
   mproc_process_t *ps[2];
-  s_start_n(ps, 2, t_wait_outcome, s_args("Bi", b, 10000));
+  t_start_n(ps, 2, t_wait_outcome, t_args("Bi", b, 10000));
   ASSERT_OK(mproc_barrier_wait(b, 10000, NULL));
-  s_finish_n(ps, 2);
+  t_finish_n(ps, 2);
   mproc_barrier_free(b);
 }
 
@@ -378,14 +340,14 @@ TEST(barrier_waiter_killed, 60, ALL) {
 /* Takes a piece of everything, then blocks in the barrier until killed. Args: lock, rlock,
  * semaphore, bounded semaphore, condition, event, barrier. */
 static int t_use_everything(const mproc_args_t *a) {
-  C_OK(mproc_lock_acquire(s_lock(a, 0), 30000));
-  C_OK(mproc_lock_acquire(s_lock(a, 1), 30000));
-  C_OK(mproc_lock_acquire(s_lock(a, 1), 30000));
-  C_OK(mproc_semaphore_acquire(s_sem(a, 2), 30000));
-  C_OK(mproc_semaphore_acquire(s_sem(a, 3), 30000));
-  C_OK(mproc_condition_acquire(s_cond(a, 4), 30000));
-  C_OK(mproc_event_set(s_event(a, 5)));
-  C_OK(mproc_barrier_wait(s_barrier(a, 6), MPROC_FOREVER, NULL));
+  C_OK(mproc_lock_acquire(t_lock(a, 0), 30000));
+  C_OK(mproc_lock_acquire(t_lock(a, 1), 30000));
+  C_OK(mproc_lock_acquire(t_lock(a, 1), 30000));
+  C_OK(mproc_semaphore_acquire(t_sem(a, 2), 30000));
+  C_OK(mproc_semaphore_acquire(t_sem(a, 3), 30000));
+  C_OK(mproc_condition_acquire(t_cond(a, 4), 30000));
+  C_OK(mproc_event_set(t_event(a, 5)));
+  C_OK(mproc_barrier_wait(t_barrier(a, 6), MPROC_FOREVER, NULL));
   return 0;
 }
 #endif
@@ -397,7 +359,7 @@ TEST(nothing_left_behind, 60, POSIX_ALL) {
    * must not grow is anything per object, per child, or left by a killed child. */
   mproc_lock_t *l, *rl;
   ASSERT_OK(mproc_lock_new(&l));
-  s_finish(s_start(t_target_return_arg, s_args("L", l)));
+  t_finish(t_start_one(t_target_return_arg, t_args("L", l)));
   mproc_lock_free(l);
   int fds = t_count_entries("/proc/self/fd"), shm = t_count_anonymous_shm_names();
   int maps = t_count_shared_maps();
@@ -413,10 +375,10 @@ TEST(nothing_left_behind, 60, POSIX_ALL) {
   ASSERT_OK(mproc_condition_new(&c, NULL));
   ASSERT_OK(mproc_event_new(&e));
   ASSERT_OK(mproc_barrier_new(&b, 2, NULL, MPROC_FOREVER));
-  mproc_process_t *p = s_start(t_use_everything, s_args("LLSSCEB", l, rl, s, bs, c, e, b));
+  mproc_process_t *p = t_start_one(t_use_everything, t_args("LLSSCEB", l, rl, s, bs, c, e, b));
   ASSERT_OK(mproc_event_wait(e, 30000));
   s_await_waiting(b, 1);
-  kill_and_reap(p);
+  t_kill_and_reap(p);
   mproc_barrier_free(b);
   mproc_event_free(e);
   mproc_condition_free(c);
@@ -429,12 +391,7 @@ TEST(nothing_left_behind, 60, POSIX_ALL) {
     mproc_event_free(e);
   }
 
-  ASSERT_EQ(t_count_entries("/proc/self/fd"), fds);
-  ASSERT_EQ(t_count_shared_maps(), maps);
-  ASSERT_EQ(t_count_anonymous_shm_names(), shm); /* anonymous: never a name in /dev/shm */
-  size_t n = 9;
-  ASSERT_OK(mproc_active_children(NULL, 0, &n));
-  ASSERT_EQ(n, 0);
+  t_assert_nothing_left(fds, maps, shm);
 #endif
 }
 
