@@ -33,39 +33,16 @@
  *   --n sets the round trips per RTT rep; throughput reps send N/20 messages (at least 10).
  * JSON lines go to stdout; the human-readable summary goes to stderr (off with --json-only).
  */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
-#endif
-#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L
-#endif
+#define BENCH_NAME "bench_pipe"
+#include "bench_util.h"
 
-#include <mproc.h>
-
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#ifdef _WIN32
-#include <windows.h>
-#else
+#ifndef _WIN32
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 #endif
-#ifdef __linux__
-#include <sched.h>
-#endif
-
-#include "bench_stats.h"
 
 #define MAX_REPS 64
 #define MSG_SMALL 8
 #define MSG_BIG ((size_t)1 << 20)
-
-static int any_failed; /* exit status 1 if some variant could not be measured */
 
 typedef struct config {
   int n_rtt;  /* round trips per RTT rep */
@@ -102,10 +79,6 @@ static unsigned char *big_buf; /* 4-byte header + 1 MiB, filled once */
 /* ----------------------------------------------------------------------------------------
  * mproc
  * -------------------------------------------------------------------------------------- */
-static int report_mproc(const char *what, int err) {
-  fprintf(stderr, "bench_pipe: %s: %s (%s)\n", what, mproc_errname(err), mproc_strerror(err));
-  return -1;
-}
 
 /* The child: args are (conn, kind). Echoes (KIND_ECHO) or swallows (KIND_SINK) messages
  * until a message of length 0. */
@@ -206,39 +179,8 @@ static int mproc_stop(variant *v) {
  * Raw OS baseline (POSIX): socketpair + fork, blocking read/write
  * -------------------------------------------------------------------------------------- */
 #ifndef _WIN32
-static int write_all(int fd, const void *buf, size_t n) {
-  const char *p = buf;
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    p += w, n -= (size_t)w;
-  }
-  return 0;
-}
 
-/* 0, 1 on EOF before the first byte, -1 on error or EOF half way. */
-static int read_exact(int fd, void *buf, size_t n) {
-  char *p = buf;
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r = read(fd, p + done, n - done);
-    if (r < 0 && errno == EINTR) continue;
-    if (r == 0 && done == 0) return 1;
-    if (r <= 0) return -1;
-    done += (size_t)r;
-  }
-  return 0;
-}
 
-static void put_len(unsigned char *h, uint32_t n) {
-  h[0] = (unsigned char)(n >> 24), h[1] = (unsigned char)(n >> 16);
-  h[2] = (unsigned char)(n >> 8), h[3] = (unsigned char)n;
-}
-
-static uint32_t get_len(const unsigned char *h) {
-  return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-}
 
 /* Echo child: knows the size, so it reads header and body with one read(), as the parent does
  * (a read that returns a bare zero header is the stop message). */
@@ -345,20 +287,7 @@ static cpu_set_t saved_mask;
 static int pin_cpu[2]; /* the first two CPUs this process may use; CPU 0 and 1 normally */
 
 /* Saves the mask and finds the CPUs; 0, or -1 when there are fewer than `need`. */
-static int pin_setup(int need) {
-  int k = 0;
-  if (sched_getaffinity(0, sizeof saved_mask, &saved_mask) != 0) return -1;
-  for (int cpu = 0; cpu < CPU_SETSIZE && k < 2; cpu++)
-    if (CPU_ISSET(cpu, &saved_mask)) pin_cpu[k++] = cpu;
-  return k >= need ? 0 : -1;
-}
-
-static int pin_to(int cpu) {
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
-  return sched_setaffinity(0, sizeof one, &one);
-}
+static int pin_setup(int need) { return allowed_cpus(&saved_mask, pin_cpu) >= need ? 0 : -1; }
 
 static void unpin(void) { sched_setaffinity(0, sizeof saved_mask, &saved_mask); }
 #endif
@@ -480,18 +409,13 @@ static int parse_args(int argc, char **argv, config *cfg) {
   int n = 0, reps = 0, quick = 0;
   cfg->json_only = 0;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--quick") == 0)
-      quick = 1;
-    else if (strcmp(argv[i], "--json-only") == 0)
-      cfg->json_only = 1;
-    else if (strcmp(argv[i], "--method") == 0 && i + 1 < argc) {
-      mproc_start_method m;
-      if (mproc_start_method_parse(argv[++i], &m) != 0 || mproc_set_start_method(m) != 0)
-        return -1;
-    } else if (strcmp(argv[i], "--n") == 0 && i + 1 < argc)
+    int common = common_arg(argc, argv, &i, &quick, &cfg->json_only, &reps);
+    if (common < 0)
+      return -1;
+    if (common > 0)
+      continue;
+    if (strcmp(argv[i], "--n") == 0 && i + 1 < argc)
       n = atoi(argv[++i]);
-    else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
-      reps = atoi(argv[++i]);
     else
       return -1;
   }

@@ -17,24 +17,11 @@
  * Usage: bench_process [--quick] [--json-only] [--n N] [--reps R]
  * JSON lines go to stdout; the human-readable summary goes to stderr (off with --json-only).
  */
-#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L
-#endif
+#define BENCH_NAME "bench_process"
+#include "bench_util.h"
 
-#include <mproc.h>
-
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#ifdef _WIN32
-#include <windows.h>
-#else
+#ifndef _WIN32
 #include <spawn.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 extern char **environ;
 #endif
 
@@ -44,15 +31,11 @@ extern char **environ;
 #include <apr_thread_proc.h>
 #endif
 
-#include "bench_stats.h"
-
 /* A child started by the raw/APR spawn baselines sees this variable and leaves main at once,
  * so the baseline costs exactly one exec of this binary, as mproc's spawn does at minimum. */
 #define RAW_CHILD_ENV "BENCH_RAW_CHILD"
 
 #define MAX_REPS 64
-
-static int any_failed; /* exit status 1 if some variant could not be measured */
 
 typedef struct config {
   int n;    /* operations per rep */
@@ -83,7 +66,7 @@ static int noop_target(const mproc_args_t *args) {
   return 0;
 }
 
-static int report_mproc(const char *what, int err, mproc_process_t *p) {
+static int report_mproc_p(const char *what, int err, mproc_process_t *p) {
   const char *msg = p ? mproc_process_error(p) : NULL;
   fprintf(stderr, "bench_process: %s: %s (%s)%s%s\n", what, mproc_errname(err),
           mproc_strerror(err), msg ? ": " : "", msg ? msg : "");
@@ -95,7 +78,7 @@ static int report_mproc(const char *what, int err, mproc_process_t *p) {
 static int check_exit(mproc_process_t *p) {
   int code = 0, err = mproc_process_exitcode(p, &code);
   const char *msg = mproc_process_error(p);
-  if (err) return report_mproc("mproc_process_exitcode", err, p);
+  if (err) return report_mproc_p("mproc_process_exitcode", err, p);
   if (code == 0) return 0;
   fprintf(stderr, "bench_process: child exited with %d (child error %s)%s%s\n", code,
           mproc_errname(mproc_process_child_error(p)), msg ? ": " : "", msg ? msg : "");
@@ -107,13 +90,13 @@ static int check_exit(mproc_process_t *p) {
 static int mproc_one(mproc_start_method method) {
   mproc_process_t *p = NULL;
   int rc = -1, err = mproc_process_new(&p, noop_target, NULL);
-  if (err) return report_mproc("mproc_process_new", err, NULL);
+  if (err) return report_mproc_p("mproc_process_new", err, NULL);
   if ((err = mproc_process_set_start_method(p, method)) != 0)
-    report_mproc("mproc_process_set_start_method", err, p);
+    report_mproc_p("mproc_process_set_start_method", err, p);
   else if ((err = mproc_process_start(p)) != 0)
-    report_mproc("mproc_process_start", err, p);
+    report_mproc_p("mproc_process_start", err, p);
   else if ((err = mproc_process_join(p, MPROC_FOREVER)) != 0)
-    report_mproc("mproc_process_join", err, p);
+    report_mproc_p("mproc_process_join", err, p);
   else
     rc = check_exit(p);
   /* free, not close, when something failed: it releases the handle in any state. */
@@ -386,7 +369,7 @@ int main(int argc, char **argv) {
   /* Spawned mproc children re-enter main here and never return from mproc_main. */
   int err = mproc_main(argc, argv);
   if (err) {
-    report_mproc("mproc_main", err, NULL);
+    report_mproc_p("mproc_main", err, NULL);
     return 1;
   }
   if (getenv(RAW_CHILD_ENV)) return 0; /* a raw/APR spawn baseline child: done */

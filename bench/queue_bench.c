@@ -53,41 +53,16 @@
  * JSON lines go to stdout; the human-readable summary goes to stderr (off with --json-only,
  * except the few lines that state the aims).
  */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE /* MAP_ANONYMOUS, pipe2 */
-#endif
-#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
-#define _DARWIN_C_SOURCE /* MAP_ANON */
-#endif
-#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L
-#endif
+#define BENCH_NAME "bench_queue"
+#include "bench_util.h"
 
-#include <mproc.h>
-
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#ifdef _WIN32
-#include <windows.h>
-#else
+#ifndef _WIN32
 #include <fcntl.h>
-#include <sched.h>
-#include <signal.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 #define HAVE_RAW 1
 #if !defined(MAP_ANONYMOUS) && defined(MAP_ANON)
 #define MAP_ANONYMOUS MAP_ANON
 #endif
 #endif
-
-#include "bench_stats.h"
 
 #define MAX_REPS 64
 #define MAX_PROCS 8 /* 4 producers + 4 consumers */
@@ -99,12 +74,6 @@
 #define JOIN_TIMEOUT_MS 60000
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
-static int any_failed;
-
-static int report_mproc(const char *what, int err) {
-  fprintf(stderr, "bench_queue: %s: %s (%s)\n", what, mproc_errname(err), mproc_strerror(err));
-  return -1;
-}
 
 /* ----------------------------------------------------------------------------------------
  * Control block shared by the processes of a rep: the gate, the producers still running, the
@@ -139,28 +108,6 @@ typedef struct job {
   int64_t nprod, ncons;
 } job;
 
-#ifdef _MSC_VER
-static long atomic_inc(long *p) { return _InterlockedIncrement((volatile long *)p); }
-static long atomic_dec(long *p) { return _InterlockedDecrement((volatile long *)p); }
-static long atomic_get(long *p) { return _InterlockedCompareExchange((volatile long *)p, 0, 0); }
-static void progress_set(int64_t *p, int64_t v) { *(volatile int64_t *)p = v; }
-static int64_t progress_get(int64_t *p) { return *(volatile int64_t *)p; }
-#else
-static long atomic_inc(long *p) { return __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST); }
-static long atomic_dec(long *p) { return __atomic_sub_fetch(p, 1, __ATOMIC_SEQ_CST); }
-static long atomic_get(long *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static void progress_set(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-static int64_t progress_get(int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-#endif
-
-static void cpu_yield(void) {
-#ifdef _WIN32
-  SwitchToThread();
-#else
-  sched_yield();
-#endif
-}
-
 static void nap(void) {
 #ifdef _WIN32
   Sleep(1);
@@ -186,31 +133,14 @@ static int pin_cpu[2] = {-1, -1};
 static void pin_setup(void) {
 #ifdef __linux__
   cpu_set_t mask;
-  int k = 0, cpus[2];
-  if (sched_getaffinity(0, sizeof mask, &mask) != 0) return;
-  for (int cpu = 0; cpu < CPU_SETSIZE && k < 2; cpu++)
-    if (CPU_ISSET(cpu, &mask)) cpus[k++] = cpu;
-  if (k == 2) pin_cpu[0] = cpus[0], pin_cpu[1] = cpus[1];
+  int cpus[2];
+  if (allowed_cpus(&mask, cpus) == 2) pin_cpu[0] = cpus[0], pin_cpu[1] = cpus[1];
 #endif
 }
 
 /* The CPU process idx of j pins itself to, or -1. */
 static int cpu_for(const job *j, int idx) {
   return j->nprod == 1 && j->ncons == 1 && idx < 2 ? pin_cpu[idx] : -1;
-}
-
-static int pin_self(int cpu) {
-#ifdef __linux__
-  if (cpu >= 0) {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    return sched_setaffinity(0, sizeof one, &one);
-  }
-#else
-  (void)cpu;
-#endif
-  return 0;
 }
 
 /* Producer idx has put i timed items: publish that, and wait while the producers are more than
@@ -560,37 +490,8 @@ static int ring_consume(raw_area *a) {
   return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t n) {
-  const char *p = buf;
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    p += w, n -= (size_t)w;
-  }
-  return 0;
-}
 
-static int read_exact(int fd, void *buf, size_t n) {
-  char *p = buf;
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r = read(fd, p + done, n - done);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return -1;
-    done += (size_t)r;
-  }
-  return 0;
-}
 
-static void put_len(unsigned char *h, uint32_t n) {
-  h[0] = (unsigned char)(n >> 24), h[1] = (unsigned char)(n >> 16);
-  h[2] = (unsigned char)(n >> 8), h[3] = (unsigned char)n;
-}
-
-static uint32_t get_len(const unsigned char *h) {
-  return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-}
 
 /* Every record is 4 + item bytes, the end record too (length 0), so that the reader reads each
  * with one read() of a known size. */
@@ -928,17 +829,12 @@ static int parse_args(int argc, char **argv, config *cfg) {
   cfg->no_pin = 0;
   cfg->only = NULL;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--quick") == 0)
-      quick = 1;
-    else if (strcmp(argv[i], "--json-only") == 0)
-      cfg->json_only = 1;
-    else if (strcmp(argv[i], "--method") == 0 && i + 1 < argc) {
-      mproc_start_method m;
-      if (mproc_start_method_parse(argv[++i], &m) != 0 || mproc_set_start_method(m) != 0)
-        return -1;
-    } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
-      reps = atoi(argv[++i]);
-    else if (strcmp(argv[i], "--budget-ms") == 0 && i + 1 < argc)
+    int common = common_arg(argc, argv, &i, &quick, &cfg->json_only, &reps);
+    if (common < 0)
+      return -1;
+    if (common > 0)
+      continue;
+    if (strcmp(argv[i], "--budget-ms") == 0 && i + 1 < argc)
       budget_ms = atoi(argv[++i]);
     else if (strcmp(argv[i], "--no-pin") == 0)
       cfg->no_pin = 1;

@@ -55,48 +55,17 @@
  *   (the figure names follow it).
  *   JSON lines go to stdout; the human-readable summary goes to stderr.
  */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE /* sched_setaffinity, CPU_SET, MAP_ANONYMOUS */
-#endif
-#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
-#define _DARWIN_C_SOURCE /* MAP_ANON */
-#endif
-#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L
-#endif
+#define BENCH_NAME "bench_shared"
+#include "bench_util.h"
 
-#include <mproc.h>
-
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#ifdef _WIN32
-#include <windows.h>
-#else
-#include <sched.h>
-#include <signal.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <unistd.h>
-#endif
 #if !defined(_WIN32) && !defined(__APPLE__)
 #define HAVE_RAW 1 /* robust pshared mutexes */
 #include <pthread.h>
 #endif
-#ifdef _MSC_VER
-#include <intrin.h>
-#endif
-
-#include "bench_stats.h"
 
 #define MAX_REPS 64
 #define WARM 1000
 #define SLOT 128
-
-static int any_failed; /* exit status 1 if some variant could not be measured */
 
 typedef struct config {
   long n_loop;    /* increments per one-process rep */
@@ -107,10 +76,6 @@ typedef struct config {
   const char *only;
 } config;
 
-static int report_mproc(const char *what, int err) {
-  fprintf(stderr, "bench_shared: %s: %s (%s)\n", what, mproc_errname(err), mproc_strerror(err));
-  return -1;
-}
 
 /* ----------------------------------------------------------------------------------------
  * Control block shared with the children: the gate, the children's clocks. For mproc it is a
@@ -127,33 +92,10 @@ typedef struct ctl {
   } times;
 } ctl;
 
-#ifdef _MSC_VER
-static void gate_arrive(long *p) { _InterlockedIncrement((volatile long *)p); }
-static long gate_count(long *p) { return _InterlockedCompareExchange((volatile long *)p, 0, 0); }
-#else
-static void gate_arrive(long *p) { __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST); }
-static long gate_count(long *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-#endif
-
-static void cpu_yield(void) {
-#ifdef _WIN32
-  SwitchToThread();
-#else
-  sched_yield();
-#endif
-}
-
-static void gate_pass(ctl *c) {
-  gate_arrive(&c->gate.v);
-  while (gate_count(&c->gate.v) < 2) cpu_yield();
-}
+static void gate_pass(ctl *c) { gate_spin(&c->gate.v, 2); }
 
 /* ns per increment: first start to last end, over the 2n increments. */
-static double two_proc_ns(const ctl *c, long n) {
-  double t0 = c->times.v[0] < c->times.v[1] ? c->times.v[0] : c->times.v[1];
-  double t1 = c->times.v[2] > c->times.v[3] ? c->times.v[2] : c->times.v[3];
-  return (t1 - t0) * 1e3 / (2.0 * (double)n);
-}
+static double two_proc_ns(const ctl *c, long n) { return two_proc_span_ns(c->times.v, n); }
 
 /* ----------------------------------------------------------------------------------------
  * Pinning (Linux): the CPU each two-process child pins itself to (-1: none).
@@ -163,27 +105,10 @@ static int cont_cpu[2] = {-1, -1};
 #ifdef __linux__
 static void pin_setup(void) {
   cpu_set_t mask;
-  int k = 0, cpus[2];
-  if (sched_getaffinity(0, sizeof mask, &mask) != 0) return;
-  for (int cpu = 0; cpu < CPU_SETSIZE && k < 2; cpu++)
-    if (CPU_ISSET(cpu, &mask)) cpus[k++] = cpu;
-  if (k == 2) cont_cpu[0] = cpus[0], cont_cpu[1] = cpus[1];
+  int cpus[2];
+  if (allowed_cpus(&mask, cpus) == 2) cont_cpu[0] = cpus[0], cont_cpu[1] = cpus[1];
 }
 #endif
-
-static int pin_self(int cpu) {
-#ifdef __linux__
-  if (cpu >= 0) {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    return sched_setaffinity(0, sizeof one, &one);
-  }
-#else
-  (void)cpu;
-#endif
-  return 0;
-}
 
 /* ----------------------------------------------------------------------------------------
  * The work, shared by every variant
@@ -301,19 +226,6 @@ static int start_mproc(mproc_process_t **p, mproc_target_fn fn, mproc_args_t *ar
   return err;
 }
 
-static int stop_mproc_child(mproc_process_t *p, int ok) {
-  int code = -1, err = 0;
-  if (!ok) mproc_process_kill(p);
-  err = mproc_process_join(p, MPROC_FOREVER);
-  if (err == 0) err = mproc_process_exitcode(p, &code);
-  if (err == 0 && code != 0) {
-    const char *msg = mproc_process_error(p);
-    fprintf(stderr, "bench_shared: mproc child exited with %d: %s\n", code, msg ? msg : "");
-    err = MPROC_ECHILDFAILED;
-  }
-  mproc_process_free(p);
-  return err && ok ? report_mproc("mproc child", err) : err ? -1 : 0;
-}
 
 static int rep_2p_mproc(mp_state *s, enum op op, long n, double *out) {
   mproc_process_t *p[2] = {NULL, NULL};
@@ -452,16 +364,6 @@ static int rep_loop_raw(enum op op, long n, double *out) {
   return 0;
 }
 
-static int wait_child(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -1;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    fprintf(stderr, "bench_shared: fork child failed (status %d)\n", status);
-    return -1;
-  }
-  return 0;
-}
 
 static int raw_incr_child(enum op op, long n, int idx) {
   if (pin_self(cont_cpu[idx]) != 0) return 2;
@@ -692,17 +594,12 @@ static int parse_args(int argc, char **argv, config *cfg) {
   long mib = 256;
   memset(cfg, 0, sizeof *cfg);
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--quick") == 0)
-      quick = 1;
-    else if (strcmp(argv[i], "--json-only") == 0)
-      cfg->json_only = 1;
-    else if (strcmp(argv[i], "--method") == 0 && i + 1 < argc) {
-      mproc_start_method m;
-      if (mproc_start_method_parse(argv[++i], &m) != 0 || mproc_set_start_method(m) != 0)
-        return -1;
-    } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
-      reps = atoi(argv[++i]);
-    else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+    int common = common_arg(argc, argv, &i, &quick, &cfg->json_only, &reps);
+    if (common < 0)
+      return -1;
+    if (common > 0)
+      continue;
+    if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
       cfg->only = argv[++i];
     else if (strcmp(argv[i], "--mib") == 0 && i + 1 < argc)
       mib = atol(argv[++i]);

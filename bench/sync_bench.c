@@ -55,36 +55,15 @@
  *   --only runs the groups whose figures start with PREFIX (lock.unc, semaphore, lock.cont,
  *   event). JSON lines go to stdout; the human-readable summary goes to stderr.
  */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE /* sched_setaffinity, CPU_SET, MAP_ANONYMOUS, syscall */
-#endif
-#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
-#define _DARWIN_C_SOURCE /* MAP_ANON */
-#endif
-#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L
-#endif
+#define BENCH_NAME "bench_sync"
+#include "bench_util.h"
 
-#include <mproc.h>
-
-#include <errno.h>
 #include <limits.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#ifdef _WIN32
-#include <windows.h>
-#else
+#ifndef _WIN32
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
-#include <signal.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #endif
 #if !defined(_WIN32) && !defined(__APPLE__)
 #define HAVE_RAW 1 /* robust pshared mutexes and unnamed pshared semaphores */
@@ -100,17 +79,10 @@
 #include <apr_pools.h>
 #include <apr_proc_mutex.h>
 #endif
-#ifdef _MSC_VER
-#include <intrin.h>
-#endif
-
-#include "bench_stats.h"
 
 #define MAX_REPS 64
 #define MAX_VARIANTS 12
 #define WARM_RTT 100
-
-static int any_failed; /* exit status 1 if some variant could not be measured */
 
 typedef struct config {
   long n_loop;        /* pairs per one-process rep (before the time cap) */
@@ -162,34 +134,11 @@ typedef struct area {
 #endif
 } area;
 
-#ifdef _MSC_VER
-static void gate_arrive(long *p) { _InterlockedIncrement((volatile long *)p); }
-static long gate_count(long *p) { return _InterlockedCompareExchange((volatile long *)p, 0, 0); }
-#else
-static void gate_arrive(long *p) { __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST); }
-static long gate_count(long *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-#endif
-
-static void cpu_yield(void) {
-#ifdef _WIN32
-  SwitchToThread();
-#else
-  sched_yield();
-#endif
-}
-
 /* Both processes arrive, then start their clocks together. */
-static void gate_pass(area *a) {
-  gate_arrive(&a->gate.v);
-  while (gate_count(&a->gate.v) < 2) cpu_yield();
-}
+static void gate_pass(area *a) { gate_spin(&a->gate.v, 2); }
 
 /* ns per increment from the children's clocks: first start to last end. */
-static double contended_ns(const area *a, long n) {
-  double t0 = a->times.v[0] < a->times.v[1] ? a->times.v[0] : a->times.v[1];
-  double t1 = a->times.v[2] > a->times.v[3] ? a->times.v[2] : a->times.v[3];
-  return (t1 - t0) * 1e3 / (2.0 * (double)n);
-}
+static double contended_ns(const area *a, long n) { return two_proc_span_ns(a->times.v, n); }
 
 #ifndef _WIN32
 static area *area_anon(void) {
@@ -350,10 +299,6 @@ typedef struct row {
   int col[3]; /* variant index for mproc, raw, apr; -1: null */
 } row;
 
-static int report_mproc(const char *what, int err) {
-  fprintf(stderr, "bench_sync: %s: %s (%s)\n", what, mproc_errname(err), mproc_strerror(err));
-  return -1;
-}
 
 /* --- one process: loops -------------------------------------------------------------- */
 static int loop_mproc_lock(void *obj, long n) {
@@ -462,22 +407,10 @@ static int rep_loop(variant *v, const config *cfg, double *out) {
 /* --- pinning (Linux) ------------------------------------------------------------------- */
 #ifdef __linux__
 static cpu_set_t saved_mask;
-static int pin_cpu[2];
+static int pin_cpu[2]; /* the first two CPUs this process may use; CPU 0 and 1 normally */
 
-static int pin_setup(int need) {
-  int k = 0;
-  if (sched_getaffinity(0, sizeof saved_mask, &saved_mask) != 0) return -1;
-  for (int cpu = 0; cpu < CPU_SETSIZE && k < 2; cpu++)
-    if (CPU_ISSET(cpu, &saved_mask)) pin_cpu[k++] = cpu;
-  return k >= need ? 0 : -1;
-}
-
-static int pin_to(int cpu) {
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
-  return sched_setaffinity(0, sizeof one, &one);
-}
+/* Saves the mask and finds the CPUs; 0, or -1 when there are fewer than `need`. */
+static int pin_setup(int need) { return allowed_cpus(&saved_mask, pin_cpu) >= need ? 0 : -1; }
 
 static void unpin(void) { sched_setaffinity(0, sizeof saved_mask, &saved_mask); }
 #endif
@@ -486,15 +419,6 @@ static void unpin(void) { sched_setaffinity(0, sizeof saved_mask, &saved_mask); 
  * by time slice: one does all its increments before the other runs, and the lock is never
  * contested. So on Linux with 2 CPUs or more child i runs on the i-th allowed CPU. */
 static int cont_cpu[2] = {-1, -1};
-
-static int pin_self(int cpu) {
-#ifdef __linux__
-  if (cpu >= 0) return pin_to(cpu);
-#else
-  (void)cpu;
-#endif
-  return 0;
-}
 
 /* --- two processes: contended counter ---------------------------------------------------- */
 enum cont_kind { CONT_RAW, CONT_FUTEX, CONT_APR };
@@ -530,19 +454,6 @@ typedef struct cont_mproc {
   area *a;
 } cont_mproc;
 
-static int stop_mproc_child(mproc_process_t *p, int ok) {
-  int code = -1, err = 0;
-  if (!ok) mproc_process_kill(p);
-  err = mproc_process_join(p, MPROC_FOREVER);
-  if (err == 0) err = mproc_process_exitcode(p, &code);
-  if (err == 0 && code != 0) {
-    const char *msg = mproc_process_error(p);
-    fprintf(stderr, "bench_sync: mproc child exited with %d: %s\n", code, msg ? msg : "");
-    err = MPROC_ECHILDFAILED;
-  }
-  mproc_process_free(p);
-  return err && ok ? report_mproc("mproc child", err) : err ? -1 : 0;
-}
 
 static int rep_cont_mproc(variant *v, const config *cfg, double *out) {
   cont_mproc *c = v->obj;
@@ -631,16 +542,6 @@ static int fork_cont_child(enum cont_kind kind, void *obj, int idx, long n) {
   return 0;
 }
 
-static int wait_child(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -1;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    fprintf(stderr, "bench_sync: fork child failed (status %d)\n", status);
-    return -1;
-  }
-  return 0;
-}
 
 static int rep_cont_fork(variant *v, const config *cfg, double *out, enum cont_kind kind) {
   pid_t pid[2] = {-1, -1};
@@ -1066,17 +967,12 @@ static int parse_args(int argc, char **argv, config *cfg) {
   int reps = 0, quick = 0;
   memset(cfg, 0, sizeof *cfg);
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--quick") == 0)
-      quick = 1;
-    else if (strcmp(argv[i], "--json-only") == 0)
-      cfg->json_only = 1;
-    else if (strcmp(argv[i], "--method") == 0 && i + 1 < argc) {
-      mproc_start_method m;
-      if (mproc_start_method_parse(argv[++i], &m) != 0 || mproc_set_start_method(m) != 0)
-        return -1;
-    } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
-      reps = atoi(argv[++i]);
-    else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+    int common = common_arg(argc, argv, &i, &quick, &cfg->json_only, &reps);
+    if (common < 0)
+      return -1;
+    if (common > 0)
+      continue;
+    if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
       cfg->only = argv[++i];
     else
       return -1;

@@ -164,5 +164,67 @@ static inline void example_print_list(const mproc_args_t *list) {
   fflush(stdout);
 }
 
+/* Starts n processes running target, the i-th with the arguments (lock, i) — e.g.
+ * Process(target=f, args=(lock, num)).start() for num in range(n). Returns 0, or 1 after
+ * printing why (for `return` from main). */
+static inline int example_start_lock_int(mproc_process_t **procs, int n,
+                                         int (*target)(const mproc_args_t *), mproc_lock_t *lock) {
+  for (int i = 0; i < n; i++) {
+    mproc_args_t *args;
+    int rc = mproc_args_new(&args);
+    if (rc == 0)
+      rc = mproc_args_add_lock(args, lock);
+    if (rc == 0)
+      rc = mproc_args_add_int(args, i);
+    if (rc == 0)
+      rc = mproc_process_new(&procs[i], target, args);
+    mproc_args_free(args);
+    if (rc != 0)
+      return example_die("creating a process", rc);
+    rc = mproc_process_start(procs[i]);
+    if (rc != 0)
+      return example_die("mproc_process_start", rc);
+  }
+  return 0;
+}
+
+/* Starts n processes running target, all with the same arguments. Returns 0, or 1 after
+ * printing why (for `return` from main). The caller keeps args. */
+static inline int example_start_same(mproc_process_t **procs, int n,
+                                     int (*target)(const mproc_args_t *),
+                                     const mproc_args_t *args) {
+  for (int i = 0; i < n; i++) {
+    int rc = mproc_process_new(&procs[i], target, args);
+    if (rc != 0)
+      return example_die("creating a process", rc);
+    rc = mproc_process_start(procs[i]);
+    if (rc != 0)
+      return example_die("mproc_process_start", rc);
+  }
+  return 0;
+}
+
+/* Joins and closes procs[0..n), printing to stderr each one that exited with a non-zero code.
+ * Returns 0 if all exited with 0, 1 if some did not, -1 after printing why a join failed. */
+static inline int example_join_all(mproc_process_t **procs, int n) {
+  int failed = 0;
+  for (int i = 0; i < n; i++) {
+    int code = -1;
+    int rc = mproc_process_join(procs[i], MPROC_FOREVER);
+    if (rc == 0)
+      rc = mproc_process_exitcode(procs[i], &code);
+    if (rc != 0) {
+      example_die("joining a process", rc);
+      return -1;
+    }
+    if (code != 0) {
+      fprintf(stderr, "process %d exited with %d: %s\n", i, code,
+              mproc_process_error(procs[i]) ? mproc_process_error(procs[i]) : "(no message)");
+      failed = 1;
+    }
+    mproc_process_close(procs[i]);
+  }
+  return failed;
+}
 
 #endif /* MPROC_EXAMPLE_UTIL_H */

@@ -74,39 +74,13 @@ int main(int argc, char **argv) {
     return example_die("mproc_lock_new", rc);
 
   mproc_process_t *procs[NPROC];
-  for (int num = 0; num < NPROC; num++) {
-    mproc_args_t *args; /* args=(lock, num) */
-    rc = mproc_args_new(&args);
-    if (rc == 0)
-      rc = mproc_args_add_lock(args, lock);
-    if (rc == 0)
-      rc = mproc_args_add_int(args, num);
-    if (rc == 0)
-      rc = mproc_process_new(&procs[num], f, args);
-    mproc_args_free(args);
-    if (rc != 0)
-      return example_die("creating a process", rc);
-    rc = mproc_process_start(procs[num]);
-    if (rc != 0)
-      return example_die("mproc_process_start", rc);
-  }
+  if (example_start_lock_int(procs, NPROC, f, lock) != 0) /* args=(lock, num) */
+    return 1;
 
   /* What Python does at exit: join the children. */
-  int failed = 0;
-  for (int i = 0; i < NPROC; i++) {
-    int code = -1;
-    rc = mproc_process_join(procs[i], MPROC_FOREVER);
-    if (rc == 0)
-      rc = mproc_process_exitcode(procs[i], &code);
-    if (rc != 0)
-      return example_die("joining a process", rc);
-    if (code != 0) {
-      fprintf(stderr, "process %d exited with %d: %s\n", i, code,
-              mproc_process_error(procs[i]) ? mproc_process_error(procs[i]) : "(no message)");
-      failed = 1;
-    }
-    mproc_process_close(procs[i]);
-  }
+  int failed = example_join_all(procs, NPROC);
+  if (failed < 0)
+    return 1;
   mproc_lock_free(lock);
   return failed;
 }

@@ -68,37 +68,20 @@ int main(int argc, char **argv) {
     return example_die("mproc_value_new", rc);
 
   mproc_process_t *processes[NPROC];
-  for (int i = 0; i < NPROC; i++) {
-    mproc_args_t *args; /* args=(counter,) */
-    rc = mproc_args_new(&args);
-    if (rc == 0)
-      rc = mproc_args_add_value(args, counter);
-    if (rc == 0)
-      rc = mproc_process_new(&processes[i], increment, args);
-    mproc_args_free(args);
-    if (rc != 0)
-      return example_die("creating a process", rc);
-    rc = mproc_process_start(processes[i]);
-    if (rc != 0)
-      return example_die("mproc_process_start", rc);
-  }
+  mproc_args_t *args; /* args=(counter,) */
+  rc = mproc_args_new(&args);
+  if (rc == 0)
+    rc = mproc_args_add_value(args, counter);
+  if (rc != 0)
+    return example_die("creating a process", rc);
+  rc = example_start_same(processes, NPROC, increment, args);
+  mproc_args_free(args);
+  if (rc != 0)
+    return 1;
 
-  int failed = 0;
-  for (int i = 0; i < NPROC; i++) {
-    int code = -1;
-    rc = mproc_process_join(processes[i], MPROC_FOREVER);
-    if (rc == 0)
-      rc = mproc_process_exitcode(processes[i], &code);
-    if (rc != 0)
-      return example_die("joining a process", rc);
-    if (code != 0) {
-      fprintf(stderr, "process %d exited with %d: %s\n", i, code,
-              mproc_process_error(processes[i]) ? mproc_process_error(processes[i])
-                                                : "(no message)");
-      failed = 1;
-    }
-    mproc_process_close(processes[i]);
-  }
+  int failed = example_join_all(processes, NPROC);
+  if (failed < 0)
+    return 1;
 
   int32_t value;
   rc = mproc_value_get(counter, &value);

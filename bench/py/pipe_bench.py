@@ -20,14 +20,13 @@ the extra field.
 
 Usage: pipe_bench.py [--quick] [--json-only]
 """
-import json
 import multiprocessing as mp
-import os
-import statistics
 import sys
 import time
 
-START_METHOD = "fork"
+from bench_common import (START_METHOD, check_exit, emit, parse_args, pin_begin, pin_end,
+                          start_child)
+
 BIG = 1 << 20
 # (round trips per RTT rep, 1 MiB messages per throughput rep, reps): as bench_pipe.
 SIZES = {"quick": (2000, 100, 9), "full": (10000, 500, 15)}
@@ -73,11 +72,7 @@ def rep(ctx, target, loop, warm, n, cross=None):
     cross=(parent_cpu, child_cpu): start the child on one CPU, keep the parent on the other."""
     mine, theirs = ctx.Pipe()
     p = ctx.Process(target=target, args=(theirs, mine))
-    if cross:
-        os.sched_setaffinity(0, {cross[1]})
-    p.start()
-    if cross:
-        os.sched_setaffinity(0, {cross[0]})
+    start_child(p, cross)
     theirs.close()
     loop(mine, warm)
     t0 = time.perf_counter_ns()
@@ -86,32 +81,25 @@ def rep(ctx, target, loop, warm, n, cross=None):
     mine.send_bytes(b"")
     p.join()
     mine.close()
-    if p.exitcode != 0:
-        raise RuntimeError(f"child exited with {p.exitcode}")
+    check_exit(p)
     return dt
 
 
 def main(argv):
-    quick = "--quick" in argv
-    json_only = "--json-only" in argv
-    unknown = [a for a in argv if a not in ("--quick", "--json-only")]
-    if unknown:
-        print("usage: pipe_bench.py [--quick] [--json-only]", file=sys.stderr)
+    args = parse_args(argv, "pipe_bench.py")
+    if args is None:
         return 2
+    quick, json_only = args
     n_rtt, n_tput, reps = SIZES["quick" if quick else "full"]
     ctx = mp.get_context(START_METHOD)
-    pinnable = hasattr(os, "sched_setaffinity")
 
     figures = [("pipe.rtt_8B", None), ("pipe.rtt_8B_pinned", "same"),
                ("pipe.rtt_8B_cross", "cross"), ("pipe.throughput_1MiB", None)]
-    for name, pin in figures:
-        saved = os.sched_getaffinity(0) if pinnable else set()
-        if pin and (not pinnable or (pin == "cross" and len(saved) < 2)):
+    for name, how in figures:
+        pinned = pin_begin(how)
+        if pinned is None:
             continue
-        cpus = sorted(saved)[:2]  # CPU 0 (and 1) when allowed
-        cross = tuple(cpus) if pin == "cross" else None
-        if pin == "same":
-            os.sched_setaffinity(0, {cpus[0]})
+        saved, cross = pinned
         try:
             if name == "pipe.throughput_1MiB":
                 vals = [n_tput * BIG / 2**30 / rep(ctx, sink, tput_loop, 2, n_tput)
@@ -122,14 +110,8 @@ def main(argv):
                         for _ in range(reps)]
                 unit, n = "us", n_rtt
         finally:
-            if pin:
-                os.sched_setaffinity(0, saved)
-        med = statistics.median(vals)
-        print(json.dumps({"bench": name, "python": round(med, 3 if med < 10 else 1),
-                          "start_method": START_METHOD}, separators=(",", ":")), flush=True)
-        if not json_only:
-            print(f"  {name:<22} python median {med:9.3f} {unit}  (min {min(vals):.3f}, "
-                  f"max {max(vals):.3f}; {reps} reps x {n})", file=sys.stderr)
+            pin_end(how, saved)
+        emit(name, unit, vals, f" x {n}", json_only, width=22)
     return 0
 
 

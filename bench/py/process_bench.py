@@ -11,11 +11,12 @@ Python's spawn costs ~60 ms per process on a small VM, so N is set per method to
 
 Usage: process_bench.py [--quick] [--json-only]
 """
-import json
 import multiprocessing as mp
 import statistics
 import sys
 import time
+
+from bench_common import check_exit, parse_args, print_json
 
 # (N, reps) per method.
 SIZES = {
@@ -32,8 +33,7 @@ def one(ctx):
     p = ctx.Process(target=noop)
     p.start()
     p.join()
-    if p.exitcode != 0:
-        raise RuntimeError(f"child exited with {p.exitcode}")
+    check_exit(p)
     p.close()
 
 
@@ -51,12 +51,10 @@ def bench(method, n, reps):
 
 
 def main(argv):
-    quick = "--quick" in argv
-    json_only = "--json-only" in argv
-    unknown = [a for a in argv if a not in ("--quick", "--json-only")]
-    if unknown:
-        print("usage: process_bench.py [--quick] [--json-only]", file=sys.stderr)
+    args = parse_args(argv, "process_bench.py")
+    if args is None:
         return 2
+    quick, json_only = args
     sizes = SIZES["quick" if quick else "full"]
     for method in ("fork", "spawn", "forkserver"):
         if method not in mp.get_all_start_methods():
@@ -64,8 +62,7 @@ def main(argv):
         n, reps = sizes[method]
         reps_us = bench(method, n, reps)
         med = statistics.median(reps_us)
-        print(json.dumps({"bench": f"process.start_join.{method}", "python": round(med, 1)},
-                         separators=(",", ":")), flush=True)
+        print_json({"bench": f"process.start_join.{method}", "python": round(med, 1)})
         if not json_only:
             print(f"  {method:<10} python median {med:9.1f} us  (min {min(reps_us):.1f}, "
                   f"max {max(reps_us):.1f}; {reps} reps x {n})", file=sys.stderr)

@@ -31,14 +31,13 @@ Prints {"bench":...,"python":X,"start_method":"fork"}; bench/run keeps "python".
 
 Usage: queue_bench.py [--quick] [--json-only]
 """
-import json
 import multiprocessing as mp
-import os
 import statistics
 import sys
 import time
 
-START_METHOD = "fork"
+from bench_common import START_METHOD, parse_args, pin, print_json, rounded, two_cpus
+
 SMALL, BIG = 64, 64 << 10
 BOUNDED_MAXSIZE = 10000
 # (reps, time budget per producer in s)
@@ -50,11 +49,6 @@ GROUPS = {"64B": (SMALL, 100_000_000, 2000, 1, 1, 20000),
           "64KiB": (BIG, 1_000_000, 32, 1, 1, 64),
           "mpmc": (SMALL, 100_000_000, 500, 4, 4, 20000)}
 GIB = float(1 << 30)
-
-
-def pin(cpu):
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
 
 
 def producer(q, item, n, warm, budget, lead, idx, barrier, t_start, counts, put_so_far, taken,
@@ -121,10 +115,7 @@ def make_queue(ctx, kind):
 def pin_cpus():
     """The CPUs the producer and the consumer of a 1x1 figure pin themselves to (the first two
     this process may use), as bench_queue does; (None, None) without 2 CPUs or on other OSes."""
-    if not hasattr(os, "sched_getaffinity"):
-        return (None, None)
-    cpus = sorted(os.sched_getaffinity(0))
-    return tuple(cpus[:2]) if len(cpus) >= 2 else (None, None)
+    return tuple(two_cpus())
 
 
 def rep(ctx, kind, group, budget, cpus):
@@ -177,12 +168,10 @@ def rep(ctx, kind, group, budget, cpus):
 
 
 def main(argv):
-    quick = "--quick" in argv
-    json_only = "--json-only" in argv
-    unknown = [a for a in argv if a not in ("--quick", "--json-only")]
-    if unknown:
-        print("usage: queue_bench.py [--quick] [--json-only]", file=sys.stderr)
+    args = parse_args(argv, "queue_bench.py")
+    if args is None:
         return 2
+    quick, json_only = args
     reps, budget = SIZES["quick" if quick else "full"]
     ctx = mp.get_context(START_METHOD)
     cpus = pin_cpus()
@@ -215,12 +204,12 @@ def main(argv):
             v = vals[name]
             med = statistics.median(v) if v and name not in failed else None
             out = {"bench": name,
-                   "python": None if med is None else round(med, 3 if med < 10 else 1),
+                   "python": None if med is None else rounded(med),
                    "start_method": START_METHOD}
-            print(json.dumps(out, separators=(",", ":")), flush=True)
+            print_json(out)
             if name in ("queue.spsc_64B", "queue.spsc_64KiB"):
                 out = dict(out, bench=name + "_pipe", python_is=name)
-                print(json.dumps(out, separators=(",", ":")), flush=True)
+                print_json(out)
             if not json_only and med is not None:
                 print(f"  {name:<24} python median {med:11.4g} {unit}  (min {min(v):.4g}, "
                       f"max {max(v):.4g}; {len(v)} reps)", file=sys.stderr)

@@ -31,10 +31,7 @@ the extra fields.
 Usage: shared_bench.py [--quick] [--json-only]
 """
 import ctypes
-import json
 import multiprocessing as mp
-import os
-import statistics
 import sys
 import time
 import zlib
@@ -44,7 +41,8 @@ try:
 except ImportError:
     numpy = None
 
-START_METHOD = "fork"
+from bench_common import START_METHOD, emit, parse_args, pin, run_all, two_cpus, two_proc_ns
+
 WARM = 1000
 NAME_MIB = 256
 # increments per loop rep, reps; increments per process, reps; array MiB, reps
@@ -63,8 +61,7 @@ def loop_rep(v, n):
 
 
 def incr_child(v, barrier, times, idx, n, cpu):
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
+    pin(cpu)
     barrier.wait()
     times[idx] = time.perf_counter()
     for _ in range(n):
@@ -79,15 +76,10 @@ def two_proc_rep(ctx, n, cpus):
     barrier = ctx.Barrier(2)
     ps = [ctx.Process(target=incr_child, args=(v, barrier, times, i, n, cpus[i]))
           for i in range(2)]
-    for p in ps:
-        p.start()
-    for p in ps:
-        p.join()
-        if p.exitcode != 0:
-            raise RuntimeError(f"child exited with {p.exitcode}")
+    run_all(ps)
     if v.value != 2 * n:
         raise RuntimeError(f"counter is {v.value}, not {2 * n}")
-    return (max(times[2], times[3]) - min(times[0], times[1])) * 1e9 / (2 * n)
+    return two_proc_ns(times, n)
 
 
 def fill_child(arr, times, size):
@@ -115,10 +107,7 @@ def array_rep(ctx, size):
     arr = ctx.RawArray("b", size)
     create = time.perf_counter() - t0
     p = ctx.Process(target=fill_child, args=(arr, times, size))
-    p.start()
-    p.join()
-    if p.exitcode != 0:
-        raise RuntimeError(f"child exited with {p.exitcode}")
+    run_all([p])
     t0 = time.perf_counter()
     array_sum(arr, size)
     dt = time.perf_counter() - t0
@@ -126,24 +115,11 @@ def array_rep(ctx, size):
     return create, times[0], dt
 
 
-def emit(name, unit, vals, detail, json_only, **extra):
-    med = statistics.median(vals)
-    rec = {"bench": name, "python": round(med, 3 if med < 10 else 1),
-           "start_method": START_METHOD}
-    rec.update(extra)
-    print(json.dumps(rec, separators=(",", ":")), flush=True)
-    if not json_only:
-        print(f"  {name:<24} python median {med:9.3f} {unit}  (min {min(vals):.3f}, "
-              f"max {max(vals):.3f}; {len(vals)} reps{detail})", file=sys.stderr)
-
-
 def main(argv):
-    quick = "--quick" in argv
-    json_only = "--json-only" in argv
-    unknown = [a for a in argv if a not in ("--quick", "--json-only")]
-    if unknown:
-        print("usage: shared_bench.py [--quick] [--json-only]", file=sys.stderr)
+    args = parse_args(argv, "shared_bench.py")
+    if args is None:
         return 2
+    quick, json_only = args
     sizes = SIZES["quick" if quick else "full"]
     ctx = mp.get_context(START_METHOD)
 
@@ -159,8 +135,7 @@ def main(argv):
 
     n, reps = sizes["2p"]
     # Child i on the i-th allowed CPU (Linux, 2 CPUs or more), as bench_shared does.
-    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    cpus = allowed[:2] if len(allowed) >= 2 else [None, None]
+    cpus = two_cpus()
     two = [two_proc_rep(ctx, n, cpus) for _ in range(reps)]
     pinned = ", pinned to 2 CPUs" if cpus[0] is not None else ""
     emit("value.locked_incr_2p", "ns", two, f" x 2 x {n}{pinned}", json_only)

@@ -25,14 +25,13 @@ Prints {"bench":...,"python":X,"start_method":"fork"}; bench/run keeps "python".
 
 Usage: sync_bench.py [--quick] [--json-only]
 """
-import json
 import multiprocessing as mp
-import os
-import statistics
 import sys
 import time
 
-START_METHOD = "fork"
+from bench_common import (START_METHOD, check_exit, emit, parse_args, pin, pin_begin, pin_end,
+                          run_all, start_child, two_cpus, two_proc_ns)
+
 WARM_RTT = 100
 # pairs per loop rep, reps; increments per process, reps; round trips per event rep, reps
 SIZES = {
@@ -58,8 +57,7 @@ def loop_with(lock, n):
 
 
 def cont_child(lock, counter, barrier, times, idx, n, cpu):
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
+    pin(cpu)
     barrier.wait()
     times[idx] = time.perf_counter()
     for _ in range(n):
@@ -75,15 +73,10 @@ def cont_rep(ctx, lock, n, cpus):
     barrier = ctx.Barrier(2)
     ps = [ctx.Process(target=cont_child, args=(lock, counter, barrier, times, i, n, cpus[i]))
           for i in range(2)]
-    for p in ps:
-        p.start()
-    for p in ps:
-        p.join()
-        if p.exitcode != 0:
-            raise RuntimeError(f"child exited with {p.exitcode}")
+    run_all(ps)
     if counter.value != 2 * n:
         raise RuntimeError(f"counter is {counter.value}, not {2 * n}")
-    return (max(times[2], times[3]) - min(times[0], times[1])) * 1e9 / (2 * n)
+    return two_proc_ns(times, n)
 
 
 def ev_child(e1, e2, count):
@@ -104,37 +97,21 @@ def ev_rep(ctx, n, cross=None):
     """cross=(parent_cpu, child_cpu): start the child on one CPU, keep the parent on the other."""
     e1, e2 = ctx.Event(), ctx.Event()
     p = ctx.Process(target=ev_child, args=(e1, e2, WARM_RTT + n))
-    if cross:
-        os.sched_setaffinity(0, {cross[1]})
-    p.start()
-    if cross:
-        os.sched_setaffinity(0, {cross[0]})
+    start_child(p, cross)
     ev_rounds(e1, e2, WARM_RTT)
     t0 = time.perf_counter_ns()
     ev_rounds(e1, e2, n)
     dt = (time.perf_counter_ns() - t0) / 1e3 / n
     p.join()
-    if p.exitcode != 0:
-        raise RuntimeError(f"child exited with {p.exitcode}")
+    check_exit(p)
     return dt
 
 
-def emit(name, unit, vals, n, json_only):
-    med = statistics.median(vals)
-    print(json.dumps({"bench": name, "python": round(med, 3 if med < 10 else 1),
-                      "start_method": START_METHOD}, separators=(",", ":")), flush=True)
-    if not json_only:
-        print(f"  {name:<24} python median {med:9.3f} {unit}  (min {min(vals):.3f}, "
-              f"max {max(vals):.3f}; {len(vals)} reps x {n})", file=sys.stderr)
-
-
 def main(argv):
-    quick = "--quick" in argv
-    json_only = "--json-only" in argv
-    unknown = [a for a in argv if a not in ("--quick", "--json-only")]
-    if unknown:
-        print("usage: sync_bench.py [--quick] [--json-only]", file=sys.stderr)
+    args = parse_args(argv, "sync_bench.py")
+    if args is None:
         return 2
+    quick, json_only = args
     sizes = SIZES["quick" if quick else "full"]
     ctx = mp.get_context(START_METHOD)
 
@@ -150,34 +127,28 @@ def main(argv):
         for name, fn, obj in loops:
             vals[name].append(fn(obj, n))
     for name, _, _ in loops:
-        emit(name, "ns", vals[name], n, json_only)
+        emit(name, "ns", vals[name], f" x {n}", json_only)
 
     n, reps = sizes["cont"]
     lock = ctx.Lock()
     # Child i on the i-th allowed CPU (Linux, 2 CPUs or more), as bench_sync does: two
     # processes sharing a CPU take turns by time slice and never contest the lock.
-    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    cpus = allowed[:2] if len(allowed) >= 2 else [None, None]
+    cpus = two_cpus()
     emit("lock.contended_2p", "ns/incr", [cont_rep(ctx, lock, n, cpus) for _ in range(reps)],
-         n, json_only)
+         f" x {n}", json_only)
 
     n, reps = sizes["rtt"]
-    pinnable = hasattr(os, "sched_setaffinity")
-    for name, pin in (("event.pingpong", None), ("event.pingpong_pinned", "same"),
+    for name, how in (("event.pingpong", None), ("event.pingpong_pinned", "same"),
                       ("event.pingpong_cross", "cross")):
-        saved = os.sched_getaffinity(0) if pinnable else set()
-        if pin and (not pinnable or (pin == "cross" and len(saved) < 2)):
+        pinned = pin_begin(how)
+        if pinned is None:
             continue
-        cpus = sorted(saved)[:2]
-        cross = tuple(cpus) if pin == "cross" else None
-        if pin == "same":
-            os.sched_setaffinity(0, {cpus[0]})
+        saved, cross = pinned
         try:
             vals = [ev_rep(ctx, n, cross) for _ in range(reps)]
         finally:
-            if pin:
-                os.sched_setaffinity(0, saved)
-        emit(name, "us", vals, n, json_only)
+            pin_end(how, saved)
+        emit(name, "us", vals, f" x {n}", json_only)
     return 0
 
 
