@@ -558,7 +558,7 @@ int mproc_joinable_queue_new(mproc_queue_t **out, size_t maxsize) {
 static int usable(const mproc_queue_t *q) {
   if (q == NULL)
     return MPROC_EINVAL;
-  return q->closed ? MPROC_ECLOSED : 0;
+  return __atomic_load_n(&q->closed, __ATOMIC_ACQUIRE) ? MPROC_ECLOSED : 0;
 }
 
 int mproc_queue_put(mproc_queue_t *q, const void *data, size_t size, int64_t timeout_ms) {
@@ -633,7 +633,7 @@ int mproc_queue_full(const mproc_queue_t *q) { return q ? counts_full(q->s) : MP
 int mproc_queue_close(mproc_queue_t *q) {
   if (q == NULL)
     return MPROC_EINVAL;
-  q->closed = 1;
+  __atomic_store_n(&q->closed, 1, __ATOMIC_RELEASE); /* other threads may be in put/get */
   return 0;
 }
 
