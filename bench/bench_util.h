@@ -175,6 +175,30 @@ static inline int wait_child(pid_t pid) {
   return 0;
 }
 
+/* Forks two children that run child(idx, ctx) and exit with its result, then waits for both.
+ * 0 when both exited with 0; -1 otherwise (a failed fork kills the child already started). */
+static inline int fork_pair(int (*child)(int idx, void *ctx), void *ctx) {
+  pid_t pid[2] = {-1, -1};
+  int rc = 0;
+  fflush(NULL);
+  for (int i = 0; i < 2; i++) {
+    pid[i] = fork();
+    if (pid[i] == 0)
+      _exit(child(i, ctx));
+    if (pid[i] < 0) {
+      perror(BENCH_NAME ": fork");
+      if (i == 1)
+        kill(pid[0], SIGKILL);
+      rc = -1;
+      break;
+    }
+  }
+  for (int i = 0; i < 2; i++)
+    if (pid[i] > 0 && wait_child(pid[i]) != 0)
+      rc = -1;
+  return rc;
+}
+
 static inline int write_all(int fd, const void *buf, size_t n) {
   const char *p = buf;
   while (n > 0) {

@@ -374,25 +374,17 @@ static int raw_incr_child(enum op op, long n, int idx) {
   return rc ? 3 : 0;
 }
 
+struct raw_pair { enum op op; long n; };
+static int raw_pair_child(int idx, void *ctx) {
+  struct raw_pair *p = ctx;
+  return raw_incr_child(p->op, p->n, idx);
+}
+
 static int rep_2p_raw(enum op op, long n, double *out) {
-  pid_t pid[2] = {-1, -1};
-  int rc = 0;
   memset(&ra->c, 0, sizeof ra->c);
   ra->counter.v = 0;
-  fflush(NULL);
-  for (int i = 0; i < 2; i++) {
-    pid[i] = fork();
-    if (pid[i] == 0) _exit(raw_incr_child(op, n, i));
-    if (pid[i] < 0) {
-      perror("bench_shared: fork");
-      if (i == 1) kill(pid[0], SIGKILL);
-      rc = -1;
-      break;
-    }
-  }
-  for (int i = 0; i < 2; i++)
-    if (pid[i] > 0 && wait_child(pid[i]) != 0) rc = -1;
-  if (rc) return -1;
+  struct raw_pair p = {op, n};
+  if (fork_pair(raw_pair_child, &p) != 0) return -1;
   if (check_counter("raw", raw_counter(), 2 * n) != 0) return -1;
   *out = two_proc_ns(&ra->c, n);
   return 0;

@@ -543,25 +543,17 @@ static int fork_cont_child(enum cont_kind kind, void *obj, int idx, long n) {
 }
 
 
+struct cont_pair { enum cont_kind kind; void *obj; long n; };
+static int cont_pair_child(int idx, void *ctx) {
+  struct cont_pair *p = ctx;
+  return fork_cont_child(p->kind, p->obj, idx, p->n);
+}
+
 static int rep_cont_fork(variant *v, const config *cfg, double *out, enum cont_kind kind) {
-  pid_t pid[2] = {-1, -1};
-  int rc = 0;
   fork_area->gate.v = 0;
   fork_area->counter.v = 0;
-  fflush(NULL);
-  for (int i = 0; i < 2; i++) {
-    pid[i] = fork();
-    if (pid[i] == 0) _exit(fork_cont_child(kind, v->obj, i, cfg->n_cont));
-    if (pid[i] < 0) {
-      perror("bench_sync: fork");
-      if (i == 1) kill(pid[0], SIGKILL);
-      rc = -1;
-      break;
-    }
-  }
-  for (int i = 0; i < 2; i++)
-    if (pid[i] > 0 && wait_child(pid[i]) != 0) rc = -1;
-  if (rc) return -1;
+  struct cont_pair p = {kind, v->obj, cfg->n_cont};
+  if (fork_pair(cont_pair_child, &p) != 0) return -1;
   if (fork_area->counter.v != 2 * cfg->n_cont) {
     fprintf(stderr, "bench_sync: %s counter is %ld, not %ld\n", v->name, fork_area->counter.v,
             2 * cfg->n_cont);
