@@ -1,30 +1,18 @@
 /* Typed argument lists: what a child receives. Items are kept encoded in one buffer (the same
- * bytes the bootstrap record carries), with an index of offsets so lookups are O(1). */
+ * bytes the bootstrap record carries), with an index of offsets so lookups are O(1).
+ *
+ * A list whose items are all ints (or all doubles) keeps no index at all: item i is the 8 bytes
+ * at 8 * i ("uniform" form). Building, copying and chunking the long lists a Pool's map takes
+ * are then plain appends and memcpy; the first item of another kind builds the index. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "conn.h"
 #include "heap.h"
 
-typedef struct item {
-  uint8_t type;
-  size_t off;         /* payload offset in enc */
-  size_t len;         /* payload length (strings include their NUL) */
-  mproc_conn_t *conn; /* MPROC_ARG_CONN: the connection (owned in a child) */
-  void *obj;          /* a shared object (lock, ...): borrowed in a parent, owned in a child */
-  int owned;
-} item;
-
 /* A connection item's payload: the handle value (8 bytes LE) and its direction flags. */
 #define CONN_PAYLOAD 9
-
-struct mproc_args {
-  mp_buf enc; /* concatenated payloads */
-  item *items;
-  size_t count, cap;
-  void *self; /* bound state, child side */
-  size_t self_size;
-};
 
 int mproc_args_new(mproc_args_t **out) {
   if (out == NULL)
@@ -36,7 +24,7 @@ int mproc_args_new(mproc_args_t **out) {
 void mproc_args_free(mproc_args_t *a) {
   if (a == NULL)
     return;
-  for (size_t i = 0; i < a->count; i++) {
+  for (size_t i = 0; a->utype == 0 && i < a->count; i++) {
     if (!a->items[i].owned)
       continue;
     if (a->items[i].type == MPROC_ARG_CONN)
@@ -44,20 +32,63 @@ void mproc_args_free(mproc_args_t *a) {
     else
       mp_obj_release(a->items[i].type, a->items[i].obj);
   }
+  if (a->borrowed)
+    mp_buf_init(&a->enc);
   mp_buf_free(&a->enc);
   free(a->items);
   free(a->self);
   free(a);
 }
 
+static int uniform_type(uint8_t type, size_t n) {
+  return (type == MPROC_ARG_INT || type == MPROC_ARG_DOUBLE) && n == 8;
+}
+
+/* Leaves the uniform form: writes the index the uniform form implied. */
+static int materialize(mproc_args_t *a) {
+  size_t cap = a->count < 8 ? 8 : a->count * 2;
+  mp_item *it = realloc(a->items, cap * sizeof *it);
+  if (it == NULL)
+    return MPROC_ENOMEM;
+  for (size_t i = 0; i < a->count; i++)
+    it[i] = (mp_item){a->utype, 8 * i, 8, NULL, NULL, 0};
+  a->items = it;
+  a->cap = cap;
+  a->utype = 0;
+  return 0;
+}
+
+/* Appends to a uniform list (or starts one): 1 if done, 0 if the item does not fit the form,
+ * or a negative code. */
+static int add_uniform(mproc_args_t *a, uint8_t type, const void *p, size_t n) {
+  if (!uniform_type(type, n) || (a->count > 0 && a->utype != type))
+    return 0;
+  mp_put(&a->enc, p, n);
+  if (a->enc.err) {
+    int rc = a->enc.err;
+    a->enc.err = 0;
+    return rc;
+  }
+  a->utype = type;
+  a->count++;
+  return 1;
+}
+
 static int add_item(mproc_args_t *a, uint8_t type, const void *p, size_t n) {
-  if (a == NULL || (p == NULL && n > 0))
+  if (a == NULL || (p == NULL && n > 0) || a->borrowed)
     return MPROC_EINVAL;
   if (n > MPROC_ARGS_MAX_BYTES || a->enc.len + n > MPROC_ARGS_MAX_BYTES)
     return MPROC_EMSGSIZE;
+  if (a->utype != 0 || a->count == 0) {
+    int rc = add_uniform(a, type, p, n);
+    if (rc != 0)
+      return rc < 0 ? rc : 0;
+    if (a->count > 0 && (rc = materialize(a)) != 0)
+      return rc;
+  }
   if (a->count == a->cap) {
     size_t cap = a->cap ? a->cap * 2 : 8;
-    item *it = realloc(a->items, cap * sizeof *it);
+    mp_item *it = realloc(a->items, cap * sizeof *it);
     if (it == NULL)
       return MPROC_ENOMEM;
     a->items = it;
@@ -70,11 +101,22 @@ static int add_item(mproc_args_t *a, uint8_t type, const void *p, size_t n) {
     a->enc.err = 0; /* the list itself is still intact */
     return rc;
   }
-  a->items[a->count++] = (item){type, off, n, NULL, NULL, 0};
+  a->items[a->count++] = (mp_item){type, off, n, NULL, NULL, 0};
   return 0;
 }
 
 static int add_u64(mproc_args_t *a, uint8_t type, uint64_t v) {
+  /* the common case of a uniform list with room: one store */
+  if (a != NULL && (a->utype == type || a->count == 0) && !a->borrowed &&
+      a->enc.cap - a->enc.len >= 8 && a->enc.len < MPROC_ARGS_MAX_BYTES - 8) {
+    unsigned char *d = a->enc.data + a->enc.len;
+    for (int i = 0; i < 8; i++)
+      d[i] = (unsigned char)(v >> (8 * i));
+    a->enc.len += 8;
+    a->utype = type;
+    a->count++;
+    return 0;
+  }
   unsigned char t[8];
   for (int i = 0; i < 8; i++)
     t[i] = (unsigned char)(v >> (8 * i));
@@ -103,21 +145,30 @@ int mproc_args_add_str(mproc_args_t *a, const char *s) {
 
 size_t mproc_args_count(const mproc_args_t *a) { return a ? a->count : 0; }
 
-static const item *get(const mproc_args_t *a, size_t i, uint8_t type, int *rc) {
+/* Item i in either form; a uniform list's items are synthesized in *tmp. */
+static const mp_item *at(const mproc_args_t *a, size_t i, mp_item *tmp) {
+  if (a->utype == 0)
+    return &a->items[i];
+  *tmp = (mp_item){a->utype, 8 * i, 8, NULL, NULL, 0};
+  return tmp;
+}
+
+static const mp_item *get(const mproc_args_t *a, size_t i, uint8_t type, int *rc, mp_item *tmp) {
   *rc = 0;
   if (a == NULL)
     *rc = MPROC_EINVAL;
   else if (i >= a->count)
     *rc = MPROC_ERANGE;
-  else if (a->items[i].type != type)
+  else if (at(a, i, tmp)->type != type)
     *rc = MPROC_ETYPE;
-  return *rc ? NULL : &a->items[i];
+  return *rc ? NULL : at(a, i, tmp);
 }
 
 int mproc_args_type(const mproc_args_t *a, size_t i) {
   if (a == NULL)
     return MPROC_EINVAL;
-  return i < a->count ? a->items[i].type : MPROC_ERANGE;
+  mp_item tmp;
+  return i < a->count ? at(a, i, &tmp)->type : MPROC_ERANGE;
 }
 
 static uint64_t load_u64(const unsigned char *p) {
@@ -128,8 +179,13 @@ static uint64_t load_u64(const unsigned char *p) {
 }
 
 int mproc_args_get_int(const mproc_args_t *a, size_t i, int64_t *out) {
+  if (a != NULL && a->utype == MPROC_ARG_INT && i < a->count && out != NULL) {
+    *out = (int64_t)load_u64(a->enc.data + 8 * i);
+    return 0;
+  }
   int rc;
-  const item *it = get(a, i, MPROC_ARG_INT, &rc);
+  mp_item tmp;
+  const mp_item *it = get(a, i, MPROC_ARG_INT, &rc, &tmp);
   if (it == NULL || out == NULL)
     return it ? MPROC_EINVAL : rc;
   *out = (int64_t)load_u64(a->enc.data + it->off);
@@ -138,7 +194,8 @@ int mproc_args_get_int(const mproc_args_t *a, size_t i, int64_t *out) {
 
 int mproc_args_get_double(const mproc_args_t *a, size_t i, double *out) {
   int rc;
-  const item *it = get(a, i, MPROC_ARG_DOUBLE, &rc);
+  mp_item tmp;
+  const mp_item *it = get(a, i, MPROC_ARG_DOUBLE, &rc, &tmp);
   if (it == NULL || out == NULL)
     return it ? MPROC_EINVAL : rc;
   uint64_t bits = load_u64(a->enc.data + it->off);
@@ -148,7 +205,8 @@ int mproc_args_get_double(const mproc_args_t *a, size_t i, double *out) {
 
 int mproc_args_get_bytes(const mproc_args_t *a, size_t i, const void **data, size_t *size) {
   int rc;
-  const item *it = get(a, i, MPROC_ARG_BYTES, &rc);
+  mp_item tmp;
+  const mp_item *it = get(a, i, MPROC_ARG_BYTES, &rc, &tmp);
   if (it == NULL || data == NULL || size == NULL)
     return it ? MPROC_EINVAL : rc;
   static const unsigned char empty[1];
@@ -159,7 +217,8 @@ int mproc_args_get_bytes(const mproc_args_t *a, size_t i, const void **data, siz
 
 int mproc_args_get_str(const mproc_args_t *a, size_t i, const char **out) {
   int rc;
-  const item *it = get(a, i, MPROC_ARG_STR, &rc);
+  mp_item tmp;
+  const mp_item *it = get(a, i, MPROC_ARG_STR, &rc, &tmp);
   if (it == NULL || out == NULL)
     return it ? MPROC_EINVAL : rc;
   *out = (const char *)(a->enc.data + it->off);
@@ -287,9 +346,11 @@ size_t mp_args_encoded_size(const mproc_args_t *a) {
 void mp_args_encode(const mproc_args_t *a, mp_buf *b) {
   size_t n = a ? a->count : 0;
   mp_put_u32(b, (uint32_t)n);
+  mp_item tmp;
   for (size_t i = 0; i < n; i++) {
-    mp_put_u8(b, a->items[i].type);
-    mp_put_blob(b, a->enc.data + a->items[i].off, a->items[i].len);
+    const mp_item *it = at(a, i, &tmp);
+    mp_put_u8(b, it->type);
+    mp_put_blob(b, a->enc.data + it->off, it->len);
   }
 }
 
@@ -317,7 +378,7 @@ static int adopt_conn(mproc_args_t *a, const unsigned char *p, mp_hmap *hm) {
   os_handle h = mp_hmap_get(hm, (os_handle)(int64_t)load_u64(p));
   if (h == OS_INVALID)
     return MPROC_EPROTO;
-  item *it = &a->items[a->count - 1];
+  mp_item *it = &a->items[a->count - 1];
   int rc = mp_conn_wrap(h, p[8] & (MP_CONN_READ | MP_CONN_WRITE), &it->conn);
   it->owned = rc == 0;
   if (rc == 0)
@@ -327,7 +388,7 @@ static int adopt_conn(mproc_args_t *a, const unsigned char *p, mp_hmap *hm) {
 
 /* An object item decoded in a child: the child's own copy of the object. */
 static int adopt_obj(mproc_args_t *a, const unsigned char *p, size_t n, mp_hmap *hm) {
-  item *it = &a->items[a->count - 1];
+  mp_item *it = &a->items[a->count - 1];
   mp_rd r;
   mp_rd_init(&r, p, n);
   int rc = mp_obj_adopt(it->type, &r, hm, &it->obj);
@@ -398,7 +459,8 @@ int mproc_args_add_conn(mproc_args_t *a, mproc_conn_t *c) {
 
 int mproc_args_get_conn(const mproc_args_t *a, size_t i, mproc_conn_t **out) {
   int rc;
-  const item *it = get(a, i, MPROC_ARG_CONN, &rc);
+  mp_item tmp;
+  const mp_item *it = get(a, i, MPROC_ARG_CONN, &rc, &tmp);
   if (it == NULL || out == NULL)
     return it ? MPROC_EINVAL : rc;
   if (it->conn == NULL)
@@ -408,7 +470,7 @@ int mproc_args_get_conn(const mproc_args_t *a, size_t i, mproc_conn_t **out) {
 }
 
 int mp_args_has_handles(const mproc_args_t *a) {
-  for (size_t i = 0; a && i < a->count; i++)
+  for (size_t i = 0; a && a->utype == 0 && i < a->count; i++)
     if (a->items[i].type == MPROC_ARG_CONN || mp_obj_is_object(a->items[i].type))
       return 1;
   return 0;
@@ -416,8 +478,8 @@ int mp_args_has_handles(const mproc_args_t *a) {
 
 size_t mp_args_handles(const mproc_args_t *a, os_handle *out, size_t cap) {
   size_t k = 0;
-  for (size_t i = 0; a && i < a->count; i++) {
-    const item *it = &a->items[i];
+  for (size_t i = 0; a && a->utype == 0 && i < a->count; i++) {
+    const mp_item *it = &a->items[i];
     const unsigned char *p = a->enc.data + it->off;
     if (it->type == MPROC_ARG_CONN)
       k = mp_handle_list_add(out, k, cap, (os_handle)(int64_t)load_u64(p));
@@ -445,7 +507,8 @@ static int add_obj(mproc_args_t *a, uint8_t type, const void *obj) {
 
 static int get_obj(const mproc_args_t *a, size_t i, uint8_t type, void **out) {
   int rc;
-  const item *it = get(a, i, type, &rc);
+  mp_item tmp;
+  const mp_item *it = get(a, i, type, &rc, &tmp);
   if (it == NULL || out == NULL)
     return it ? MPROC_EINVAL : rc;
   if (it->obj == NULL)
@@ -499,4 +562,113 @@ int mproc_args_add_queue(mproc_args_t *a, mproc_queue_t *q) {
 }
 int mproc_args_get_queue(const mproc_args_t *a, size_t i, mproc_queue_t **out) {
   return get_obj(a, i, MPROC_ARG_QUEUE, (void **)out);
+}
+
+/* --- raw access for the pool: items as (type, bytes), views, bulk appends ------------------- */
+
+int mp_args_uniform_type(const mproc_args_t *a) { return a ? a->utype : 0; }
+
+const unsigned char *mp_args_payload(const mproc_args_t *a) { return a->enc.data; }
+
+int mp_args_item(const mproc_args_t *a, size_t i, uint8_t *type, const unsigned char **p,
+                 size_t *len) {
+  if (a == NULL || i >= a->count)
+    return MPROC_ERANGE;
+  mp_item tmp;
+  const mp_item *it = at(a, i, &tmp);
+  *type = it->type;
+  *p = a->enc.data + it->off;
+  *len = it->len;
+  return 0;
+}
+
+static int plain_kind(uint8_t type) {
+  return type == MPROC_ARG_INT || type == MPROC_ARG_DOUBLE || type == MPROC_ARG_BYTES ||
+         type == MPROC_ARG_STR || type == MPROC_ARG_NONE;
+}
+
+int mp_args_add_raw(mproc_args_t *a, uint8_t type, const void *p, size_t len) {
+  if (!plain_kind(type) || !valid_item(type, p, len))
+    return MPROC_EPROTO;
+  return add_item(a, type, p, len);
+}
+
+int mp_args_add_run(mproc_args_t *a, uint8_t type, const void *p, size_t n) {
+  if (type != MPROC_ARG_INT && type != MPROC_ARG_DOUBLE)
+    return MPROC_EPROTO;
+  if (n > MPROC_ARGS_MAX_BYTES / 8 || a->enc.len + 8 * n > MPROC_ARGS_MAX_BYTES)
+    return MPROC_EMSGSIZE;
+  const unsigned char *b = p;
+  if (n == 0 || (a->count > 0 && a->utype != type)) {
+    for (size_t i = 0; i < n; i++) {
+      int rc = add_item(a, type, b + 8 * i, 8);
+      if (rc != 0)
+        return rc;
+    }
+    return 0;
+  }
+  mp_put(&a->enc, p, 8 * n);
+  if (a->enc.err) {
+    int rc = a->enc.err;
+    a->enc.err = 0;
+    return rc;
+  }
+  a->utype = type;
+  a->count += n;
+  return 0;
+}
+
+void mp_args_reset(mproc_args_t *a) {
+  for (size_t i = 0; a->utype == 0 && i < a->count; i++)
+    if (a->items[i].owned) {
+      if (a->items[i].type == MPROC_ARG_CONN)
+        mproc_conn_close(a->items[i].conn);
+      else
+        mp_obj_release(a->items[i].type, a->items[i].obj);
+    }
+  if (a->borrowed)
+    mp_buf_init(&a->enc);
+  a->borrowed = 0;
+  a->enc.len = 0;
+  a->enc.err = 0;
+  a->count = 0;
+  a->utype = 0;
+}
+
+int mp_args_view(mproc_args_t *v, uint8_t type, const void *p, size_t len) {
+  if (!v->borrowed)
+    mp_buf_free(&v->enc);
+  v->borrowed = 1;
+  v->enc.data = (unsigned char *)p;
+  v->enc.len = len;
+  v->enc.cap = 0;
+  v->count = 1;
+  v->utype = 0;
+  if (uniform_type(type, len)) {
+    v->utype = type;
+    return 0;
+  }
+  if (v->cap == 0) {
+    v->items = malloc(sizeof *v->items);
+    if (v->items == NULL)
+      return MPROC_ENOMEM;
+    v->cap = 1;
+  }
+  v->items[0] = (mp_item){type, 0, len, NULL, NULL, 0};
+  return 0;
+}
+
+int mp_args_extend(mproc_args_t *dst, const mproc_args_t *src, size_t from) {
+  for (size_t i = from; src && i < src->count; i++) {
+    mp_item tmp;
+    const mp_item *it = at(src, i, &tmp);
+    int rc = add_item(dst, it->type, src->enc.data + it->off, it->len);
+    if (rc != 0)
+      return rc;
+    if (dst->utype == 0) {
+      dst->items[dst->count - 1].conn = it->conn;
+      dst->items[dst->count - 1].obj = it->obj;
+    }
+  }
+  return 0;
 }
