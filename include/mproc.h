@@ -91,7 +91,12 @@ extern "C" {
   XX(EDIRECTION, -36, "connection is not open in this direction")                             \
   XX(ENOTOWNER, -37, "the calling thread does not hold the lock")                             \
   XX(EDEADLK, -38, "would deadlock: the calling thread already holds this non-recursive lock")\
-  XX(EOVERRELEASE, -39, "released more times than acquired (or task_done more than put)")
+  XX(EOVERRELEASE, -39, "released more times than acquired (or task_done more than put)")    \
+  XX(ETASKFAILED, -40, "task returned an error (see mproc_result_task_code / _error)")         \
+  XX(ETASKTIMEOUT, -41, "task ran past its time limit; its worker was killed and replaced")   \
+  XX(EPOISON, -42, "task killed every worker it was retried on")                            \
+  XX(ECANCELED, -43, "task cancelled before it ran (fail-fast, terminate or pool freed)")    \
+  XX(EBROKENPOOL, -44, "pool is broken: its workers cannot start or its policy gave up")
 
 typedef enum mproc_errno {
   MPROC_OK = 0,
@@ -681,6 +686,165 @@ MPROC_API void mproc_queue_free(mproc_queue_t *q);
 
 MPROC_API int mproc_args_add_queue(mproc_args_t *args, mproc_queue_t *q);
 MPROC_API int mproc_args_get_queue(const mproc_args_t *args, size_t i, mproc_queue_t **out);
+
+/* ---------------------------------------------------------------------------------------
+ * Pool (Python's multiprocessing.Pool and AsyncResult).
+ *
+ * A task is a plain function found in workers the way process targets are (no table). It
+ * reads its arguments from args and adds its return value(s) to result; it returns 0, or
+ * nonzero to fail (mproc_fail() in a task attaches a message to that task only):
+ *
+ *     static int square(const mproc_args_t *args, mproc_args_t *result) {
+ *       int64_t x;
+ *       int rc = mproc_args_get_int(args, 0, &x);
+ *       return rc ? rc : mproc_args_add_int(result, x * x);
+ *     }
+ *
+ * map/imap call the task once per item of a list, with that item as its only argument, and
+ * keep one value per item (a task that adds nothing gives None; adding more than one fails the
+ * item with MPROC_EINVAL). starmap passes a whole argument list per item. apply keeps every
+ * value the task added. Arguments and results are the typed values of mproc_args_t, without
+ * connections or shared objects (those travel as initargs); any size works.
+ *
+ * Every item ends as exactly one of: a value, a task error (MPROC_ETASKFAILED, the task's own
+ * return code and message), MPROC_EWORKERDIED (its worker died: the message names the pid,
+ * the exit code or signal, and the item), MPROC_ETASKTIMEOUT, MPROC_EPOISON (it killed
+ * 1 + max_task_retries workers), MPROC_ECANCELED or MPROC_EBROKENPOOL. A dead worker is seen
+ * within milliseconds: the items it held fail (or are retried, per the pool's policy), items
+ * queued to it but not begun go to the other workers, and a replacement starts.
+ *
+ * One thread per pool, started by mproc_pool_new, feeds the workers, collects results and
+ * runs callbacks. Under the fork start method, replacement workers are forked from that
+ * thread (as Python does); spawn and forkserver have no such caveat.
+ * Thread safety: every call may be made from any thread; a result handle may be read by
+ * several threads, and is freed once by its owner.
+ * ------------------------------------------------------------------------------------- */
+typedef struct mproc_pool mproc_pool_t;
+typedef struct mproc_result mproc_result_t; /* AsyncResult, and the iterator of imap */
+
+typedef int (*mproc_task_fn)(const mproc_args_t *args, mproc_args_t *result);
+/* Runs in the pool's thread when a result becomes ready. Returning nonzero is the C form of a
+ * callback that raised: it is counted (mproc_pool_callback_failures) and the pool goes on. */
+typedef int (*mproc_result_cb)(mproc_result_t *res, void *ctx);
+
+/* What the pool does with the items a dead worker held. */
+typedef enum mproc_pool_on_death {
+  MPROC_POOL_FAIL_TASK = 0,  /* fail them with MPROC_EWORKERDIED; the pool goes on */
+  MPROC_POOL_RETRY_TASK = 1, /* run them again elsewhere, up to max_task_retries times each,
+                                then MPROC_EPOISON */
+  MPROC_POOL_BREAK = 2       /* fail everything outstanding and refuse new work
+                                (concurrent.futures' BrokenProcessPool) */
+} mproc_pool_on_death;
+
+/* Zero-initialised options are the defaults ({0}, or NULL for mproc_pool_new). */
+typedef struct mproc_pool_options {
+  int processes;                 /* 0: mproc_cpu_count_usable() */
+  mproc_target_fn initializer;   /* run once in each worker before its first task; nonzero
+                                    breaks the pool (MPROC_EBROKENPOOL, with its message) */
+  const mproc_args_t *initargs;  /* may carry connections, queues, locks, values ... */
+  unsigned maxtasksperchild;     /* 0: unlimited; else a worker exits after that many chunks
+                                    and a fresh one takes its place */
+  mproc_start_method start_method; /* MPROC_START_DEFAULT: the global default */
+  mproc_pool_on_death on_death;
+  unsigned max_task_retries;     /* for MPROC_POOL_RETRY_TASK (0 means 1) */
+} mproc_pool_options;
+
+/* Per call: zero-initialised (or NULL) is Python's behaviour. */
+typedef struct mproc_task_options {
+  size_t chunksize;          /* map family: items per chunk; 0: automatic (Python's rule,
+                                ceil(n / (4 * processes)); imap's default is 1) */
+  int64_t task_timeout_ms;   /* > 0: an item running longer gets its worker killed and fails
+                                with MPROC_ETASKTIMEOUT (items are then sent one per chunk);
+                                0 or MPROC_FOREVER: no limit */
+  int fail_fast;             /* map family: the first failed item cancels the items not begun
+                                (MPROC_ECANCELED) and makes the result ready at once */
+  mproc_result_cb callback;       /* on success; may be NULL */
+  mproc_result_cb error_callback; /* on failure; may be NULL */
+  void *ctx;                      /* handed to both callbacks */
+} mproc_task_options;
+
+/* Starts the workers (all started, or nothing is left behind) and the pool's thread. */
+MPROC_API int mproc_pool_new(mproc_pool_t **out, const mproc_pool_options *opts);
+/* Number of worker slots. */
+MPROC_API int mproc_pool_processes(const mproc_pool_t *pool);
+/* Pids of the live workers (up to cap); *count is how many there are. */
+MPROC_API int mproc_pool_pids(mproc_pool_t *pool, int64_t *pids, size_t cap, size_t *count);
+/* Workers started over the pool's life, replacements included. */
+MPROC_API uint64_t mproc_pool_workers_started(mproc_pool_t *pool);
+MPROC_API uint64_t mproc_pool_callback_failures(mproc_pool_t *pool);
+
+/* apply(fn, args): blocks; *result (release with mproc_args_free) holds the values the task
+ * added. Returns 0 or the item's failure code (then *result is NULL). */
+MPROC_API int mproc_pool_apply(mproc_pool_t *pool, mproc_task_fn fn, const mproc_args_t *args,
+                               const mproc_task_options *opts, mproc_args_t **result);
+/* out may be NULL: the pool then frees the result after its callback. */
+MPROC_API int mproc_pool_apply_async(mproc_pool_t *pool, mproc_task_fn fn,
+                                     const mproc_args_t *args, const mproc_task_options *opts,
+                                     mproc_result_t **out);
+/* map(fn, items): *results has one value per item, in order. Returns 0, or the code of the
+ * first failed item; *results is set even then (failed items are None), so nothing that
+ * succeeded is lost; mproc_result_status tells them apart through the _async form. */
+MPROC_API int mproc_pool_map(mproc_pool_t *pool, mproc_task_fn fn, const mproc_args_t *items,
+                             const mproc_task_options *opts, mproc_args_t **results);
+MPROC_API int mproc_pool_map_async(mproc_pool_t *pool, mproc_task_fn fn,
+                                   const mproc_args_t *items, const mproc_task_options *opts,
+                                   mproc_result_t **out);
+/* starmap(fn, items): item i is the whole argument list items[i]. */
+MPROC_API int mproc_pool_starmap(mproc_pool_t *pool, mproc_task_fn fn,
+                                 const mproc_args_t *const *items, size_t n,
+                                 const mproc_task_options *opts, mproc_args_t **results);
+MPROC_API int mproc_pool_starmap_async(mproc_pool_t *pool, mproc_task_fn fn,
+                                       const mproc_args_t *const *items, size_t n,
+                                       const mproc_task_options *opts, mproc_result_t **out);
+/* imap / imap_unordered: iterate with mproc_result_next (in item order, or as items finish). */
+MPROC_API int mproc_pool_imap(mproc_pool_t *pool, mproc_task_fn fn, const mproc_args_t *items,
+                              const mproc_task_options *opts, mproc_result_t **out);
+MPROC_API int mproc_pool_imap_unordered(mproc_pool_t *pool, mproc_task_fn fn,
+                                        const mproc_args_t *items,
+                                        const mproc_task_options *opts, mproc_result_t **out);
+
+/* No more work may be submitted (MPROC_ECLOSED); what was submitted still runs. */
+MPROC_API int mproc_pool_close(mproc_pool_t *pool);
+/* Stops every worker now (SIGTERM, then SIGKILL after 500 ms), even mid-task; outstanding
+ * items fail with MPROC_ECANCELED. Returns within about a second, from any thread. */
+MPROC_API int mproc_pool_terminate(mproc_pool_t *pool);
+/* After close or terminate: waits until all submitted work is done and the workers have
+ * exited. MPROC_ESTATE before close; MPROC_ETIMEDOUT after the timeout. */
+MPROC_API int mproc_pool_join(mproc_pool_t *pool, int64_t timeout_ms);
+/* Terminates if still running (outstanding items: MPROC_ECANCELED), then releases the pool.
+ * Result handles stay valid until freed. NULL is accepted. */
+MPROC_API void mproc_pool_free(mproc_pool_t *pool);
+
+/* AsyncResult.get: waits for the whole result. apply: *values = the values the task added;
+ * map family: one value per item. Returns 0, the first failure code (by item order; *values
+ * is still set for a map, failed items None), or MPROC_ETIMEDOUT when not ready in time
+ * (values untouched). values may be NULL. Release *values with mproc_args_free. */
+MPROC_API int mproc_result_get(mproc_result_t *res, int64_t timeout_ms, mproc_args_t **values);
+/* 0 once ready, MPROC_ETIMEDOUT otherwise. */
+MPROC_API int mproc_result_wait(mproc_result_t *res, int64_t timeout_ms);
+/* 1 if ready, else 0. */
+MPROC_API int mproc_result_ready(mproc_result_t *res);
+/* 1 if every item succeeded, 0 if one failed; MPROC_ESTATE while not ready (Python's
+ * ValueError). */
+MPROC_API int mproc_result_successful(mproc_result_t *res);
+/* Items finished so far and in all (a long map's progress). */
+MPROC_API int mproc_result_progress(mproc_result_t *res, size_t *done, size_t *total);
+/* The next item: in order for imap (and map/starmap results), as finished for imap_unordered.
+ * 0 and *value (that item's values; may be NULL) and *index (may be NULL); the item's failure
+ * code (with *index; iteration goes on past it); MPROC_EEOF after the last item;
+ * MPROC_ETIMEDOUT when the next one is not ready in time. */
+MPROC_API int mproc_result_next(mproc_result_t *res, int64_t timeout_ms, mproc_args_t **value,
+                                size_t *index);
+/* Per item, once that item is finished: 0 or its failure code; MPROC_ETIMEDOUT if it is not
+ * finished yet; MPROC_ERANGE past the end. */
+MPROC_API int mproc_result_status(mproc_result_t *res, size_t i);
+/* The task's own nonzero return value for an MPROC_ETASKFAILED item, else 0. */
+MPROC_API int mproc_result_task_code(mproc_result_t *res, size_t i);
+/* The message of a failed item (mproc_fail in the task, or what the pool saw: which worker
+ * died and how); NULL if none. Valid until the result is freed. */
+MPROC_API const char *mproc_result_error(mproc_result_t *res, size_t i);
+/* Releases the handle. Work still running finishes (its result is discarded). NULL is fine. */
+MPROC_API void mproc_result_free(mproc_result_t *res);
 
 /* ---------------------------------------------------------------------------------------
  * Waiting on many objects (Python's multiprocessing.connection.wait).

@@ -11,6 +11,7 @@
 
 #include "conn.h"
 #include "heap.h"
+#include "pool.h"
 
 #define CHILD_ERR_EXIT 255
 #define FAIL_MSG_MAX 4096
@@ -161,6 +162,10 @@ void mp_child_main(os_handle chan, mproc_start_method method, const os_handle *h
   child_exit(code);
 }
 
+static _Thread_local mp_fail_sink t_fail_sink;
+
+void mp_set_fail_sink(mp_fail_sink sink) { t_fail_sink = sink; }
+
 int mproc_fail(int code, const char *fmt, ...) {
   char msg[FAIL_MSG_MAX];
   va_list ap;
@@ -170,7 +175,9 @@ int mproc_fail(int code, const char *fmt, ...) {
   else
     msg[0] = '\0';
   va_end(ap);
-  if (g_is_child && g_fail_sent < FAIL_SEND_MAX) {
+  if (t_fail_sink != NULL)
+    t_fail_sink(code, msg);
+  else if (g_is_child && g_fail_sent < FAIL_SEND_MAX) {
     g_fail_sent++;
     send_i32_str(MP_REC_FAIL, code, msg);
   }

@@ -1,0 +1,408 @@
+/* Pool: the object, submitting work, and its end (close / terminate / join / free). The pool's
+ * thread (pool_dispatch.c) does everything that involves the workers. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+
+/* --- creation ------------------------------------------------------------------------------- */
+
+static int copy_options(mproc_pool_t *p, const mproc_pool_options *o) {
+  if (o != NULL)
+    p->opts = *o;
+  if (p->opts.processes < 0 || (unsigned)p->opts.on_death > MPROC_POOL_BREAK)
+    return MPROC_EINVAL;
+  if (p->opts.processes == 0)
+    p->opts.processes = mproc_cpu_count_usable();
+  p->nworkers = p->opts.processes;
+  p->opts.initargs = NULL;
+  int rc = mproc_args_new(&p->initargs);
+  if (rc == 0 && o != NULL && o->initargs != NULL)
+    rc = mp_args_extend(p->initargs, o->initargs, 0);
+  if (rc == 0 && p->opts.initializer != NULL) {
+    mp_target_ref *ref = malloc(sizeof *ref);
+    rc = ref ? mp_target_locate(p->opts.initializer, ref) : MPROC_ENOMEM;
+    if (rc == 0)
+      mp_target_encode(ref, &p->init_ref);
+    free(ref);
+  }
+  return rc ? rc : p->init_ref.err;
+}
+
+static int make_shared(mproc_pool_t *p) {
+  p->w = calloc((size_t)p->nworkers, sizeof *p->w);
+  if (p->w == NULL)
+    return MPROC_ENOMEM;
+  int rc = mproc_raw_array_new(&p->slots, 'q', (size_t)p->nworkers * SLOT_WORDS, NULL);
+  if (rc == 0)
+    rc = mproc_queue_new_sized(&p->rq, (size_t)1 << 30, (size_t)4 << 20);
+  if (rc == 0)
+    rc = os_notifier_new(&p->doorbell);
+  return rc;
+}
+
+static void destroy(mproc_pool_t *p) {
+  for (int i = 0; p->w && i < p->nworkers; i++) {
+    mproc_process_free(p->w[i].proc);
+    mproc_queue_free(p->w[i].tq);
+    mp_buf_free(&p->w[i].pending);
+  }
+  free(p->w);
+  for (pool_chunk *c = p->free_chunks, *n; c; c = n) {
+    n = c->next;
+    free(c);
+  }
+  mproc_queue_free(p->rq);
+  mproc_array_free(p->slots);
+  os_close(p->doorbell);
+  mproc_args_free(p->initargs);
+  mp_buf_free(&p->init_ref);
+  free(p->fns);
+  if (p->hub) {
+    hub_lock(p->hub);
+    p->hub->refs--;
+    hub_unlock(p->hub);
+  }
+  free(p);
+}
+
+/* The workers are started by the pool's thread, so that they outlive the thread that called
+ * mproc_pool_new (a daemon child's parent-death signal follows the thread that started it). */
+static int wait_started(mproc_pool_t *p) {
+  hub_lock(p->hub);
+  while (!p->started)
+    hub_wait(p->hub, OS_NO_DEADLINE);
+  int rc = p->start_rc;
+  hub_unlock(p->hub);
+  return rc;
+}
+
+int mproc_pool_new(mproc_pool_t **out, const mproc_pool_options *opts) {
+  if (out == NULL)
+    return MPROC_EINVAL;
+  *out = NULL;
+  mproc_pool_t *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return MPROC_ENOMEM;
+  p->doorbell = OS_INVALID;
+  mp_buf_init(&p->init_ref);
+  int rc = copy_options(p, opts);
+  if (rc == 0 && p->nworkers > 0)
+    rc = mp_hub_new(&p->hub);
+  else if (rc == 0)
+    rc = MPROC_EINVAL;
+  if (rc == 0)
+    rc = make_shared(p);
+  if (rc == 0 && (rc = os_thread_start(mp_pool_thread, p, &p->thread)) == 0 &&
+      (rc = wait_started(p)) != 0) {
+    os_thread_join(p->thread);
+    p->thread = NULL;
+  }
+  if (rc != 0) {
+    destroy(p);
+    return rc;
+  }
+  *out = p;
+  return 0;
+}
+
+int mproc_pool_processes(const mproc_pool_t *p) { return p ? p->nworkers : MPROC_EINVAL; }
+
+int mproc_pool_pids(mproc_pool_t *p, int64_t *pids, size_t cap, size_t *count) {
+  if (p == NULL || (pids == NULL && cap > 0))
+    return MPROC_EINVAL;
+  size_t k = 0;
+  hub_lock(p->hub);
+  for (int i = 0; i < p->nworkers; i++) {
+    int64_t pid = p->w[i].state != W_EMPTY ? mproc_process_pid(p->w[i].proc) : 0;
+    if (pid > 0 && k < cap)
+      pids[k] = pid;
+    k += pid > 0;
+  }
+  hub_unlock(p->hub);
+  if (count)
+    *count = k;
+  return 0;
+}
+
+static uint64_t read_counter(mproc_pool_t *p, const uint64_t *c) {
+  if (p == NULL)
+    return 0;
+  hub_lock(p->hub);
+  uint64_t v = *c;
+  hub_unlock(p->hub);
+  return v;
+}
+
+uint64_t mproc_pool_workers_started(mproc_pool_t *p) {
+  return read_counter(p, p ? &p->workers_started : NULL);
+}
+
+uint64_t mproc_pool_callback_failures(mproc_pool_t *p) {
+  return read_counter(p, p ? &p->callback_failures : NULL);
+}
+
+/* --- submitting -------------------------------------------------------------------------------- */
+
+/* Lock held: the index of fn in the table (new functions are appended). */
+static int fn_index(mproc_pool_t *p, mproc_task_fn fn, const mp_target_ref *ref, uint32_t *idx) {
+  for (size_t i = 0; i < p->nfns; i++)
+    if (p->fns[i].fn == fn) {
+      *idx = (uint32_t)i;
+      return 0;
+    }
+  pool_fn *f = realloc(p->fns, (p->nfns + 1) * sizeof *f);
+  if (f == NULL)
+    return MPROC_ENOMEM;
+  p->fns = f;
+  f[p->nfns].fn = fn;
+  f[p->nfns].ref = *ref;
+  *idx = (uint32_t)p->nfns++;
+  return 0;
+}
+
+/* Python's rule: chunksize, extra = divmod(n, 4 * processes); chunksize += bool(extra). */
+static size_t auto_chunksize(const mproc_pool_t *p, size_t n) {
+  size_t d = 4 * (size_t)p->nworkers;
+  size_t c = n / d + (n % d != 0);
+  return c ? c : 1;
+}
+
+typedef struct submission {
+  int kind, unordered, copy, user;
+  mproc_task_fn fn;
+  const mproc_args_t *items;
+  const mproc_args_t *const *lists;
+  size_t n;
+  const mproc_task_options *opts;
+} submission;
+
+static int prepare_job(mproc_pool_t *p, const submission *s, mproc_result_t **out) {
+  mproc_result_t *j;
+  int rc = mp_job_new(p->hub, s->kind, s->n, &j);
+  if (rc != 0)
+    return rc;
+  if (s->opts)
+    j->opts = *s->opts;
+  j->unordered = s->unordered;
+  j->chunksize = j->opts.chunksize ? j->opts.chunksize
+                 : s->unordered || s->kind == KIND_APPLY ? 1 : 0;
+  if (j->opts.task_timeout_ms > 0 || s->kind == KIND_APPLY)
+    j->chunksize = 1;
+  if (s->unordered && (s->n > 0 && (j->order = malloc(s->n * sizeof *j->order)) == NULL))
+    rc = MPROC_ENOMEM;
+  if (rc == 0)
+    rc = mp_job_set_input(j, s->items, s->lists, s->copy);
+  j->pool_ref = 1;
+  j->user_ref = s->user;
+  if (rc != 0) {
+    j->hub->refs++; /* job_free gives it back */
+    j->pool_ref = j->user_ref = 0;
+    hub_lock(p->hub);
+    mp_job_unref(j, 0);
+    hub_unlock(p->hub);
+    return rc;
+  }
+  *out = j;
+  return 0;
+}
+
+/* Lock held: the job joins the pool's lists. */
+static int enqueue_job(mproc_pool_t *p, mproc_result_t *j, const mp_target_ref *ref,
+                       mproc_task_fn fn) {
+  if (p->closed || p->terminating)
+    return MPROC_ECLOSED;
+  if (p->broken)
+    return MPROC_EBROKENPOOL;
+  int rc = fn_index(p, fn, ref, &j->fn);
+  if (rc != 0)
+    return rc;
+  if (j->chunksize == 0)
+    j->chunksize = auto_chunksize(p, j->n);
+  p->hub->refs++;
+  j->next_all = p->all;
+  p->all = j;
+  if (p->cut_tail)
+    p->cut_tail->next_cut = j;
+  else
+    p->cut_head = j;
+  p->cut_tail = j;
+  if (mp_job_check_ready(j)) /* no items: ready at once; callbacks still run in the thread */
+    mp_pool_ready_push(p, j);
+  return 0;
+}
+
+static int submit(mproc_pool_t *p, const submission *s, mproc_result_t **out) {
+  if (p == NULL || s->fn == NULL || (s->kind == KIND_MAP && s->items == NULL) ||
+      (s->kind == KIND_STAR && s->lists == NULL && s->n > 0))
+    return MPROC_EINVAL;
+  mp_target_ref *ref = malloc(sizeof *ref);
+  if (ref == NULL)
+    return MPROC_ENOMEM;
+  int rc = mp_target_locate((mproc_target_fn)(void (*)(void))s->fn, ref);
+  mproc_result_t *j = NULL;
+  if (rc == 0)
+    rc = prepare_job(p, s, &j);
+  if (rc == 0) {
+    hub_lock(p->hub);
+    rc = enqueue_job(p, j, ref, s->fn);
+    if (rc != 0) {
+      p->hub->refs++;
+      j->pool_ref = j->user_ref = 0;
+      mp_job_unref(j, 0);
+    }
+    hub_unlock(p->hub);
+  }
+  free(ref);
+  if (rc == 0) {
+    os_notifier_set(p->doorbell);
+    if (out)
+      *out = j;
+  }
+  return rc;
+}
+
+static int run_sync(mproc_pool_t *p, submission *s, mproc_args_t **results) {
+  if (results == NULL)
+    return MPROC_EINVAL;
+  *results = NULL;
+  mproc_result_t *r;
+  s->user = 1;
+  s->copy = 0;
+  int rc = submit(p, s, &r);
+  if (rc != 0)
+    return rc;
+  rc = mproc_result_get(r, MPROC_FOREVER, results);
+  mproc_result_free(r);
+  return rc;
+}
+
+int mproc_pool_apply(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *args,
+                     const mproc_task_options *opts, mproc_args_t **result) {
+  submission s = {KIND_APPLY, 0, 0, 1, fn, NULL, &args, 1, opts};
+  return run_sync(p, &s, result);
+}
+
+int mproc_pool_apply_async(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *args,
+                           const mproc_task_options *opts, mproc_result_t **out) {
+  submission s = {KIND_APPLY, 0, 1, out != NULL, fn, NULL, &args, 1, opts};
+  return submit(p, &s, out);
+}
+
+int mproc_pool_map(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *items,
+                   const mproc_task_options *opts, mproc_args_t **results) {
+  submission s = {KIND_MAP, 0, 0, 1, fn, items, NULL, mproc_args_count(items), opts};
+  return run_sync(p, &s, results);
+}
+
+int mproc_pool_map_async(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *items,
+                         const mproc_task_options *opts, mproc_result_t **out) {
+  submission s = {KIND_MAP, 0, 1, out != NULL, fn, items, NULL, mproc_args_count(items), opts};
+  return submit(p, &s, out);
+}
+
+int mproc_pool_starmap(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *const *items,
+                       size_t n, const mproc_task_options *opts, mproc_args_t **results) {
+  submission s = {KIND_STAR, 0, 0, 1, fn, NULL, items, n, opts};
+  return run_sync(p, &s, results);
+}
+
+int mproc_pool_starmap_async(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *const *items,
+                             size_t n, const mproc_task_options *opts, mproc_result_t **out) {
+  submission s = {KIND_STAR, 0, 1, out != NULL, fn, NULL, items, n, opts};
+  return submit(p, &s, out);
+}
+
+static int imap(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *items,
+                const mproc_task_options *opts, int unordered, mproc_result_t **out) {
+  if (out == NULL)
+    return MPROC_EINVAL;
+  mproc_task_options o = {0};
+  if (opts)
+    o = *opts;
+  if (o.chunksize == 0)
+    o.chunksize = 1; /* Python's imap default */
+  submission s = {KIND_MAP, unordered, 1, 1, fn, items, NULL, mproc_args_count(items), &o};
+  return submit(p, &s, out);
+}
+
+int mproc_pool_imap(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *items,
+                    const mproc_task_options *opts, mproc_result_t **out) {
+  return imap(p, fn, items, opts, 0, out);
+}
+
+int mproc_pool_imap_unordered(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *items,
+                              const mproc_task_options *opts, mproc_result_t **out) {
+  return imap(p, fn, items, opts, 1, out);
+}
+
+/* --- the end ------------------------------------------------------------------------------------ */
+
+int mproc_pool_close(mproc_pool_t *p) {
+  if (p == NULL)
+    return MPROC_EINVAL;
+  hub_lock(p->hub);
+  p->closed = 1;
+  hub_unlock(p->hub);
+  os_notifier_set(p->doorbell);
+  return 0;
+}
+
+static int wait_thread_done(mproc_pool_t *p, int64_t timeout_ms) {
+  int64_t deadline = os_deadline(timeout_ms);
+  int rc = 0;
+  hub_lock(p->hub);
+  while (!p->thread_done && rc == 0)
+    rc = hub_wait(p->hub, deadline);
+  rc = p->thread_done ? 0 : MPROC_ETIMEDOUT;
+  hub_unlock(p->hub);
+  return rc;
+}
+
+int mproc_pool_terminate(mproc_pool_t *p) {
+  if (p == NULL)
+    return MPROC_EINVAL;
+  hub_lock(p->hub);
+  p->terminating = 1;
+  hub_unlock(p->hub);
+  os_notifier_set(p->doorbell);
+  if (os_thread_token() == p->thread_token)
+    return 0; /* from a callback: the thread terminates once the callback returns */
+  return wait_thread_done(p, MPROC_FOREVER);
+}
+
+int mproc_pool_join(mproc_pool_t *p, int64_t timeout_ms) {
+  if (p == NULL || timeout_ms < MPROC_FOREVER)
+    return MPROC_EINVAL;
+  hub_lock(p->hub);
+  int open = !p->closed && !p->terminating;
+  hub_unlock(p->hub);
+  if (open)
+    return MPROC_ESTATE;
+  return wait_thread_done(p, timeout_ms);
+}
+
+void mproc_pool_free(mproc_pool_t *p) {
+  if (p == NULL)
+    return;
+  mproc_pool_terminate(p);
+  os_thread_join(p->thread);
+  destroy(p);
+}
+
+void mp_pool_break(mproc_pool_t *p, const char *fmt, ...) {
+  if (!p->broken) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->broken_msg, sizeof p->broken_msg, fmt, ap);
+    va_end(ap);
+    p->broken = MPROC_EBROKENPOOL;
+  }
+  for (mproc_result_t *j = p->all; j; j = j->next_all) {
+    mp_job_cancel_rest(j, MPROC_EBROKENPOOL, p->broken_msg);
+    if (mp_job_check_ready(j))
+      mp_pool_ready_push(p, j);
+  }
+}

@@ -1,0 +1,189 @@
+/* Pool internals shared by pool.c (the pool object and its thread), pool_dispatch.c (chunks to
+ * workers, results and deaths), pool_job.c (AsyncResult: per-item outcomes) and
+ * pool_worker.c (the worker process). docs/pool.md describes the design. */
+#ifndef MPROC_POOL_H
+#define MPROC_POOL_H
+
+#include "args.h"
+
+/* --- wire: parent -> worker (one task-queue item) ------------------------------------------
+ * 'T' u32 ndefs { u32 fn, target ref } u32 nchunks { chunk }
+ * chunk: u64 id, u32 fn, u8 kind, u8 timed, u32 count, blob items
+ * items: u8 ITEMS_UNIFORM, u8 type, count * 8 bytes
+ *      | u8 ITEMS_PLAIN, count * (u8 type, blob payload)
+ *      | u8 ITEMS_LISTS, count * (an encoded argument list)
+ * 'Q': finish and exit.
+ * --- worker -> parent (one result-queue item) ---------------------------------------------
+ * 'H' u32 slot, u32 gen                       started (initializer done)
+ * 'I' u32 slot, u32 gen, i32 code, str msg    initializer failed
+ * 'R' u32 slot, u32 gen, u64 id, u64 run_ns, u32 count, then
+ *      u8 ITEMS_UNIFORM, u8 type, count * 8 bytes     (every item a value of that type)
+ *    | u8 ITEMS_OUTCOMES, count * (i32 status, i32 code, str msg, encoded values list) */
+enum { MSG_TASKS = 'T', MSG_QUIT = 'Q', MSG_HELLO = 'H', MSG_INITFAIL = 'I', MSG_RESULT = 'R' };
+enum { ITEMS_PLAIN = 0, ITEMS_UNIFORM = 1, ITEMS_LISTS = 2, ITEMS_OUTCOMES = 3 };
+enum { KIND_MAP = 1, KIND_STAR = 2, KIND_APPLY = 3 };
+
+/* Per worker slot, in a shared int64 array (SLOT_WORDS words each), written by the worker. */
+enum {
+  SLOT_BEGUN = 0,  /* chunks begun since the worker started */
+  SLOT_ITEM = 1,   /* index in the current chunk of the item running (= count once done) */
+  SLOT_START = 2,  /* os_now_ns() when a timed item began, 0 when none runs */
+  SLOT_WORDS = 4
+};
+
+/* Worker process arguments: task queue, result queue, slot array, slot, generation,
+ * maxtasksperchild, initializer (target ref bytes or None), then the initargs. */
+enum { WARG_TASKQ, WARG_RESULTQ, WARG_SLOTS, WARG_SLOT, WARG_GEN, WARG_MAXTASKS, WARG_INIT,
+       WARG_INITARGS };
+int mp_pool_worker_main(const mproc_args_t *args);
+
+/* --- jobs (pool_job.c) ------------------------------------------------------------------ */
+/* State shared by a pool and its results; it lives while either does. */
+typedef struct pool_hub {
+  os_mutex_mem mu;
+  os_handle mu_h;
+  uint32_t seq;      /* bumped on every change a waiter may be waiting for */
+  uint32_t sleepers; /* guarded by mu */
+  os_handle park;
+  int refs;          /* guarded by mu */
+} pool_hub;
+
+int mp_hub_new(pool_hub **out);
+void hub_lock(pool_hub *h);
+/* Frees the hub when its last reference was dropped under the lock. */
+void hub_unlock(pool_hub *h);
+/* With the lock held: wake every waiter. */
+void hub_wake(pool_hub *h);
+/* With the lock held: sleep until woken or the deadline (the lock is released meanwhile). */
+int hub_wait(pool_hub *h, int64_t deadline);
+
+typedef struct pool_input {
+  int kind;
+  const mproc_args_t *items; /* KIND_MAP: the list (owned copy when own_items) */
+  mproc_args_t *own_items;
+  mp_buf lists;              /* KIND_STAR / KIND_APPLY: encoded argument lists */
+  size_t *offs;              /* n + 1 offsets into lists */
+} pool_input;
+
+struct mproc_result {
+  pool_hub *hub;
+  struct mproc_result *next_cut; /* the pool's jobs with items not yet cut (hub lock) */
+  struct mproc_result *next_all; /* every job the pool still holds (hub lock) */
+  struct mproc_result *next_ready; /* ready, callbacks not yet run (hub lock) */
+  int cb_done;                   /* callbacks ran (pool thread) */
+  pool_input in;
+  uint32_t fn;               /* index in the pool's function table */
+  mproc_task_options opts;
+  int unordered;
+  size_t n, chunksize;
+  size_t cursor;             /* next item not yet cut into a chunk */
+  size_t done;               /* items finished */
+  size_t inflight;           /* chunks at workers or requeued */
+  int ready, user_ref, pool_ref, failed;
+  int32_t first_fail;        /* code of the lowest failed index */
+  size_t first_fail_idx;
+  /* outcomes per item */
+  uint8_t *rtype;            /* 0 while unfinished, else the value's MPROC_ARG_* (NONE too) */
+  uint64_t *rword;           /* INT/DOUBLE bits, or a malloc'd {size_t len; bytes} */
+  int32_t *status, *tcode;   /* NULL while every finished item succeeded */
+  char **msg;
+  mproc_args_t *apply_vals;  /* KIND_APPLY: every value the task added */
+  size_t *order, norder;     /* completion order (imap_unordered) */
+  size_t next_iter;          /* mproc_result_next position */
+};
+
+int mp_job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out);
+/* Lock held: record item i (of a chunk at first) as a success with one value. */
+int mp_job_set_value(mproc_result_t *j, size_t i, uint8_t type, const void *p, size_t len);
+/* Lock held: items [first, first + n) of uniform values (8 bytes each). */
+void mp_job_set_run(mproc_result_t *j, size_t first, uint8_t type, const unsigned char *p,
+                    size_t n);
+/* Lock held: item i failed. msg may be NULL. */
+void mp_job_set_failure(mproc_result_t *j, size_t i, int status, int code, const char *msg);
+/* Lock held: marks every unfinished item with status (fail-fast, terminate). */
+void mp_job_cancel_rest(mproc_result_t *j, int status, const char *msg);
+/* Lock held: 1 when this call found every item finished (sets ready, wakes waiters). */
+int mp_job_check_ready(mproc_result_t *j);
+/* Drops the pool's or the user's reference; frees the job after both (lock held; the hub
+ * goes with its unlock if that was its last reference). */
+void mp_job_unref(mproc_result_t *j, int user);
+/* Builds the result list (map family) or copies the apply values. Lock held. */
+int mp_job_values(mproc_result_t *j, mproc_args_t **out);
+/* Input encoding for a chunk of items [first, first + n) (no lock needed: inputs are fixed). */
+void mp_job_encode_items(const mproc_result_t *j, size_t first, size_t n, mp_buf *b);
+int mp_job_set_input(mproc_result_t *j, const mproc_args_t *items,
+                     const mproc_args_t *const *lists, int copy);
+
+/* --- the pool (pool.c: object and calls; pool_dispatch.c: its thread) --------------------- */
+typedef struct pool_fn {
+  mproc_task_fn fn;
+  mp_target_ref ref;
+} pool_fn;
+
+/* Items [first, first + count) of a job, at a worker or waiting to be sent again. */
+typedef struct pool_chunk {
+  struct pool_chunk *next;
+  mproc_result_t *job;
+  size_t first, count;
+  uint64_t id;
+  unsigned deaths; /* workers this chunk's single item has killed (retry policy) */
+} pool_chunk;
+
+enum { W_EMPTY, W_STARTING, W_READY, W_QUITTING };
+
+typedef struct pool_worker {
+  mproc_process_t *proc;
+  mproc_queue_t *tq;
+  uint32_t gen;
+  int state;
+  pool_chunk *head, *tail; /* chunks assigned, oldest first */
+  size_t inflight;
+  uint64_t received;       /* result records since the worker started */
+  uint64_t assigned;       /* chunks assigned since the worker started */
+  mp_buf pending;          /* a batch not yet in the task queue (it was full) */
+  size_t known_fns;        /* function definitions sent */
+  int timed_out;           /* killed by the pool: an item ran past its time limit */
+} pool_worker;
+
+struct mproc_pool {
+  pool_hub *hub;
+  mproc_pool_options opts;
+  mproc_args_t *initargs;
+  mp_buf init_ref;
+  int nworkers;
+  pool_worker *w;
+  mproc_queue_t *rq;
+  mproc_array_t *slots;
+  os_handle doorbell;
+  os_thread *thread;
+  int joined;
+  /* under the hub lock */
+  pool_fn *fns;
+  size_t nfns;
+  mproc_result_t *cut_head, *cut_tail, *all, *ready_head, *ready_tail;
+  pool_chunk *requeue, *free_chunks;
+  int closed, terminating, thread_done, started;
+  int broken;          /* MPROC_EBROKENPOOL once broken: submissions fail */
+  char broken_msg[512];
+  int start_rc;
+  uint64_t next_id, workers_started, callback_failures;
+  /* pool thread only */
+  int startup_deaths;
+  int64_t ewma_ns, last_death_check;
+  unsigned rr;
+  mproc_waitable *waits;
+  uint64_t thread_token;
+};
+
+void mp_pool_thread(void *arg);
+/* Lock held: j just became ready; the pool's thread runs its callbacks. */
+void mp_pool_ready_push(mproc_pool_t *p, mproc_result_t *j);
+/* Lock held: the pool cannot go on; every unfinished item fails with code. */
+void mp_pool_break(mproc_pool_t *p, const char *fmt, ...) MPROC_PRINTF(2, 3);
+
+/* boot.c: while set, mproc_fail() in this thread hands its message here instead of to the
+ * parent (a pool task's failure belongs to that task). */
+typedef void (*mp_fail_sink)(int code, const char *msg);
+void mp_set_fail_sink(mp_fail_sink sink);
+
+#endif /* MPROC_POOL_H */

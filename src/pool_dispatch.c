@@ -1,0 +1,774 @@
+/* The pool's thread: starts workers, cuts jobs into chunks and sends each worker a few at a
+ * time through its own task queue, collects results from the shared result queue, notices
+ * dead workers through their process handles, and runs callbacks.
+ *
+ * Because every chunk is sent to one named worker, a death is exact: the worker's slot says how
+ * many chunks it began and which item it was running, so the parent knows which item killed
+ * it, which items had finished (their results died with it) and which were never begun (they
+ * go to another worker). No lock is shared with workers besides the queues' own robust ones. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+
+#define LD64(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define MAX_WINDOW 64              /* chunks in flight per worker */
+#define WINDOW_NS 2000000          /* aim: about 2 ms of queued work per worker */
+#define BATCH_BYTES ((size_t)256 << 10)
+#define DRAIN_MAX 128              /* result records read before feeding workers again */
+#define DEATH_CHECK_NS 10000000    /* while results keep coming, look for deaths every 10 ms */
+#define STARTUP_DEATHS_MAX 3       /* workers dying before they start: the pool gives up */
+#define TERM_GRACE_MS 500
+
+static int64_t *slot_of(mproc_pool_t *p, int i) {
+  return (int64_t *)mproc_array_ptr(p->slots) + SLOT_WORDS * i;
+}
+
+/* --- workers ------------------------------------------------------------------------------------ */
+
+static int worker_args(mproc_pool_t *p, int i, mproc_args_t **out) {
+  mproc_args_t *a;
+  int rc = mproc_args_new(&a);
+  if (rc == 0)
+    rc = mproc_args_add_queue(a, p->w[i].tq);
+  if (rc == 0)
+    rc = mproc_args_add_queue(a, p->rq);
+  if (rc == 0)
+    rc = mproc_args_add_array(a, p->slots);
+  if (rc == 0)
+    rc = mproc_args_add_int(a, i);
+  if (rc == 0)
+    rc = mproc_args_add_int(a, p->w[i].gen);
+  if (rc == 0)
+    rc = mproc_args_add_int(a, p->opts.maxtasksperchild);
+  if (rc == 0)
+    rc = p->init_ref.len ? mproc_args_add_bytes(a, p->init_ref.data, p->init_ref.len)
+                         : mproc_args_add_none(a);
+  if (rc == 0)
+    rc = mp_args_extend(a, p->initargs, 0);
+  if (rc != 0)
+    mproc_args_free(a);
+  else
+    *out = a;
+  return rc;
+}
+
+static int launch(mproc_pool_t *p, int i, mproc_args_t *args) {
+  pool_worker *w = &p->w[i];
+  int rc = mproc_process_new(&w->proc, (mproc_target_fn)mp_pool_worker_main, args);
+  char name[48];
+  hub_lock(p->hub);
+  snprintf(name, sizeof name, "PoolWorker-%llu", (unsigned long long)p->workers_started + 1);
+  hub_unlock(p->hub);
+  if (rc == 0)
+    rc = mproc_process_set_name(w->proc, name);
+  if (rc == 0)
+    rc = mproc_process_set_daemon(w->proc, 1);
+  if (rc == 0 && p->opts.start_method != MPROC_START_DEFAULT)
+    rc = mproc_process_set_start_method(w->proc, p->opts.start_method);
+  if (rc == 0)
+    rc = mproc_process_allow_fork_with_threads(w->proc, 1); /* this thread exists by design */
+  if (rc == 0)
+    rc = mproc_process_start(w->proc);
+  return rc;
+}
+
+static int start_worker(mproc_pool_t *p, int i) {
+  pool_worker *w = &p->w[i];
+  memset(slot_of(p, i), 0, SLOT_WORDS * sizeof(int64_t));
+  w->gen++;
+  w->head = w->tail = NULL;
+  w->inflight = 0;
+  w->received = w->assigned = 0;
+  w->known_fns = 0;
+  w->timed_out = 0;
+  w->pending.len = 0;
+  mproc_args_t *args = NULL;
+  int rc = mproc_queue_new_sized(&w->tq, (size_t)1 << 30, (size_t)1 << 20);
+  if (rc == 0)
+    rc = worker_args(p, i, &args);
+  if (rc == 0)
+    rc = launch(p, i, args);
+  mproc_args_free(args);
+  hub_lock(p->hub);
+  if (rc == 0) {
+    w->state = W_STARTING;
+    p->workers_started++;
+  }
+  hub_unlock(p->hub);
+  if (rc != 0) {
+    mproc_process_free(w->proc);
+    mproc_queue_free(w->tq);
+    w->proc = NULL;
+    w->tq = NULL;
+  }
+  return rc;
+}
+
+static void stop_worker(mproc_pool_t *p, int i, int64_t deadline) {
+  pool_worker *w = &p->w[i];
+  if (w->proc != NULL) {
+    if (mproc_process_join(w->proc, 0) != 0) {
+      int64_t left = (deadline - os_now_ns()) / 1000000;
+      if (mproc_process_join(w->proc, left > 0 ? left : 0) != 0) {
+        mproc_process_kill(w->proc);
+        mproc_process_join(w->proc, MPROC_FOREVER);
+      }
+    }
+    mproc_process_free(w->proc);
+  }
+  mproc_queue_free(w->tq);
+  w->proc = NULL;
+  w->tq = NULL;
+  hub_lock(p->hub);
+  w->state = W_EMPTY;
+  hub_unlock(p->hub);
+}
+
+/* --- chunks ------------------------------------------------------------------------------------- */
+
+static pool_chunk *chunk_new(mproc_pool_t *p) {
+  pool_chunk *c = p->free_chunks;
+  if (c != NULL)
+    p->free_chunks = c->next;
+  else
+    c = malloc(sizeof *c);
+  if (c != NULL)
+    memset(c, 0, sizeof *c);
+  return c;
+}
+
+static void chunk_free(mproc_pool_t *p, pool_chunk *c) {
+  c->next = p->free_chunks;
+  p->free_chunks = c;
+}
+
+/* Lock held: the pool's reference to a job goes once it is ready, its callbacks have run and
+ * no chunk of it is still out. */
+static void job_settle(mproc_pool_t *p, mproc_result_t *j) {
+  if (!j->ready || !j->cb_done || j->inflight > 0)
+    return;
+  mproc_result_t **pp = &p->all;
+  while (*pp && *pp != j)
+    pp = &(*pp)->next_all;
+  if (*pp)
+    *pp = j->next_all;
+  mp_job_unref(j, 0);
+}
+
+/* Lock held: the next chunk to send — chunks to be sent again first, then new ones cut from the
+ * oldest job with items left. NULL when there is nothing. */
+static pool_chunk *next_chunk(mproc_pool_t *p) {
+  pool_chunk *c = p->requeue;
+  if (c != NULL) {
+    p->requeue = c->next;
+    return c;
+  }
+  mproc_result_t *j;
+  while ((j = p->cut_head) != NULL && (j->cursor >= j->n || j->ready)) {
+    p->cut_head = j->next_cut;
+    if (p->cut_head == NULL)
+      p->cut_tail = NULL;
+  }
+  if (j == NULL || (c = chunk_new(p)) == NULL)
+    return NULL;
+  c->job = j;
+  c->first = j->cursor;
+  c->count = j->n - j->cursor < j->chunksize ? j->n - j->cursor : j->chunksize;
+  c->id = ++p->next_id;
+  j->cursor += c->count;
+  j->inflight++;
+  return c;
+}
+
+static void put_chunk(mp_buf *b, const pool_chunk *c) {
+  const mproc_result_t *j = c->job;
+  mp_put_u64(b, c->id);
+  mp_put_u32(b, j->fn);
+  mp_put_u8(b, (uint8_t)j->in.kind);
+  mp_put_u8(b, j->opts.task_timeout_ms > 0);
+  mp_put_u32(b, (uint32_t)c->count);
+  size_t at = b->len;
+  mp_put_u64(b, 0);
+  mp_job_encode_items(j, c->first, c->count, b);
+  if (b->err == 0) {
+    uint64_t n = b->len - at - 8;
+    for (int k = 0; k < 8; k++)
+      b->data[at + k] = (unsigned char)(n >> (8 * k));
+  }
+}
+
+static void put_defs(mproc_pool_t *p, pool_worker *w, mp_buf *b) {
+  mp_put_u32(b, (uint32_t)(p->nfns - w->known_fns));
+  for (size_t i = w->known_fns; i < p->nfns; i++) {
+    mp_put_u32(b, (uint32_t)i);
+    mp_target_encode(&p->fns[i].ref, b);
+  }
+  w->known_fns = p->nfns;
+}
+
+static size_t window(const mproc_pool_t *p) {
+  if (p->ewma_ns <= 0)
+    return 1;
+  int64_t w = WINDOW_NS / p->ewma_ns;
+  return w < 1 ? 1 : w > MAX_WINDOW ? MAX_WINDOW : (size_t)w;
+}
+
+static size_t room(const mproc_pool_t *p, const pool_worker *w) {
+  size_t win = window(p);
+  size_t r = w->inflight < win ? win - w->inflight : 0;
+  unsigned max = p->opts.maxtasksperchild;
+  if (max > 0)
+    r = w->assigned >= max ? 0 : r < max - w->assigned ? r : max - w->assigned;
+  return r;
+}
+
+/* Lock held: fills w->pending with a batch of up to `room` chunks; returns how many. */
+static size_t build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
+  mp_buf *b = &w->pending;
+  b->len = 0;
+  mp_put_u8(b, MSG_TASKS);
+  put_defs(p, w, b);
+  size_t at = b->len, k = 0;
+  mp_put_u32(b, 0);
+  pool_chunk *c;
+  while (k < n && b->len < BATCH_BYTES && (c = next_chunk(p)) != NULL) {
+    put_chunk(b, c);
+    c->next = NULL;
+    if (w->tail)
+      w->tail->next = c;
+    else
+      w->head = c;
+    w->tail = c;
+    w->inflight++;
+    w->assigned++;
+    k++;
+  }
+  for (int i = 0; i < 4; i++)
+    b->data[at + i] = (unsigned char)(k >> (8 * i));
+  if (k == 0)
+    b->len = 0;
+  return k;
+}
+
+/* Sends w's pending batch. An idle worker is waiting in get, so a batch bigger than the ring
+ * can be streamed to it; a busy one gets it later. */
+static void flush_pending(pool_worker *w, size_t batch_chunks) {
+  if (w->pending.len == 0)
+    return;
+  int64_t t = w->inflight == batch_chunks ? 1000 : 0;
+  if (w->pending.err == 0 &&
+      mproc_queue_put(w->tq, w->pending.data, w->pending.len, t) != 0)
+    return;
+  w->pending.len = 0;
+}
+
+static void feed(mproc_pool_t *p) {
+  for (int k = 0; k < p->nworkers; k++) {
+    int i = (int)((p->rr + (unsigned)k) % (unsigned)p->nworkers);
+    pool_worker *w = &p->w[i];
+    if (w->state != W_STARTING && w->state != W_READY)
+      continue;
+    size_t sent = 0;
+    if (w->pending.len == 0) {
+      size_t r = room(p, w);
+      if (r == 0)
+        continue;
+      hub_lock(p->hub);
+      sent = build_batch(p, w, r);
+      hub_unlock(p->hub);
+    }
+    flush_pending(w, sent);
+  }
+  p->rr++;
+}
+
+/* --- results ------------------------------------------------------------------------------------ */
+
+void mp_pool_ready_push(mproc_pool_t *p, mproc_result_t *j) {
+  j->next_ready = NULL;
+  if (p->ready_tail)
+    p->ready_tail->next_ready = j;
+  else
+    p->ready_head = j;
+  p->ready_tail = j;
+}
+
+static void complete(mproc_pool_t *p, mproc_result_t *j) {
+  mproc_result_cb cb = j->failed ? j->opts.error_callback : j->opts.callback;
+  if (cb != NULL && cb(j, j->opts.ctx) != 0) {
+    hub_lock(p->hub);
+    p->callback_failures++;
+    hub_unlock(p->hub);
+  }
+  hub_lock(p->hub);
+  j->cb_done = 1;
+  job_settle(p, j);
+  hub_unlock(p->hub);
+}
+
+/* Lock held: after items changed; fail-fast cancels the rest of a failed job. */
+static void after_items(mproc_pool_t *p, mproc_result_t *j) {
+  if (j->failed && j->opts.fail_fast && !j->ready)
+    mp_job_cancel_rest(j, MPROC_ECANCELED, "cancelled: an earlier item failed (fail-fast)");
+  if (mp_job_check_ready(j))
+    mp_pool_ready_push(p, j);
+}
+
+static int store_outcome(mproc_result_t *j, size_t i, mp_rd *r) {
+  int32_t status = (int32_t)mp_get_u32(r);
+  int32_t code = (int32_t)mp_get_u32(r);
+  char *msg = mp_get_str(r);
+  int rc = r->err;
+  if (rc == 0 && status != 0) {
+    mp_job_set_failure(j, i, status, code, msg);
+    mproc_args_t *ignored = NULL; /* a failed item carries an empty list */
+    rc = mp_args_decode(r, &ignored, MP_ARGS_PLAIN, NULL, 0);
+    mproc_args_free(ignored);
+  } else if (rc == 0 && j->in.kind == KIND_APPLY) {
+    mproc_args_t *vals = NULL;
+    rc = mp_args_decode(r, &vals, MP_ARGS_PLAIN, NULL, 0);
+    if (rc == 0 && (rc = mp_job_set_value(j, i, MPROC_ARG_NONE, NULL, 0)) == 0)
+      j->apply_vals = vals;
+    else
+      mproc_args_free(vals);
+  } else if (rc == 0) {
+    uint32_t n = mp_get_u32(r);
+    uint8_t type = n ? mp_get_u8(r) : MPROC_ARG_NONE;
+    size_t len = 0;
+    const void *v = n ? mp_get_blob(r, &len) : NULL;
+    rc = r->err ? r->err : n > 1 ? MPROC_EPROTO : mp_job_set_value(j, i, type, v, len);
+  }
+  free(msg);
+  return rc;
+}
+
+static int store_results(mproc_result_t *j, const pool_chunk *c, mp_rd *r) {
+  uint32_t count = mp_get_u32(r);
+  uint8_t form = mp_get_u8(r);
+  if (r->err || count != c->count)
+    return MPROC_EPROTO;
+  if (form == ITEMS_UNIFORM) {
+    uint8_t type = mp_get_u8(r);
+    if (r->err || (type != MPROC_ARG_INT && type != MPROC_ARG_DOUBLE) ||
+        r->len - r->pos != 8 * (size_t)count)
+      return MPROC_EPROTO;
+    if (j->in.kind == KIND_APPLY) {
+      int rc = mp_job_set_value(j, c->first, MPROC_ARG_NONE, NULL, 0);
+      if (rc == 0 && (rc = mproc_args_new(&j->apply_vals)) == 0)
+        rc = mp_args_add_raw(j->apply_vals, type, r->p + r->pos, 8);
+      return rc;
+    }
+    mp_job_set_run(j, c->first, type, r->p + r->pos, count);
+    return 0;
+  }
+  if (form != ITEMS_OUTCOMES)
+    return MPROC_EPROTO;
+  int rc = 0;
+  for (size_t k = 0; k < count && rc == 0; k++)
+    rc = store_outcome(j, c->first + k, r);
+  return rc;
+}
+
+static void note_run_time(mproc_pool_t *p, int64_t ns) {
+  if (ns < 1)
+    ns = 1;
+  p->ewma_ns = p->ewma_ns <= 0 ? ns : (p->ewma_ns * 7 + ns) / 8;
+}
+
+static pool_chunk *pop_head(pool_worker *w) {
+  pool_chunk *c = w->head;
+  if (c != NULL) {
+    w->head = c->next;
+    if (w->head == NULL)
+      w->tail = NULL;
+    w->inflight--;
+  }
+  return c;
+}
+
+static void on_result(mproc_pool_t *p, pool_worker *w, mp_rd *r) {
+  uint64_t id = mp_get_u64(r);
+  int64_t run_ns = (int64_t)mp_get_u64(r);
+  if (r->err || w->head == NULL || w->head->id != id)
+    return; /* not what this worker was given: ignore */
+  pool_chunk *c = pop_head(w);
+  w->received++;
+  note_run_time(p, run_ns);
+  mproc_result_t *j = c->job;
+  hub_lock(p->hub);
+  if (!j->ready) {
+    if (store_results(j, c, r) != 0)
+      mp_job_cancel_rest(j, MPROC_EPROTO, "a worker sent a malformed result");
+    after_items(p, j);
+  }
+  j->inflight--;
+  chunk_free(p, c);
+  job_settle(p, j);
+  hub_unlock(p->hub);
+}
+
+static void on_record(mproc_pool_t *p, const unsigned char *data, size_t size) {
+  mp_rd r;
+  mp_rd_init(&r, data, size);
+  uint8_t type = mp_get_u8(&r);
+  uint32_t slot = mp_get_u32(&r), gen = mp_get_u32(&r);
+  if (r.err || slot >= (uint32_t)p->nworkers || p->w[slot].gen != gen)
+    return;
+  pool_worker *w = &p->w[slot];
+  if (type == MSG_RESULT) {
+    on_result(p, w, &r);
+  } else if (type == MSG_HELLO) {
+    w->state = w->state == W_STARTING ? W_READY : w->state;
+    p->startup_deaths = 0;
+  } else if (type == MSG_INITFAIL) {
+    int32_t code = (int32_t)mp_get_u32(&r);
+    char *msg = mp_get_str(&r);
+    hub_lock(p->hub);
+    mp_pool_break(p, "the pool's initializer failed with %d: %s", (int)code, msg ? msg : "");
+    hub_unlock(p->hub);
+    free(msg);
+  }
+}
+
+/* Reads what is in the result queue (up to max records); returns how many were read. */
+static int drain(mproc_pool_t *p, int max) {
+  int k = 0;
+  for (; max < 0 || k < max; k++) {
+    void *data;
+    size_t size;
+    if (mproc_queue_get(p->rq, 0, &data, &size) != 0)
+      break;
+    on_record(p, data, size);
+    mproc_free(data);
+  }
+  return k;
+}
+
+static void run_callbacks(mproc_pool_t *p) {
+  for (;;) {
+    hub_lock(p->hub);
+    mproc_result_t *j = p->ready_head;
+    if (j != NULL) {
+      p->ready_head = j->next_ready;
+      if (p->ready_head == NULL)
+        p->ready_tail = NULL;
+    }
+    hub_unlock(p->hub);
+    if (j == NULL)
+      return;
+    complete(p, j);
+  }
+}
+
+/* --- deaths ------------------------------------------------------------------------------------- */
+
+static void describe_exit(pool_worker *w, int64_t pid, char *buf, size_t cap) {
+  int code = MPROC_EXIT_UNKNOWN;
+  mproc_process_exitcode(w->proc, &code);
+  if (w->timed_out)
+    snprintf(buf, cap, "worker %lld was killed: the item ran past its time limit", (long long)pid);
+#ifndef _WIN32
+  else if (code < 0 && code != MPROC_EXIT_UNKNOWN)
+    snprintf(buf, cap, "worker %lld died: killed by signal %d", (long long)pid, -code);
+#endif
+  else
+    snprintf(buf, cap, "worker %lld died with exit code %d", (long long)pid, code);
+}
+
+/* Lock held: items [first, first + n) of j go to another worker, ahead of other work. */
+static pool_chunk *split(mproc_pool_t *p, mproc_result_t *j, size_t first, size_t n,
+                         unsigned deaths) {
+  pool_chunk *c = n ? chunk_new(p) : NULL;
+  if (c == NULL)
+    return NULL;
+  c->job = j;
+  c->first = first;
+  c->count = n;
+  c->deaths = deaths;
+  c->id = ++p->next_id;
+  j->inflight++;
+  return c;
+}
+
+typedef struct loss {
+  mproc_pool_t *p;
+  pool_chunk **tail; /* where requeued chunks are appended */
+  const char *why;
+  int timed_out;
+} loss;
+
+static void requeue(loss *l, pool_chunk *c) {
+  if (c == NULL)
+    return;
+  c->next = NULL;
+  *l->tail = c;
+  l->tail = &c->next;
+}
+
+/* Lock held: the item that was running when the worker died. */
+static void settle_culprit(loss *l, pool_chunk *c, size_t i) {
+  mproc_result_t *j = c->job;
+  const mproc_pool_options *o = &l->p->opts;
+  unsigned retries = o->max_task_retries ? o->max_task_retries : 1;
+  char msg[400];
+  snprintf(msg, sizeof msg, "%s while running item %zu", l->why, i);
+  if (l->timed_out)
+    mp_job_set_failure(j, i, MPROC_ETASKTIMEOUT, 0, msg);
+  else if (o->on_death != MPROC_POOL_RETRY_TASK)
+    mp_job_set_failure(j, i, MPROC_EWORKERDIED, 0, msg);
+  else if (c->deaths + 1 > retries)
+    mp_job_set_failure(j, i, MPROC_EPOISON, 0, msg);
+  else
+    requeue(l, split(l->p, j, i, 1, c->deaths + 1));
+}
+
+/* Lock held: the chunk the dead worker had begun. Items before `item` had finished (their
+ * results died with it), `item` was running, the rest were never begun. */
+static void settle_lost(loss *l, pool_chunk *c, int64_t item) {
+  mproc_result_t *j = c->job;
+  size_t done = item < 0 ? 0 : (size_t)item > c->count ? c->count : (size_t)item;
+  if (!j->ready) {
+    if (l->p->opts.on_death == MPROC_POOL_RETRY_TASK) {
+      requeue(l, split(l->p, j, c->first, done, 0));
+    } else {
+      char msg[400];
+      snprintf(msg, sizeof msg, "it finished, but its result was lost: %s", l->why);
+      for (size_t k = 0; k < done; k++)
+        mp_job_set_failure(j, c->first + k, MPROC_EWORKERDIED, 0, msg);
+    }
+    if (done < c->count) {
+      settle_culprit(l, c, c->first + done);
+      requeue(l, split(l->p, j, c->first + done + 1, c->count - done - 1, 0));
+    }
+    after_items(l->p, j);
+  }
+  j->inflight--;
+  chunk_free(l->p, c);
+  job_settle(l->p, j);
+}
+
+/* Lock held: everything assigned to dead worker i is failed, retried or sent elsewhere. */
+static int reassign(mproc_pool_t *p, int i, const char *why) {
+  pool_worker *w = &p->w[i];
+  const int64_t *s = slot_of(p, i);
+  uint64_t begun = (uint64_t)LD64(&s[SLOT_BEGUN]);
+  pool_chunk *again = NULL;
+  loss l = {p, &again, why, w->timed_out};
+  int lost = 0;
+  if (begun > w->received && w->head != NULL) {
+    settle_lost(&l, pop_head(w), LD64(&s[SLOT_ITEM]));
+    lost = 1;
+  }
+  pool_chunk *c;
+  while ((c = pop_head(w)) != NULL)
+    requeue(&l, c); /* never begun */
+  *l.tail = p->requeue;
+  p->requeue = again;
+  w->pending.len = 0;
+  return lost;
+}
+
+static void replace_worker(mproc_pool_t *p, int i) {
+  int rc = start_worker(p, i);
+  if (rc == 0)
+    return;
+  int alive = 0;
+  for (int k = 0; k < p->nworkers; k++)
+    alive += p->w[k].state != W_EMPTY;
+  if (alive == 0) {
+    hub_lock(p->hub);
+    mp_pool_break(p, "no worker can be started: %s", mproc_strerror(rc));
+    hub_unlock(p->hub);
+  }
+}
+
+static void handle_death(mproc_pool_t *p, int i) {
+  pool_worker *w = &p->w[i];
+  drain(p, -1); /* whatever it sent before it died */
+  int64_t pid = mproc_process_pid(w->proc);
+  mproc_process_join(w->proc, 1000);
+  char why[200];
+  describe_exit(w, pid, why, sizeof why);
+  int code = 0;
+  mproc_process_exitcode(w->proc, &code);
+  int before_start = w->state == W_STARTING && !w->timed_out;
+  int quitting = w->state == W_QUITTING;
+  hub_lock(p->hub);
+  int lost = reassign(p, i, why);
+  if (!quitting && (lost || code != 0) && p->opts.on_death == MPROC_POOL_BREAK)
+    mp_pool_break(p, "%s", why);
+  if (before_start && ++p->startup_deaths >= STARTUP_DEATHS_MAX)
+    mp_pool_break(p, "workers die before they start (%s)", why);
+  int replace = !quitting && !p->broken && !p->terminating;
+  hub_unlock(p->hub);
+  stop_worker(p, i, os_now_ns());
+  if (replace)
+    replace_worker(p, i);
+  run_callbacks(p);
+}
+
+/* --- time limits -------------------------------------------------------------------------------- */
+
+/* Kills workers whose item ran past its limit; returns when to look again (OS_NO_DEADLINE). */
+static int64_t check_timeouts(mproc_pool_t *p) {
+  int64_t next = OS_NO_DEADLINE, now = os_now_ns();
+  for (int i = 0; i < p->nworkers; i++) {
+    pool_worker *w = &p->w[i];
+    if (w->head == NULL || w->timed_out || w->head->job->opts.task_timeout_ms <= 0)
+      continue;
+    const int64_t *s = slot_of(p, i);
+    int64_t start = LD64(&s[SLOT_START]);
+    int64_t dl = now + 10000000; /* not begun yet: look again soon */
+    if ((uint64_t)LD64(&s[SLOT_BEGUN]) > w->received && start != 0)
+      dl = start + w->head->job->opts.task_timeout_ms * 1000000;
+    if (dl <= now) {
+      w->timed_out = 1;
+      mproc_process_kill(w->proc);
+    } else if (dl < next) {
+      next = dl;
+    }
+  }
+  return next;
+}
+
+/* --- waiting ------------------------------------------------------------------------------------- */
+
+/* Sleeps until a result, a submission (the doorbell) or a death, or the deadline. */
+static void wait_events(mproc_pool_t *p, int64_t deadline) {
+  mproc_waitable *ws = p->waits;
+  size_t n = 0;
+  ws[n++] = (mproc_waitable){MPROC_WAIT_QUEUE, p->rq, 0, 0};
+  ws[n++] = (mproc_waitable){MPROC_WAIT_HANDLE, NULL, p->doorbell, 0};
+  for (int i = 0; i < p->nworkers; i++)
+    if (p->w[i].state != W_EMPTY)
+      ws[n++] = (mproc_waitable){MPROC_WAIT_PROCESS, p->w[i].proc, i, 0};
+  int64_t ms = MPROC_FOREVER;
+  if (deadline != OS_NO_DEADLINE) {
+    int64_t left = deadline - os_now_ns();
+    ms = left <= 0 ? 0 : (left + 999999) / 1000000;
+  }
+  p->last_death_check = os_now_ns();
+  if (mproc_wait(ws, n, ms, NULL) != 0)
+    return;
+  if (ws[1].ready)
+    os_notifier_clear(p->doorbell);
+  for (size_t k = 2; k < n; k++)
+    if (ws[k].ready)
+      handle_death(p, (int)ws[k].handle);
+}
+
+/* --- the end ------------------------------------------------------------------------------------- */
+
+/* Lock held: chunks that will never come back stop holding their jobs. */
+static void drop_chunks(mproc_pool_t *p, pool_chunk **list) {
+  pool_chunk *c;
+  while ((c = *list) != NULL) {
+    *list = c->next;
+    c->job->inflight--;
+    job_settle(p, c->job);
+    chunk_free(p, c);
+  }
+}
+
+static void terminate_all(mproc_pool_t *p) {
+  hub_lock(p->hub);
+  for (mproc_result_t *j = p->all; j; j = j->next_all) {
+    mp_job_cancel_rest(j, MPROC_ECANCELED, "cancelled: the pool was terminated");
+    if (mp_job_check_ready(j))
+      mp_pool_ready_push(p, j);
+  }
+  hub_unlock(p->hub);
+  for (int i = 0; i < p->nworkers; i++)
+    if (p->w[i].proc)
+      mproc_process_terminate(p->w[i].proc);
+  int64_t deadline = os_now_ns() + (int64_t)TERM_GRACE_MS * 1000000;
+  for (int i = 0; i < p->nworkers; i++)
+    stop_worker(p, i, deadline);
+  hub_lock(p->hub);
+  for (int i = 0; i < p->nworkers; i++) {
+    drop_chunks(p, &p->w[i].head);
+    p->w[i].tail = NULL;
+    p->w[i].inflight = 0;
+  }
+  drop_chunks(p, &p->requeue);
+  hub_unlock(p->hub);
+  run_callbacks(p);
+}
+
+/* After close, once no work is left: asks each worker to exit. 1 when all have. */
+static int quit_workers(mproc_pool_t *p) {
+  int left = 0;
+  for (int i = 0; i < p->nworkers; i++) {
+    pool_worker *w = &p->w[i];
+    if (w->state == W_STARTING || w->state == W_READY) {
+      unsigned char q = MSG_QUIT;
+      if (mproc_queue_put(w->tq, &q, 1, 1000) != 0)
+        mproc_process_kill(w->proc);
+      hub_lock(p->hub);
+      w->state = W_QUITTING;
+      hub_unlock(p->hub);
+    }
+    left += w->state != W_EMPTY;
+  }
+  return left == 0;
+}
+
+static int start_all(mproc_pool_t *p) {
+  p->waits = calloc((size_t)p->nworkers + 2, sizeof *p->waits);
+  if (p->waits == NULL)
+    return MPROC_ENOMEM;
+  for (int i = 0; i < p->nworkers; i++) {
+    int rc = start_worker(p, i);
+    if (rc != 0) {
+      for (int k = 0; k < i; k++)
+        mproc_process_kill(p->w[k].proc);
+      for (int k = 0; k < i; k++)
+        stop_worker(p, k, os_now_ns());
+      return rc;
+    }
+  }
+  return 0;
+}
+
+static void serve(mproc_pool_t *p) {
+  for (;;) {
+    hub_lock(p->hub);
+    int term = p->terminating;
+    int quit = p->closed && p->all == NULL && p->requeue == NULL;
+    hub_unlock(p->hub);
+    if (term) {
+      terminate_all(p);
+      return;
+    }
+    if (quit && quit_workers(p))
+      return;
+    feed(p);
+    int got = drain(p, DRAIN_MAX);
+    run_callbacks(p);
+    int64_t next = check_timeouts(p);
+    if (got == 0)
+      wait_events(p, next);
+    else if (os_now_ns() - p->last_death_check > DEATH_CHECK_NS)
+      wait_events(p, os_now_ns());
+  }
+}
+
+void mp_pool_thread(void *arg) {
+  mproc_pool_t *p = arg;
+  p->thread_token = os_thread_token();
+  int rc = start_all(p);
+  hub_lock(p->hub);
+  p->start_rc = rc;
+  p->started = 1;
+  hub_wake(p->hub);
+  hub_unlock(p->hub);
+  if (rc != 0)
+    return;
+  serve(p);
+  hub_lock(p->hub);
+  p->thread_done = 1;
+  hub_wake(p->hub);
+  hub_unlock(p->hub);
+}

@@ -1,0 +1,417 @@
+/* The pool worker: a process target that takes batches of chunks from its own task queue, runs
+ * each item, and puts one result record per chunk into the pool's result queue. Before each
+ * chunk and each item it records where it is in its shared slot, so that if it dies the parent
+ * knows exactly which item killed it, which ones had finished and which were never begun. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "pool.h"
+
+#define ST64(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define FAIL_MSG_CAP 4096
+#define HEADER_BYTES 29 /* u8 'R', u32 slot, u32 gen, u64 id, u64 run_ns, u32 count */
+
+typedef struct worker {
+  mproc_queue_t *tq, *rq;
+  int64_t *slot;
+  uint32_t slot_idx, gen;
+  int64_t maxtasks, begun;
+  mproc_task_fn *fns;
+  int *fn_err;
+  size_t nfns;
+  mproc_args_t *view, *res, *tmp;
+  mp_buf uni, outc, msg; /* a chunk's results: uniform values, or outcome records */
+  uint8_t utype;         /* uniform results so far: their type; 0xff once not uniform */
+} worker;
+
+/* mproc_fail() inside a task: the message belongs to that task's outcome. */
+static _Thread_local struct {
+  int set;
+  char text[FAIL_MSG_CAP];
+} t_fail;
+
+static void fail_sink(int code, const char *msg) {
+  (void)code;
+  snprintf(t_fail.text, sizeof t_fail.text, "%s", msg ? msg : "");
+  t_fail.set = 1;
+}
+
+static void put_header(mp_buf *b, const worker *w, uint8_t type) {
+  mp_put_u8(b, type);
+  mp_put_u32(b, w->slot_idx);
+  mp_put_u32(b, w->gen);
+}
+
+static void send_record(worker *w, mp_buf *b) {
+  if (b->err == 0)
+    mproc_queue_put(w->rq, b->data, b->len, MPROC_FOREVER);
+}
+
+/* --- outcomes ---------------------------------------------------------------------------- */
+
+static void put_outcome(mp_buf *b, int status, int code, const char *msg,
+                        const mproc_args_t *vals) {
+  mp_put_u32(b, (uint32_t)status);
+  mp_put_u32(b, (uint32_t)code);
+  mp_put_str(b, msg ? msg : "");
+  mp_args_encode(vals, b);
+}
+
+/* The uniform results so far become outcome records (a later item did not fit the form). */
+static void leave_uniform(worker *w, mproc_args_t *tmp) {
+  size_t n = w->uni.len / 8;
+  for (size_t i = 0; i < n; i++) {
+    mp_args_reset(tmp);
+    mp_args_add_raw(tmp, w->utype, w->uni.data + 8 * i, 8);
+    put_outcome(&w->outc, 0, 0, NULL, tmp);
+  }
+  w->uni.len = 0;
+  w->utype = 0xff;
+}
+
+static int single_value_status(const mproc_args_t *res, const char **why) {
+  size_t n = mproc_args_count(res);
+  for (size_t i = 0; i < n; i++) {
+    int t = mproc_args_type(res, i);
+    if (t == MPROC_ARG_CONN || t > MPROC_ARG_NONE) {
+      *why = "a task's results cannot carry connections or shared objects";
+      return MPROC_ENOTSUP;
+    }
+  }
+  return 0;
+}
+
+static void record_outcome(worker *w, int kind, int rc) {
+  int ut = mp_args_uniform_type(w->res);
+  if (rc == 0 && kind != KIND_APPLY && ut != 0 && mproc_args_count(w->res) == 1 &&
+      (w->utype == 0 || w->utype == ut)) {
+    w->utype = (uint8_t)ut; /* the fast path: one value of the chunk's uniform type */
+    mp_put(&w->uni, mp_args_payload(w->res), 8);
+    return;
+  }
+  const char *why = NULL;
+  int status = rc ? MPROC_ETASKFAILED : single_value_status(w->res, &why);
+  size_t n = mproc_args_count(w->res);
+  if (status == 0 && kind != KIND_APPLY && n > 1) {
+    status = MPROC_EINVAL;
+    why = "a map task adds at most one value";
+  }
+  uint8_t type = 0;
+  const unsigned char *p = NULL;
+  size_t len = 0;
+  if (status == 0 && kind != KIND_APPLY && n == 1)
+    mp_args_item(w->res, 0, &type, &p, &len);
+  int fits = (type == MPROC_ARG_INT || type == MPROC_ARG_DOUBLE) &&
+             (w->utype == 0 || w->utype == type);
+  if (fits) {
+    w->utype = type;
+    mp_put(&w->uni, p, 8);
+    return;
+  }
+  if (w->utype != 0xff)
+    leave_uniform(w, w->tmp);
+  if (status == MPROC_ETASKFAILED && t_fail.set)
+    why = t_fail.text;
+  if (status != 0)
+    mp_args_reset(w->res);
+  put_outcome(&w->outc, status, rc, why, w->res);
+}
+
+static void run_one(worker *w, mproc_task_fn fn, int fn_err, int kind, const mproc_args_t *args) {
+  mp_args_reset(w->res);
+  t_fail.set = 0;
+  int rc;
+  if (fn == NULL) {
+    rc = fn_err;
+    snprintf(t_fail.text, sizeof t_fail.text, "the task function cannot be found in the worker");
+    t_fail.set = 1;
+  } else {
+    rc = fn(args, w->res);
+  }
+  record_outcome(w, kind, rc);
+}
+
+/* --- one chunk ----------------------------------------------------------------------------- */
+
+typedef struct chunk_in {
+  uint64_t id;
+  uint32_t fn;
+  uint8_t kind, timed;
+  uint32_t count;
+  const unsigned char *items;
+  size_t items_len;
+} chunk_in;
+
+static void begin_item(worker *w, const chunk_in *c, uint32_t j) {
+  ST64(&w->slot[SLOT_ITEM], (int64_t)j);
+  if (c->timed)
+    ST64(&w->slot[SLOT_START], os_now_ns());
+}
+
+/* The hot loop of a map over ints or doubles: no decoding, no allocation per item. */
+static void run_uniform(worker *w, const chunk_in *c, mproc_task_fn fn, uint8_t type,
+                        const unsigned char *p) {
+  if (mp_buf_reserve(&w->uni, 8 * (size_t)c->count) != 0 ||
+      mp_args_view(w->view, type, p, 8) != 0)
+    return;
+  for (uint32_t j = 0; j < c->count; j++) {
+    begin_item(w, c, j);
+    mp_args_view_move(w->view, p + 8 * (size_t)j);
+    if (!mp_args_reset_plain(w->res))
+      mp_args_reset(w->res);
+    t_fail.set = 0;
+    int rc = fn(w->view, w->res);
+    uint8_t t;
+    const unsigned char *v = rc ? NULL : mp_args_single_word(w->res, &t);
+    if (v != NULL && c->kind != KIND_APPLY && (w->utype == 0 || w->utype == t)) {
+      w->utype = t;
+      memcpy(w->uni.data + w->uni.len, v, 8);
+      w->uni.len += 8;
+    } else {
+      record_outcome(w, c->kind, rc);
+    }
+  }
+}
+
+static void run_items(worker *w, const chunk_in *c, mproc_task_fn fn, int fn_err) {
+  mp_rd r;
+  mp_rd_init(&r, c->items, c->items_len);
+  uint8_t form = mp_get_u8(&r);
+  uint8_t utype = form == ITEMS_UNIFORM ? mp_get_u8(&r) : 0;
+  if (form == ITEMS_UNIFORM && fn != NULL && r.err == 0 &&
+      r.len - r.pos == 8 * (size_t)c->count) {
+    run_uniform(w, c, fn, utype, r.p + r.pos);
+    if (c->timed)
+      ST64(&w->slot[SLOT_START], 0);
+    return;
+  }
+  for (uint32_t j = 0; j < c->count && r.err == 0; j++) {
+    begin_item(w, c, j);
+    if (form == ITEMS_LISTS) {
+      mproc_args_t *a = NULL;
+      if (mp_args_decode(&r, &a, MP_ARGS_PLAIN, NULL, 0) == 0)
+        run_one(w, fn, fn_err, c->kind, a);
+      mproc_args_free(a);
+      continue;
+    }
+    uint8_t type = utype;
+    size_t len = 8;
+    const void *p;
+    if (form == ITEMS_UNIFORM) {
+      p = r.pos + 8 <= r.len ? r.p + r.pos : NULL;
+      r.pos += 8;
+    } else {
+      type = mp_get_u8(&r);
+      p = mp_get_blob(&r, &len);
+    }
+    if (p == NULL && len > 0)
+      break;
+    mp_args_view(w->view, type, p, len);
+    run_one(w, fn, fn_err, c->kind, w->view);
+  }
+  if (c->timed)
+    ST64(&w->slot[SLOT_START], 0);
+}
+
+static void send_results(worker *w, const chunk_in *c, int64_t run_ns) {
+  mp_buf *b = &w->msg;
+  b->len = 0;
+  put_header(b, w, MSG_RESULT);
+  mp_put_u64(b, c->id);
+  mp_put_u64(b, (uint64_t)run_ns);
+  mp_put_u32(b, c->count);
+  if (w->utype != 0xff && w->utype != 0) {
+    mp_put_u8(b, ITEMS_UNIFORM);
+    mp_put_u8(b, w->utype);
+    mp_put(b, w->uni.data, w->uni.len);
+  } else {
+    if (w->utype != 0xff)
+      leave_uniform(w, w->tmp); /* count 0: nothing to convert */
+    mp_put_u8(b, ITEMS_OUTCOMES);
+    mp_put(b, w->outc.data, w->outc.len);
+  }
+  send_record(w, b);
+}
+
+static void run_chunk(worker *w, const chunk_in *c) {
+  ST64(&w->slot[SLOT_ITEM], 0);
+  ST64(&w->slot[SLOT_BEGUN], ++w->begun);
+  w->uni.len = w->outc.len = 0;
+  w->utype = 0;
+  int fn_err = MPROC_ENOTARGET;
+  mproc_task_fn fn = NULL;
+  if (c->fn < w->nfns) {
+    fn = w->fns[c->fn];
+    fn_err = w->fn_err[c->fn];
+  }
+  int64_t t0 = os_now_ns();
+  run_items(w, c, fn, fn_err);
+  int64_t t1 = os_now_ns();
+  ST64(&w->slot[SLOT_ITEM], (int64_t)c->count);
+  send_results(w, c, t1 - t0);
+}
+
+/* --- messages ------------------------------------------------------------------------------ */
+
+static int grow_fns(worker *w, uint32_t idx) {
+  if (idx < w->nfns)
+    return 0;
+  size_t n = (size_t)idx + 1;
+  mproc_task_fn *f = realloc(w->fns, n * sizeof *f);
+  if (f != NULL)
+    w->fns = f;
+  int *e = realloc(w->fn_err, n * sizeof *e);
+  if (e != NULL)
+    w->fn_err = e;
+  if (f == NULL || e == NULL)
+    return MPROC_ENOMEM;
+  for (size_t i = w->nfns; i < n; i++)
+    w->fns[i] = NULL, w->fn_err[i] = MPROC_ENOTARGET;
+  w->nfns = n;
+  return 0;
+}
+
+static void define_fns(worker *w, mp_rd *r) {
+  uint32_t n = mp_get_u32(r);
+  for (uint32_t i = 0; i < n && r->err == 0; i++) {
+    uint32_t idx = mp_get_u32(r);
+    mp_target_ref ref;
+    if (mp_target_decode(r, &ref) != 0 || grow_fns(w, idx) != 0)
+      return;
+    mproc_target_fn t = NULL;
+    int rc = mp_target_resolve(&ref, &t);
+    w->fn_err[idx] = rc;
+    w->fns[idx] = rc == 0 ? (mproc_task_fn)(void (*)(void))t : NULL;
+  }
+}
+
+static int read_chunk(mp_rd *r, chunk_in *c) {
+  c->id = mp_get_u64(r);
+  c->fn = mp_get_u32(r);
+  c->kind = mp_get_u8(r);
+  c->timed = mp_get_u8(r);
+  c->count = mp_get_u32(r);
+  c->items = mp_get_blob(r, &c->items_len);
+  return r->err;
+}
+
+/* Runs one batch; returns 1 when the worker should exit (maxtasksperchild reached). */
+static int run_batch(worker *w, mp_rd *r) {
+  define_fns(w, r);
+  uint32_t n = mp_get_u32(r);
+  for (uint32_t i = 0; i < n && r->err == 0; i++) {
+    chunk_in c;
+    if (read_chunk(r, &c) != 0)
+      break;
+    run_chunk(w, &c);
+    if (w->maxtasks > 0 && w->begun >= w->maxtasks)
+      return 1;
+  }
+  return 0;
+}
+
+static void serve(worker *w) {
+  for (;;) {
+    void *data;
+    size_t size;
+    if (mproc_queue_get(w->tq, MPROC_FOREVER, &data, &size) != 0)
+      return;
+    mp_rd r;
+    mp_rd_init(&r, data, size);
+    uint8_t type = mp_get_u8(&r);
+    int stop = type != MSG_TASKS || run_batch(w, &r);
+    mproc_free(data);
+    if (stop)
+      return;
+  }
+}
+
+/* --- start-up ------------------------------------------------------------------------------ */
+
+static int run_initializer(worker *w, const mproc_args_t *args) {
+  const void *ref_bytes;
+  size_t ref_len;
+  if (mproc_args_get_bytes(args, WARG_INIT, &ref_bytes, &ref_len) != 0)
+    return 0; /* None: no initializer */
+  mp_rd r;
+  mp_rd_init(&r, ref_bytes, ref_len);
+  mp_target_ref ref;
+  mproc_target_fn init = NULL;
+  int rc = mp_target_decode(&r, &ref);
+  if (rc == 0)
+    rc = mp_target_resolve(&ref, &init);
+  mproc_args_t *initargs = NULL;
+  if (rc == 0 && (rc = mproc_args_new(&initargs)) == 0 &&
+      (rc = mp_args_extend(initargs, args, WARG_INITARGS)) == 0) {
+    t_fail.set = 0;
+    rc = init(initargs);
+  }
+  mproc_args_free(initargs);
+  if (rc == 0)
+    return 0;
+  mp_buf b;
+  mp_buf_init(&b);
+  put_header(&b, w, MSG_INITFAIL);
+  mp_put_u32(&b, (uint32_t)rc);
+  mp_put_str(&b, t_fail.set ? t_fail.text : "the initializer failed");
+  send_record(w, &b);
+  mp_buf_free(&b);
+  return rc;
+}
+
+static int worker_open(worker *w, const mproc_args_t *args) {
+  mproc_array_t *slots;
+  int64_t slot, gen;
+  int rc = mproc_args_get_queue(args, WARG_TASKQ, &w->tq);
+  if (rc == 0)
+    rc = mproc_args_get_queue(args, WARG_RESULTQ, &w->rq);
+  if (rc == 0)
+    rc = mproc_args_get_array(args, WARG_SLOTS, &slots);
+  if (rc == 0)
+    rc = mproc_args_get_int(args, WARG_SLOT, &slot);
+  if (rc == 0)
+    rc = mproc_args_get_int(args, WARG_GEN, &gen);
+  if (rc == 0)
+    rc = mproc_args_get_int(args, WARG_MAXTASKS, &w->maxtasks);
+  if (rc != 0)
+    return rc;
+  w->slot_idx = (uint32_t)slot;
+  w->gen = (uint32_t)gen;
+  w->slot = (int64_t *)mproc_array_ptr(slots) + SLOT_WORDS * slot;
+  if ((rc = mproc_args_new(&w->view)) == 0 && (rc = mproc_args_new(&w->res)) == 0)
+    rc = mproc_args_new(&w->tmp);
+  return rc;
+}
+
+static void worker_close(worker *w) {
+  mproc_args_free(w->view);
+  mproc_args_free(w->res);
+  mproc_args_free(w->tmp);
+  mp_buf_free(&w->uni);
+  mp_buf_free(&w->outc);
+  mp_buf_free(&w->msg);
+  free(w->fns);
+  free(w->fn_err);
+}
+
+int mp_pool_worker_main(const mproc_args_t *args) {
+  worker w;
+  memset(&w, 0, sizeof w);
+  mp_set_fail_sink(fail_sink);
+  int rc = worker_open(&w, args);
+  if (rc == 0)
+    rc = run_initializer(&w, args);
+  if (rc == 0) {
+    mp_buf b;
+    mp_buf_init(&b);
+    put_header(&b, &w, MSG_HELLO);
+    send_record(&w, &b);
+    mp_buf_free(&b);
+    serve(&w);
+  }
+  mp_set_fail_sink(NULL);
+  worker_close(&w);
+  return rc == 0 ? 0 : 1;
+}
