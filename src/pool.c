@@ -60,6 +60,7 @@ static void destroy(mproc_pool_t *p) {
   mproc_args_free(p->initargs);
   mp_buf_free(&p->init_ref);
   free(p->fns);
+  free(p->waits);
   if (p->hub) {
     hub_lock(p->hub);
     p->hub->refs--;

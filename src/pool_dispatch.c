@@ -160,10 +160,14 @@ static void job_settle(mproc_pool_t *p, mproc_result_t *j) {
 /* Lock held: the next chunk to send — chunks to be sent again first, then new ones cut from the
  * oldest job with items left. NULL when there is nothing. */
 static pool_chunk *next_chunk(mproc_pool_t *p) {
-  pool_chunk *c = p->requeue;
-  if (c != NULL) {
+  pool_chunk *c;
+  while ((c = p->requeue) != NULL) {
     p->requeue = c->next;
-    return c;
+    if (!c->job->ready)
+      return c;
+    c->job->inflight--; /* finished meanwhile (fail-fast, a broken pool): its input may be gone */
+    job_settle(p, c->job);
+    chunk_free(p, c);
   }
   mproc_result_t *j;
   while ((j = p->cut_head) != NULL && (j->cursor >= j->n || j->ready)) {
