@@ -135,6 +135,8 @@ void mp_process_after_fork_child(void);
 int mp_process_wait_handle(mproc_process_t *p, os_handle *h);
 /* Terminates daemon children and joins the rest (Python's exit function). */
 void mp_process_exit_hook(void);
+/* Runs fn at the start of the exit hook (the pool module: terminate live pools). */
+void mp_process_set_exit_prelude(void (*fn)(void));
 
 /* --- forkserver.c ------------------------------------------------------------------------- */
 /* Client: asks the server to fork a child that runs the BOOT record sent later on the

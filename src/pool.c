@@ -69,6 +69,46 @@ static void destroy(mproc_pool_t *p) {
   free(p);
 }
 
+/* --- live pools, terminated at exit (Python's pool finalizer) ------------------------------ */
+
+static mproc_pool_t *g_pools; /* os_global_lock */
+
+static void pools_at_exit(void) {
+  int64_t me = os_getpid();
+  for (;;) {
+    mproc_pool_t *p;
+    os_global_lock();
+    for (p = g_pools; p && (p->owner_pid != me || p->exit_done); p = p->next_pool)
+      ;
+    if (p)
+      p->exit_done = 1;
+    os_global_unlock();
+    if (p == NULL)
+      return;
+    if (os_thread_token() != p->thread_token)
+      mproc_pool_terminate(p);
+  }
+}
+
+static void register_pool(mproc_pool_t *p) {
+  p->owner_pid = os_getpid();
+  os_global_lock();
+  p->next_pool = g_pools;
+  g_pools = p;
+  os_global_unlock();
+  mp_process_set_exit_prelude(pools_at_exit);
+}
+
+static void unregister_pool(mproc_pool_t *p) {
+  os_global_lock();
+  mproc_pool_t **pp = &g_pools;
+  while (*pp && *pp != p)
+    pp = &(*pp)->next_pool;
+  if (*pp)
+    *pp = p->next_pool;
+  os_global_unlock();
+}
+
 /* The workers are started by the pool's thread, so that they outlive the thread that called
  * mproc_pool_new (a daemon child's parent-death signal follows the thread that started it). */
 static int wait_started(mproc_pool_t *p) {
@@ -105,6 +145,7 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_options *opts) {
     destroy(p);
     return rc;
   }
+  register_pool(p);
   *out = p;
   return 0;
 }
@@ -160,6 +201,7 @@ static int fn_index(mproc_pool_t *p, mproc_task_fn fn, const mp_target_ref *ref,
   p->fns = f;
   f[p->nfns].fn = fn;
   f[p->nfns].ref = *ref;
+  f[p->nfns].ewma_ns = 0;
   *idx = (uint32_t)p->nfns++;
   return 0;
 }
@@ -388,6 +430,7 @@ int mproc_pool_join(mproc_pool_t *p, int64_t timeout_ms) {
 void mproc_pool_free(mproc_pool_t *p) {
   if (p == NULL)
     return;
+  unregister_pool(p);
   mproc_pool_terminate(p);
   os_thread_join(p->thread);
   destroy(p);

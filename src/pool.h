@@ -71,6 +71,7 @@ struct mproc_result {
   struct mproc_result *next_all; /* every job the pool still holds (hub lock) */
   struct mproc_result *next_ready; /* ready, callbacks not yet run (hub lock) */
   int cb_done;                   /* callbacks ran (pool thread) */
+  uint64_t cb_thread;            /* the thread running its callback */
   pool_input in;
   uint32_t fn;               /* index in the pool's function table */
   mproc_task_options opts;
@@ -79,7 +80,9 @@ struct mproc_result {
   size_t cursor;             /* next item not yet cut into a chunk */
   size_t done;               /* items finished */
   size_t inflight;           /* chunks at workers or requeued */
-  int ready, user_ref, pool_ref, failed;
+  int ready;    /* visible to the caller (after callbacks) */
+  int finished; /* every item has its outcome */
+  int user_ref, pool_ref, failed;
   int32_t first_fail;        /* code of the lowest failed index */
   size_t first_fail_idx;
   /* outcomes per item */
@@ -102,8 +105,11 @@ void mp_job_set_run(mproc_result_t *j, size_t first, uint8_t type, const unsigne
 void mp_job_set_failure(mproc_result_t *j, size_t i, int status, int code, const char *msg);
 /* Lock held: marks every unfinished item with status (fail-fast, terminate). */
 void mp_job_cancel_rest(mproc_result_t *j, int status, const char *msg);
-/* Lock held: 1 when this call found every item finished (sets ready, wakes waiters). */
+/* Lock held: 1 when this call found every item finished. The result becomes ready (waiters
+ * wake) now, or after its callback has run when it has one. */
 int mp_job_check_ready(mproc_result_t *j);
+/* Lock held: makes the result ready and wakes its waiters. */
+void mp_job_publish(mproc_result_t *j);
 /* Drops the pool's or the user's reference; frees the job after both (lock held; the hub
  * goes with its unlock if that was its last reference). */
 void mp_job_unref(mproc_result_t *j, int user);
@@ -118,6 +124,7 @@ int mp_job_set_input(mproc_result_t *j, const mproc_args_t *items,
 typedef struct pool_fn {
   mproc_task_fn fn;
   mp_target_ref ref;
+  int64_t ewma_ns; /* how long its chunks run (moving average; 0 until one came back) */
 } pool_fn;
 
 /* Items [first, first + count) of a job, at a worker or waiting to be sent again. */
@@ -141,6 +148,7 @@ typedef struct pool_worker {
   uint64_t received;       /* result records since the worker started */
   uint64_t assigned;       /* chunks assigned since the worker started */
   mp_buf pending;          /* a batch not yet in the task queue (it was full) */
+  size_t pending_chunks;   /* chunks in that batch */
   size_t known_fns;        /* function definitions sent */
   int timed_out;           /* killed by the pool: an item ran past its time limit */
 } pool_worker;
@@ -169,10 +177,14 @@ struct mproc_pool {
   uint64_t next_id, workers_started, callback_failures;
   /* pool thread only */
   int startup_deaths;
-  int64_t ewma_ns, last_death_check;
+  int64_t last_death_check;
   unsigned rr;
   mproc_waitable *waits;
   uint64_t thread_token;
+  /* the registry of live pools (os_global_lock) */
+  struct mproc_pool *next_pool;
+  int64_t owner_pid;
+  int exit_done;
 };
 
 void mp_pool_thread(void *arg);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "pool.h"
+#include "queue.h"
 
 #define LD64(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define MAX_WINDOW 64              /* chunks in flight per worker */
@@ -20,6 +21,7 @@
 #define DEATH_CHECK_NS 10000000    /* while results keep coming, look for deaths every 10 ms */
 #define STARTUP_DEATHS_MAX 3       /* workers dying before they start: the pool gives up */
 #define TERM_GRACE_MS 500
+#define RETRY_NS 2000000           /* a batch waiting for room in a task queue: try again */
 
 static int64_t *slot_of(mproc_pool_t *p, int i) {
   return (int64_t *)mproc_array_ptr(p->slots) + SLOT_WORDS * i;
@@ -84,6 +86,7 @@ static int start_worker(mproc_pool_t *p, int i) {
   w->known_fns = 0;
   w->timed_out = 0;
   w->pending.len = 0;
+  w->pending_chunks = 0;
   mproc_args_t *args = NULL;
   int rc = mproc_queue_new_sized(&w->tq, (size_t)1 << 30, (size_t)1 << 20);
   if (rc == 0)
@@ -146,14 +149,30 @@ static void chunk_free(mproc_pool_t *p, pool_chunk *c) {
 
 /* Lock held: the pool's reference to a job goes once it is ready, its callbacks have run and
  * no chunk of it is still out. */
+static void unlink_cut(mproc_pool_t *p, mproc_result_t *j) {
+  mproc_result_t *prev = NULL;
+  for (mproc_result_t *c = p->cut_head; c; prev = c, c = c->next_cut) {
+    if (c != j)
+      continue;
+    if (prev)
+      prev->next_cut = c->next_cut;
+    else
+      p->cut_head = c->next_cut;
+    if (p->cut_tail == c)
+      p->cut_tail = prev;
+    return;
+  }
+}
+
 static void job_settle(mproc_pool_t *p, mproc_result_t *j) {
-  if (!j->ready || !j->cb_done || j->inflight > 0)
+  if (!j->finished || !j->cb_done || j->inflight > 0)
     return;
   mproc_result_t **pp = &p->all;
   while (*pp && *pp != j)
     pp = &(*pp)->next_all;
   if (*pp)
     *pp = j->next_all;
+  unlink_cut(p, j);
   mp_job_unref(j, 0);
 }
 
@@ -163,14 +182,14 @@ static pool_chunk *next_chunk(mproc_pool_t *p) {
   pool_chunk *c;
   while ((c = p->requeue) != NULL) {
     p->requeue = c->next;
-    if (!c->job->ready)
+    if (!c->job->finished)
       return c;
     c->job->inflight--; /* finished meanwhile (fail-fast, a broken pool): its input may be gone */
     job_settle(p, c->job);
     chunk_free(p, c);
   }
   mproc_result_t *j;
-  while ((j = p->cut_head) != NULL && (j->cursor >= j->n || j->ready)) {
+  while ((j = p->cut_head) != NULL && (j->cursor >= j->n || j->finished)) {
     p->cut_head = j->next_cut;
     if (p->cut_head == NULL)
       p->cut_tail = NULL;
@@ -183,6 +202,8 @@ static pool_chunk *next_chunk(mproc_pool_t *p) {
   c->id = ++p->next_id;
   j->cursor += c->count;
   j->inflight++;
+  if (j->cursor >= j->n)
+    unlink_cut(p, j); /* fully cut: it is at the head */
   return c;
 }
 
@@ -212,10 +233,20 @@ static void put_defs(mproc_pool_t *p, pool_worker *w, mp_buf *b) {
   w->known_fns = p->nfns;
 }
 
+/* Lock held: the job whose chunks go out next (requeued chunks first). */
+static const mproc_result_t *next_job(const mproc_pool_t *p) {
+  return p->requeue ? p->requeue->job : p->cut_head;
+}
+
+/* Lock held: how many chunks a worker may hold: about WINDOW_NS of work, judged by the run
+ * time of the function that goes out next (a new function starts at one chunk, so a job of
+ * long tasks is spread over the workers, whatever ran before it). */
 static size_t window(const mproc_pool_t *p) {
-  if (p->ewma_ns <= 0)
+  const mproc_result_t *j = next_job(p);
+  int64_t t = j ? p->fns[j->fn].ewma_ns : 0;
+  if (t <= 0)
     return 1;
-  int64_t w = WINDOW_NS / p->ewma_ns;
+  int64_t w = WINDOW_NS / t;
   return w < 1 ? 1 : w > MAX_WINDOW ? MAX_WINDOW : (size_t)w;
 }
 
@@ -231,6 +262,7 @@ static size_t room(const mproc_pool_t *p, const pool_worker *w) {
 /* Lock held: fills w->pending with a batch of up to `room` chunks; returns how many. */
 static size_t build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
   mp_buf *b = &w->pending;
+  size_t known = w->known_fns;
   b->len = 0;
   mp_put_u8(b, MSG_TASKS);
   put_defs(p, w, b);
@@ -251,41 +283,52 @@ static size_t build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
   }
   for (int i = 0; i < 4; i++)
     b->data[at + i] = (unsigned char)(k >> (8 * i));
-  if (k == 0)
+  if (k == 0) {
     b->len = 0;
+    w->known_fns = known; /* the definitions were not sent after all */
+  }
   return k;
 }
 
-/* Sends w's pending batch. An idle worker is waiting in get, so a batch bigger than the ring
- * can be streamed to it; a busy one gets it later. */
-static void flush_pending(pool_worker *w, size_t batch_chunks) {
+/* Sends w's pending batch; 0 when it is out (or there is none). A batch that fits the ring
+ * goes in without waiting or stays pending while the ring is full. A bigger one is streamed
+ * through the ring, which needs the worker reading: it is sent only while the worker has
+ * nothing else to do (so it is waiting in get). */
+static int flush_pending(pool_worker *w) {
   if (w->pending.len == 0)
-    return;
-  int64_t t = w->inflight == batch_chunks ? 1000 : 0;
+    return 0;
+  int64_t t = 0;
+  if (w->pending.len > mp_queue_whole_max(w->tq)) {
+    if (w->inflight != w->pending_chunks)
+      return 1;
+    t = 1000;
+  }
   if (w->pending.err == 0 &&
       mproc_queue_put(w->tq, w->pending.data, w->pending.len, t) != 0)
-    return;
+    return 1;
   w->pending.len = 0;
+  w->pending_chunks = 0;
+  return 0;
 }
 
-static void feed(mproc_pool_t *p) {
+/* Gives each worker what it has room for; returns 1 if a batch is still waiting to go in. */
+static int feed(mproc_pool_t *p) {
+  int waiting = 0;
   for (int k = 0; k < p->nworkers; k++) {
     int i = (int)((p->rr + (unsigned)k) % (unsigned)p->nworkers);
     pool_worker *w = &p->w[i];
     if (w->state != W_STARTING && w->state != W_READY)
       continue;
-    size_t sent = 0;
     if (w->pending.len == 0) {
-      size_t r = room(p, w);
-      if (r == 0)
-        continue;
       hub_lock(p->hub);
-      sent = build_batch(p, w, r);
+      size_t r = room(p, w);
+      w->pending_chunks = r ? build_batch(p, w, r) : 0;
       hub_unlock(p->hub);
     }
-    flush_pending(w, sent);
+    waiting |= flush_pending(w);
   }
   p->rr++;
+  return waiting;
 }
 
 /* --- results ------------------------------------------------------------------------------------ */
@@ -300,6 +343,9 @@ void mp_pool_ready_push(mproc_pool_t *p, mproc_result_t *j) {
 }
 
 static void complete(mproc_pool_t *p, mproc_result_t *j) {
+  hub_lock(p->hub);
+  j->cb_thread = os_thread_token();
+  hub_unlock(p->hub);
   mproc_result_cb cb = j->failed ? j->opts.error_callback : j->opts.callback;
   if (cb != NULL && cb(j, j->opts.ctx) != 0) {
     hub_lock(p->hub);
@@ -307,6 +353,7 @@ static void complete(mproc_pool_t *p, mproc_result_t *j) {
     hub_unlock(p->hub);
   }
   hub_lock(p->hub);
+  mp_job_publish(j);
   j->cb_done = 1;
   job_settle(p, j);
   hub_unlock(p->hub);
@@ -314,7 +361,7 @@ static void complete(mproc_pool_t *p, mproc_result_t *j) {
 
 /* Lock held: after items changed; fail-fast cancels the rest of a failed job. */
 static void after_items(mproc_pool_t *p, mproc_result_t *j) {
-  if (j->failed && j->opts.fail_fast && !j->ready)
+  if (j->failed && j->opts.fail_fast && !j->finished)
     mp_job_cancel_rest(j, MPROC_ECANCELED, "cancelled: an earlier item failed (fail-fast)");
   if (mp_job_check_ready(j))
     mp_pool_ready_push(p, j);
@@ -375,10 +422,10 @@ static int store_results(mproc_result_t *j, const pool_chunk *c, mp_rd *r) {
   return rc;
 }
 
-static void note_run_time(mproc_pool_t *p, int64_t ns) {
+static void note_run_time(pool_fn *f, int64_t ns) {
   if (ns < 1)
     ns = 1;
-  p->ewma_ns = p->ewma_ns <= 0 ? ns : (p->ewma_ns * 7 + ns) / 8;
+  f->ewma_ns = f->ewma_ns <= 0 ? ns : (f->ewma_ns * 7 + ns) / 8;
 }
 
 static pool_chunk *pop_head(pool_worker *w) {
@@ -399,10 +446,10 @@ static void on_result(mproc_pool_t *p, pool_worker *w, mp_rd *r) {
     return; /* not what this worker was given: ignore */
   pool_chunk *c = pop_head(w);
   w->received++;
-  note_run_time(p, run_ns);
   mproc_result_t *j = c->job;
   hub_lock(p->hub);
-  if (!j->ready) {
+  note_run_time(&p->fns[j->fn], run_ns);
+  if (!j->finished) {
     if (store_results(j, c, r) != 0)
       mp_job_cancel_rest(j, MPROC_EPROTO, "a worker sent a malformed result");
     after_items(p, j);
@@ -533,7 +580,7 @@ static void settle_culprit(loss *l, pool_chunk *c, size_t i) {
 static void settle_lost(loss *l, pool_chunk *c, int64_t item) {
   mproc_result_t *j = c->job;
   size_t done = item < 0 ? 0 : (size_t)item > c->count ? c->count : (size_t)item;
-  if (!j->ready) {
+  if (!j->finished) {
     if (l->p->opts.on_death == MPROC_POOL_RETRY_TASK) {
       requeue(l, split(l->p, j, c->first, done, 0));
     } else {
@@ -571,6 +618,7 @@ static int reassign(mproc_pool_t *p, int i, const char *why) {
   *l.tail = p->requeue;
   p->requeue = again;
   w->pending.len = 0;
+  w->pending_chunks = 0;
   return lost;
 }
 
@@ -748,10 +796,12 @@ static void serve(mproc_pool_t *p) {
     }
     if (quit && quit_workers(p))
       return;
-    feed(p);
+    int waiting = feed(p);
     int got = drain(p, DRAIN_MAX);
     run_callbacks(p);
     int64_t next = check_timeouts(p);
+    if (waiting && next > os_now_ns() + RETRY_NS)
+      next = os_now_ns() + RETRY_NS; /* room in a task queue appears without a wake-up */
     if (got == 0)
       wait_events(p, next);
     else if (os_now_ns() - p->last_death_check > DEATH_CHECK_NS)

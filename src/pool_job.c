@@ -159,7 +159,9 @@ void mp_job_set_failure(mproc_result_t *j, size_t i, int status, int code, const
     return;
   j->rtype[i] = MPROC_ARG_NONE;
   finished(j, i);
-  if (!j->failed || i < j->first_fail_idx) {
+  /* get() reports the lowest failed item, preferring a real failure to a cancellation */
+  int cancel = status == MPROC_ECANCELED, was_cancel = j->first_fail == MPROC_ECANCELED;
+  if (!j->failed || (was_cancel && !cancel) || (cancel == was_cancel && i < j->first_fail_idx)) {
     j->first_fail = status;
     j->first_fail_idx = i;
   }
@@ -177,11 +179,19 @@ void mp_job_cancel_rest(mproc_result_t *j, int status, const char *msg) {
       mp_job_set_failure(j, i, status, 0, msg);
 }
 
-int mp_job_check_ready(mproc_result_t *j) {
-  if (j->ready || j->done < j->n)
-    return 0;
+void mp_job_publish(mproc_result_t *j) {
+  if (j->ready)
+    return;
   __atomic_store_n(&j->ready, 1, __ATOMIC_RELEASE);
   hub_wake(j->hub);
+}
+
+int mp_job_check_ready(mproc_result_t *j) {
+  if (j->finished || j->done < j->n)
+    return 0;
+  j->finished = 1;
+  if (j->opts.callback == NULL && j->opts.error_callback == NULL)
+    mp_job_publish(j); /* else after its callback, as Python does */
   return 1;
 }
 
@@ -212,6 +222,8 @@ static int set_list_input(mproc_result_t *j, const mproc_args_t *const *lists) {
     return MPROC_ENOMEM;
   for (size_t i = 0; i < j->n; i++) {
     const mproc_args_t *a = lists ? lists[i] : NULL;
+    if (a == NULL && j->in.kind == KIND_STAR)
+      return MPROC_EINVAL; /* apply's NULL is an empty list; a starmap row must exist */
     if (mp_args_has_handles(a))
       return MPROC_ENOTSUP;
     j->in.offs[i] = j->in.lists.len;
@@ -269,12 +281,12 @@ static int add_outcome(mproc_args_t *a, const mproc_result_t *j, size_t i) {
 }
 
 /* A run of items [i, end) holding values of one fixed-size type goes in with one copy. */
-static size_t run_end(const mproc_result_t *j, size_t i) {
+static size_t run_end(const mproc_result_t *j, size_t i, size_t to) {
   uint8_t t = j->rtype[i];
   size_t e = i;
   if (t != MPROC_ARG_INT && t != MPROC_ARG_DOUBLE)
     return i;
-  while (e < j->n && j->rtype[e] == t && (j->status == NULL || j->status[e] == 0))
+  while (e < to && j->rtype[e] == t && (j->status == NULL || j->status[e] == 0))
     e++;
   return e;
 }
@@ -282,7 +294,7 @@ static size_t run_end(const mproc_result_t *j, size_t i) {
 static int item_values(const mproc_result_t *j, size_t from, size_t to, mproc_args_t *a) {
   int rc = 0;
   for (size_t i = from; rc == 0 && i < to;) {
-    size_t e = run_end(j, i);
+    size_t e = run_end(j, i, to);
     if (e > i + 1) {
       rc = mp_args_add_run(a, j->rtype[i], &j->rword[i], e - i);
       i = e;
@@ -312,10 +324,15 @@ int mp_job_values(mproc_result_t *j, mproc_args_t **out) {
 
 /* --- the AsyncResult calls ------------------------------------------------------------------- */
 
+/* Lock held: ready for this caller (its own callback sees the result it is called for). */
+static int ready_for_me(const mproc_result_t *r) {
+  return r->ready || (r->finished && r->cb_thread == os_thread_token());
+}
+
 static int wait_ready(mproc_result_t *r, int64_t timeout_ms) {
   int64_t deadline = os_deadline(timeout_ms);
-  while (!r->ready)
-    if (hub_wait(r->hub, deadline) == MPROC_ETIMEDOUT && !r->ready)
+  while (!ready_for_me(r))
+    if (hub_wait(r->hub, deadline) == MPROC_ETIMEDOUT && !ready_for_me(r))
       return MPROC_ETIMEDOUT;
   return 0;
 }
@@ -357,7 +374,7 @@ int mproc_result_successful(mproc_result_t *r) {
   if (r == NULL)
     return MPROC_EINVAL;
   hub_lock(r->hub);
-  int rc = !r->ready ? MPROC_ESTATE : !r->failed;
+  int rc = !ready_for_me(r) ? MPROC_ESTATE : !r->failed;
   hub_unlock(r->hub);
   return rc;
 }

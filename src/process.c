@@ -563,7 +563,20 @@ void mp_process_after_fork_child(void) {
 
 /* Python's _exit_function: terminate daemonic children, then join every child. Runs from
  * atexit, and explicitly when a forked child exits through _exit. */
+static void (*g_exit_prelude)(void);
+
+void mp_process_set_exit_prelude(void (*fn)(void)) {
+  os_global_lock();
+  g_exit_prelude = fn;
+  os_global_unlock();
+}
+
 void mp_process_exit_hook(void) {
+  os_global_lock();
+  void (*prelude)(void) = g_exit_prelude;
+  os_global_unlock();
+  if (prelude)
+    prelude(); /* pools stop their workers (and stop replacing them) first */
   if (!g_atexit_done || os_getpid() != g_owner_pid)
     return;
   mproc_process_t **v;
