@@ -1,26 +1,28 @@
 /*
  * demo — the reason to use processes: a CPU-bound job over a few hundred thousand records,
- * done serially, then split across every usable CPU.
+ * done serially, then by a Pool with one worker per usable CPU.
  *
  * The job is the one a tutorial describes: "hundreds of thousands of records need a
- * scientific computation; process 1 takes records 1..10000, process 2 the next 10000, ...".
- * Here a record is a 32-bit number and the computation is a primality test by trial division.
- * Records are generated from their index, so a child needs only its slice bounds (real data
- * would be read from a file, or passed in shared memory once that API lands).
+ * scientific computation". Here a record is a 32-bit number and the computation is a
+ * primality test by trial division. Records are generated from their index, so a task needs
+ * only the index (real data would be read from a file, or passed in shared memory).
  *
  * Python equivalent:
- *     def count_slice(lo, hi, expected):
- *         n = sum(is_prime(record(i)) for i in range(lo, hi))
- *         print(f"slice {k}: records {lo}..{hi - 1}, count={n}")
+ *     def is_prime_record(i):
+ *         return is_prime(record(i))
  *
  *     if __name__ == '__main__':
- *         serial = [sum(is_prime(record(i)) for i in slice) for slice in slices]
- *         ps = [Process(target=count_slice, args=(lo, hi, expected)) for ...]
- *         for p in ps: p.start()
- *         for p in ps: p.join()
+ *         serial = [is_prime_record(i) for i in range(n)]
+ *         with Pool(procs) as pool:
+ *             parallel = pool.map(is_prime_record, range(n))
+ *         assert parallel == serial
+ *         print(f"speed-up: {serial_time / parallel_time:.2f}x")
  *
- * Each child checks its count against the serial run and fails (exit code 1 with a message)
- * on a mismatch. Until pipes and queues exist, children report by printing.
+ * map splits the records into chunks (Python's rule: about four per worker), so each worker
+ * gets a few large pieces of work and the per-record cost of the pool stays small. The program
+ * checks every record's result against the serial run. The pool's time counts from its
+ * creation to map's return, so it includes starting the workers (mproc_pool_new returns while
+ * they are still starting; under spawn each one runs the program anew).
  *
  * Usage: demo [--method fork|spawn|forkserver] [--procs N] [--records N]
  */
@@ -29,7 +31,7 @@
 #include <stdlib.h>
 
 #define DEFAULT_RECORDS 500000
-#define MAX_PROCS 256
+#define MAX_RECORDS 100000000
 
 /* Record i: a well-mixed odd number in [2^30, 2^31) (splitmix-style hash of i). */
 static uint32_t record(uint32_t i) {
@@ -52,28 +54,13 @@ static int is_prime(uint32_t n) {
   return 1;
 }
 
-static int64_t count_primes(int64_t lo, int64_t hi) {
-  int64_t count = 0;
-  for (int64_t i = lo; i < hi; i++)
-    count += is_prime(record((uint32_t)i));
-  return count;
-}
-
-/* The child's target: args are (slice index, lo, hi, expected count). */
-static int count_slice(const mproc_args_t *args) {
-  int k;
-  int64_t lo, hi, expected;
-  int rc = mproc_args_parse(args, "illl", &k, &lo, &hi, &expected);
+/* The pool's task: item i (a record index) gives 1 if record i is prime, else 0. */
+static int is_prime_record(const mproc_args_t *args, mproc_args_t *result) {
+  int64_t i;
+  int rc = mproc_args_get_int(args, 0, &i);
   if (rc != 0)
-    return mproc_fail(2, "count_slice: bad arguments: %s", mproc_strerror(rc));
-  int64_t count = count_primes(lo, hi);
-  printf("slice %d: records %lld..%lld, count=%lld\n", k, (long long)lo, (long long)(hi - 1),
-         (long long)count);
-  fflush(stdout);
-  if (count != expected)
-    return mproc_fail(1, "slice %d: counted %lld, the serial run counted %lld", k,
-                      (long long)count, (long long)expected);
-  return 0;
+    return mproc_fail(2, "is_prime_record: bad arguments: %s", mproc_strerror(rc));
+  return mproc_args_add_int(result, is_prime(record((uint32_t)i)));
 }
 
 static long arg_long(int argc, char **argv, const char *flag, long def) {
@@ -87,70 +74,70 @@ int main(int argc, char **argv) {
   mproc_main(argc, argv);
   if (example_apply_method(argc, argv) != 0)
     return 2;
-  int64_t nrec = arg_long(argc, argv, "--records", DEFAULT_RECORDS);
-  int nproc = (int)arg_long(argc, argv, "--procs", mproc_cpu_count_usable());
-  if (nrec < 1 || nproc < 1 || nproc > MAX_PROCS) {
-    fprintf(stderr, "usage: %s [--method M] [--procs 1..%d] [--records N>0]\n", argv[0],
-            MAX_PROCS);
+  long nrec = arg_long(argc, argv, "--records", DEFAULT_RECORDS);
+  long nproc = arg_long(argc, argv, "--procs", mproc_cpu_count_usable());
+  if (nrec < 1 || nrec > MAX_RECORDS || nproc < 1 || nproc > 1024) {
+    fprintf(stderr, "usage: %s [--method M] [--procs 1..1024] [--records 1..%d]\n", argv[0],
+            MAX_RECORDS);
     return 2;
   }
+  printf("counting primes among %ld records: serially, then with a pool of %ld processes (%s)\n",
+         nrec, nproc, mproc_start_method_name(mproc_get_start_method()));
+  fflush(stdout); /* before the workers start: a fork child must not inherit pending output */
 
-  static int64_t lo[MAX_PROCS], hi[MAX_PROCS], expected[MAX_PROCS];
-  for (int k = 0; k < nproc; k++) {
-    lo[k] = nrec * k / nproc;
-    hi[k] = nrec * (k + 1) / nproc;
+  /* 1. Serial: every record in this process. */
+  unsigned char *serial = malloc((size_t)nrec);
+  if (serial == NULL)
+    return example_die("malloc", MPROC_ENOMEM);
+  double t0 = example_now();
+  long total = 0;
+  for (long i = 0; i < nrec; i++) {
+    serial[i] = (unsigned char)is_prime(record((uint32_t)i));
+    total += serial[i];
   }
-  printf("counting primes among %lld records: serially, then in %d processes (%s)\n",
-         (long long)nrec, nproc, mproc_start_method_name(mproc_get_start_method()));
+  double serial_time = example_now() - t0;
+  printf("serial:   %ld primes in %.2f s\n", total, serial_time);
   fflush(stdout);
 
-  /* 1. Serial: one slice after the other, in this process. */
-  double t0 = example_now();
-  int64_t total = 0;
-  for (int k = 0; k < nproc; k++) {
-    expected[k] = count_primes(lo[k], hi[k]);
-    total += expected[k];
-  }
-  double serial = example_now() - t0;
-  printf("serial:   %lld primes in %.2f s\n", (long long)total, serial);
-  fflush(stdout); /* before starting children: a fork child must not inherit pending output */
-
-  /* 2. Parallel: one process per slice. */
-  static mproc_process_t *ps[MAX_PROCS];
+  /* 2. Parallel: pool.map(is_prime_record, range(n)). */
+  mproc_args_t *items, *results = NULL;
+  int rc = example_range(&items, 0, nrec);
+  if (rc != 0)
+    return example_die("example_range", rc);
   t0 = example_now();
-  for (int k = 0; k < nproc; k++) {
-    mproc_args_t *args;
-    int rc = mproc_args_build(&args, "illl", k, lo[k], hi[k], expected[k]);
-    if (rc != 0)
-      return example_die("mproc_args_build", rc);
-    rc = mproc_process_new(&ps[k], count_slice, args);
-    mproc_args_free(args);
-    if (rc != 0)
-      return example_die("mproc_process_new", rc);
-    rc = mproc_process_start(ps[k]);
-    if (rc != 0)
-      return example_die("mproc_process_start", rc);
+  mproc_pool_options opts = {.processes = (int)nproc};
+  mproc_pool_t *pool;
+  rc = mproc_pool_new(&pool, &opts); /* with Pool(procs) as pool: */
+  if (rc != 0)
+    return example_die("mproc_pool_new", rc);
+  rc = mproc_pool_map(pool, is_prime_record, items, NULL, &results);
+  double parallel_time = example_now() - t0;
+  mproc_pool_free(pool);
+  mproc_args_free(items);
+  if (rc != 0) {
+    mproc_args_free(results);
+    return example_die("mproc_pool_map", rc);
   }
-  int failed = 0;
-  for (int k = 0; k < nproc; k++) {
-    int code = -1;
-    int rc = mproc_process_join(ps[k], MPROC_FOREVER);
-    if (rc == 0)
-      rc = mproc_process_exitcode(ps[k], &code);
-    if (rc != 0)
-      return example_die("join", rc);
-    if (code != 0) {
-      const char *msg = mproc_process_error(ps[k]);
-      fprintf(stderr, "slice %d failed with exit code %d: %s\n", k, code,
-              msg ? msg : "(no message)");
-      failed++;
-    }
-    mproc_process_close(ps[k]);
+
+  /* assert parallel == serial */
+  long ptotal = 0, mismatches = 0;
+  for (long i = 0; i < nrec; i++) {
+    int64_t v = -1;
+    mproc_args_get_int(results, (size_t)i, &v);
+    ptotal += v == 1;
+    if (v != serial[i] && mismatches++ == 0)
+      fprintf(stderr, "record %ld: the pool says %lld, the serial run %d\n", i, (long long)v,
+              serial[i]);
   }
-  double parallel = example_now() - t0;
-  if (failed)
+  mproc_args_free(results);
+  free(serial);
+  if (mismatches) {
+    fprintf(stderr, "%ld of %ld records differ from the serial run\n", mismatches, nrec);
     return 1;
-  printf("parallel: %lld primes in %.2f s (%d processes)\n", (long long)total, parallel, nproc);
-  printf("speed-up: %.2fx on %d usable CPUs\n", serial / parallel, mproc_cpu_count_usable());
+  }
+  printf("pool:     %ld primes in %.2f s (%ld workers, their start included)\n", ptotal,
+         parallel_time, nproc);
+  printf("speed-up: %.2fx on %d usable CPUs\n", serial_time / parallel_time,
+         mproc_cpu_count_usable());
   return 0;
 }

@@ -1,7 +1,8 @@
 /*
- * Small helpers shared by the examples: sleeping, clocks, random numbers and the optional
- * `--method fork|spawn|forkserver` argument. Nothing here is part of mproc; it keeps the
- * example programs close to the Python they mirror. Include it before any other header.
+ * Small helpers shared by the examples: sleeping, clocks, random numbers, the optional
+ * `--method fork|spawn|forkserver` argument, range() lists and error reports. Nothing here is
+ * part of mproc; it keeps the example programs close to the Python they mirror. Include it
+ * before any other header.
  */
 #ifndef MPROC_EXAMPLE_UTIL_H
 #define MPROC_EXAMPLE_UTIL_H
@@ -162,6 +163,41 @@ static inline void example_print_list(const mproc_args_t *list) {
   }
   printf("]\n");
   fflush(stdout);
+}
+
+/* list(range(start, stop)): the items of a Pool's map, one int each. Returns 0 or a code
+ * (then *out is NULL). Release the list with mproc_args_free. */
+static inline int example_range(mproc_args_t **out, int64_t start, int64_t stop) {
+  *out = NULL;
+  mproc_args_t *list;
+  int rc = mproc_args_new(&list);
+  if (rc != 0)
+    return rc;
+  for (int64_t i = start; rc == 0 && i < stop; i++)
+    rc = mproc_args_add_int(list, i);
+  if (rc != 0) {
+    mproc_args_free(list);
+    return rc;
+  }
+  *out = list;
+  return 0;
+}
+
+/* The failure of one Pool result, for `return example_result_die(...)` from main: rc (from
+ * mproc_result_get and the like) and, when an item failed, that item's message (mproc_fail in
+ * the task, or what the pool saw: a worker that died, a time limit). Returns 1. */
+static inline int example_result_die(const char *what, mproc_result_t *res, int rc) {
+  const char *msg = NULL;
+  for (size_t i = 0; res != NULL && msg == NULL; i++) {
+    int status = mproc_result_status(res, i);
+    if (status == MPROC_ERANGE || status == MPROC_EINVAL)
+      break; /* past the last item */
+    if (status != 0)
+      msg = mproc_result_error(res, i);
+  }
+  fprintf(stderr, "%s: %s (%s)%s%s\n", what, mproc_strerror(rc), mproc_errname(rc),
+          msg ? ": " : "", msg ? msg : "");
+  return 1;
 }
 
 /* Starts n processes running target, the i-th with the arguments (lock, i) — e.g.

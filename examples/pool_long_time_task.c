@@ -1,0 +1,114 @@
+/*
+ * pool_long_time_task — five tasks of random length submitted with apply_async to a pool of
+ * four processes; close() and join() wait for all of them.
+ *
+ * Python:
+ *     import os, time, random, multiprocessing
+ *
+ *     def long_time_task(name):
+ *         print(f'run task {name}, {os.getpid()}')
+ *         start = time.time()
+ *         time.sleep(random.random() * 3)
+ *         end = time.time()
+ *         print(f'task {name} runs {end - start} seconds.')
+ *
+ *     if __name__ == '__main__':
+ *         print('Parent process %s.' % os.getpid())
+ *         pool = multiprocessing.Pool(4)  # 四进程的进程池  只能同时执行4个进程
+ *         for i in range(5):
+ *             pool.apply_async(long_time_task, args=[i])
+ *         pool.close()  # 关闭进程池入口, 即不能再添加新的进程
+ *         pool.join()
+ *         print('All subprocess done.')
+ *
+ * (The comments: a pool of four processes runs at most four tasks at once; close() shuts the
+ * pool's entrance, no new tasks may be added.)
+ *
+ * Output, for example:
+ *     Parent process 4100.
+ *     run task 0, 4101
+ *     run task 1, 4102
+ *     run task 2, 4103
+ *     run task 3, 4104
+ *     task 2 runs 0.153189 seconds.
+ *     run task 4, 4103
+ *     task 0 runs 0.402533 seconds.
+ *     ...
+ *     All subprocess done.
+ *
+ * Four tasks start at once; the fifth waits for the first free worker and runs in a process
+ * that already ran one, so its pid is one printed before. The sleep is random.random() * 1
+ * second instead of * 3, and the durations are printed with six decimals.
+ *
+ * Python drops the AsyncResult objects that apply_async returns, so a task that raised would
+ * go unnoticed; the C program keeps the handles and checks after join that every task
+ * succeeded (with out NULL, mproc_pool_apply_async drops the handle as Python does).
+ *
+ * Usage: pool_long_time_task [--method fork|spawn|forkserver]
+ */
+#include "example_util.h"
+
+#define TASKS 5
+
+static int long_time_task(const mproc_args_t *args, mproc_args_t *result) {
+  (void)result; /* returns None */
+  int64_t name;
+  int rc = mproc_args_get_int(args, 0, &name);
+  if (rc != 0)
+    return mproc_fail(2, "long_time_task: bad arguments: %s", mproc_strerror(rc));
+  printf("run task %d, %lld\n", (int)name, (long long)mproc_current_pid());
+  fflush(stdout);
+  double start = example_now();
+  example_sleep_ms(example_randint(0, 999)); /* time.sleep(random.random() * 1) */
+  double end = example_now();
+  printf("task %d runs %.6f seconds.\n", (int)name, end - start);
+  fflush(stdout);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  mproc_main(argc, argv);
+  if (example_apply_method(argc, argv) != 0)
+    return 2;
+
+  printf("Parent process %lld.\n", (long long)mproc_current_pid());
+  fflush(stdout); /* before the workers start: a fork child must not inherit pending output */
+  mproc_pool_options opts = {.processes = 4};
+  mproc_pool_t *pool;
+  int rc = mproc_pool_new(&pool, &opts); /* pool = multiprocessing.Pool(4) */
+  if (rc != 0)
+    return example_die("mproc_pool_new", rc);
+
+  mproc_result_t *res[TASKS];
+  for (int i = 0; i < TASKS; i++) { /* for i in range(5): */
+    mproc_args_t *args;
+    rc = mproc_args_build(&args, "i", i);
+    if (rc != 0)
+      return example_die("mproc_args_build", rc);
+    /* pool.apply_async(long_time_task, args=[i]) */
+    rc = mproc_pool_apply_async(pool, long_time_task, args, NULL, &res[i]);
+    mproc_args_free(args);
+    if (rc != 0)
+      return example_die("mproc_pool_apply_async", rc);
+  }
+  rc = mproc_pool_close(pool); /* pool.close() */
+  if (rc == 0)
+    rc = mproc_pool_join(pool, MPROC_FOREVER); /* pool.join() */
+  if (rc != 0)
+    return example_die("closing the pool", rc);
+  printf("All subprocess done.\n");
+  fflush(stdout);
+
+  int failed = 0;
+  for (int i = 0; i < TASKS; i++) {
+    rc = mproc_result_get(res[i], MPROC_NOWAIT, NULL); /* done: join waited for it */
+    if (rc != 0) {
+      char what[32];
+      snprintf(what, sizeof what, "task %d", i);
+      failed = example_result_die(what, res[i], rc);
+    }
+    mproc_result_free(res[i]);
+  }
+  mproc_pool_free(pool);
+  return failed;
+}
