@@ -61,6 +61,7 @@ static void destroy(mproc_pool_t *p) {
   mp_buf_free(&p->init_ref);
   free(p->fns);
   free(p->waits);
+  mp_buf_free(&p->rbuf);
   if (p->hub) {
     hub_lock(p->hub);
     p->hub->refs--;

@@ -180,6 +180,7 @@ struct mproc_pool {
   int64_t last_death_check;
   unsigned rr;
   mproc_waitable *waits;
+  mp_buf rbuf; /* the result record being read */
   uint64_t thread_token;
   /* the registry of live pools (os_global_lock) */
   struct mproc_pool *next_pool;

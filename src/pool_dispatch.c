@@ -487,12 +487,9 @@ static void on_record(mproc_pool_t *p, const unsigned char *data, size_t size) {
 static int drain(mproc_pool_t *p, int max) {
   int k = 0;
   for (; max < 0 || k < max; k++) {
-    void *data;
-    size_t size;
-    if (mproc_queue_get(p->rq, 0, &data, &size) != 0)
+    if (mp_queue_get_into(p->rq, 0, &p->rbuf) != 0)
       break;
-    on_record(p, data, size);
-    mproc_free(data);
+    on_record(p, p->rbuf.data, p->rbuf.len);
   }
   return k;
 }

@@ -8,6 +8,7 @@
 
 #include "args.h"
 #include "pool.h"
+#include "queue.h"
 
 #define ST64(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define FAIL_MSG_CAP 4096
@@ -22,6 +23,7 @@ typedef struct worker {
   int *fn_err;
   size_t nfns;
   mproc_args_t *view, *res, *tmp;
+  mp_buf in;             /* the batch being run */
   mp_buf uni, outc, msg; /* a chunk's results: uniform values, or outcome records */
   uint8_t utype;         /* uniform results so far: their type; 0xff once not uniform */
 } worker;
@@ -314,16 +316,12 @@ static int run_batch(worker *w, mp_rd *r) {
 
 static void serve(worker *w) {
   for (;;) {
-    void *data;
-    size_t size;
-    if (mproc_queue_get(w->tq, MPROC_FOREVER, &data, &size) != 0)
+    if (mp_queue_get_into(w->tq, MPROC_FOREVER, &w->in) != 0)
       return;
     mp_rd r;
-    mp_rd_init(&r, data, size);
+    mp_rd_init(&r, w->in.data, w->in.len);
     uint8_t type = mp_get_u8(&r);
-    int stop = type != MSG_TASKS || run_batch(w, &r);
-    mproc_free(data);
-    if (stop)
+    if (type != MSG_TASKS || run_batch(w, &r))
       return;
   }
 }
@@ -389,6 +387,7 @@ static void worker_close(worker *w) {
   mproc_args_free(w->view);
   mproc_args_free(w->res);
   mproc_args_free(w->tmp);
+  mp_buf_free(&w->in);
   mp_buf_free(&w->uni);
   mp_buf_free(&w->outc);
   mp_buf_free(&w->msg);

@@ -421,14 +421,26 @@ static int collect(mproc_queue_t *q, uint32_t id, unsigned char *buf, size_t tot
   return 0;
 }
 
-/* Takes the stream whose FIRST record is at head. 0 with *out, or MPROC_EPEERGONE. */
-static int take_stream(mproc_queue_t *q, rec *first, void **out, size_t *size) {
+/* Makes room for exactly n bytes in b (no rounding up: items can be huge). */
+static int buf_fit(mp_buf *b, size_t n) {
+  if (b->cap >= n && b->data != NULL)
+    return 0;
+  unsigned char *d = realloc(b->data, n ? n : 1);
+  if (d == NULL)
+    return MPROC_ENOMEM;
+  b->data = d;
+  b->cap = n ? n : 1;
+  return 0;
+}
+
+/* Takes the stream whose FIRST record is at head into b. 0, or MPROC_EPEERGONE. */
+static int take_stream(mproc_queue_t *q, rec *first, mp_buf *b) {
   queue_shm *s = q->s;
   size_t total = (size_t)(first->aux & (((uint64_t)1 << SIZE_BITS) - 1));
   uint32_t id = stream_of(first);
-  unsigned char *buf = malloc(total ? total : 1);
-  if (buf == NULL)
+  if (buf_fit(b, total) != 0)
     return MPROC_ENOMEM; /* the item stays in the queue */
+  unsigned char *buf = b->data;
   ST(&s->reader_pid, my_pid());
   ST(&s->reader_id, id);
   memcpy(buf, first + 1, first->len);
@@ -438,12 +450,10 @@ static int take_stream(mproc_queue_t *q, rec *first, void **out, size_t *size) {
   ST(&s->reader_pid, 0);
   signal_word(q, H_DATA, UINT32_MAX); /* getters that waited behind the stream */
   if (rc != 0) {
-    free(buf);
     task_done_silently(q); /* never delivered (writer died or its process gave up) */
     return rc;
   }
-  *out = buf;
-  *size = total;
+  b->len = total;
   return 0;
 }
 
@@ -458,18 +468,16 @@ static int foreign_chunk(mproc_queue_t *q, rec *r, const waiting *w, int64_t dea
   return wait_on(q, w, deadline, 1);
 }
 
-static int take_item(mproc_queue_t *q, rec *r, void **out, size_t *size) {
-  void *buf = malloc(r->len ? r->len : 1);
-  if (buf == NULL)
+static int take_item(mproc_queue_t *q, rec *r, mp_buf *b) {
+  if (buf_fit(b, r->len) != 0)
     return MPROC_ENOMEM;
-  memcpy(buf, r + 1, r->len);
-  *size = r->len;
-  *out = buf;
+  memcpy(b->data, r + 1, r->len);
+  b->len = r->len;
   consume(q, r, 1);
   return 0;
 }
 
-static int get_locked(mproc_queue_t *q, int64_t deadline, void **out, size_t *size) {
+static int get_locked(mproc_queue_t *q, int64_t deadline, mp_buf *b) {
   queue_shm *s = q->s;
   for (;;) {
     waiting w = begin_wait(q, H_DATA, H_GET);
@@ -487,9 +495,9 @@ static int get_locked(mproc_queue_t *q, int64_t deadline, void **out, size_t *si
       consume(q, r, 0);
       continue;
     case R_ITEM:
-      return take_item(q, r, out, size);
+      return take_item(q, r, b);
     case R_FIRST:
-      rc = take_stream(q, r, out, size);
+      rc = take_stream(q, r, b);
       if (rc != MPROC_EPEERGONE)
         return rc;
       continue; /* its writer died mid-stream: nothing was delivered, look again */
@@ -587,10 +595,27 @@ int mproc_queue_get(mproc_queue_t *q, int64_t timeout_ms, void **data, size_t *s
     return rc ? rc : MPROC_EINVAL;
   *data = NULL;
   *size = 0;
+  mp_buf b;
+  mp_buf_init(&b);
+  rc = mp_queue_get_into(q, timeout_ms, &b);
+  if (rc == 0) {
+    *data = b.data;
+    *size = b.len;
+  } else {
+    mp_buf_free(&b);
+  }
+  return rc;
+}
+
+int mp_queue_get_into(mproc_queue_t *q, int64_t timeout_ms, mp_buf *b) {
+  int rc = usable(q);
+  if (rc != 0)
+    return rc;
+  b->len = 0;
   int64_t deadline;
   mp_timeout_deadline(timeout_ms, &deadline);
   lock(q, H_GET);
-  rc = get_locked(q, deadline, data, size);
+  rc = get_locked(q, deadline, b);
   unlock(q, H_GET);
   return rc;
 }

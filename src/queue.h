@@ -31,6 +31,9 @@ struct mproc_queue {
  * one record (bigger ones are streamed). */
 int mp_queue_put_bytes(mproc_queue_t *q, const void *data, size_t n, int64_t deadline);
 size_t mp_queue_whole_max(const mproc_queue_t *q);
+/* mproc_queue_get into a buffer the caller reuses (b->len = the item's size; no allocation
+ * once b is big enough). */
+int mp_queue_get_into(mproc_queue_t *q, int64_t timeout_ms, mp_buf *b);
 /* Puts every item of the list in order, waiting for room as long as it takes, or until
  * *abandon is set (the feeder). */
 void mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon);
