@@ -774,7 +774,8 @@ MPROC_API uint64_t mproc_pool_workers_started(mproc_pool_t *pool);
 MPROC_API uint64_t mproc_pool_callback_failures(mproc_pool_t *pool);
 
 /* apply(fn, args): blocks; *result (release with mproc_args_free) holds the values the task
- * added. Returns 0 or the item's failure code (then *result is NULL). */
+ * added. Returns 0 or the item's failure code (then *result is NULL). args NULL: no arguments.
+ * Per-item messages (mproc_result_error) are read through the _async forms. */
 MPROC_API int mproc_pool_apply(mproc_pool_t *pool, mproc_task_fn fn, const mproc_args_t *args,
                                const mproc_task_options *opts, mproc_args_t **result);
 /* out may be NULL: the pool then frees the result after its callback. */
@@ -808,11 +809,12 @@ MPROC_API int mproc_pool_close(mproc_pool_t *pool);
 /* Stops every worker now (SIGTERM, then SIGKILL after 500 ms), even mid-task; outstanding
  * items fail with MPROC_ECANCELED. Returns within about a second, from any thread. */
 MPROC_API int mproc_pool_terminate(mproc_pool_t *pool);
-/* After close or terminate: waits until all submitted work is done and the workers have
- * exited. MPROC_ESTATE before close; MPROC_ETIMEDOUT after the timeout. */
+/* After close or terminate: waits until all submitted work is done (callbacks included) and
+ * the workers have exited. MPROC_ESTATE before close; MPROC_ETIMEDOUT after the timeout. */
 MPROC_API int mproc_pool_join(mproc_pool_t *pool, int64_t timeout_ms);
 /* Terminates if still running (outstanding items: MPROC_ECANCELED), then releases the pool.
- * Result handles stay valid until freed. NULL is accepted. */
+ * Result handles stay valid until freed. NULL is accepted. A pool never freed is terminated
+ * at exit. Not from the pool's own callbacks. */
 MPROC_API void mproc_pool_free(mproc_pool_t *pool);
 
 /* AsyncResult.get: waits for the whole result. apply: *values = the values the task added;
@@ -830,8 +832,9 @@ MPROC_API int mproc_result_successful(mproc_result_t *res);
 /* Items finished so far and in all (a long map's progress). */
 MPROC_API int mproc_result_progress(mproc_result_t *res, size_t *done, size_t *total);
 /* The next item: in order for imap (and map/starmap results), as finished for imap_unordered.
- * 0 and *value (that item's values; may be NULL) and *index (may be NULL); the item's failure
- * code (with *index; iteration goes on past it); MPROC_EEOF after the last item;
+ * 0 with *value = a new list holding that item's value (release with mproc_args_free) and
+ * *index = its position (either pointer may be NULL); the item's failure code (with *index set
+ * and *value NULL; iteration goes on past it); MPROC_EEOF after the last item;
  * MPROC_ETIMEDOUT when the next one is not ready in time. */
 MPROC_API int mproc_result_next(mproc_result_t *res, int64_t timeout_ms, mproc_args_t **value,
                                 size_t *index);
