@@ -242,11 +242,7 @@ static int prepare_job(mproc_pool_t *p, const submission *s, mproc_result_t **ou
   j->pool_ref = 1;
   j->user_ref = s->user;
   if (rc != 0) {
-    j->hub->refs++; /* job_free gives it back */
-    j->pool_ref = j->user_ref = 0;
-    hub_lock(p->hub);
-    mp_job_unref(j, 0);
-    hub_unlock(p->hub);
+    mp_job_discard(j);
     return rc;
   }
   *out = j;
@@ -292,12 +288,9 @@ static int submit(mproc_pool_t *p, const submission *s, mproc_result_t **out) {
   if (rc == 0) {
     hub_lock(p->hub);
     rc = enqueue_job(p, j, ref, s->fn);
-    if (rc != 0) {
-      p->hub->refs++;
-      j->pool_ref = j->user_ref = 0;
-      mp_job_unref(j, 0);
-    }
     hub_unlock(p->hub);
+    if (rc != 0)
+      mp_job_discard(j); /* never seen by anyone else */
   }
   free(ref);
   if (rc == 0) {

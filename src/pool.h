@@ -110,6 +110,8 @@ void mp_job_cancel_rest(mproc_result_t *j, int status, const char *msg);
 int mp_job_check_ready(mproc_result_t *j);
 /* Lock held: makes the result ready and wakes its waiters. */
 void mp_job_publish(mproc_result_t *j);
+/* Frees a job nobody else has seen (it holds no reference to the hub yet). */
+void mp_job_discard(mproc_result_t *j);
 /* Drops the pool's or the user's reference; frees the job after both (lock held; the hub
  * goes with its unlock if that was its last reference). */
 void mp_job_unref(mproc_result_t *j, int user);

@@ -78,7 +78,7 @@ int mp_job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out) {
   return 0;
 }
 
-static void job_free(mproc_result_t *j) {
+void mp_job_discard(mproc_result_t *j) {
   for (size_t i = 0; i < j->n; i++)
     if (j->rtype[i] == MPROC_ARG_BYTES || j->rtype[i] == MPROC_ARG_STR)
       free((void *)(uintptr_t)j->rword[i]);
@@ -105,7 +105,7 @@ void mp_job_unref(mproc_result_t *j, int user) {
   if (j->user_ref || j->pool_ref)
     return;
   j->hub->refs--;
-  job_free(j);
+  mp_job_discard(j);
 }
 
 static void finished(mproc_result_t *j, size_t i) {
