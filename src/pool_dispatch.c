@@ -111,22 +111,22 @@ static int start_worker(mproc_pool_t *p, int i) {
 
 static void stop_worker(mproc_pool_t *p, int i, int64_t deadline) {
   pool_worker *w = &p->w[i];
-  if (w->proc != NULL) {
-    if (mproc_process_join(w->proc, 0) != 0) {
-      int64_t left = (deadline - os_now_ns()) / 1000000;
-      if (mproc_process_join(w->proc, left > 0 ? left : 0) != 0) {
-        mproc_process_kill(w->proc);
-        mproc_process_join(w->proc, MPROC_FOREVER);
-      }
-    }
-    mproc_process_free(w->proc);
-  }
-  mproc_queue_free(w->tq);
+  hub_lock(p->hub); /* mproc_pool_pids reads proc while the state says it is there */
+  mproc_process_t *proc = w->proc;
+  mproc_queue_t *tq = w->tq;
   w->proc = NULL;
   w->tq = NULL;
-  hub_lock(p->hub);
   w->state = W_EMPTY;
   hub_unlock(p->hub);
+  if (proc != NULL && mproc_process_join(proc, 0) != 0) {
+    int64_t left = (deadline - os_now_ns()) / 1000000;
+    if (mproc_process_join(proc, left > 0 ? left : 0) != 0) {
+      mproc_process_kill(proc);
+      mproc_process_join(proc, MPROC_FOREVER);
+    }
+  }
+  mproc_process_free(proc);
+  mproc_queue_free(tq);
 }
 
 /* --- chunks ------------------------------------------------------------------------------------- */
