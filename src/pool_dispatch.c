@@ -471,7 +471,9 @@ static void on_record(mproc_pool_t *p, const unsigned char *data, size_t size) {
   if (type == MSG_RESULT) {
     on_result(p, w, &r);
   } else if (type == MSG_HELLO) {
+    hub_lock(p->hub);
     w->state = w->state == W_STARTING ? W_READY : w->state;
+    hub_unlock(p->hub);
     p->startup_deaths = 0;
   } else if (type == MSG_INITFAIL) {
     int32_t code = (int32_t)mp_get_u32(&r);
