@@ -70,16 +70,16 @@ static int timed_lock(pthread_mutex_t *mx, int64_t deadline) {
 #endif
 }
 
+/* An unlock wakes one waiter. If that waiter is killed before it takes the lock, nobody wakes
+ * the others (the kernel repairs a dead owner, not a dead waiter) and they would sleep on a
+ * free lock for good. So nobody sleeps on it longer than this before looking again. */
+#define LOCK_SLICE_NS ((int64_t)100000000)
+
 int os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
   pthread_mutex_t *mx = (pthread_mutex_t *)m->bytes;
-  int rc;
-  if (deadline == OS_NO_DEADLINE) {
-    rc = pthread_mutex_lock(mx);
-  } else {
-    rc = pthread_mutex_trylock(mx);
-    if (rc == EBUSY && deadline > os_now_ns())
-      rc = timed_lock(mx, deadline);
-  }
+  int rc = pthread_mutex_trylock(mx);
+  for (int64_t now; (rc == EBUSY || rc == ETIMEDOUT) && (now = os_now_ns()) < deadline;)
+    rc = timed_lock(mx, deadline - now > LOCK_SLICE_NS ? now + LOCK_SLICE_NS : deadline);
   switch (rc) {
   case 0:
     return 0;
