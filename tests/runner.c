@@ -389,3 +389,38 @@ int t_count_handles(void) {
   return n - 3; /* ".", ".." and the directory's own fd */
 #endif
 }
+
+/* --- fault tests ---------------------------------------------------------------------------- */
+
+static uint64_t g_fault_seed, g_rand_state;
+
+uint64_t t_fault_seed(void) {
+  if (g_fault_seed == 0) {
+    const char *env = getenv("MPROC_FAULT_SEED");
+    g_fault_seed = env && *env ? strtoull(env, NULL, 0) : (uint64_t)t_now_ms() * 2654435761u;
+    if (g_fault_seed == 0)
+      g_fault_seed = 1;
+    g_rand_state = g_fault_seed;
+    printf("fault seed: MPROC_FAULT_SEED=%" PRIu64 "\n", g_fault_seed);
+    fflush(stdout);
+  }
+  return g_fault_seed;
+}
+
+int t_fault_rounds(int quick_default) {
+  const char *env = getenv("MPROC_FAULT_ROUNDS");
+  int n = env && *env ? atoi(env) : quick_default;
+  return n > 0 ? n : quick_default;
+}
+
+uint32_t t_rand(void) {
+  t_fault_seed();
+  g_rand_state ^= g_rand_state >> 12;
+  g_rand_state ^= g_rand_state << 25;
+  g_rand_state ^= g_rand_state >> 27;
+  return (uint32_t)((g_rand_state * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+int t_rand_range(int lo, int hi) {
+  return hi <= lo ? lo : lo + (int)(t_rand() % (uint32_t)(hi - lo + 1));
+}

@@ -178,4 +178,16 @@ typedef struct t_thread t_thread;
 t_thread *t_thread_start(void (*fn)(void *), void *arg);
 void t_thread_join(t_thread *t);
 
+/* --- fault tests (binary test_fault, label "fault") ----------------------------------------
+ * Kill-at-random cases draw every random choice from one seeded generator. The seed comes from
+ * MPROC_FAULT_SEED when set, else from the clock, and is printed before the first round so a
+ * failure can be replayed exactly. Rounds default to what fits CI (tens); MPROC_FAULT_ROUNDS
+ * overrides it for soak runs (thousands). */
+uint64_t t_fault_seed(void);
+int t_fault_rounds(int quick_default);
+/* Next pseudo-random value of the case's generator (xorshift64*, seeded by t_fault_seed). */
+uint32_t t_rand(void);
+/* A value in [lo, hi]. */
+int t_rand_range(int lo, int hi);
+
 #endif
