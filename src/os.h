@@ -132,9 +132,11 @@ int os_mutex_unlock(os_mutex_mem *m, os_handle h);
  * shared memory and wake at most that many, (2) re-check their condition after every return:
  * wake-ups may be spurious. */
 int os_park_new(os_handle *h); /* POSIX: *h = OS_INVALID, nothing to create */
-/* Sleeps unless *addr != expected (Linux checks atomically; Windows relies on (1), and looks at
- * *addr again between slices of its wait, since a permit released for one sleeper can be taken
- * by another) until woken or the deadline: 0 or MPROC_ETIMEDOUT. */
+/* Sleeps unless *addr != expected (Linux checks atomically; Windows relies on (1)) until woken
+ * or the deadline: 0 or MPROC_ETIMEDOUT. Both backends also look at *addr themselves at least
+ * every 100 ms and return once it changed: a wake-up can go to a sleeper that is killed before
+ * it acts on it (or, on Windows, a permit released for one sleeper can be taken by another),
+ * and the others must not sleep on a changed word for good. */
 int os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, int64_t deadline);
 /* Wakes up to n sleepers (n >= 1). */
 int os_park_wake(const uint32_t *addr, os_handle h, uint32_t n);

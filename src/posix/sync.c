@@ -112,20 +112,32 @@ int os_park_new(os_handle *h) {
   return 0;
 }
 
+/* A wake-up goes to one sleeper chosen by the kernel. If that sleeper is killed before it acts
+ * on it, nobody else is told: a semaphore keeps a permit, a queue an item, while the others
+ * sleep on. So no sleeper trusts a single wake-up: it sleeps at most PARK_SLICE_NS at a time
+ * and then looks at the word itself, returning as soon as it changed (the Windows backend does
+ * the same between slices of its semaphore wait). A lost wake-up costs at most one slice. */
+#define PARK_SLICE_NS ((int64_t)100000000)
+
 int os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, int64_t deadline) {
-  struct timespec ts, *tp = NULL;
-  if (deadline != OS_NO_DEADLINE) {
-    if (deadline <= os_now_ns())
+  (void)h;
+  for (;;) {
+    int64_t now = os_now_ns();
+    if (deadline != OS_NO_DEADLINE && deadline <= now)
       return MPROC_ETIMEDOUT;
-    ts = to_timespec(deadline); /* FUTEX_WAIT_BITSET: absolute, CLOCK_MONOTONIC */
-    tp = &ts;
+    int64_t until = deadline - now > PARK_SLICE_NS ? now + PARK_SLICE_NS : deadline;
+    struct timespec ts = to_timespec(until); /* FUTEX_WAIT_BITSET: absolute, CLOCK_MONOTONIC */
+    /* Not FUTEX_PRIVATE_FLAG: the word is shared with other processes. */
+    if (syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, expected, &ts, NULL,
+                FUTEX_BITSET_MATCH_ANY) == 0)
+      return 0;
+    if (errno == EAGAIN || errno == EINTR) /* the word changed, or a signal: look again */
+      return 0;
+    if (errno != ETIMEDOUT)
+      return os_last_error();
+    if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected)
+      return 0; /* changed while its wake-up went to someone who is gone */
   }
-  /* Not FUTEX_PRIVATE_FLAG: the word is shared with other processes. */
-  if (syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, expected, tp, NULL, FUTEX_BITSET_MATCH_ANY) == 0)
-    return 0;
-  if (errno == EAGAIN || errno == EINTR) /* the word changed, or a signal: look again */
-    return 0;
-  return errno == ETIMEDOUT ? MPROC_ETIMEDOUT : os_last_error();
 }
 
 int os_park_wake(const uint32_t *addr, os_handle h, uint32_t n) {
