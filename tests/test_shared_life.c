@@ -264,6 +264,94 @@ TEST(child_allocates_beside_parent, 60, ALL) {
   mproc_value_free(flag);
 }
 
+/* --- a child writing to memory the parent freed ------------------------------------------------ */
+
+#define SCRIBBLE_VICTIMS 4
+static const size_t scribble_sizes[SCRIBBLE_VICTIMS] = {8, 100, 1000, 5000};
+
+/* Args: the victims (byte arrays the parent frees), then a flag: this child sets it to 1 once
+ * every victim has been overwritten, and stops when the parent sets 2. Random bytes, over and
+ * over: whatever the parent's allocator might keep in a freed block is garbage by then. */
+static int t_scribble(const mproc_args_t *a) {
+  mproc_value_t *flag = t_value(a, SCRIBBLE_VICTIMS);
+  uint64_t x = (uint64_t)mproc_current_pid() * 0x9E3779B97F4A7C15ull | 1;
+  int64_t f = 0, t0 = t_now_ms();
+  /* Bounded: a parent that crashed never sets 2, and an orphan must not scribble forever. */
+  for (int pass = 0; f != 2 && t_now_ms() - t0 < 30000; pass++) {
+    for (size_t i = 0; i < SCRIBBLE_VICTIMS; i++) {
+      mproc_array_t *v = t_array(a, i);
+      C_TRUE(v != NULL);
+      unsigned char *p = mproc_array_ptr(v);
+      for (size_t k = 0; k < mproc_array_length(v); k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        p[k] = (unsigned char)(x >> 24);
+      }
+    }
+    if (pass == 0)
+      C_OK(mproc_value_store(flag, 1));
+    C_OK(mproc_value_load(flag, &f));
+  }
+  return 0;
+}
+
+typedef struct live_block {
+  mproc_array_t *a;
+  uintptr_t p;
+  size_t n;
+} live_block;
+
+/* The new block [p, p + n) overlaps none of the live ones. */
+static void assert_disjoint(const live_block *live, size_t nlive, uintptr_t p, size_t n) {
+  for (size_t i = 0; i < nlive; i++)
+    if (p < live[i].p + live[i].n && live[i].p < p + n)
+      t_fail(__FILE__, __LINE__, "new block %#lx+%zu overlaps live block %#lx+%zu",
+             (unsigned long)p, n, (unsigned long)live[i].p, live[i].n);
+}
+
+TEST(freed_block_scribbled_by_child, 90, ALL) {
+  /* The parent frees Arrays a child still maps; the child keeps writing random bytes over
+   * them. The parent's allocator must not trust anything inside those blocks: it allocates
+   * and frees thousands of objects of the same sizes afterwards without a crash (ASan
+   * watches), and no two live blocks overlap. The data of a block reused while the child
+   * writes is the child's to corrupt; the parent's own bookkeeping is not. */
+  mproc_array_t *victim[SCRIBBLE_VICTIMS];
+  for (int i = 0; i < SCRIBBLE_VICTIMS; i++)
+    ASSERT_OK(mproc_raw_array_new(&victim[i], 'B', scribble_sizes[i], NULL));
+  mproc_value_t *flag;
+  ASSERT_OK(mproc_raw_value_new(&flag, 'q', NULL));
+  mproc_process_t *p = t_start_one(t_scribble, t_args("AAAAV", victim[0], victim[1], victim[2],
+                                                      victim[3], flag));
+  for (int i = 0; i < SCRIBBLE_VICTIMS; i++)
+    mproc_array_free(victim[i]);
+  sh_await(flag, 1);
+  enum { LIVE_MAX = 64, ROUNDS = 4000 };
+  live_block live[LIVE_MAX];
+  size_t nlive = 0;
+  uint64_t x = 88172645463325252ull;
+  for (int r = 0; r < ROUNDS; r++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    if (nlive == LIVE_MAX || (nlive > 0 && x % 3 == 0)) {
+      size_t k = (size_t)(x >> 8) % nlive;
+      mproc_array_free(live[k].a);
+      live[k] = live[--nlive];
+      continue;
+    }
+    size_t base = scribble_sizes[(x >> 4) % SCRIBBLE_VICTIMS];
+    size_t n = base / 2 + (size_t)(x >> 16) % base + 1;
+    mproc_array_t *a;
+    ASSERT_OK(mproc_raw_array_new(&a, 'B', n, NULL));
+    uintptr_t at = (uintptr_t)mproc_array_ptr(a);
+    assert_disjoint(live, nlive, at, n);
+    memset(mproc_array_ptr(a), 0xA5, n);
+    live[nlive++] = (live_block){a, at, n};
+  }
+  while (nlive > 0)
+    mproc_array_free(live[--nlive].a);
+  ASSERT_OK(mproc_value_store(flag, 2));
+  t_finish(p);
+  mproc_value_free(flag);
+}
+
 #ifndef _WIN32
 /* Inherited by fork as a global, not as an argument. */
 static mproc_value_t *g_inherited;
