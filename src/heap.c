@@ -215,6 +215,7 @@ static int alloc_big(size_t size, mp_block *out) {
 }
 
 int mp_heap_alloc(size_t size, mp_block *out) {
+  mproc__clear_error_message();
   if (out == NULL || size == 0)
     return MPROC_EINVAL;
   memset(out, 0, sizeof *out);
@@ -227,6 +228,8 @@ int mp_heap_alloc(size_t size, mp_block *out) {
   if (rc == 0)
     out->seg->refs++;
   os_global_unlock();
+  if (rc == MPROC_ENOSPC)
+    mp_shm_nospace_message(0, "a shared object's segment", size <= CLASS_MAX ? SEG_DEFAULT : size);
   return rc;
 }
 

@@ -10,6 +10,15 @@
 #include <dirent.h>
 #include <unistd.h>
 #endif
+#ifdef __linux__
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#endif
 
 /* Helpers defined in test_shared.c (the same binary). */
 int64_t sh_load(const mproc_value_t *v);
@@ -542,6 +551,18 @@ TEST(oversize_array_refused, 60, ONCE) {
   /* Refused at creation: never a SIGBUS (or an OOM kill) when the pages are touched later. */
   ASSERT_RC(mproc_array_new(&a, 'B', huge, NULL, MPROC_LOCK_NEW), MPROC_ENOSPC);
   ASSERT_TRUE(a == NULL);
+  /* The message says where the memory would have come from and how much was free (A17). */
+  const char *msg = mproc_last_error_message();
+  printf("message: %s\n", msg);
+  ASSERT_TRUE(strstr(msg, "free") != NULL && strstr(msg, "asked") != NULL);
+#ifdef _WIN32
+  ASSERT_TRUE(strstr(msg, "commit limit") != NULL);
+#else
+  ASSERT_TRUE(strstr(msg, "memory (memfd, tmpfs-backed)") != NULL);
+#endif
+  char asked[64];
+  snprintf(asked, sizeof asked, "(%llu bytes) asked", (unsigned long long)huge);
+  ASSERT_TRUE(strstr(msg, asked) != NULL);
   /* Again, counting handles: the first failure may set up lasting state (Wine keeps a handle
    * after the first refused view); each one after must leave nothing behind. */
   int h0 = count_handles();
@@ -561,4 +582,75 @@ TEST(oversize_array_refused, 60, ONCE) {
   ASSERT_OK(mproc_array_new(&a, 'B', 1 << 20, NULL, MPROC_LOCK_NEW));
   memset(mproc_array_ptr(a), 1, 1 << 20);
   mproc_array_free(a);
+}
+
+/* --- anonymous segments with neither memfd nor /dev/shm (USER-PAIN A18) ------------------------ */
+
+/* test_shared_memory.c */
+void sh_private_dev_shm(const char *opts);
+void sh_anonymous_objects_work(void);
+
+#ifdef __linux__
+/* memfd_create fails with ENOSYS in this process and its children, as on kernels before 3.17
+ * or under a seccomp policy that forbids it. */
+static void refuse_memfd(void) {
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_memfd_create, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+    t_skip("seccomp filters are not allowed here");
+  ASSERT_TRUE(syscall(SYS_memfd_create, "x", 0) < 0 && errno == ENOSYS);
+}
+
+/* Shared mappings of this process whose file lies in dir. */
+static int maps_under(const char *dir) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[1024];
+  int n = 0;
+  while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+    const char *path = strchr(line, '/');
+    n += path != NULL && strncmp(path, dir, strlen(dir)) == 0 && path[strlen(dir)] == '/';
+  }
+  if (f != NULL)
+    fclose(f);
+  return n;
+}
+#endif
+
+TEST(anonymous_without_memfd_or_dev_shm, 120, POSIX_ALL) {
+#ifdef __linux__
+  /* The fallback chain of anonymous segments: memfd, else an unlinked /dev/shm object, else an
+   * unlinked file in $TMPDIR. With memfd refused and /dev/shm read-only, everything that is
+   * not a named block still works, from files in the directory TMPDIR points at. */
+  char dir[256];
+  t_temp_path(dir, sizeof dir, "anon-dir");
+  ASSERT_EQ(mkdir(dir, 0700), 0);
+  setenv("TMPDIR", dir, 1);
+  sh_private_dev_shm("ro");
+  refuse_memfd();
+  sh_anonymous_objects_work();
+  mproc_value_t *v;
+  ASSERT_OK(mproc_value_new(&v, 'q', NULL, MPROC_LOCK_NEW));
+  ASSERT_TRUE(maps_under(dir) > 0);
+  /* A shortage is reported against that directory. */
+  mproc_array_t *a = (mproc_array_t *)&a;
+  ASSERT_RC(mproc_raw_array_new(&a, 'B', (size_t)1 << 50, NULL), MPROC_ENOSPC);
+  printf("message: %s\n", mproc_last_error_message());
+  ASSERT_TRUE(strstr(mproc_last_error_message(), dir) != NULL);
+  mproc_value_free(v);
+  DIR *d = opendir(dir); /* the files never had a name there, or lost it at once */
+  ASSERT_TRUE(d != NULL);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    ASSERT_TRUE(strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0);
+  closedir(d);
+  ASSERT_EQ(rmdir(dir), 0);
+#else
+  t_skip("Linux only");
+#endif
 }
