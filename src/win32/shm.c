@@ -101,7 +101,7 @@ void os_shm_unmap(void *addr, size_t size) {
 
 void os_shm_space(int named, char *where, size_t cap, uint64_t *free_bytes) {
   (void)named; /* named or not, a section is charged against the commit limit */
-  snprintf(where, cap, "the commit limit (pagefile-backed sections)");
+  snprintf(where, cap, "memory (pagefile-backed sections, commit limit)");
   MEMORYSTATUSEX ms;
   ms.dwLength = sizeof ms;
   *free_bytes = GlobalMemoryStatusEx(&ms) ? (uint64_t)ms.ullAvailPageFile : UINT64_MAX;
