@@ -22,7 +22,7 @@
 
 /* --- the task and its items --------------------------------------------------------------- */
 
-/* An int x gives 3x + 1 after sleeping x % 4 ms (a window for the kills); bytes give the same
+/* An int x gives 3x + 1 after sleeping x % 6 ms (a window for the kills); bytes give the same
  * bytes, each plus one. Deterministic: the parent runs it too, for the serial answer. */
 static int fp_task(const mproc_args_t *args, mproc_args_t *result) {
   int t = mproc_args_type(args, 0);
@@ -31,8 +31,8 @@ static int fp_task(const mproc_args_t *args, mproc_args_t *result) {
     int rc = mproc_args_get_int(args, 0, &x);
     if (rc != 0)
       return rc;
-    if (x % 4)
-      t_sleep_ms((int)(x % 4));
+    if (x % 6)
+      t_sleep_ms((int)(x % 6));
     return mproc_args_add_int(result, 3 * x + 1);
   }
   const void *p = NULL;
@@ -218,7 +218,7 @@ static void kill_pid(int64_t pid) {
 static int kill_some(mproc_pool_t *pool) {
   int kills = t_rand_range(1, 3);
   for (int k = 0; k < kills; k++) {
-    t_sleep_ms(t_rand_range(0, 40));
+    t_sleep_ms(t_rand_range(0, k == 0 ? 15 : 30));
     int64_t pids[8];
     size_t n = 0;
     ASSERT_OK(mproc_pool_pids(pool, pids, 8, &n));
@@ -235,7 +235,7 @@ static void kill_round(int policy, tally *t) {
   memset(&po, 0, sizeof po);
   po.processes = 3;
   po.on_death = (mproc_pool_on_death)policy;
-  po.max_task_retries = 3;
+  po.max_task_retries = (unsigned)t_rand_range(1, 2); /* 1..3 kills may poison an item */
   mproc_pool_t *pool;
   ASSERT_OK(mproc_pool_new(&pool, &po));
   mproc_args_t *map_items = make_items(MAP_N), *imap_items = make_items(IMAP_N);
