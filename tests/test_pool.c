@@ -570,7 +570,9 @@ static mproc_result_t *submit_empty(mproc_pool_t *pool, int form, mproc_args_t *
     ASSERT_OK(mproc_pool_starmap(pool, pt_fma, (const mproc_args_t *const *)&row, 0, NULL, &vals));
     break;
   case E_MAP_ASYNC: ASSERT_OK(mproc_pool_map_async(pool, pt_square, none, NULL, &res)); break;
-  case E_STARMAP_ASYNC: ASSERT_OK(mproc_pool_starmap_async(pool, pt_fma, NULL, 0, NULL, &res)); break;
+  case E_STARMAP_ASYNC:
+    ASSERT_OK(mproc_pool_starmap_async(pool, pt_fma, NULL, 0, NULL, &res));
+    break;
   case E_IMAP: ASSERT_OK(mproc_pool_imap(pool, pt_square, none, NULL, &res)); break;
   case E_UNORDERED: ASSERT_OK(mproc_pool_imap_unordered(pool, pt_square, none, NULL, &res)); break;
   case E_CALLBACK: ASSERT_OK(mproc_pool_map_async(pool, pt_square, none, &o, &res)); break;

@@ -273,7 +273,7 @@ TEST(child_allocates_beside_parent, 60, ALL) {
   mproc_value_free(flag);
 }
 
-/* --- a child writing to memory the parent freed ------------------------------------------------ */
+/* --- a child writing to memory the parent freed ---------------------------------------------- */
 
 #define SCRIBBLE_VICTIMS 4
 static const size_t scribble_sizes[SCRIBBLE_VICTIMS] = {8, 100, 1000, 5000};
@@ -584,7 +584,7 @@ TEST(oversize_array_refused, 60, ONCE) {
   mproc_array_free(a);
 }
 
-/* --- anonymous segments with neither memfd nor /dev/shm (USER-PAIN A18) ------------------------ */
+/* --- anonymous segments with neither memfd nor /dev/shm (USER-PAIN A18) ---------------------- */
 
 /* test_shared_memory.c */
 void sh_private_dev_shm(const char *opts);
