@@ -112,6 +112,11 @@ MPROC_API const char *mproc_errname(int err);
 /* errno (POSIX) or GetLastError() (Windows) behind the calling thread's last MPROC_E* from
  * the OS layer; 0 when none. Thread-local. */
 MPROC_API int mproc_last_os_error(void);
+/* A sentence on the calling thread's last failure when its code alone does not say enough,
+ * e.g. after MPROC_ENOSPC from shared memory: which filesystem, how much was free, how much
+ * was asked. "" when there is none. Set by the calls that document it (shared memory and
+ * shared-heap constructors), cleared when they start. Thread-local; never NULL. */
+MPROC_API const char *mproc_last_error_message(void);
 
 /* Timeouts, in milliseconds. */
 #define MPROC_FOREVER ((int64_t)-1)

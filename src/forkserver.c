@@ -8,9 +8,10 @@
  * races), and when the child exits, with its exit status. The server is the child's parent, so
  * only it can reap; the status channel is the client's sentinel.
  *
- * The server exits when the client's control channel reaches EOF (the client exited) and, as a
- * daemon of the client, when the client is killed. Children started as daemons die with the
- * server; others outlive it, as in Python. */
+ * The server exits when the client's control channel reaches EOF: the client exited or was
+ * killed (the kernel closes its end either way). It is deliberately not a daemon of the client:
+ * see ensure_server. Children started as daemons die with the server; others outlive it, as in
+ * Python. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,13 @@ static int ensure_server(void) {
     return rc;
   char env[64];
   snprintf(env, sizeof env, "%s=forkserver:%lld", MP_BOOT_ENV, (long long)ch[1]);
-  os_spawn_req req = {mp_main_argv(), env, &ch[1], 1, 1};
+  /* Not a daemon (no parent-death signal): Linux sends that signal when the *thread* that
+   * started the server exits, and the server is started by whichever thread first needs it -
+   * often a Pool's thread. It then died with that pool, killing every daemon child of every
+   * other pool, and a start racing with its death read EOF (MPROC_EPEERGONE). The server
+   * still ends with this process: it exits when its control channel reaches EOF, which the
+   * kernel delivers when the last process holding our end (this one, even SIGKILLed) is gone. */
+  os_spawn_req req = {mp_main_argv(), env, &ch[1], 1, 0};
   rc = os_proc_spawn(&req, &g_server);
   os_close(ch[1]);
   if (rc != 0) {

@@ -9,6 +9,12 @@
  * their own) -> crossing into children (a block travels as segment id + size + offset + the
  * segment's handle; the child maps the segment once and shares the mapping between objects).
  *
+ * Trust: the allocator keeps no bookkeeping in shared memory. Free blocks are listed in
+ * private memory of the owning process (a stack of offsets per segment and size class), never
+ * linked through the blocks themselves: a child that writes to a block after the parent freed
+ * it (a bug, but a child's bug) then corrupts only data, never the parent's allocator. The
+ * segment header is only read by processes adopting the segment, which check it.
+ *
  * Lifetime: a block belongs to the process that allocated it, as in Python: only it returns
  * the block for reuse. Other processes hold references to the segment, unmapping it when their
  * last object in it is freed. The kernel frees a segment when no process maps or holds it, so
@@ -32,6 +38,12 @@ typedef struct seg_header {
   uint64_t id;
 } seg_header;
 
+/* Free blocks of one size class, as offsets (a small-block segment is SEG_DEFAULT bytes). */
+typedef struct free_stack {
+  uint32_t *off;
+  size_t n, cap;
+} free_stack;
+
 struct mp_seg {
   uint64_t id;
   os_handle h;          /* kept open to pass the segment on to children */
@@ -41,7 +53,7 @@ struct mp_seg {
   int own;              /* allocated here: blocks are carved from it */
   int inherited;        /* mapped before a fork: never unmapped (fork child globals) */
   size_t bump;          /* own: first never-used offset */
-  size_t free_[NCLASS]; /* own: free-list heads (offsets; 0 = empty), links in the blocks */
+  free_stack free_[NCLASS]; /* own: freed blocks, in private memory (see "Trust") */
   mp_seg *next;
 };
 
@@ -64,8 +76,16 @@ static void unlink_seg(mp_seg *seg) {
     }
 }
 
+static void free_stacks(mp_seg *seg) {
+  for (int c = 0; c < NCLASS; c++) {
+    free(seg->free_[c].off);
+    seg->free_[c] = (free_stack){NULL, 0, 0};
+  }
+}
+
 static void drop_seg(mp_seg *seg) {
   unlink_seg(seg);
+  free_stacks(seg);
   os_shm_unmap(seg->base, seg->size);
   os_close(seg->h);
   free(seg);
@@ -124,21 +144,34 @@ static int size_class(size_t size) {
   return c;
 }
 
-static size_t *link_at(mp_seg *seg, size_t off) { return (size_t *)(void *)(seg->base + off); }
+/* Lock held: remembers a freed block. Without memory for the entry the block is leaked, which
+ * costs its bytes and nothing else. */
+static void push_free(mp_seg *seg, int c, size_t off) {
+  free_stack *st = &seg->free_[c];
+  if (st->n == st->cap) {
+    size_t cap = st->cap ? 2 * st->cap : 16;
+    uint32_t *v = realloc(st->off, cap * sizeof *v);
+    if (v == NULL)
+      return;
+    st->off = v;
+    st->cap = cap;
+  }
+  st->off[st->n++] = (uint32_t)off;
+}
 
 /* A block of class c from an own segment with room, or 0. Blocks never used before are still
  * zero (fresh segments are); reused ones are cleared here. */
 static size_t carve(mp_seg *seg, int c) {
   size_t bsize = (size_t)ALIGN << c;
-  size_t off = seg->free_[c];
-  if (off != 0) {
-    seg->free_[c] = *link_at(seg, off);
+  free_stack *st = &seg->free_[c];
+  if (st->n > 0) {
+    size_t off = st->off[--st->n];
     memset(seg->base + off, 0, bsize);
     return off;
   }
   if (seg->size - seg->bump < bsize)
     return 0;
-  off = seg->bump;
+  size_t off = seg->bump;
   seg->bump += bsize;
   return off;
 }
@@ -182,6 +215,7 @@ static int alloc_big(size_t size, mp_block *out) {
 }
 
 int mp_heap_alloc(size_t size, mp_block *out) {
+  mproc__clear_error_message();
   if (out == NULL || size == 0)
     return MPROC_EINVAL;
   memset(out, 0, sizeof *out);
@@ -194,6 +228,8 @@ int mp_heap_alloc(size_t size, mp_block *out) {
   if (rc == 0)
     out->seg->refs++;
   os_global_unlock();
+  if (rc == MPROC_ENOSPC)
+    mp_shm_nospace_message(0, "a shared object's segment", size <= CLASS_MAX ? SEG_DEFAULT : size);
   return rc;
 }
 
@@ -203,11 +239,8 @@ void mp_heap_free(mp_block *b) {
   os_global_lock();
   mp_seg *seg = b->seg;
   int dedicated = seg->own && b->size > CLASS_MAX;
-  if (seg->own && !dedicated) {
-    int c = size_class(b->size);
-    *link_at(seg, b->off) = seg->free_[c];
-    seg->free_[c] = b->off;
-  }
+  if (seg->own && !dedicated)
+    push_free(seg, size_class(b->size), b->off);
   /* Own small-block segments stay for reuse; adopted ones and big blocks go with their last
    * user (the memory itself lives on in every other process that maps it). */
   if (--seg->refs == 0 && (!seg->own || dedicated) && !seg->inherited)
@@ -286,6 +319,7 @@ void mp_heap_after_fork_child(void) {
   for (mp_seg *s = g_segs; s; s = s->next) {
     s->own = 0;
     s->inherited = 1;
+    free_stacks(s);
   }
 }
 

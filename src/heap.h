@@ -15,7 +15,12 @@ typedef struct mp_block {
   size_t size; /* usable bytes (>= what was asked) */
 } mp_block;
 
-/* Zero-filled, 64-byte aligned. Thread-safe. */
+/* shared_memory.c: after MPROC_ENOSPC, the message naming where segments of that kind live
+ * (named 1 / anonymous 0), what was free there and how much `what` asked for. */
+void mp_shm_nospace_message(int named, const char *what, uint64_t asked);
+
+/* Zero-filled, 64-byte aligned. Thread-safe. On MPROC_ENOSPC, mproc_last_error_message()
+ * says where and how much. */
 int mp_heap_alloc(size_t size, mp_block *out);
 /* The allocating process returns the block for reuse; others drop their reference. */
 void mp_heap_free(mp_block *b);

@@ -14,6 +14,9 @@
 
 /* error.c */
 void mproc__set_os_error(int raw);
+/* shared_memory.c: the calling thread's mproc_last_error_message(). */
+void mproc__set_error_message(const char *fmt, ...) MPROC_PRINTF(1, 2);
+void mproc__clear_error_message(void);
 
 /* --- wire.c: little-endian encoding ------------------------------------------------------ */
 typedef struct mp_buf {

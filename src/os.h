@@ -102,6 +102,9 @@ int os_shm_create_named(const char *name, size_t size, os_handle *out);
 int os_shm_open_named(const char *name, os_handle *out, size_t *size);
 /* Removes the name (POSIX). Windows: 0; a section's name goes with its last handle. */
 int os_shm_unlink_named(const char *name);
+/* For messages after MPROC_ENOSPC: where new segments live (named 1: named ones, 0: anonymous
+ * ones), e.g. "/dev/shm", and the bytes free there now (UINT64_MAX when it cannot be told). */
+void os_shm_space(int named, char *where, size_t cap, uint64_t *free_bytes);
 
 /* --- sync.c: process-shared wait/wake and robust mutexes --------------------------------- */
 /* A 64-bit value naming the calling thread: unique among live threads on the machine and

@@ -496,8 +496,9 @@ static int drain(mproc_pool_t *p, int max) {
   return k;
 }
 
-static void run_callbacks(mproc_pool_t *p) {
-  for (;;) {
+/* Returns how many results it completed: completing one can leave the pool with no work. */
+static int run_callbacks(mproc_pool_t *p) {
+  for (int n = 0;; n++) {
     hub_lock(p->hub);
     mproc_result_t *j = p->ready_head;
     if (j != NULL) {
@@ -507,7 +508,7 @@ static void run_callbacks(mproc_pool_t *p) {
     }
     hub_unlock(p->hub);
     if (j == NULL)
-      return;
+      return n;
     complete(p, j);
   }
 }
@@ -783,24 +784,37 @@ static int start_all(mproc_pool_t *p) {
   return 0;
 }
 
+/* Closed and nothing left to run: the workers may go. */
+static int no_work_left(mproc_pool_t *p) {
+  hub_lock(p->hub);
+  int quit = p->closed && p->all == NULL && p->requeue == NULL;
+  hub_unlock(p->hub);
+  return quit;
+}
+
 static void serve(mproc_pool_t *p) {
   for (;;) {
     hub_lock(p->hub);
     int term = p->terminating;
-    int quit = p->closed && p->all == NULL && p->requeue == NULL;
     hub_unlock(p->hub);
     if (term) {
       terminate_all(p);
       return;
     }
+    int quit = no_work_left(p);
     if (quit && quit_workers(p))
       return;
     int waiting = feed(p);
     int got = drain(p, DRAIN_MAX);
-    run_callbacks(p);
+    got += run_callbacks(p);
     int64_t next = check_timeouts(p);
     if (waiting && next > os_now_ns() + RETRY_NS)
       next = os_now_ns() + RETRY_NS; /* room in a task queue appears without a wake-up */
+    /* The trap: this thread itself can retire the last job after the check above (an empty
+     * map is settled by run_callbacks, a finished job's requeued chunk by feed). close()
+     * rang the doorbell long before, so nothing would wake us: look again, don't sleep. */
+    if (!quit && no_work_left(p))
+      continue;
     if (got == 0)
       wait_events(p, next);
     else if (os_now_ns() - p->last_death_check > DEATH_CHECK_NS)

@@ -67,7 +67,8 @@ static int array_create(mproc_array_t **out, char tc, size_t elem, size_t align,
   if (out == NULL)
     return MPROC_EINVAL;
   *out = NULL;
-  if (elem == 0 || len == 0 || align == 0 || align > 64 || (align & (align - 1)) != 0)
+  /* Length 0 is valid, as in Python (Array('i', 0)): every index is out of range. */
+  if (elem == 0 || align == 0 || align > 64 || (align & (align - 1)) != 0)
     return MPROC_EINVAL;
   if (len > SIZE_MAX / elem)
     return MPROC_ENOMEM;
@@ -78,10 +79,12 @@ static int array_create(mproc_array_t **out, char tc, size_t elem, size_t align,
   a->type = find_type(tc);
   a->elem = elem;
   a->len = len;
-  int rc = mp_shobj_create(&a->o, elem * len);
+  /* An empty array still gets a block (the smallest), so its pointer is real and unique and
+   * it travels to children like any other. */
+  int rc = mp_shobj_create(&a->o, len ? elem * len : 1);
   if (rc == 0) {
     a->data = a->o.blk.p;
-    if (init != NULL)
+    if (init != NULL && len > 0)
       memcpy(a->data, init, elem * len);
     rc = attach_lock(a, lock);
   }

@@ -1,12 +1,50 @@
 /*
  * Named shared memory (Python's shared_memory.SharedMemory): name checks, random names, and
  * the mapping a handle keeps. The OS layer creates, opens and unlinks the named segments.
+ * Also the per-thread message behind mproc_last_error_message(), which shared memory was the
+ * first to need: "no space" means little without where and how much.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "heap.h"
+
+/* --- the calling thread's last error message ------------------------------------------------ */
+
+static _Thread_local char t_msg[512];
+
+const char *mproc_last_error_message(void) { return t_msg; }
+
+void mproc__clear_error_message(void) { t_msg[0] = '\0'; }
+
+void mproc__set_error_message(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(t_msg, sizeof t_msg, fmt, ap);
+  va_end(ap);
+}
+
+static void format_bytes(char *buf, size_t cap, uint64_t n) {
+  if (n == UINT64_MAX)
+    snprintf(buf, cap, "an unknown amount");
+  else
+    snprintf(buf, cap, "%.1f MiB (%llu bytes)", (double)n / (1024.0 * 1024.0),
+             (unsigned long long)n);
+}
+
+void mp_shm_nospace_message(int named, const char *what, uint64_t asked) {
+  char where[200], free_s[64], asked_s[64];
+  uint64_t free_bytes = UINT64_MAX;
+  os_shm_space(named, where, sizeof where, &free_bytes);
+  format_bytes(free_s, sizeof free_s, free_bytes);
+  format_bytes(asked_s, sizeof asked_s, asked);
+  mproc__set_error_message("no space for %s in %s: %s free, %s asked", what, where, free_s,
+                           asked_s);
+}
+
+/* --- named blocks ----------------------------------------------------------------------------- */
 
 struct mproc_shared_memory {
   os_handle h;
@@ -54,7 +92,24 @@ static int finish(mproc_shared_memory_t *s, mproc_shared_memory_t **out) {
   return 0;
 }
 
+/* A failure the OS reported, explained: where named blocks live, and how much room was there. */
+static void create_failed(const char *name, size_t size, int rc) {
+  char what[MPROC_SHM_NAME_MAX + 64];
+  snprintf(what, sizeof what, "shared memory '%s'", name);
+  if (rc == MPROC_ENOSPC) {
+    mp_shm_nospace_message(1, what, size);
+  } else if (rc != MPROC_EEXIST && rc != MPROC_EINVAL && rc != MPROC_ENOMEM) {
+    char where[200];
+    uint64_t ignored;
+    os_shm_space(1, where, sizeof where, &ignored);
+    mproc__set_error_message("cannot create %s in %s (%s, OS error %d): named shared memory "
+                             "lives there, as in Python; anonymous objects do not need it",
+                             what, where, mproc_errname(rc), mproc_last_os_error());
+  }
+}
+
 int mproc_shared_memory_create(mproc_shared_memory_t **out, const char *name, size_t size) {
+  mproc__clear_error_message();
   if (out == NULL)
     return MPROC_EINVAL;
   *out = NULL;
@@ -76,13 +131,18 @@ int mproc_shared_memory_create(mproc_shared_memory_t **out, const char *name, si
     random_name(s->name);
   }
   if (rc != 0) {
+    create_failed(s->name, size, rc);
     free(s);
     return rc;
   }
   s->size = size;
+  char kept[MPROC_SHM_NAME_MAX + 1]; /* finish frees s when it fails */
+  memcpy(kept, s->name, sizeof kept);
   rc = finish(s, out);
-  if (rc != 0)
-    os_shm_unlink_named(s->name); /* never leave a name nobody got a handle to */
+  if (rc != 0) {
+    os_shm_unlink_named(kept); /* never leave a name nobody got a handle to */
+    create_failed(kept, size, rc);
+  }
   return rc;
 }
 

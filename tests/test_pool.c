@@ -543,6 +543,89 @@ TEST(map_empty, 60, ALL) {
   mproc_pool_free(pool);
 }
 
+/* Python: after map(f, []) (or any empty submission) close() + join() return at once. The
+ * empty job must leave the pool's job list, or join waits for it forever. One pool per form,
+ * so each form alone is what stands between the pool and its end. */
+enum { E_MAP, E_MAP_ASYNC, E_STARMAP, E_STARMAP_ASYNC, E_IMAP, E_UNORDERED, E_CALLBACK, E_FORMS };
+
+static int pt_count_cb(mproc_result_t *res, void *ctx) {
+  (void)res;
+  pt_atomic_add((volatile long *)ctx, 1);
+  return 0;
+}
+
+/* The async forms hand back their result unread: closing right after submitting is what
+ * catches the pool's thread between the two. */
+static mproc_result_t *submit_empty(mproc_pool_t *pool, int form, mproc_args_t *none,
+                                    volatile long *cbs) {
+  mproc_args_t *vals = NULL, *row = NULL;
+  mproc_result_t *res = NULL;
+  mproc_task_options o;
+  memset(&o, 0, sizeof o);
+  o.callback = pt_count_cb;
+  o.ctx = (void *)cbs;
+  switch (form) {
+  case E_MAP: ASSERT_OK(mproc_pool_map(pool, pt_square, none, NULL, &vals)); break;
+  case E_STARMAP:
+    ASSERT_OK(mproc_pool_starmap(pool, pt_fma, (const mproc_args_t *const *)&row, 0, NULL, &vals));
+    break;
+  case E_MAP_ASYNC: ASSERT_OK(mproc_pool_map_async(pool, pt_square, none, NULL, &res)); break;
+  case E_STARMAP_ASYNC:
+    ASSERT_OK(mproc_pool_starmap_async(pool, pt_fma, NULL, 0, NULL, &res));
+    break;
+  case E_IMAP: ASSERT_OK(mproc_pool_imap(pool, pt_square, none, NULL, &res)); break;
+  case E_UNORDERED: ASSERT_OK(mproc_pool_imap_unordered(pool, pt_square, none, NULL, &res)); break;
+  case E_CALLBACK: ASSERT_OK(mproc_pool_map_async(pool, pt_square, none, &o, &res)); break;
+  }
+  if (vals != NULL)
+    ASSERT_EQ(mproc_args_count(vals), 0);
+  mproc_args_free(vals);
+  return res;
+}
+
+static void check_empty(int form, mproc_result_t *res) {
+  if (form == E_IMAP || form == E_UNORDERED)
+    ASSERT_RC(mproc_result_next(res, 30000, NULL, NULL), MPROC_EEOF);
+  else if (res != NULL)
+    ASSERT_OK(mproc_result_get(res, 30000, NULL));
+  mproc_result_free(res);
+}
+
+TEST(empty_input_then_join, 120, ALL) {
+  mproc_args_t *none = int_list(0);
+  for (int form = 0; form < E_FORMS; form++) {
+    volatile long cbs = 0;
+    mproc_pool_t *pool = pt_pool(2, NULL);
+    mproc_result_t *res = submit_empty(pool, form, none, &cbs);
+    ASSERT_OK(mproc_pool_close(pool));
+    int64_t t0 = t_now_ms();
+    int rc = mproc_pool_join(pool, 20000);
+    if (rc != 0)
+      t_fail(__FILE__, __LINE__, "form %d: join after an empty submission: %s", form,
+             mproc_errname(rc));
+    ASSERT_WITHIN(t0, 20000, "join");
+    ASSERT_EQ(pt_atomic_load(&cbs), form == E_CALLBACK);
+    check_empty(form, res);
+    mproc_pool_free(pool);
+  }
+  /* The same with work before and after the empty one, on one pool. */
+  mproc_pool_t *pool = pt_pool(2, NULL);
+  mproc_args_t *some = int_list(10), *vals = NULL;
+  ASSERT_OK(mproc_pool_map(pool, pt_square, some, NULL, &vals));
+  mproc_args_free(vals);
+  volatile long cbs = 0;
+  for (int form = 0; form < E_FORMS; form++)
+    check_empty(form, submit_empty(pool, form, none, &cbs));
+  ASSERT_OK(mproc_pool_map(pool, pt_square, some, NULL, &vals));
+  ASSERT_EQ(mproc_args_count(vals), 10);
+  mproc_args_free(vals);
+  ASSERT_OK(mproc_pool_close(pool));
+  ASSERT_OK(mproc_pool_join(pool, 20000));
+  mproc_pool_free(pool);
+  mproc_args_free(some);
+  mproc_args_free(none);
+}
+
 /* --- every value type ----------------------------------------------------------------------- */
 
 /* Item i of the mixed list: int, double, string, bytes (0 bytes, tens of KiB, one of 3 MiB)

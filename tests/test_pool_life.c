@@ -149,6 +149,38 @@ TEST(break_pool, 60, ALL) {
   pt_assert_pids_gone(pids, n < 4 ? n : 4);
 }
 
+/* --- pools that live side by side ----------------------------------------------------------- */
+
+TEST(free_one_pool_other_lives, 90, ALL) {
+  /* Freeing one pool ends its thread and its workers, nothing of another pool's. The trap:
+   * under forkserver both pools' workers are children of one server, started by whichever
+   * pool's thread needed it first; a server that dies with that thread takes every worker of
+   * every pool with it (and the next start may meet it half dead: MPROC_EPEERGONE). */
+  mproc_pool_t *a = pt_pool(2, NULL);
+  assert_pool_works(a, 20);
+  mproc_pool_t *b = pt_pool(2, NULL);
+  assert_pool_works(b, 20);
+  int64_t pids[4];
+  pt_pids(b, pids, 4, 2, NULL, 0);
+  uint64_t started = mproc_pool_workers_started(b);
+  mproc_pool_free(a);
+  t_sleep_ms(300); /* a death takes a moment to be seen */
+  mproc_task_options o = opts_chunk(1);
+  mproc_result_t *res = submit(b, pt_items(40, PT_SLEEP, 5, PT_NONE, 0, 0), &o);
+  ASSERT_OK(pt_check_items(res, 40, PT_SLEEP, 5, PT_NONE, 0));
+  mproc_result_free(res);
+  ASSERT_EQ(mproc_pool_workers_started(b), started);
+  for (int i = 0; i < 2; i++)
+    ASSERT_TRUE(pt_pid_alive(pids[i]));
+  /* A third pool starts at once, whatever happened to the first one's thread. */
+  for (int i = 0; i < 3; i++) {
+    mproc_pool_t *c = pt_pool(1, NULL);
+    assert_pool_works(c, 5);
+    mproc_pool_free(c);
+  }
+  mproc_pool_free(b);
+}
+
 /* --- the parent kills a worker -------------------------------------------------------------- */
 
 TEST(parent_kills_worker, 60, ALL) {

@@ -1093,6 +1093,81 @@ TEST(array_disjoint_slices, 120, ALL) {
 
 /* --- errors ----------------------------------------------------------------------------------- */
 
+/* --- length 0 ------------------------------------------------------------------------------ */
+
+/* Python: Array('i', 0), RawArray('i', 0), Array('i', []) and Array('i', 0, lock=Lock()) are
+ * valid, of length 0; a[0] raises IndexError, a[0:0] is []. */
+enum { Z_LOCKED, Z_RAW, Z_INIT, Z_USER_LOCK, Z_RECORD, Z_RAW_RECORD, Z_KINDS };
+
+static int zero_check(mproc_array_t *a, int kind) {
+  unsigned char buf[16] = {0};
+  int64_t x = 0;
+  C_TRUE(a != NULL);
+  C_EQ(mproc_array_length(a), 0);
+  C_EQ(mproc_array_elem_size(a), kind >= Z_RECORD ? 12 : 4);
+  C_EQ(mproc_array_typecode(a), kind >= Z_RECORD ? 0 : 'i');
+  C_TRUE(mproc_array_ptr(a) != NULL);
+  C_EQ(mproc_array_get_lock(a) != NULL, kind != Z_RAW && kind != Z_RAW_RECORD);
+  C_RC(mproc_array_get(a, 0, buf), MPROC_ERANGE);
+  C_RC(mproc_array_set(a, 0, buf), MPROC_ERANGE);
+  C_RC(mproc_array_get_slice(a, 0, 1, buf), MPROC_ERANGE);
+  C_RC(mproc_array_get_slice(a, 1, 0, buf), MPROC_ERANGE);
+  C_OK(mproc_array_get_slice(a, 0, 0, buf)); /* a[0:0] */
+  C_OK(mproc_array_set_slice(a, 0, 0, buf));
+  if (kind < Z_RECORD) {
+    C_RC(mproc_array_load(a, 0, &x), MPROC_ERANGE);
+    C_RC(mproc_array_store(a, 0, 1), MPROC_ERANGE);
+    C_RC(mproc_array_add(a, 0, 1, NULL), MPROC_ERANGE);
+    C_RC(mproc_array_cas(a, 0, &x, 1), MPROC_ERANGE);
+  }
+  mproc_lock_t *l = mproc_array_get_lock(a);
+  if (l != NULL) {
+    C_OK(mproc_lock_acquire(l, 5000));
+    C_OK(mproc_lock_release(l));
+  }
+  return 0;
+}
+
+/* Args: one empty array per kind, in kind order. */
+static int t_zero_child(const mproc_args_t *a) {
+  for (int k = 0; k < Z_KINDS; k++) {
+    int rc = zero_check(t_array(a, (size_t)k), k);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
+TEST(array_length_zero, 60, ALL) {
+  mproc_array_t *z[Z_KINDS];
+  mproc_lock_t *mine;
+  int32_t nothing[1] = {7};
+  struct { int32_t a, b, c; } rec0[1] = {{1, 2, 3}};
+  ASSERT_OK(mproc_lock_new(&mine));
+  ASSERT_OK(mproc_array_new(&z[Z_LOCKED], 'i', 0, NULL, MPROC_LOCK_NEW));
+  ASSERT_OK(mproc_raw_array_new(&z[Z_RAW], 'i', 0, NULL));
+  ASSERT_OK(mproc_array_new(&z[Z_INIT], 'i', 0, nothing, MPROC_LOCK_NEW)); /* Array('i', []) */
+  ASSERT_OK(mproc_array_new(&z[Z_USER_LOCK], 'i', 0, NULL, mine));
+  ASSERT_OK(mproc_array_new_record(&z[Z_RECORD], sizeof rec0[0], 4, 0, rec0, MPROC_LOCK_NEW));
+  ASSERT_OK(mproc_array_new_record(&z[Z_RAW_RECORD], sizeof rec0[0], 4, 0, NULL, MPROC_LOCK_NONE));
+  ASSERT_TRUE(mproc_array_get_lock(z[Z_USER_LOCK]) == mine);
+  for (int k = 0; k < Z_KINDS; k++)
+    if (zero_check(z[k], k) != 0)
+      t_fail(__FILE__, __LINE__, "kind %d in the parent", k);
+  /* As arguments to a child, and side by side with ordinary objects. */
+  mproc_args_t *a = t_args("AAAAAA", z[0], z[1], z[2], z[3], z[4], z[5]);
+  t_finish(t_start_one(t_zero_child, a));
+  mproc_array_t *two[2];
+  for (int i = 0; i < 2; i++)
+    ASSERT_OK(mproc_raw_array_new(&two[i], 'i', 0, NULL));
+  ASSERT_TRUE(mproc_array_ptr(two[0]) != mproc_array_ptr(two[1]));
+  for (int i = 0; i < 2; i++)
+    mproc_array_free(two[i]);
+  for (int k = 0; k < Z_KINDS; k++)
+    mproc_array_free(z[k]);
+  mproc_lock_free(mine);
+}
+
 TEST(errors, 30, ONCE) {
   mproc_value_t *v = (mproc_value_t *)&v; /* junk: a failed constructor sets NULL */
   mproc_array_t *a = (mproc_array_t *)&a;
@@ -1113,22 +1188,13 @@ TEST(errors, 30, ONCE) {
     ASSERT_RC(mproc_raw_array_new(&a, bad_codes[i], 4, NULL), MPROC_EINVAL);
     ASSERT_TRUE(a == NULL);
   }
-  /* No out pointer; length 0; bad record shapes. */
+  /* No out pointer; bad record shapes (length 0 is valid: array_length_zero). */
   ASSERT_RC(mproc_value_new(NULL, 'i', NULL, MPROC_LOCK_NEW), MPROC_EINVAL);
   ASSERT_RC(mproc_raw_value_new(NULL, 'i', NULL), MPROC_EINVAL);
   ASSERT_RC(mproc_value_new_record(NULL, 8, 8, NULL, MPROC_LOCK_NEW), MPROC_EINVAL);
   ASSERT_RC(mproc_array_new(NULL, 'i', 4, NULL, MPROC_LOCK_NEW), MPROC_EINVAL);
   ASSERT_RC(mproc_raw_array_new(NULL, 'i', 4, NULL), MPROC_EINVAL);
   ASSERT_RC(mproc_array_new_record(NULL, 8, 8, 4, NULL, MPROC_LOCK_NEW), MPROC_EINVAL);
-  a = (mproc_array_t *)&a;
-  ASSERT_RC(mproc_array_new(&a, 'i', 0, NULL, MPROC_LOCK_NEW), MPROC_EINVAL);
-  ASSERT_TRUE(a == NULL);
-  a = (mproc_array_t *)&a;
-  ASSERT_RC(mproc_raw_array_new(&a, 'd', 0, NULL), MPROC_EINVAL);
-  ASSERT_TRUE(a == NULL);
-  a = (mproc_array_t *)&a;
-  ASSERT_RC(mproc_array_new_record(&a, 8, 8, 0, NULL, MPROC_LOCK_NONE), MPROC_EINVAL);
-  ASSERT_TRUE(a == NULL);
   static const size_t shapes[][2] = {{0, 8}, {8, 0}, {8, 3}, {8, 128}, {24, 12}};
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
     v = (mproc_value_t *)&v;

@@ -10,6 +10,15 @@
 #include <dirent.h>
 #include <unistd.h>
 #endif
+#ifdef __linux__
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#endif
 
 /* Helpers defined in test_shared.c (the same binary). */
 int64_t sh_load(const mproc_value_t *v);
@@ -264,6 +273,94 @@ TEST(child_allocates_beside_parent, 60, ALL) {
   mproc_value_free(flag);
 }
 
+/* --- a child writing to memory the parent freed ---------------------------------------------- */
+
+#define SCRIBBLE_VICTIMS 4
+static const size_t scribble_sizes[SCRIBBLE_VICTIMS] = {8, 100, 1000, 5000};
+
+/* Args: the victims (byte arrays the parent frees), then a flag: this child sets it to 1 once
+ * every victim has been overwritten, and stops when the parent sets 2. Random bytes, over and
+ * over: whatever the parent's allocator might keep in a freed block is garbage by then. */
+static int t_scribble(const mproc_args_t *a) {
+  mproc_value_t *flag = t_value(a, SCRIBBLE_VICTIMS);
+  uint64_t x = (uint64_t)mproc_current_pid() * 0x9E3779B97F4A7C15ull | 1;
+  int64_t f = 0, t0 = t_now_ms();
+  /* Bounded: a parent that crashed never sets 2, and an orphan must not scribble forever. */
+  for (int pass = 0; f != 2 && t_now_ms() - t0 < 30000; pass++) {
+    for (size_t i = 0; i < SCRIBBLE_VICTIMS; i++) {
+      mproc_array_t *v = t_array(a, i);
+      C_TRUE(v != NULL);
+      unsigned char *p = mproc_array_ptr(v);
+      for (size_t k = 0; k < mproc_array_length(v); k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        p[k] = (unsigned char)(x >> 24);
+      }
+    }
+    if (pass == 0)
+      C_OK(mproc_value_store(flag, 1));
+    C_OK(mproc_value_load(flag, &f));
+  }
+  return 0;
+}
+
+typedef struct live_block {
+  mproc_array_t *a;
+  uintptr_t p;
+  size_t n;
+} live_block;
+
+/* The new block [p, p + n) overlaps none of the live ones. */
+static void assert_disjoint(const live_block *live, size_t nlive, uintptr_t p, size_t n) {
+  for (size_t i = 0; i < nlive; i++)
+    if (p < live[i].p + live[i].n && live[i].p < p + n)
+      t_fail(__FILE__, __LINE__, "new block %#lx+%zu overlaps live block %#lx+%zu",
+             (unsigned long)p, n, (unsigned long)live[i].p, live[i].n);
+}
+
+TEST(freed_block_scribbled_by_child, 90, ALL) {
+  /* The parent frees Arrays a child still maps; the child keeps writing random bytes over
+   * them. The parent's allocator must not trust anything inside those blocks: it allocates
+   * and frees thousands of objects of the same sizes afterwards without a crash (ASan
+   * watches), and no two live blocks overlap. The data of a block reused while the child
+   * writes is the child's to corrupt; the parent's own bookkeeping is not. */
+  mproc_array_t *victim[SCRIBBLE_VICTIMS];
+  for (int i = 0; i < SCRIBBLE_VICTIMS; i++)
+    ASSERT_OK(mproc_raw_array_new(&victim[i], 'B', scribble_sizes[i], NULL));
+  mproc_value_t *flag;
+  ASSERT_OK(mproc_raw_value_new(&flag, 'q', NULL));
+  mproc_process_t *p = t_start_one(t_scribble, t_args("AAAAV", victim[0], victim[1], victim[2],
+                                                      victim[3], flag));
+  for (int i = 0; i < SCRIBBLE_VICTIMS; i++)
+    mproc_array_free(victim[i]);
+  sh_await(flag, 1);
+  enum { LIVE_MAX = 64, ROUNDS = 4000 };
+  live_block live[LIVE_MAX];
+  size_t nlive = 0;
+  uint64_t x = 88172645463325252ull;
+  for (int r = 0; r < ROUNDS; r++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    if (nlive == LIVE_MAX || (nlive > 0 && x % 3 == 0)) {
+      size_t k = (size_t)(x >> 8) % nlive;
+      mproc_array_free(live[k].a);
+      live[k] = live[--nlive];
+      continue;
+    }
+    size_t base = scribble_sizes[(x >> 4) % SCRIBBLE_VICTIMS];
+    size_t n = base / 2 + (size_t)(x >> 16) % base + 1;
+    mproc_array_t *a;
+    ASSERT_OK(mproc_raw_array_new(&a, 'B', n, NULL));
+    uintptr_t at = (uintptr_t)mproc_array_ptr(a);
+    assert_disjoint(live, nlive, at, n);
+    memset(mproc_array_ptr(a), 0xA5, n);
+    live[nlive++] = (live_block){a, at, n};
+  }
+  while (nlive > 0)
+    mproc_array_free(live[--nlive].a);
+  ASSERT_OK(mproc_value_store(flag, 2));
+  t_finish(p);
+  mproc_value_free(flag);
+}
+
 #ifndef _WIN32
 /* Inherited by fork as a global, not as an argument. */
 static mproc_value_t *g_inherited;
@@ -454,6 +551,18 @@ TEST(oversize_array_refused, 60, ONCE) {
   /* Refused at creation: never a SIGBUS (or an OOM kill) when the pages are touched later. */
   ASSERT_RC(mproc_array_new(&a, 'B', huge, NULL, MPROC_LOCK_NEW), MPROC_ENOSPC);
   ASSERT_TRUE(a == NULL);
+  /* The message says where the memory would have come from and how much was free (A17). */
+  const char *msg = mproc_last_error_message();
+  printf("message: %s\n", msg);
+  ASSERT_TRUE(strstr(msg, "free") != NULL && strstr(msg, "asked") != NULL);
+#ifdef _WIN32
+  ASSERT_TRUE(strstr(msg, "commit limit") != NULL);
+#else
+  ASSERT_TRUE(strstr(msg, "memory (memfd, tmpfs-backed)") != NULL);
+#endif
+  char asked[64];
+  snprintf(asked, sizeof asked, "(%llu bytes) asked", (unsigned long long)huge);
+  ASSERT_TRUE(strstr(msg, asked) != NULL);
   /* Again, counting handles: the first failure may set up lasting state (Wine keeps a handle
    * after the first refused view); each one after must leave nothing behind. */
   int h0 = count_handles();
@@ -473,4 +582,75 @@ TEST(oversize_array_refused, 60, ONCE) {
   ASSERT_OK(mproc_array_new(&a, 'B', 1 << 20, NULL, MPROC_LOCK_NEW));
   memset(mproc_array_ptr(a), 1, 1 << 20);
   mproc_array_free(a);
+}
+
+/* --- anonymous segments with neither memfd nor /dev/shm (USER-PAIN A18) ---------------------- */
+
+/* test_shared_memory.c */
+void sh_private_dev_shm(const char *opts);
+void sh_anonymous_objects_work(void);
+
+#ifdef __linux__
+/* memfd_create fails with ENOSYS in this process and its children, as on kernels before 3.17
+ * or under a seccomp policy that forbids it. */
+static void refuse_memfd(void) {
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_memfd_create, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+    t_skip("seccomp filters are not allowed here");
+  ASSERT_TRUE(syscall(SYS_memfd_create, "x", 0) < 0 && errno == ENOSYS);
+}
+
+/* Shared mappings of this process whose file lies in dir. */
+static int maps_under(const char *dir) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[1024];
+  int n = 0;
+  while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+    const char *path = strchr(line, '/');
+    n += path != NULL && strncmp(path, dir, strlen(dir)) == 0 && path[strlen(dir)] == '/';
+  }
+  if (f != NULL)
+    fclose(f);
+  return n;
+}
+#endif
+
+TEST(anonymous_without_memfd_or_dev_shm, 120, POSIX_ALL) {
+#ifdef __linux__
+  /* The fallback chain of anonymous segments: memfd, else an unlinked /dev/shm object, else an
+   * unlinked file in $TMPDIR. With memfd refused and /dev/shm read-only, everything that is
+   * not a named block still works, from files in the directory TMPDIR points at. */
+  char dir[256];
+  t_temp_path(dir, sizeof dir, "anon-dir");
+  ASSERT_EQ(mkdir(dir, 0700), 0);
+  setenv("TMPDIR", dir, 1);
+  sh_private_dev_shm("ro");
+  refuse_memfd();
+  sh_anonymous_objects_work();
+  mproc_value_t *v;
+  ASSERT_OK(mproc_value_new(&v, 'q', NULL, MPROC_LOCK_NEW));
+  ASSERT_TRUE(maps_under(dir) > 0);
+  /* A shortage is reported against that directory. */
+  mproc_array_t *a = (mproc_array_t *)&a;
+  ASSERT_RC(mproc_raw_array_new(&a, 'B', (size_t)1 << 50, NULL), MPROC_ENOSPC);
+  printf("message: %s\n", mproc_last_error_message());
+  ASSERT_TRUE(strstr(mproc_last_error_message(), dir) != NULL);
+  mproc_value_free(v);
+  DIR *d = opendir(dir); /* the files never had a name there, or lost it at once */
+  ASSERT_TRUE(d != NULL);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    ASSERT_TRUE(strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0);
+  closedir(d);
+  ASSERT_EQ(rmdir(dir), 0);
+#else
+  t_skip("Linux only");
+#endif
 }

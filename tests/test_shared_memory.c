@@ -17,6 +17,11 @@
 #include <unistd.h>
 extern char **environ;
 #endif
+#ifdef __linux__
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#endif
 
 /* Helpers defined in test_shared.c (the same binary). */
 void sh_await(const mproc_value_t *v, int64_t want);
@@ -473,6 +478,19 @@ TEST(shm_lifetime, 60, ONCE) {
 
 /* --- sizes that cannot be reserved ------------------------------------------------------------ */
 
+/* After MPROC_ENOSPC: the message names the block, where it would have lived, and the sizes. */
+static void assert_nospace_message(const char *name, const char *where, uint64_t asked) {
+  const char *msg = mproc_last_error_message();
+  char want[64];
+  printf("message: %s\n", msg);
+  ASSERT_TRUE(msg != NULL);
+  ASSERT_TRUE(strstr(msg, name) != NULL);
+  ASSERT_TRUE(strstr(msg, where) != NULL);
+  ASSERT_TRUE(strstr(msg, "free") != NULL);
+  snprintf(want, sizeof want, "(%llu bytes) asked", (unsigned long long)asked);
+  ASSERT_TRUE(strstr(msg, want) != NULL);
+}
+
 TEST(shm_oversize_refused, 60, ONCE) {
   char name[64];
   shm_name(name, sizeof name, "huge");
@@ -486,6 +504,7 @@ TEST(shm_oversize_refused, 60, ONCE) {
     huge = ms.ullTotalPageFile * 4;
   ASSERT_RC(mproc_shared_memory_create(&s, name, (size_t)huge), MPROC_ENOSPC);
   ASSERT_TRUE(s == NULL);
+  assert_nospace_message(name, "commit limit", huge);
   ASSERT_RC(mproc_shared_memory_attach(&s, name), MPROC_ENOENT);
 #else
   /* More than /dev/shm holds in all: posix_fallocate refuses it now, where an unreserved
@@ -496,9 +515,10 @@ TEST(shm_oversize_refused, 60, ONCE) {
   if (total == 0)
     t_skip("/dev/shm has no size limit");
   int fds = t_count_entries("/proc/self/fd");
-  ASSERT_RC(mproc_shared_memory_create(&s, name, (size_t)(total + ((uint64_t)1 << 20))),
-            MPROC_ENOSPC);
+  uint64_t asked = total + ((uint64_t)1 << 20);
+  ASSERT_RC(mproc_shared_memory_create(&s, name, (size_t)asked), MPROC_ENOSPC);
   ASSERT_TRUE(s == NULL);
+  assert_nospace_message(name, "/dev/shm", asked);
   ASSERT_RC(mproc_shared_memory_attach(&s, name), MPROC_ENOENT); /* no name left behind */
   s = (mproc_shared_memory_t *)&s;
   ASSERT_RC(mproc_shared_memory_create(&s, NULL, (size_t)(total * 2)), MPROC_ENOSPC);
@@ -510,4 +530,173 @@ TEST(shm_oversize_refused, 60, ONCE) {
   memset(mproc_shared_memory_buf(s), 0x5A, 1 << 20);
   ASSERT_OK(mproc_shared_memory_unlink(s));
   ASSERT_OK(mproc_shared_memory_close(s));
+}
+
+/* --- a /dev/shm that is full, read-only or missing (USER-PAIN A17, A18) ----------------------- */
+
+#ifdef __linux__
+static int write_text(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ssize_t n = write(fd, text, strlen(text));
+  close(fd);
+  return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+#endif
+
+/* This process (and every child it starts, by any method) sees its own /dev/shm: a fresh tmpfs
+ * mounted with opts (e.g. "size=1m", or "ro"), in a private mount namespace, so the rest of
+ * the machine is untouched. Must be called while the process has one thread. Skips the case
+ * where namespaces are not allowed. */
+void sh_private_dev_shm(const char *opts) {
+#ifdef __linux__
+  if (unshare(CLONE_NEWNS) != 0) {
+    char map[64];
+    unsigned uid = (unsigned)getuid(), gid = (unsigned)getgid();
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
+      t_skip("no private mount namespace (unshare refused)");
+    write_text("/proc/self/setgroups", "deny");
+    snprintf(map, sizeof map, "0 %u 1", uid);
+    ASSERT_EQ(write_text("/proc/self/uid_map", map), 0);
+    snprintf(map, sizeof map, "0 %u 1", gid);
+    ASSERT_EQ(write_text("/proc/self/gid_map", map), 0);
+  }
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+    t_skip("cannot make the mount namespace private");
+  int ro = strcmp(opts, "ro") == 0;
+  if (mount("none", "/dev/shm", "tmpfs", ro ? MS_RDONLY : 0, ro ? NULL : opts) != 0)
+    t_skip("cannot mount a tmpfs on /dev/shm");
+#else
+  (void)opts;
+  t_skip("Linux only");
+#endif
+}
+
+TEST(shm_tmpfs_full, 60, POSIX_ONCE) {
+#ifndef _WIN32
+  /* A 1 MiB /dev/shm (Docker's --shm-size=1m): the block that does not fit is refused at
+   * once, and the message names /dev/shm with what was free and what was asked. */
+  sh_private_dev_shm("size=1m");
+  struct statvfs fs;
+  ASSERT_EQ(statvfs("/dev/shm", &fs), 0);
+  ASSERT_EQ((uint64_t)fs.f_bavail * fs.f_frsize, 1 << 20);
+  char name[64], half[64];
+  shm_name(name, sizeof name, "big");
+  shm_name(half, sizeof half, "half");
+  mproc_shared_memory_t *s = (mproc_shared_memory_t *)&s, *h;
+  ASSERT_RC(mproc_shared_memory_create(&s, name, 2 << 20), MPROC_ENOSPC);
+  ASSERT_TRUE(s == NULL);
+  assert_nospace_message(name, "/dev/shm", 2 << 20);
+  ASSERT_TRUE(strstr(mproc_last_error_message(), "1.0 MiB (1048576 bytes) free") != NULL);
+  ASSERT_RC(mproc_shared_memory_attach(&s, name), MPROC_ENOENT);
+  ASSERT_OK(mproc_shared_memory_create(&h, half, 512 << 10));
+  ASSERT_EQ(mproc_last_error_message()[0], 0); /* a call that succeeds leaves no message */
+  ASSERT_RC(mproc_shared_memory_create(&s, name, 768 << 10), MPROC_ENOSPC);
+  assert_nospace_message(name, "/dev/shm", 768 << 10);
+  ASSERT_TRUE(strstr(mproc_last_error_message(), "(524288 bytes) free") != NULL);
+  /* Anonymous objects do not live in /dev/shm: a 4 MiB Array is fine. */
+  mproc_array_t *a;
+  ASSERT_OK(mproc_array_new(&a, 'B', 4 << 20, NULL, MPROC_LOCK_NEW));
+  memset(mproc_array_ptr(a), 7, 4 << 20);
+  mproc_array_free(a);
+  ASSERT_OK(mproc_shared_memory_unlink(h));
+  ASSERT_OK(mproc_shared_memory_close(h));
+#endif
+}
+
+#ifndef _WIN32
+/* Args: value (locked), array, lock, queue. Adds 1 to the value under the lock, fills the
+ * array under the lock it shares with the value, puts the sum of the array in the queue. */
+static int t_use_anonymous(const mproc_args_t *a) {
+  mproc_value_t *v = t_value(a, 0);
+  mproc_array_t *arr = t_array(a, 1);
+  mproc_lock_t *l = t_lock(a, 2);
+  mproc_queue_t *q = t_queue(a, 3);
+  int rc;
+  MPROC_WITH_LOCK(mproc_value_get_lock(v), rc) { ++*(int64_t *)mproc_value_ptr(v); }
+  C_OK(rc);
+  C_OK(mproc_lock_acquire(l, 10000));
+  int64_t sum = 0;
+  for (size_t i = 0; i < mproc_array_length(arr); i++) {
+    C_OK(mproc_array_store(arr, i, (int64_t)i));
+    sum += (int64_t)i;
+  }
+  C_OK(mproc_lock_release(l));
+  char text[32];
+  snprintf(text, sizeof text, "%lld", (long long)sum);
+  return mproc_queue_put(q, text, strlen(text) + 1, 10000);
+}
+
+static int t_square_task(const mproc_args_t *args, mproc_args_t *result) {
+  int64_t x;
+  int rc = mproc_args_get_int(args, 0, &x);
+  return rc ? rc : mproc_args_add_int(result, x * x);
+}
+
+/* Value, Array, Lock, Queue and Pool between processes: none of them needs /dev/shm. */
+void sh_anonymous_objects_work(void) {
+  mproc_value_t *v;
+  mproc_array_t *arr;
+  mproc_lock_t *l;
+  mproc_queue_t *q;
+  ASSERT_OK(mproc_value_new(&v, 'q', NULL, MPROC_LOCK_NEW));
+  ASSERT_OK(mproc_array_new(&arr, 'q', 1000, NULL, MPROC_LOCK_NEW));
+  ASSERT_OK(mproc_lock_new(&l));
+  ASSERT_OK(mproc_queue_new(&q, 0));
+  mproc_process_t *ps[2];
+  t_start_n(ps, 2, t_use_anonymous, t_args("VALQ", v, arr, l, q));
+  for (int i = 0; i < 2; i++) {
+    void *data = NULL;
+    size_t size = 0;
+    ASSERT_OK(mproc_queue_get(q, 30000, &data, &size));
+    ASSERT_TRUE(strcmp(data, "499500") == 0);
+    mproc_free(data);
+  }
+  t_finish_n(ps, 2);
+  int64_t x = 0;
+  ASSERT_OK(mproc_value_get(v, &x));
+  ASSERT_EQ(x, 2);
+  mproc_pool_options po;
+  memset(&po, 0, sizeof po);
+  po.processes = 2;
+  mproc_pool_t *pool;
+  ASSERT_OK(mproc_pool_new(&pool, &po));
+  mproc_args_t *items, *out = NULL;
+  ASSERT_OK(mproc_args_new(&items));
+  for (int i = 0; i < 50; i++)
+    ASSERT_OK(mproc_args_add_int(items, i));
+  ASSERT_OK(mproc_pool_map(pool, t_square_task, items, NULL, &out));
+  ASSERT_EQ(mproc_args_count(out), 50);
+  for (int i = 0; i < 50; i++) {
+    int64_t y = -1;
+    ASSERT_OK(mproc_args_get_int(out, (size_t)i, &y));
+    ASSERT_EQ(y, (int64_t)i * i);
+  }
+  mproc_args_free(items);
+  mproc_args_free(out);
+  mproc_pool_free(pool);
+  mproc_queue_free(q);
+  mproc_lock_free(l);
+  mproc_array_free(arr);
+  mproc_value_free(v);
+}
+#endif
+
+TEST(no_usable_dev_shm, 120, POSIX_ALL) {
+#ifndef _WIN32
+  /* /dev/shm read-only (or absent: Lambda, locked-down containers). Python's Value, Lock and
+   * SharedMemory all fail there; here only named blocks need it, and they say so. */
+  sh_private_dev_shm("ro");
+  char name[64];
+  shm_name(name, sizeof name, "nowhere");
+  mproc_shared_memory_t *s = (mproc_shared_memory_t *)&s;
+  int rc = mproc_shared_memory_create(&s, name, 4096);
+  const char *msg = mproc_last_error_message();
+  printf("%s: %s\n", mproc_errname(rc), msg);
+  ASSERT_TRUE(rc != 0 && s == NULL);
+  ASSERT_TRUE(strstr(msg, name) != NULL && strstr(msg, "/dev/shm") != NULL);
+  ASSERT_TRUE(strstr(msg, "anonymous objects do not need it") != NULL);
+  sh_anonymous_objects_work();
+#endif
 }

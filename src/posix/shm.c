@@ -1,7 +1,12 @@
 /* Shared memory on POSIX. Anonymous segments are memfds (no name anywhere, freed by the kernel
- * with the last fd or mapping), or shm objects unlinked at birth where memfd is missing. Named
- * ones are shm objects in /dev/shm, mode 0600. Every segment's pages are reserved with
- * posix_fallocate, so a full tmpfs is ENOSPC now instead of SIGBUS on first touch. */
+ * with the last fd or mapping). Where memfd is missing (Linux < 3.17, or refused by seccomp)
+ * they are shm objects unlinked at birth, and where /dev/shm is missing or unusable too
+ * (Lambda, locked-down containers), unlinked files in $TMPDIR (else /tmp): anonymous segments
+ * never need /dev/shm while memfd works, and work without it when it does not. Named ones are
+ * shm objects in /dev/shm, mode 0600, as in Python (which has no fallback either: a name must
+ * mean the same object to every process, Python's included). Every segment's pages are
+ * reserved with posix_fallocate, so a full tmpfs is ENOSPC now instead of SIGBUS on first
+ * touch. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "posix.h"
@@ -65,6 +71,10 @@ static int reserve(int fd, size_t size) {
   return rc ? os_error(rc == EFBIG ? ENOSPC : rc) : 0;
 }
 
+/* What the last anonymous segment was made of (for the ENOSPC message). */
+enum { ANON_MEMFD, ANON_SHM, ANON_TMPFILE };
+static int g_anon_kind = ANON_MEMFD;
+
 /* Before memfd (Linux < 3.17) or where seccomp forbids it: a random shm name, gone at once. */
 static int shm_unnamed(void) {
   for (int tries = 0; tries < 16; tries++) {
@@ -83,6 +93,42 @@ static int shm_unnamed(void) {
   return -1;
 }
 
+static void tmp_dir(char *buf, size_t cap) {
+  const char *d = getenv("TMPDIR");
+  snprintf(buf, cap, "%s", d != NULL && d[0] == '/' ? d : "/tmp");
+}
+
+/* Neither memfd nor /dev/shm: a file in the temporary directory that has no name from the
+ * start (O_TMPFILE), or loses it at once where the filesystem cannot do that. */
+static int tmp_unnamed(void) {
+  char dir[512], path[600];
+  tmp_dir(dir, sizeof dir);
+  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0)
+    return fd;
+  snprintf(path, sizeof path, "%s/mproc-XXXXXX", dir);
+  fd = mkostemp(path, O_CLOEXEC);
+  if (fd >= 0)
+    unlink(path);
+  return fd;
+}
+
+static int anon_fd(void) {
+  int fd = memfd_create("mproc", MFD_CLOEXEC);
+  int kind = ANON_MEMFD;
+  if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
+    kind = ANON_SHM;
+    fd = shm_unnamed();
+    if (fd < 0) {
+      kind = ANON_TMPFILE;
+      fd = tmp_unnamed();
+    }
+  }
+  if (fd >= 0)
+    __atomic_store_n(&g_anon_kind, kind, __ATOMIC_RELAXED);
+  return fd;
+}
+
 int os_shm_create(size_t size, os_handle *out) {
   *out = OS_INVALID;
   if (size == 0)
@@ -91,9 +137,7 @@ int os_shm_create(size_t size, os_handle *out) {
     return os_error(ENOSPC);
   if (size >= PRECHECK_MIN && size > mem_available())
     return os_error(ENOSPC);
-  int fd = memfd_create("mproc", MFD_CLOEXEC);
-  if (fd < 0 && (errno == ENOSYS || errno == EPERM))
-    fd = shm_unnamed();
+  int fd = anon_fd();
   if (fd < 0)
     return os_last_error();
   int rc = reserve(fd, size);
@@ -162,4 +206,27 @@ int os_shm_map(os_handle h, size_t size, void **addr) {
 void os_shm_unmap(void *addr, size_t size) {
   if (addr != NULL)
     munmap(addr, size);
+}
+
+static uint64_t fs_free(const char *dir) {
+  struct statvfs fs;
+  if (statvfs(dir, &fs) != 0)
+    return UINT64_MAX;
+  return (uint64_t)fs.f_bavail * fs.f_frsize;
+}
+
+void os_shm_space(int named, char *where, size_t cap, uint64_t *free_bytes) {
+  int kind = named ? ANON_SHM : __atomic_load_n(&g_anon_kind, __ATOMIC_RELAXED);
+  if (kind == ANON_MEMFD) {
+    snprintf(where, cap, "memory (memfd, tmpfs-backed)");
+    *free_bytes = mem_available();
+  } else if (kind == ANON_SHM) {
+    snprintf(where, cap, "/dev/shm");
+    *free_bytes = fs_free("/dev/shm");
+  } else {
+    char dir[512];
+    tmp_dir(dir, sizeof dir);
+    snprintf(where, cap, "%s (unlinked temporary files: no memfd, no /dev/shm)", dir);
+    *free_bytes = fs_free(dir);
+  }
 }

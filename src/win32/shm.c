@@ -2,6 +2,7 @@
  * the whole size against the commit limit at creation, so "too big" fails here
  * (ERROR_COMMITMENT_LIMIT -> MPROC_ENOSPC) rather than as an access violation later. The
  * section lives until its last handle and view are gone. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "w32.h"
@@ -96,4 +97,12 @@ void os_shm_unmap(void *addr, size_t size) {
   (void)size;
   if (addr != NULL)
     UnmapViewOfFile(addr);
+}
+
+void os_shm_space(int named, char *where, size_t cap, uint64_t *free_bytes) {
+  (void)named; /* named or not, a section is charged against the commit limit */
+  snprintf(where, cap, "memory (pagefile-backed sections, commit limit)");
+  MEMORYSTATUSEX ms;
+  ms.dwLength = sizeof ms;
+  *free_bytes = GlobalMemoryStatusEx(&ms) ? (uint64_t)ms.ullAvailPageFile : UINT64_MAX;
 }
