@@ -667,6 +667,8 @@ MPROC_API int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms,
 /* Items in the queue now (exact at the moment it was read; others may change it at once).
  * Items still held back in a producer's overflow are not counted. */
 MPROC_API int64_t mproc_queue_qsize(const mproc_queue_t *q);
+/* 1 or 0; MPROC_ECLOSED after mproc_queue_close on this handle (Python's empty() raises
+ * then). qsize and full still answer on a closed handle, as in Python. */
 MPROC_API int mproc_queue_empty(const mproc_queue_t *q);
 MPROC_API int mproc_queue_full(const mproc_queue_t *q);
 /* This process will not use the queue any more (Python's close()): later put/get on this

@@ -90,9 +90,23 @@ static int64_t my_pid(void) { return os_getpid(); }
 
 /* --- locking and waiting ------------------------------------------------------------------ */
 
-/* Owner death needs no repair (see the top); the lock is simply ours. */
-static void lock(mproc_queue_t *q, int which) {
-  os_mutex_lock(which == H_PUT ? &q->s->put_m : &q->s->get_m, q->o.h[which], OS_NO_DEADLINE);
+static void repair_put_side(mproc_queue_t *q);
+static void repair_get_side(mproc_queue_t *q);
+
+/* 0 with the lock held, or MPROC_ENOTRECOVERABLE: not held, and the queue is unusable (the
+ * OS error behind it is kept for mproc_last_os_error). A dead holder's lock is ours after a
+ * look at what it may have left half done (repair_*_side). Nobody proceeds unlocked. */
+static int lock(mproc_queue_t *q, int which) {
+  int rc = os_mutex_lock(which == H_PUT ? &q->s->put_m : &q->s->get_m, q->o.h[which],
+                         OS_NO_DEADLINE);
+  if (rc == MPROC_EOWNERDEAD) {
+    if (which == H_PUT)
+      repair_put_side(q);
+    else
+      repair_get_side(q);
+    return 0;
+  }
+  return rc == 0 ? 0 : MPROC_ENOTRECOVERABLE;
 }
 static void unlock(mproc_queue_t *q, int which) {
   os_mutex_unlock(which == H_PUT ? &q->s->put_m : &q->s->get_m, q->o.h[which]);
@@ -133,21 +147,21 @@ static waiting begin_wait(mproc_queue_t *q, int slot, int which) {
   return w;
 }
 
-/* Releases the lock, sleeps until woken, the watched position moves, or the deadline (capped
- * at a liveness slice when peers must be checked), retakes the lock. 0, or MPROC_ETIMEDOUT
- * once the real deadline has passed. */
-static int wait_on(mproc_queue_t *q, const waiting *w, int64_t deadline, int check_peers) {
+/* Releases the lock, sleeps until woken, the watched position moves, or the deadline, retakes
+ * the lock. 0, MPROC_ETIMEDOUT once the deadline has passed, or MPROC_ENOTRECOVERABLE (the
+ * lock is not held). The sleep is cut into liveness slices after which the caller looks at the
+ * ring again: a waker killed between storing head/tail and bumping the word (or a sleeper
+ * killed after taking the wake-up meant for another) leaves the word as it was, and only a
+ * look at the ring itself finds the item or the room that is there. */
+static int wait_on(mproc_queue_t *q, const waiting *w, int64_t deadline) {
   unlock(q, w->which);
   int moved = 0;
   for (int i = 0; w->slot != H_JOIN && i < SPIN_LIMIT && !moved; i++) {
     os_cpu_relax();
     moved = LD(w->pos) != w->pos_seen || LD(word_of(q->s, w->slot)) != w->word;
   }
-  int64_t until = deadline;
-  if (check_peers) {
-    int64_t slice = os_deadline(LIVENESS_SLICE_MS);
-    until = slice < deadline ? slice : deadline;
-  }
+  int64_t slice = os_deadline(LIVENESS_SLICE_MS);
+  int64_t until = slice < deadline ? slice : deadline;
   int rc = 0;
   if (!moved) {
     uint32_t *sleepers = sleepers_of(q->s, w->slot), *word = word_of(q->s, w->slot);
@@ -156,7 +170,8 @@ static int wait_on(mproc_queue_t *q, const waiting *w, int64_t deadline, int che
       rc = os_park_wait(word, w->word, q->o.h[w->slot], until);
     __atomic_sub_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
   }
-  lock(q, w->which);
+  if (lock(q, w->which) != 0)
+    return MPROC_ENOTRECOVERABLE;
   if (rc == MPROC_ETIMEDOUT && until != deadline)
     rc = 0; /* only the liveness slice ended */
   return rc == MPROC_ETIMEDOUT ? rc : 0;
@@ -230,8 +245,9 @@ static int wait_room(mproc_queue_t *q, size_t rlen, int64_t deadline) {
     if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
       return MPROC_EFULL;
     check_writer(q);
-    if (wait_on(q, &w, deadline, LD(&s->streaming)) != 0)
-      return MPROC_EFULL;
+    int rc = wait_on(q, &w, deadline);
+    if (rc != 0)
+      return rc == MPROC_ETIMEDOUT ? MPROC_EFULL : rc;
   }
 }
 
@@ -251,8 +267,11 @@ static int wait_room_unless(mproc_queue_t *q, size_t rlen, int64_t deadline, con
 }
 
 static int put_whole(mproc_queue_t *q, const void *data, size_t n, int64_t deadline) {
-  lock(q, H_PUT);
-  int rc = wait_room(q, REC_HDR + align16(n), deadline);
+  int rc = lock(q, H_PUT);
+  if (rc == 0)
+    rc = wait_room(q, REC_HDR + align16(n), deadline);
+  if (rc == MPROC_ENOTRECOVERABLE)
+    return rc;
   if (rc == 0)
     append(q, R_ITEM, 0, data, n, 1);
   unlock(q, H_PUT);
@@ -270,10 +289,15 @@ static int reader_died(queue_shm *s, uint32_t id) {
 /* A stream past its deadline whose FIRST no consumer has taken yet is withdrawn: with both
  * locks held nobody reads, so its records (FIRST, the chunks, a wrap's skip) become skip
  * records and tail's item count drops by one. 1 if withdrawn, 0 if FIRST is gone from the
- * ring (a reader has it, or had it and died and its chunks were dropped). */
+ * ring (a reader has it, or had it and died and its chunks were dropped), or
+ * MPROC_ENOTRECOVERABLE with the put lock released too. A withdrawal killed half way leaves
+ * skips where the stream's records were and tail counting the item: repair_put_side recounts. */
 static int withdraw(mproc_queue_t *q, uint32_t first_pos) {
   queue_shm *s = q->s;
-  lock(q, H_GET); /* order: put, then get (as everywhere) */
+  if (lock(q, H_GET) != 0) { /* order: put, then get (as everywhere) */
+    unlock(q, H_PUT);
+    return MPROC_ENOTRECOVERABLE;
+  }
   uint64_t t = s->tail;
   uint32_t h = w_pos(LD(&s->head));
   int taken = (uint32_t)(first_pos - h) >= (uint32_t)(w_pos(t) - h); /* not in [head, tail) */
@@ -309,9 +333,13 @@ static int put_chunks(mproc_queue_t *q, const unsigned char *p, size_t n, uint32
         return 0;
       if (abandon && __atomic_load_n(abandon, __ATOMIC_SEQ_CST))
         return MPROC_ECLOSED;
-      if (wait_on(q, &w, deadline, 1) != 0) {
-        if (withdraw(q, first_pos))
-          return MPROC_EFULL;
+      int rc = wait_on(q, &w, deadline);
+      if (rc == MPROC_ENOTRECOVERABLE)
+        return rc;
+      if (rc != 0) {
+        rc = withdraw(q, first_pos);
+        if (rc != 0)
+          return rc < 0 ? rc : MPROC_EFULL;
         deadline = OS_NO_DEADLINE;
       }
     }
@@ -326,8 +354,11 @@ static int put_stream(mproc_queue_t *q, const unsigned char *p, size_t n, int64_
                       const int *abandon) {
   queue_shm *s = q->s;
   size_t chunk = chunk_size(s);
-  lock(q, H_PUT);
-  int rc = wait_room_unless(q, REC_HDR + chunk, deadline, abandon);
+  int rc = lock(q, H_PUT);
+  if (rc == 0)
+    rc = wait_room_unless(q, REC_HDR + chunk, deadline, abandon);
+  if (rc == MPROC_ENOTRECOVERABLE)
+    return rc;
   if (rc == 0) {
     ST(&s->writer_pid, my_pid());
     ST(&s->streaming, 1);
@@ -340,6 +371,8 @@ static int put_stream(mproc_queue_t *q, const unsigned char *p, size_t n, int64_
     ST(&s->streaming, 0);
     signal_word(q, H_SPACE, UINT32_MAX); /* producers held back by the stream */
     signal_word(q, H_DATA, UINT32_MAX);  /* a reader waiting for a chunk that will not come */
+    if (rc == MPROC_ENOTRECOVERABLE)
+      return rc;
   }
   unlock(q, H_PUT);
   return rc;
@@ -352,17 +385,20 @@ int mp_queue_put_bytes(mproc_queue_t *q, const void *data, size_t n, int64_t dea
 }
 
 void mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon) {
-  lock(q, H_PUT);
+  if (lock(q, H_PUT) != 0)
+    return;
   for (; it; it = it->next) {
     if (it->size > whole_max(q->s)) {
       unlock(q, H_PUT);
       int rc = put_stream(q, it->data, it->size, OS_NO_DEADLINE, abandon);
-      lock(q, H_PUT);
-      if (rc == MPROC_ECLOSED)
-        break;
+      if (rc == MPROC_ECLOSED || rc == MPROC_ENOTRECOVERABLE || lock(q, H_PUT) != 0)
+        return;
       continue;
     }
-    if (wait_room_unless(q, REC_HDR + align16(it->size), OS_NO_DEADLINE, abandon) != 0)
+    int rc = wait_room_unless(q, REC_HDR + align16(it->size), OS_NO_DEADLINE, abandon);
+    if (rc == MPROC_ENOTRECOVERABLE)
+      return;
+    if (rc != 0)
       break;
     append(q, R_ITEM, 0, it->data, it->size, 1);
     signal_if_sleeping(q, H_DATA, 1);
@@ -403,7 +439,8 @@ static int collect(mproc_queue_t *q, uint32_t id, unsigned char *buf, size_t tot
           continue; /* the last record landed just before the stream ended */
         return MPROC_EPEERGONE;
       }
-      wait_on(q, &w, OS_NO_DEADLINE, 1);
+      if (wait_on(q, &w, OS_NO_DEADLINE) != 0)
+        return MPROC_ENOTRECOVERABLE;
       continue;
     }
     rec *r = rec_at(q, w_pos(s->head));
@@ -447,7 +484,7 @@ static int take_stream(mproc_queue_t *q, rec *first, mp_buf *b) {
   size_t got = first->len;
   consume(q, first, 1);
   int rc = collect(q, id, buf, total, got);
-  ST(&s->reader_pid, 0);
+  ST(&s->reader_pid, 0); /* (without the lock after a failed relock: nobody else reads) */
   signal_word(q, H_DATA, UINT32_MAX); /* getters that waited behind the stream */
   if (rc != 0) {
     task_done_silently(q); /* never delivered (writer died or its process gave up) */
@@ -460,12 +497,12 @@ static int take_stream(mproc_queue_t *q, rec *first, mp_buf *b) {
 /* A chunk at head that another consumer is collecting: wait; with no live reader, drop it. */
 static int foreign_chunk(mproc_queue_t *q, rec *r, const waiting *w, int64_t deadline) {
   queue_shm *s = q->s;
-  int64_t pid = LD(&s->reader_pid);
-  if (LD(&s->reader_id) != stream_of(r) || pid == 0 || !os_pid_alive(pid)) {
+  repair_get_side(q);
+  if (LD(&s->reader_id) != stream_of(r) || LD(&s->reader_pid) == 0) {
     consume(q, r, 0);
     return 0;
   }
-  return wait_on(q, w, deadline, 1);
+  return wait_on(q, w, deadline);
 }
 
 static int take_item(mproc_queue_t *q, rec *r, mp_buf *b) {
@@ -484,8 +521,9 @@ static int get_locked(mproc_queue_t *q, int64_t deadline, mp_buf *b) {
     if (ring_empty(s)) {
       if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
         return MPROC_EEMPTY;
-      if (wait_on(q, &w, deadline, 0) != 0)
-        return MPROC_EEMPTY;
+      int rc = wait_on(q, &w, deadline);
+      if (rc != 0)
+        return rc == MPROC_ETIMEDOUT ? MPROC_EEMPTY : rc;
       continue;
     }
     rec *r = rec_at(q, w_pos(s->head));
@@ -502,10 +540,61 @@ static int get_locked(mproc_queue_t *q, int64_t deadline, mp_buf *b) {
         return rc;
       continue; /* its writer died mid-stream: nothing was delivered, look again */
     default:
-      if (foreign_chunk(q, r, &w, deadline) != 0)
-        return MPROC_EEMPTY;
+      rc = foreign_chunk(q, r, &w, deadline);
+      if (rc != 0)
+        return rc == MPROC_ETIMEDOUT ? MPROC_EEMPTY : rc;
     }
   }
+}
+
+/* --- a dead lock holder's leftovers --------------------------------------------------------- */
+
+/* Items (ITEM and FIRST records) between head and tail; both locks held. Walks whole records
+ * only: every record in [head, tail) was complete when tail was stored. */
+static uint32_t items_in_ring(mproc_queue_t *q, uint64_t h, uint64_t t) {
+  uint32_t n = 0, span = w_pos(t) - w_pos(h);
+  for (uint32_t off = 0; off < span;) {
+    const rec *r = rec_at(q, w_pos(h) + off);
+    if (r->len > q->s->cap)
+      break; /* cannot happen; never walk off the ring */
+    n += r->type == R_ITEM || r->type == R_FIRST;
+    off += REC_HDR + (uint32_t)align16(r->len);
+  }
+  return n;
+}
+
+/* A producer died holding the put lock (MPROC_EOWNERDEAD, the lock is ours). What it was
+ * appending lies past tail and was never seen. If it was streaming, the stream ends here
+ * (consumers drop its chunks). If it was withdrawing a stream, some of the stream's records
+ * may already be skips while tail still counts the item: the count is taken again from the
+ * records themselves, under the get lock too so nothing moves meanwhile. */
+static void repair_put_side(mproc_queue_t *q) {
+  queue_shm *s = q->s;
+  check_writer(q);
+  if (lock(q, H_GET) != 0)
+    return;
+  uint64_t t = s->tail, h = LD(&s->head);
+  uint32_t n = items_in_ring(q, h, t);
+  if (w_cnt(t) - w_cnt(h) != n)
+    ST(&s->tail, w_make(w_cnt(h) + n, w_pos(t)));
+  unlock(q, H_GET);
+  signal_word(q, H_SPACE, UINT32_MAX);
+  signal_word(q, H_DATA, UINT32_MAX);
+}
+
+/* Get lock held: a consumer that had taken a stream's FIRST died before the stream was whole
+ * (killed while waiting for a chunk, or while holding the lock). The item was never
+ * delivered: for a JoinableQueue it is finished here, exactly once since reader_pid is only
+ * cleared under the get lock; the stream's writer, if waiting for room, stops. */
+static void repair_get_side(mproc_queue_t *q) {
+  queue_shm *s = q->s;
+  int64_t pid = LD(&s->reader_pid);
+  if (pid == 0 || os_pid_alive(pid))
+    return;
+  ST(&s->reader_pid, 0);
+  task_done_silently(q);
+  signal_word(q, H_SPACE, UINT32_MAX);
+  signal_word(q, H_DATA, UINT32_MAX);
 }
 
 /* --- public calls ------------------------------------------------------------------------------ */
@@ -614,9 +703,12 @@ int mp_queue_get_into(mproc_queue_t *q, int64_t timeout_ms, mp_buf *b) {
   b->len = 0;
   int64_t deadline;
   mp_timeout_deadline(timeout_ms, &deadline);
-  lock(q, H_GET);
+  rc = lock(q, H_GET);
+  if (rc != 0)
+    return rc;
   rc = get_locked(q, deadline, b);
-  unlock(q, H_GET);
+  if (rc != MPROC_ENOTRECOVERABLE)
+    unlock(q, H_GET);
   return rc;
 }
 
@@ -652,7 +744,12 @@ int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms, mproc_args_t **
 int64_t mproc_queue_qsize(const mproc_queue_t *q) {
   return q ? (int64_t)count_of(q->s) : MPROC_EINVAL;
 }
-int mproc_queue_empty(const mproc_queue_t *q) { return q ? count_of(q->s) == 0 : MPROC_EINVAL; }
+/* As Python's empty() after close() raises (it polls the closed reader), a closed handle is
+ * MPROC_ECLOSED; qsize() and full() still answer, as Python's do. */
+int mproc_queue_empty(const mproc_queue_t *q) {
+  int rc = usable(q);
+  return rc ? rc : count_of(q->s) == 0;
+}
 int mproc_queue_full(const mproc_queue_t *q) { return q ? counts_full(q->s) : MPROC_EINVAL; }
 
 int mproc_queue_close(mproc_queue_t *q) {
@@ -696,6 +793,16 @@ static void task_done_silently(mproc_queue_t *q) {
     unfinished_down(q);
 }
 
+/* A stream reader that died while not holding the get lock is otherwise noticed only by the
+ * next consumer; join() may be the only one looking. */
+static void reader_check(mproc_queue_t *q) {
+  int64_t pid = LD(&q->s->reader_pid);
+  if (pid == 0 || os_pid_alive(pid) || lock(q, H_GET) != 0)
+    return;
+  repair_get_side(q);
+  unlock(q, H_GET);
+}
+
 int mproc_queue_task_done(mproc_queue_t *q) {
   if (q == NULL)
     return MPROC_EINVAL;
@@ -714,8 +821,14 @@ int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms) {
     uint32_t v = LD(&s->join_word);
     if (LD(&s->unfinished) == 0)
       return 0;
-    int rc = mp_park(q->o.h[H_JOIN], &s->join_sleepers, &s->join_word, v, deadline);
-    if (rc != 0 && LD(&s->unfinished) != 0)
+    reader_check(q);
+    /* In slices: a task_done killed between its decrement and its wake-up leaves the word as
+     * it was, and a stream reader that died waiting for a chunk finishes its item only when
+     * somebody looks (reader_check). */
+    int64_t slice = os_deadline(LIVENESS_SLICE_MS);
+    int rc = mp_park(q->o.h[H_JOIN], &s->join_sleepers, &s->join_word, v,
+                     slice < deadline ? slice : deadline);
+    if (rc != 0 && LD(&s->unfinished) != 0 && slice >= deadline)
       return rc;
   }
 }
@@ -765,8 +878,12 @@ int mp_queue_wait_prepare(mproc_queue_t *q, os_handle *h) {
   if (rc != 0)
     return rc;
   /* Under both locks nothing moves: the flag is set exactly when there is an item. */
-  lock(q, H_PUT);
-  lock(q, H_GET);
+  if (lock(q, H_PUT) != 0)
+    return MPROC_ENOTRECOVERABLE;
+  if (lock(q, H_GET) != 0) {
+    unlock(q, H_PUT);
+    return MPROC_ENOTRECOVERABLE;
+  }
   __atomic_add_fetch(&q->s->pollers, 1, __ATOMIC_SEQ_CST);
   int ready = count_of(q->s) > 0;
   if (ready)

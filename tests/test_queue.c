@@ -954,7 +954,7 @@ TEST(simple_queue, 30, ONCE) {
   ASSERT_OK(mproc_queue_close(q));
   ASSERT_RC(mproc_queue_put(q, "x", 1, 0), MPROC_ECLOSED);
   ASSERT_RC(mproc_queue_get(q, 0, &d, &n), MPROC_ECLOSED);
-  ASSERT_EQ(mproc_queue_empty(q), 0);
+  ASSERT_RC(mproc_queue_empty(q), MPROC_ECLOSED); /* Python: OSError, handle is closed */
   mproc_queue_free(q);
 }
 
@@ -1191,6 +1191,10 @@ TEST(close_then_deliver, 60, ALL) {
   ASSERT_RC(mproc_wait(&w, 1, 0, NULL), MPROC_ECLOSED);
   mproc_args_free(v);
   ASSERT_EQ(mproc_queue_qsize(q), 3); /* still there, for the others */
+  ASSERT_EQ(mproc_queue_full(q), 0);
+  ASSERT_RC(mproc_queue_empty(q), MPROC_ECLOSED); /* Python: OSError, handle is closed */
+  ASSERT_OK(mproc_queue_join_thread(q));
+  ASSERT_OK(mproc_queue_cancel_join_thread(q));
   ASSERT_OK(mproc_event_set(go));
   qt_finish(p); /* got all three through its own handle */
   ASSERT_EQ(mproc_queue_qsize(q), 1); /* the ack */
@@ -1213,6 +1217,24 @@ static void use_until_closed(void *arg) {
     ASSERT_OK(rc);
     mproc_free(d);
   }
+}
+
+/* A closed JoinableQueue, as in Python 3.11-3.13: empty() raises, put and get raise, qsize,
+ * full, task_done and join still work (they do not touch the closed reader or writer). */
+TEST(closed_joinable_rules, 30, ONCE) {
+  mproc_queue_t *q;
+  ASSERT_OK(mproc_joinable_queue_new(&q, 0));
+  ASSERT_OK(mproc_queue_put(q, "x", 1, 0));
+  ASSERT_OK(mproc_queue_close(q));
+  ASSERT_RC(mproc_queue_empty(q), MPROC_ECLOSED);
+  ASSERT_EQ(mproc_queue_qsize(q), 1);
+  ASSERT_EQ(mproc_queue_full(q), 0);
+  ASSERT_RC(mproc_queue_join(q, 0), MPROC_ETIMEDOUT);
+  ASSERT_OK(mproc_queue_task_done(q));
+  ASSERT_RC(mproc_queue_task_done(q), MPROC_EOVERRELEASE);
+  ASSERT_OK(mproc_queue_join(q, 0));
+  ASSERT_OK(mproc_queue_close(q));
+  mproc_queue_free(q);
 }
 
 TEST(close_from_another_thread, 30, ONCE) {
