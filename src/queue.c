@@ -11,7 +11,9 @@
  * word, stored once per record after the bytes are in place. A producer killed mid-copy leaves
  * tail where it was, so the partial record is invisible; a consumer killed mid-copy leaves head
  * where it was, so the item is still there for the next consumer. The next locker of the dead
- * process's mutex is told (EOWNERDEAD) and finds nothing to repair. Items too big for the ring
+ * process's mutex is told (EOWNERDEAD) and repairs the little a record store cannot cover
+ * (repair_put_side, repair_get_side); a lock that cannot be taken is an error to the caller,
+ * never an unlocked ring. Items too big for the ring
  * are streamed as FIRST, CHUNK..., LAST records while other producers wait; a reader or writer
  * of a stream that dies is found by the other side's periodic liveness check, and the stream is
  * dropped instead of wedging the queue.
@@ -20,7 +22,8 @@
  * "data" or "space" word it read while deciding to wait; the other side stores head/tail, then
  * bumps the word and wakes only if it sees a sleeper (all sequentially consistent). State
  * changes (a stream ending) always bump. Getters spin a few microseconds before parking, so a
- * busy queue moves items without system calls.
+ * busy queue moves items without system calls. Nobody sleeps longer than a liveness slice
+ * without looking at the ring: a killed waker or a killed wakee must not strand the others.
  */
 #include <stdlib.h>
 #include <string.h>
