@@ -102,6 +102,10 @@ int os_shm_create_named(const char *name, size_t size, os_handle *out);
 int os_shm_open_named(const char *name, os_handle *out, size_t *size);
 /* Removes the name (POSIX). Windows: 0; a section's name goes with its last handle. */
 int os_shm_unlink_named(const char *name);
+/* 1 where a named segment lives on after its last handle and mapping are gone, until unlinked
+ * (POSIX), so another process can open it after its creator died; 0 where it does not
+ * (Windows). */
+int os_shm_named_persists(void);
 
 /* --- sync.c: process-shared wait/wake and robust mutexes --------------------------------- */
 /* A 64-bit value naming the calling thread: unique among live threads on the machine and

@@ -73,6 +73,7 @@ struct queue_shm {
                              any other stream found at head have no reader and are dropped */
   int64_t writer_pid;
   int64_t reader_pid;
+  ovf_shared ovf;         /* unbounded queues: items that did not fit the ring (queue_ovf.c) */
 };
 
 _Static_assert(sizeof(struct queue_shm) <= RING_OFF, "queue header overlaps the ring");
@@ -88,6 +89,8 @@ static rec *rec_at(const mproc_queue_t *q, uint32_t pos) {
   return (rec *)(void *)(q->ring + (pos & (q->s->cap - 1)));
 }
 static uint32_t count_of(const queue_shm *s) { return w_cnt(LD(&s->tail)) - w_cnt(LD(&s->head)); }
+/* Items in the ring and in the shared overflow. */
+static uint32_t items_of(const queue_shm *s) { return count_of(s) + mp_ovf_pending(&s->ovf); }
 static uint32_t stream_of(const rec *r) { return (uint32_t)(r->aux >> SIZE_BITS); }
 static int64_t my_pid(void) { return os_getpid(); }
 
@@ -103,10 +106,13 @@ static int lock(mproc_queue_t *q, int which) {
   int rc = os_mutex_lock(which == H_PUT ? &q->s->put_m : &q->s->get_m, q->o.h[which],
                          OS_NO_DEADLINE);
   if (rc == MPROC_EOWNERDEAD) {
-    if (which == H_PUT)
+    if (which == H_PUT) {
+      mp_ovf_repair_put(q);
       repair_put_side(q);
-    else
+    } else {
+      mp_ovf_repair_get(q);
       repair_get_side(q);
+    }
     return 0;
   }
   return rc == 0 ? 0 : MPROC_ENOTRECOVERABLE;
@@ -141,13 +147,20 @@ typedef struct waiting {
   uint32_t word;       /* value of the slot's word when the wait was decided */
   const uint64_t *pos; /* tail (getters) or head (putters) */
   uint64_t pos_seen;
+  uint64_t ovf_seen;   /* the overflow's tail: getters also wait for it to move */
 } waiting;
 
 static waiting begin_wait(mproc_queue_t *q, int slot, int which) {
-  waiting w = {slot, which, LD(word_of(q->s, slot)), NULL, 0};
+  waiting w = {slot, which, LD(word_of(q->s, slot)), NULL, 0, 0};
   w.pos = slot == H_DATA ? &q->s->tail : &q->s->head;
   w.pos_seen = LD(w.pos);
+  w.ovf_seen = LD(&q->s->ovf.tail);
   return w;
+}
+
+static int moved(const mproc_queue_t *q, const waiting *w) {
+  return LD(w->pos) != w->pos_seen ||
+         (w->slot == H_DATA && LD(&q->s->ovf.tail) != w->ovf_seen);
 }
 
 /* Releases the lock, sleeps until woken, the watched position moves, or the deadline, retakes
@@ -158,18 +171,18 @@ static waiting begin_wait(mproc_queue_t *q, int slot, int which) {
  * look at the ring itself finds the item or the room that is there. */
 static int wait_on(mproc_queue_t *q, const waiting *w, int64_t deadline) {
   unlock(q, w->which);
-  int moved = 0;
-  for (int i = 0; w->slot != H_JOIN && i < SPIN_LIMIT && !moved; i++) {
+  int moved_on = 0;
+  for (int i = 0; w->slot != H_JOIN && i < SPIN_LIMIT && !moved_on; i++) {
     os_cpu_relax();
-    moved = LD(w->pos) != w->pos_seen || LD(word_of(q->s, w->slot)) != w->word;
+    moved_on = moved(q, w) || LD(word_of(q->s, w->slot)) != w->word;
   }
   int64_t slice = os_deadline(LIVENESS_SLICE_MS);
   int64_t until = slice < deadline ? slice : deadline;
   int rc = 0;
-  if (!moved) {
+  if (!moved_on) {
     uint32_t *sleepers = sleepers_of(q->s, w->slot), *word = word_of(q->s, w->slot);
     __atomic_add_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
-    if (LD(w->pos) == w->pos_seen)
+    if (!moved(q, w))
       rc = os_park_wait(word, w->word, q->o.h[w->slot], until);
     __atomic_sub_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
   }
@@ -215,6 +228,16 @@ static uint32_t append(mproc_queue_t *q, uint32_t type, uint64_t aux, const void
   return pos;
 }
 
+/* After a get: the mproc_wait flag goes down with the last item. */
+static void notifier_after_take(mproc_queue_t *q) {
+  queue_shm *s = q->s;
+  if (LD(&s->pollers) && items_of(s) == 0) {
+    os_notifier_clear(q->o.h[H_NOTIFY]);
+    if (items_of(s) != 0) /* a producer published meanwhile: keep the flag raised */
+      os_notifier_set(q->o.h[H_NOTIFY]);
+  }
+}
+
 /* The largest item sent as one record, and the chunk size of streamed ones. */
 static size_t whole_max(const queue_shm *s) { return s->cap / 2 - REC_HDR; }
 static size_t chunk_size(const queue_shm *s) { return s->cap / 4 - REC_HDR; }
@@ -243,7 +266,9 @@ static int wait_room(mproc_queue_t *q, size_t rlen, int64_t deadline) {
   queue_shm *s = q->s;
   for (;;) {
     waiting w = begin_wait(q, H_SPACE, H_PUT);
-    if (!LD(&s->streaming) && !counts_full(s) && has_room(s, rlen))
+    /* Nothing overtakes the overflow: while it holds items, they are the newest. */
+    if (!LD(&s->streaming) && !counts_full(s) && has_room(s, rlen) &&
+        mp_ovf_pending(&s->ovf) == 0)
       return 0;
     if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
       return MPROC_EFULL;
@@ -311,7 +336,7 @@ static int withdraw(mproc_queue_t *q, uint32_t first_pos) {
       pos += REC_HDR + (uint32_t)align16(r->len);
     }
     ST(&s->tail, w_make(w_cnt(t) - 1, w_pos(t)));
-    if (LD(&s->pollers) && count_of(s) == 0)
+    if (LD(&s->pollers) && items_of(s) == 0)
       os_notifier_clear(q->o.h[H_NOTIFY]);
   }
   unlock(q, H_GET);
@@ -381,6 +406,39 @@ static int put_stream(mproc_queue_t *q, const unsigned char *p, size_t n, int64_
   return rc;
 }
 
+#define OVERFLOW_WAIT_NS 50000 /* 50 us */
+
+int mp_queue_put_shared(mproc_queue_t *q, const void *data, size_t n) {
+  queue_shm *s = q->s;
+  int rc = lock(q, H_PUT);
+  if (rc != 0)
+    return rc;
+  if (n <= whole_max(s)) {
+    size_t rlen = REC_HDR + align16(n);
+    rc = wait_room(q, rlen, 0); /* room now: the common case, no clock */
+    /* A full ring with a consumer at work has room again within microseconds: a short wait
+     * keeps items in the ring, which is cheaper than a segment. Without a consumer, only the
+     * put that starts an overflow pays it. */
+    if (rc == MPROC_EFULL && mp_ovf_pending(&s->ovf) == 0)
+      rc = wait_room(q, rlen, os_now_ns() + OVERFLOW_WAIT_NS);
+    if (rc == MPROC_ENOTRECOVERABLE)
+      return rc;
+    if (rc == 0) {
+      append(q, R_ITEM, 0, data, n, 1);
+      unlock(q, H_PUT);
+      signal_if_sleeping(q, H_DATA, 1);
+      return 0;
+    }
+  }
+  rc = mp_ovf_append(q, data, n);
+  if (rc == 0 && LD(&s->pollers))
+    os_notifier_set(q->o.h[H_NOTIFY]);
+  unlock(q, H_PUT);
+  if (rc == 0)
+    signal_if_sleeping(q, H_DATA, 1);
+  return rc;
+}
+
 int mp_queue_put_bytes(mproc_queue_t *q, const void *data, size_t n, int64_t deadline) {
   if (n <= whole_max(q->s))
     return put_whole(q, data, n, deadline);
@@ -418,11 +476,8 @@ static void consume(mproc_queue_t *q, const rec *r, int counts) {
   queue_shm *s = q->s;
   uint64_t h = s->head;
   ST(&s->head, w_make(w_cnt(h) + (uint32_t)counts, w_pos(h) + REC_HDR + (uint32_t)align16(r->len)));
-  if (counts && LD(&s->pollers) && count_of(s) == 0) {
-    os_notifier_clear(q->o.h[H_NOTIFY]);
-    if (count_of(s) != 0) /* a producer published meanwhile: keep the flag raised */
-      os_notifier_set(q->o.h[H_NOTIFY]);
-  }
+  if (counts)
+    notifier_after_take(q);
   signal_if_sleeping(q, H_SPACE, UINT32_MAX);
 }
 
@@ -519,18 +574,26 @@ static int take_item(mproc_queue_t *q, rec *r, mp_buf *b) {
 
 static int get_locked(mproc_queue_t *q, int64_t deadline, mp_buf *b) {
   queue_shm *s = q->s;
+  int rc;
   for (;;) {
     waiting w = begin_wait(q, H_DATA, H_GET);
+    if (ring_empty(s) && mp_ovf_pending(&s->ovf) != 0) {
+      /* The ring's items are older than anything in the overflow. */
+      rc = mp_ovf_take(q, b);
+      if (rc == 0)
+        notifier_after_take(q);
+      if (rc != MPROC_EEMPTY)
+        return rc;
+    }
     if (ring_empty(s)) {
       if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
         return MPROC_EEMPTY;
-      int rc = wait_on(q, &w, deadline);
+      rc = wait_on(q, &w, deadline);
       if (rc != 0)
         return rc == MPROC_ETIMEDOUT ? MPROC_EEMPTY : rc;
       continue;
     }
     rec *r = rec_at(q, w_pos(s->head));
-    int rc;
     switch (r->type) {
     case R_SKIP:
       consume(q, r, 0);
@@ -622,7 +685,9 @@ static int queue_create(mproc_queue_t **out, size_t maxsize, size_t bytes, int k
   int rc = mp_shobj_create(&q->o, RING_OFF + (size_t)cap);
   if (rc == 0) {
     q->s = q->o.blk.p;
+    q->ovf = &q->s->ovf;
     q->ring = (unsigned char *)q->o.blk.p + RING_OFF;
+    mp_ovf_init(q->ovf);
     q->s->cap = cap;
     q->s->maxsize = (uint32_t)maxsize;
     q->s->kind = (uint32_t)kind;
@@ -745,13 +810,13 @@ int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms, mproc_args_t **
 }
 
 int64_t mproc_queue_qsize(const mproc_queue_t *q) {
-  return q ? (int64_t)count_of(q->s) : MPROC_EINVAL;
+  return q ? (int64_t)items_of(q->s) : MPROC_EINVAL;
 }
 /* As Python's empty() after close() raises (it polls the closed reader), a closed handle is
  * MPROC_ECLOSED; qsize() and full() still answer, as Python's do. */
 int mproc_queue_empty(const mproc_queue_t *q) {
   int rc = usable(q);
-  return rc ? rc : count_of(q->s) == 0;
+  return rc ? rc : items_of(q->s) == 0;
 }
 int mproc_queue_full(const mproc_queue_t *q) { return q ? counts_full(q->s) : MPROC_EINVAL; }
 
@@ -841,6 +906,7 @@ void mproc_queue_free(mproc_queue_t *q) {
     return;
   mp_queue_drain_overflow(q, q->cancel_join);
   mp_queue_unregister(q);
+  mp_ovf_release(q, q->o.creator);
   mp_shobj_release(&q->o);
   free(q);
 }
@@ -862,6 +928,7 @@ int mp_queue_adopt(mp_rd *r, mp_hmap *hm, mproc_queue_t **out) {
   int rc = mp_shobj_decode(r, hm, &q->o);
   if (rc == 0) {
     q->s = q->o.blk.p;
+    q->ovf = &q->s->ovf;
     q->ring = (unsigned char *)q->o.blk.p + RING_OFF;
     uint32_t cap = q->s->cap;
     if (q->o.blk.size < RING_OFF || cap < 4096 || (cap & (cap - 1)) != 0 ||
@@ -888,7 +955,7 @@ int mp_queue_wait_prepare(mproc_queue_t *q, os_handle *h) {
     return MPROC_ENOTRECOVERABLE;
   }
   __atomic_add_fetch(&q->s->pollers, 1, __ATOMIC_SEQ_CST);
-  int ready = count_of(q->s) > 0;
+  int ready = items_of(q->s) > 0;
   if (ready)
     os_notifier_set(q->o.h[H_NOTIFY]);
   else

@@ -7,6 +7,20 @@
 
 typedef struct queue_shm queue_shm;
 
+/* The shared overflow's words, in the queue's shared header (queue_ovf.c explains them). */
+typedef struct ovf_shared {
+  uint64_t qid;  /* names the queue's overflow segments */
+  uint64_t tail; /* producers: items published << 32 | segment << 16 | next position */
+  uint64_t head; /* consumers: items taken << 32 | segment << 16 | next position */
+} ovf_shared;
+
+/* One overflow segment mapped in this process (seq is its 16-bit sequence number). */
+typedef struct ovf_map {
+  uint16_t seq;
+  unsigned char *base; /* NULL: none */
+  size_t size;
+} ovf_map;
+
 typedef struct ovf_item {
   struct ovf_item *next;
   size_t size;
@@ -18,6 +32,9 @@ struct mproc_queue {
   queue_shm *s;
   unsigned char *ring;
   int closed;
+  ovf_shared *ovf;       /* in s */
+  ovf_map ovf_wr;        /* the segment producers fill (put lock) */
+  ovf_map ovf_rd;        /* the segment consumers read (get lock) */
   /* overflow of an unbounded queue (queue_feed.c), guarded by os_global_lock */
   ovf_item *ovf_head, *ovf_tail;
   os_thread *feeder;
@@ -37,6 +54,23 @@ int mp_queue_get_into(mproc_queue_t *q, int64_t timeout_ms, mp_buf *b);
 /* Puts every item of the list in order, waiting for room as long as it takes, or until
  * *abandon is set (the feeder). */
 void mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon);
+
+/* An unbounded queue's put where overflow goes to shared segments: into the ring when it has
+ * room and nothing is in the overflow, else into the overflow. */
+int mp_queue_put_shared(mproc_queue_t *q, const void *data, size_t n);
+
+/* queue_ovf.c: the shared overflow. Append: put lock held; take: get lock held. */
+void mp_ovf_init(ovf_shared *o);
+uint32_t mp_ovf_pending(const ovf_shared *o);
+/* 0, or MPROC_ENOSPC (no shared memory, or 65,000 segments alive) and the like: not put. */
+int mp_ovf_append(mproc_queue_t *q, const void *data, size_t n);
+/* 0 with the oldest item in b; MPROC_EEMPTY; or an error (the item stays). */
+int mp_ovf_take(mproc_queue_t *q, mp_buf *b);
+/* After EOWNERDEAD on the put / get lock: a segment a dead process left named. */
+void mp_ovf_repair_put(mproc_queue_t *q);
+void mp_ovf_repair_get(mproc_queue_t *q);
+/* Unmaps this handle's segments; owner (the queue's creator): unlinks every segment left. */
+void mp_ovf_release(mproc_queue_t *q, int owner);
 
 /* queue_feed.c */
 /* An unbounded queue's put: into the ring when there is room and nothing of this process is

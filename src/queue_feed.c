@@ -120,6 +120,8 @@ static int overflow(mproc_queue_t *q, const void *data, size_t n) {
 }
 
 int mp_queue_put_unbounded(mproc_queue_t *q, const void *data, size_t n) {
+  if (os_shm_named_persists())
+    return mp_queue_put_shared(q, data, n); /* no overflow kept here (queue_ovf.c) */
   int queued = __atomic_load_n(&q->feeder_running, __ATOMIC_ACQUIRE) ||
                __atomic_load_n(&q->ovf_head, __ATOMIC_ACQUIRE) != NULL;
   if (!queued && n <= mp_queue_whole_max(q)) {

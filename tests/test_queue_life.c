@@ -119,9 +119,15 @@ TEST(overflow_flushed_at_exit, 180, ALL) {
   ASSERT_OK(mproc_event_new(&done));
   mproc_process_t *p = qt_start(t_flood, t_args("QiiiE", q, FLOOD_N, 1024, 0, done));
   ASSERT_OK(mproc_event_wait(done, 60000)); /* every put has returned: none waited */
+#ifdef _WIN32
   /* ~50 MiB against a 1 MiB ring: the rest is held back in the child, which cannot exit until
    * it has been delivered (Python's join_thread at exit). Nothing reads yet, so it cannot. */
   ASSERT_RC(mproc_process_join(p, 300), MPROC_ETIMEDOUT);
+#else
+  /* ~50 MiB against a 1 MiB ring: the rest is in the queue's shared overflow, so the child
+   * exits at once although nothing reads (Python's would wait in join_thread). */
+  ASSERT_OK(mproc_process_join(p, 60000));
+#endif
   char msg[256];
   for (int i = 0; i < FLOOD_N; i++) /* read while it runs: then it can finish */
     ASSERT_CHECK(qt_get_check(q, 30000, 1024, (uint64_t)i, msg, sizeof msg));
@@ -164,7 +170,11 @@ TEST(cancel_join_thread_exits, 120, ALL) {
     ASSERT_EQ(seed, k);
     ASSERT_EQ(size, 1024);
   }
+#ifdef _WIN32
   ASSERT_TRUE(k >= 1 && k <= FLOOD_N);
+#else
+  ASSERT_EQ(k, FLOOD_N); /* nothing was held back in the child */
+#endif
   printf("%d of %d items arrived\n", k, FLOOD_N);
   ASSERT_OK(qt_put(q, 1024, 77, 0)); /* and the queue goes on */
   ASSERT_CHECK(qt_get_check(q, 0, 1024, 77, msg, sizeof msg));

@@ -163,3 +163,5 @@ void os_shm_unmap(void *addr, size_t size) {
   if (addr != NULL)
     munmap(addr, size);
 }
+
+int os_shm_named_persists(void) { return 1; /* a shm object stays in /dev/shm until shm_unlink */ }

@@ -97,3 +97,5 @@ void os_shm_unmap(void *addr, size_t size) {
   if (addr != NULL)
     UnmapViewOfFile(addr);
 }
+
+int os_shm_named_persists(void) { return 0; /* a named section dies with its last handle */ }
