@@ -1,5 +1,6 @@
 /* Fault cases for the queue area: kill the party that was woken or was to wake, at seeded random
  * moments, and check that nothing hangs, nothing acknowledged is lost, nothing is torn. */
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -209,5 +210,219 @@ TEST(queue_join_consumer_killed, 180, ALL) {
     mproc_event_free(never);
     mproc_queue_free(q);
     mproc_queue_free(acks);
+  }
+}
+
+/* --- acknowledged items survive their producer ---------------------------------------------- */
+
+/* Items carry their number and size in 16 bytes, then bytes derived from the number, so a torn,
+ * shifted or mixed-up item is told from a whole one. */
+static uint64_t item_byte_seed(uint64_t k) { return k * 0x9E3779B97F4A7C15ull + 1; }
+
+static void item_fill(unsigned char *p, size_t size, uint64_t k) {
+  uint64_t hdr[2] = {k, size}, x = item_byte_seed(k);
+  memcpy(p, hdr, 16);
+  for (size_t i = 16; i < size; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    p[i] = (unsigned char)x;
+  }
+}
+
+/* 1 and the item's number when d is a whole item, 0 if not. */
+static int item_whole(const unsigned char *d, size_t n, uint64_t *k) {
+  uint64_t hdr[2];
+  if (n < 16)
+    return 0;
+  memcpy(hdr, d, 16);
+  if (hdr[1] != n)
+    return 0;
+  uint64_t x = item_byte_seed(hdr[0]);
+  for (size_t i = 16; i < n; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    if (d[i] != (unsigned char)x)
+      return 0;
+  }
+  *k = hdr[0];
+  return 1;
+}
+
+/* Sizes that take every path of an unbounded 64 KiB ring: small items (ring, or a batch
+ * segment once the ring is full), items over half the ring (always a segment), and items over
+ * 1 MiB (a segment of their own). */
+static size_t item_size(uint64_t k) {
+  uint64_t h = item_byte_seed(k) >> 33;
+  switch (h % 8) {
+  case 0:
+    return 40 * 1024 + (size_t)(h % 4096);
+  case 1:
+    return (h % 4) == 0 ? (size_t)(1 << 20) + 3 * 1024 + (size_t)(h % 100) : 5000;
+  default:
+    return 16 + (size_t)(h % 2000);
+  }
+}
+
+/* Puts items 0, 1, 2... until killed, storing in acked[0] how many puts returned 0.
+ * Args: q, acked, running. */
+static int t_acking_producer(const mproc_args_t *a) {
+  mproc_queue_t *q = t_queue(a, 0);
+  mproc_array_t *acked = t_array(a, 1);
+  static unsigned char buf[(1 << 20) + 8192];
+  C_OK(mproc_event_set(t_event(a, 2)));
+  for (uint64_t k = 0;; k++) {
+    size_t n = item_size(k);
+    item_fill(buf, n, k);
+    C_OK(mproc_queue_put(q, buf, n, MPROC_FOREVER));
+    C_OK(mproc_array_store(acked, 0, (int64_t)k + 1));
+  }
+}
+
+/* Takes one item: checks it is whole and the next in order (*next), or fails the case. 0 when
+ * one came, MPROC_EEMPTY when none did within ms. */
+static int take_in_order(mproc_queue_t *q, int64_t ms, uint64_t *next, int round) {
+  void *d;
+  size_t n;
+  int rc = mproc_queue_get(q, ms, &d, &n);
+  if (rc == MPROC_EEMPTY)
+    return rc;
+  ASSERT_OK(rc);
+  uint64_t k = 0;
+  if (!item_whole(d, n, &k))
+    t_fail(__FILE__, __LINE__, "round %d: a torn item of %zu bytes after item %llu", round, n,
+           (unsigned long long)*next);
+  if (k != *next)
+    t_fail(__FILE__, __LINE__, "round %d: item %llu came where %llu was due (lost or "
+           "duplicated)", round, (unsigned long long)k, (unsigned long long)*next);
+  ++*next;
+  mproc_free(d);
+  return 0;
+}
+
+/* A producer killed at a random moment while putting items of every size into an unbounded
+ * queue, read meanwhile or not at all: every item whose put returned is delivered, in order,
+ * whole, once; at most the one put in flight comes on top. */
+TEST(queue_producer_killed_acked_kept, 240, POSIX_ALL) {
+  t_fault_seed();
+  int rounds = t_fault_rounds(10);
+  for (int round = 0; round < rounds; round++) {
+    mproc_queue_t *q;
+    mproc_array_t *acked;
+    mproc_event_t *running;
+    ASSERT_OK(mproc_queue_new_sized(&q, 0, 64 * 1024));
+    ASSERT_OK(mproc_raw_array_new(&acked, 'q', 1, NULL));
+    ASSERT_OK(mproc_event_new(&running));
+    mproc_process_t *p = t_start_one(t_acking_producer, t_args("QAE", q, acked, running));
+    ASSERT_OK(mproc_event_wait(running, 30000));
+    int reading = t_rand_range(0, 1);
+    int64_t kill_at = t_now_ms() + t_rand_range(0, 60);
+    uint64_t next = 0;
+    while (t_now_ms() < kill_at)
+      if (!reading || take_in_order(q, 1, &next, round) == MPROC_EEMPTY)
+        spin_random(200);
+    spin_random(500);
+    t_kill_and_reap(p);
+    int64_t acks = -1;
+    ASSERT_OK(mproc_array_load(acked, 0, &acks));
+    while (take_in_order(q, 0, &next, round) == 0)
+      ;
+    printf("round %d: %s, %lld acknowledged, %llu delivered\n", round,
+           reading ? "read meanwhile" : "read after", (long long)acks,
+           (unsigned long long)next);
+    if ((int64_t)next < acks || (int64_t)next > acks + 1)
+      t_fail(__FILE__, __LINE__, "round %d: %lld puts returned 0, %llu items delivered", round,
+             (long long)acks, (unsigned long long)next);
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
+    ASSERT_OK(mproc_queue_put(q, "z", 1, 0)); /* and the queue goes on */
+    void *d;
+    size_t n;
+    ASSERT_OK(mproc_queue_get(q, 0, &d, &n));
+    mproc_free(d);
+    mproc_event_free(running);
+    mproc_array_free(acked);
+    mproc_queue_free(q);
+  }
+}
+
+/* Takes items and reports each one's number on out, until killed. Args: q, out, running. */
+static int t_reporting_consumer(const mproc_args_t *a) {
+  mproc_queue_t *q = t_queue(a, 0), *out = t_queue(a, 1);
+  C_OK(mproc_event_set(t_event(a, 2)));
+  for (;;) {
+    void *d;
+    size_t n;
+    C_OK(mproc_queue_get(q, MPROC_FOREVER, &d, &n));
+    uint64_t k = 0;
+    C_TRUE(item_whole(d, n, &k));
+    mproc_free(d);
+    C_OK(mproc_queue_put(out, &k, sizeof k, MPROC_FOREVER));
+  }
+}
+
+/* A consumer killed at a random moment while taking items of every size from the ring and the
+ * overflow: every item is delivered once (to the dead consumer, which reported it, or to the
+ * parent afterwards), except at most the one the consumer had taken when it died. */
+TEST(queue_consumer_killed_nothing_duplicated, 240, POSIX_ALL) {
+  t_fault_seed();
+  int rounds = t_fault_rounds(10);
+  static unsigned char buf[(1 << 20) + 8192];
+  for (int round = 0; round < rounds; round++) {
+    mproc_queue_t *q, *out;
+    mproc_event_t *running;
+    ASSERT_OK(mproc_queue_new_sized(&q, 0, 64 * 1024));
+    ASSERT_OK(mproc_queue_new(&out, 0));
+    ASSERT_OK(mproc_event_new(&running));
+    int total = t_rand_range(200, 600);
+    for (int k = 0; k < total; k++) { /* ring and overflow both hold items */
+      size_t n = item_size((uint64_t)k);
+      item_fill(buf, n, (uint64_t)k);
+      ASSERT_OK(mproc_queue_put(q, buf, n, 0));
+    }
+    mproc_process_t *c = t_start_one(t_reporting_consumer, t_args("QQE", q, out, running));
+    ASSERT_OK(mproc_event_wait(running, 30000));
+    t_sleep_ms(t_rand_range(0, 4));
+    spin_random(2000);
+    t_kill_and_reap(c);
+    unsigned char *seen = calloc((size_t)total, 1);
+    ASSERT_TRUE(seen != NULL);
+    int reported = 0, left = 0;
+    for (;;) {
+      void *d;
+      size_t n;
+      if (mproc_queue_get(out, 0, &d, &n) != 0)
+        break;
+      uint64_t k;
+      memcpy(&k, d, sizeof k);
+      mproc_free(d);
+      ASSERT_TRUE(k < (uint64_t)total && !seen[k]);
+      seen[k] = 1;
+      reported++;
+    }
+    /* What is left is whole, in order, and comes after what the consumer took. */
+    uint64_t prev = 0;
+    int any = 0;
+    for (;;) {
+      void *d;
+      size_t n;
+      if (mproc_queue_get(q, 0, &d, &n) != 0)
+        break;
+      uint64_t k = 0;
+      ASSERT_TRUE(item_whole(d, n, &k));
+      mproc_free(d);
+      ASSERT_TRUE(k < (uint64_t)total && !seen[k]);
+      ASSERT_TRUE(!any || k == prev + 1);
+      seen[k] = 1;
+      prev = k;
+      any = 1;
+      left++;
+    }
+    int missing = total - reported - left;
+    printf("round %d: %d items, %d taken by the consumer, %d left, %d missing\n", round, total,
+           reported, left, missing);
+    if (missing > 1)
+      t_fail(__FILE__, __LINE__, "round %d: %d items lost to one killed consumer", round,
+             missing);
+    free(seen);
+    mproc_event_free(running);
+    mproc_queue_free(q);
+    mproc_queue_free(out);
   }
 }
