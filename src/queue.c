@@ -60,7 +60,11 @@ struct queue_shm {
   os_mutex_mem get_m;
   uint64_t head; /* items taken << 32 | byte position; consumers */
   unsigned char pad2[64 - sizeof(os_mutex_mem) - 8];
-  uint64_t unfinished;    /* JoinableQueue: put and not yet task_done */
+  /* JoinableQueue: unfinished = items published (tail's count + the overflow's) + items held
+   * in producers' feeder overflows - done. Counted by the stores that publish, so a producer
+   * killed mid-put cannot leave an item counted that never came. */
+  uint32_t done;          /* task_done calls, and items dropped undelivered */
+  uint32_t held;          /* items in producers' feeder overflows (Windows) */
   uint32_t cap;           /* ring bytes, a power of two */
   uint32_t maxsize;       /* 0: unbounded */
   uint32_t kind;
@@ -445,26 +449,32 @@ int mp_queue_put_bytes(mproc_queue_t *q, const void *data, size_t n, int64_t dea
   return put_stream(q, data, n, deadline, NULL);
 }
 
-void mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon) {
+size_t mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon) {
+  size_t put = 0;
   if (lock(q, H_PUT) != 0)
-    return;
+    return put;
   for (; it; it = it->next) {
     if (it->size > whole_max(q->s)) {
       unlock(q, H_PUT);
       int rc = put_stream(q, it->data, it->size, OS_NO_DEADLINE, abandon);
+      mp_queue_held(q, -1); /* published (or dropped, then counted done by its reader) */
+      put++;
       if (rc == MPROC_ECLOSED || rc == MPROC_ENOTRECOVERABLE || lock(q, H_PUT) != 0)
-        return;
+        return put;
       continue;
     }
     int rc = wait_room_unless(q, REC_HDR + align16(it->size), OS_NO_DEADLINE, abandon);
     if (rc == MPROC_ENOTRECOVERABLE)
-      return;
+      return put;
     if (rc != 0)
       break;
     append(q, R_ITEM, 0, it->data, it->size, 1);
+    mp_queue_held(q, -1); /* now counted by tail */
+    put++;
     signal_if_sleeping(q, H_DATA, 1);
   }
   unlock(q, H_PUT);
+  return put;
 }
 
 static void task_done_silently(mproc_queue_t *q);
@@ -732,18 +742,12 @@ int mproc_queue_put(mproc_queue_t *q, const void *data, size_t size, int64_t tim
     return rc ? rc : MPROC_EINVAL;
   if (size >= ((uint64_t)1 << SIZE_BITS))
     return MPROC_EMSGSIZE;
-  /* JoinableQueue counts the item when put is called, as Python does, whether it goes into
-   * the ring now or waits in the overflow; a put that fails takes it back. */
-  int joinable = q->s->kind == Q_JOINABLE;
-  if (joinable)
-    __atomic_add_fetch(&q->s->unfinished, 1, __ATOMIC_SEQ_CST);
+  /* A JoinableQueue counts the item as unfinished by the store that publishes it (see
+   * queue_shm), which is before put returns, as Python counts it in put. */
   int64_t deadline;
   mp_timeout_deadline(timeout_ms, &deadline);
-  rc = q->s->maxsize == 0 ? mp_queue_put_unbounded(q, data, size)
-                          : mp_queue_put_bytes(q, data, size, deadline);
-  if (rc != 0 && joinable)
-    task_done_silently(q);
-  return rc;
+  return q->s->maxsize == 0 ? mp_queue_put_unbounded(q, data, size)
+                            : mp_queue_put_bytes(q, data, size, deadline);
 }
 
 int mproc_queue_get(mproc_queue_t *q, int64_t timeout_ms, void **data, size_t *size) {
@@ -843,15 +847,27 @@ int mproc_queue_cancel_join_thread(mproc_queue_t *q) {
   return 0;
 }
 
+/* Items put and not yet done (modulo 2^32, like the counts it is made of). */
+static uint32_t unfinished_of(const queue_shm *s, uint32_t done) {
+  return w_cnt(LD(&s->tail)) + mp_ovf_published(&s->ovf) + LD(&s->held) - done;
+}
+
+void mp_queue_held(mproc_queue_t *q, int32_t delta) {
+  __atomic_add_fetch(&q->s->held, (uint32_t)delta, __ATOMIC_SEQ_CST);
+  if (delta < 0 && unfinished_of(q->s, LD(&q->s->done)) == 0)
+    signal_word(q, H_JOIN, UINT32_MAX);
+}
+
 /* One fewer unfinished item; MPROC_EOVERRELEASE if there was none. */
 static int unfinished_down(mproc_queue_t *q) {
-  uint64_t v = LD(&q->s->unfinished);
+  queue_shm *s = q->s;
+  uint32_t d = LD(&s->done);
   do {
-    if (v == 0)
+    if (unfinished_of(s, d) == 0)
       return MPROC_EOVERRELEASE;
-  } while (!__atomic_compare_exchange_n(&q->s->unfinished, &v, v - 1, 0, __ATOMIC_SEQ_CST,
+  } while (!__atomic_compare_exchange_n(&s->done, &d, d + 1, 0, __ATOMIC_SEQ_CST,
                                         __ATOMIC_SEQ_CST));
-  if (v == 1)
+  if (unfinished_of(s, d + 1) == 0)
     signal_word(q, H_JOIN, UINT32_MAX);
   return 0;
 }
@@ -887,7 +903,7 @@ int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms) {
   queue_shm *s = q->s;
   for (;;) {
     uint32_t v = LD(&s->join_word);
-    if (LD(&s->unfinished) == 0)
+    if (unfinished_of(s, LD(&s->done)) == 0)
       return 0;
     reader_check(q);
     /* In slices: a task_done killed between its decrement and its wake-up leaves the word as
@@ -896,7 +912,7 @@ int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms) {
     int64_t slice = os_deadline(LIVENESS_SLICE_MS);
     int rc = mp_park(q->o.h[H_JOIN], &s->join_sleepers, &s->join_word, v,
                      slice < deadline ? slice : deadline);
-    if (rc != 0 && LD(&s->unfinished) != 0 && slice >= deadline)
+    if (rc != 0 && unfinished_of(s, LD(&s->done)) != 0 && slice >= deadline)
       return rc;
   }
 }

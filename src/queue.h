@@ -51,9 +51,12 @@ size_t mp_queue_whole_max(const mproc_queue_t *q);
 /* mproc_queue_get into a buffer the caller reuses (b->len = the item's size; no allocation
  * once b is big enough). */
 int mp_queue_get_into(mproc_queue_t *q, int64_t timeout_ms, mp_buf *b);
+/* Items held in this process's feeder overflow, for JoinableQueue's count: +n when held back,
+ * -n when published or dropped. */
+void mp_queue_held(mproc_queue_t *q, int32_t delta);
 /* Puts every item of the list in order, waiting for room as long as it takes, or until
- * *abandon is set (the feeder). */
-void mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon);
+ * *abandon is set (the feeder); each item put leaves the held count. */
+size_t mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon);
 
 /* An unbounded queue's put where overflow goes to shared segments: into the ring when it has
  * room and nothing is in the overflow, else into the overflow. */
@@ -62,6 +65,8 @@ int mp_queue_put_shared(mproc_queue_t *q, const void *data, size_t n);
 /* queue_ovf.c: the shared overflow. Append: put lock held; take: get lock held. */
 void mp_ovf_init(ovf_shared *o);
 uint32_t mp_ovf_pending(const ovf_shared *o);
+/* Items ever published to the overflow (modulo 2^32). */
+uint32_t mp_ovf_published(const ovf_shared *o);
 /* 0, or MPROC_ENOSPC (no shared memory, or 65,000 segments alive) and the like: not put. */
 int mp_ovf_append(mproc_queue_t *q, const void *data, size_t n);
 /* 0 with the oldest item in b; MPROC_EEMPTY; or an error (the item stays). */

@@ -428,3 +428,46 @@ TEST(queue_consumer_killed_nothing_duplicated, 240, POSIX_ALL) {
     mproc_queue_free(out);
   }
 }
+
+/* --- JoinableQueue: a producer killed mid-put ----------------------------------------------- */
+
+/* Puts small and big items into a JoinableQueue until killed. Args: q, running. */
+static int t_joinable_producer(const mproc_args_t *a) {
+  mproc_queue_t *q = t_queue(a, 0);
+  static unsigned char buf[(1 << 20) + 8192];
+  C_OK(mproc_event_set(t_event(a, 1)));
+  for (uint64_t k = 0;; k++) {
+    size_t n = item_size(k);
+    item_fill(buf, n, k);
+    C_OK(mproc_queue_put(q, buf, n, MPROC_FOREVER));
+  }
+}
+
+/* A producer killed at a random moment in put on an unbounded JoinableQueue (ring and
+ * overflow): once every item that arrived is taken and marked done, join() returns. An item
+ * counted as unfinished but never published would keep it waiting for good. */
+TEST(queue_joinable_producer_killed, 240, POSIX_ALL) {
+  t_fault_seed();
+  int rounds = t_fault_rounds(10);
+  for (int round = 0; round < rounds; round++) {
+    mproc_queue_t *q;
+    mproc_event_t *running;
+    ASSERT_OK(mproc_joinable_queue_new(&q, 0));
+    ASSERT_OK(mproc_event_new(&running));
+    mproc_process_t *p = t_start_one(t_joinable_producer, t_args("QE", q, running));
+    ASSERT_OK(mproc_event_wait(running, 30000));
+    t_sleep_ms(t_rand_range(0, 40));
+    spin_random(1000);
+    t_kill_and_reap(p);
+    uint64_t next = 0;
+    while (take_in_order(q, 0, &next, round) == 0)
+      ASSERT_OK(mproc_queue_task_done(q));
+    int rc = mproc_queue_join(q, 5000);
+    if (rc != 0)
+      t_fail(__FILE__, __LINE__, "round %d: join() after %llu items taken and done: %s", round,
+             (unsigned long long)next, mproc_errname(rc));
+    ASSERT_RC(mproc_queue_task_done(q), MPROC_EOVERRELEASE);
+    mproc_event_free(running);
+    mproc_queue_free(q);
+  }
+}
