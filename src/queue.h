@@ -17,6 +17,7 @@ typedef struct ovf_shared {
 /* One overflow segment mapped in this process (seq is its 16-bit sequence number). */
 typedef struct ovf_map {
   uint16_t seq;
+  uint32_t cnt;        /* the side's item count when mapped */
   unsigned char *base; /* NULL: none */
   size_t size;
 } ovf_map;

@@ -89,9 +89,14 @@ static void unlink_seg(const ovf_shared *o, uint16_t seq) {
   os_shm_unlink_named(name); /* ENOENT: already gone */
 }
 
-/* Makes m map segment seq (kept between calls: a batch is read or filled item by item). */
-static int map_seg(mproc_queue_t *q, ovf_map *m, uint16_t seq) {
-  if (m->base != NULL && m->seq == seq)
+/* Sequence numbers come round again after 65,536 segments, each of which took at least one
+ * item: a mapping made fewer items ago than that is of the segment the number names now. */
+#define CACHE_ITEMS 32768u
+
+/* Makes m map segment seq (kept between calls: a batch is read or filled item by item); cnt is
+ * the side's item count now. */
+static int map_seg(mproc_queue_t *q, ovf_map *m, uint16_t seq, uint32_t cnt) {
+  if (m->base != NULL && m->seq == seq && cnt - m->cnt < CACHE_ITEMS)
     return 0;
   unmap(m);
   char name[64];
@@ -115,7 +120,7 @@ static int map_seg(mproc_queue_t *q, ovf_map *m, uint16_t seq) {
     os_shm_unmap(base, size);
     return MPROC_EPROTO;
   }
-  *m = (ovf_map){seq, base, size};
+  *m = (ovf_map){seq, cnt, base, size};
   return 0;
 }
 
@@ -124,7 +129,8 @@ static size_t data_size(const ovf_map *m) { return ((const seg_hdr *)(void *)m->
 
 /* A new segment seq with data_bytes of room, mapped into m. A segment of that name left by a
  * producer killed before publishing it is replaced. */
-static int new_seg(mproc_queue_t *q, ovf_map *m, uint16_t seq, size_t data_bytes) {
+static int new_seg(mproc_queue_t *q, ovf_map *m, uint16_t seq, uint32_t cnt,
+                   size_t data_bytes) {
   unmap(m);
   char name[64];
   seg_name(q->ovf, seq, name, sizeof name);
@@ -145,7 +151,7 @@ static int new_seg(mproc_queue_t *q, ovf_map *m, uint16_t seq, size_t data_bytes
     return rc;
   }
   *(seg_hdr *)base = (seg_hdr){SEG_MAGIC, q->ovf->qid, seq, data_bytes};
-  *m = (ovf_map){seq, base, size};
+  *m = (ovf_map){seq, cnt, base, size};
   return 0;
 }
 
@@ -163,7 +169,7 @@ int mp_ovf_append(mproc_queue_t *q, const void *data, size_t n) {
   size_t rlen = rec_len(n);
   int single = rlen > BATCH;
   if (!single && pos != POS_FULL && (size_t)pos * UNIT + rlen <= BATCH) {
-    int rc = map_seg(q, &q->ovf_wr, seq);
+    int rc = map_seg(q, &q->ovf_wr, seq, cnt);
     if (rc != 0)
       return rc;
     write_rec(data_of(&q->ovf_wr) + (size_t)pos * UNIT, data, n, cnt);
@@ -176,13 +182,15 @@ int mp_ovf_append(mproc_queue_t *q, const void *data, size_t n) {
   /* Readers go on to the next segment at the first position without a record of the item
    * they want; a dead producer's unpublished record may lie exactly there. */
   if (pos != POS_FULL && (size_t)pos * UNIT + REC_HDR <= BATCH &&
-      map_seg(q, &q->ovf_wr, seq) == 0)
+      map_seg(q, &q->ovf_wr, seq, cnt) == 0)
     *(ovf_rec *)(void *)(data_of(&q->ovf_wr) + (size_t)pos * UNIT) = (ovf_rec){0, TAG_END};
-  int rc = new_seg(q, &q->ovf_wr, next, single ? rlen : BATCH);
+  int rc = new_seg(q, &q->ovf_wr, next, cnt, single ? rlen : BATCH);
   if (rc != 0)
     return rc;
   write_rec(data_of(&q->ovf_wr), data, n, cnt);
   ST(&o->tail, w_make(cnt + 1, next, single ? POS_FULL : (uint16_t)(rlen / UNIT)));
+  if (single)
+    unmap(&q->ovf_wr); /* a mapping kept here would keep a big item's memory after its get */
   return 0;
 }
 
@@ -215,7 +223,7 @@ int mp_ovf_take(mproc_queue_t *q, mp_buf *b) {
     if (w_cnt(h) == w_cnt(t))
       return MPROC_EEMPTY;
     uint16_t seq = w_seq(h), pos = w_pos(h);
-    int rc = map_seg(q, &q->ovf_rd, seq);
+    int rc = map_seg(q, &q->ovf_rd, seq, w_cnt(h));
     if (rc != 0)
       return rc;
     const ovf_rec *r = rec_at(&q->ovf_rd, pos, w_cnt(h));
@@ -232,7 +240,15 @@ int mp_ovf_take(mproc_queue_t *q, mp_buf *b) {
     memcpy(b->data, r + 1, r->len);
     b->len = r->len;
     size_t end = (size_t)pos + rec_len(r->len) / UNIT;
-    ST(&o->head, w_make(w_cnt(h) + 1, seq, end >= POS_FULL ? POS_FULL : (uint16_t)end));
+    if (end < POS_FULL) {
+      ST(&o->head, w_make(w_cnt(h) + 1, seq, (uint16_t)end));
+      return 0;
+    }
+    /* A segment of one big item, or a full batch: nobody appends to it again, so it goes now
+     * (head may run one segment ahead of tail: the next item starts that segment). */
+    ST(&o->head, w_make(w_cnt(h) + 1, (uint16_t)(seq + 1), 0));
+    unmap(&q->ovf_rd);
+    unlink_seg(o, seq);
     return 0;
   }
 }
