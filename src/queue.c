@@ -5,7 +5,7 @@
  *
  * Sections: layout -> locking and waiting -> ring records -> put (whole items, streamed
  * items) -> get -> public calls -> transit and mproc_wait. The overflow of unbounded queues
- * is in queue_feed.c.
+ * is in queue_ovf.c (shared segments) and queue_feed.c (Windows: a feeder thread).
  *
  * Crash safety: head and tail each pack an item counter with a byte position in one 64-bit
  * word, stored once per record after the bytes are in place. A producer killed mid-copy leaves

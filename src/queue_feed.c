@@ -1,5 +1,7 @@
 /*
- * The overflow of unbounded queues. Python's put on an unbounded Queue never waits; neither
+ * The overflow of unbounded queues where a named segment cannot outlive its creator (Windows;
+ * elsewhere put sends it to the shared overflow, queue_ovf.c, and nothing is kept here).
+ * Python's put on an unbounded Queue never waits; neither
  * does ours: when the shared ring is full, the item is kept in this process and a feeder
  * thread (started on demand, ending when the overflow is empty) moves it into the ring as room
  * appears. Once something of this process is held back, later puts queue behind it, so each
