@@ -698,6 +698,7 @@ static int queue_create(mproc_queue_t **out, size_t maxsize, size_t bytes, int k
     q->ovf = &q->s->ovf;
     q->ring = (unsigned char *)q->o.blk.p + RING_OFF;
     mp_ovf_init(q->ovf);
+    q->ovf_owner_pid = os_getpid();
     q->s->cap = cap;
     q->s->maxsize = (uint32_t)maxsize;
     q->s->kind = (uint32_t)kind;

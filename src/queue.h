@@ -36,6 +36,7 @@ struct mproc_queue {
   ovf_shared *ovf;       /* in s */
   ovf_map ovf_wr;        /* the segment producers fill (put lock) */
   ovf_map ovf_rd;        /* the segment consumers read (get lock) */
+  int64_t ovf_owner_pid; /* the creating process (whose free removes what is left) */
   /* overflow of an unbounded queue (queue_feed.c), guarded by os_global_lock */
   ovf_item *ovf_head, *ovf_tail;
   os_thread *feeder;

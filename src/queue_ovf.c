@@ -180,10 +180,14 @@ int mp_ovf_append(mproc_queue_t *q, const void *data, size_t n) {
   if ((uint16_t)(next - w_seq(LD(&o->head))) >= SEQ_LIMIT)
     return MPROC_ENOSPC;
   /* Readers go on to the next segment at the first position without a record of the item
-   * they want; a dead producer's unpublished record may lie exactly there. */
-  if (pos != POS_FULL && (size_t)pos * UNIT + REC_HDR <= BATCH &&
-      map_seg(q, &q->ovf_wr, seq, cnt) == 0)
+   * they want; a dead producer's unpublished record may lie exactly there, so it is covered
+   * with an end marker first (without one, no new segment). */
+  if (pos != POS_FULL && (size_t)pos * UNIT + REC_HDR <= BATCH) {
+    int rc = map_seg(q, &q->ovf_wr, seq, cnt);
+    if (rc != 0)
+      return rc;
     *(ovf_rec *)(void *)(data_of(&q->ovf_wr) + (size_t)pos * UNIT) = (ovf_rec){0, TAG_END};
+  }
   int rc = new_seg(q, &q->ovf_wr, next, cnt, single ? rlen : BATCH);
   if (rc != 0)
     return rc;
@@ -268,8 +272,8 @@ void mp_ovf_repair_get(mproc_queue_t *q) {
 void mp_ovf_release(mproc_queue_t *q, int owner) {
   unmap(&q->ovf_wr);
   unmap(&q->ovf_rd);
-  if (!owner || q->ovf == NULL)
-    return;
+  if (!owner || q->ovf == NULL || q->ovf_owner_pid != os_getpid())
+    return; /* (a fork child's copy of its parent's handle is not the creator's) */
   /* The queue ends with its creator's handle (its ring goes back to the creator's heap):
    * segments still named go with it, including one a dead producer made and never published. */
   uint16_t first = (uint16_t)(w_seq(LD(&q->ovf->head)) - 1);
