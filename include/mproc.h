@@ -636,9 +636,12 @@ MPROC_API int mproc_shared_memory_unlink_name(const char *name);
  * queue usable for the others.
  *
  * maxsize 0 means unbounded, as in Python: put never waits for room. When the ring is full,
- * the item is kept in this process and a background thread moves it into the ring as room
- * appears (Python's feeder thread, only for overflow); at exit the process waits for that to
- * finish (mproc_queue_join_thread) unless mproc_queue_cancel_join_thread was called.
+ * or the item is bigger than half of it, the item goes into shared segments the queue owns
+ * (named, so that they outlive a killed producer; see docs/queue.md) and is in the queue when
+ * put returns. Windows, where a named segment dies with its last handle: the item is kept in
+ * this process and a background thread moves it into the ring as room appears (Python's feeder
+ * thread, only for overflow); at exit the process waits for that to finish
+ * (mproc_queue_join_thread) unless mproc_queue_cancel_join_thread was called.
  *
  * Thread safety: every call may be made from any thread at the same time as any other, except
  * _free, which must be the last use in the calling process.
@@ -670,14 +673,17 @@ MPROC_API int mproc_queue_put_values(mproc_queue_t *q, const mproc_args_t *value
 MPROC_API int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms,
                                      mproc_args_t **values);
 /* Items in the queue now (exact at the moment it was read; others may change it at once).
- * Items still held back in a producer's overflow are not counted. */
+ * Windows: items still held back in a producer's overflow are not counted. */
 MPROC_API int64_t mproc_queue_qsize(const mproc_queue_t *q);
+/* 1 or 0; MPROC_ECLOSED after mproc_queue_close on this handle (Python's empty() raises
+ * then). qsize and full still answer on a closed handle, as in Python. */
 MPROC_API int mproc_queue_empty(const mproc_queue_t *q);
 MPROC_API int mproc_queue_full(const mproc_queue_t *q);
 /* This process will not use the queue any more (Python's close()): later put/get on this
  * handle are MPROC_ECLOSED. Items already put stay deliverable. */
 MPROC_API int mproc_queue_close(mproc_queue_t *q);
-/* Waits until this process's overflow (unbounded queues) is in the ring. */
+/* Waits until this process's overflow (unbounded queues, Windows) is in the ring; elsewhere
+ * there is none to wait for. */
 MPROC_API int mproc_queue_join_thread(mproc_queue_t *q);
 /* Exit (and _free) will not wait for this process's overflow: it may be lost. */
 MPROC_API int mproc_queue_cancel_join_thread(mproc_queue_t *q);

@@ -105,6 +105,10 @@ int os_shm_unlink_named(const char *name);
 /* For messages after MPROC_ENOSPC: where new segments live (named 1: named ones, 0: anonymous
  * ones), e.g. "/dev/shm", and the bytes free there now (UINT64_MAX when it cannot be told). */
 void os_shm_space(int named, char *where, size_t cap, uint64_t *free_bytes);
+/* 1 where a named segment lives on after its last handle and mapping are gone, until unlinked
+ * (POSIX), so another process can open it after its creator died; 0 where it does not
+ * (Windows). */
+int os_shm_named_persists(void);
 
 /* --- sync.c: process-shared wait/wake and robust mutexes --------------------------------- */
 /* A 64-bit value naming the calling thread: unique among live threads on the machine and

@@ -5,13 +5,15 @@
  *
  * Sections: layout -> locking and waiting -> ring records -> put (whole items, streamed
  * items) -> get -> public calls -> transit and mproc_wait. The overflow of unbounded queues
- * is in queue_feed.c.
+ * is in queue_ovf.c (shared segments) and queue_feed.c (Windows: a feeder thread).
  *
  * Crash safety: head and tail each pack an item counter with a byte position in one 64-bit
  * word, stored once per record after the bytes are in place. A producer killed mid-copy leaves
  * tail where it was, so the partial record is invisible; a consumer killed mid-copy leaves head
  * where it was, so the item is still there for the next consumer. The next locker of the dead
- * process's mutex is told (EOWNERDEAD) and finds nothing to repair. Items too big for the ring
+ * process's mutex is told (EOWNERDEAD) and repairs the little a record store cannot cover
+ * (repair_put_side, repair_get_side); a lock that cannot be taken is an error to the caller,
+ * never an unlocked ring. Items too big for the ring
  * are streamed as FIRST, CHUNK..., LAST records while other producers wait; a reader or writer
  * of a stream that dies is found by the other side's periodic liveness check, and the stream is
  * dropped instead of wedging the queue.
@@ -20,7 +22,8 @@
  * "data" or "space" word it read while deciding to wait; the other side stores head/tail, then
  * bumps the word and wakes only if it sees a sleeper (all sequentially consistent). State
  * changes (a stream ending) always bump. Getters spin a few microseconds before parking, so a
- * busy queue moves items without system calls.
+ * busy queue moves items without system calls. Nobody sleeps longer than a liveness slice
+ * without looking at the ring: a killed waker or a killed wakee must not strand the others.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +60,11 @@ struct queue_shm {
   os_mutex_mem get_m;
   uint64_t head; /* items taken << 32 | byte position; consumers */
   unsigned char pad2[64 - sizeof(os_mutex_mem) - 8];
-  uint64_t unfinished;    /* JoinableQueue: put and not yet task_done */
+  /* JoinableQueue: unfinished = items published (tail's count + the overflow's) + items held
+   * in producers' feeder overflows - done. Counted by the stores that publish, so a producer
+   * killed mid-put cannot leave an item counted that never came. */
+  uint32_t done;          /* task_done calls, and items dropped undelivered */
+  uint32_t held;          /* items in producers' feeder overflows (Windows) */
   uint32_t cap;           /* ring bytes, a power of two */
   uint32_t maxsize;       /* 0: unbounded */
   uint32_t kind;
@@ -70,6 +77,7 @@ struct queue_shm {
                              any other stream found at head have no reader and are dropped */
   int64_t writer_pid;
   int64_t reader_pid;
+  ovf_shared ovf;         /* unbounded queues: items that did not fit the ring (queue_ovf.c) */
 };
 
 _Static_assert(sizeof(struct queue_shm) <= RING_OFF, "queue header overlaps the ring");
@@ -85,14 +93,33 @@ static rec *rec_at(const mproc_queue_t *q, uint32_t pos) {
   return (rec *)(void *)(q->ring + (pos & (q->s->cap - 1)));
 }
 static uint32_t count_of(const queue_shm *s) { return w_cnt(LD(&s->tail)) - w_cnt(LD(&s->head)); }
+/* Items in the ring and in the shared overflow. */
+static uint32_t items_of(const queue_shm *s) { return count_of(s) + mp_ovf_pending(&s->ovf); }
 static uint32_t stream_of(const rec *r) { return (uint32_t)(r->aux >> SIZE_BITS); }
 static int64_t my_pid(void) { return os_getpid(); }
 
 /* --- locking and waiting ------------------------------------------------------------------ */
 
-/* Owner death needs no repair (see the top); the lock is simply ours. */
-static void lock(mproc_queue_t *q, int which) {
-  os_mutex_lock(which == H_PUT ? &q->s->put_m : &q->s->get_m, q->o.h[which], OS_NO_DEADLINE);
+static void repair_put_side(mproc_queue_t *q);
+static void repair_get_side(mproc_queue_t *q);
+
+/* 0 with the lock held, or MPROC_ENOTRECOVERABLE: not held, and the queue is unusable (the
+ * OS error behind it is kept for mproc_last_os_error). A dead holder's lock is ours after a
+ * look at what it may have left half done (repair_*_side). Nobody proceeds unlocked. */
+static int lock(mproc_queue_t *q, int which) {
+  int rc = os_mutex_lock(which == H_PUT ? &q->s->put_m : &q->s->get_m, q->o.h[which],
+                         OS_NO_DEADLINE);
+  if (rc == MPROC_EOWNERDEAD) {
+    if (which == H_PUT) {
+      mp_ovf_repair_put(q);
+      repair_put_side(q);
+    } else {
+      mp_ovf_repair_get(q);
+      repair_get_side(q);
+    }
+    return 0;
+  }
+  return rc == 0 ? 0 : MPROC_ENOTRECOVERABLE;
 }
 static void unlock(mproc_queue_t *q, int which) {
   os_mutex_unlock(which == H_PUT ? &q->s->put_m : &q->s->get_m, q->o.h[which]);
@@ -124,39 +151,47 @@ typedef struct waiting {
   uint32_t word;       /* value of the slot's word when the wait was decided */
   const uint64_t *pos; /* tail (getters) or head (putters) */
   uint64_t pos_seen;
+  uint64_t ovf_seen;   /* the overflow's tail: getters also wait for it to move */
 } waiting;
 
 static waiting begin_wait(mproc_queue_t *q, int slot, int which) {
-  waiting w = {slot, which, LD(word_of(q->s, slot)), NULL, 0};
+  waiting w = {slot, which, LD(word_of(q->s, slot)), NULL, 0, 0};
   w.pos = slot == H_DATA ? &q->s->tail : &q->s->head;
   w.pos_seen = LD(w.pos);
+  w.ovf_seen = LD(&q->s->ovf.tail);
   return w;
 }
 
-/* Releases the lock, sleeps until woken, the watched position moves, or the deadline (capped
- * at a liveness slice when peers must be checked), retakes the lock. 0, or MPROC_ETIMEDOUT
- * once the real deadline has passed. */
-static int wait_on(mproc_queue_t *q, const waiting *w, int64_t deadline, int check_peers) {
+static int moved(const mproc_queue_t *q, const waiting *w) {
+  return LD(w->pos) != w->pos_seen ||
+         (w->slot == H_DATA && LD(&q->s->ovf.tail) != w->ovf_seen);
+}
+
+/* Releases the lock, sleeps until woken, the watched position moves, or the deadline, retakes
+ * the lock. 0, MPROC_ETIMEDOUT once the deadline has passed, or MPROC_ENOTRECOVERABLE (the
+ * lock is not held). The sleep is cut into liveness slices after which the caller looks at the
+ * ring again: a waker killed between storing head/tail and bumping the word (or a sleeper
+ * killed after taking the wake-up meant for another) leaves the word as it was, and only a
+ * look at the ring itself finds the item or the room that is there. */
+static int wait_on(mproc_queue_t *q, const waiting *w, int64_t deadline) {
   unlock(q, w->which);
-  int moved = 0;
-  for (int i = 0; w->slot != H_JOIN && i < SPIN_LIMIT && !moved; i++) {
+  int moved_on = 0;
+  for (int i = 0; w->slot != H_JOIN && i < SPIN_LIMIT && !moved_on; i++) {
     os_cpu_relax();
-    moved = LD(w->pos) != w->pos_seen || LD(word_of(q->s, w->slot)) != w->word;
+    moved_on = moved(q, w) || LD(word_of(q->s, w->slot)) != w->word;
   }
-  int64_t until = deadline;
-  if (check_peers) {
-    int64_t slice = os_deadline(LIVENESS_SLICE_MS);
-    until = slice < deadline ? slice : deadline;
-  }
+  int64_t slice = os_deadline(LIVENESS_SLICE_MS);
+  int64_t until = slice < deadline ? slice : deadline;
   int rc = 0;
-  if (!moved) {
+  if (!moved_on) {
     uint32_t *sleepers = sleepers_of(q->s, w->slot), *word = word_of(q->s, w->slot);
     __atomic_add_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
-    if (LD(w->pos) == w->pos_seen)
+    if (!moved(q, w))
       rc = os_park_wait(word, w->word, q->o.h[w->slot], until);
     __atomic_sub_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
   }
-  lock(q, w->which);
+  if (lock(q, w->which) != 0)
+    return MPROC_ENOTRECOVERABLE;
   if (rc == MPROC_ETIMEDOUT && until != deadline)
     rc = 0; /* only the liveness slice ended */
   return rc == MPROC_ETIMEDOUT ? rc : 0;
@@ -197,6 +232,16 @@ static uint32_t append(mproc_queue_t *q, uint32_t type, uint64_t aux, const void
   return pos;
 }
 
+/* After a get: the mproc_wait flag goes down with the last item. */
+static void notifier_after_take(mproc_queue_t *q) {
+  queue_shm *s = q->s;
+  if (LD(&s->pollers) && items_of(s) == 0) {
+    os_notifier_clear(q->o.h[H_NOTIFY]);
+    if (items_of(s) != 0) /* a producer published meanwhile: keep the flag raised */
+      os_notifier_set(q->o.h[H_NOTIFY]);
+  }
+}
+
 /* The largest item sent as one record, and the chunk size of streamed ones. */
 static size_t whole_max(const queue_shm *s) { return s->cap / 2 - REC_HDR; }
 static size_t chunk_size(const queue_shm *s) { return s->cap / 4 - REC_HDR; }
@@ -225,13 +270,16 @@ static int wait_room(mproc_queue_t *q, size_t rlen, int64_t deadline) {
   queue_shm *s = q->s;
   for (;;) {
     waiting w = begin_wait(q, H_SPACE, H_PUT);
-    if (!LD(&s->streaming) && !counts_full(s) && has_room(s, rlen))
+    /* Nothing overtakes the overflow: while it holds items, they are the newest. */
+    if (!LD(&s->streaming) && !counts_full(s) && has_room(s, rlen) &&
+        mp_ovf_pending(&s->ovf) == 0)
       return 0;
     if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
       return MPROC_EFULL;
     check_writer(q);
-    if (wait_on(q, &w, deadline, LD(&s->streaming)) != 0)
-      return MPROC_EFULL;
+    int rc = wait_on(q, &w, deadline);
+    if (rc != 0)
+      return rc == MPROC_ETIMEDOUT ? MPROC_EFULL : rc;
   }
 }
 
@@ -251,8 +299,11 @@ static int wait_room_unless(mproc_queue_t *q, size_t rlen, int64_t deadline, con
 }
 
 static int put_whole(mproc_queue_t *q, const void *data, size_t n, int64_t deadline) {
-  lock(q, H_PUT);
-  int rc = wait_room(q, REC_HDR + align16(n), deadline);
+  int rc = lock(q, H_PUT);
+  if (rc == 0)
+    rc = wait_room(q, REC_HDR + align16(n), deadline);
+  if (rc == MPROC_ENOTRECOVERABLE)
+    return rc;
   if (rc == 0)
     append(q, R_ITEM, 0, data, n, 1);
   unlock(q, H_PUT);
@@ -270,10 +321,15 @@ static int reader_died(queue_shm *s, uint32_t id) {
 /* A stream past its deadline whose FIRST no consumer has taken yet is withdrawn: with both
  * locks held nobody reads, so its records (FIRST, the chunks, a wrap's skip) become skip
  * records and tail's item count drops by one. 1 if withdrawn, 0 if FIRST is gone from the
- * ring (a reader has it, or had it and died and its chunks were dropped). */
+ * ring (a reader has it, or had it and died and its chunks were dropped), or
+ * MPROC_ENOTRECOVERABLE with the put lock released too. A withdrawal killed half way leaves
+ * skips where the stream's records were and tail counting the item: repair_put_side recounts. */
 static int withdraw(mproc_queue_t *q, uint32_t first_pos) {
   queue_shm *s = q->s;
-  lock(q, H_GET); /* order: put, then get (as everywhere) */
+  if (lock(q, H_GET) != 0) { /* order: put, then get (as everywhere) */
+    unlock(q, H_PUT);
+    return MPROC_ENOTRECOVERABLE;
+  }
   uint64_t t = s->tail;
   uint32_t h = w_pos(LD(&s->head));
   int taken = (uint32_t)(first_pos - h) >= (uint32_t)(w_pos(t) - h); /* not in [head, tail) */
@@ -284,7 +340,7 @@ static int withdraw(mproc_queue_t *q, uint32_t first_pos) {
       pos += REC_HDR + (uint32_t)align16(r->len);
     }
     ST(&s->tail, w_make(w_cnt(t) - 1, w_pos(t)));
-    if (LD(&s->pollers) && count_of(s) == 0)
+    if (LD(&s->pollers) && items_of(s) == 0)
       os_notifier_clear(q->o.h[H_NOTIFY]);
   }
   unlock(q, H_GET);
@@ -309,9 +365,13 @@ static int put_chunks(mproc_queue_t *q, const unsigned char *p, size_t n, uint32
         return 0;
       if (abandon && __atomic_load_n(abandon, __ATOMIC_SEQ_CST))
         return MPROC_ECLOSED;
-      if (wait_on(q, &w, deadline, 1) != 0) {
-        if (withdraw(q, first_pos))
-          return MPROC_EFULL;
+      int rc = wait_on(q, &w, deadline);
+      if (rc == MPROC_ENOTRECOVERABLE)
+        return rc;
+      if (rc != 0) {
+        rc = withdraw(q, first_pos);
+        if (rc != 0)
+          return rc < 0 ? rc : MPROC_EFULL;
         deadline = OS_NO_DEADLINE;
       }
     }
@@ -326,8 +386,11 @@ static int put_stream(mproc_queue_t *q, const unsigned char *p, size_t n, int64_
                       const int *abandon) {
   queue_shm *s = q->s;
   size_t chunk = chunk_size(s);
-  lock(q, H_PUT);
-  int rc = wait_room_unless(q, REC_HDR + chunk, deadline, abandon);
+  int rc = lock(q, H_PUT);
+  if (rc == 0)
+    rc = wait_room_unless(q, REC_HDR + chunk, deadline, abandon);
+  if (rc == MPROC_ENOTRECOVERABLE)
+    return rc;
   if (rc == 0) {
     ST(&s->writer_pid, my_pid());
     ST(&s->streaming, 1);
@@ -340,8 +403,43 @@ static int put_stream(mproc_queue_t *q, const unsigned char *p, size_t n, int64_
     ST(&s->streaming, 0);
     signal_word(q, H_SPACE, UINT32_MAX); /* producers held back by the stream */
     signal_word(q, H_DATA, UINT32_MAX);  /* a reader waiting for a chunk that will not come */
+    if (rc == MPROC_ENOTRECOVERABLE)
+      return rc;
   }
   unlock(q, H_PUT);
+  return rc;
+}
+
+#define OVERFLOW_WAIT_NS 50000 /* 50 us */
+
+int mp_queue_put_shared(mproc_queue_t *q, const void *data, size_t n) {
+  queue_shm *s = q->s;
+  int rc = lock(q, H_PUT);
+  if (rc != 0)
+    return rc;
+  if (n <= whole_max(s)) {
+    size_t rlen = REC_HDR + align16(n);
+    rc = wait_room(q, rlen, 0); /* room now: the common case, no clock */
+    /* A full ring with a consumer at work has room again within microseconds: a short wait
+     * keeps items in the ring, which is cheaper than a segment. Without a consumer, only the
+     * put that starts an overflow pays it. */
+    if (rc == MPROC_EFULL && mp_ovf_pending(&s->ovf) == 0)
+      rc = wait_room(q, rlen, os_now_ns() + OVERFLOW_WAIT_NS);
+    if (rc == MPROC_ENOTRECOVERABLE)
+      return rc;
+    if (rc == 0) {
+      append(q, R_ITEM, 0, data, n, 1);
+      unlock(q, H_PUT);
+      signal_if_sleeping(q, H_DATA, 1);
+      return 0;
+    }
+  }
+  rc = mp_ovf_append(q, data, n);
+  if (rc == 0 && LD(&s->pollers))
+    os_notifier_set(q->o.h[H_NOTIFY]);
+  unlock(q, H_PUT);
+  if (rc == 0)
+    signal_if_sleeping(q, H_DATA, 1);
   return rc;
 }
 
@@ -351,23 +449,32 @@ int mp_queue_put_bytes(mproc_queue_t *q, const void *data, size_t n, int64_t dea
   return put_stream(q, data, n, deadline, NULL);
 }
 
-void mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon) {
-  lock(q, H_PUT);
+size_t mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon) {
+  size_t put = 0;
+  if (lock(q, H_PUT) != 0)
+    return put;
   for (; it; it = it->next) {
     if (it->size > whole_max(q->s)) {
       unlock(q, H_PUT);
       int rc = put_stream(q, it->data, it->size, OS_NO_DEADLINE, abandon);
-      lock(q, H_PUT);
-      if (rc == MPROC_ECLOSED)
-        break;
+      mp_queue_held(q, -1); /* published (or dropped, then counted done by its reader) */
+      put++;
+      if (rc == MPROC_ECLOSED || rc == MPROC_ENOTRECOVERABLE || lock(q, H_PUT) != 0)
+        return put;
       continue;
     }
-    if (wait_room_unless(q, REC_HDR + align16(it->size), OS_NO_DEADLINE, abandon) != 0)
+    int rc = wait_room_unless(q, REC_HDR + align16(it->size), OS_NO_DEADLINE, abandon);
+    if (rc == MPROC_ENOTRECOVERABLE)
+      return put;
+    if (rc != 0)
       break;
     append(q, R_ITEM, 0, it->data, it->size, 1);
+    mp_queue_held(q, -1); /* now counted by tail */
+    put++;
     signal_if_sleeping(q, H_DATA, 1);
   }
   unlock(q, H_PUT);
+  return put;
 }
 
 static void task_done_silently(mproc_queue_t *q);
@@ -379,11 +486,8 @@ static void consume(mproc_queue_t *q, const rec *r, int counts) {
   queue_shm *s = q->s;
   uint64_t h = s->head;
   ST(&s->head, w_make(w_cnt(h) + (uint32_t)counts, w_pos(h) + REC_HDR + (uint32_t)align16(r->len)));
-  if (counts && LD(&s->pollers) && count_of(s) == 0) {
-    os_notifier_clear(q->o.h[H_NOTIFY]);
-    if (count_of(s) != 0) /* a producer published meanwhile: keep the flag raised */
-      os_notifier_set(q->o.h[H_NOTIFY]);
-  }
+  if (counts)
+    notifier_after_take(q);
   signal_if_sleeping(q, H_SPACE, UINT32_MAX);
 }
 
@@ -403,7 +507,8 @@ static int collect(mproc_queue_t *q, uint32_t id, unsigned char *buf, size_t tot
           continue; /* the last record landed just before the stream ended */
         return MPROC_EPEERGONE;
       }
-      wait_on(q, &w, OS_NO_DEADLINE, 1);
+      if (wait_on(q, &w, OS_NO_DEADLINE) != 0)
+        return MPROC_ENOTRECOVERABLE;
       continue;
     }
     rec *r = rec_at(q, w_pos(s->head));
@@ -447,7 +552,7 @@ static int take_stream(mproc_queue_t *q, rec *first, mp_buf *b) {
   size_t got = first->len;
   consume(q, first, 1);
   int rc = collect(q, id, buf, total, got);
-  ST(&s->reader_pid, 0);
+  ST(&s->reader_pid, 0); /* (without the lock after a failed relock: nobody else reads) */
   signal_word(q, H_DATA, UINT32_MAX); /* getters that waited behind the stream */
   if (rc != 0) {
     task_done_silently(q); /* never delivered (writer died or its process gave up) */
@@ -460,12 +565,12 @@ static int take_stream(mproc_queue_t *q, rec *first, mp_buf *b) {
 /* A chunk at head that another consumer is collecting: wait; with no live reader, drop it. */
 static int foreign_chunk(mproc_queue_t *q, rec *r, const waiting *w, int64_t deadline) {
   queue_shm *s = q->s;
-  int64_t pid = LD(&s->reader_pid);
-  if (LD(&s->reader_id) != stream_of(r) || pid == 0 || !os_pid_alive(pid)) {
+  repair_get_side(q);
+  if (LD(&s->reader_id) != stream_of(r) || LD(&s->reader_pid) == 0) {
     consume(q, r, 0);
     return 0;
   }
-  return wait_on(q, w, deadline, 1);
+  return wait_on(q, w, deadline);
 }
 
 static int take_item(mproc_queue_t *q, rec *r, mp_buf *b) {
@@ -479,17 +584,26 @@ static int take_item(mproc_queue_t *q, rec *r, mp_buf *b) {
 
 static int get_locked(mproc_queue_t *q, int64_t deadline, mp_buf *b) {
   queue_shm *s = q->s;
+  int rc;
   for (;;) {
     waiting w = begin_wait(q, H_DATA, H_GET);
+    if (ring_empty(s) && mp_ovf_pending(&s->ovf) != 0) {
+      /* The ring's items are older than anything in the overflow. */
+      rc = mp_ovf_take(q, b);
+      if (rc == 0)
+        notifier_after_take(q);
+      if (rc != MPROC_EEMPTY)
+        return rc;
+    }
     if (ring_empty(s)) {
       if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
         return MPROC_EEMPTY;
-      if (wait_on(q, &w, deadline, 0) != 0)
-        return MPROC_EEMPTY;
+      rc = wait_on(q, &w, deadline);
+      if (rc != 0)
+        return rc == MPROC_ETIMEDOUT ? MPROC_EEMPTY : rc;
       continue;
     }
     rec *r = rec_at(q, w_pos(s->head));
-    int rc;
     switch (r->type) {
     case R_SKIP:
       consume(q, r, 0);
@@ -502,10 +616,61 @@ static int get_locked(mproc_queue_t *q, int64_t deadline, mp_buf *b) {
         return rc;
       continue; /* its writer died mid-stream: nothing was delivered, look again */
     default:
-      if (foreign_chunk(q, r, &w, deadline) != 0)
-        return MPROC_EEMPTY;
+      rc = foreign_chunk(q, r, &w, deadline);
+      if (rc != 0)
+        return rc == MPROC_ETIMEDOUT ? MPROC_EEMPTY : rc;
     }
   }
+}
+
+/* --- a dead lock holder's leftovers --------------------------------------------------------- */
+
+/* Items (ITEM and FIRST records) between head and tail; both locks held. Walks whole records
+ * only: every record in [head, tail) was complete when tail was stored. */
+static uint32_t items_in_ring(mproc_queue_t *q, uint64_t h, uint64_t t) {
+  uint32_t n = 0, span = w_pos(t) - w_pos(h);
+  for (uint32_t off = 0; off < span;) {
+    const rec *r = rec_at(q, w_pos(h) + off);
+    if (r->len > q->s->cap)
+      break; /* cannot happen; never walk off the ring */
+    n += r->type == R_ITEM || r->type == R_FIRST;
+    off += REC_HDR + (uint32_t)align16(r->len);
+  }
+  return n;
+}
+
+/* A producer died holding the put lock (MPROC_EOWNERDEAD, the lock is ours). What it was
+ * appending lies past tail and was never seen. If it was streaming, the stream ends here
+ * (consumers drop its chunks). If it was withdrawing a stream, some of the stream's records
+ * may already be skips while tail still counts the item: the count is taken again from the
+ * records themselves, under the get lock too so nothing moves meanwhile. */
+static void repair_put_side(mproc_queue_t *q) {
+  queue_shm *s = q->s;
+  check_writer(q);
+  if (lock(q, H_GET) != 0)
+    return;
+  uint64_t t = s->tail, h = LD(&s->head);
+  uint32_t n = items_in_ring(q, h, t);
+  if (w_cnt(t) - w_cnt(h) != n)
+    ST(&s->tail, w_make(w_cnt(h) + n, w_pos(t)));
+  unlock(q, H_GET);
+  signal_word(q, H_SPACE, UINT32_MAX);
+  signal_word(q, H_DATA, UINT32_MAX);
+}
+
+/* Get lock held: a consumer that had taken a stream's FIRST died before the stream was whole
+ * (killed while waiting for a chunk, or while holding the lock). The item was never
+ * delivered: for a JoinableQueue it is finished here, exactly once since reader_pid is only
+ * cleared under the get lock; the stream's writer, if waiting for room, stops. */
+static void repair_get_side(mproc_queue_t *q) {
+  queue_shm *s = q->s;
+  int64_t pid = LD(&s->reader_pid);
+  if (pid == 0 || os_pid_alive(pid))
+    return;
+  ST(&s->reader_pid, 0);
+  task_done_silently(q);
+  signal_word(q, H_SPACE, UINT32_MAX);
+  signal_word(q, H_DATA, UINT32_MAX);
 }
 
 /* --- public calls ------------------------------------------------------------------------------ */
@@ -530,7 +695,10 @@ static int queue_create(mproc_queue_t **out, size_t maxsize, size_t bytes, int k
   int rc = mp_shobj_create(&q->o, RING_OFF + (size_t)cap);
   if (rc == 0) {
     q->s = q->o.blk.p;
+    q->ovf = &q->s->ovf;
     q->ring = (unsigned char *)q->o.blk.p + RING_OFF;
+    mp_ovf_init(q->ovf);
+    q->ovf_owner_pid = os_getpid();
     q->s->cap = cap;
     q->s->maxsize = (uint32_t)maxsize;
     q->s->kind = (uint32_t)kind;
@@ -575,18 +743,12 @@ int mproc_queue_put(mproc_queue_t *q, const void *data, size_t size, int64_t tim
     return rc ? rc : MPROC_EINVAL;
   if (size >= ((uint64_t)1 << SIZE_BITS))
     return MPROC_EMSGSIZE;
-  /* JoinableQueue counts the item when put is called, as Python does, whether it goes into
-   * the ring now or waits in the overflow; a put that fails takes it back. */
-  int joinable = q->s->kind == Q_JOINABLE;
-  if (joinable)
-    __atomic_add_fetch(&q->s->unfinished, 1, __ATOMIC_SEQ_CST);
+  /* A JoinableQueue counts the item as unfinished by the store that publishes it (see
+   * queue_shm), which is before put returns, as Python counts it in put. */
   int64_t deadline;
   mp_timeout_deadline(timeout_ms, &deadline);
-  rc = q->s->maxsize == 0 ? mp_queue_put_unbounded(q, data, size)
-                          : mp_queue_put_bytes(q, data, size, deadline);
-  if (rc != 0 && joinable)
-    task_done_silently(q);
-  return rc;
+  return q->s->maxsize == 0 ? mp_queue_put_unbounded(q, data, size)
+                            : mp_queue_put_bytes(q, data, size, deadline);
 }
 
 int mproc_queue_get(mproc_queue_t *q, int64_t timeout_ms, void **data, size_t *size) {
@@ -614,9 +776,12 @@ int mp_queue_get_into(mproc_queue_t *q, int64_t timeout_ms, mp_buf *b) {
   b->len = 0;
   int64_t deadline;
   mp_timeout_deadline(timeout_ms, &deadline);
-  lock(q, H_GET);
+  rc = lock(q, H_GET);
+  if (rc != 0)
+    return rc;
   rc = get_locked(q, deadline, b);
-  unlock(q, H_GET);
+  if (rc != MPROC_ENOTRECOVERABLE)
+    unlock(q, H_GET);
   return rc;
 }
 
@@ -650,9 +815,14 @@ int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms, mproc_args_t **
 }
 
 int64_t mproc_queue_qsize(const mproc_queue_t *q) {
-  return q ? (int64_t)count_of(q->s) : MPROC_EINVAL;
+  return q ? (int64_t)items_of(q->s) : MPROC_EINVAL;
 }
-int mproc_queue_empty(const mproc_queue_t *q) { return q ? count_of(q->s) == 0 : MPROC_EINVAL; }
+/* As Python's empty() after close() raises (it polls the closed reader), a closed handle is
+ * MPROC_ECLOSED; qsize() and full() still answer, as Python's do. */
+int mproc_queue_empty(const mproc_queue_t *q) {
+  int rc = usable(q);
+  return rc ? rc : items_of(q->s) == 0;
+}
 int mproc_queue_full(const mproc_queue_t *q) { return q ? counts_full(q->s) : MPROC_EINVAL; }
 
 int mproc_queue_close(mproc_queue_t *q) {
@@ -678,15 +848,27 @@ int mproc_queue_cancel_join_thread(mproc_queue_t *q) {
   return 0;
 }
 
+/* Items put and not yet done (modulo 2^32, like the counts it is made of). */
+static uint32_t unfinished_of(const queue_shm *s, uint32_t done) {
+  return w_cnt(LD(&s->tail)) + mp_ovf_published(&s->ovf) + LD(&s->held) - done;
+}
+
+void mp_queue_held(mproc_queue_t *q, int32_t delta) {
+  __atomic_add_fetch(&q->s->held, (uint32_t)delta, __ATOMIC_SEQ_CST);
+  if (delta < 0 && unfinished_of(q->s, LD(&q->s->done)) == 0)
+    signal_word(q, H_JOIN, UINT32_MAX);
+}
+
 /* One fewer unfinished item; MPROC_EOVERRELEASE if there was none. */
 static int unfinished_down(mproc_queue_t *q) {
-  uint64_t v = LD(&q->s->unfinished);
+  queue_shm *s = q->s;
+  uint32_t d = LD(&s->done);
   do {
-    if (v == 0)
+    if (unfinished_of(s, d) == 0)
       return MPROC_EOVERRELEASE;
-  } while (!__atomic_compare_exchange_n(&q->s->unfinished, &v, v - 1, 0, __ATOMIC_SEQ_CST,
+  } while (!__atomic_compare_exchange_n(&s->done, &d, d + 1, 0, __ATOMIC_SEQ_CST,
                                         __ATOMIC_SEQ_CST));
-  if (v == 1)
+  if (unfinished_of(s, d + 1) == 0)
     signal_word(q, H_JOIN, UINT32_MAX);
   return 0;
 }
@@ -694,6 +876,16 @@ static int unfinished_down(mproc_queue_t *q) {
 static void task_done_silently(mproc_queue_t *q) {
   if (q->s->kind == Q_JOINABLE)
     unfinished_down(q);
+}
+
+/* A stream reader that died while not holding the get lock is otherwise noticed only by the
+ * next consumer; join() may be the only one looking. */
+static void reader_check(mproc_queue_t *q) {
+  int64_t pid = LD(&q->s->reader_pid);
+  if (pid == 0 || os_pid_alive(pid) || lock(q, H_GET) != 0)
+    return;
+  repair_get_side(q);
+  unlock(q, H_GET);
 }
 
 int mproc_queue_task_done(mproc_queue_t *q) {
@@ -712,10 +904,16 @@ int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms) {
   queue_shm *s = q->s;
   for (;;) {
     uint32_t v = LD(&s->join_word);
-    if (LD(&s->unfinished) == 0)
+    if (unfinished_of(s, LD(&s->done)) == 0)
       return 0;
-    int rc = mp_park(q->o.h[H_JOIN], &s->join_sleepers, &s->join_word, v, deadline);
-    if (rc != 0 && LD(&s->unfinished) != 0)
+    reader_check(q);
+    /* In slices: a task_done killed between its decrement and its wake-up leaves the word as
+     * it was, and a stream reader that died waiting for a chunk finishes its item only when
+     * somebody looks (reader_check). */
+    int64_t slice = os_deadline(LIVENESS_SLICE_MS);
+    int rc = mp_park(q->o.h[H_JOIN], &s->join_sleepers, &s->join_word, v,
+                     slice < deadline ? slice : deadline);
+    if (rc != 0 && unfinished_of(s, LD(&s->done)) != 0 && slice >= deadline)
       return rc;
   }
 }
@@ -725,6 +923,7 @@ void mproc_queue_free(mproc_queue_t *q) {
     return;
   mp_queue_drain_overflow(q, q->cancel_join);
   mp_queue_unregister(q);
+  mp_ovf_release(q, q->o.creator);
   mp_shobj_release(&q->o);
   free(q);
 }
@@ -746,6 +945,7 @@ int mp_queue_adopt(mp_rd *r, mp_hmap *hm, mproc_queue_t **out) {
   int rc = mp_shobj_decode(r, hm, &q->o);
   if (rc == 0) {
     q->s = q->o.blk.p;
+    q->ovf = &q->s->ovf;
     q->ring = (unsigned char *)q->o.blk.p + RING_OFF;
     uint32_t cap = q->s->cap;
     if (q->o.blk.size < RING_OFF || cap < 4096 || (cap & (cap - 1)) != 0 ||
@@ -765,10 +965,14 @@ int mp_queue_wait_prepare(mproc_queue_t *q, os_handle *h) {
   if (rc != 0)
     return rc;
   /* Under both locks nothing moves: the flag is set exactly when there is an item. */
-  lock(q, H_PUT);
-  lock(q, H_GET);
+  if (lock(q, H_PUT) != 0)
+    return MPROC_ENOTRECOVERABLE;
+  if (lock(q, H_GET) != 0) {
+    unlock(q, H_PUT);
+    return MPROC_ENOTRECOVERABLE;
+  }
   __atomic_add_fetch(&q->s->pollers, 1, __ATOMIC_SEQ_CST);
-  int ready = count_of(q->s) > 0;
+  int ready = items_of(q->s) > 0;
   if (ready)
     os_notifier_set(q->o.h[H_NOTIFY]);
   else

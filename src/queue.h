@@ -7,6 +7,21 @@
 
 typedef struct queue_shm queue_shm;
 
+/* The shared overflow's words, in the queue's shared header (queue_ovf.c explains them). */
+typedef struct ovf_shared {
+  uint64_t qid;  /* names the queue's overflow segments */
+  uint64_t tail; /* producers: items published << 32 | segment << 16 | next position */
+  uint64_t head; /* consumers: items taken << 32 | segment << 16 | next position */
+} ovf_shared;
+
+/* One overflow segment mapped in this process (seq is its 16-bit sequence number). */
+typedef struct ovf_map {
+  uint16_t seq;
+  uint32_t cnt;        /* the side's item count when mapped */
+  unsigned char *base; /* NULL: none */
+  size_t size;
+} ovf_map;
+
 typedef struct ovf_item {
   struct ovf_item *next;
   size_t size;
@@ -18,6 +33,10 @@ struct mproc_queue {
   queue_shm *s;
   unsigned char *ring;
   int closed;
+  ovf_shared *ovf;       /* in s */
+  ovf_map ovf_wr;        /* the segment producers fill (put lock) */
+  ovf_map ovf_rd;        /* the segment consumers read (get lock) */
+  int64_t ovf_owner_pid; /* the creating process (whose free removes what is left) */
   /* overflow of an unbounded queue (queue_feed.c), guarded by os_global_lock */
   ovf_item *ovf_head, *ovf_tail;
   os_thread *feeder;
@@ -34,9 +53,31 @@ size_t mp_queue_whole_max(const mproc_queue_t *q);
 /* mproc_queue_get into a buffer the caller reuses (b->len = the item's size; no allocation
  * once b is big enough). */
 int mp_queue_get_into(mproc_queue_t *q, int64_t timeout_ms, mp_buf *b);
+/* Items held in this process's feeder overflow, for JoinableQueue's count: +n when held back,
+ * -n when published or dropped. */
+void mp_queue_held(mproc_queue_t *q, int32_t delta);
 /* Puts every item of the list in order, waiting for room as long as it takes, or until
- * *abandon is set (the feeder). */
-void mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon);
+ * *abandon is set (the feeder); each item put leaves the held count. */
+size_t mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon);
+
+/* An unbounded queue's put where overflow goes to shared segments: into the ring when it has
+ * room and nothing is in the overflow, else into the overflow. */
+int mp_queue_put_shared(mproc_queue_t *q, const void *data, size_t n);
+
+/* queue_ovf.c: the shared overflow. Append: put lock held; take: get lock held. */
+void mp_ovf_init(ovf_shared *o);
+uint32_t mp_ovf_pending(const ovf_shared *o);
+/* Items ever published to the overflow (modulo 2^32). */
+uint32_t mp_ovf_published(const ovf_shared *o);
+/* 0, or MPROC_ENOSPC (no shared memory, or 65,000 segments alive) and the like: not put. */
+int mp_ovf_append(mproc_queue_t *q, const void *data, size_t n);
+/* 0 with the oldest item in b; MPROC_EEMPTY; or an error (the item stays). */
+int mp_ovf_take(mproc_queue_t *q, mp_buf *b);
+/* After EOWNERDEAD on the put / get lock: a segment a dead process left named. */
+void mp_ovf_repair_put(mproc_queue_t *q);
+void mp_ovf_repair_get(mproc_queue_t *q);
+/* Unmaps this handle's segments; owner (the queue's creator): unlinks every segment left. */
+void mp_ovf_release(mproc_queue_t *q, int owner);
 
 /* queue_feed.c */
 /* An unbounded queue's put: into the ring when there is room and nothing of this process is

@@ -1,5 +1,7 @@
 /*
- * The overflow of unbounded queues. Python's put on an unbounded Queue never waits; neither
+ * The overflow of unbounded queues where a named segment cannot outlive its creator (Windows;
+ * elsewhere put sends it to the shared overflow, queue_ovf.c, and nothing is kept here).
+ * Python's put on an unbounded Queue never waits; neither
  * does ours: when the shared ring is full, the item is kept in this process and a feeder
  * thread (started on demand, ending when the overflow is empty) moves it into the ring as room
  * appears. Once something of this process is held back, later puts queue behind it, so each
@@ -16,7 +18,7 @@
 static mproc_queue_t *g_overflowed;
 static int g_atexit_registered;
 
-static void free_items(ovf_item *it);
+static size_t free_items(ovf_item *it);
 
 /* Takes the whole overflow at a time and puts it with one lock hold per batch. The queue
  * counts as overflowing (feeder_running) until the feeder found the list empty, so puts made
@@ -33,22 +35,29 @@ static void feeder_main(void *arg) {
     os_global_unlock();
     if (batch == NULL)
       return;
-    mp_queue_put_list(q, batch, &q->abandon);
-    free_items(batch);
+    size_t put = mp_queue_put_list(q, batch, &q->abandon);
+    size_t dropped = free_items(batch) - put; /* an abandoned batch: the rest is dropped */
+    if (dropped)
+      mp_queue_held(q, -(int32_t)dropped);
   }
 }
 
-static void free_items(ovf_item *it) {
-  for (ovf_item *nx; it; it = nx) {
+/* Frees the list; returns how many items it held. */
+static size_t free_items(ovf_item *it) {
+  size_t n = 0;
+  for (ovf_item *nx; it; it = nx, n++) {
     nx = it->next;
     free(it);
   }
+  return n;
 }
 
 void mp_queue_drain_overflow(mproc_queue_t *q, int drop) {
   os_global_lock();
   if (drop) { /* the feeder gives up its batch at its next wait for room */
-    free_items(q->ovf_head);
+    size_t dropped = free_items(q->ovf_head);
+    if (dropped)
+      mp_queue_held(q, -(int32_t)dropped);
     __atomic_store_n(&q->ovf_head, NULL, __ATOMIC_RELEASE);
     q->ovf_tail = NULL;
     __atomic_store_n(&q->abandon, 1, __ATOMIC_SEQ_CST);
@@ -103,6 +112,7 @@ static int overflow(mproc_queue_t *q, const void *data, size_t n) {
   else
     __atomic_store_n(&q->ovf_head, it, __ATOMIC_RELEASE);
   q->ovf_tail = it;
+  mp_queue_held(q, 1); /* counted for join() until the feeder publishes it */
   register_overflowed(q);
   if (!q->feeder_running) {
     os_thread *old = q->feeder; /* a previous feeder that has finished */
@@ -120,6 +130,8 @@ static int overflow(mproc_queue_t *q, const void *data, size_t n) {
 }
 
 int mp_queue_put_unbounded(mproc_queue_t *q, const void *data, size_t n) {
+  if (os_shm_named_persists())
+    return mp_queue_put_shared(q, data, n); /* no overflow kept here (queue_ovf.c) */
   int queued = __atomic_load_n(&q->feeder_running, __ATOMIC_ACQUIRE) ||
                __atomic_load_n(&q->ovf_head, __ATOMIC_ACQUIRE) != NULL;
   if (!queued && n <= mp_queue_whole_max(q)) {

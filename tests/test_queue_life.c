@@ -119,9 +119,15 @@ TEST(overflow_flushed_at_exit, 180, ALL) {
   ASSERT_OK(mproc_event_new(&done));
   mproc_process_t *p = qt_start(t_flood, t_args("QiiiE", q, FLOOD_N, 1024, 0, done));
   ASSERT_OK(mproc_event_wait(done, 60000)); /* every put has returned: none waited */
+#ifdef _WIN32
   /* ~50 MiB against a 1 MiB ring: the rest is held back in the child, which cannot exit until
    * it has been delivered (Python's join_thread at exit). Nothing reads yet, so it cannot. */
   ASSERT_RC(mproc_process_join(p, 300), MPROC_ETIMEDOUT);
+#else
+  /* ~50 MiB against a 1 MiB ring: the rest is in the queue's shared overflow, so the child
+   * exits at once although nothing reads (Python's would wait in join_thread). */
+  ASSERT_OK(mproc_process_join(p, 60000));
+#endif
   char msg[256];
   for (int i = 0; i < FLOOD_N; i++) /* read while it runs: then it can finish */
     ASSERT_CHECK(qt_get_check(q, 30000, 1024, (uint64_t)i, msg, sizeof msg));
@@ -132,6 +138,41 @@ TEST(overflow_flushed_at_exit, 180, ALL) {
   mproc_event_free(done);
   mproc_queue_free(q);
 }
+
+/* Puts count items of size bytes (seeds 0..) on an unbounded queue and returns. Args: queue,
+ * count, size. */
+static int t_put_n_and_return(const mproc_args_t *a) {
+  for (int64_t i = 0; i < t_int64(a, 1); i++)
+    C_OK(qt_put(t_queue(a, 0), (size_t)t_int64(a, 2), (uint64_t)i, MPROC_FOREVER));
+  return 0;
+}
+
+/* Python's worst queue pitfall: a child that put more than the pipe holds on a Queue nobody
+ * reads cannot be joined (its feeder thread waits for a reader at exit). Here the items are in
+ * the queue's shared memory when put returns, so the child exits and is joined at once, and
+ * the items are there afterwards. Both shapes: one 1 MiB item, 1,024 items of 1 KiB. (Windows
+ * keeps the overflow in the producer: see docs/queue.md.) */
+static void joinable_after_puts(int64_t count, int64_t size) {
+  mproc_queue_t *q;
+  ASSERT_OK(mproc_queue_new(&q, 0));
+  mproc_process_t *p = qt_start(t_put_n_and_return, t_args("Qll", q, count, size));
+  int rc = mproc_process_join(p, 30000); /* "at once"; the cap only catches the old hang */
+  if (rc != 0) {
+    mproc_process_kill(p);
+    t_fail(__FILE__, __LINE__, "the child was not joinable: %s (%lld items in the queue)",
+           mproc_errname(rc), (long long)mproc_queue_qsize(q));
+  }
+  qt_finish(p);
+  ASSERT_EQ(mproc_queue_qsize(q), count);
+  char msg[256];
+  for (int64_t i = 0; i < count; i++)
+    ASSERT_CHECK(qt_get_check(q, 0, (size_t)size, (uint64_t)i, msg, sizeof msg));
+  ASSERT_EQ(mproc_queue_empty(q), 1);
+  mproc_queue_free(q);
+}
+
+TEST(joinable_after_big_put, 120, POSIX_ALL) { joinable_after_puts(1, (int64_t)MIB); }
+TEST(joinable_after_many_puts, 120, POSIX_ALL) { joinable_after_puts(1024, (int64_t)KIB); }
 
 TEST(cancel_join_thread_exits, 120, ALL) {
   mproc_queue_t *q;
@@ -164,7 +205,11 @@ TEST(cancel_join_thread_exits, 120, ALL) {
     ASSERT_EQ(seed, k);
     ASSERT_EQ(size, 1024);
   }
+#ifdef _WIN32
   ASSERT_TRUE(k >= 1 && k <= FLOOD_N);
+#else
+  ASSERT_EQ(k, FLOOD_N); /* nothing was held back in the child */
+#endif
   printf("%d of %d items arrived\n", k, FLOOD_N);
   ASSERT_OK(qt_put(q, 1024, 77, 0)); /* and the queue goes on */
   ASSERT_CHECK(qt_get_check(q, 0, 1024, 77, msg, sizeof msg));

@@ -230,3 +230,5 @@ void os_shm_space(int named, char *where, size_t cap, uint64_t *free_bytes) {
     *free_bytes = fs_free(dir);
   }
 }
+
+int os_shm_named_persists(void) { return 1; /* a shm object stays in /dev/shm until shm_unlink */ }

@@ -106,3 +106,5 @@ void os_shm_space(int named, char *where, size_t cap, uint64_t *free_bytes) {
   ms.dwLength = sizeof ms;
   *free_bytes = GlobalMemoryStatusEx(&ms) ? (uint64_t)ms.ullAvailPageFile : UINT64_MAX;
 }
+
+int os_shm_named_persists(void) { return 0; /* a named section dies with its last handle */ }

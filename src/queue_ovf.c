@@ -1,0 +1,286 @@
+/*
+ * The shared overflow of unbounded queues: items that do not fit the ring when put (the ring
+ * is full, or the item is bigger than half of it) go into shared segments the queue owns, so
+ * that an item is in the queue once put returns, also for a producer that is killed or exits
+ * right after (Python keeps them in the producer, where they die with it, and its exit waits
+ * for a reader).
+ *
+ * Segments are named (the queue's random id and a 16-bit sequence number), because a consumer
+ * must map a segment made after it started by a producer that may be gone: an anonymous segment
+ * lives only while some process holds it. A segment holds a batch of records of up to about
+ * 1 MiB, or one record of a bigger item. Records never change once published.
+ *
+ * Crash safety, as in the ring: one 64-bit word per side, stored once per item. `tail` (put
+ * lock) = items published << 32 | the segment being filled << 16 | its next free position;
+ * `head` (get lock) = items taken << 32 | the segment being read << 16 | its next position.
+ * A producer writes the record (payload first, header last), then stores tail. Killed before
+ * that, it leaves bytes nobody reads: the next producer writes its own record over them, or,
+ * when it starts a new segment, an end marker. A consumer copies the item out, then stores
+ * head; killed before that, it leaves the item for the next consumer. A segment left behind by
+ * a dead process (made but not published, or read to the end but not unlinked) is unlinked by
+ * the next holder of the lock the dead one held (EOWNERDEAD), and what remains by the queue's
+ * creator when it frees the queue.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "queue.h"
+
+#define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+
+#define POS_FULL 0xffffu            /* no room left in the segment (or it is a single item) */
+#define UNIT 16                     /* positions count 16-byte units */
+#define BATCH ((size_t)POS_FULL * UNIT) /* data bytes of a batch segment, just under 1 MiB */
+#define SEG_HDR 64
+#define REC_HDR 16
+#define SEG_MAGIC 0x3171667670716d6dULL /* "mmqpvfq1" */
+#define TAG_ITEM 0x5au              /* record tag: item number << 8 | TAG_ITEM */
+#define TAG_END 0xe5u               /* no more records in this segment */
+#define SEQ_LIMIT 65000u            /* segments alive at once (16-bit sequence numbers) */
+
+typedef struct seg_hdr {
+  uint64_t magic;
+  uint64_t qid;
+  uint64_t seq;
+  uint64_t data_size;
+} seg_hdr;
+
+typedef struct ovf_rec {
+  uint64_t len;
+  uint64_t tag;
+} ovf_rec;
+
+static uint32_t w_cnt(uint64_t w) { return (uint32_t)(w >> 32); }
+static uint16_t w_seq(uint64_t w) { return (uint16_t)(w >> 16); }
+static uint16_t w_pos(uint64_t w) { return (uint16_t)w; }
+static uint64_t w_make(uint32_t cnt, uint16_t seq, uint16_t pos) {
+  return (uint64_t)cnt << 32 | (uint64_t)seq << 16 | pos;
+}
+static size_t rec_len(size_t n) { return REC_HDR + ((n + UNIT - 1) & ~(size_t)(UNIT - 1)); }
+static uint64_t tag_of(uint32_t cnt) { return (uint64_t)cnt << 8 | TAG_ITEM; }
+
+void mp_ovf_init(ovf_shared *o) {
+  uint64_t id = 0;
+  if (os_random(&id, sizeof id) != 0)
+    id = (uint64_t)os_now_ns() ^ (uint64_t)os_getpid() << 32;
+  o->qid = id;
+  o->tail = w_make(0, 0, POS_FULL); /* the first item starts segment 1 */
+  o->head = w_make(0, 1, 0);
+}
+
+uint32_t mp_ovf_pending(const ovf_shared *o) { return w_cnt(LD(&o->tail)) - w_cnt(LD(&o->head)); }
+uint32_t mp_ovf_published(const ovf_shared *o) { return w_cnt(LD(&o->tail)); }
+
+static void seg_name(const ovf_shared *o, uint16_t seq, char *buf, size_t cap) {
+  snprintf(buf, cap, "mpq-%016llx-%04x", (unsigned long long)o->qid, (unsigned)seq);
+}
+
+static void unmap(ovf_map *m) {
+  if (m->base != NULL)
+    os_shm_unmap(m->base, m->size);
+  memset(m, 0, sizeof *m);
+}
+
+static void unlink_seg(const ovf_shared *o, uint16_t seq) {
+  char name[64];
+  seg_name(o, seq, name, sizeof name);
+  os_shm_unlink_named(name); /* ENOENT: already gone */
+}
+
+/* Sequence numbers come round again after 65,536 segments, each of which took at least one
+ * item: a mapping made fewer items ago than that is of the segment the number names now. */
+#define CACHE_ITEMS 32768u
+
+/* Makes m map segment seq (kept between calls: a batch is read or filled item by item); cnt is
+ * the side's item count now. */
+static int map_seg(mproc_queue_t *q, ovf_map *m, uint16_t seq, uint32_t cnt) {
+  if (m->base != NULL && m->seq == seq && cnt - m->cnt < CACHE_ITEMS)
+    return 0;
+  unmap(m);
+  char name[64];
+  seg_name(q->ovf, seq, name, sizeof name);
+  os_handle h;
+  size_t size;
+  int rc = os_shm_open_named(name, &h, &size);
+  if (rc != 0)
+    return rc;
+  void *base = NULL;
+  if (size < SEG_HDR)
+    rc = MPROC_EPROTO;
+  if (rc == 0)
+    rc = os_shm_map(h, size, &base);
+  os_close(h);
+  if (rc != 0)
+    return rc;
+  const seg_hdr *sh = base;
+  if (sh->magic != SEG_MAGIC || sh->qid != q->ovf->qid || sh->seq != seq ||
+      sh->data_size > size - SEG_HDR) {
+    os_shm_unmap(base, size);
+    return MPROC_EPROTO;
+  }
+  *m = (ovf_map){seq, cnt, base, size};
+  return 0;
+}
+
+static unsigned char *data_of(const ovf_map *m) { return m->base + SEG_HDR; }
+static size_t data_size(const ovf_map *m) { return ((const seg_hdr *)(void *)m->base)->data_size; }
+
+/* A new segment seq with data_bytes of room, mapped into m. A segment of that name left by a
+ * producer killed before publishing it is replaced. */
+static int new_seg(mproc_queue_t *q, ovf_map *m, uint16_t seq, uint32_t cnt,
+                   size_t data_bytes) {
+  unmap(m);
+  char name[64];
+  seg_name(q->ovf, seq, name, sizeof name);
+  size_t size = SEG_HDR + data_bytes;
+  os_handle h;
+  int rc = os_shm_create_named(name, size, &h);
+  if (rc == MPROC_EEXIST) {
+    os_shm_unlink_named(name);
+    rc = os_shm_create_named(name, size, &h);
+  }
+  if (rc != 0)
+    return rc;
+  void *base;
+  rc = os_shm_map(h, size, &base);
+  os_close(h);
+  if (rc != 0) {
+    os_shm_unlink_named(name);
+    return rc;
+  }
+  *(seg_hdr *)base = (seg_hdr){SEG_MAGIC, q->ovf->qid, seq, data_bytes};
+  *m = (ovf_map){seq, cnt, base, size};
+  return 0;
+}
+
+static void write_rec(unsigned char *p, const void *data, size_t n, uint32_t cnt) {
+  if (n)
+    memcpy(p + REC_HDR, data, n);
+  *(ovf_rec *)(void *)p = (ovf_rec){n, tag_of(cnt)}; /* the header last */
+}
+
+int mp_ovf_append(mproc_queue_t *q, const void *data, size_t n) {
+  ovf_shared *o = q->ovf;
+  uint64_t t = o->tail;
+  uint32_t cnt = w_cnt(t);
+  uint16_t seq = w_seq(t), pos = w_pos(t);
+  size_t rlen = rec_len(n);
+  int single = rlen > BATCH;
+  if (!single && pos != POS_FULL && (size_t)pos * UNIT + rlen <= BATCH) {
+    int rc = map_seg(q, &q->ovf_wr, seq, cnt);
+    if (rc != 0)
+      return rc;
+    write_rec(data_of(&q->ovf_wr) + (size_t)pos * UNIT, data, n, cnt);
+    ST(&o->tail, w_make(cnt + 1, seq, (uint16_t)(pos + rlen / UNIT)));
+    return 0;
+  }
+  uint16_t next = (uint16_t)(seq + 1);
+  if ((uint16_t)(next - w_seq(LD(&o->head))) >= SEQ_LIMIT)
+    return MPROC_ENOSPC;
+  /* Readers go on to the next segment at the first position without a record of the item
+   * they want; a dead producer's unpublished record may lie exactly there, so it is covered
+   * with an end marker first (without one, no new segment). */
+  if (pos != POS_FULL && (size_t)pos * UNIT + REC_HDR <= BATCH) {
+    int rc = map_seg(q, &q->ovf_wr, seq, cnt);
+    if (rc != 0)
+      return rc;
+    *(ovf_rec *)(void *)(data_of(&q->ovf_wr) + (size_t)pos * UNIT) = (ovf_rec){0, TAG_END};
+  }
+  int rc = new_seg(q, &q->ovf_wr, next, cnt, single ? rlen : BATCH);
+  if (rc != 0)
+    return rc;
+  write_rec(data_of(&q->ovf_wr), data, n, cnt);
+  ST(&o->tail, w_make(cnt + 1, next, single ? POS_FULL : (uint16_t)(rlen / UNIT)));
+  if (single)
+    unmap(&q->ovf_wr); /* a mapping kept here would keep a big item's memory after its get */
+  return 0;
+}
+
+static int buf_fit(mp_buf *b, size_t n) {
+  if (b->cap >= n && b->data != NULL)
+    return 0;
+  unsigned char *d = realloc(b->data, n ? n : 1);
+  if (d == NULL)
+    return MPROC_ENOMEM;
+  b->data = d;
+  b->cap = n ? n : 1;
+  return 0;
+}
+
+/* The record of item cnt at pos of the mapped segment, or NULL (the item is in the next). */
+static const ovf_rec *rec_at(const ovf_map *m, uint16_t pos, uint32_t cnt) {
+  size_t off = (size_t)pos * UNIT, size = data_size(m);
+  if (pos == POS_FULL || off + REC_HDR > size)
+    return NULL;
+  const ovf_rec *r = (const ovf_rec *)(const void *)(data_of(m) + off);
+  if (r->tag != tag_of(cnt) || r->len > size - off - REC_HDR)
+    return NULL;
+  return r;
+}
+
+int mp_ovf_take(mproc_queue_t *q, mp_buf *b) {
+  ovf_shared *o = q->ovf;
+  for (;;) {
+    uint64_t h = o->head, t = LD(&o->tail);
+    if (w_cnt(h) == w_cnt(t))
+      return MPROC_EEMPTY;
+    uint16_t seq = w_seq(h), pos = w_pos(h);
+    int rc = map_seg(q, &q->ovf_rd, seq, w_cnt(h));
+    if (rc != 0)
+      return rc;
+    const ovf_rec *r = rec_at(&q->ovf_rd, pos, w_cnt(h));
+    if (r == NULL) {
+      if (seq == w_seq(t))
+        return MPROC_EPROTO; /* published items are in segments up to tail's */
+      ST(&o->head, w_make(w_cnt(h), (uint16_t)(seq + 1), 0));
+      unmap(&q->ovf_rd);
+      unlink_seg(o, seq);
+      continue;
+    }
+    if (buf_fit(b, r->len) != 0)
+      return MPROC_ENOMEM; /* the item stays in the queue */
+    memcpy(b->data, r + 1, r->len);
+    b->len = r->len;
+    size_t end = (size_t)pos + rec_len(r->len) / UNIT;
+    if (end < POS_FULL) {
+      ST(&o->head, w_make(w_cnt(h) + 1, seq, (uint16_t)end));
+      return 0;
+    }
+    /* A segment of one big item, or a full batch: nobody appends to it again, so it goes now
+     * (head may run one segment ahead of tail: the next item starts that segment). */
+    ST(&o->head, w_make(w_cnt(h) + 1, (uint16_t)(seq + 1), 0));
+    unmap(&q->ovf_rd);
+    unlink_seg(o, seq);
+    return 0;
+  }
+}
+
+void mp_ovf_repair_put(mproc_queue_t *q) {
+  /* A producer killed while starting a segment: made, maybe half written, never published. */
+  unlink_seg(q->ovf, (uint16_t)(w_seq(q->ovf->tail) + 1));
+}
+
+void mp_ovf_repair_get(mproc_queue_t *q) {
+  /* A consumer killed between moving head past a segment and unlinking it. */
+  uint64_t h = q->ovf->head;
+  if (w_pos(h) == 0)
+    unlink_seg(q->ovf, (uint16_t)(w_seq(h) - 1));
+}
+
+void mp_ovf_release(mproc_queue_t *q, int owner) {
+  unmap(&q->ovf_wr);
+  unmap(&q->ovf_rd);
+  if (!owner || q->ovf == NULL || q->ovf_owner_pid != os_getpid())
+    return; /* (a fork child's copy of its parent's handle is not the creator's) */
+  /* The queue ends with its creator's handle (its ring goes back to the creator's heap):
+   * segments still named go with it, including one a dead producer made and never published. */
+  uint16_t first = (uint16_t)(w_seq(LD(&q->ovf->head)) - 1);
+  uint16_t last = (uint16_t)(w_seq(LD(&q->ovf->tail)) + 1);
+  for (uint16_t s = first;; s++) {
+    unlink_seg(q->ovf, s);
+    if (s == last)
+      break;
+  }
+}
