@@ -125,13 +125,15 @@ static char *format_address(const os_addr *a, uint16_t port) {
 
 /* --- listener ------------------------------------------------------------------------------ */
 
-/* A key of length 0 means no authentication on both sides. (Python's Listener treats b"" so
- * but its Client still runs the handshake, which then hangs; we do not copy that.) */
+/* authkey NULL means no authentication. A non-NULL key of length 0 is an empty key that is
+ * still used for the handshake, as Python 3.13 does on both sides (and every Python's Client
+ * does; a 3.12 Listener skipping it for b"" made its own Client hang). l->key is then a
+ * 1-byte allocation with keylen 0. */
 static int copy_key(const void *key, size_t keylen, unsigned char **out) {
   *out = NULL;
-  if (key == NULL || keylen == 0)
+  if (key == NULL)
     return 0;
-  if ((*out = malloc(keylen)) == NULL)
+  if ((*out = malloc(keylen ? keylen : 1)) == NULL)
     return MPROC_ENOMEM;
   memcpy(*out, key, keylen);
   return 0;
@@ -224,7 +226,7 @@ int mproc_client(const char *address, const void *authkey, size_t keylen, int64_
   if ((rc = mp_conn_wrap(h, MP_CONN_READ | MP_CONN_WRITE, &c)) != 0)
     goto fail;
   h = OS_INVALID; /* owned by c now */
-  if (authkey && keylen > 0 && (rc = mp_auth_client(c, authkey, keylen, deadline)) != 0)
+  if (authkey && (rc = mp_auth_client(c, authkey, keylen, deadline)) != 0)
     goto fail;
   free(name);
   *out = c;
