@@ -702,3 +702,45 @@ TEST(python_empty_authkey, 120, PYTHON_ONCE) {
   NEED_PYTHON();
   empty_key_every_python();
 }
+
+/* --- several threads accepting on one listener ------------------------------------------------ */
+
+typedef struct accept_job {
+  mproc_listener_t *l;
+  int64_t timeout_ms;
+  int rc;
+  int64_t took_ms;
+  mproc_conn_t *c;
+} accept_job;
+
+static void accept_thread(void *arg) {
+  accept_job *j = arg;
+  int64_t t0 = t_now_ms();
+  j->rc = mproc_listener_accept(j->l, j->timeout_ms, &j->c);
+  j->took_ms = t_now_ms() - t0;
+}
+
+/* Two threads wait on one listener, one client comes: one thread gets it, the other times out
+ * on time. A blocking accept() after the wait said "ready" would hang the loser (Windows TCP). */
+static void two_acceptors_one_client(const char *addr) {
+  mproc_listener_t *l;
+  mproc_conn_t *cli = NULL;
+  ASSERT_OK(mproc_listener_new(&l, addr, NULL, 0, 4));
+  for (int round = 0; round < 3; round++) {
+    accept_job j[2] = {{l, 1500, 1, 0, NULL}, {l, 1500, 1, 0, NULL}};
+    t_thread *t[2] = {t_thread_start(accept_thread, &j[0]), t_thread_start(accept_thread, &j[1])};
+    t_sleep_ms(300); /* both are waiting by now (if not, the case is only weaker) */
+    ASSERT_OK(mproc_client(mproc_listener_address(l), NULL, 0, 5000, &cli));
+    t_thread_join(t[0]);
+    t_thread_join(t[1]);
+    int winner = j[0].rc == 0 ? 0 : 1;
+    ASSERT_OK(j[winner].rc);
+    ASSERT_RC(j[1 - winner].rc, MPROC_ETIMEDOUT);
+    ASSERT_TRUE(j[1 - winner].took_ms < 1500 + 5000); /* a cap that catches a hang only */
+    mproc_conn_close(j[winner].c);
+    mproc_conn_close(cli);
+  }
+  ASSERT_OK(mproc_listener_close(l));
+}
+
+TEST(net_two_acceptors_tcp, 60, ONCE) { two_acceptors_one_client("tcp:127.0.0.1:0"); }

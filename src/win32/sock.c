@@ -7,7 +7,9 @@
  *
  * TCP: overlapped Winsock sockets (WSA_FLAG_OVERLAPPED), so chan.c's ReadFile/WriteFile work on
  * them unchanged; what differs (readiness without blocking, closesocket) is behind
- * w32_sock_poll / w32_sock_close. Accept and connect wait with select() and the deadline.
+ * w32_sock_poll / w32_sock_close. Accept and connect wait with select() and the deadline; the
+ * listening socket is non-blocking, so a connection another thread took between select() and
+ * accept() (WSAEWOULDBLOCK) sends us back to waiting instead of blocking past the deadline.
  * Connected sockets are put back in blocking mode: an overlapped ReadFile on a non-blocking
  * socket fails with WSAEWOULDBLOCK instead of pending. AF_UNIX is MPROC_ENOTSUP.
  */
@@ -166,7 +168,11 @@ static int tcp_listen(const os_addr *a, int backlog, os_listener *l) {
       continue;
     /* Exclusive: nobody else can bind the same port with SO_REUSEADDR and steal clients. */
     setsockopt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&on, sizeof on);
-    if (bind(s, it->ai_addr, (int)it->ai_addrlen) == 0 && listen(s, backlog) == 0) {
+    /* Non-blocking: another thread (or process) may take the connection between our wait
+     * and accept(); a blocking accept() would then sleep past the caller's deadline. */
+    u_long nonblock = 1;
+    if (bind(s, it->ai_addr, (int)it->ai_addrlen) == 0 && listen(s, backlog) == 0 &&
+        ioctlsocket(s, FIONBIO, &nonblock) == 0) {
       l->sock = s;
       rc = 0;
     } else {
@@ -185,15 +191,23 @@ static int tcp_accept(os_listener *l, int64_t deadline, os_handle *out) {
     int rc = sock_wait(l->sock, 0, deadline);
     if (rc <= 0)
       return rc < 0 ? rc : MPROC_ETIMEDOUT;
-    SOCKET s = accept(l->sock, NULL, NULL); /* inherits WSA_FLAG_OVERLAPPED */
+    SOCKET s = accept(l->sock, NULL, NULL); /* inherits WSA_FLAG_OVERLAPPED and FIONBIO */
     if (s != INVALID_SOCKET) {
+      u_long block = 0; /* overlapped ReadFile on a non-blocking socket would not pend */
       SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+      if (ioctlsocket(s, FIONBIO, &block) != 0) {
+        int e = WSAGetLastError();
+        closesocket(s);
+        return os_error(e);
+      }
       set_nodelay(s);
       *out = (os_handle)s;
       return 0;
     }
     int e = WSAGetLastError();
-    if (e != WSAECONNRESET) /* a client that gave up while queued: wait for the next */
+    /* WSAEWOULDBLOCK: someone else took it since select(); WSAECONNRESET: a client that gave
+     * up while queued. Either way wait for the next one, by the same deadline. */
+    if (e != WSAECONNRESET && e != WSAEWOULDBLOCK)
       return os_error(e);
   }
 }
