@@ -744,3 +744,88 @@ static void two_acceptors_one_client(const char *addr) {
 }
 
 TEST(net_two_acceptors_tcp, 60, ONCE) { two_acceptors_one_client("tcp:127.0.0.1:0"); }
+
+/* --- big messages and end-of-file over TCP and named pipes / unix sockets ------------------- */
+
+static unsigned char *pattern(size_t n, unsigned seed) {
+  unsigned char *b = malloc(n);
+  ASSERT_TRUE(b != NULL);
+  for (size_t i = 0; i < n; i++)
+    b[i] = (unsigned char)(i * 31 + seed + (i >> 13));
+  return b;
+}
+
+/* Child: on a first connection, echoes until EOF (the server closes first); on a second one,
+ * sends one 16 MiB message and closes at once (we close first). Exit 0 only if all held. */
+static int t_big_peer(const mproc_args_t *a) {
+  const char *addr = t_str(a, 0);
+  mproc_conn_t *c;
+  C_OK(mproc_client(addr, NULL, 0, 30000, &c));
+  for (;;) {
+    void *m;
+    size_t n;
+    int rc = mproc_conn_recv_bytes(c, SIZE_MAX, 60000, &m, &n);
+    if (rc == MPROC_EEOF)
+      break;
+    C_OK(rc);
+    rc = mproc_conn_send_bytes(c, m, n, 0, MPROC_SIZE_REST);
+    mproc_free(m);
+    C_OK(rc);
+  }
+  C_OK(mproc_conn_close(c));
+  C_OK(mproc_client(addr, NULL, 0, 30000, &c));
+  size_t n = (size_t)16 << 20;
+  unsigned char *b = pattern(n, 5);
+  C_OK(mproc_conn_send_bytes(c, b, n, 0, MPROC_SIZE_REST));
+  free(b);
+  C_OK(mproc_conn_close(c));
+  return 0;
+}
+
+static void big_messages(const char *listen_addr) {
+  mproc_listener_t *l;
+  mproc_conn_t *c;
+  ASSERT_OK(mproc_listener_new(&l, listen_addr, NULL, 0, 4));
+  mproc_process_t *p = t_start_one(t_big_peer, t_args("s", mproc_listener_address(l)));
+  ASSERT_OK(mproc_listener_accept(l, 30000, &c));
+  static const size_t mib[] = {4, 8, 16};
+  for (size_t i = 0; i < 3; i++) {
+    size_t n = mib[i] << 20;
+    unsigned char *b = pattern(n, (unsigned)i);
+    void *m;
+    size_t got;
+    ASSERT_OK(mproc_conn_send_bytes(c, b, n, 0, MPROC_SIZE_REST));
+    ASSERT_OK(mproc_conn_recv_bytes(c, SIZE_MAX, 60000, &m, &got));
+    ASSERT_EQ(got, n);
+    ASSERT_TRUE(memcmp(m, b, n) == 0);
+    mproc_free(m);
+    free(b);
+  }
+  ASSERT_OK(mproc_conn_close(c)); /* the child must see EOF now */
+  ASSERT_OK(mproc_listener_accept(l, 30000, &c));
+  void *m;
+  size_t got;
+  ASSERT_OK(mproc_conn_recv_bytes(c, SIZE_MAX, 60000, &m, &got));
+  unsigned char *want = pattern((size_t)16 << 20, 5);
+  ASSERT_TRUE(got == (size_t)16 << 20 && memcmp(m, want, got) == 0);
+  free(want);
+  mproc_free(m);
+  ASSERT_RC(mproc_conn_recv_bytes(c, SIZE_MAX, 30000, &m, &got), MPROC_EEOF);
+  mproc_conn_close(c);
+  t_finish(p);
+  ASSERT_OK(mproc_listener_close(l));
+}
+
+TEST(net_big_messages_tcp, 180, ONCE) { big_messages("tcp:127.0.0.1:0"); }
+
+TEST(net_big_messages_local, 180, ONCE) {
+#ifdef _WIN32
+  char addr[128];
+  snprintf(addr, sizeof addr, "pipe:\\\\.\\pipe\\mproc-test-big-%lu", (unsigned long)GetCurrentProcessId());
+  big_messages(addr);
+#else
+  char addr[256];
+  temp_unix_address(addr, sizeof addr, "big");
+  big_messages(addr);
+#endif
+}

@@ -86,10 +86,66 @@ int w32_sock_poll(HANDLE h) {
   return select(0, &rd, NULL, &ex, &tv) != 0; /* an error counts: the read reports it */
 }
 
+/* shutdown(SD_SEND) first: the peer then reads everything we sent and a clean end-of-file,
+ * even when bytes it sent are still unread here (a bare closesocket may reset instead, and
+ * under Wine a peer was seen never to get EOF at all). */
 int w32_sock_close(HANDLE h) {
   if (!is_socket(h))
     return -1;
+  shutdown((SOCKET)h, SD_SEND);
   closesocket((SOCKET)h);
+  return 0;
+}
+
+int w32_sock_wait_ready(HANDLE h, int write, int64_t deadline, DWORD ms) {
+  if (!is_socket(h))
+    return -1;
+  DWORD left = w32_wait_ms(deadline);
+  if (left < ms)
+    ms = left;
+  fd_set rw, ex;
+  struct timeval tv = {(long)(ms / 1000), (long)(ms % 1000) * 1000};
+  FD_ZERO(&rw);
+  FD_ZERO(&ex);
+  FD_SET((SOCKET)h, &rw);
+  FD_SET((SOCKET)h, &ex);
+  /* an error counts as ready: the next read or write reports it */
+  return select(0, write ? NULL : &rw, write ? &rw : NULL, &ex, &tv) != 0;
+}
+
+/* Sends on a socket with send() rather than an overlapped WriteFile: under Wine an overlapped
+ * socket write that had to pend (the peer's receive buffer full, messages of 4 MiB and more)
+ * was seen never to complete while the peer, having drained everything, waited for more; a
+ * write that completed with 0 bytes then ended the stream. select() bounds each wait by the
+ * deadline; chunks are small so a send() after "writable" finds room soon; a 0-byte or
+ * WSAEWOULDBLOCK result is retried, never fatal. */
+#define SOCK_SEND_CHUNK (64 * 1024)
+
+int w32_sock_send(HANDLE h, const void *buf, size_t n, int64_t deadline) {
+  if (!is_socket(h))
+    return 1;
+  const char *p = buf;
+  while (n > 0) {
+    int r = w32_sock_wait_ready(h, 1, deadline, 1000);
+    if (r == 0) {
+      if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline) {
+        mproc__set_os_error(WSAETIMEDOUT);
+        return MPROC_ETIMEDOUT;
+      }
+      continue;
+    }
+    int chunk = n > SOCK_SEND_CHUNK ? SOCK_SEND_CHUNK : (int)n;
+    int w = send((SOCKET)h, p, chunk, 0);
+    if (w > 0) {
+      p += w;
+      n -= (size_t)w;
+      continue;
+    }
+    int e = w == 0 ? 0 : WSAGetLastError();
+    if (e != 0 && e != WSAEWOULDBLOCK && e != WSAEINTR && e != WSAEINPROGRESS)
+      return os_error(e);
+    Sleep(0);
+  }
   return 0;
 }
 
