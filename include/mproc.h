@@ -351,8 +351,12 @@ typedef struct mproc_listener mproc_listener_t;
 
 MPROC_API int mproc_listener_new(mproc_listener_t **out, const char *address, const void *authkey,
                                  size_t keylen, int backlog);
-/* Accepts one client and runs the handshake; MPROC_EAUTH if the client's key is wrong (that
- * client is dropped; the listener stays usable). */
+/* Returns one client whose handshake is complete. Handshakes run concurrently, each with its
+ * own 5 s limit and at most 64 in progress (past that the oldest is dropped), so silent
+ * clients cannot keep others out. MPROC_EAUTH when clients failed or were dropped in this call
+ * and none completed (the listener stays usable: call again). Thread safety: several threads
+ * may accept on one listener at once (each connection goes to exactly one of them, and each
+ * caller's timeout holds); mproc_listener_close must not overlap them. */
 MPROC_API int mproc_listener_accept(mproc_listener_t *l, int64_t timeout_ms, mproc_conn_t **out);
 /* The bound address in the same syntax (with the real port for port 0). */
 MPROC_API const char *mproc_listener_address(const mproc_listener_t *l);

@@ -829,3 +829,116 @@ TEST(net_big_messages_local, 180, ONCE) {
   big_messages(addr);
 #endif
 }
+
+/* --- a listener under silent and trickling clients ------------------------------------------- */
+
+typedef struct server_job {
+  mproc_listener_t *l;
+  volatile int stop;
+  volatile int served;
+} server_job;
+
+/* Accepts until told to stop; echoes one message on each connection it gets. */
+static void server_thread(void *arg) {
+  server_job *j = arg;
+  while (!j->stop) {
+    mproc_conn_t *c;
+    if (mproc_listener_accept(j->l, 100, &c) != 0)
+      continue;
+    void *m;
+    size_t n;
+    if (mproc_conn_recv_bytes(c, 1 << 20, 10000, &m, &n) == 0) {
+      mproc_conn_send_bytes(c, m, n, 0, MPROC_SIZE_REST);
+      mproc_free(m);
+    }
+    mproc_conn_close(c);
+    j->served++;
+  }
+}
+
+typedef struct trickle_job {
+  mproc_conn_t **conns;
+  int n;
+  volatile int stop;
+} trickle_job;
+
+#ifndef _WIN32
+/* Byte-a-while clients: each sends a frame header for a 255-byte answer, one byte per round. */
+static void trickle_thread(void *arg) {
+  trickle_job *j = arg;
+  static const unsigned char bytes[] = {0, 0, 0, 0xff, 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x'};
+  for (size_t k = 0; !j->stop; k++) {
+    for (int i = 0; i < j->n; i++)
+      send((int)mproc_conn_fileno(j->conns[i]), &bytes[k % sizeof bytes], 1, MSG_NOSIGNAL);
+    t_sleep_ms(100);
+  }
+}
+#endif
+
+/* nsilent clients connect and say nothing (on POSIX a fifth of them trickle bytes instead); a keyed
+ * client must still get through at once, not after their handshake limits run out one by
+ * one. (Serial handshakes of up to 5 s each held it out for minutes.) */
+static void legit_behind_silent(const char *addr, int nsilent) {
+  mproc_listener_t *l;
+  ASSERT_OK(mproc_listener_new(&l, addr, "k", 1, 256));
+  server_job sj = {l, 0, 0};
+  t_thread *st = t_thread_start(server_thread, &sj);
+  mproc_conn_t **silent = calloc((size_t)nsilent, sizeof *silent);
+  ASSERT_TRUE(silent != NULL);
+  for (int i = 0; i < nsilent; i++)
+    ASSERT_OK(mproc_client(mproc_listener_address(l), NULL, 0, 20000, &silent[i]));
+  trickle_job tj = {silent, nsilent / 5, 0};
+#ifndef _WIN32
+  t_thread *tt = t_thread_start(trickle_thread, &tj);
+#endif
+  t_sleep_ms(200); /* all of them are pending at the listener by now */
+  for (int round = 0; round < 3; round++) {
+    mproc_conn_t *good;
+    void *m;
+    size_t n;
+    int64_t t0 = t_now_ms();
+    /* 3 s: well under one silent client's 5 s handshake limit, so only concurrency passes */
+    ASSERT_OK(mproc_client(mproc_listener_address(l), "k", 1, 3000, &good));
+    ASSERT_OK(mproc_conn_send_bytes(good, "hi", 2, 0, MPROC_SIZE_REST));
+    ASSERT_OK(mproc_conn_recv_bytes(good, 16, 10000, &m, &n));
+    ASSERT_TRUE(n == 2 && memcmp(m, "hi", 2) == 0);
+    mproc_free(m);
+    fprintf(stderr, "legitimate client %d served after %lld ms\n", round,
+            (long long)(t_now_ms() - t0));
+    mproc_conn_close(good);
+  }
+  tj.stop = 1;
+#ifndef _WIN32
+  t_thread_join(tt);
+#endif
+  sj.stop = 1;
+  t_thread_join(st);
+  ASSERT_EQ(sj.served, 3);
+  for (int i = 0; i < nsilent; i++)
+    mproc_conn_close(silent[i]);
+  free(silent);
+  ASSERT_OK(mproc_listener_close(l));
+}
+
+TEST(net_legit_behind_200_silent_tcp, 120, ONCE) {
+  legit_behind_silent("tcp:127.0.0.1:0", 200);
+}
+
+TEST(net_legit_behind_200_silent_unix, 120, POSIX_ONCE) {
+#ifndef _WIN32
+  char addr[256];
+  temp_unix_address(addr, sizeof addr, "silent");
+  legit_behind_silent(addr, 200);
+#endif
+}
+
+TEST(net_legit_behind_200_silent_pipe, 120, ONCE) {
+#ifdef _WIN32
+  char addr[128];
+  snprintf(addr, sizeof addr, "pipe:\\\\.\\pipe\\mproc-test-silent-%lu",
+           (unsigned long)GetCurrentProcessId());
+  legit_behind_silent(addr, 200);
+#else
+  t_skip("named pipes are Windows-only");
+#endif
+}

@@ -41,9 +41,16 @@ int os_random(void *buf, size_t n) {
   return 0;
 }
 
+/* A pipe listener keeps one ConnectNamedPipe outstanding on `next` (state PIPE_PENDING); its
+ * OVERLAPPED lives here, not on a stack, so a wait that times out just leaves it pending (no
+ * cancel that could lose a client) and its event is what os_listener_wait_handle offers. */
+enum { PIPE_IDLE = 0, PIPE_PENDING = 1, PIPE_CONNECTED = 2 };
+
 struct os_listener {
   wchar_t *name;  /* pipe listeners */
   HANDLE next;    /* the instance the next client connects to */
+  OVERLAPPED ov;  /* its ConnectNamedPipe; ov.hEvent is manual-reset */
+  int state;      /* PIPE_* */
   SOCKET sock;    /* TCP listeners */
   uint16_t port;
 };
@@ -337,6 +344,8 @@ static int new_instance(const wchar_t *name, int first, HANDLE *out) {
   return os_last_error();
 }
 
+static int arm(os_listener *l);
+
 int os_listen(const os_addr *a, int backlog, os_listener **out) {
   int rc;
   if (a->kind != OS_ADDR_PIPE && a->kind != OS_ADDR_TCP)
@@ -348,8 +357,13 @@ int os_listen(const os_addr *a, int backlog, os_listener **out) {
   l->sock = INVALID_SOCKET;
   if (a->kind == OS_ADDR_TCP)
     rc = (rc = ws_init()) != 0 ? rc : tcp_listen(a, backlog, l);
-  else if ((l->name = w32_to_utf16(a->name, &rc)) != NULL)
-    rc = new_instance(l->name, 1, &l->next);
+  else if ((l->name = w32_to_utf16(a->name, &rc)) != NULL &&
+           (rc = new_instance(l->name, 1, &l->next)) == 0) {
+    if ((l->ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL)
+      rc = os_last_error();
+    else
+      rc = arm(l);
+  }
   if (rc) {
     os_listener_close(l);
     return rc;
@@ -360,26 +374,57 @@ int os_listen(const os_addr *a, int backlog, os_listener **out) {
 
 uint16_t os_listener_port(const os_listener *l) { return l ? l->port : 0; }
 
-/* Waits for a client on l->next by the deadline. A client that connected and left already
- * (ERROR_NO_DATA) still counts: its channel reads EOF, as a socket would. */
-static int wait_client(os_listener *l, int64_t deadline) {
-  OVERLAPPED ov = {0};
-  DWORD n, e = ERROR_SUCCESS;
-  if (!(ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL)))
-    return os_last_error();
-  if (!ConnectNamedPipe(l->next, &ov)) {
-    e = GetLastError();
-    if (e == ERROR_IO_PENDING)
-      e = w32_finish_io(l->next, &ov, deadline, &n);
-  }
-  CloseHandle(ov.hEvent);
-  if (e == ERROR_SUCCESS || e == ERROR_PIPE_CONNECTED || e == ERROR_NO_DATA)
+/* Starts ConnectNamedPipe on l->next unless one is outstanding. A client that connected (and
+ * maybe left: ERROR_NO_DATA, its channel reads EOF as a socket would) before the call counts
+ * as connected; the event is then set by hand so waiters see it. */
+static int arm(os_listener *l) {
+  if (l->state != PIPE_IDLE)
     return 0;
-  if (e == WAIT_TIMEOUT) {
-    mproc__set_os_error(ERROR_TIMEOUT);
-    return MPROC_ETIMEDOUT;
+  HANDLE ev = l->ov.hEvent;
+  memset(&l->ov, 0, sizeof l->ov);
+  l->ov.hEvent = ev;
+  ResetEvent(ev);
+  if (ConnectNamedPipe(l->next, &l->ov)) {
+    l->state = PIPE_CONNECTED;
+    SetEvent(ev);
+    return 0;
+  }
+  DWORD e = GetLastError();
+  if (e == ERROR_IO_PENDING) {
+    l->state = PIPE_PENDING;
+    return 0;
+  }
+  if (e == ERROR_PIPE_CONNECTED || e == ERROR_NO_DATA) {
+    l->state = PIPE_CONNECTED;
+    SetEvent(ev);
+    return 0;
   }
   return os_error((int)e);
+}
+
+/* Waits for a client on l->next by the deadline; a timeout leaves the connect outstanding. */
+static int wait_client(os_listener *l, int64_t deadline) {
+  int rc = arm(l);
+  if (rc != 0)
+    return rc;
+  while (l->state == PIPE_PENDING) {
+    DWORD w = WaitForSingleObject(l->ov.hEvent, w32_wait_ms(deadline));
+    if (w == WAIT_OBJECT_0) {
+      DWORD n, e = GetOverlappedResult(l->next, &l->ov, &n, FALSE) ? 0 : GetLastError();
+      if (e == ERROR_IO_INCOMPLETE)
+        continue;
+      l->state = PIPE_IDLE;
+      if (e != 0 && e != ERROR_PIPE_CONNECTED && e != ERROR_NO_DATA)
+        return os_error((int)e);
+      l->state = PIPE_CONNECTED;
+    } else if (w != WAIT_TIMEOUT) {
+      return os_last_error();
+    } else if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline) {
+      mproc__set_os_error(ERROR_TIMEOUT);
+      return MPROC_ETIMEDOUT;
+    }
+  }
+  return 0;
 }
 
 int os_accept(os_listener *l, int64_t deadline, os_handle *out) {
@@ -392,16 +437,34 @@ int os_accept(os_listener *l, int64_t deadline, os_handle *out) {
   /* Open the next instance before handing this one out, so the name never disappears. */
   if ((rc = new_instance(l->name, 0, &fresh)) != 0) {
     DisconnectNamedPipe(l->next); /* drop this client; the listener stays usable */
+    l->state = PIPE_IDLE;
+    arm(l);
     return rc;
   }
   *out = (os_handle)l->next;
   l->next = fresh;
+  l->state = PIPE_IDLE;
+  arm(l); /* a failure shows at the next accept, which arms again */
   return 0;
+}
+
+os_handle os_listener_wait_handle(os_listener *l) {
+  if (l->sock != INVALID_SOCKET)
+    return (os_handle)l->sock;
+  arm(l);
+  return (os_handle)l->ov.hEvent;
 }
 
 void os_listener_close(os_listener *l) {
   if (!l)
     return;
+  if (l->state == PIPE_PENDING) { /* the kernel must be done with l->ov before it is freed */
+    DWORD n;
+    CancelIoEx(l->next, &l->ov);
+    GetOverlappedResult(l->next, &l->ov, &n, TRUE);
+  }
+  if (l->ov.hEvent)
+    CloseHandle(l->ov.hEvent);
   if (l->next != INVALID_HANDLE_VALUE)
     CloseHandle(l->next);
   if (l->sock != INVALID_SOCKET)
