@@ -269,8 +269,8 @@ static void advance(mproc_listener_t *l, mproc_conn_t **out, int *failed) {
 static int pass(mproc_listener_t *l, mproc_conn_t **out, os_handle *hs, size_t *nh,
                 int64_t *wake) {
   int failed = 0;
-  int rc = admit(l, out, &failed);
-  if (rc == 0 && *out == NULL)
+  int rc = admit(l, out, &failed); /* an endpoint error must not stall handshakes under way */
+  if (*out == NULL)
     advance(l, out, &failed);
   if (*out != NULL)
     return 1;
