@@ -634,24 +634,68 @@ static void empty_key_with(const char *exe) {
   py_exe = MPROC_TEST_PYTHON;
 }
 
-static void empty_key_every_python(void) {
+/* Runs fn with the configured python3 and each 3.11+ under ~/.pyenv/versions. */
+static void every_python(void (*fn)(const char *exe)) {
   glob_t g;
   char pat[512];
   const char *home = getenv("HOME");
-  empty_key_with(MPROC_TEST_PYTHON);
+  fn(MPROC_TEST_PYTHON);
   snprintf(pat, sizeof pat, "%s/.pyenv/versions/3.1[1-9]*/bin/python3", home ? home : "");
   if (home && glob(pat, 0, NULL, &g) == 0) {
     for (size_t i = 0; i < g.gl_pathc; i++)
-      empty_key_with(g.gl_pathv[i]);
+      fn(g.gl_pathv[i]);
     globfree(&g);
   }
 }
+
+static void empty_key_every_python(void) { every_python(empty_key_with); }
+
+/* What mproc does where it follows Python, in mp_peer.py's "facts" format. */
+static void mproc_facts(char *buf, size_t cap) {
+  int f[6], k = 0;
+  for (int duplex = 1; duplex >= 0; duplex--) {
+    mproc_conn_t *r, *w;
+    void *m;
+    size_t n;
+    ASSERT_OK(mproc_pipe(duplex, &r, &w));
+    ASSERT_OK(mproc_conn_send_bytes(w, "0123456789abcdef", 16, 0, MPROC_SIZE_REST));
+    ASSERT_RC(mproc_conn_recv_bytes(r, 10, 5000, &m, &n), MPROC_EMSGSIZE);
+    f[k++] = mproc_conn_readable(r);
+    f[k++] = mproc_conn_writable(r);
+    f[k++] = mproc_conn_fileno(r) == -1;
+    mproc_conn_close(r);
+    mproc_conn_close(w);
+  }
+  size_t nready = 99;
+  mproc_waitable none[1];
+  ASSERT_OK(mproc_wait(none, 0, 50, &nready));
+  snprintf(buf, cap, "%d %d %d %d %d %d %d", f[0], f[1], f[2], f[3], f[4], f[5], (int)nready);
+}
+
+static void facts_with(const char *exe) {
+  char *argv[] = {(char *)exe, (char *)MPROC_TEST_PY_PEER, "facts", "-", "-", NULL};
+  char py[64], ours[64];
+  int fd;
+  py_exe = exe;
+  pid_t pid = spawn_python(argv, &fd);
+  read_line(fd, py, sizeof py);
+  close(fd);
+  py_exe = MPROC_TEST_PYTHON;
+  if (wait_python(pid) != 0)
+    return; /* not a Python this script runs on */
+  mproc_facts(ours, sizeof ours);
+  fprintf(stderr, "%s: python \"%s\", mproc \"%s\"\n", exe, py, ours);
+  ASSERT_TRUE(strcmp(py, ours) == 0);
+}
+
+static void facts_every_python(void) { every_python(facts_with); }
 #define NEED_PYTHON()
 #else
 #define NEED_PYTHON() t_skip("python3 not found at configure time")
 #define c_client_python_server(a, k, m, w) (void)0
 #define python_client_c_server(a, k, m, w) (void)0
 #define empty_key_every_python() (void)0
+#define facts_every_python() (void)0
 #endif
 
 static void unix_listen_address(char *buf, size_t cap, const char *tag) {
@@ -701,6 +745,13 @@ TEST(python_client_wrong_key, 90, PYTHON_ONCE) {
 TEST(python_empty_authkey, 120, PYTHON_ONCE) {
   NEED_PYTHON();
   empty_key_every_python();
+}
+
+/* "bad message length" on duplex and receive-only connections, and wait([]): mproc's state
+ * and results equal each Python's (3.11, 3.12 and 3.13 all agree). */
+TEST(python_conformance_facts, 120, PYTHON_ONCE) {
+  NEED_PYTHON();
+  facts_every_python();
 }
 
 /* --- several threads accepting on one listener ------------------------------------------------ */
