@@ -305,7 +305,9 @@ MPROC_API int mproc_pipe(int duplex, mproc_conn_t **conn1, mproc_conn_t **conn2)
 MPROC_API int mproc_conn_send_bytes(mproc_conn_t *c, const void *buf, size_t buflen,
                                     size_t offset, size_t size);
 /* Receives one message into a new buffer (*out, release with mproc_free). A message longer
- * than maxlength is MPROC_EMSGSIZE and closes the connection, as Python does. MPROC_EEOF
+ * than maxlength is MPROC_EMSGSIZE, and, as in Python, a duplex connection then stops
+ * receiving (readable() 0, receives MPROC_EDIRECTION, sends still work) while a receive-only
+ * one is closed (MPROC_ECLOSED). MPROC_EEOF
  * when the peer closed and nothing is left; MPROC_EPEERGONE for a message cut short;
  * MPROC_ETIMEDOUT when nothing arrived in time (nothing is consumed). */
 MPROC_API int mproc_conn_recv_bytes(mproc_conn_t *c, size_t maxlength, int64_t timeout_ms,
@@ -324,7 +326,10 @@ MPROC_API int mproc_conn_recv(mproc_conn_t *c, int64_t timeout_ms, mproc_args_t 
 MPROC_API intptr_t mproc_conn_fileno(const mproc_conn_t *c);
 MPROC_API int mproc_conn_readable(const mproc_conn_t *c);
 MPROC_API int mproc_conn_writable(const mproc_conn_t *c);
-/* Closes and frees the connection. NULL is accepted. */
+/* Closes and frees the connection. NULL is accepted. A connection a child got from its
+ * argument list (mproc_args_get_conn) belongs to the list: closing it closes its channel only
+ * (the pointer stays valid, further calls say MPROC_ECLOSED, closing again is 0), and the list
+ * frees it once after the target returns, as Python's conn.close() in a child expects. */
 MPROC_API int mproc_conn_close(mproc_conn_t *c);
 /* Releases buffers the library returned (mproc_conn_recv_bytes). */
 MPROC_API void mproc_free(void *p);
@@ -333,7 +338,8 @@ MPROC_API void mproc_free(void *p);
  * (close yours when the child alone should hold that end, so EOF can be seen). The connection
  * must stay open until mproc_process_start has returned. */
 MPROC_API int mproc_args_add_conn(mproc_args_t *args, mproc_conn_t *c);
-/* In the child: the connection, owned by args (valid while the target runs). */
+/* In the child: the connection, owned by args (valid while the target runs, also after the
+ * target closed it with mproc_conn_close). */
 MPROC_API int mproc_args_get_conn(const mproc_args_t *args, size_t i, mproc_conn_t **out);
 
 /* ---------------------------------------------------------------------------------------
@@ -343,14 +349,19 @@ MPROC_API int mproc_args_get_conn(const mproc_args_t *args, size_t i, mproc_conn
  *
  * Addresses: "unix:/path/to/socket", "unix:@name" (Linux abstract namespace),
  * "tcp:127.0.0.1:5000", "tcp:[::1]:5000" (port 0: any free port, see mproc_listener_address),
- * "pipe:\\.\pipe\name" (Windows named pipe). authkey NULL: no authentication.
+ * "pipe:\\.\pipe\name" (Windows named pipe). authkey NULL: no authentication; a non-NULL
+ * key with keylen 0 is an empty key that still runs the handshake (Python 3.13's b"").
  * ------------------------------------------------------------------------------------- */
 typedef struct mproc_listener mproc_listener_t;
 
 MPROC_API int mproc_listener_new(mproc_listener_t **out, const char *address, const void *authkey,
                                  size_t keylen, int backlog);
-/* Accepts one client and runs the handshake; MPROC_EAUTH if the client's key is wrong (that
- * client is dropped; the listener stays usable). */
+/* Returns one client whose handshake is complete. Handshakes run concurrently, each with its
+ * own 5 s limit and at most 64 in progress (past that the oldest is dropped), so silent
+ * clients cannot keep others out. MPROC_EAUTH when clients failed or were dropped in this call
+ * and none completed (the listener stays usable: call again). Thread safety: several threads
+ * may accept on one listener at once (each connection goes to exactly one of them, and each
+ * caller's timeout holds); mproc_listener_close must not overlap them. */
 MPROC_API int mproc_listener_accept(mproc_listener_t *l, int64_t timeout_ms, mproc_conn_t **out);
 /* The bound address in the same syntax (with the real port for port 0). */
 MPROC_API const char *mproc_listener_address(const mproc_listener_t *l);
@@ -879,7 +890,9 @@ typedef struct mproc_waitable {
 } mproc_waitable;
 
 /* Blocks until at least one object is ready; sets each ready flag and *nready (may be NULL).
- * MPROC_ETIMEDOUT when none is ready in time. */
+ * MPROC_ETIMEDOUT when none is ready in time. n == 0 (objs may be NULL): as Python's
+ * wait([], timeout), sleeps for the timeout and returns 0 with *nready = 0 (at once for
+ * MPROC_FOREVER, since nothing could ever become ready). */
 MPROC_API int mproc_wait(mproc_waitable *objs, size_t n, int64_t timeout_ms, size_t *nready);
 
 /* ---------------------------------------------------------------------------------------

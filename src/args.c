@@ -28,7 +28,7 @@ void mproc_args_free(mproc_args_t *a) {
     if (!a->items[i].owned)
       continue;
     if (a->items[i].type == MPROC_ARG_CONN)
-      mproc_conn_close(a->items[i].conn);
+      mp_conn_release(a->items[i].conn);
     else
       mp_obj_release(a->items[i].type, a->items[i].obj);
   }
@@ -381,8 +381,10 @@ static int adopt_conn(mproc_args_t *a, const unsigned char *p, mp_hmap *hm) {
   mp_item *it = &a->items[a->count - 1];
   int rc = mp_conn_wrap(h, p[8] & (MP_CONN_READ | MP_CONN_WRITE), &it->conn);
   it->owned = rc == 0;
-  if (rc == 0)
+  if (rc == 0) {
+    mp_conn_set_list_owned(it->conn); /* a close in the target must not free it under us */
     mp_hmap_claim(hm, h);
+  }
   return rc;
 }
 
@@ -622,7 +624,7 @@ void mp_args_reset(mproc_args_t *a) {
   for (size_t i = 0; a->utype == 0 && i < a->count; i++)
     if (a->items[i].owned) {
       if (a->items[i].type == MPROC_ARG_CONN)
-        mproc_conn_close(a->items[i].conn);
+        mp_conn_release(a->items[i].conn);
       else
         mp_obj_release(a->items[i].type, a->items[i].obj);
     }

@@ -156,9 +156,77 @@ static int answer(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadl
   return rc;
 }
 
+/* --- the server side without waiting -------------------------------------------------------- */
+
+enum { AWAIT_ANSWER = 1, AWAIT_CHALLENGE = 2, AWAIT_VERDICT = 3 };
+
+int mp_auth_server_start(mproc_conn_t *c, mp_auth_srv *s, int64_t write_deadline) {
+  unsigned char msg[LIT_LEN(CHALLENGE) + MP_AUTH_CHALLENGE_LEN];
+  memcpy(s->challenge, "{sha256}", 8);
+  int rc = os_random(s->challenge + 8, MP_AUTH_NONCE_LEN);
+  if (rc != 0)
+    return rc;
+  memcpy(msg, CHALLENGE, LIT_LEN(CHALLENGE));
+  memcpy(msg + LIT_LEN(CHALLENGE), s->challenge, MP_AUTH_CHALLENGE_LEN);
+  s->state = AWAIT_ANSWER;
+  return mp_conn_send_msg(c, msg, sizeof msg, write_deadline);
+}
+
+/* Acts on one whole message m of n bytes. */
+static int server_on_msg(mproc_conn_t *c, mp_auth_srv *s, const void *key, size_t keylen,
+                         const unsigned char *m, size_t n, int64_t wd) {
+  unsigned char resp[MP_AUTH_RESPONSE_MAX];
+  size_t rn = 0;
+  int rc;
+  switch (s->state) {
+  case AWAIT_ANSWER:
+    rc = mp_auth_verify(key, keylen, s->challenge, sizeof s->challenge, m, n);
+    if (rc != 0) { /* tell the peer, as Python does; its failure to read that changes nothing */
+      mp_conn_send_msg(c, FAILURE, LIT_LEN(FAILURE), wd);
+      return rc;
+    }
+    s->state = AWAIT_CHALLENGE;
+    return mp_conn_send_msg(c, WELCOME, LIT_LEN(WELCOME), wd);
+  case AWAIT_CHALLENGE:
+    rc = mp_auth_respond(key, keylen, m, n, resp, &rn);
+    s->state = AWAIT_VERDICT;
+    return rc ? rc : mp_conn_send_msg(c, resp, rn, wd);
+  case AWAIT_VERDICT:
+    s->state = 0;
+    return is_msg(m, n, WELCOME, LIT_LEN(WELCOME)) ? 1 : MPROC_EAUTH;
+  default:
+    return MPROC_ESTATE;
+  }
+}
+
+int mp_auth_server_step(mproc_conn_t *c, mp_auth_srv *s, const void *key, size_t keylen,
+                        int64_t write_deadline) {
+  for (;;) {
+    unsigned char *m = NULL;
+    size_t n = 0;
+    /* A deadline already passed reads only what is there; a partial message stays buffered
+     * in the connection for the next step. */
+    int rc = recv_small(c, os_deadline(0), &m, &n);
+    if (rc == MPROC_ETIMEDOUT)
+      return MPROC_EAGAIN;
+    if (rc == 0)
+      rc = server_on_msg(c, s, key, keylen, m, n, write_deadline);
+    free(m);
+    if (rc != 0)
+      return rc == 1 ? 0 : rc;
+  }
+}
+
+/* The blocking form: the same state machine, waiting for input by the deadline. */
 int mp_auth_server(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline) {
-  int rc = deliver(c, key, keylen, deadline);
-  return rc ? rc : answer(c, key, keylen, deadline);
+  mp_auth_srv s;
+  int rc = mp_auth_server_start(c, &s, deadline);
+  while (rc == 0 && (rc = mp_auth_server_step(c, &s, key, keylen, deadline)) == MPROC_EAGAIN) {
+    os_handle h = mp_conn_handle(c);
+    size_t idx;
+    rc = os_wait_any(&h, 1, deadline, &idx);
+  }
+  return rc;
 }
 
 int mp_auth_client(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline) {

@@ -29,6 +29,20 @@ int mp_auth_verify(const void *key, size_t keylen, const unsigned char *challeng
  * (answer, then deliver). MPROC_EAUTH for a wrong key or a malformed or oversized message;
  * transport errors (MPROC_ETIMEDOUT, MPROC_EEOF, ...) as they are. */
 int mp_auth_server(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline);
+
+/* The server side as a state machine that never waits for the peer, so one thread can drive
+ * many handshakes at once (the listener). start sends our challenge; each step consumes what
+ * has arrived: 0 when the handshake is complete, MPROC_EAGAIN when more input is needed,
+ * anything else when the client failed (it was told "#FAILURE#" where the protocol says so).
+ * write_deadline bounds our own small writes only. */
+#define MP_AUTH_CHALLENGE_LEN (8 + MP_AUTH_NONCE_LEN) /* "{sha256}" + nonce */
+typedef struct mp_auth_srv {
+  int state; /* what we wait for: their answer, their challenge, their verdict */
+  unsigned char challenge[MP_AUTH_CHALLENGE_LEN];
+} mp_auth_srv;
+int mp_auth_server_start(mproc_conn_t *c, mp_auth_srv *s, int64_t write_deadline);
+int mp_auth_server_step(mproc_conn_t *c, mp_auth_srv *s, const void *key, size_t keylen,
+                        int64_t write_deadline);
 int mp_auth_client(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline);
 
 #endif

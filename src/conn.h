@@ -9,6 +9,12 @@ enum { MP_CONN_READ = 1, MP_CONN_WRITE = 2 };
 
 /* Wraps an open channel handle (taking ownership) in a connection with the given directions. */
 int mp_conn_wrap(os_handle h, int flags, mproc_conn_t **out);
+/* Ownership rule for connections a child receives as arguments: the argument list owns them.
+ * mproc_conn_close on such a connection closes its channel only (the pointer stays valid and
+ * reports MPROC_ECLOSED); the list frees it once, with mp_conn_release. */
+void mp_conn_set_list_owned(mproc_conn_t *c);
+/* Closes and frees, whoever owns it (the argument list's free). */
+void mp_conn_release(mproc_conn_t *c);
 os_handle mp_conn_handle(const mproc_conn_t *c);
 int mp_conn_flags(const mproc_conn_t *c);
 /* Python framing: the header for a message of n bytes (4 bytes, or 12 for n >= 2^31 - 1).

@@ -17,6 +17,7 @@
 struct mproc_conn {
   os_handle h;
   int flags;
+  int list_owned; /* an argument list owns it: close shuts the channel, the list frees it */
   unsigned char *rbuf;
   size_t rpos, rlen, rcap; /* unconsumed bytes are rbuf[rpos, rlen) */
   struct mproc_conn *prev, *next; /* registry of live connections */
@@ -139,13 +140,34 @@ int mproc_pipe(int duplex, mproc_conn_t **conn1, mproc_conn_t **conn2) {
   return rc;
 }
 
+/* Shuts the channel and drops buffered bytes; the struct stays valid (MPROC_ECLOSED from now
+ * on). Idempotent. */
+static void shut(mproc_conn_t *c) {
+  os_close(c->h);
+  c->h = OS_INVALID;
+  free(c->rbuf);
+  c->rbuf = NULL;
+  c->rpos = c->rlen = c->rcap = 0;
+}
+
+void mp_conn_set_list_owned(mproc_conn_t *c) { c->list_owned = 1; }
+
+void mp_conn_release(mproc_conn_t *c) {
+  if (c == NULL)
+    return;
+  registry_remove(c);
+  shut(c);
+  free(c);
+}
+
 int mproc_conn_close(mproc_conn_t *c) {
   if (c == NULL)
     return 0;
-  registry_remove(c);
-  os_close(c->h);
-  free(c->rbuf);
-  free(c);
+  if (c->list_owned) { /* the child's argument: the list frees it after the target returns */
+    shut(c);
+    return 0;
+  }
+  mp_conn_release(c);
   return 0;
 }
 
@@ -224,6 +246,18 @@ static void poison(mproc_conn_t *c) {
   os_close(c->h);
   c->h = OS_INVALID;
   c->rpos = c->rlen = 0;
+}
+
+/* Python's _bad_message_length: the rest of the stream cannot be trusted for reading, so a
+ * duplex connection stops reading but stays open for sending; a receive-only one is closed.
+ * Either way readable()/writable() say what the connection still does. */
+static void bad_length(mproc_conn_t *c) {
+  if (c->flags & MP_CONN_WRITE) {
+    c->flags &= ~MP_CONN_READ;
+    c->rpos = c->rlen = 0;
+  } else {
+    poison(c);
+  }
 }
 
 /* Reads at least one more byte into the buffer. */
@@ -330,9 +364,13 @@ int mp_conn_recv_msg(mproc_conn_t *c, size_t maxlength, int64_t deadline, void *
   uint64_t n;
   size_t hl;
   int rc = next_header(c, deadline, &n, &hl);
-  if (rc == MPROC_EPROTO || (rc == 0 && n > maxlength)) {
+  if (rc == MPROC_EPROTO) {
     poison(c);
-    return rc ? rc : MPROC_EMSGSIZE;
+    return rc;
+  }
+  if (rc == 0 && n > maxlength) {
+    bad_length(c);
+    return MPROC_EMSGSIZE;
   }
   if (rc != 0)
     return rc;

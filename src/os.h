@@ -247,6 +247,11 @@ uint16_t os_listener_port(const os_listener *l);
 /* Waits for one connection by the deadline; *out is a channel handle usable with
  * os_chan_read / os_chan_write / os_close, non-inheritable. */
 int os_accept(os_listener *l, int64_t deadline, os_handle *out);
+/* A handle os_wait_any reports ready when os_accept may find a client waiting (POSIX and
+ * Windows TCP: the listening socket; Windows pipes: an event set once a client opened the
+ * waiting instance). Owned by the listener; valid until os_listener_close. Wake-ups may be
+ * spurious. */
+os_handle os_listener_wait_handle(os_listener *l);
 /* Closes the endpoint; a unix listener unlinks its socket file. NULL is accepted. */
 void os_listener_close(os_listener *l);
 /* Connects by the deadline. MPROC_ENOENT: nothing listens there (refused, no such path or

@@ -65,8 +65,15 @@ static size_t sweep(mproc_waitable *objs, size_t n, const os_handle *hs, size_t 
 }
 
 int mproc_wait(mproc_waitable *objs, size_t n, int64_t timeout_ms, size_t *nready) {
-  if (objs == NULL || n == 0 || timeout_ms < MPROC_FOREVER)
+  if ((objs == NULL && n > 0) || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
+  if (n == 0) { /* Python's wait([], t) sleeps t and returns []; "forever" would never end */
+    if (timeout_ms != MPROC_FOREVER && timeout_ms > 0)
+      os_sleep_ms(timeout_ms);
+    if (nready)
+      *nready = 0;
+    return 0;
+  }
   os_handle *hs = malloc(n * sizeof *hs);
   if (hs == NULL)
     return MPROC_ENOMEM;

@@ -178,17 +178,40 @@ TEST(send_bounds, 30, ONCE) {
   mproc_conn_close(b);
 }
 
-TEST(maxlength_closes, 30, ONCE) {
+/* Python's _bad_message_length: a duplex connection only stops reading (it stays writable and
+ * open); a receive-only one is closed. State and behaviour agree either way. */
+TEST(maxlength_duplex_stays_writable, 30, ONCE) {
   mproc_conn_t *a, *b;
   make_pipe(1, &a, &b);
   ASSERT_OK(mproc_conn_send_bytes(a, "0123456789", 10, 0, MPROC_SIZE_REST));
   void *m;
   size_t n;
   ASSERT_RC(mproc_conn_recv_bytes(b, 9, 0, &m, &n), MPROC_EMSGSIZE);
-  ASSERT_RC(mproc_conn_recv_bytes(b, 100, 0, &m, &n), MPROC_ECLOSED); /* as Python closes it */
-  ASSERT_EQ(mproc_conn_fileno(b), -1);
+  ASSERT_EQ(mproc_conn_readable(b), 0);
+  ASSERT_EQ(mproc_conn_writable(b), 1);
+  ASSERT_TRUE(mproc_conn_fileno(b) != -1);
+  ASSERT_RC(mproc_conn_recv_bytes(b, 100, 0, &m, &n), MPROC_EDIRECTION); /* "write-only" */
+  ASSERT_RC(mproc_conn_poll(b, 0), MPROC_EDIRECTION);
+  ASSERT_OK(mproc_conn_send_bytes(b, "ok", 2, 0, MPROC_SIZE_REST));
+  ASSERT_OK(mproc_conn_recv_bytes(a, 100, 30000, &m, &n));
+  ASSERT_TRUE(n == 2 && memcmp(m, "ok", 2) == 0);
+  mproc_free(m);
   mproc_conn_close(a);
   mproc_conn_close(b);
+}
+
+TEST(maxlength_one_way_closes, 30, ONCE) {
+  mproc_conn_t *r, *w;
+  make_pipe(0, &r, &w);
+  ASSERT_OK(mproc_conn_send_bytes(w, "0123456789", 10, 0, MPROC_SIZE_REST));
+  void *m;
+  size_t n;
+  ASSERT_RC(mproc_conn_recv_bytes(r, 9, 0, &m, &n), MPROC_EMSGSIZE);
+  ASSERT_RC(mproc_conn_recv_bytes(r, 100, 0, &m, &n), MPROC_ECLOSED); /* as Python closes it */
+  ASSERT_EQ(mproc_conn_fileno(r), -1);
+  ASSERT_EQ(mproc_conn_readable(r), 1); /* Python keeps the flag of a closed connection */
+  mproc_conn_close(w);
+  mproc_conn_close(r);
 }
 
 TEST(recv_into_too_small_keeps_message, 30, ONCE) {
@@ -306,6 +329,50 @@ TEST(wait_on_50_conns_and_sentinels, 120, ALL) {
     ASSERT_OK(mproc_process_close(p[i]));
     mproc_conn_close(r[i]);
   }
+}
+
+/* Python's connection.wait([]) returns [] once the timeout passed (at once for 0). */
+TEST(wait_empty_list, 30, ONCE) {
+  size_t nready = 99;
+  ASSERT_OK(mproc_wait(NULL, 0, 0, &nready));
+  ASSERT_EQ(nready, 0);
+  nready = 99;
+  mproc_waitable w[1];
+  ASSERT_WAITS(mproc_wait(w, 0, 200, &nready), 0, 200);
+  ASSERT_EQ(nready, 0);
+  ASSERT_OK(mproc_wait(w, 0, MPROC_FOREVER, &nready)); /* nothing can ever become ready */
+  ASSERT_EQ(nready, 0);
+}
+
+/* --- closing a connection the argument list owns ------------------------------------------- */
+
+/* What the tutorials do in the child: conn.send(...); conn.close(). The list then releases the
+ * connection once, after the target returns; a second close is harmless. */
+static int t_close_arg(const mproc_args_t *a) {
+  mproc_conn_t *c = arg_conn(a);
+  C_TRUE(c != NULL);
+  C_OK(mproc_conn_send_bytes(c, "bye", 3, 0, MPROC_SIZE_REST));
+  C_OK(mproc_conn_close(c));
+  C_RC(mproc_conn_send_bytes(c, "x", 1, 0, MPROC_SIZE_REST), MPROC_ECLOSED);
+  C_OK(mproc_conn_close(c));
+  mproc_conn_t *again = NULL;
+  C_OK(mproc_args_get_conn(a, 0, &again)); /* the same, closed, connection */
+  C_TRUE(again == c);
+  return 0;
+}
+
+TEST(close_argument_conn_in_child, 60, ALL) {
+  mproc_conn_t *mine, *theirs;
+  make_pipe(1, &mine, &theirs);
+  mproc_process_t *p = start_with(t_close_arg, theirs, 0);
+  void *m;
+  size_t n;
+  ASSERT_OK(mproc_conn_recv_bytes(mine, 100, 30000, &m, &n));
+  ASSERT_TRUE(n == 3 && memcmp(m, "bye", 3) == 0);
+  mproc_free(m);
+  ASSERT_RC(mproc_conn_recv_bytes(mine, 100, 30000, &m, &n), MPROC_EEOF);
+  finish(p);
+  mproc_conn_close(mine);
 }
 
 /* --- typed values ------------------------------------------------------------------------------ */

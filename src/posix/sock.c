@@ -337,6 +337,8 @@ int os_accept(os_listener *l, int64_t deadline, os_handle *out) {
   }
 }
 
+os_handle os_listener_wait_handle(os_listener *l) { return l->fd; }
+
 void os_listener_close(os_listener *l) {
   if (l == NULL)
     return;

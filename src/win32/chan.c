@@ -14,8 +14,8 @@
  *  - "Only what is already there" reads (deadline passed) peek first instead of issuing a read
  *    that would need cancelling.
  *
- * TCP sockets from sock.c are overlapped too and go through the same ReadFile/WriteFile code;
- * only "is anything there" and close differ (w32_sock_poll, w32_sock_close).
+ * TCP sockets from sock.c are overlapped too and are read with the same ReadFile code; writes
+ * (w32_sock_send), "is anything there" and close differ (w32_sock_poll, w32_sock_close).
  *
  * Sections: naming and creating a pair; finishing overlapped I/O; write; read; handle misc.
  */
@@ -29,6 +29,7 @@
 
 #define CHAN_BUF_SIZE 65536
 #define CHAN_IO_MAX ((DWORD)1 << 20) /* per WriteFile/ReadFile call */
+#define CHAN_ZERO_WRITES_MAX 2000    /* zero-byte pipe writes in a row: give up */
 
 /* --- naming and creating a pair --------------------------------------------------------- */
 
@@ -149,21 +150,44 @@ static DWORD overlapped_io(HANDLE h, int write, void *buf, DWORD len, int64_t de
 
 /* --- write ---------------------------------------------------------------------------------- */
 
+/* A pipe write that completed having moved nothing: not expected from a blocking pipe, but
+ * not worth ending the stream for either. Back off briefly and try again, by the deadline;
+ * only a long run of them is a failure. (Sockets never get here: w32_sock_send.) */
+static int after_zero_write(int64_t deadline, unsigned *zeros) {
+  if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline) {
+    mproc__set_os_error(ERROR_TIMEOUT);
+    return MPROC_ETIMEDOUT;
+  }
+  if (++*zeros > CHAN_ZERO_WRITES_MAX)
+    return os_error(ERROR_WRITE_FAULT);
+  Sleep(*zeros < 10 ? 0 : 1);
+  return 0;
+}
+
 int os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline) {
   const char *p = buf;
+  unsigned zeros = 0;
+  int src = w32_sock_send((HANDLE)h, buf, n, deadline);
+  if (src <= 0)
+    return src; /* a socket: done (see sock.c for why not WriteFile) */
   while (n > 0) {
     DWORD chunk = n > CHAN_IO_MAX ? CHAN_IO_MAX : (DWORD)n, done;
     DWORD e = overlapped_io((HANDLE)h, 1, (void *)p, chunk, deadline, &done);
+    if (done > 0) { /* short completions just continue with the rest */
+      p += done;
+      n -= done;
+      zeros = 0;
+      continue;
+    }
     if (e == WAIT_TIMEOUT) {
       mproc__set_os_error(ERROR_TIMEOUT);
       return MPROC_ETIMEDOUT;
     }
     if (e != ERROR_SUCCESS)
       return os_error((int)e); /* ERROR_NO_DATA / ERROR_BROKEN_PIPE -> MPROC_EPEERGONE */
-    if (done == 0)
-      return os_error(ERROR_WRITE_FAULT); /* a blocking pipe write never moves nothing */
-    p += done;
-    n -= done;
+    int rc = after_zero_write(deadline, &zeros);
+    if (rc != 0)
+      return rc;
   }
   return 0;
 }

@@ -7,7 +7,9 @@
  *
  * TCP: overlapped Winsock sockets (WSA_FLAG_OVERLAPPED), so chan.c's ReadFile/WriteFile work on
  * them unchanged; what differs (readiness without blocking, closesocket) is behind
- * w32_sock_poll / w32_sock_close. Accept and connect wait with select() and the deadline.
+ * w32_sock_poll / w32_sock_close. Accept and connect wait with select() and the deadline; the
+ * listening socket is non-blocking, so a connection another thread took between select() and
+ * accept() (WSAEWOULDBLOCK) sends us back to waiting instead of blocking past the deadline.
  * Connected sockets are put back in blocking mode: an overlapped ReadFile on a non-blocking
  * socket fails with WSAEWOULDBLOCK instead of pending. AF_UNIX is MPROC_ENOTSUP.
  */
@@ -39,9 +41,16 @@ int os_random(void *buf, size_t n) {
   return 0;
 }
 
+/* A pipe listener keeps one ConnectNamedPipe outstanding on `next` (state PIPE_PENDING); its
+ * OVERLAPPED lives here, not on a stack, so a wait that times out just leaves it pending (no
+ * cancel that could lose a client) and its event is what os_listener_wait_handle offers. */
+enum { PIPE_IDLE = 0, PIPE_PENDING = 1, PIPE_CONNECTED = 2 };
+
 struct os_listener {
   wchar_t *name;  /* pipe listeners */
   HANDLE next;    /* the instance the next client connects to */
+  OVERLAPPED ov;  /* its ConnectNamedPipe; ov.hEvent is manual-reset */
+  int state;      /* PIPE_* */
   SOCKET sock;    /* TCP listeners */
   uint16_t port;
 };
@@ -84,10 +93,66 @@ int w32_sock_poll(HANDLE h) {
   return select(0, &rd, NULL, &ex, &tv) != 0; /* an error counts: the read reports it */
 }
 
+/* shutdown(SD_SEND) first: the peer then reads everything we sent and a clean end-of-file,
+ * even when bytes it sent are still unread here (a bare closesocket may reset instead, and
+ * under Wine a peer was seen never to get EOF at all). */
 int w32_sock_close(HANDLE h) {
   if (!is_socket(h))
     return -1;
+  shutdown((SOCKET)h, SD_SEND);
   closesocket((SOCKET)h);
+  return 0;
+}
+
+int w32_sock_wait_ready(HANDLE h, int write, int64_t deadline, DWORD ms) {
+  if (!is_socket(h))
+    return -1;
+  DWORD left = w32_wait_ms(deadline);
+  if (left < ms)
+    ms = left;
+  fd_set rw, ex;
+  struct timeval tv = {(long)(ms / 1000), (long)(ms % 1000) * 1000};
+  FD_ZERO(&rw);
+  FD_ZERO(&ex);
+  FD_SET((SOCKET)h, &rw);
+  FD_SET((SOCKET)h, &ex);
+  /* an error counts as ready: the next read or write reports it */
+  return select(0, write ? NULL : &rw, write ? &rw : NULL, &ex, &tv) != 0;
+}
+
+/* Sends on a socket with send() rather than an overlapped WriteFile: under Wine an overlapped
+ * socket write that had to pend (the peer's receive buffer full, messages of 4 MiB and more)
+ * was seen never to complete while the peer, having drained everything, waited for more; a
+ * write that completed with 0 bytes then ended the stream. select() bounds each wait by the
+ * deadline; chunks are small so a send() after "writable" finds room soon; a 0-byte or
+ * WSAEWOULDBLOCK result is retried, never fatal. */
+#define SOCK_SEND_CHUNK (64 * 1024)
+
+int w32_sock_send(HANDLE h, const void *buf, size_t n, int64_t deadline) {
+  if (!is_socket(h))
+    return 1;
+  const char *p = buf;
+  while (n > 0) {
+    int r = w32_sock_wait_ready(h, 1, deadline, 1000);
+    if (r == 0) {
+      if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline) {
+        mproc__set_os_error(WSAETIMEDOUT);
+        return MPROC_ETIMEDOUT;
+      }
+      continue;
+    }
+    int chunk = n > SOCK_SEND_CHUNK ? SOCK_SEND_CHUNK : (int)n;
+    int w = send((SOCKET)h, p, chunk, 0);
+    if (w > 0) {
+      p += w;
+      n -= (size_t)w;
+      continue;
+    }
+    int e = w == 0 ? 0 : WSAGetLastError();
+    if (e != 0 && e != WSAEWOULDBLOCK && e != WSAEINTR && e != WSAEINPROGRESS)
+      return os_error(e);
+    Sleep(0);
+  }
   return 0;
 }
 
@@ -166,7 +231,11 @@ static int tcp_listen(const os_addr *a, int backlog, os_listener *l) {
       continue;
     /* Exclusive: nobody else can bind the same port with SO_REUSEADDR and steal clients. */
     setsockopt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&on, sizeof on);
-    if (bind(s, it->ai_addr, (int)it->ai_addrlen) == 0 && listen(s, backlog) == 0) {
+    /* Non-blocking: another thread (or process) may take the connection between our wait
+     * and accept(); a blocking accept() would then sleep past the caller's deadline. */
+    u_long nonblock = 1;
+    if (bind(s, it->ai_addr, (int)it->ai_addrlen) == 0 && listen(s, backlog) == 0 &&
+        ioctlsocket(s, FIONBIO, &nonblock) == 0) {
       l->sock = s;
       rc = 0;
     } else {
@@ -185,15 +254,23 @@ static int tcp_accept(os_listener *l, int64_t deadline, os_handle *out) {
     int rc = sock_wait(l->sock, 0, deadline);
     if (rc <= 0)
       return rc < 0 ? rc : MPROC_ETIMEDOUT;
-    SOCKET s = accept(l->sock, NULL, NULL); /* inherits WSA_FLAG_OVERLAPPED */
+    SOCKET s = accept(l->sock, NULL, NULL); /* inherits WSA_FLAG_OVERLAPPED and FIONBIO */
     if (s != INVALID_SOCKET) {
+      u_long block = 0; /* overlapped ReadFile on a non-blocking socket would not pend */
       SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+      if (ioctlsocket(s, FIONBIO, &block) != 0) {
+        int e = WSAGetLastError();
+        closesocket(s);
+        return os_error(e);
+      }
       set_nodelay(s);
       *out = (os_handle)s;
       return 0;
     }
     int e = WSAGetLastError();
-    if (e != WSAECONNRESET) /* a client that gave up while queued: wait for the next */
+    /* WSAEWOULDBLOCK: someone else took it since select(); WSAECONNRESET: a client that gave
+     * up while queued. Either way wait for the next one, by the same deadline. */
+    if (e != WSAECONNRESET && e != WSAEWOULDBLOCK)
       return os_error(e);
   }
 }
@@ -267,6 +344,8 @@ static int new_instance(const wchar_t *name, int first, HANDLE *out) {
   return os_last_error();
 }
 
+static int arm(os_listener *l);
+
 int os_listen(const os_addr *a, int backlog, os_listener **out) {
   int rc;
   if (a->kind != OS_ADDR_PIPE && a->kind != OS_ADDR_TCP)
@@ -278,8 +357,13 @@ int os_listen(const os_addr *a, int backlog, os_listener **out) {
   l->sock = INVALID_SOCKET;
   if (a->kind == OS_ADDR_TCP)
     rc = (rc = ws_init()) != 0 ? rc : tcp_listen(a, backlog, l);
-  else if ((l->name = w32_to_utf16(a->name, &rc)) != NULL)
-    rc = new_instance(l->name, 1, &l->next);
+  else if ((l->name = w32_to_utf16(a->name, &rc)) != NULL &&
+           (rc = new_instance(l->name, 1, &l->next)) == 0) {
+    if ((l->ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL)
+      rc = os_last_error();
+    else
+      rc = arm(l);
+  }
   if (rc) {
     os_listener_close(l);
     return rc;
@@ -290,26 +374,57 @@ int os_listen(const os_addr *a, int backlog, os_listener **out) {
 
 uint16_t os_listener_port(const os_listener *l) { return l ? l->port : 0; }
 
-/* Waits for a client on l->next by the deadline. A client that connected and left already
- * (ERROR_NO_DATA) still counts: its channel reads EOF, as a socket would. */
-static int wait_client(os_listener *l, int64_t deadline) {
-  OVERLAPPED ov = {0};
-  DWORD n, e = ERROR_SUCCESS;
-  if (!(ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL)))
-    return os_last_error();
-  if (!ConnectNamedPipe(l->next, &ov)) {
-    e = GetLastError();
-    if (e == ERROR_IO_PENDING)
-      e = w32_finish_io(l->next, &ov, deadline, &n);
-  }
-  CloseHandle(ov.hEvent);
-  if (e == ERROR_SUCCESS || e == ERROR_PIPE_CONNECTED || e == ERROR_NO_DATA)
+/* Starts ConnectNamedPipe on l->next unless one is outstanding. A client that connected (and
+ * maybe left: ERROR_NO_DATA, its channel reads EOF as a socket would) before the call counts
+ * as connected; the event is then set by hand so waiters see it. */
+static int arm(os_listener *l) {
+  if (l->state != PIPE_IDLE)
     return 0;
-  if (e == WAIT_TIMEOUT) {
-    mproc__set_os_error(ERROR_TIMEOUT);
-    return MPROC_ETIMEDOUT;
+  HANDLE ev = l->ov.hEvent;
+  memset(&l->ov, 0, sizeof l->ov);
+  l->ov.hEvent = ev;
+  ResetEvent(ev);
+  if (ConnectNamedPipe(l->next, &l->ov)) {
+    l->state = PIPE_CONNECTED;
+    SetEvent(ev);
+    return 0;
+  }
+  DWORD e = GetLastError();
+  if (e == ERROR_IO_PENDING) {
+    l->state = PIPE_PENDING;
+    return 0;
+  }
+  if (e == ERROR_PIPE_CONNECTED || e == ERROR_NO_DATA) {
+    l->state = PIPE_CONNECTED;
+    SetEvent(ev);
+    return 0;
   }
   return os_error((int)e);
+}
+
+/* Waits for a client on l->next by the deadline; a timeout leaves the connect outstanding. */
+static int wait_client(os_listener *l, int64_t deadline) {
+  int rc = arm(l);
+  if (rc != 0)
+    return rc;
+  while (l->state == PIPE_PENDING) {
+    DWORD w = WaitForSingleObject(l->ov.hEvent, w32_wait_ms(deadline));
+    if (w == WAIT_OBJECT_0) {
+      DWORD n, e = GetOverlappedResult(l->next, &l->ov, &n, FALSE) ? 0 : GetLastError();
+      if (e == ERROR_IO_INCOMPLETE)
+        continue;
+      l->state = PIPE_IDLE;
+      if (e != 0 && e != ERROR_PIPE_CONNECTED && e != ERROR_NO_DATA)
+        return os_error((int)e);
+      l->state = PIPE_CONNECTED;
+    } else if (w != WAIT_TIMEOUT) {
+      return os_last_error();
+    } else if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline) {
+      mproc__set_os_error(ERROR_TIMEOUT);
+      return MPROC_ETIMEDOUT;
+    }
+  }
+  return 0;
 }
 
 int os_accept(os_listener *l, int64_t deadline, os_handle *out) {
@@ -322,16 +437,34 @@ int os_accept(os_listener *l, int64_t deadline, os_handle *out) {
   /* Open the next instance before handing this one out, so the name never disappears. */
   if ((rc = new_instance(l->name, 0, &fresh)) != 0) {
     DisconnectNamedPipe(l->next); /* drop this client; the listener stays usable */
+    l->state = PIPE_IDLE;
+    arm(l);
     return rc;
   }
   *out = (os_handle)l->next;
   l->next = fresh;
+  l->state = PIPE_IDLE;
+  arm(l); /* a failure shows at the next accept, which arms again */
   return 0;
+}
+
+os_handle os_listener_wait_handle(os_listener *l) {
+  if (l->sock != INVALID_SOCKET)
+    return (os_handle)l->sock;
+  arm(l);
+  return (os_handle)l->ov.hEvent;
 }
 
 void os_listener_close(os_listener *l) {
   if (!l)
     return;
+  if (l->state == PIPE_PENDING) { /* the kernel must be done with l->ov before it is freed */
+    DWORD n;
+    CancelIoEx(l->next, &l->ov);
+    GetOverlappedResult(l->next, &l->ov, &n, TRUE);
+  }
+  if (l->ov.hEvent)
+    CloseHandle(l->ov.hEvent);
   if (l->next != INVALID_HANDLE_VALUE)
     CloseHandle(l->next);
   if (l->sock != INVALID_SOCKET)

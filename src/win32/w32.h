@@ -26,7 +26,14 @@ DWORD w32_finish_io(HANDLE h, OVERLAPPED *ov, int64_t deadline, DWORD *n);
 /* sock.c: for a socket, 1 if a read would not block (data, EOF or an error) and 0 if not;
  * -1 if h is no socket. Never blocks. */
 int w32_sock_poll(HANDLE h);
-/* sock.c: closesocket(h) and 0 if h is a socket; -1 (nothing done) otherwise. */
+/* sock.c: shutdown(SD_SEND) then closesocket(h), and 0, if h is a socket; -1 (nothing done)
+ * otherwise. */
 int w32_sock_close(HANDLE h);
+/* sock.c: waits (at most ms, and not past the deadline) until socket h can be read from
+ * (write = 0: data or EOF) or written to. 1 if it can, 0 if not yet, -1 if h is no socket. */
+int w32_sock_wait_ready(HANDLE h, int write, int64_t deadline, DWORD ms);
+/* sock.c: sends all n bytes on socket h by the deadline (os_chan_write's contract); 1 (nothing
+ * done) if h is no socket. */
+int w32_sock_send(HANDLE h, const void *buf, size_t n, int64_t deadline);
 
 #endif /* MPROC_W32_H */

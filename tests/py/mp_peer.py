@@ -5,6 +5,11 @@
   mp_peer.py client ADDRESS KEY [--modern]   connect, send messages of 0, 1, 1000 and
                                              1 MiB bytes, check the echoes
 
+  mp_peer.py facts - -                       print what Python does where mproc follows it:
+                                             after "bad message length" on a duplex and on a
+                                             receive-only connection (readable writable
+                                             closed), and what wait([], 0.05) returns
+
 KEY "-" means no authkey. Exit codes: 0 ok, 3 AuthenticationError, 4 echo mismatch.
 --modern makes an older Python (<= 3.11) speak the 3.12+ "{sha256}" handshake too, so both
 forms are exercised whatever python3 is installed.
@@ -88,7 +93,25 @@ def client(addr, key):
     return 0
 
 
+def facts():
+    from multiprocessing import Pipe
+    out = []
+    for duplex in (True, False):
+        r, w = Pipe(duplex)
+        w.send_bytes(b"x" * 100)
+        try:
+            r.recv_bytes(10)
+        except OSError:
+            pass
+        out.append("%d %d %d" % (r.readable, r.writable, r.closed))
+    out.append("%d" % len(connection.wait([], 0.05)))
+    print(" ".join(out), flush=True)
+    return 0
+
+
 def main(argv):
+    if argv[1] == "facts":
+        return facts()
     mode, addr, key = argv[1], argv[2], argv[3]
     if "--modern" in argv:
         modern_handshake()
