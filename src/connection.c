@@ -305,8 +305,10 @@ static int take_body(mproc_conn_t *c, size_t hl, size_t n, unsigned char *dst,
     return 0;
   }
   if (done > have) { /* put back what came straight from the channel */
-    if (rbuf_reserve(c, done - have) != 0)
-      return MPROC_ENOMEM; /* cannot keep the stream intact: the connection is unusable */
+    if (rbuf_reserve(c, done - have) != 0) {
+      bad_length(c); /* the stream cannot be kept whole: never read on from mid-body */
+      return MPROC_ENOMEM;
+    }
     memcpy(c->rbuf + c->rlen, dst + have, done - have);
     c->rlen += done - have;
   }
@@ -353,7 +355,7 @@ static int take_body_alloc(mproc_conn_t *c, size_t hl, size_t n, int64_t deadlin
     memcpy(c->rbuf + c->rlen, dst + have, done - have);
     c->rlen += done - have;
   } else if (done > have) {
-    poison(c); /* cannot keep the stream whole */
+    bad_length(c); /* cannot keep the stream whole: stop reading, as after a refused length */
   }
   free(dst);
   return rc == MPROC_EEOF ? MPROC_EPEERGONE : rc;

@@ -455,3 +455,71 @@ TEST(message_over_2gib, 600, POSIX_ONCE) {
   finish(p);
   mproc_conn_close(r);
 }
+
+#if !defined(_WIN32)
+#include <sys/resource.h>
+
+/* Address space in use now (Linux: /proc/self/statm), 0 if unknown. */
+static size_t vm_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long pages = 0;
+  if (f) {
+    if (fscanf(f, "%lu", &pages) != 1)
+      pages = 0;
+    fclose(f);
+  }
+  return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static void write_partial_body(void *arg) {
+  /* A 1 MiB message of which 640 KiB arrive, then nothing. */
+  int fd = (int)(intptr_t)arg;
+  static unsigned char body[640 * 1024];
+  unsigned char hdr[4] = {0, 0x10, 0, 0};
+  memset(body, 'x', sizeof body);
+  ssize_t w = write(fd, hdr, sizeof hdr);
+  for (size_t off = 0; w > 0 && off < sizeof body; off += (size_t)w)
+    w = write(fd, body + off, sizeof body - off);
+}
+
+TEST(recv_into_no_memory_to_keep_stream, 30, POSIX_ONCE) {
+  /* A receive that times out half way through a body puts the bytes it read straight into the
+   * caller's buffer back into the connection's own, so the next receive starts where this one
+   * stopped. When that buffer cannot grow, the stream is lost: reading must stop there, never
+   * go on mid-body and take payload bytes for the next header. */
+#if defined(__SANITIZE_ADDRESS__)
+  t_skip("an address-space limit and ASan's shadow memory do not mix");
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  t_skip("an address-space limit and ASan's shadow memory do not mix");
+#endif
+#endif
+  mproc_conn_t *a, *b;
+  make_pipe(1, &a, &b);
+  unsigned char *dst = malloc(1 << 20);
+  ASSERT_TRUE(dst != NULL);
+  struct rlimit old, tight;
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &old), 0);
+  t_thread *w = t_thread_start(write_partial_body, (void *)(intptr_t)mproc_conn_fileno(b));
+  size_t now = vm_bytes();
+  if (now == 0)
+    t_skip("cannot read the address space in use");
+  tight = old;
+  tight.rlim_cur = now; /* no new mapping, no heap growth past what is reserved */
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &tight), 0);
+  size_t got = 0;
+  int rc = mproc_conn_recv_bytes_into(a, dst, 1 << 20, 0, 500, &got);
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &old), 0);
+  t_thread_join(w);
+  if (rc == MPROC_ETIMEDOUT)
+    t_skip("the buffer grew within the limit: nothing to test on this libc");
+  ASSERT_RC(rc, MPROC_ENOMEM);
+  ASSERT_EQ(mproc_conn_readable(a), 0);
+  ASSERT_RC(mproc_conn_recv_bytes_into(a, dst, 1 << 20, 0, 300, &got), MPROC_EDIRECTION);
+  /* Sending still works on the duplex connection, as after a refused message length. */
+  ASSERT_OK(mproc_conn_send_bytes(a, "ok", 2, 0, MPROC_SIZE_REST));
+  free(dst);
+  mproc_conn_close(a);
+  mproc_conn_close(b);
+}
+#endif
