@@ -180,14 +180,24 @@ int mp_lock_encode(const mproc_lock_t *l, mp_buf *b) {
 
 const mp_shobj *mp_lock_shobj(const mproc_lock_t *l) { return &l->o; }
 
+/* Decodes one record into o and checks that its block can hold `need` bytes. On failure
+ * nothing is kept: the block reference and the duplicated handles are given back (a record
+ * that fails after decoding would otherwise keep a segment mapped and its fds open). */
+static int adopt_shobj(mp_rd *r, mp_hmap *hm, mp_shobj *o, size_t need) {
+  int rc = mp_shobj_decode(r, hm, o); /* releases what it took when it fails */
+  if (rc == 0 && o->blk.size < need) {
+    mp_shobj_release(o);
+    rc = MPROC_EPROTO;
+  }
+  return rc;
+}
+
 /* Adopts one lock record (the record count is read by the caller). */
 int mp_lock_adopt_record(mp_rd *r, mp_hmap *hm, mproc_lock_t **out) {
   mproc_lock_t *l = calloc(1, sizeof *l);
   if (l == NULL)
     return MPROC_ENOMEM;
-  int rc = mp_shobj_decode(r, hm, &l->o);
-  if (rc == 0 && l->o.blk.size < sizeof(lock_shm))
-    rc = MPROC_EPROTO;
+  int rc = adopt_shobj(r, hm, &l->o, sizeof(lock_shm));
   if (rc != 0) {
     free(l);
     return rc;
@@ -314,9 +324,7 @@ int mp_semaphore_adopt(mp_rd *r, mp_hmap *hm, mproc_semaphore_t **out) {
   mproc_semaphore_t *s = rc ? NULL : calloc(1, sizeof *s);
   if (s == NULL)
     return rc ? rc : MPROC_ENOMEM;
-  rc = mp_shobj_decode(r, hm, &s->o);
-  if (rc == 0 && s->o.blk.size < sizeof(sem_shm))
-    rc = MPROC_EPROTO;
+  rc = adopt_shobj(r, hm, &s->o, sizeof(sem_shm));
   if (rc != 0) {
     free(s);
     return rc;
@@ -591,9 +599,7 @@ int mp_event_adopt(mp_rd *r, mp_hmap *hm, mproc_event_t **out) {
   mproc_event_t *e = rc ? NULL : calloc(1, sizeof *e);
   if (e == NULL)
     return rc ? rc : MPROC_ENOMEM;
-  rc = mp_shobj_decode(r, hm, &e->o);
-  if (rc == 0 && e->o.blk.size < sizeof(event_shm))
-    rc = MPROC_EPROTO;
+  rc = adopt_shobj(r, hm, &e->o, sizeof(event_shm));
   if (rc != 0) {
     free(e);
     return rc;
