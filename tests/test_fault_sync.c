@@ -261,9 +261,11 @@ TEST(sync_sem_woken_killed, 180, ALL) {
 
 /* --- Lock and RLock -------------------------------------------------------------------------- */
 
-/* Takes the lock depth times (from a dead holder too), gives it back. Args: lock, ready, depth. */
+/* Takes the lock depth times (from a dead holder too), gives it back. Args: lock, ready, depth,
+ * cpu. */
 static int f_lock_taker(const mproc_args_t *a) {
   mproc_lock_t *l = t_lock(a, 0);
+  pin_self(t_int(a, 3), 1);
   C_OK(mproc_semaphore_release(t_sem(a, 1)));
   for (int i = 0; i < t_int(a, 2); i++)
     C_OK(owned(l, mproc_lock_acquire(l, MPROC_FOREVER)));
@@ -304,10 +306,8 @@ TEST(sync_lock_woken_killed, 180, ALL) {
     }
     crowd c;
     int w = t_rand_range(3, MAXW);
-    crowd_start(&c, w, f_lock_taker, t_args("LSi", l, ready, depth));
-    for (int i = 0; i < w; i++)
-      ASSERT_OK(mproc_semaphore_acquire(ready, 30000));
-    t_sleep_ms(t_rand_range(0, 30));
+    pin_round(1);
+    crowd_start_in_order(&c, w, f_lock_taker, t_args("LSii", l, ready, depth, f_cpu), ready);
     if (holder != NULL) {
       if (t_rand() % 2)
         f_kill(holder); /* holding or just after its release: either way nobody waits for it */
@@ -316,9 +316,12 @@ TEST(sync_lock_woken_killed, 180, ALL) {
     } else {
       for (int i = 0; i < depth; i++)
         ASSERT_OK(mproc_lock_release(l));
+      if (t_rand() % 2)
+        kill_first(&c); /* the woken one, before it could take the lock */
     }
     for (int i = 0; i < w; i++)
       maybe_kill_one(&c);
+    pin_round(0);
     survivors_finish(&c, 0);
     mproc_semaphore_free(ready);
     mproc_lock_free(l);
@@ -328,10 +331,11 @@ TEST(sync_lock_woken_killed, 180, ALL) {
 /* --- Condition ------------------------------------------------------------------------------- */
 
 /* Waits under the lock until `go` is set. Posts ready while holding the lock, so whoever takes
- * the lock after collecting ready knows this one waits. Args: condition, ready, go. */
+ * the lock after collecting ready knows this one waits. Args: condition, ready, go, cpu. */
 static int f_cond_waiter(const mproc_args_t *a) {
   mproc_condition_t *c = t_cond(a, 0);
   mproc_lock_t *l = mproc_condition_lock(c);
+  pin_self(t_int(a, 3), 1);
   C_OK(owned(l, mproc_condition_acquire(c, MPROC_FOREVER)));
   C_OK(mproc_semaphore_release(t_sem(a, 1)));
   while (!mproc_event_is_set(t_event(a, 2)))
@@ -381,13 +385,15 @@ TEST(sync_cond_woken_killed, 180, ALL) {
     ASSERT_OK(mproc_event_new(&go));
     crowd cr;
     int w = t_rand_range(3, MAXW), all = t_rand() % 3 == 0;
-    crowd_start(&cr, w, f_cond_waiter, t_args("CSE", c, ready, go));
-    for (int i = 0; i < w; i++)
-      ASSERT_OK(mproc_semaphore_acquire(ready, 30000));
+    pin_round(1);
+    crowd_start_in_order(&cr, w, f_cond_waiter, t_args("CSEi", c, ready, go, f_cpu), ready);
     if (t_rand() % 2) {
       for (int i = 0; i < (all ? 1 : w); i++) {
         ASSERT_OK(notify_rounds(c, go, NULL, 1, all));
-        maybe_kill_one(&cr);
+        if (t_rand() % 2)
+          kill_first(&cr); /* the notified one, before it could take its token */
+        else
+          maybe_kill_one(&cr);
       }
     } else {
       mproc_process_t *n = t_start_one(f_cond_notifier, t_args("CESii", c, go, ack, w, all));
@@ -404,6 +410,7 @@ TEST(sync_cond_woken_killed, 180, ALL) {
       if (acked < (all ? 1 : w)) /* the dead notifier's share */
         ASSERT_OK(notify_rounds(c, go, NULL, 1, 1));
     }
+    pin_round(0);
     survivors_finish(&cr, 0);
     mproc_event_free(go);
     mproc_semaphore_free(ack);
