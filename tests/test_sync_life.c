@@ -333,6 +333,30 @@ TEST(barrier_waiter_killed, 60, ALL) {
   mproc_barrier_free(b);
 }
 
+/* A party killed while it waits breaks the barrier for the others, who wait FOREVER: each
+ * waiter checks the next arrival's process every 100 ms (docs/sync.md). The caps here only
+ * catch a hang. */
+TEST(barrier_waiting_party_killed_breaks_it, 60, ALL) {
+  mproc_barrier_t *b;
+  ASSERT_OK(mproc_barrier_new(&b, 4, NULL, MPROC_FOREVER));
+  mproc_process_t *ps[3];
+  t_start_n(ps, 3, t_wait_outcome, t_args("Bi", b, (int)MPROC_FOREVER));
+  s_await_waiting(b, 3);
+  t_kill_and_reap(ps[1]);
+  for (int i = 0; i < 3; i += 2) {
+    ASSERT_OK(mproc_process_join(ps[i], 10000));
+    ASSERT_EQ(t_join_code(ps[i]), 1); /* broken */
+    ASSERT_OK(mproc_process_close(ps[i]));
+  }
+  ASSERT_EQ(mproc_barrier_broken(b), 1);
+  ASSERT_RC(mproc_barrier_wait(b, MPROC_FOREVER, NULL), MPROC_EBROKEN);
+  ASSERT_OK(mproc_barrier_reset(b)); /* and whole again after a reset */
+  t_start_n(ps, 3, t_wait_outcome, t_args("Bi", b, 10000));
+  ASSERT_OK(mproc_barrier_wait(b, 10000, NULL));
+  t_finish_n(ps, 3);
+  mproc_barrier_free(b);
+}
+
 /* --- nothing left behind ----------------------------------------------------------------- */
 
 #ifndef _WIN32
