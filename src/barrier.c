@@ -11,6 +11,15 @@
  * the cycle it was in. A party that dies inside the short critical section (the mutex reports
  * owner death) breaks the barrier. The action is found in each process like a process target
  * and travels in the argument, not in shared memory.
+ *
+ * A party killed while it waits would otherwise leave the others waiting for a cycle that can
+ * never fill (for ever with MPROC_FOREVER). So each arrival writes its pid into the slot of its
+ * arrival index, and a waiter wakes every LIVENESS_SLICE_MS to look at one other slot: the
+ * waiter at index i watches slot i + 1 (the last watches slot 0), a ring, so a dead party is
+ * seen by the live one before it whatever else died, at one pid check per waiter per slice (not
+ * one per pair). A dead party breaks the barrier for everyone. The fast path pays one store.
+ * A party that dies before it arrives cannot be told from one that is late: that still costs
+ * the timeout.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +41,19 @@ typedef struct barrier_shm {
   uint32_t cycle;    /* bumped when a cycle is released */
   uint32_t resets;   /* bumped by reset() */
   int64_t timeout_ms;
+  uint32_t nslots;   /* pids[] entries: parties, up to MAX_SLOTS */
+  uint32_t pad;
+  int64_t pids[];    /* pid of the party that arrived i-th in the current cycle */
 } barrier_shm;
+
+/* Arrivals past this many are not recorded (a pid check for each is not worth the memory); the
+ * recorded ones still watch them. */
+#define MAX_SLOTS 4096u
+#define LIVENESS_SLICE_MS 100
+
+static size_t shm_size(uint32_t nslots) {
+  return sizeof(barrier_shm) + (size_t)nslots * sizeof(int64_t);
+}
 
 struct mproc_barrier {
   mp_shobj o; /* h[0]: mutex, h[1]: park semaphore (Windows) */
@@ -52,9 +73,11 @@ int mproc_barrier_new(mproc_barrier_t **out, unsigned parties, mproc_barrier_act
   mproc_barrier_t *b = calloc(1, sizeof *b);
   if (b == NULL)
     return MPROC_ENOMEM;
-  int rc = mp_shobj_create(&b->o, sizeof(barrier_shm));
+  uint32_t nslots = parties < MAX_SLOTS ? parties : MAX_SLOTS;
+  int rc = mp_shobj_create(&b->o, shm_size(nslots));
   if (rc == 0) {
     b->s = b->o.blk.p;
+    b->s->nslots = nslots;
     b->s->parties = parties;
     b->s->timeout_ms = timeout_ms;
     rc = os_mutex_init(&b->s->m, &b->o.h[0]);
@@ -127,21 +150,38 @@ static int release_all(mproc_barrier_t *b) {
   return 0;
 }
 
-/* Until the cycle joined is released; a timeout breaks the barrier, as in Python. */
-static int wait_release(mproc_barrier_t *b, uint32_t cycle, uint32_t resets, int64_t deadline) {
+/* Whether the party the waiter at idx watches (see the top) has died. Mutex held. */
+static int watched_dead(const barrier_shm *s, unsigned idx) {
+  uint32_t m = s->count < s->nslots ? s->count : s->nslots;
+  if (m < 2)
+    return 0;
+  uint32_t slot = idx < m ? (idx + 1) % m : idx % m;
+  int64_t pid = s->pids[slot];
+  return pid != 0 && pid != os_getpid() && !os_pid_alive(pid);
+}
+
+/* Until the cycle joined is released; a timeout breaks the barrier, as in Python, and so does
+ * a waiting party that died. */
+static int wait_release(mproc_barrier_t *b, unsigned idx, int64_t deadline) {
   barrier_shm *s = b->s;
+  uint32_t cycle = s->cycle, resets = s->resets;
   for (;;) {
     if (s->cycle != cycle)
       return 0;
     if (s->resets != resets || s->state == B_BROKEN)
       return MPROC_EBROKEN;
     uint32_t word = LD(&s->word);
+    int64_t slice = os_deadline(LIVENESS_SLICE_MS);
+    int64_t until = slice < deadline ? slice : deadline;
     unlock(b);
-    int rc = mp_park(b->o.h[1], &s->sleepers, &s->word, word, deadline);
+    int rc = mp_park(b->o.h[1], &s->sleepers, &s->word, word, until);
     int lrc = lock(b);
     if (lrc != 0)
       return lrc;
-    if (rc == MPROC_ETIMEDOUT && s->cycle == cycle && s->resets == resets) {
+    if (rc == MPROC_ETIMEDOUT && until != deadline)
+      rc = 0; /* only the slice ended */
+    int same = s->cycle == cycle && s->resets == resets && s->state != B_BROKEN;
+    if (same && (rc == MPROC_ETIMEDOUT || watched_dead(s, idx))) {
       set_broken(b);
       return MPROC_EBROKEN;
     }
@@ -166,10 +206,12 @@ int mproc_barrier_wait(mproc_barrier_t *b, int64_t timeout_ms, unsigned *index) 
     return MPROC_EBROKEN;
   }
   unsigned idx = s->count++;
+  if (idx < s->nslots)
+    s->pids[idx] = os_getpid();
   if (idx + 1 >= s->parties)
     rc = release_all(b);
   else
-    rc = wait_release(b, s->cycle, s->resets, deadline);
+    rc = wait_release(b, idx, deadline);
   unlock(b);
   if (rc == 0 && index != NULL)
     *index = idx;
@@ -235,7 +277,8 @@ int mp_barrier_adopt(mp_rd *r, mp_hmap *hm, mproc_barrier_t **out) {
   if (b == NULL)
     return MPROC_ENOMEM;
   int rc = mp_shobj_decode(r, hm, &b->o);
-  if (rc == 0 && b->o.blk.size < sizeof(barrier_shm))
+  if (rc == 0 && (b->o.blk.size < sizeof(barrier_shm) ||
+                  b->o.blk.size < shm_size(((barrier_shm *)b->o.blk.p)->nslots)))
     rc = MPROC_EPROTO;
   if (rc == 0) {
     b->s = b->o.blk.p;

@@ -180,14 +180,24 @@ int mp_lock_encode(const mproc_lock_t *l, mp_buf *b) {
 
 const mp_shobj *mp_lock_shobj(const mproc_lock_t *l) { return &l->o; }
 
+/* Decodes one record into o and checks that its block can hold `need` bytes. On failure
+ * nothing is kept: the block reference and the duplicated handles are given back (a record
+ * that fails after decoding would otherwise keep a segment mapped and its fds open). */
+static int adopt_shobj(mp_rd *r, mp_hmap *hm, mp_shobj *o, size_t need) {
+  int rc = mp_shobj_decode(r, hm, o); /* releases what it took when it fails */
+  if (rc == 0 && o->blk.size < need) {
+    mp_shobj_release(o);
+    rc = MPROC_EPROTO;
+  }
+  return rc;
+}
+
 /* Adopts one lock record (the record count is read by the caller). */
 int mp_lock_adopt_record(mp_rd *r, mp_hmap *hm, mproc_lock_t **out) {
   mproc_lock_t *l = calloc(1, sizeof *l);
   if (l == NULL)
     return MPROC_ENOMEM;
-  int rc = mp_shobj_decode(r, hm, &l->o);
-  if (rc == 0 && l->o.blk.size < sizeof(lock_shm))
-    rc = MPROC_EPROTO;
+  int rc = adopt_shobj(r, hm, &l->o, sizeof(lock_shm));
   if (rc != 0) {
     free(l);
     return rc;
@@ -314,9 +324,7 @@ int mp_semaphore_adopt(mp_rd *r, mp_hmap *hm, mproc_semaphore_t **out) {
   mproc_semaphore_t *s = rc ? NULL : calloc(1, sizeof *s);
   if (s == NULL)
     return rc ? rc : MPROC_ENOMEM;
-  rc = mp_shobj_decode(r, hm, &s->o);
-  if (rc == 0 && s->o.blk.size < sizeof(sem_shm))
-    rc = MPROC_EPROTO;
+  rc = adopt_shobj(r, hm, &s->o, sizeof(sem_shm));
   if (rc != 0) {
     free(s);
     return rc;
@@ -506,8 +514,16 @@ int mp_condition_adopt(mp_rd *r, mp_hmap *hm, mproc_condition_t **out) {
 
 /* ============================== Event ============================== */
 
+/* The word is the flag (bit 0) and a generation (the other bits) bumped by every set() that
+ * changes the flag. A waiter returns as soon as either differs from what it saw, so a set()
+ * at once undone by a clear() still releases everyone who was waiting at the time, as
+ * threading.Event does (a flag word alone would read 0 again by the time a woken waiter looks,
+ * and it would sleep on until its timeout). Wrap-around needs 2^31 sets during one sleep. */
+#define EV_FLAG 1u
+#define EV_GEN 2u
+
 typedef struct event_shm {
-  uint32_t flag; /* the futex word */
+  uint32_t word; /* the futex word: generation << 1 | flag */
   uint32_t sleepers;
 } event_shm;
 
@@ -546,35 +562,42 @@ void mproc_event_free(mproc_event_t *e) {
 int mproc_event_set(mproc_event_t *e) {
   if (e == NULL)
     return MPROC_EINVAL;
-  if (__atomic_exchange_n(&e->s->flag, 1, __ATOMIC_SEQ_CST) == 0)
-    mp_unpark(e->o.h[0], &e->s->sleepers, &e->s->flag, UINT32_MAX);
+  /* One CAS, no lock and no wait for anybody: safe in a signal handler (A13). */
+  uint32_t w = LD(&e->s->word);
+  do {
+    if (w & EV_FLAG)
+      return 0;
+  } while (!CAS(&e->s->word, &w, (w + EV_GEN) | EV_FLAG));
+  mp_unpark(e->o.h[0], &e->s->sleepers, &e->s->word, UINT32_MAX);
   return 0;
 }
 
 int mproc_event_clear(mproc_event_t *e) {
   if (e == NULL)
     return MPROC_EINVAL;
-  ST(&e->s->flag, 0);
+  __atomic_fetch_and(&e->s->word, ~EV_FLAG, __ATOMIC_SEQ_CST);
   return 0;
 }
 
 int mproc_event_is_set(const mproc_event_t *e) {
   if (e == NULL)
     return MPROC_EINVAL;
-  return LD(&e->s->flag) != 0;
+  return (LD(&e->s->word) & EV_FLAG) != 0;
 }
 
 int mproc_event_wait(mproc_event_t *e, int64_t timeout_ms) {
   if (e == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
-  if (LD(&e->s->flag))
+  uint32_t seen = LD(&e->s->word);
+  if (seen & EV_FLAG)
     return 0;
   int64_t deadline;
   mp_timeout_deadline(timeout_ms, &deadline);
   for (;;) {
-    int rc = mp_park(e->o.h[0], &e->s->sleepers, &e->s->flag, 0, deadline);
-    if (LD(&e->s->flag))
-      return 0;
+    int rc = mp_park(e->o.h[0], &e->s->sleepers, &e->s->word, seen, deadline);
+    uint32_t now = LD(&e->s->word);
+    if ((now & EV_FLAG) || (now & ~EV_FLAG) != (seen & ~EV_FLAG))
+      return 0; /* set now, or set (and cleared again) while we slept */
     if (rc != 0)
       return rc;
   }
@@ -591,9 +614,7 @@ int mp_event_adopt(mp_rd *r, mp_hmap *hm, mproc_event_t **out) {
   mproc_event_t *e = rc ? NULL : calloc(1, sizeof *e);
   if (e == NULL)
     return rc ? rc : MPROC_ENOMEM;
-  rc = mp_shobj_decode(r, hm, &e->o);
-  if (rc == 0 && e->o.blk.size < sizeof(event_shm))
-    rc = MPROC_EPROTO;
+  rc = adopt_shobj(r, hm, &e->o, sizeof(event_shm));
   if (rc != 0) {
     free(e);
     return rc;

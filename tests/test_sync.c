@@ -701,6 +701,35 @@ TEST(event_set_wakes_all, 60, ALL) {
   mproc_event_free(e);
 }
 
+/* Blocks in wait (10 s) and must be released by a set() that is undone at once. Args: event,
+ * ready. */
+static int t_pulse_waiter(const mproc_args_t *a) {
+  C_OK(mproc_semaphore_release(t_sem(a, 1)));
+  C_OK(mproc_event_wait(t_event(a, 0), 10000));
+  return 0;
+}
+
+/* Python (threading.Event; multiprocessing.Event when the waiter wins the race for the lock):
+ * a waiter blocked in wait() when set() happens returns True even if clear() follows before
+ * it runs. A flag word alone reads 0 again by then, and the waiter slept on to its timeout.
+ * (Should the waiter be slower than 300 ms to get into wait, it would miss the pulse rightly.) */
+TEST(event_pulse_wakes_waiter, 60, ALL) {
+  mproc_event_t *e;
+  mproc_semaphore_t *ready;
+  ASSERT_OK(mproc_event_new(&e));
+  ASSERT_OK(mproc_semaphore_new(&ready, 0));
+  mproc_process_t *p = t_start_one(t_pulse_waiter, t_args("ES", e, ready));
+  ASSERT_OK(mproc_semaphore_acquire(ready, 30000));
+  t_sleep_ms(300); /* inside wait by now, most likely */
+  ASSERT_OK(mproc_event_set(e));
+  ASSERT_OK(mproc_event_clear(e));
+  t_finish(p);
+  ASSERT_EQ(mproc_event_is_set(e), 0);
+  ASSERT_RC(mproc_event_wait(e, 0), MPROC_ETIMEDOUT); /* a pulse leaves nothing behind */
+  mproc_semaphore_free(ready);
+  mproc_event_free(e);
+}
+
 #define PING_ROUNDS 100
 
 /* Args: ping, pong. Each round: wait ping, clear it, set pong. */

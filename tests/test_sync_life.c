@@ -333,6 +333,30 @@ TEST(barrier_waiter_killed, 60, ALL) {
   mproc_barrier_free(b);
 }
 
+/* A party killed while it waits breaks the barrier for the others, who wait FOREVER: each
+ * waiter checks the next arrival's process every 100 ms (docs/sync.md). The caps here only
+ * catch a hang. */
+TEST(barrier_waiting_party_killed_breaks_it, 60, ALL) {
+  mproc_barrier_t *b;
+  ASSERT_OK(mproc_barrier_new(&b, 4, NULL, MPROC_FOREVER));
+  mproc_process_t *ps[3];
+  t_start_n(ps, 3, t_wait_outcome, t_args("Bi", b, (int)MPROC_FOREVER));
+  s_await_waiting(b, 3);
+  t_kill_and_reap(ps[1]);
+  for (int i = 0; i < 3; i += 2) {
+    ASSERT_OK(mproc_process_join(ps[i], 10000));
+    ASSERT_EQ(t_join_code(ps[i]), 1); /* broken */
+    ASSERT_OK(mproc_process_close(ps[i]));
+  }
+  ASSERT_EQ(mproc_barrier_broken(b), 1);
+  ASSERT_RC(mproc_barrier_wait(b, MPROC_FOREVER, NULL), MPROC_EBROKEN);
+  ASSERT_OK(mproc_barrier_reset(b)); /* and whole again after a reset */
+  t_start_n(ps, 3, t_wait_outcome, t_args("Bi", b, 10000));
+  ASSERT_OK(mproc_barrier_wait(b, 10000, NULL));
+  t_finish_n(ps, 3);
+  mproc_barrier_free(b);
+}
+
 /* --- nothing left behind ----------------------------------------------------------------- */
 
 #ifndef _WIN32
@@ -434,3 +458,57 @@ static int t_no_fds_left(const mproc_args_t *a) {
 
 TEST(fd_exhaustion, 60, POSIX_ALL) { ASSERT_EQ(t_join_code(t_start(t_no_fds_left, NULL)), 0); }
 #endif
+
+/* --- a record refused half-way ------------------------------------------------------------ */
+
+#ifdef MPROC_STATIC /* reaches into the library's internals, which only a static build exposes */
+#include "../src/heap.h"
+
+/* A record whose block is too small for the object: the child side refuses it after it has
+ * adopted the block (and, on Windows, duplicated the kernel handles) and must give all of that
+ * back. The block lies in a segment of its own, which goes away with its last reference, so a
+ * reference kept by the refused adoption keeps its handle open. */
+static size_t refused_record(const mp_block *big, unsigned char *out, size_t cap) {
+  mp_block small = *big;
+  small.size = 1;
+  mp_buf b;
+  mp_buf_init(&b);
+  mp_put_u8(&b, 1); /* one record */
+  mp_block_encode(&small, &b);
+  mp_put_u8(&b, MP_OBJ_MAX_HANDLES);
+  for (int i = 0; i < MP_OBJ_MAX_HANDLES; i++)
+    mp_put_u64(&b, (uint64_t)(int64_t)OS_INVALID);
+  size_t n = b.len <= cap ? b.len : 0;
+  if (n)
+    memcpy(out, b.data, n);
+  mp_buf_free(&b);
+  return n;
+}
+#endif
+
+TEST(adopt_refused_record_gives_back, 30, ONCE) {
+#ifdef MPROC_STATIC
+  int handles = t_count_handles();
+  mp_block big;
+  ASSERT_OK(mp_heap_alloc((size_t)1 << 20, &big));
+  unsigned char rec[256];
+  size_t n = refused_record(&big, rec, sizeof rec);
+  ASSERT_TRUE(n > 0);
+  for (int kind = 0; kind < 3; kind++) {
+    mp_rd r;
+    mp_hmap hm;
+    memset(&hm, 0, sizeof hm);
+    mp_rd_init(&r, rec, n);
+    void *obj = NULL;
+    int rc = kind == 0   ? mp_lock_adopt(&r, &hm, (mproc_lock_t **)&obj)
+             : kind == 1 ? mp_semaphore_adopt(&r, &hm, (mproc_semaphore_t **)&obj)
+                         : mp_event_adopt(&r, &hm, (mproc_event_t **)&obj);
+    ASSERT_RC(rc, MPROC_EPROTO);
+    ASSERT_TRUE(obj == NULL);
+  }
+  mp_heap_free(&big);
+  ASSERT_EQ(t_count_handles(), handles); /* the segment went with its last reference */
+#else
+  t_skip("needs the library's internals (static build)");
+#endif
+}
