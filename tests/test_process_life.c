@@ -449,3 +449,21 @@ TEST(child_keeps_stdio, 30, POSIX_ALL) {
   ASSERT_OK(mproc_process_close(p));
 #endif
 }
+
+/* --- a lock held when the target returns ------------------------------------------------------ */
+
+static int t_lock_and_return(const mproc_args_t *a) {
+  C_OK(mproc_lock_acquire(t_lock(a, 0), 0));
+  return 0; /* still holding it: the exit must hand it on as owner-dead */
+}
+
+TEST(lock_held_at_return_owner_dead, 60, ALL) {
+  mproc_lock_t *l;
+  ASSERT_OK(mproc_lock_new(&l));
+  mproc_process_t *p = t_start_one(t_lock_and_return, t_args("L", l));
+  t_finish(p);
+  ASSERT_RC(mproc_lock_acquire(l, 20000), MPROC_EOWNERDEAD);
+  ASSERT_OK(mproc_lock_consistent(l));
+  ASSERT_OK(mproc_lock_release(l));
+  mproc_lock_free(l);
+}
