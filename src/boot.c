@@ -48,6 +48,7 @@ void mp_boot_encode(const mp_boot *bt, mp_buf *b) {
   mp_put_u8(b, (uint8_t)(bt->daemon != 0));
   mp_put_u64(b, (uint64_t)bt->parent_pid);
   mp_put_str(b, bt->name);
+  mp_put_str(b, bt->ident);
   mp_target_encode(bt->target, b);
   mp_put_blob(b, bt->self, bt->self_size);
   mp_args_encode(bt->args, b);
@@ -105,6 +106,11 @@ static int decode_boot(const mp_buf *rec, boot_in *in, const os_handle *handles,
     return MPROC_EPROTO;
   snprintf(g_name, sizeof g_name, "%s", name);
   free(name);
+  char *ident = mp_get_str(&r);
+  if (ident == NULL)
+    return MPROC_EPROTO;
+  mp_process_set_identity(ident);
+  free(ident);
   int rc = mp_target_decode(&r, &in->target);
   size_t self_size = 0;
   const void *self = rc ? NULL : mp_get_blob(&r, &self_size);

@@ -112,6 +112,7 @@ typedef struct mp_boot {
   int daemon;
   int64_t parent_pid;
   const char *name;
+  const char *ident; /* the child's identity, for its children's default names */
   const mp_target_ref *target;
   const void *self;
   size_t self_size;
@@ -130,6 +131,9 @@ int mp_bootstrap_pending(void);
 /* --- process.c ---------------------------------------------------------------------------- */
 /* In a fresh fork child: forget the parent's children, close their handles. */
 void mp_process_after_fork_child(void);
+/* In a child, from its BOOT record: its identity ("K", "K:J"), which its children's default
+ * names extend (CPython: "Process-K:1"). */
+void mp_process_set_identity(const char *ident);
 /* For mproc_wait: 1 if p has exited already, else 0 and *h = the handle that signals its exit;
  * a negative code for a process that was never started. */
 int mp_process_wait_handle(mproc_process_t *p, os_handle *h);

@@ -22,6 +22,7 @@ struct mproc_process {
   void *self;
   size_t self_size;
   char *name;
+  char ident[64]; /* "K" or "<parent's identity>:K": what default names of its children use */
   int daemon, allow_threads, detached, state;
   mproc_start_method method;
   os_proc proc;
@@ -36,6 +37,9 @@ struct mproc_process {
 
 static mproc_process_t *g_children;
 static unsigned g_counter;
+/* This process's identity, as CPython's Process._identity: "" in the main process, "K" in its
+ * K-th child, "K:J" in that child's J-th child. Default names are "Process-" + identity. */
+static char g_ident[48];
 static mproc_start_method g_default = MPROC_START_SPAWN;
 static int g_atexit_done;
 static int64_t g_owner_pid; /* the process whose atexit handler this is */
@@ -126,10 +130,15 @@ int mproc_process_new(mproc_process_t **out, mproc_target_fn target, const mproc
   p->target = target;
   p->chan = p->fs_status = OS_INVALID;
   p->proc.handle = OS_INVALID;
-  char name[32];
+  char name[80];
   os_global_lock();
-  snprintf(name, sizeof name, "Process-%u", ++g_counter);
+  unsigned k = ++g_counter;
+  if (g_ident[0] != '\0')
+    snprintf(p->ident, sizeof p->ident, "%s:%u", g_ident, k);
+  else
+    snprintf(p->ident, sizeof p->ident, "%u", k);
   os_global_unlock();
+  snprintf(name, sizeof name, "Process-%s", p->ident);
   int rc = mp_target_locate(target, &p->ref);
   if (rc == 0)
     rc = (p->name = dup_str(name)) ? 0 : MPROC_ENOMEM;
@@ -242,9 +251,6 @@ static int start_spawn(mproc_process_t *p, os_handle child_end) {
 }
 
 static int start_fork(mproc_process_t *p, os_handle parent_end, os_handle child_end) {
-  /* Unflushed stdio buffers would be written twice, once by each process (Python flushes too). */
-  fflush(stdout);
-  fflush(stderr);
   int in_child = 0;
   int rc = os_proc_fork(p->daemon, &p->proc, &in_child);
   if (rc == 0 && in_child) {
@@ -255,6 +261,11 @@ static int start_fork(mproc_process_t *p, os_handle parent_end, os_handle child_
 }
 
 static int create_child(mproc_process_t *p, mproc_start_method m, os_handle ch[2]) {
+  /* Python flushes both streams before every start: under fork, unflushed buffers would be
+   * written twice, once by each process; under spawn and forkserver, what the parent printed
+   * before the start would come out after the child's output. */
+  fflush(stdout);
+  fflush(stderr);
   switch (m) {
   case MPROC_START_FORK:
     return start_fork(p, ch[0], ch[1]);
@@ -270,7 +281,8 @@ static int create_child(mproc_process_t *p, mproc_start_method m, os_handle ch[2
 }
 
 static void encode_boot(const mproc_process_t *p, mproc_start_method m, mp_buf *b) {
-  mp_boot bt = {m, p->daemon, os_getpid(), p->name, &p->ref, p->self, p->self_size, p->args};
+  mp_boot bt = {m,      p->daemon, os_getpid(),   p->name,  p->ident,
+                &p->ref, p->self,   p->self_size, p->args};
   mp_boot_encode(&bt, b);
 }
 
@@ -547,6 +559,13 @@ static void reap_detached(void) {
     if (v[i]->detached && poll_exit(v[i], 0) == 0)
       destroy(v[i]);
   free(v);
+}
+
+void mp_process_set_identity(const char *ident) {
+  os_global_lock();
+  snprintf(g_ident, sizeof g_ident, "%s", ident);
+  g_counter = 0; /* this child's own children count from 1 */
+  os_global_unlock();
 }
 
 void mp_process_after_fork_child(void) {
