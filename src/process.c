@@ -24,6 +24,8 @@ struct mproc_process {
   char *name;
   char ident[64]; /* "K" or "<parent's identity>:K": what default names of its children use */
   int daemon, allow_threads, detached, state;
+  int refs;   /* the caller's handle, the global list, snapshots in use (global lock) */
+  int linked; /* on g_children (global lock) */
   mproc_start_method method;
   os_proc proc;
   os_handle chan;      /* our end of the bootstrap/status channel */
@@ -128,6 +130,7 @@ int mproc_process_new(mproc_process_t **out, mproc_target_fn target, const mproc
   if (p == NULL)
     return MPROC_ENOMEM;
   p->target = target;
+  p->refs = 1;
   p->chan = p->fs_status = OS_INVALID;
   p->proc.handle = OS_INVALID;
   char name[80];
@@ -295,6 +298,8 @@ static void link_child(mproc_process_t *p) {
   }
   p->next = g_children;
   g_children = p;
+  p->linked = 1;
+  p->refs++;
   os_global_unlock();
 }
 
@@ -379,6 +384,43 @@ static void drain_records(mproc_process_t *p) {
   mp_buf_free(&rec);
 }
 
+/* Names of the signals whose numbers POSIX fixes (and every Unix shares); the backends report
+ * a signal death as -N in the platform's numbering, so other numbers are given bare. */
+static const char *signal_name(int sig, const char **what) {
+  static const struct {
+    int sig;
+    const char *name, *what;
+  } known[] = {{1, "SIGHUP", "Hangup"},
+               {2, "SIGINT", "Interrupt"},
+               {3, "SIGQUIT", "Quit"},
+               {4, "SIGILL", "Illegal instruction"},
+               {5, "SIGTRAP", "Trace/breakpoint trap"},
+               {6, "SIGABRT", "Aborted"},
+               {8, "SIGFPE", "Floating point exception"},
+               {9, "SIGKILL", "Killed"},
+               {11, "SIGSEGV", "Segmentation fault"},
+               {13, "SIGPIPE", "Broken pipe"},
+               {14, "SIGALRM", "Alarm clock"},
+               {15, "SIGTERM", "Terminated"}};
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+    if (known[i].sig == sig)
+      return *what = known[i].what, known[i].name;
+  return NULL;
+}
+
+/* A child killed by a signal says nothing itself: the reason is the signal (A5). */
+static void describe_signal_death(mproc_process_t *p) {
+  if (p->errmsg != NULL || p->exitcode >= 0 || p->exitcode < -127) /* also EXIT_UNKNOWN */
+    return;
+  char msg[96];
+  const char *what = NULL, *name = signal_name(-p->exitcode, &what);
+  if (name != NULL)
+    snprintf(msg, sizeof msg, "killed by signal %d (%s, %s)", -p->exitcode, name, what);
+  else
+    snprintf(msg, sizeof msg, "killed by signal %d", -p->exitcode);
+  p->errmsg = dup_str(msg);
+}
+
 static void finish(mproc_process_t *p, int os_status) {
   drain_records(p);
   if (os_status != MPROC_EXIT_UNKNOWN)
@@ -387,23 +429,55 @@ static void finish(mproc_process_t *p, int os_status) {
     p->exitcode = p->reported_code;
   else
     p->exitcode = MPROC_EXIT_UNKNOWN;
+  describe_signal_death(p);
   p->state = ST_DONE;
 }
 
-static int poll_exit(mproc_process_t *p, int64_t deadline) {
-  if (p->state == ST_DONE)
-    return 0;
-  int rc, status = MPROC_EXIT_UNKNOWN;
-  if (p->fs_status != OS_INVALID) {
-    rc = mp_forkserver_status(p->fs_status, deadline, &status);
-    p->proc.reaped = (rc == 0);
-  } else {
-    rc = os_proc_wait(&p->proc, deadline);
-    status = p->proc.status;
+/* One look without blocking, under the global lock: several threads may look at the same
+ * process (a join, and active_children or a start reaping opportunistically), and only one
+ * may collect the status, or the other's waitid would find nothing and lose it. */
+static int collect(mproc_process_t *p) {
+  os_global_lock();
+  int rc = 0, status = MPROC_EXIT_UNKNOWN;
+  if (p->state == ST_STARTED) {
+    if (p->fs_status != OS_INVALID) {
+      rc = mp_forkserver_status(p->fs_status, 0, &status);
+      p->proc.reaped = (rc == 0);
+    } else {
+      rc = os_proc_wait(&p->proc, 0);
+      status = p->proc.status;
+    }
+    if (rc == 0)
+      finish(p, status);
   }
-  if (rc == 0)
-    finish(p, status);
+  os_global_unlock();
   return rc;
+}
+
+/* Blocks until the exit can be collected. The blocking part holds no lock: it waits for the
+ * exit handle (pidfd, process handle, forkserver status channel) to become ready; where there
+ * is none (POSIX kernels without pidfd) it looks again with a bounded back-off. */
+static int poll_exit(mproc_process_t *p, int64_t deadline) {
+  int64_t backoff_ms = 1;
+  for (;;) {
+    int rc = collect(p);
+    if (rc != MPROC_ETIMEDOUT)
+      return rc;
+    int64_t now = os_now_ns();
+    if (deadline != OS_NO_DEADLINE && now >= deadline)
+      return MPROC_ETIMEDOUT;
+    os_handle h = p->fs_status != OS_INVALID ? p->fs_status : p->proc.handle;
+    if (h != OS_INVALID) {
+      size_t ready;
+      rc = os_wait_any(&h, 1, deadline, &ready);
+      if (rc != 0 && rc != MPROC_ETIMEDOUT)
+        return rc;
+    } else {
+      int64_t left_ms = deadline == OS_NO_DEADLINE ? backoff_ms : (deadline - now) / 1000000 + 1;
+      os_sleep_ms(left_ms < backoff_ms ? left_ms : backoff_ms);
+      backoff_ms = backoff_ms < 50 ? backoff_ms * 2 : 50;
+    }
+  }
 }
 
 int mproc_process_join(mproc_process_t *p, int64_t timeout_ms) {
@@ -467,6 +541,19 @@ static int send_signal(mproc_process_t *p, int hard) {
 int mproc_process_terminate(mproc_process_t *p) { return send_signal(p, 0); }
 int mproc_process_kill(mproc_process_t *p) { return send_signal(p, 1); }
 
+int mproc_process_stop(mproc_process_t *p, int64_t grace_ms) {
+  if (p == NULL || grace_ms < MPROC_FOREVER)
+    return MPROC_EINVAL;
+  int rc = send_signal(p, 0);
+  if (rc == 0 && poll_exit(p, os_deadline(grace_ms)) == MPROC_ETIMEDOUT)
+    rc = send_signal(p, 1);
+  /* After SIGKILL (or TerminateProcess) the exit is the kernel's business and does not wait
+   * for the process's cooperation. */
+  if (rc == 0)
+    rc = poll_exit(p, OS_NO_DEADLINE);
+  return rc;
+}
+
 static os_handle sentinel_of(const mproc_process_t *p) {
   if (p->fs_status != OS_INVALID)
     return p->fs_status;
@@ -493,21 +580,12 @@ int mproc_process_sentinel(const mproc_process_t *p, intptr_t *out) {
   return 0;
 }
 
-/* --- close / free / detached ------------------------------------------------------------------ */
-
-static void unlink_child(mproc_process_t *p) {
-  os_global_lock();
-  for (mproc_process_t **pp = &g_children; *pp; pp = &(*pp)->next)
-    if (*pp == p) {
-      *pp = p->next;
-      break;
-    }
-  os_global_unlock();
-}
+/* --- close / free / detached ------------------------------------------------------------------ *
+ * A process is referenced by the caller's handle, by the global list while started, and by
+ * every snapshot of the list in use; it is destroyed when the last reference goes. So two
+ * threads reaping the same detached process (active_children, start) cannot both free it. */
 
 static void destroy(mproc_process_t *p) {
-  if (p->state != ST_NEW)
-    unlink_child(p);
   os_close(p->chan);
   os_close(p->fs_status);
   os_proc_release(&p->proc);
@@ -518,26 +596,54 @@ static void destroy(mproc_process_t *p) {
   free(p);
 }
 
+static void unref(mproc_process_t *p) {
+  os_global_lock();
+  int left = --p->refs;
+  os_global_unlock();
+  if (left == 0)
+    destroy(p);
+}
+
+/* Takes p off the global list (once), dropping the list's reference. */
+static void unlink_child(mproc_process_t *p) {
+  os_global_lock();
+  int was = p->linked;
+  for (mproc_process_t **pp = &g_children; was && *pp; pp = &(*pp)->next)
+    if (*pp == p) {
+      *pp = p->next;
+      break;
+    }
+  p->linked = 0;
+  os_global_unlock();
+  if (was)
+    unref(p);
+}
+
 int mproc_process_close(mproc_process_t *p) {
   if (p == NULL)
     return 0;
-  if (p->state == ST_STARTED && poll_exit(p, 0) != 0)
+  if (p->state != ST_NEW && poll_exit(p, 0) != 0)
     return MPROC_ESTATE;
-  destroy(p);
+  unlink_child(p);
+  unref(p);
   return 0;
 }
 
 void mproc_process_free(mproc_process_t *p) {
   if (p == NULL)
     return;
-  if (p->state == ST_STARTED && poll_exit(p, 0) != 0) {
+  if (p->state != ST_NEW && poll_exit(p, 0) != 0) {
+    os_global_lock();
     p->detached = 1; /* still running: reaped later, joined at exit if not a daemon */
-    return;
+    os_global_unlock();
+  } else {
+    unlink_child(p);
   }
-  destroy(p);
+  unref(p);
 }
 
-/* Snapshot of the list so that no lock is held while waiting on children. */
+/* Snapshot of the list (each entry referenced) so that no lock is held while waiting on
+ * children. */
 static size_t snapshot(mproc_process_t ***out) {
   os_global_lock();
   size_t n = 0;
@@ -545,20 +651,37 @@ static size_t snapshot(mproc_process_t ***out) {
     n++;
   mproc_process_t **v = n ? malloc(n * sizeof *v) : NULL;
   size_t i = 0;
-  for (mproc_process_t *c = g_children; v && c; c = c->next)
-    v[i++] = c;
+  for (mproc_process_t *c = g_children; v && c; c = c->next, i++) {
+    v[i] = c;
+    c->refs++;
+  }
   os_global_unlock();
   *out = v;
   return v ? n : 0;
 }
 
+static void release_snapshot(mproc_process_t **v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    unref(v[i]);
+  free(v);
+}
+
+static int is_detached(mproc_process_t *p) {
+  os_global_lock();
+  int d = p->detached;
+  os_global_unlock();
+  return d;
+}
+
+/* Python's _cleanup: every child that has exited is reaped now, so a handle kept but never
+ * joined leaves no zombie (its exit code stays readable); detached ones are forgotten. */
 static void reap_detached(void) {
   mproc_process_t **v;
   size_t n = snapshot(&v);
   for (size_t i = 0; i < n; i++)
-    if (v[i]->detached && poll_exit(v[i], 0) == 0)
-      destroy(v[i]);
-  free(v);
+    if (collect(v[i]) == 0 && is_detached(v[i]))
+      unlink_child(v[i]);
+  release_snapshot(v, n);
 }
 
 void mp_process_set_identity(const char *ident) {
@@ -606,7 +729,7 @@ void mp_process_exit_hook(void) {
   for (size_t i = 0; i < n; i++)
     if (v[i]->state == ST_STARTED)
       poll_exit(v[i], OS_NO_DEADLINE);
-  free(v);
+  release_snapshot(v, n);
 }
 
 /* --- module functions ------------------------------------------------------------------------- */
@@ -618,13 +741,13 @@ int mproc_active_children(mproc_process_t **out, size_t cap, size_t *count) {
   mproc_process_t **v;
   size_t n = snapshot(&v), k = 0;
   for (size_t i = 0; i < n; i++) {
-    if (v[i]->detached || v[i]->state != ST_STARTED || poll_exit(v[i], 0) == 0)
+    if (is_detached(v[i]) || collect(v[i]) == 0)
       continue;
     if (k < cap)
       out[k] = v[i];
     k++;
   }
-  free(v);
+  release_snapshot(v, n);
   *count = k;
   return 0;
 }

@@ -43,6 +43,9 @@ TEST(exit_abort, 30, ALL) {
   ASSERT_EQ(t_join_code(p), 3); /* the C runtime's abort() exits with 3 */
 #else
   ASSERT_EQ(t_join_code(p), -SIGABRT);
+  const char *msg = mproc_process_error(p); /* the reason, not just a number */
+  if (msg == NULL || strcmp(msg, "killed by signal 6 (SIGABRT, Aborted)") != 0)
+    t_fail(__FILE__, __LINE__, "error text: %s", msg ? msg : "(null)");
 #endif
   ASSERT_OK(mproc_process_close(p));
 }

@@ -467,3 +467,101 @@ TEST(lock_held_at_return_owner_dead, 60, ALL) {
   ASSERT_OK(mproc_lock_release(l));
   mproc_lock_free(l);
 }
+
+/* --- stop: terminate, grace, kill, reap (B4, A26) ----------------------------------------------- */
+
+#ifndef _WIN32
+static int t_ignore_term(const mproc_args_t *a) {
+  signal(SIGTERM, SIG_IGN);
+  write_file(t_str(a, 0), 1);
+  t_sleep_ms(60000);
+  return 0;
+}
+#endif
+
+TEST(stop_escalates_after_grace, 60, ALL) {
+  mproc_process_t *p = start_sleeper(60000, 0);
+  ASSERT_OK(mproc_process_stop(p, 5000)); /* a sleeper dies of the terminate */
+  int code = 0;
+  ASSERT_OK(mproc_process_exitcode(p, &code));
+  ASSERT_EQ(code, -15);
+  ASSERT_OK(mproc_process_stop(p, 5000)); /* gone already: 0 */
+  ASSERT_OK(mproc_process_close(p));
+#ifndef _WIN32
+  char path[512];
+  t_temp_path(path, sizeof path, "stop");
+  remove(path);
+  mproc_args_t *a;
+  ASSERT_OK(mproc_args_build(&a, "s", path));
+  p = t_start(t_ignore_term, a);
+  mproc_args_free(a);
+  ASSERT_TRUE(wait_file(path, 20000) == 1);
+  ASSERT_WAITS(mproc_process_stop(p, 300), 0, 300); /* ignores SIGTERM: killed after grace */
+  ASSERT_OK(mproc_process_exitcode(p, &code));
+  ASSERT_EQ(code, -9);
+  ASSERT_OK(mproc_process_close(p));
+  remove(path);
+#endif
+}
+
+/* B5: a handle kept but never joined leaves no zombie once the library looks again. */
+TEST(unjoined_child_not_left_zombie, 60, ALL) {
+  mproc_process_t *p = t_start(t_target_return_arg, NULL);
+  int64_t pid = mproc_process_pid(p);
+  size_t n = 9;
+  /* gone = no process left at all, not even a zombie */
+  int really_gone = 0;
+  for (int i = 0; i < 2000 && !really_gone; i++) {
+    ASSERT_OK(mproc_active_children(NULL, 0, &n));
+#ifdef _WIN32
+    really_gone = process_gone(pid);
+#else
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%lld", (long long)pid);
+    FILE *f = fopen(path, "r");
+    really_gone = f == NULL;
+    if (f)
+      fclose(f);
+#endif
+    if (!really_gone)
+      t_sleep_ms(10);
+  }
+  ASSERT_TRUE(really_gone);
+  int code = -1;
+  ASSERT_OK(mproc_process_exitcode(p, &code)); /* still readable */
+  ASSERT_EQ(code, 0);
+  ASSERT_OK(mproc_process_close(p));
+}
+
+/* Several threads look at the list (reaping detached children) while detached children exit:
+ * each must be destroyed exactly once (ASan catches a second destroy). */
+static volatile int g_hammer_stop;
+static void hammer_active(void *arg) {
+  (void)arg;
+  size_t n;
+  while (!g_hammer_stop)
+    mproc_active_children(NULL, 0, &n);
+}
+
+TEST(detached_reaped_once_under_threads, 120, ALL) {
+  g_hammer_stop = 0;
+  t_thread *th[3];
+  for (int i = 0; i < 3; i++)
+    th[i] = t_thread_start(hammer_active, NULL);
+  for (int round = 0; round < 40; round++) {
+    mproc_process_t *p;
+    ASSERT_OK(mproc_process_new(&p, t_target_return_arg, NULL));
+    ASSERT_OK(mproc_process_allow_fork_with_threads(p, 1));
+    ASSERT_OK(mproc_process_start(p));
+    mproc_process_free(p); /* usually still running: detached */
+  }
+  size_t n = 1;
+  for (int i = 0; i < 3000 && n > 0; i++) {
+    ASSERT_OK(mproc_active_children(NULL, 0, &n));
+    t_sleep_ms(10);
+  }
+  g_hammer_stop = 1;
+  for (int i = 0; i < 3; i++)
+    t_thread_join(th[i]);
+  ASSERT_EQ(n, 0);
+}
