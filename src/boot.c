@@ -124,7 +124,7 @@ static int decode_boot(const mp_buf *rec, boot_in *in, const os_handle *handles,
 }
 
 void mp_child_main(os_handle chan, mproc_start_method method, const os_handle *handles,
-                   size_t nhandles) {
+                   size_t nhandles, mproc_target_fn direct) {
   g_is_child = 1;
   g_chan = chan;
   g_method = method;
@@ -155,8 +155,11 @@ void mp_child_main(os_handle chan, mproc_start_method method, const os_handle *h
   if (in.daemon && method == MPROC_START_SPAWN && os_getppid() != 0 &&
       os_getppid() != g_parent_pid)
     child_exit(CHILD_ERR_EXIT);
-  mproc_target_fn fn = NULL;
-  if ((rc = mp_target_resolve(&in.target, &fn)) != 0)
+  /* Under fork this path is signal-safety code: another thread may have held the loader's
+   * lock at the fork, and dl_iterate_phdr/dlopen would then wait forever. The parent located
+   * the target already (mproc_process_new), so the reference is known to resolve. */
+  mproc_target_fn fn = direct;
+  if (fn == NULL && (rc = mp_target_resolve(&in.target, &fn)) != 0)
     child_fail(rc, "cannot find its target function");
   mp_rec_send(chan, MP_REC_READY, NULL, 0, os_deadline(1000));
   g_child_args = in.args;
@@ -234,6 +237,6 @@ int mproc_main(int argc, char **argv) {
   os_set_inheritable(h, 0);
   if (server)
     mp_forkserver_serve(h);
-  mp_child_main(h, MPROC_START_SPAWN, NULL, 0); /* passed handles kept their values */
+  mp_child_main(h, MPROC_START_SPAWN, NULL, 0, NULL); /* passed handles kept their values */
   return 0; /* not reached */
 }

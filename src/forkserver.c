@@ -214,7 +214,7 @@ static void fork_one(os_handle ctl, fs_table *t, int daemon, const os_handle *hs
     os_close(st);
     close_table(t);
     /* The connections arrived renumbered: the child maps them by position. */
-    mp_child_main(child_end, MPROC_START_FORKSERVER, hs + 2, nh - 2); /* never returns */
+    mp_child_main(child_end, MPROC_START_FORKSERVER, hs + 2, nh - 2, NULL); /* never returns */
   }
   close_all(hs + 2, nh - 2);
   os_close(child_end);

@@ -103,9 +103,11 @@ int mp_target_resolve(const mp_target_ref *ref, mproc_target_fn *fn);
 #define MP_BOOT_ENV "MPROC_BOOTSTRAP"
 /* BOOT records up to this size are sent before the child exists (fits any channel buffer). */
 #define MP_BOOT_PRESEND_MAX 4096
-/* Runs the target described by the BOOT record on chan; never returns. */
+/* Runs the target described by the BOOT record on chan; never returns. direct: under fork,
+ * the target itself (the child is the parent's image: no lookup in the loader, whose locks
+ * another thread may have held at the fork); NULL otherwise. */
 void mp_child_main(os_handle chan, mproc_start_method method, const os_handle *handles,
-                   size_t nhandles);
+                   size_t nhandles, mproc_target_fn direct);
 /* Fills the BOOT record for p (process.c provides the fields). */
 typedef struct mp_boot {
   mproc_start_method method;

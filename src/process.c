@@ -258,7 +258,7 @@ static int start_fork(mproc_process_t *p, os_handle parent_end, os_handle child_
   int rc = os_proc_fork(p->daemon, &p->proc, &in_child);
   if (rc == 0 && in_child) {
     os_close(parent_end);
-    mp_child_main(child_end, MPROC_START_FORK, NULL, 0); /* never returns */
+    mp_child_main(child_end, MPROC_START_FORK, NULL, 0, p->target); /* never returns */
   }
   return rc;
 }

@@ -565,3 +565,52 @@ TEST(stdio_flushed_before_start, 30, POSIX_ALL) {
     t_fail(__FILE__, __LINE__, "output order: [%s]", got);
 #endif
 }
+
+/* --- fork while other threads hold the library's lock or the loader's ---------------------------- */
+
+#ifndef _WIN32
+static volatile int g_busy_stop;
+static void busy_global_lock(void *arg) {
+  (void)arg;
+  size_t n;
+  while (!g_busy_stop) {
+    (void)mproc_get_start_method(); /* takes and drops the global lock */
+    mproc_active_children(NULL, 0, &n);
+  }
+}
+static void busy_loader(void *arg) {
+  (void)arg;
+  while (!g_busy_stop) {
+    void *m = dlopen(MPROC_TEST_PLUGIN_PATH, RTLD_NOW);
+    if (m)
+      dlclose(m);
+  }
+}
+#endif
+
+/* A forked child starts with whatever locks other threads held at the fork: it must not need
+ * any of them before the target runs (every child here would hang otherwise). */
+TEST(fork_while_threads_hold_locks, 120, POSIX_ALL) {
+#ifndef _WIN32
+  g_busy_stop = 0;
+  t_thread *th[3] = {t_thread_start(busy_global_lock, NULL),
+                     t_thread_start(busy_global_lock, NULL), t_thread_start(busy_loader, NULL)};
+  for (int i = 0; i < 48; i++) {
+    mproc_process_t *p;
+    mproc_args_t *a;
+    ASSERT_OK(mproc_args_build(&a, "i", i));
+    ASSERT_OK(mproc_process_new(&p, t_target_return_arg, a));
+    mproc_args_free(a);
+    ASSERT_OK(mproc_process_allow_fork_with_threads(p, 1));
+    ASSERT_OK(mproc_process_start(p));
+    ASSERT_OK(mproc_process_join(p, 20000)); /* a hung child is a failure, not a hang */
+    int code = -1;
+    ASSERT_OK(mproc_process_exitcode(p, &code));
+    ASSERT_EQ(code, i);
+    ASSERT_OK(mproc_process_close(p));
+  }
+  g_busy_stop = 1;
+  for (int i = 0; i < 3; i++)
+    t_thread_join(th[i]);
+#endif
+}
