@@ -565,3 +565,72 @@ TEST(detached_reaped_once_under_threads, 120, ALL) {
     t_thread_join(th[i]);
   ASSERT_EQ(n, 0);
 }
+
+/* --- a stalled forkserver ------------------------------------------------------------------------ */
+
+#ifndef _WIN32
+/* Our only live child, found through /proc (the forkserver: its children were joined). */
+static int64_t only_child_pid(void) {
+  DIR *d = opendir("/proc");
+  int64_t found = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL) {
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    FILE *f = e->d_name[0] >= '1' && e->d_name[0] <= '9' ? fopen(path, "r") : NULL;
+    if (f == NULL)
+      continue;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    long long ppid = 0;
+    if (p && sscanf(p + 2, "%*c %lld", &ppid) == 1 && ppid == (long long)getpid())
+      found = atoll(e->d_name);
+  }
+  if (d)
+    closedir(d);
+  return found;
+}
+
+static volatile int g_fs_stop;
+static volatile long g_fs_calls;
+static void count_active(void *arg) {
+  (void)arg;
+  size_t n;
+  while (!g_fs_stop) {
+    mproc_active_children(NULL, 0, &n);
+    g_fs_calls++;
+    t_sleep_ms(5);
+  }
+}
+#endif
+
+/* A stopped server makes a start fail (not hang) while other calls go on, and the next start
+ * gets a fresh server. */
+TEST(forkserver_stalled_server, 180, POSIX_ONCE) {
+#ifndef _WIN32
+  ASSERT_OK(mproc_set_start_method(MPROC_START_FORKSERVER));
+  mproc_process_t *p = t_start(t_target_return_arg, NULL);
+  ASSERT_EQ(t_join_code(p), 0);
+  ASSERT_OK(mproc_process_close(p));
+  int64_t server = only_child_pid();
+  ASSERT_TRUE(server > 0);
+  ASSERT_EQ(kill((pid_t)server, SIGSTOP), 0);
+  g_fs_stop = 0;
+  g_fs_calls = 0;
+  t_thread *th = t_thread_start(count_active, NULL);
+  ASSERT_OK(mproc_process_new(&p, t_target_return_arg, NULL));
+  int64_t t0 = t_now_ms();
+  ASSERT_RC(mproc_process_start(p), MPROC_ETIMEDOUT);
+  ASSERT_TRUE(t_now_ms() - t0 < 100000);
+  long calls = g_fs_calls;
+  g_fs_stop = 1;
+  t_thread_join(th);
+  ASSERT_TRUE(calls > 10); /* other calls kept returning meanwhile */
+  ASSERT_TRUE(wait_gone(server, 20000)); /* the stalled server was dropped */
+  ASSERT_OK(mproc_process_start(p));     /* a fresh server */
+  ASSERT_EQ(t_join_code(p), 0);
+  ASSERT_OK(mproc_process_close(p));
+#endif
+}
