@@ -241,6 +241,22 @@ static void close_all(const os_handle *hs, size_t n) {
     os_close(hs[i]);
 }
 
+typedef struct fs_fork {
+  os_handle ctl;
+  fs_table *t;
+  const os_handle *hs;
+  size_t nh;
+} fs_fork;
+
+static void run_server_child(void *arg) {
+  fs_fork *f = arg;
+  os_close(f->ctl);
+  os_close(f->hs[1]);
+  close_table(f->t);
+  /* The connections arrived renumbered: the child maps them by position. */
+  mp_child_main(f->hs[0], MPROC_START_FORKSERVER, f->hs + 2, f->nh - 2, NULL); /* no return */
+}
+
 /* hs: the child's channel, its status channel, then the connections it was passed. */
 static void fork_one(os_handle ctl, fs_table *t, int daemon, const os_handle *hs, size_t nh) {
   os_handle child_end = hs[0], st = hs[1];
@@ -254,17 +270,10 @@ static void fork_one(os_handle ctl, fs_table *t, int daemon, const os_handle *hs
     t->v = v, t->cap = cap;
   }
   os_proc proc;
-  int in_child = 0;
-  if (os_proc_fork(daemon, &proc, &in_child) != 0) {
+  fs_fork f = {ctl, t, hs, nh};
+  if (os_proc_fork(daemon, &proc, run_server_child, &f) != 0) {
     close_all(hs, nh);
     return;
-  }
-  if (in_child) {
-    os_close(ctl);
-    os_close(st);
-    close_table(t);
-    /* The connections arrived renumbered: the child maps them by position. */
-    mp_child_main(child_end, MPROC_START_FORKSERVER, hs + 2, nh - 2, NULL); /* never returns */
   }
   close_all(hs + 2, nh - 2);
   os_close(child_end);

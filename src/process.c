@@ -253,14 +253,20 @@ static int start_spawn(mproc_process_t *p, os_handle child_end) {
   return os_proc_spawn(&req, &p->proc);
 }
 
+typedef struct fork_child {
+  mproc_process_t *p;
+  os_handle parent_end, child_end;
+} fork_child;
+
+static void run_fork_child(void *arg) {
+  fork_child *fc = arg; /* the parent's stack, copied with the rest of its memory */
+  os_close(fc->parent_end);
+  mp_child_main(fc->child_end, MPROC_START_FORK, NULL, 0, fc->p->target); /* never returns */
+}
+
 static int start_fork(mproc_process_t *p, os_handle parent_end, os_handle child_end) {
-  int in_child = 0;
-  int rc = os_proc_fork(p->daemon, &p->proc, &in_child);
-  if (rc == 0 && in_child) {
-    os_close(parent_end);
-    mp_child_main(child_end, MPROC_START_FORK, NULL, 0, p->target); /* never returns */
-  }
-  return rc;
+  fork_child fc = {p, parent_end, child_end};
+  return os_proc_fork(p->daemon, &p->proc, run_fork_child, &fc);
 }
 
 static int create_child(mproc_process_t *p, mproc_start_method m, os_handle ch[2]) {

@@ -634,3 +634,33 @@ TEST(forkserver_stalled_server, 180, POSIX_ONCE) {
   ASSERT_OK(mproc_process_close(p));
 #endif
 }
+
+/* --- daemons die with the parent process, not with the thread that started them ------------------ */
+
+static mproc_process_t *g_thread_daemon;
+static void start_daemon_in_thread(void *arg) {
+  (void)arg;
+  mproc_args_t *a;
+  ASSERT_OK(mproc_args_build(&a, "l", (int64_t)60000));
+  ASSERT_OK(mproc_process_new(&g_thread_daemon, t_target_sleep_arg, a));
+  mproc_args_free(a);
+  ASSERT_OK(mproc_process_set_daemon(g_thread_daemon, 1));
+  ASSERT_OK(mproc_process_allow_fork_with_threads(g_thread_daemon, 1));
+  ASSERT_OK(mproc_process_start(g_thread_daemon));
+  t_sleep_ms(200); /* the child is surely past its start-up when this thread ends */
+}
+
+TEST(daemon_outlives_starting_thread, 60, ALL) {
+  t_thread *th = t_thread_start(start_daemon_in_thread, NULL);
+  t_thread_join(th); /* the starting thread is gone */
+  t_sleep_ms(300);
+  int code = 0;
+  if (mproc_process_exitcode(g_thread_daemon, &code) == 0)
+    t_fail(__FILE__, __LINE__, "the daemon died with its starting thread: exit %d", code);
+  /* Under forkserver the server (started by that thread too) still serves. */
+  mproc_process_t *p = t_start(t_target_return_arg, NULL);
+  ASSERT_EQ(t_join_code(p), 0);
+  ASSERT_OK(mproc_process_close(p));
+  ASSERT_EQ(mproc_process_is_alive(g_thread_daemon), 1);
+  t_kill_and_reap(g_thread_daemon);
+}

@@ -15,10 +15,20 @@
  * Old kernels without CLONE_PIDFD (< 5.2) get the same child without a pidfd.
  *
  * fork uses fork(2) (libc must run its atfork handlers), with signals blocked around it; the
- * pidfd is opened right after. Reaping is waitid(P_PID, __WALL): never a SIGCHLD handler. */
+ * pidfd is opened right after. Reaping is waitid(P_PID, __WALL): never a SIGCHLD handler.
+ *
+ * Daemons and the starter thread: PR_SET_PDEATHSIG fires when the parent THREAD exits, not the
+ * parent process, so a daemon created by a short-lived thread would be killed when that thread
+ * ends (and a forkserver with all its daemon children with it). Daemons are therefore created
+ * by a thread that lives as long as the process: the main thread itself, else one starter
+ * thread this file keeps, idle and with every signal blocked, that performs the clone or fork
+ * on the caller's behalf. The user's child gets no extra thread, and no signal handler is
+ * installed anywhere. A forked daemon's child side then runs on its copy of the starter
+ * thread (the caller's data it uses is in the copied memory). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -135,9 +145,120 @@ static void self_exe(char *buf, size_t cap) {
   buf[n] = '\0';
 }
 
+/* --- the starter thread --------------------------------------------------------------------- */
+
+typedef struct start_job {
+  int (*run)(void *);
+  void *arg;
+  int rc, done;
+} start_job;
+
+static pthread_mutex_t s_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t s_cv = PTHREAD_COND_INITIALIZER;
+static start_job *s_job; /* the job posted, until it is done */
+static int s_up;
+
+int px_starter_running(void) {
+  pthread_mutex_lock(&s_mu);
+  int up = s_up;
+  pthread_mutex_unlock(&s_mu);
+  return up;
+}
+
+static void *starter_main(void *unused) {
+  (void)unused;
+  pthread_mutex_lock(&s_mu);
+  for (;;) {
+    while (s_job == NULL || s_job->done)
+      pthread_cond_wait(&s_cv, &s_mu);
+    start_job *j = s_job;
+    pthread_mutex_unlock(&s_mu); /* a fork must find it free (see starter_atfork) */
+    int rc = j->run(j->arg);     /* in a forked daemon's child this never returns */
+    pthread_mutex_lock(&s_mu);
+    j->rc = rc;
+    j->done = 1;
+    s_job = NULL;
+    pthread_cond_broadcast(&s_cv);
+  }
+  return NULL;
+}
+
+/* The starter's lock is free at any fork, or taken by a thread that only waits on s_cv (never
+ * while holding the global lock), so the order against the global lock's handlers does not
+ * matter. The child has no starter thread: it starts its own if it needs one. */
+static void starter_prepare(void) { pthread_mutex_lock(&s_mu); }
+static void starter_parent(void) { pthread_mutex_unlock(&s_mu); }
+static void starter_child(void) {
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+  memcpy(&s_mu, &mu, sizeof mu);
+  memcpy(&s_cv, &cv, sizeof cv);
+  s_job = NULL;
+  s_up = 0;
+}
+__attribute__((constructor)) static void starter_atfork(void) {
+  pthread_atfork(starter_prepare, starter_parent, starter_child);
+}
+
+static int starter_launch(void) {
+  pthread_attr_t attr;
+  pthread_t th;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_sigmask(SIG_SETMASK, &all, &old); /* the host's handlers never run on it */
+  int err = pthread_create(&th, &attr, starter_main, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  return err;
+}
+
+/* Runs run(arg) on a thread that lives as long as the process. */
+static int on_lasting_thread(int (*run)(void *), void *arg) {
+  if ((pid_t)syscall(SYS_gettid) == getpid())
+    return run(arg); /* the main thread: it ends with the process */
+  pthread_mutex_lock(&s_mu);
+  if (!s_up && starter_launch() != 0) {
+    pthread_mutex_unlock(&s_mu);
+    return run(arg); /* no thread to be had: the daemon depends on this thread, as before */
+  }
+  s_up = 1;
+  while (s_job != NULL)
+    pthread_cond_wait(&s_cv, &s_mu);
+  start_job j = {run, arg, 0, 0};
+  s_job = &j;
+  pthread_cond_broadcast(&s_cv);
+  while (!j.done)
+    pthread_cond_wait(&s_cv, &s_mu);
+  pthread_mutex_unlock(&s_mu);
+  return j.rc;
+}
+
+/* --- spawn ------------------------------------------------------------------------------------ */
+
+typedef struct spawn_job {
+  const os_spawn_req *req;
+  os_proc *out;
+} spawn_job;
+
+static int spawn_now(const os_spawn_req *req, os_proc *out);
+
+static int run_spawn(void *arg) {
+  spawn_job *j = arg;
+  return spawn_now(j->req, j->out);
+}
+
 int os_proc_spawn(const os_spawn_req *req, os_proc *out) {
   if (req == NULL || out == NULL || req->argv == NULL || req->argv[0] == NULL)
     return MPROC_EINVAL;
+  if (!req->die_with_parent)
+    return spawn_now(req, out);
+  spawn_job j = {req, out};
+  return on_lasting_thread(run_spawn, &j);
+}
+
+static int spawn_now(const os_spawn_req *req, os_proc *out) {
   char exe[4096];
   self_exe(exe, sizeof exe);
   spawn_ctx ctx = {req, build_env(req->env_assign), exe, 0};
@@ -193,7 +314,7 @@ static int pidfd_open_(pid_t pid) {
 #endif
 }
 
-int os_proc_fork(int die_with_parent, os_proc *out, int *in_child) {
+static int fork_now(int die_with_parent, os_proc *out, int *in_child) {
   pid_t parent = getpid();
   sigset_t all, old;
   sigfillset(&all);
@@ -219,6 +340,31 @@ int os_proc_fork(int die_with_parent, os_proc *out, int *in_child) {
   if (out->handle < 0)
     out->handle = OS_INVALID; /* ESRCH: already reaped by someone else; ENOSYS: old kernel */
   return 0;
+}
+
+typedef struct fork_job {
+  int die_with_parent;
+  os_proc *out;
+  void (*in_child)(void *);
+  void *arg;
+} fork_job;
+
+static int run_fork(void *arg) {
+  fork_job *j = arg;
+  int in_child = 0;
+  int rc = fork_now(j->die_with_parent, j->out, &in_child);
+  if (rc == 0 && in_child) {
+    j->in_child(j->arg);
+    _exit(255); /* in_child never returns; if it did, nothing of ours may run on */
+  }
+  return rc;
+}
+
+int os_proc_fork(int die_with_parent, os_proc *out, void (*in_child)(void *), void *arg) {
+  if (out == NULL || in_child == NULL)
+    return MPROC_EINVAL;
+  fork_job j = {die_with_parent, out, in_child, arg};
+  return die_with_parent ? on_lasting_thread(run_fork, &j) : run_fork(&j);
 }
 
 void os_proc_attach(os_proc *out, int64_t pid, os_handle handle) {

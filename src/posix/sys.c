@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "posix.h"
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -66,7 +66,9 @@ static int thread_count_stat(void) {
 
 int os_thread_count(void) {
   int n = thread_count_fast();
-  return n > 0 ? n : thread_count_stat();
+  if (n <= 0)
+    n = thread_count_stat();
+  return n > 1 && px_starter_running() ? n - 1 : n;
 }
 
 int os_cpu_count(void) {
