@@ -20,7 +20,7 @@
 #define REPLY_TIMEOUT_MS 30000
 
 static os_handle g_ctl = OS_INVALID;
-static os_proc g_server = {0, OS_INVALID, 0, 0, 0}; /* handle 0 would be stdin */
+static os_proc g_server = {0, OS_INVALID, 0, 0, 0, 0}; /* handle 0 would be stdin */
 static int64_t g_owner;
 static uint64_t g_gen; /* bumped each time a server is installed */
 
@@ -70,7 +70,7 @@ static int grab_server(os_handle *ctl, uint64_t *gen) {
   os_global_unlock();
   if (!have) {
     os_handle fresh = OS_INVALID;
-    os_proc proc = {0, OS_INVALID, 0, 0, 0};
+    os_proc proc = {0, OS_INVALID, 0, 0, 0, 0};
     int rc = spawn_server(&fresh, &proc);
     if (rc != 0)
       return rc;
@@ -95,7 +95,7 @@ static int grab_server(os_handle *ctl, uint64_t *gen) {
  * replaced it already; the next start gets a fresh one. */
 static void drop_server(uint64_t gen) {
   os_handle ctl = OS_INVALID;
-  os_proc server = {0, OS_INVALID, 0, 0, 0};
+  os_proc server = {0, OS_INVALID, 0, 0, 0, 0};
   os_global_lock();
   if (gen == g_gen && g_ctl != OS_INVALID) {
     ctl = g_ctl, server = g_server;
@@ -280,7 +280,9 @@ static void fork_one(os_handle ctl, fs_table *t, int daemon, const os_handle *hs
   unsigned char b[8];
   for (int k = 0; k < 8; k++)
     b[k] = (unsigned char)((uint64_t)proc.pid >> (8 * k));
-  os_chan_send_handles(st, b, 8, &proc.handle, proc.handle != OS_INVALID ? 1 : 0);
+  /* Only a pidfd travels: an exit pipe (kernels without pidfd) is the server's own business. */
+  int send_pidfd = proc.handle != OS_INVALID && !proc.exit_pipe;
+  os_chan_send_handles(st, b, 8, &proc.handle, send_pidfd ? 1 : 0);
   t->v[t->n++] = (fs_child){proc, st};
 }
 

@@ -168,11 +168,13 @@ int os_wait_any(const os_handle *hs, size_t n, int64_t deadline, size_t *ready);
 /* --- proc.c ---------------------------------------------------------------------------------- */
 typedef struct os_proc {
   int64_t pid;       /* 0: none */
-  os_handle handle;  /* pidfd / process HANDLE: readable or signalled at exit; may be OS_INVALID
-                        on POSIX kernels without pidfd */
+  os_handle handle;  /* pidfd / process HANDLE: readable or signalled at exit. POSIX kernels
+                        without pidfd: our children get a pipe that reaches EOF when the child
+                        exits (exit_pipe = 1); attached processes get OS_INVALID */
   int is_child;      /* 1: ours to reap; 0: attached (e.g. a forkserver child) */
   int reaped;        /* 1 once the exit status was collected (or is lost) */
   int status;        /* valid once reaped: exit code, -signal, or MPROC_EXIT_UNKNOWN */
+  int exit_pipe;     /* handle is an exit pipe, not a pidfd: never signal or query through it */
 } os_proc;
 
 typedef struct os_spawn_req {

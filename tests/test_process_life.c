@@ -664,3 +664,49 @@ TEST(daemon_outlives_starting_thread, 60, ALL) {
   ASSERT_EQ(mproc_process_is_alive(g_thread_daemon), 1);
   t_kill_and_reap(g_thread_daemon);
 }
+
+/* --- kernels without pidfd (forced with MPROC_NO_PIDFD=1) ------------------------------------------ */
+
+#ifndef _WIN32
+static int sentinel_ready(mproc_process_t *p, int ms) {
+  intptr_t s = -1;
+  ASSERT_OK(mproc_process_sentinel(p, &s));
+  struct pollfd pf = {(int)s, POLLIN, 0};
+  return poll(&pf, 1, ms) > 0;
+}
+#endif
+
+/* The sentinel means exit: not the READY record the child sends before its target runs. */
+TEST(sentinel_means_exit_without_pidfd, 60, POSIX_ALL) {
+#ifndef _WIN32
+  setenv("MPROC_NO_PIDFD", "1", 1);
+  mproc_process_t *p = start_sleeper(1500, 0);
+  ASSERT_TRUE(!sentinel_ready(p, 500)); /* READY came and went: still running */
+  ASSERT_EQ(mproc_process_is_alive(p), 1);
+  ASSERT_TRUE(sentinel_ready(p, 30000));
+  ASSERT_EQ(t_join_code(p), 0);
+  ASSERT_OK(mproc_process_close(p));
+  p = start_sleeper(60000, 0); /* signals still reach it, by pid */
+  t_kill_and_reap(p);
+  unsetenv("MPROC_NO_PIDFD");
+#endif
+}
+
+/* Timeouts near INT64_MAX saturate to "forever" on every backend: no overflow, no early
+ * return, no EINVAL. */
+TEST(huge_timeouts_mean_forever, 60, ALL) {
+  const int64_t huge[] = {INT64_MAX, INT64_MAX - 1, INT64_MAX / 1000, INT64_MAX / 1000000,
+                          (int64_t)1 << 53};
+  for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+    mproc_process_t *p = start_sleeper(100, 0);
+    size_t idx = 9;
+    ASSERT_OK(mproc_process_wait_any(&p, 1, huge[i], &idx));
+    ASSERT_EQ(idx, 0);
+    ASSERT_OK(mproc_process_join(p, huge[i]));
+    ASSERT_OK(mproc_process_stop(p, huge[i]));
+    int code = -1;
+    ASSERT_OK(mproc_process_exitcode(p, &code));
+    ASSERT_EQ(code, 0);
+    ASSERT_OK(mproc_process_close(p));
+  }
+}
