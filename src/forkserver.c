@@ -311,10 +311,11 @@ void mp_forkserver_serve(os_handle ctl) {
       serve_exit(1);
     hs = nhs;
     hs[0] = ctl;
-    int blind = 0; /* a child without a pidfd can only be polled */
+    int blind = 0; /* a child without a pidfd can only be polled: its exit pipe (if any) may
+                      be held open by a grandchild after it exited */
     for (size_t i = 0; i < t.n; i++) {
       hs[i + 1] = t.v[i].proc.handle;
-      blind |= hs[i + 1] == OS_INVALID;
+      blind |= hs[i + 1] == OS_INVALID || t.v[i].proc.exit_pipe;
     }
     size_t ready = 0;
     int rc = os_wait_any(hs, t.n + 1, blind ? os_deadline(50) : OS_NO_DEADLINE, &ready);

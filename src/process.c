@@ -461,8 +461,10 @@ static int collect(mproc_process_t *p) {
 }
 
 /* Blocks until the exit can be collected. The blocking part holds no lock: it waits for the
- * exit handle (pidfd, process handle, forkserver status channel) to become ready; where there
- * is none (POSIX kernels without pidfd) it looks again with a bounded back-off. */
+ * exit handle (pidfd, process handle, forkserver status channel) to become ready. An exit pipe
+ * (POSIX kernels without pidfd) is only a hint, as a grandchild may hold it open after the
+ * child exited: the exit itself is what collect() finds, so the wait is sliced. Without any
+ * handle, it looks again with a bounded back-off. */
 static int poll_exit(mproc_process_t *p, int64_t deadline) {
   int64_t backoff_ms = 1;
   for (;;) {
@@ -475,9 +477,17 @@ static int poll_exit(mproc_process_t *p, int64_t deadline) {
     os_handle h = p->fs_status != OS_INVALID ? p->fs_status : p->proc.handle;
     if (h != OS_INVALID) {
       size_t ready;
-      rc = os_wait_any(&h, 1, deadline, &ready);
+      int64_t until = deadline;
+      if (p->fs_status == OS_INVALID && p->proc.exit_pipe) {
+        until = os_deadline(backoff_ms);
+        until = until < deadline ? until : deadline;
+        backoff_ms = backoff_ms < 50 ? backoff_ms * 2 : 50;
+      }
+      rc = os_wait_any(&h, 1, until, &ready);
       if (rc != 0 && rc != MPROC_ETIMEDOUT)
         return rc;
+      if (rc == 0 && until != deadline)
+        os_sleep_ms(1); /* EOF shows a moment before the exit can be reaped: no busy loop */
     } else {
       int64_t left_ms = deadline == OS_NO_DEADLINE ? backoff_ms : (deadline - now) / 1000000 + 1;
       os_sleep_ms(left_ms < backoff_ms ? left_ms : backoff_ms);

@@ -710,3 +710,28 @@ TEST(huge_timeouts_mean_forever, 60, ALL) {
     ASSERT_OK(mproc_process_close(p));
   }
 }
+
+#ifndef _WIN32
+/* Leaves a raw fork() grandchild behind that keeps every inherited descriptor for 20 s. */
+static int t_leave_grandchild(const mproc_args_t *a) {
+  (void)a;
+  pid_t pid = fork();
+  if (pid == 0) {
+    sleep(20);
+    _exit(0);
+  }
+  return pid > 0 ? 0 : 1;
+}
+#endif
+
+/* B4: the exit is detected from the process, never from a pipe a grandchild may hold. */
+TEST(exit_not_hidden_by_grandchild_without_pidfd, 60, POSIX_ALL) {
+#ifndef _WIN32
+  setenv("MPROC_NO_PIDFD", "1", 1);
+  mproc_process_t *p = t_start(t_leave_grandchild, NULL);
+  ASSERT_OK(mproc_process_join(p, 10000));
+  ASSERT_EQ(t_join_code(p), 0);
+  ASSERT_OK(mproc_process_close(p));
+  unsetenv("MPROC_NO_PIDFD");
+#endif
+}

@@ -493,13 +493,16 @@ static int wait_child(os_proc *p, int64_t deadline) {
   while (!try_reap(p)) {
     if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
       return MPROC_ETIMEDOUT;
-    if (p->handle != OS_INVALID) {
+    if (p->handle != OS_INVALID && !p->exit_pipe) {
       struct pollfd pf = {(int)p->handle, POLLIN, 0};
       int rc = px_poll(&pf, 1, deadline);
       if (rc < 0 && rc != MPROC_ETIMEDOUT)
         return rc;
-    } else { /* no pidfd (kernel < 5.3): poll with a bounded back-off */
-      os_sleep_ms(backoff_ms);
+    } else { /* no pidfd (kernel < 5.3): poll with a bounded back-off. The exit pipe is not
+              * waited on here: a grandchild holding it open would hide the exit. */
+      int64_t left_ms = deadline == OS_NO_DEADLINE ? backoff_ms
+                                                   : (deadline - os_now_ns()) / 1000000 + 1;
+      os_sleep_ms(left_ms < backoff_ms ? left_ms : backoff_ms);
       backoff_ms = backoff_ms < 50 ? backoff_ms * 2 : 50;
     }
   }
