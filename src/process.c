@@ -439,6 +439,15 @@ static void finish(mproc_process_t *p, int os_status) {
   p->state = ST_DONE;
 }
 
+/* The state as another thread's collect() may have just changed it (STARTED -> DONE happens
+ * under the global lock; NEW -> STARTED only in the caller's own start). */
+static int state_of(mproc_process_t *p) {
+  os_global_lock();
+  int st = p->state;
+  os_global_unlock();
+  return st;
+}
+
 /* One look without blocking, under the global lock: several threads may look at the same
  * process (a join, and active_children or a start reaping opportunistically), and only one
  * may collect the status, or the other's waitid would find nothing and lose it. */
@@ -507,7 +516,7 @@ int mproc_process_join(mproc_process_t *p, int64_t timeout_ms) {
 int mproc_process_is_alive(mproc_process_t *p) {
   if (p == NULL)
     return MPROC_EINVAL;
-  if (p->state != ST_STARTED)
+  if (state_of(p) != ST_STARTED)
     return 0;
   int rc = poll_exit(p, 0);
   return rc == MPROC_ETIMEDOUT ? 1 : (rc == 0 ? 0 : rc);
@@ -531,7 +540,7 @@ int mproc_process_exitcode(mproc_process_t *p, int *code) {
 const char *mproc_process_error(mproc_process_t *p) {
   if (p == NULL)
     return NULL;
-  if (p->state == ST_STARTED)
+  if (state_of(p) == ST_STARTED)
     poll_exit(p, 0);
   return p->errmsg;
 }
@@ -539,7 +548,7 @@ const char *mproc_process_error(mproc_process_t *p) {
 int mproc_process_child_error(mproc_process_t *p) {
   if (p == NULL)
     return MPROC_EINVAL;
-  if (p->state == ST_STARTED)
+  if (state_of(p) == ST_STARTED)
     poll_exit(p, 0);
   return p->child_err;
 }
@@ -549,9 +558,14 @@ static int send_signal(mproc_process_t *p, int hard) {
     return MPROC_EINVAL;
   if (p->state == ST_NEW)
     return MPROC_ESTATE;
-  if (p->state == ST_DONE || poll_exit(p, 0) == 0)
+  if (poll_exit(p, 0) == 0)
     return 0; /* already gone: never signal a pid that may have been reused */
-  return os_proc_signal(&p->proc, hard);
+  /* Under the lock, so no other thread's collect() reaps it between the look and the signal
+   * (a reaped pid is free for reuse). */
+  os_global_lock();
+  int rc = p->state == ST_DONE ? 0 : os_proc_signal(&p->proc, hard);
+  os_global_unlock();
+  return rc;
 }
 
 int mproc_process_terminate(mproc_process_t *p) { return send_signal(p, 0); }
@@ -581,7 +595,7 @@ int mp_process_wait_handle(mproc_process_t *p, os_handle *h) {
     return MPROC_EINVAL;
   if (p->state == ST_NEW)
     return MPROC_ESTATE;
-  if (p->state == ST_DONE)
+  if (state_of(p) == ST_DONE)
     return 1;
   *h = sentinel_of(p);
   return 0;
@@ -740,10 +754,10 @@ void mp_process_exit_hook(void) {
   mproc_process_t **v;
   size_t n = snapshot(&v);
   for (size_t i = 0; i < n; i++)
-    if (v[i]->daemon && v[i]->state == ST_STARTED)
+    if (v[i]->daemon && state_of(v[i]) == ST_STARTED)
       send_signal(v[i], 0);
   for (size_t i = 0; i < n; i++)
-    if (v[i]->state == ST_STARTED)
+    if (state_of(v[i]) == ST_STARTED)
       poll_exit(v[i], OS_NO_DEADLINE);
   release_snapshot(v, n);
 }
@@ -780,7 +794,7 @@ int mproc_process_wait_any(mproc_process_t *const *procs, size_t n, int64_t time
   for (size_t i = 0; i < n && rc == 0; i++) {
     if (procs[i] == NULL || procs[i]->state == ST_NEW)
       rc = procs[i] ? MPROC_ESTATE : MPROC_EINVAL;
-    else if (procs[i]->state == ST_DONE)
+    else if (state_of(procs[i]) == ST_DONE)
       rc = 1, ready = i; /* already exited: no need to wait */
     else
       hs[i] = sentinel_of(procs[i]);
