@@ -650,6 +650,54 @@ static void start_daemon_in_thread(void *arg) {
   t_sleep_ms(200); /* the child is surely past its start-up when this thread ends */
 }
 
+/* The middle process starts its daemon grandchild from a thread that ends at once, then
+ * sleeps to be killed. */
+typedef struct thread_start {
+  const char *path;
+  int rc;
+} thread_start;
+
+static void start_recorder(void *arg) {
+  thread_start *ts = arg;
+  mproc_args_t *ga;
+  mproc_process_t *g;
+  ts->rc = mproc_args_build(&ga, "s", ts->path);
+  if (ts->rc == 0 && (ts->rc = mproc_process_new(&g, t_record_and_sleep, ga)) == 0) {
+    mproc_process_set_daemon(g, 1);
+    mproc_process_allow_fork_with_threads(g, 1);
+    ts->rc = mproc_process_start(g);
+  }
+  mproc_args_free(ga);
+}
+
+static int t_middle_threaded(const mproc_args_t *a) {
+  thread_start ts = {t_str(a, 0), -1};
+  t_thread_join(t_thread_start(start_recorder, &ts));
+  if (ts.rc != 0)
+    return mproc_fail(70, "start: %s", mproc_errname(ts.rc));
+  t_sleep_ms(60000);
+  return 0;
+}
+
+TEST(daemon_from_thread_dies_with_parent_process, 60, ALL) {
+  char path[512];
+  t_temp_path(path, sizeof path, "daemon-thread");
+  remove(path);
+  mproc_args_t *a;
+  ASSERT_OK(mproc_args_build(&a, "s", path));
+  mproc_process_t *m = t_start(t_middle_threaded, a);
+  mproc_args_free(a);
+  int64_t g = wait_file(path, 20000);
+  ASSERT_TRUE(g > 0);
+  t_sleep_ms(200);
+  ASSERT_TRUE(!process_gone(g)); /* the starting thread ended: the daemon lives on */
+  ASSERT_OK(mproc_process_kill(m));
+  ASSERT_EQ(t_join_code(m), -9);
+  ASSERT_OK(mproc_process_close(m));
+  ASSERT_TRUE(wait_gone(g, 5000)); /* its parent process died: so does it */
+  remove(path);
+}
+
 TEST(daemon_outlives_starting_thread, 60, ALL) {
   t_thread *th = t_thread_start(start_daemon_in_thread, NULL);
   t_thread_join(th); /* the starting thread is gone */
