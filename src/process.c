@@ -100,6 +100,15 @@ int mproc_start_method_parse(const char *name, mproc_start_method *out) {
   return MPROC_EINVAL;
 }
 
+/* The state as another thread's collect() may have just changed it (STARTED -> DONE happens
+ * under the global lock; NEW -> STARTED only in the caller's own start). */
+static int state_of(const mproc_process_t *p) {
+  os_global_lock();
+  int st = p->state;
+  os_global_unlock();
+  return st;
+}
+
 /* --- create / configure -------------------------------------------------------------------- */
 
 static char *dup_str(const char *s) {
@@ -171,7 +180,7 @@ const char *mproc_process_name(const mproc_process_t *p) { return p ? p->name : 
 int mproc_process_set_daemon(mproc_process_t *p, int daemon) {
   if (p == NULL)
     return MPROC_EINVAL;
-  if (p->state != ST_NEW)
+  if (state_of(p) != ST_NEW)
     return MPROC_ESTATE;
   p->daemon = daemon != 0;
   return 0;
@@ -182,7 +191,7 @@ int mproc_process_daemon(const mproc_process_t *p) { return p ? p->daemon : MPRO
 int mproc_process_set_start_method(mproc_process_t *p, mproc_start_method m) {
   if (p == NULL || (m != MPROC_START_DEFAULT && mproc_start_method_name(m) == NULL))
     return MPROC_EINVAL;
-  if (p->state != ST_NEW)
+  if (state_of(p) != ST_NEW)
     return MPROC_ESTATE;
   p->method = m;
   return 0;
@@ -198,7 +207,7 @@ int mproc_process_allow_fork_with_threads(mproc_process_t *p, int allow) {
 int mproc_process_bind(mproc_process_t *p, const void *self, size_t size) {
   if (p == NULL || (self == NULL && size > 0) || size > MPROC_ARGS_MAX_BYTES)
     return MPROC_EINVAL;
-  if (p->state != ST_NEW)
+  if (state_of(p) != ST_NEW)
     return MPROC_ESTATE;
   void *copy = NULL;
   if (size > 0 && (copy = malloc(size)) == NULL)
@@ -226,7 +235,7 @@ static int fork_allowed(const mproc_process_t *p) {
 
 /* Refuses what would fail in the child anyway, before anything is created. */
 static int check_start(mproc_process_t *p, mproc_start_method *m) {
-  if (p->state != ST_NEW)
+  if (state_of(p) != ST_NEW)
     return MPROC_ESTATE;
   if (mp_bootstrap_pending())
     return MPROC_EBOOTSTRAP;
@@ -439,15 +448,6 @@ static void finish(mproc_process_t *p, int os_status) {
   p->state = ST_DONE;
 }
 
-/* The state as another thread's collect() may have just changed it (STARTED -> DONE happens
- * under the global lock; NEW -> STARTED only in the caller's own start). */
-static int state_of(mproc_process_t *p) {
-  os_global_lock();
-  int st = p->state;
-  os_global_unlock();
-  return st;
-}
-
 /* One look without blocking, under the global lock: several threads may look at the same
  * process (a join, and active_children or a start reaping opportunistically), and only one
  * may collect the status, or the other's waitid would find nothing and lose it. */
@@ -508,7 +508,7 @@ static int poll_exit(mproc_process_t *p, int64_t deadline) {
 int mproc_process_join(mproc_process_t *p, int64_t timeout_ms) {
   if (p == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
-  if (p->state == ST_NEW)
+  if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
   return poll_exit(p, os_deadline(timeout_ms));
 }
@@ -527,7 +527,7 @@ int64_t mproc_process_pid(const mproc_process_t *p) { return p ? p->proc.pid : 0
 int mproc_process_exitcode(mproc_process_t *p, int *code) {
   if (p == NULL || code == NULL)
     return MPROC_EINVAL;
-  if (p->state == ST_NEW)
+  if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
   int rc = poll_exit(p, 0);
   if (rc == MPROC_ETIMEDOUT)
@@ -556,7 +556,7 @@ int mproc_process_child_error(mproc_process_t *p) {
 static int send_signal(mproc_process_t *p, int hard) {
   if (p == NULL)
     return MPROC_EINVAL;
-  if (p->state == ST_NEW)
+  if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
   if (poll_exit(p, 0) == 0)
     return 0; /* already gone: never signal a pid that may have been reused */
@@ -593,7 +593,7 @@ static os_handle sentinel_of(const mproc_process_t *p) {
 int mp_process_wait_handle(mproc_process_t *p, os_handle *h) {
   if (p == NULL)
     return MPROC_EINVAL;
-  if (p->state == ST_NEW)
+  if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
   if (state_of(p) == ST_DONE)
     return 1;
@@ -604,7 +604,7 @@ int mp_process_wait_handle(mproc_process_t *p, os_handle *h) {
 int mproc_process_sentinel(const mproc_process_t *p, intptr_t *out) {
   if (p == NULL || out == NULL)
     return MPROC_EINVAL;
-  if (p->state == ST_NEW)
+  if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
   *out = (intptr_t)sentinel_of(p);
   return 0;
@@ -652,7 +652,7 @@ static void unlink_child(mproc_process_t *p) {
 int mproc_process_close(mproc_process_t *p) {
   if (p == NULL)
     return 0;
-  if (p->state != ST_NEW && poll_exit(p, 0) != 0)
+  if (state_of(p) != ST_NEW && poll_exit(p, 0) != 0)
     return MPROC_ESTATE;
   unlink_child(p);
   unref(p);
@@ -662,7 +662,7 @@ int mproc_process_close(mproc_process_t *p) {
 void mproc_process_free(mproc_process_t *p) {
   if (p == NULL)
     return;
-  if (p->state != ST_NEW && poll_exit(p, 0) != 0) {
+  if (state_of(p) != ST_NEW && poll_exit(p, 0) != 0) {
     os_global_lock();
     p->detached = 1; /* still running: reaped later, joined at exit if not a daemon */
     os_global_unlock();
@@ -792,7 +792,7 @@ int mproc_process_wait_any(mproc_process_t *const *procs, size_t n, int64_t time
   int rc = 0;
   size_t ready = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
-    if (procs[i] == NULL || procs[i]->state == ST_NEW)
+    if (procs[i] == NULL || state_of(procs[i]) == ST_NEW)
       rc = procs[i] ? MPROC_ESTATE : MPROC_EINVAL;
     else if (state_of(procs[i]) == ST_DONE)
       rc = 1, ready = i; /* already exited: no need to wait */

@@ -88,11 +88,11 @@ TEST(process_killed_at_random_points, 240, POSIX_ALL) {
 
 /* Children freed while running and killed at random (detached), while the list is read from
  * another thread: each is reaped once, none is left. */
-static volatile int g_reader_stop;
+static int g_reader_stop;
 static void list_reader(void *arg) {
   (void)arg;
   size_t n;
-  while (!g_reader_stop)
+  while (!__atomic_load_n(&g_reader_stop, __ATOMIC_RELAXED))
     mproc_active_children(NULL, 0, &n);
 }
 
@@ -103,7 +103,7 @@ TEST(process_detached_killed_at_random, 240, POSIX_ALL) {
   warm_up();
   int fds = t_count_entries("/proc/self/fd"), maps = t_count_shared_maps();
   int shm = t_count_anonymous_shm_names();
-  g_reader_stop = 0;
+  __atomic_store_n(&g_reader_stop, 0, __ATOMIC_RELAXED);
   t_thread *th = t_thread_start(list_reader, NULL);
   for (int r = 0; r < rounds; r++) {
     mproc_args_t *a;
@@ -121,7 +121,7 @@ TEST(process_detached_killed_at_random, 240, POSIX_ALL) {
   /* Detached children are not listed: wait until their handles are gone (reaped). */
   for (int i = 0; i < 3000 && t_count_entries("/proc/self/fd") != fds; i++)
     t_sleep_ms(10);
-  g_reader_stop = 1;
+  __atomic_store_n(&g_reader_stop, 1, __ATOMIC_RELAXED);
   t_thread_join(th);
   t_assert_nothing_left(fds, maps, shm);
 #endif
