@@ -24,8 +24,6 @@ static os_handle g_chan = OS_INVALID;
 static mproc_start_method g_method;
 static int64_t g_parent_pid;
 static int g_fail_sent;
-/* The target's argument list, kept mapped until the process is gone (see mp_child_main). */
-static mproc_args_t *g_child_args;
 static char g_name[256] = "MainProcess";
 
 char *const *mp_main_argv(void) { return g_argv; }
@@ -162,13 +160,17 @@ void mp_child_main(os_handle chan, mproc_start_method method, const os_handle *h
   if (fn == NULL && (rc = mp_target_resolve(&in.target, &fn)) != 0)
     child_fail(rc, "cannot find its target function");
   mp_rec_send(chan, MP_REC_READY, NULL, 0, os_deadline(1000));
-  g_child_args = in.args;
   int code = fn(in.args);
-  /* The arguments are NOT freed: freeing would unmap the segments of the locks they carry, and
-   * a lock the target still holds lives on the kernel's robust list at an address that must
-   * stay mapped until the exit itself, where the kernel marks it owner-dead. Unmapped first,
-   * the next acquirer would wait forever. The exit tears the mappings down; the static
-   * pointer keeps the list reachable for leak checkers. */
+  /* The arguments are released (a queue flushes what the target put), but the shared
+   * segments stay mapped until the exit itself tears them down: a lock the target still holds
+   * is on the kernel's robust list at an address in one of them, and the kernel marks it
+   * owner-dead only if that address is still mapped when the process exits. Unmapped first,
+   * the next acquirer would wait forever. Marking every segment as inherited is what keeps
+   * them mapped (the heap never unmaps an inherited segment). */
+  os_global_lock();
+  mp_heap_after_fork_child();
+  os_global_unlock();
+  mproc_args_free(in.args);
   mp_buf b;
   mp_buf_init(&b);
   mp_put_u32(&b, (uint32_t)code);
