@@ -253,7 +253,9 @@ MPROC_API int64_t mproc_process_pid(const mproc_process_t *p);
  * MPROC_ERUNNING while running, MPROC_ESTATE before start. */
 MPROC_API int mproc_process_exitcode(mproc_process_t *p, int *code);
 /* The message a failing child handed over (mproc_fail, or the library's own explanation of a
- * bootstrap failure); NULL when there is none. Valid until the process is closed. */
+ * bootstrap failure); for a child killed by a signal without one, what killed it, e.g.
+ * "killed by signal 6 (SIGABRT, Aborted)"; NULL when there is none. Valid until the process
+ * is closed. */
 MPROC_API const char *mproc_process_error(mproc_process_t *p);
 /* Library-side error that stopped the child before its target ran (e.g. MPROC_ENOTARGET,
  * MPROC_EBUILDMISMATCH), or 0. */
@@ -261,6 +263,12 @@ MPROC_API int mproc_process_child_error(mproc_process_t *p);
 /* SIGTERM / TerminateProcess; SIGKILL / TerminateProcess. No-op after exit. */
 MPROC_API int mproc_process_terminate(mproc_process_t *p);
 MPROC_API int mproc_process_kill(mproc_process_t *p);
+/* Stops a child the graceful way, then the sure way: terminate, wait up to grace_ms for it to
+ * exit, kill it if it has not, and reap it. 0 once it is gone (its exit code is then readable;
+ * 0 at once if it had exited already). Windows has no graceful step: terminate already ends
+ * the process. grace_ms: 0 kills at once if the terminate did not end it, MPROC_FOREVER waits
+ * as long as the child takes. */
+MPROC_API int mproc_process_stop(mproc_process_t *p, int64_t grace_ms);
 /* An OS object that becomes ready when the process exits (a pidfd or pipe fd on POSIX, usable
  * with poll; a process HANDLE on Windows). MPROC_ESTATE before start. */
 MPROC_API int mproc_process_sentinel(const mproc_process_t *p, intptr_t *out);

@@ -46,6 +46,7 @@ void mp_boot_encode(const mp_boot *bt, mp_buf *b) {
   mp_put_u8(b, (uint8_t)(bt->daemon != 0));
   mp_put_u64(b, (uint64_t)bt->parent_pid);
   mp_put_str(b, bt->name);
+  mp_put_str(b, bt->ident);
   mp_target_encode(bt->target, b);
   mp_put_blob(b, bt->self, bt->self_size);
   mp_args_encode(bt->args, b);
@@ -103,6 +104,11 @@ static int decode_boot(const mp_buf *rec, boot_in *in, const os_handle *handles,
     return MPROC_EPROTO;
   snprintf(g_name, sizeof g_name, "%s", name);
   free(name);
+  char *ident = mp_get_str(&r);
+  if (ident == NULL)
+    return MPROC_EPROTO;
+  mp_process_set_identity(ident);
+  free(ident);
   int rc = mp_target_decode(&r, &in->target);
   size_t self_size = 0;
   const void *self = rc ? NULL : mp_get_blob(&r, &self_size);
@@ -116,7 +122,7 @@ static int decode_boot(const mp_buf *rec, boot_in *in, const os_handle *handles,
 }
 
 void mp_child_main(os_handle chan, mproc_start_method method, const os_handle *handles,
-                   size_t nhandles) {
+                   size_t nhandles, mproc_target_fn direct) {
   g_is_child = 1;
   g_chan = chan;
   g_method = method;
@@ -147,11 +153,23 @@ void mp_child_main(os_handle chan, mproc_start_method method, const os_handle *h
   if (in.daemon && method == MPROC_START_SPAWN && os_getppid() != 0 &&
       os_getppid() != g_parent_pid)
     child_exit(CHILD_ERR_EXIT);
-  mproc_target_fn fn = NULL;
-  if ((rc = mp_target_resolve(&in.target, &fn)) != 0)
+  /* Under fork this path is signal-safety code: another thread may have held the loader's
+   * lock at the fork, and dl_iterate_phdr/dlopen would then wait forever. The parent located
+   * the target already (mproc_process_new), so the reference is known to resolve. */
+  mproc_target_fn fn = direct;
+  if (fn == NULL && (rc = mp_target_resolve(&in.target, &fn)) != 0)
     child_fail(rc, "cannot find its target function");
   mp_rec_send(chan, MP_REC_READY, NULL, 0, os_deadline(1000));
   int code = fn(in.args);
+  /* The arguments are released (a queue flushes what the target put), but the shared
+   * segments stay mapped until the exit itself tears them down: a lock the target still holds
+   * is on the kernel's robust list at an address in one of them, and the kernel marks it
+   * owner-dead only if that address is still mapped when the process exits. Unmapped first,
+   * the next acquirer would wait forever. Marking every segment as inherited is what keeps
+   * them mapped (the heap never unmaps an inherited segment). */
+  os_global_lock();
+  mp_heap_after_fork_child();
+  os_global_unlock();
   mproc_args_free(in.args);
   mp_buf b;
   mp_buf_init(&b);
@@ -221,6 +239,6 @@ int mproc_main(int argc, char **argv) {
   os_set_inheritable(h, 0);
   if (server)
     mp_forkserver_serve(h);
-  mp_child_main(h, MPROC_START_SPAWN, NULL, 0); /* passed handles kept their values */
+  mp_child_main(h, MPROC_START_SPAWN, NULL, 0, NULL); /* passed handles kept their values */
   return 0; /* not reached */
 }

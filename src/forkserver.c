@@ -8,10 +8,9 @@
  * races), and when the child exits, with its exit status. The server is the child's parent, so
  * only it can reap; the status channel is the client's sentinel.
  *
- * The server exits when the client's control channel reaches EOF: the client exited or was
- * killed (the kernel closes its end either way). It is deliberately not a daemon of the client:
- * see ensure_server. Children started as daemons die with the server; others outlive it, as in
- * Python. */
+ * The server exits when the client's control channel reaches EOF (the client exited) and, as a
+ * daemon of the client process, when the client is killed (see spawn_server). Children started
+ * as daemons die with the server; others outlive it, as in Python. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +20,9 @@
 #define REPLY_TIMEOUT_MS 30000
 
 static os_handle g_ctl = OS_INVALID;
-static os_proc g_server = {0, OS_INVALID, 0, 0, 0}; /* handle 0 would be stdin */
+static os_proc g_server = {0, OS_INVALID, 0, 0, 0, 0}; /* handle 0 would be stdin */
 static int64_t g_owner;
+static uint64_t g_gen; /* bumped each time a server is installed */
 
 void mp_forkserver_after_fork_child(void) {
   os_close(g_ctl);
@@ -32,44 +32,84 @@ void mp_forkserver_after_fork_child(void) {
   g_server.handle = OS_INVALID;
 }
 
-static void drop_server(void) {
-  os_close(g_ctl);
-  g_ctl = OS_INVALID;
-  if (g_server.pid) {
-    os_proc_signal(&g_server, 1);
-    os_proc_wait(&g_server, OS_NO_DEADLINE);
-    os_proc_release(&g_server);
+/* Ends a server we no longer use: its control channel is closed, so it exits on its own; a
+ * SIGKILL covers a stalled one. Called without the global lock. */
+static void end_server(os_handle ctl, os_proc *server) {
+  os_close(ctl);
+  if (server->pid) {
+    os_proc_signal(server, 1);
+    os_proc_wait(server, OS_NO_DEADLINE);
+    os_proc_release(server);
   }
-  memset(&g_server, 0, sizeof g_server);
-  g_server.handle = OS_INVALID;
 }
 
-/* Called with the global lock held. */
-static int ensure_server(void) {
-  if (g_ctl != OS_INVALID && g_owner == os_getpid())
-    return 0;
+static int spawn_server(os_handle *ctl, os_proc *server) {
   os_handle ch[2];
   int rc = os_chan_pair(ch);
   if (rc != 0)
     return rc;
   char env[64];
   snprintf(env, sizeof env, "%s=forkserver:%lld", MP_BOOT_ENV, (long long)ch[1]);
-  /* Not a daemon (no parent-death signal): Linux sends that signal when the *thread* that
-   * started the server exits, and the server is started by whichever thread first needs it -
-   * often a Pool's thread. It then died with that pool, killing every daemon child of every
-   * other pool, and a start racing with its death read EOF (MPROC_EPEERGONE). The server
-   * still ends with this process: it exits when its control channel reaches EOF, which the
-   * kernel delivers when the last process holding our end (this one, even SIGKILLed) is gone. */
-  os_spawn_req req = {mp_main_argv(), env, &ch[1], 1, 0};
-  rc = os_proc_spawn(&req, &g_server);
+  /* A daemon of this process: it dies with it, even SIGKILLed. The parent-death signal follows
+   * the thread that created the child, so os_proc_spawn hands daemons started off the main
+   * thread to the library's long-lived starter thread (docs/lifecycle.md); a server started by
+   * a Pool's thread no longer dies with that pool. It also exits when its control channel
+   * reaches EOF. */
+  os_spawn_req req = {mp_main_argv(), env, &ch[1], 1, 1};
+  rc = os_proc_spawn(&req, server);
   os_close(ch[1]);
   if (rc != 0) {
     os_close(ch[0]);
     return rc;
   }
-  g_ctl = ch[0];
-  g_owner = os_getpid();
+  *ctl = ch[0];
   return 0;
+}
+
+/* A private copy of the control channel and the generation of the server behind it. The
+ * global lock covers only the table (g_ctl, g_server, g_gen): starting a server and talking to
+ * it happen outside it, so a stalled server cannot freeze every other call that needs it. */
+static int grab_server(os_handle *ctl, uint64_t *gen) {
+  os_global_lock();
+  int have = g_ctl != OS_INVALID && g_owner == os_getpid();
+  os_global_unlock();
+  if (!have) {
+    os_handle fresh = OS_INVALID;
+    os_proc proc = {0, OS_INVALID, 0, 0, 0, 0};
+    int rc = spawn_server(&fresh, &proc);
+    if (rc != 0)
+      return rc;
+    os_global_lock();
+    int raced = g_ctl != OS_INVALID && g_owner == os_getpid();
+    if (!raced) {
+      g_ctl = fresh, g_server = proc, g_owner = os_getpid(), g_gen++;
+      fresh = OS_INVALID, proc.pid = 0;
+    }
+    os_global_unlock();
+    if (raced) /* another thread installed one meanwhile: ours is not needed */
+      end_server(fresh, &proc);
+  }
+  os_global_lock();
+  int rc = os_handle_dup(g_ctl, ctl);
+  *gen = g_gen;
+  os_global_unlock();
+  return rc;
+}
+
+/* Forgets the server of generation gen (dead, or stalled past the deadline) unless a newer one
+ * replaced it already; the next start gets a fresh one. */
+static void drop_server(uint64_t gen) {
+  os_handle ctl = OS_INVALID;
+  os_proc server = {0, OS_INVALID, 0, 0, 0, 0};
+  os_global_lock();
+  if (gen == g_gen && g_ctl != OS_INVALID) {
+    ctl = g_ctl, server = g_server;
+    g_ctl = OS_INVALID;
+    memset(&g_server, 0, sizeof g_server);
+    g_server.handle = OS_INVALID;
+  }
+  os_global_unlock();
+  end_server(ctl, &server);
 }
 
 /* Reads the server's FS_PID answer: 8 bytes of pid, maybe with a pidfd attached. */
@@ -95,42 +135,50 @@ static int read_pid_reply(os_handle st, int64_t *pid, os_handle *pidfd) {
   return 0;
 }
 
-static int request_fork(int daemon, os_handle child_end, os_handle st_remote,
+static int request_fork(os_handle ctl, int daemon, os_handle child_end, os_handle st_remote,
                         const os_handle *extra, size_t nextra) {
   unsigned char req = (unsigned char)(daemon != 0);
   os_handle hs[2 + MP_MAX_PASSED_HANDLES] = {child_end, st_remote};
   for (size_t i = 0; i < nextra && i < MP_MAX_PASSED_HANDLES; i++)
     hs[2 + i] = extra[i];
-  return os_chan_send_handles(g_ctl, &req, 1, hs, 2 + nextra);
+  return os_chan_send_handles(ctl, &req, 1, hs, 2 + nextra);
 }
 
-int mp_forkserver_fork(int daemon, os_handle child_end, const os_handle *extra, size_t nextra,
-                       os_proc *proc, os_handle *status_chan) {
-  os_handle st[2];
+/* One request on the current server: MPROC_EPEERGONE if it is dead, MPROC_ETIMEDOUT if it did
+ * not answer within the reply deadline (stopped, or wedged); either way it is dropped. */
+static int ask_server(int daemon, os_handle child_end, const os_handle *extra, size_t nextra,
+                      int64_t *pid, os_handle *pidfd, os_handle *status_chan) {
+  os_handle st[2], ctl = OS_INVALID;
+  uint64_t gen = 0;
   int rc = os_chan_pair(st);
   if (rc != 0)
     return rc;
-  os_global_lock();
-  for (int attempt = 0; attempt < 2; attempt++) {
-    if ((rc = ensure_server()) != 0)
-      break;
-    rc = request_fork(daemon, child_end, st[1], extra, nextra);
-    if (rc != MPROC_EPEERGONE)
-      break;
-    drop_server(); /* the server died (e.g. killed): start a fresh one once */
-  }
-  os_global_unlock();
+  if ((rc = grab_server(&ctl, &gen)) == 0)
+    rc = request_fork(ctl, daemon, child_end, st[1], extra, nextra);
+  os_close(ctl);
   os_close(st[1]);
-  int64_t pid = 0;
-  os_handle pidfd = OS_INVALID;
   if (rc == 0)
-    rc = read_pid_reply(st[0], &pid, &pidfd);
+    rc = read_pid_reply(st[0], pid, pidfd);
+  if (rc == MPROC_EPEERGONE || rc == MPROC_ETIMEDOUT)
+    drop_server(gen);
   if (rc != 0) {
     os_close(st[0]);
     return rc;
   }
-  os_proc_attach(proc, pid, pidfd);
   *status_chan = st[0];
+  return 0;
+}
+
+int mp_forkserver_fork(int daemon, os_handle child_end, const os_handle *extra, size_t nextra,
+                       os_proc *proc, os_handle *status_chan) {
+  int64_t pid = 0;
+  os_handle pidfd = OS_INVALID;
+  int rc = ask_server(daemon, child_end, extra, nextra, &pid, &pidfd, status_chan);
+  if (rc == MPROC_EPEERGONE) /* the server died (e.g. killed): a fresh one, once */
+    rc = ask_server(daemon, child_end, extra, nextra, &pid, &pidfd, status_chan);
+  if (rc != 0)
+    return rc;
+  os_proc_attach(proc, pid, pidfd);
   return 0;
 }
 
@@ -198,6 +246,22 @@ static void close_all(const os_handle *hs, size_t n) {
     os_close(hs[i]);
 }
 
+typedef struct fs_fork {
+  os_handle ctl;
+  fs_table *t;
+  const os_handle *hs;
+  size_t nh;
+} fs_fork;
+
+static void run_server_child(void *arg) {
+  fs_fork *f = arg;
+  os_close(f->ctl);
+  os_close(f->hs[1]);
+  close_table(f->t);
+  /* The connections arrived renumbered: the child maps them by position. */
+  mp_child_main(f->hs[0], MPROC_START_FORKSERVER, f->hs + 2, f->nh - 2, NULL); /* no return */
+}
+
 /* hs: the child's channel, its status channel, then the connections it was passed. */
 static void fork_one(os_handle ctl, fs_table *t, int daemon, const os_handle *hs, size_t nh) {
   os_handle child_end = hs[0], st = hs[1];
@@ -211,24 +275,19 @@ static void fork_one(os_handle ctl, fs_table *t, int daemon, const os_handle *hs
     t->v = v, t->cap = cap;
   }
   os_proc proc;
-  int in_child = 0;
-  if (os_proc_fork(daemon, &proc, &in_child) != 0) {
+  fs_fork f = {ctl, t, hs, nh};
+  if (os_proc_fork(daemon, &proc, run_server_child, &f) != 0) {
     close_all(hs, nh);
     return;
-  }
-  if (in_child) {
-    os_close(ctl);
-    os_close(st);
-    close_table(t);
-    /* The connections arrived renumbered: the child maps them by position. */
-    mp_child_main(child_end, MPROC_START_FORKSERVER, hs + 2, nh - 2); /* never returns */
   }
   close_all(hs + 2, nh - 2);
   os_close(child_end);
   unsigned char b[8];
   for (int k = 0; k < 8; k++)
     b[k] = (unsigned char)((uint64_t)proc.pid >> (8 * k));
-  os_chan_send_handles(st, b, 8, &proc.handle, proc.handle != OS_INVALID ? 1 : 0);
+  /* Only a pidfd travels: an exit pipe (kernels without pidfd) is the server's own business. */
+  int send_pidfd = proc.handle != OS_INVALID && !proc.exit_pipe;
+  os_chan_send_handles(st, b, 8, &proc.handle, send_pidfd ? 1 : 0);
   t->v[t->n++] = (fs_child){proc, st};
 }
 
@@ -257,10 +316,11 @@ void mp_forkserver_serve(os_handle ctl) {
       serve_exit(1);
     hs = nhs;
     hs[0] = ctl;
-    int blind = 0; /* a child without a pidfd can only be polled */
+    int blind = 0; /* a child without a pidfd can only be polled: its exit pipe (if any) may
+                      be held open by a grandchild after it exited */
     for (size_t i = 0; i < t.n; i++) {
       hs[i + 1] = t.v[i].proc.handle;
-      blind |= hs[i + 1] == OS_INVALID;
+      blind |= hs[i + 1] == OS_INVALID || t.v[i].proc.exit_pipe;
     }
     size_t ready = 0;
     int rc = os_wait_any(hs, t.n + 1, blind ? os_deadline(50) : OS_NO_DEADLINE, &ready);

@@ -106,15 +106,18 @@ int mp_target_resolve(const mp_target_ref *ref, mproc_target_fn *fn);
 #define MP_BOOT_ENV "MPROC_BOOTSTRAP"
 /* BOOT records up to this size are sent before the child exists (fits any channel buffer). */
 #define MP_BOOT_PRESEND_MAX 4096
-/* Runs the target described by the BOOT record on chan; never returns. */
+/* Runs the target described by the BOOT record on chan; never returns. direct: under fork,
+ * the target itself (the child is the parent's image: no lookup in the loader, whose locks
+ * another thread may have held at the fork); NULL otherwise. */
 void mp_child_main(os_handle chan, mproc_start_method method, const os_handle *handles,
-                   size_t nhandles);
+                   size_t nhandles, mproc_target_fn direct);
 /* Fills the BOOT record for p (process.c provides the fields). */
 typedef struct mp_boot {
   mproc_start_method method;
   int daemon;
   int64_t parent_pid;
   const char *name;
+  const char *ident; /* the child's identity, for its children's default names */
   const mp_target_ref *target;
   const void *self;
   size_t self_size;
@@ -133,6 +136,9 @@ int mp_bootstrap_pending(void);
 /* --- process.c ---------------------------------------------------------------------------- */
 /* In a fresh fork child: forget the parent's children, close their handles. */
 void mp_process_after_fork_child(void);
+/* In a child, from its BOOT record: its identity ("K", "K:J"), which its children's default
+ * names extend (CPython: "Process-K:1"). */
+void mp_process_set_identity(const char *ident);
 /* For mproc_wait: 1 if p has exited already, else 0 and *h = the handle that signals its exit;
  * a negative code for a process that was never started. */
 int mp_process_wait_handle(mproc_process_t *p, os_handle *h);

@@ -42,7 +42,8 @@ void os_sleep_ms(int64_t ms);
 int64_t os_getpid(void);
 /* Parent pid; 0 where the platform has no cheap answer (Windows). */
 int64_t os_getppid(void);
-/* Threads in this process; 0 when it cannot be told. */
+/* Threads in this process, not counting the OS layer's own idle starter thread (it holds
+ * nothing a fork child could need); 0 when it cannot be told. */
 int os_thread_count(void);
 int os_cpu_count(void);
 int os_cpu_count_usable(void);
@@ -174,11 +175,13 @@ int os_wait_any(const os_handle *hs, size_t n, int64_t deadline, size_t *ready);
 /* --- proc.c ---------------------------------------------------------------------------------- */
 typedef struct os_proc {
   int64_t pid;       /* 0: none */
-  os_handle handle;  /* pidfd / process HANDLE: readable or signalled at exit; may be OS_INVALID
-                        on POSIX kernels without pidfd */
+  os_handle handle;  /* pidfd / process HANDLE: readable or signalled at exit. POSIX kernels
+                        without pidfd: our children get a pipe that reaches EOF when the child
+                        exits (exit_pipe = 1); attached processes get OS_INVALID */
   int is_child;      /* 1: ours to reap; 0: attached (e.g. a forkserver child) */
   int reaped;        /* 1 once the exit status was collected (or is lost) */
   int status;        /* valid once reaped: exit code, -signal, or MPROC_EXIT_UNKNOWN */
+  int exit_pipe;     /* handle is an exit pipe, not a pidfd: never signal or query through it */
 } os_proc;
 
 typedef struct os_spawn_req {
@@ -193,10 +196,14 @@ typedef struct os_spawn_req {
 /* Starts this program again with the parent's argv. On return the child exists and exec
  * succeeded (or the call failed and nothing is left behind). */
 int os_proc_spawn(const os_spawn_req *req, os_proc *out);
-/* fork(2): returns 0 in both; *in_child tells which. In the child, signal dispositions are
- * reset to default, the mask is emptied, and die_with_parent arms PDEATHSIG with the ppid
- * re-check. Windows: MPROC_ENOTSUP. */
-int os_proc_fork(int die_with_parent, os_proc *out, int *in_child);
+/* fork(2): returns 0 in the parent; the child runs in_child(arg), which never returns. In the
+ * child, signal dispositions are reset to default, the mask is emptied, and die_with_parent
+ * arms PDEATHSIG with the ppid re-check. A daemon (die_with_parent) must die with the parent
+ * PROCESS, while the kernel's parent-death signal follows the parent THREAD: so daemons are
+ * created (fork and os_proc_spawn alike) by a thread that lives as long as the process (the
+ * main thread, or the backend's own starter thread); in_child then runs on the child's copy
+ * of that thread. Windows: MPROC_ENOTSUP. */
+int os_proc_fork(int die_with_parent, os_proc *out, void (*in_child)(void *), void *arg);
 /* 1 where os_proc_fork works (POSIX), 0 where it is MPROC_ENOTSUP (Windows). */
 int os_can_fork(void);
 /* Wraps a process that is not our child (forkserver children): handle may be a pidfd. */

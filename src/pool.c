@@ -110,8 +110,9 @@ static void unregister_pool(mproc_pool_t *p) {
   os_global_unlock();
 }
 
-/* The workers are started by the pool's thread, so that they outlive the thread that called
- * mproc_pool_new (a daemon child's parent-death signal follows the thread that started it). */
+/* The workers are started by the pool's thread, which also replaces them. They are daemons:
+ * started off the main thread, they are created by the library's starter thread, so they die
+ * with this process and with no thread of it (docs/lifecycle.md). */
 static int wait_started(mproc_pool_t *p) {
   hub_lock(p->hub);
   while (!p->started)

@@ -22,7 +22,10 @@ struct mproc_process {
   void *self;
   size_t self_size;
   char *name;
+  char ident[64]; /* "K" or "<parent's identity>:K": what default names of its children use */
   int daemon, allow_threads, detached, state;
+  int refs;   /* the caller's handle, the global list, snapshots in use (global lock) */
+  int linked; /* on g_children (global lock) */
   mproc_start_method method;
   os_proc proc;
   os_handle chan;      /* our end of the bootstrap/status channel */
@@ -36,6 +39,9 @@ struct mproc_process {
 
 static mproc_process_t *g_children;
 static unsigned g_counter;
+/* This process's identity, as CPython's Process._identity: "" in the main process, "K" in its
+ * K-th child, "K:J" in that child's J-th child. Default names are "Process-" + identity. */
+static char g_ident[48];
 static mproc_start_method g_default = MPROC_START_SPAWN;
 static int g_atexit_done;
 static int64_t g_owner_pid; /* the process whose atexit handler this is */
@@ -94,6 +100,15 @@ int mproc_start_method_parse(const char *name, mproc_start_method *out) {
   return MPROC_EINVAL;
 }
 
+/* The state as another thread's collect() may have just changed it (STARTED -> DONE happens
+ * under the global lock; NEW -> STARTED only in the caller's own start). */
+static int state_of(const mproc_process_t *p) {
+  os_global_lock();
+  int st = p->state;
+  os_global_unlock();
+  return st;
+}
+
 /* --- create / configure -------------------------------------------------------------------- */
 
 static char *dup_str(const char *s) {
@@ -124,12 +139,18 @@ int mproc_process_new(mproc_process_t **out, mproc_target_fn target, const mproc
   if (p == NULL)
     return MPROC_ENOMEM;
   p->target = target;
+  p->refs = 1;
   p->chan = p->fs_status = OS_INVALID;
   p->proc.handle = OS_INVALID;
-  char name[32];
+  char name[80];
   os_global_lock();
-  snprintf(name, sizeof name, "Process-%u", ++g_counter);
+  unsigned k = ++g_counter;
+  if (g_ident[0] != '\0')
+    snprintf(p->ident, sizeof p->ident, "%s:%u", g_ident, k);
+  else
+    snprintf(p->ident, sizeof p->ident, "%u", k);
   os_global_unlock();
+  snprintf(name, sizeof name, "Process-%s", p->ident);
   int rc = mp_target_locate(target, &p->ref);
   if (rc == 0)
     rc = (p->name = dup_str(name)) ? 0 : MPROC_ENOMEM;
@@ -159,7 +180,7 @@ const char *mproc_process_name(const mproc_process_t *p) { return p ? p->name : 
 int mproc_process_set_daemon(mproc_process_t *p, int daemon) {
   if (p == NULL)
     return MPROC_EINVAL;
-  if (p->state != ST_NEW)
+  if (state_of(p) != ST_NEW)
     return MPROC_ESTATE;
   p->daemon = daemon != 0;
   return 0;
@@ -170,7 +191,7 @@ int mproc_process_daemon(const mproc_process_t *p) { return p ? p->daemon : MPRO
 int mproc_process_set_start_method(mproc_process_t *p, mproc_start_method m) {
   if (p == NULL || (m != MPROC_START_DEFAULT && mproc_start_method_name(m) == NULL))
     return MPROC_EINVAL;
-  if (p->state != ST_NEW)
+  if (state_of(p) != ST_NEW)
     return MPROC_ESTATE;
   p->method = m;
   return 0;
@@ -186,7 +207,7 @@ int mproc_process_allow_fork_with_threads(mproc_process_t *p, int allow) {
 int mproc_process_bind(mproc_process_t *p, const void *self, size_t size) {
   if (p == NULL || (self == NULL && size > 0) || size > MPROC_ARGS_MAX_BYTES)
     return MPROC_EINVAL;
-  if (p->state != ST_NEW)
+  if (state_of(p) != ST_NEW)
     return MPROC_ESTATE;
   void *copy = NULL;
   if (size > 0 && (copy = malloc(size)) == NULL)
@@ -214,7 +235,7 @@ static int fork_allowed(const mproc_process_t *p) {
 
 /* Refuses what would fail in the child anyway, before anything is created. */
 static int check_start(mproc_process_t *p, mproc_start_method *m) {
-  if (p->state != ST_NEW)
+  if (state_of(p) != ST_NEW)
     return MPROC_ESTATE;
   if (mp_bootstrap_pending())
     return MPROC_EBOOTSTRAP;
@@ -241,20 +262,28 @@ static int start_spawn(mproc_process_t *p, os_handle child_end) {
   return os_proc_spawn(&req, &p->proc);
 }
 
+typedef struct fork_child {
+  mproc_process_t *p;
+  os_handle parent_end, child_end;
+} fork_child;
+
+static void run_fork_child(void *arg) {
+  fork_child *fc = arg; /* the parent's stack, copied with the rest of its memory */
+  os_close(fc->parent_end);
+  mp_child_main(fc->child_end, MPROC_START_FORK, NULL, 0, fc->p->target); /* never returns */
+}
+
 static int start_fork(mproc_process_t *p, os_handle parent_end, os_handle child_end) {
-  /* Unflushed stdio buffers would be written twice, once by each process (Python flushes too). */
-  fflush(stdout);
-  fflush(stderr);
-  int in_child = 0;
-  int rc = os_proc_fork(p->daemon, &p->proc, &in_child);
-  if (rc == 0 && in_child) {
-    os_close(parent_end);
-    mp_child_main(child_end, MPROC_START_FORK, NULL, 0); /* never returns */
-  }
-  return rc;
+  fork_child fc = {p, parent_end, child_end};
+  return os_proc_fork(p->daemon, &p->proc, run_fork_child, &fc);
 }
 
 static int create_child(mproc_process_t *p, mproc_start_method m, os_handle ch[2]) {
+  /* Python flushes both streams before every start: under fork, unflushed buffers would be
+   * written twice, once by each process; under spawn and forkserver, what the parent printed
+   * before the start would come out after the child's output. */
+  fflush(stdout);
+  fflush(stderr);
   switch (m) {
   case MPROC_START_FORK:
     return start_fork(p, ch[0], ch[1]);
@@ -270,7 +299,8 @@ static int create_child(mproc_process_t *p, mproc_start_method m, os_handle ch[2
 }
 
 static void encode_boot(const mproc_process_t *p, mproc_start_method m, mp_buf *b) {
-  mp_boot bt = {m, p->daemon, os_getpid(), p->name, &p->ref, p->self, p->self_size, p->args};
+  mp_boot bt = {m,      p->daemon, os_getpid(),   p->name,  p->ident,
+                &p->ref, p->self,   p->self_size, p->args};
   mp_boot_encode(&bt, b);
 }
 
@@ -283,6 +313,8 @@ static void link_child(mproc_process_t *p) {
   }
   p->next = g_children;
   g_children = p;
+  p->linked = 1;
+  p->refs++;
   os_global_unlock();
 }
 
@@ -367,6 +399,43 @@ static void drain_records(mproc_process_t *p) {
   mp_buf_free(&rec);
 }
 
+/* Names of the signals whose numbers POSIX fixes (and every Unix shares); the backends report
+ * a signal death as -N in the platform's numbering, so other numbers are given bare. */
+static const char *signal_name(int sig, const char **what) {
+  static const struct {
+    int sig;
+    const char *name, *what;
+  } known[] = {{1, "SIGHUP", "Hangup"},
+               {2, "SIGINT", "Interrupt"},
+               {3, "SIGQUIT", "Quit"},
+               {4, "SIGILL", "Illegal instruction"},
+               {5, "SIGTRAP", "Trace/breakpoint trap"},
+               {6, "SIGABRT", "Aborted"},
+               {8, "SIGFPE", "Floating point exception"},
+               {9, "SIGKILL", "Killed"},
+               {11, "SIGSEGV", "Segmentation fault"},
+               {13, "SIGPIPE", "Broken pipe"},
+               {14, "SIGALRM", "Alarm clock"},
+               {15, "SIGTERM", "Terminated"}};
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+    if (known[i].sig == sig)
+      return *what = known[i].what, known[i].name;
+  return NULL;
+}
+
+/* A child killed by a signal says nothing itself: the reason is the signal (A5). */
+static void describe_signal_death(mproc_process_t *p) {
+  if (p->errmsg != NULL || p->exitcode >= 0 || p->exitcode < -127) /* also EXIT_UNKNOWN */
+    return;
+  char msg[96];
+  const char *what = NULL, *name = signal_name(-p->exitcode, &what);
+  if (name != NULL)
+    snprintf(msg, sizeof msg, "killed by signal %d (%s, %s)", -p->exitcode, name, what);
+  else
+    snprintf(msg, sizeof msg, "killed by signal %d", -p->exitcode);
+  p->errmsg = dup_str(msg);
+}
+
 static void finish(mproc_process_t *p, int os_status) {
   drain_records(p);
   if (os_status != MPROC_EXIT_UNKNOWN)
@@ -375,29 +444,71 @@ static void finish(mproc_process_t *p, int os_status) {
     p->exitcode = p->reported_code;
   else
     p->exitcode = MPROC_EXIT_UNKNOWN;
+  describe_signal_death(p);
   p->state = ST_DONE;
 }
 
-static int poll_exit(mproc_process_t *p, int64_t deadline) {
-  if (p->state == ST_DONE)
-    return 0;
-  int rc, status = MPROC_EXIT_UNKNOWN;
-  if (p->fs_status != OS_INVALID) {
-    rc = mp_forkserver_status(p->fs_status, deadline, &status);
-    p->proc.reaped = (rc == 0);
-  } else {
-    rc = os_proc_wait(&p->proc, deadline);
-    status = p->proc.status;
+/* One look without blocking, under the global lock: several threads may look at the same
+ * process (a join, and active_children or a start reaping opportunistically), and only one
+ * may collect the status, or the other's waitid would find nothing and lose it. */
+static int collect(mproc_process_t *p) {
+  os_global_lock();
+  int rc = 0, status = MPROC_EXIT_UNKNOWN;
+  if (p->state == ST_STARTED) {
+    if (p->fs_status != OS_INVALID) {
+      rc = mp_forkserver_status(p->fs_status, 0, &status);
+      p->proc.reaped = (rc == 0);
+    } else {
+      rc = os_proc_wait(&p->proc, 0);
+      status = p->proc.status;
+    }
+    if (rc == 0)
+      finish(p, status);
   }
-  if (rc == 0)
-    finish(p, status);
+  os_global_unlock();
   return rc;
+}
+
+/* Blocks until the exit can be collected. The blocking part holds no lock: it waits for the
+ * exit handle (pidfd, process handle, forkserver status channel) to become ready. An exit pipe
+ * (POSIX kernels without pidfd) is only a hint, as a grandchild may hold it open after the
+ * child exited: the exit itself is what collect() finds, so the wait is sliced. Without any
+ * handle, it looks again with a bounded back-off. */
+static int poll_exit(mproc_process_t *p, int64_t deadline) {
+  int64_t backoff_ms = 1;
+  for (;;) {
+    int rc = collect(p);
+    if (rc != MPROC_ETIMEDOUT)
+      return rc;
+    int64_t now = os_now_ns();
+    if (deadline != OS_NO_DEADLINE && now >= deadline)
+      return MPROC_ETIMEDOUT;
+    os_handle h = p->fs_status != OS_INVALID ? p->fs_status : p->proc.handle;
+    if (h != OS_INVALID) {
+      size_t ready;
+      int64_t until = deadline;
+      if (p->fs_status == OS_INVALID && p->proc.exit_pipe) {
+        until = os_deadline(backoff_ms);
+        until = until < deadline ? until : deadline;
+        backoff_ms = backoff_ms < 50 ? backoff_ms * 2 : 50;
+      }
+      rc = os_wait_any(&h, 1, until, &ready);
+      if (rc != 0 && rc != MPROC_ETIMEDOUT)
+        return rc;
+      if (rc == 0 && until != deadline)
+        os_sleep_ms(1); /* EOF shows a moment before the exit can be reaped: no busy loop */
+    } else {
+      int64_t left_ms = deadline == OS_NO_DEADLINE ? backoff_ms : (deadline - now) / 1000000 + 1;
+      os_sleep_ms(left_ms < backoff_ms ? left_ms : backoff_ms);
+      backoff_ms = backoff_ms < 50 ? backoff_ms * 2 : 50;
+    }
+  }
 }
 
 int mproc_process_join(mproc_process_t *p, int64_t timeout_ms) {
   if (p == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
-  if (p->state == ST_NEW)
+  if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
   return poll_exit(p, os_deadline(timeout_ms));
 }
@@ -405,7 +516,7 @@ int mproc_process_join(mproc_process_t *p, int64_t timeout_ms) {
 int mproc_process_is_alive(mproc_process_t *p) {
   if (p == NULL)
     return MPROC_EINVAL;
-  if (p->state != ST_STARTED)
+  if (state_of(p) != ST_STARTED)
     return 0;
   int rc = poll_exit(p, 0);
   return rc == MPROC_ETIMEDOUT ? 1 : (rc == 0 ? 0 : rc);
@@ -416,7 +527,7 @@ int64_t mproc_process_pid(const mproc_process_t *p) { return p ? p->proc.pid : 0
 int mproc_process_exitcode(mproc_process_t *p, int *code) {
   if (p == NULL || code == NULL)
     return MPROC_EINVAL;
-  if (p->state == ST_NEW)
+  if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
   int rc = poll_exit(p, 0);
   if (rc == MPROC_ETIMEDOUT)
@@ -429,7 +540,7 @@ int mproc_process_exitcode(mproc_process_t *p, int *code) {
 const char *mproc_process_error(mproc_process_t *p) {
   if (p == NULL)
     return NULL;
-  if (p->state == ST_STARTED)
+  if (state_of(p) == ST_STARTED)
     poll_exit(p, 0);
   return p->errmsg;
 }
@@ -437,7 +548,7 @@ const char *mproc_process_error(mproc_process_t *p) {
 int mproc_process_child_error(mproc_process_t *p) {
   if (p == NULL)
     return MPROC_EINVAL;
-  if (p->state == ST_STARTED)
+  if (state_of(p) == ST_STARTED)
     poll_exit(p, 0);
   return p->child_err;
 }
@@ -445,15 +556,33 @@ int mproc_process_child_error(mproc_process_t *p) {
 static int send_signal(mproc_process_t *p, int hard) {
   if (p == NULL)
     return MPROC_EINVAL;
-  if (p->state == ST_NEW)
+  if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
-  if (p->state == ST_DONE || poll_exit(p, 0) == 0)
+  if (poll_exit(p, 0) == 0)
     return 0; /* already gone: never signal a pid that may have been reused */
-  return os_proc_signal(&p->proc, hard);
+  /* Under the lock, so no other thread's collect() reaps it between the look and the signal
+   * (a reaped pid is free for reuse). */
+  os_global_lock();
+  int rc = p->state == ST_DONE ? 0 : os_proc_signal(&p->proc, hard);
+  os_global_unlock();
+  return rc;
 }
 
 int mproc_process_terminate(mproc_process_t *p) { return send_signal(p, 0); }
 int mproc_process_kill(mproc_process_t *p) { return send_signal(p, 1); }
+
+int mproc_process_stop(mproc_process_t *p, int64_t grace_ms) {
+  if (p == NULL || grace_ms < MPROC_FOREVER)
+    return MPROC_EINVAL;
+  int rc = send_signal(p, 0);
+  if (rc == 0 && poll_exit(p, os_deadline(grace_ms)) == MPROC_ETIMEDOUT)
+    rc = send_signal(p, 1);
+  /* After SIGKILL (or TerminateProcess) the exit is the kernel's business and does not wait
+   * for the process's cooperation. */
+  if (rc == 0)
+    rc = poll_exit(p, OS_NO_DEADLINE);
+  return rc;
+}
 
 static os_handle sentinel_of(const mproc_process_t *p) {
   if (p->fs_status != OS_INVALID)
@@ -464,9 +593,9 @@ static os_handle sentinel_of(const mproc_process_t *p) {
 int mp_process_wait_handle(mproc_process_t *p, os_handle *h) {
   if (p == NULL)
     return MPROC_EINVAL;
-  if (p->state == ST_NEW)
+  if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
-  if (p->state == ST_DONE)
+  if (state_of(p) == ST_DONE)
     return 1;
   *h = sentinel_of(p);
   return 0;
@@ -475,27 +604,18 @@ int mp_process_wait_handle(mproc_process_t *p, os_handle *h) {
 int mproc_process_sentinel(const mproc_process_t *p, intptr_t *out) {
   if (p == NULL || out == NULL)
     return MPROC_EINVAL;
-  if (p->state == ST_NEW)
+  if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
   *out = (intptr_t)sentinel_of(p);
   return 0;
 }
 
-/* --- close / free / detached ------------------------------------------------------------------ */
-
-static void unlink_child(mproc_process_t *p) {
-  os_global_lock();
-  for (mproc_process_t **pp = &g_children; *pp; pp = &(*pp)->next)
-    if (*pp == p) {
-      *pp = p->next;
-      break;
-    }
-  os_global_unlock();
-}
+/* --- close / free / detached ------------------------------------------------------------------ *
+ * A process is referenced by the caller's handle, by the global list while started, and by
+ * every snapshot of the list in use; it is destroyed when the last reference goes. So two
+ * threads reaping the same detached process (active_children, start) cannot both free it. */
 
 static void destroy(mproc_process_t *p) {
-  if (p->state != ST_NEW)
-    unlink_child(p);
   os_close(p->chan);
   os_close(p->fs_status);
   os_proc_release(&p->proc);
@@ -506,26 +626,54 @@ static void destroy(mproc_process_t *p) {
   free(p);
 }
 
+static void unref(mproc_process_t *p) {
+  os_global_lock();
+  int left = --p->refs;
+  os_global_unlock();
+  if (left == 0)
+    destroy(p);
+}
+
+/* Takes p off the global list (once), dropping the list's reference. */
+static void unlink_child(mproc_process_t *p) {
+  os_global_lock();
+  int was = p->linked;
+  for (mproc_process_t **pp = &g_children; was && *pp; pp = &(*pp)->next)
+    if (*pp == p) {
+      *pp = p->next;
+      break;
+    }
+  p->linked = 0;
+  os_global_unlock();
+  if (was)
+    unref(p);
+}
+
 int mproc_process_close(mproc_process_t *p) {
   if (p == NULL)
     return 0;
-  if (p->state == ST_STARTED && poll_exit(p, 0) != 0)
+  if (state_of(p) != ST_NEW && poll_exit(p, 0) != 0)
     return MPROC_ESTATE;
-  destroy(p);
+  unlink_child(p);
+  unref(p);
   return 0;
 }
 
 void mproc_process_free(mproc_process_t *p) {
   if (p == NULL)
     return;
-  if (p->state == ST_STARTED && poll_exit(p, 0) != 0) {
+  if (state_of(p) != ST_NEW && poll_exit(p, 0) != 0) {
+    os_global_lock();
     p->detached = 1; /* still running: reaped later, joined at exit if not a daemon */
-    return;
+    os_global_unlock();
+  } else {
+    unlink_child(p);
   }
-  destroy(p);
+  unref(p);
 }
 
-/* Snapshot of the list so that no lock is held while waiting on children. */
+/* Snapshot of the list (each entry referenced) so that no lock is held while waiting on
+ * children. */
 static size_t snapshot(mproc_process_t ***out) {
   os_global_lock();
   size_t n = 0;
@@ -533,20 +681,44 @@ static size_t snapshot(mproc_process_t ***out) {
     n++;
   mproc_process_t **v = n ? malloc(n * sizeof *v) : NULL;
   size_t i = 0;
-  for (mproc_process_t *c = g_children; v && c; c = c->next)
-    v[i++] = c;
+  for (mproc_process_t *c = g_children; v && c; c = c->next, i++) {
+    v[i] = c;
+    c->refs++;
+  }
   os_global_unlock();
   *out = v;
   return v ? n : 0;
 }
 
+static void release_snapshot(mproc_process_t **v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    unref(v[i]);
+  free(v);
+}
+
+static int is_detached(mproc_process_t *p) {
+  os_global_lock();
+  int d = p->detached;
+  os_global_unlock();
+  return d;
+}
+
+/* Python's _cleanup: every child that has exited is reaped now, so a handle kept but never
+ * joined leaves no zombie (its exit code stays readable); detached ones are forgotten. */
 static void reap_detached(void) {
   mproc_process_t **v;
   size_t n = snapshot(&v);
   for (size_t i = 0; i < n; i++)
-    if (v[i]->detached && poll_exit(v[i], 0) == 0)
-      destroy(v[i]);
-  free(v);
+    if (collect(v[i]) == 0 && is_detached(v[i]))
+      unlink_child(v[i]);
+  release_snapshot(v, n);
+}
+
+void mp_process_set_identity(const char *ident) {
+  os_global_lock();
+  snprintf(g_ident, sizeof g_ident, "%s", ident);
+  g_counter = 0; /* this child's own children count from 1 */
+  os_global_unlock();
 }
 
 void mp_process_after_fork_child(void) {
@@ -582,12 +754,12 @@ void mp_process_exit_hook(void) {
   mproc_process_t **v;
   size_t n = snapshot(&v);
   for (size_t i = 0; i < n; i++)
-    if (v[i]->daemon && v[i]->state == ST_STARTED)
+    if (v[i]->daemon && state_of(v[i]) == ST_STARTED)
       send_signal(v[i], 0);
   for (size_t i = 0; i < n; i++)
-    if (v[i]->state == ST_STARTED)
+    if (state_of(v[i]) == ST_STARTED)
       poll_exit(v[i], OS_NO_DEADLINE);
-  free(v);
+  release_snapshot(v, n);
 }
 
 /* --- module functions ------------------------------------------------------------------------- */
@@ -599,13 +771,13 @@ int mproc_active_children(mproc_process_t **out, size_t cap, size_t *count) {
   mproc_process_t **v;
   size_t n = snapshot(&v), k = 0;
   for (size_t i = 0; i < n; i++) {
-    if (v[i]->detached || v[i]->state != ST_STARTED || poll_exit(v[i], 0) == 0)
+    if (is_detached(v[i]) || collect(v[i]) == 0)
       continue;
     if (k < cap)
       out[k] = v[i];
     k++;
   }
-  free(v);
+  release_snapshot(v, n);
   *count = k;
   return 0;
 }
@@ -620,9 +792,9 @@ int mproc_process_wait_any(mproc_process_t *const *procs, size_t n, int64_t time
   int rc = 0;
   size_t ready = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
-    if (procs[i] == NULL || procs[i]->state == ST_NEW)
+    if (procs[i] == NULL || state_of(procs[i]) == ST_NEW)
       rc = procs[i] ? MPROC_ESTATE : MPROC_EINVAL;
-    else if (procs[i]->state == ST_DONE)
+    else if (state_of(procs[i]) == ST_DONE)
       rc = 1, ready = i; /* already exited: no need to wait */
     else
       hs[i] = sentinel_of(procs[i]);

@@ -43,6 +43,9 @@ TEST(exit_abort, 30, ALL) {
   ASSERT_EQ(t_join_code(p), 3); /* the C runtime's abort() exits with 3 */
 #else
   ASSERT_EQ(t_join_code(p), -SIGABRT);
+  const char *msg = mproc_process_error(p); /* the reason, not just a number */
+  if (msg == NULL || strcmp(msg, "killed by signal 6 (SIGABRT, Aborted)") != 0)
+    t_fail(__FILE__, __LINE__, "error text: %s", msg ? msg : "(null)");
 #endif
   ASSERT_OK(mproc_process_close(p));
 }
@@ -468,4 +471,146 @@ TEST(nested_children, 30, ALL) {
   if (code != 10)
     t_fail(__FILE__, __LINE__, "exit %d: %s", code, mproc_process_error(p));
   ASSERT_OK(mproc_process_close(p));
+}
+
+/* --- Python conformance: grandchild names, stdio flushed before a start, daemons' children --- */
+
+/* Creates two processes and checks their default names against the bound prefix:
+ * CPython names child K's children "Process-K:1", "Process-K:2" (by identity, not by name). */
+static int t_name_children(const mproc_args_t *a) {
+  char want[64];
+  size_t size = 0;
+  const char *prefix = mproc_args_self(a, &size);
+  C_TRUE(prefix != NULL && size > 0 && prefix[size - 1] == '\0');
+  mproc_process_t *p[2];
+  for (int i = 0; i < 2; i++) {
+    C_OK(mproc_process_new(&p[i], t_target_return_arg, NULL));
+    snprintf(want, sizeof want, "%s:%d", prefix, i + 1);
+    if (strcmp(mproc_process_name(p[i]), want) != 0)
+      return mproc_fail(70, "name %s, want %s", mproc_process_name(p[i]), want);
+  }
+  mproc_process_free(p[0]);
+  mproc_process_free(p[1]);
+  return 0;
+}
+
+TEST(grandchild_default_names, 30, ALL) {
+  mproc_process_t *p;
+  ASSERT_OK(mproc_process_new(&p, t_name_children, NULL));
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "%s", mproc_process_name(p));
+  ASSERT_OK(mproc_process_bind(p, prefix, strlen(prefix) + 1));
+  /* The identity follows the default name given at creation, even after a rename. */
+  ASSERT_OK(mproc_process_set_name(p, "renamed"));
+  ASSERT_OK(mproc_process_start(p));
+  int code = t_join_code(p);
+  if (code != 0)
+    t_fail(__FILE__, __LINE__, "child %d: %s", code, mproc_process_error(p));
+  ASSERT_OK(mproc_process_close(p));
+}
+
+/* A27: a daemon may start children (CPython refuses with "daemonic processes are not allowed
+ * to have children"; mproc's daemons mean "dies with its parent", not "childless"). */
+TEST(daemon_may_start_children, 30, ALL) {
+  mproc_process_t *p;
+  ASSERT_OK(mproc_process_new(&p, t_nested, NULL));
+  ASSERT_OK(mproc_process_set_daemon(p, 1));
+  ASSERT_OK(mproc_process_start(p));
+  int code = t_join_code(p);
+  if (code != 10)
+    t_fail(__FILE__, __LINE__, "exit %d: %s", code, mproc_process_error(p));
+  ASSERT_OK(mproc_process_close(p));
+}
+
+#ifndef _WIN32
+#include <fcntl.h>
+#include <unistd.h>
+static int t_print_child(const mproc_args_t *a) {
+  (void)a;
+  printf("child\n");
+  return 0;
+}
+#endif
+
+/* Python flushes stdout and stderr before every start: what the parent printed comes first. */
+TEST(stdio_flushed_before_start, 30, POSIX_ALL) {
+#ifndef _WIN32
+  char path[512];
+  t_temp_path(path, sizeof path, "flush");
+  fflush(stdout);
+  int saved = dup(1);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_TRUE(saved >= 0 && fd >= 0);
+  dup2(fd, 1);
+  close(fd);
+  static char buf[BUFSIZ];
+  setvbuf(stdout, buf, _IOFBF, sizeof buf); /* as when stdout is a file or a pipe */
+  printf("parent\n");
+  mproc_process_t *p = t_start(t_print_child, NULL);
+  int code = t_join_code(p);
+  fflush(stdout);
+  dup2(saved, 1);
+  close(saved);
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  ASSERT_EQ(code, 0);
+  ASSERT_OK(mproc_process_close(p));
+  char got[64] = {0};
+  FILE *f = fopen(path, "rb");
+  ASSERT_TRUE(f != NULL);
+  size_t n = fread(got, 1, sizeof got - 1, f);
+  fclose(f);
+  remove(path);
+  got[n] = '\0';
+  if (strcmp(got, "parent\nchild\n") != 0)
+    t_fail(__FILE__, __LINE__, "output order: [%s]", got);
+#endif
+}
+
+/* --- fork while other threads hold the library's lock or the loader's ---------------------------- */
+
+#ifndef _WIN32
+static int g_busy_stop;
+static void busy_global_lock(void *arg) {
+  (void)arg;
+  size_t n;
+  while (!__atomic_load_n(&g_busy_stop, __ATOMIC_RELAXED)) {
+    (void)mproc_get_start_method(); /* takes and drops the global lock */
+    mproc_active_children(NULL, 0, &n);
+  }
+}
+static void busy_loader(void *arg) {
+  (void)arg;
+  while (!__atomic_load_n(&g_busy_stop, __ATOMIC_RELAXED)) {
+    void *m = dlopen(MPROC_TEST_PLUGIN_PATH, RTLD_NOW);
+    if (m)
+      dlclose(m);
+  }
+}
+#endif
+
+/* A forked child starts with whatever locks other threads held at the fork: it must not need
+ * any of them before the target runs (every child here would hang otherwise). */
+TEST(fork_while_threads_hold_locks, 120, POSIX_ALL) {
+#ifndef _WIN32
+  __atomic_store_n(&g_busy_stop, 0, __ATOMIC_RELAXED);
+  t_thread *th[3] = {t_thread_start(busy_global_lock, NULL),
+                     t_thread_start(busy_global_lock, NULL), t_thread_start(busy_loader, NULL)};
+  for (int i = 0; i < 48; i++) {
+    mproc_process_t *p;
+    mproc_args_t *a;
+    ASSERT_OK(mproc_args_build(&a, "i", i));
+    ASSERT_OK(mproc_process_new(&p, t_target_return_arg, a));
+    mproc_args_free(a);
+    ASSERT_OK(mproc_process_allow_fork_with_threads(p, 1));
+    ASSERT_OK(mproc_process_start(p));
+    ASSERT_OK(mproc_process_join(p, 20000)); /* a hung child is a failure, not a hang */
+    int code = -1;
+    ASSERT_OK(mproc_process_exitcode(p, &code));
+    ASSERT_EQ(code, i);
+    ASSERT_OK(mproc_process_close(p));
+  }
+  __atomic_store_n(&g_busy_stop, 1, __ATOMIC_RELAXED);
+  for (int i = 0; i < 3; i++)
+    t_thread_join(th[i]);
+#endif
 }

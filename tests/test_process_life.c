@@ -449,3 +449,341 @@ TEST(child_keeps_stdio, 30, POSIX_ALL) {
   ASSERT_OK(mproc_process_close(p));
 #endif
 }
+
+/* --- a lock held when the target returns ------------------------------------------------------ */
+
+static int t_lock_and_return(const mproc_args_t *a) {
+  C_OK(mproc_lock_acquire(t_lock(a, 0), 0));
+  return 0; /* still holding it: the exit must hand it on as owner-dead */
+}
+
+TEST(lock_held_at_return_owner_dead, 60, ALL) {
+  mproc_lock_t *l;
+  ASSERT_OK(mproc_lock_new(&l));
+  mproc_process_t *p = t_start_one(t_lock_and_return, t_args("L", l));
+  t_finish(p);
+  ASSERT_RC(mproc_lock_acquire(l, 20000), MPROC_EOWNERDEAD);
+  ASSERT_OK(mproc_lock_consistent(l));
+  ASSERT_OK(mproc_lock_release(l));
+  mproc_lock_free(l);
+}
+
+/* --- stop: terminate, grace, kill, reap (B4, A26) ----------------------------------------------- */
+
+#ifndef _WIN32
+static int t_ignore_term(const mproc_args_t *a) {
+  signal(SIGTERM, SIG_IGN);
+  write_file(t_str(a, 0), 1);
+  t_sleep_ms(60000);
+  return 0;
+}
+#endif
+
+TEST(stop_escalates_after_grace, 60, ALL) {
+  mproc_process_t *p = start_sleeper(60000, 0);
+  ASSERT_OK(mproc_process_stop(p, 5000)); /* a sleeper dies of the terminate */
+  int code = 0;
+  ASSERT_OK(mproc_process_exitcode(p, &code));
+  ASSERT_EQ(code, -15);
+  ASSERT_OK(mproc_process_stop(p, 5000)); /* gone already: 0 */
+  ASSERT_OK(mproc_process_close(p));
+#ifndef _WIN32
+  char path[512];
+  t_temp_path(path, sizeof path, "stop");
+  remove(path);
+  mproc_args_t *a;
+  ASSERT_OK(mproc_args_build(&a, "s", path));
+  p = t_start(t_ignore_term, a);
+  mproc_args_free(a);
+  ASSERT_TRUE(wait_file(path, 20000) == 1);
+  ASSERT_WAITS(mproc_process_stop(p, 300), 0, 300); /* ignores SIGTERM: killed after grace */
+  ASSERT_OK(mproc_process_exitcode(p, &code));
+  ASSERT_EQ(code, -9);
+  ASSERT_OK(mproc_process_close(p));
+  remove(path);
+#endif
+}
+
+/* B5: a handle kept but never joined leaves no zombie once the library looks again. */
+TEST(unjoined_child_not_left_zombie, 60, ALL) {
+  mproc_process_t *p = t_start(t_target_return_arg, NULL);
+  int64_t pid = mproc_process_pid(p);
+  size_t n = 9;
+  /* gone = no process left at all, not even a zombie */
+  int really_gone = 0;
+  for (int i = 0; i < 2000 && !really_gone; i++) {
+    ASSERT_OK(mproc_active_children(NULL, 0, &n));
+#ifdef _WIN32
+    really_gone = process_gone(pid);
+#else
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%lld", (long long)pid);
+    FILE *f = fopen(path, "r");
+    really_gone = f == NULL;
+    if (f)
+      fclose(f);
+#endif
+    if (!really_gone)
+      t_sleep_ms(10);
+  }
+  ASSERT_TRUE(really_gone);
+  int code = -1;
+  ASSERT_OK(mproc_process_exitcode(p, &code)); /* still readable */
+  ASSERT_EQ(code, 0);
+  ASSERT_OK(mproc_process_close(p));
+}
+
+/* Several threads look at the list (reaping detached children) while detached children exit:
+ * each must be destroyed exactly once (ASan catches a second destroy). */
+static int g_hammer_stop;
+static void hammer_active(void *arg) {
+  (void)arg;
+  size_t n;
+  while (!__atomic_load_n(&g_hammer_stop, __ATOMIC_RELAXED))
+    mproc_active_children(NULL, 0, &n);
+}
+
+TEST(detached_reaped_once_under_threads, 120, ALL) {
+  __atomic_store_n(&g_hammer_stop, 0, __ATOMIC_RELAXED);
+  t_thread *th[3];
+  for (int i = 0; i < 3; i++)
+    th[i] = t_thread_start(hammer_active, NULL);
+  for (int round = 0; round < 40; round++) {
+    mproc_process_t *p;
+    ASSERT_OK(mproc_process_new(&p, t_target_return_arg, NULL));
+    ASSERT_OK(mproc_process_allow_fork_with_threads(p, 1));
+    ASSERT_OK(mproc_process_start(p));
+    mproc_process_free(p); /* usually still running: detached */
+  }
+  size_t n = 1;
+  for (int i = 0; i < 3000 && n > 0; i++) {
+    ASSERT_OK(mproc_active_children(NULL, 0, &n));
+    t_sleep_ms(10);
+  }
+  __atomic_store_n(&g_hammer_stop, 1, __ATOMIC_RELAXED);
+  for (int i = 0; i < 3; i++)
+    t_thread_join(th[i]);
+  ASSERT_EQ(n, 0);
+}
+
+/* --- a stalled forkserver ------------------------------------------------------------------------ */
+
+#ifndef _WIN32
+/* Our only live child, found through /proc (the forkserver: its children were joined). */
+static int64_t only_child_pid(void) {
+  DIR *d = opendir("/proc");
+  int64_t found = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL) {
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    FILE *f = e->d_name[0] >= '1' && e->d_name[0] <= '9' ? fopen(path, "r") : NULL;
+    if (f == NULL)
+      continue;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    long long ppid = 0;
+    if (p && sscanf(p + 2, "%*c %lld", &ppid) == 1 && ppid == (long long)getpid())
+      found = atoll(e->d_name);
+  }
+  if (d)
+    closedir(d);
+  return found;
+}
+
+static int g_fs_stop;
+static long g_fs_calls;
+static void count_active(void *arg) {
+  (void)arg;
+  size_t n;
+  while (!__atomic_load_n(&g_fs_stop, __ATOMIC_RELAXED)) {
+    mproc_active_children(NULL, 0, &n);
+    __atomic_fetch_add(&g_fs_calls, 1, __ATOMIC_RELAXED);
+    t_sleep_ms(5);
+  }
+}
+#endif
+
+/* A stopped server makes a start fail (not hang) while other calls go on, and the next start
+ * gets a fresh server. */
+TEST(forkserver_stalled_server, 180, POSIX_ONCE) {
+#ifndef _WIN32
+  ASSERT_OK(mproc_set_start_method(MPROC_START_FORKSERVER));
+  mproc_process_t *p = t_start(t_target_return_arg, NULL);
+  ASSERT_EQ(t_join_code(p), 0);
+  ASSERT_OK(mproc_process_close(p));
+  int64_t server = only_child_pid();
+  ASSERT_TRUE(server > 0);
+  ASSERT_EQ(kill((pid_t)server, SIGSTOP), 0);
+  __atomic_store_n(&g_fs_stop, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&g_fs_calls, 0, __ATOMIC_RELAXED);
+  t_thread *th = t_thread_start(count_active, NULL);
+  ASSERT_OK(mproc_process_new(&p, t_target_return_arg, NULL));
+  int64_t t0 = t_now_ms();
+  ASSERT_RC(mproc_process_start(p), MPROC_ETIMEDOUT);
+  ASSERT_TRUE(t_now_ms() - t0 < 100000);
+  long calls = __atomic_load_n(&g_fs_calls, __ATOMIC_RELAXED);
+  __atomic_store_n(&g_fs_stop, 1, __ATOMIC_RELAXED);
+  t_thread_join(th);
+  ASSERT_TRUE(calls > 10); /* other calls kept returning meanwhile */
+  ASSERT_TRUE(wait_gone(server, 20000)); /* the stalled server was dropped */
+  ASSERT_OK(mproc_process_start(p));     /* a fresh server */
+  ASSERT_EQ(t_join_code(p), 0);
+  ASSERT_OK(mproc_process_close(p));
+#endif
+}
+
+/* --- daemons die with the parent process, not with the thread that started them ------------------ */
+
+static mproc_process_t *g_thread_daemon;
+static void start_daemon_in_thread(void *arg) {
+  (void)arg;
+  mproc_args_t *a;
+  ASSERT_OK(mproc_args_build(&a, "l", (int64_t)60000));
+  ASSERT_OK(mproc_process_new(&g_thread_daemon, t_target_sleep_arg, a));
+  mproc_args_free(a);
+  ASSERT_OK(mproc_process_set_daemon(g_thread_daemon, 1));
+  ASSERT_OK(mproc_process_allow_fork_with_threads(g_thread_daemon, 1));
+  ASSERT_OK(mproc_process_start(g_thread_daemon));
+  t_sleep_ms(200); /* the child is surely past its start-up when this thread ends */
+}
+
+/* The middle process starts its daemon grandchild from a thread that ends at once, then
+ * sleeps to be killed. */
+typedef struct thread_start {
+  const char *path;
+  int rc;
+} thread_start;
+
+static void start_recorder(void *arg) {
+  thread_start *ts = arg;
+  mproc_args_t *ga;
+  mproc_process_t *g;
+  ts->rc = mproc_args_build(&ga, "s", ts->path);
+  if (ts->rc == 0 && (ts->rc = mproc_process_new(&g, t_record_and_sleep, ga)) == 0) {
+    mproc_process_set_daemon(g, 1);
+    mproc_process_allow_fork_with_threads(g, 1);
+    ts->rc = mproc_process_start(g);
+  }
+  mproc_args_free(ga);
+}
+
+static int t_middle_threaded(const mproc_args_t *a) {
+  thread_start ts = {t_str(a, 0), -1};
+  t_thread_join(t_thread_start(start_recorder, &ts));
+  if (ts.rc != 0)
+    return mproc_fail(70, "start: %s", mproc_errname(ts.rc));
+  t_sleep_ms(60000);
+  return 0;
+}
+
+TEST(daemon_from_thread_dies_with_parent_process, 60, ALL) {
+  char path[512];
+  t_temp_path(path, sizeof path, "daemon-thread");
+  remove(path);
+  mproc_args_t *a;
+  ASSERT_OK(mproc_args_build(&a, "s", path));
+  mproc_process_t *m = t_start(t_middle_threaded, a);
+  mproc_args_free(a);
+  int64_t g = wait_file(path, 20000);
+  ASSERT_TRUE(g > 0);
+  t_sleep_ms(200);
+  ASSERT_TRUE(!process_gone(g)); /* the starting thread ended: the daemon lives on */
+  ASSERT_OK(mproc_process_kill(m));
+  ASSERT_EQ(t_join_code(m), -9);
+  ASSERT_OK(mproc_process_close(m));
+  ASSERT_TRUE(wait_gone(g, 5000)); /* its parent process died: so does it */
+  remove(path);
+}
+
+TEST(daemon_outlives_starting_thread, 60, ALL) {
+  t_thread *th = t_thread_start(start_daemon_in_thread, NULL);
+  t_thread_join(th); /* the starting thread is gone */
+  t_sleep_ms(300);
+  int code = 0;
+  if (mproc_process_exitcode(g_thread_daemon, &code) == 0)
+    t_fail(__FILE__, __LINE__, "the daemon died with its starting thread: exit %d", code);
+  /* Under forkserver the server (started by that thread too) still serves. The ended thread
+   * may linger in /proc for a moment: allow fork with threads. */
+  mproc_process_t *p;
+  ASSERT_OK(mproc_process_new(&p, t_target_return_arg, NULL));
+  ASSERT_OK(mproc_process_allow_fork_with_threads(p, 1));
+  ASSERT_OK(mproc_process_start(p));
+  ASSERT_EQ(t_join_code(p), 0);
+  ASSERT_OK(mproc_process_close(p));
+  ASSERT_EQ(mproc_process_is_alive(g_thread_daemon), 1);
+  t_kill_and_reap(g_thread_daemon);
+}
+
+/* --- kernels without pidfd (forced with MPROC_NO_PIDFD=1) ------------------------------------------ */
+
+#ifndef _WIN32
+static int sentinel_ready(mproc_process_t *p, int ms) {
+  intptr_t s = -1;
+  ASSERT_OK(mproc_process_sentinel(p, &s));
+  struct pollfd pf = {(int)s, POLLIN, 0};
+  return poll(&pf, 1, ms) > 0;
+}
+#endif
+
+/* The sentinel means exit: not the READY record the child sends before its target runs. */
+TEST(sentinel_means_exit_without_pidfd, 60, POSIX_ALL) {
+#ifndef _WIN32
+  setenv("MPROC_NO_PIDFD", "1", 1);
+  mproc_process_t *p = start_sleeper(1500, 0);
+  ASSERT_TRUE(!sentinel_ready(p, 500)); /* READY came and went: still running */
+  ASSERT_EQ(mproc_process_is_alive(p), 1);
+  ASSERT_TRUE(sentinel_ready(p, 30000));
+  ASSERT_EQ(t_join_code(p), 0);
+  ASSERT_OK(mproc_process_close(p));
+  p = start_sleeper(60000, 0); /* signals still reach it, by pid */
+  t_kill_and_reap(p);
+  unsetenv("MPROC_NO_PIDFD");
+#endif
+}
+
+/* Timeouts near INT64_MAX saturate to "forever" on every backend: no overflow, no early
+ * return, no EINVAL. */
+TEST(huge_timeouts_mean_forever, 60, ALL) {
+  const int64_t huge[] = {INT64_MAX, INT64_MAX - 1, INT64_MAX / 1000, INT64_MAX / 1000000,
+                          (int64_t)1 << 53};
+  for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+    mproc_process_t *p = start_sleeper(100, 0);
+    size_t idx = 9;
+    ASSERT_OK(mproc_process_wait_any(&p, 1, huge[i], &idx));
+    ASSERT_EQ(idx, 0);
+    ASSERT_OK(mproc_process_join(p, huge[i]));
+    ASSERT_OK(mproc_process_stop(p, huge[i]));
+    int code = -1;
+    ASSERT_OK(mproc_process_exitcode(p, &code));
+    ASSERT_EQ(code, 0);
+    ASSERT_OK(mproc_process_close(p));
+  }
+}
+
+#ifndef _WIN32
+/* Leaves a raw fork() grandchild behind that keeps every inherited descriptor for 20 s. */
+static int t_leave_grandchild(const mproc_args_t *a) {
+  (void)a;
+  pid_t pid = fork();
+  if (pid == 0) {
+    sleep(20);
+    _exit(0);
+  }
+  return pid > 0 ? 0 : 1;
+}
+#endif
+
+/* B4: the exit is detected from the process, never from a pipe a grandchild may hold. */
+TEST(exit_not_hidden_by_grandchild_without_pidfd, 60, POSIX_ALL) {
+#ifndef _WIN32
+  setenv("MPROC_NO_PIDFD", "1", 1);
+  mproc_process_t *p = t_start(t_leave_grandchild, NULL);
+  ASSERT_OK(mproc_process_join(p, 10000));
+  ASSERT_EQ(t_join_code(p), 0);
+  ASSERT_OK(mproc_process_close(p));
+  unsetenv("MPROC_NO_PIDFD");
+#endif
+}

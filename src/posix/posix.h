@@ -10,6 +10,9 @@
  * Returns the number of ready fds (> 0), MPROC_ETIMEDOUT, or an error. */
 int px_poll(struct pollfd *fds, nfds_t n, int64_t deadline);
 
+/* 1 while proc.c's starter thread exists (it creates daemons; see there). */
+int px_starter_running(void);
+
 /* ThreadSanitizer builds: some calls are replaced by ones its runtime intercepts. */
 #if defined(__SANITIZE_THREAD__)
 #define MPROC_TSAN 1

@@ -15,10 +15,20 @@
  * Old kernels without CLONE_PIDFD (< 5.2) get the same child without a pidfd.
  *
  * fork uses fork(2) (libc must run its atfork handlers), with signals blocked around it; the
- * pidfd is opened right after. Reaping is waitid(P_PID, __WALL): never a SIGCHLD handler. */
+ * pidfd is opened right after. Reaping is waitid(P_PID, __WALL): never a SIGCHLD handler.
+ *
+ * Daemons and the starter thread: PR_SET_PDEATHSIG fires when the parent THREAD exits, not the
+ * parent process, so a daemon created by a short-lived thread would be killed when that thread
+ * ends (and a forkserver with all its daemon children with it). Daemons are therefore created
+ * by a thread that lives as long as the process: the main thread itself, else one starter
+ * thread this file keeps, idle and with every signal blocked, that performs the clone or fork
+ * on the caller's behalf. The user's child gets no extra thread, and no signal handler is
+ * installed anywhere. A forked daemon's child side then runs on its copy of the starter
+ * thread (the caller's data it uses is in the copied memory). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,6 +57,8 @@ typedef struct spawn_ctx {
   const os_spawn_req *req;
   char **envp;
   const char *exe;
+  int exit_w;       /* no pidfd: the exit pipe's write end, kept by the child until it exits */
+  int want_pidfd;
   volatile int err; /* written by the child before exec fails; we share memory until then */
 } spawn_ctx;
 
@@ -66,6 +78,8 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) static int spawn_
   syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC); /* ENOSYS < 5.11: CLOEXEC alone */
   for (size_t i = 0; i < req->n_inherit; i++)
     fcntl((int)req->inherit[i], F_SETFD, 0);
+  if (ctx->exit_w >= 0)
+    fcntl(ctx->exit_w, F_SETFD, 0);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
@@ -111,7 +125,10 @@ static clone_fn real_clone(void) {
 static pid_t clone_child(spawn_ctx *ctx, char *stack_top, int *pidfd) {
   *pidfd = -1;
   clone_fn fn = real_clone();
-  pid_t pid = fn(spawn_child, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD, ctx, pidfd);
+  pid_t pid = -1;
+  errno = EINVAL;
+  if (ctx->want_pidfd)
+    pid = fn(spawn_child, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD, ctx, pidfd);
   if (pid < 0 && errno == EINVAL) /* kernel without CLONE_PIDFD */
     pid = fn(spawn_child, stack_top, CLONE_VM | CLONE_VFORK, ctx);
   return pid;
@@ -135,24 +152,166 @@ static void self_exe(char *buf, size_t cap) {
   buf[n] = '\0';
 }
 
+static int pidfd_open_(pid_t pid);
+
+/* 1 on kernels without pidfd (< 5.3), or when MPROC_NO_PIDFD=1 asks for that path (to test
+ * it on a new kernel). Children then get an exit pipe as their exit handle: the bootstrap
+ * channel cannot serve, as it turns readable with the first record (READY), long before the
+ * exit. */
+static int no_pidfd(void) {
+  static int cached = -1;
+  int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+  if (v >= 0)
+    return v;
+  const char *e = getenv("MPROC_NO_PIDFD");
+  v = e != NULL && strcmp(e, "1") == 0;
+  if (!v) {
+    int fd = pidfd_open_(getpid());
+    v = fd < 0 && errno == ENOSYS;
+    if (fd >= 0)
+      close(fd);
+  }
+  __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+  return v;
+}
+
+/* --- the starter thread --------------------------------------------------------------------- */
+
+typedef struct start_job {
+  int (*run)(void *);
+  void *arg;
+  int rc, done;
+} start_job;
+
+static pthread_mutex_t s_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t s_cv = PTHREAD_COND_INITIALIZER;
+static start_job *s_job; /* the job posted, until it is done */
+static int s_up;
+
+int px_starter_running(void) {
+  pthread_mutex_lock(&s_mu);
+  int up = s_up;
+  pthread_mutex_unlock(&s_mu);
+  return up;
+}
+
+static void *starter_main(void *unused) {
+  (void)unused;
+  pthread_mutex_lock(&s_mu);
+  for (;;) {
+    while (s_job == NULL || s_job->done)
+      pthread_cond_wait(&s_cv, &s_mu);
+    start_job *j = s_job;
+    pthread_mutex_unlock(&s_mu); /* a fork must find it free (see starter_atfork) */
+    int rc = j->run(j->arg);     /* in a forked daemon's child this never returns */
+    pthread_mutex_lock(&s_mu);
+    j->rc = rc;
+    j->done = 1;
+    s_job = NULL;
+    pthread_cond_broadcast(&s_cv);
+  }
+  return NULL;
+}
+
+/* The starter's lock is free at any fork, or taken by a thread that only waits on s_cv (never
+ * while holding the global lock), so the order against the global lock's handlers does not
+ * matter. The child has no starter thread: it starts its own if it needs one. */
+static void starter_prepare(void) { pthread_mutex_lock(&s_mu); }
+static void starter_parent(void) { pthread_mutex_unlock(&s_mu); }
+static void starter_child(void) {
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+  memcpy(&s_mu, &mu, sizeof mu);
+  memcpy(&s_cv, &cv, sizeof cv);
+  s_job = NULL;
+  s_up = 0;
+}
+__attribute__((constructor)) static void starter_atfork(void) {
+  pthread_atfork(starter_prepare, starter_parent, starter_child);
+}
+
+static int starter_launch(void) {
+  pthread_attr_t attr;
+  pthread_t th;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_sigmask(SIG_SETMASK, &all, &old); /* the host's handlers never run on it */
+  int err = pthread_create(&th, &attr, starter_main, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  return err;
+}
+
+/* Runs run(arg) on a thread that lives as long as the process. */
+static int on_lasting_thread(int (*run)(void *), void *arg) {
+  if ((pid_t)syscall(SYS_gettid) == getpid())
+    return run(arg); /* the main thread: it ends with the process */
+  pthread_mutex_lock(&s_mu);
+  if (!s_up && starter_launch() != 0) {
+    pthread_mutex_unlock(&s_mu);
+    return run(arg); /* no thread to be had: the daemon depends on this thread, as before */
+  }
+  s_up = 1;
+  while (s_job != NULL)
+    pthread_cond_wait(&s_cv, &s_mu);
+  start_job j = {run, arg, 0, 0};
+  s_job = &j;
+  pthread_cond_broadcast(&s_cv);
+  while (!j.done)
+    pthread_cond_wait(&s_cv, &s_mu);
+  pthread_mutex_unlock(&s_mu);
+  return j.rc;
+}
+
+/* --- spawn ------------------------------------------------------------------------------------ */
+
+typedef struct spawn_job {
+  const os_spawn_req *req;
+  os_proc *out;
+} spawn_job;
+
+static int spawn_now(const os_spawn_req *req, os_proc *out);
+
+static int run_spawn(void *arg) {
+  spawn_job *j = arg;
+  return spawn_now(j->req, j->out);
+}
+
 int os_proc_spawn(const os_spawn_req *req, os_proc *out) {
   if (req == NULL || out == NULL || req->argv == NULL || req->argv[0] == NULL)
     return MPROC_EINVAL;
+  if (!req->die_with_parent)
+    return spawn_now(req, out);
+  spawn_job j = {req, out};
+  return on_lasting_thread(run_spawn, &j);
+}
+
+static int spawn_now(const os_spawn_req *req, os_proc *out) {
   char exe[4096];
   self_exe(exe, sizeof exe);
-  spawn_ctx ctx = {req, build_env(req->env_assign), exe, 0};
+  int exitp[2] = {-1, -1};
+  spawn_ctx ctx = {req, build_env(req->env_assign), exe, -1, !no_pidfd(), 0};
   char *stack = malloc(CHILD_STACK);
   int rc = 0, pidfd = -1;
   if (ctx.envp == NULL || stack == NULL) {
     rc = MPROC_ENOMEM;
     goto done;
   }
+  if (!ctx.want_pidfd && pipe2(exitp, O_CLOEXEC) != 0) {
+    rc = os_last_error();
+    goto done;
+  }
+  ctx.exit_w = exitp[1];
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pid_t pid = clone_child(&ctx, stack + CHILD_STACK, &pidfd);
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (exitp[1] >= 0)
+    close(exitp[1]);
   if (pid < 0) {
     rc = os_error(clone_errno);
   } else if (ctx.err != 0) { /* exec failed: the child has exited; never leave a zombie */
@@ -160,10 +319,15 @@ int os_proc_spawn(const os_spawn_req *req, os_proc *out) {
     if (pidfd >= 0)
       close(pidfd);
     rc = os_error(ctx.err);
+  } else if (pidfd < 0 && exitp[0] >= 0) {
+    *out = (os_proc){pid, exitp[0], 1, 0, 0, 1};
+    exitp[0] = -1;
   } else {
-    *out = (os_proc){pid, pidfd, 1, 0, 0};
+    *out = (os_proc){pid, pidfd, 1, 0, 0, 0};
   }
 done:
+  if (exitp[0] >= 0)
+    close(exitp[0]);
   free(stack);
   free(ctx.envp);
   return rc;
@@ -193,14 +357,19 @@ static int pidfd_open_(pid_t pid) {
 #endif
 }
 
-int os_proc_fork(int die_with_parent, os_proc *out, int *in_child) {
+static int fork_now(int die_with_parent, os_proc *out, int *in_child) {
   pid_t parent = getpid();
+  int exitp[2] = {-1, -1};
+  if (no_pidfd() && pipe2(exitp, O_CLOEXEC) != 0)
+    return os_last_error();
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pid_t pid = fork();
   int err = errno;
   if (pid == 0) {
+    if (exitp[0] >= 0)
+      close(exitp[0]); /* the write end stays open until this process is gone */
     reset_signals();
     /* The parent may have died between fork and prctl: PDEATHSIG would then never fire. */
     if (die_with_parent && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent))
@@ -212,17 +381,52 @@ int os_proc_fork(int die_with_parent, os_proc *out, int *in_child) {
     return 0;
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (pid < 0)
+  if (exitp[1] >= 0)
+    close(exitp[1]);
+  if (pid < 0) {
+    if (exitp[0] >= 0)
+      close(exitp[0]);
     return os_error(err);
+  }
   *in_child = 0;
-  *out = (os_proc){pid, pidfd_open_(pid), 1, 0, 0};
+  if (exitp[0] >= 0) {
+    *out = (os_proc){pid, exitp[0], 1, 0, 0, 1};
+    return 0;
+  }
+  *out = (os_proc){pid, pidfd_open_(pid), 1, 0, 0, 0};
   if (out->handle < 0)
-    out->handle = OS_INVALID; /* ESRCH: already reaped by someone else; ENOSYS: old kernel */
+    out->handle = OS_INVALID; /* ESRCH: already reaped by someone else */
   return 0;
 }
 
+typedef struct fork_job {
+  int die_with_parent;
+  os_proc *out;
+  void (*in_child)(void *);
+  void *arg;
+} fork_job;
+
+static int run_fork(void *arg) {
+  fork_job *j = arg;
+  int in_child = 0;
+  int rc = fork_now(j->die_with_parent, j->out, &in_child);
+  if (rc == 0 && in_child) {
+    j->in_child(j->arg);
+    _exit(255); /* in_child never returns; if it did, nothing of ours may run on */
+  }
+  return rc;
+}
+
+int os_proc_fork(int die_with_parent, os_proc *out, void (*in_child)(void *), void *arg) {
+  if (out == NULL || in_child == NULL)
+    return MPROC_EINVAL;
+  (void)no_pidfd(); /* decided before any fork, so the child never reads the environment */
+  fork_job j = {die_with_parent, out, in_child, arg};
+  return die_with_parent ? on_lasting_thread(run_fork, &j) : run_fork(&j);
+}
+
 void os_proc_attach(os_proc *out, int64_t pid, os_handle handle) {
-  *out = (os_proc){pid, handle, 0, 0, 0};
+  *out = (os_proc){pid, handle, 0, 0, 0, 0};
 }
 
 void os_proc_release(os_proc *p) {
@@ -252,7 +456,8 @@ static int lost_status(const os_proc *p) {
   struct px_pidfd_info info;
   memset(&info, 0, sizeof info);
   info.mask = PX_PIDFD_INFO_EXIT;
-  if (p->handle == OS_INVALID || ioctl((int)p->handle, PX_PIDFD_GET_INFO, &info) != 0 ||
+  if (p->handle == OS_INVALID || p->exit_pipe ||
+      ioctl((int)p->handle, PX_PIDFD_GET_INFO, &info) != 0 ||
       !(info.mask & PX_PIDFD_INFO_EXIT))
     return MPROC_EXIT_UNKNOWN;
   int st = info.exit_code;
@@ -288,13 +493,16 @@ static int wait_child(os_proc *p, int64_t deadline) {
   while (!try_reap(p)) {
     if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
       return MPROC_ETIMEDOUT;
-    if (p->handle != OS_INVALID) {
+    if (p->handle != OS_INVALID && !p->exit_pipe) {
       struct pollfd pf = {(int)p->handle, POLLIN, 0};
       int rc = px_poll(&pf, 1, deadline);
       if (rc < 0 && rc != MPROC_ETIMEDOUT)
         return rc;
-    } else { /* no pidfd (kernel < 5.3): poll with a bounded back-off */
-      os_sleep_ms(backoff_ms);
+    } else { /* no pidfd (kernel < 5.3): poll with a bounded back-off. The exit pipe is not
+              * waited on here: a grandchild holding it open would hide the exit. */
+      int64_t left_ms = deadline == OS_NO_DEADLINE ? backoff_ms
+                                                   : (deadline - os_now_ns()) / 1000000 + 1;
+      os_sleep_ms(left_ms < backoff_ms ? left_ms : backoff_ms);
       backoff_ms = backoff_ms < 50 ? backoff_ms * 2 : 50;
     }
   }
@@ -323,14 +531,23 @@ int os_proc_signal(os_proc *p, int hard) {
   if (p->reaped)
     return 0;
   int sig = hard ? SIGKILL : SIGTERM;
-  int rc = -1;
+  int rc = -1, pidfd = p->handle != OS_INVALID && !p->exit_pipe;
+  errno = ENOSYS;
 #ifdef SYS_pidfd_send_signal
-  if (p->handle != OS_INVALID)
+  if (pidfd)
     rc = (int)syscall(SYS_pidfd_send_signal, (int)p->handle, sig, NULL, 0);
 #endif
-  /* Without a pidfd, kill(pid) is safe for our own unreaped child (a zombie keeps its pid). */
-  if (rc != 0 && (p->handle == OS_INVALID || errno == ENOSYS))
+  /* Without a pidfd, kill(pid) is safe for our own unreaped child (a zombie keeps its pid).
+   * An attached process (not our child) without a pidfd could have been reaped by its parent
+   * and its pid reused: look first, and never signal one seen gone. */
+  if (rc != 0 && (!pidfd || errno == ENOSYS)) {
+    if (!p->is_child && kill((pid_t)p->pid, 0) != 0 && errno == ESRCH) {
+      p->reaped = 1;
+      p->status = MPROC_EXIT_UNKNOWN;
+      return 0;
+    }
     rc = kill((pid_t)p->pid, sig);
+  }
   if (rc != 0 && errno == ESRCH)
     return 0; /* already exited */
   return rc == 0 ? 0 : os_last_error();

@@ -8,12 +8,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "posix.h"
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void os_global_lock(void) { pthread_mutex_lock(&g_lock); }
 void os_global_unlock(void) { pthread_mutex_unlock(&g_lock); }
+
+/* fork() copies the lock in whatever state it is: held by another thread at that instant (a
+ * pool thread forks workers while user threads call in), the child's copy would stay held
+ * forever and the child would hang at its first library call. So every fork, ours or the
+ * host's, takes the lock first and the child starts with a fresh one. This is the library's
+ * only in-process lock; a second one must join these handlers in a fixed order. */
+static void lock_prepare(void) { pthread_mutex_lock(&g_lock); }
+static void lock_parent(void) { pthread_mutex_unlock(&g_lock); }
+static void lock_child(void) {
+  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+  memcpy(&g_lock, &fresh, sizeof fresh);
+}
+__attribute__((constructor)) static void lock_register(void) {
+  pthread_atfork(lock_prepare, lock_parent, lock_child);
+}
 int os_init(void) { return 0; }
 void os_exit_now(int code) { _exit(code); }
 int64_t os_getpid(void) { return (int64_t)getpid(); }
@@ -51,7 +66,9 @@ static int thread_count_stat(void) {
 
 int os_thread_count(void) {
   int n = thread_count_fast();
-  return n > 0 ? n : thread_count_stat();
+  if (n <= 0)
+    n = thread_count_stat();
+  return n > 1 && px_starter_running() ? n - 1 : n;
 }
 
 int os_cpu_count(void) {

@@ -27,7 +27,7 @@ int64_t os_deadline(int64_t timeout_ms) {
     return OS_NO_DEADLINE;
   int64_t now = os_now_ns();
   if (timeout_ms > (OS_NO_DEADLINE - now) / 1000000)
-    return OS_NO_DEADLINE - 1; /* saturate, but stay a real deadline */
+    return OS_NO_DEADLINE; /* saturate to "forever", as the POSIX backend does */
   return now + timeout_ms * 1000000;
 }
 
@@ -46,6 +46,6 @@ DWORD w32_wait_ms(int64_t deadline) {
   int64_t left = deadline - os_now_ns();
   if (left <= 0)
     return 0;
-  int64_t ms = (left + 999999) / 1000000;
-  return ms > 0x7FFFFFFF ? 0x7FFFFFFF : (DWORD)ms;
+  int64_t ms = left / 1000000 + (left % 1000000 != 0); /* round up without overflowing */
+  return ms > 0x7FFFFFFF ? 0x7FFFFFFF : (DWORD)ms;      /* below INFINITE: a real deadline */
 }

@@ -332,7 +332,10 @@ fail:
   return rc;
 }
 
-int os_proc_fork(int die_with_parent, os_proc *out, int *in_child) { return MPROC_ENOTSUP; }
+int os_proc_fork(int die_with_parent, os_proc *out, void (*in_child)(void *), void *arg) {
+  (void)die_with_parent, (void)out, (void)in_child, (void)arg;
+  return MPROC_ENOTSUP;
+}
 
 int os_can_fork(void) { return 0; }
 
