@@ -43,7 +43,7 @@ int64_t mproc_parent_pid(void) { return g_parent_pid; }
 void mp_boot_encode(const mp_boot *bt, mp_buf *b) {
   mp_put_u32(b, 1); /* record version */
   mp_put_u8(b, (uint8_t)bt->method);
-  mp_put_u8(b, (uint8_t)(bt->daemon != 0));
+  mp_put_u8(b, (uint8_t)(bt->dies_with_parent != 0));
   mp_put_u64(b, (uint64_t)bt->parent_pid);
   mp_put_str(b, bt->name);
   mp_put_str(b, bt->ident);
@@ -86,7 +86,7 @@ static void child_fail(int err, const char *what) {
 typedef struct boot_in {
   mp_target_ref target;
   mproc_args_t *args;
-  int daemon;
+  int dies_with_parent;
   mproc_start_method method;
 } boot_in;
 
@@ -97,7 +97,8 @@ static int decode_boot(const mp_buf *rec, boot_in *in, const os_handle *handles,
   if (mp_get_u32(&r) != 1)
     return MPROC_EPROTO;
   in->method = (mproc_start_method)mp_get_u8(&r);
-  in->daemon = mp_get_u8(&r);
+  in->dies_with_parent = mp_get_u8(&r);
+  mp_process_set_dies_with_parent(in->dies_with_parent);
   g_parent_pid = (int64_t)mp_get_u64(&r);
   char *name = mp_get_str(&r);
   if (name == NULL)
@@ -150,7 +151,7 @@ void mp_child_main(os_handle chan, mproc_start_method method, const os_handle *h
     child_fail(rc, "could not read its bootstrap record");
   /* PDEATHSIG was armed before exec, but a parent that died before that is not noticed by it:
    * re-check, as a daemon must never outlive its parent. */
-  if (in.daemon && method == MPROC_START_SPAWN && os_getppid() != 0 &&
+  if (in.dies_with_parent && method == MPROC_START_SPAWN && os_getppid() != 0 &&
       os_getppid() != g_parent_pid)
     child_exit(CHILD_ERR_EXIT);
   /* Under fork this path is signal-safety code: another thread may have held the loader's

@@ -114,7 +114,7 @@ void mp_child_main(os_handle chan, mproc_start_method method, const os_handle *h
 /* Fills the BOOT record for p (process.c provides the fields). */
 typedef struct mp_boot {
   mproc_start_method method;
-  int daemon;
+  int dies_with_parent; /* a daemon, or started inside a process that dies with its parent */
   int64_t parent_pid;
   const char *name;
   const char *ident; /* the child's identity, for its children's default names */
@@ -139,6 +139,8 @@ void mp_process_after_fork_child(void);
 /* In a child, from its BOOT record: its identity ("K", "K:J"), which its children's default
  * names extend (CPython: "Process-K:1"). */
 void mp_process_set_identity(const char *ident);
+/* In a child that dies with its parent: so do the children it starts (docs/lifecycle.md). */
+void mp_process_set_dies_with_parent(int dies);
 /* For mproc_wait: 1 if p has exited already, else 0 and *h = the handle that signals its exit;
  * a negative code for a process that was never started. */
 int mp_process_wait_handle(mproc_process_t *p, os_handle *h);

@@ -252,13 +252,24 @@ static int check_start(mproc_process_t *p, mproc_start_method *m) {
   return 0;
 }
 
+/* 1 in a child that dies with its parent (a daemon, or a process started inside one). */
+static int g_dies_with_parent;
+
+void mp_process_set_dies_with_parent(int dies) { g_dies_with_parent = dies != 0; }
+
+/* A daemon dies with its parent, and so does everything started inside it, daemon or not:
+ * "killed with its parent" must hold transitively, or a daemon killed with its parent would
+ * leave its own non-daemon children running. Whether a child is terminated or joined at this
+ * process's normal exit still follows its own daemon flag. */
+static int dies_with_parent(const mproc_process_t *p) { return p->daemon || g_dies_with_parent; }
+
 static int start_spawn(mproc_process_t *p, os_handle child_end) {
   char env[64];
   snprintf(env, sizeof env, "%s=spawn:%lld", MP_BOOT_ENV, (long long)child_end);
   os_handle inherit[1 + MP_MAX_PASSED_HANDLES];
   inherit[0] = child_end; /* connections passed as arguments keep their values in the child */
   size_t n = 1 + mp_args_handles(p->args, inherit + 1, MP_MAX_PASSED_HANDLES);
-  os_spawn_req req = {mp_main_argv(), env, inherit, n, p->daemon};
+  os_spawn_req req = {mp_main_argv(), env, inherit, n, dies_with_parent(p)};
   return os_proc_spawn(&req, &p->proc);
 }
 
@@ -275,7 +286,7 @@ static void run_fork_child(void *arg) {
 
 static int start_fork(mproc_process_t *p, os_handle parent_end, os_handle child_end) {
   fork_child fc = {p, parent_end, child_end};
-  return os_proc_fork(p->daemon, &p->proc, run_fork_child, &fc);
+  return os_proc_fork(dies_with_parent(p), &p->proc, run_fork_child, &fc);
 }
 
 static int create_child(mproc_process_t *p, mproc_start_method m, os_handle ch[2]) {
@@ -291,7 +302,7 @@ static int create_child(mproc_process_t *p, mproc_start_method m, os_handle ch[2
   {
     os_handle hs[MP_MAX_PASSED_HANDLES];
     size_t n = mp_args_handles(p->args, hs, MP_MAX_PASSED_HANDLES);
-    return mp_forkserver_fork(p->daemon, ch[1], hs, n, &p->proc, &p->fs_status);
+    return mp_forkserver_fork(dies_with_parent(p), ch[1], hs, n, &p->proc, &p->fs_status);
   }
   default:
     return start_spawn(p, ch[1]);
@@ -299,7 +310,7 @@ static int create_child(mproc_process_t *p, mproc_start_method m, os_handle ch[2
 }
 
 static void encode_boot(const mproc_process_t *p, mproc_start_method m, mp_buf *b) {
-  mp_boot bt = {m,      p->daemon, os_getpid(),   p->name,  p->ident,
+  mp_boot bt = {m,      dies_with_parent(p), os_getpid(),   p->name,  p->ident,
                 &p->ref, p->self,   p->self_size, p->args};
   mp_boot_encode(&bt, b);
 }

@@ -155,6 +155,45 @@ TEST(daemon_killed_at_parent_sigkill, 60, ALL) {
   ASSERT_TRUE(wait_gone(g, 5000));
 }
 
+/* The outer process: starts t_middle as a daemon that starts a NON-daemon grandchild, then
+ * sleeps to be killed. */
+static int t_outer_daemon_middle(const mproc_args_t *a) {
+  const char *path;
+  if (mproc_args_parse(a, "s", &path) != 0)
+    return 65;
+  mproc_args_t *ma;
+  mproc_process_t *m;
+  if (mproc_args_build(&ma, "s l l", path, (int64_t)0, (int64_t)1) ||
+      mproc_process_new(&m, t_middle, ma))
+    return 66;
+  mproc_args_free(ma);
+  mproc_process_set_daemon(m, 1);
+  int rc = mproc_process_start(m);
+  if (rc != 0)
+    return mproc_fail(67, "start: %s", mproc_errname(rc));
+  t_sleep_ms(60000);
+  return 0;
+}
+
+/* Daemons may start children (A27), and "dies with its parent" holds transitively: a daemon
+ * killed because its parent was killed takes its own non-daemon children with it. */
+TEST(daemon_childs_children_die_with_it, 60, ALL) {
+  char path[512];
+  t_temp_path(path, sizeof path, "daemon-chain");
+  remove(path);
+  mproc_args_t *a;
+  ASSERT_OK(mproc_args_build(&a, "s", path));
+  mproc_process_t *outer = t_start(t_outer_daemon_middle, a);
+  mproc_args_free(a);
+  int64_t g = wait_file(path, 20000);
+  ASSERT_TRUE(g > 0);
+  ASSERT_OK(mproc_process_kill(outer));
+  ASSERT_EQ(t_join_code(outer), -9);
+  ASSERT_OK(mproc_process_close(outer));
+  ASSERT_TRUE(wait_gone(g, 5000));
+  remove(path);
+}
+
 static int t_touch_later(const mproc_args_t *a) {
   const char *path;
   if (mproc_args_parse(a, "s", &path) != 0)
