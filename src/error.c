@@ -1,5 +1,8 @@
 /* Error names and messages, generated from the one list in mproc.h, and the per-thread raw OS
- * error behind the last failure. */
+ * error and message behind the last failure. */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "internal.h"
 
 static _Thread_local int last_os_error;
@@ -7,6 +10,21 @@ static _Thread_local int last_os_error;
 void mproc__set_os_error(int raw) { last_os_error = raw; }
 
 int mproc_last_os_error(void) { return last_os_error; }
+
+/* --- the calling thread's last error message ------------------------------------------------ */
+
+static _Thread_local char t_msg[512];
+
+const char *mproc_last_error_message(void) { return t_msg; }
+
+void mproc__clear_error_message(void) { t_msg[0] = '\0'; }
+
+void mproc__set_error_message(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(t_msg, sizeof t_msg, fmt, ap);
+  va_end(ap);
+}
 
 const char *mproc_strerror(int err) {
   switch (err) {

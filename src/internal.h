@@ -12,9 +12,8 @@
 #include "mproc.h"
 #include "os.h"
 
-/* error.c */
+/* error.c: the calling thread's raw OS error and mproc_last_error_message(). */
 void mproc__set_os_error(int raw);
-/* shared_memory.c: the calling thread's mproc_last_error_message(). */
 void mproc__set_error_message(const char *fmt, ...) MPROC_PRINTF(1, 2);
 void mproc__clear_error_message(void);
 

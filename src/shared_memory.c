@@ -1,30 +1,14 @@
 /*
  * Named shared memory (Python's shared_memory.SharedMemory): name checks, random names, and
  * the mapping a handle keeps. The OS layer creates, opens and unlinks the named segments.
- * Also the per-thread message behind mproc_last_error_message(), which shared memory was the
- * first to need: "no space" means little without where and how much.
+ * An out-of-space failure leaves a message (mproc_last_error_message): "no space" means little
+ * without where and how much.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "heap.h"
-
-/* --- the calling thread's last error message ------------------------------------------------ */
-
-static _Thread_local char t_msg[512];
-
-const char *mproc_last_error_message(void) { return t_msg; }
-
-void mproc__clear_error_message(void) { t_msg[0] = '\0'; }
-
-void mproc__set_error_message(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(t_msg, sizeof t_msg, fmt, ap);
-  va_end(ap);
-}
 
 static void format_bytes(char *buf, size_t cap, uint64_t n) {
   if (n == UINT64_MAX)
