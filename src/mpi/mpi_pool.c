@@ -19,47 +19,64 @@
 
 typedef struct rank {
   MPI_Request req; /* the batch in flight (MPI_REQUEST_NULL when none) */
+  int rejoining;   /* lost, told to serve the pool afresh: no work before its hello */
   int64_t head_since; /* when the chunk at the head of the rank's list began (about) */
 } rank;
 
 typedef struct mpi_thread {
   mproc_pool_t *p;
   rank *r;
-  uint32_t gen;
   int nstarted; /* ranks told about the pool: each is told when it ends */
 } mpi_thread;
 
-static uint32_t g_gen; /* pool generation: records of an ended pool are ignored by the next */
+/* Generations: each start of a rank in a pool has its own, so records of an ended pool, or
+ * of a lost rank's earlier life, are ignored. */
+static uint32_t g_gen;
 
 static void send_ctrl(int dest, const void *data, size_t len) {
   MPI_Send((void *)data, (int)len, MPI_BYTE, dest, TAG_CTRL, mproc__mpi_comm);
 }
 
-static int start_ranks(mpi_thread *t) {
+static uint32_t next_gen(void) {
+  os_global_lock();
+  uint32_t g = ++g_gen;
+  os_global_unlock();
+  return g;
+}
+
+/* 'P': rank slot i + 1 serves this pool as generation gen (its records carry it). */
+static int send_start(mpi_thread *t, int i, uint32_t gen) {
   mproc_pool_t *p = t->p;
   mp_buf b;
   mp_buf_init(&b);
-  for (int i = 0; i < p->nworkers; i++) {
-    b.len = 0;
-    mp_put_u8(&b, MSG_POOL);
-    mp_put_u32(&b, (uint32_t)i);
-    mp_put_u32(&b, t->gen);
-    mp_put_blob(&b, p->init_ref.data, p->init_ref.len);
-    mp_args_encode(p->initargs, &b);
-    if (b.err)
-      break;
+  mp_put_u8(&b, MSG_POOL);
+  mp_put_u32(&b, (uint32_t)i);
+  mp_put_u32(&b, gen);
+  mp_put_blob(&b, p->init_ref.data, p->init_ref.len);
+  mp_args_encode(p->initargs, &b);
+  int rc = b.err;
+  if (rc == 0)
     send_ctrl(i + 1, b.data, b.len);
+  mp_buf_free(&b);
+  return rc;
+}
+
+static int start_ranks(mpi_thread *t) {
+  mproc_pool_t *p = t->p;
+  for (int i = 0; i < p->nworkers; i++) {
+    uint32_t gen = next_gen();
+    int rc = send_start(t, i, gen);
+    if (rc != 0)
+      return rc;
     hub_lock(p->hub);
-    p->w[i].gen = t->gen;
+    p->w[i].gen = gen;
     p->w[i].state = W_STARTING;
     p->workers_started++;
     hub_unlock(p->hub);
     t->r[i].req = MPI_REQUEST_NULL;
     t->nstarted = i + 1;
   }
-  int rc = b.err;
-  mp_buf_free(&b);
-  return rc;
+  return 0;
 }
 
 static int live(const pool_worker *w) { return w->state == W_STARTING || w->state == W_READY; }
@@ -71,8 +88,9 @@ static int feed(mpi_thread *t) {
   for (int i = 0; i < p->nworkers; i++) {
     pool_worker *w = &p->w[i];
     rank *r = &t->r[i];
-    if (!live(w))
+    if (!live(w) || (r->rejoining && w->state != W_READY))
       continue;
+    r->rejoining = 0;
     if (r->req != MPI_REQUEST_NULL) {
       int done = 0;
       MPI_Test(&r->req, &done, MPI_STATUS_IGNORE);
@@ -116,8 +134,11 @@ static int receive(mpi_thread *t) {
 }
 
 /* Lock held: rank slot i is lost; what it held is settled as if it had died running the
- * chunk at its head (its first item: timed chunks hold one). */
-static void lose_rank(mpi_thread *t, int i, const char *why) {
+ * chunk at its head (its first item: timed chunks hold one). It comes back once that task
+ * returns: it is told to quit this pool (the rest of what it was sent is ignored: new
+ * generation) and to serve it again, and gets work after its hello. Every rank lost at once
+ * breaks the pool rather than leave the caller waiting on a task that may never return. */
+static void lose_rank(mpi_thread *t, int i, const char *why, uint32_t gen) {
   mproc_pool_t *p = t->p;
   pool_worker *w = &p->w[i];
   int64_t *slot = (int64_t *)mproc_array_ptr(p->slots) + SLOT_WORDS * i;
@@ -125,11 +146,16 @@ static void lose_rank(mpi_thread *t, int i, const char *why) {
   slot[SLOT_ITEM] = 0;
   w->timed_out = 1;
   mp_pool_reassign(p, i, why);
-  w->state = W_EMPTY;
-  int alive = 0;
+  w->gen = gen;
+  w->state = W_STARTING;
+  w->timed_out = 0;
+  w->received = w->assigned = 0;
+  w->known_fns = 0;
+  t->r[i].rejoining = 1;
+  int ready = 0;
   for (int k = 0; k < p->nworkers; k++)
-    alive += live(&p->w[k]);
-  if (alive == 0)
+    ready += live(&p->w[k]) && !t->r[k].rejoining;
+  if (ready == 0)
     mp_pool_break(p, "every MPI rank of the pool is lost (%s)", why);
 }
 
@@ -138,20 +164,24 @@ static void check_timeouts(mpi_thread *t) {
   int64_t now = os_now_ns();
   for (int i = 0; i < p->nworkers; i++) {
     pool_worker *w = &p->w[i];
-    if (!live(w) || w->head == NULL)
+    if (!live(w) || w->head == NULL || t->r[i].rejoining)
       continue;
     int64_t limit = w->head->job->opts.task_timeout_ms;
     if (limit <= 0 || now - t->r[i].head_since <= limit * 1000000)
       continue;
     char why[160];
     snprintf(why, sizeof why, "MPI rank %d lost: the item ran past its time limit", i + 1);
+    uint32_t gen = next_gen();
     hub_lock(p->hub);
-    lose_rank(t, i, why);
+    lose_rank(t, i, why, gen);
     hub_unlock(p->hub);
     if (t->r[i].req != MPI_REQUEST_NULL) {
-      mproc__mpi_orphan(t->r[i].req, &w->pending); /* it may never be received */
+      mproc__mpi_orphan(t->r[i].req, &w->pending); /* received only once its task returns */
       t->r[i].req = MPI_REQUEST_NULL;
     }
+    unsigned char q = MSG_QUIT;
+    send_ctrl(i + 1, &q, 1);
+    send_start(t, i, gen);
   }
 }
 
@@ -202,21 +232,19 @@ static void serve(mpi_thread *t) {
      * nothing to wait on together with the doorbell, so results are looked for every <= 1 ms
      * while idle). */
     int64_t ns = mproc__mpi_backoff(&step);
-    if (ns > 0 && os_wait_any(&p->doorbell, 1, os_now_ns() + ns, NULL) == 0)
+    size_t which;
+    if (ns > 0 && os_wait_any(&p->doorbell, 1, os_now_ns() + ns, &which) == 0)
       os_notifier_clear(p->doorbell);
   }
 }
 
 void mproc__mpi_pool_thread(void *arg) {
-  mpi_thread t = {arg, NULL, 0, 0};
+  mpi_thread t = {arg, NULL, 0};
   mproc_pool_t *p = t.p;
   p->thread_token = os_thread_token();
   p->remote = 1;
   t.r = calloc((size_t)p->nworkers, sizeof *t.r);
   int rc = t.r ? 0 : MPROC_ENOMEM;
-  os_global_lock();
-  t.gen = ++g_gen;
-  os_global_unlock();
   if (rc == 0)
     rc = start_ranks(&t);
   hub_lock(p->hub);
