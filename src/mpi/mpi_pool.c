@@ -32,6 +32,7 @@ typedef struct mpi_thread {
 /* Generations: each start of a rank in a pool has its own, so records of an ended pool, or
  * of a lost rank's earlier life, are ignored. */
 static uint32_t g_gen;
+static int g_creating; /* an MPI pool is being made (os_global_lock) */
 
 static void send_ctrl(int dest, const void *data, size_t len) {
   MPI_Send((void *)data, (int)len, MPI_BYTE, dest, TAG_CTRL, mproc__mpi_comm);
@@ -280,15 +281,16 @@ int mproc_mpi_pool_new(mproc_pool_t **out, const mproc_pool_options *opts) {
     o.processes = mproc__mpi_size - 1;
   o.maxtasksperchild = 0;
   os_global_lock();
-  int busy = mproc__mpi_active != NULL;
-  if (!busy)
-    mproc__mpi_active = (mproc_pool_t *)out; /* claimed; the pool itself is set below */
+  int busy = mproc__mpi_active != NULL || g_creating;
+  g_creating |= !busy;
   os_global_unlock();
   if (busy)
     return MPROC_ESTATE;
   int rc = mp_pool_new_with(out, &o, mproc__mpi_pool_thread);
   os_global_lock();
-  mproc__mpi_active = rc == 0 ? *out : NULL;
+  if (rc == 0)
+    mproc__mpi_active = *out;
+  g_creating = 0;
   os_global_unlock();
   return rc;
 }
