@@ -129,9 +129,12 @@ static void emit(const char *name, const char *unit, const char *better, double 
     printf("null");
   printf(",\"apr\":null,\"ranks\":%d}\n", ranks);
   fflush(stdout);
-  if (!json_only)
-    fprintf(stderr, "  %-22s mproc %10.3f %s%s%.3f\n", name, mproc, unit,
-            raw > 0 ? "   raw " : "", raw > 0 ? raw : 0.0);
+  if (json_only)
+    return;
+  fprintf(stderr, "  %-22s mproc %10.3f %s", name, mproc, unit);
+  if (raw > 0)
+    fprintf(stderr, "   raw %.3f %s (x%.1f)", raw, unit, mproc / raw);
+  fprintf(stderr, "\n");
 }
 
 static double time_map(mproc_pool_t *pool, int reps) {
