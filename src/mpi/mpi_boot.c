@@ -154,7 +154,7 @@ static void serve_ranks(void) {
   exit(0);
 }
 
-/* --- rank 0 at exit ---------------------------------------------------------------------------- */
+/* --- rank 0 at exit --------------------------------------------------------------------------- */
 
 static void end_job(void) {
   mproc_pool_t *p;
@@ -205,7 +205,7 @@ static void end_job(void) {
   MPI_Finalize();
 }
 
-/* --- start ------------------------------------------------------------------------------------- */
+/* --- start ------------------------------------------------------------------------------------ */
 
 /* An MPI launcher's mark in the environment (Open MPI, PMIx, MPICH/Hydra and Slurm's PMI). */
 static int launched_by_mpi(void) {
