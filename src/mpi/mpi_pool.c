@@ -155,7 +155,7 @@ static void lose_rank(mpi_thread *t, int i, const char *why, uint32_t gen) {
   t->r[i].rejoining = 1;
   int ready = 0;
   for (int k = 0; k < p->nworkers; k++)
-    ready += live(&p->w[k]) && !t->r[k].rejoining;
+    ready += p->w[k].state == W_READY || (p->w[k].state == W_STARTING && !t->r[k].rejoining);
   if (ready == 0)
     mp_pool_break(p, "every MPI rank of the pool is lost (%s)", why);
 }
