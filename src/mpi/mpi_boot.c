@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mpi_internal.h"
 #include "mproc_mpi.h"
@@ -201,7 +202,8 @@ static void end_job(void) {
     free(o);
   }
   g_orphans = NULL;
-  MPI_Comm_free(&mproc__mpi_comm);
+  if (mproc__mpi_comm != MPI_COMM_NULL)
+    MPI_Comm_free(&mproc__mpi_comm);
   MPI_Finalize();
 }
 
@@ -217,30 +219,109 @@ static int launched_by_mpi(void) {
   return 0;
 }
 
-static int mpi_main_hook(int argc, char **argv) {
-  int inited = 0;
-  MPI_Initialized(&inited);
-  if (inited || !launched_by_mpi())
-    return 0;
+/* MPI is up in this process: the pool's communicator, where we are in it, and errors as codes
+ * (a failing rank should not abort the job from inside mproc). */
+static void set_comm(MPI_Comm c) {
+  mproc__mpi_comm = c;
+  MPI_Comm_rank(c, &mproc__mpi_rank);
+  MPI_Comm_size(c, &mproc__mpi_size);
+  MPI_Comm_set_errhandler(c, MPI_ERRORS_RETURN);
+}
+
+static int g_ending; /* end_job is registered */
+
+/* Rank 0 pauses pools and ends MPI at exit; registered once, whoever started MPI. */
+static void register_end(void) {
+  if (!g_ending) {
+    g_ending = 1;
+    atexit(end_job);
+  }
+}
+
+static int init_mpi(int *argc, char ***argv) {
   int provided = 0;
   /* Rank 0 calls MPI from its pool thread while main may call it too: ask for MULTIPLE; the
    * pool itself needs only SERIALIZED (one thread at a time). */
-  if (MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
-    return 0;
+  if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
+    return MPROC_ENOTSUP;
   if (provided < MPI_THREAD_SERIALIZED) {
     fprintf(stderr, "mproc: this MPI gives no threaded mode (MPI_THREAD_SERIALIZED): MPI pools "
                     "are off, pools are local\n");
     MPI_Finalize();
-    return 0;
+    return MPROC_ENOTSUP;
   }
-  MPI_Comm_dup(MPI_COMM_WORLD, &mproc__mpi_comm);
-  MPI_Comm_rank(mproc__mpi_comm, &mproc__mpi_rank);
-  MPI_Comm_size(mproc__mpi_comm, &mproc__mpi_size);
-  /* A failing rank should not abort the job from inside MPI: errors come back as codes. */
-  MPI_Comm_set_errhandler(mproc__mpi_comm, MPI_ERRORS_RETURN);
+  return 0;
+}
+
+static int mpi_main_hook(int argc, char **argv) {
+  int inited = 0;
+  MPI_Initialized(&inited);
+  if (inited || !launched_by_mpi() || init_mpi(&argc, &argv) != 0)
+    return 0;
+  MPI_Comm parent, c;
+  MPI_Comm_get_parent(&parent);
+  if (parent != MPI_COMM_NULL) {
+    /* Started by mproc_mpi_spawn: the spawning process is rank 0 of the merged group. */
+    MPI_Intercomm_merge(parent, 1, &c);
+    MPI_Comm_free(&parent);
+  } else {
+    MPI_Comm_dup(MPI_COMM_WORLD, &c);
+  }
+  set_comm(c);
   if (mproc__mpi_rank != 0)
     serve_ranks(); /* never returns */
-  atexit(end_job);
+  register_end();
+  return 0;
+}
+
+/* The running program, for the ranks to start: the same binary, so tasks resolve alike. */
+static int self_path(char *buf, size_t cap) {
+  ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+  if (n > 0) {
+    buf[n] = 0;
+    return 0;
+  }
+  char *const *argv = mp_main_argv();
+  if (argv == NULL || argv[0] == NULL || strlen(argv[0]) >= cap)
+    return MPROC_ENOTSUP;
+  strcpy(buf, argv[0]);
+  return 0;
+}
+
+int mproc_mpi_spawn(int nranks) {
+  if (nranks < 1)
+    return MPROC_EINVAL;
+  os_global_lock();
+  int busy = mproc__mpi_active != NULL;
+  os_global_unlock();
+  if (busy || mproc__mpi_size > 1 || mproc__mpi_rank != 0)
+    return MPROC_ESTATE;
+  char exe[4096];
+  int rc = self_path(exe, sizeof exe);
+  if (rc != 0)
+    return rc;
+  int inited = 0;
+  MPI_Initialized(&inited);
+  if (!inited && (rc = init_mpi(NULL, NULL)) != 0)
+    return rc;
+  register_end(); /* before spawning: whatever happens next, the end is orderly */
+  MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
+  char *const *argv = mp_main_argv();
+  MPI_Comm inter, merged;
+  int *errs = calloc((size_t)nranks, sizeof *errs);
+  if (errs == NULL)
+    return MPROC_ENOMEM;
+  rc = MPI_Comm_spawn(exe, argv && argv[0] ? (char **)argv + 1 : MPI_ARGV_NULL, nranks,
+                      MPI_INFO_NULL, 0, MPI_COMM_SELF, &inter, errs);
+  free(errs);
+  if (rc != MPI_SUCCESS)
+    return MPROC_ENOTSUP;
+  if (MPI_Intercomm_merge(inter, 0, &merged) != MPI_SUCCESS)
+    return MPROC_ENOTSUP;
+  MPI_Comm_free(&inter);
+  if (mproc__mpi_comm != MPI_COMM_NULL)
+    MPI_Comm_free(&mproc__mpi_comm); /* mpiexec -n 1: the world of one is replaced */
+  set_comm(merged);
   return 0;
 }
 

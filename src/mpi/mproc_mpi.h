@@ -23,6 +23,13 @@ extern "C" {
  * (MPROC_ESTATE while another is alive). Without MPI ranks: mproc_pool_new(out, opts). */
 int mproc_mpi_pool_new(mproc_pool_t **out, const mproc_pool_options *opts);
 
+/* Started without an MPI launcher (or by `mpiexec -n 1`): starts nranks copies of this
+ * program as MPI ranks 1..nranks (MPI_Comm_spawn, same binary and arguments) for the MPI pools
+ * that follow. Call it from main, after mproc_main; the ranks serve pools from mproc_main and
+ * exit with the program. MPROC_ESTATE with ranks already there or an MPI pool alive;
+ * MPROC_ENOTSUP where the MPI cannot spawn (docs/mpi.md). */
+int mproc_mpi_spawn(int nranks);
+
 /* This process's rank and the number of ranks (0 and 1 when not started by an MPI launcher). */
 void mproc_mpi_world(int *rank, int *size);
 

@@ -490,6 +490,35 @@ static int case_local_and_mpi(void) {
   return end_pool(local);
 }
 
+/* Started without mpiexec: the program spawns its own ranks, then maps on them. */
+static int case_spawn(void) {
+  int size;
+  mproc_mpi_world(NULL, &size);
+  CHECK(size == 1);
+  CHECK_RC(mproc_mpi_spawn(2));
+  mproc_mpi_world(NULL, &size);
+  CHECK(size == 3);
+  CHECK(mproc_mpi_spawn(1) == MPROC_ESTATE);
+  mproc_pool_t *pool;
+  if (new_pool(&pool, NULL))
+    return 1;
+  CHECK(mproc_mpi_pool_is_mpi(pool));
+  mproc_args_t *items, *res;
+  if (ints(&items, 20000))
+    return 1;
+  mproc_task_options o = {0};
+  o.chunksize = 100;
+  CHECK_RC(mproc_pool_map(pool, square, items, &o, &res));
+  for (int64_t i = 0; i < 20000; i++) {
+    int64_t v;
+    CHECK_RC(mproc_args_get_int(res, (size_t)i, &v));
+    CHECK(v == square_of(i));
+  }
+  mproc_args_free(res);
+  mproc_args_free(items);
+  return end_pool(pool);
+}
+
 typedef struct mpi_case {
   const char *name;
   int (*fn)(void);
@@ -500,6 +529,7 @@ static const mpi_case cases[] = {
     {"errors", case_errors},         {"timeout", case_timeout},
     {"callbacks", case_callbacks},   {"empty", case_empty},
     {"local_and_mpi", case_local_and_mpi},
+    {"spawn", case_spawn},
 };
 
 int main(int argc, char **argv) {
