@@ -6,7 +6,8 @@
  * ranks 1..N-1 it never returns: they serve the tasks of rank 0's MPI pools until rank 0
  * exits. Rank 0 runs main. mproc_mpi_pool_new gives an ordinary mproc_pool_t: every
  * mproc_pool_* and mproc_result_* call works on it. Started without an MPI launcher (or with
- * one rank) it gives a local pool instead, so the same program runs on one machine unchanged.
+ * one rank) it gives a local pool instead, so the same program runs on one machine unchanged,
+ * unless mproc_mpi_spawn started ranks first.
  * docs/mpi.md has the details and the failure model. */
 #ifndef MPROC_MPI_H
 #define MPROC_MPI_H
