@@ -490,6 +490,47 @@ static int case_local_and_mpi(void) {
   return end_pool(local);
 }
 
+static int init_fails(const mproc_args_t *args) {
+  (void)args;
+  return mproc_fail(9, "no database on this node");
+}
+
+/* An initializer that fails on the ranks breaks the pool with its message, as locally. */
+static int case_init_fails(void) {
+  mproc_pool_options o = {0};
+  o.initializer = init_fails;
+  mproc_pool_t *pool;
+  if (new_pool(&pool, &o))
+    return 1;
+  mproc_args_t *items;
+  if (ints(&items, 100))
+    return 1;
+  mproc_result_t *r = NULL;
+  int rc = mproc_pool_map_async(pool, square, items, NULL, &r);
+  if (rc == 0) {
+    rc = mproc_result_get(r, 60000, NULL);
+    CHECK(rc == MPROC_EBROKENPOOL);
+    const char *msg = mproc_result_error(r, 0);
+    CHECK(msg != NULL && strstr(msg, "no database on this node") != NULL);
+    mproc_result_free(r);
+  }
+  CHECK(rc == MPROC_EBROKENPOOL);
+  mproc_args_free(items);
+  CHECK_RC(mproc_pool_terminate(pool));
+  mproc_pool_free(pool);
+  /* the ranks serve the next pool as if nothing happened */
+  if (new_pool(&pool, NULL) || ints(&items, 1000))
+    return 1;
+  mproc_args_t *res;
+  CHECK_RC(mproc_pool_map(pool, square, items, NULL, &res));
+  int64_t v;
+  CHECK_RC(mproc_args_get_int(res, 999, &v));
+  CHECK(v == square_of(999));
+  mproc_args_free(res);
+  mproc_args_free(items);
+  return end_pool(pool);
+}
+
 /* Started without mpiexec: the program spawns its own ranks, then maps on them. */
 static int case_spawn(void) {
   int size;
@@ -529,7 +570,7 @@ static const mpi_case cases[] = {
     {"errors", case_errors},         {"timeout", case_timeout},
     {"callbacks", case_callbacks},   {"empty", case_empty},
     {"local_and_mpi", case_local_and_mpi},
-    {"spawn", case_spawn},
+    {"spawn", case_spawn},           {"init_fails", case_init_fails},
 };
 
 int main(int argc, char **argv) {
