@@ -5,9 +5,10 @@
  *
  * What differs from the local thread: a rank cannot be watched or killed. A rank whose item
  * runs past its time limit is marked lost: the item fails with MPROC_ETASKTIMEOUT, everything
- * else it held goes to the other ranks, and it gets no more work from this pool (it serves the
- * next pool once its task returns). Every rank lost breaks the pool. A rank that dies is the
- * MPI's business: Open MPI and MPICH end the whole job (docs/mpi.md). */
+ * else it held goes to the other ranks, and it gets work again only once that task has
+ * returned (lose_rank). Every rank lost at once breaks the pool. A rank that dies is the MPI's
+ * business: Open MPI and MPICH end the whole job (docs/mpi.md). Ranks are polled, never
+ * waited on in MPI: Open MPI's blocking calls spin a core each. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
