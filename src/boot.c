@@ -220,6 +220,8 @@ static int parse_token(const char *tok, int *server, os_handle *h) {
   return 0;
 }
 
+int (*mp_main_hook)(int argc, char **argv);
+
 int mproc_main(int argc, char **argv) {
   if (argc < 0 || (argc > 0 && argv == NULL))
     return MPROC_EINVAL;
@@ -227,7 +229,7 @@ int mproc_main(int argc, char **argv) {
   g_main_called = 1;
   char tok[64];
   if (os_getenv(MP_BOOT_ENV, tok, sizeof tok) != 0)
-    return 0; /* not a child: carry on with main */
+    return mp_main_hook ? mp_main_hook(argc, argv) : 0; /* not a child: carry on with main */
   /* Remove the token at once so that processes this child starts later, by any means, do not
    * mistake themselves for mproc children. */
   os_unsetenv(MP_BOOT_ENV);

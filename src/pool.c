@@ -123,6 +123,10 @@ static int wait_started(mproc_pool_t *p) {
 }
 
 int mproc_pool_new(mproc_pool_t **out, const mproc_pool_options *opts) {
+  return mp_pool_new_with(out, opts, mp_pool_thread);
+}
+
+int mp_pool_new_with(mproc_pool_t **out, const mproc_pool_options *opts, void (*thread)(void *)) {
   if (out == NULL)
     return MPROC_EINVAL;
   *out = NULL;
@@ -138,7 +142,7 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_options *opts) {
     rc = MPROC_EINVAL;
   if (rc == 0)
     rc = make_shared(p);
-  if (rc == 0 && (rc = os_thread_start(mp_pool_thread, p, &p->thread)) == 0 &&
+  if (rc == 0 && (rc = os_thread_start(thread, p, &p->thread)) == 0 &&
       (rc = wait_started(p)) != 0) {
     os_thread_join(p->thread);
     p->thread = NULL;

@@ -37,6 +37,18 @@ enum { WARG_TASKQ, WARG_RESULTQ, WARG_SLOTS, WARG_SLOT, WARG_GEN, WARG_MAXTASKS,
        WARG_INITARGS };
 int mp_pool_worker_main(const mproc_args_t *args);
 
+/* How a worker talks to its pool: its queues, or another transport (mproc::mpi). get fills
+ * `into` with the next message and returns nonzero when there will be none; put sends one
+ * record. */
+typedef struct mp_worker_io {
+  int (*get)(void *ctx, mp_buf *into);
+  void (*put)(void *ctx, const void *data, size_t len);
+  void *ctx;
+} mp_worker_io;
+/* A worker over io (its slot is private to it): initializer, hello, batches until 'Q'. */
+int mp_pool_worker_serve(const mp_worker_io *io, uint32_t slot, uint32_t gen, int64_t maxtasks,
+                         const void *init_ref, size_t init_len, const mproc_args_t *initargs);
+
 /* --- jobs (pool_job.c) ------------------------------------------------------------------ */
 /* State shared by a pool and its results; it lives while either does. */
 typedef struct pool_hub {
@@ -167,6 +179,7 @@ struct mproc_pool {
   os_handle doorbell;
   os_thread *thread;
   int joined;
+  int remote; /* the workers are not local processes (set by an mp_pool_new_with thread) */
   /* under the hub lock */
   pool_fn *fns;
   size_t nfns;
@@ -191,6 +204,20 @@ struct mproc_pool {
 };
 
 void mp_pool_thread(void *arg);
+/* A pool whose thread is `thread` instead of mp_pool_thread (mproc::mpi): same object, same
+ * submission, results and end; opts->processes is the number of worker slots. */
+int mp_pool_new_with(mproc_pool_t **out, const mproc_pool_options *opts, void (*thread)(void *));
+/* For such a thread (pool_dispatch.c), lock held unless said otherwise: */
+size_t mp_pool_room(const mproc_pool_t *p, const pool_worker *w);
+size_t mp_pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n); /* into w->pending */
+void mp_pool_on_record(mproc_pool_t *p, const unsigned char *data, size_t size); /* no lock */
+int mp_pool_run_callbacks(mproc_pool_t *p);                                     /* no lock */
+/* Everything assigned to worker i is settled as after its death (slot i of p->slots says how
+ * far it got); returns 1 if it held a begun chunk. */
+int mp_pool_reassign(mproc_pool_t *p, int i, const char *why);
+/* No lock: outstanding items fail with MPROC_ECANCELED, chunks held by workers are dropped. */
+void mp_pool_cancel_all(mproc_pool_t *p);
+int mp_pool_no_work_left(mproc_pool_t *p); /* no lock: closed and nothing left to run */
 /* Lock held: j just became ready; the pool's thread runs its callbacks. */
 void mp_pool_ready_push(mproc_pool_t *p, mproc_result_t *j);
 /* Lock held: the pool cannot go on; every unfinished item fails with code. */
@@ -200,5 +227,9 @@ void mp_pool_break(mproc_pool_t *p, const char *fmt, ...) MPROC_PRINTF(2, 3);
  * parent (a pool task's failure belongs to that task). */
 typedef void (*mp_fail_sink)(int code, const char *msg);
 void mp_set_fail_sink(mp_fail_sink sink);
+/* boot.c: set by an optional component whose launcher starts copies of the program
+ * (mproc::mpi): mproc_main calls it in a process that is not an mproc child; it returns what
+ * mproc_main returns, or never returns (an MPI rank that serves tasks). */
+extern int (*mp_main_hook)(int argc, char **argv);
 
 #endif /* MPROC_POOL_H */

@@ -250,7 +250,7 @@ static size_t window(const mproc_pool_t *p) {
   return w < 1 ? 1 : w > MAX_WINDOW ? MAX_WINDOW : (size_t)w;
 }
 
-static size_t room(const mproc_pool_t *p, const pool_worker *w) {
+size_t mp_pool_room(const mproc_pool_t *p, const pool_worker *w) {
   size_t win = window(p);
   size_t r = w->inflight < win ? win - w->inflight : 0;
   unsigned max = p->opts.maxtasksperchild;
@@ -260,7 +260,7 @@ static size_t room(const mproc_pool_t *p, const pool_worker *w) {
 }
 
 /* Lock held: fills w->pending with a batch of up to `room` chunks; returns how many. */
-static size_t build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
+size_t mp_pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
   mp_buf *b = &w->pending;
   size_t known = w->known_fns;
   b->len = 0;
@@ -321,8 +321,8 @@ static int feed(mproc_pool_t *p) {
       continue;
     if (w->pending.len == 0) {
       hub_lock(p->hub);
-      size_t r = room(p, w);
-      w->pending_chunks = r ? build_batch(p, w, r) : 0;
+      size_t r = mp_pool_room(p, w);
+      w->pending_chunks = r ? mp_pool_build_batch(p, w, r) : 0;
       hub_unlock(p->hub);
     }
     waiting |= flush_pending(w);
@@ -460,7 +460,7 @@ static void on_result(mproc_pool_t *p, pool_worker *w, mp_rd *r) {
   hub_unlock(p->hub);
 }
 
-static void on_record(mproc_pool_t *p, const unsigned char *data, size_t size) {
+void mp_pool_on_record(mproc_pool_t *p, const unsigned char *data, size_t size) {
   mp_rd r;
   mp_rd_init(&r, data, size);
   uint8_t type = mp_get_u8(&r);
@@ -491,13 +491,13 @@ static int drain(mproc_pool_t *p, int max) {
   for (; max < 0 || k < max; k++) {
     if (mp_queue_get_into(p->rq, 0, &p->rbuf) != 0)
       break;
-    on_record(p, p->rbuf.data, p->rbuf.len);
+    mp_pool_on_record(p, p->rbuf.data, p->rbuf.len);
   }
   return k;
 }
 
 /* Returns how many results it completed: completing one can leave the pool with no work. */
-static int run_callbacks(mproc_pool_t *p) {
+int mp_pool_run_callbacks(mproc_pool_t *p) {
   for (int n = 0;; n++) {
     hub_lock(p->hub);
     mproc_result_t *j = p->ready_head;
@@ -601,7 +601,7 @@ static void settle_lost(loss *l, pool_chunk *c, int64_t item) {
 }
 
 /* Lock held: everything assigned to dead worker i is failed, retried or sent elsewhere. */
-static int reassign(mproc_pool_t *p, int i, const char *why) {
+int mp_pool_reassign(mproc_pool_t *p, int i, const char *why) {
   pool_worker *w = &p->w[i];
   const int64_t *s = slot_of(p, i);
   uint64_t begun = (uint64_t)LD64(&s[SLOT_BEGUN]);
@@ -648,7 +648,7 @@ static void handle_death(mproc_pool_t *p, int i) {
   int before_start = w->state == W_STARTING && !w->timed_out;
   int quitting = w->state == W_QUITTING;
   hub_lock(p->hub);
-  int lost = reassign(p, i, why);
+  int lost = mp_pool_reassign(p, i, why);
   if (!quitting && (lost || code != 0) && p->opts.on_death == MPROC_POOL_BREAK)
     mp_pool_break(p, "%s", why);
   if (before_start && ++p->startup_deaths >= STARTUP_DEATHS_MAX)
@@ -658,7 +658,7 @@ static void handle_death(mproc_pool_t *p, int i) {
   stop_worker(p, i, os_now_ns());
   if (replace)
     replace_worker(p, i);
-  run_callbacks(p);
+  mp_pool_run_callbacks(p);
 }
 
 /* --- time limits -------------------------------------------------------------------------------- */
@@ -724,6 +724,23 @@ static void drop_chunks(mproc_pool_t *p, pool_chunk **list) {
   }
 }
 
+void mp_pool_cancel_all(mproc_pool_t *p) {
+  hub_lock(p->hub);
+  for (mproc_result_t *j = p->all; j; j = j->next_all) {
+    mp_job_cancel_rest(j, MPROC_ECANCELED, "cancelled: the pool was terminated");
+    if (mp_job_check_ready(j))
+      mp_pool_ready_push(p, j);
+  }
+  for (int i = 0; i < p->nworkers; i++) {
+    drop_chunks(p, &p->w[i].head);
+    p->w[i].tail = NULL;
+    p->w[i].inflight = 0;
+  }
+  drop_chunks(p, &p->requeue);
+  hub_unlock(p->hub);
+  mp_pool_run_callbacks(p);
+}
+
 static void terminate_all(mproc_pool_t *p) {
   hub_lock(p->hub);
   for (mproc_result_t *j = p->all; j; j = j->next_all) {
@@ -738,15 +755,7 @@ static void terminate_all(mproc_pool_t *p) {
   int64_t deadline = os_now_ns() + (int64_t)TERM_GRACE_MS * 1000000;
   for (int i = 0; i < p->nworkers; i++)
     stop_worker(p, i, deadline);
-  hub_lock(p->hub);
-  for (int i = 0; i < p->nworkers; i++) {
-    drop_chunks(p, &p->w[i].head);
-    p->w[i].tail = NULL;
-    p->w[i].inflight = 0;
-  }
-  drop_chunks(p, &p->requeue);
-  hub_unlock(p->hub);
-  run_callbacks(p);
+  mp_pool_cancel_all(p); /* drops the chunks the stopped workers held, runs callbacks */
 }
 
 /* After close, once no work is left: asks each worker to exit. 1 when all have. */
@@ -785,7 +794,7 @@ static int start_all(mproc_pool_t *p) {
 }
 
 /* Closed and nothing left to run: the workers may go. */
-static int no_work_left(mproc_pool_t *p) {
+int mp_pool_no_work_left(mproc_pool_t *p) {
   hub_lock(p->hub);
   int quit = p->closed && p->all == NULL && p->requeue == NULL;
   hub_unlock(p->hub);
@@ -801,19 +810,19 @@ static void serve(mproc_pool_t *p) {
       terminate_all(p);
       return;
     }
-    int quit = no_work_left(p);
+    int quit = mp_pool_no_work_left(p);
     if (quit && quit_workers(p))
       return;
     int waiting = feed(p);
     int got = drain(p, DRAIN_MAX);
-    got += run_callbacks(p);
+    got += mp_pool_run_callbacks(p);
     int64_t next = check_timeouts(p);
     if (waiting && next > os_now_ns() + RETRY_NS)
       next = os_now_ns() + RETRY_NS; /* room in a task queue appears without a wake-up */
     /* The trap: this thread itself can retire the last job after the check above (an empty
      * map is settled by run_callbacks, a finished job's requeued chunk by feed). close()
      * rang the doorbell long before, so nothing would wake us: look again, don't sleep. */
-    if (!quit && no_work_left(p))
+    if (!quit && mp_pool_no_work_left(p))
       continue;
     if (got == 0)
       wait_events(p, next);

@@ -16,7 +16,9 @@
 
 typedef struct worker {
   mproc_queue_t *tq, *rq;
+  const mp_worker_io *io; /* the transport to the pool: its queues, or another one */
   int64_t *slot;
+  int64_t own_slot[SLOT_WORDS]; /* the slot when nobody else reads it (a remote worker) */
   uint32_t slot_idx, gen;
   int64_t maxtasks, begun;
   mproc_task_fn *fns;
@@ -48,7 +50,7 @@ static void put_header(mp_buf *b, const worker *w, uint8_t type) {
 
 static void send_record(worker *w, mp_buf *b) {
   if (b->err == 0)
-    mproc_queue_put(w->rq, b->data, b->len, MPROC_FOREVER);
+    w->io->put(w->io->ctx, b->data, b->len);
 }
 
 /* --- outcomes ---------------------------------------------------------------------------- */
@@ -316,7 +318,7 @@ static int run_batch(worker *w, mp_rd *r) {
 
 static void serve(worker *w) {
   for (;;) {
-    if (mp_queue_get_into(w->tq, MPROC_FOREVER, &w->in) != 0)
+    if (w->io->get(w->io->ctx, &w->in) != 0)
       return;
     mp_rd r;
     mp_rd_init(&r, w->in.data, w->in.len);
@@ -328,11 +330,10 @@ static void serve(worker *w) {
 
 /* --- start-up ------------------------------------------------------------------------------ */
 
-static int run_initializer(worker *w, const mproc_args_t *args) {
-  const void *ref_bytes;
-  size_t ref_len;
-  if (mproc_args_get_bytes(args, WARG_INIT, &ref_bytes, &ref_len) != 0)
-    return 0; /* None: no initializer */
+static int run_initializer(worker *w, const void *ref_bytes, size_t ref_len,
+                           const mproc_args_t *initargs) {
+  if (ref_bytes == NULL)
+    return 0; /* no initializer */
   mp_rd r;
   mp_rd_init(&r, ref_bytes, ref_len);
   mp_target_ref ref;
@@ -340,13 +341,10 @@ static int run_initializer(worker *w, const mproc_args_t *args) {
   int rc = mp_target_decode(&r, &ref);
   if (rc == 0)
     rc = mp_target_resolve(&ref, &init);
-  mproc_args_t *initargs = NULL;
-  if (rc == 0 && (rc = mproc_args_new(&initargs)) == 0 &&
-      (rc = mp_args_extend(initargs, args, WARG_INITARGS)) == 0) {
+  if (rc == 0) {
     t_fail.set = 0;
     rc = init(initargs);
   }
-  mproc_args_free(initargs);
   if (rc == 0)
     return 0;
   mp_buf b;
@@ -378,9 +376,7 @@ static int worker_open(worker *w, const mproc_args_t *args) {
   w->slot_idx = (uint32_t)slot;
   w->gen = (uint32_t)gen;
   w->slot = (int64_t *)mproc_array_ptr(slots) + SLOT_WORDS * slot;
-  if ((rc = mproc_args_new(&w->view)) == 0 && (rc = mproc_args_new(&w->res)) == 0)
-    rc = mproc_args_new(&w->tmp);
-  return rc;
+  return 0;
 }
 
 static void worker_close(worker *w) {
@@ -395,22 +391,66 @@ static void worker_close(worker *w) {
   free(w->fn_err);
 }
 
-int mp_pool_worker_main(const mproc_args_t *args) {
-  worker w;
-  memset(&w, 0, sizeof w);
+static int queue_get(void *ctx, mp_buf *into) {
+  return mp_queue_get_into(((worker *)ctx)->tq, MPROC_FOREVER, into);
+}
+
+static void queue_put(void *ctx, const void *data, size_t len) {
+  mproc_queue_put(((worker *)ctx)->rq, data, len, MPROC_FOREVER);
+}
+
+/* Runs the initializer, says hello and serves batches until told to quit (or the transport
+ * ends). w has its transport, slot, generation and maxtasks set. */
+static int worker_run(worker *w, const void *init_ref, size_t init_len,
+                      const mproc_args_t *initargs) {
   mp_set_fail_sink(fail_sink);
-  int rc = worker_open(&w, args);
+  int rc = mproc_args_new(&w->view);
+  if (rc == 0 && (rc = mproc_args_new(&w->res)) == 0)
+    rc = mproc_args_new(&w->tmp);
   if (rc == 0)
-    rc = run_initializer(&w, args);
+    rc = run_initializer(w, init_ref, init_len, initargs);
   if (rc == 0) {
     mp_buf b;
     mp_buf_init(&b);
-    put_header(&b, &w, MSG_HELLO);
-    send_record(&w, &b);
+    put_header(&b, w, MSG_HELLO);
+    send_record(w, &b);
     mp_buf_free(&b);
-    serve(&w);
+    serve(w);
   }
   mp_set_fail_sink(NULL);
-  worker_close(&w);
+  worker_close(w);
+  return rc;
+}
+
+int mp_pool_worker_serve(const mp_worker_io *io, uint32_t slot, uint32_t gen, int64_t maxtasks,
+                         const void *init_ref, size_t init_len, const mproc_args_t *initargs) {
+  worker w;
+  memset(&w, 0, sizeof w);
+  w.io = io;
+  w.slot = w.own_slot;
+  w.slot_idx = slot;
+  w.gen = gen;
+  w.maxtasks = maxtasks;
+  return worker_run(&w, init_ref, init_len, initargs);
+}
+
+int mp_pool_worker_main(const mproc_args_t *args) {
+  worker w;
+  memset(&w, 0, sizeof w);
+  mp_worker_io io = {queue_get, queue_put, &w};
+  w.io = &io;
+  int rc = worker_open(&w, args);
+  const void *ref = NULL;
+  size_t ref_len = 0;
+  mproc_args_t *initargs = NULL;
+  if (rc == 0 && mproc_args_get_bytes(args, WARG_INIT, &ref, &ref_len) != 0)
+    ref = NULL; /* None: no initializer */
+  if (rc == 0 && (rc = mproc_args_new(&initargs)) == 0)
+    rc = mp_args_extend(initargs, args, WARG_INITARGS);
+  if (rc == 0)
+    rc = worker_run(&w, ref, ref_len, initargs);
+  else
+    worker_close(&w);
+  mproc_args_free(initargs);
   return rc == 0 ? 0 : 1;
 }

@@ -1,0 +1,35 @@
+/* Shared by mpi_boot.c (MPI start, the worker ranks, the end) and mpi_pool.c (rank 0's pool
+ * thread). Messages travel on a private duplicate of MPI_COMM_WORLD:
+ *   TAG_CTRL, rank 0 -> worker: 'P' u32 slot, u32 gen, blob initializer ref, encoded initargs
+ *                               (a pool starts: serve it), then the pool's own 'T' batches and
+ *                               'Q' (pool.h); 'X': the program ends.
+ *   TAG_REC, worker -> rank 0:  the pool's records (pool.h: 'H', 'I', 'R'); 'x': ends. */
+#ifndef MPROC_MPI_INTERNAL_H
+#define MPROC_MPI_INTERNAL_H
+
+#include <mpi.h>
+
+#include "../pool.h"
+
+enum { TAG_CTRL = 1, TAG_REC = 2 };
+enum { MSG_POOL = 'P', MSG_EXIT = 'X', MSG_EXIT_ACK = 'x' };
+
+extern MPI_Comm mproc__mpi_comm;
+extern int mproc__mpi_rank, mproc__mpi_size; /* 0 and 1 when MPI is not running */
+
+/* Receives one message from src (or MPI_ANY_SOURCE) with tag into b, sleeping a little
+ * between looks once nothing comes for a while (idle ranks do not burn a core). */
+int mproc__mpi_recv(int src, int tag, mp_buf *b, int *from);
+/* One backoff step: spins first, then sleeps up to 1 ms. *step counts the calls since the
+ * last message. */
+void mproc__mpi_idle(unsigned *step);
+/* The same step without sleeping: 0 (look again now) or how long to sleep, in ns. */
+int64_t mproc__mpi_backoff(unsigned *step);
+
+void mproc__mpi_pool_thread(void *arg);
+/* The MPI pool alive now (rank 0), NULL if none; set and cleared under os_global_lock. */
+extern mproc_pool_t *mproc__mpi_active;
+/* Sends that had not completed when their pool ended: kept until MPI ends. */
+void mproc__mpi_orphan(MPI_Request req, mp_buf *data);
+
+#endif

@@ -1,0 +1,301 @@
+/* Rank 0's MPI pool: an ordinary mproc_pool_t (pool.c: submission, results, close, terminate,
+ * join, free; pool_job.c: AsyncResult) whose thread talks to MPI ranks instead of local
+ * processes. Worker slot i is rank i + 1; chunks, batches and records are the local pool's
+ * (pool.h), built and read by the same code, so a task sees exactly what a local worker shows.
+ *
+ * What differs from the local thread: a rank cannot be watched or killed. A rank whose item
+ * runs past its time limit is marked lost: the item fails with MPROC_ETASKTIMEOUT, everything
+ * else it held goes to the other ranks, and it gets work again only once that task has
+ * returned (lose_rank). Every rank lost at once breaks the pool. A rank that dies is the MPI's
+ * business: Open MPI and MPICH end the whole job (docs/mpi.md). Ranks are polled, never
+ * waited on in MPI: Open MPI's blocking calls spin a core each. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpi_internal.h"
+#include "mproc_mpi.h"
+
+#define RECV_MAX 128 /* records read before feeding the ranks again */
+
+typedef struct rank {
+  MPI_Request req; /* the batch in flight (MPI_REQUEST_NULL when none) */
+  int rejoining;   /* lost, told to serve the pool afresh: no work before its hello */
+  int64_t head_since; /* when the chunk at the head of the rank's list began (about) */
+} rank;
+
+typedef struct mpi_thread {
+  mproc_pool_t *p;
+  rank *r;
+  int nstarted; /* ranks told about the pool: each is told when it ends */
+} mpi_thread;
+
+/* Generations: each start of a rank in a pool has its own, so records of an ended pool, or
+ * of a lost rank's earlier life, are ignored. */
+static uint32_t g_gen;
+static int g_creating; /* an MPI pool is being made (os_global_lock) */
+
+static void send_ctrl(int dest, const void *data, size_t len) {
+  MPI_Send((void *)data, (int)len, MPI_BYTE, dest, TAG_CTRL, mproc__mpi_comm);
+}
+
+static uint32_t next_gen(void) {
+  os_global_lock();
+  uint32_t g = ++g_gen;
+  os_global_unlock();
+  return g;
+}
+
+/* 'P': rank slot i + 1 serves this pool as generation gen (its records carry it). */
+static int send_start(mpi_thread *t, int i, uint32_t gen) {
+  mproc_pool_t *p = t->p;
+  mp_buf b;
+  mp_buf_init(&b);
+  mp_put_u8(&b, MSG_POOL);
+  mp_put_u32(&b, (uint32_t)i);
+  mp_put_u32(&b, gen);
+  mp_put_blob(&b, p->init_ref.data, p->init_ref.len);
+  mp_args_encode(p->initargs, &b);
+  int rc = b.err;
+  if (rc == 0)
+    send_ctrl(i + 1, b.data, b.len);
+  mp_buf_free(&b);
+  return rc;
+}
+
+static int start_ranks(mpi_thread *t) {
+  mproc_pool_t *p = t->p;
+  for (int i = 0; i < p->nworkers; i++) {
+    uint32_t gen = next_gen();
+    int rc = send_start(t, i, gen);
+    if (rc != 0)
+      return rc;
+    hub_lock(p->hub);
+    p->w[i].gen = gen;
+    p->w[i].state = W_STARTING;
+    p->workers_started++;
+    hub_unlock(p->hub);
+    t->r[i].req = MPI_REQUEST_NULL;
+    t->nstarted = i + 1;
+  }
+  return 0;
+}
+
+static int live(const pool_worker *w) { return w->state == W_STARTING || w->state == W_READY; }
+
+/* A batch for every rank with room whose previous batch has left. */
+static int feed(mpi_thread *t) {
+  mproc_pool_t *p = t->p;
+  int sent = 0;
+  for (int i = 0; i < p->nworkers; i++) {
+    pool_worker *w = &p->w[i];
+    rank *r = &t->r[i];
+    if (!live(w) || (r->rejoining && w->state != W_READY))
+      continue;
+    r->rejoining = 0;
+    if (r->req != MPI_REQUEST_NULL) {
+      int done = 0;
+      MPI_Test(&r->req, &done, MPI_STATUS_IGNORE);
+      if (!done)
+        continue;
+    }
+    hub_lock(p->hub);
+    int idle = w->head == NULL;
+    size_t room = mp_pool_room(p, w);
+    size_t n = room ? mp_pool_build_batch(p, w, room) : 0;
+    hub_unlock(p->hub);
+    if (n == 0)
+      continue;
+    if (idle)
+      r->head_since = os_now_ns();
+    /* Not MPI_Send: a big batch waits for the rank to post its receive, while that rank may
+     * be waiting for us to take its big result. */
+    MPI_Isend(w->pending.data, (int)w->pending.len, MPI_BYTE, i + 1, TAG_CTRL,
+              mproc__mpi_comm, &r->req);
+    sent++;
+  }
+  return sent;
+}
+
+static int receive(mpi_thread *t) {
+  mproc_pool_t *p = t->p;
+  int got = 0;
+  for (; got < RECV_MAX; got++) {
+    int flag = 0;
+    MPI_Status st;
+    MPI_Iprobe(MPI_ANY_SOURCE, TAG_REC, mproc__mpi_comm, &flag, &st);
+    if (!flag || mproc__mpi_recv(st.MPI_SOURCE, TAG_REC, &p->rbuf, NULL) != 0)
+      break;
+    int i = st.MPI_SOURCE - 1;
+    pool_chunk *before = i >= 0 && i < p->nworkers ? p->w[i].head : NULL;
+    mp_pool_on_record(p, p->rbuf.data, p->rbuf.len);
+    if (i >= 0 && i < p->nworkers && p->w[i].head != before)
+      t->r[i].head_since = os_now_ns();
+  }
+  return got;
+}
+
+/* Lock held: rank slot i is lost; what it held is settled as if it had died running the
+ * chunk at its head (its first item: timed chunks hold one). It comes back once that task
+ * returns: it is told to quit this pool (the rest of what it was sent is ignored: new
+ * generation) and to serve it again, and gets work after its hello. Every rank lost at once
+ * breaks the pool rather than leave the caller waiting on a task that may never return. */
+static void lose_rank(mpi_thread *t, int i, const char *why, uint32_t gen) {
+  mproc_pool_t *p = t->p;
+  pool_worker *w = &p->w[i];
+  int64_t *slot = (int64_t *)mproc_array_ptr(p->slots) + SLOT_WORDS * i;
+  slot[SLOT_BEGUN] = (int64_t)w->received + 1;
+  slot[SLOT_ITEM] = 0;
+  w->timed_out = 1;
+  mp_pool_reassign(p, i, why);
+  w->gen = gen;
+  w->state = W_STARTING;
+  w->timed_out = 0;
+  w->received = w->assigned = 0;
+  w->known_fns = 0;
+  t->r[i].rejoining = 1;
+  int ready = 0;
+  for (int k = 0; k < p->nworkers; k++)
+    ready += p->w[k].state == W_READY || (p->w[k].state == W_STARTING && !t->r[k].rejoining);
+  if (ready == 0)
+    mp_pool_break(p, "every MPI rank of the pool is lost (%s)", why);
+}
+
+static void check_timeouts(mpi_thread *t) {
+  mproc_pool_t *p = t->p;
+  int64_t now = os_now_ns();
+  for (int i = 0; i < p->nworkers; i++) {
+    pool_worker *w = &p->w[i];
+    if (!live(w) || w->head == NULL || t->r[i].rejoining)
+      continue;
+    int64_t limit = w->head->job->opts.task_timeout_ms;
+    if (limit <= 0 || now - t->r[i].head_since <= limit * 1000000)
+      continue;
+    char why[160];
+    snprintf(why, sizeof why, "MPI rank %d lost: the item ran past its time limit", i + 1);
+    uint32_t gen = next_gen();
+    hub_lock(p->hub);
+    lose_rank(t, i, why, gen);
+    hub_unlock(p->hub);
+    if (t->r[i].req != MPI_REQUEST_NULL) {
+      mproc__mpi_orphan(t->r[i].req, &w->pending); /* received only once its task returns */
+      t->r[i].req = MPI_REQUEST_NULL;
+    }
+    unsigned char q = MSG_QUIT;
+    send_ctrl(i + 1, &q, 1);
+    send_start(t, i, gen);
+  }
+}
+
+/* Each rank goes back to waiting for a pool (a lost one once its task returns: it must read
+ * this 'Q' before the next pool's 'P'); sends still in flight keep their buffers. */
+static void release_ranks(mpi_thread *t) {
+  mproc_pool_t *p = t->p;
+  unsigned char q = MSG_QUIT;
+  for (int i = 0; i < t->nstarted; i++) {
+    pool_worker *w = &p->w[i];
+    rank *r = &t->r[i];
+    if (r->req != MPI_REQUEST_NULL) {
+      int done = 0;
+      MPI_Test(&r->req, &done, MPI_STATUS_IGNORE);
+      if (!done)
+        mproc__mpi_orphan(r->req, &w->pending);
+      r->req = MPI_REQUEST_NULL;
+    }
+    send_ctrl(i + 1, &q, 1);
+    hub_lock(p->hub);
+    w->state = W_EMPTY;
+    hub_unlock(p->hub);
+  }
+}
+
+static void serve(mpi_thread *t) {
+  mproc_pool_t *p = t->p;
+  unsigned step = 0;
+  for (;;) {
+    hub_lock(p->hub);
+    int term = p->terminating;
+    hub_unlock(p->hub);
+    if (term) {
+      mp_pool_cancel_all(p);
+      return;
+    }
+    if (mp_pool_no_work_left(p))
+      return;
+    int busy = feed(t);
+    busy += receive(t);
+    busy += mp_pool_run_callbacks(p);
+    check_timeouts(t);
+    if (busy) {
+      step = 0;
+      continue;
+    }
+    /* Nothing moved: a short pause, cut short by a submission, close or terminate (MPI has
+     * nothing to wait on together with the doorbell, so results are looked for every <= 1 ms
+     * while idle). */
+    int64_t ns = mproc__mpi_backoff(&step);
+    size_t which;
+    if (ns > 0 && os_wait_any(&p->doorbell, 1, os_now_ns() + ns, &which) == 0)
+      os_notifier_clear(p->doorbell);
+  }
+}
+
+void mproc__mpi_pool_thread(void *arg) {
+  mpi_thread t = {arg, NULL, 0};
+  mproc_pool_t *p = t.p;
+  p->thread_token = os_thread_token();
+  p->remote = 1;
+  t.r = calloc((size_t)p->nworkers, sizeof *t.r);
+  int rc = t.r ? 0 : MPROC_ENOMEM;
+  if (rc == 0)
+    rc = start_ranks(&t);
+  hub_lock(p->hub);
+  p->start_rc = rc;
+  p->started = 1;
+  hub_wake(p->hub);
+  hub_unlock(p->hub);
+  if (rc == 0)
+    serve(&t);
+  release_ranks(&t);
+  free(t.r);
+  os_global_lock();
+  if (mproc__mpi_active == p)
+    mproc__mpi_active = NULL;
+  os_global_unlock();
+  hub_lock(p->hub);
+  p->thread_done = 1;
+  hub_wake(p->hub);
+  hub_unlock(p->hub);
+}
+
+int mproc_mpi_pool_new(mproc_pool_t **out, const mproc_pool_options *opts) {
+  if (out == NULL)
+    return MPROC_EINVAL;
+  if (mproc__mpi_size < 2 || mproc__mpi_rank != 0)
+    return mproc_pool_new(out, opts);
+  mproc_pool_options o = {0};
+  if (opts)
+    o = *opts;
+  if (o.processes < 0)
+    return MPROC_EINVAL;
+  if (o.processes == 0 || o.processes > mproc__mpi_size - 1)
+    o.processes = mproc__mpi_size - 1;
+  o.maxtasksperchild = 0;
+  os_global_lock();
+  int busy = mproc__mpi_active != NULL || g_creating;
+  g_creating |= !busy;
+  os_global_unlock();
+  if (busy)
+    return MPROC_ESTATE;
+  int rc = mp_pool_new_with(out, &o, mproc__mpi_pool_thread);
+  os_global_lock();
+  if (rc == 0)
+    mproc__mpi_active = *out;
+  g_creating = 0;
+  os_global_unlock();
+  return rc;
+}
+
+int mproc_mpi_pool_is_mpi(const mproc_pool_t *pool) {
+  return pool != NULL && pool->remote;
+}
