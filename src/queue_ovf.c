@@ -97,7 +97,15 @@ static void unlink_seg(const ovf_shared *o, uint16_t seq) {
  * (tail's + 1 .. + SPARE): at most this many, per queue. */
 #define SPARE 4u
 
-static int is_batch(const ovf_map *m) { return m->has_id && m->size == SEG_HDR + BATCH; }
+/* Segments of one big item are recycled too, up to this size, so that a run of same-sized
+ * items of a few MiB reuses memory as batches do; bigger ones are removed when read, so that
+ * spares never hold more than SPARE x 4 MiB per queue. */
+#define RECYCLE_MAX (((size_t)4 << 20) + REC_HDR) /* an item of 4 MiB */
+
+static int recyclable(size_t size) {
+  return size >= SEG_HDR + BATCH && size <= SEG_HDR + RECYCLE_MAX;
+}
+static int keepable(const ovf_map *m) { return m->has_id && recyclable(m->size); }
 
 /* The slot already mapping the memory h refers to, or a free one (another evicted). */
 static ovf_map *slot_for(ovf_side *s, int has_id, uint64_t id, size_t size, int *hit) {
@@ -172,10 +180,11 @@ static int map_seg(mproc_queue_t *q, ovf_side *s, uint16_t seq, uint32_t cnt) {
   return 0;
 }
 
-/* Done with s->cur: a batch stays mapped for when its memory comes back; anything else (a
- * big item's segment, memory no longer named) is unmapped now, so it is freed. */
+/* Done with s->cur: a recyclable segment stays mapped for when its memory comes back;
+ * anything else (a bigger item's segment, memory no longer named) is unmapped now, so that
+ * it is freed. */
 static void leave(ovf_side *s, int keep) {
-  if (s->cur != NULL && !(keep && is_batch(s->cur)))
+  if (s->cur != NULL && !(keep && keepable(s->cur)))
     unmap(s->cur);
   s->cur = NULL;
 }
@@ -183,17 +192,18 @@ static void leave(ovf_side *s, int keep) {
 static unsigned char *data_of(const ovf_map *m) { return m->base + SEG_HDR; }
 static size_t data_size(const ovf_map *m) { return ((const seg_hdr *)(void *)m->base)->data_size; }
 
-/* A batch segment a consumer finished, waiting under the name seq: reused as it is (its old
- * records lie beyond what the new ones cover, and readers stop at the end marker). 1 if so;
- * 0 if there is none (a segment of that name that is not one is removed). */
-static int reuse_seg(mproc_queue_t *q, const char *name, ovf_map **out) {
+/* A segment of size bytes a consumer finished, waiting under the name seq: reused as it is
+ * (a batch's old records lie beyond what the new ones cover, and readers stop at the end
+ * marker; a big item's record covers it all). 1 if so; 0 if there is none (a segment of that
+ * name that does not fit is removed). */
+static int reuse_seg(mproc_queue_t *q, const char *name, size_t want, ovf_map **out) {
   ovf_side *s = &q->ovf_wr;
   os_handle h;
   size_t size;
   if (os_shm_open_named(name, &h, &size) != 0)
     return 0;
   uint64_t id;
-  if (size != SEG_HDR + BATCH || os_shm_ident(h, &id) != 0) {
+  if (size != want || os_shm_ident(h, &id) != 0) {
     os_close(h); /* left by a producer killed while making it (or not ours: then create fails) */
     os_shm_unlink_named(name);
     return 0;
@@ -210,8 +220,8 @@ static int new_seg(mproc_queue_t *q, uint16_t seq, uint32_t cnt, size_t data_byt
   char name[64];
   seg_name(q->ovf, seq, name, sizeof name);
   ovf_map *m = NULL;
-  if (data_bytes != BATCH || !reuse_seg(q, name, &m)) {
-    size_t size = SEG_HDR + data_bytes;
+  size_t size = SEG_HDR + data_bytes;
+  if (!recyclable(size) || !reuse_seg(q, name, size, &m)) {
     os_handle h;
     int rc = os_shm_create_named(name, size, &h);
     if (rc == MPROC_EEXIST) {
@@ -233,15 +243,15 @@ static int new_seg(mproc_queue_t *q, uint16_t seq, uint32_t cnt, size_t data_byt
   return 0;
 }
 
-/* Consumers are done with segment seq (head has moved past it): a batch is renamed to the
- * first free name after tail's segment, where a producer will fill it again; otherwise (no
- * free name among SPARE, a big item's segment, no links) it is removed. Killed between the
+/* Consumers are done with segment seq (head has moved past it): a segment up to RECYCLE_MAX
+ * is renamed to the first free name after tail's segment, where a producer will fill it again;
+ * otherwise (no free name among SPARE, a bigger one, no links) it is removed. Killed between the
  * link and the unlink, the old name is removed by mp_ovf_repair_get; the new one is reused
  * or removed by a producer, or by the creator. */
 static void finish_seg(mproc_queue_t *q, uint16_t seq) {
   ovf_side *s = &q->ovf_rd;
   int kept = 0;
-  if (s->cur != NULL && is_batch(s->cur)) {
+  if (s->cur != NULL && keepable(s->cur)) {
     char from[64], to[64];
     seg_name(q->ovf, seq, from, sizeof from);
     uint16_t t = w_seq(LD(&q->ovf->tail));
@@ -296,8 +306,8 @@ int mp_ovf_append(mproc_queue_t *q, const void *data, size_t n) {
     return rc;
   write_rec(data_of(q->ovf_wr.cur), data, n, cnt);
   ST(&o->tail, w_make(cnt + 1, next, single ? POS_FULL : (uint16_t)(rlen / UNIT)));
-  if (single)
-    leave(&q->ovf_wr, 0); /* a mapping kept here would keep a big item's memory after its get */
+  if (single) /* a mapping kept of a segment too big to recycle would keep its memory */
+    leave(&q->ovf_wr, 1);
   return 0;
 }
 
