@@ -26,7 +26,7 @@ typedef struct ovf_map {
 
 /* The batch segments one side of a handle keeps mapped: a segment the consumers finished is
  * renamed for producers to fill again, so the same memory comes back under new names. */
-#define OVF_CACHE 4
+#define OVF_CACHE 8
 typedef struct ovf_side {
   ovf_map *cur; /* the segment being filled / read, or NULL */
   ovf_map slot[OVF_CACHE];
