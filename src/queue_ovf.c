@@ -20,6 +20,15 @@
  * a dead process (made but not published, or read to the end but not unlinked) is unlinked by
  * the next holder of the lock the dead one held (EOWNERDEAD), and what remains by the queue's
  * creator when it frees the queue.
+ *
+ * Recycling: a fresh segment per batch (create, reserve, map, a page fault per page on both
+ * sides, unmap, unlink) cost more than the copies. A consumer that finishes a segment of up to
+ * RECYCLE_MAX links it to a free name among the SPARE after tail's segment (link never
+ * replaces), then unlinks the old name; a producer starting a segment whose name exists with the
+ * right size fills it as it is. Each step is one atomic name operation, so a killed process
+ * leaves a segment in use, waiting under a future name, or gone: the repairs above cover the
+ * rest (the old name after a link; tail's next name, taken and not published). Each handle side
+ * keeps OVF_CACHE mappings matched by inode, so the memory is not mapped or faulted again.
  */
 #include <stdio.h>
 #include <stdlib.h>
