@@ -103,6 +103,14 @@ int os_shm_create_named(const char *name, size_t size, os_handle *out);
 int os_shm_open_named(const char *name, os_handle *out, size_t *size);
 /* Removes the name (POSIX). Windows: 0; a section's name goes with its last handle. */
 int os_shm_unlink_named(const char *name);
+/* Gives the existing named segment `from` the extra name `to` (both keep it until unlinked);
+ * MPROC_EEXIST when `to` is taken, whatever it is: never replaces. MPROC_ENOTSUP where names
+ * cannot be linked (Windows). */
+int os_shm_link_named(const char *from, const char *to);
+/* For a named segment this user may reuse: 0 with *id naming the object among live ones (the
+ * same id from two handles = the same memory) when it is owned by this user with mode 0600;
+ * MPROC_EACCES when it is not; MPROC_ENOTSUP where it cannot be told (Windows). */
+int os_shm_ident(os_handle h, uint64_t *id);
 /* For messages after MPROC_ENOSPC: where new segments live (named 1: named ones, 0: anonymous
  * ones), e.g. "/dev/shm", and the bytes free there now (UINT64_MAX when it cannot be told). */
 void os_shm_space(int named, char *where, size_t cap, uint64_t *free_bytes);

@@ -20,7 +20,18 @@ typedef struct ovf_map {
   uint32_t cnt;        /* the side's item count when mapped */
   unsigned char *base; /* NULL: none */
   size_t size;
+  uint64_t id;         /* os_shm_ident of the memory (valid if has_id) */
+  int has_id;
 } ovf_map;
+
+/* The batch segments one side of a handle keeps mapped: a segment the consumers finished is
+ * renamed for producers to fill again, so the same memory comes back under new names. */
+#define OVF_CACHE 8
+typedef struct ovf_side {
+  ovf_map *cur; /* the segment being filled / read, or NULL */
+  ovf_map slot[OVF_CACHE];
+  unsigned clock; /* next slot to evict */
+} ovf_side;
 
 typedef struct ovf_item {
   struct ovf_item *next;
@@ -34,8 +45,8 @@ struct mproc_queue {
   unsigned char *ring;
   int closed;
   ovf_shared *ovf;       /* in s */
-  ovf_map ovf_wr;        /* the segment producers fill (put lock) */
-  ovf_map ovf_rd;        /* the segment consumers read (get lock) */
+  ovf_side ovf_wr;       /* segments producers fill (put lock) */
+  ovf_side ovf_rd;       /* segments consumers read (get lock) */
   int64_t ovf_owner_pid; /* the creating process (whose free removes what is left) */
   /* overflow of an unbounded queue (queue_feed.c), guarded by os_global_lock */
   ovf_item *ovf_head, *ovf_tail;

@@ -20,6 +20,15 @@
  * a dead process (made but not published, or read to the end but not unlinked) is unlinked by
  * the next holder of the lock the dead one held (EOWNERDEAD), and what remains by the queue's
  * creator when it frees the queue.
+ *
+ * Recycling: a fresh segment per batch (create, reserve, map, a page fault per page on both
+ * sides, unmap, unlink) cost more than the copies. A consumer that finishes a segment of up to
+ * RECYCLE_MAX links it to a free name among the SPARE after tail's segment (link never
+ * replaces), then unlinks the old name; a producer starting a segment whose name exists with the
+ * right size fills it as it is. Each step is one atomic name operation, so a killed process
+ * leaves a segment in use, waiting under a future name, or gone: the repairs above cover the
+ * rest (the old name after a link; tail's next name, taken and not published). Each handle side
+ * keeps OVF_CACHE mappings matched by inode, so the memory is not mapped or faulted again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,12 +102,66 @@ static void unlink_seg(const ovf_shared *o, uint16_t seq) {
  * item: a mapping made fewer items ago than that is of the segment the number names now. */
 #define CACHE_ITEMS 32768u
 
-/* Makes m map segment seq (kept between calls: a batch is read or filled item by item); cnt is
- * the side's item count now. */
-static int map_seg(mproc_queue_t *q, ovf_map *m, uint16_t seq, uint32_t cnt) {
-  if (m->base != NULL && m->seq == seq && cnt - m->cnt < CACHE_ITEMS)
-    return 0;
+/* Segments finished by consumers wait for producers under the names of the next segments
+ * (tail's + 1 .. + SPARE): at most this many, per queue. */
+#define SPARE 4u
+
+/* Segments of one big item are recycled too, up to this size, so that a run of same-sized
+ * items of a few MiB reuses memory as batches do; bigger ones are removed when read, so that
+ * spares never hold more than SPARE x 4 MiB per queue. */
+#define RECYCLE_MAX (((size_t)4 << 20) + REC_HDR) /* an item of 4 MiB */
+
+static int recyclable(size_t size) {
+  return size >= SEG_HDR + BATCH && size <= SEG_HDR + RECYCLE_MAX;
+}
+static int keepable(const ovf_map *m) { return m->has_id && recyclable(m->size); }
+
+/* The slot already mapping the memory h refers to, or a free one (another evicted). */
+static ovf_map *slot_for(ovf_side *s, int has_id, uint64_t id, size_t size, int *hit) {
+  *hit = 0;
+  for (unsigned i = 0; has_id && i < OVF_CACHE; i++) {
+    ovf_map *m = &s->slot[i];
+    if (m->base != NULL && m->has_id && m->id == id && m->size == size) {
+      *hit = 1;
+      return m;
+    }
+  }
+  for (unsigned i = 0; i < OVF_CACHE; i++)
+    if (s->slot[i].base == NULL)
+      return &s->slot[i];
+  ovf_map *m = &s->slot[s->clock++ % OVF_CACHE];
   unmap(m);
+  return m;
+}
+
+/* Maps the segment h (size bytes) into a slot of s, reusing a mapping of the same memory:
+ * a recycled segment comes back under another name, and mapping it again would cost a
+ * system call and a page fault per page. Consumes h. */
+static int map_handle(ovf_side *s, os_handle h, size_t size, ovf_map **out) {
+  uint64_t id = 0;
+  /* Only memory of this user with mode 0600 is kept (an unknown id cannot be matched). */
+  int has_id = os_shm_ident(h, &id) == 0;
+  int hit;
+  ovf_map *m = slot_for(s, has_id, id, size, &hit);
+  int rc = 0;
+  if (!hit) {
+    void *base = NULL;
+    rc = os_shm_map(h, size, &base);
+    if (rc == 0)
+      *m = (ovf_map){0, 0, base, size, id, has_id};
+  }
+  os_close(h);
+  *out = m;
+  return rc;
+}
+
+/* Makes s->cur map segment seq (kept between calls: a batch is read or filled item by item);
+ * cnt is the side's item count now. */
+static int map_seg(mproc_queue_t *q, ovf_side *s, uint16_t seq, uint32_t cnt) {
+  ovf_map *c = s->cur;
+  if (c != NULL && c->seq == seq && cnt - c->cnt < CACHE_ITEMS)
+    return 0;
+  s->cur = NULL;
   char name[64];
   seg_name(q->ovf, seq, name, sizeof name);
   os_handle h;
@@ -106,53 +169,112 @@ static int map_seg(mproc_queue_t *q, ovf_map *m, uint16_t seq, uint32_t cnt) {
   int rc = os_shm_open_named(name, &h, &size);
   if (rc != 0)
     return rc;
-  void *base = NULL;
-  if (size < SEG_HDR)
-    rc = MPROC_EPROTO;
-  if (rc == 0)
-    rc = os_shm_map(h, size, &base);
-  os_close(h);
-  if (rc != 0)
-    return rc;
-  const seg_hdr *sh = base;
-  if (sh->magic != SEG_MAGIC || sh->qid != q->ovf->qid || sh->seq != seq ||
-      sh->data_size > size - SEG_HDR) {
-    os_shm_unmap(base, size);
+  if (size < SEG_HDR) {
+    os_close(h);
     return MPROC_EPROTO;
   }
-  *m = (ovf_map){seq, cnt, base, size};
+  ovf_map *m;
+  rc = map_handle(s, h, size, &m);
+  if (rc != 0)
+    return rc;
+  const seg_hdr *sh = (const seg_hdr *)(void *)m->base;
+  if (sh->magic != SEG_MAGIC || sh->qid != q->ovf->qid || sh->seq != seq ||
+      sh->data_size > size - SEG_HDR) {
+    unmap(m);
+    return MPROC_EPROTO;
+  }
+  m->seq = seq;
+  m->cnt = cnt;
+  s->cur = m;
   return 0;
+}
+
+/* Done with s->cur: a recyclable segment stays mapped for when its memory comes back;
+ * anything else (a bigger item's segment, memory no longer named) is unmapped now, so that
+ * it is freed. */
+static void leave(ovf_side *s, int keep) {
+  if (s->cur != NULL && !(keep && keepable(s->cur)))
+    unmap(s->cur);
+  s->cur = NULL;
 }
 
 static unsigned char *data_of(const ovf_map *m) { return m->base + SEG_HDR; }
 static size_t data_size(const ovf_map *m) { return ((const seg_hdr *)(void *)m->base)->data_size; }
 
-/* A new segment seq with data_bytes of room, mapped into m. A segment of that name left by a
+/* A segment of size bytes a consumer finished, waiting under the name seq: reused as it is
+ * (a batch's old records lie beyond what the new ones cover, and readers stop at the end
+ * marker; a big item's record covers it all). 1 if so; 0 if there is none (a segment of that
+ * name that does not fit is removed). */
+static int reuse_seg(mproc_queue_t *q, const char *name, size_t want, ovf_map **out) {
+  ovf_side *s = &q->ovf_wr;
+  os_handle h;
+  size_t size;
+  if (os_shm_open_named(name, &h, &size) != 0)
+    return 0;
+  uint64_t id;
+  if (size != want || os_shm_ident(h, &id) != 0) {
+    os_close(h); /* left by a producer killed while making it (or not ours: then create fails) */
+    os_shm_unlink_named(name);
+    return 0;
+  }
+  return map_handle(s, h, size, out) == 0;
+}
+
+/* A new segment seq with data_bytes of room, made s->cur of the producers' side: a recycled
+ * batch if one waits under that name, else a fresh one. A segment of that name left by a
  * producer killed before publishing it is replaced. */
-static int new_seg(mproc_queue_t *q, ovf_map *m, uint16_t seq, uint32_t cnt,
-                   size_t data_bytes) {
-  unmap(m);
+static int new_seg(mproc_queue_t *q, uint16_t seq, uint32_t cnt, size_t data_bytes) {
+  ovf_side *s = &q->ovf_wr;
+  leave(s, 1);
   char name[64];
   seg_name(q->ovf, seq, name, sizeof name);
+  ovf_map *m = NULL;
   size_t size = SEG_HDR + data_bytes;
-  os_handle h;
-  int rc = os_shm_create_named(name, size, &h);
-  if (rc == MPROC_EEXIST) {
-    os_shm_unlink_named(name);
-    rc = os_shm_create_named(name, size, &h);
+  if (!recyclable(size) || !reuse_seg(q, name, size, &m)) {
+    os_handle h;
+    int rc = os_shm_create_named(name, size, &h);
+    if (rc == MPROC_EEXIST) {
+      os_shm_unlink_named(name);
+      rc = os_shm_create_named(name, size, &h);
+    }
+    if (rc != 0)
+      return rc;
+    rc = map_handle(s, h, size, &m);
+    if (rc != 0) {
+      os_shm_unlink_named(name);
+      return rc;
+    }
   }
-  if (rc != 0)
-    return rc;
-  void *base;
-  rc = os_shm_map(h, size, &base);
-  os_close(h);
-  if (rc != 0) {
-    os_shm_unlink_named(name);
-    return rc;
-  }
-  *(seg_hdr *)base = (seg_hdr){SEG_MAGIC, q->ovf->qid, seq, data_bytes};
-  *m = (ovf_map){seq, cnt, base, size};
+  *(seg_hdr *)(void *)m->base = (seg_hdr){SEG_MAGIC, q->ovf->qid, seq, data_bytes};
+  m->seq = seq;
+  m->cnt = cnt;
+  s->cur = m;
   return 0;
+}
+
+/* Consumers are done with segment seq (head has moved past it): a segment up to RECYCLE_MAX
+ * is renamed to the first free name after tail's segment, where a producer will fill it again;
+ * otherwise (no free name among SPARE, a bigger one, no links) it is removed. Killed between the
+ * link and the unlink, the old name is removed by mp_ovf_repair_get; the new one is reused
+ * or removed by a producer, or by the creator. */
+static void finish_seg(mproc_queue_t *q, uint16_t seq) {
+  ovf_side *s = &q->ovf_rd;
+  int kept = 0;
+  if (s->cur != NULL && keepable(s->cur)) {
+    char from[64], to[64];
+    seg_name(q->ovf, seq, from, sizeof from);
+    uint16_t t = w_seq(LD(&q->ovf->tail));
+    for (unsigned j = 1; j <= SPARE && !kept; j++) {
+      seg_name(q->ovf, (uint16_t)(t + j), to, sizeof to);
+      int rc = os_shm_link_named(from, to);
+      if (rc == 0)
+        kept = 1;
+      else if (rc != MPROC_EEXIST)
+        break;
+    }
+  }
+  leave(s, kept);
+  unlink_seg(q->ovf, seq);
 }
 
 static void write_rec(unsigned char *p, const void *data, size_t n, uint32_t cnt) {
@@ -172,7 +294,7 @@ int mp_ovf_append(mproc_queue_t *q, const void *data, size_t n) {
     int rc = map_seg(q, &q->ovf_wr, seq, cnt);
     if (rc != 0)
       return rc;
-    write_rec(data_of(&q->ovf_wr) + (size_t)pos * UNIT, data, n, cnt);
+    write_rec(data_of(q->ovf_wr.cur) + (size_t)pos * UNIT, data, n, cnt);
     ST(&o->tail, w_make(cnt + 1, seq, (uint16_t)(pos + rlen / UNIT)));
     return 0;
   }
@@ -186,15 +308,15 @@ int mp_ovf_append(mproc_queue_t *q, const void *data, size_t n) {
     int rc = map_seg(q, &q->ovf_wr, seq, cnt);
     if (rc != 0)
       return rc;
-    *(ovf_rec *)(void *)(data_of(&q->ovf_wr) + (size_t)pos * UNIT) = (ovf_rec){0, TAG_END};
+    *(ovf_rec *)(void *)(data_of(q->ovf_wr.cur) + (size_t)pos * UNIT) = (ovf_rec){0, TAG_END};
   }
-  int rc = new_seg(q, &q->ovf_wr, next, cnt, single ? rlen : BATCH);
+  int rc = new_seg(q, next, cnt, single ? rlen : BATCH);
   if (rc != 0)
     return rc;
-  write_rec(data_of(&q->ovf_wr), data, n, cnt);
+  write_rec(data_of(q->ovf_wr.cur), data, n, cnt);
   ST(&o->tail, w_make(cnt + 1, next, single ? POS_FULL : (uint16_t)(rlen / UNIT)));
-  if (single)
-    unmap(&q->ovf_wr); /* a mapping kept here would keep a big item's memory after its get */
+  if (single) /* a mapping kept of a segment too big to recycle would keep its memory */
+    leave(&q->ovf_wr, 1);
   return 0;
 }
 
@@ -230,13 +352,12 @@ int mp_ovf_take(mproc_queue_t *q, mp_buf *b) {
     int rc = map_seg(q, &q->ovf_rd, seq, w_cnt(h));
     if (rc != 0)
       return rc;
-    const ovf_rec *r = rec_at(&q->ovf_rd, pos, w_cnt(h));
+    const ovf_rec *r = rec_at(q->ovf_rd.cur, pos, w_cnt(h));
     if (r == NULL) {
       if (seq == w_seq(t))
         return MPROC_EPROTO; /* published items are in segments up to tail's */
       ST(&o->head, w_make(w_cnt(h), (uint16_t)(seq + 1), 0));
-      unmap(&q->ovf_rd);
-      unlink_seg(o, seq);
+      finish_seg(q, seq);
       continue;
     }
     if (buf_fit(b, r->len) != 0)
@@ -251,8 +372,7 @@ int mp_ovf_take(mproc_queue_t *q, mp_buf *b) {
     /* A segment of one big item, or a full batch: nobody appends to it again, so it goes now
      * (head may run one segment ahead of tail: the next item starts that segment). */
     ST(&o->head, w_make(w_cnt(h) + 1, (uint16_t)(seq + 1), 0));
-    unmap(&q->ovf_rd);
-    unlink_seg(o, seq);
+    finish_seg(q, seq);
     return 0;
   }
 }
@@ -270,14 +390,17 @@ void mp_ovf_repair_get(mproc_queue_t *q) {
 }
 
 void mp_ovf_release(mproc_queue_t *q, int owner) {
-  unmap(&q->ovf_wr);
-  unmap(&q->ovf_rd);
+  for (unsigned i = 0; i < OVF_CACHE; i++) {
+    unmap(&q->ovf_wr.slot[i]);
+    unmap(&q->ovf_rd.slot[i]);
+  }
+  q->ovf_wr.cur = q->ovf_rd.cur = NULL;
   if (!owner || q->ovf == NULL || q->ovf_owner_pid != os_getpid())
     return; /* (a fork child's copy of its parent's handle is not the creator's) */
   /* The queue ends with its creator's handle (its ring goes back to the creator's heap):
    * segments still named go with it, including one a dead producer made and never published. */
   uint16_t first = (uint16_t)(w_seq(LD(&q->ovf->head)) - 1);
-  uint16_t last = (uint16_t)(w_seq(LD(&q->ovf->tail)) + 1);
+  uint16_t last = (uint16_t)(w_seq(LD(&q->ovf->tail)) + 1 + SPARE); /* and the spares */
   for (uint16_t s = first;; s++) {
     unlink_seg(q->ovf, s);
     if (s == last)

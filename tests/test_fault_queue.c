@@ -1,5 +1,6 @@
 /* Fault cases for the queue area: kill the party that was woken or was to wake, at seeded random
  * moments, and check that nothing hangs, nothing acknowledged is lost, nothing is torn. */
+#include <dirent.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -469,5 +470,166 @@ TEST(queue_joinable_producer_killed, 240, POSIX_ALL) {
     ASSERT_RC(mproc_queue_task_done(q), MPROC_EOVERRELEASE);
     mproc_event_free(running);
     mproc_queue_free(q);
+  }
+}
+
+/* --- recycled overflow segments: killed users leave no name behind -------------------------- */
+
+/* Sizes that take the overflow's recycling paths: small items (batches), items of 1-3 MiB (one
+ * recycled segment each) and of 5 MiB (one segment, removed when read). */
+static size_t recycle_size(uint64_t k) {
+  uint64_t h = item_byte_seed(k) >> 33;
+  switch (h % 16) {
+  case 0:
+    return (size_t)(1 + h % 3) << 20;
+  case 1:
+    return (size_t)5 << 20;
+  default:
+    return 16 + (size_t)(h % 60000);
+  }
+}
+
+/* Puts items 0, 1, 2... (recycle_size) until killed. Args: q, running. */
+static int t_recycle_producer(const mproc_args_t *a) {
+  mproc_queue_t *q = t_queue(a, 0);
+  static unsigned char buf[5 << 20];
+  C_OK(mproc_event_set(t_event(a, 1)));
+  for (uint64_t k = 0;; k++) {
+    size_t n = recycle_size(k);
+    item_fill(buf, n, k);
+    C_OK(mproc_queue_put(q, buf, n, MPROC_FOREVER));
+  }
+}
+
+/* Takes items until killed. Args: q, running. */
+static int t_recycle_consumer(const mproc_args_t *a) {
+  mproc_queue_t *q = t_queue(a, 0);
+  C_OK(mproc_event_set(t_event(a, 1)));
+  for (;;) {
+    void *d;
+    size_t n;
+    C_OK(mproc_queue_get(q, MPROC_FOREVER, &d, &n));
+    mproc_free(d);
+  }
+}
+
+#define MPQ_MAX 256
+typedef struct mpq_names {
+  int n;
+  char qid[MPQ_MAX][17];
+  char seq[MPQ_MAX][5];
+} mpq_names;
+
+/* The overflow segments in /dev/shm: mpq-<queue id>-<sequence>. */
+static void mpq_list(mpq_names *out) {
+  out->n = 0;
+  DIR *d = opendir("/dev/shm");
+  if (d == NULL)
+    return;
+  for (struct dirent *e; (e = readdir(d)) != NULL && out->n < MPQ_MAX;) {
+    if (strncmp(e->d_name, "mpq-", 4) != 0 || strlen(e->d_name) != 4 + 16 + 1 + 4)
+      continue;
+    memcpy(out->qid[out->n], e->d_name + 4, 16);
+    out->qid[out->n][16] = 0;
+    memcpy(out->seq[out->n], e->d_name + 21, 4);
+    out->seq[out->n][4] = 0;
+    out->n++;
+  }
+  closedir(d);
+}
+
+static int mpq_count(const mpq_names *l, const char *qid) {
+  int n = 0;
+  for (int i = 0; i < l->n; i++)
+    n += strcmp(l->qid[i], qid) == 0;
+  return n;
+}
+
+/* The id of q's segments: a queue id that was not there before q, and whose segments come and
+ * go as the test makes them (other processes' queues may overflow meanwhile). 0 if ambiguous. */
+static int mpq_find(mproc_queue_t *q, const mpq_names *before, char *qid) {
+  static unsigned char buf[(2 << 20) + 64];
+  memset(buf, 7, sizeof buf);
+  ASSERT_OK(mproc_queue_put(q, buf, sizeof buf, 0)); /* a segment of its own: sequence 1 */
+  mpq_names now;
+  mpq_list(&now);
+  int found = 0;
+  for (int i = 0; i < now.n; i++) {
+    if (strcmp(now.seq[i], "0001") != 0 || mpq_count(before, now.qid[i]) != 0)
+      continue;
+    found++;
+    strcpy(qid, now.qid[i]);
+  }
+  void *d;
+  size_t n;
+  ASSERT_OK(mproc_queue_get(q, 0, &d, &n));
+  mproc_free(d);
+  return found == 1;
+}
+
+/* A producer and a consumer of an unbounded queue whose overflow recycles its segments, both
+ * killed at random moments (in either order): what is left is whole and in order, the queue
+ * goes on, and once it is freed none of its segments is left in /dev/shm (a segment is always
+ * in use, waiting as a spare, or removed, whatever instruction a process died at). */
+TEST(queue_recycled_segments_not_leaked, 240, POSIX_ALL) {
+  t_fault_seed();
+  int rounds = t_fault_rounds(20);
+  mpq_names before;
+  mpq_list(&before);
+  mproc_queue_t *q;
+  ASSERT_OK(mproc_queue_new_sized(&q, 0, 64 * 1024));
+  char qid[17] = "";
+  int known = mpq_find(q, &before, qid);
+  if (!known)
+    printf("another queue overflowed meanwhile: the names are not checked\n");
+  for (int round = 0; round < rounds; round++) {
+    mproc_event_t *pr, *cr;
+    ASSERT_OK(mproc_event_new(&pr));
+    ASSERT_OK(mproc_event_new(&cr));
+    mproc_process_t *p = t_start_one(t_recycle_producer, t_args("QE", q, pr));
+    mproc_process_t *c = t_start_one(t_recycle_consumer, t_args("QE", q, cr));
+    ASSERT_OK(mproc_event_wait(pr, 30000));
+    ASSERT_OK(mproc_event_wait(cr, 30000));
+    t_sleep_ms(t_rand_range(0, 60));
+    spin_random(2000);
+    int first = t_rand_range(0, 1);
+    t_kill_and_reap(first ? p : c);
+    t_sleep_ms(t_rand_range(0, 10));
+    spin_random(2000);
+    t_kill_and_reap(first ? c : p);
+    int64_t prev = -1, left = 0;
+    for (;;) {
+      void *d;
+      size_t n;
+      if (mproc_queue_get(q, 0, &d, &n) != 0)
+        break;
+      uint64_t k = 0;
+      if (!item_whole(d, n, &k) || (int64_t)k <= prev)
+        t_fail(__FILE__, __LINE__, "round %d: a torn or out-of-order item of %zu bytes after "
+               "item %lld", round, n, (long long)prev);
+      prev = (int64_t)k;
+      left++;
+      mproc_free(d);
+    }
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
+    ASSERT_OK(mproc_queue_put(q, "z", 1, 0)); /* the locks' repairs have run; it goes on */
+    void *d;
+    size_t n;
+    ASSERT_OK(mproc_queue_get(q, 0, &d, &n));
+    mproc_free(d);
+    mpq_names now;
+    mpq_list(&now);
+    printf("round %d: %s killed first, %lld items left, %d segments named\n", round,
+           first ? "producer" : "consumer", (long long)left, known ? mpq_count(&now, qid) : -1);
+    mproc_event_free(pr);
+    mproc_event_free(cr);
+  }
+  mproc_queue_free(q);
+  if (known) {
+    mpq_names after;
+    mpq_list(&after);
+    if (mpq_count(&after, qid) != 0)
+      t_fail(__FILE__, __LINE__, "%d segments of the freed queue are left in /dev/shm",
+             mpq_count(&after, qid));
   }
 }

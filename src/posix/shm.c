@@ -195,6 +195,30 @@ int os_shm_unlink_named(const char *name) {
   return shm_unlink(path) == 0 ? 0 : os_last_error();
 }
 
+int os_shm_link_named(const char *from, const char *to) {
+#ifdef __linux__
+  /* shm_open names are files of /dev/shm there (glibc and musl); link() never replaces. */
+  char a[300], b[300];
+  snprintf(a, sizeof a, "/dev/shm/%s", from);
+  snprintf(b, sizeof b, "/dev/shm/%s", to);
+  return link(a, b) == 0 ? 0 : os_last_error();
+#else
+  (void)from;
+  (void)to;
+  return MPROC_ENOTSUP;
+#endif
+}
+
+int os_shm_ident(os_handle h, uint64_t *id) {
+  struct stat st;
+  if (fstat((int)h, &st) != 0)
+    return os_last_error();
+  if (st.st_uid != geteuid() || (st.st_mode & 07777) != 0600)
+    return MPROC_EACCES;
+  *id = (uint64_t)st.st_ino ^ (uint64_t)st.st_dev << 48;
+  return 0;
+}
+
 int os_shm_map(os_handle h, size_t size, void **addr) {
   void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, (int)h, 0);
   if (p == MAP_FAILED)

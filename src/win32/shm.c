@@ -85,6 +85,18 @@ int os_shm_unlink_named(const char *name) {
   return 0;
 }
 
+int os_shm_link_named(const char *from, const char *to) {
+  (void)from;
+  (void)to;
+  return MPROC_ENOTSUP; /* a section has one name, and it dies with its last handle */
+}
+
+int os_shm_ident(os_handle h, uint64_t *id) {
+  (void)h;
+  (void)id;
+  return MPROC_ENOTSUP;
+}
+
 int os_shm_map(os_handle h, size_t size, void **addr) {
   void *p = MapViewOfFile((HANDLE)h, FILE_MAP_ALL_ACCESS, 0, 0, size);
   if (p == NULL) /* Wine charges no commit at creation: the view is where it runs out */
