@@ -27,6 +27,9 @@ typedef struct mp_buf {
 void mp_buf_init(mp_buf *b);
 void mp_buf_free(mp_buf *b);
 int mp_buf_reserve(mp_buf *b, size_t extra);
+/* Capacity of exactly n bytes (no doubling: a queue item can be huge), contents kept; a buffer
+ * reused across receives. */
+int mp_buf_fit(mp_buf *b, size_t n);
 void mp_put(mp_buf *b, const void *p, size_t n);
 void mp_put_u8(mp_buf *b, uint8_t v);
 void mp_put_u32(mp_buf *b, uint32_t v);

@@ -526,24 +526,12 @@ static int collect(mproc_queue_t *q, uint32_t id, unsigned char *buf, size_t tot
   return 0;
 }
 
-/* Makes room for exactly n bytes in b (no rounding up: items can be huge). */
-static int buf_fit(mp_buf *b, size_t n) {
-  if (b->cap >= n && b->data != NULL)
-    return 0;
-  unsigned char *d = realloc(b->data, n ? n : 1);
-  if (d == NULL)
-    return MPROC_ENOMEM;
-  b->data = d;
-  b->cap = n ? n : 1;
-  return 0;
-}
-
 /* Takes the stream whose FIRST record is at head into b. 0, or MPROC_EPEERGONE. */
 static int take_stream(mproc_queue_t *q, rec *first, mp_buf *b) {
   queue_shm *s = q->s;
   size_t total = (size_t)(first->aux & (((uint64_t)1 << SIZE_BITS) - 1));
   uint32_t id = stream_of(first);
-  if (buf_fit(b, total) != 0)
+  if (mp_buf_fit(b, total) != 0)
     return MPROC_ENOMEM; /* the item stays in the queue */
   unsigned char *buf = b->data;
   ST(&s->reader_pid, my_pid());
@@ -574,7 +562,7 @@ static int foreign_chunk(mproc_queue_t *q, rec *r, const waiting *w, int64_t dea
 }
 
 static int take_item(mproc_queue_t *q, rec *r, mp_buf *b) {
-  if (buf_fit(b, r->len) != 0)
+  if (mp_buf_fit(b, r->len) != 0)
     return MPROC_ENOMEM;
   memcpy(b->data, r + 1, r->len);
   b->len = r->len;

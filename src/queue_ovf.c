@@ -320,17 +320,6 @@ int mp_ovf_append(mproc_queue_t *q, const void *data, size_t n) {
   return 0;
 }
 
-static int buf_fit(mp_buf *b, size_t n) {
-  if (b->cap >= n && b->data != NULL)
-    return 0;
-  unsigned char *d = realloc(b->data, n ? n : 1);
-  if (d == NULL)
-    return MPROC_ENOMEM;
-  b->data = d;
-  b->cap = n ? n : 1;
-  return 0;
-}
-
 /* The record of item cnt at pos of the mapped segment, or NULL (the item is in the next). */
 static const ovf_rec *rec_at(const ovf_map *m, uint16_t pos, uint32_t cnt) {
   size_t off = (size_t)pos * UNIT, size = data_size(m);
@@ -360,7 +349,7 @@ int mp_ovf_take(mproc_queue_t *q, mp_buf *b) {
       finish_seg(q, seq);
       continue;
     }
-    if (buf_fit(b, r->len) != 0)
+    if (mp_buf_fit(b, r->len) != 0)
       return MPROC_ENOMEM; /* the item stays in the queue */
     memcpy(b->data, r + 1, r->len);
     b->len = r->len;

@@ -32,6 +32,17 @@ int mp_buf_reserve(mp_buf *b, size_t extra) {
   return 0;
 }
 
+int mp_buf_fit(mp_buf *b, size_t n) {
+  if (b->cap >= n && b->data != NULL)
+    return 0;
+  unsigned char *d = realloc(b->data, n ? n : 1);
+  if (d == NULL)
+    return MPROC_ENOMEM;
+  b->data = d;
+  b->cap = n ? n : 1;
+  return 0;
+}
+
 void mp_put(mp_buf *b, const void *p, size_t n) {
   if (n == 0 || mp_buf_reserve(b, n) != 0)
     return;
