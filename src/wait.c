@@ -2,6 +2,7 @@
  * raw handles. Objects that are ready without asking the OS (buffered bytes, an exited process)
  * return at once; otherwise the OS waits on all handles, and every object found ready is
  * reported, not just the first. */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "conn.h"
@@ -53,7 +54,8 @@ static void release(mproc_waitable *objs, size_t prepared) {
       mp_queue_wait_done(objs[i].obj);
 }
 
-/* After the OS said one is ready, look at each of the others without blocking. */
+/* After the OS said one is ready (first; SIZE_MAX: none asked), look at each of the others
+ * without blocking. */
 static size_t sweep(mproc_waitable *objs, size_t n, const os_handle *hs, size_t first) {
   size_t k = 0, idx;
   for (size_t i = 0; i < n; i++) {
@@ -83,6 +85,10 @@ int mproc_wait(mproc_waitable *objs, size_t n, int64_t timeout_ms, size_t *nread
     rc = os_wait_any(hs, n, os_deadline(timeout_ms), &first);
     if (rc == 0)
       k = sweep(objs, n, hs, first);
+  } else if (rc == 0) {
+    /* Some were ready without asking the OS (an exited, reaped process; buffered bytes): the
+     * others may be ready too, and Python's wait reports every ready object. */
+    k = sweep(objs, n, hs, SIZE_MAX);
   }
   release(objs, prepared);
   free(hs);

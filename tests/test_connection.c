@@ -298,6 +298,22 @@ static int t_answer_after(const mproc_args_t *a) {
   return mproc_conn_send_bytes(arg_conn(a), "!", 1, 0, 1) ? 1 : 0;
 }
 
+/* Python's wait() reports every ready object. An exited, joined process is ready without
+ * asking the OS; a message waiting in the channel is only seen by asking it. Both count. */
+TEST(wait_reports_all_ready_kinds, 60, ALL) {
+  mproc_conn_t *r, *wr;
+  make_pipe(0, &r, &wr);
+  mproc_process_t *p = start_with(t_answer_after, wr, 0);
+  ASSERT_EQ(t_join_code(p), 0);
+  mproc_waitable w[2] = {{MPROC_WAIT_CONN, r, 0, 0}, {MPROC_WAIT_PROCESS, p, 0, 0}};
+  size_t nready = 0;
+  ASSERT_OK(mproc_wait(w, 2, 30000, &nready));
+  ASSERT_EQ(nready, 2);
+  ASSERT_TRUE(w[0].ready == 1 && w[1].ready == 1);
+  ASSERT_OK(mproc_process_close(p));
+  mproc_conn_close(r);
+}
+
 TEST(wait_on_50_conns_and_sentinels, 120, ALL) {
   enum { N = 50 };
   mproc_conn_t *r[N];
