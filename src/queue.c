@@ -906,8 +906,8 @@ int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms) {
     if (mp_held_reap(q) != 0)
       continue; /* a producer died holding items back: they will never come */
     /* In slices: a task_done killed between its decrement and its wake-up leaves the word as
-     * it was, and a stream reader that died waiting for a chunk finishes its item only when
-     * somebody looks (reader_check). */
+     * it was, and a stream reader that died waiting for a chunk, or a producer that died with
+     * items held back (Windows), is dealt with only when somebody looks. */
     int64_t slice = os_deadline(LIVENESS_SLICE_MS);
     int rc = mp_park(q->o.h[H_JOIN], &s->join_sleepers, &s->join_word, v,
                      slice < deadline ? slice : deadline);
