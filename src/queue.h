@@ -38,7 +38,7 @@ typedef struct ovf_side {
 #define HELD_SLOTS 12
 typedef struct held_slot {
   uint64_t word;  /* pid << 32 | items that process holds back; 0: free */
-  uint64_t birth; /* os_pid_birth of that pid, stored before its count first leaves 0 */
+  uint64_t birth; /* os_pid_birth of that pid, stored when the slot is taken, before counting */
 } held_slot;
 typedef struct held_table {
   held_slot slot[HELD_SLOTS];

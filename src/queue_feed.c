@@ -27,21 +27,23 @@ static int g_atexit_registered;
 static void drop_items(mproc_queue_t *q, ovf_item *it, size_t published);
 
 /* --- the held table ----------------------------------------------------------------------------
- * A slot's word is pid << 32 | count. A process takes a free slot (word 0) with one CAS and
- * keeps it while it lives; only the owner changes the count, by CAS loops that check the pid
- * is still its own (so a count never lands on a slot somebody else took). The owner stores its
- * birth (os_pid_birth) before its count first leaves 0, so whoever reads a count above 0 reads
- * the birth of the process that holds those items, and a pid reused meanwhile by another
- * process (Windows reuses them soon) is told apart by its birth. A slot whose owner is dead is
- * freed by one CAS from the very word that was judged: with items, by join()'s reaper or a
- * producer looking for a slot (the items are gone with the process); with none, by a producer
- * looking for a slot. A process that finds no slot (HELD_SLOTS producers holding back at once)
- * does not count its held-back items until the feeder publishes them (slot -1): join() may
- * then return before they arrive, but never waits for them after that process died. */
+ * A slot's word is pid << 32 | count. A process takes a free slot (word 0) with one CAS,
+ * stores its birth (os_pid_birth), then counts; it gives the slot back when its count returns
+ * to 0 (no item of it refers to the slot then). Only the owner changes the count, by CAS loops
+ * that check the pid is still its own, so a count never lands on a slot somebody else took,
+ * and whoever reads a count above 0 then reads the birth of the process holding those items:
+ * a pid reused meanwhile by another process (Windows reuses them soon) is told apart by it.
+ * A slot whose owner is dead is freed by one CAS from the very word that was judged: with
+ * items, by join()'s reaper or a producer looking for a slot (the items are gone with the
+ * process); with none, by a producer looking for a slot. A process that finds no slot
+ * (HELD_SLOTS live producers holding items back at once) does not count its held-back items
+ * until the feeder publishes them (slot -1): join() may then return before they arrive, but
+ * never waits for them after that process died. */
 
 #define W_PID(w) ((w) >> 32)
 #define W_CNT(w) ((uint32_t)(w))
 
+/* Global lock held. */
 static uint64_t my_birth(void) {
   static int64_t pid; /* cached per pid: a forked child is another process */
   static uint64_t birth;
@@ -53,8 +55,9 @@ static uint64_t my_birth(void) {
   return birth;
 }
 
-/* Whether the process whose word w is was seen has exited (or its pid names another process
- * now). The birth is trusted only with a count above 0: before that it may be a former owner's. */
+/* Whether the owner of the slot, as seen in word w, has exited (or its pid names another
+ * process now). The birth is trusted only with a count above 0: before that it may be a former
+ * owner's. */
 static int owner_dead(const held_slot *sl, uint64_t w) {
   int64_t pid = (int64_t)W_PID(w);
   if (!os_pid_alive(pid))
@@ -92,15 +95,14 @@ uint32_t mp_held_reap(mproc_queue_t *q) {
   return lost;
 }
 
-/* Adds one to slot i if this process owns it; 0 if it did. */
+/* Adds one to the slot if this process owns it; 0 if it did. Only the claim stores the birth:
+ * a store here could land on a slot that was given back and taken by another process. */
 static int count_in(held_slot *sl, uint64_t me, uint64_t birth) {
   uint64_t w = __atomic_load_n(&sl->word, __ATOMIC_SEQ_CST);
   if (W_PID(w) != me)
     return -1;
-  if (W_CNT(w) != 0 && birth != 0 && __atomic_load_n(&sl->birth, __ATOMIC_SEQ_CST) != birth)
-    return -1; /* a former process with this pid died holding items: reaped below */
-  if (W_CNT(w) == 0)
-    __atomic_store_n(&sl->birth, birth, __ATOMIC_SEQ_CST);
+  if (birth != 0 && __atomic_load_n(&sl->birth, __ATOMIC_SEQ_CST) != birth)
+    return -1; /* a former process with this pid died owning it: reaped below if it held items */
   while (W_PID(w) == me && W_CNT(w) != UINT32_MAX)
     if (__atomic_compare_exchange_n(&sl->word, &w, w + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
       return 0;
@@ -118,9 +120,11 @@ static int held_count(mproc_queue_t *q) {
         return i;
     for (int i = 0; i < HELD_SLOTS; i++) {
       uint64_t w = 0;
-      if (__atomic_compare_exchange_n(&h->slot[i].word, &w, me << 32, 0, __ATOMIC_SEQ_CST,
-                                      __ATOMIC_SEQ_CST) &&
-          count_in(&h->slot[i], me, birth) == 0)
+      if (!__atomic_compare_exchange_n(&h->slot[i].word, &w, me << 32, 0, __ATOMIC_SEQ_CST,
+                                       __ATOMIC_SEQ_CST))
+        continue;
+      __atomic_store_n(&h->slot[i].birth, birth, __ATOMIC_SEQ_CST); /* before the count */
+      if (count_in(&h->slot[i], me, birth) == 0)
         return i;
     }
     uint32_t lost = 0; /* full: free the slots of dead producers, then look once more */
@@ -140,8 +144,14 @@ void mp_held_release(mproc_queue_t *q, const ovf_item *it) {
   uint64_t w = __atomic_load_n(&sl->word, __ATOMIC_SEQ_CST);
   /* A slot no longer ours, or emptied, was judged dead: its items were dropped already. */
   while (W_PID(w) == me && W_CNT(w) != 0)
-    if (__atomic_compare_exchange_n(&sl->word, &w, w - 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+    if (__atomic_compare_exchange_n(&sl->word, &w, w - 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+      /* The last one: the slot goes back to the table (unless a put counted another meanwhile,
+       * which makes this CAS fail). */
+      uint64_t empty = me << 32;
+      if (W_CNT(w) == 1)
+        __atomic_compare_exchange_n(&sl->word, &empty, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
       break;
+    }
   mp_queue_unheld(q);
 }
 
