@@ -709,7 +709,8 @@ MPROC_API int mproc_queue_cancel_join_thread(mproc_queue_t *q);
 /* JoinableQueue: one item put earlier is processed. MPROC_EOVERRELEASE when called more times
  * than items were put (Python's ValueError); MPROC_ETYPE on a plain Queue. */
 MPROC_API int mproc_queue_task_done(mproc_queue_t *q);
-/* JoinableQueue: until every item put has been task_done. MPROC_ETIMEDOUT after the timeout. */
+/* JoinableQueue: until every item put has been task_done. MPROC_ETIMEDOUT after the timeout.
+ * Items that can never arrive count as done (Windows: those a killed producer still held). */
 MPROC_API int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms);
 /* Waits for this process's overflow (unless cancelled), then frees the handle. */
 MPROC_API void mproc_queue_free(mproc_queue_t *q);

@@ -166,6 +166,10 @@ void os_notifier_clear(os_handle h);
 /* 1 if a process with this pid exists and has not exited (a zombie counts as exited), 0 if
  * not. Pids are reused: callers use it only to unblock waits on a peer that vanished. */
 int os_pid_alive(int64_t pid);
+/* When the process with this pid started, as an opaque stamp, so that a pid and its stamp name
+ * one process even after the pid is reused; 0 when unknown (no such process, not allowed to
+ * look, or POSIX, where no caller needs it). */
+uint64_t os_pid_birth(int64_t pid);
 
 /* A joinable thread running fn(arg) with signals blocked (POSIX). */
 typedef struct os_thread os_thread;

@@ -61,10 +61,10 @@ struct queue_shm {
   uint64_t head; /* items taken << 32 | byte position; consumers */
   unsigned char pad2[64 - sizeof(os_mutex_mem) - 8];
   /* JoinableQueue: unfinished = items published (tail's count + the overflow's) + items held
-   * in producers' feeder overflows - done. Counted by the stores that publish, so a producer
-   * killed mid-put cannot leave an item counted that never came. */
+   * in live producers' feeder overflows (Windows) - done. Counted by the stores that publish,
+   * so a producer killed mid-put cannot leave an item counted that never came; a producer
+   * that dies holding items back has them dropped from `held` by whoever looks (join). */
   uint32_t done;          /* task_done calls, and items dropped undelivered */
-  uint32_t held;          /* items in producers' feeder overflows (Windows) */
   uint32_t cap;           /* ring bytes, a power of two */
   uint32_t maxsize;       /* 0: unbounded */
   uint32_t kind;
@@ -78,6 +78,7 @@ struct queue_shm {
   int64_t writer_pid;
   int64_t reader_pid;
   ovf_shared ovf;         /* unbounded queues: items that did not fit the ring (queue_ovf.c) */
+  held_table held;        /* Windows: items held back in producers (queue_feed.c) */
 };
 
 _Static_assert(sizeof(struct queue_shm) <= RING_OFF, "queue header overlaps the ring");
@@ -457,7 +458,7 @@ size_t mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abando
     if (it->size > whole_max(q->s)) {
       unlock(q, H_PUT);
       int rc = put_stream(q, it->data, it->size, OS_NO_DEADLINE, abandon);
-      mp_queue_held(q, -1); /* published (or dropped, then counted done by its reader) */
+      mp_held_release(q, it); /* published (or dropped, then counted done by its reader) */
       put++;
       if (rc == MPROC_ECLOSED || rc == MPROC_ENOTRECOVERABLE || lock(q, H_PUT) != 0)
         return put;
@@ -469,7 +470,7 @@ size_t mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abando
     if (rc != 0)
       break;
     append(q, R_ITEM, 0, it->data, it->size, 1);
-    mp_queue_held(q, -1); /* now counted by tail */
+    mp_held_release(q, it); /* now counted by tail */
     put++;
     signal_if_sleeping(q, H_DATA, 1);
   }
@@ -684,8 +685,10 @@ static int queue_create(mproc_queue_t **out, size_t maxsize, size_t bytes, int k
   if (rc == 0) {
     q->s = q->o.blk.p;
     q->ovf = &q->s->ovf;
+    q->held = &q->s->held;
     q->ring = (unsigned char *)q->o.blk.p + RING_OFF;
     mp_ovf_init(q->ovf);
+    memset(q->held, 0, sizeof *q->held);
     q->ovf_owner_pid = os_getpid();
     q->s->cap = cap;
     q->s->maxsize = (uint32_t)maxsize;
@@ -836,18 +839,23 @@ int mproc_queue_cancel_join_thread(mproc_queue_t *q) {
   return 0;
 }
 
-/* Items put and not yet done (modulo 2^32, like the counts it is made of). */
+/* Items put and not yet done (modulo 2^32, like the counts it is made of). The loads are in
+ * the order the counts move: an item leaves `held` only after tail counts it, and enters
+ * `done` only after tail counted it, so reading done, then held, then tail can count an item
+ * twice for a moment, never zero times. */
 static uint32_t unfinished_of(const queue_shm *s, uint32_t done) {
-  return w_cnt(LD(&s->tail)) + mp_ovf_published(&s->ovf) + LD(&s->held) - done;
+  uint32_t held = mp_held_total(&s->held);
+  uint32_t published = w_cnt(LD(&s->tail));
+  return published + mp_ovf_published(&s->ovf) + held - done;
 }
 
-void mp_queue_held(mproc_queue_t *q, int32_t delta) {
-  __atomic_add_fetch(&q->s->held, (uint32_t)delta, __ATOMIC_SEQ_CST);
-  if (delta < 0 && unfinished_of(q->s, LD(&q->s->done)) == 0)
+void mp_queue_unheld(mproc_queue_t *q) {
+  if (unfinished_of(q->s, LD(&q->s->done)) == 0)
     signal_word(q, H_JOIN, UINT32_MAX);
 }
 
-/* One fewer unfinished item; MPROC_EOVERRELEASE if there was none. */
+/* One fewer unfinished item; MPROC_EOVERRELEASE if there was none (done is read first, as
+ * unfinished_of needs). */
 static int unfinished_down(mproc_queue_t *q) {
   queue_shm *s = q->s;
   uint32_t d = LD(&s->done);
@@ -895,9 +903,11 @@ int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms) {
     if (unfinished_of(s, LD(&s->done)) == 0)
       return 0;
     reader_check(q);
+    if (mp_held_reap(q) != 0)
+      continue; /* a producer died holding items back: they will never come */
     /* In slices: a task_done killed between its decrement and its wake-up leaves the word as
-     * it was, and a stream reader that died waiting for a chunk finishes its item only when
-     * somebody looks (reader_check). */
+     * it was, and a stream reader that died waiting for a chunk, or a producer that died with
+     * items held back (Windows), is dealt with only when somebody looks. */
     int64_t slice = os_deadline(LIVENESS_SLICE_MS);
     int rc = mp_park(q->o.h[H_JOIN], &s->join_sleepers, &s->join_word, v,
                      slice < deadline ? slice : deadline);
@@ -934,6 +944,7 @@ int mp_queue_adopt(mp_rd *r, mp_hmap *hm, mproc_queue_t **out) {
   if (rc == 0) {
     q->s = q->o.blk.p;
     q->ovf = &q->s->ovf;
+    q->held = &q->s->held;
     q->ring = (unsigned char *)q->o.blk.p + RING_OFF;
     uint32_t cap = q->s->cap;
     if (q->o.blk.size < RING_OFF || cap < 4096 || (cap & (cap - 1)) != 0 ||

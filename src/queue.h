@@ -33,9 +33,21 @@ typedef struct ovf_side {
   unsigned clock; /* next slot to evict */
 } ovf_side;
 
+/* Windows: the producers holding items back in their feeders, for JoinableQueue's count, in
+ * the queue's shared header (queue_feed.c explains the rules). Unused elsewhere (all zero). */
+#define HELD_SLOTS 12
+typedef struct held_slot {
+  uint64_t word;  /* pid << 32 | items that process holds back; 0: free */
+  uint64_t birth; /* os_pid_birth of that pid, stored when the slot is taken, before counting */
+} held_slot;
+typedef struct held_table {
+  held_slot slot[HELD_SLOTS];
+} held_table;
+
 typedef struct ovf_item {
   struct ovf_item *next;
   size_t size;
+  int slot; /* the held_table slot counting it for join(); -1: not counted (table full) */
   unsigned char data[];
 } ovf_item;
 
@@ -45,6 +57,7 @@ struct mproc_queue {
   unsigned char *ring;
   int closed;
   ovf_shared *ovf;       /* in s */
+  held_table *held;      /* in s */
   ovf_side ovf_wr;       /* segments producers fill (put lock) */
   ovf_side ovf_rd;       /* segments consumers read (get lock) */
   int64_t ovf_owner_pid; /* the creating process (whose free removes what is left) */
@@ -64,9 +77,9 @@ size_t mp_queue_whole_max(const mproc_queue_t *q);
 /* mproc_queue_get into a buffer the caller reuses (b->len = the item's size; no allocation
  * once b is big enough). */
 int mp_queue_get_into(mproc_queue_t *q, int64_t timeout_ms, mp_buf *b);
-/* Items held in this process's feeder overflow, for JoinableQueue's count: +n when held back,
- * -n when published or dropped. */
-void mp_queue_held(mproc_queue_t *q, int32_t delta);
+/* After items left the held table (published, dropped, or a dead producer's discounted):
+ * wakes join() if nothing is unfinished any more. */
+void mp_queue_unheld(mproc_queue_t *q);
 /* Puts every item of the list in order, waiting for room as long as it takes, or until
  * *abandon is set (the feeder); each item put leaves the held count. */
 size_t mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon);
@@ -94,6 +107,13 @@ void mp_ovf_release(mproc_queue_t *q, int owner);
 /* An unbounded queue's put: into the ring when there is room and nothing of this process is
  * held back, else into the overflow that a feeder thread moves into the ring. */
 int mp_queue_put_unbounded(mproc_queue_t *q, const void *data, size_t n);
+/* The held table: items held back in live producers (read before tail: see unfinished_of). */
+uint32_t mp_held_total(const held_table *h);
+/* Forgets the items of producers that died holding them back (they can never come); returns
+ * how many. */
+uint32_t mp_held_reap(mproc_queue_t *q);
+/* The item has been published or dropped: it leaves its slot's count. */
+void mp_held_release(mproc_queue_t *q, const ovf_item *it);
 /* Waits for the feeder to empty the overflow, or drops the overflow (drop = 1). */
 void mp_queue_drain_overflow(mproc_queue_t *q, int drop);
 /* Forgets q (it is being freed). */

@@ -7,6 +7,12 @@
  * appears. Once something of this process is held back, later puts queue behind it, so each
  * producer's items keep their order. At exit the process waits for its overflow to be
  * delivered, as Python's Queue joins its feeder thread, unless cancel_join_thread was called.
+ *
+ * A JoinableQueue counts a held-back item as unfinished from put on (as Python counts it in
+ * put), in the queue's shared held table, one slot per producing process, so that join() can
+ * tell the items of a producer that died from the items of one that is still feeding: a dead
+ * producer's held items can never come, and join() drops them from the count instead of
+ * waiting for them for good.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +24,138 @@
 static mproc_queue_t *g_overflowed;
 static int g_atexit_registered;
 
-static size_t free_items(ovf_item *it);
+static void drop_items(mproc_queue_t *q, ovf_item *it, size_t published);
+
+/* --- the held table ----------------------------------------------------------------------------
+ * A slot's word is pid << 32 | count. A process takes a free slot (word 0) with one CAS,
+ * stores its birth (os_pid_birth), then counts; it gives the slot back when its count returns
+ * to 0 (no item of it refers to the slot then). Only the owner changes the count, by CAS loops
+ * that check the pid is still its own, so a count never lands on a slot somebody else took,
+ * and whoever reads a count above 0 then reads the birth of the process holding those items:
+ * a pid reused meanwhile by another process (Windows reuses them soon) is told apart by it.
+ * A slot whose owner is dead is freed by one CAS from the very word that was judged: with
+ * items, by join()'s reaper or a producer looking for a slot (the items are gone with the
+ * process); with none, by a producer looking for a slot. A process that finds no slot
+ * (HELD_SLOTS live producers holding items back at once) does not count its held-back items
+ * until the feeder publishes them (slot -1): join() may then return before they arrive, but
+ * never waits for them after that process died. */
+
+#define W_PID(w) ((w) >> 32)
+#define W_CNT(w) ((uint32_t)(w))
+
+/* Global lock held. */
+static uint64_t my_birth(void) {
+  static int64_t pid; /* cached per pid: a forked child is another process */
+  static uint64_t birth;
+  int64_t me = os_getpid();
+  if (pid != me) {
+    birth = os_pid_birth(me);
+    pid = me;
+  }
+  return birth;
+}
+
+/* Whether the owner of the slot, as seen in word w, has exited (or its pid names another
+ * process now). The birth is trusted only with a count above 0: before that it may be a former
+ * owner's. */
+static int owner_dead(const held_slot *sl, uint64_t w) {
+  int64_t pid = (int64_t)W_PID(w);
+  if (!os_pid_alive(pid))
+    return 1;
+  if (W_CNT(w) == 0)
+    return 0;
+  uint64_t was = __atomic_load_n(&sl->birth, __ATOMIC_SEQ_CST), now = os_pid_birth(pid);
+  return was != 0 && now != 0 && was != now;
+}
+
+/* Frees slot i if its owner is dead; returns the items it held (they are lost). */
+static uint32_t reap_slot(held_slot *sl) {
+  uint64_t w = __atomic_load_n(&sl->word, __ATOMIC_SEQ_CST);
+  if (w == 0 || !owner_dead(sl, w))
+    return 0;
+  if (!__atomic_compare_exchange_n(&sl->word, &w, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+    return 0;
+  return W_CNT(w);
+}
+
+uint32_t mp_held_total(const held_table *h) {
+  uint32_t n = 0;
+  for (int i = 0; i < HELD_SLOTS; i++)
+    n += W_CNT(__atomic_load_n(&h->slot[i].word, __ATOMIC_SEQ_CST));
+  return n;
+}
+
+uint32_t mp_held_reap(mproc_queue_t *q) {
+  uint32_t lost = 0;
+  for (int i = 0; i < HELD_SLOTS; i++)
+    if (W_CNT(__atomic_load_n(&q->held->slot[i].word, __ATOMIC_SEQ_CST)) != 0)
+      lost += reap_slot(&q->held->slot[i]);
+  if (lost)
+    mp_queue_unheld(q);
+  return lost;
+}
+
+/* Adds one to the slot if this process owns it; 0 if it did. Only the claim stores the birth:
+ * a store here could land on a slot that was given back and taken by another process. */
+static int count_in(held_slot *sl, uint64_t me, uint64_t birth) {
+  uint64_t w = __atomic_load_n(&sl->word, __ATOMIC_SEQ_CST);
+  if (W_PID(w) != me)
+    return -1;
+  if (birth != 0 && __atomic_load_n(&sl->birth, __ATOMIC_SEQ_CST) != birth)
+    return -1; /* a former process with this pid died owning it: reaped below if it held items */
+  while (W_PID(w) == me && W_CNT(w) != UINT32_MAX)
+    if (__atomic_compare_exchange_n(&sl->word, &w, w + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+      return 0;
+  return -1;
+}
+
+/* Global lock held (claims of one process do not race): counts a new held-back item for join()
+ * in this process's slot, taking one if needed; the slot, or -1 when the table is full. */
+static int held_count(mproc_queue_t *q) {
+  held_table *h = q->held;
+  uint64_t me = (uint64_t)(uint32_t)os_getpid(), birth = my_birth();
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = 0; i < HELD_SLOTS; i++)
+      if (count_in(&h->slot[i], me, birth) == 0)
+        return i;
+    for (int i = 0; i < HELD_SLOTS; i++) {
+      uint64_t w = 0;
+      if (!__atomic_compare_exchange_n(&h->slot[i].word, &w, me << 32, 0, __ATOMIC_SEQ_CST,
+                                       __ATOMIC_SEQ_CST))
+        continue;
+      __atomic_store_n(&h->slot[i].birth, birth, __ATOMIC_SEQ_CST); /* before the count */
+      if (count_in(&h->slot[i], me, birth) == 0)
+        return i;
+    }
+    uint32_t lost = 0; /* full: free the slots of dead producers, then look once more */
+    for (int i = 0; i < HELD_SLOTS; i++)
+      lost += reap_slot(&h->slot[i]);
+    if (lost)
+      mp_queue_unheld(q);
+  }
+  return -1;
+}
+
+void mp_held_release(mproc_queue_t *q, const ovf_item *it) {
+  if (it->slot < 0)
+    return;
+  held_slot *sl = &q->held->slot[it->slot];
+  uint64_t me = (uint64_t)(uint32_t)os_getpid();
+  uint64_t w = __atomic_load_n(&sl->word, __ATOMIC_SEQ_CST);
+  /* A slot no longer ours, or emptied, was judged dead: its items were dropped already. */
+  while (W_PID(w) == me && W_CNT(w) != 0)
+    if (__atomic_compare_exchange_n(&sl->word, &w, w - 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+      /* The last one: the slot goes back to the table (unless a put counted another meanwhile,
+       * which makes this CAS fail). */
+      uint64_t empty = me << 32;
+      if (W_CNT(w) == 1)
+        __atomic_compare_exchange_n(&sl->word, &empty, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+      break;
+    }
+  mp_queue_unheld(q);
+}
+
+/* --- the feeder ------------------------------------------------------------------------------ */
 
 /* Takes the whole overflow at a time and puts it with one lock hold per batch. The queue
  * counts as overflowing (feeder_running) until the feeder found the list empty, so puts made
@@ -36,28 +173,24 @@ static void feeder_main(void *arg) {
     if (batch == NULL)
       return;
     size_t put = mp_queue_put_list(q, batch, &q->abandon);
-    size_t dropped = free_items(batch) - put; /* an abandoned batch: the rest is dropped */
-    if (dropped)
-      mp_queue_held(q, -(int32_t)dropped);
+    drop_items(q, batch, put); /* an abandoned batch: the rest is dropped */
   }
 }
 
-/* Frees the list; returns how many items it held. */
-static size_t free_items(ovf_item *it) {
-  size_t n = 0;
-  for (ovf_item *nx; it; it = nx, n++) {
+/* Frees the list; the items after the first `published` leave the held count undelivered. */
+static void drop_items(mproc_queue_t *q, ovf_item *it, size_t published) {
+  for (ovf_item *nx; it; it = nx, published -= published > 0) {
     nx = it->next;
+    if (published == 0)
+      mp_held_release(q, it);
     free(it);
   }
-  return n;
 }
 
 void mp_queue_drain_overflow(mproc_queue_t *q, int drop) {
   os_global_lock();
   if (drop) { /* the feeder gives up its batch at its next wait for room */
-    size_t dropped = free_items(q->ovf_head);
-    if (dropped)
-      mp_queue_held(q, -(int32_t)dropped);
+    drop_items(q, q->ovf_head, 0);
     __atomic_store_n(&q->ovf_head, NULL, __ATOMIC_RELEASE);
     q->ovf_tail = NULL;
     __atomic_store_n(&q->abandon, 1, __ATOMIC_SEQ_CST);
@@ -112,7 +245,7 @@ static int overflow(mproc_queue_t *q, const void *data, size_t n) {
   else
     __atomic_store_n(&q->ovf_head, it, __ATOMIC_RELEASE);
   q->ovf_tail = it;
-  mp_queue_held(q, 1); /* counted for join() until the feeder publishes it */
+  it->slot = held_count(q); /* counted for join() until the feeder publishes it */
   register_overflowed(q);
   if (!q->feeder_running) {
     os_thread *old = q->feeder; /* a previous feeder that has finished */

@@ -633,3 +633,71 @@ TEST(queue_recycled_segments_not_leaked, 240, POSIX_ALL) {
              mpq_count(&after, qid));
   }
 }
+
+/* --- JoinableQueue: a producer killed while items are held back in it ----------------------- */
+
+/* Puts `count` items of 1-8 KiB (more than the ring holds) while nobody reads, sets `put`,
+ * then waits to be killed. Args: q, running, put, count. On Windows what does not fit the ring
+ * is held in this process by its feeder; elsewhere it is in the queue's shared overflow. */
+static int t_overflowing_producer(const mproc_args_t *a) {
+  mproc_queue_t *q = t_queue(a, 0);
+  static unsigned char buf[8192];
+  C_OK(mproc_event_set(t_event(a, 1)));
+  int count = t_int(a, 3);
+  for (int k = 0; k < count; k++) {
+    size_t n = 1024 + (size_t)(k * 2654435761u) % 7168;
+    memset(buf, k & 0xff, n);
+    C_OK(mproc_queue_put(q, buf, n, MPROC_FOREVER));
+  }
+  C_OK(mproc_event_set(t_event(a, 2)));
+  t_sleep_ms(60000);
+  return 0;
+}
+
+/* A producer that overflowed an unbounded JoinableQueue is killed at a random moment (while
+ * putting, or after its last put returned with items still held back on Windows): once every
+ * item that arrived is taken and marked done, join() returns. Items held in a dead producer's
+ * feeder can never come, so they must not keep join() waiting. */
+TEST(queue_joinable_holder_killed, 240, ALL) {
+  t_fault_seed();
+  int rounds = t_fault_rounds(6);
+  for (int round = 0; round < rounds; round++) {
+    mproc_queue_t *q;
+    mproc_event_t *running, *put;
+    ASSERT_OK(mproc_joinable_queue_new(&q, 0));
+    ASSERT_OK(mproc_event_new(&running));
+    ASSERT_OK(mproc_event_new(&put));
+    int count = t_rand_range(400, 1200); /* 2-5 MiB on a 1 MiB ring */
+    mproc_process_t *p =
+        t_start_one(t_overflowing_producer, t_args("QEEi", q, running, put, count));
+    ASSERT_OK(mproc_event_wait(running, 30000));
+    int all_put = t_rand_range(0, 1);
+    if (all_put)
+      ASSERT_OK(mproc_event_wait(put, 60000)); /* all put: some held back (Windows) */
+    else
+      t_sleep_ms(t_rand_range(0, 60));
+    spin_random(1000);
+    t_kill_and_reap(p);
+    int taken = 0;
+    void *d;
+    size_t n;
+    while (mproc_queue_get(q, 0, &d, &n) == 0) {
+      mproc_free(d);
+      taken++;
+      ASSERT_OK(mproc_queue_task_done(q));
+    }
+    int rc = mproc_queue_join(q, 30000);
+    if (rc != 0)
+      t_fail(__FILE__, __LINE__, "round %d: join() after %d of %d items taken and done: %s",
+             round, taken, count, mproc_errname(rc));
+#ifndef _WIN32
+    /* Here the overflow is shared: every item whose put returned survives its producer. */
+    if (all_put && taken != count)
+      t_fail(__FILE__, __LINE__, "round %d: %d of %d items arrived", round, taken, count);
+#endif
+    ASSERT_RC(mproc_queue_task_done(q), MPROC_EOVERRELEASE);
+    mproc_event_free(running);
+    mproc_event_free(put);
+    mproc_queue_free(q);
+  }
+}

@@ -559,3 +559,38 @@ TEST(nothing_left_behind, 120, POSIX_ALL) {
   ASSERT_EQ(n, 0);
 #endif
 }
+
+/* Puts `count` items of 4 KiB (together more than the ring holds) and exits, once its
+ * overflow is delivered. Args: q, count. */
+static int t_put_4k_items(const mproc_args_t *a) {
+  mproc_queue_t *q = t_queue(a, 0);
+  static unsigned char buf[4096];
+  for (int k = 0; k < t_int(a, 1); k++)
+    C_OK(mproc_queue_put(q, buf, sizeof buf, MPROC_FOREVER));
+  return 0;
+}
+
+/* More producers hold items back at once (Windows) than the shared table of holders has
+ * slots: those left without one count their items at publication. Either way every item is
+ * delivered, join() returns once all are done, and the count ends at exactly zero. */
+TEST(joinable_many_holders, 180, ONCE) {
+  enum { PRODUCERS = 14, ITEMS = 300 };
+  mproc_queue_t *q;
+  ASSERT_OK(mproc_joinable_queue_new(&q, 0));
+  mproc_process_t *p[PRODUCERS];
+  t_start_n(p, PRODUCERS, t_put_4k_items, t_args("Qi", q, ITEMS));
+  for (int i = 0; i < PRODUCERS * ITEMS; i++) {
+    void *d;
+    size_t n;
+    ASSERT_OK(mproc_queue_get(q, 60000, &d, &n));
+    ASSERT_EQ(n, 4096);
+    mproc_free(d);
+    if (i == 0)
+      ASSERT_RC(mproc_queue_join(q, 0), MPROC_ETIMEDOUT);
+    ASSERT_OK(mproc_queue_task_done(q));
+  }
+  t_finish_n(p, PRODUCERS);
+  ASSERT_OK(mproc_queue_join(q, 30000));
+  ASSERT_RC(mproc_queue_task_done(q), MPROC_EOVERRELEASE);
+  mproc_queue_free(q);
+}

@@ -193,6 +193,11 @@ int os_pid_alive(int64_t pid) {
   return !(close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X'));
 }
 
+uint64_t os_pid_birth(int64_t pid) {
+  (void)pid; /* its only user keeps state per producer on Windows alone */
+  return 0;
+}
+
 struct os_thread {
   pthread_t t;
   void (*fn)(void *);

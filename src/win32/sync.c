@@ -139,6 +139,23 @@ int os_pid_alive(int64_t pid) {
   return alive;
 }
 
+uint64_t os_pid_birth(int64_t pid) {
+  if (pid <= 0)
+    return 0;
+  int self = (DWORD)pid == GetCurrentProcessId();
+  HANDLE p = self ? GetCurrentProcess()
+                  : OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)pid);
+  if (p == NULL)
+    return 0;
+  FILETIME created, exited, kernel, user;
+  uint64_t birth = 0;
+  if (GetProcessTimes(p, &created, &exited, &kernel, &user))
+    birth = (uint64_t)created.dwHighDateTime << 32 | created.dwLowDateTime;
+  if (!self)
+    CloseHandle(p);
+  return birth;
+}
+
 struct os_thread {
   HANDLE h;
   void (*fn)(void *);
