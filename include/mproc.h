@@ -31,7 +31,11 @@
 #define MPROC_API
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(__MINGW32__)
+/* mingw's plain `printf` check is msvcrt's dialect (no %zu); the library formats with mingw's
+ * C99 printf (__USE_MINGW_ANSI_STDIO), so callers are checked against that. */
+#define MPROC_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#elif defined(__GNUC__) || defined(__clang__)
 #define MPROC_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define MPROC_PRINTF(f, a)
@@ -766,8 +770,16 @@ typedef enum mproc_pool_on_death {
                                 (concurrent.futures' BrokenProcessPool) */
 } mproc_pool_on_death;
 
-/* Zero-initialised options are the defaults ({0}, or NULL for mproc_pool_new). */
+/* Option structs grow at their end only, and the leading `size` says how much of the struct
+ * the caller's header had, so one compiled against an older header keeps working with a newer
+ * library (docs/versioning.md). size 0 stands for the 0.1 layout: `{0}` and designated
+ * initialisers written for 0.1 stay valid. To use a field added later, start from
+ * MPROC_POOL_OPTIONS_INIT / MPROC_TASK_OPTIONS_INIT (which set size to sizeof). A size larger
+ * than the library knows is accepted only if the unknown tail is all zero (else MPROC_EINVAL).
+ *
+ * Zero-initialised options are the defaults ({0}, or NULL for mproc_pool_new). */
 typedef struct mproc_pool_options {
+  size_t size;                   /* 0 (the 0.1 layout) or sizeof(mproc_pool_options) */
   int processes;                 /* 0: mproc_cpu_count_usable() */
   mproc_target_fn initializer;   /* run once in each worker before its first task; nonzero
                                     breaks the pool (MPROC_EBROKENPOOL, with its message) */
@@ -778,9 +790,11 @@ typedef struct mproc_pool_options {
   mproc_pool_on_death on_death;
   unsigned max_task_retries;     /* for MPROC_POOL_RETRY_TASK (0 means 1) */
 } mproc_pool_options;
+#define MPROC_POOL_OPTIONS_INIT {.size = sizeof(mproc_pool_options)}
 
 /* Per call: zero-initialised (or NULL) is Python's behaviour. */
 typedef struct mproc_task_options {
+  size_t size;               /* 0 (the 0.1 layout) or sizeof(mproc_task_options) */
   size_t chunksize;          /* map family: items per chunk; 0: automatic (Python's rule,
                                 ceil(n / (4 * processes)); imap's default is 1) */
   int64_t task_timeout_ms;   /* > 0: an item running longer gets its worker killed and fails
@@ -792,6 +806,7 @@ typedef struct mproc_task_options {
   mproc_result_cb error_callback; /* on failure; may be NULL */
   void *ctx;                      /* handed to both callbacks */
 } mproc_task_options;
+#define MPROC_TASK_OPTIONS_INIT {.size = sizeof(mproc_task_options)}
 
 /* Starts the workers (all started, or nothing is left behind) and the pool's thread. */
 MPROC_API int mproc_pool_new(mproc_pool_t **out, const mproc_pool_options *opts);

@@ -938,8 +938,8 @@ static void legit_behind_silent(const char *addr, int nsilent) {
   ASSERT_TRUE(silent != NULL);
   for (int i = 0; i < nsilent; i++)
     ASSERT_OK(mproc_client(mproc_listener_address(l), NULL, 0, 20000, &silent[i]));
-  trickle_job tj = {silent, nsilent / 5, 0};
 #ifndef _WIN32
+  trickle_job tj = {silent, nsilent / 5, 0};
   t_thread *tt = t_thread_start(trickle_thread, &tj);
 #endif
   t_sleep_ms(200); /* all of them are pending at the listener by now */
@@ -958,8 +958,8 @@ static void legit_behind_silent(const char *addr, int nsilent) {
             (long long)(t_now_ms() - t0));
     mproc_conn_close(good);
   }
-  tj.stop = 1;
 #ifndef _WIN32
+  tj.stop = 1;
   t_thread_join(tt);
 #endif
   sj.stop = 1;

@@ -505,6 +505,7 @@ TEST(stream_writer_killed, 60, ALL) {
 
 /* --- nothing left behind ----------------------------------------------------------------- */
 
+#ifndef _WIN32 /* used by the POSIX-only case below */
 /* Blocks in get until killed. Args: queue. */
 static int t_get_forever(const mproc_args_t *a) {
   void *d;
@@ -513,6 +514,7 @@ static int t_get_forever(const mproc_args_t *a) {
   mproc_free(d);
   return mproc_fail(3, "got an item nobody put");
 }
+#endif
 
 TEST(nothing_left_behind, 120, POSIX_ALL) {
 #ifndef _WIN32

@@ -307,7 +307,7 @@ static int case_timeout(void) {
   /* With one rank of two lost the pool goes on, and the lost one comes back once its task
    * returns: both serve again. With one of one the pool is broken. */
   if (size > 2) {
-    mproc_args_t *more, *none;
+    mproc_args_t *more;
     CHECK_RC(mproc_pool_map(pool, square, items, NULL, &more));
     mproc_args_free(more);
     int seen = 0;
