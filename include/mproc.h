@@ -45,9 +45,22 @@
 extern "C" {
 #endif
 
+/* The version of this header. CMake's project(VERSION) is the source: the build.version test
+ * fails when these differ from it. docs/versioning.md has the compatibility rules. */
 #define MPROC_VERSION_MAJOR 0
 #define MPROC_VERSION_MINOR 1
 #define MPROC_VERSION_PATCH 0
+#define MPROC_VERSION_HEX \
+  ((MPROC_VERSION_MAJOR << 16) | (MPROC_VERSION_MINOR << 8) | MPROC_VERSION_PATCH)
+/* True (at preprocessing time) when this header is at least version maj.min.pat. */
+#define MPROC_VERSION_AT_LEAST(maj, min, pat) \
+  (MPROC_VERSION_HEX >= (((maj) << 16) | ((min) << 8) | (pat)))
+
+/* The version of the library actually linked (with a shared library it may be newer than the
+ * header the program was compiled with): MPROC_VERSION_HEX's layout, and "major.minor.patch".
+ * Any thread, any time, even before mproc_main(). */
+MPROC_API unsigned mproc_version(void);
+MPROC_API const char *mproc_version_string(void);
 
 /* ---------------------------------------------------------------------------------------
  * Errors. One list generates the enum, mproc_strerror() and mproc_errname().
