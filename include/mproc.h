@@ -65,6 +65,8 @@ MPROC_API const char *mproc_version_string(void);
 /* ---------------------------------------------------------------------------------------
  * Errors. One list generates the enum, mproc_strerror() and mproc_errname().
  * Codes are compile-time constants and never change value once released.
+ * Thread safety: mproc_strerror / mproc_errname keep no state (any thread); the last-error
+ * calls are per thread.
  * ------------------------------------------------------------------------------------- */
 #define MPROC_ERRNO_MAP(XX)                                                                   \
   XX(EINVAL, -1, "invalid argument")                                                          \
@@ -141,6 +143,7 @@ MPROC_API const char *mproc_last_error_message(void);
 
 /* ---------------------------------------------------------------------------------------
  * Start methods (Python's get_context / set_start_method).
+ * Thread safety: every call, from any thread at any time.
  * ------------------------------------------------------------------------------------- */
 typedef enum mproc_start_method {
   MPROC_START_DEFAULT = 0, /* resolve to the global default at start() */
@@ -165,12 +168,14 @@ MPROC_API int mproc_start_method_available(mproc_start_method method);
  * Call first thing in main(). In the parent it records argv and returns 0. In a child started
  * by spawn it runs the target and exits: the rest of main never runs there. In the forkserver
  * process it serves until the parent goes away and exits. Returns a negative code only if the
- * arguments are invalid.
+ * arguments are invalid. Thread safety: main thread, before the program starts any thread.
  * ------------------------------------------------------------------------------------- */
 MPROC_API int mproc_main(int argc, char **argv);
 
 /* ---------------------------------------------------------------------------------------
  * Arguments: typed values carried into a child (copied, never shared).
+ * Thread safety: one thread at a time per list; concurrent readers of a list nobody modifies
+ * are fine; different lists are independent.
  * ------------------------------------------------------------------------------------- */
 typedef struct mproc_args mproc_args_t;
 
@@ -231,6 +236,9 @@ MPROC_API void *mproc_args_self(const mproc_args_t *args, size_t *size);
  * module (executable or shared library) that holds it, checked against the code bytes there,
  * so no registration table is needed; targets must be functions of the program or of a shared
  * library, not pointers into data. Its return value becomes the exit code (0..255 on POSIX).
+ * Thread safety: one thread at a time per handle (share one under your own lock); different
+ * handles may be used from different threads at once. mproc_fail: in a child, from the thread
+ * that runs the target.
  * ------------------------------------------------------------------------------------- */
 typedef struct mproc_process mproc_process_t;
 typedef int (*mproc_target_fn)(const mproc_args_t *args);
@@ -376,6 +384,9 @@ MPROC_API int mproc_args_get_conn(const mproc_args_t *args, size_t i, mproc_conn
  * "tcp:127.0.0.1:5000", "tcp:[::1]:5000" (port 0: any free port, see mproc_listener_address),
  * "pipe:\\.\pipe\name" (Windows named pipe). authkey NULL: no authentication; a non-NULL
  * key with keylen 0 is an empty key that still runs the handshake (Python 3.13's b"").
+ * Thread safety: several threads may call mproc_listener_accept on one listener at once, and
+ * mproc_listener_address from any thread; mproc_listener_close must not overlap any other call
+ * on that listener. mproc_client: any thread, concurrently.
  * ------------------------------------------------------------------------------------- */
 typedef struct mproc_listener mproc_listener_t;
 
@@ -909,6 +920,8 @@ MPROC_API void mproc_result_free(mproc_result_t *res);
 
 /* ---------------------------------------------------------------------------------------
  * Waiting on many objects (Python's multiprocessing.connection.wait).
+ * Thread safety: any thread; each object follows its own group's rule (a connection waited on
+ * counts as its receiver, a process handle as a use of that handle).
  * ------------------------------------------------------------------------------------- */
 typedef enum mproc_wait_kind {
   MPROC_WAIT_CONN = 1,    /* obj: mproc_conn_t *; ready when a message or EOF can be read */
@@ -932,7 +945,7 @@ typedef struct mproc_waitable {
 MPROC_API int mproc_wait(mproc_waitable *objs, size_t n, int64_t timeout_ms, size_t *nready);
 
 /* ---------------------------------------------------------------------------------------
- * Module functions.
+ * Module functions. Thread safety: every call, from any thread at any time.
  * ------------------------------------------------------------------------------------- */
 /* "MainProcess" in the main process, the process name in a child. */
 MPROC_API const char *mproc_current_process_name(void);
