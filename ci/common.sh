@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by ci/*.sh: moves to the repository root and sets defaults every job shares.
 # shellcheck shell=bash
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The README's test command: configure, build and run the whole suite (Debug, static library).
 # Linux only (docs/portability.md); the compiler comes from CC if set.
 set -euo pipefail

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mproc — Python's multiprocessing as a portable C library.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pool: the object, submitting work, and its end (close / terminate / join / free). The pool's
  * thread (pool_dispatch.c) does everything that involves the workers. */
 #include <stdarg.h>

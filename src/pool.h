@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pool internals shared by pool.c (the pool object and its thread), pool_dispatch.c (chunks to
  * workers, results and deaths), pool_job.c (AsyncResult: per-item outcomes) and
  * pool_worker.c (the worker process). docs/pool.md describes the design. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The library's own version, for programs that must know what they run against rather than
  * what they were compiled with (a shared library may be newer than the program's header). */
 #include "mproc.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Listener / Client: hash and HMAC test vectors, the authkey handshake (right, wrong and no
  * key), every address family, hostile peers (silent, garbage, huge frame headers), and Python's
  * multiprocessing.connection on the other end. Clients run in child processes, so each case

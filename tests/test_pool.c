@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pool: what map / imap / imap_unordered / starmap / apply hand back (100,000 items at every
  * chunksize, every value type, 3 MiB items), AsyncResult (get with a timeout, wait, ready,
  * successful, progress, per-item status), task errors and fail-fast, callbacks, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Process lifecycle: daemons, joining at exit, nothing inherited, reaping under a hostile
  * SIGCHLD setup, many children, sentinels, detached handles, fork with threads. */
 #include "runner.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Queues when processes exit or die: a process that exits right after put has delivered, an
  * unbounded queue's overflow is flushed at exit (or dropped with cancel_join_thread), a
  * producer or consumer killed with SIGKILL / TerminateProcess in the middle of a put or get

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* build.version: the header's version macros equal CMake's project(VERSION) (passed in as
  * MPROC_EXPECT_*), and the run-time calls agree with both. Exit 0 when all hold. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Rank 0's MPI pool: an ordinary mproc_pool_t (pool.c: submission, results, close, terminate,
  * join, free; pool_job.c: AsyncResult) whose thread talks to MPI ranks instead of local
  * processes. Worker slot i is rank i + 1; chunks, batches and records are the local pool's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Listener / Client endpoints on Windows, and the CSPRNG.
  *

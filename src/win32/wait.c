@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * os_wait_any on Windows: process handles (and any other waitable kernel object) go to
  * WaitForMultipleObjects; channel ends are named pipes, whose handles are not "signalled" by

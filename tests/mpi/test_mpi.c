@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The MPI pool under mpiexec: each case is one run of `mpiexec -n N test_mpi <case>`. Rank 0
  * runs the case; the other ranks serve it from inside mproc_main. A case prints what failed
  * and exits nonzero; results are compared with a serial run in rank 0. */
