@@ -317,7 +317,9 @@ TEST(net_unix_stale_socket, 60, POSIX_ONCE) {
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", addr + 5);
+  size_t plen = strlen(addr + 5);
+  ASSERT_TRUE(plen < sizeof sa.sun_path); /* a truncated path would bind somewhere else */
+  memcpy(sa.sun_path, addr + 5, plen + 1);
   ASSERT_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
   close(fd); /* the file stays, nobody listens */
   ASSERT_TRUE(access(addr + 5, F_OK) == 0);
