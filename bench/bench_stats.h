@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Clock and statistics shared by the bench programs. At most 256 reps. */
 #ifndef MPROC_BENCH_STATS_H
 #define MPROC_BENCH_STATS_H

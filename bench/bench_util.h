@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Helpers shared by the bench programs: the feature-test macros and the common headers, the
  * failure flag, mproc error reports, atomics and the start gate, CPU pinning (Linux), the fork

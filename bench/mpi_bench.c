@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_mpi: the Pool on MPI ranks (mproc::mpi) against a raw MPI ping-pong, the local Pool and
  * mpi4py.futures (bench/py/mpi_bench.py).

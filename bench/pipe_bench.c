@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_pipe: cost of a Connection (Python's Pipe()) between two processes.
  *

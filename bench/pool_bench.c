@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_pool: Pool (Python's multiprocessing.Pool) against the raw limits of the same work.
  *

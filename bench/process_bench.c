@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_process: cost of starting and joining a process that does nothing, per start method.
  *

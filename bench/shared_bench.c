@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_shared: cost of shared state (Value, Array) within one process and between two.
  *

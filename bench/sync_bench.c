@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_sync: cost of the synchronization objects (Lock, Semaphore, Event) within one process
  * and between two.

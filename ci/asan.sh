@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer (leak checks on).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"

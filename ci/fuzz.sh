@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the libFuzzer targets (fuzz preset: clang + ASan) and runs each for FUZZ_SECONDS
 # (default 20). A crash leaves its input as build/fuzz/crash-* and fails the script.
 set -euo pipefail

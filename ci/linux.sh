@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The README's test command: configure, build and run the whole suite (Debug, static library).
-# Runs on Linux and macOS; the compiler comes from CC if set.
+# Linux only (docs/portability.md); the compiler comes from CC if set.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 

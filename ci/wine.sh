@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Cross-build for Windows with mingw-w64 and run the suite under Wine (CTest uses Wine as the
 # cross-compiling emulator, see cmake/mingw-w64.cmake).
 set -euo pipefail

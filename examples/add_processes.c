@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * add_processes — two processes, each computing one addition.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Included by run_example.cmake (CHECK) for the programs whose children print
 # "<i>:<pid> is running", sleep and print "<i>:<pid> is done" (or "is done!") while holding a
 # lock: lock_critical_section and rlock. Mutual exclusion shows in the output as each

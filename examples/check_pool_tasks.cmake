@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Included by run_example.cmake (CHECK) for pool_long_time_task, whose stdout is
 #   Parent process <pid>.
 #   run task <i>, <worker pid>          ) for each task i, in the order the workers run them:

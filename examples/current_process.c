@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * current_process — who am I: names, pids, the parent's pid, running children, CPU counts.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon — daemon and non-daemon children when the parent does not join them.
  *

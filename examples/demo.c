@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * demo — the reason to use processes: a CPU-bound job over a few hundred thousand records,
  * done serially, then by a Pool with one worker per usable CPU.

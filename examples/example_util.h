@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Small helpers shared by the examples: sleeping, clocks, random numbers, the optional
  * `--method fork|spawn|forkserver` argument, range() lists and error reports. Nothing here is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * failing_child — how a parent learns that a child failed, and why.
  *

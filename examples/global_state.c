@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * global_state — each process has its own memory: a child's change to a global stays in
  * the child.

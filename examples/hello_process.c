@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hello_process — the smallest multiprocessing program: a target without arguments.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hello_subclass — the "subclass Process and override run()" form of hello_process.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lock_critical_section — `with lock:` around a critical section, ten processes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lock_print — ten processes print, one at a time, under one Lock.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lock_value_counter — ten processes add to two shared Values: `m` without a lock, `n` under one.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * many_processes — start five processes, then wait for all of them.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mpi_factorial — pool_factorial's CPU-bound pool, across MPI ranks: the same program, with
  * mproc_mpi_pool_new where pool_factorial has mproc_pool_new.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * no_join — what join() changes: without it, parent and child run side by side.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipe_producer_consumer — a producer and a consumer process at the two ends of one Pipe.
  *

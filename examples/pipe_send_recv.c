@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipe_send_recv — a child sends a list through its side of a Pipe and closes it.
  *

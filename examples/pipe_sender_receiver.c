@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipe_sender_receiver — one process sends over a Pipe, another receives until None.
  *

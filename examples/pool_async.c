@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool_async — a tour of the pool: map, imap_unordered, apply_async with get(timeout), and a
  * result that is not ready in time.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool_factorial — CPU-bound work in a pool: the factorials of five large numbers, one per
  * worker, with the pool in Python's `with` block.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool_long_time_task — five tasks of random length submitted with apply_async to a pool of
  * four processes; close() and join() wait for all of them.

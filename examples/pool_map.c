@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool_map — a pool of four worker processes runs a task for each of ten numbers.
  *

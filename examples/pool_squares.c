@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool_squares — a pool of four processes squares ten numbers; map returns the results in
  * order.

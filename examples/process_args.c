@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * process_args — passing arguments to the target (Python's args=(...)).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queue_producer_consumer — a producer puts 0..4, a consumer gets until None.
  *

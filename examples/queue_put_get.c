@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queue_put_get — a child puts a list into a Queue; the parent gets it after the join.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rlock — a re-entrant lock: acquired twice, released twice, ten processes.
  *

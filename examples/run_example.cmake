@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Runs one example for CTest: cmake -DEXE=path [-DEMULATOR="wine"] [-DARGS="--method spawn"]
 #   -DEXPECT="regex&&regex..." [-DREJECT=regex] [-DLINES=regex] [-DNLINES=n] [-DCHECK=file]
 #   -P run_example.cmake

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * subclass_process — the "class MyProcess(Process)" pattern: state set in the constructor,
  * used by run() in the child.

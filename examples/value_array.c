@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * value_array — shared memory: a child writes a Value('d') and an Array('i'), the parent reads
  * them after join.

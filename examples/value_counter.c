@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * value_counter — four processes increment one shared counter, a Value('i', 0).
  *

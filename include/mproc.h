@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mproc — Python's multiprocessing as a portable C library.
  *
@@ -31,7 +32,11 @@
 #define MPROC_API
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(__MINGW32__)
+/* mingw's plain `printf` check is msvcrt's dialect (no %zu); the library formats with mingw's
+ * C99 printf (__USE_MINGW_ANSI_STDIO), so callers are checked against that. */
+#define MPROC_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#elif defined(__GNUC__) || defined(__clang__)
 #define MPROC_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define MPROC_PRINTF(f, a)
@@ -41,13 +46,28 @@
 extern "C" {
 #endif
 
+/* The version of this header. CMake's project(VERSION) is the source: the build.version test
+ * fails when these differ from it. docs/versioning.md has the compatibility rules. */
 #define MPROC_VERSION_MAJOR 0
 #define MPROC_VERSION_MINOR 1
 #define MPROC_VERSION_PATCH 0
+#define MPROC_VERSION_HEX \
+  ((MPROC_VERSION_MAJOR << 16) | (MPROC_VERSION_MINOR << 8) | MPROC_VERSION_PATCH)
+/* True (at preprocessing time) when this header is at least version maj.min.pat. */
+#define MPROC_VERSION_AT_LEAST(maj, min, pat) \
+  (MPROC_VERSION_HEX >= (((maj) << 16) | ((min) << 8) | (pat)))
+
+/* The version of the library actually linked (with a shared library it may be newer than the
+ * header the program was compiled with): MPROC_VERSION_HEX's layout, and "major.minor.patch".
+ * Any thread, any time, even before mproc_main(). */
+MPROC_API unsigned mproc_version(void);
+MPROC_API const char *mproc_version_string(void);
 
 /* ---------------------------------------------------------------------------------------
  * Errors. One list generates the enum, mproc_strerror() and mproc_errname().
  * Codes are compile-time constants and never change value once released.
+ * Thread safety: mproc_strerror / mproc_errname keep no state (any thread); the last-error
+ * calls are per thread.
  * ------------------------------------------------------------------------------------- */
 #define MPROC_ERRNO_MAP(XX)                                                                   \
   XX(EINVAL, -1, "invalid argument")                                                          \
@@ -124,6 +144,7 @@ MPROC_API const char *mproc_last_error_message(void);
 
 /* ---------------------------------------------------------------------------------------
  * Start methods (Python's get_context / set_start_method).
+ * Thread safety: every call, from any thread at any time.
  * ------------------------------------------------------------------------------------- */
 typedef enum mproc_start_method {
   MPROC_START_DEFAULT = 0, /* resolve to the global default at start() */
@@ -148,12 +169,14 @@ MPROC_API int mproc_start_method_available(mproc_start_method method);
  * Call first thing in main(). In the parent it records argv and returns 0. In a child started
  * by spawn it runs the target and exits: the rest of main never runs there. In the forkserver
  * process it serves until the parent goes away and exits. Returns a negative code only if the
- * arguments are invalid.
+ * arguments are invalid. Thread safety: main thread, before the program starts any thread.
  * ------------------------------------------------------------------------------------- */
 MPROC_API int mproc_main(int argc, char **argv);
 
 /* ---------------------------------------------------------------------------------------
  * Arguments: typed values carried into a child (copied, never shared).
+ * Thread safety: one thread at a time per list; concurrent readers of a list nobody modifies
+ * are fine; different lists are independent.
  * ------------------------------------------------------------------------------------- */
 typedef struct mproc_args mproc_args_t;
 
@@ -214,6 +237,9 @@ MPROC_API void *mproc_args_self(const mproc_args_t *args, size_t *size);
  * module (executable or shared library) that holds it, checked against the code bytes there,
  * so no registration table is needed; targets must be functions of the program or of a shared
  * library, not pointers into data. Its return value becomes the exit code (0..255 on POSIX).
+ * Thread safety: one thread at a time per handle (share one under your own lock); different
+ * handles may be used from different threads at once. mproc_fail: in a child, from the thread
+ * that runs the target.
  * ------------------------------------------------------------------------------------- */
 typedef struct mproc_process mproc_process_t;
 typedef int (*mproc_target_fn)(const mproc_args_t *args);
@@ -359,6 +385,9 @@ MPROC_API int mproc_args_get_conn(const mproc_args_t *args, size_t i, mproc_conn
  * "tcp:127.0.0.1:5000", "tcp:[::1]:5000" (port 0: any free port, see mproc_listener_address),
  * "pipe:\\.\pipe\name" (Windows named pipe). authkey NULL: no authentication; a non-NULL
  * key with keylen 0 is an empty key that still runs the handshake (Python 3.13's b"").
+ * Thread safety: several threads may call mproc_listener_accept on one listener at once, and
+ * mproc_listener_address from any thread; mproc_listener_close must not overlap any other call
+ * on that listener. mproc_client: any thread, concurrently.
  * ------------------------------------------------------------------------------------- */
 typedef struct mproc_listener mproc_listener_t;
 
@@ -767,8 +796,16 @@ typedef enum mproc_pool_on_death {
                                 (concurrent.futures' BrokenProcessPool) */
 } mproc_pool_on_death;
 
-/* Zero-initialised options are the defaults ({0}, or NULL for mproc_pool_new). */
+/* Option structs grow at their end only, and the leading `size` says how much of the struct
+ * the caller's header had, so one compiled against an older header keeps working with a newer
+ * library (docs/versioning.md). size 0 stands for the 0.1 layout: `{0}` and designated
+ * initialisers written for 0.1 stay valid. To use a field added later, start from
+ * MPROC_POOL_OPTIONS_INIT / MPROC_TASK_OPTIONS_INIT (which set size to sizeof). A size larger
+ * than the library knows is accepted only if the unknown tail is all zero (else MPROC_EINVAL).
+ *
+ * Zero-initialised options are the defaults ({0}, or NULL for mproc_pool_new). */
 typedef struct mproc_pool_options {
+  size_t size;                   /* 0 (the 0.1 layout) or sizeof(mproc_pool_options) */
   int processes;                 /* 0: mproc_cpu_count_usable() */
   mproc_target_fn initializer;   /* run once in each worker before its first task; nonzero
                                     breaks the pool (MPROC_EBROKENPOOL, with its message) */
@@ -779,9 +816,11 @@ typedef struct mproc_pool_options {
   mproc_pool_on_death on_death;
   unsigned max_task_retries;     /* for MPROC_POOL_RETRY_TASK (0 means 1) */
 } mproc_pool_options;
+#define MPROC_POOL_OPTIONS_INIT {.size = sizeof(mproc_pool_options)}
 
 /* Per call: zero-initialised (or NULL) is Python's behaviour. */
 typedef struct mproc_task_options {
+  size_t size;               /* 0 (the 0.1 layout) or sizeof(mproc_task_options) */
   size_t chunksize;          /* map family: items per chunk; 0: automatic (Python's rule,
                                 ceil(n / (4 * processes)); imap's default is 1) */
   int64_t task_timeout_ms;   /* > 0: an item running longer gets its worker killed and fails
@@ -793,6 +832,7 @@ typedef struct mproc_task_options {
   mproc_result_cb error_callback; /* on failure; may be NULL */
   void *ctx;                      /* handed to both callbacks */
 } mproc_task_options;
+#define MPROC_TASK_OPTIONS_INIT {.size = sizeof(mproc_task_options)}
 
 /* Starts the workers (all started, or nothing is left behind) and the pool's thread. */
 MPROC_API int mproc_pool_new(mproc_pool_t **out, const mproc_pool_options *opts);
@@ -882,6 +922,8 @@ MPROC_API void mproc_result_free(mproc_result_t *res);
 
 /* ---------------------------------------------------------------------------------------
  * Waiting on many objects (Python's multiprocessing.connection.wait).
+ * Thread safety: any thread; each object follows its own group's rule (a connection waited on
+ * counts as its receiver, a process handle as a use of that handle).
  * ------------------------------------------------------------------------------------- */
 typedef enum mproc_wait_kind {
   MPROC_WAIT_CONN = 1,    /* obj: mproc_conn_t *; ready when a message or EOF can be read */
@@ -905,7 +947,7 @@ typedef struct mproc_waitable {
 MPROC_API int mproc_wait(mproc_waitable *objs, size_t n, int64_t timeout_ms, size_t *nready);
 
 /* ---------------------------------------------------------------------------------------
- * Module functions.
+ * Module functions. Thread safety: every call, from any thread at any time.
  * ------------------------------------------------------------------------------------- */
 /* "MainProcess" in the main process, the process name in a child. */
 MPROC_API const char *mproc_current_process_name(void);

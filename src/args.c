@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Typed argument lists: what a child receives. Items are kept encoded in one buffer (the same
  * bytes the bootstrap record carries), with an index of offsets so lookups are O(1).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The argument list's layout, for the few places that need its fast paths inline (the pool
  * worker's per-item loop). Everything else goes through the functions in args.c. */
 #ifndef MPROC_ARGS_H

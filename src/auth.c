@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The authkey handshake, byte for byte what CPython's multiprocessing.connection does.
  *

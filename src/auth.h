@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The authkey handshake of Python's multiprocessing.connection (deliver_challenge /
  * answer_challenge), both the modern "{sha256}" form (3.12+) and the legacy raw HMAC-MD5 form
  * (<= 3.11). docs/connection.md has the wire description and the compatibility matrix. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Barrier: Python's semantics (arrival index, action in the last to arrive, timeout and abort
  * break it, reset restores it) as a generation barrier over a robust mutex, with waiters parked

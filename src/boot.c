@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The child's side of starting a process, the same for every start method, and mproc_main.
  *
  * Sequence: the parent creates the child (fork, re-exec, or via the forkserver) with one end of a

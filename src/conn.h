@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Connections, internally: what listener.c and the process-argument code need from
  * connection.c. */
 #ifndef MPROC_CONN_H

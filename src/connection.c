@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Connections: Python's Pipe()/Connection over an OS channel.
  *
  * Framing is Python's (multiprocessing/connection.py): a 4-byte big-endian signed length, or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * SHA-256 (FIPS 180-4), MD5 (RFC 1321) and HMAC (RFC 2104) for the Listener/Client handshake.
  * Small and unoptimised on purpose: the handshake hashes well under a kilobyte. MD5 is here

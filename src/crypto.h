@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Hashes and MACs for the Listener/Client handshake: SHA-256 (FIPS 180-4), MD5 (RFC 1321, only
  * because Python <= 3.11 authenticates with HMAC-MD5), HMAC over either (RFC 2104), and a
  * comparison whose time does not depend on where the inputs differ. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Error names and messages, generated from the one list in mproc.h, and the per-thread raw OS
  * error and message behind the last failure. */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The forkserver start method.
  *
  * The server is this program re-executed (like spawn) before main's own initialisation runs:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The shared heap: small blocks of anonymous shared memory for objects that several processes
  * use (locks, semaphores, later values and arrays), carved out of a few large segments so that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The shared heap (heap.c) and the shared-object plumbing every cross-process object uses
  * (object.c): how an object is written into a process argument and adopted by a child. */
 #ifndef MPROC_HEAP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internals shared by the portable core: growable buffers and readers for the wire format,
  * framed records on a channel, argument lists, target references and the per-process state

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Listener / Client (Python's multiprocessing.connection): address parsing, the listening
  * endpoint, and the authkey handshake on each new connection. Sockets and named pipes live in

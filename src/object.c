@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Cross-process objects in transit: the record every object is written as inside a process
  * argument (its shared block and its kernel handles), handle bookkeeping for children that get

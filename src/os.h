@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The OS layer: the only door from the portable core (the src/ files) to the platform.
  * Implemented once in src/posix/ and once in src/win32/, with the same file names on both sides

@@ -1,17 +1,52 @@
+/* SPDX-License-Identifier: MIT */
 /* Pool: the object, submitting work, and its end (close / terminate / join / free). The pool's
  * thread (pool_dispatch.c) does everything that involves the workers. */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pool.h"
 
+/* --- options -------------------------------------------------------------------------------- */
+
+/* Bytes of each struct in its first (0.1) layout, which size 0 stands for. Ends at the last
+ * 0.1 field rather than at sizeof, as a later field may move the trailing padding. */
+#define POOL_OPTIONS_V1 (offsetof(mproc_pool_options, max_task_retries) + sizeof(unsigned))
+#define TASK_OPTIONS_V1 (offsetof(mproc_task_options, ctx) + sizeof(void *))
+
+/* The trap this avoids: `*dst = *src` reads past the end of a struct compiled against an older,
+ * smaller header (and ignores fields a newer header set that this library cannot honour). */
+static int read_sized(void *dst, size_t dst_size, const void *src, size_t v1_size) {
+  size_t n;
+  memcpy(&n, src, sizeof n);
+  if (n == 0)
+    n = v1_size;
+  if (n < v1_size)
+    return MPROC_EINVAL; /* no released header had a smaller struct */
+  memset(dst, 0, dst_size);
+  memcpy(dst, src, n < dst_size ? n : dst_size);
+  for (size_t i = dst_size; i < n; i++)
+    if (((const unsigned char *)src)[i] != 0)
+      return MPROC_EINVAL;
+  memcpy(dst, &dst_size, sizeof dst_size);
+  return 0;
+}
+
+int mp_pool_read_options(mproc_pool_options *dst, const mproc_pool_options *src) {
+  return read_sized(dst, sizeof *dst, src, POOL_OPTIONS_V1);
+}
+
+int mp_task_read_options(mproc_task_options *dst, const mproc_task_options *src) {
+  return read_sized(dst, sizeof *dst, src, TASK_OPTIONS_V1);
+}
+
 /* --- creation ------------------------------------------------------------------------------- */
 
 static int copy_options(mproc_pool_t *p, const mproc_pool_options *o) {
-  if (o != NULL)
-    p->opts = *o;
+  if (o != NULL && mp_pool_read_options(&p->opts, o) != 0)
+    return MPROC_EINVAL;
   if (p->opts.processes < 0 || (unsigned)p->opts.on_death > MPROC_POOL_BREAK)
     return MPROC_EINVAL;
   if (p->opts.processes == 0)
@@ -19,7 +54,7 @@ static int copy_options(mproc_pool_t *p, const mproc_pool_options *o) {
   p->nworkers = p->opts.processes;
   p->opts.initargs = NULL;
   int rc = mproc_args_new(&p->initargs);
-  if (rc == 0 && o != NULL && o->initargs != NULL)
+  if (rc == 0 && o != NULL && o->initargs != NULL) /* initargs is a 0.1 field: in any size */
     rc = mp_args_extend(p->initargs, o->initargs, 0);
   if (rc == 0 && p->opts.initializer != NULL) {
     mp_target_ref *ref = malloc(sizeof *ref);
@@ -233,8 +268,10 @@ static int prepare_job(mproc_pool_t *p, const submission *s, mproc_result_t **ou
   int rc = mp_job_new(p->hub, s->kind, s->n, &j);
   if (rc != 0)
     return rc;
-  if (s->opts)
-    j->opts = *s->opts;
+  if (s->opts && mp_task_read_options(&j->opts, s->opts) != 0) {
+    mp_job_discard(j);
+    return MPROC_EINVAL;
+  }
   j->unordered = s->unordered;
   j->chunksize = j->opts.chunksize ? j->opts.chunksize
                  : s->unordered || s->kind == KIND_APPLY ? 1 : 0;
@@ -362,8 +399,8 @@ static int imap(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *items,
   if (out == NULL)
     return MPROC_EINVAL;
   mproc_task_options o = {0};
-  if (opts)
-    o = *opts;
+  if (opts && mp_task_read_options(&o, opts) != 0)
+    return MPROC_EINVAL;
   if (o.chunksize == 0)
     o.chunksize = 1; /* Python's imap default */
   submission s = {KIND_MAP, unordered, 1, 1, fn, items, NULL, mproc_args_count(items), &o};

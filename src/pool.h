@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pool internals shared by pool.c (the pool object and its thread), pool_dispatch.c (chunks to
  * workers, results and deaths), pool_job.c (AsyncResult: per-item outcomes) and
  * pool_worker.c (the worker process). docs/pool.md describes the design. */
@@ -36,6 +37,12 @@ enum {
 enum { WARG_TASKQ, WARG_RESULTQ, WARG_SLOTS, WARG_SLOT, WARG_GEN, WARG_MAXTASKS, WARG_INIT,
        WARG_INITARGS };
 int mp_pool_worker_main(const mproc_args_t *args);
+
+/* Read a caller's options into *dst (zeroed first), honouring its leading size field: a struct
+ * from an older, smaller header is read only up to its size (0: the 0.1 layout); a larger one
+ * is accepted when the fields this library does not know are zero. dst->size ends as sizeof. */
+int mp_pool_read_options(mproc_pool_options *dst, const mproc_pool_options *src);
+int mp_task_read_options(mproc_task_options *dst, const mproc_task_options *src);
 
 /* How a worker talks to its pool: its queues, or another transport (mproc::mpi). get fills
  * `into` with the next message and returns nonzero when there will be none; put sends one

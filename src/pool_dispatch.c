@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The pool's thread: starts workers, cuts jobs into chunks and sends each worker a few at a
  * time through its own task queue, collects results from the shared result queue, notices
  * dead workers through their process handles, and runs callbacks.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* AsyncResult: one job's per-item outcomes and the calls that read them. Outcomes are stored
  * by item index as they arrive, in arrays rather than per-item allocations (a map of 200,000
  * ints is three flat arrays), and turned into an argument list only when asked for. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The pool worker: a process target that takes batches of chunks from its own task queue, runs
  * each item, and puts one result record per chunk into the pool's result queue. Before each
  * chunk and each item it records where it is in its shared slot, so that if it dies the parent

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mproc_process_*: Python's Process on top of the OS layer.
  *
  * Sections: global state and start methods; create/configure; start (one function per method);

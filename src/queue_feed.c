@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The overflow of unbounded queues where a named segment cannot outlive its creator (Windows;
  * elsewhere put sends it to the shared overflow, queue_ovf.c, and nothing is kept here).

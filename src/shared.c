@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Value and Array (Python's sharedctypes): elements in a block of the shared heap, an optional
  * lock (a new RLock, the caller's lock, or none), lock-taking copy helpers and lock-free

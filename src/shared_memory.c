@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Named shared memory (Python's shared_memory.SharedMemory): name checks, random names, and
  * the mapping a handle keeps. The OS layer creates, opens and unlinks the named segments.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Lock, RLock, Semaphore, BoundedSemaphore, Condition and Event (Barrier: barrier.c), each a
  * block of the shared heap plus, on Windows, its kernel objects.

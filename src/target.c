@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Target references: how a child finds the parent's function without a registration table.
  *
  * A function is named by (module, offset from the module's base). Under fork the child could use

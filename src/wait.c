@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mproc_wait: Python's multiprocessing.connection.wait over connections, processes, queues and
  * raw handles. Objects that are ready without asking the OS (buffered bytes, an exited process)
  * return at once; otherwise the OS waits on all handles, and every object found ready is

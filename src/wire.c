@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The wire format shared by bootstrap records and (later) connections: little-endian integers,
  * length-prefixed strings and blobs, and framed records on a channel. Readers never trust a
  * length: every overrun sets a sticky MPROC_EPROTO instead of reading past the buffer. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A module loaded at run time by test_process: its function must be a valid target in every
  * start method (the child loads the module by path when it does not have it). */
 #include <mproc.h>

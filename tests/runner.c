@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* main() for every test binary: runs one case, or lists them. See runner.h. */
 #include "runner.h"
 

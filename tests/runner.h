@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The test runner: one binary per area, one CTest entry per case and start method.
  *
  *   TEST(name, timeout_seconds, FLAGS) { ... }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A program unrelated to the test: never started through mproc (the test runs it with
  * posix_spawn / CreateProcess), it opens a named SharedMemory the test created, or creates one.
  *

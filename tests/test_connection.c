@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pipe and Connection: messages, misuse, EOF and dead peers, waiting on many. Connections are
  * handed to children as process arguments, so every case exercises that under each method. */
 #include "runner.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Listener / Client: hash and HMAC test vectors, the authkey handshake (right, wrong and no
  * key), every address family, hostile peers (silent, garbage, huge frame headers), and Python's
  * multiprocessing.connection on the other end. Clients run in child processes, so each case
@@ -316,7 +317,9 @@ TEST(net_unix_stale_socket, 60, POSIX_ONCE) {
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", addr + 5);
+  size_t plen = strlen(addr + 5);
+  ASSERT_TRUE(plen < sizeof sa.sun_path); /* a truncated path would bind somewhere else */
+  memcpy(sa.sun_path, addr + 5, plen + 1);
   ASSERT_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
   close(fd); /* the file stays, nobody listens */
   ASSERT_TRUE(access(addr + 5, F_OK) == 0);
@@ -938,8 +941,8 @@ static void legit_behind_silent(const char *addr, int nsilent) {
   ASSERT_TRUE(silent != NULL);
   for (int i = 0; i < nsilent; i++)
     ASSERT_OK(mproc_client(mproc_listener_address(l), NULL, 0, 20000, &silent[i]));
-  trickle_job tj = {silent, nsilent / 5, 0};
 #ifndef _WIN32
+  trickle_job tj = {silent, nsilent / 5, 0};
   t_thread *tt = t_thread_start(trickle_thread, &tj);
 #endif
   t_sleep_ms(200); /* all of them are pending at the listener by now */
@@ -958,8 +961,8 @@ static void legit_behind_silent(const char *addr, int nsilent) {
             (long long)(t_now_ms() - t0));
     mproc_conn_close(good);
   }
-  tj.stop = 1;
 #ifndef _WIN32
+  tj.stop = 1;
   t_thread_join(tt);
 #endif
   sj.stop = 1;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fault cases for the process area: kill the party that was woken or was to wake, at seeded random
  * moments, and check that nothing hangs, nothing acknowledged is lost, nothing is torn. */
 #include "runner.h"
@@ -13,11 +14,10 @@ static void sleep_us(int us) {
 }
 #endif
 
+#ifndef _WIN32 /* the cases below are POSIX only (killed at random with SIGKILL) */
 /* Arg 0: µs to sleep before taking the lock (arg 2), arg 1: code to return holding it. */
 static int f_lock_and_return(const mproc_args_t *a) {
-#ifndef _WIN32
   sleep_us(t_int(a, 0));
-#endif
   C_OK(mproc_lock_acquire(t_lock(a, 2), 0));
   return t_int(a, 1);
 }
@@ -44,9 +44,7 @@ static void kill_round(int round) {
   mproc_process_t *p =
       t_start_one(f_lock_and_return, t_args("iiL", t_rand_range(0, 3000), code, l));
   int how = t_rand_range(0, 2);
-#ifndef _WIN32
   sleep_us(t_rand_range(0, 6000));
-#endif
   if (how == 0)
     ASSERT_OK(mproc_process_kill(p));
   else if (how == 1)
@@ -72,6 +70,7 @@ static void kill_round(int round) {
   ASSERT_OK(mproc_lock_release(l));
   mproc_lock_free(l);
 }
+#endif
 
 TEST(process_killed_at_random_points, 240, POSIX_ALL) {
 #ifndef _WIN32
@@ -88,6 +87,7 @@ TEST(process_killed_at_random_points, 240, POSIX_ALL) {
 
 /* Children freed while running and killed at random (detached), while the list is read from
  * another thread: each is reaped once, none is left. */
+#ifndef _WIN32
 static int g_reader_stop;
 static void list_reader(void *arg) {
   (void)arg;
@@ -95,6 +95,7 @@ static void list_reader(void *arg) {
   while (!__atomic_load_n(&g_reader_stop, __ATOMIC_RELAXED))
     mproc_active_children(NULL, 0, &n);
 }
+#endif
 
 TEST(process_detached_killed_at_random, 240, POSIX_ALL) {
 #ifndef _WIN32

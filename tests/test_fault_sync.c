@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fault cases for the sync area: kill the party that was woken or was to wake, at seeded random
  * moments, and check that nothing hangs, nothing acknowledged is lost, nothing is torn.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pool: what map / imap / imap_unordered / starmap / apply hand back (100,000 items at every
  * chunksize, every value type, 3 MiB items), AsyncResult (get with a timeout, wait, ready,
  * successful, progress, per-item status), task errors and fail-fast, callbacks, the
@@ -1341,4 +1342,63 @@ TEST(bad_input, 60, ALL) {
   mproc_lock_free(lock);
   mproc_conn_close(c1);
   mproc_conn_close(c2);
+}
+
+/* --- option structs that grow (docs/versioning.md) ------------------------------------------ */
+
+/* A caller's struct is read up to its `size` (0: the 0.1 layout). One from a newer header may
+ * be larger: accepted while the fields this library does not know are zero, refused otherwise
+ * (they ask for something this library cannot do). A size below the 0.1 layout is refused. */
+TEST(options_struct_size, 120, ONCE) {
+  struct {
+    mproc_pool_options o;
+    unsigned char newer[32]; /* fields of a later header */
+  } big;
+  memset(&big, 0, sizeof big);
+  big.o.size = sizeof big;
+  big.o.processes = 2;
+  mproc_pool_t *pool;
+  ASSERT_OK(mproc_pool_new(&pool, &big.o));
+  ASSERT_EQ(mproc_pool_processes(pool), 2);
+  mproc_pool_free(pool);
+  big.newer[5] = 1;
+  ASSERT_RC(mproc_pool_new(&pool, &big.o), MPROC_EINVAL);
+  mproc_pool_options tiny = {0};
+  tiny.size = sizeof(size_t);
+  ASSERT_RC(mproc_pool_new(&pool, &tiny), MPROC_EINVAL);
+
+  mproc_pool_options zero = {0}, init = MPROC_POOL_OPTIONS_INIT;
+  zero.processes = 2;
+  init.processes = 2;
+  ASSERT_EQ(init.size, sizeof init);
+  ASSERT_OK(mproc_pool_new(&pool, &zero));
+  mproc_pool_free(pool);
+  ASSERT_OK(mproc_pool_new(&pool, &init));
+  ASSERT_EQ(mproc_pool_processes(pool), 2);
+
+  mproc_args_t *items = int_list(10), *vals = NULL;
+  struct {
+    mproc_task_options o;
+    unsigned char newer[32];
+  } task;
+  memset(&task, 0, sizeof task);
+  task.o.size = sizeof task;
+  task.o.chunksize = 3;
+  ASSERT_OK(mproc_pool_map(pool, pt_square, items, &task.o, &vals));
+  ASSERT_EQ(mproc_args_count(vals), 10);
+  mproc_args_free(vals);
+  task.newer[31] = 7;
+  mproc_result_t *res = NULL;
+  ASSERT_RC(mproc_pool_map(pool, pt_square, items, &task.o, &vals), MPROC_EINVAL);
+  ASSERT_RC(mproc_pool_imap(pool, pt_square, items, &task.o, &res), MPROC_EINVAL);
+  ASSERT_TRUE(res == NULL);
+  mproc_task_options t_init = MPROC_TASK_OPTIONS_INIT;
+  t_init.chunksize = 4;
+  ASSERT_OK(mproc_pool_map(pool, pt_square, items, &t_init, &vals));
+  int64_t v;
+  ASSERT_OK(mproc_args_get_int(vals, 9, &v));
+  ASSERT_EQ(v, 81);
+  mproc_args_free(vals);
+  mproc_args_free(items);
+  mproc_pool_free(pool);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers of the pool tests: defined in test_pool.c, used by test_pool_life.c too (the same
  * binary). */
 #ifndef MPROC_TEST_POOL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pools when workers die or must be stopped: a task that aborts or SIGKILLs its own worker,
  * the parent killing a worker mid-map or while it idles, the three on_death policies
  * (fail the task, retry it up to a limit, break the pool), per-task timeouts, terminate from

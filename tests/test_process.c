@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Process: exit codes, arguments, state rules, targets, misuse. Lifecycle cases (daemons, reaping
  * under a hostile SIGCHLD, fd inheritance, many children) are in test_process_life.c. */
 #include "runner.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Process lifecycle: daemons, joining at exit, nothing inherited, reaping under a hostile
  * SIGCHLD setup, many children, sentinels, detached handles, fork with threads. */
 #include "runner.h"
@@ -281,6 +282,7 @@ TEST(no_handles_leak_into_child, 60, ALL) {
 
 /* --- reaping when the host's SIGCHLD setup fights us ------------------------------------------ */
 
+#ifndef _WIN32 /* SIGCHLD exists only on POSIX */
 static void check_codes_survive(void) {
   mproc_args_t *a;
   ASSERT_OK(mproc_args_build(&a, "l", (int64_t)5));
@@ -294,7 +296,6 @@ static void check_codes_survive(void) {
   ASSERT_OK(mproc_process_close(p));
 }
 
-#ifndef _WIN32
 static void reap_everything(int sig) {
   (void)sig;
   int saved = errno;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Queues: Queue, SimpleQueue, JoinableQueue — put/get across processes and threads, timeouts,
  * bounded and unbounded queues, items of every size (0 bytes, bigger than the ring, 64 MiB),
  * many producers and consumers, typed values, close, task_done/join, mproc_wait, error rules.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers of the queue tests: defined in test_queue.c, used by test_queue_life.c too (the
  * same binary). */
 #ifndef MPROC_TEST_QUEUE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Queues when processes exit or die: a process that exits right after put has delivered, an
  * unbounded queue's overflow is flushed at exit (or dropped with cancel_join_thread), a
  * producer or consumer killed with SIGKILL / TerminateProcess in the middle of a put or get
@@ -505,6 +506,7 @@ TEST(stream_writer_killed, 60, ALL) {
 
 /* --- nothing left behind ----------------------------------------------------------------- */
 
+#ifndef _WIN32 /* used by the POSIX-only case below */
 /* Blocks in get until killed. Args: queue. */
 static int t_get_forever(const mproc_args_t *a) {
   void *d;
@@ -513,6 +515,7 @@ static int t_get_forever(const mproc_args_t *a) {
   mproc_free(d);
   return mproc_fail(3, "got an item nobody put");
 }
+#endif
 
 TEST(nothing_left_behind, 120, POSIX_ALL) {
 #ifndef _WIN32

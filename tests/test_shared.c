@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared state: Value, Array, RawValue, RawArray and their atomics — every typecode and a record
  * crossing parent -> child -> parent, the lock kinds, exact totals from many processes, and the
  * error rules. Processes dying, leak checks, 10,000 values and grandchildren are in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared state over the life of processes: ten thousand values on a few fds, objects passed on
  * to grandchildren or created by children, fork children, holders killed (nothing left
  * behind, the lock's owner death reported), and sizes no machine can hold refused without a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Named shared memory (Python's shared_memory.SharedMemory): create / attach / unlink, the
  * name rules, mode 0600, attaching from a child by name, from an unrelated program
  * (tests/shm_peer.c) and from Python, the lifetime rules of each platform (POSIX: the name

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Synchronization: Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event, Barrier — error
  * rules, timeouts, and each object shared between processes. Objects reach children as process
  * arguments, so every ALL case also exercises that crossing under each start method. Owner

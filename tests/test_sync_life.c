@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Synchronization when processes die: a holder killed with SIGKILL / TerminateProcess
  * (MPROC_EOWNERDEAD, mark consistent, or MPROC_ENOTRECOVERABLE), waiters killed inside
  * wait, barrier parties that never come back, and nothing left behind afterwards. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers shared by the Python benchmarks of bench/py: arguments, JSON lines and the summary,
 CPU pinning (Linux) and children. bench/run runs each script by its path, so Python puts this
 directory on sys.path and `import bench_common` works from any working directory."""

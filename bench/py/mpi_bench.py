@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Python's side of bench_mpi: mpi4py.futures.MPIPoolExecutor.
 
 Figure (bench_mpi's definition):

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Python's side of bench_pipe: multiprocessing.Pipe() between the parent and one child.
 
 Figures (the same definitions bench_pipe uses):

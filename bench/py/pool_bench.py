@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Python's side of bench_pool: multiprocessing.Pool.
 
 Figures (the same definitions bench_pool uses):

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Python's side of bench_process: Process(target=noop).start() + join() + close().
 
 Prints one JSON line per start method, {"bench":"process.start_join.<m>","python":X}, X in

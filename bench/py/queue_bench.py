@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Python's side of bench_queue: multiprocessing.Queue and SimpleQueue between processes.
 
 Figures (the same definitions bench_queue uses; items are bytes objects):

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Python's side of bench_sync: multiprocessing's Lock, Semaphore and Event.
 
 Figures (the same definitions bench_sync uses; all lower is better):

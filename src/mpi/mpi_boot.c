@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* MPI start, the worker ranks, and the end of the job.
  *
  * mproc_main calls mpi_main_hook (registered by this file's constructor: linking mproc::mpi and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by mpi_boot.c (MPI start, the worker ranks, the end) and mpi_pool.c (rank 0's pool
  * thread). Messages travel on a private duplicate of MPI_COMM_WORLD:
  *   TAG_CTRL, rank 0 -> worker: 'P' u32 slot, u32 gen, blob initializer ref, encoded initargs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Rank 0's MPI pool: an ordinary mproc_pool_t (pool.c: submission, results, close, terminate,
  * join, free; pool_job.c: AsyncResult) whose thread talks to MPI ranks instead of local
  * processes. Worker slot i is rank i + 1; chunks, batches and records are the local pool's
@@ -274,8 +275,8 @@ int mproc_mpi_pool_new(mproc_pool_t **out, const mproc_pool_options *opts) {
   if (mproc__mpi_size < 2 || mproc__mpi_rank != 0)
     return mproc_pool_new(out, opts);
   mproc_pool_options o = {0};
-  if (opts)
-    o = *opts;
+  if (opts && mp_pool_read_options(&o, opts) != 0)
+    return MPROC_EINVAL;
   if (o.processes < 0)
     return MPROC_EINVAL;
   if (o.processes == 0 || o.processes > mproc__mpi_size - 1)

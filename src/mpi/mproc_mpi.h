@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mproc::mpi — the Pool on MPI ranks. Optional: built when CMake finds MPI; link mproc::mpi.
  *
  *   mpiexec -n N ./app args

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Channels: AF_UNIX stream socketpairs. Sockets rather than pipes because one object is
  * bidirectional, send(MSG_NOSIGNAL) never raises SIGPIPE (no handler needed), and SCM_RIGHTS
  * passes fds. Blocking fds; deadlines are enforced with poll() before MSG_DONTWAIT calls, so the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Monotonic time and deadlines: a timeout becomes an absolute deadline once, so retries after
  * EINTR wait only for what is left. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* errno to MPROC_E*, at the boundary, keeping the raw value for mproc_last_os_error(). */
 #include <errno.h>
 

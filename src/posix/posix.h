@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the POSIX backend's files. */
 #ifndef MPROC_POSIX_H
 #define MPROC_POSIX_H

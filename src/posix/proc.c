@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Processes on POSIX (Linux first).
  *
  * Sections: spawn (clone + exec), fork, wait, signal.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared memory on POSIX. Anonymous segments are memfds (no name anywhere, freed by the kernel
  * with the last fd or mapping). Where memfd is missing (Linux < 3.17, or refused by seccomp)
  * they are shm objects unlinked at birth, and where /dev/shm is missing or unusable too

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Random bytes and stream sockets for Listener / Client: AF_UNIX paths, Linux abstract names,
  * TCP over IPv4 and IPv6. Every socket is born SOCK_CLOEXEC (accept4 on the accepting side) and

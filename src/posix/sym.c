@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Locating a function in a loaded ELF module and finding it again in another process.
  * A module is named "" for the main executable (its path may differ between processes, e.g.
  * /proc/self/exe) and by absolute path for shared objects, which the child dlopen()s if the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Process-shared waiting on POSIX: robust pthread mutexes (the kernel releases a dead owner's
  * lock and the next locker sees EOWNERDEAD) and futexes on words in shared memory. Linux only,
  * like the rest of this backend; both stay in user space when uncontended. */

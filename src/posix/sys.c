@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Identity, CPU counts, environment, the core's global lock, exit. */
 #include <errno.h>
 #include <pthread.h>

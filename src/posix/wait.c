@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Waiting on many handles at once: poll() over channel fds and pidfds (a pidfd polls readable
  * when its process exits). */
 #include <errno.h>

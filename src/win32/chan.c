@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Byte channels on Windows: one duplex named pipe per channel, both ends opened overlapped.
  *

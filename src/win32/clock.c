@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Monotonic time from QueryPerformanceCounter. Deadlines are absolute os_now_ns() values so
  * retried waits recompute what is left instead of restarting the full timeout.

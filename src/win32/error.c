@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Win32 error translation: GetLastError() values to MPROC_E* codes. The raw value is kept for
  * mproc_last_os_error() so a caller can still see what the OS said behind MPROC_EOS.

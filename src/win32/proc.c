@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Processes on Windows: spawn only (no fork), by re-executing this program.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Anonymous shared memory on Windows: an unnamed pagefile-backed section. SEC_COMMIT charges
  * the whole size against the commit limit at creation, so "too big" fails here
  * (ERROR_COMMITMENT_LIMIT -> MPROC_ENOSPC) rather than as an access violation later. The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Listener / Client endpoints on Windows, and the CSPRNG.
  *
@@ -193,7 +194,9 @@ static int resolve(const os_addr *a, int passive, struct addrinfo **out) {
   return e == WSAHOST_NOT_FOUND || e == WSANO_DATA ? MPROC_ENOENT : os_error(e);
 }
 
+/* *out is INVALID_SOCKET on failure, so no caller can use an unset socket. */
 static int new_socket(int family, SOCKET *out) {
+  *out = INVALID_SOCKET;
   SOCKET s = WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
                         WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
   if (s == INVALID_SOCKET)

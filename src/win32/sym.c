@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Finding a function again in a re-executed child: (module path, offset from the module base).
  * A spawned child runs the same image, so the offset is stable even though ASLR moves the base.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Process-shared waiting on Windows: kernel mutexes (a dead owner's mutex is handed to the next
  * waiter with WAIT_ABANDONED) and one unnamed kernel semaphore per object standing in for a
  * futex (see os.h: callers count sleepers and wake only that many). Every object is unnamed

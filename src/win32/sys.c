@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Process identity, CPU counts, the environment and the core's global lock on Windows.
  *

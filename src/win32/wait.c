@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * os_wait_any on Windows: process handles (and any other waitable kernel object) go to
  * WaitForMultipleObjects; channel ends are named pipes, whose handles are not "signalled" by
@@ -56,8 +57,10 @@ static int classify(const os_handle *hs, size_t n, wait_set *s, void **mem) {
 }
 
 /* Waits on at most 64 handles: 1 with *which set, 0 on timeout, or an MPROC_E* code. An
- * abandoned mutex counts as ready: the caller's acquire reports the owner's death. */
+ * abandoned mutex counts as ready: the caller's acquire reports the owner's death. *which is
+ * set on every path (0 when nothing is ready), so no caller can read it unset. */
 static int wait_group(const HANDLE *h, size_t n, DWORD ms, size_t *which) {
+  *which = 0;
   DWORD w = WaitForMultipleObjects((DWORD)n, h, FALSE, ms);
   if (w < WAIT_OBJECT_0 + n) {
     *which = w - WAIT_OBJECT_0;

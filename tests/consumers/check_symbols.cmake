@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # build.symbols: a shared libmproc exports only mproc_* symbols; anything else (a function that
 # lost its `static`, a missing hidden visibility) could collide in the products that load it.
 #   -DNM=<nm>  -DLIBRARY=<path of the built shared library>

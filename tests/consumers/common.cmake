@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Functions shared by the consumer test drivers (run with cmake -P).
 #   -DSETTINGS=<consumer-settings.cmake>  written by tests/consumers/CMakeLists.txt
 #   -DWORK_DIR=<scratch directory>         emptied first, so nothing stale can mask a failure

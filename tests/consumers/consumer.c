@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The smallest real user of mproc, built by each consumer test (add_subdirectory,
  * find_package, pkg-config). It exercises the part a packaging mistake breaks first: spawn

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # build.add_subdirectory: configure and build consumers/add_subdirectory, which vendors this
 # source tree, then run the program it built.
 include(${CMAKE_CURRENT_LIST_DIR}/common.cmake)

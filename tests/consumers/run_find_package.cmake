@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # build.find_package: install this build into a scratch prefix, then configure a consumer
 # with find_package(mproc CONFIG REQUIRED) against that prefix only, build it and run it.
 include(${CMAKE_CURRENT_LIST_DIR}/common.cmake)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # build.pkg_config: install this build into a scratch prefix, then compile consumer.c with the
 # bare compiler and nothing but `pkg-config --cflags --libs mproc` (plus --static for a static
 # library), and run the program.

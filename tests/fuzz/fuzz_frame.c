@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the parsers that see bytes from an unauthenticated peer without any
  * connection around them: Python frame headers (mp_frame_parse) and the handshake messages
  * (a challenge to answer, a response to verify). Built with -DMPROC_FUZZ=ON (clang). */

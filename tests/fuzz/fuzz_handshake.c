@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the whole handshake on a real connection, with the fuzzer playing the
  * peer. The input is written raw (no framing added) to the other end, which then shuts its
  * write side, so every read ends in data or EOF and nothing can block. Both roles run: the

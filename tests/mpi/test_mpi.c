@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The MPI pool under mpiexec: each case is one run of `mpiexec -n N test_mpi <case>`. Rank 0
  * runs the case; the other ranks serve it from inside mproc_main. A case prints what failed
  * and exits nonzero; results are compared with a serial run in rank 0. */
@@ -307,7 +308,7 @@ static int case_timeout(void) {
   /* With one rank of two lost the pool goes on, and the lost one comes back once its task
    * returns: both serve again. With one of one the pool is broken. */
   if (size > 2) {
-    mproc_args_t *more, *none;
+    mproc_args_t *more;
     CHECK_RC(mproc_pool_map(pool, square, items, NULL, &more));
     mproc_args_free(more);
     int seen = 0;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Python's multiprocessing.connection as the peer of the C Listener/Client tests.
 
   mp_peer.py server ADDRESS KEY [--modern]   listen (tcp:HOST:0 or unix:PATH), print the
