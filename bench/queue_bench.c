@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_queue: throughput of Queue and SimpleQueue between processes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Queue, SimpleQueue, JoinableQueue: a ring of records in one block of anonymous shared
  * memory. Producers serialise on one robust mutex, consumers on another, so a producer and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Queue internals shared by queue.c (the shared ring, put and get) and queue_feed.c (the
  * overflow of unbounded queues and its feeder thread). */
 #ifndef MPROC_QUEUE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The shared overflow of unbounded queues: items that do not fit the ring when put (the ring
  * is full, or the item is bigger than half of it) go into shared segments the queue owns, so
