@@ -489,8 +489,13 @@ static size_t refused_record(const mp_block *big, unsigned char *out, size_t cap
 
 TEST(adopt_refused_record_gives_back, 30, ONCE) {
 #ifdef MPROC_STATIC
-  int handles = t_count_handles();
+  /* One allocation first: handles the system or the library keep for the process after a
+   * first use (under Wine the first segment leaves one more open) are not a leak of the
+   * adoption, which is what this counts. */
   mp_block big;
+  ASSERT_OK(mp_heap_alloc((size_t)1 << 20, &big));
+  mp_heap_free(&big);
+  int handles = t_count_handles();
   ASSERT_OK(mp_heap_alloc((size_t)1 << 20, &big));
   unsigned char rec[256];
   size_t n = refused_record(&big, rec, sizeof rec);
