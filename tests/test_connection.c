@@ -504,11 +504,11 @@ TEST(recv_into_no_memory_to_keep_stream, 30, POSIX_ONCE) {
    * caller's buffer back into the connection's own, so the next receive starts where this one
    * stopped. When that buffer cannot grow, the stream is lost: reading must stop there, never
    * go on mid-body and take payload bytes for the next header. */
-#if defined(__SANITIZE_ADDRESS__)
-  t_skip("an address-space limit and ASan's shadow memory do not mix");
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  t_skip("an address-space limit and a sanitizer's shadow memory do not mix");
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  t_skip("an address-space limit and ASan's shadow memory do not mix");
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  t_skip("an address-space limit and a sanitizer's shadow memory do not mix");
 #endif
 #endif
   mproc_conn_t *a, *b;

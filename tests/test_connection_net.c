@@ -888,14 +888,14 @@ TEST(net_big_messages_local, 180, ONCE) {
 
 typedef struct server_job {
   mproc_listener_t *l;
-  volatile int stop;
-  volatile int served;
+  int stop; /* atomic */
+  int served;
 } server_job;
 
 /* Accepts until told to stop; echoes one message on each connection it gets. */
 static void server_thread(void *arg) {
   server_job *j = arg;
-  while (!j->stop) {
+  while (!__atomic_load_n(&j->stop, __ATOMIC_ACQUIRE)) {
     mproc_conn_t *c;
     if (mproc_listener_accept(j->l, 100, &c) != 0)
       continue;
@@ -913,7 +913,7 @@ static void server_thread(void *arg) {
 typedef struct trickle_job {
   mproc_conn_t **conns;
   int n;
-  volatile int stop;
+  int stop; /* atomic */
 } trickle_job;
 
 #ifndef _WIN32
@@ -921,7 +921,7 @@ typedef struct trickle_job {
 static void trickle_thread(void *arg) {
   trickle_job *j = arg;
   static const unsigned char bytes[] = {0, 0, 0, 0xff, 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x'};
-  for (size_t k = 0; !j->stop; k++) {
+  for (size_t k = 0; !__atomic_load_n(&j->stop, __ATOMIC_ACQUIRE); k++) {
     for (int i = 0; i < j->n; i++)
       send((int)mproc_conn_fileno(j->conns[i]), &bytes[k % sizeof bytes], 1, MSG_NOSIGNAL);
     t_sleep_ms(100);
@@ -962,10 +962,10 @@ static void legit_behind_silent(const char *addr, int nsilent) {
     mproc_conn_close(good);
   }
 #ifndef _WIN32
-  tj.stop = 1;
+  __atomic_store_n(&tj.stop, 1, __ATOMIC_RELEASE);
   t_thread_join(tt);
 #endif
-  sj.stop = 1;
+  __atomic_store_n(&sj.stop, 1, __ATOMIC_RELEASE);
   t_thread_join(st);
   ASSERT_EQ(sj.served, 3);
   for (int i = 0; i < nsilent; i++)

@@ -220,9 +220,10 @@ static void *starter_main(void *unused) {
 static void starter_prepare(void) { pthread_mutex_lock(&s_mu); }
 static void starter_parent(void) { pthread_mutex_unlock(&s_mu); }
 static void starter_child(void) {
-  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  /* The lock was taken by this (the forking) thread in prepare: release it, so lock-state
+   * checkers (TSan) see it free. The condition may hold the parent's waiters: start it anew. */
+  pthread_mutex_unlock(&s_mu);
   pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-  memcpy(&s_mu, &mu, sizeof mu);
   memcpy(&s_cv, &cv, sizeof cv);
   s_job = NULL;
   s_up = 0;

@@ -19,14 +19,14 @@ void os_global_unlock(void) { pthread_mutex_unlock(&g_lock); }
 /* fork() copies the lock in whatever state it is: held by another thread at that instant (a
  * pool thread forks workers while user threads call in), the child's copy would stay held
  * forever and the child would hang at its first library call. So every fork, ours or the
- * host's, takes the lock first and the child starts with a fresh one. This is the library's
+ * host's, takes the lock first and releases it on both sides. This is the library's
  * only in-process lock; a second one must join these handlers in a fixed order. */
 static void lock_prepare(void) { pthread_mutex_lock(&g_lock); }
 static void lock_parent(void) { pthread_mutex_unlock(&g_lock); }
-static void lock_child(void) {
-  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-  memcpy(&g_lock, &fresh, sizeof fresh);
-}
+/* The child's only thread is the one whose prepare handler took the lock: releasing it is
+ * the same as a fresh lock, and unlike overwriting the memory, checkers that track lock state
+ * (TSan) see it. */
+static void lock_child(void) { pthread_mutex_unlock(&g_lock); }
 __attribute__((constructor)) static void lock_register(void) {
   pthread_atfork(lock_prepare, lock_parent, lock_child);
 }
