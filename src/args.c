@@ -29,13 +29,13 @@ void mproc_args_free(mproc_args_t *a) {
     if (!a->items[i].owned)
       continue;
     if (a->items[i].type == MPROC_ARG_CONN)
-      mp_conn_release(a->items[i].conn);
+      mproc__conn_release(a->items[i].conn);
     else
-      mp_obj_release(a->items[i].type, a->items[i].obj);
+      mproc__obj_release(a->items[i].type, a->items[i].obj);
   }
   if (a->borrowed)
-    mp_buf_init(&a->enc);
-  mp_buf_free(&a->enc);
+    mproc__buf_init(&a->enc);
+  mproc__buf_free(&a->enc);
   free(a->items);
   free(a->self);
   free(a);
@@ -64,7 +64,7 @@ static int materialize(mproc_args_t *a) {
 static int add_uniform(mproc_args_t *a, uint8_t type, const void *p, size_t n) {
   if (!uniform_type(type, n) || (a->count > 0 && a->utype != type))
     return 0;
-  mp_put(&a->enc, p, n);
+  mproc__put(&a->enc, p, n);
   if (a->enc.err) {
     int rc = a->enc.err;
     a->enc.err = 0;
@@ -96,7 +96,7 @@ static int add_item(mproc_args_t *a, uint8_t type, const void *p, size_t n) {
     a->cap = cap;
   }
   size_t off = a->enc.len;
-  mp_put(&a->enc, p, n);
+  mproc__put(&a->enc, p, n);
   if (a->enc.err) {
     int rc = a->enc.err;
     a->enc.err = 0; /* the list itself is still intact */
@@ -232,7 +232,7 @@ void *mproc_args_self(const mproc_args_t *a, size_t *size) {
   return a ? a->self : NULL;
 }
 
-int mp_args_set_self(mproc_args_t *a, const void *self, size_t size) {
+int mproc__args_set_self(mproc_args_t *a, const void *self, size_t size) {
   if (size == 0)
     return 0;
   void *copy = malloc(size);
@@ -340,18 +340,18 @@ int mproc_args_parse(const mproc_args_t *a, const char *fmt, ...) {
 
 /* --- wire form: u32 count, then per item u8 type + blob ----------------------------------- */
 
-size_t mp_args_encoded_size(const mproc_args_t *a) {
+size_t mproc__args_encoded_size(const mproc_args_t *a) {
   return a ? 4 + a->count * 9 + a->enc.len : 4;
 }
 
-void mp_args_encode(const mproc_args_t *a, mp_buf *b) {
+void mproc__args_encode(const mproc_args_t *a, mp_buf *b) {
   size_t n = a ? a->count : 0;
-  mp_put_u32(b, (uint32_t)n);
+  mproc__put_u32(b, (uint32_t)n);
   mp_item tmp;
   for (size_t i = 0; i < n; i++) {
     const mp_item *it = at(a, i, &tmp);
-    mp_put_u8(b, it->type);
-    mp_put_blob(b, a->enc.data + it->off, it->len);
+    mproc__put_u8(b, it->type);
+    mproc__put_blob(b, a->enc.data + it->off, it->len);
   }
 }
 
@@ -369,22 +369,22 @@ static int valid_item(uint8_t type, const unsigned char *p, size_t n) {
   case MPROC_ARG_NONE:
     return n == 0;
   default:
-    return mp_obj_is_object(type) && n >= 1;
+    return mproc__obj_is_object(type) && n >= 1;
   }
 }
 
 /* A connection item decoded in a child: wrap its handle (by position in handles[] when the
  * handles arrived renumbered, as through the forkserver) in a connection the args own. */
 static int adopt_conn(mproc_args_t *a, const unsigned char *p, mp_hmap *hm) {
-  os_handle h = mp_hmap_get(hm, (os_handle)(int64_t)load_u64(p));
+  os_handle h = mproc__hmap_get(hm, (os_handle)(int64_t)load_u64(p));
   if (h == OS_INVALID)
     return MPROC_EPROTO;
   mp_item *it = &a->items[a->count - 1];
-  int rc = mp_conn_wrap(h, p[8] & (MP_CONN_READ | MP_CONN_WRITE), &it->conn);
+  int rc = mproc__conn_wrap(h, p[8] & (MP_CONN_READ | MP_CONN_WRITE), &it->conn);
   it->owned = rc == 0;
   if (rc == 0) {
-    mp_conn_set_list_owned(it->conn); /* a close in the target must not free it under us */
-    mp_hmap_claim(hm, h);
+    mproc__conn_set_list_owned(it->conn); /* a close in the target must not free it under us */
+    mproc__hmap_claim(hm, h);
   }
   return rc;
 }
@@ -393,8 +393,8 @@ static int adopt_conn(mproc_args_t *a, const unsigned char *p, mp_hmap *hm) {
 static int adopt_obj(mproc_args_t *a, const unsigned char *p, size_t n, mp_hmap *hm) {
   mp_item *it = &a->items[a->count - 1];
   mp_rd r;
-  mp_rd_init(&r, p, n);
-  int rc = mp_obj_adopt(it->type, &r, hm, &it->obj);
+  mproc__rd_init(&r, p, n);
+  int rc = mproc__obj_adopt(it->type, &r, hm, &it->obj);
   it->owned = rc == 0;
   return rc;
 }
@@ -404,23 +404,23 @@ static int adopt_obj(mproc_args_t *a, const unsigned char *p, size_t n, mp_hmap 
 static void settle_handles(mp_hmap *hm) {
   for (size_t i = 0; i < hm->nseen; i++)
     if (hm->claimed[i])
-      os_set_inheritable(hm->actual ? hm->actual[i] : hm->seen[i], 0);
-  mp_hmap_close_unclaimed(hm);
+      mproc__os_set_inheritable(hm->actual ? hm->actual[i] : hm->seen[i], 0);
+  mproc__hmap_close_unclaimed(hm);
 }
 
-int mp_args_decode(mp_rd *r, mproc_args_t **out, int mode, const os_handle *handles,
+int mproc__args_decode(mp_rd *r, mproc_args_t **out, int mode, const os_handle *handles,
                    size_t nhandles) {
   mproc_args_t *a;
   int rc = mproc_args_new(&a);
-  uint32_t n = rc ? 0 : mp_get_u32(r);
+  uint32_t n = rc ? 0 : mproc__get_u32(r);
   mp_hmap hm = {0};
   hm.actual = handles;
   hm.nactual = nhandles;
   for (uint32_t i = 0; rc == 0 && i < n; i++) {
-    uint8_t type = mp_get_u8(r);
+    uint8_t type = mproc__get_u8(r);
     size_t len;
-    const unsigned char *p = mp_get_blob(r, &len);
-    int carries = type == MPROC_ARG_CONN || mp_obj_is_object(type);
+    const unsigned char *p = mproc__get_blob(r, &len);
+    int carries = type == MPROC_ARG_CONN || mproc__obj_is_object(type);
     if (r->err)
       rc = r->err;
     else if (!valid_item(type, p, len) || (carries && mode == MP_ARGS_PLAIN))
@@ -447,13 +447,13 @@ int mp_args_decode(mp_rd *r, mproc_args_t **out, int mode, const os_handle *hand
 int mproc_args_add_conn(mproc_args_t *a, mproc_conn_t *c) {
   if (a == NULL || c == NULL)
     return MPROC_EINVAL;
-  os_handle h = mp_conn_handle(c);
+  os_handle h = mproc__conn_handle(c);
   if (h == OS_INVALID)
     return MPROC_ECLOSED;
   unsigned char p[CONN_PAYLOAD];
   for (int i = 0; i < 8; i++)
     p[i] = (unsigned char)((uint64_t)(int64_t)h >> (8 * i));
-  p[8] = (unsigned char)mp_conn_flags(c);
+  p[8] = (unsigned char)mproc__conn_flags(c);
   int rc = add_item(a, MPROC_ARG_CONN, p, sizeof p);
   if (rc == 0)
     a->items[a->count - 1].conn = c; /* borrowed: the caller keeps its connection */
@@ -472,22 +472,22 @@ int mproc_args_get_conn(const mproc_args_t *a, size_t i, mproc_conn_t **out) {
   return 0;
 }
 
-int mp_args_has_handles(const mproc_args_t *a) {
+int mproc__args_has_handles(const mproc_args_t *a) {
   for (size_t i = 0; a && a->utype == 0 && i < a->count; i++)
-    if (a->items[i].type == MPROC_ARG_CONN || mp_obj_is_object(a->items[i].type))
+    if (a->items[i].type == MPROC_ARG_CONN || mproc__obj_is_object(a->items[i].type))
       return 1;
   return 0;
 }
 
-size_t mp_args_handles(const mproc_args_t *a, os_handle *out, size_t cap) {
+size_t mproc__args_handles(const mproc_args_t *a, os_handle *out, size_t cap) {
   size_t k = 0;
   for (size_t i = 0; a && a->utype == 0 && i < a->count; i++) {
     const mp_item *it = &a->items[i];
     const unsigned char *p = a->enc.data + it->off;
     if (it->type == MPROC_ARG_CONN)
-      k = mp_handle_list_add(out, k, cap, (os_handle)(int64_t)load_u64(p));
-    else if (mp_obj_is_object(it->type))
-      k = mp_obj_handles(p, it->len, out, k, cap);
+      k = mproc__handle_list_add(out, k, cap, (os_handle)(int64_t)load_u64(p));
+    else if (mproc__obj_is_object(it->type))
+      k = mproc__obj_handles(p, it->len, out, k, cap);
   }
   return k;
 }
@@ -498,11 +498,11 @@ static int add_obj(mproc_args_t *a, uint8_t type, const void *obj) {
   if (a == NULL || obj == NULL)
     return MPROC_EINVAL;
   mp_buf b;
-  mp_buf_init(&b);
-  int rc = mp_obj_encode(type, obj, &b);
+  mproc__buf_init(&b);
+  int rc = mproc__obj_encode(type, obj, &b);
   if (rc == 0)
     rc = add_item(a, type, b.data, b.len);
-  mp_buf_free(&b);
+  mproc__buf_free(&b);
   if (rc == 0)
     a->items[a->count - 1].obj = (void *)obj; /* borrowed: the caller keeps its object */
   return rc;
@@ -569,11 +569,11 @@ int mproc_args_get_queue(const mproc_args_t *a, size_t i, mproc_queue_t **out) {
 
 /* --- raw access for the pool: items as (type, bytes), views, bulk appends ------------------- */
 
-int mp_args_uniform_type(const mproc_args_t *a) { return a ? a->utype : 0; }
+int mproc__args_uniform_type(const mproc_args_t *a) { return a ? a->utype : 0; }
 
-const unsigned char *mp_args_payload(const mproc_args_t *a) { return a->enc.data; }
+const unsigned char *mproc__args_payload(const mproc_args_t *a) { return a->enc.data; }
 
-int mp_args_item(const mproc_args_t *a, size_t i, uint8_t *type, const unsigned char **p,
+int mproc__args_item(const mproc_args_t *a, size_t i, uint8_t *type, const unsigned char **p,
                  size_t *len) {
   if (a == NULL || i >= a->count)
     return MPROC_ERANGE;
@@ -590,13 +590,13 @@ static int plain_kind(uint8_t type) {
          type == MPROC_ARG_STR || type == MPROC_ARG_NONE;
 }
 
-int mp_args_add_raw(mproc_args_t *a, uint8_t type, const void *p, size_t len) {
+int mproc__args_add_raw(mproc_args_t *a, uint8_t type, const void *p, size_t len) {
   if (!plain_kind(type) || !valid_item(type, p, len))
     return MPROC_EPROTO;
   return add_item(a, type, p, len);
 }
 
-int mp_args_add_run(mproc_args_t *a, uint8_t type, const void *p, size_t n) {
+int mproc__args_add_run(mproc_args_t *a, uint8_t type, const void *p, size_t n) {
   if (type != MPROC_ARG_INT && type != MPROC_ARG_DOUBLE)
     return MPROC_EPROTO;
   if (n > MPROC_ARGS_MAX_BYTES / 8 || a->enc.len + 8 * n > MPROC_ARGS_MAX_BYTES)
@@ -610,7 +610,7 @@ int mp_args_add_run(mproc_args_t *a, uint8_t type, const void *p, size_t n) {
     }
     return 0;
   }
-  mp_put(&a->enc, p, 8 * n);
+  mproc__put(&a->enc, p, 8 * n);
   if (a->enc.err) {
     int rc = a->enc.err;
     a->enc.err = 0;
@@ -621,16 +621,16 @@ int mp_args_add_run(mproc_args_t *a, uint8_t type, const void *p, size_t n) {
   return 0;
 }
 
-void mp_args_reset(mproc_args_t *a) {
+void mproc__args_reset(mproc_args_t *a) {
   for (size_t i = 0; a->utype == 0 && i < a->count; i++)
     if (a->items[i].owned) {
       if (a->items[i].type == MPROC_ARG_CONN)
-        mp_conn_release(a->items[i].conn);
+        mproc__conn_release(a->items[i].conn);
       else
-        mp_obj_release(a->items[i].type, a->items[i].obj);
+        mproc__obj_release(a->items[i].type, a->items[i].obj);
     }
   if (a->borrowed)
-    mp_buf_init(&a->enc);
+    mproc__buf_init(&a->enc);
   a->borrowed = 0;
   a->enc.len = 0;
   a->enc.err = 0;
@@ -638,9 +638,9 @@ void mp_args_reset(mproc_args_t *a) {
   a->utype = 0;
 }
 
-int mp_args_view(mproc_args_t *v, uint8_t type, const void *p, size_t len) {
+int mproc__args_view(mproc_args_t *v, uint8_t type, const void *p, size_t len) {
   if (!v->borrowed)
-    mp_buf_free(&v->enc);
+    mproc__buf_free(&v->enc);
   v->borrowed = 1;
   v->enc.data = (unsigned char *)p;
   v->enc.len = len;
@@ -661,7 +661,7 @@ int mp_args_view(mproc_args_t *v, uint8_t type, const void *p, size_t len) {
   return 0;
 }
 
-int mp_args_extend(mproc_args_t *dst, const mproc_args_t *src, size_t from) {
+int mproc__args_extend(mproc_args_t *dst, const mproc_args_t *src, size_t from) {
   for (size_t i = from; src && i < src->count; i++) {
     mp_item tmp;
     const mp_item *it = at(src, i, &tmp);

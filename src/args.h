@@ -20,27 +20,27 @@ struct mproc_args {
   mp_item *items; /* unused while uniform */
   size_t count, cap;
   uint8_t utype;  /* uniform form: every item is of this type (INT or DOUBLE), 8 bytes each */
-  int borrowed;   /* enc.data points at memory the list does not own (mp_args_view) */
+  int borrowed;   /* enc.data points at memory the list does not own (mproc__args_view) */
   void *self; /* bound state, child side */
   size_t self_size;
 };
 
 /* --- raw access for the pool's fast paths ---------------------------------------------------- */
-int mp_args_uniform_type(const mproc_args_t *a); /* the uniform form's type, or 0 */
-const unsigned char *mp_args_payload(const mproc_args_t *a);
-int mp_args_item(const mproc_args_t *a, size_t i, uint8_t *type, const unsigned char **p,
+int mproc__args_uniform_type(const mproc_args_t *a); /* the uniform form's type, or 0 */
+const unsigned char *mproc__args_payload(const mproc_args_t *a);
+int mproc__args_item(const mproc_args_t *a, size_t i, uint8_t *type, const unsigned char **p,
                  size_t *len);
 /* Appends one plain value (int, double, bytes, str, None) given as its encoded payload. */
-int mp_args_add_raw(mproc_args_t *a, uint8_t type, const void *p, size_t len);
+int mproc__args_add_raw(mproc_args_t *a, uint8_t type, const void *p, size_t len);
 /* Appends n INT or DOUBLE values stored as 8 little-endian bytes each. */
-int mp_args_add_run(mproc_args_t *a, uint8_t type, const void *p, size_t n);
-void mp_args_reset(mproc_args_t *a);
+int mproc__args_add_run(mproc_args_t *a, uint8_t type, const void *p, size_t n);
+void mproc__args_reset(mproc_args_t *a);
 /* Makes v a one-item list whose payload is p (not copied, not owned). */
-int mp_args_view(mproc_args_t *v, uint8_t type, const void *p, size_t len);
+int mproc__args_view(mproc_args_t *v, uint8_t type, const void *p, size_t len);
 /* Appends src's items [from, count) to dst; connections and objects stay src's (borrowed). */
-int mp_args_extend(mproc_args_t *dst, const mproc_args_t *src, size_t from);
+int mproc__args_extend(mproc_args_t *dst, const mproc_args_t *src, size_t from);
 
-/* A list holding one 8-byte value of a uniform type (mp_args_view did the set-up): point it
+/* A list holding one 8-byte value of a uniform type (mproc__args_view did the set-up): point it
  * at the next value. */
 static inline void mp_args_view_move(mproc_args_t *v, const unsigned char *p) {
   v->enc.data = (unsigned char *)p;
@@ -49,7 +49,7 @@ static inline void mp_args_view_move(mproc_args_t *v, const unsigned char *p) {
 /* Empties a list that holds no connections or objects (a task's result list in the fast path). */
 static inline int mp_args_reset_plain(mproc_args_t *a) {
   if (a->utype == 0 && a->count > 0)
-    return 0; /* may own handles: use mp_args_reset */
+    return 0; /* may own handles: use mproc__args_reset */
   a->enc.len = 0;
   a->count = 0;
   a->utype = 0;

@@ -63,7 +63,7 @@ static int split_digest(const unsigned char *m, size_t n, mp_hash_alg *alg, int 
   return 0;
 }
 
-int mp_auth_respond(const void *key, size_t keylen, const unsigned char *msg, size_t n,
+int mproc__auth_respond(const void *key, size_t keylen, const unsigned char *msg, size_t n,
                     unsigned char resp[MP_AUTH_RESPONSE_MAX], size_t *resp_len) {
   if (n < LIT_LEN(CHALLENGE) || memcmp(msg, CHALLENGE, LIT_LEN(CHALLENGE)) != 0)
     return MPROC_EAUTH;
@@ -77,12 +77,12 @@ int mp_auth_respond(const void *key, size_t keylen, const unsigned char *msg, si
     return MPROC_EAUTH;
   size_t pre = prefixed ? off : 0; /* "{name}" is echoed in front of the MAC */
   memcpy(resp, msg, pre);
-  mp_hmac(alg, key, keylen, msg, n, resp + pre); /* the MAC covers the prefix too */
-  *resp_len = pre + mp_hash_len(alg);
+  mproc__hmac(alg, key, keylen, msg, n, resp + pre); /* the MAC covers the prefix too */
+  *resp_len = pre + mproc__hash_len(alg);
   return 0;
 }
 
-int mp_auth_verify(const void *key, size_t keylen, const unsigned char *challenge, size_t cn,
+int mproc__auth_verify(const void *key, size_t keylen, const unsigned char *challenge, size_t cn,
                    const unsigned char *resp, size_t rn) {
   unsigned char want[MP_HASH_MAX_LEN];
   mp_hash_alg alg;
@@ -90,10 +90,10 @@ int mp_auth_verify(const void *key, size_t keylen, const unsigned char *challeng
   size_t off;
   if (split_digest(resp, rn, &alg, &prefixed, &off) != 0)
     return MPROC_EAUTH;
-  if (rn - off != mp_hash_len(alg))
+  if (rn - off != mproc__hash_len(alg))
     return MPROC_EAUTH;
-  mp_hmac(alg, key, keylen, challenge, cn, want);
-  return mp_ct_equal(want, resp + off, rn - off) ? 0 : MPROC_EAUTH;
+  mproc__hmac(alg, key, keylen, challenge, cn, want);
+  return mproc__ct_equal(want, resp + off, rn - off) ? 0 : MPROC_EAUTH;
 }
 
 /* --- on a connection ------------------------------------------------------------------------ */
@@ -102,7 +102,7 @@ int mp_auth_verify(const void *key, size_t keylen, const unsigned char *challeng
  * handshake, not a transport problem. */
 static int recv_small(mproc_conn_t *c, int64_t deadline, unsigned char **m, size_t *n) {
   void *p = NULL;
-  int rc = mp_conn_recv_msg(c, MP_AUTH_MSG_MAX, deadline, &p, n);
+  int rc = mproc__conn_recv_msg(c, MP_AUTH_MSG_MAX, deadline, &p, n);
   if (rc == MPROC_EMSGSIZE || rc == MPROC_EPROTO)
     return MPROC_EAUTH;
   *m = p;
@@ -120,19 +120,19 @@ static int deliver(mproc_conn_t *c, const void *key, size_t keylen, int64_t dead
   size_t rn = 0;
   memcpy(msg, CHALLENGE, LIT_LEN(CHALLENGE));
   memcpy(msg + LIT_LEN(CHALLENGE), "{sha256}", 8);
-  int rc = os_random(msg + pre, MP_AUTH_NONCE_LEN);
+  int rc = mproc__os_random(msg + pre, MP_AUTH_NONCE_LEN);
   if (rc == 0)
-    rc = mp_conn_send_msg(c, msg, sizeof msg, deadline);
+    rc = mproc__conn_send_msg(c, msg, sizeof msg, deadline);
   if (rc == 0)
     rc = recv_small(c, deadline, &resp, &rn);
   if (rc != 0)
     goto done;
-  rc = mp_auth_verify(key, keylen, msg + LIT_LEN(CHALLENGE), sizeof msg - LIT_LEN(CHALLENGE),
+  rc = mproc__auth_verify(key, keylen, msg + LIT_LEN(CHALLENGE), sizeof msg - LIT_LEN(CHALLENGE),
                       resp, rn);
   if (rc == 0)
-    rc = mp_conn_send_msg(c, WELCOME, LIT_LEN(WELCOME), deadline);
+    rc = mproc__conn_send_msg(c, WELCOME, LIT_LEN(WELCOME), deadline);
   else /* tell the peer, as Python does; its failure to read that changes nothing here */
-    mp_conn_send_msg(c, FAILURE, LIT_LEN(FAILURE), deadline);
+    mproc__conn_send_msg(c, FAILURE, LIT_LEN(FAILURE), deadline);
 done:
   free(resp);
   return rc;
@@ -144,11 +144,11 @@ static int answer(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadl
   size_t n = 0, rn = 0;
   int rc = recv_small(c, deadline, &m, &n);
   if (rc == 0)
-    rc = mp_auth_respond(key, keylen, m, n, resp, &rn);
+    rc = mproc__auth_respond(key, keylen, m, n, resp, &rn);
   free(m);
   m = NULL;
   if (rc == 0)
-    rc = mp_conn_send_msg(c, resp, rn, deadline);
+    rc = mproc__conn_send_msg(c, resp, rn, deadline);
   if (rc == 0)
     rc = recv_small(c, deadline, &m, &n);
   if (rc == 0 && !is_msg(m, n, WELCOME, LIT_LEN(WELCOME)))
@@ -161,16 +161,16 @@ static int answer(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadl
 
 enum { AWAIT_ANSWER = 1, AWAIT_CHALLENGE = 2, AWAIT_VERDICT = 3 };
 
-int mp_auth_server_start(mproc_conn_t *c, mp_auth_srv *s, int64_t write_deadline) {
+int mproc__auth_server_start(mproc_conn_t *c, mp_auth_srv *s, int64_t write_deadline) {
   unsigned char msg[LIT_LEN(CHALLENGE) + MP_AUTH_CHALLENGE_LEN];
   memcpy(s->challenge, "{sha256}", 8);
-  int rc = os_random(s->challenge + 8, MP_AUTH_NONCE_LEN);
+  int rc = mproc__os_random(s->challenge + 8, MP_AUTH_NONCE_LEN);
   if (rc != 0)
     return rc;
   memcpy(msg, CHALLENGE, LIT_LEN(CHALLENGE));
   memcpy(msg + LIT_LEN(CHALLENGE), s->challenge, MP_AUTH_CHALLENGE_LEN);
   s->state = AWAIT_ANSWER;
-  return mp_conn_send_msg(c, msg, sizeof msg, write_deadline);
+  return mproc__conn_send_msg(c, msg, sizeof msg, write_deadline);
 }
 
 /* Acts on one whole message m of n bytes. */
@@ -181,17 +181,17 @@ static int server_on_msg(mproc_conn_t *c, mp_auth_srv *s, const void *key, size_
   int rc;
   switch (s->state) {
   case AWAIT_ANSWER:
-    rc = mp_auth_verify(key, keylen, s->challenge, sizeof s->challenge, m, n);
+    rc = mproc__auth_verify(key, keylen, s->challenge, sizeof s->challenge, m, n);
     if (rc != 0) { /* tell the peer, as Python does; its failure to read that changes nothing */
-      mp_conn_send_msg(c, FAILURE, LIT_LEN(FAILURE), wd);
+      mproc__conn_send_msg(c, FAILURE, LIT_LEN(FAILURE), wd);
       return rc;
     }
     s->state = AWAIT_CHALLENGE;
-    return mp_conn_send_msg(c, WELCOME, LIT_LEN(WELCOME), wd);
+    return mproc__conn_send_msg(c, WELCOME, LIT_LEN(WELCOME), wd);
   case AWAIT_CHALLENGE:
-    rc = mp_auth_respond(key, keylen, m, n, resp, &rn);
+    rc = mproc__auth_respond(key, keylen, m, n, resp, &rn);
     s->state = AWAIT_VERDICT;
-    return rc ? rc : mp_conn_send_msg(c, resp, rn, wd);
+    return rc ? rc : mproc__conn_send_msg(c, resp, rn, wd);
   case AWAIT_VERDICT:
     s->state = 0;
     return is_msg(m, n, WELCOME, LIT_LEN(WELCOME)) ? 1 : MPROC_EAUTH;
@@ -200,14 +200,14 @@ static int server_on_msg(mproc_conn_t *c, mp_auth_srv *s, const void *key, size_
   }
 }
 
-int mp_auth_server_step(mproc_conn_t *c, mp_auth_srv *s, const void *key, size_t keylen,
+int mproc__auth_server_step(mproc_conn_t *c, mp_auth_srv *s, const void *key, size_t keylen,
                         int64_t write_deadline) {
   for (;;) {
     unsigned char *m = NULL;
     size_t n = 0;
     /* A deadline already passed reads only what is there; a partial message stays buffered
      * in the connection for the next step. */
-    int rc = recv_small(c, os_deadline(0), &m, &n);
+    int rc = recv_small(c, mproc__os_deadline(0), &m, &n);
     if (rc == MPROC_ETIMEDOUT)
       return MPROC_EAGAIN;
     if (rc == 0)
@@ -219,18 +219,18 @@ int mp_auth_server_step(mproc_conn_t *c, mp_auth_srv *s, const void *key, size_t
 }
 
 /* The blocking form: the same state machine, waiting for input by the deadline. */
-int mp_auth_server(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline) {
+int mproc__auth_server(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline) {
   mp_auth_srv s;
-  int rc = mp_auth_server_start(c, &s, deadline);
-  while (rc == 0 && (rc = mp_auth_server_step(c, &s, key, keylen, deadline)) == MPROC_EAGAIN) {
-    os_handle h = mp_conn_handle(c);
+  int rc = mproc__auth_server_start(c, &s, deadline);
+  while (rc == 0 && (rc = mproc__auth_server_step(c, &s, key, keylen, deadline)) == MPROC_EAGAIN) {
+    os_handle h = mproc__conn_handle(c);
     size_t idx;
-    rc = os_wait_any(&h, 1, deadline, &idx);
+    rc = mproc__os_wait_any(&h, 1, deadline, &idx);
   }
   return rc;
 }
 
-int mp_auth_client(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline) {
+int mproc__auth_client(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline) {
   int rc = answer(c, key, keylen, deadline);
   return rc ? rc : deliver(c, key, keylen, deadline);
 }

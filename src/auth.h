@@ -20,16 +20,16 @@
 /* Pure parts, exposed for tests and fuzzing; all return 0 or MPROC_EAUTH. */
 
 /* From a received challenge message (with its "#CHALLENGE#" prefix) to the response bytes. */
-int mp_auth_respond(const void *key, size_t keylen, const unsigned char *msg, size_t n,
+int mproc__auth_respond(const void *key, size_t keylen, const unsigned char *msg, size_t n,
                     unsigned char resp[MP_AUTH_RESPONSE_MAX], size_t *resp_len);
 /* Checks a response to the challenge payload we sent (without "#CHALLENGE#"). */
-int mp_auth_verify(const void *key, size_t keylen, const unsigned char *challenge, size_t cn,
+int mproc__auth_verify(const void *key, size_t keylen, const unsigned char *challenge, size_t cn,
                    const unsigned char *resp, size_t rn);
 
 /* On a connection, by the deadline: the server side (deliver, then answer) and the client side
  * (answer, then deliver). MPROC_EAUTH for a wrong key or a malformed or oversized message;
  * transport errors (MPROC_ETIMEDOUT, MPROC_EEOF, ...) as they are. */
-int mp_auth_server(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline);
+int mproc__auth_server(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline);
 
 /* The server side as a state machine that never waits for the peer, so one thread can drive
  * many handshakes at once (the listener). start sends our challenge; each step consumes what
@@ -41,9 +41,9 @@ typedef struct mp_auth_srv {
   int state; /* what we wait for: their answer, their challenge, their verdict */
   unsigned char challenge[MP_AUTH_CHALLENGE_LEN];
 } mp_auth_srv;
-int mp_auth_server_start(mproc_conn_t *c, mp_auth_srv *s, int64_t write_deadline);
-int mp_auth_server_step(mproc_conn_t *c, mp_auth_srv *s, const void *key, size_t keylen,
+int mproc__auth_server_start(mproc_conn_t *c, mp_auth_srv *s, int64_t write_deadline);
+int mproc__auth_server_step(mproc_conn_t *c, mp_auth_srv *s, const void *key, size_t keylen,
                         int64_t write_deadline);
-int mp_auth_client(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline);
+int mproc__auth_client(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadline);
 
 #endif

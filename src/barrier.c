@@ -75,21 +75,21 @@ int mproc_barrier_new(mproc_barrier_t **out, unsigned parties, mproc_barrier_act
   if (b == NULL)
     return MPROC_ENOMEM;
   uint32_t nslots = parties < MAX_SLOTS ? parties : MAX_SLOTS;
-  int rc = mp_shobj_create(&b->o, shm_size(nslots));
+  int rc = mproc__shobj_create(&b->o, shm_size(nslots));
   if (rc == 0) {
     b->s = b->o.blk.p;
     b->s->nslots = nslots;
     b->s->parties = parties;
     b->s->timeout_ms = timeout_ms;
-    rc = os_mutex_init(&b->s->m, &b->o.h[0]);
+    rc = mproc__os_mutex_init(&b->s->m, &b->o.h[0]);
   }
   if (rc == 0)
-    rc = os_park_new(&b->o.h[1]);
+    rc = mproc__os_park_new(&b->o.h[1]);
   if (rc == 0 && action != NULL) {
     b->action = action;
     b->has_action = 1;
     b->ref = malloc(sizeof *b->ref);
-    rc = b->ref ? mp_target_locate((mproc_target_fn)(void (*)(void))action, b->ref)
+    rc = b->ref ? mproc__target_locate((mproc_target_fn)(void (*)(void))action, b->ref)
                 : MPROC_ENOMEM;
   }
   if (rc != 0) {
@@ -103,7 +103,7 @@ int mproc_barrier_new(mproc_barrier_t **out, unsigned parties, mproc_barrier_act
 void mproc_barrier_free(mproc_barrier_t *b) {
   if (b == NULL)
     return;
-  mp_shobj_release(&b->o);
+  mproc__shobj_release(&b->o);
   free(b->ref);
   free(b);
 }
@@ -112,7 +112,7 @@ void mproc_barrier_free(mproc_barrier_t *b) {
 
 static void changed(mproc_barrier_t *b) {
   __atomic_add_fetch(&b->s->word, 1, __ATOMIC_SEQ_CST);
-  mp_unpark(b->o.h[1], &b->s->sleepers, &b->s->word, UINT32_MAX);
+  mproc__unpark(b->o.h[1], &b->s->sleepers, &b->s->word, UINT32_MAX);
 }
 
 static void set_broken(mproc_barrier_t *b) {
@@ -121,7 +121,7 @@ static void set_broken(mproc_barrier_t *b) {
 }
 
 static int lock(mproc_barrier_t *b) {
-  int rc = os_mutex_lock(&b->s->m, b->o.h[0], OS_NO_DEADLINE);
+  int rc = mproc__os_mutex_lock(&b->s->m, b->o.h[0], OS_NO_DEADLINE);
   if (rc == MPROC_EOWNERDEAD) { /* a party died mid-update: nothing here can be trusted */
     set_broken(b);
     rc = 0;
@@ -129,7 +129,7 @@ static int lock(mproc_barrier_t *b) {
   return rc;
 }
 
-static void unlock(mproc_barrier_t *b) { os_mutex_unlock(&b->s->m, b->o.h[0]); }
+static void unlock(mproc_barrier_t *b) { mproc__os_mutex_unlock(&b->s->m, b->o.h[0]); }
 
 static int run_action(mproc_barrier_t *b) {
   if (!b->has_action)
@@ -158,7 +158,7 @@ static int watched_dead(const barrier_shm *s, unsigned idx) {
     return 0;
   uint32_t slot = idx < m ? (idx + 1) % m : idx % m;
   int64_t pid = s->pids[slot];
-  return pid != 0 && pid != os_getpid() && !os_pid_alive(pid);
+  return pid != 0 && pid != mproc__os_getpid() && !mproc__os_pid_alive(pid);
 }
 
 /* Until the cycle joined is released; a timeout breaks the barrier, as in Python, and so does
@@ -172,10 +172,10 @@ static int wait_release(mproc_barrier_t *b, unsigned idx, int64_t deadline) {
     if (s->resets != resets || s->state == B_BROKEN)
       return MPROC_EBROKEN;
     uint32_t word = LD(&s->word);
-    int64_t slice = os_deadline(LIVENESS_SLICE_MS);
+    int64_t slice = mproc__os_deadline(LIVENESS_SLICE_MS);
     int64_t until = slice < deadline ? slice : deadline;
     unlock(b);
-    int rc = mp_park(b->o.h[1], &s->sleepers, &s->word, word, until);
+    int rc = mproc__park(b->o.h[1], &s->sleepers, &s->word, word, until);
     int lrc = lock(b);
     if (lrc != 0)
       return lrc;
@@ -197,7 +197,7 @@ int mproc_barrier_wait(mproc_barrier_t *b, int64_t timeout_ms, unsigned *index) 
   if (timeout_ms == MPROC_BARRIER_DEFAULT_TIMEOUT)
     timeout_ms = b->s->timeout_ms;
   int64_t deadline;
-  mp_timeout_deadline(timeout_ms, &deadline);
+  mproc__timeout_deadline(timeout_ms, &deadline);
   int rc = lock(b);
   if (rc != 0)
     return rc;
@@ -208,7 +208,7 @@ int mproc_barrier_wait(mproc_barrier_t *b, int64_t timeout_ms, unsigned *index) 
   }
   unsigned idx = s->count++;
   if (idx < s->nslots)
-    s->pids[idx] = os_getpid();
+    s->pids[idx] = mproc__os_getpid();
   if (idx + 1 >= s->parties)
     rc = release_all(b);
   else
@@ -262,35 +262,35 @@ int mproc_barrier_broken(const mproc_barrier_t *b) {
 
 /* --- crossing into children ---------------------------------------------------------------------- */
 
-int mp_barrier_encode(const mproc_barrier_t *b, mp_buf *out) {
-  mp_put_u8(out, 1);
-  mp_shobj_encode(&b->o, out);
-  mp_put_u8(out, (uint8_t)b->has_action);
+int mproc__barrier_encode(const mproc_barrier_t *b, mp_buf *out) {
+  mproc__put_u8(out, 1);
+  mproc__shobj_encode(&b->o, out);
+  mproc__put_u8(out, (uint8_t)b->has_action);
   if (b->has_action)
-    mp_target_encode(b->ref, out);
+    mproc__target_encode(b->ref, out);
   return out->err;
 }
 
-int mp_barrier_adopt(mp_rd *r, mp_hmap *hm, mproc_barrier_t **out) {
-  if (mp_get_u8(r) != 1)
+int mproc__barrier_adopt(mp_rd *r, mp_hmap *hm, mproc_barrier_t **out) {
+  if (mproc__get_u8(r) != 1)
     return MPROC_EPROTO;
   mproc_barrier_t *b = calloc(1, sizeof *b);
   if (b == NULL)
     return MPROC_ENOMEM;
-  int rc = mp_shobj_decode(r, hm, &b->o);
+  int rc = mproc__shobj_decode(r, hm, &b->o);
   if (rc == 0 && (b->o.blk.size < sizeof(barrier_shm) ||
                   b->o.blk.size < shm_size(((barrier_shm *)b->o.blk.p)->nslots)))
     rc = MPROC_EPROTO;
   if (rc == 0) {
     b->s = b->o.blk.p;
-    b->has_action = mp_get_u8(r) != 0;
+    b->has_action = mproc__get_u8(r) != 0;
   }
   if (rc == 0 && b->has_action) {
     b->ref = malloc(sizeof *b->ref);
-    rc = b->ref ? mp_target_decode(r, b->ref) : MPROC_ENOMEM;
+    rc = b->ref ? mproc__target_decode(r, b->ref) : MPROC_ENOMEM;
     mproc_target_fn fn = NULL;
     /* Unresolvable here: the barrier still works until this process must run the action. */
-    if (rc == 0 && mp_target_resolve(b->ref, &fn) == 0)
+    if (rc == 0 && mproc__target_resolve(b->ref, &fn) == 0)
       b->action = (mproc_barrier_action_fn)(void (*)(void))fn;
   }
   if (rc == 0 && r->err)

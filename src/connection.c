@@ -30,43 +30,43 @@ struct mproc_conn {
 static mproc_conn_t *g_conns;
 
 static void registry_add(mproc_conn_t *c) {
-  os_global_lock();
+  mproc__os_global_lock();
   c->next = g_conns;
   if (g_conns)
     g_conns->prev = c;
   g_conns = c;
-  os_global_unlock();
+  mproc__os_global_unlock();
 }
 
 static void registry_remove(mproc_conn_t *c) {
-  os_global_lock();
+  mproc__os_global_lock();
   if (c->prev)
     c->prev->next = c->next;
   else if (g_conns == c)
     g_conns = c->next;
   if (c->next)
     c->next->prev = c->prev;
-  os_global_unlock();
+  mproc__os_global_unlock();
 }
 
-void *mp_conn_detach_all(void) {
+void *mproc__conn_detach_all(void) {
   mproc_conn_t *all = g_conns; /* fork child: single-threaded, no lock needed */
   g_conns = NULL;
   return all;
 }
 
-void mp_conn_close_detached(void *list, const os_handle *keep, size_t nkeep) {
+void mproc__conn_close_detached(void *list, const os_handle *keep, size_t nkeep) {
   for (mproc_conn_t *c = list; c; c = c->next) {
     int kept = 0;
     for (size_t i = 0; i < nkeep && !kept; i++)
       kept = keep[i] == c->h;
     if (!kept)
-      os_close(c->h);
+      mproc__os_close(c->h);
     c->h = OS_INVALID; /* the parent's copy: using it here reports MPROC_ECLOSED */
   }
 }
 
-size_t mp_frame_header(uint64_t n, unsigned char hdr[12]) {
+size_t mproc__frame_header(uint64_t n, unsigned char hdr[12]) {
   if (n <= 0x7fffffff) {
     for (int i = 0; i < 4; i++)
       hdr[i] = (unsigned char)(n >> (24 - 8 * i));
@@ -78,7 +78,7 @@ size_t mp_frame_header(uint64_t n, unsigned char hdr[12]) {
   return 12;
 }
 
-int mp_frame_parse(const unsigned char *p, size_t avail, uint64_t *n, size_t *hdr_len) {
+int mproc__frame_parse(const unsigned char *p, size_t avail, uint64_t *n, size_t *hdr_len) {
   if (avail < 4)
     return MPROC_EAGAIN;
   uint32_t v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -101,7 +101,7 @@ int mp_frame_parse(const unsigned char *p, size_t avail, uint64_t *n, size_t *hd
   return 0;
 }
 
-int mp_conn_wrap(os_handle h, int flags, mproc_conn_t **out) {
+int mproc__conn_wrap(os_handle h, int flags, mproc_conn_t **out) {
   mproc_conn_t *c = calloc(1, sizeof *c);
   if (c == NULL)
     return MPROC_ENOMEM;
@@ -112,8 +112,8 @@ int mp_conn_wrap(os_handle h, int flags, mproc_conn_t **out) {
   return 0;
 }
 
-os_handle mp_conn_handle(const mproc_conn_t *c) { return c ? c->h : OS_INVALID; }
-int mp_conn_flags(const mproc_conn_t *c) { return c ? c->flags : 0; }
+os_handle mproc__conn_handle(const mproc_conn_t *c) { return c ? c->h : OS_INVALID; }
+int mproc__conn_flags(const mproc_conn_t *c) { return c ? c->flags : 0; }
 intptr_t mproc_conn_fileno(const mproc_conn_t *c) { return c ? (intptr_t)c->h : -1; }
 int mproc_conn_readable(const mproc_conn_t *c) { return c && (c->flags & MP_CONN_READ) != 0; }
 int mproc_conn_writable(const mproc_conn_t *c) { return c && (c->flags & MP_CONN_WRITE) != 0; }
@@ -124,19 +124,20 @@ int mproc_pipe(int duplex, mproc_conn_t **conn1, mproc_conn_t **conn2) {
     return MPROC_EINVAL;
   *conn1 = *conn2 = NULL;
   os_handle h[2];
-  int rc = os_chan_pair(h);
+  int rc = mproc__os_chan_pair(h);
   if (rc != 0)
     return rc;
   int f1 = duplex ? MP_CONN_READ | MP_CONN_WRITE : MP_CONN_READ;
   int f2 = duplex ? MP_CONN_READ | MP_CONN_WRITE : MP_CONN_WRITE;
-  if ((rc = mp_conn_wrap(h[0], f1, conn1)) == 0 && (rc = mp_conn_wrap(h[1], f2, conn2)) != 0) {
+  if ((rc = mproc__conn_wrap(h[0], f1, conn1)) == 0 &&
+      (rc = mproc__conn_wrap(h[1], f2, conn2)) != 0) {
     mproc_conn_close(*conn1);
     *conn1 = NULL;
     h[0] = OS_INVALID;
   }
   if (rc != 0) {
-    os_close(h[0]);
-    os_close(h[1]);
+    mproc__os_close(h[0]);
+    mproc__os_close(h[1]);
   }
   return rc;
 }
@@ -144,16 +145,16 @@ int mproc_pipe(int duplex, mproc_conn_t **conn1, mproc_conn_t **conn2) {
 /* Shuts the channel and drops buffered bytes; the struct stays valid (MPROC_ECLOSED from now
  * on). Idempotent. */
 static void shut(mproc_conn_t *c) {
-  os_close(c->h);
+  mproc__os_close(c->h);
   c->h = OS_INVALID;
   free(c->rbuf);
   c->rbuf = NULL;
   c->rpos = c->rlen = c->rcap = 0;
 }
 
-void mp_conn_set_list_owned(mproc_conn_t *c) { c->list_owned = 1; }
+void mproc__conn_set_list_owned(mproc_conn_t *c) { c->list_owned = 1; }
 
-void mp_conn_release(mproc_conn_t *c) {
+void mproc__conn_release(mproc_conn_t *c) {
   if (c == NULL)
     return;
   registry_remove(c);
@@ -168,7 +169,7 @@ int mproc_conn_close(mproc_conn_t *c) {
     shut(c);
     return 0;
   }
-  mp_conn_release(c);
+  mproc__conn_release(c);
   return 0;
 }
 
@@ -182,18 +183,18 @@ static int check(const mproc_conn_t *c, int dir) {
 
 /* --- sending ---------------------------------------------------------------------------------- */
 
-int mp_conn_send_msg(mproc_conn_t *c, const void *buf, size_t n, int64_t deadline) {
+int mproc__conn_send_msg(mproc_conn_t *c, const void *buf, size_t n, int64_t deadline) {
   unsigned char hdr[12];
-  size_t hl = mp_frame_header(n, hdr);
+  size_t hl = mproc__frame_header(n, hdr);
   if (n <= SMALL_SEND) { /* one write: one wake-up of the reader, not two */
     unsigned char small[SMALL_SEND + 12];
     memcpy(small, hdr, hl);
     if (n)
       memcpy(small + hl, buf, n);
-    return os_chan_write(c->h, small, hl + n, deadline);
+    return mproc__os_chan_write(c->h, small, hl + n, deadline);
   }
-  int rc = os_chan_write(c->h, hdr, hl, deadline);
-  return rc ? rc : os_chan_write(c->h, buf, n, deadline);
+  int rc = mproc__os_chan_write(c->h, hdr, hl, deadline);
+  return rc ? rc : mproc__os_chan_write(c->h, buf, n, deadline);
 }
 
 int mproc_conn_send_bytes(mproc_conn_t *c, const void *buf, size_t buflen, size_t offset,
@@ -211,7 +212,7 @@ int mproc_conn_send_bytes(mproc_conn_t *c, const void *buf, size_t buflen, size_
     return MPROC_ERANGE;
   if ((uint64_t)size > MPROC_MSG_MAX)
     return MPROC_EMSGSIZE;
-  return mp_conn_send_msg(c, (const char *)buf + offset, size, OS_NO_DEADLINE);
+  return mproc__conn_send_msg(c, (const char *)buf + offset, size, OS_NO_DEADLINE);
 }
 
 /* --- receiving -------------------------------------------------------------------------------- */
@@ -244,7 +245,7 @@ static int rbuf_reserve(mproc_conn_t *c, size_t extra) {
 
 /* Drops the connection, as Python does after a message it refuses. */
 static void poison(mproc_conn_t *c) {
-  os_close(c->h);
+  mproc__os_close(c->h);
   c->h = OS_INVALID;
   c->rpos = c->rlen = 0;
 }
@@ -266,7 +267,7 @@ static int fill(mproc_conn_t *c, int64_t deadline) {
   int rc = rbuf_reserve(c, 4096);
   size_t got = 0;
   if (rc == 0)
-    rc = os_chan_read(c->h, c->rbuf + c->rlen, c->rcap - c->rlen, &got, deadline);
+    rc = mproc__os_chan_read(c->h, c->rbuf + c->rlen, c->rcap - c->rlen, &got, deadline);
   if (rc == 0)
     c->rlen += got;
   return rc;
@@ -275,7 +276,7 @@ static int fill(mproc_conn_t *c, int64_t deadline) {
 /* Waits until the next message's header is buffered. */
 static int next_header(mproc_conn_t *c, int64_t deadline, uint64_t *n, size_t *hl) {
   for (;;) {
-    int rc = mp_frame_parse(c->rbuf + c->rpos, c->rlen - c->rpos, n, hl);
+    int rc = mproc__frame_parse(c->rbuf + c->rpos, c->rlen - c->rpos, n, hl);
     if (rc != MPROC_EAGAIN)
       return rc;
     rc = fill(c, deadline);
@@ -298,7 +299,7 @@ static int take_body(mproc_conn_t *c, size_t hl, size_t n, unsigned char *dst,
   int rc = 0;
   while (rc == 0 && done < n) {
     size_t got = 0;
-    rc = os_chan_read(c->h, dst + done, n - done, &got, deadline);
+    rc = mproc__os_chan_read(c->h, dst + done, n - done, &got, deadline);
     done += got;
   }
   if (rc == 0) {
@@ -344,7 +345,7 @@ static int take_body_alloc(mproc_conn_t *c, size_t hl, size_t n, int64_t deadlin
       dst = d, cap = ncap;
     }
     size_t got = 0;
-    rc = os_chan_read(c->h, dst + done, cap - done, &got, deadline);
+    rc = mproc__os_chan_read(c->h, dst + done, cap - done, &got, deadline);
     done += got;
   }
   if (rc == 0) {
@@ -362,7 +363,7 @@ static int take_body_alloc(mproc_conn_t *c, size_t hl, size_t n, int64_t deadlin
   return rc == MPROC_EEOF ? MPROC_EPEERGONE : rc;
 }
 
-int mp_conn_recv_msg(mproc_conn_t *c, size_t maxlength, int64_t deadline, void **out,
+int mproc__conn_recv_msg(mproc_conn_t *c, size_t maxlength, int64_t deadline, void **out,
                      size_t *size) {
   uint64_t n;
   size_t hl;
@@ -392,7 +393,7 @@ int mproc_conn_recv_bytes(mproc_conn_t *c, size_t maxlength, int64_t timeout_ms,
     return rc;
   if (out == NULL || size == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
-  return mp_conn_recv_msg(c, maxlength, os_deadline(timeout_ms), out, size);
+  return mproc__conn_recv_msg(c, maxlength, mproc__os_deadline(timeout_ms), out, size);
 }
 
 int mproc_conn_recv_bytes_into(mproc_conn_t *c, void *buf, size_t buflen, size_t offset,
@@ -406,7 +407,7 @@ int mproc_conn_recv_bytes_into(mproc_conn_t *c, void *buf, size_t buflen, size_t
     return MPROC_ERANGE;
   uint64_t n;
   size_t hl;
-  int64_t deadline = os_deadline(timeout_ms);
+  int64_t deadline = mproc__os_deadline(timeout_ms);
   if ((rc = next_header(c, deadline, &n, &hl)) != 0) {
     if (rc == MPROC_EPROTO)
       poison(c);
@@ -430,11 +431,11 @@ int mproc_conn_poll(mproc_conn_t *c, int64_t timeout_ms) {
   if (c->rlen > c->rpos)
     return 1; /* buffered bytes: a message, or a message under way */
   size_t ready;
-  rc = os_wait_any(&c->h, 1, os_deadline(timeout_ms), &ready);
+  rc = mproc__os_wait_any(&c->h, 1, mproc__os_deadline(timeout_ms), &ready);
   return rc == 0 ? 1 : rc == MPROC_ETIMEDOUT ? 0 : rc;
 }
 
-int mp_conn_ready_now(const mproc_conn_t *c) { return c->rlen > c->rpos; }
+int mproc__conn_ready_now(const mproc_conn_t *c) { return c->rlen > c->rpos; }
 
 /* --- typed values ----------------------------------------------------------------------------- */
 
@@ -442,13 +443,13 @@ int mproc_conn_send(mproc_conn_t *c, const mproc_args_t *values) {
   int rc = check(c, MP_CONN_WRITE);
   if (rc != 0)
     return rc;
-  if (mp_args_has_handles(values))
+  if (mproc__args_has_handles(values))
     return MPROC_ENOTSUP; /* handles cannot travel inside a byte stream (yet) */
   mp_buf b;
-  mp_buf_init(&b);
-  mp_args_encode(values, &b);
-  rc = b.err ? b.err : mp_conn_send_msg(c, b.data, b.len, OS_NO_DEADLINE);
-  mp_buf_free(&b);
+  mproc__buf_init(&b);
+  mproc__args_encode(values, &b);
+  rc = b.err ? b.err : mproc__conn_send_msg(c, b.data, b.len, OS_NO_DEADLINE);
+  mproc__buf_free(&b);
   return rc;
 }
 
@@ -462,8 +463,8 @@ int mproc_conn_recv(mproc_conn_t *c, int64_t timeout_ms, mproc_args_t **values) 
   if (rc != 0)
     return rc;
   mp_rd r;
-  mp_rd_init(&r, data, n);
-  rc = mp_args_decode(&r, values, MP_ARGS_PLAIN, NULL, 0);
+  mproc__rd_init(&r, data, n);
+  rc = mproc__args_decode(&r, values, MP_ARGS_PLAIN, NULL, 0);
   free(data);
   return rc;
 }

@@ -124,9 +124,9 @@ static void md5_block(uint32_t h[8], const unsigned char *p) {
 
 /* --- shared buffering --------------------------------------------------------------------- */
 
-size_t mp_hash_len(mp_hash_alg alg) { return alg == MP_HASH_MD5 ? MP_MD5_LEN : MP_SHA256_LEN; }
+size_t mproc__hash_len(mp_hash_alg alg) { return alg == MP_HASH_MD5 ? MP_MD5_LEN : MP_SHA256_LEN; }
 
-void mp_hash_init(mp_hash_ctx *c, mp_hash_alg alg) {
+void mproc__hash_init(mp_hash_ctx *c, mp_hash_alg alg) {
   /* SHA-256: fractional parts of the square roots of the first 8 primes (§5.3.3). */
   static const uint32_t sha_iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -143,7 +143,7 @@ static void compress(mp_hash_ctx *c, const unsigned char *block) {
     sha256_block(c->h, block);
 }
 
-void mp_hash_update(mp_hash_ctx *c, const void *data, size_t n) {
+void mproc__hash_update(mp_hash_ctx *c, const void *data, size_t n) {
   const unsigned char *p = data;
   c->total += n;
   if (c->used > 0) {
@@ -161,17 +161,17 @@ void mp_hash_update(mp_hash_ctx *c, const void *data, size_t n) {
   c->used = n;
 }
 
-void mp_hash_final(mp_hash_ctx *c, unsigned char *out) {
+void mproc__hash_final(mp_hash_ctx *c, unsigned char *out) {
   uint64_t bits = c->total * 8;
   unsigned char pad = 0x80, len[8];
   /* Padding: one 1 bit, zeros up to 56 mod 64, then the 64-bit message length in bits. */
   for (int i = 0; i < 8; i++)
     len[i] = (unsigned char)(c->md5 ? bits >> (8 * i) : bits >> (56 - 8 * i));
-  mp_hash_update(c, &pad, 1);
+  mproc__hash_update(c, &pad, 1);
   pad = 0;
   while (c->used != 56)
-    mp_hash_update(c, &pad, 1);
-  mp_hash_update(c, len, 8);
+    mproc__hash_update(c, &pad, 1);
+  mproc__hash_update(c, len, 8);
   int words = c->md5 ? 4 : 8;
   for (int i = 0; i < words; i++) {
     if (c->md5)
@@ -182,51 +182,51 @@ void mp_hash_final(mp_hash_ctx *c, unsigned char *out) {
   wipe(c, sizeof *c);
 }
 
-void mp_hash(mp_hash_alg alg, const void *data, size_t n, unsigned char *out) {
+void mproc__hash(mp_hash_alg alg, const void *data, size_t n, unsigned char *out) {
   mp_hash_ctx c;
-  mp_hash_init(&c, alg);
-  mp_hash_update(&c, data, n);
-  mp_hash_final(&c, out);
+  mproc__hash_init(&c, alg);
+  mproc__hash_update(&c, data, n);
+  mproc__hash_final(&c, out);
 }
 
-void mp_sha256(const void *data, size_t n, unsigned char out[MP_SHA256_LEN]) {
-  mp_hash(MP_HASH_SHA256, data, n, out);
+void mproc__sha256(const void *data, size_t n, unsigned char out[MP_SHA256_LEN]) {
+  mproc__hash(MP_HASH_SHA256, data, n, out);
 }
 
-void mp_md5(const void *data, size_t n, unsigned char out[MP_MD5_LEN]) {
-  mp_hash(MP_HASH_MD5, data, n, out);
+void mproc__md5(const void *data, size_t n, unsigned char out[MP_MD5_LEN]) {
+  mproc__hash(MP_HASH_MD5, data, n, out);
 }
 
 /* --- HMAC (RFC 2104) ------------------------------------------------------------------------ */
 
-void mp_hmac(mp_hash_alg alg, const void *key, size_t keylen, const void *msg, size_t n,
+void mproc__hmac(mp_hash_alg alg, const void *key, size_t keylen, const void *msg, size_t n,
              unsigned char *out) {
   unsigned char k[MP_HASH_BLOCK] = {0}, pad[MP_HASH_BLOCK], inner[MP_HASH_MAX_LEN];
-  size_t hl = mp_hash_len(alg);
+  size_t hl = mproc__hash_len(alg);
   mp_hash_ctx c;
   /* Keys longer than a block are hashed first; shorter ones are zero-padded. */
   if (keylen > MP_HASH_BLOCK)
-    mp_hash(alg, key, keylen, k);
+    mproc__hash(alg, key, keylen, k);
   else if (keylen > 0)
     memcpy(k, key, keylen);
   for (int i = 0; i < MP_HASH_BLOCK; i++)
     pad[i] = k[i] ^ 0x36;
-  mp_hash_init(&c, alg);
-  mp_hash_update(&c, pad, sizeof pad);
-  mp_hash_update(&c, msg, n);
-  mp_hash_final(&c, inner);
+  mproc__hash_init(&c, alg);
+  mproc__hash_update(&c, pad, sizeof pad);
+  mproc__hash_update(&c, msg, n);
+  mproc__hash_final(&c, inner);
   for (int i = 0; i < MP_HASH_BLOCK; i++)
     pad[i] = k[i] ^ 0x5c;
-  mp_hash_init(&c, alg);
-  mp_hash_update(&c, pad, sizeof pad);
-  mp_hash_update(&c, inner, hl);
-  mp_hash_final(&c, out);
+  mproc__hash_init(&c, alg);
+  mproc__hash_update(&c, pad, sizeof pad);
+  mproc__hash_update(&c, inner, hl);
+  mproc__hash_final(&c, out);
   wipe(k, sizeof k);
   wipe(pad, sizeof pad);
   wipe(inner, sizeof inner);
 }
 
-int mp_ct_equal(const void *a, const void *b, size_t n) {
+int mproc__ct_equal(const void *a, const void *b, size_t n) {
   const volatile unsigned char *x = a, *y = b;
   unsigned char diff = 0;
   for (size_t i = 0; i < n; i++)

@@ -23,21 +23,21 @@ typedef struct mp_hash_ctx {
 
 typedef enum mp_hash_alg { MP_HASH_SHA256 = 0, MP_HASH_MD5 = 1 } mp_hash_alg;
 
-size_t mp_hash_len(mp_hash_alg alg);
-void mp_hash_init(mp_hash_ctx *c, mp_hash_alg alg);
-void mp_hash_update(mp_hash_ctx *c, const void *data, size_t n);
-/* Writes mp_hash_len() bytes and wipes the context. */
-void mp_hash_final(mp_hash_ctx *c, unsigned char *out);
-void mp_hash(mp_hash_alg alg, const void *data, size_t n, unsigned char *out);
+size_t mproc__hash_len(mp_hash_alg alg);
+void mproc__hash_init(mp_hash_ctx *c, mp_hash_alg alg);
+void mproc__hash_update(mp_hash_ctx *c, const void *data, size_t n);
+/* Writes mproc__hash_len() bytes and wipes the context. */
+void mproc__hash_final(mp_hash_ctx *c, unsigned char *out);
+void mproc__hash(mp_hash_alg alg, const void *data, size_t n, unsigned char *out);
 
-void mp_sha256(const void *data, size_t n, unsigned char out[MP_SHA256_LEN]);
-void mp_md5(const void *data, size_t n, unsigned char out[MP_MD5_LEN]);
+void mproc__sha256(const void *data, size_t n, unsigned char out[MP_SHA256_LEN]);
+void mproc__md5(const void *data, size_t n, unsigned char out[MP_MD5_LEN]);
 
-/* HMAC(key, msg) with the given hash; out receives mp_hash_len(alg) bytes. */
-void mp_hmac(mp_hash_alg alg, const void *key, size_t keylen, const void *msg, size_t n,
+/* HMAC(key, msg) with the given hash; out receives mproc__hash_len(alg) bytes. */
+void mproc__hmac(mp_hash_alg alg, const void *key, size_t keylen, const void *msg, size_t n,
              unsigned char *out);
 
 /* 1 if a[0..n) == b[0..n), else 0; the running time depends only on n. */
-int mp_ct_equal(const void *a, const void *b, size_t n);
+int mproc__ct_equal(const void *a, const void *b, size_t n);
 
 #endif

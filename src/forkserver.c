@@ -25,9 +25,9 @@ static os_proc g_server = {0, OS_INVALID, 0, 0, 0, 0}; /* handle 0 would be stdi
 static int64_t g_owner;
 static uint64_t g_gen; /* bumped each time a server is installed */
 
-void mp_forkserver_after_fork_child(void) {
-  os_close(g_ctl);
-  os_proc_release(&g_server);
+void mproc__forkserver_after_fork_child(void) {
+  mproc__os_close(g_ctl);
+  mproc__os_proc_release(&g_server);
   g_ctl = OS_INVALID;
   memset(&g_server, 0, sizeof g_server);
   g_server.handle = OS_INVALID;
@@ -36,31 +36,31 @@ void mp_forkserver_after_fork_child(void) {
 /* Ends a server we no longer use: its control channel is closed, so it exits on its own; a
  * SIGKILL covers a stalled one. Called without the global lock. */
 static void end_server(os_handle ctl, os_proc *server) {
-  os_close(ctl);
+  mproc__os_close(ctl);
   if (server->pid) {
-    os_proc_signal(server, 1);
-    os_proc_wait(server, OS_NO_DEADLINE);
-    os_proc_release(server);
+    mproc__os_proc_signal(server, 1);
+    mproc__os_proc_wait(server, OS_NO_DEADLINE);
+    mproc__os_proc_release(server);
   }
 }
 
 static int spawn_server(os_handle *ctl, os_proc *server) {
   os_handle ch[2];
-  int rc = os_chan_pair(ch);
+  int rc = mproc__os_chan_pair(ch);
   if (rc != 0)
     return rc;
   char env[64];
   snprintf(env, sizeof env, "%s=forkserver:%lld", MP_BOOT_ENV, (long long)ch[1]);
   /* A daemon of this process: it dies with it, even SIGKILLed. The parent-death signal follows
-   * the thread that created the child, so os_proc_spawn hands daemons started off the main
+   * the thread that created the child, so mproc__os_proc_spawn hands daemons started off the main
    * thread to the library's long-lived starter thread (docs/lifecycle.md); a server started by
    * a Pool's thread no longer dies with that pool. It also exits when its control channel
    * reaches EOF. */
-  os_spawn_req req = {mp_main_argv(), env, &ch[1], 1, 1};
-  rc = os_proc_spawn(&req, server);
-  os_close(ch[1]);
+  os_spawn_req req = {mproc__main_argv(), env, &ch[1], 1, 1};
+  rc = mproc__os_proc_spawn(&req, server);
+  mproc__os_close(ch[1]);
   if (rc != 0) {
-    os_close(ch[0]);
+    mproc__os_close(ch[0]);
     return rc;
   }
   *ctl = ch[0];
@@ -71,29 +71,29 @@ static int spawn_server(os_handle *ctl, os_proc *server) {
  * global lock covers only the table (g_ctl, g_server, g_gen): starting a server and talking to
  * it happen outside it, so a stalled server cannot freeze every other call that needs it. */
 static int grab_server(os_handle *ctl, uint64_t *gen) {
-  os_global_lock();
-  int have = g_ctl != OS_INVALID && g_owner == os_getpid();
-  os_global_unlock();
+  mproc__os_global_lock();
+  int have = g_ctl != OS_INVALID && g_owner == mproc__os_getpid();
+  mproc__os_global_unlock();
   if (!have) {
     os_handle fresh = OS_INVALID;
     os_proc proc = {0, OS_INVALID, 0, 0, 0, 0};
     int rc = spawn_server(&fresh, &proc);
     if (rc != 0)
       return rc;
-    os_global_lock();
-    int raced = g_ctl != OS_INVALID && g_owner == os_getpid();
+    mproc__os_global_lock();
+    int raced = g_ctl != OS_INVALID && g_owner == mproc__os_getpid();
     if (!raced) {
-      g_ctl = fresh, g_server = proc, g_owner = os_getpid(), g_gen++;
+      g_ctl = fresh, g_server = proc, g_owner = mproc__os_getpid(), g_gen++;
       fresh = OS_INVALID, proc.pid = 0;
     }
-    os_global_unlock();
+    mproc__os_global_unlock();
     if (raced) /* another thread installed one meanwhile: ours is not needed */
       end_server(fresh, &proc);
   }
-  os_global_lock();
-  int rc = os_handle_dup(g_ctl, ctl);
+  mproc__os_global_lock();
+  int rc = mproc__os_handle_dup(g_ctl, ctl);
   *gen = g_gen;
-  os_global_unlock();
+  mproc__os_global_unlock();
   return rc;
 }
 
@@ -102,14 +102,14 @@ static int grab_server(os_handle *ctl, uint64_t *gen) {
 static void drop_server(uint64_t gen) {
   os_handle ctl = OS_INVALID;
   os_proc server = {0, OS_INVALID, 0, 0, 0, 0};
-  os_global_lock();
+  mproc__os_global_lock();
   if (gen == g_gen && g_ctl != OS_INVALID) {
     ctl = g_ctl, server = g_server;
     g_ctl = OS_INVALID;
     memset(&g_server, 0, sizeof g_server);
     g_server.handle = OS_INVALID;
   }
-  os_global_unlock();
+  mproc__os_global_unlock();
   end_server(ctl, &server);
 }
 
@@ -117,22 +117,22 @@ static void drop_server(uint64_t gen) {
 static int read_pid_reply(os_handle st, int64_t *pid, os_handle *pidfd) {
   unsigned char b[8];
   size_t got = 0, nh = 0;
-  int64_t deadline = os_deadline(REPLY_TIMEOUT_MS);
-  int rc = os_chan_recv_handles(st, b, sizeof b, &got, pidfd, 1, &nh, deadline);
+  int64_t deadline = mproc__os_deadline(REPLY_TIMEOUT_MS);
+  int rc = mproc__os_chan_recv_handles(st, b, sizeof b, &got, pidfd, 1, &nh, deadline);
   while (rc == 0 && got < sizeof b) {
     size_t more = 0;
-    rc = os_chan_read(st, b + got, sizeof b - got, &more, deadline);
+    rc = mproc__os_chan_read(st, b + got, sizeof b - got, &more, deadline);
     got += more;
   }
   if (nh == 0)
     *pidfd = OS_INVALID;
   if (rc != 0) {
-    os_close(*pidfd);
+    mproc__os_close(*pidfd);
     return rc == MPROC_EEOF ? MPROC_EPEERGONE : rc;
   }
   mp_rd r;
-  mp_rd_init(&r, b, sizeof b);
-  *pid = (int64_t)mp_get_u64(&r);
+  mproc__rd_init(&r, b, sizeof b);
+  *pid = (int64_t)mproc__get_u64(&r);
   return 0;
 }
 
@@ -142,7 +142,7 @@ static int request_fork(os_handle ctl, int daemon, os_handle child_end, os_handl
   os_handle hs[2 + MP_MAX_PASSED_HANDLES] = {child_end, st_remote};
   for (size_t i = 0; i < nextra && i < MP_MAX_PASSED_HANDLES; i++)
     hs[2 + i] = extra[i];
-  return os_chan_send_handles(ctl, &req, 1, hs, 2 + nextra);
+  return mproc__os_chan_send_handles(ctl, &req, 1, hs, 2 + nextra);
 }
 
 /* One request on the current server: MPROC_EPEERGONE if it is dead, MPROC_ETIMEDOUT if it did
@@ -151,26 +151,26 @@ static int ask_server(int daemon, os_handle child_end, const os_handle *extra, s
                       int64_t *pid, os_handle *pidfd, os_handle *status_chan) {
   os_handle st[2], ctl = OS_INVALID;
   uint64_t gen = 0;
-  int rc = os_chan_pair(st);
+  int rc = mproc__os_chan_pair(st);
   if (rc != 0)
     return rc;
   if ((rc = grab_server(&ctl, &gen)) == 0)
     rc = request_fork(ctl, daemon, child_end, st[1], extra, nextra);
-  os_close(ctl);
-  os_close(st[1]);
+  mproc__os_close(ctl);
+  mproc__os_close(st[1]);
   if (rc == 0)
     rc = read_pid_reply(st[0], pid, pidfd);
   if (rc == MPROC_EPEERGONE || rc == MPROC_ETIMEDOUT)
     drop_server(gen);
   if (rc != 0) {
-    os_close(st[0]);
+    mproc__os_close(st[0]);
     return rc;
   }
   *status_chan = st[0];
   return 0;
 }
 
-int mp_forkserver_fork(int daemon, os_handle child_end, const os_handle *extra, size_t nextra,
+int mproc__forkserver_fork(int daemon, os_handle child_end, const os_handle *extra, size_t nextra,
                        os_proc *proc, os_handle *status_chan) {
   int64_t pid = 0;
   os_handle pidfd = OS_INVALID;
@@ -179,24 +179,24 @@ int mp_forkserver_fork(int daemon, os_handle child_end, const os_handle *extra, 
     rc = ask_server(daemon, child_end, extra, nextra, &pid, &pidfd, status_chan);
   if (rc != 0)
     return rc;
-  os_proc_attach(proc, pid, pidfd);
+  mproc__os_proc_attach(proc, pid, pidfd);
   return 0;
 }
 
-int mp_forkserver_status(os_handle st, int64_t deadline, int *status) {
+int mproc__forkserver_status(os_handle st, int64_t deadline, int *status) {
   mp_buf rec;
-  mp_buf_init(&rec);
+  mproc__buf_init(&rec);
   uint32_t type = 0;
-  int rc = mp_rec_recv(st, &type, &rec, 64, deadline);
+  int rc = mproc__rec_recv(st, &type, &rec, 64, deadline);
   *status = MPROC_EXIT_UNKNOWN;
   if (rc == 0 && type == MP_REC_FS_STATUS && rec.len == 4) {
     mp_rd r;
-    mp_rd_init(&r, rec.data, rec.len);
-    *status = (int)mp_get_u32(&r);
+    mproc__rd_init(&r, rec.data, rec.len);
+    *status = (int)mproc__get_u32(&r);
   } else if (rc == MPROC_EEOF || rc == MPROC_EPEERGONE || rc == 0) {
     rc = 0; /* the server went away: the child's fate is unknown */
   }
-  mp_buf_free(&rec);
+  mproc__buf_free(&rec);
   return rc;
 }
 
@@ -214,12 +214,12 @@ typedef struct fs_table {
   size_t n, cap;
 } fs_table;
 
-static void serve_exit(int code) { os_exit_now(code); }
+static void serve_exit(int code) { mproc__os_exit_now(code); }
 
 static void close_table(fs_table *t) {
   for (size_t i = 0; i < t->n; i++) {
-    os_close(t->v[i].status);
-    os_close(t->v[i].proc.handle);
+    mproc__os_close(t->v[i].status);
+    mproc__os_close(t->v[i].proc.handle);
   }
 }
 
@@ -228,15 +228,15 @@ static void report_and_remove(fs_table *t, size_t i) {
   uint32_t s = (uint32_t)t->v[i].proc.status;
   for (int k = 0; k < 4; k++)
     b[k] = (unsigned char)(s >> (8 * k));
-  mp_rec_send(t->v[i].status, MP_REC_FS_STATUS, b, 4, os_deadline(1000));
-  os_close(t->v[i].status);
-  os_proc_release(&t->v[i].proc);
+  mproc__rec_send(t->v[i].status, MP_REC_FS_STATUS, b, 4, mproc__os_deadline(1000));
+  mproc__os_close(t->v[i].status);
+  mproc__os_proc_release(&t->v[i].proc);
   t->v[i] = t->v[--t->n];
 }
 
 static void reap_some(fs_table *t) {
   for (size_t i = 0; i < t->n;)
-    if (os_proc_wait(&t->v[i].proc, 0) == 0)
+    if (mproc__os_proc_wait(&t->v[i].proc, 0) == 0)
       report_and_remove(t, i);
     else
       i++;
@@ -244,7 +244,7 @@ static void reap_some(fs_table *t) {
 
 static void close_all(const os_handle *hs, size_t n) {
   for (size_t i = 0; i < n; i++)
-    os_close(hs[i]);
+    mproc__os_close(hs[i]);
 }
 
 typedef struct fs_fork {
@@ -256,11 +256,11 @@ typedef struct fs_fork {
 
 static void run_server_child(void *arg) {
   fs_fork *f = arg;
-  os_close(f->ctl);
-  os_close(f->hs[1]);
+  mproc__os_close(f->ctl);
+  mproc__os_close(f->hs[1]);
   close_table(f->t);
   /* The connections arrived renumbered: the child maps them by position. */
-  mp_child_main(f->hs[0], MPROC_START_FORKSERVER, f->hs + 2, f->nh - 2, NULL); /* no return */
+  mproc__child_main(f->hs[0], MPROC_START_FORKSERVER, f->hs + 2, f->nh - 2, NULL); /* no return */
 }
 
 /* hs: the child's channel, its status channel, then the connections it was passed. */
@@ -277,18 +277,18 @@ static void fork_one(os_handle ctl, fs_table *t, int daemon, const os_handle *hs
   }
   os_proc proc;
   fs_fork f = {ctl, t, hs, nh};
-  if (os_proc_fork(daemon, &proc, run_server_child, &f) != 0) {
+  if (mproc__os_proc_fork(daemon, &proc, run_server_child, &f) != 0) {
     close_all(hs, nh);
     return;
   }
   close_all(hs + 2, nh - 2);
-  os_close(child_end);
+  mproc__os_close(child_end);
   unsigned char b[8];
   for (int k = 0; k < 8; k++)
     b[k] = (unsigned char)((uint64_t)proc.pid >> (8 * k));
   /* Only a pidfd travels: an exit pipe (kernels without pidfd) is the server's own business. */
   int send_pidfd = proc.handle != OS_INVALID && !proc.exit_pipe;
-  os_chan_send_handles(st, b, 8, &proc.handle, send_pidfd ? 1 : 0);
+  mproc__os_chan_send_handles(st, b, 8, &proc.handle, send_pidfd ? 1 : 0);
   t->v[t->n++] = (fs_child){proc, st};
 }
 
@@ -296,7 +296,7 @@ static void handle_request(os_handle ctl, fs_table *t) {
   unsigned char req = 0;
   os_handle hs[2 + MP_MAX_PASSED_HANDLES];
   size_t got = 0, nh = 0;
-  int rc = os_chan_recv_handles(ctl, &req, 1, &got, hs, 2 + MP_MAX_PASSED_HANDLES, &nh, 0);
+  int rc = mproc__os_chan_recv_handles(ctl, &req, 1, &got, hs, 2 + MP_MAX_PASSED_HANDLES, &nh, 0);
   if (rc == MPROC_ETIMEDOUT)
     return;
   if (rc != 0)
@@ -308,7 +308,7 @@ static void handle_request(os_handle ctl, fs_table *t) {
   fork_one(ctl, t, req != 0, hs, nh);
 }
 
-void mp_forkserver_serve(os_handle ctl) {
+void mproc__forkserver_serve(os_handle ctl) {
   fs_table t = {0};
   os_handle *hs = NULL;
   for (;;) {
@@ -324,7 +324,8 @@ void mp_forkserver_serve(os_handle ctl) {
       blind |= hs[i + 1] == OS_INVALID || t.v[i].proc.exit_pipe;
     }
     size_t ready = 0;
-    int rc = os_wait_any(hs, t.n + 1, blind ? os_deadline(50) : OS_NO_DEADLINE, &ready);
+    int rc =
+        mproc__os_wait_any(hs, t.n + 1, blind ? mproc__os_deadline(50) : OS_NO_DEADLINE, &ready);
     if (rc == 0 && ready == 0)
       handle_request(ctl, &t);
     reap_some(&t);

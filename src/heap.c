@@ -87,8 +87,8 @@ static void free_stacks(mp_seg *seg) {
 static void drop_seg(mp_seg *seg) {
   unlink_seg(seg);
   free_stacks(seg);
-  os_shm_unmap(seg->base, seg->size);
-  os_close(seg->h);
+  mproc__os_shm_unmap(seg->base, seg->size);
+  mproc__os_close(seg->h);
   free(seg);
 }
 
@@ -98,7 +98,7 @@ static int map_seg(os_handle h, size_t size, uint64_t id, int own, mp_seg **out)
   if (seg == NULL)
     return MPROC_ENOMEM;
   void *base;
-  int rc = os_shm_map(h, size, &base);
+  int rc = mproc__os_shm_map(h, size, &base);
   if (rc != 0) {
     free(seg);
     return rc;
@@ -122,12 +122,12 @@ static void insert_seg(mp_seg *seg) {
  * reserving a big one takes a while, and other allocations should not wait for it. */
 static int new_seg(size_t size, mp_seg **out) {
   uint64_t id = 0;
-  int rc = os_random(&id, sizeof id);
+  int rc = mproc__os_random(&id, sizeof id);
   os_handle h = OS_INVALID;
   if (rc == 0)
-    rc = os_shm_create(size, &h);
+    rc = mproc__os_shm_create(size, &h);
   if (rc == 0 && (rc = map_seg(h, size, id, 1, out)) != 0)
-    os_close(h);
+    mproc__os_close(h);
   if (rc == 0) {
     seg_header *hd = (seg_header *)(*out)->base;
     hd->id = id;
@@ -191,9 +191,9 @@ static int alloc_small(size_t size, mp_block *out) {
     if (attempt == 1)
       break;
     mp_seg *seg;
-    os_global_unlock();
+    mproc__os_global_unlock();
     int rc = new_seg(SEG_DEFAULT, &seg);
-    os_global_lock();
+    mproc__os_global_lock();
     if (rc != 0)
       return rc;
     insert_seg(seg); /* another thread may have made one too: both are used */
@@ -215,29 +215,30 @@ static int alloc_big(size_t size, mp_block *out) {
   return rc;
 }
 
-int mp_heap_alloc(size_t size, mp_block *out) {
+int mproc__heap_alloc(size_t size, mp_block *out) {
   mproc__clear_error_message();
   if (out == NULL || size == 0)
     return MPROC_EINVAL;
   memset(out, 0, sizeof *out);
   int rc = size <= CLASS_MAX ? 0 : alloc_big(size, out);
-  os_global_lock();
+  mproc__os_global_lock();
   if (size <= CLASS_MAX)
     rc = alloc_small(size, out);
   else if (rc == 0)
     insert_seg(out->seg);
   if (rc == 0)
     out->seg->refs++;
-  os_global_unlock();
+  mproc__os_global_unlock();
   if (rc == MPROC_ENOSPC)
-    mp_shm_nospace_message(0, "a shared object's segment", size <= CLASS_MAX ? SEG_DEFAULT : size);
+    mproc__shm_nospace_message(0, "a shared object's segment",
+                               size <= CLASS_MAX ? SEG_DEFAULT : size);
   return rc;
 }
 
-void mp_heap_free(mp_block *b) {
+void mproc__heap_free(mp_block *b) {
   if (b == NULL || b->seg == NULL)
     return;
-  os_global_lock();
+  mproc__os_global_lock();
   mp_seg *seg = b->seg;
   int dedicated = seg->own && b->size > CLASS_MAX;
   if (seg->own && !dedicated)
@@ -246,24 +247,24 @@ void mp_heap_free(mp_block *b) {
    * user (the memory itself lives on in every other process that maps it). */
   if (--seg->refs == 0 && (!seg->own || dedicated) && !seg->inherited)
     drop_seg(seg);
-  os_global_unlock();
+  mproc__os_global_unlock();
   memset(b, 0, sizeof *b);
 }
 
 /* --- crossing into children ------------------------------------------------------------------ */
 
-void mp_block_encode(const mp_block *b, mp_buf *out) {
-  mp_put_u64(out, b->seg->id);
-  mp_put_u64(out, b->seg->size);
-  mp_put_u64(out, b->off);
-  mp_put_u64(out, b->size);
-  mp_put_u64(out, (uint64_t)(int64_t)b->seg->h);
+void mproc__block_encode(const mp_block *b, mp_buf *out) {
+  mproc__put_u64(out, b->seg->id);
+  mproc__put_u64(out, b->seg->size);
+  mproc__put_u64(out, b->off);
+  mproc__put_u64(out, b->size);
+  mproc__put_u64(out, (uint64_t)(int64_t)b->seg->h);
 }
 
-os_handle mp_block_read_handle(mp_rd *r) {
+os_handle mproc__block_read_handle(mp_rd *r) {
   for (int i = 0; i < 4; i++)
-    mp_get_u64(r);
-  return (os_handle)(int64_t)mp_get_u64(r);
+    mproc__get_u64(r);
+  return (os_handle)(int64_t)mproc__get_u64(r);
 }
 
 /* A segment that arrived as h: the one already mapped with that id (a fork child's, or one an
@@ -272,7 +273,7 @@ static int adopt_seg(uint64_t id, size_t size, os_handle h, mp_hmap *hm, mp_seg 
   mp_seg *seg = find_seg(id);
   if (seg != NULL) {
     if (h == seg->h) /* the very handle the table holds (inherited by fork): not to close */
-      mp_hmap_claim(hm, h);
+      mproc__hmap_claim(hm, h);
     *out = seg;
     return 0;
   }
@@ -288,33 +289,33 @@ static int adopt_seg(uint64_t id, size_t size, os_handle h, mp_hmap *hm, mp_seg 
     drop_seg(seg);
     return MPROC_EPROTO;
   }
-  mp_hmap_claim(hm, h);
+  mproc__hmap_claim(hm, h);
   *out = seg;
   return 0;
 }
 
-int mp_block_decode(mp_rd *r, mp_hmap *hm, mp_block *out) {
+int mproc__block_decode(mp_rd *r, mp_hmap *hm, mp_block *out) {
   memset(out, 0, sizeof *out);
-  uint64_t id = mp_get_u64(r), size = mp_get_u64(r), off = mp_get_u64(r);
-  uint64_t bsize = mp_get_u64(r);
-  os_handle h = (os_handle)(int64_t)mp_get_u64(r);
+  uint64_t id = mproc__get_u64(r), size = mproc__get_u64(r), off = mproc__get_u64(r);
+  uint64_t bsize = mproc__get_u64(r);
+  os_handle h = (os_handle)(int64_t)mproc__get_u64(r);
   if (r->err)
     return r->err;
   if (size < ALIGN || off < ALIGN || off > size || bsize > size - off)
     return MPROC_EPROTO;
-  h = mp_hmap_get(hm, h);
-  os_global_lock();
+  h = mproc__hmap_get(hm, h);
+  mproc__os_global_lock();
   mp_seg *seg;
   int rc = adopt_seg(id, (size_t)size, h, hm, &seg);
   if (rc == 0) {
     seg->refs++;
     *out = (mp_block){seg, (size_t)off, seg->base + off, (size_t)bsize};
   }
-  os_global_unlock();
+  mproc__os_global_unlock();
   return rc;
 }
 
-void mp_heap_after_fork_child(void) {
+void mproc__heap_after_fork_child(void) {
   /* Everything mapped now is the parent's: its blocks are not ours to hand out or return,
    * and objects inherited as globals keep working, so nothing is unmapped. */
   for (mp_seg *s = g_segs; s; s = s->next) {
@@ -324,11 +325,11 @@ void mp_heap_after_fork_child(void) {
   }
 }
 
-size_t mp_heap_segments(void) {
+size_t mproc__heap_segments(void) {
   size_t n = 0;
-  os_global_lock();
+  mproc__os_global_lock();
   for (mp_seg *s = g_segs; s; s = s->next)
     n++;
-  os_global_unlock();
+  mproc__os_global_unlock();
   return n;
 }

@@ -25,18 +25,18 @@ typedef struct mp_buf {
   int err; /* sticky: first failure (MPROC_ENOMEM / MPROC_EMSGSIZE) */
 } mp_buf;
 
-void mp_buf_init(mp_buf *b);
-void mp_buf_free(mp_buf *b);
-int mp_buf_reserve(mp_buf *b, size_t extra);
+void mproc__buf_init(mp_buf *b);
+void mproc__buf_free(mp_buf *b);
+int mproc__buf_reserve(mp_buf *b, size_t extra);
 /* Capacity of exactly n bytes (no doubling: a queue item can be huge), contents kept; a buffer
  * reused across receives. */
-int mp_buf_fit(mp_buf *b, size_t n);
-void mp_put(mp_buf *b, const void *p, size_t n);
-void mp_put_u8(mp_buf *b, uint8_t v);
-void mp_put_u32(mp_buf *b, uint32_t v);
-void mp_put_u64(mp_buf *b, uint64_t v);
-void mp_put_str(mp_buf *b, const char *s); /* u32 length + bytes (no NUL) */
-void mp_put_blob(mp_buf *b, const void *p, size_t n); /* u64 length + bytes */
+int mproc__buf_fit(mp_buf *b, size_t n);
+void mproc__put(mp_buf *b, const void *p, size_t n);
+void mproc__put_u8(mp_buf *b, uint8_t v);
+void mproc__put_u32(mp_buf *b, uint32_t v);
+void mproc__put_u64(mp_buf *b, uint64_t v);
+void mproc__put_str(mp_buf *b, const char *s); /* u32 length + bytes (no NUL) */
+void mproc__put_blob(mp_buf *b, const void *p, size_t n); /* u64 length + bytes */
 
 typedef struct mp_rd {
   const unsigned char *p;
@@ -44,14 +44,14 @@ typedef struct mp_rd {
   int err; /* sticky MPROC_EPROTO on any overrun */
 } mp_rd;
 
-void mp_rd_init(mp_rd *r, const void *p, size_t len);
-uint8_t mp_get_u8(mp_rd *r);
-uint32_t mp_get_u32(mp_rd *r);
-uint64_t mp_get_u64(mp_rd *r);
+void mproc__rd_init(mp_rd *r, const void *p, size_t len);
+uint8_t mproc__get_u8(mp_rd *r);
+uint32_t mproc__get_u32(mp_rd *r);
+uint64_t mproc__get_u64(mp_rd *r);
 /* Returns a malloc'd NUL-terminated copy, or NULL (r->err set). */
-char *mp_get_str(mp_rd *r);
+char *mproc__get_str(mp_rd *r);
 /* Points into the reader's memory; NULL with *n = 0 on error. */
-const void *mp_get_blob(mp_rd *r, size_t *n);
+const void *mproc__get_blob(mp_rd *r, size_t *n);
 
 /* Records on a channel: u32 type, u64 payload length, payload. */
 enum {
@@ -65,30 +65,30 @@ enum {
   MP_REC_FS_STATUS = 8  /* forkserver -> client: i32 exit status */
 };
 #define MP_REC_MAX_SMALL ((uint64_t)1 << 20)
-int mp_rec_send(os_handle h, uint32_t type, const void *payload, size_t n, int64_t deadline);
+int mproc__rec_send(os_handle h, uint32_t type, const void *payload, size_t n, int64_t deadline);
 /* Reads one whole record. A record cut short by EOF is MPROC_EPEERGONE; EOF before the first
  * byte is MPROC_EEOF; payloads above max are MPROC_EPROTO. */
-int mp_rec_recv(os_handle h, uint32_t *type, mp_buf *payload, uint64_t max, int64_t deadline);
+int mproc__rec_recv(os_handle h, uint32_t *type, mp_buf *payload, uint64_t max, int64_t deadline);
 
 /* --- args.c ------------------------------------------------------------------------------- */
-void mp_args_encode(const mproc_args_t *a, mp_buf *b);
+void mproc__args_encode(const mproc_args_t *a, mp_buf *b);
 /* PLAIN: connections and shared objects are refused (typed messages); COPY: a parent-side
  * copy (such items keep their handle values, owning nothing); CHILD: they become connections
  * and objects the args own. Their handles arrive either as the encoded values (inherited as
  * they are; handles == NULL) or renumbered: the k-th distinct handle value, in the order
- * mp_args_handles lists them, is handles[k]. Arrived handles nobody keeps are closed. */
+ * mproc__args_handles lists them, is handles[k]. Arrived handles nobody keeps are closed. */
 enum { MP_ARGS_PLAIN, MP_ARGS_COPY, MP_ARGS_CHILD };
-int mp_args_decode(mp_rd *r, mproc_args_t **out, int mode, const os_handle *handles,
+int mproc__args_decode(mp_rd *r, mproc_args_t **out, int mode, const os_handle *handles,
                    size_t nhandles);
 /* 1 if the list carries handles (connections or shared objects). */
-int mp_args_has_handles(const mproc_args_t *a);
+int mproc__args_has_handles(const mproc_args_t *a);
 /* Distinct handle values the items carry, in order; returns how many there are. */
-size_t mp_args_handles(const mproc_args_t *a, os_handle *out, size_t cap);
+size_t mproc__args_handles(const mproc_args_t *a, os_handle *out, size_t cap);
 /* Handles a child can receive through a start method (forkserver uses two more itself). */
 #define MP_MAX_PASSED_HANDLES (OS_MAX_SEND_HANDLES - 2)
 /* Attaches a private copy of the bound state (child side). */
-int mp_args_set_self(mproc_args_t *a, const void *self, size_t size);
-size_t mp_args_encoded_size(const mproc_args_t *a);
+int mproc__args_set_self(mproc_args_t *a, const void *self, size_t size);
+size_t mproc__args_encoded_size(const mproc_args_t *a);
 
 /* --- target.c ----------------------------------------------------------------------------- */
 #define MP_MODULE_MAX 4096
@@ -99,11 +99,11 @@ typedef struct mp_target_ref {
   uint32_t hash_len;
 } mp_target_ref;
 
-int mp_target_locate(mproc_target_fn fn, mp_target_ref *ref);
-void mp_target_encode(const mp_target_ref *ref, mp_buf *b);
-int mp_target_decode(mp_rd *r, mp_target_ref *ref);
+int mproc__target_locate(mproc_target_fn fn, mp_target_ref *ref);
+void mproc__target_encode(const mp_target_ref *ref, mp_buf *b);
+int mproc__target_decode(mp_rd *r, mp_target_ref *ref);
 /* MPROC_ENOTARGET (not loadable) or MPROC_EBUILDMISMATCH (different code there). */
-int mp_target_resolve(const mp_target_ref *ref, mproc_target_fn *fn);
+int mproc__target_resolve(const mp_target_ref *ref, mproc_target_fn *fn);
 
 /* --- boot.c: the child side, the same for every start method ------------------------------ */
 #define MP_BOOT_ENV "MPROC_BOOTSTRAP"
@@ -112,7 +112,7 @@ int mp_target_resolve(const mp_target_ref *ref, mproc_target_fn *fn);
 /* Runs the target described by the BOOT record on chan; never returns. direct: under fork,
  * the target itself (the child is the parent's image: no lookup in the loader, whose locks
  * another thread may have held at the fork); NULL otherwise. */
-void mp_child_main(os_handle chan, mproc_start_method method, const os_handle *handles,
+void mproc__child_main(os_handle chan, mproc_start_method method, const os_handle *handles,
                    size_t nhandles, mproc_target_fn direct);
 /* Fills the BOOT record for p (process.c provides the fields). */
 typedef struct mp_boot {
@@ -126,42 +126,42 @@ typedef struct mp_boot {
   size_t self_size;
   const mproc_args_t *args;
 } mp_boot;
-void mp_boot_encode(const mp_boot *bt, mp_buf *b);
+void mproc__boot_encode(const mp_boot *bt, mp_buf *b);
 /* State of this process as a child: name, parent pid, its channel to the parent. */
-int mp_is_bootstrapped_child(void);
-os_handle mp_child_chan(void);
+int mproc__is_bootstrapped_child(void);
+os_handle mproc__child_chan(void);
 /* argv recorded by mproc_main (NULL if it was never called). */
-char *const *mp_main_argv(void);
-int mp_main_called(void);
+char *const *mproc__main_argv(void);
+int mproc__main_called(void);
 /* 1 when this process was spawned and has not run mproc_main yet (the env token is set). */
-int mp_bootstrap_pending(void);
+int mproc__bootstrap_pending(void);
 
 /* --- process.c ---------------------------------------------------------------------------- */
 /* In a fresh fork child: forget the parent's children, close their handles. */
-void mp_process_after_fork_child(void);
+void mproc__process_after_fork_child(void);
 /* In a child, from its BOOT record: its identity ("K", "K:J"), which its children's default
  * names extend (CPython: "Process-K:1"). */
-void mp_process_set_identity(const char *ident);
+void mproc__process_set_identity(const char *ident);
 /* In a child that dies with its parent: so do the children it starts (docs/lifecycle.md). */
-void mp_process_set_dies_with_parent(int dies);
+void mproc__process_set_dies_with_parent(int dies);
 /* For mproc_wait: 1 if p has exited already, else 0 and *h = the handle that signals its exit;
  * a negative code for a process that was never started. */
-int mp_process_wait_handle(mproc_process_t *p, os_handle *h);
+int mproc__process_wait_handle(mproc_process_t *p, os_handle *h);
 /* Terminates daemon children and joins the rest (Python's exit function). */
-void mp_process_exit_hook(void);
+void mproc__process_exit_hook(void);
 /* Runs fn at the start of the exit hook (the pool module: terminate live pools). */
-void mp_process_set_exit_prelude(void (*fn)(void));
+void mproc__process_set_exit_prelude(void (*fn)(void));
 
 /* --- forkserver.c ------------------------------------------------------------------------- */
 /* Client: asks the server to fork a child that runs the BOOT record sent later on the
  * child's channel. *status_chan becomes readable when the server reports the exit status. */
-int mp_forkserver_fork(int daemon, os_handle child_end, const os_handle *extra, size_t nextra,
+int mproc__forkserver_fork(int daemon, os_handle child_end, const os_handle *extra, size_t nextra,
                        os_proc *proc, os_handle *status_chan);
 /* Reads the exit status the server sent on status_chan (MPROC_ETIMEDOUT if not yet there). */
-int mp_forkserver_status(os_handle status_chan, int64_t deadline, int *status);
+int mproc__forkserver_status(os_handle status_chan, int64_t deadline, int *status);
 /* The server loop, entered from mproc_main; never returns. */
-void mp_forkserver_serve(os_handle ctl);
+void mproc__forkserver_serve(os_handle ctl);
 /* In a fork child: drop the client connection inherited from the parent. */
-void mp_forkserver_after_fork_child(void);
+void mproc__forkserver_after_fork_child(void);
 
 #endif /* MPROC_INTERNAL_H */

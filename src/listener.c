@@ -6,12 +6,12 @@
  *
  * Handshakes run concurrently, without a thread per connection: every connection accepted is
  * put in the listener's pending set with its own deadline (MP_HANDSHAKE_MS from its arrival)
- * and a non-blocking handshake state machine (mp_auth_server_step). mproc_listener_accept
- * waits, with one os_wait_any, on the listening endpoint and every pending connection at once,
- * advances whatever has input, and returns the first connection whose handshake completed.
- * So a silent or trickling client costs nothing but a slot: a legitimate client behind
- * hundreds of them is served as soon as its own bytes arrive. The set is capped
- * (MP_PENDING_MAX): past it the oldest pending handshake is dropped.
+ * and a non-blocking handshake state machine (mproc__auth_server_step). mproc_listener_accept
+ * waits, with one mproc__os_wait_any, on the listening endpoint and every pending connection at
+ * once, advances whatever has input, and returns the first connection whose handshake completed. So
+ * a silent or trickling client costs nothing but a slot: a legitimate client behind hundreds of
+ * them is served as soon as its own bytes arrive. The set is capped (MP_PENDING_MAX): past it the
+ * oldest pending handshake is dropped.
  *
  * Threads: the pending set and the endpoint are touched only under the listener's lock, and
  * never while waiting (the wait runs unlocked on a snapshot of the handles, so one caller's
@@ -177,16 +177,16 @@ int mproc_listener_new(mproc_listener_t **out, const char *address, const void *
   if (l == NULL)
     return MPROC_ENOMEM;
   int rc = parse_address(address, &l->addr, &l->name);
-  if (rc == 0 && (rc = os_mutex_init(&l->mu, &l->mu_h)) == 0)
+  if (rc == 0 && (rc = mproc__os_mutex_init(&l->mu, &l->mu_h)) == 0)
     l->mu_ok = 1;
   if (rc == 0)
     rc = copy_key(authkey, keylen, &l->key);
   l->keylen = l->key ? keylen : 0;
   if (rc == 0)
-    rc = os_listen(&l->addr, backlog ? backlog : 1, &l->os);
+    rc = mproc__os_listen(&l->addr, backlog ? backlog : 1, &l->os);
   if (rc != 0)
     goto fail;
-  if ((l->display = format_address(&l->addr, os_listener_port(l->os))) == NULL) {
+  if ((l->display = format_address(&l->addr, mproc__os_listener_port(l->os))) == NULL) {
     rc = MPROC_ENOMEM;
     goto fail;
   }
@@ -206,7 +206,7 @@ static void drop(mproc_listener_t *l, size_t i) {
 }
 
 static int64_t write_deadline(const pending *p) {
-  int64_t w = os_deadline(MP_WRITE_SLICE_MS);
+  int64_t w = mproc__os_deadline(MP_WRITE_SLICE_MS);
   return w < p->deadline ? w : p->deadline;
 }
 
@@ -216,13 +216,13 @@ static int admit(mproc_listener_t *l, mproc_conn_t **out, int *failed) {
   for (int k = 0; k < MP_ADMIT_BATCH; k++) {
     os_handle h;
     mproc_conn_t *c;
-    int rc = os_accept(l->os, os_deadline(0), &h);
+    int rc = mproc__os_accept(l->os, mproc__os_deadline(0), &h);
     if (rc == MPROC_ETIMEDOUT)
       return 0;
     if (rc != 0)
       return rc;
-    if ((rc = mp_conn_wrap(h, MP_CONN_READ | MP_CONN_WRITE, &c)) != 0) {
-      os_close(h);
+    if ((rc = mproc__conn_wrap(h, MP_CONN_READ | MP_CONN_WRITE, &c)) != 0) {
+      mproc__os_close(h);
       return rc;
     }
     if (l->key == NULL) {
@@ -235,8 +235,8 @@ static int admit(mproc_listener_t *l, mproc_conn_t **out, int *failed) {
     }
     pending *p = &l->pend[l->npend];
     p->c = c;
-    p->deadline = os_deadline(MP_HANDSHAKE_MS);
-    if (mp_auth_server_start(c, &p->auth, write_deadline(p)) != 0) {
+    p->deadline = mproc__os_deadline(MP_HANDSHAKE_MS);
+    if (mproc__auth_server_start(c, &p->auth, write_deadline(p)) != 0) {
       mproc_conn_close(c);
       ++*failed;
       continue;
@@ -248,10 +248,10 @@ static int admit(mproc_listener_t *l, mproc_conn_t **out, int *failed) {
 
 /* Advances every pending handshake with what has arrived; the first one complete is *out. */
 static void advance(mproc_listener_t *l, mproc_conn_t **out, int *failed) {
-  int64_t now = os_now_ns();
+  int64_t now = mproc__os_now_ns();
   for (size_t i = 0; i < l->npend && *out == NULL;) {
     pending *p = &l->pend[i];
-    int rc = mp_auth_server_step(p->c, &p->auth, l->key, l->keylen, write_deadline(p));
+    int rc = mproc__auth_server_step(p->c, &p->auth, l->key, l->keylen, write_deadline(p));
     if (rc == 0) {
       *out = p->c;
       p->c = NULL;
@@ -280,12 +280,12 @@ static int pass(mproc_listener_t *l, mproc_conn_t **out, os_handle *hs, size_t *
   if (failed)
     return MPROC_EAUTH;
   /* Another caller may admit a connection our snapshot lacks: look again every slice. */
-  if (l->callers > 1 && os_deadline(MP_SHARED_WAIT_MS) < *wake)
-    *wake = os_deadline(MP_SHARED_WAIT_MS);
-  hs[0] = os_listener_wait_handle(l->os);
+  if (l->callers > 1 && mproc__os_deadline(MP_SHARED_WAIT_MS) < *wake)
+    *wake = mproc__os_deadline(MP_SHARED_WAIT_MS);
+  hs[0] = mproc__os_listener_wait_handle(l->os);
   *nh = 1;
   for (size_t i = 0; i < l->npend; i++) {
-    hs[(*nh)++] = mp_conn_handle(l->pend[i].c);
+    hs[(*nh)++] = mproc__conn_handle(l->pend[i].c);
     if (l->pend[i].deadline < *wake)
       *wake = l->pend[i].deadline;
   }
@@ -297,10 +297,10 @@ int mproc_listener_accept(mproc_listener_t *l, int64_t timeout_ms, mproc_conn_t 
     return MPROC_EINVAL;
   if (l->os == NULL)
     return MPROC_ECLOSED;
-  int64_t deadline = os_deadline(timeout_ms);
+  int64_t deadline = mproc__os_deadline(timeout_ms);
   os_handle hs[1 + MP_PENDING_MAX];
   int rc;
-  os_mutex_lock(&l->mu, l->mu_h, OS_NO_DEADLINE);
+  mproc__os_mutex_lock(&l->mu, l->mu_h, OS_NO_DEADLINE);
   l->callers++;
   for (;;) { /* the lock is held at the top of the loop, never across the wait */
     mproc_conn_t *c = NULL;
@@ -314,18 +314,18 @@ int mproc_listener_accept(mproc_listener_t *l, int64_t timeout_ms, mproc_conn_t 
     }
     if (rc != 0) /* MPROC_EAUTH: a client failed; the listener carries on */
       break;
-    if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline) {
+    if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline) {
       rc = MPROC_ETIMEDOUT;
       break;
     }
-    os_mutex_unlock(&l->mu, l->mu_h);
-    rc = os_wait_any(hs, nh, wake, &idx);
+    mproc__os_mutex_unlock(&l->mu, l->mu_h);
+    rc = mproc__os_wait_any(hs, nh, wake, &idx);
     if (rc != 0 && rc != MPROC_ETIMEDOUT)
-      os_sleep_ms(1); /* a handle another thread just closed: look again, never spin */
-    os_mutex_lock(&l->mu, l->mu_h, OS_NO_DEADLINE);
+      mproc__os_sleep_ms(1); /* a handle another thread just closed: look again, never spin */
+    mproc__os_mutex_lock(&l->mu, l->mu_h, OS_NO_DEADLINE);
   }
   l->callers--;
-  os_mutex_unlock(&l->mu, l->mu_h);
+  mproc__os_mutex_unlock(&l->mu, l->mu_h);
   return rc;
 }
 
@@ -337,9 +337,9 @@ int mproc_listener_close(mproc_listener_t *l) {
   for (size_t i = 0; i < l->npend; i++)
     mproc_conn_close(l->pend[i].c);
   l->npend = 0;
-  os_listener_close(l->os);
+  mproc__os_listener_close(l->os);
   if (l->mu_ok)
-    os_close(l->mu_h); /* POSIX: OS_INVALID, nothing to release */
+    mproc__os_close(l->mu_h); /* POSIX: OS_INVALID, nothing to release */
   if (l->key) {
     volatile unsigned char *k = l->key; /* a plain memset before free may be optimised away */
     for (size_t i = 0; i < l->keylen; i++)
@@ -362,23 +362,23 @@ int mproc_client(const char *address, const void *authkey, size_t keylen, int64_
   mproc_conn_t *c = NULL;
   if (out == NULL || (authkey == NULL && keylen > 0) || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
-  int64_t deadline = os_deadline(timeout_ms);
+  int64_t deadline = mproc__os_deadline(timeout_ms);
   int rc = parse_address(address, &a, &name);
   if (rc == 0)
-    rc = os_connect(&a, deadline, &h);
+    rc = mproc__os_connect(&a, deadline, &h);
   if (rc != 0)
     goto fail;
-  if ((rc = mp_conn_wrap(h, MP_CONN_READ | MP_CONN_WRITE, &c)) != 0)
+  if ((rc = mproc__conn_wrap(h, MP_CONN_READ | MP_CONN_WRITE, &c)) != 0)
     goto fail;
   h = OS_INVALID; /* owned by c now */
-  if (authkey && (rc = mp_auth_client(c, authkey, keylen, deadline)) != 0)
+  if (authkey && (rc = mproc__auth_client(c, authkey, keylen, deadline)) != 0)
     goto fail;
   free(name);
   *out = c;
   return 0;
 fail:
   mproc_conn_close(c);
-  os_close(h);
+  mproc__os_close(h);
   free(name);
   return rc;
 }

@@ -12,7 +12,7 @@
 
 /* --- handle lists --------------------------------------------------------------------------- */
 
-size_t mp_handle_list_add(os_handle *list, size_t n, size_t cap, os_handle v) {
+size_t mproc__handle_list_add(os_handle *list, size_t n, size_t cap, os_handle v) {
   if (v == OS_INVALID)
     return n;
   for (size_t i = 0; i < n && i < cap; i++)
@@ -23,7 +23,7 @@ size_t mp_handle_list_add(os_handle *list, size_t n, size_t cap, os_handle v) {
   return n + 1;
 }
 
-os_handle mp_hmap_get(mp_hmap *m, os_handle encoded) {
+os_handle mproc__hmap_get(mp_hmap *m, os_handle encoded) {
   if (encoded == OS_INVALID)
     return OS_INVALID;
   size_t before = m->nseen;
@@ -47,151 +47,151 @@ static os_handle actual_at(const mp_hmap *m, size_t i) {
   return i < m->nactual ? m->actual[i] : OS_INVALID;
 }
 
-void mp_hmap_claim(mp_hmap *m, os_handle h) {
+void mproc__hmap_claim(mp_hmap *m, os_handle h) {
   for (size_t i = 0; i < m->nseen; i++)
     if (actual_at(m, i) == h)
       m->claimed[i] = 1;
 }
 
-void mp_hmap_close_unclaimed(mp_hmap *m) {
+void mproc__hmap_close_unclaimed(mp_hmap *m) {
   for (size_t i = 0; i < m->nseen; i++)
     if (!m->claimed[i]) {
-      os_close(actual_at(m, i));
+      mproc__os_close(actual_at(m, i));
       m->claimed[i] = 1;
     }
 }
 
 /* --- the object record ---------------------------------------------------------------------- */
 
-int mp_shobj_create(mp_shobj *o, size_t size) {
+int mproc__shobj_create(mp_shobj *o, size_t size) {
   memset(o, 0, sizeof *o);
   for (int i = 0; i < MP_OBJ_MAX_HANDLES; i++)
     o->h[i] = OS_INVALID;
   o->creator = 1;
-  return mp_heap_alloc(size, &o->blk);
+  return mproc__heap_alloc(size, &o->blk);
 }
 
-void mp_shobj_release(mp_shobj *o) {
+void mproc__shobj_release(mp_shobj *o) {
   for (int i = 0; i < MP_OBJ_MAX_HANDLES; i++) {
-    os_close(o->h[i]);
+    mproc__os_close(o->h[i]);
     o->h[i] = OS_INVALID;
   }
-  mp_heap_free(&o->blk);
+  mproc__heap_free(&o->blk);
 }
 
-void mp_shobj_encode(const mp_shobj *o, mp_buf *b) {
-  mp_block_encode(&o->blk, b);
-  mp_put_u8(b, MP_OBJ_MAX_HANDLES);
+void mproc__shobj_encode(const mp_shobj *o, mp_buf *b) {
+  mproc__block_encode(&o->blk, b);
+  mproc__put_u8(b, MP_OBJ_MAX_HANDLES);
   for (int i = 0; i < MP_OBJ_MAX_HANDLES; i++)
-    mp_put_u64(b, (uint64_t)(int64_t)o->h[i]);
+    mproc__put_u64(b, (uint64_t)(int64_t)o->h[i]);
 }
 
-int mp_shobj_decode(mp_rd *r, mp_hmap *hm, mp_shobj *o) {
+int mproc__shobj_decode(mp_rd *r, mp_hmap *hm, mp_shobj *o) {
   memset(o, 0, sizeof *o);
   for (int i = 0; i < MP_OBJ_MAX_HANDLES; i++)
     o->h[i] = OS_INVALID;
-  int rc = mp_block_decode(r, hm, &o->blk);
+  int rc = mproc__block_decode(r, hm, &o->blk);
   if (rc != 0)
     return rc;
-  if (mp_get_u8(r) != MP_OBJ_MAX_HANDLES)
+  if (mproc__get_u8(r) != MP_OBJ_MAX_HANDLES)
     rc = MPROC_EPROTO;
   for (int i = 0; rc == 0 && i < MP_OBJ_MAX_HANDLES; i++) {
-    os_handle h = mp_hmap_get(hm, (os_handle)(int64_t)mp_get_u64(r));
+    os_handle h = mproc__hmap_get(hm, (os_handle)(int64_t)mproc__get_u64(r));
     if (r->err)
       rc = r->err;
     else if (h != OS_INVALID) /* the arrived handle is closed after decoding: keep a copy */
-      rc = os_handle_dup(h, &o->h[i]);
+      rc = mproc__os_handle_dup(h, &o->h[i]);
   }
   if (rc != 0)
-    mp_shobj_release(o);
+    mproc__shobj_release(o);
   return rc;
 }
 
-size_t mp_shobj_handles(mp_rd *r, os_handle *list, size_t n, size_t cap) {
-  n = mp_handle_list_add(list, n, cap, mp_block_read_handle(r));
-  if (mp_get_u8(r) != MP_OBJ_MAX_HANDLES)
+size_t mproc__shobj_handles(mp_rd *r, os_handle *list, size_t n, size_t cap) {
+  n = mproc__handle_list_add(list, n, cap, mproc__block_read_handle(r));
+  if (mproc__get_u8(r) != MP_OBJ_MAX_HANDLES)
     r->err = MPROC_EPROTO;
   for (int i = 0; i < MP_OBJ_MAX_HANDLES && !r->err; i++)
-    n = mp_handle_list_add(list, n, cap, (os_handle)(int64_t)mp_get_u64(r));
+    n = mproc__handle_list_add(list, n, cap, (os_handle)(int64_t)mproc__get_u64(r));
   return n;
 }
 
 /* --- parking ----------------------------------------------------------------------------------- */
 
-int mp_timeout_deadline(int64_t timeout_ms, int64_t *deadline) {
+int mproc__timeout_deadline(int64_t timeout_ms, int64_t *deadline) {
   if (timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
-  *deadline = timeout_ms == MPROC_FOREVER ? OS_NO_DEADLINE : os_deadline(timeout_ms);
+  *deadline = timeout_ms == MPROC_FOREVER ? OS_NO_DEADLINE : mproc__os_deadline(timeout_ms);
   return 0;
 }
 
-int mp_park(os_handle h, uint32_t *sleepers, uint32_t *word, uint32_t expected,
+int mproc__park(os_handle h, uint32_t *sleepers, uint32_t *word, uint32_t expected,
             int64_t deadline) {
   /* Count ourselves before looking at the word; the waker changes the word before reading the
    * count. With both sequentially consistent, either we see the change or it sees us. */
   __atomic_add_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
   int rc = 0;
   if (__atomic_load_n(word, __ATOMIC_SEQ_CST) == expected)
-    rc = os_park_wait(word, expected, h, deadline);
+    rc = mproc__os_park_wait(word, expected, h, deadline);
   __atomic_sub_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
   return rc;
 }
 
-void mp_unpark(os_handle h, uint32_t *sleepers, uint32_t *word, uint32_t n) {
+void mproc__unpark(os_handle h, uint32_t *sleepers, uint32_t *word, uint32_t n) {
   uint32_t s = __atomic_load_n(sleepers, __ATOMIC_SEQ_CST);
   if (s != 0)
-    os_park_wake(word, h, n < s ? n : s);
+    mproc__os_park_wake(word, h, n < s ? n : s);
 }
 
 /* --- dispatch ------------------------------------------------------------------------------------ */
 
-int mp_obj_is_object(uint8_t type) { return type >= MPROC_ARG_LOCK && type <= MPROC_ARG_QUEUE; }
+int mproc__obj_is_object(uint8_t type) { return type >= MPROC_ARG_LOCK && type <= MPROC_ARG_QUEUE; }
 
-int mp_obj_encode(uint8_t type, const void *obj, mp_buf *b) {
+int mproc__obj_encode(uint8_t type, const void *obj, mp_buf *b) {
   switch (type) {
   case MPROC_ARG_LOCK:
-    return mp_lock_encode(obj, b);
+    return mproc__lock_encode(obj, b);
   case MPROC_ARG_SEMAPHORE:
-    return mp_semaphore_encode(obj, b);
+    return mproc__semaphore_encode(obj, b);
   case MPROC_ARG_CONDITION:
-    return mp_condition_encode(obj, b);
+    return mproc__condition_encode(obj, b);
   case MPROC_ARG_EVENT:
-    return mp_event_encode(obj, b);
+    return mproc__event_encode(obj, b);
   case MPROC_ARG_BARRIER:
-    return mp_barrier_encode(obj, b);
+    return mproc__barrier_encode(obj, b);
   case MPROC_ARG_VALUE: /* a Value is laid out as an Array of one */
   case MPROC_ARG_ARRAY:
-    return mp_array_encode(obj, b);
+    return mproc__array_encode(obj, b);
   case MPROC_ARG_QUEUE:
-    return mp_queue_encode(obj, b);
+    return mproc__queue_encode(obj, b);
   default:
     return MPROC_EINVAL;
   }
 }
 
-int mp_obj_adopt(uint8_t type, mp_rd *r, mp_hmap *hm, void **obj) {
+int mproc__obj_adopt(uint8_t type, mp_rd *r, mp_hmap *hm, void **obj) {
   switch (type) {
   case MPROC_ARG_LOCK:
-    return mp_lock_adopt(r, hm, (mproc_lock_t **)obj);
+    return mproc__lock_adopt(r, hm, (mproc_lock_t **)obj);
   case MPROC_ARG_SEMAPHORE:
-    return mp_semaphore_adopt(r, hm, (mproc_semaphore_t **)obj);
+    return mproc__semaphore_adopt(r, hm, (mproc_semaphore_t **)obj);
   case MPROC_ARG_CONDITION:
-    return mp_condition_adopt(r, hm, (mproc_condition_t **)obj);
+    return mproc__condition_adopt(r, hm, (mproc_condition_t **)obj);
   case MPROC_ARG_EVENT:
-    return mp_event_adopt(r, hm, (mproc_event_t **)obj);
+    return mproc__event_adopt(r, hm, (mproc_event_t **)obj);
   case MPROC_ARG_BARRIER:
-    return mp_barrier_adopt(r, hm, (mproc_barrier_t **)obj);
+    return mproc__barrier_adopt(r, hm, (mproc_barrier_t **)obj);
   case MPROC_ARG_VALUE:
   case MPROC_ARG_ARRAY:
-    return mp_array_adopt(r, hm, (mproc_array_t **)obj);
+    return mproc__array_adopt(r, hm, (mproc_array_t **)obj);
   case MPROC_ARG_QUEUE:
-    return mp_queue_adopt(r, hm, (mproc_queue_t **)obj);
+    return mproc__queue_adopt(r, hm, (mproc_queue_t **)obj);
   default:
     return MPROC_EPROTO;
   }
 }
 
-void mp_obj_release(uint8_t type, void *obj) {
+void mproc__obj_release(uint8_t type, void *obj) {
   switch (type) {
   case MPROC_ARG_LOCK:
     mproc_lock_free(obj);
@@ -220,11 +220,11 @@ void mp_obj_release(uint8_t type, void *obj) {
   }
 }
 
-size_t mp_obj_handles(const void *payload, size_t len, os_handle *list, size_t n, size_t cap) {
+size_t mproc__obj_handles(const void *payload, size_t len, os_handle *list, size_t n, size_t cap) {
   mp_rd r;
-  mp_rd_init(&r, payload, len);
-  uint8_t nrec = mp_get_u8(&r);
+  mproc__rd_init(&r, payload, len);
+  uint8_t nrec = mproc__get_u8(&r);
   for (uint8_t i = 0; i < nrec && !r.err; i++)
-    n = mp_shobj_handles(&r, list, n, cap);
+    n = mproc__shobj_handles(&r, list, n, cap);
   return n;
 }

@@ -34,18 +34,18 @@ static int read_sized(void *dst, size_t dst_size, const void *src, size_t v1_siz
   return 0;
 }
 
-int mp_pool_read_options(mproc_pool_options *dst, const mproc_pool_options *src) {
+int mproc__pool_read_options(mproc_pool_options *dst, const mproc_pool_options *src) {
   return read_sized(dst, sizeof *dst, src, POOL_OPTIONS_V1);
 }
 
-int mp_task_read_options(mproc_task_options *dst, const mproc_task_options *src) {
+int mproc__task_read_options(mproc_task_options *dst, const mproc_task_options *src) {
   return read_sized(dst, sizeof *dst, src, TASK_OPTIONS_V1);
 }
 
 /* --- creation ------------------------------------------------------------------------------- */
 
 static int copy_options(mproc_pool_t *p, const mproc_pool_options *o) {
-  if (o != NULL && mp_pool_read_options(&p->opts, o) != 0)
+  if (o != NULL && mproc__pool_read_options(&p->opts, o) != 0)
     return MPROC_EINVAL;
   if (p->opts.processes < 0 || (unsigned)p->opts.on_death > MPROC_POOL_BREAK)
     return MPROC_EINVAL;
@@ -55,12 +55,12 @@ static int copy_options(mproc_pool_t *p, const mproc_pool_options *o) {
   p->opts.initargs = NULL;
   int rc = mproc_args_new(&p->initargs);
   if (rc == 0 && o != NULL && o->initargs != NULL) /* initargs is a 0.1 field: in any size */
-    rc = mp_args_extend(p->initargs, o->initargs, 0);
+    rc = mproc__args_extend(p->initargs, o->initargs, 0);
   if (rc == 0 && p->opts.initializer != NULL) {
     mp_target_ref *ref = malloc(sizeof *ref);
-    rc = ref ? mp_target_locate(p->opts.initializer, ref) : MPROC_ENOMEM;
+    rc = ref ? mproc__target_locate(p->opts.initializer, ref) : MPROC_ENOMEM;
     if (rc == 0)
-      mp_target_encode(ref, &p->init_ref);
+      mproc__target_encode(ref, &p->init_ref);
     free(ref);
   }
   return rc ? rc : p->init_ref.err;
@@ -74,7 +74,7 @@ static int make_shared(mproc_pool_t *p) {
   if (rc == 0)
     rc = mproc_queue_new_sized(&p->rq, (size_t)1 << 30, (size_t)4 << 20);
   if (rc == 0)
-    rc = os_notifier_new(&p->doorbell);
+    rc = mproc__os_notifier_new(&p->doorbell);
   return rc;
 }
 
@@ -82,7 +82,7 @@ static void destroy(mproc_pool_t *p) {
   for (int i = 0; p->w && i < p->nworkers; i++) {
     mproc_process_free(p->w[i].proc);
     mproc_queue_free(p->w[i].tq);
-    mp_buf_free(&p->w[i].pending);
+    mproc__buf_free(&p->w[i].pending);
   }
   free(p->w);
   for (pool_chunk *c = p->free_chunks, *n; c; c = n) {
@@ -91,77 +91,78 @@ static void destroy(mproc_pool_t *p) {
   }
   mproc_queue_free(p->rq);
   mproc_array_free(p->slots);
-  os_close(p->doorbell);
+  mproc__os_close(p->doorbell);
   mproc_args_free(p->initargs);
-  mp_buf_free(&p->init_ref);
+  mproc__buf_free(&p->init_ref);
   free(p->fns);
   free(p->waits);
-  mp_buf_free(&p->rbuf);
+  mproc__buf_free(&p->rbuf);
   if (p->hub) {
-    hub_lock(p->hub);
+    mproc__hub_lock(p->hub);
     p->hub->refs--;
-    hub_unlock(p->hub);
+    mproc__hub_unlock(p->hub);
   }
   free(p);
 }
 
 /* --- live pools, terminated at exit (Python's pool finalizer) ------------------------------ */
 
-static mproc_pool_t *g_pools; /* os_global_lock */
+static mproc_pool_t *g_pools; /* mproc__os_global_lock */
 
 static void pools_at_exit(void) {
-  int64_t me = os_getpid();
+  int64_t me = mproc__os_getpid();
   for (;;) {
     mproc_pool_t *p;
-    os_global_lock();
+    mproc__os_global_lock();
     for (p = g_pools; p && (p->owner_pid != me || p->exit_done); p = p->next_pool)
       ;
     if (p)
       p->exit_done = 1;
-    os_global_unlock();
+    mproc__os_global_unlock();
     if (p == NULL)
       return;
-    if (os_thread_token() != p->thread_token)
+    if (mproc__os_thread_token() != p->thread_token)
       mproc_pool_terminate(p);
   }
 }
 
 static void register_pool(mproc_pool_t *p) {
-  p->owner_pid = os_getpid();
-  os_global_lock();
+  p->owner_pid = mproc__os_getpid();
+  mproc__os_global_lock();
   p->next_pool = g_pools;
   g_pools = p;
-  os_global_unlock();
-  mp_process_set_exit_prelude(pools_at_exit);
+  mproc__os_global_unlock();
+  mproc__process_set_exit_prelude(pools_at_exit);
 }
 
 static void unregister_pool(mproc_pool_t *p) {
-  os_global_lock();
+  mproc__os_global_lock();
   mproc_pool_t **pp = &g_pools;
   while (*pp && *pp != p)
     pp = &(*pp)->next_pool;
   if (*pp)
     *pp = p->next_pool;
-  os_global_unlock();
+  mproc__os_global_unlock();
 }
 
 /* The workers are started by the pool's thread, which also replaces them. They are daemons:
  * started off the main thread, they are created by the library's starter thread, so they die
  * with this process and with no thread of it (docs/lifecycle.md). */
 static int wait_started(mproc_pool_t *p) {
-  hub_lock(p->hub);
+  mproc__hub_lock(p->hub);
   while (!p->started)
-    hub_wait(p->hub, OS_NO_DEADLINE);
+    mproc__hub_wait(p->hub, OS_NO_DEADLINE);
   int rc = p->start_rc;
-  hub_unlock(p->hub);
+  mproc__hub_unlock(p->hub);
   return rc;
 }
 
 int mproc_pool_new(mproc_pool_t **out, const mproc_pool_options *opts) {
-  return mp_pool_new_with(out, opts, mp_pool_thread);
+  return mproc__pool_new_with(out, opts, mproc__pool_thread);
 }
 
-int mp_pool_new_with(mproc_pool_t **out, const mproc_pool_options *opts, void (*thread)(void *)) {
+int mproc__pool_new_with(mproc_pool_t **out, const mproc_pool_options *opts,
+                         void (*thread)(void *)) {
   if (out == NULL)
     return MPROC_EINVAL;
   *out = NULL;
@@ -169,17 +170,17 @@ int mp_pool_new_with(mproc_pool_t **out, const mproc_pool_options *opts, void (*
   if (p == NULL)
     return MPROC_ENOMEM;
   p->doorbell = OS_INVALID;
-  mp_buf_init(&p->init_ref);
+  mproc__buf_init(&p->init_ref);
   int rc = copy_options(p, opts);
   if (rc == 0 && p->nworkers > 0)
-    rc = mp_hub_new(&p->hub);
+    rc = mproc__hub_new(&p->hub);
   else if (rc == 0)
     rc = MPROC_EINVAL;
   if (rc == 0)
     rc = make_shared(p);
-  if (rc == 0 && (rc = os_thread_start(thread, p, &p->thread)) == 0 &&
+  if (rc == 0 && (rc = mproc__os_thread_start(thread, p, &p->thread)) == 0 &&
       (rc = wait_started(p)) != 0) {
-    os_thread_join(p->thread);
+    mproc__os_thread_join(p->thread);
     p->thread = NULL;
   }
   if (rc != 0) {
@@ -197,14 +198,14 @@ int mproc_pool_pids(mproc_pool_t *p, int64_t *pids, size_t cap, size_t *count) {
   if (p == NULL || (pids == NULL && cap > 0))
     return MPROC_EINVAL;
   size_t k = 0;
-  hub_lock(p->hub);
+  mproc__hub_lock(p->hub);
   for (int i = 0; i < p->nworkers; i++) {
     int64_t pid = p->w[i].state != W_EMPTY ? mproc_process_pid(p->w[i].proc) : 0;
     if (pid > 0 && k < cap)
       pids[k] = pid;
     k += pid > 0;
   }
-  hub_unlock(p->hub);
+  mproc__hub_unlock(p->hub);
   if (count)
     *count = k;
   return 0;
@@ -213,9 +214,9 @@ int mproc_pool_pids(mproc_pool_t *p, int64_t *pids, size_t cap, size_t *count) {
 static uint64_t read_counter(mproc_pool_t *p, const uint64_t *c) {
   if (p == NULL)
     return 0;
-  hub_lock(p->hub);
+  mproc__hub_lock(p->hub);
   uint64_t v = *c;
-  hub_unlock(p->hub);
+  mproc__hub_unlock(p->hub);
   return v;
 }
 
@@ -265,11 +266,11 @@ typedef struct submission {
 
 static int prepare_job(mproc_pool_t *p, const submission *s, mproc_result_t **out) {
   mproc_result_t *j;
-  int rc = mp_job_new(p->hub, s->kind, s->n, &j);
+  int rc = mproc__job_new(p->hub, s->kind, s->n, &j);
   if (rc != 0)
     return rc;
-  if (s->opts && mp_task_read_options(&j->opts, s->opts) != 0) {
-    mp_job_discard(j);
+  if (s->opts && mproc__task_read_options(&j->opts, s->opts) != 0) {
+    mproc__job_discard(j);
     return MPROC_EINVAL;
   }
   j->unordered = s->unordered;
@@ -280,11 +281,11 @@ static int prepare_job(mproc_pool_t *p, const submission *s, mproc_result_t **ou
   if (s->unordered && (s->n > 0 && (j->order = malloc(s->n * sizeof *j->order)) == NULL))
     rc = MPROC_ENOMEM;
   if (rc == 0)
-    rc = mp_job_set_input(j, s->items, s->lists, s->copy);
+    rc = mproc__job_set_input(j, s->items, s->lists, s->copy);
   j->pool_ref = 1;
   j->user_ref = s->user;
   if (rc != 0) {
-    mp_job_discard(j);
+    mproc__job_discard(j);
     return rc;
   }
   *out = j;
@@ -311,8 +312,8 @@ static int enqueue_job(mproc_pool_t *p, mproc_result_t *j, const mp_target_ref *
   else
     p->cut_head = j;
   p->cut_tail = j;
-  if (mp_job_check_ready(j)) /* no items: ready at once; callbacks still run in the thread */
-    mp_pool_ready_push(p, j);
+  if (mproc__job_check_ready(j)) /* no items: ready at once; callbacks still run in the thread */
+    mproc__pool_ready_push(p, j);
   return 0;
 }
 
@@ -323,20 +324,20 @@ static int submit(mproc_pool_t *p, const submission *s, mproc_result_t **out) {
   mp_target_ref *ref = malloc(sizeof *ref);
   if (ref == NULL)
     return MPROC_ENOMEM;
-  int rc = mp_target_locate((mproc_target_fn)(void (*)(void))s->fn, ref);
+  int rc = mproc__target_locate((mproc_target_fn)(void (*)(void))s->fn, ref);
   mproc_result_t *j = NULL;
   if (rc == 0)
     rc = prepare_job(p, s, &j);
   if (rc == 0) {
-    hub_lock(p->hub);
+    mproc__hub_lock(p->hub);
     rc = enqueue_job(p, j, ref, s->fn);
-    hub_unlock(p->hub);
+    mproc__hub_unlock(p->hub);
     if (rc != 0)
-      mp_job_discard(j); /* never seen by anyone else */
+      mproc__job_discard(j); /* never seen by anyone else */
   }
   free(ref);
   if (rc == 0) {
-    os_notifier_set(p->doorbell);
+    mproc__os_notifier_set(p->doorbell);
     if (out)
       *out = j;
   }
@@ -399,7 +400,7 @@ static int imap(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *items,
   if (out == NULL)
     return MPROC_EINVAL;
   mproc_task_options o = {0};
-  if (opts && mp_task_read_options(&o, opts) != 0)
+  if (opts && mproc__task_read_options(&o, opts) != 0)
     return MPROC_EINVAL;
   if (o.chunksize == 0)
     o.chunksize = 1; /* Python's imap default */
@@ -422,32 +423,32 @@ int mproc_pool_imap_unordered(mproc_pool_t *p, mproc_task_fn fn, const mproc_arg
 int mproc_pool_close(mproc_pool_t *p) {
   if (p == NULL)
     return MPROC_EINVAL;
-  hub_lock(p->hub);
+  mproc__hub_lock(p->hub);
   p->closed = 1;
-  hub_unlock(p->hub);
-  os_notifier_set(p->doorbell);
+  mproc__hub_unlock(p->hub);
+  mproc__os_notifier_set(p->doorbell);
   return 0;
 }
 
 static int wait_thread_done(mproc_pool_t *p, int64_t timeout_ms) {
-  int64_t deadline = os_deadline(timeout_ms);
+  int64_t deadline = mproc__os_deadline(timeout_ms);
   int rc = 0;
-  hub_lock(p->hub);
+  mproc__hub_lock(p->hub);
   while (!p->thread_done && rc == 0)
-    rc = hub_wait(p->hub, deadline);
+    rc = mproc__hub_wait(p->hub, deadline);
   rc = p->thread_done ? 0 : MPROC_ETIMEDOUT;
-  hub_unlock(p->hub);
+  mproc__hub_unlock(p->hub);
   return rc;
 }
 
 int mproc_pool_terminate(mproc_pool_t *p) {
   if (p == NULL)
     return MPROC_EINVAL;
-  hub_lock(p->hub);
+  mproc__hub_lock(p->hub);
   p->terminating = 1;
-  hub_unlock(p->hub);
-  os_notifier_set(p->doorbell);
-  if (os_thread_token() == p->thread_token)
+  mproc__hub_unlock(p->hub);
+  mproc__os_notifier_set(p->doorbell);
+  if (mproc__os_thread_token() == p->thread_token)
     return 0; /* from a callback: the thread terminates once the callback returns */
   return wait_thread_done(p, MPROC_FOREVER);
 }
@@ -455,9 +456,9 @@ int mproc_pool_terminate(mproc_pool_t *p) {
 int mproc_pool_join(mproc_pool_t *p, int64_t timeout_ms) {
   if (p == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
-  hub_lock(p->hub);
+  mproc__hub_lock(p->hub);
   int open = !p->closed && !p->terminating;
-  hub_unlock(p->hub);
+  mproc__hub_unlock(p->hub);
   if (open)
     return MPROC_ESTATE;
   return wait_thread_done(p, timeout_ms);
@@ -468,11 +469,11 @@ void mproc_pool_free(mproc_pool_t *p) {
     return;
   unregister_pool(p);
   mproc_pool_terminate(p);
-  os_thread_join(p->thread);
+  mproc__os_thread_join(p->thread);
   destroy(p);
 }
 
-void mp_pool_break(mproc_pool_t *p, const char *fmt, ...) {
+void mproc__pool_break(mproc_pool_t *p, const char *fmt, ...) {
   if (!p->broken) {
     va_list ap;
     va_start(ap, fmt);
@@ -481,8 +482,8 @@ void mp_pool_break(mproc_pool_t *p, const char *fmt, ...) {
     p->broken = MPROC_EBROKENPOOL;
   }
   for (mproc_result_t *j = p->all; j; j = j->next_all) {
-    mp_job_cancel_rest(j, MPROC_EBROKENPOOL, p->broken_msg);
-    if (mp_job_check_ready(j))
-      mp_pool_ready_push(p, j);
+    mproc__job_cancel_rest(j, MPROC_EBROKENPOOL, p->broken_msg);
+    if (mproc__job_check_ready(j))
+      mproc__pool_ready_push(p, j);
   }
 }

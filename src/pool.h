@@ -28,7 +28,7 @@ enum { KIND_MAP = 1, KIND_STAR = 2, KIND_APPLY = 3 };
 enum {
   SLOT_BEGUN = 0,  /* chunks begun since the worker started */
   SLOT_ITEM = 1,   /* index in the current chunk of the item running (= count once done) */
-  SLOT_START = 2,  /* os_now_ns() when a timed item began, 0 when none runs */
+  SLOT_START = 2,  /* mproc__os_now_ns() when a timed item began, 0 when none runs */
   SLOT_WORDS = 4
 };
 
@@ -36,13 +36,13 @@ enum {
  * maxtasksperchild, initializer (target ref bytes or None), then the initargs. */
 enum { WARG_TASKQ, WARG_RESULTQ, WARG_SLOTS, WARG_SLOT, WARG_GEN, WARG_MAXTASKS, WARG_INIT,
        WARG_INITARGS };
-int mp_pool_worker_main(const mproc_args_t *args);
+int mproc__pool_worker_main(const mproc_args_t *args);
 
 /* Read a caller's options into *dst (zeroed first), honouring its leading size field: a struct
  * from an older, smaller header is read only up to its size (0: the 0.1 layout); a larger one
  * is accepted when the fields this library does not know are zero. dst->size ends as sizeof. */
-int mp_pool_read_options(mproc_pool_options *dst, const mproc_pool_options *src);
-int mp_task_read_options(mproc_task_options *dst, const mproc_task_options *src);
+int mproc__pool_read_options(mproc_pool_options *dst, const mproc_pool_options *src);
+int mproc__task_read_options(mproc_task_options *dst, const mproc_task_options *src);
 
 /* How a worker talks to its pool: its queues, or another transport (mproc::mpi). get fills
  * `into` with the next message and returns nonzero when there will be none; put sends one
@@ -53,7 +53,7 @@ typedef struct mp_worker_io {
   void *ctx;
 } mp_worker_io;
 /* A worker over io (its slot is private to it): initializer, hello, batches until 'Q'. */
-int mp_pool_worker_serve(const mp_worker_io *io, uint32_t slot, uint32_t gen, int64_t maxtasks,
+int mproc__pool_worker_serve(const mp_worker_io *io, uint32_t slot, uint32_t gen, int64_t maxtasks,
                          const void *init_ref, size_t init_len, const mproc_args_t *initargs);
 
 /* --- jobs (pool_job.c) ------------------------------------------------------------------ */
@@ -67,14 +67,14 @@ typedef struct pool_hub {
   int refs;          /* guarded by mu */
 } pool_hub;
 
-int mp_hub_new(pool_hub **out);
-void hub_lock(pool_hub *h);
+int mproc__hub_new(pool_hub **out);
+void mproc__hub_lock(pool_hub *h);
 /* Frees the hub when its last reference was dropped under the lock. */
-void hub_unlock(pool_hub *h);
+void mproc__hub_unlock(pool_hub *h);
 /* With the lock held: wake every waiter. */
-void hub_wake(pool_hub *h);
+void mproc__hub_wake(pool_hub *h);
 /* With the lock held: sleep until woken or the deadline (the lock is released meanwhile). */
-int hub_wait(pool_hub *h, int64_t deadline);
+int mproc__hub_wait(pool_hub *h, int64_t deadline);
 
 typedef struct pool_input {
   int kind;
@@ -114,31 +114,31 @@ struct mproc_result {
   size_t next_iter;          /* mproc_result_next position */
 };
 
-int mp_job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out);
+int mproc__job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out);
 /* Lock held: record item i (of a chunk at first) as a success with one value. */
-int mp_job_set_value(mproc_result_t *j, size_t i, uint8_t type, const void *p, size_t len);
+int mproc__job_set_value(mproc_result_t *j, size_t i, uint8_t type, const void *p, size_t len);
 /* Lock held: items [first, first + n) of uniform values (8 bytes each). */
-void mp_job_set_run(mproc_result_t *j, size_t first, uint8_t type, const unsigned char *p,
+void mproc__job_set_run(mproc_result_t *j, size_t first, uint8_t type, const unsigned char *p,
                     size_t n);
 /* Lock held: item i failed. msg may be NULL. */
-void mp_job_set_failure(mproc_result_t *j, size_t i, int status, int code, const char *msg);
+void mproc__job_set_failure(mproc_result_t *j, size_t i, int status, int code, const char *msg);
 /* Lock held: marks every unfinished item with status (fail-fast, terminate). */
-void mp_job_cancel_rest(mproc_result_t *j, int status, const char *msg);
+void mproc__job_cancel_rest(mproc_result_t *j, int status, const char *msg);
 /* Lock held: 1 when this call found every item finished. The result becomes ready (waiters
  * wake) now, or after its callback has run when it has one. */
-int mp_job_check_ready(mproc_result_t *j);
+int mproc__job_check_ready(mproc_result_t *j);
 /* Lock held: makes the result ready and wakes its waiters. */
-void mp_job_publish(mproc_result_t *j);
+void mproc__job_publish(mproc_result_t *j);
 /* Frees a job nobody else has seen (it holds no reference to the hub yet). */
-void mp_job_discard(mproc_result_t *j);
+void mproc__job_discard(mproc_result_t *j);
 /* Drops the pool's or the user's reference; frees the job after both (lock held; the hub
  * goes with its unlock if that was its last reference). */
-void mp_job_unref(mproc_result_t *j, int user);
+void mproc__job_unref(mproc_result_t *j, int user);
 /* Builds the result list (map family) or copies the apply values. Lock held. */
-int mp_job_values(mproc_result_t *j, mproc_args_t **out);
+int mproc__job_values(mproc_result_t *j, mproc_args_t **out);
 /* Input encoding for a chunk of items [first, first + n) (no lock needed: inputs are fixed). */
-void mp_job_encode_items(const mproc_result_t *j, size_t first, size_t n, mp_buf *b);
-int mp_job_set_input(mproc_result_t *j, const mproc_args_t *items,
+void mproc__job_encode_items(const mproc_result_t *j, size_t first, size_t n, mp_buf *b);
+int mproc__job_set_input(mproc_result_t *j, const mproc_args_t *items,
                      const mproc_args_t *const *lists, int copy);
 
 /* --- the pool (pool.c: object and calls; pool_dispatch.c: its thread) --------------------- */
@@ -186,7 +186,7 @@ struct mproc_pool {
   os_handle doorbell;
   os_thread *thread;
   int joined;
-  int remote; /* the workers are not local processes (set by an mp_pool_new_with thread) */
+  int remote; /* the workers are not local processes (set by an mproc__pool_new_with thread) */
   /* under the hub lock */
   pool_fn *fns;
   size_t nfns;
@@ -204,39 +204,40 @@ struct mproc_pool {
   mproc_waitable *waits;
   mp_buf rbuf; /* the result record being read */
   uint64_t thread_token;
-  /* the registry of live pools (os_global_lock) */
+  /* the registry of live pools (mproc__os_global_lock) */
   struct mproc_pool *next_pool;
   int64_t owner_pid;
   int exit_done;
 };
 
-void mp_pool_thread(void *arg);
-/* A pool whose thread is `thread` instead of mp_pool_thread (mproc::mpi): same object, same
+void mproc__pool_thread(void *arg);
+/* A pool whose thread is `thread` instead of mproc__pool_thread (mproc::mpi): same object, same
  * submission, results and end; opts->processes is the number of worker slots. */
-int mp_pool_new_with(mproc_pool_t **out, const mproc_pool_options *opts, void (*thread)(void *));
+int mproc__pool_new_with(mproc_pool_t **out, const mproc_pool_options *opts,
+                         void (*thread)(void *));
 /* For such a thread (pool_dispatch.c), lock held unless said otherwise: */
-size_t mp_pool_room(const mproc_pool_t *p, const pool_worker *w);
-size_t mp_pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n); /* into w->pending */
-void mp_pool_on_record(mproc_pool_t *p, const unsigned char *data, size_t size); /* no lock */
-int mp_pool_run_callbacks(mproc_pool_t *p);                                     /* no lock */
+size_t mproc__pool_room(const mproc_pool_t *p, const pool_worker *w);
+size_t mproc__pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n); /* into w->pending */
+void mproc__pool_on_record(mproc_pool_t *p, const unsigned char *data, size_t size); /* no lock */
+int mproc__pool_run_callbacks(mproc_pool_t *p);                                     /* no lock */
 /* Everything assigned to worker i is settled as after its death (slot i of p->slots says how
  * far it got); returns 1 if it held a begun chunk. */
-int mp_pool_reassign(mproc_pool_t *p, int i, const char *why);
+int mproc__pool_reassign(mproc_pool_t *p, int i, const char *why);
 /* No lock: outstanding items fail with MPROC_ECANCELED, chunks held by workers are dropped. */
-void mp_pool_cancel_all(mproc_pool_t *p);
-int mp_pool_no_work_left(mproc_pool_t *p); /* no lock: closed and nothing left to run */
+void mproc__pool_cancel_all(mproc_pool_t *p);
+int mproc__pool_no_work_left(mproc_pool_t *p); /* no lock: closed and nothing left to run */
 /* Lock held: j just became ready; the pool's thread runs its callbacks. */
-void mp_pool_ready_push(mproc_pool_t *p, mproc_result_t *j);
+void mproc__pool_ready_push(mproc_pool_t *p, mproc_result_t *j);
 /* Lock held: the pool cannot go on; every unfinished item fails with code. */
-void mp_pool_break(mproc_pool_t *p, const char *fmt, ...) MPROC_PRINTF(2, 3);
+void mproc__pool_break(mproc_pool_t *p, const char *fmt, ...) MPROC_PRINTF(2, 3);
 
 /* boot.c: while set, mproc_fail() in this thread hands its message here instead of to the
  * parent (a pool task's failure belongs to that task). */
 typedef void (*mp_fail_sink)(int code, const char *msg);
-void mp_set_fail_sink(mp_fail_sink sink);
+void mproc__set_fail_sink(mp_fail_sink sink);
 /* boot.c: set by an optional component whose launcher starts copies of the program
  * (mproc::mpi): mproc_main calls it in a process that is not an mproc child; it returns what
  * mproc_main returns, or never returns (an MPI rank that serves tasks). */
-extern int (*mp_main_hook)(int argc, char **argv);
+extern int (*mproc__main_hook)(int argc, char **argv);
 
 #endif /* MPROC_POOL_H */

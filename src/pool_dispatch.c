@@ -49,7 +49,7 @@ static int worker_args(mproc_pool_t *p, int i, mproc_args_t **out) {
     rc = p->init_ref.len ? mproc_args_add_bytes(a, p->init_ref.data, p->init_ref.len)
                          : mproc_args_add_none(a);
   if (rc == 0)
-    rc = mp_args_extend(a, p->initargs, 0);
+    rc = mproc__args_extend(a, p->initargs, 0);
   if (rc != 0)
     mproc_args_free(a);
   else
@@ -59,11 +59,11 @@ static int worker_args(mproc_pool_t *p, int i, mproc_args_t **out) {
 
 static int launch(mproc_pool_t *p, int i, mproc_args_t *args) {
   pool_worker *w = &p->w[i];
-  int rc = mproc_process_new(&w->proc, (mproc_target_fn)mp_pool_worker_main, args);
+  int rc = mproc_process_new(&w->proc, (mproc_target_fn)mproc__pool_worker_main, args);
   char name[48];
-  hub_lock(p->hub);
+  mproc__hub_lock(p->hub);
   snprintf(name, sizeof name, "PoolWorker-%llu", (unsigned long long)p->workers_started + 1);
-  hub_unlock(p->hub);
+  mproc__hub_unlock(p->hub);
   if (rc == 0)
     rc = mproc_process_set_name(w->proc, name);
   if (rc == 0)
@@ -95,12 +95,12 @@ static int start_worker(mproc_pool_t *p, int i) {
   if (rc == 0)
     rc = launch(p, i, args);
   mproc_args_free(args);
-  hub_lock(p->hub);
+  mproc__hub_lock(p->hub);
   if (rc == 0) {
     w->state = W_STARTING;
     p->workers_started++;
   }
-  hub_unlock(p->hub);
+  mproc__hub_unlock(p->hub);
   if (rc != 0) {
     mproc_process_free(w->proc);
     mproc_queue_free(w->tq);
@@ -112,15 +112,15 @@ static int start_worker(mproc_pool_t *p, int i) {
 
 static void stop_worker(mproc_pool_t *p, int i, int64_t deadline) {
   pool_worker *w = &p->w[i];
-  hub_lock(p->hub); /* mproc_pool_pids reads proc while the state says it is there */
+  mproc__hub_lock(p->hub); /* mproc_pool_pids reads proc while the state says it is there */
   mproc_process_t *proc = w->proc;
   mproc_queue_t *tq = w->tq;
   w->proc = NULL;
   w->tq = NULL;
   w->state = W_EMPTY;
-  hub_unlock(p->hub);
+  mproc__hub_unlock(p->hub);
   if (proc != NULL && mproc_process_join(proc, 0) != 0) {
-    int64_t left = (deadline - os_now_ns()) / 1000000;
+    int64_t left = (deadline - mproc__os_now_ns()) / 1000000;
     if (mproc_process_join(proc, left > 0 ? left : 0) != 0) {
       mproc_process_kill(proc);
       mproc_process_join(proc, MPROC_FOREVER);
@@ -174,7 +174,7 @@ static void job_settle(mproc_pool_t *p, mproc_result_t *j) {
   if (*pp)
     *pp = j->next_all;
   unlink_cut(p, j);
-  mp_job_unref(j, 0);
+  mproc__job_unref(j, 0);
 }
 
 /* Lock held: the next chunk to send — chunks to be sent again first, then new ones cut from the
@@ -210,14 +210,14 @@ static pool_chunk *next_chunk(mproc_pool_t *p) {
 
 static void put_chunk(mp_buf *b, const pool_chunk *c) {
   const mproc_result_t *j = c->job;
-  mp_put_u64(b, c->id);
-  mp_put_u32(b, j->fn);
-  mp_put_u8(b, (uint8_t)j->in.kind);
-  mp_put_u8(b, j->opts.task_timeout_ms > 0);
-  mp_put_u32(b, (uint32_t)c->count);
+  mproc__put_u64(b, c->id);
+  mproc__put_u32(b, j->fn);
+  mproc__put_u8(b, (uint8_t)j->in.kind);
+  mproc__put_u8(b, j->opts.task_timeout_ms > 0);
+  mproc__put_u32(b, (uint32_t)c->count);
   size_t at = b->len;
-  mp_put_u64(b, 0);
-  mp_job_encode_items(j, c->first, c->count, b);
+  mproc__put_u64(b, 0);
+  mproc__job_encode_items(j, c->first, c->count, b);
   if (b->err == 0) {
     uint64_t n = b->len - at - 8;
     for (int k = 0; k < 8; k++)
@@ -226,10 +226,10 @@ static void put_chunk(mp_buf *b, const pool_chunk *c) {
 }
 
 static void put_defs(mproc_pool_t *p, pool_worker *w, mp_buf *b) {
-  mp_put_u32(b, (uint32_t)(p->nfns - w->known_fns));
+  mproc__put_u32(b, (uint32_t)(p->nfns - w->known_fns));
   for (size_t i = w->known_fns; i < p->nfns; i++) {
-    mp_put_u32(b, (uint32_t)i);
-    mp_target_encode(&p->fns[i].ref, b);
+    mproc__put_u32(b, (uint32_t)i);
+    mproc__target_encode(&p->fns[i].ref, b);
   }
   w->known_fns = p->nfns;
 }
@@ -251,7 +251,7 @@ static size_t window(const mproc_pool_t *p) {
   return w < 1 ? 1 : w > MAX_WINDOW ? MAX_WINDOW : (size_t)w;
 }
 
-size_t mp_pool_room(const mproc_pool_t *p, const pool_worker *w) {
+size_t mproc__pool_room(const mproc_pool_t *p, const pool_worker *w) {
   size_t win = window(p);
   size_t r = w->inflight < win ? win - w->inflight : 0;
   unsigned max = p->opts.maxtasksperchild;
@@ -261,14 +261,14 @@ size_t mp_pool_room(const mproc_pool_t *p, const pool_worker *w) {
 }
 
 /* Lock held: fills w->pending with a batch of up to `room` chunks; returns how many. */
-size_t mp_pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
+size_t mproc__pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
   mp_buf *b = &w->pending;
   size_t known = w->known_fns;
   b->len = 0;
-  mp_put_u8(b, MSG_TASKS);
+  mproc__put_u8(b, MSG_TASKS);
   put_defs(p, w, b);
   size_t at = b->len, k = 0;
-  mp_put_u32(b, 0);
+  mproc__put_u32(b, 0);
   pool_chunk *c;
   while (k < n && b->len < BATCH_BYTES && (c = next_chunk(p)) != NULL) {
     put_chunk(b, c);
@@ -299,7 +299,7 @@ static int flush_pending(pool_worker *w) {
   if (w->pending.len == 0)
     return 0;
   int64_t t = 0;
-  if (w->pending.len > mp_queue_whole_max(w->tq)) {
+  if (w->pending.len > mproc__queue_whole_max(w->tq)) {
     if (w->inflight != w->pending_chunks)
       return 1;
     t = 1000;
@@ -321,10 +321,10 @@ static int feed(mproc_pool_t *p) {
     if (w->state != W_STARTING && w->state != W_READY)
       continue;
     if (w->pending.len == 0) {
-      hub_lock(p->hub);
-      size_t r = mp_pool_room(p, w);
-      w->pending_chunks = r ? mp_pool_build_batch(p, w, r) : 0;
-      hub_unlock(p->hub);
+      mproc__hub_lock(p->hub);
+      size_t r = mproc__pool_room(p, w);
+      w->pending_chunks = r ? mproc__pool_build_batch(p, w, r) : 0;
+      mproc__hub_unlock(p->hub);
     }
     waiting |= flush_pending(w);
   }
@@ -334,7 +334,7 @@ static int feed(mproc_pool_t *p) {
 
 /* --- results ------------------------------------------------------------------------------------ */
 
-void mp_pool_ready_push(mproc_pool_t *p, mproc_result_t *j) {
+void mproc__pool_ready_push(mproc_pool_t *p, mproc_result_t *j) {
   j->next_ready = NULL;
   if (p->ready_tail)
     p->ready_tail->next_ready = j;
@@ -344,75 +344,75 @@ void mp_pool_ready_push(mproc_pool_t *p, mproc_result_t *j) {
 }
 
 static void complete(mproc_pool_t *p, mproc_result_t *j) {
-  hub_lock(p->hub);
-  j->cb_thread = os_thread_token();
-  hub_unlock(p->hub);
+  mproc__hub_lock(p->hub);
+  j->cb_thread = mproc__os_thread_token();
+  mproc__hub_unlock(p->hub);
   mproc_result_cb cb = j->failed ? j->opts.error_callback : j->opts.callback;
   if (cb != NULL && cb(j, j->opts.ctx) != 0) {
-    hub_lock(p->hub);
+    mproc__hub_lock(p->hub);
     p->callback_failures++;
-    hub_unlock(p->hub);
+    mproc__hub_unlock(p->hub);
   }
-  hub_lock(p->hub);
-  mp_job_publish(j);
+  mproc__hub_lock(p->hub);
+  mproc__job_publish(j);
   j->cb_done = 1;
   job_settle(p, j);
-  hub_unlock(p->hub);
+  mproc__hub_unlock(p->hub);
 }
 
 /* Lock held: after items changed; fail-fast cancels the rest of a failed job. */
 static void after_items(mproc_pool_t *p, mproc_result_t *j) {
   if (j->failed && j->opts.fail_fast && !j->finished)
-    mp_job_cancel_rest(j, MPROC_ECANCELED, "cancelled: an earlier item failed (fail-fast)");
-  if (mp_job_check_ready(j))
-    mp_pool_ready_push(p, j);
+    mproc__job_cancel_rest(j, MPROC_ECANCELED, "cancelled: an earlier item failed (fail-fast)");
+  if (mproc__job_check_ready(j))
+    mproc__pool_ready_push(p, j);
 }
 
 static int store_outcome(mproc_result_t *j, size_t i, mp_rd *r) {
-  int32_t status = (int32_t)mp_get_u32(r);
-  int32_t code = (int32_t)mp_get_u32(r);
-  char *msg = mp_get_str(r);
+  int32_t status = (int32_t)mproc__get_u32(r);
+  int32_t code = (int32_t)mproc__get_u32(r);
+  char *msg = mproc__get_str(r);
   int rc = r->err;
   if (rc == 0 && status != 0) {
-    mp_job_set_failure(j, i, status, code, msg);
+    mproc__job_set_failure(j, i, status, code, msg);
     mproc_args_t *ignored = NULL; /* a failed item carries an empty list */
-    rc = mp_args_decode(r, &ignored, MP_ARGS_PLAIN, NULL, 0);
+    rc = mproc__args_decode(r, &ignored, MP_ARGS_PLAIN, NULL, 0);
     mproc_args_free(ignored);
   } else if (rc == 0 && j->in.kind == KIND_APPLY) {
     mproc_args_t *vals = NULL;
-    rc = mp_args_decode(r, &vals, MP_ARGS_PLAIN, NULL, 0);
-    if (rc == 0 && (rc = mp_job_set_value(j, i, MPROC_ARG_NONE, NULL, 0)) == 0)
+    rc = mproc__args_decode(r, &vals, MP_ARGS_PLAIN, NULL, 0);
+    if (rc == 0 && (rc = mproc__job_set_value(j, i, MPROC_ARG_NONE, NULL, 0)) == 0)
       j->apply_vals = vals;
     else
       mproc_args_free(vals);
   } else if (rc == 0) {
-    uint32_t n = mp_get_u32(r);
-    uint8_t type = n ? mp_get_u8(r) : MPROC_ARG_NONE;
+    uint32_t n = mproc__get_u32(r);
+    uint8_t type = n ? mproc__get_u8(r) : MPROC_ARG_NONE;
     size_t len = 0;
-    const void *v = n ? mp_get_blob(r, &len) : NULL;
-    rc = r->err ? r->err : n > 1 ? MPROC_EPROTO : mp_job_set_value(j, i, type, v, len);
+    const void *v = n ? mproc__get_blob(r, &len) : NULL;
+    rc = r->err ? r->err : n > 1 ? MPROC_EPROTO : mproc__job_set_value(j, i, type, v, len);
   }
   free(msg);
   return rc;
 }
 
 static int store_results(mproc_result_t *j, const pool_chunk *c, mp_rd *r) {
-  uint32_t count = mp_get_u32(r);
-  uint8_t form = mp_get_u8(r);
+  uint32_t count = mproc__get_u32(r);
+  uint8_t form = mproc__get_u8(r);
   if (r->err || count != c->count)
     return MPROC_EPROTO;
   if (form == ITEMS_UNIFORM) {
-    uint8_t type = mp_get_u8(r);
+    uint8_t type = mproc__get_u8(r);
     if (r->err || (type != MPROC_ARG_INT && type != MPROC_ARG_DOUBLE) ||
         r->len - r->pos != 8 * (size_t)count)
       return MPROC_EPROTO;
     if (j->in.kind == KIND_APPLY) {
-      int rc = mp_job_set_value(j, c->first, MPROC_ARG_NONE, NULL, 0);
+      int rc = mproc__job_set_value(j, c->first, MPROC_ARG_NONE, NULL, 0);
       if (rc == 0 && (rc = mproc_args_new(&j->apply_vals)) == 0)
-        rc = mp_args_add_raw(j->apply_vals, type, r->p + r->pos, 8);
+        rc = mproc__args_add_raw(j->apply_vals, type, r->p + r->pos, 8);
       return rc;
     }
-    mp_job_set_run(j, c->first, type, r->p + r->pos, count);
+    mproc__job_set_run(j, c->first, type, r->p + r->pos, count);
     return 0;
   }
   if (form != ITEMS_OUTCOMES)
@@ -441,47 +441,47 @@ static pool_chunk *pop_head(pool_worker *w) {
 }
 
 static void on_result(mproc_pool_t *p, pool_worker *w, mp_rd *r) {
-  uint64_t id = mp_get_u64(r);
-  int64_t run_ns = (int64_t)mp_get_u64(r);
+  uint64_t id = mproc__get_u64(r);
+  int64_t run_ns = (int64_t)mproc__get_u64(r);
   if (r->err || w->head == NULL || w->head->id != id)
     return; /* not what this worker was given: ignore */
   pool_chunk *c = pop_head(w);
   w->received++;
   mproc_result_t *j = c->job;
-  hub_lock(p->hub);
+  mproc__hub_lock(p->hub);
   note_run_time(&p->fns[j->fn], run_ns);
   if (!j->finished) {
     if (store_results(j, c, r) != 0)
-      mp_job_cancel_rest(j, MPROC_EPROTO, "a worker sent a malformed result");
+      mproc__job_cancel_rest(j, MPROC_EPROTO, "a worker sent a malformed result");
     after_items(p, j);
   }
   j->inflight--;
   chunk_free(p, c);
   job_settle(p, j);
-  hub_unlock(p->hub);
+  mproc__hub_unlock(p->hub);
 }
 
-void mp_pool_on_record(mproc_pool_t *p, const unsigned char *data, size_t size) {
+void mproc__pool_on_record(mproc_pool_t *p, const unsigned char *data, size_t size) {
   mp_rd r;
-  mp_rd_init(&r, data, size);
-  uint8_t type = mp_get_u8(&r);
-  uint32_t slot = mp_get_u32(&r), gen = mp_get_u32(&r);
+  mproc__rd_init(&r, data, size);
+  uint8_t type = mproc__get_u8(&r);
+  uint32_t slot = mproc__get_u32(&r), gen = mproc__get_u32(&r);
   if (r.err || slot >= (uint32_t)p->nworkers || p->w[slot].gen != gen)
     return;
   pool_worker *w = &p->w[slot];
   if (type == MSG_RESULT) {
     on_result(p, w, &r);
   } else if (type == MSG_HELLO) {
-    hub_lock(p->hub);
+    mproc__hub_lock(p->hub);
     w->state = w->state == W_STARTING ? W_READY : w->state;
-    hub_unlock(p->hub);
+    mproc__hub_unlock(p->hub);
     p->startup_deaths = 0;
   } else if (type == MSG_INITFAIL) {
-    int32_t code = (int32_t)mp_get_u32(&r);
-    char *msg = mp_get_str(&r);
-    hub_lock(p->hub);
-    mp_pool_break(p, "the pool's initializer failed with %d: %s", (int)code, msg ? msg : "");
-    hub_unlock(p->hub);
+    int32_t code = (int32_t)mproc__get_u32(&r);
+    char *msg = mproc__get_str(&r);
+    mproc__hub_lock(p->hub);
+    mproc__pool_break(p, "the pool's initializer failed with %d: %s", (int)code, msg ? msg : "");
+    mproc__hub_unlock(p->hub);
     free(msg);
   }
 }
@@ -490,24 +490,24 @@ void mp_pool_on_record(mproc_pool_t *p, const unsigned char *data, size_t size) 
 static int drain(mproc_pool_t *p, int max) {
   int k = 0;
   for (; max < 0 || k < max; k++) {
-    if (mp_queue_get_into(p->rq, 0, &p->rbuf) != 0)
+    if (mproc__queue_get_into(p->rq, 0, &p->rbuf) != 0)
       break;
-    mp_pool_on_record(p, p->rbuf.data, p->rbuf.len);
+    mproc__pool_on_record(p, p->rbuf.data, p->rbuf.len);
   }
   return k;
 }
 
 /* Returns how many results it completed: completing one can leave the pool with no work. */
-int mp_pool_run_callbacks(mproc_pool_t *p) {
+int mproc__pool_run_callbacks(mproc_pool_t *p) {
   for (int n = 0;; n++) {
-    hub_lock(p->hub);
+    mproc__hub_lock(p->hub);
     mproc_result_t *j = p->ready_head;
     if (j != NULL) {
       p->ready_head = j->next_ready;
       if (p->ready_head == NULL)
         p->ready_tail = NULL;
     }
-    hub_unlock(p->hub);
+    mproc__hub_unlock(p->hub);
     if (j == NULL)
       return n;
     complete(p, j);
@@ -567,11 +567,11 @@ static void settle_culprit(loss *l, pool_chunk *c, size_t i) {
   char msg[400];
   snprintf(msg, sizeof msg, "%s while running item %zu", l->why, i);
   if (l->timed_out)
-    mp_job_set_failure(j, i, MPROC_ETASKTIMEOUT, 0, msg);
+    mproc__job_set_failure(j, i, MPROC_ETASKTIMEOUT, 0, msg);
   else if (o->on_death != MPROC_POOL_RETRY_TASK)
-    mp_job_set_failure(j, i, MPROC_EWORKERDIED, 0, msg);
+    mproc__job_set_failure(j, i, MPROC_EWORKERDIED, 0, msg);
   else if (c->deaths + 1 > retries)
-    mp_job_set_failure(j, i, MPROC_EPOISON, 0, msg);
+    mproc__job_set_failure(j, i, MPROC_EPOISON, 0, msg);
   else
     requeue(l, split(l->p, j, i, 1, c->deaths + 1));
 }
@@ -588,7 +588,7 @@ static void settle_lost(loss *l, pool_chunk *c, int64_t item) {
       char msg[400];
       snprintf(msg, sizeof msg, "it finished, but its result was lost: %s", l->why);
       for (size_t k = 0; k < done; k++)
-        mp_job_set_failure(j, c->first + k, MPROC_EWORKERDIED, 0, msg);
+        mproc__job_set_failure(j, c->first + k, MPROC_EWORKERDIED, 0, msg);
     }
     if (done < c->count) {
       settle_culprit(l, c, c->first + done);
@@ -602,7 +602,7 @@ static void settle_lost(loss *l, pool_chunk *c, int64_t item) {
 }
 
 /* Lock held: everything assigned to dead worker i is failed, retried or sent elsewhere. */
-int mp_pool_reassign(mproc_pool_t *p, int i, const char *why) {
+int mproc__pool_reassign(mproc_pool_t *p, int i, const char *why) {
   pool_worker *w = &p->w[i];
   const int64_t *s = slot_of(p, i);
   uint64_t begun = (uint64_t)LD64(&s[SLOT_BEGUN]);
@@ -631,9 +631,9 @@ static void replace_worker(mproc_pool_t *p, int i) {
   for (int k = 0; k < p->nworkers; k++)
     alive += p->w[k].state != W_EMPTY;
   if (alive == 0) {
-    hub_lock(p->hub);
-    mp_pool_break(p, "no worker can be started: %s", mproc_strerror(rc));
-    hub_unlock(p->hub);
+    mproc__hub_lock(p->hub);
+    mproc__pool_break(p, "no worker can be started: %s", mproc_strerror(rc));
+    mproc__hub_unlock(p->hub);
   }
 }
 
@@ -648,25 +648,25 @@ static void handle_death(mproc_pool_t *p, int i) {
   mproc_process_exitcode(w->proc, &code);
   int before_start = w->state == W_STARTING && !w->timed_out;
   int quitting = w->state == W_QUITTING;
-  hub_lock(p->hub);
-  int lost = mp_pool_reassign(p, i, why);
+  mproc__hub_lock(p->hub);
+  int lost = mproc__pool_reassign(p, i, why);
   if (!quitting && (lost || code != 0) && p->opts.on_death == MPROC_POOL_BREAK)
-    mp_pool_break(p, "%s", why);
+    mproc__pool_break(p, "%s", why);
   if (before_start && ++p->startup_deaths >= STARTUP_DEATHS_MAX)
-    mp_pool_break(p, "workers die before they start (%s)", why);
+    mproc__pool_break(p, "workers die before they start (%s)", why);
   int replace = !quitting && !p->broken && !p->terminating;
-  hub_unlock(p->hub);
-  stop_worker(p, i, os_now_ns());
+  mproc__hub_unlock(p->hub);
+  stop_worker(p, i, mproc__os_now_ns());
   if (replace)
     replace_worker(p, i);
-  mp_pool_run_callbacks(p);
+  mproc__pool_run_callbacks(p);
 }
 
 /* --- time limits -------------------------------------------------------------------------------- */
 
 /* Kills workers whose item ran past its limit; returns when to look again (OS_NO_DEADLINE). */
 static int64_t check_timeouts(mproc_pool_t *p) {
-  int64_t next = OS_NO_DEADLINE, now = os_now_ns();
+  int64_t next = OS_NO_DEADLINE, now = mproc__os_now_ns();
   for (int i = 0; i < p->nworkers; i++) {
     pool_worker *w = &p->w[i];
     if (w->head == NULL || w->timed_out || w->head->job->opts.task_timeout_ms <= 0)
@@ -699,14 +699,14 @@ static void wait_events(mproc_pool_t *p, int64_t deadline) {
       ws[n++] = (mproc_waitable){MPROC_WAIT_PROCESS, p->w[i].proc, i, 0};
   int64_t ms = MPROC_FOREVER;
   if (deadline != OS_NO_DEADLINE) {
-    int64_t left = deadline - os_now_ns();
+    int64_t left = deadline - mproc__os_now_ns();
     ms = left <= 0 ? 0 : (left + 999999) / 1000000;
   }
-  p->last_death_check = os_now_ns();
+  p->last_death_check = mproc__os_now_ns();
   if (mproc_wait(ws, n, ms, NULL) != 0)
     return;
   if (ws[1].ready)
-    os_notifier_clear(p->doorbell);
+    mproc__os_notifier_clear(p->doorbell);
   for (size_t k = 2; k < n; k++)
     if (ws[k].ready)
       handle_death(p, (int)ws[k].handle);
@@ -725,12 +725,12 @@ static void drop_chunks(mproc_pool_t *p, pool_chunk **list) {
   }
 }
 
-void mp_pool_cancel_all(mproc_pool_t *p) {
-  hub_lock(p->hub);
+void mproc__pool_cancel_all(mproc_pool_t *p) {
+  mproc__hub_lock(p->hub);
   for (mproc_result_t *j = p->all; j; j = j->next_all) {
-    mp_job_cancel_rest(j, MPROC_ECANCELED, "cancelled: the pool was terminated");
-    if (mp_job_check_ready(j))
-      mp_pool_ready_push(p, j);
+    mproc__job_cancel_rest(j, MPROC_ECANCELED, "cancelled: the pool was terminated");
+    if (mproc__job_check_ready(j))
+      mproc__pool_ready_push(p, j);
   }
   for (int i = 0; i < p->nworkers; i++) {
     drop_chunks(p, &p->w[i].head);
@@ -738,25 +738,25 @@ void mp_pool_cancel_all(mproc_pool_t *p) {
     p->w[i].inflight = 0;
   }
   drop_chunks(p, &p->requeue);
-  hub_unlock(p->hub);
-  mp_pool_run_callbacks(p);
+  mproc__hub_unlock(p->hub);
+  mproc__pool_run_callbacks(p);
 }
 
 static void terminate_all(mproc_pool_t *p) {
-  hub_lock(p->hub);
+  mproc__hub_lock(p->hub);
   for (mproc_result_t *j = p->all; j; j = j->next_all) {
-    mp_job_cancel_rest(j, MPROC_ECANCELED, "cancelled: the pool was terminated");
-    if (mp_job_check_ready(j))
-      mp_pool_ready_push(p, j);
+    mproc__job_cancel_rest(j, MPROC_ECANCELED, "cancelled: the pool was terminated");
+    if (mproc__job_check_ready(j))
+      mproc__pool_ready_push(p, j);
   }
-  hub_unlock(p->hub);
+  mproc__hub_unlock(p->hub);
   for (int i = 0; i < p->nworkers; i++)
     if (p->w[i].proc)
       mproc_process_terminate(p->w[i].proc);
-  int64_t deadline = os_now_ns() + (int64_t)TERM_GRACE_MS * 1000000;
+  int64_t deadline = mproc__os_now_ns() + (int64_t)TERM_GRACE_MS * 1000000;
   for (int i = 0; i < p->nworkers; i++)
     stop_worker(p, i, deadline);
-  mp_pool_cancel_all(p); /* drops the chunks the stopped workers held, runs callbacks */
+  mproc__pool_cancel_all(p); /* drops the chunks the stopped workers held, runs callbacks */
 }
 
 /* After close, once no work is left: asks each worker to exit. 1 when all have. */
@@ -768,9 +768,9 @@ static int quit_workers(mproc_pool_t *p) {
       unsigned char q = MSG_QUIT;
       if (mproc_queue_put(w->tq, &q, 1, 1000) != 0)
         mproc_process_kill(w->proc);
-      hub_lock(p->hub);
+      mproc__hub_lock(p->hub);
       w->state = W_QUITTING;
-      hub_unlock(p->hub);
+      mproc__hub_unlock(p->hub);
     }
     left += w->state != W_EMPTY;
   }
@@ -787,7 +787,7 @@ static int start_all(mproc_pool_t *p) {
       for (int k = 0; k < i; k++)
         mproc_process_kill(p->w[k].proc);
       for (int k = 0; k < i; k++)
-        stop_worker(p, k, os_now_ns());
+        stop_worker(p, k, mproc__os_now_ns());
       return rc;
     }
   }
@@ -795,57 +795,57 @@ static int start_all(mproc_pool_t *p) {
 }
 
 /* Closed and nothing left to run: the workers may go. */
-int mp_pool_no_work_left(mproc_pool_t *p) {
-  hub_lock(p->hub);
+int mproc__pool_no_work_left(mproc_pool_t *p) {
+  mproc__hub_lock(p->hub);
   int quit = p->closed && p->all == NULL && p->requeue == NULL;
-  hub_unlock(p->hub);
+  mproc__hub_unlock(p->hub);
   return quit;
 }
 
 static void serve(mproc_pool_t *p) {
   for (;;) {
-    hub_lock(p->hub);
+    mproc__hub_lock(p->hub);
     int term = p->terminating;
-    hub_unlock(p->hub);
+    mproc__hub_unlock(p->hub);
     if (term) {
       terminate_all(p);
       return;
     }
-    int quit = mp_pool_no_work_left(p);
+    int quit = mproc__pool_no_work_left(p);
     if (quit && quit_workers(p))
       return;
     int waiting = feed(p);
     int got = drain(p, DRAIN_MAX);
-    got += mp_pool_run_callbacks(p);
+    got += mproc__pool_run_callbacks(p);
     int64_t next = check_timeouts(p);
-    if (waiting && next > os_now_ns() + RETRY_NS)
-      next = os_now_ns() + RETRY_NS; /* room in a task queue appears without a wake-up */
+    if (waiting && next > mproc__os_now_ns() + RETRY_NS)
+      next = mproc__os_now_ns() + RETRY_NS; /* room in a task queue appears without a wake-up */
     /* The trap: this thread itself can retire the last job after the check above (an empty
      * map is settled by run_callbacks, a finished job's requeued chunk by feed). close()
      * rang the doorbell long before, so nothing would wake us: look again, don't sleep. */
-    if (!quit && mp_pool_no_work_left(p))
+    if (!quit && mproc__pool_no_work_left(p))
       continue;
     if (got == 0)
       wait_events(p, next);
-    else if (os_now_ns() - p->last_death_check > DEATH_CHECK_NS)
-      wait_events(p, os_now_ns());
+    else if (mproc__os_now_ns() - p->last_death_check > DEATH_CHECK_NS)
+      wait_events(p, mproc__os_now_ns());
   }
 }
 
-void mp_pool_thread(void *arg) {
+void mproc__pool_thread(void *arg) {
   mproc_pool_t *p = arg;
-  p->thread_token = os_thread_token();
+  p->thread_token = mproc__os_thread_token();
   int rc = start_all(p);
-  hub_lock(p->hub);
+  mproc__hub_lock(p->hub);
   p->start_rc = rc;
   p->started = 1;
-  hub_wake(p->hub);
-  hub_unlock(p->hub);
+  mproc__hub_wake(p->hub);
+  mproc__hub_unlock(p->hub);
   if (rc != 0)
     return;
   serve(p);
-  hub_lock(p->hub);
+  mproc__hub_lock(p->hub);
   p->thread_done = 1;
-  hub_wake(p->hub);
-  hub_unlock(p->hub);
+  mproc__hub_wake(p->hub);
+  mproc__hub_unlock(p->hub);
 }

@@ -9,14 +9,14 @@
 
 /* --- the hub: the lock and wake-up word a pool shares with its results ----------------------- */
 
-int mp_hub_new(pool_hub **out) {
+int mproc__hub_new(pool_hub **out) {
   pool_hub *h = calloc(1, sizeof *h);
   if (h == NULL)
     return MPROC_ENOMEM;
   h->mu_h = h->park = OS_INVALID;
-  int rc = os_mutex_init(&h->mu, &h->mu_h);
-  if (rc == 0 && (rc = os_park_new(&h->park)) != 0)
-    os_close(h->mu_h);
+  int rc = mproc__os_mutex_init(&h->mu, &h->mu_h);
+  if (rc == 0 && (rc = mproc__os_park_new(&h->park)) != 0)
+    mproc__os_close(h->mu_h);
   if (rc != 0) {
     free(h);
     return rc;
@@ -26,46 +26,46 @@ int mp_hub_new(pool_hub **out) {
   return 0;
 }
 
-void hub_lock(pool_hub *h) { os_mutex_lock(&h->mu, h->mu_h, OS_NO_DEADLINE); }
+void mproc__hub_lock(pool_hub *h) { mproc__os_mutex_lock(&h->mu, h->mu_h, OS_NO_DEADLINE); }
 
-void hub_unlock(pool_hub *h) {
+void mproc__hub_unlock(pool_hub *h) {
   int dead = h->refs == 0;
-  os_mutex_unlock(&h->mu, h->mu_h);
+  mproc__os_mutex_unlock(&h->mu, h->mu_h);
   if (dead) {
-    os_close(h->mu_h);
-    os_close(h->park);
+    mproc__os_close(h->mu_h);
+    mproc__os_close(h->park);
     free(h);
   }
 }
 
-void hub_wake(pool_hub *h) {
+void mproc__hub_wake(pool_hub *h) {
   __atomic_add_fetch(&h->seq, 1, __ATOMIC_RELEASE);
   if (h->sleepers > 0)
-    os_park_wake(&h->seq, h->park, h->sleepers);
+    mproc__os_park_wake(&h->seq, h->park, h->sleepers);
 }
 
-int hub_wait(pool_hub *h, int64_t deadline) {
+int mproc__hub_wait(pool_hub *h, int64_t deadline) {
   uint32_t s = __atomic_load_n(&h->seq, __ATOMIC_ACQUIRE);
-  if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
+  if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline)
     return MPROC_ETIMEDOUT;
   h->sleepers++;
-  hub_unlock(h);
-  int rc = os_park_wait(&h->seq, s, h->park, deadline);
-  hub_lock(h);
+  mproc__hub_unlock(h);
+  int rc = mproc__os_park_wait(&h->seq, s, h->park, deadline);
+  mproc__hub_lock(h);
   h->sleepers--;
   return rc;
 }
 
 /* --- jobs ------------------------------------------------------------------------------------ */
 
-int mp_job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out) {
+int mproc__job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out) {
   mproc_result_t *j = calloc(1, sizeof *j);
   if (j == NULL)
     return MPROC_ENOMEM;
   j->hub = hub;
   j->in.kind = kind;
   j->n = n;
-  mp_buf_init(&j->in.lists);
+  mproc__buf_init(&j->in.lists);
   size_t m = n ? n : 1;
   j->rtype = calloc(m, 1);
   j->rword = calloc(m, sizeof *j->rword);
@@ -79,7 +79,7 @@ int mp_job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out) {
   return 0;
 }
 
-void mp_job_discard(mproc_result_t *j) {
+void mproc__job_discard(mproc_result_t *j) {
   for (size_t i = 0; i < j->n; i++)
     if (j->rtype[i] == MPROC_ARG_BYTES || j->rtype[i] == MPROC_ARG_STR)
       free((void *)(uintptr_t)j->rword[i]);
@@ -93,12 +93,12 @@ void mp_job_discard(mproc_result_t *j) {
   free(j->order);
   mproc_args_free(j->apply_vals);
   mproc_args_free(j->in.own_items);
-  mp_buf_free(&j->in.lists);
+  mproc__buf_free(&j->in.lists);
   free(j->in.offs);
   free(j);
 }
 
-void mp_job_unref(mproc_result_t *j, int user) {
+void mproc__job_unref(mproc_result_t *j, int user) {
   if (user)
     j->user_ref = 0;
   else
@@ -106,7 +106,7 @@ void mp_job_unref(mproc_result_t *j, int user) {
   if (j->user_ref || j->pool_ref)
     return;
   j->hub->refs--;
-  mp_job_discard(j);
+  mproc__job_discard(j);
 }
 
 static void finished(mproc_result_t *j, size_t i) {
@@ -115,7 +115,7 @@ static void finished(mproc_result_t *j, size_t i) {
     j->order[j->norder++] = i;
 }
 
-int mp_job_set_value(mproc_result_t *j, size_t i, uint8_t type, const void *p, size_t len) {
+int mproc__job_set_value(mproc_result_t *j, size_t i, uint8_t type, const void *p, size_t len) {
   if (i >= j->n || j->rtype[i] != 0)
     return MPROC_EPROTO;
   if (type == MPROC_ARG_INT || type == MPROC_ARG_DOUBLE) {
@@ -136,7 +136,7 @@ int mp_job_set_value(mproc_result_t *j, size_t i, uint8_t type, const void *p, s
   return 0;
 }
 
-void mp_job_set_run(mproc_result_t *j, size_t first, uint8_t type, const unsigned char *p,
+void mproc__job_set_run(mproc_result_t *j, size_t first, uint8_t type, const unsigned char *p,
                     size_t n) {
   memcpy(j->rword + first, p, 8 * n);
   memset(j->rtype + first, type, n);
@@ -155,7 +155,7 @@ static int ensure_failure_arrays(mproc_result_t *j) {
   return j->status && j->tcode && j->msg ? 0 : MPROC_ENOMEM;
 }
 
-void mp_job_set_failure(mproc_result_t *j, size_t i, int status, int code, const char *msg) {
+void mproc__job_set_failure(mproc_result_t *j, size_t i, int status, int code, const char *msg) {
   if (i >= j->n || j->rtype[i] != 0)
     return;
   j->rtype[i] = MPROC_ARG_NONE;
@@ -174,32 +174,32 @@ void mp_job_set_failure(mproc_result_t *j, size_t i, int status, int code, const
   j->msg[i] = msg && *msg ? strdup(msg) : NULL;
 }
 
-void mp_job_cancel_rest(mproc_result_t *j, int status, const char *msg) {
+void mproc__job_cancel_rest(mproc_result_t *j, int status, const char *msg) {
   for (size_t i = 0; i < j->n; i++)
     if (j->rtype[i] == 0)
-      mp_job_set_failure(j, i, status, 0, msg);
+      mproc__job_set_failure(j, i, status, 0, msg);
 }
 
-void mp_job_publish(mproc_result_t *j) {
+void mproc__job_publish(mproc_result_t *j) {
   if (j->ready)
     return;
   __atomic_store_n(&j->ready, 1, __ATOMIC_RELEASE);
-  hub_wake(j->hub);
+  mproc__hub_wake(j->hub);
 }
 
-int mp_job_check_ready(mproc_result_t *j) {
+int mproc__job_check_ready(mproc_result_t *j) {
   if (j->finished || j->done < j->n)
     return 0;
   j->finished = 1;
   if (j->opts.callback == NULL && j->opts.error_callback == NULL)
-    mp_job_publish(j); /* else after its callback, as Python does */
+    mproc__job_publish(j); /* else after its callback, as Python does */
   return 1;
 }
 
 /* --- inputs ---------------------------------------------------------------------------------- */
 
 static int set_map_input(mproc_result_t *j, const mproc_args_t *items, int copy) {
-  if (mp_args_has_handles(items))
+  if (mproc__args_has_handles(items))
     return MPROC_ENOTSUP;
   j->in.items = items;
   if (!copy)
@@ -207,12 +207,12 @@ static int set_map_input(mproc_result_t *j, const mproc_args_t *items, int copy)
   int rc = mproc_args_new(&j->in.own_items);
   if (rc != 0)
     return rc;
-  int ut = mp_args_uniform_type(items);
+  int ut = mproc__args_uniform_type(items);
   if (ut != 0)
-    rc = mp_args_add_run(j->in.own_items, (uint8_t)ut, mp_args_payload(items),
+    rc = mproc__args_add_run(j->in.own_items, (uint8_t)ut, mproc__args_payload(items),
                          mproc_args_count(items));
   else
-    rc = mp_args_extend(j->in.own_items, items, 0);
+    rc = mproc__args_extend(j->in.own_items, items, 0);
   j->in.items = j->in.own_items;
   return rc;
 }
@@ -225,44 +225,44 @@ static int set_list_input(mproc_result_t *j, const mproc_args_t *const *lists) {
     const mproc_args_t *a = lists ? lists[i] : NULL;
     if (a == NULL && j->in.kind == KIND_STAR)
       return MPROC_EINVAL; /* apply's NULL is an empty list; a starmap row must exist */
-    if (mp_args_has_handles(a))
+    if (mproc__args_has_handles(a))
       return MPROC_ENOTSUP;
     j->in.offs[i] = j->in.lists.len;
-    mp_args_encode(a, &j->in.lists);
+    mproc__args_encode(a, &j->in.lists);
   }
   j->in.offs[j->n] = j->in.lists.len;
   return j->in.lists.err;
 }
 
-int mp_job_set_input(mproc_result_t *j, const mproc_args_t *items,
+int mproc__job_set_input(mproc_result_t *j, const mproc_args_t *items,
                      const mproc_args_t *const *lists, int copy) {
   if (j->in.kind == KIND_MAP)
     return set_map_input(j, items, copy);
   return set_list_input(j, lists);
 }
 
-void mp_job_encode_items(const mproc_result_t *j, size_t first, size_t n, mp_buf *b) {
+void mproc__job_encode_items(const mproc_result_t *j, size_t first, size_t n, mp_buf *b) {
   if (j->in.kind != KIND_MAP) {
-    mp_put_u8(b, ITEMS_LISTS);
-    mp_put(b, j->in.lists.data + j->in.offs[first], j->in.offs[first + n] - j->in.offs[first]);
+    mproc__put_u8(b, ITEMS_LISTS);
+    mproc__put(b, j->in.lists.data + j->in.offs[first], j->in.offs[first + n] - j->in.offs[first]);
     return;
   }
   const mproc_args_t *a = j->in.items;
-  int ut = mp_args_uniform_type(a);
+  int ut = mproc__args_uniform_type(a);
   if (ut != 0) {
-    mp_put_u8(b, ITEMS_UNIFORM);
-    mp_put_u8(b, (uint8_t)ut);
-    mp_put(b, mp_args_payload(a) + 8 * first, 8 * n);
+    mproc__put_u8(b, ITEMS_UNIFORM);
+    mproc__put_u8(b, (uint8_t)ut);
+    mproc__put(b, mproc__args_payload(a) + 8 * first, 8 * n);
     return;
   }
-  mp_put_u8(b, ITEMS_PLAIN);
+  mproc__put_u8(b, ITEMS_PLAIN);
   for (size_t i = first; i < first + n; i++) {
     uint8_t type;
     const unsigned char *p;
     size_t len;
-    mp_args_item(a, i, &type, &p, &len);
-    mp_put_u8(b, type);
-    mp_put_blob(b, p, len);
+    mproc__args_item(a, i, &type, &p, &len);
+    mproc__put_u8(b, type);
+    mproc__put_blob(b, p, len);
   }
 }
 
@@ -271,12 +271,12 @@ void mp_job_encode_items(const mproc_result_t *j, size_t first, size_t n, mp_buf
 static int add_outcome(mproc_args_t *a, const mproc_result_t *j, size_t i) {
   uint8_t t = j->rtype[i];
   if (t == MPROC_ARG_INT || t == MPROC_ARG_DOUBLE)
-    return mp_args_add_raw(a, t, &j->rword[i], 8);
+    return mproc__args_add_raw(a, t, &j->rword[i], 8);
   if (t == MPROC_ARG_BYTES || t == MPROC_ARG_STR) {
     const unsigned char *p = (const unsigned char *)(uintptr_t)j->rword[i];
     size_t len;
     memcpy(&len, p, sizeof len);
-    return mp_args_add_raw(a, t, p + sizeof len, len);
+    return mproc__args_add_raw(a, t, p + sizeof len, len);
   }
   return mproc_args_add_none(a);
 }
@@ -297,7 +297,7 @@ static int item_values(const mproc_result_t *j, size_t from, size_t to, mproc_ar
   for (size_t i = from; rc == 0 && i < to;) {
     size_t e = run_end(j, i, to);
     if (e > i + 1) {
-      rc = mp_args_add_run(a, j->rtype[i], &j->rword[i], e - i);
+      rc = mproc__args_add_run(a, j->rtype[i], &j->rword[i], e - i);
       i = e;
     } else {
       rc = add_outcome(a, j, i++);
@@ -306,13 +306,13 @@ static int item_values(const mproc_result_t *j, size_t from, size_t to, mproc_ar
   return rc;
 }
 
-int mp_job_values(mproc_result_t *j, mproc_args_t **out) {
+int mproc__job_values(mproc_result_t *j, mproc_args_t **out) {
   mproc_args_t *a;
   int rc = mproc_args_new(&a);
   if (rc != 0)
     return rc;
   if (j->in.kind == KIND_APPLY)
-    rc = mp_args_extend(a, j->apply_vals, 0);
+    rc = mproc__args_extend(a, j->apply_vals, 0);
   else
     rc = item_values(j, 0, j->n, a);
   if (rc != 0) {
@@ -327,13 +327,13 @@ int mp_job_values(mproc_result_t *j, mproc_args_t **out) {
 
 /* Lock held: ready for this caller (its own callback sees the result it is called for). */
 static int ready_for_me(const mproc_result_t *r) {
-  return r->ready || (r->finished && r->cb_thread == os_thread_token());
+  return r->ready || (r->finished && r->cb_thread == mproc__os_thread_token());
 }
 
 static int wait_ready(mproc_result_t *r, int64_t timeout_ms) {
-  int64_t deadline = os_deadline(timeout_ms);
+  int64_t deadline = mproc__os_deadline(timeout_ms);
   while (!ready_for_me(r))
-    if (hub_wait(r->hub, deadline) == MPROC_ETIMEDOUT && !ready_for_me(r))
+    if (mproc__hub_wait(r->hub, deadline) == MPROC_ETIMEDOUT && !ready_for_me(r))
       return MPROC_ETIMEDOUT;
   return 0;
 }
@@ -341,27 +341,27 @@ static int wait_ready(mproc_result_t *r, int64_t timeout_ms) {
 int mproc_result_get(mproc_result_t *r, int64_t timeout_ms, mproc_args_t **values) {
   if (r == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
-  hub_lock(r->hub);
+  mproc__hub_lock(r->hub);
   int rc = wait_ready(r, timeout_ms);
   if (rc == 0) {
     int fail = r->failed ? r->first_fail : 0;
     if (values && (r->in.kind != KIND_APPLY || !fail))
-      rc = mp_job_values(r, values);
+      rc = mproc__job_values(r, values);
     else if (values)
       *values = NULL;
     if (rc == 0)
       rc = fail;
   }
-  hub_unlock(r->hub);
+  mproc__hub_unlock(r->hub);
   return rc;
 }
 
 int mproc_result_wait(mproc_result_t *r, int64_t timeout_ms) {
   if (r == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
-  hub_lock(r->hub);
+  mproc__hub_lock(r->hub);
   int rc = wait_ready(r, timeout_ms);
-  hub_unlock(r->hub);
+  mproc__hub_unlock(r->hub);
   return rc;
 }
 
@@ -374,21 +374,21 @@ int mproc_result_ready(mproc_result_t *r) {
 int mproc_result_successful(mproc_result_t *r) {
   if (r == NULL)
     return MPROC_EINVAL;
-  hub_lock(r->hub);
+  mproc__hub_lock(r->hub);
   int rc = !ready_for_me(r) ? MPROC_ESTATE : !r->failed;
-  hub_unlock(r->hub);
+  mproc__hub_unlock(r->hub);
   return rc;
 }
 
 int mproc_result_progress(mproc_result_t *r, size_t *done, size_t *total) {
   if (r == NULL)
     return MPROC_EINVAL;
-  hub_lock(r->hub);
+  mproc__hub_lock(r->hub);
   if (done)
     *done = r->done;
   if (total)
     *total = r->n;
-  hub_unlock(r->hub);
+  mproc__hub_unlock(r->hub);
   return 0;
 }
 
@@ -403,27 +403,27 @@ static int item_status(const mproc_result_t *r, size_t i) {
 int mproc_result_status(mproc_result_t *r, size_t i) {
   if (r == NULL)
     return MPROC_EINVAL;
-  hub_lock(r->hub);
+  mproc__hub_lock(r->hub);
   int rc = item_status(r, i);
-  hub_unlock(r->hub);
+  mproc__hub_unlock(r->hub);
   return rc;
 }
 
 int mproc_result_task_code(mproc_result_t *r, size_t i) {
   if (r == NULL)
     return MPROC_EINVAL;
-  hub_lock(r->hub);
+  mproc__hub_lock(r->hub);
   int rc = item_status(r, i) == MPROC_ETASKFAILED && r->tcode ? r->tcode[i] : 0;
-  hub_unlock(r->hub);
+  mproc__hub_unlock(r->hub);
   return rc;
 }
 
 const char *mproc_result_error(mproc_result_t *r, size_t i) {
   if (r == NULL)
     return NULL;
-  hub_lock(r->hub);
+  mproc__hub_lock(r->hub);
   const char *m = item_status(r, i) < 0 && r->msg ? r->msg[i] : NULL;
-  hub_unlock(r->hub);
+  mproc__hub_unlock(r->hub);
   return m;
 }
 
@@ -444,7 +444,7 @@ static int iter_item(mproc_result_t *r, size_t i, mproc_args_t **value) {
   }
   int rc = mproc_args_new(value);
   if (rc == 0 && r->in.kind == KIND_APPLY)
-    rc = mp_args_extend(*value, r->apply_vals, 0);
+    rc = mproc__args_extend(*value, r->apply_vals, 0);
   else if (rc == 0)
     rc = item_values(r, i, i + 1, *value);
   return rc;
@@ -454,12 +454,12 @@ int mproc_result_next(mproc_result_t *r, int64_t timeout_ms, mproc_args_t **valu
                       size_t *index) {
   if (r == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
-  int64_t deadline = os_deadline(timeout_ms);
-  hub_lock(r->hub);
+  int64_t deadline = mproc__os_deadline(timeout_ms);
+  mproc__hub_lock(r->hub);
   int rc = 0;
   size_t i = SIZE_MAX;
   while (r->next_iter < r->n && (i = next_ready(r)) == SIZE_MAX && rc == 0)
-    rc = hub_wait(r->hub, deadline);
+    rc = mproc__hub_wait(r->hub, deadline);
   if (r->next_iter >= r->n)
     rc = MPROC_EEOF;
   else if (i == SIZE_MAX)
@@ -470,7 +470,7 @@ int mproc_result_next(mproc_result_t *r, int64_t timeout_ms, mproc_args_t **valu
       *index = i;
     rc = iter_item(r, i, value);
   }
-  hub_unlock(r->hub);
+  mproc__hub_unlock(r->hub);
   return rc;
 }
 
@@ -478,7 +478,7 @@ void mproc_result_free(mproc_result_t *r) {
   if (r == NULL)
     return;
   pool_hub *h = r->hub;
-  hub_lock(h);
-  mp_job_unref(r, 1);
-  hub_unlock(h);
+  mproc__hub_lock(h);
+  mproc__job_unref(r, 1);
+  mproc__hub_unlock(h);
 }

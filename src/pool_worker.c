@@ -44,9 +44,9 @@ static void fail_sink(int code, const char *msg) {
 }
 
 static void put_header(mp_buf *b, const worker *w, uint8_t type) {
-  mp_put_u8(b, type);
-  mp_put_u32(b, w->slot_idx);
-  mp_put_u32(b, w->gen);
+  mproc__put_u8(b, type);
+  mproc__put_u32(b, w->slot_idx);
+  mproc__put_u32(b, w->gen);
 }
 
 static void send_record(worker *w, mp_buf *b) {
@@ -58,18 +58,18 @@ static void send_record(worker *w, mp_buf *b) {
 
 static void put_outcome(mp_buf *b, int status, int code, const char *msg,
                         const mproc_args_t *vals) {
-  mp_put_u32(b, (uint32_t)status);
-  mp_put_u32(b, (uint32_t)code);
-  mp_put_str(b, msg ? msg : "");
-  mp_args_encode(vals, b);
+  mproc__put_u32(b, (uint32_t)status);
+  mproc__put_u32(b, (uint32_t)code);
+  mproc__put_str(b, msg ? msg : "");
+  mproc__args_encode(vals, b);
 }
 
 /* The uniform results so far become outcome records (a later item did not fit the form). */
 static void leave_uniform(worker *w, mproc_args_t *tmp) {
   size_t n = w->uni.len / 8;
   for (size_t i = 0; i < n; i++) {
-    mp_args_reset(tmp);
-    mp_args_add_raw(tmp, w->utype, w->uni.data + 8 * i, 8);
+    mproc__args_reset(tmp);
+    mproc__args_add_raw(tmp, w->utype, w->uni.data + 8 * i, 8);
     put_outcome(&w->outc, 0, 0, NULL, tmp);
   }
   w->uni.len = 0;
@@ -89,11 +89,11 @@ static int single_value_status(const mproc_args_t *res, const char **why) {
 }
 
 static void record_outcome(worker *w, int kind, int rc) {
-  int ut = mp_args_uniform_type(w->res);
+  int ut = mproc__args_uniform_type(w->res);
   if (rc == 0 && kind != KIND_APPLY && ut != 0 && mproc_args_count(w->res) == 1 &&
       (w->utype == 0 || w->utype == ut)) {
     w->utype = (uint8_t)ut; /* the fast path: one value of the chunk's uniform type */
-    mp_put(&w->uni, mp_args_payload(w->res), 8);
+    mproc__put(&w->uni, mproc__args_payload(w->res), 8);
     return;
   }
   const char *why = NULL;
@@ -107,12 +107,12 @@ static void record_outcome(worker *w, int kind, int rc) {
   const unsigned char *p = NULL;
   size_t len = 0;
   if (status == 0 && kind != KIND_APPLY && n == 1)
-    mp_args_item(w->res, 0, &type, &p, &len);
+    mproc__args_item(w->res, 0, &type, &p, &len);
   int fits = (type == MPROC_ARG_INT || type == MPROC_ARG_DOUBLE) &&
              (w->utype == 0 || w->utype == type);
   if (fits) {
     w->utype = type;
-    mp_put(&w->uni, p, 8);
+    mproc__put(&w->uni, p, 8);
     return;
   }
   if (w->utype != 0xff)
@@ -120,12 +120,12 @@ static void record_outcome(worker *w, int kind, int rc) {
   if (status == MPROC_ETASKFAILED && t_fail.set)
     why = t_fail.text;
   if (status != 0)
-    mp_args_reset(w->res);
+    mproc__args_reset(w->res);
   put_outcome(&w->outc, status, rc, why, w->res);
 }
 
 static void run_one(worker *w, mproc_task_fn fn, int fn_err, int kind, const mproc_args_t *args) {
-  mp_args_reset(w->res);
+  mproc__args_reset(w->res);
   t_fail.set = 0;
   int rc;
   if (fn == NULL) {
@@ -152,20 +152,20 @@ typedef struct chunk_in {
 static void begin_item(worker *w, const chunk_in *c, uint32_t j) {
   ST64(&w->slot[SLOT_ITEM], (int64_t)j);
   if (c->timed)
-    ST64(&w->slot[SLOT_START], os_now_ns());
+    ST64(&w->slot[SLOT_START], mproc__os_now_ns());
 }
 
 /* The hot loop of a map over ints or doubles: no decoding, no allocation per item. */
 static void run_uniform(worker *w, const chunk_in *c, mproc_task_fn fn, uint8_t type,
                         const unsigned char *p) {
-  if (mp_buf_reserve(&w->uni, 8 * (size_t)c->count) != 0 ||
-      mp_args_view(w->view, type, p, 8) != 0)
+  if (mproc__buf_reserve(&w->uni, 8 * (size_t)c->count) != 0 ||
+      mproc__args_view(w->view, type, p, 8) != 0)
     return;
   for (uint32_t j = 0; j < c->count; j++) {
     begin_item(w, c, j);
     mp_args_view_move(w->view, p + 8 * (size_t)j);
     if (!mp_args_reset_plain(w->res))
-      mp_args_reset(w->res);
+      mproc__args_reset(w->res);
     t_fail.set = 0;
     int rc = fn(w->view, w->res);
     uint8_t t;
@@ -182,9 +182,9 @@ static void run_uniform(worker *w, const chunk_in *c, mproc_task_fn fn, uint8_t 
 
 static void run_items(worker *w, const chunk_in *c, mproc_task_fn fn, int fn_err) {
   mp_rd r;
-  mp_rd_init(&r, c->items, c->items_len);
-  uint8_t form = mp_get_u8(&r);
-  uint8_t utype = form == ITEMS_UNIFORM ? mp_get_u8(&r) : 0;
+  mproc__rd_init(&r, c->items, c->items_len);
+  uint8_t form = mproc__get_u8(&r);
+  uint8_t utype = form == ITEMS_UNIFORM ? mproc__get_u8(&r) : 0;
   if (form == ITEMS_UNIFORM && fn != NULL && r.err == 0 &&
       r.len - r.pos == 8 * (size_t)c->count) {
     run_uniform(w, c, fn, utype, r.p + r.pos);
@@ -196,7 +196,7 @@ static void run_items(worker *w, const chunk_in *c, mproc_task_fn fn, int fn_err
     begin_item(w, c, j);
     if (form == ITEMS_LISTS) {
       mproc_args_t *a = NULL;
-      if (mp_args_decode(&r, &a, MP_ARGS_PLAIN, NULL, 0) == 0)
+      if (mproc__args_decode(&r, &a, MP_ARGS_PLAIN, NULL, 0) == 0)
         run_one(w, fn, fn_err, c->kind, a);
       mproc_args_free(a);
       continue;
@@ -208,12 +208,12 @@ static void run_items(worker *w, const chunk_in *c, mproc_task_fn fn, int fn_err
       p = r.pos + 8 <= r.len ? r.p + r.pos : NULL;
       r.pos += 8;
     } else {
-      type = mp_get_u8(&r);
-      p = mp_get_blob(&r, &len);
+      type = mproc__get_u8(&r);
+      p = mproc__get_blob(&r, &len);
     }
     if (p == NULL && len > 0)
       break;
-    mp_args_view(w->view, type, p, len);
+    mproc__args_view(w->view, type, p, len);
     run_one(w, fn, fn_err, c->kind, w->view);
   }
   if (c->timed)
@@ -224,18 +224,18 @@ static void send_results(worker *w, const chunk_in *c, int64_t run_ns) {
   mp_buf *b = &w->msg;
   b->len = 0;
   put_header(b, w, MSG_RESULT);
-  mp_put_u64(b, c->id);
-  mp_put_u64(b, (uint64_t)run_ns);
-  mp_put_u32(b, c->count);
+  mproc__put_u64(b, c->id);
+  mproc__put_u64(b, (uint64_t)run_ns);
+  mproc__put_u32(b, c->count);
   if (w->utype != 0xff && w->utype != 0) {
-    mp_put_u8(b, ITEMS_UNIFORM);
-    mp_put_u8(b, w->utype);
-    mp_put(b, w->uni.data, w->uni.len);
+    mproc__put_u8(b, ITEMS_UNIFORM);
+    mproc__put_u8(b, w->utype);
+    mproc__put(b, w->uni.data, w->uni.len);
   } else {
     if (w->utype != 0xff)
       leave_uniform(w, w->tmp); /* count 0: nothing to convert */
-    mp_put_u8(b, ITEMS_OUTCOMES);
-    mp_put(b, w->outc.data, w->outc.len);
+    mproc__put_u8(b, ITEMS_OUTCOMES);
+    mproc__put(b, w->outc.data, w->outc.len);
   }
   send_record(w, b);
 }
@@ -251,9 +251,9 @@ static void run_chunk(worker *w, const chunk_in *c) {
     fn = w->fns[c->fn];
     fn_err = w->fn_err[c->fn];
   }
-  int64_t t0 = os_now_ns();
+  int64_t t0 = mproc__os_now_ns();
   run_items(w, c, fn, fn_err);
-  int64_t t1 = os_now_ns();
+  int64_t t1 = mproc__os_now_ns();
   ST64(&w->slot[SLOT_ITEM], (int64_t)c->count);
   send_results(w, c, t1 - t0);
 }
@@ -279,33 +279,33 @@ static int grow_fns(worker *w, uint32_t idx) {
 }
 
 static void define_fns(worker *w, mp_rd *r) {
-  uint32_t n = mp_get_u32(r);
+  uint32_t n = mproc__get_u32(r);
   for (uint32_t i = 0; i < n && r->err == 0; i++) {
-    uint32_t idx = mp_get_u32(r);
+    uint32_t idx = mproc__get_u32(r);
     mp_target_ref ref;
-    if (mp_target_decode(r, &ref) != 0 || grow_fns(w, idx) != 0)
+    if (mproc__target_decode(r, &ref) != 0 || grow_fns(w, idx) != 0)
       return;
     mproc_target_fn t = NULL;
-    int rc = mp_target_resolve(&ref, &t);
+    int rc = mproc__target_resolve(&ref, &t);
     w->fn_err[idx] = rc;
     w->fns[idx] = rc == 0 ? (mproc_task_fn)(void (*)(void))t : NULL;
   }
 }
 
 static int read_chunk(mp_rd *r, chunk_in *c) {
-  c->id = mp_get_u64(r);
-  c->fn = mp_get_u32(r);
-  c->kind = mp_get_u8(r);
-  c->timed = mp_get_u8(r);
-  c->count = mp_get_u32(r);
-  c->items = mp_get_blob(r, &c->items_len);
+  c->id = mproc__get_u64(r);
+  c->fn = mproc__get_u32(r);
+  c->kind = mproc__get_u8(r);
+  c->timed = mproc__get_u8(r);
+  c->count = mproc__get_u32(r);
+  c->items = mproc__get_blob(r, &c->items_len);
   return r->err;
 }
 
 /* Runs one batch; returns 1 when the worker should exit (maxtasksperchild reached). */
 static int run_batch(worker *w, mp_rd *r) {
   define_fns(w, r);
-  uint32_t n = mp_get_u32(r);
+  uint32_t n = mproc__get_u32(r);
   for (uint32_t i = 0; i < n && r->err == 0; i++) {
     chunk_in c;
     if (read_chunk(r, &c) != 0)
@@ -322,8 +322,8 @@ static void serve(worker *w) {
     if (w->io->get(w->io->ctx, &w->in) != 0)
       return;
     mp_rd r;
-    mp_rd_init(&r, w->in.data, w->in.len);
-    uint8_t type = mp_get_u8(&r);
+    mproc__rd_init(&r, w->in.data, w->in.len);
+    uint8_t type = mproc__get_u8(&r);
     if (type != MSG_TASKS || run_batch(w, &r))
       return;
   }
@@ -336,12 +336,12 @@ static int run_initializer(worker *w, const void *ref_bytes, size_t ref_len,
   if (ref_bytes == NULL)
     return 0; /* no initializer */
   mp_rd r;
-  mp_rd_init(&r, ref_bytes, ref_len);
+  mproc__rd_init(&r, ref_bytes, ref_len);
   mp_target_ref ref;
   mproc_target_fn init = NULL;
-  int rc = mp_target_decode(&r, &ref);
+  int rc = mproc__target_decode(&r, &ref);
   if (rc == 0)
-    rc = mp_target_resolve(&ref, &init);
+    rc = mproc__target_resolve(&ref, &init);
   if (rc == 0) {
     t_fail.set = 0;
     rc = init(initargs);
@@ -349,12 +349,12 @@ static int run_initializer(worker *w, const void *ref_bytes, size_t ref_len,
   if (rc == 0)
     return 0;
   mp_buf b;
-  mp_buf_init(&b);
+  mproc__buf_init(&b);
   put_header(&b, w, MSG_INITFAIL);
-  mp_put_u32(&b, (uint32_t)rc);
-  mp_put_str(&b, t_fail.set ? t_fail.text : "the initializer failed");
+  mproc__put_u32(&b, (uint32_t)rc);
+  mproc__put_str(&b, t_fail.set ? t_fail.text : "the initializer failed");
   send_record(w, &b);
-  mp_buf_free(&b);
+  mproc__buf_free(&b);
   return rc;
 }
 
@@ -384,16 +384,16 @@ static void worker_close(worker *w) {
   mproc_args_free(w->view);
   mproc_args_free(w->res);
   mproc_args_free(w->tmp);
-  mp_buf_free(&w->in);
-  mp_buf_free(&w->uni);
-  mp_buf_free(&w->outc);
-  mp_buf_free(&w->msg);
+  mproc__buf_free(&w->in);
+  mproc__buf_free(&w->uni);
+  mproc__buf_free(&w->outc);
+  mproc__buf_free(&w->msg);
   free(w->fns);
   free(w->fn_err);
 }
 
 static int queue_get(void *ctx, mp_buf *into) {
-  return mp_queue_get_into(((worker *)ctx)->tq, MPROC_FOREVER, into);
+  return mproc__queue_get_into(((worker *)ctx)->tq, MPROC_FOREVER, into);
 }
 
 static void queue_put(void *ctx, const void *data, size_t len) {
@@ -404,7 +404,7 @@ static void queue_put(void *ctx, const void *data, size_t len) {
  * ends). w has its transport, slot, generation and maxtasks set. */
 static int worker_run(worker *w, const void *init_ref, size_t init_len,
                       const mproc_args_t *initargs) {
-  mp_set_fail_sink(fail_sink);
+  mproc__set_fail_sink(fail_sink);
   int rc = mproc_args_new(&w->view);
   if (rc == 0 && (rc = mproc_args_new(&w->res)) == 0)
     rc = mproc_args_new(&w->tmp);
@@ -412,18 +412,18 @@ static int worker_run(worker *w, const void *init_ref, size_t init_len,
     rc = run_initializer(w, init_ref, init_len, initargs);
   if (rc == 0) {
     mp_buf b;
-    mp_buf_init(&b);
+    mproc__buf_init(&b);
     put_header(&b, w, MSG_HELLO);
     send_record(w, &b);
-    mp_buf_free(&b);
+    mproc__buf_free(&b);
     serve(w);
   }
-  mp_set_fail_sink(NULL);
+  mproc__set_fail_sink(NULL);
   worker_close(w);
   return rc;
 }
 
-int mp_pool_worker_serve(const mp_worker_io *io, uint32_t slot, uint32_t gen, int64_t maxtasks,
+int mproc__pool_worker_serve(const mp_worker_io *io, uint32_t slot, uint32_t gen, int64_t maxtasks,
                          const void *init_ref, size_t init_len, const mproc_args_t *initargs) {
   worker w;
   memset(&w, 0, sizeof w);
@@ -435,7 +435,7 @@ int mp_pool_worker_serve(const mp_worker_io *io, uint32_t slot, uint32_t gen, in
   return worker_run(&w, init_ref, init_len, initargs);
 }
 
-int mp_pool_worker_main(const mproc_args_t *args) {
+int mproc__pool_worker_main(const mproc_args_t *args) {
   worker w;
   memset(&w, 0, sizeof w);
   mp_worker_io io = {queue_get, queue_put, &w};
@@ -447,7 +447,7 @@ int mp_pool_worker_main(const mproc_args_t *args) {
   if (rc == 0 && mproc_args_get_bytes(args, WARG_INIT, &ref, &ref_len) != 0)
     ref = NULL; /* None: no initializer */
   if (rc == 0 && (rc = mproc_args_new(&initargs)) == 0)
-    rc = mp_args_extend(initargs, args, WARG_INITARGS);
+    rc = mproc__args_extend(initargs, args, WARG_INITARGS);
   if (rc == 0)
     rc = worker_run(&w, ref, ref_len, initargs);
   else

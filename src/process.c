@@ -53,7 +53,7 @@ int mproc_start_method_available(mproc_start_method m) {
   if (m == MPROC_START_SPAWN)
     return 1;
   if (m == MPROC_START_FORK || m == MPROC_START_FORKSERVER)
-    return os_can_fork();
+    return mproc__os_can_fork();
   return 0;
 }
 
@@ -64,16 +64,16 @@ int mproc_set_start_method(mproc_start_method m) {
     return MPROC_EINVAL;
   if (!mproc_start_method_available(m))
     return MPROC_ENOTSUP;
-  os_global_lock();
+  mproc__os_global_lock();
   g_default = m;
-  os_global_unlock();
+  mproc__os_global_unlock();
   return 0;
 }
 
 mproc_start_method mproc_get_start_method(void) {
-  os_global_lock();
+  mproc__os_global_lock();
   mproc_start_method m = g_default;
-  os_global_unlock();
+  mproc__os_global_unlock();
   return m;
 }
 
@@ -104,9 +104,9 @@ int mproc_start_method_parse(const char *name, mproc_start_method *out) {
 /* The state as another thread's collect() may have just changed it (STARTED -> DONE happens
  * under the global lock; NEW -> STARTED only in the caller's own start). */
 static int state_of(const mproc_process_t *p) {
-  os_global_lock();
+  mproc__os_global_lock();
   int st = p->state;
-  os_global_unlock();
+  mproc__os_global_unlock();
   return st;
 }
 
@@ -120,15 +120,15 @@ static char *dup_str(const char *s) {
 
 static int copy_args(const mproc_args_t *src, mproc_args_t **dst) {
   mp_buf b;
-  mp_buf_init(&b);
-  mp_args_encode(src, &b);
+  mproc__buf_init(&b);
+  mproc__args_encode(src, &b);
   int rc = b.err;
   if (rc == 0) {
     mp_rd r;
-    mp_rd_init(&r, b.data, b.len);
-    rc = mp_args_decode(&r, dst, MP_ARGS_COPY, NULL, 0);
+    mproc__rd_init(&r, b.data, b.len);
+    rc = mproc__args_decode(&r, dst, MP_ARGS_COPY, NULL, 0);
   }
-  mp_buf_free(&b);
+  mproc__buf_free(&b);
   return rc;
 }
 
@@ -144,15 +144,15 @@ int mproc_process_new(mproc_process_t **out, mproc_target_fn target, const mproc
   p->chan = p->fs_status = OS_INVALID;
   p->proc.handle = OS_INVALID;
   char name[80];
-  os_global_lock();
+  mproc__os_global_lock();
   unsigned k = ++g_counter;
   if (g_ident[0] != '\0')
     snprintf(p->ident, sizeof p->ident, "%s:%u", g_ident, k);
   else
     snprintf(p->ident, sizeof p->ident, "%u", k);
-  os_global_unlock();
+  mproc__os_global_unlock();
   snprintf(name, sizeof name, "Process-%s", p->ident);
-  int rc = mp_target_locate(target, &p->ref);
+  int rc = mproc__target_locate(target, &p->ref);
   if (rc == 0)
     rc = (p->name = dup_str(name)) ? 0 : MPROC_ENOMEM;
   if (rc == 0)
@@ -223,32 +223,32 @@ int mproc_process_bind(mproc_process_t *p, const void *self, size_t size) {
 
 /* --- start ---------------------------------------------------------------------------------- */
 
-static void at_exit_join(void) { mp_process_exit_hook(); }
+static void at_exit_join(void) { mproc__process_exit_hook(); }
 
 static int fork_allowed(const mproc_process_t *p) {
   if (p->allow_threads)
     return 1;
   char v[8];
-  if (os_getenv("MPROC_ALLOW_FORK_WITH_THREADS", v, sizeof v) == 0 && strcmp(v, "1") == 0)
+  if (mproc__os_getenv("MPROC_ALLOW_FORK_WITH_THREADS", v, sizeof v) == 0 && strcmp(v, "1") == 0)
     return 1;
-  return os_thread_count() <= 1;
+  return mproc__os_thread_count() <= 1;
 }
 
 /* Refuses what would fail in the child anyway, before anything is created. */
 static int check_start(mproc_process_t *p, mproc_start_method *m) {
   if (state_of(p) != ST_NEW)
     return MPROC_ESTATE;
-  if (mp_bootstrap_pending())
+  if (mproc__bootstrap_pending())
     return MPROC_EBOOTSTRAP;
   *m = p->method ? p->method : mproc_get_start_method();
   if (!mproc_start_method_available(*m))
     return MPROC_ENOTSUP;
-  if (*m != MPROC_START_FORK && !mp_main_called())
+  if (*m != MPROC_START_FORK && !mproc__main_called())
     return MPROC_ENOMAIN;
   if (*m == MPROC_START_FORK && !fork_allowed(p))
     return MPROC_EUNSAFE;
   os_handle distinct[MP_MAX_PASSED_HANDLES + 1]; /* objects in one segment share a handle */
-  if (mp_args_handles(p->args, distinct, MP_MAX_PASSED_HANDLES + 1) > MP_MAX_PASSED_HANDLES)
+  if (mproc__args_handles(p->args, distinct, MP_MAX_PASSED_HANDLES + 1) > MP_MAX_PASSED_HANDLES)
     return MPROC_EMSGSIZE; /* more handles than one start can carry */
   return 0;
 }
@@ -256,7 +256,7 @@ static int check_start(mproc_process_t *p, mproc_start_method *m) {
 /* 1 in a child that dies with its parent (a daemon, or a process started inside one). */
 static int g_dies_with_parent;
 
-void mp_process_set_dies_with_parent(int dies) { g_dies_with_parent = dies != 0; }
+void mproc__process_set_dies_with_parent(int dies) { g_dies_with_parent = dies != 0; }
 
 /* A daemon dies with its parent, and so does everything started inside it, daemon or not:
  * "killed with its parent" must hold transitively, or a daemon killed with its parent would
@@ -269,9 +269,9 @@ static int start_spawn(mproc_process_t *p, os_handle child_end) {
   snprintf(env, sizeof env, "%s=spawn:%lld", MP_BOOT_ENV, (long long)child_end);
   os_handle inherit[1 + MP_MAX_PASSED_HANDLES];
   inherit[0] = child_end; /* connections passed as arguments keep their values in the child */
-  size_t n = 1 + mp_args_handles(p->args, inherit + 1, MP_MAX_PASSED_HANDLES);
-  os_spawn_req req = {mp_main_argv(), env, inherit, n, dies_with_parent(p)};
-  return os_proc_spawn(&req, &p->proc);
+  size_t n = 1 + mproc__args_handles(p->args, inherit + 1, MP_MAX_PASSED_HANDLES);
+  os_spawn_req req = {mproc__main_argv(), env, inherit, n, dies_with_parent(p)};
+  return mproc__os_proc_spawn(&req, &p->proc);
 }
 
 typedef struct fork_child {
@@ -281,13 +281,13 @@ typedef struct fork_child {
 
 static void run_fork_child(void *arg) {
   fork_child *fc = arg; /* the parent's stack, copied with the rest of its memory */
-  os_close(fc->parent_end);
-  mp_child_main(fc->child_end, MPROC_START_FORK, NULL, 0, fc->p->target); /* never returns */
+  mproc__os_close(fc->parent_end);
+  mproc__child_main(fc->child_end, MPROC_START_FORK, NULL, 0, fc->p->target); /* never returns */
 }
 
 static int start_fork(mproc_process_t *p, os_handle parent_end, os_handle child_end) {
   fork_child fc = {p, parent_end, child_end};
-  return os_proc_fork(dies_with_parent(p), &p->proc, run_fork_child, &fc);
+  return mproc__os_proc_fork(dies_with_parent(p), &p->proc, run_fork_child, &fc);
 }
 
 static int create_child(mproc_process_t *p, mproc_start_method m, os_handle ch[2]) {
@@ -302,8 +302,8 @@ static int create_child(mproc_process_t *p, mproc_start_method m, os_handle ch[2
   case MPROC_START_FORKSERVER:
   {
     os_handle hs[MP_MAX_PASSED_HANDLES];
-    size_t n = mp_args_handles(p->args, hs, MP_MAX_PASSED_HANDLES);
-    return mp_forkserver_fork(dies_with_parent(p), ch[1], hs, n, &p->proc, &p->fs_status);
+    size_t n = mproc__args_handles(p->args, hs, MP_MAX_PASSED_HANDLES);
+    return mproc__forkserver_fork(dies_with_parent(p), ch[1], hs, n, &p->proc, &p->fs_status);
   }
   default:
     return start_spawn(p, ch[1]);
@@ -311,23 +311,23 @@ static int create_child(mproc_process_t *p, mproc_start_method m, os_handle ch[2
 }
 
 static void encode_boot(const mproc_process_t *p, mproc_start_method m, mp_buf *b) {
-  mp_boot bt = {m,      dies_with_parent(p), os_getpid(),   p->name,  p->ident,
+  mp_boot bt = {m,      dies_with_parent(p), mproc__os_getpid(),   p->name,  p->ident,
                 &p->ref, p->self,   p->self_size, p->args};
-  mp_boot_encode(&bt, b);
+  mproc__boot_encode(&bt, b);
 }
 
 static void link_child(mproc_process_t *p) {
-  os_global_lock();
+  mproc__os_global_lock();
   if (!g_atexit_done) {
     g_atexit_done = 1;
-    g_owner_pid = os_getpid();
+    g_owner_pid = mproc__os_getpid();
     atexit(at_exit_join);
   }
   p->next = g_children;
   g_children = p;
   p->linked = 1;
   p->refs++;
-  os_global_unlock();
+  mproc__os_global_unlock();
 }
 
 static void reap_detached(void);
@@ -340,44 +340,45 @@ int mproc_process_start(mproc_process_t *p) {
   int rc = check_start(p, &m);
   if (rc != 0)
     return rc;
-  if ((rc = os_init()) != 0)
+  if ((rc = mproc__os_init()) != 0)
     return rc;
   reap_detached();
   mp_buf boot;
-  mp_buf_init(&boot);
+  mproc__buf_init(&boot);
   encode_boot(p, m, &boot);
   os_handle ch[2] = {OS_INVALID, OS_INVALID};
-  if ((rc = boot.err) != 0 || (rc = os_chan_pair(ch)) != 0)
+  if ((rc = boot.err) != 0 || (rc = mproc__os_chan_pair(ch)) != 0)
     goto fail;
   /* A small record fits the fresh channel's buffer: sending it before the child exists lets
    * the child read it at once instead of sleeping until we get round to it (a cross-CPU
    * wake-up costs more than the fork itself on a VM). */
   int presend = boot.len <= MP_BOOT_PRESEND_MAX;
-  if (presend && (rc = mp_rec_send(ch[0], MP_REC_BOOT, boot.data, boot.len, os_deadline(1000))))
+  if (presend &&
+      (rc = mproc__rec_send(ch[0], MP_REC_BOOT, boot.data, boot.len, mproc__os_deadline(1000))))
     goto fail;
   if ((rc = create_child(p, m, ch)) != 0)
     goto fail;
-  os_close(ch[1]);
+  mproc__os_close(ch[1]);
   ch[1] = OS_INVALID;
   p->chan = ch[0];
   p->state = ST_STARTED;
   p->method = m;
   link_child(p);
   /* A large argument list streams while the child reads it. */
-  rc = presend ? 0 : mp_rec_send(p->chan, MP_REC_BOOT, boot.data, boot.len, OS_NO_DEADLINE);
-  mp_buf_free(&boot);
+  rc = presend ? 0 : mproc__rec_send(p->chan, MP_REC_BOOT, boot.data, boot.len, OS_NO_DEADLINE);
+  mproc__buf_free(&boot);
   if (rc == MPROC_EPEERGONE)
     return 0; /* it started and died before reading what to run: join reports how */
   if (rc != 0) {
-    os_proc_signal(&p->proc, 1);
+    mproc__os_proc_signal(&p->proc, 1);
     poll_exit(p, OS_NO_DEADLINE);
     return rc;
   }
   return 0;
 fail:
-  mp_buf_free(&boot);
-  os_close(ch[0]);
-  os_close(ch[1]);
+  mproc__buf_free(&boot);
+  mproc__os_close(ch[0]);
+  mproc__os_close(ch[1]);
   return rc;
 }
 
@@ -385,13 +386,13 @@ fail:
 
 static void take_record(mproc_process_t *p, uint32_t type, const mp_buf *rec) {
   mp_rd r;
-  mp_rd_init(&r, rec->data, rec->len);
-  int code = (int)mp_get_u32(&r);
+  mproc__rd_init(&r, rec->data, rec->len);
+  int code = (int)mproc__get_u32(&r);
   if (type == MP_REC_EXIT && r.err == 0) {
     p->reported = 1;
     p->reported_code = code;
   } else if ((type == MP_REC_FAIL || type == MP_REC_CHILD_ERR) && r.err == 0) {
-    char *msg = mp_get_str(&r);
+    char *msg = mproc__get_str(&r);
     if (msg != NULL) {
       free(p->errmsg);
       p->errmsg = msg;
@@ -404,11 +405,11 @@ static void take_record(mproc_process_t *p, uint32_t type, const mp_buf *rec) {
 /* Reads whatever the exited child left on its channel. */
 static void drain_records(mproc_process_t *p) {
   mp_buf rec;
-  mp_buf_init(&rec);
+  mproc__buf_init(&rec);
   uint32_t type;
-  while (mp_rec_recv(p->chan, &type, &rec, MP_REC_MAX_SMALL, 0) == 0)
+  while (mproc__rec_recv(p->chan, &type, &rec, MP_REC_MAX_SMALL, 0) == 0)
     take_record(p, type, &rec);
-  mp_buf_free(&rec);
+  mproc__buf_free(&rec);
 }
 
 /* Names of the signals whose numbers POSIX fixes (and every Unix shares); the backends report
@@ -464,20 +465,20 @@ static void finish(mproc_process_t *p, int os_status) {
  * process (a join, and active_children or a start reaping opportunistically), and only one
  * may collect the status, or the other's waitid would find nothing and lose it. */
 static int collect(mproc_process_t *p) {
-  os_global_lock();
+  mproc__os_global_lock();
   int rc = 0, status = MPROC_EXIT_UNKNOWN;
   if (p->state == ST_STARTED) {
     if (p->fs_status != OS_INVALID) {
-      rc = mp_forkserver_status(p->fs_status, 0, &status);
+      rc = mproc__forkserver_status(p->fs_status, 0, &status);
       p->proc.reaped = (rc == 0);
     } else {
-      rc = os_proc_wait(&p->proc, 0);
+      rc = mproc__os_proc_wait(&p->proc, 0);
       status = p->proc.status;
     }
     if (rc == 0)
       finish(p, status);
   }
-  os_global_unlock();
+  mproc__os_global_unlock();
   return rc;
 }
 
@@ -492,7 +493,7 @@ static int poll_exit(mproc_process_t *p, int64_t deadline) {
     int rc = collect(p);
     if (rc != MPROC_ETIMEDOUT)
       return rc;
-    int64_t now = os_now_ns();
+    int64_t now = mproc__os_now_ns();
     if (deadline != OS_NO_DEADLINE && now >= deadline)
       return MPROC_ETIMEDOUT;
     os_handle h = p->fs_status != OS_INVALID ? p->fs_status : p->proc.handle;
@@ -500,18 +501,18 @@ static int poll_exit(mproc_process_t *p, int64_t deadline) {
       size_t ready;
       int64_t until = deadline;
       if (p->fs_status == OS_INVALID && p->proc.exit_pipe) {
-        until = os_deadline(backoff_ms);
+        until = mproc__os_deadline(backoff_ms);
         until = until < deadline ? until : deadline;
         backoff_ms = backoff_ms < 50 ? backoff_ms * 2 : 50;
       }
-      rc = os_wait_any(&h, 1, until, &ready);
+      rc = mproc__os_wait_any(&h, 1, until, &ready);
       if (rc != 0 && rc != MPROC_ETIMEDOUT)
         return rc;
       if (rc == 0 && until != deadline)
-        os_sleep_ms(1); /* EOF shows a moment before the exit can be reaped: no busy loop */
+        mproc__os_sleep_ms(1); /* EOF shows a moment before the exit can be reaped: no busy loop */
     } else {
       int64_t left_ms = deadline == OS_NO_DEADLINE ? backoff_ms : (deadline - now) / 1000000 + 1;
-      os_sleep_ms(left_ms < backoff_ms ? left_ms : backoff_ms);
+      mproc__os_sleep_ms(left_ms < backoff_ms ? left_ms : backoff_ms);
       backoff_ms = backoff_ms < 50 ? backoff_ms * 2 : 50;
     }
   }
@@ -522,7 +523,7 @@ int mproc_process_join(mproc_process_t *p, int64_t timeout_ms) {
     return MPROC_EINVAL;
   if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
-  return poll_exit(p, os_deadline(timeout_ms));
+  return poll_exit(p, mproc__os_deadline(timeout_ms));
 }
 
 int mproc_process_is_alive(mproc_process_t *p) {
@@ -574,9 +575,9 @@ static int send_signal(mproc_process_t *p, int hard) {
     return 0; /* already gone: never signal a pid that may have been reused */
   /* Under the lock, so no other thread's collect() reaps it between the look and the signal
    * (a reaped pid is free for reuse). */
-  os_global_lock();
-  int rc = p->state == ST_DONE ? 0 : os_proc_signal(&p->proc, hard);
-  os_global_unlock();
+  mproc__os_global_lock();
+  int rc = p->state == ST_DONE ? 0 : mproc__os_proc_signal(&p->proc, hard);
+  mproc__os_global_unlock();
   return rc;
 }
 
@@ -587,7 +588,7 @@ int mproc_process_stop(mproc_process_t *p, int64_t grace_ms) {
   if (p == NULL || grace_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
   int rc = send_signal(p, 0);
-  if (rc == 0 && poll_exit(p, os_deadline(grace_ms)) == MPROC_ETIMEDOUT)
+  if (rc == 0 && poll_exit(p, mproc__os_deadline(grace_ms)) == MPROC_ETIMEDOUT)
     rc = send_signal(p, 1);
   /* After SIGKILL (or TerminateProcess) the exit is the kernel's business and does not wait
    * for the process's cooperation. */
@@ -602,7 +603,7 @@ static os_handle sentinel_of(const mproc_process_t *p) {
   return p->proc.handle != OS_INVALID ? p->proc.handle : p->chan;
 }
 
-int mp_process_wait_handle(mproc_process_t *p, os_handle *h) {
+int mproc__process_wait_handle(mproc_process_t *p, os_handle *h) {
   if (p == NULL)
     return MPROC_EINVAL;
   if (state_of(p) == ST_NEW)
@@ -628,9 +629,9 @@ int mproc_process_sentinel(const mproc_process_t *p, intptr_t *out) {
  * threads reaping the same detached process (active_children, start) cannot both free it. */
 
 static void destroy(mproc_process_t *p) {
-  os_close(p->chan);
-  os_close(p->fs_status);
-  os_proc_release(&p->proc);
+  mproc__os_close(p->chan);
+  mproc__os_close(p->fs_status);
+  mproc__os_proc_release(&p->proc);
   mproc_args_free(p->args);
   free(p->self);
   free(p->name);
@@ -639,16 +640,16 @@ static void destroy(mproc_process_t *p) {
 }
 
 static void unref(mproc_process_t *p) {
-  os_global_lock();
+  mproc__os_global_lock();
   int left = --p->refs;
-  os_global_unlock();
+  mproc__os_global_unlock();
   if (left == 0)
     destroy(p);
 }
 
 /* Takes p off the global list (once), dropping the list's reference. */
 static void unlink_child(mproc_process_t *p) {
-  os_global_lock();
+  mproc__os_global_lock();
   int was = p->linked;
   for (mproc_process_t **pp = &g_children; was && *pp; pp = &(*pp)->next)
     if (*pp == p) {
@@ -656,7 +657,7 @@ static void unlink_child(mproc_process_t *p) {
       break;
     }
   p->linked = 0;
-  os_global_unlock();
+  mproc__os_global_unlock();
   if (was)
     unref(p);
 }
@@ -675,9 +676,9 @@ void mproc_process_free(mproc_process_t *p) {
   if (p == NULL)
     return;
   if (state_of(p) != ST_NEW && poll_exit(p, 0) != 0) {
-    os_global_lock();
+    mproc__os_global_lock();
     p->detached = 1; /* still running: reaped later, joined at exit if not a daemon */
-    os_global_unlock();
+    mproc__os_global_unlock();
   } else {
     unlink_child(p);
   }
@@ -687,7 +688,7 @@ void mproc_process_free(mproc_process_t *p) {
 /* Snapshot of the list (each entry referenced) so that no lock is held while waiting on
  * children. */
 static size_t snapshot(mproc_process_t ***out) {
-  os_global_lock();
+  mproc__os_global_lock();
   size_t n = 0;
   for (mproc_process_t *c = g_children; c; c = c->next)
     n++;
@@ -697,7 +698,7 @@ static size_t snapshot(mproc_process_t ***out) {
     v[i] = c;
     c->refs++;
   }
-  os_global_unlock();
+  mproc__os_global_unlock();
   *out = v;
   return v ? n : 0;
 }
@@ -709,9 +710,9 @@ static void release_snapshot(mproc_process_t **v, size_t n) {
 }
 
 static int is_detached(mproc_process_t *p) {
-  os_global_lock();
+  mproc__os_global_lock();
   int d = p->detached;
-  os_global_unlock();
+  mproc__os_global_unlock();
   return d;
 }
 
@@ -726,20 +727,20 @@ static void reap_detached(void) {
   release_snapshot(v, n);
 }
 
-void mp_process_set_identity(const char *ident) {
-  os_global_lock();
+void mproc__process_set_identity(const char *ident) {
+  mproc__os_global_lock();
   snprintf(g_ident, sizeof g_ident, "%s", ident);
   g_counter = 0; /* this child's own children count from 1 */
-  os_global_unlock();
+  mproc__os_global_unlock();
 }
 
-void mp_process_after_fork_child(void) {
+void mproc__process_after_fork_child(void) {
   /* The parent's children are not ours: close our copies of their handles and forget them
    * (the memory is the parent's copy-on-write image; leaking it is harmless). */
   for (mproc_process_t *c = g_children; c; c = c->next) {
-    os_close(c->chan);
-    os_close(c->fs_status);
-    os_close(c->proc.handle);
+    mproc__os_close(c->chan);
+    mproc__os_close(c->fs_status);
+    mproc__os_close(c->proc.handle);
   }
   g_children = NULL;
   g_atexit_done = 0;
@@ -749,19 +750,19 @@ void mp_process_after_fork_child(void) {
  * atexit, and explicitly when a forked child exits through _exit. */
 static void (*g_exit_prelude)(void);
 
-void mp_process_set_exit_prelude(void (*fn)(void)) {
-  os_global_lock();
+void mproc__process_set_exit_prelude(void (*fn)(void)) {
+  mproc__os_global_lock();
   g_exit_prelude = fn;
-  os_global_unlock();
+  mproc__os_global_unlock();
 }
 
-void mp_process_exit_hook(void) {
-  os_global_lock();
+void mproc__process_exit_hook(void) {
+  mproc__os_global_lock();
   void (*prelude)(void) = g_exit_prelude;
-  os_global_unlock();
+  mproc__os_global_unlock();
   if (prelude)
     prelude(); /* pools stop their workers (and stop replacing them) first */
-  if (!g_atexit_done || os_getpid() != g_owner_pid)
+  if (!g_atexit_done || mproc__os_getpid() != g_owner_pid)
     return;
   mproc_process_t **v;
   size_t n = snapshot(&v);
@@ -812,7 +813,7 @@ int mproc_process_wait_any(mproc_process_t *const *procs, size_t n, int64_t time
       hs[i] = sentinel_of(procs[i]);
   }
   if (rc == 0)
-    rc = os_wait_any(hs, n, os_deadline(timeout_ms), &ready);
+    rc = mproc__os_wait_any(hs, n, mproc__os_deadline(timeout_ms), &ready);
   free(hs);
   if (rc == 1)
     rc = 0;
@@ -822,11 +823,11 @@ int mproc_process_wait_any(mproc_process_t *const *procs, size_t n, int64_t time
 }
 
 int mproc_cpu_count(void) {
-  int n = os_cpu_count();
+  int n = mproc__os_cpu_count();
   return n > 0 ? n : 1;
 }
 
 int mproc_cpu_count_usable(void) {
-  int n = os_cpu_count_usable();
+  int n = mproc__os_cpu_count_usable();
   return n > 0 ? n : 1;
 }

@@ -96,9 +96,9 @@ static rec *rec_at(const mproc_queue_t *q, uint32_t pos) {
 }
 static uint32_t count_of(const queue_shm *s) { return w_cnt(LD(&s->tail)) - w_cnt(LD(&s->head)); }
 /* Items in the ring and in the shared overflow. */
-static uint32_t items_of(const queue_shm *s) { return count_of(s) + mp_ovf_pending(&s->ovf); }
+static uint32_t items_of(const queue_shm *s) { return count_of(s) + mproc__ovf_pending(&s->ovf); }
 static uint32_t stream_of(const rec *r) { return (uint32_t)(r->aux >> SIZE_BITS); }
-static int64_t my_pid(void) { return os_getpid(); }
+static int64_t my_pid(void) { return mproc__os_getpid(); }
 
 /* --- locking and waiting ------------------------------------------------------------------ */
 
@@ -109,14 +109,14 @@ static void repair_get_side(mproc_queue_t *q);
  * OS error behind it is kept for mproc_last_os_error). A dead holder's lock is ours after a
  * look at what it may have left half done (repair_*_side). Nobody proceeds unlocked. */
 static int lock(mproc_queue_t *q, int which) {
-  int rc = os_mutex_lock(which == H_PUT ? &q->s->put_m : &q->s->get_m, q->o.h[which],
+  int rc = mproc__os_mutex_lock(which == H_PUT ? &q->s->put_m : &q->s->get_m, q->o.h[which],
                          OS_NO_DEADLINE);
   if (rc == MPROC_EOWNERDEAD) {
     if (which == H_PUT) {
-      mp_ovf_repair_put(q);
+      mproc__ovf_repair_put(q);
       repair_put_side(q);
     } else {
-      mp_ovf_repair_get(q);
+      mproc__ovf_repair_get(q);
       repair_get_side(q);
     }
     return 0;
@@ -124,7 +124,7 @@ static int lock(mproc_queue_t *q, int which) {
   return rc == 0 ? 0 : MPROC_ENOTRECOVERABLE;
 }
 static void unlock(mproc_queue_t *q, int which) {
-  os_mutex_unlock(which == H_PUT ? &q->s->put_m : &q->s->get_m, q->o.h[which]);
+  mproc__os_mutex_unlock(which == H_PUT ? &q->s->put_m : &q->s->get_m, q->o.h[which]);
 }
 
 static uint32_t *word_of(queue_shm *s, int slot) {
@@ -138,7 +138,7 @@ static uint32_t *sleepers_of(queue_shm *s, int slot) {
 /* After a change others may wait for: bump the word, wake up to n sleepers. */
 static void signal_word(mproc_queue_t *q, int slot, uint32_t n) {
   BUMP(word_of(q->s, slot));
-  mp_unpark(q->o.h[slot], sleepers_of(q->s, slot), word_of(q->s, slot), n);
+  mproc__unpark(q->o.h[slot], sleepers_of(q->s, slot), word_of(q->s, slot), n);
 }
 /* After storing head or tail: wake only when someone sleeps (the common case costs a load). */
 static void signal_if_sleeping(mproc_queue_t *q, int slot, uint32_t n) {
@@ -179,17 +179,17 @@ static int wait_on(mproc_queue_t *q, const waiting *w, int64_t deadline) {
   unlock(q, w->which);
   int moved_on = 0;
   for (int i = 0; w->slot != H_JOIN && i < SPIN_LIMIT && !moved_on; i++) {
-    os_cpu_relax();
+    mproc__os_cpu_relax();
     moved_on = moved(q, w) || LD(word_of(q->s, w->slot)) != w->word;
   }
-  int64_t slice = os_deadline(LIVENESS_SLICE_MS);
+  int64_t slice = mproc__os_deadline(LIVENESS_SLICE_MS);
   int64_t until = slice < deadline ? slice : deadline;
   int rc = 0;
   if (!moved_on) {
     uint32_t *sleepers = sleepers_of(q->s, w->slot), *word = word_of(q->s, w->slot);
     __atomic_add_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
     if (!moved(q, w))
-      rc = os_park_wait(word, w->word, q->o.h[w->slot], until);
+      rc = mproc__os_park_wait(word, w->word, q->o.h[w->slot], until);
     __atomic_sub_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
   }
   if (lock(q, w->which) != 0)
@@ -230,7 +230,7 @@ static uint32_t append(mproc_queue_t *q, uint32_t type, uint64_t aux, const void
   *r = (rec){type, (uint32_t)n, aux};
   ST(&s->tail, w_make(w_cnt(t) + (uint32_t)counts, pos + rlen));
   if (LD(&s->pollers))
-    os_notifier_set(q->o.h[H_NOTIFY]);
+    mproc__os_notifier_set(q->o.h[H_NOTIFY]);
   return pos;
 }
 
@@ -238,16 +238,16 @@ static uint32_t append(mproc_queue_t *q, uint32_t type, uint64_t aux, const void
 static void notifier_after_take(mproc_queue_t *q) {
   queue_shm *s = q->s;
   if (LD(&s->pollers) && items_of(s) == 0) {
-    os_notifier_clear(q->o.h[H_NOTIFY]);
+    mproc__os_notifier_clear(q->o.h[H_NOTIFY]);
     if (items_of(s) != 0) /* a producer published meanwhile: keep the flag raised */
-      os_notifier_set(q->o.h[H_NOTIFY]);
+      mproc__os_notifier_set(q->o.h[H_NOTIFY]);
   }
 }
 
 /* The largest item sent as one record, and the chunk size of streamed ones. */
 static size_t whole_max(const queue_shm *s) { return s->cap / 2 - REC_HDR; }
 static size_t chunk_size(const queue_shm *s) { return s->cap / 4 - REC_HDR; }
-size_t mp_queue_whole_max(const mproc_queue_t *q) { return whole_max(q->s); }
+size_t mproc__queue_whole_max(const mproc_queue_t *q) { return whole_max(q->s); }
 
 static int counts_full(const queue_shm *s) {
   return s->maxsize != 0 && count_of(s) >= s->maxsize;
@@ -259,7 +259,7 @@ static int counts_full(const queue_shm *s) {
 static void check_writer(mproc_queue_t *q) {
   queue_shm *s = q->s;
   uint32_t one = 1;
-  if (LD(&s->streaming) && !os_pid_alive(LD(&s->writer_pid)) &&
+  if (LD(&s->streaming) && !mproc__os_pid_alive(LD(&s->writer_pid)) &&
       __atomic_compare_exchange_n(&s->streaming, &one, 0, 0, __ATOMIC_SEQ_CST,
                                   __ATOMIC_SEQ_CST)) {
     signal_word(q, H_SPACE, UINT32_MAX);
@@ -274,9 +274,9 @@ static int wait_room(mproc_queue_t *q, size_t rlen, int64_t deadline) {
     waiting w = begin_wait(q, H_SPACE, H_PUT);
     /* Nothing overtakes the overflow: while it holds items, they are the newest. */
     if (!LD(&s->streaming) && !counts_full(s) && has_room(s, rlen) &&
-        mp_ovf_pending(&s->ovf) == 0)
+        mproc__ovf_pending(&s->ovf) == 0)
       return 0;
-    if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
+    if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline)
       return MPROC_EFULL;
     check_writer(q);
     int rc = wait_on(q, &w, deadline);
@@ -291,7 +291,7 @@ static int wait_room_unless(mproc_queue_t *q, size_t rlen, int64_t deadline, con
   if (abandon == NULL)
     return wait_room(q, rlen, deadline);
   for (;;) {
-    int64_t slice = os_deadline(LIVENESS_SLICE_MS);
+    int64_t slice = mproc__os_deadline(LIVENESS_SLICE_MS);
     int rc = wait_room(q, rlen, slice < deadline ? slice : deadline);
     if (rc == 0 || slice >= deadline)
       return rc;
@@ -317,7 +317,7 @@ static int put_whole(mproc_queue_t *q, const void *data, size_t n, int64_t deadl
 /* The consumer that took FIRST of stream id has died. */
 static int reader_died(queue_shm *s, uint32_t id) {
   int64_t pid = LD(&s->reader_pid);
-  return LD(&s->reader_id) == id && pid != 0 && !os_pid_alive(pid);
+  return LD(&s->reader_id) == id && pid != 0 && !mproc__os_pid_alive(pid);
 }
 
 /* A stream past its deadline whose FIRST no consumer has taken yet is withdrawn: with both
@@ -343,7 +343,7 @@ static int withdraw(mproc_queue_t *q, uint32_t first_pos) {
     }
     ST(&s->tail, w_make(w_cnt(t) - 1, w_pos(t)));
     if (LD(&s->pollers) && items_of(s) == 0)
-      os_notifier_clear(q->o.h[H_NOTIFY]);
+      mproc__os_notifier_clear(q->o.h[H_NOTIFY]);
   }
   unlock(q, H_GET);
   return !taken;
@@ -414,7 +414,7 @@ static int put_stream(mproc_queue_t *q, const unsigned char *p, size_t n, int64_
 
 #define OVERFLOW_WAIT_NS 50000 /* 50 us */
 
-int mp_queue_put_shared(mproc_queue_t *q, const void *data, size_t n) {
+int mproc__queue_put_shared(mproc_queue_t *q, const void *data, size_t n) {
   queue_shm *s = q->s;
   int rc = lock(q, H_PUT);
   if (rc != 0)
@@ -425,8 +425,8 @@ int mp_queue_put_shared(mproc_queue_t *q, const void *data, size_t n) {
     /* A full ring with a consumer at work has room again within microseconds: a short wait
      * keeps items in the ring, which is cheaper than a segment. Without a consumer, only the
      * put that starts an overflow pays it. */
-    if (rc == MPROC_EFULL && mp_ovf_pending(&s->ovf) == 0)
-      rc = wait_room(q, rlen, os_now_ns() + OVERFLOW_WAIT_NS);
+    if (rc == MPROC_EFULL && mproc__ovf_pending(&s->ovf) == 0)
+      rc = wait_room(q, rlen, mproc__os_now_ns() + OVERFLOW_WAIT_NS);
     if (rc == MPROC_ENOTRECOVERABLE)
       return rc;
     if (rc == 0) {
@@ -436,22 +436,22 @@ int mp_queue_put_shared(mproc_queue_t *q, const void *data, size_t n) {
       return 0;
     }
   }
-  rc = mp_ovf_append(q, data, n);
+  rc = mproc__ovf_append(q, data, n);
   if (rc == 0 && LD(&s->pollers))
-    os_notifier_set(q->o.h[H_NOTIFY]);
+    mproc__os_notifier_set(q->o.h[H_NOTIFY]);
   unlock(q, H_PUT);
   if (rc == 0)
     signal_if_sleeping(q, H_DATA, 1);
   return rc;
 }
 
-int mp_queue_put_bytes(mproc_queue_t *q, const void *data, size_t n, int64_t deadline) {
+int mproc__queue_put_bytes(mproc_queue_t *q, const void *data, size_t n, int64_t deadline) {
   if (n <= whole_max(q->s))
     return put_whole(q, data, n, deadline);
   return put_stream(q, data, n, deadline, NULL);
 }
 
-size_t mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon) {
+size_t mproc__queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abandon) {
   size_t put = 0;
   if (lock(q, H_PUT) != 0)
     return put;
@@ -459,7 +459,7 @@ size_t mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abando
     if (it->size > whole_max(q->s)) {
       unlock(q, H_PUT);
       int rc = put_stream(q, it->data, it->size, OS_NO_DEADLINE, abandon);
-      mp_held_release(q, it); /* published (or dropped, then counted done by its reader) */
+      mproc__held_release(q, it); /* published (or dropped, then counted done by its reader) */
       put++;
       if (rc == MPROC_ECLOSED || rc == MPROC_ENOTRECOVERABLE || lock(q, H_PUT) != 0)
         return put;
@@ -471,7 +471,7 @@ size_t mp_queue_put_list(mproc_queue_t *q, const ovf_item *it, const int *abando
     if (rc != 0)
       break;
     append(q, R_ITEM, 0, it->data, it->size, 1);
-    mp_held_release(q, it); /* now counted by tail */
+    mproc__held_release(q, it); /* now counted by tail */
     put++;
     signal_if_sleeping(q, H_DATA, 1);
   }
@@ -533,7 +533,7 @@ static int take_stream(mproc_queue_t *q, rec *first, mp_buf *b) {
   queue_shm *s = q->s;
   size_t total = (size_t)(first->aux & (((uint64_t)1 << SIZE_BITS) - 1));
   uint32_t id = stream_of(first);
-  if (mp_buf_fit(b, total) != 0)
+  if (mproc__buf_fit(b, total) != 0)
     return MPROC_ENOMEM; /* the item stays in the queue */
   unsigned char *buf = b->data;
   ST(&s->reader_pid, my_pid());
@@ -564,7 +564,7 @@ static int foreign_chunk(mproc_queue_t *q, rec *r, const waiting *w, int64_t dea
 }
 
 static int take_item(mproc_queue_t *q, rec *r, mp_buf *b) {
-  if (mp_buf_fit(b, r->len) != 0)
+  if (mproc__buf_fit(b, r->len) != 0)
     return MPROC_ENOMEM;
   memcpy(b->data, r + 1, r->len);
   b->len = r->len;
@@ -577,16 +577,16 @@ static int get_locked(mproc_queue_t *q, int64_t deadline, mp_buf *b) {
   int rc;
   for (;;) {
     waiting w = begin_wait(q, H_DATA, H_GET);
-    if (ring_empty(s) && mp_ovf_pending(&s->ovf) != 0) {
+    if (ring_empty(s) && mproc__ovf_pending(&s->ovf) != 0) {
       /* The ring's items are older than anything in the overflow. */
-      rc = mp_ovf_take(q, b);
+      rc = mproc__ovf_take(q, b);
       if (rc == 0)
         notifier_after_take(q);
       if (rc != MPROC_EEMPTY)
         return rc;
     }
     if (ring_empty(s)) {
-      if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
+      if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline)
         return MPROC_EEMPTY;
       rc = wait_on(q, &w, deadline);
       if (rc != 0)
@@ -655,7 +655,7 @@ static void repair_put_side(mproc_queue_t *q) {
 static void repair_get_side(mproc_queue_t *q) {
   queue_shm *s = q->s;
   int64_t pid = LD(&s->reader_pid);
-  if (pid == 0 || os_pid_alive(pid))
+  if (pid == 0 || mproc__os_pid_alive(pid))
     return;
   ST(&s->reader_pid, 0);
   task_done_silently(q);
@@ -682,26 +682,26 @@ static int queue_create(mproc_queue_t **out, size_t maxsize, size_t bytes, int k
   if (q == NULL)
     return MPROC_ENOMEM;
   uint32_t cap = pow2_floor(bytes); /* positions wrap at 2^32: the ring size must divide it */
-  int rc = mp_shobj_create(&q->o, RING_OFF + (size_t)cap);
+  int rc = mproc__shobj_create(&q->o, RING_OFF + (size_t)cap);
   if (rc == 0) {
     q->s = q->o.blk.p;
     q->ovf = &q->s->ovf;
     q->held = &q->s->held;
     q->ring = (unsigned char *)q->o.blk.p + RING_OFF;
-    mp_ovf_init(q->ovf);
+    mproc__ovf_init(q->ovf);
     memset(q->held, 0, sizeof *q->held);
-    q->ovf_owner_pid = os_getpid();
+    q->ovf_owner_pid = mproc__os_getpid();
     q->s->cap = cap;
     q->s->maxsize = (uint32_t)maxsize;
     q->s->kind = (uint32_t)kind;
-    rc = os_mutex_init(&q->s->put_m, &q->o.h[H_PUT]);
+    rc = mproc__os_mutex_init(&q->s->put_m, &q->o.h[H_PUT]);
   }
   if (rc == 0)
-    rc = os_mutex_init(&q->s->get_m, &q->o.h[H_GET]);
+    rc = mproc__os_mutex_init(&q->s->get_m, &q->o.h[H_GET]);
   for (int slot = H_DATA; rc == 0 && slot <= H_JOIN; slot++)
-    rc = os_park_new(&q->o.h[slot]);
+    rc = mproc__os_park_new(&q->o.h[slot]);
   if (rc == 0)
-    rc = os_notifier_new(&q->o.h[H_NOTIFY]);
+    rc = mproc__os_notifier_new(&q->o.h[H_NOTIFY]);
   if (rc != 0) {
     mproc_queue_free(q);
     return rc;
@@ -738,9 +738,9 @@ int mproc_queue_put(mproc_queue_t *q, const void *data, size_t size, int64_t tim
   /* A JoinableQueue counts the item as unfinished by the store that publishes it (see
    * queue_shm), which is before put returns, as Python counts it in put. */
   int64_t deadline;
-  mp_timeout_deadline(timeout_ms, &deadline);
-  return q->s->maxsize == 0 ? mp_queue_put_unbounded(q, data, size)
-                            : mp_queue_put_bytes(q, data, size, deadline);
+  mproc__timeout_deadline(timeout_ms, &deadline);
+  return q->s->maxsize == 0 ? mproc__queue_put_unbounded(q, data, size)
+                            : mproc__queue_put_bytes(q, data, size, deadline);
 }
 
 int mproc_queue_get(mproc_queue_t *q, int64_t timeout_ms, void **data, size_t *size) {
@@ -750,24 +750,24 @@ int mproc_queue_get(mproc_queue_t *q, int64_t timeout_ms, void **data, size_t *s
   *data = NULL;
   *size = 0;
   mp_buf b;
-  mp_buf_init(&b);
-  rc = mp_queue_get_into(q, timeout_ms, &b);
+  mproc__buf_init(&b);
+  rc = mproc__queue_get_into(q, timeout_ms, &b);
   if (rc == 0) {
     *data = b.data;
     *size = b.len;
   } else {
-    mp_buf_free(&b);
+    mproc__buf_free(&b);
   }
   return rc;
 }
 
-int mp_queue_get_into(mproc_queue_t *q, int64_t timeout_ms, mp_buf *b) {
+int mproc__queue_get_into(mproc_queue_t *q, int64_t timeout_ms, mp_buf *b) {
   int rc = usable(q);
   if (rc != 0)
     return rc;
   b->len = 0;
   int64_t deadline;
-  mp_timeout_deadline(timeout_ms, &deadline);
+  mproc__timeout_deadline(timeout_ms, &deadline);
   rc = lock(q, H_GET);
   if (rc != 0)
     return rc;
@@ -780,13 +780,13 @@ int mp_queue_get_into(mproc_queue_t *q, int64_t timeout_ms, mp_buf *b) {
 int mproc_queue_put_values(mproc_queue_t *q, const mproc_args_t *values, int64_t timeout_ms) {
   if (values == NULL)
     return MPROC_EINVAL;
-  if (mp_args_has_handles(values))
+  if (mproc__args_has_handles(values))
     return MPROC_ENOTSUP; /* handles cannot travel inside a queue's bytes */
   mp_buf b;
-  mp_buf_init(&b);
-  mp_args_encode(values, &b);
+  mproc__buf_init(&b);
+  mproc__args_encode(values, &b);
   int rc = b.err ? b.err : mproc_queue_put(q, b.data, b.len, timeout_ms);
-  mp_buf_free(&b);
+  mproc__buf_free(&b);
   return rc;
 }
 
@@ -800,8 +800,8 @@ int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms, mproc_args_t **
   if (rc != 0)
     return rc;
   mp_rd r;
-  mp_rd_init(&r, data, n);
-  rc = mp_args_decode(&r, values, MP_ARGS_PLAIN, NULL, 0);
+  mproc__rd_init(&r, data, n);
+  rc = mproc__args_decode(&r, values, MP_ARGS_PLAIN, NULL, 0);
   free(data);
   return rc;
 }
@@ -827,16 +827,16 @@ int mproc_queue_close(mproc_queue_t *q) {
 int mproc_queue_join_thread(mproc_queue_t *q) {
   if (q == NULL)
     return MPROC_EINVAL;
-  mp_queue_drain_overflow(q, 0);
+  mproc__queue_drain_overflow(q, 0);
   return 0;
 }
 
 int mproc_queue_cancel_join_thread(mproc_queue_t *q) {
   if (q == NULL)
     return MPROC_EINVAL;
-  os_global_lock();
+  mproc__os_global_lock();
   q->cancel_join = 1;
-  os_global_unlock();
+  mproc__os_global_unlock();
   return 0;
 }
 
@@ -845,12 +845,12 @@ int mproc_queue_cancel_join_thread(mproc_queue_t *q) {
  * `done` only after tail counted it, so reading done, then held, then tail can count an item
  * twice for a moment, never zero times. */
 static uint32_t unfinished_of(const queue_shm *s, uint32_t done) {
-  uint32_t held = mp_held_total(&s->held);
+  uint32_t held = mproc__held_total(&s->held);
   uint32_t published = w_cnt(LD(&s->tail));
-  return published + mp_ovf_published(&s->ovf) + held - done;
+  return published + mproc__ovf_published(&s->ovf) + held - done;
 }
 
-void mp_queue_unheld(mproc_queue_t *q) {
+void mproc__queue_unheld(mproc_queue_t *q) {
   if (unfinished_of(q->s, LD(&q->s->done)) == 0)
     signal_word(q, H_JOIN, UINT32_MAX);
 }
@@ -879,7 +879,7 @@ static void task_done_silently(mproc_queue_t *q) {
  * next consumer; join() may be the only one looking. */
 static void reader_check(mproc_queue_t *q) {
   int64_t pid = LD(&q->s->reader_pid);
-  if (pid == 0 || os_pid_alive(pid) || lock(q, H_GET) != 0)
+  if (pid == 0 || mproc__os_pid_alive(pid) || lock(q, H_GET) != 0)
     return;
   repair_get_side(q);
   unlock(q, H_GET);
@@ -897,20 +897,20 @@ int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms) {
   if (q->s->kind != Q_JOINABLE)
     return MPROC_ETYPE;
   int64_t deadline;
-  mp_timeout_deadline(timeout_ms, &deadline);
+  mproc__timeout_deadline(timeout_ms, &deadline);
   queue_shm *s = q->s;
   for (;;) {
     uint32_t v = LD(&s->join_word);
     if (unfinished_of(s, LD(&s->done)) == 0)
       return 0;
     reader_check(q);
-    if (mp_held_reap(q) != 0)
+    if (mproc__held_reap(q) != 0)
       continue; /* a producer died holding items back: they will never come */
     /* In slices: a task_done killed between its decrement and its wake-up leaves the word as
      * it was, and a stream reader that died waiting for a chunk, or a producer that died with
      * items held back (Windows), is dealt with only when somebody looks. */
-    int64_t slice = os_deadline(LIVENESS_SLICE_MS);
-    int rc = mp_park(q->o.h[H_JOIN], &s->join_sleepers, &s->join_word, v,
+    int64_t slice = mproc__os_deadline(LIVENESS_SLICE_MS);
+    int rc = mproc__park(q->o.h[H_JOIN], &s->join_sleepers, &s->join_word, v,
                      slice < deadline ? slice : deadline);
     if (rc != 0 && unfinished_of(s, LD(&s->done)) != 0 && slice >= deadline)
       return rc;
@@ -920,28 +920,28 @@ int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms) {
 void mproc_queue_free(mproc_queue_t *q) {
   if (q == NULL)
     return;
-  mp_queue_drain_overflow(q, q->cancel_join);
-  mp_queue_unregister(q);
-  mp_ovf_release(q, q->o.creator);
-  mp_shobj_release(&q->o);
+  mproc__queue_drain_overflow(q, q->cancel_join);
+  mproc__queue_unregister(q);
+  mproc__ovf_release(q, q->o.creator);
+  mproc__shobj_release(&q->o);
   free(q);
 }
 
 /* --- transit and mproc_wait -------------------------------------------------------------------- */
 
-int mp_queue_encode(const mproc_queue_t *q, mp_buf *b) {
-  mp_put_u8(b, 1);
-  mp_shobj_encode(&q->o, b);
+int mproc__queue_encode(const mproc_queue_t *q, mp_buf *b) {
+  mproc__put_u8(b, 1);
+  mproc__shobj_encode(&q->o, b);
   return b->err;
 }
 
-int mp_queue_adopt(mp_rd *r, mp_hmap *hm, mproc_queue_t **out) {
-  if (mp_get_u8(r) != 1)
+int mproc__queue_adopt(mp_rd *r, mp_hmap *hm, mproc_queue_t **out) {
+  if (mproc__get_u8(r) != 1)
     return MPROC_EPROTO;
   mproc_queue_t *q = calloc(1, sizeof *q);
   if (q == NULL)
     return MPROC_ENOMEM;
-  int rc = mp_shobj_decode(r, hm, &q->o);
+  int rc = mproc__shobj_decode(r, hm, &q->o);
   if (rc == 0) {
     q->s = q->o.blk.p;
     q->ovf = &q->s->ovf;
@@ -960,7 +960,7 @@ int mp_queue_adopt(mp_rd *r, mp_hmap *hm, mproc_queue_t **out) {
   return 0;
 }
 
-int mp_queue_wait_prepare(mproc_queue_t *q, os_handle *h) {
+int mproc__queue_wait_prepare(mproc_queue_t *q, os_handle *h) {
   int rc = usable(q);
   if (rc != 0)
     return rc;
@@ -974,13 +974,15 @@ int mp_queue_wait_prepare(mproc_queue_t *q, os_handle *h) {
   __atomic_add_fetch(&q->s->pollers, 1, __ATOMIC_SEQ_CST);
   int ready = items_of(q->s) > 0;
   if (ready)
-    os_notifier_set(q->o.h[H_NOTIFY]);
+    mproc__os_notifier_set(q->o.h[H_NOTIFY]);
   else
-    os_notifier_clear(q->o.h[H_NOTIFY]);
+    mproc__os_notifier_clear(q->o.h[H_NOTIFY]);
   unlock(q, H_GET);
   unlock(q, H_PUT);
   *h = q->o.h[H_NOTIFY];
   return ready;
 }
 
-void mp_queue_wait_done(mproc_queue_t *q) { __atomic_sub_fetch(&q->s->pollers, 1, __ATOMIC_SEQ_CST); }
+void mproc__queue_wait_done(mproc_queue_t *q) {
+  __atomic_sub_fetch(&q->s->pollers, 1, __ATOMIC_SEQ_CST);
+}

@@ -29,9 +29,9 @@ static void drop_items(mproc_queue_t *q, ovf_item *it, size_t published);
 
 /* --- the held table ----------------------------------------------------------------------------
  * A slot's word is pid << 32 | count. A process takes a free slot (word 0) with one CAS,
- * stores its birth (os_pid_birth), then counts; it gives the slot back when its count returns
- * to 0 (no item of it refers to the slot then). Only the owner changes the count, by CAS loops
- * that check the pid is still its own, so a count never lands on a slot somebody else took,
+ * stores its birth (mproc__os_pid_birth), then counts; it gives the slot back when its count
+ * returns to 0 (no item of it refers to the slot then). Only the owner changes the count, by CAS
+ * loops that check the pid is still its own, so a count never lands on a slot somebody else took,
  * and whoever reads a count above 0 then reads the birth of the process holding those items:
  * a pid reused meanwhile by another process (Windows reuses them soon) is told apart by it.
  * A slot whose owner is dead is freed by one CAS from the very word that was judged: with
@@ -48,9 +48,9 @@ static void drop_items(mproc_queue_t *q, ovf_item *it, size_t published);
 static uint64_t my_birth(void) {
   static int64_t pid; /* cached per pid: a forked child is another process */
   static uint64_t birth;
-  int64_t me = os_getpid();
+  int64_t me = mproc__os_getpid();
   if (pid != me) {
-    birth = os_pid_birth(me);
+    birth = mproc__os_pid_birth(me);
     pid = me;
   }
   return birth;
@@ -61,11 +61,11 @@ static uint64_t my_birth(void) {
  * owner's. */
 static int owner_dead(const held_slot *sl, uint64_t w) {
   int64_t pid = (int64_t)W_PID(w);
-  if (!os_pid_alive(pid))
+  if (!mproc__os_pid_alive(pid))
     return 1;
   if (W_CNT(w) == 0)
     return 0;
-  uint64_t was = __atomic_load_n(&sl->birth, __ATOMIC_SEQ_CST), now = os_pid_birth(pid);
+  uint64_t was = __atomic_load_n(&sl->birth, __ATOMIC_SEQ_CST), now = mproc__os_pid_birth(pid);
   return was != 0 && now != 0 && was != now;
 }
 
@@ -79,20 +79,20 @@ static uint32_t reap_slot(held_slot *sl) {
   return W_CNT(w);
 }
 
-uint32_t mp_held_total(const held_table *h) {
+uint32_t mproc__held_total(const held_table *h) {
   uint32_t n = 0;
   for (int i = 0; i < HELD_SLOTS; i++)
     n += W_CNT(__atomic_load_n(&h->slot[i].word, __ATOMIC_SEQ_CST));
   return n;
 }
 
-uint32_t mp_held_reap(mproc_queue_t *q) {
+uint32_t mproc__held_reap(mproc_queue_t *q) {
   uint32_t lost = 0;
   for (int i = 0; i < HELD_SLOTS; i++)
     if (W_CNT(__atomic_load_n(&q->held->slot[i].word, __ATOMIC_SEQ_CST)) != 0)
       lost += reap_slot(&q->held->slot[i]);
   if (lost)
-    mp_queue_unheld(q);
+    mproc__queue_unheld(q);
   return lost;
 }
 
@@ -114,7 +114,7 @@ static int count_in(held_slot *sl, uint64_t me, uint64_t birth) {
  * in this process's slot, taking one if needed; the slot, or -1 when the table is full. */
 static int held_count(mproc_queue_t *q) {
   held_table *h = q->held;
-  uint64_t me = (uint64_t)(uint32_t)os_getpid(), birth = my_birth();
+  uint64_t me = (uint64_t)(uint32_t)mproc__os_getpid(), birth = my_birth();
   for (int pass = 0; pass < 2; pass++) {
     for (int i = 0; i < HELD_SLOTS; i++)
       if (count_in(&h->slot[i], me, birth) == 0)
@@ -132,16 +132,16 @@ static int held_count(mproc_queue_t *q) {
     for (int i = 0; i < HELD_SLOTS; i++)
       lost += reap_slot(&h->slot[i]);
     if (lost)
-      mp_queue_unheld(q);
+      mproc__queue_unheld(q);
   }
   return -1;
 }
 
-void mp_held_release(mproc_queue_t *q, const ovf_item *it) {
+void mproc__held_release(mproc_queue_t *q, const ovf_item *it) {
   if (it->slot < 0)
     return;
   held_slot *sl = &q->held->slot[it->slot];
-  uint64_t me = (uint64_t)(uint32_t)os_getpid();
+  uint64_t me = (uint64_t)(uint32_t)mproc__os_getpid();
   uint64_t w = __atomic_load_n(&sl->word, __ATOMIC_SEQ_CST);
   /* A slot no longer ours, or emptied, was judged dead: its items were dropped already. */
   while (W_PID(w) == me && W_CNT(w) != 0)
@@ -153,7 +153,7 @@ void mp_held_release(mproc_queue_t *q, const ovf_item *it) {
         __atomic_compare_exchange_n(&sl->word, &empty, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
       break;
     }
-  mp_queue_unheld(q);
+  mproc__queue_unheld(q);
 }
 
 /* --- the feeder ------------------------------------------------------------------------------ */
@@ -164,16 +164,16 @@ void mp_held_release(mproc_queue_t *q, const ovf_item *it) {
 static void feeder_main(void *arg) {
   mproc_queue_t *q = arg;
   for (;;) {
-    os_global_lock();
+    mproc__os_global_lock();
     ovf_item *batch = q->ovf_head;
     __atomic_store_n(&q->ovf_head, NULL, __ATOMIC_RELEASE); /* read unlocked by puts */
     q->ovf_tail = NULL;
     if (batch == NULL)
       __atomic_store_n(&q->feeder_running, 0, __ATOMIC_RELEASE);
-    os_global_unlock();
+    mproc__os_global_unlock();
     if (batch == NULL)
       return;
-    size_t put = mp_queue_put_list(q, batch, &q->abandon);
+    size_t put = mproc__queue_put_list(q, batch, &q->abandon);
     drop_items(q, batch, put); /* an abandoned batch: the rest is dropped */
   }
 }
@@ -183,13 +183,13 @@ static void drop_items(mproc_queue_t *q, ovf_item *it, size_t published) {
   for (ovf_item *nx; it; it = nx, published -= published > 0) {
     nx = it->next;
     if (published == 0)
-      mp_held_release(q, it);
+      mproc__held_release(q, it);
     free(it);
   }
 }
 
-void mp_queue_drain_overflow(mproc_queue_t *q, int drop) {
-  os_global_lock();
+void mproc__queue_drain_overflow(mproc_queue_t *q, int drop) {
+  mproc__os_global_lock();
   if (drop) { /* the feeder gives up its batch at its next wait for room */
     drop_items(q, q->ovf_head, 0);
     __atomic_store_n(&q->ovf_head, NULL, __ATOMIC_RELEASE);
@@ -198,13 +198,13 @@ void mp_queue_drain_overflow(mproc_queue_t *q, int drop) {
   }
   os_thread *t = q->feeder;
   q->feeder = NULL;
-  os_global_unlock();
-  os_thread_join(t); /* the feeder ends when the overflow is empty */
+  mproc__os_global_unlock();
+  mproc__os_thread_join(t); /* the feeder ends when the overflow is empty */
 }
 
 static void at_exit_flush(void) {
   for (mproc_queue_t *q = g_overflowed; q; q = q->ovf_next)
-    mp_queue_drain_overflow(q, q->cancel_join);
+    mproc__queue_drain_overflow(q, q->cancel_join);
 }
 
 /* Called with the global lock held. */
@@ -220,14 +220,14 @@ static void register_overflowed(mproc_queue_t *q) {
   }
 }
 
-void mp_queue_unregister(mproc_queue_t *q) {
-  os_global_lock();
+void mproc__queue_unregister(mproc_queue_t *q) {
+  mproc__os_global_lock();
   for (mproc_queue_t **pp = &g_overflowed; *pp; pp = &(*pp)->ovf_next)
     if (*pp == q) {
       *pp = q->ovf_next;
       break;
     }
-  os_global_unlock();
+  mproc__os_global_unlock();
 }
 
 /* Keeps the item in this process and makes sure a feeder moves it into the ring. */
@@ -240,7 +240,7 @@ static int overflow(mproc_queue_t *q, const void *data, size_t n) {
   if (n)
     memcpy(it->data, data, n);
   int rc = 0;
-  os_global_lock();
+  mproc__os_global_lock();
   if (q->ovf_tail)
     q->ovf_tail->next = it;
   else
@@ -251,36 +251,36 @@ static int overflow(mproc_queue_t *q, const void *data, size_t n) {
   if (!q->feeder_running) {
     os_thread *old = q->feeder; /* a previous feeder that has finished */
     q->feeder = NULL;
-    os_global_unlock();
-    os_thread_join(old);
-    os_global_lock();
+    mproc__os_global_unlock();
+    mproc__os_thread_join(old);
+    mproc__os_global_lock();
     if (!q->feeder_running && q->feeder == NULL) {
-      rc = os_thread_start(feeder_main, q, &q->feeder);
+      rc = mproc__os_thread_start(feeder_main, q, &q->feeder);
       __atomic_store_n(&q->feeder_running, rc == 0, __ATOMIC_RELEASE);
     }
   }
-  os_global_unlock();
+  mproc__os_global_unlock();
   return rc;
 }
 
-int mp_queue_put_unbounded(mproc_queue_t *q, const void *data, size_t n) {
-  if (os_shm_named_persists())
-    return mp_queue_put_shared(q, data, n); /* no overflow kept here (queue_ovf.c) */
+int mproc__queue_put_unbounded(mproc_queue_t *q, const void *data, size_t n) {
+  if (mproc__os_shm_named_persists())
+    return mproc__queue_put_shared(q, data, n); /* no overflow kept here (queue_ovf.c) */
   int queued = __atomic_load_n(&q->feeder_running, __ATOMIC_ACQUIRE) ||
                __atomic_load_n(&q->ovf_head, __ATOMIC_ACQUIRE) != NULL;
-  if (!queued && n <= mp_queue_whole_max(q)) {
-    if (mp_queue_put_bytes(q, data, n, 0) == 0) /* room now: the common case, no clock */
+  if (!queued && n <= mproc__queue_whole_max(q)) {
+    if (mproc__queue_put_bytes(q, data, n, 0) == 0) /* room now: the common case, no clock */
       return 0;
     /* A full ring with a consumer at work has room again within microseconds: a short wait
      * keeps the items flowing through shared memory instead of a second copy via the feeder.
      * Without a consumer, only the put that starts an overflow pays it. */
-    if (mp_queue_put_bytes(q, data, n, os_now_ns() + OVERFLOW_WAIT_NS) == 0)
+    if (mproc__queue_put_bytes(q, data, n, mproc__os_now_ns() + OVERFLOW_WAIT_NS) == 0)
       return 0;
   }
   return overflow(q, data, n);
 }
 
-void mp_queue_after_fork_child(void) {
+void mproc__queue_after_fork_child(void) {
   /* The parent's overflow is the parent's to deliver; its feeder threads do not exist here. */
   for (mproc_queue_t *q = g_overflowed; q; q = q->ovf_next) {
     q->feeder = NULL;

@@ -71,17 +71,19 @@ static uint64_t w_make(uint32_t cnt, uint16_t seq, uint16_t pos) {
 static size_t rec_len(size_t n) { return REC_HDR + ((n + UNIT - 1) & ~(size_t)(UNIT - 1)); }
 static uint64_t tag_of(uint32_t cnt) { return (uint64_t)cnt << 8 | TAG_ITEM; }
 
-void mp_ovf_init(ovf_shared *o) {
+void mproc__ovf_init(ovf_shared *o) {
   uint64_t id = 0;
-  if (os_random(&id, sizeof id) != 0)
-    id = (uint64_t)os_now_ns() ^ (uint64_t)os_getpid() << 32;
+  if (mproc__os_random(&id, sizeof id) != 0)
+    id = (uint64_t)mproc__os_now_ns() ^ (uint64_t)mproc__os_getpid() << 32;
   o->qid = id;
   o->tail = w_make(0, 0, POS_FULL); /* the first item starts segment 1 */
   o->head = w_make(0, 1, 0);
 }
 
-uint32_t mp_ovf_pending(const ovf_shared *o) { return w_cnt(LD(&o->tail)) - w_cnt(LD(&o->head)); }
-uint32_t mp_ovf_published(const ovf_shared *o) { return w_cnt(LD(&o->tail)); }
+uint32_t mproc__ovf_pending(const ovf_shared *o) {
+  return w_cnt(LD(&o->tail)) - w_cnt(LD(&o->head));
+}
+uint32_t mproc__ovf_published(const ovf_shared *o) { return w_cnt(LD(&o->tail)); }
 
 static void seg_name(const ovf_shared *o, uint16_t seq, char *buf, size_t cap) {
   snprintf(buf, cap, "mpq-%016llx-%04x", (unsigned long long)o->qid, (unsigned)seq);
@@ -89,14 +91,14 @@ static void seg_name(const ovf_shared *o, uint16_t seq, char *buf, size_t cap) {
 
 static void unmap(ovf_map *m) {
   if (m->base != NULL)
-    os_shm_unmap(m->base, m->size);
+    mproc__os_shm_unmap(m->base, m->size);
   memset(m, 0, sizeof *m);
 }
 
 static void unlink_seg(const ovf_shared *o, uint16_t seq) {
   char name[64];
   seg_name(o, seq, name, sizeof name);
-  os_shm_unlink_named(name); /* ENOENT: already gone */
+  mproc__os_shm_unlink_named(name); /* ENOENT: already gone */
 }
 
 /* Sequence numbers come round again after 65,536 segments, each of which took at least one
@@ -141,17 +143,17 @@ static ovf_map *slot_for(ovf_side *s, int has_id, uint64_t id, size_t size, int 
 static int map_handle(ovf_side *s, os_handle h, size_t size, ovf_map **out) {
   uint64_t id = 0;
   /* Only memory of this user with mode 0600 is kept (an unknown id cannot be matched). */
-  int has_id = os_shm_ident(h, &id) == 0;
+  int has_id = mproc__os_shm_ident(h, &id) == 0;
   int hit;
   ovf_map *m = slot_for(s, has_id, id, size, &hit);
   int rc = 0;
   if (!hit) {
     void *base = NULL;
-    rc = os_shm_map(h, size, &base);
+    rc = mproc__os_shm_map(h, size, &base);
     if (rc == 0)
       *m = (ovf_map){0, 0, base, size, id, has_id};
   }
-  os_close(h);
+  mproc__os_close(h);
   *out = m;
   return rc;
 }
@@ -167,11 +169,11 @@ static int map_seg(mproc_queue_t *q, ovf_side *s, uint16_t seq, uint32_t cnt) {
   seg_name(q->ovf, seq, name, sizeof name);
   os_handle h;
   size_t size;
-  int rc = os_shm_open_named(name, &h, &size);
+  int rc = mproc__os_shm_open_named(name, &h, &size);
   if (rc != 0)
     return rc;
   if (size < SEG_HDR) {
-    os_close(h);
+    mproc__os_close(h);
     return MPROC_EPROTO;
   }
   ovf_map *m;
@@ -210,12 +212,13 @@ static int reuse_seg(mproc_queue_t *q, const char *name, size_t want, ovf_map **
   ovf_side *s = &q->ovf_wr;
   os_handle h;
   size_t size;
-  if (os_shm_open_named(name, &h, &size) != 0)
+  if (mproc__os_shm_open_named(name, &h, &size) != 0)
     return 0;
   uint64_t id;
-  if (size != want || os_shm_ident(h, &id) != 0) {
-    os_close(h); /* left by a producer killed while making it (or not ours: then create fails) */
-    os_shm_unlink_named(name);
+  if (size != want || mproc__os_shm_ident(h, &id) != 0) {
+    mproc__os_close(
+        h); /* left by a producer killed while making it (or not ours: then create fails) */
+    mproc__os_shm_unlink_named(name);
     return 0;
   }
   return map_handle(s, h, size, out) == 0;
@@ -233,16 +236,16 @@ static int new_seg(mproc_queue_t *q, uint16_t seq, uint32_t cnt, size_t data_byt
   size_t size = SEG_HDR + data_bytes;
   if (!recyclable(size) || !reuse_seg(q, name, size, &m)) {
     os_handle h;
-    int rc = os_shm_create_named(name, size, &h);
+    int rc = mproc__os_shm_create_named(name, size, &h);
     if (rc == MPROC_EEXIST) {
-      os_shm_unlink_named(name);
-      rc = os_shm_create_named(name, size, &h);
+      mproc__os_shm_unlink_named(name);
+      rc = mproc__os_shm_create_named(name, size, &h);
     }
     if (rc != 0)
       return rc;
     rc = map_handle(s, h, size, &m);
     if (rc != 0) {
-      os_shm_unlink_named(name);
+      mproc__os_shm_unlink_named(name);
       return rc;
     }
   }
@@ -256,7 +259,7 @@ static int new_seg(mproc_queue_t *q, uint16_t seq, uint32_t cnt, size_t data_byt
 /* Consumers are done with segment seq (head has moved past it): a segment up to RECYCLE_MAX
  * is renamed to the first free name after tail's segment, where a producer will fill it again;
  * otherwise (no free name among SPARE, a bigger one, no links) it is removed. Killed between the
- * link and the unlink, the old name is removed by mp_ovf_repair_get; the new one is reused
+ * link and the unlink, the old name is removed by mproc__ovf_repair_get; the new one is reused
  * or removed by a producer, or by the creator. */
 static void finish_seg(mproc_queue_t *q, uint16_t seq) {
   ovf_side *s = &q->ovf_rd;
@@ -267,7 +270,7 @@ static void finish_seg(mproc_queue_t *q, uint16_t seq) {
     uint16_t t = w_seq(LD(&q->ovf->tail));
     for (unsigned j = 1; j <= SPARE && !kept; j++) {
       seg_name(q->ovf, (uint16_t)(t + j), to, sizeof to);
-      int rc = os_shm_link_named(from, to);
+      int rc = mproc__os_shm_link_named(from, to);
       if (rc == 0)
         kept = 1;
       else if (rc != MPROC_EEXIST)
@@ -284,7 +287,7 @@ static void write_rec(unsigned char *p, const void *data, size_t n, uint32_t cnt
   *(ovf_rec *)(void *)p = (ovf_rec){n, tag_of(cnt)}; /* the header last */
 }
 
-int mp_ovf_append(mproc_queue_t *q, const void *data, size_t n) {
+int mproc__ovf_append(mproc_queue_t *q, const void *data, size_t n) {
   ovf_shared *o = q->ovf;
   uint64_t t = o->tail;
   uint32_t cnt = w_cnt(t);
@@ -332,7 +335,7 @@ static const ovf_rec *rec_at(const ovf_map *m, uint16_t pos, uint32_t cnt) {
   return r;
 }
 
-int mp_ovf_take(mproc_queue_t *q, mp_buf *b) {
+int mproc__ovf_take(mproc_queue_t *q, mp_buf *b) {
   ovf_shared *o = q->ovf;
   for (;;) {
     uint64_t h = o->head, t = LD(&o->tail);
@@ -350,7 +353,7 @@ int mp_ovf_take(mproc_queue_t *q, mp_buf *b) {
       finish_seg(q, seq);
       continue;
     }
-    if (mp_buf_fit(b, r->len) != 0)
+    if (mproc__buf_fit(b, r->len) != 0)
       return MPROC_ENOMEM; /* the item stays in the queue */
     memcpy(b->data, r + 1, r->len);
     b->len = r->len;
@@ -367,25 +370,25 @@ int mp_ovf_take(mproc_queue_t *q, mp_buf *b) {
   }
 }
 
-void mp_ovf_repair_put(mproc_queue_t *q) {
+void mproc__ovf_repair_put(mproc_queue_t *q) {
   /* A producer killed while starting a segment: made, maybe half written, never published. */
   unlink_seg(q->ovf, (uint16_t)(w_seq(q->ovf->tail) + 1));
 }
 
-void mp_ovf_repair_get(mproc_queue_t *q) {
+void mproc__ovf_repair_get(mproc_queue_t *q) {
   /* A consumer killed between moving head past a segment and unlinking it. */
   uint64_t h = q->ovf->head;
   if (w_pos(h) == 0)
     unlink_seg(q->ovf, (uint16_t)(w_seq(h) - 1));
 }
 
-void mp_ovf_release(mproc_queue_t *q, int owner) {
+void mproc__ovf_release(mproc_queue_t *q, int owner) {
   for (unsigned i = 0; i < OVF_CACHE; i++) {
     unmap(&q->ovf_wr.slot[i]);
     unmap(&q->ovf_rd.slot[i]);
   }
   q->ovf_wr.cur = q->ovf_rd.cur = NULL;
-  if (!owner || q->ovf == NULL || q->ovf_owner_pid != os_getpid())
+  if (!owner || q->ovf == NULL || q->ovf_owner_pid != mproc__os_getpid())
     return; /* (a fork child's copy of its parent's handle is not the creator's) */
   /* The queue ends with its creator's handle (its ring goes back to the creator's heap):
    * segments still named go with it, including one a dead producer made and never published. */

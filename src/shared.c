@@ -82,7 +82,7 @@ static int array_create(mproc_array_t **out, char tc, size_t elem, size_t align,
   a->len = len;
   /* An empty array still gets a block (the smallest), so its pointer is real and unique and
    * it travels to children like any other. */
-  int rc = mp_shobj_create(&a->o, len ? elem * len : 1);
+  int rc = mproc__shobj_create(&a->o, len ? elem * len : 1);
   if (rc == 0) {
     a->data = a->o.blk.p;
     if (init != NULL && len > 0)
@@ -110,7 +110,7 @@ void mproc_array_free(mproc_array_t *a) {
     return;
   if (a->own_lock)
     mproc_lock_free(a->lock);
-  mp_shobj_release(&a->o);
+  mproc__shobj_release(&a->o);
   free(a);
 }
 
@@ -296,34 +296,34 @@ int mproc_value_cas(mproc_value_t *v, int64_t *expected, int64_t desired) {
 
 /* --- crossing into children ------------------------------------------------------------------- */
 
-int mp_array_encode(const mproc_array_t *a, mp_buf *b) {
-  mp_put_u8(b, a->lock ? 2 : 1);
-  mp_shobj_encode(&a->o, b);
+int mproc__array_encode(const mproc_array_t *a, mp_buf *b) {
+  mproc__put_u8(b, a->lock ? 2 : 1);
+  mproc__shobj_encode(&a->o, b);
   if (a->lock)
-    mp_shobj_encode(mp_lock_shobj(a->lock), b);
-  mp_put_u8(b, (uint8_t)a->tc);
-  mp_put_u64(b, a->elem);
-  mp_put_u64(b, a->len);
+    mproc__shobj_encode(mproc__lock_shobj(a->lock), b);
+  mproc__put_u8(b, (uint8_t)a->tc);
+  mproc__put_u64(b, a->elem);
+  mproc__put_u64(b, a->len);
   return b->err;
 }
 
-int mp_array_adopt(mp_rd *r, mp_hmap *hm, mproc_array_t **out) {
-  uint8_t nrec = mp_get_u8(r);
+int mproc__array_adopt(mp_rd *r, mp_hmap *hm, mproc_array_t **out) {
+  uint8_t nrec = mproc__get_u8(r);
   if (nrec != 1 && nrec != 2)
     return MPROC_EPROTO;
   mproc_array_t *a = calloc(1, sizeof *a);
   if (a == NULL)
     return MPROC_ENOMEM;
-  int rc = mp_shobj_decode(r, hm, &a->o);
+  int rc = mproc__shobj_decode(r, hm, &a->o);
   if (rc == 0 && nrec == 2) {
-    rc = mp_lock_adopt_record(r, hm, &a->lock);
+    rc = mproc__lock_adopt_record(r, hm, &a->lock);
     a->own_lock = rc == 0;
   }
   if (rc == 0) {
-    a->tc = (char)mp_get_u8(r);
+    a->tc = (char)mproc__get_u8(r);
     a->type = find_type(a->tc);
-    a->elem = (size_t)mp_get_u64(r);
-    a->len = (size_t)mp_get_u64(r);
+    a->elem = (size_t)mproc__get_u64(r);
+    a->len = (size_t)mproc__get_u64(r);
     a->data = a->o.blk.p;
     if (r->err || a->elem == 0 || a->len > a->o.blk.size / a->elem ||
         (a->tc != 0 && (find_type(a->tc) == NULL || find_type(a->tc)->size != a->elem)))

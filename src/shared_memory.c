@@ -19,10 +19,10 @@ static void format_bytes(char *buf, size_t cap, uint64_t n) {
              (unsigned long long)n);
 }
 
-void mp_shm_nospace_message(int named, const char *what, uint64_t asked) {
+void mproc__shm_nospace_message(int named, const char *what, uint64_t asked) {
   char where[200], free_s[64], asked_s[64];
   uint64_t free_bytes = UINT64_MAX;
-  os_shm_space(named, where, sizeof where, &free_bytes);
+  mproc__os_shm_space(named, where, sizeof where, &free_bytes);
   format_bytes(free_s, sizeof free_s, free_bytes);
   format_bytes(asked_s, sizeof asked_s, asked);
   mproc__set_error_message("no space for %s in %s: %s free, %s asked", what, where, free_s,
@@ -61,15 +61,15 @@ static int check_name(const char *name, char *out) {
 
 static void random_name(char *out) {
   uint64_t r = 0;
-  if (os_random(&r, sizeof r) != 0)
-    r = (uint64_t)os_now_ns() ^ ((uint64_t)os_getpid() << 32);
+  if (mproc__os_random(&r, sizeof r) != 0)
+    r = (uint64_t)mproc__os_now_ns() ^ ((uint64_t)mproc__os_getpid() << 32);
   snprintf(out, MPROC_SHM_NAME_MAX + 1, "mproc_%016llx", (unsigned long long)r);
 }
 
 static int finish(mproc_shared_memory_t *s, mproc_shared_memory_t **out) {
-  int rc = os_shm_map(s->h, s->size, &s->buf);
+  int rc = mproc__os_shm_map(s->h, s->size, &s->buf);
   if (rc != 0) {
-    os_close(s->h);
+    mproc__os_close(s->h);
     free(s);
     return rc;
   }
@@ -82,11 +82,11 @@ static void create_failed(const char *name, size_t size, int rc) {
   char what[MPROC_SHM_NAME_MAX + 64];
   snprintf(what, sizeof what, "shared memory '%s'", name);
   if (rc == MPROC_ENOSPC) {
-    mp_shm_nospace_message(1, what, size);
+    mproc__shm_nospace_message(1, what, size);
   } else if (rc != MPROC_EEXIST && rc != MPROC_EINVAL && rc != MPROC_ENOMEM) {
     char where[200];
     uint64_t ignored;
-    os_shm_space(1, where, sizeof where, &ignored);
+    mproc__os_shm_space(1, where, sizeof where, &ignored);
     mproc__set_error_message("cannot create %s in %s (%s, OS error %d): named shared memory "
                              "lives there, as in Python; anonymous objects do not need it",
                              what, where, mproc_errname(rc), mproc_last_os_error());
@@ -110,7 +110,7 @@ int mproc_shared_memory_create(mproc_shared_memory_t **out, const char *name, si
     random_name(s->name);
   /* A random name that happens to exist is retried, as Python does. */
   for (int tries = 0; rc == 0; tries++) {
-    rc = os_shm_create_named(s->name, size, &s->h);
+    rc = mproc__os_shm_create_named(s->name, size, &s->h);
     if (rc != MPROC_EEXIST || name != NULL || tries == 8)
       break;
     random_name(s->name);
@@ -125,7 +125,7 @@ int mproc_shared_memory_create(mproc_shared_memory_t **out, const char *name, si
   memcpy(kept, s->name, sizeof kept);
   rc = finish(s, out);
   if (rc != 0) {
-    os_shm_unlink_named(kept); /* never leave a name nobody got a handle to */
+    mproc__os_shm_unlink_named(kept); /* never leave a name nobody got a handle to */
     create_failed(kept, size, rc);
   }
   return rc;
@@ -140,9 +140,9 @@ int mproc_shared_memory_attach(mproc_shared_memory_t **out, const char *name) {
     return MPROC_ENOMEM;
   int rc = check_name(name, s->name);
   if (rc == 0)
-    rc = os_shm_open_named(s->name, &s->h, &s->size);
+    rc = mproc__os_shm_open_named(s->name, &s->h, &s->size);
   if (rc == 0 && s->size == 0) { /* created by someone who has not sized it yet */
-    os_close(s->h);
+    mproc__os_close(s->h);
     rc = MPROC_EINVAL;
   }
   if (rc != 0) {
@@ -161,18 +161,18 @@ const char *mproc_shared_memory_name(const mproc_shared_memory_t *s) {
 int mproc_shared_memory_close(mproc_shared_memory_t *s) {
   if (s == NULL)
     return 0;
-  os_shm_unmap(s->buf, s->size);
-  int rc = os_close(s->h);
+  mproc__os_shm_unmap(s->buf, s->size);
+  int rc = mproc__os_close(s->h);
   free(s);
   return rc;
 }
 
 int mproc_shared_memory_unlink(mproc_shared_memory_t *s) {
-  return s ? os_shm_unlink_named(s->name) : MPROC_EINVAL;
+  return s ? mproc__os_shm_unlink_named(s->name) : MPROC_EINVAL;
 }
 
 int mproc_shared_memory_unlink_name(const char *name) {
   char n[MPROC_SHM_NAME_MAX + 1];
   int rc = check_name(name, n);
-  return rc ? rc : os_shm_unlink_named(n);
+  return rc ? rc : mproc__os_shm_unlink_named(n);
 }

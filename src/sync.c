@@ -56,11 +56,11 @@ static int lock_create(mproc_lock_t **out, int recursive) {
   mproc_lock_t *l = calloc(1, sizeof *l);
   if (l == NULL)
     return MPROC_ENOMEM;
-  int rc = mp_shobj_create(&l->o, sizeof(lock_shm));
+  int rc = mproc__shobj_create(&l->o, sizeof(lock_shm));
   if (rc == 0) {
     l->s = l->o.blk.p;
     l->s->recursive = (uint8_t)recursive;
-    rc = os_mutex_init(&l->s->m, &l->o.h[0]);
+    rc = mproc__os_mutex_init(&l->s->m, &l->o.h[0]);
   }
   if (rc != 0) {
     mproc_lock_free(l);
@@ -76,20 +76,20 @@ int mproc_rlock_new(mproc_lock_t **out) { return lock_create(out, 1); }
 void mproc_lock_free(mproc_lock_t *l) {
   if (l == NULL)
     return;
-  mp_shobj_release(&l->o);
+  mproc__shobj_release(&l->o);
   free(l);
 }
 
 /* Takes the OS mutex and becomes the owner; applies the recoverability rules. */
 static int lock_take(mproc_lock_t *l, uint64_t me, int64_t deadline) {
   lock_shm *s = l->s;
-  int rc = os_mutex_lock(&s->m, l->o.h[0], deadline);
+  int rc = mproc__os_mutex_lock(&s->m, l->o.h[0], deadline);
   if (rc != 0 && rc != MPROC_EOWNERDEAD)
     return rc;
   if (rc == MPROC_EOWNERDEAD && RLD(&s->state) == LOCK_CONSISTENT)
     RST(&s->state, LOCK_INCONSISTENT);
   if (RLD(&s->state) == LOCK_NOTRECOVERABLE) {
-    os_mutex_unlock(&s->m, l->o.h[0]);
+    mproc__os_mutex_unlock(&s->m, l->o.h[0]);
     return MPROC_ENOTRECOVERABLE;
   }
   RST(&s->owner, me);
@@ -100,7 +100,7 @@ static int lock_take(mproc_lock_t *l, uint64_t me, int64_t deadline) {
 int mproc_lock_acquire(mproc_lock_t *l, int64_t timeout_ms) {
   if (l == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
-  uint64_t me = os_thread_token();
+  uint64_t me = mproc__os_thread_token();
   if (RLD(&l->s->owner) == me) { /* only this thread ever stores its token */
     if (!l->s->recursive)
       return timeout_ms == 0 ? MPROC_ETIMEDOUT : MPROC_EDEADLK;
@@ -111,7 +111,8 @@ int mproc_lock_acquire(mproc_lock_t *l, int64_t timeout_ms) {
   }
   int64_t deadline = OS_NO_DEADLINE;
   if (timeout_ms != MPROC_FOREVER)
-    deadline = timeout_ms == 0 ? 0 : os_deadline(timeout_ms); /* 0: already passed, no clock */
+    deadline =
+        timeout_ms == 0 ? 0 : mproc__os_deadline(timeout_ms); /* 0: already passed, no clock */
   return lock_take(l, me, deadline);
 }
 
@@ -120,7 +121,7 @@ int mproc_lock_release(mproc_lock_t *l) {
     return MPROC_EINVAL;
   lock_shm *s = l->s;
   uint64_t owner = RLD(&s->owner);
-  if (owner != os_thread_token())
+  if (owner != mproc__os_thread_token())
     return owner == 0 ? MPROC_EOVERRELEASE : MPROC_ENOTOWNER;
   if (--s->count > 0)
     return 0;
@@ -128,13 +129,13 @@ int mproc_lock_release(mproc_lock_t *l) {
   if (RLD(&s->state) == LOCK_INCONSISTENT)
     RST(&s->state, LOCK_NOTRECOVERABLE);
   RST(&s->owner, 0);
-  return os_mutex_unlock(&s->m, l->o.h[0]);
+  return mproc__os_mutex_unlock(&s->m, l->o.h[0]);
 }
 
 int mproc_lock_consistent(mproc_lock_t *l) {
   if (l == NULL)
     return MPROC_EINVAL;
-  if (RLD(&l->s->owner) != os_thread_token())
+  if (RLD(&l->s->owner) != mproc__os_thread_token())
     return MPROC_ENOTOWNER;
   uint8_t want = LOCK_INCONSISTENT;
   return CAS(&l->s->state, &want, LOCK_CONSISTENT) ? 0 : MPROC_ESTATE;
@@ -143,7 +144,7 @@ int mproc_lock_consistent(mproc_lock_t *l) {
 int mproc_lock_is_mine(const mproc_lock_t *l) {
   if (l == NULL)
     return MPROC_EINVAL;
-  return RLD(&l->s->owner) == os_thread_token();
+  return RLD(&l->s->owner) == mproc__os_thread_token();
 }
 
 int mproc_lock_is_recursive(const mproc_lock_t *l) {
@@ -161,40 +162,40 @@ static uint32_t lock_release_all(mproc_lock_t *l) {
 }
 
 static int lock_reacquire(mproc_lock_t *l, uint32_t depth) {
-  int rc = lock_take(l, os_thread_token(), OS_NO_DEADLINE);
+  int rc = lock_take(l, mproc__os_thread_token(), OS_NO_DEADLINE);
   if (rc == 0 || rc == MPROC_EOWNERDEAD)
     l->s->count = depth;
   return rc;
 }
 
 static void put_records(mp_buf *b, const mp_shobj *const *objs, uint8_t n) {
-  mp_put_u8(b, n);
+  mproc__put_u8(b, n);
   for (uint8_t i = 0; i < n; i++)
-    mp_shobj_encode(objs[i], b);
+    mproc__shobj_encode(objs[i], b);
 }
 
-int mp_lock_encode(const mproc_lock_t *l, mp_buf *b) {
+int mproc__lock_encode(const mproc_lock_t *l, mp_buf *b) {
   const mp_shobj *recs[] = {&l->o};
   put_records(b, recs, 1);
   return b->err;
 }
 
-const mp_shobj *mp_lock_shobj(const mproc_lock_t *l) { return &l->o; }
+const mp_shobj *mproc__lock_shobj(const mproc_lock_t *l) { return &l->o; }
 
 /* Decodes one record into o and checks that its block can hold `need` bytes. On failure
  * nothing is kept: the block reference and the duplicated handles are given back (a record
  * that fails after decoding would otherwise keep a segment mapped and its fds open). */
 static int adopt_shobj(mp_rd *r, mp_hmap *hm, mp_shobj *o, size_t need) {
-  int rc = mp_shobj_decode(r, hm, o); /* releases what it took when it fails */
+  int rc = mproc__shobj_decode(r, hm, o); /* releases what it took when it fails */
   if (rc == 0 && o->blk.size < need) {
-    mp_shobj_release(o);
+    mproc__shobj_release(o);
     rc = MPROC_EPROTO;
   }
   return rc;
 }
 
 /* Adopts one lock record (the record count is read by the caller). */
-int mp_lock_adopt_record(mp_rd *r, mp_hmap *hm, mproc_lock_t **out) {
+int mproc__lock_adopt_record(mp_rd *r, mp_hmap *hm, mproc_lock_t **out) {
   mproc_lock_t *l = calloc(1, sizeof *l);
   if (l == NULL)
     return MPROC_ENOMEM;
@@ -208,11 +209,11 @@ int mp_lock_adopt_record(mp_rd *r, mp_hmap *hm, mproc_lock_t **out) {
   return 0;
 }
 
-static int read_nrec(mp_rd *r, uint8_t want) { return mp_get_u8(r) == want ? 0 : MPROC_EPROTO; }
+static int read_nrec(mp_rd *r, uint8_t want) { return mproc__get_u8(r) == want ? 0 : MPROC_EPROTO; }
 
-int mp_lock_adopt(mp_rd *r, mp_hmap *hm, mproc_lock_t **out) {
+int mproc__lock_adopt(mp_rd *r, mp_hmap *hm, mproc_lock_t **out) {
   int rc = read_nrec(r, 1);
-  return rc ? rc : mp_lock_adopt_record(r, hm, out);
+  return rc ? rc : mproc__lock_adopt_record(r, hm, out);
 }
 
 /* ============================== Semaphore ============================== */
@@ -238,13 +239,13 @@ static int sem_create(mproc_semaphore_t **out, unsigned value, int bounded) {
   mproc_semaphore_t *s = calloc(1, sizeof *s);
   if (s == NULL)
     return MPROC_ENOMEM;
-  int rc = mp_shobj_create(&s->o, sizeof(sem_shm));
+  int rc = mproc__shobj_create(&s->o, sizeof(sem_shm));
   if (rc == 0) {
     s->s = s->o.blk.p;
     s->s->value = value;
     s->s->bound = value;
     s->s->bounded = (uint32_t)bounded;
-    rc = os_park_new(&s->o.h[0]);
+    rc = mproc__os_park_new(&s->o.h[0]);
   }
   if (rc != 0) {
     mproc_semaphore_free(s);
@@ -264,7 +265,7 @@ int mproc_bounded_semaphore_new(mproc_semaphore_t **out, unsigned value) {
 void mproc_semaphore_free(mproc_semaphore_t *s) {
   if (s == NULL)
     return;
-  mp_shobj_release(&s->o);
+  mproc__shobj_release(&s->o);
   free(s);
 }
 
@@ -282,9 +283,9 @@ int mproc_semaphore_acquire(mproc_semaphore_t *sem, int64_t timeout_ms) {
   if (sem_try(sem->s))
     return 0;
   int64_t deadline;
-  mp_timeout_deadline(timeout_ms, &deadline);
+  mproc__timeout_deadline(timeout_ms, &deadline);
   for (;;) {
-    int rc = mp_park(sem->o.h[0], &sem->s->sleepers, &sem->s->value, 0, deadline);
+    int rc = mproc__park(sem->o.h[0], &sem->s->sleepers, &sem->s->value, 0, deadline);
     if (sem_try(sem->s))
       return 0;
     if (rc != 0)
@@ -303,7 +304,7 @@ int mproc_semaphore_release(mproc_semaphore_t *sem) {
     if (v >= MPROC_SEMAPHORE_MAX)
       return MPROC_ERANGE;
   } while (!CAS(&s->value, &v, v + 1));
-  mp_unpark(sem->o.h[0], &s->sleepers, &s->value, 1);
+  mproc__unpark(sem->o.h[0], &s->sleepers, &s->value, 1);
   return 0;
 }
 
@@ -314,13 +315,13 @@ int mproc_semaphore_get_value(const mproc_semaphore_t *s, int *out) {
   return 0;
 }
 
-int mp_semaphore_encode(const mproc_semaphore_t *s, mp_buf *b) {
+int mproc__semaphore_encode(const mproc_semaphore_t *s, mp_buf *b) {
   const mp_shobj *recs[] = {&s->o};
   put_records(b, recs, 1);
   return b->err;
 }
 
-int mp_semaphore_adopt(mp_rd *r, mp_hmap *hm, mproc_semaphore_t **out) {
+int mproc__semaphore_adopt(mp_rd *r, mp_hmap *hm, mproc_semaphore_t **out) {
   int rc = read_nrec(r, 1);
   mproc_semaphore_t *s = rc ? NULL : calloc(1, sizeof *s);
   if (s == NULL)
@@ -364,10 +365,10 @@ int mproc_condition_new(mproc_condition_t **out, mproc_lock_t *lock) {
   mproc_condition_t *c = calloc(1, sizeof *c);
   if (c == NULL)
     return MPROC_ENOMEM;
-  int rc = mp_shobj_create(&c->o, sizeof(cond_shm));
+  int rc = mproc__shobj_create(&c->o, sizeof(cond_shm));
   if (rc == 0) {
     c->s = c->o.blk.p;
-    rc = os_park_new(&c->o.h[0]);
+    rc = mproc__os_park_new(&c->o.h[0]);
   }
   if (rc == 0 && lock == NULL) {
     rc = mproc_rlock_new(&c->lock);
@@ -388,7 +389,7 @@ void mproc_condition_free(mproc_condition_t *c) {
     return;
   if (c->own_lock)
     mproc_lock_free(c->lock);
-  mp_shobj_release(&c->o);
+  mproc__shobj_release(&c->o);
   free(c);
 }
 
@@ -406,7 +407,7 @@ int mproc_condition_release(mproc_condition_t *c) {
 static int cond_sleep(mproc_condition_t *c, int64_t deadline, int *lock_rc) {
   uint32_t seq = LD(&c->s->seq);
   uint32_t depth = lock_release_all(c->lock);
-  int rc = mp_park(c->o.h[0], &c->s->sleepers, &c->s->seq, seq, deadline);
+  int rc = mproc__park(c->o.h[0], &c->s->sleepers, &c->s->seq, seq, deadline);
   *lock_rc = lock_reacquire(c->lock, depth);
   return rc;
 }
@@ -417,7 +418,7 @@ int mproc_condition_wait(mproc_condition_t *c, int64_t timeout_ms) {
   if (mproc_lock_is_mine(c->lock) != 1)
     return MPROC_ENOTOWNER;
   int64_t deadline;
-  mp_timeout_deadline(timeout_ms, &deadline);
+  mproc__timeout_deadline(timeout_ms, &deadline);
   cond_shm *s = c->s;
   uint32_t seq0 = LD(&s->seq); /* tokens of notifies before this one are not ours */
   s->nwait++;
@@ -446,11 +447,11 @@ int mproc_condition_wait_for(mproc_condition_t *c, int (*pred)(void *ctx), void 
   if (c == NULL || pred == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
   int64_t deadline;
-  mp_timeout_deadline(timeout_ms, &deadline);
+  mproc__timeout_deadline(timeout_ms, &deadline);
   while (!pred(ctx)) {
     int64_t left = MPROC_FOREVER;
     if (deadline != OS_NO_DEADLINE) {
-      int64_t ns = deadline - os_now_ns();
+      int64_t ns = deadline - mproc__os_now_ns();
       if (ns <= 0)
         return MPROC_ETIMEDOUT;
       left = (ns + 999999) / 1000000;
@@ -474,7 +475,7 @@ int mproc_condition_notify(mproc_condition_t *c, size_t n) {
   s->nwait -= k;
   s->to_wake += k;
   __atomic_add_fetch(&s->seq, 1, __ATOMIC_SEQ_CST);
-  mp_unpark(c->o.h[0], &s->sleepers, &s->seq, k);
+  mproc__unpark(c->o.h[0], &s->sleepers, &s->seq, k);
   return 0;
 }
 
@@ -482,27 +483,27 @@ int mproc_condition_notify_all(mproc_condition_t *c) {
   return mproc_condition_notify(c, (size_t)-1);
 }
 
-int mp_condition_encode(const mproc_condition_t *c, mp_buf *b) {
+int mproc__condition_encode(const mproc_condition_t *c, mp_buf *b) {
   const mp_shobj *recs[] = {&c->o, &c->lock->o};
   put_records(b, recs, 2);
-  mp_put_u8(b, (uint8_t)c->lock->s->recursive);
+  mproc__put_u8(b, (uint8_t)c->lock->s->recursive);
   return b->err;
 }
 
-int mp_condition_adopt(mp_rd *r, mp_hmap *hm, mproc_condition_t **out) {
+int mproc__condition_adopt(mp_rd *r, mp_hmap *hm, mproc_condition_t **out) {
   int rc = read_nrec(r, 2);
   mproc_condition_t *c = rc ? NULL : calloc(1, sizeof *c);
   if (c == NULL)
     return rc ? rc : MPROC_ENOMEM;
-  rc = mp_shobj_decode(r, hm, &c->o);
+  rc = mproc__shobj_decode(r, hm, &c->o);
   if (rc == 0 && c->o.blk.size < sizeof(cond_shm))
     rc = MPROC_EPROTO;
   if (rc == 0) {
     c->s = c->o.blk.p;
-    rc = mp_lock_adopt_record(r, hm, &c->lock);
+    rc = mproc__lock_adopt_record(r, hm, &c->lock);
     c->own_lock = rc == 0;
   }
-  mp_get_u8(r);
+  mproc__get_u8(r);
   if (rc == 0 && r->err)
     rc = r->err;
   if (rc != 0) {
@@ -540,10 +541,10 @@ int mproc_event_new(mproc_event_t **out) {
   mproc_event_t *e = calloc(1, sizeof *e);
   if (e == NULL)
     return MPROC_ENOMEM;
-  int rc = mp_shobj_create(&e->o, sizeof(event_shm));
+  int rc = mproc__shobj_create(&e->o, sizeof(event_shm));
   if (rc == 0) {
     e->s = e->o.blk.p;
-    rc = os_park_new(&e->o.h[0]);
+    rc = mproc__os_park_new(&e->o.h[0]);
   }
   if (rc != 0) {
     mproc_event_free(e);
@@ -556,7 +557,7 @@ int mproc_event_new(mproc_event_t **out) {
 void mproc_event_free(mproc_event_t *e) {
   if (e == NULL)
     return;
-  mp_shobj_release(&e->o);
+  mproc__shobj_release(&e->o);
   free(e);
 }
 
@@ -569,7 +570,7 @@ int mproc_event_set(mproc_event_t *e) {
     if (w & EV_FLAG)
       return 0;
   } while (!CAS(&e->s->word, &w, (w + EV_GEN) | EV_FLAG));
-  mp_unpark(e->o.h[0], &e->s->sleepers, &e->s->word, UINT32_MAX);
+  mproc__unpark(e->o.h[0], &e->s->sleepers, &e->s->word, UINT32_MAX);
   return 0;
 }
 
@@ -593,9 +594,9 @@ int mproc_event_wait(mproc_event_t *e, int64_t timeout_ms) {
   if (seen & EV_FLAG)
     return 0;
   int64_t deadline;
-  mp_timeout_deadline(timeout_ms, &deadline);
+  mproc__timeout_deadline(timeout_ms, &deadline);
   for (;;) {
-    int rc = mp_park(e->o.h[0], &e->s->sleepers, &e->s->word, seen, deadline);
+    int rc = mproc__park(e->o.h[0], &e->s->sleepers, &e->s->word, seen, deadline);
     uint32_t now = LD(&e->s->word);
     if ((now & EV_FLAG) || (now & ~EV_FLAG) != (seen & ~EV_FLAG))
       return 0; /* set now, or set (and cleared again) while we slept */
@@ -604,13 +605,13 @@ int mproc_event_wait(mproc_event_t *e, int64_t timeout_ms) {
   }
 }
 
-int mp_event_encode(const mproc_event_t *e, mp_buf *b) {
+int mproc__event_encode(const mproc_event_t *e, mp_buf *b) {
   const mp_shobj *recs[] = {&e->o};
   put_records(b, recs, 1);
   return b->err;
 }
 
-int mp_event_adopt(mp_rd *r, mp_hmap *hm, mproc_event_t **out) {
+int mproc__event_adopt(mp_rd *r, mp_hmap *hm, mproc_event_t **out) {
   int rc = read_nrec(r, 1);
   mproc_event_t *e = rc ? NULL : calloc(1, sizeof *e);
   if (e == NULL)

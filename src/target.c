@@ -37,58 +37,58 @@ static struct {
   mp_target_ref ref;
 } g_last;
 
-int mp_target_locate(mproc_target_fn fn, mp_target_ref *ref) {
+int mproc__target_locate(mproc_target_fn fn, mp_target_ref *ref) {
   if (fn == NULL)
     return MPROC_EINVAL;
-  os_global_lock();
+  mproc__os_global_lock();
   int hit = g_last.fn == fn;
   if (hit)
     *ref = g_last.ref;
-  os_global_unlock();
+  mproc__os_global_unlock();
   if (hit)
     return 0;
   size_t avail = 0;
   const void *addr = fn_to_ptr(fn);
-  int rc = os_sym_locate(addr, ref->module, sizeof ref->module, &ref->offset, &avail);
+  int rc = mproc__os_sym_locate(addr, ref->module, sizeof ref->module, &ref->offset, &avail);
   if (rc != 0)
     return rc == MPROC_ERANGE ? MPROC_ENOTARGET : rc;
   ref->hash_len = (uint32_t)(avail < HASH_BYTES ? avail : HASH_BYTES);
   ref->hash = fnv1a(addr, ref->hash_len);
-  os_global_lock();
+  mproc__os_global_lock();
   g_last.fn = fn;
   g_last.ref = *ref;
-  os_global_unlock();
+  mproc__os_global_unlock();
   return 0;
 }
 
-void mp_target_encode(const mp_target_ref *ref, mp_buf *b) {
-  mp_put_str(b, ref->module);
-  mp_put_u64(b, ref->offset);
-  mp_put_u64(b, ref->hash);
-  mp_put_u32(b, ref->hash_len);
+void mproc__target_encode(const mp_target_ref *ref, mp_buf *b) {
+  mproc__put_str(b, ref->module);
+  mproc__put_u64(b, ref->offset);
+  mproc__put_u64(b, ref->hash);
+  mproc__put_u32(b, ref->hash_len);
 }
 
-int mp_target_decode(mp_rd *r, mp_target_ref *ref) {
-  uint32_t n = mp_get_u32(r);
+int mproc__target_decode(mp_rd *r, mp_target_ref *ref) {
+  uint32_t n = mproc__get_u32(r);
   if (r->err || n >= sizeof ref->module || n > r->len - r->pos)
     return MPROC_EPROTO;
   memcpy(ref->module, r->p + r->pos, n);
   ref->module[n] = '\0';
   r->pos += n;
-  ref->offset = mp_get_u64(r);
-  ref->hash = mp_get_u64(r);
-  ref->hash_len = mp_get_u32(r);
+  ref->offset = mproc__get_u64(r);
+  ref->hash = mproc__get_u64(r);
+  ref->hash_len = mproc__get_u32(r);
   if (r->err || ref->hash_len > HASH_BYTES)
     return MPROC_EPROTO;
   return 0;
 }
 
-int mp_target_resolve(const mp_target_ref *ref, mproc_target_fn *fn) {
+int mproc__target_resolve(const mp_target_ref *ref, mproc_target_fn *fn) {
   void *addr = NULL;
-  int rc = os_sym_resolve(ref->module, ref->offset, &addr);
+  int rc = mproc__os_sym_resolve(ref->module, ref->offset, &addr);
   if (rc != 0)
     return MPROC_ENOTARGET;
-  /* The module is loaded and addr lies inside it (os_sym_resolve checked the offset), so the
+  /* The module is loaded and addr lies inside it (mproc__os_sym_resolve checked the offset), so the
    * hashed bytes are readable: they were readable at the same offset in the parent's copy. */
   if (fnv1a(addr, ref->hash_len) != ref->hash)
     return MPROC_EBUILDMISMATCH;

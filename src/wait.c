@@ -16,18 +16,18 @@ static int classify(mproc_waitable *w, os_handle *h) {
     mproc_conn_t *c = w->obj;
     if (c == NULL || !mproc_conn_readable(c))
       return c ? MPROC_EDIRECTION : MPROC_EINVAL;
-    if (mp_conn_handle(c) == OS_INVALID)
+    if (mproc__conn_handle(c) == OS_INVALID)
       return MPROC_ECLOSED;
-    *h = mp_conn_handle(c);
-    return mp_conn_ready_now(c);
+    *h = mproc__conn_handle(c);
+    return mproc__conn_ready_now(c);
   }
   case MPROC_WAIT_PROCESS:
-    return mp_process_wait_handle(w->obj, h);
+    return mproc__process_wait_handle(w->obj, h);
   case MPROC_WAIT_HANDLE:
     *h = (os_handle)w->handle;
     return *h == OS_INVALID ? MPROC_EINVAL : 0;
   case MPROC_WAIT_QUEUE:
-    return mp_queue_wait_prepare(w->obj, h);
+    return mproc__queue_wait_prepare(w->obj, h);
   default:
     return MPROC_EINVAL;
   }
@@ -52,7 +52,7 @@ static int collect(mproc_waitable *objs, size_t n, os_handle *hs, size_t *nready
 static void release(mproc_waitable *objs, size_t prepared) {
   for (size_t i = 0; i < prepared; i++)
     if (objs[i].kind == MPROC_WAIT_QUEUE)
-      mp_queue_wait_done(objs[i].obj);
+      mproc__queue_wait_done(objs[i].obj);
 }
 
 /* After the OS said one is ready (first; SIZE_MAX: none asked), look at each of the others
@@ -60,7 +60,7 @@ static void release(mproc_waitable *objs, size_t prepared) {
 static size_t sweep(mproc_waitable *objs, size_t n, const os_handle *hs, size_t first) {
   size_t k = 0, idx;
   for (size_t i = 0; i < n; i++) {
-    if (i == first || (hs[i] != OS_INVALID && os_wait_any(&hs[i], 1, 0, &idx) == 0))
+    if (i == first || (hs[i] != OS_INVALID && mproc__os_wait_any(&hs[i], 1, 0, &idx) == 0))
       objs[i].ready = 1;
     k += (size_t)objs[i].ready;
   }
@@ -72,7 +72,7 @@ int mproc_wait(mproc_waitable *objs, size_t n, int64_t timeout_ms, size_t *nread
     return MPROC_EINVAL;
   if (n == 0) { /* Python's wait([], t) sleeps t and returns []; "forever" would never end */
     if (timeout_ms != MPROC_FOREVER && timeout_ms > 0)
-      os_sleep_ms(timeout_ms);
+      mproc__os_sleep_ms(timeout_ms);
     if (nready)
       *nready = 0;
     return 0;
@@ -83,7 +83,7 @@ int mproc_wait(mproc_waitable *objs, size_t n, int64_t timeout_ms, size_t *nread
   size_t k = 0, first = 0, prepared = 0;
   int rc = collect(objs, n, hs, &k, &prepared);
   if (rc == 0 && k == 0) {
-    rc = os_wait_any(hs, n, os_deadline(timeout_ms), &first);
+    rc = mproc__os_wait_any(hs, n, mproc__os_deadline(timeout_ms), &first);
     if (rc == 0)
       k = sweep(objs, n, hs, first);
   } else if (rc == 0) {

@@ -7,14 +7,14 @@
 
 #include "internal.h"
 
-void mp_buf_init(mp_buf *b) { memset(b, 0, sizeof *b); }
+void mproc__buf_init(mp_buf *b) { memset(b, 0, sizeof *b); }
 
-void mp_buf_free(mp_buf *b) {
+void mproc__buf_free(mp_buf *b) {
   free(b->data);
-  mp_buf_init(b);
+  mproc__buf_init(b);
 }
 
-int mp_buf_reserve(mp_buf *b, size_t extra) {
+int mproc__buf_reserve(mp_buf *b, size_t extra) {
   if (b->err)
     return b->err;
   if (extra > SIZE_MAX / 2 - b->len)
@@ -33,7 +33,7 @@ int mp_buf_reserve(mp_buf *b, size_t extra) {
   return 0;
 }
 
-int mp_buf_fit(mp_buf *b, size_t n) {
+int mproc__buf_fit(mp_buf *b, size_t n) {
   if (b->cap >= n && b->data != NULL)
     return 0;
   unsigned char *d = realloc(b->data, n ? n : 1);
@@ -44,45 +44,45 @@ int mp_buf_fit(mp_buf *b, size_t n) {
   return 0;
 }
 
-void mp_put(mp_buf *b, const void *p, size_t n) {
-  if (n == 0 || mp_buf_reserve(b, n) != 0)
+void mproc__put(mp_buf *b, const void *p, size_t n) {
+  if (n == 0 || mproc__buf_reserve(b, n) != 0)
     return;
   memcpy(b->data + b->len, p, n);
   b->len += n;
 }
 
-void mp_put_u8(mp_buf *b, uint8_t v) { mp_put(b, &v, 1); }
+void mproc__put_u8(mp_buf *b, uint8_t v) { mproc__put(b, &v, 1); }
 
-void mp_put_u32(mp_buf *b, uint32_t v) {
+void mproc__put_u32(mp_buf *b, uint32_t v) {
   unsigned char t[4];
   for (int i = 0; i < 4; i++)
     t[i] = (unsigned char)(v >> (8 * i));
-  mp_put(b, t, 4);
+  mproc__put(b, t, 4);
 }
 
-void mp_put_u64(mp_buf *b, uint64_t v) {
+void mproc__put_u64(mp_buf *b, uint64_t v) {
   unsigned char t[8];
   for (int i = 0; i < 8; i++)
     t[i] = (unsigned char)(v >> (8 * i));
-  mp_put(b, t, 8);
+  mproc__put(b, t, 8);
 }
 
-void mp_put_str(mp_buf *b, const char *s) {
+void mproc__put_str(mp_buf *b, const char *s) {
   size_t n = s ? strlen(s) : 0;
   if (n > UINT32_MAX) {
     b->err = b->err ? b->err : MPROC_EMSGSIZE;
     return;
   }
-  mp_put_u32(b, (uint32_t)n);
-  mp_put(b, s, n);
+  mproc__put_u32(b, (uint32_t)n);
+  mproc__put(b, s, n);
 }
 
-void mp_put_blob(mp_buf *b, const void *p, size_t n) {
-  mp_put_u64(b, n);
-  mp_put(b, p, n);
+void mproc__put_blob(mp_buf *b, const void *p, size_t n) {
+  mproc__put_u64(b, n);
+  mproc__put(b, p, n);
 }
 
-void mp_rd_init(mp_rd *r, const void *p, size_t len) {
+void mproc__rd_init(mp_rd *r, const void *p, size_t len) {
   r->p = p;
   r->len = len;
   r->pos = 0;
@@ -99,12 +99,12 @@ static const unsigned char *take(mp_rd *r, size_t n) {
   return q;
 }
 
-uint8_t mp_get_u8(mp_rd *r) {
+uint8_t mproc__get_u8(mp_rd *r) {
   const unsigned char *q = take(r, 1);
   return q ? q[0] : 0;
 }
 
-uint32_t mp_get_u32(mp_rd *r) {
+uint32_t mproc__get_u32(mp_rd *r) {
   const unsigned char *q = take(r, 4);
   uint32_t v = 0;
   for (int i = 0; q && i < 4; i++)
@@ -112,7 +112,7 @@ uint32_t mp_get_u32(mp_rd *r) {
   return v;
 }
 
-uint64_t mp_get_u64(mp_rd *r) {
+uint64_t mproc__get_u64(mp_rd *r) {
   const unsigned char *q = take(r, 8);
   uint64_t v = 0;
   for (int i = 0; q && i < 8; i++)
@@ -120,8 +120,8 @@ uint64_t mp_get_u64(mp_rd *r) {
   return v;
 }
 
-char *mp_get_str(mp_rd *r) {
-  uint32_t n = mp_get_u32(r);
+char *mproc__get_str(mp_rd *r) {
+  uint32_t n = mproc__get_u32(r);
   const unsigned char *q = take(r, n);
   if (q == NULL)
     return NULL;
@@ -135,8 +135,8 @@ char *mp_get_str(mp_rd *r) {
   return s;
 }
 
-const void *mp_get_blob(mp_rd *r, size_t *n) {
-  uint64_t len = mp_get_u64(r);
+const void *mproc__get_blob(mp_rd *r, size_t *n) {
+  uint64_t len = mproc__get_u64(r);
   const unsigned char *q = (len <= SIZE_MAX) ? take(r, (size_t)len) : NULL;
   if (q == NULL) {
     r->err = MPROC_EPROTO;
@@ -147,23 +147,23 @@ const void *mp_get_blob(mp_rd *r, size_t *n) {
   return q;
 }
 
-int mp_rec_send(os_handle h, uint32_t type, const void *payload, size_t n, int64_t deadline) {
+int mproc__rec_send(os_handle h, uint32_t type, const void *payload, size_t n, int64_t deadline) {
   mp_buf hdr;
-  mp_buf_init(&hdr);
-  mp_put_u32(&hdr, type);
-  mp_put_u64(&hdr, n);
+  mproc__buf_init(&hdr);
+  mproc__put_u32(&hdr, type);
+  mproc__put_u64(&hdr, n);
   int rc = hdr.err;
   /* Small records go out in one write so a reader never sees a header without its body
    * merely because of scheduling; large ones are streamed. */
   if (rc == 0 && n <= 64 * 1024) {
-    mp_put(&hdr, payload, n);
-    rc = hdr.err ? hdr.err : os_chan_write(h, hdr.data, hdr.len, deadline);
+    mproc__put(&hdr, payload, n);
+    rc = hdr.err ? hdr.err : mproc__os_chan_write(h, hdr.data, hdr.len, deadline);
   } else if (rc == 0) {
-    rc = os_chan_write(h, hdr.data, hdr.len, deadline);
+    rc = mproc__os_chan_write(h, hdr.data, hdr.len, deadline);
     if (rc == 0)
-      rc = os_chan_write(h, payload, n, deadline);
+      rc = mproc__os_chan_write(h, payload, n, deadline);
   }
-  mp_buf_free(&hdr);
+  mproc__buf_free(&hdr);
   return rc;
 }
 
@@ -174,13 +174,13 @@ static int read_exact(os_handle h, void *buf, size_t n, int64_t deadline, int at
   int extended = 0;
   while (done < n) {
     size_t got = 0;
-    int rc = os_chan_read(h, (char *)buf + done, n - done, &got, deadline);
+    int rc = mproc__os_chan_read(h, (char *)buf + done, n - done, &got, deadline);
     if (rc == 0) {
       done += got;
     } else if (rc == MPROC_EEOF) {
       return (at_start && done == 0) ? MPROC_EEOF : MPROC_EPEERGONE;
     } else if (rc == MPROC_ETIMEDOUT && done > 0 && !extended) {
-      deadline = os_deadline(1000); /* the rest follows from a live writer */
+      deadline = mproc__os_deadline(1000); /* the rest follows from a live writer */
       extended = 1;
     } else {
       return (rc == MPROC_ETIMEDOUT && done > 0) ? MPROC_EPEERGONE : rc;
@@ -189,24 +189,24 @@ static int read_exact(os_handle h, void *buf, size_t n, int64_t deadline, int at
   return 0;
 }
 
-int mp_rec_recv(os_handle h, uint32_t *type, mp_buf *payload, uint64_t max, int64_t deadline) {
+int mproc__rec_recv(os_handle h, uint32_t *type, mp_buf *payload, uint64_t max, int64_t deadline) {
   unsigned char hdr[12];
   int rc = read_exact(h, hdr, sizeof hdr, deadline, 1);
   if (rc != 0)
     return rc;
   mp_rd r;
-  mp_rd_init(&r, hdr, sizeof hdr);
-  *type = mp_get_u32(&r);
-  uint64_t n = mp_get_u64(&r);
+  mproc__rd_init(&r, hdr, sizeof hdr);
+  *type = mproc__get_u32(&r);
+  uint64_t n = mproc__get_u64(&r);
   if (n > max || n > SIZE_MAX / 2)
     return MPROC_EPROTO;
   payload->len = 0;
-  if ((rc = mp_buf_reserve(payload, (size_t)n)) != 0)
+  if ((rc = mproc__buf_reserve(payload, (size_t)n)) != 0)
     return rc;
   /* The header promised a body: give it at least a second even to a non-blocking caller. */
   int64_t body_deadline = deadline;
-  if (deadline != OS_NO_DEADLINE && deadline < os_deadline(1000))
-    body_deadline = os_deadline(1000);
+  if (deadline != OS_NO_DEADLINE && deadline < mproc__os_deadline(1000))
+    body_deadline = mproc__os_deadline(1000);
   rc = read_exact(h, payload->data, (size_t)n, body_deadline, 0);
   if (rc == MPROC_ETIMEDOUT)
     rc = MPROC_EPEERGONE;

@@ -473,16 +473,16 @@ static size_t refused_record(const mp_block *big, unsigned char *out, size_t cap
   mp_block small = *big;
   small.size = 1;
   mp_buf b;
-  mp_buf_init(&b);
-  mp_put_u8(&b, 1); /* one record */
-  mp_block_encode(&small, &b);
-  mp_put_u8(&b, MP_OBJ_MAX_HANDLES);
+  mproc__buf_init(&b);
+  mproc__put_u8(&b, 1); /* one record */
+  mproc__block_encode(&small, &b);
+  mproc__put_u8(&b, MP_OBJ_MAX_HANDLES);
   for (int i = 0; i < MP_OBJ_MAX_HANDLES; i++)
-    mp_put_u64(&b, (uint64_t)(int64_t)OS_INVALID);
+    mproc__put_u64(&b, (uint64_t)(int64_t)OS_INVALID);
   size_t n = b.len <= cap ? b.len : 0;
   if (n)
     memcpy(out, b.data, n);
-  mp_buf_free(&b);
+  mproc__buf_free(&b);
   return n;
 }
 #endif
@@ -493,10 +493,10 @@ TEST(adopt_refused_record_gives_back, 30, ONCE) {
    * first use (under Wine the first segment leaves one more open) are not a leak of the
    * adoption, which is what this counts. */
   mp_block big;
-  ASSERT_OK(mp_heap_alloc((size_t)1 << 20, &big));
-  mp_heap_free(&big);
+  ASSERT_OK(mproc__heap_alloc((size_t)1 << 20, &big));
+  mproc__heap_free(&big);
   int handles = t_count_handles();
-  ASSERT_OK(mp_heap_alloc((size_t)1 << 20, &big));
+  ASSERT_OK(mproc__heap_alloc((size_t)1 << 20, &big));
   unsigned char rec[256];
   size_t n = refused_record(&big, rec, sizeof rec);
   ASSERT_TRUE(n > 0);
@@ -504,15 +504,15 @@ TEST(adopt_refused_record_gives_back, 30, ONCE) {
     mp_rd r;
     mp_hmap hm;
     memset(&hm, 0, sizeof hm);
-    mp_rd_init(&r, rec, n);
+    mproc__rd_init(&r, rec, n);
     void *obj = NULL;
-    int rc = kind == 0   ? mp_lock_adopt(&r, &hm, (mproc_lock_t **)&obj)
-             : kind == 1 ? mp_semaphore_adopt(&r, &hm, (mproc_semaphore_t **)&obj)
-                         : mp_event_adopt(&r, &hm, (mproc_event_t **)&obj);
+    int rc = kind == 0   ? mproc__lock_adopt(&r, &hm, (mproc_lock_t **)&obj)
+             : kind == 1 ? mproc__semaphore_adopt(&r, &hm, (mproc_semaphore_t **)&obj)
+                         : mproc__event_adopt(&r, &hm, (mproc_event_t **)&obj);
     ASSERT_RC(rc, MPROC_EPROTO);
     ASSERT_TRUE(obj == NULL);
   }
-  mp_heap_free(&big);
+  mproc__heap_free(&big);
   ASSERT_EQ(t_count_handles(), handles); /* the segment went with its last reference */
 #else
   t_skip("needs the library's internals (static build)");

@@ -70,7 +70,7 @@ int mproc__mpi_recv(int src, int tag, mp_buf *b, int *from) {
   int n = 0;
   MPI_Get_count(&st, MPI_BYTE, &n);
   b->len = 0;
-  if (mp_buf_reserve(b, n > 0 ? (size_t)n : 1) != 0)
+  if (mproc__buf_reserve(b, n > 0 ? (size_t)n : 1) != 0)
     return MPROC_ENOMEM;
   if (MPI_Recv(b->data, n, MPI_BYTE, st.MPI_SOURCE, tag, mproc__mpi_comm, MPI_STATUS_IGNORE) !=
       MPI_SUCCESS)
@@ -87,11 +87,11 @@ void mproc__mpi_orphan(MPI_Request req, mp_buf *data) {
     return; /* the buffer leaks with the request: better than freeing memory MPI may read */
   o->req = req;
   o->data = *data;
-  mp_buf_init(data);
-  os_global_lock();
+  mproc__buf_init(data);
+  mproc__os_global_lock();
   o->next = g_orphans;
   g_orphans = o;
-  os_global_unlock();
+  mproc__os_global_unlock();
 }
 
 /* --- worker ranks ----------------------------------------------------------------------------- */
@@ -122,15 +122,15 @@ static void io_put(void *ctx, const void *data, size_t len) {
 /* 'P': serve that pool until its 'Q' (or the end of the program). */
 static void serve_pool(rank_io *io, const mp_buf *m) {
   mp_rd r;
-  mp_rd_init(&r, m->data + 1, m->len - 1);
-  uint32_t slot = mp_get_u32(&r), gen = mp_get_u32(&r);
+  mproc__rd_init(&r, m->data + 1, m->len - 1);
+  uint32_t slot = mproc__get_u32(&r), gen = mproc__get_u32(&r);
   size_t ref_len = 0;
-  const void *ref = mp_get_blob(&r, &ref_len);
+  const void *ref = mproc__get_blob(&r, &ref_len);
   mproc_args_t *initargs = NULL;
-  if (r.err || mp_args_decode(&r, &initargs, MP_ARGS_PLAIN, NULL, 0) != 0)
+  if (r.err || mproc__args_decode(&r, &initargs, MP_ARGS_PLAIN, NULL, 0) != 0)
     return;
   mp_worker_io wio = {io_get, io_put, io};
-  mp_pool_worker_serve(&wio, slot, gen, 0, ref_len ? ref : NULL, ref_len, initargs);
+  mproc__pool_worker_serve(&wio, slot, gen, 0, ref_len ? ref : NULL, ref_len, initargs);
   mproc_args_free(initargs);
 }
 
@@ -138,7 +138,7 @@ static void serve_ranks(void) {
   rank_io io;
   memset(&io, 0, sizeof io);
   mp_buf m;
-  mp_buf_init(&m);
+  mproc__buf_init(&m);
   while (!io.exiting) {
     if (mproc__mpi_recv(0, TAG_CTRL, &m, NULL) != 0 || m.len == 0)
       break;
@@ -148,7 +148,7 @@ static void serve_ranks(void) {
       serve_pool(&io, &m);
     /* anything else is left over from a pool that was terminated: skip it */
   }
-  mp_buf_free(&m);
+  mproc__buf_free(&m);
   unsigned char ack = MSG_EXIT_ACK;
   MPI_Send(&ack, 1, MPI_BYTE, 0, TAG_REC, mproc__mpi_comm);
   MPI_Comm_free(&mproc__mpi_comm);
@@ -160,9 +160,9 @@ static void serve_ranks(void) {
 
 static void end_job(void) {
   mproc_pool_t *p;
-  os_global_lock();
+  mproc__os_global_lock();
   p = mproc__mpi_active;
-  os_global_unlock();
+  mproc__os_global_unlock();
   if (p != NULL)
     mproc_pool_terminate(p); /* its thread stops using MPI before terminate returns */
   unsigned char x = MSG_EXIT;
@@ -173,7 +173,7 @@ static void end_job(void) {
   int left = mproc__mpi_size - 1;
   time_t give_up = time(NULL) + EXIT_GRACE_S;
   mp_buf m;
-  mp_buf_init(&m);
+  mproc__buf_init(&m);
   unsigned step = 0;
   while (left > 0) {
     int flag = 0;
@@ -193,13 +193,13 @@ static void end_job(void) {
     }
     mproc__mpi_idle(&step);
   }
-  mp_buf_free(&m);
+  mproc__buf_free(&m);
   for (orphan *o = g_orphans, *n; o; o = n) {
     n = o->next;
     int done = 0;
     MPI_Test(&o->req, &done, MPI_STATUS_IGNORE);
     if (done)
-      mp_buf_free(&o->data); /* else its receiver ended: leave it to MPI_Finalize */
+      mproc__buf_free(&o->data); /* else its receiver ended: leave it to MPI_Finalize */
     free(o);
   }
   g_orphans = NULL;
@@ -282,7 +282,7 @@ static int self_path(char *buf, size_t cap) {
     buf[n] = 0;
     return 0;
   }
-  char *const *argv = mp_main_argv();
+  char *const *argv = mproc__main_argv();
   if (argv == NULL || argv[0] == NULL || strlen(argv[0]) >= cap)
     return MPROC_ENOTSUP;
   strcpy(buf, argv[0]);
@@ -292,9 +292,9 @@ static int self_path(char *buf, size_t cap) {
 int mproc_mpi_spawn(int nranks) {
   if (nranks < 1)
     return MPROC_EINVAL;
-  os_global_lock();
+  mproc__os_global_lock();
   int busy = mproc__mpi_active != NULL;
-  os_global_unlock();
+  mproc__os_global_unlock();
   if (busy || mproc__mpi_size > 1 || mproc__mpi_rank != 0)
     return MPROC_ESTATE;
   char exe[4096];
@@ -307,7 +307,7 @@ int mproc_mpi_spawn(int nranks) {
     return rc;
   register_end(); /* before spawning: whatever happens next, the end is orderly */
   MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
-  char *const *argv = mp_main_argv();
+  char *const *argv = mproc__main_argv();
   MPI_Comm inter, merged;
   int *errs = calloc((size_t)nranks, sizeof *errs);
   if (errs == NULL)
@@ -326,4 +326,4 @@ int mproc_mpi_spawn(int nranks) {
   return 0;
 }
 
-__attribute__((constructor)) static void mpi_register(void) { mp_main_hook = mpi_main_hook; }
+__attribute__((constructor)) static void mpi_register(void) { mproc__main_hook = mpi_main_hook; }

@@ -28,7 +28,7 @@ void mproc__mpi_idle(unsigned *step);
 int64_t mproc__mpi_backoff(unsigned *step);
 
 void mproc__mpi_pool_thread(void *arg);
-/* The MPI pool alive now (rank 0), NULL if none; set and cleared under os_global_lock. */
+/* The MPI pool alive now (rank 0), NULL if none; set and cleared under mproc__os_global_lock. */
 extern mproc_pool_t *mproc__mpi_active;
 /* Sends that had not completed when their pool ended: kept until MPI ends. */
 void mproc__mpi_orphan(MPI_Request req, mp_buf *data);

@@ -34,16 +34,16 @@ typedef struct mpi_thread {
 /* Generations: each start of a rank in a pool has its own, so records of an ended pool, or
  * of a lost rank's earlier life, are ignored. */
 static uint32_t g_gen;
-static int g_creating; /* an MPI pool is being made (os_global_lock) */
+static int g_creating; /* an MPI pool is being made (mproc__os_global_lock) */
 
 static void send_ctrl(int dest, const void *data, size_t len) {
   MPI_Send((void *)data, (int)len, MPI_BYTE, dest, TAG_CTRL, mproc__mpi_comm);
 }
 
 static uint32_t next_gen(void) {
-  os_global_lock();
+  mproc__os_global_lock();
   uint32_t g = ++g_gen;
-  os_global_unlock();
+  mproc__os_global_unlock();
   return g;
 }
 
@@ -51,16 +51,16 @@ static uint32_t next_gen(void) {
 static int send_start(mpi_thread *t, int i, uint32_t gen) {
   mproc_pool_t *p = t->p;
   mp_buf b;
-  mp_buf_init(&b);
-  mp_put_u8(&b, MSG_POOL);
-  mp_put_u32(&b, (uint32_t)i);
-  mp_put_u32(&b, gen);
-  mp_put_blob(&b, p->init_ref.data, p->init_ref.len);
-  mp_args_encode(p->initargs, &b);
+  mproc__buf_init(&b);
+  mproc__put_u8(&b, MSG_POOL);
+  mproc__put_u32(&b, (uint32_t)i);
+  mproc__put_u32(&b, gen);
+  mproc__put_blob(&b, p->init_ref.data, p->init_ref.len);
+  mproc__args_encode(p->initargs, &b);
   int rc = b.err;
   if (rc == 0)
     send_ctrl(i + 1, b.data, b.len);
-  mp_buf_free(&b);
+  mproc__buf_free(&b);
   return rc;
 }
 
@@ -71,11 +71,11 @@ static int start_ranks(mpi_thread *t) {
     int rc = send_start(t, i, gen);
     if (rc != 0)
       return rc;
-    hub_lock(p->hub);
+    mproc__hub_lock(p->hub);
     p->w[i].gen = gen;
     p->w[i].state = W_STARTING;
     p->workers_started++;
-    hub_unlock(p->hub);
+    mproc__hub_unlock(p->hub);
     t->r[i].req = MPI_REQUEST_NULL;
     t->nstarted = i + 1;
   }
@@ -100,15 +100,15 @@ static int feed(mpi_thread *t) {
       if (!done)
         continue;
     }
-    hub_lock(p->hub);
+    mproc__hub_lock(p->hub);
     int idle = w->head == NULL;
-    size_t room = mp_pool_room(p, w);
-    size_t n = room ? mp_pool_build_batch(p, w, room) : 0;
-    hub_unlock(p->hub);
+    size_t room = mproc__pool_room(p, w);
+    size_t n = room ? mproc__pool_build_batch(p, w, room) : 0;
+    mproc__hub_unlock(p->hub);
     if (n == 0)
       continue;
     if (idle)
-      r->head_since = os_now_ns();
+      r->head_since = mproc__os_now_ns();
     /* Not MPI_Send: a big batch waits for the rank to post its receive, while that rank may
      * be waiting for us to take its big result. */
     MPI_Isend(w->pending.data, (int)w->pending.len, MPI_BYTE, i + 1, TAG_CTRL,
@@ -129,9 +129,9 @@ static int receive(mpi_thread *t) {
       break;
     int i = st.MPI_SOURCE - 1;
     pool_chunk *before = i >= 0 && i < p->nworkers ? p->w[i].head : NULL;
-    mp_pool_on_record(p, p->rbuf.data, p->rbuf.len);
+    mproc__pool_on_record(p, p->rbuf.data, p->rbuf.len);
     if (i >= 0 && i < p->nworkers && p->w[i].head != before)
-      t->r[i].head_since = os_now_ns();
+      t->r[i].head_since = mproc__os_now_ns();
   }
   return got;
 }
@@ -148,7 +148,7 @@ static void lose_rank(mpi_thread *t, int i, const char *why, uint32_t gen) {
   slot[SLOT_BEGUN] = (int64_t)w->received + 1;
   slot[SLOT_ITEM] = 0;
   w->timed_out = 1;
-  mp_pool_reassign(p, i, why);
+  mproc__pool_reassign(p, i, why);
   w->gen = gen;
   w->state = W_STARTING;
   w->timed_out = 0;
@@ -159,12 +159,12 @@ static void lose_rank(mpi_thread *t, int i, const char *why, uint32_t gen) {
   for (int k = 0; k < p->nworkers; k++)
     ready += p->w[k].state == W_READY || (p->w[k].state == W_STARTING && !t->r[k].rejoining);
   if (ready == 0)
-    mp_pool_break(p, "every MPI rank of the pool is lost (%s)", why);
+    mproc__pool_break(p, "every MPI rank of the pool is lost (%s)", why);
 }
 
 static void check_timeouts(mpi_thread *t) {
   mproc_pool_t *p = t->p;
-  int64_t now = os_now_ns();
+  int64_t now = mproc__os_now_ns();
   for (int i = 0; i < p->nworkers; i++) {
     pool_worker *w = &p->w[i];
     if (!live(w) || w->head == NULL || t->r[i].rejoining)
@@ -175,9 +175,9 @@ static void check_timeouts(mpi_thread *t) {
     char why[160];
     snprintf(why, sizeof why, "MPI rank %d lost: the item ran past its time limit", i + 1);
     uint32_t gen = next_gen();
-    hub_lock(p->hub);
+    mproc__hub_lock(p->hub);
     lose_rank(t, i, why, gen);
-    hub_unlock(p->hub);
+    mproc__hub_unlock(p->hub);
     if (t->r[i].req != MPI_REQUEST_NULL) {
       mproc__mpi_orphan(t->r[i].req, &w->pending); /* received only once its task returns */
       t->r[i].req = MPI_REQUEST_NULL;
@@ -204,9 +204,9 @@ static void release_ranks(mpi_thread *t) {
       r->req = MPI_REQUEST_NULL;
     }
     send_ctrl(i + 1, &q, 1);
-    hub_lock(p->hub);
+    mproc__hub_lock(p->hub);
     w->state = W_EMPTY;
-    hub_unlock(p->hub);
+    mproc__hub_unlock(p->hub);
   }
 }
 
@@ -214,18 +214,18 @@ static void serve(mpi_thread *t) {
   mproc_pool_t *p = t->p;
   unsigned step = 0;
   for (;;) {
-    hub_lock(p->hub);
+    mproc__hub_lock(p->hub);
     int term = p->terminating;
-    hub_unlock(p->hub);
+    mproc__hub_unlock(p->hub);
     if (term) {
-      mp_pool_cancel_all(p);
+      mproc__pool_cancel_all(p);
       return;
     }
-    if (mp_pool_no_work_left(p))
+    if (mproc__pool_no_work_left(p))
       return;
     int busy = feed(t);
     busy += receive(t);
-    busy += mp_pool_run_callbacks(p);
+    busy += mproc__pool_run_callbacks(p);
     check_timeouts(t);
     if (busy) {
       step = 0;
@@ -236,37 +236,37 @@ static void serve(mpi_thread *t) {
      * while idle). */
     int64_t ns = mproc__mpi_backoff(&step);
     size_t which;
-    if (ns > 0 && os_wait_any(&p->doorbell, 1, os_now_ns() + ns, &which) == 0)
-      os_notifier_clear(p->doorbell);
+    if (ns > 0 && mproc__os_wait_any(&p->doorbell, 1, mproc__os_now_ns() + ns, &which) == 0)
+      mproc__os_notifier_clear(p->doorbell);
   }
 }
 
 void mproc__mpi_pool_thread(void *arg) {
   mpi_thread t = {arg, NULL, 0};
   mproc_pool_t *p = t.p;
-  p->thread_token = os_thread_token();
+  p->thread_token = mproc__os_thread_token();
   p->remote = 1;
   t.r = calloc((size_t)p->nworkers, sizeof *t.r);
   int rc = t.r ? 0 : MPROC_ENOMEM;
   if (rc == 0)
     rc = start_ranks(&t);
-  hub_lock(p->hub);
+  mproc__hub_lock(p->hub);
   p->start_rc = rc;
   p->started = 1;
-  hub_wake(p->hub);
-  hub_unlock(p->hub);
+  mproc__hub_wake(p->hub);
+  mproc__hub_unlock(p->hub);
   if (rc == 0)
     serve(&t);
   release_ranks(&t);
   free(t.r);
-  os_global_lock();
+  mproc__os_global_lock();
   if (mproc__mpi_active == p)
     mproc__mpi_active = NULL;
-  os_global_unlock();
-  hub_lock(p->hub);
+  mproc__os_global_unlock();
+  mproc__hub_lock(p->hub);
   p->thread_done = 1;
-  hub_wake(p->hub);
-  hub_unlock(p->hub);
+  mproc__hub_wake(p->hub);
+  mproc__hub_unlock(p->hub);
 }
 
 int mproc_mpi_pool_new(mproc_pool_t **out, const mproc_pool_options *opts) {
@@ -275,25 +275,25 @@ int mproc_mpi_pool_new(mproc_pool_t **out, const mproc_pool_options *opts) {
   if (mproc__mpi_size < 2 || mproc__mpi_rank != 0)
     return mproc_pool_new(out, opts);
   mproc_pool_options o = {0};
-  if (opts && mp_pool_read_options(&o, opts) != 0)
+  if (opts && mproc__pool_read_options(&o, opts) != 0)
     return MPROC_EINVAL;
   if (o.processes < 0)
     return MPROC_EINVAL;
   if (o.processes == 0 || o.processes > mproc__mpi_size - 1)
     o.processes = mproc__mpi_size - 1;
   o.maxtasksperchild = 0;
-  os_global_lock();
+  mproc__os_global_lock();
   int busy = mproc__mpi_active != NULL || g_creating;
   g_creating |= !busy;
-  os_global_unlock();
+  mproc__os_global_unlock();
   if (busy)
     return MPROC_ESTATE;
-  int rc = mp_pool_new_with(out, &o, mproc__mpi_pool_thread);
-  os_global_lock();
+  int rc = mproc__pool_new_with(out, &o, mproc__mpi_pool_thread);
+  mproc__os_global_lock();
   if (rc == 0)
     mproc__mpi_active = *out;
   g_creating = 0;
-  os_global_unlock();
+  mproc__os_global_unlock();
   return rc;
 }
 

@@ -12,10 +12,10 @@
 
 #include "posix.h"
 
-int os_chan_pair(os_handle out[2]) {
+int mproc__os_chan_pair(os_handle out[2]) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-    return os_last_error();
+    return mproc__os_last_error();
   out[0] = sv[0];
   out[1] = sv[1];
   return 0;
@@ -23,14 +23,14 @@ int os_chan_pair(os_handle out[2]) {
 
 static int wait_fd(int fd, short events, int64_t deadline) {
   struct pollfd p = {fd, events, 0};
-  int rc = px_poll(&p, 1, deadline);
+  int rc = mproc__px_poll(&p, 1, deadline);
   return rc > 0 ? 0 : rc;
 }
 
 /* Without a deadline the calls block in the kernel: one system call per transfer instead of
  * try / poll / retry, which costs ~15% of a cross-CPU round trip. With a deadline, poll()
  * bounds the wait. */
-int os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline) {
+int mproc__os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline) {
   const char *p = buf;
   int flags = MSG_NOSIGNAL | (deadline == OS_NO_DEADLINE ? 0 : MSG_DONTWAIT);
   while (n > 0) {
@@ -42,7 +42,7 @@ int os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline) {
     if (w < 0 && errno == EINTR)
       continue;
     if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-      return os_last_error();
+      return mproc__os_last_error();
     int rc = wait_fd((int)h, POLLOUT, deadline);
     if (rc != 0)
       return rc;
@@ -50,7 +50,7 @@ int os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline) {
   return 0;
 }
 
-int os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline) {
+int mproc__os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline) {
   *got = 0;
   int flags = deadline == OS_NO_DEADLINE ? 0 : MSG_DONTWAIT;
   for (;;) {
@@ -66,14 +66,15 @@ int os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline
     if (errno == ECONNRESET)
       return MPROC_EEOF;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
-      return os_last_error();
+      return mproc__os_last_error();
     int rc = wait_fd((int)h, POLLIN, deadline);
     if (rc != 0)
       return rc;
   }
 }
 
-int os_chan_send_handles(os_handle h, const void *buf, size_t n, const os_handle *hs, size_t nh) {
+int mproc__os_chan_send_handles(os_handle h, const void *buf, size_t n, const os_handle *hs,
+                                size_t nh) {
   if (n == 0 || nh > OS_MAX_SEND_HANDLES)
     return MPROC_EINVAL;
   union {
@@ -102,10 +103,11 @@ int os_chan_send_handles(os_handle h, const void *buf, size_t n, const os_handle
     w = sendmsg((int)h, &msg, MSG_NOSIGNAL);
   while (w < 0 && errno == EINTR);
   if (w < 0)
-    return os_last_error();
+    return mproc__os_last_error();
   /* The handles went with the first byte; anything left is plain data. */
-  return (size_t)w < n ? os_chan_write(h, (const char *)buf + w, n - (size_t)w, OS_NO_DEADLINE)
-                       : 0;
+  return (size_t)w < n
+             ? mproc__os_chan_write(h, (const char *)buf + w, n - (size_t)w, OS_NO_DEADLINE)
+             : 0;
 }
 
 static size_t take_fds(struct msghdr *msg, os_handle *hs, size_t cap) {
@@ -126,7 +128,7 @@ static size_t take_fds(struct msghdr *msg, os_handle *hs, size_t cap) {
   return k;
 }
 
-int os_chan_recv_handles(os_handle h, void *buf, size_t n, size_t *got, os_handle *hs,
+int mproc__os_chan_recv_handles(os_handle h, void *buf, size_t n, size_t *got, os_handle *hs,
                          size_t cap, size_t *nh, int64_t deadline) {
   union {
     struct cmsghdr align;
@@ -149,32 +151,32 @@ int os_chan_recv_handles(os_handle h, void *buf, size_t n, size_t *got, os_handl
     if (errno == EINTR)
       continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
-      return errno == ECONNRESET ? MPROC_EEOF : os_last_error();
+      return errno == ECONNRESET ? MPROC_EEOF : mproc__os_last_error();
     int rc = wait_fd((int)h, POLLIN, deadline);
     if (rc != 0)
       return rc;
   }
 }
 
-int os_close(os_handle h) {
+int mproc__os_close(os_handle h) {
   if (h == OS_INVALID)
     return 0;
   close((int)h); /* EINTR: the fd is closed on Linux; never retry */
   return 0;
 }
 
-int os_set_inheritable(os_handle h, int inheritable) {
+int mproc__os_set_inheritable(os_handle h, int inheritable) {
   int flags = fcntl((int)h, F_GETFD);
   if (flags < 0)
-    return os_last_error();
+    return mproc__os_last_error();
   flags = inheritable ? flags & ~FD_CLOEXEC : flags | FD_CLOEXEC;
-  return fcntl((int)h, F_SETFD, flags) == 0 ? 0 : os_last_error();
+  return fcntl((int)h, F_SETFD, flags) == 0 ? 0 : mproc__os_last_error();
 }
 
-int os_handle_dup(os_handle h, os_handle *out) {
+int mproc__os_handle_dup(os_handle h, os_handle *out) {
   int fd = fcntl((int)h, F_DUPFD_CLOEXEC, 0);
   if (fd < 0)
-    return os_last_error();
+    return mproc__os_last_error();
   *out = fd;
   return 0;
 }

@@ -6,22 +6,22 @@
 
 #include "../internal.h"
 
-int64_t os_now_ns(void) {
+int64_t mproc__os_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t os_deadline(int64_t timeout_ms) {
+int64_t mproc__os_deadline(int64_t timeout_ms) {
   if (timeout_ms < 0)
     return OS_NO_DEADLINE;
-  int64_t now = os_now_ns();
+  int64_t now = mproc__os_now_ns();
   if (timeout_ms > (OS_NO_DEADLINE - now) / 1000000)
     return OS_NO_DEADLINE;
   return now + timeout_ms * 1000000;
 }
 
-void os_sleep_ms(int64_t ms) {
+void mproc__os_sleep_ms(int64_t ms) {
   struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
     ;

@@ -4,7 +4,7 @@
 
 #include "../internal.h"
 
-int os_error(int raw) {
+int mproc__os_error(int raw) {
   mproc__set_os_error(raw);
   switch (raw) {
   case 0:
@@ -50,4 +50,4 @@ int os_error(int raw) {
   }
 }
 
-int os_last_error(void) { return os_error(errno); }
+int mproc__os_last_error(void) { return mproc__os_error(errno); }

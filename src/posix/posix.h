@@ -9,10 +9,10 @@
 
 /* poll() until an event or the deadline, retrying EINTR with the remaining time.
  * Returns the number of ready fds (> 0), MPROC_ETIMEDOUT, or an error. */
-int px_poll(struct pollfd *fds, nfds_t n, int64_t deadline);
+int mproc__px_poll(struct pollfd *fds, nfds_t n, int64_t deadline);
 
 /* 1 while proc.c's starter thread exists (it creates daemons; see there). */
-int px_starter_running(void);
+int mproc__px_starter_running(void);
 
 /* ThreadSanitizer builds: some calls are replaced by ones its runtime intercepts. */
 #if defined(__SANITIZE_THREAD__)

@@ -189,7 +189,7 @@ static pthread_cond_t s_cv = PTHREAD_COND_INITIALIZER;
 static start_job *s_job; /* the job posted, until it is done */
 static int s_up;
 
-int px_starter_running(void) {
+int mproc__px_starter_running(void) {
   pthread_mutex_lock(&s_mu);
   int up = s_up;
   pthread_mutex_unlock(&s_mu);
@@ -281,7 +281,7 @@ static int run_spawn(void *arg) {
   return spawn_now(j->req, j->out);
 }
 
-int os_proc_spawn(const os_spawn_req *req, os_proc *out) {
+int mproc__os_proc_spawn(const os_spawn_req *req, os_proc *out) {
   if (req == NULL || out == NULL || req->argv == NULL || req->argv[0] == NULL)
     return MPROC_EINVAL;
   if (!req->die_with_parent)
@@ -302,7 +302,7 @@ static int spawn_now(const os_spawn_req *req, os_proc *out) {
     goto done;
   }
   if (!ctx.want_pidfd && pipe2(exitp, O_CLOEXEC) != 0) {
-    rc = os_last_error();
+    rc = mproc__os_last_error();
     goto done;
   }
   ctx.exit_w = exitp[1];
@@ -315,12 +315,12 @@ static int spawn_now(const os_spawn_req *req, os_proc *out) {
   if (exitp[1] >= 0)
     close(exitp[1]);
   if (pid < 0) {
-    rc = os_error(clone_errno);
+    rc = mproc__os_error(clone_errno);
   } else if (ctx.err != 0) { /* exec failed: the child has exited; never leave a zombie */
     reap_quietly(pid);
     if (pidfd >= 0)
       close(pidfd);
-    rc = os_error(ctx.err);
+    rc = mproc__os_error(ctx.err);
   } else if (pidfd < 0 && exitp[0] >= 0) {
     *out = (os_proc){pid, exitp[0], 1, 0, 0, 1};
     exitp[0] = -1;
@@ -337,7 +337,7 @@ done:
 
 /* --- fork ------------------------------------------------------------------------------------- */
 
-int os_can_fork(void) { return 1; }
+int mproc__os_can_fork(void) { return 1; }
 
 static void reset_signals(void) {
   struct sigaction dfl, cur;
@@ -363,7 +363,7 @@ static int fork_now(int die_with_parent, os_proc *out, int *in_child) {
   pid_t parent = getpid();
   int exitp[2] = {-1, -1};
   if (no_pidfd() && pipe2(exitp, O_CLOEXEC) != 0)
-    return os_last_error();
+    return mproc__os_last_error();
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -388,7 +388,7 @@ static int fork_now(int die_with_parent, os_proc *out, int *in_child) {
   if (pid < 0) {
     if (exitp[0] >= 0)
       close(exitp[0]);
-    return os_error(err);
+    return mproc__os_error(err);
   }
   *in_child = 0;
   if (exitp[0] >= 0) {
@@ -419,7 +419,7 @@ static int run_fork(void *arg) {
   return rc;
 }
 
-int os_proc_fork(int die_with_parent, os_proc *out, void (*in_child)(void *), void *arg) {
+int mproc__os_proc_fork(int die_with_parent, os_proc *out, void (*in_child)(void *), void *arg) {
   if (out == NULL || in_child == NULL)
     return MPROC_EINVAL;
   (void)no_pidfd(); /* decided before any fork, so the child never reads the environment */
@@ -427,11 +427,11 @@ int os_proc_fork(int die_with_parent, os_proc *out, void (*in_child)(void *), vo
   return die_with_parent ? on_lasting_thread(run_fork, &j) : run_fork(&j);
 }
 
-void os_proc_attach(os_proc *out, int64_t pid, os_handle handle) {
+void mproc__os_proc_attach(os_proc *out, int64_t pid, os_handle handle) {
   *out = (os_proc){pid, handle, 0, 0, 0, 0};
 }
 
-void os_proc_release(os_proc *p) {
+void mproc__os_proc_release(os_proc *p) {
   if (p->handle != OS_INVALID)
     close((int)p->handle);
   p->handle = OS_INVALID;
@@ -485,7 +485,7 @@ static int try_reap(os_proc *p) {
 static int attached_exited(os_proc *p, int64_t deadline) {
   if (p->handle != OS_INVALID) {
     struct pollfd pf = {(int)p->handle, POLLIN, 0};
-    return px_poll(&pf, 1, deadline) > 0;
+    return mproc__px_poll(&pf, 1, deadline) > 0;
   }
   return kill((pid_t)p->pid, 0) != 0 && errno == ESRCH;
 }
@@ -493,25 +493,25 @@ static int attached_exited(os_proc *p, int64_t deadline) {
 static int wait_child(os_proc *p, int64_t deadline) {
   int64_t backoff_ms = 1;
   while (!try_reap(p)) {
-    if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
+    if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline)
       return MPROC_ETIMEDOUT;
     if (p->handle != OS_INVALID && !p->exit_pipe) {
       struct pollfd pf = {(int)p->handle, POLLIN, 0};
-      int rc = px_poll(&pf, 1, deadline);
+      int rc = mproc__px_poll(&pf, 1, deadline);
       if (rc < 0 && rc != MPROC_ETIMEDOUT)
         return rc;
     } else { /* no pidfd (kernel < 5.3): poll with a bounded back-off. The exit pipe is not
               * waited on here: a grandchild holding it open would hide the exit. */
       int64_t left_ms = deadline == OS_NO_DEADLINE ? backoff_ms
-                                                   : (deadline - os_now_ns()) / 1000000 + 1;
-      os_sleep_ms(left_ms < backoff_ms ? left_ms : backoff_ms);
+                                                   : (deadline - mproc__os_now_ns()) / 1000000 + 1;
+      mproc__os_sleep_ms(left_ms < backoff_ms ? left_ms : backoff_ms);
       backoff_ms = backoff_ms < 50 ? backoff_ms * 2 : 50;
     }
   }
   return 0;
 }
 
-int os_proc_wait(os_proc *p, int64_t deadline) {
+int mproc__os_proc_wait(os_proc *p, int64_t deadline) {
   if (p == NULL || p->pid <= 0)
     return MPROC_EINVAL;
   if (p->reaped)
@@ -527,7 +527,7 @@ int os_proc_wait(os_proc *p, int64_t deadline) {
 
 /* --- signal --------------------------------------------------------------------------------------- */
 
-int os_proc_signal(os_proc *p, int hard) {
+int mproc__os_proc_signal(os_proc *p, int hard) {
   if (p == NULL || p->pid <= 0)
     return MPROC_EINVAL;
   if (p->reaped)
@@ -552,5 +552,5 @@ int os_proc_signal(os_proc *p, int hard) {
   }
   if (rc != 0 && errno == ESRCH)
     return 0; /* already exited */
-  return rc == 0 ? 0 : os_last_error();
+  return rc == 0 ? 0 : mproc__os_last_error();
 }

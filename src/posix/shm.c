@@ -69,7 +69,7 @@ static int reserve(int fd, size_t size) {
   while (rc == EINTR);
   if (rc == EOPNOTSUPP || rc == EINVAL) /* a filesystem that cannot reserve: size it only */
     rc = ftruncate(fd, (off_t)size) == 0 ? 0 : errno;
-  return rc ? os_error(rc == EFBIG ? ENOSPC : rc) : 0;
+  return rc ? mproc__os_error(rc == EFBIG ? ENOSPC : rc) : 0;
 }
 
 /* What the last anonymous segment was made of (for the ENOSPC message). */
@@ -80,7 +80,7 @@ static int g_anon_kind = ANON_MEMFD;
 static int shm_unnamed(void) {
   for (int tries = 0; tries < 16; tries++) {
     uint64_t r = 0;
-    os_random(&r, sizeof r);
+    mproc__os_random(&r, sizeof r);
     char name[40];
     snprintf(name, sizeof name, "/mproc-%016llx", (unsigned long long)r);
     int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -130,17 +130,17 @@ static int anon_fd(void) {
   return fd;
 }
 
-int os_shm_create(size_t size, os_handle *out) {
+int mproc__os_shm_create(size_t size, os_handle *out) {
   *out = OS_INVALID;
   if (size == 0)
     return MPROC_EINVAL;
   if (size > (size_t)INT64_MAX)
-    return os_error(ENOSPC);
+    return mproc__os_error(ENOSPC);
   if (size >= PRECHECK_MIN && size > mem_available())
-    return os_error(ENOSPC);
+    return mproc__os_error(ENOSPC);
   int fd = anon_fd();
   if (fd < 0)
-    return os_last_error();
+    return mproc__os_last_error();
   int rc = reserve(fd, size);
   if (rc != 0) {
     close(fd);
@@ -152,7 +152,7 @@ int os_shm_create(size_t size, os_handle *out) {
 
 static void shm_path(const char *name, char *buf, size_t cap) { snprintf(buf, cap, "/%s", name); }
 
-int os_shm_create_named(const char *name, size_t size, os_handle *out) {
+int mproc__os_shm_create_named(const char *name, size_t size, os_handle *out) {
   *out = OS_INVALID;
   if (size == 0 || size > (size_t)INT64_MAX)
     return MPROC_EINVAL;
@@ -160,8 +160,8 @@ int os_shm_create_named(const char *name, size_t size, os_handle *out) {
   shm_path(name, path, sizeof path);
   int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)
-    return os_last_error();
-  int rc = fchmod(fd, 0600) == 0 ? 0 : os_last_error(); /* exactly 0600 whatever the umask */
+    return mproc__os_last_error();
+  int rc = fchmod(fd, 0600) == 0 ? 0 : mproc__os_last_error(); /* exactly 0600 whatever the umask */
   if (rc == 0)
     rc = reserve(fd, size);
   if (rc != 0) {
@@ -173,15 +173,15 @@ int os_shm_create_named(const char *name, size_t size, os_handle *out) {
   return 0;
 }
 
-int os_shm_open_named(const char *name, os_handle *out, size_t *size) {
+int mproc__os_shm_open_named(const char *name, os_handle *out, size_t *size) {
   char path[256];
   shm_path(name, path, sizeof path);
   int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
   if (fd < 0)
-    return os_last_error();
+    return mproc__os_last_error();
   struct stat st;
   if (fstat(fd, &st) != 0) {
-    int rc = os_last_error();
+    int rc = mproc__os_last_error();
     close(fd);
     return rc;
   }
@@ -190,19 +190,19 @@ int os_shm_open_named(const char *name, os_handle *out, size_t *size) {
   return 0;
 }
 
-int os_shm_unlink_named(const char *name) {
+int mproc__os_shm_unlink_named(const char *name) {
   char path[256];
   shm_path(name, path, sizeof path);
-  return shm_unlink(path) == 0 ? 0 : os_last_error();
+  return shm_unlink(path) == 0 ? 0 : mproc__os_last_error();
 }
 
-int os_shm_link_named(const char *from, const char *to) {
+int mproc__os_shm_link_named(const char *from, const char *to) {
 #ifdef __linux__
   /* shm_open names are files of /dev/shm there (glibc and musl); link() never replaces. */
   char a[300], b[300];
   snprintf(a, sizeof a, "/dev/shm/%s", from);
   snprintf(b, sizeof b, "/dev/shm/%s", to);
-  return link(a, b) == 0 ? 0 : os_last_error();
+  return link(a, b) == 0 ? 0 : mproc__os_last_error();
 #else
   (void)from;
   (void)to;
@@ -210,25 +210,25 @@ int os_shm_link_named(const char *from, const char *to) {
 #endif
 }
 
-int os_shm_ident(os_handle h, uint64_t *id) {
+int mproc__os_shm_ident(os_handle h, uint64_t *id) {
   struct stat st;
   if (fstat((int)h, &st) != 0)
-    return os_last_error();
+    return mproc__os_last_error();
   if (st.st_uid != geteuid() || (st.st_mode & 07777) != 0600)
     return MPROC_EACCES;
   *id = (uint64_t)st.st_ino ^ (uint64_t)st.st_dev << 48;
   return 0;
 }
 
-int os_shm_map(os_handle h, size_t size, void **addr) {
+int mproc__os_shm_map(os_handle h, size_t size, void **addr) {
   void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, (int)h, 0);
   if (p == MAP_FAILED)
-    return os_last_error();
+    return mproc__os_last_error();
   *addr = p;
   return 0;
 }
 
-void os_shm_unmap(void *addr, size_t size) {
+void mproc__os_shm_unmap(void *addr, size_t size) {
   if (addr != NULL)
     munmap(addr, size);
 }
@@ -240,7 +240,7 @@ static uint64_t fs_free(const char *dir) {
   return (uint64_t)fs.f_bavail * fs.f_frsize;
 }
 
-void os_shm_space(int named, char *where, size_t cap, uint64_t *free_bytes) {
+void mproc__os_shm_space(int named, char *where, size_t cap, uint64_t *free_bytes) {
   int kind = named ? ANON_SHM : __atomic_load_n(&g_anon_kind, __ATOMIC_RELAXED);
   if (kind == ANON_MEMFD) {
     snprintf(where, cap, "memory (memfd, tmpfs-backed)");
@@ -256,4 +256,6 @@ void os_shm_space(int named, char *where, size_t cap, uint64_t *free_bytes) {
   }
 }
 
-int os_shm_named_persists(void) { return 1; /* a shm object stays in /dev/shm until shm_unlink */ }
+int mproc__os_shm_named_persists(void) {
+  return 1; /* a shm object stays in /dev/shm until shm_unlink */
+}

@@ -32,7 +32,7 @@
 
 /* --- random ------------------------------------------------------------------------------------ */
 
-int os_random(void *buf, size_t n) {
+int mproc__os_random(void *buf, size_t n) {
   unsigned char *p = buf;
   while (n > 0) {
 #if defined(__linux__)
@@ -44,7 +44,7 @@ int os_random(void *buf, size_t n) {
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0)
-      return os_last_error();
+      return mproc__os_last_error();
     p += r, n -= (size_t)r;
   }
   return 0;
@@ -130,7 +130,7 @@ static int tcp_lookup(const os_addr *a, int passive, struct addrinfo **res) {
   if (rc == 0)
     return 0;
   if (rc == EAI_SYSTEM)
-    return os_last_error();
+    return mproc__os_last_error();
   if (rc == EAI_MEMORY)
     return MPROC_ENOMEM;
   mproc__set_os_error(rc); /* the EAI_* code: negative, distinct from errno values */
@@ -143,35 +143,35 @@ static int tcp_lookup(const os_addr *a, int passive, struct addrinfo **res) {
 static int connect_fd(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline) {
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-    return os_last_error();
+    return mproc__os_last_error();
   int rc = 0;
   if (connect(fd, sa, len) != 0) {
     if (errno != EINPROGRESS && errno != EINTR && errno != EAGAIN)
-      return errno == ECONNREFUSED || errno == ENOENT ? (os_error(errno), MPROC_ENOENT)
-                                                      : os_last_error();
+      return errno == ECONNREFUSED || errno == ENOENT ? (mproc__os_error(errno), MPROC_ENOENT)
+                                                      : mproc__os_last_error();
     /* EINTR: the connect carries on in the background, like EINPROGRESS. EAGAIN: a unix
      * listener's backlog is full; poll for writability to wait for room. */
     struct pollfd p = {fd, POLLOUT, 0};
-    if ((rc = px_poll(&p, 1, deadline)) < 0)
+    if ((rc = mproc__px_poll(&p, 1, deadline)) < 0)
       return rc;
     int err = 0;
     socklen_t el = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
-      return os_last_error();
+      return mproc__os_last_error();
     if (err == ECONNREFUSED)
-      return os_error(err), MPROC_ENOENT;
+      return mproc__os_error(err), MPROC_ENOENT;
     if (err != 0)
-      return os_error(err);
+      return mproc__os_error(err);
     rc = 0;
   }
-  return fcntl(fd, F_SETFL, fl) == 0 ? rc : os_last_error();
+  return fcntl(fd, F_SETFL, fl) == 0 ? rc : mproc__os_last_error();
 }
 
 static int connect_one(int family, const struct sockaddr *sa, socklen_t len, int64_t deadline,
                        os_handle *out) {
   int fd = new_socket(family, 0);
   if (fd < 0)
-    return os_last_error();
+    return mproc__os_last_error();
   int rc = connect_fd(fd, sa, len, deadline);
   if (rc != 0) {
     close(fd);
@@ -185,7 +185,7 @@ static int connect_one(int family, const struct sockaddr *sa, socklen_t len, int
   return 0;
 }
 
-int os_connect(const os_addr *a, int64_t deadline, os_handle *out) {
+int mproc__os_connect(const os_addr *a, int64_t deadline, os_handle *out) {
   if (a->kind == OS_ADDR_UNIX || a->kind == OS_ADDR_ABSTRACT) {
     struct sockaddr_un sa;
     socklen_t len;
@@ -217,20 +217,20 @@ static int reclaim_unix_path(const os_addr *a) {
   os_handle probe;
   if (lstat(a->name, &st) != 0 || !S_ISSOCK(st.st_mode))
     return MPROC_EEXIST;
-  int rc = os_connect(a, os_deadline(1000), &probe);
+  int rc = mproc__os_connect(a, mproc__os_deadline(1000), &probe);
   if (rc == 0) {
     close((int)probe);
     return MPROC_EEXIST; /* somebody is listening there */
   }
   if (rc != MPROC_ENOENT)
     return MPROC_EEXIST;
-  return unlink(a->name) == 0 || errno == ENOENT ? 0 : os_last_error();
+  return unlink(a->name) == 0 || errno == ENOENT ? 0 : mproc__os_last_error();
 }
 
 static int bind_listen(int fd, const struct sockaddr *sa, socklen_t len, int backlog) {
   if (bind(fd, sa, len) != 0)
-    return errno == EADDRINUSE ? (os_error(errno), MPROC_EEXIST) : os_last_error();
-  return listen(fd, backlog) == 0 ? 0 : os_last_error();
+    return errno == EADDRINUSE ? (mproc__os_error(errno), MPROC_EEXIST) : mproc__os_last_error();
+  return listen(fd, backlog) == 0 ? 0 : mproc__os_last_error();
 }
 
 static int listen_unix(const os_addr *a, int backlog, os_listener *l) {
@@ -240,7 +240,7 @@ static int listen_unix(const os_addr *a, int backlog, os_listener *l) {
   if (rc)
     return rc;
   if ((l->fd = new_socket(AF_UNIX, 1)) < 0)
-    return os_last_error();
+    return mproc__os_last_error();
   rc = bind_listen(l->fd, (struct sockaddr *)&sa, len, backlog);
   if (rc == MPROC_EEXIST && a->kind == OS_ADDR_UNIX && (rc = reclaim_unix_path(a)) == 0)
     rc = bind_listen(l->fd, (struct sockaddr *)&sa, len, backlog);
@@ -254,7 +254,7 @@ static int listen_unix(const os_addr *a, int backlog, os_listener *l) {
 static int listen_tcp_one(const struct addrinfo *ai, int backlog, os_listener *l) {
   int one = 1;
   if ((l->fd = new_socket(ai->ai_family, 1)) < 0)
-    return os_last_error();
+    return mproc__os_last_error();
   /* As Python does on POSIX: a restarted server can rebind while old connections linger in
    * TIME_WAIT. (POSIX SO_REUSEADDR never lets two live listeners share a port.) */
   setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -263,7 +263,7 @@ static int listen_tcp_one(const struct addrinfo *ai, int backlog, os_listener *l
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) != 0)
-      return os_last_error();
+      return mproc__os_last_error();
     l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                              : ((struct sockaddr_in *)&ss)->sin_port);
   }
@@ -287,7 +287,7 @@ static int listen_tcp(const os_addr *a, int backlog, os_listener *l) {
   return rc;
 }
 
-int os_listen(const os_addr *a, int backlog, os_listener **out) {
+int mproc__os_listen(const os_addr *a, int backlog, os_listener **out) {
   os_listener *l = calloc(1, sizeof *l);
   int rc;
   if (l == NULL)
@@ -313,9 +313,9 @@ fail:
   return rc;
 }
 
-uint16_t os_listener_port(const os_listener *l) { return l->port; }
+uint16_t mproc__os_listener_port(const os_listener *l) { return l->port; }
 
-int os_accept(os_listener *l, int64_t deadline, os_handle *out) {
+int mproc__os_accept(os_listener *l, int64_t deadline, os_handle *out) {
   for (;;) {
     /* The listening fd is non-blocking (from creation) so accept never blocks
      * when another thread or process took the connection between poll and accept. The new
@@ -330,17 +330,17 @@ int os_accept(os_listener *l, int64_t deadline, os_handle *out) {
     /* ECONNABORTED etc.: that client gave up while queued; wait for the next one. */
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED &&
         errno != EPROTO)
-      return os_last_error();
+      return mproc__os_last_error();
     struct pollfd p = {l->fd, POLLIN, 0};
-    int rc = px_poll(&p, 1, deadline);
+    int rc = mproc__px_poll(&p, 1, deadline);
     if (rc < 0)
       return rc;
   }
 }
 
-os_handle os_listener_wait_handle(os_listener *l) { return l->fd; }
+os_handle mproc__os_listener_wait_handle(os_listener *l) { return l->fd; }
 
-void os_listener_close(os_listener *l) {
+void mproc__os_listener_close(os_listener *l) {
   if (l == NULL)
     return;
   if (l->fd >= 0)

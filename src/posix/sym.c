@@ -41,7 +41,8 @@ static int locate_cb(struct dl_phdr_info *info, size_t size, void *data) {
   return 0;
 }
 
-int os_sym_locate(const void *addr, char *module, size_t cap, uint64_t *offset, size_t *avail) {
+int mproc__os_sym_locate(const void *addr, char *module, size_t cap, uint64_t *offset,
+                         size_t *avail) {
   locate_ctx c = {(uintptr_t)addr, 0, 0, 0, NULL, 0, 0};
   dl_iterate_phdr(locate_cb, &c);
   if (!c.found || (!c.is_main && (c.name == NULL || c.name[0] == '\0')))
@@ -106,7 +107,7 @@ static int range_cb(struct dl_phdr_info *info, size_t size, void *data) {
   return 0;
 }
 
-int os_sym_resolve(const char *module, uint64_t offset, void **addr) {
+int mproc__os_sym_resolve(const char *module, uint64_t offset, void **addr) {
   uintptr_t bias = 0;
   int rc = module_bias(module, &bias);
   if (rc != 0)

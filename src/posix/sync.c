@@ -24,12 +24,12 @@ static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 static void token_atfork_child(void) { t_token = 0; }
 static void token_register(void) { pthread_atfork(NULL, NULL, token_atfork_child); }
 
-uint64_t os_thread_token(void) {
+uint64_t mproc__os_thread_token(void) {
   if (t_token == 0) {
     pthread_once(&g_atfork_once, token_register);
     uint32_t salt = 0;
-    if (os_random(&salt, sizeof salt) != 0)
-      salt = (uint32_t)os_now_ns();
+    if (mproc__os_random(&salt, sizeof salt) != 0)
+      salt = (uint32_t)mproc__os_now_ns();
     t_token = ((uint64_t)(salt | 1) << 32) | (uint32_t)syscall(SYS_gettid);
   }
   return t_token;
@@ -37,7 +37,7 @@ uint64_t os_thread_token(void) {
 
 /* --- robust mutexes -------------------------------------------------------------------------- */
 
-int os_mutex_init(os_mutex_mem *m, os_handle *h) {
+int mproc__os_mutex_init(os_mutex_mem *m, os_handle *h) {
   *h = OS_INVALID;
   pthread_mutexattr_t a;
   int rc = pthread_mutexattr_init(&a);
@@ -48,7 +48,7 @@ int os_mutex_init(os_mutex_mem *m, os_handle *h) {
   if (rc == 0)
     rc = pthread_mutex_init((pthread_mutex_t *)m->bytes, &a);
   pthread_mutexattr_destroy(&a);
-  return rc ? os_error(rc) : 0;
+  return rc ? mproc__os_error(rc) : 0;
 }
 
 static struct timespec to_timespec(int64_t ns) {
@@ -62,8 +62,8 @@ static int timed_lock(pthread_mutex_t *mx, int64_t deadline) {
   /* TSan (clang 14) intercepts neither pthread_mutex_clocklock nor an EOWNERDEAD from
    * timedlock, and would then miss the acquire. Test builds poll trylock instead. */
   int rc;
-  while ((rc = pthread_mutex_trylock(mx)) == EBUSY && os_now_ns() < deadline)
-    os_sleep_ms(1);
+  while ((rc = pthread_mutex_trylock(mx)) == EBUSY && mproc__os_now_ns() < deadline)
+    mproc__os_sleep_ms(1);
   return rc;
 #else
   struct timespec ts = to_timespec(deadline);
@@ -76,10 +76,10 @@ static int timed_lock(pthread_mutex_t *mx, int64_t deadline) {
  * free lock for good. So nobody sleeps on it longer than this before looking again. */
 #define LOCK_SLICE_NS ((int64_t)100000000)
 
-int os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
+int mproc__os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
   pthread_mutex_t *mx = (pthread_mutex_t *)m->bytes;
   int rc = pthread_mutex_trylock(mx);
-  for (int64_t now; (rc == EBUSY || rc == ETIMEDOUT) && (now = os_now_ns()) < deadline;)
+  for (int64_t now; (rc == EBUSY || rc == ETIMEDOUT) && (now = mproc__os_now_ns()) < deadline;)
     rc = timed_lock(mx, deadline - now > LOCK_SLICE_NS ? now + LOCK_SLICE_NS : deadline);
   switch (rc) {
   case 0:
@@ -97,18 +97,18 @@ int os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
   case ENOTRECOVERABLE:
     return MPROC_ENOTRECOVERABLE;
   default:
-    return os_error(rc);
+    return mproc__os_error(rc);
   }
 }
 
-int os_mutex_unlock(os_mutex_mem *m, os_handle h) {
+int mproc__os_mutex_unlock(os_mutex_mem *m, os_handle h) {
   int rc = pthread_mutex_unlock((pthread_mutex_t *)m->bytes);
-  return rc ? os_error(rc) : 0;
+  return rc ? mproc__os_error(rc) : 0;
 }
 
 /* --- futex parking ---------------------------------------------------------------------------- */
 
-int os_park_new(os_handle *h) {
+int mproc__os_park_new(os_handle *h) {
   *h = OS_INVALID;
   return 0;
 }
@@ -120,10 +120,10 @@ int os_park_new(os_handle *h) {
  * the same between slices of its semaphore wait). A lost wake-up costs at most one slice. */
 #define PARK_SLICE_NS ((int64_t)100000000)
 
-int os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, int64_t deadline) {
+int mproc__os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, int64_t deadline) {
   (void)h;
   for (;;) {
-    int64_t now = os_now_ns();
+    int64_t now = mproc__os_now_ns();
     if (deadline != OS_NO_DEADLINE && deadline <= now)
       return MPROC_ETIMEDOUT;
     int64_t until = deadline - now > PARK_SLICE_NS ? now + PARK_SLICE_NS : deadline;
@@ -135,16 +135,16 @@ int os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, int64_t d
     if (errno == EAGAIN || errno == EINTR) /* the word changed, or a signal: look again */
       return 0;
     if (errno != ETIMEDOUT)
-      return os_last_error();
+      return mproc__os_last_error();
     if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected)
       return 0; /* changed while its wake-up went to someone who is gone */
   }
 }
 
-int os_park_wake(const uint32_t *addr, os_handle h, uint32_t n) {
+int mproc__os_park_wake(const uint32_t *addr, os_handle h, uint32_t n) {
   int count = n > INT_MAX ? INT_MAX : (int)n;
   if (syscall(SYS_futex, addr, FUTEX_WAKE, count, NULL, NULL, 0) < 0)
-    return os_last_error();
+    return mproc__os_last_error();
   return 0;
 }
 
@@ -156,27 +156,27 @@ int os_park_wake(const uint32_t *addr, os_handle h, uint32_t n) {
 #include <stdlib.h>
 #include <sys/eventfd.h>
 
-int os_notifier_new(os_handle *h) {
+int mproc__os_notifier_new(os_handle *h) {
   int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd < 0)
-    return os_last_error();
+    return mproc__os_last_error();
   *h = fd;
   return 0;
 }
 
-void os_notifier_set(os_handle h) {
+void mproc__os_notifier_set(os_handle h) {
   uint64_t one = 1;
   ssize_t r = write((int)h, &one, sizeof one); /* EAGAIN: already set, plenty */
   (void)r;
 }
 
-void os_notifier_clear(os_handle h) {
+void mproc__os_notifier_clear(os_handle h) {
   uint64_t v;
   ssize_t r = read((int)h, &v, sizeof v); /* EAGAIN: already clear */
   (void)r;
 }
 
-int os_pid_alive(int64_t pid) {
+int mproc__os_pid_alive(int64_t pid) {
   if (pid <= 0)
     return 0;
   if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
@@ -194,7 +194,7 @@ int os_pid_alive(int64_t pid) {
   return !(close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X'));
 }
 
-uint64_t os_pid_birth(int64_t pid) {
+uint64_t mproc__os_pid_birth(int64_t pid) {
   (void)pid; /* its only user keeps state per producer on Windows alone */
   return 0;
 }
@@ -211,7 +211,7 @@ static void *thread_main(void *p) {
   return NULL;
 }
 
-int os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
+int mproc__os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
   os_thread *t = calloc(1, sizeof *t);
   if (t == NULL)
     return MPROC_ENOMEM;
@@ -225,20 +225,20 @@ int os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (rc != 0) {
     free(t);
-    return os_error(rc);
+    return mproc__os_error(rc);
   }
   *out = t;
   return 0;
 }
 
-void os_thread_join(os_thread *t) {
+void mproc__os_thread_join(os_thread *t) {
   if (t == NULL)
     return;
   pthread_join(t->t, NULL);
   free(t);
 }
 
-void os_cpu_relax(void) {
+void mproc__os_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #elif defined(__aarch64__)

@@ -13,8 +13,8 @@
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void os_global_lock(void) { pthread_mutex_lock(&g_lock); }
-void os_global_unlock(void) { pthread_mutex_unlock(&g_lock); }
+void mproc__os_global_lock(void) { pthread_mutex_lock(&g_lock); }
+void mproc__os_global_unlock(void) { pthread_mutex_unlock(&g_lock); }
 
 /* fork() copies the lock in whatever state it is: held by another thread at that instant (a
  * pool thread forks workers while user threads call in), the child's copy would stay held
@@ -30,10 +30,10 @@ static void lock_child(void) { pthread_mutex_unlock(&g_lock); }
 __attribute__((constructor)) static void lock_register(void) {
   pthread_atfork(lock_prepare, lock_parent, lock_child);
 }
-int os_init(void) { return 0; }
-void os_exit_now(int code) { _exit(code); }
-int64_t os_getpid(void) { return (int64_t)getpid(); }
-int64_t os_getppid(void) { return (int64_t)getppid(); }
+int mproc__os_init(void) { return 0; }
+void mproc__os_exit_now(int code) { _exit(code); }
+int64_t mproc__os_getpid(void) { return (int64_t)getpid(); }
+int64_t mproc__os_getppid(void) { return (int64_t)getppid(); }
 
 /* procfs gives /proc/self/task one link per thread plus "." and "..": one stat() call. */
 static int thread_count_fast(void) {
@@ -65,14 +65,14 @@ static int thread_count_stat(void) {
   return threads;
 }
 
-int os_thread_count(void) {
+int mproc__os_thread_count(void) {
   int n = thread_count_fast();
   if (n <= 0)
     n = thread_count_stat();
-  return n > 1 && px_starter_running() ? n - 1 : n;
+  return n > 1 && mproc__px_starter_running() ? n - 1 : n;
 }
 
-int os_cpu_count(void) {
+int mproc__os_cpu_count(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (int)n : 0;
 }
@@ -139,10 +139,10 @@ static double cgroup_quota(void) {
   return quota;
 }
 
-int os_cpu_count_usable(void) {
+int mproc__os_cpu_count_usable(void) {
   int n = affinity_count();
   if (n <= 0)
-    n = os_cpu_count();
+    n = mproc__os_cpu_count();
   double q = cgroup_quota();
   int qn = (int)q; /* ceil without libm: a quota of 1.5 CPUs allows 2 busy processes */
   if (qn < q)
@@ -152,7 +152,7 @@ int os_cpu_count_usable(void) {
   return n > 0 ? n : 1;
 }
 
-int os_getenv(const char *name, char *buf, size_t cap) {
+int mproc__os_getenv(const char *name, char *buf, size_t cap) {
   const char *v = getenv(name);
   if (v == NULL)
     return MPROC_ENOENT;
@@ -163,4 +163,6 @@ int os_getenv(const char *name, char *buf, size_t cap) {
   return 0;
 }
 
-int os_unsetenv(const char *name) { return unsetenv(name) == 0 ? 0 : os_last_error(); }
+int mproc__os_unsetenv(const char *name) {
+  return unsetenv(name) == 0 ? 0 : mproc__os_last_error();
+}

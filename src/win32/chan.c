@@ -16,7 +16,8 @@
  *    that would need cancelling.
  *
  * TCP sockets from sock.c are overlapped too and are read with the same ReadFile code; writes
- * (w32_sock_send), "is anything there" and close differ (w32_sock_poll, w32_sock_close).
+ * (mproc__w32_sock_send), "is anything there" and close differ (mproc__w32_sock_poll,
+ * mproc__w32_sock_close).
  *
  * Sections: naming and creating a pair; finishing overlapped I/O; write; read; handle misc.
  */
@@ -41,7 +42,7 @@ static int pipe_name(wchar_t *name, size_t cap) {
   static volatile LONG counter;
   unsigned char rnd[16];
   if (!RtlGenRandom(rnd, sizeof rnd))
-    return os_last_error();
+    return mproc__os_last_error();
   int len = swprintf(name, cap, L"\\\\.\\pipe\\mproc-%lu-%ld-", GetCurrentProcessId(),
                      InterlockedIncrement(&counter));
   for (size_t i = 0; i < sizeof rnd && len > 0 && (size_t)len + 3 < cap; i++)
@@ -56,20 +57,20 @@ static int connect_server(HANDLE srv) {
   DWORD n;
   ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
   if (!ov.hEvent)
-    return os_last_error();
+    return mproc__os_last_error();
   int rc = 0;
   if (!ConnectNamedPipe(srv, &ov)) {
     DWORD e = GetLastError();
     if (e == ERROR_IO_PENDING)
       e = GetOverlappedResult(srv, &ov, &n, TRUE) ? ERROR_SUCCESS : GetLastError();
     if (e != ERROR_PIPE_CONNECTED && e != ERROR_SUCCESS)
-      rc = os_error((int)e);
+      rc = mproc__os_error((int)e);
   }
   CloseHandle(ov.hEvent);
   return rc;
 }
 
-int os_chan_pair(os_handle out[2]) {
+int mproc__os_chan_pair(os_handle out[2]) {
   /* bInheritHandle = FALSE from birth: proc.c lends inheritance only for one CreateProcessW. */
   SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, FALSE};
   HANDLE srv = INVALID_HANDLE_VALUE, cli = INVALID_HANDLE_VALUE;
@@ -97,7 +98,7 @@ int os_chan_pair(os_handle out[2]) {
   out[1] = (os_handle)cli;
   return 0;
 fail_os:
-  rc = os_last_error();
+  rc = mproc__os_last_error();
 fail:
   if (cli != INVALID_HANDLE_VALUE)
     CloseHandle(cli);
@@ -109,19 +110,19 @@ fail:
 /* --- finishing overlapped I/O ------------------------------------------------------------ */
 
 /* Contract in w32.h. */
-DWORD w32_finish_io(HANDLE h, OVERLAPPED *ov, int64_t deadline, DWORD *n) {
+DWORD mproc__w32_finish_io(HANDLE h, OVERLAPPED *ov, int64_t deadline, DWORD *n) {
   DWORD w, err = WAIT_TIMEOUT;
   *n = 0;
   for (;;) {
-    w = WaitForSingleObject(ov->hEvent, w32_wait_ms(deadline));
+    w = WaitForSingleObject(ov->hEvent, mproc__w32_wait_ms(deadline));
     if (w == WAIT_OBJECT_0)
       return GetOverlappedResult(h, ov, n, FALSE) ? ERROR_SUCCESS : GetLastError();
     if (w != WAIT_TIMEOUT) {
       err = GetLastError();
       break;
     }
-    /* w32_wait_ms caps long waits; only a real deadline ends the loop. */
-    if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
+    /* mproc__w32_wait_ms caps long waits; only a real deadline ends the loop. */
+    if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline)
       break;
   }
   CancelIoEx(h, ov);
@@ -144,7 +145,7 @@ static DWORD overlapped_io(HANDLE h, int write, void *buf, DWORD len, int64_t de
   DWORD e = ok ? ERROR_SUCCESS : GetLastError();
   /* Completed at once or pending: either way the result comes from the OVERLAPPED. */
   if (ok || e == ERROR_IO_PENDING)
-    e = w32_finish_io(h, &ov, deadline, n);
+    e = mproc__w32_finish_io(h, &ov, deadline, n);
   CloseHandle(ov.hEvent);
   return e;
 }
@@ -153,22 +154,22 @@ static DWORD overlapped_io(HANDLE h, int write, void *buf, DWORD len, int64_t de
 
 /* A pipe write that completed having moved nothing: not expected from a blocking pipe, but
  * not worth ending the stream for either. Back off briefly and try again, by the deadline;
- * only a long run of them is a failure. (Sockets never get here: w32_sock_send.) */
+ * only a long run of them is a failure. (Sockets never get here: mproc__w32_sock_send.) */
 static int after_zero_write(int64_t deadline, unsigned *zeros) {
-  if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline) {
+  if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline) {
     mproc__set_os_error(ERROR_TIMEOUT);
     return MPROC_ETIMEDOUT;
   }
   if (++*zeros > CHAN_ZERO_WRITES_MAX)
-    return os_error(ERROR_WRITE_FAULT);
+    return mproc__os_error(ERROR_WRITE_FAULT);
   Sleep(*zeros < 10 ? 0 : 1);
   return 0;
 }
 
-int os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline) {
+int mproc__os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline) {
   const char *p = buf;
   unsigned zeros = 0;
-  int src = w32_sock_send((HANDLE)h, buf, n, deadline);
+  int src = mproc__w32_sock_send((HANDLE)h, buf, n, deadline);
   if (src <= 0)
     return src; /* a socket: done (see sock.c for why not WriteFile) */
   while (n > 0) {
@@ -185,7 +186,7 @@ int os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline) {
       return MPROC_ETIMEDOUT;
     }
     if (e != ERROR_SUCCESS)
-      return os_error((int)e); /* ERROR_NO_DATA / ERROR_BROKEN_PIPE -> MPROC_EPEERGONE */
+      return mproc__os_error((int)e); /* ERROR_NO_DATA / ERROR_BROKEN_PIPE -> MPROC_EPEERGONE */
     int rc = after_zero_write(deadline, &zeros);
     if (rc != 0)
       return rc;
@@ -211,19 +212,19 @@ static int peek_avail(HANDLE h, DWORD *avail) {
     mproc__set_os_error((int)e);
     return MPROC_EEOF;
   }
-  int r = w32_sock_poll(h);
+  int r = mproc__w32_sock_poll(h);
   if (r < 0)
-    return os_error((int)e);
+    return mproc__os_error((int)e);
   *avail = r ? MAXDWORD : 0;
   return 0;
 }
 
-int os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline) {
+int mproc__os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline) {
   DWORD want = n > CHAN_IO_MAX ? CHAN_IO_MAX : (DWORD)n, done;
   *got = 0;
   if (n == 0)
     return MPROC_EINVAL;
-  if (deadline != OS_NO_DEADLINE && deadline <= os_now_ns()) {
+  if (deadline != OS_NO_DEADLINE && deadline <= mproc__os_now_ns()) {
     DWORD avail;
     int rc = peek_avail((HANDLE)h, &avail);
     if (rc)
@@ -245,41 +246,41 @@ int os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline
     mproc__set_os_error((int)e);
     return MPROC_EEOF;
   }
-  return os_error((int)e);
+  return mproc__os_error((int)e);
 }
 
 /* --- handle passing and misc -------------------------------------------------------------- */
 
 /* Handles reach a Windows child by DuplicateHandle from the parent (DESIGN.md), not over the
  * channel; until that lands these say so instead of pretending. */
-int os_chan_send_handles(os_handle h, const void *buf, size_t n, const os_handle *hs,
+int mproc__os_chan_send_handles(os_handle h, const void *buf, size_t n, const os_handle *hs,
                          size_t nh) {
   return MPROC_ENOTSUP;
 }
 
-int os_chan_recv_handles(os_handle h, void *buf, size_t n, size_t *got, os_handle *hs,
+int mproc__os_chan_recv_handles(os_handle h, void *buf, size_t n, size_t *got, os_handle *hs,
                          size_t cap, size_t *nh, int64_t deadline) {
   return MPROC_ENOTSUP;
 }
 
-int os_close(os_handle h) {
+int mproc__os_close(os_handle h) {
   if (h == OS_INVALID)
     return 0;
-  if (w32_sock_close((HANDLE)h) == 0) /* CloseHandle would leak Winsock's state */
+  if (mproc__w32_sock_close((HANDLE)h) == 0) /* CloseHandle would leak Winsock's state */
     return 0;
-  return CloseHandle((HANDLE)h) ? 0 : os_last_error();
+  return CloseHandle((HANDLE)h) ? 0 : mproc__os_last_error();
 }
 
-int os_set_inheritable(os_handle h, int inheritable) {
+int mproc__os_set_inheritable(os_handle h, int inheritable) {
   if (!SetHandleInformation((HANDLE)h, HANDLE_FLAG_INHERIT, inheritable ? HANDLE_FLAG_INHERIT : 0))
-    return os_last_error();
+    return mproc__os_last_error();
   return 0;
 }
 
-int os_handle_dup(os_handle h, os_handle *out) {
+int mproc__os_handle_dup(os_handle h, os_handle *out) {
   HANDLE self = GetCurrentProcess(), d = NULL;
   if (!DuplicateHandle(self, (HANDLE)h, self, &d, 0, FALSE, DUPLICATE_SAME_ACCESS))
-    return os_last_error();
+    return mproc__os_last_error();
   *out = (os_handle)d;
   return 0;
 }

@@ -68,13 +68,13 @@ static int translate(DWORD raw) {
   }
 }
 
-int os_error(int raw) {
+int mproc__os_error(int raw) {
   mproc__set_os_error(raw);
   return translate((DWORD)raw);
 }
 
-int os_last_error(void) {
+int mproc__os_last_error(void) {
   /* A path that failed without setting an error must still fail: never report success. */
   DWORD raw = GetLastError();
-  return raw == ERROR_SUCCESS ? os_error(ERROR_GEN_FAILURE) : os_error((int)raw);
+  return raw == ERROR_SUCCESS ? mproc__os_error(ERROR_GEN_FAILURE) : mproc__os_error((int)raw);
 }

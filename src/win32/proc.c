@@ -27,8 +27,8 @@
 #include "internal.h"
 #include "w32.h"
 
-#define EXIT_TERMINATED 0x1000F /* os_proc_signal(hard = 0) */
-#define EXIT_KILLED 0x10009     /* os_proc_signal(hard = 1) */
+#define EXIT_TERMINATED 0x1000F /* mproc__os_proc_signal(hard = 0) */
+#define EXIT_KILLED 0x10009     /* mproc__os_proc_signal(hard = 1) */
 
 /* --- job object for daemon children ------------------------------------------------------ */
 
@@ -61,11 +61,11 @@ static BOOL CALLBACK create_job(PINIT_ONCE once, PVOID param, PVOID *ctx) {
  * is what aborting here does to a host). */
 static int assign_job(HANDLE proc) {
   if (!InitOnceExecuteOnce(&job_once, create_job, NULL, NULL))
-    return os_last_error();
+    return mproc__os_last_error();
   if (AssignProcessToJobObject(daemon_job, proc))
     return 0;
   if (GetLastError() != ERROR_ACCESS_DENIED)
-    return os_last_error();
+    return mproc__os_last_error();
   InterlockedExchange(&job_downgraded, 1);
   return 0;
 }
@@ -96,7 +96,7 @@ static int module_path(wchar_t **out) {
     }
     free(p);
     if (len == 0)
-      return os_last_error();
+      return mproc__os_last_error();
   }
   return MPROC_ERANGE;
 }
@@ -156,12 +156,12 @@ static int env_block(const char *assign, wchar_t **out) {
   *out = NULL;
   if (!assign)
     return 0; /* NULL environment: the child gets ours unchanged */
-  wchar_t *add = w32_to_utf16(assign, &rc);
+  wchar_t *add = mproc__w32_to_utf16(assign, &rc);
   if (!add)
     return rc;
   wchar_t *cur = GetEnvironmentStringsW();
   if (!cur) {
-    rc = os_last_error();
+    rc = mproc__os_last_error();
     goto fail;
   }
   size_t len = 0;
@@ -191,10 +191,10 @@ static int lend_handles(spawn_ctx *c, const os_spawn_req *req) {
       continue;
     DWORD flags;
     if (!GetHandleInformation(h, &flags))
-      return os_last_error();
+      return mproc__os_last_error();
     if (!(flags & HANDLE_FLAG_INHERIT) &&
         !SetHandleInformation(h, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT))
-      return os_last_error();
+      return mproc__os_last_error();
     c->lent_flags[c->nlent] = flags;
     c->list[c->nlent++] = h;
     c->nlist = c->nlent;
@@ -238,12 +238,12 @@ static int make_attrs(spawn_ctx *c) {
     return MPROC_ENOMEM;
   if (!InitializeProcThreadAttributeList(attrs, 1, 0, &size)) {
     free(attrs);
-    return os_last_error();
+    return mproc__os_last_error();
   }
   c->attrs = attrs;
   if (!UpdateProcThreadAttribute(attrs, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, c->list,
                                  c->nlist * sizeof(HANDLE), NULL, NULL))
-    return os_last_error();
+    return mproc__os_last_error();
   c->si.lpAttributeList = attrs;
   return 0;
 }
@@ -291,7 +291,7 @@ static int create(spawn_ctx *c, PROCESS_INFORMATION *pi) {
                        &c->si.StartupInfo, pi))
       return 0;
     if (GetLastError() != ERROR_INTERNAL_ERROR || attempt == 2)
-      return os_last_error();
+      return mproc__os_last_error();
     Sleep(10);
   }
 }
@@ -300,7 +300,7 @@ static int create(spawn_ctx *c, PROCESS_INFORMATION *pi) {
  * otherwise switch its inheritance off under each other's CreateProcessW. */
 static SRWLOCK spawn_lock = SRWLOCK_INIT;
 
-int os_proc_spawn(const os_spawn_req *req, os_proc *out) {
+int mproc__os_proc_spawn(const os_spawn_req *req, os_proc *out) {
   spawn_ctx c;
   PROCESS_INFORMATION pi = {0};
   memset(&c, 0, sizeof c);
@@ -315,7 +315,7 @@ int os_proc_spawn(const os_spawn_req *req, os_proc *out) {
   if (req->die_with_parent && (rc = assign_job(pi.hProcess)) != 0)
     goto fail;
   if (ResumeThread(pi.hThread) == (DWORD)-1) {
-    rc = os_last_error();
+    rc = mproc__os_last_error();
     goto fail;
   }
   CloseHandle(pi.hThread);
@@ -333,14 +333,14 @@ fail:
   return rc;
 }
 
-int os_proc_fork(int die_with_parent, os_proc *out, void (*in_child)(void *), void *arg) {
+int mproc__os_proc_fork(int die_with_parent, os_proc *out, void (*in_child)(void *), void *arg) {
   (void)die_with_parent, (void)out, (void)in_child, (void)arg;
   return MPROC_ENOTSUP;
 }
 
-int os_can_fork(void) { return 0; }
+int mproc__os_can_fork(void) { return 0; }
 
-void os_proc_attach(os_proc *out, int64_t pid, os_handle handle) {
+void mproc__os_proc_attach(os_proc *out, int64_t pid, os_handle handle) {
   out->pid = pid;
   out->handle = handle;
   out->is_child = 0;
@@ -358,7 +358,7 @@ static int map_exit_code(DWORD code) {
   return (int)code; /* NTSTATUS crashes (0xC0000005) come out negative, as in Python */
 }
 
-int os_proc_wait(os_proc *p, int64_t deadline) {
+int mproc__os_proc_wait(os_proc *p, int64_t deadline) {
   DWORD code;
   if (p->reaped)
     return 0;
@@ -368,13 +368,13 @@ int os_proc_wait(os_proc *p, int64_t deadline) {
     return 0;
   }
   for (;;) {
-    DWORD w = WaitForSingleObject((HANDLE)p->handle, w32_wait_ms(deadline));
+    DWORD w = WaitForSingleObject((HANDLE)p->handle, mproc__w32_wait_ms(deadline));
     if (w == WAIT_OBJECT_0)
       break;
     if (w != WAIT_TIMEOUT)
-      return os_last_error();
-    /* w32_wait_ms caps one wait at ~24 days; only the real deadline ends the loop. */
-    if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
+      return mproc__os_last_error();
+    /* mproc__w32_wait_ms caps one wait at ~24 days; only the real deadline ends the loop. */
+    if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline)
       return MPROC_ETIMEDOUT;
   }
   p->status = GetExitCodeProcess((HANDLE)p->handle, &code) ? map_exit_code(code)
@@ -383,7 +383,7 @@ int os_proc_wait(os_proc *p, int64_t deadline) {
   return 0;
 }
 
-int os_proc_signal(os_proc *p, int hard) {
+int mproc__os_proc_signal(os_proc *p, int hard) {
   if (p->reaped || p->handle == OS_INVALID)
     return 0;
   if (TerminateProcess((HANDLE)p->handle, hard ? EXIT_KILLED : EXIT_TERMINATED))
@@ -392,10 +392,10 @@ int os_proc_signal(os_proc *p, int hard) {
   /* ERROR_ACCESS_DENIED once the process has exited: it is gone, which is what was asked. */
   if (e == ERROR_ACCESS_DENIED && WaitForSingleObject((HANDLE)p->handle, 0) == WAIT_OBJECT_0)
     return 0;
-  return os_error((int)e);
+  return mproc__os_error((int)e);
 }
 
-void os_proc_release(os_proc *p) {
+void mproc__os_proc_release(os_proc *p) {
   if (p->handle != OS_INVALID)
     CloseHandle((HANDLE)p->handle);
   p->handle = OS_INVALID;

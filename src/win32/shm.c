@@ -10,13 +10,13 @@
 
 /* Commit charge refused is "no space" here, as a full tmpfs is on POSIX. */
 static int section_error(DWORD err) {
-  int rc = os_error((int)err);
+  int rc = mproc__os_error((int)err);
   if (err == ERROR_NOT_ENOUGH_MEMORY || err == ERROR_OUTOFMEMORY || err == ERROR_COMMITMENT_LIMIT)
     return MPROC_ENOSPC;
   return rc;
 }
 
-int os_shm_create(size_t size, os_handle *out) {
+int mproc__os_shm_create(size_t size, os_handle *out) {
   *out = OS_INVALID;
   if (size == 0)
     return MPROC_EINVAL;
@@ -31,9 +31,9 @@ int os_shm_create(size_t size, os_handle *out) {
 }
 
 /* The section's name as UTF-16. */
-static wchar_t *wide_name(const char *name, int *rc) { return w32_to_utf16(name, rc); }
+static wchar_t *wide_name(const char *name, int *rc) { return mproc__w32_to_utf16(name, rc); }
 
-int os_shm_create_named(const char *name, size_t size, os_handle *out) {
+int mproc__os_shm_create_named(const char *name, size_t size, os_handle *out) {
   *out = OS_INVALID;
   if (size == 0)
     return MPROC_EINVAL;
@@ -50,13 +50,13 @@ int os_shm_create_named(const char *name, size_t size, os_handle *out) {
     return section_error(err);
   if (err == ERROR_ALREADY_EXISTS) { /* CreateFileMapping opened someone else's section */
     CloseHandle(m);
-    return os_error(ERROR_ALREADY_EXISTS);
+    return mproc__os_error(ERROR_ALREADY_EXISTS);
   }
   *out = (os_handle)m;
   return 0;
 }
 
-int os_shm_open_named(const char *name, os_handle *out, size_t *size) {
+int mproc__os_shm_open_named(const char *name, os_handle *out, size_t *size) {
   int rc = 0;
   wchar_t *w = wide_name(name, &rc);
   if (w == NULL)
@@ -64,12 +64,12 @@ int os_shm_open_named(const char *name, os_handle *out, size_t *size) {
   HANDLE m = OpenFileMappingW(FILE_MAP_ALL_ACCESS, FALSE, w);
   free(w);
   if (m == NULL)
-    return os_last_error();
+    return mproc__os_last_error();
   /* A section does not tell its size; a view of all of it does (rounded up to pages). */
   void *view = MapViewOfFile(m, FILE_MAP_READ, 0, 0, 0);
   MEMORY_BASIC_INFORMATION mbi;
   if (view == NULL || VirtualQuery(view, &mbi, sizeof mbi) == 0) {
-    rc = os_last_error();
+    rc = mproc__os_last_error();
     if (view != NULL)
       UnmapViewOfFile(view);
     CloseHandle(m);
@@ -81,24 +81,24 @@ int os_shm_open_named(const char *name, os_handle *out, size_t *size) {
   return 0;
 }
 
-int os_shm_unlink_named(const char *name) {
+int mproc__os_shm_unlink_named(const char *name) {
   (void)name;
   return 0;
 }
 
-int os_shm_link_named(const char *from, const char *to) {
+int mproc__os_shm_link_named(const char *from, const char *to) {
   (void)from;
   (void)to;
   return MPROC_ENOTSUP; /* a section has one name, and it dies with its last handle */
 }
 
-int os_shm_ident(os_handle h, uint64_t *id) {
+int mproc__os_shm_ident(os_handle h, uint64_t *id) {
   (void)h;
   (void)id;
   return MPROC_ENOTSUP;
 }
 
-int os_shm_map(os_handle h, size_t size, void **addr) {
+int mproc__os_shm_map(os_handle h, size_t size, void **addr) {
   void *p = MapViewOfFile((HANDLE)h, FILE_MAP_ALL_ACCESS, 0, 0, size);
   if (p == NULL) /* Wine charges no commit at creation: the view is where it runs out */
     return section_error(GetLastError());
@@ -106,13 +106,13 @@ int os_shm_map(os_handle h, size_t size, void **addr) {
   return 0;
 }
 
-void os_shm_unmap(void *addr, size_t size) {
+void mproc__os_shm_unmap(void *addr, size_t size) {
   (void)size;
   if (addr != NULL)
     UnmapViewOfFile(addr);
 }
 
-void os_shm_space(int named, char *where, size_t cap, uint64_t *free_bytes) {
+void mproc__os_shm_space(int named, char *where, size_t cap, uint64_t *free_bytes) {
   (void)named; /* named or not, a section is charged against the commit limit */
   snprintf(where, cap, "memory (pagefile-backed sections, commit limit)");
   MEMORYSTATUSEX ms;
@@ -120,4 +120,4 @@ void os_shm_space(int named, char *where, size_t cap, uint64_t *free_bytes) {
   *free_bytes = GlobalMemoryStatusEx(&ms) ? (uint64_t)ms.ullAvailPageFile : UINT64_MAX;
 }
 
-int os_shm_named_persists(void) { return 0; /* a named section dies with its last handle */ }
+int mproc__os_shm_named_persists(void) { return 0; /* a named section dies with its last handle */ }

@@ -8,11 +8,11 @@
  *
  * TCP: overlapped Winsock sockets (WSA_FLAG_OVERLAPPED), so chan.c's ReadFile/WriteFile work on
  * them unchanged; what differs (readiness without blocking, closesocket) is behind
- * w32_sock_poll / w32_sock_close. Accept and connect wait with select() and the deadline; the
- * listening socket is non-blocking, so a connection another thread took between select() and
- * accept() (WSAEWOULDBLOCK) sends us back to waiting instead of blocking past the deadline.
- * Connected sockets are put back in blocking mode: an overlapped ReadFile on a non-blocking
- * socket fails with WSAEWOULDBLOCK instead of pending. AF_UNIX is MPROC_ENOTSUP.
+ * mproc__w32_sock_poll / mproc__w32_sock_close. Accept and connect wait with select() and the
+ * deadline; the listening socket is non-blocking, so a connection another thread took between
+ * select() and accept() (WSAEWOULDBLOCK) sends us back to waiting instead of blocking past the
+ * deadline. Connected sockets are put back in blocking mode: an overlapped ReadFile on a
+ * non-blocking socket fails with WSAEWOULDBLOCK instead of pending. AF_UNIX is MPROC_ENOTSUP.
  */
 #include <winsock2.h>
 #include <ws2tcpip.h>
@@ -29,13 +29,13 @@
 #define PIPE_BUF_SIZE 65536
 #define CONNECT_RETRY_MS 10
 
-int os_random(void *buf, size_t n) {
+int mproc__os_random(void *buf, size_t n) {
   unsigned char *p = buf;
   while (n > 0) {
     ULONG chunk = n > 0x10000000 ? 0x10000000 : (ULONG)n;
     NTSTATUS st = BCryptGenRandom(NULL, p, chunk, BCRYPT_USE_SYSTEM_PREFERRED_RNG);
     if (st < 0)
-      return os_error((int)st);
+      return mproc__os_error((int)st);
     p += chunk;
     n -= chunk;
   }
@@ -44,7 +44,7 @@ int os_random(void *buf, size_t n) {
 
 /* A pipe listener keeps one ConnectNamedPipe outstanding on `next` (state PIPE_PENDING); its
  * OVERLAPPED lives here, not on a stack, so a wait that times out just leaves it pending (no
- * cancel that could lose a client) and its event is what os_listener_wait_handle offers. */
+ * cancel that could lose a client) and its event is what mproc__os_listener_wait_handle offers. */
 enum { PIPE_IDLE = 0, PIPE_PENDING = 1, PIPE_CONNECTED = 2 };
 
 struct os_listener {
@@ -73,7 +73,7 @@ static BOOL CALLBACK ws_start(PINIT_ONCE once, PVOID param, PVOID *ctx) {
 }
 
 static int ws_init(void) {
-  return InitOnceExecuteOnce(&ws_once, ws_start, NULL, NULL) ? 0 : os_last_error();
+  return InitOnceExecuteOnce(&ws_once, ws_start, NULL, NULL) ? 0 : mproc__os_last_error();
 }
 
 /* Without WSAStartup in this process no handle of ours can be a socket. */
@@ -82,7 +82,7 @@ static int is_socket(HANDLE h) {
   return ws_started && getsockopt((SOCKET)h, SOL_SOCKET, SO_TYPE, (char *)&type, &len) == 0;
 }
 
-int w32_sock_poll(HANDLE h) {
+int mproc__w32_sock_poll(HANDLE h) {
   if (!is_socket(h))
     return -1;
   fd_set rd, ex;
@@ -97,7 +97,7 @@ int w32_sock_poll(HANDLE h) {
 /* shutdown(SD_SEND) first: the peer then reads everything we sent and a clean end-of-file,
  * even when bytes it sent are still unread here (a bare closesocket may reset instead, and
  * under Wine a peer was seen never to get EOF at all). */
-int w32_sock_close(HANDLE h) {
+int mproc__w32_sock_close(HANDLE h) {
   if (!is_socket(h))
     return -1;
   shutdown((SOCKET)h, SD_SEND);
@@ -105,10 +105,10 @@ int w32_sock_close(HANDLE h) {
   return 0;
 }
 
-int w32_sock_wait_ready(HANDLE h, int write, int64_t deadline, DWORD ms) {
+int mproc__w32_sock_wait_ready(HANDLE h, int write, int64_t deadline, DWORD ms) {
   if (!is_socket(h))
     return -1;
-  DWORD left = w32_wait_ms(deadline);
+  DWORD left = mproc__w32_wait_ms(deadline);
   if (left < ms)
     ms = left;
   fd_set rw, ex;
@@ -129,14 +129,14 @@ int w32_sock_wait_ready(HANDLE h, int write, int64_t deadline, DWORD ms) {
  * WSAEWOULDBLOCK result is retried, never fatal. */
 #define SOCK_SEND_CHUNK (64 * 1024)
 
-int w32_sock_send(HANDLE h, const void *buf, size_t n, int64_t deadline) {
+int mproc__w32_sock_send(HANDLE h, const void *buf, size_t n, int64_t deadline) {
   if (!is_socket(h))
     return 1;
   const char *p = buf;
   while (n > 0) {
-    int r = w32_sock_wait_ready(h, 1, deadline, 1000);
+    int r = mproc__w32_sock_wait_ready(h, 1, deadline, 1000);
     if (r == 0) {
-      if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline) {
+      if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline) {
         mproc__set_os_error(WSAETIMEDOUT);
         return MPROC_ETIMEDOUT;
       }
@@ -151,7 +151,7 @@ int w32_sock_send(HANDLE h, const void *buf, size_t n, int64_t deadline) {
     }
     int e = w == 0 ? 0 : WSAGetLastError();
     if (e != 0 && e != WSAEWOULDBLOCK && e != WSAEINTR && e != WSAEINPROGRESS)
-      return os_error(e);
+      return mproc__os_error(e);
     Sleep(0);
   }
   return 0;
@@ -162,7 +162,7 @@ int w32_sock_send(HANDLE h, const void *buf, size_t n, int64_t deadline) {
 static int sock_wait(SOCKET s, int write, int64_t deadline) {
   for (;;) {
     fd_set rw, ex;
-    DWORD ms = w32_wait_ms(deadline);
+    DWORD ms = mproc__w32_wait_ms(deadline);
     struct timeval tv = {(long)(ms / 1000), (long)(ms % 1000) * 1000};
     FD_ZERO(&rw);
     FD_ZERO(&ex);
@@ -172,8 +172,8 @@ static int sock_wait(SOCKET s, int write, int64_t deadline) {
     if (n > 0)
       return 1;
     if (n < 0)
-      return os_error(WSAGetLastError());
-    if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
+      return mproc__os_error(WSAGetLastError());
+    if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline)
       return 0;
   }
 }
@@ -191,7 +191,7 @@ static int resolve(const os_addr *a, int passive, struct addrinfo **out) {
   if (e == 0)
     return 0;
   mproc__set_os_error(e);
-  return e == WSAHOST_NOT_FOUND || e == WSANO_DATA ? MPROC_ENOENT : os_error(e);
+  return e == WSAHOST_NOT_FOUND || e == WSANO_DATA ? MPROC_ENOENT : mproc__os_error(e);
 }
 
 /* *out is INVALID_SOCKET on failure, so no caller can use an unset socket. */
@@ -200,7 +200,7 @@ static int new_socket(int family, SOCKET *out) {
   SOCKET s = WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
                         WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
   if (s == INVALID_SOCKET)
-    return os_error(WSAGetLastError());
+    return mproc__os_error(WSAGetLastError());
   SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0); /* systems without the flag */
   *out = s;
   return 0;
@@ -242,7 +242,7 @@ static int tcp_listen(const os_addr *a, int backlog, os_listener *l) {
       l->sock = s;
       rc = 0;
     } else {
-      rc = os_error(WSAGetLastError());
+      rc = mproc__os_error(WSAGetLastError());
       closesocket(s);
     }
   }
@@ -264,7 +264,7 @@ static int tcp_accept(os_listener *l, int64_t deadline, os_handle *out) {
       if (ioctlsocket(s, FIONBIO, &block) != 0) {
         int e = WSAGetLastError();
         closesocket(s);
-        return os_error(e);
+        return mproc__os_error(e);
       }
       set_nodelay(s);
       *out = (os_handle)s;
@@ -274,7 +274,7 @@ static int tcp_accept(os_listener *l, int64_t deadline, os_handle *out) {
     /* WSAEWOULDBLOCK: someone else took it since select(); WSAECONNRESET: a client that gave
      * up while queued. Either way wait for the next one, by the same deadline. */
     if (e != WSAECONNRESET && e != WSAEWOULDBLOCK)
-      return os_error(e);
+      return mproc__os_error(e);
   }
 }
 
@@ -296,7 +296,7 @@ static int connect_one(const struct addrinfo *it, int64_t deadline, SOCKET *out)
     }
   }
   if (err) {
-    rc = err == WSAECONNREFUSED ? MPROC_ENOENT : os_error(err);
+    rc = err == WSAECONNREFUSED ? MPROC_ENOENT : mproc__os_error(err);
     mproc__set_os_error(err);
     goto fail;
   }
@@ -344,12 +344,12 @@ static int new_instance(const wchar_t *name, int first, HANDLE *out) {
     mproc__set_os_error(ERROR_ACCESS_DENIED);
     return MPROC_EEXIST;
   }
-  return os_last_error();
+  return mproc__os_last_error();
 }
 
 static int arm(os_listener *l);
 
-int os_listen(const os_addr *a, int backlog, os_listener **out) {
+int mproc__os_listen(const os_addr *a, int backlog, os_listener **out) {
   int rc;
   if (a->kind != OS_ADDR_PIPE && a->kind != OS_ADDR_TCP)
     return MPROC_ENOTSUP;
@@ -360,22 +360,22 @@ int os_listen(const os_addr *a, int backlog, os_listener **out) {
   l->sock = INVALID_SOCKET;
   if (a->kind == OS_ADDR_TCP)
     rc = (rc = ws_init()) != 0 ? rc : tcp_listen(a, backlog, l);
-  else if ((l->name = w32_to_utf16(a->name, &rc)) != NULL &&
+  else if ((l->name = mproc__w32_to_utf16(a->name, &rc)) != NULL &&
            (rc = new_instance(l->name, 1, &l->next)) == 0) {
     if ((l->ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL)
-      rc = os_last_error();
+      rc = mproc__os_last_error();
     else
       rc = arm(l);
   }
   if (rc) {
-    os_listener_close(l);
+    mproc__os_listener_close(l);
     return rc;
   }
   *out = l;
   return 0;
 }
 
-uint16_t os_listener_port(const os_listener *l) { return l ? l->port : 0; }
+uint16_t mproc__os_listener_port(const os_listener *l) { return l ? l->port : 0; }
 
 /* Starts ConnectNamedPipe on l->next unless one is outstanding. A client that connected (and
  * maybe left: ERROR_NO_DATA, its channel reads EOF as a socket would) before the call counts
@@ -402,7 +402,7 @@ static int arm(os_listener *l) {
     SetEvent(ev);
     return 0;
   }
-  return os_error((int)e);
+  return mproc__os_error((int)e);
 }
 
 /* Waits for a client on l->next by the deadline; a timeout leaves the connect outstanding. */
@@ -411,18 +411,18 @@ static int wait_client(os_listener *l, int64_t deadline) {
   if (rc != 0)
     return rc;
   while (l->state == PIPE_PENDING) {
-    DWORD w = WaitForSingleObject(l->ov.hEvent, w32_wait_ms(deadline));
+    DWORD w = WaitForSingleObject(l->ov.hEvent, mproc__w32_wait_ms(deadline));
     if (w == WAIT_OBJECT_0) {
       DWORD n, e = GetOverlappedResult(l->next, &l->ov, &n, FALSE) ? 0 : GetLastError();
       if (e == ERROR_IO_INCOMPLETE)
         continue;
       l->state = PIPE_IDLE;
       if (e != 0 && e != ERROR_PIPE_CONNECTED && e != ERROR_NO_DATA)
-        return os_error((int)e);
+        return mproc__os_error((int)e);
       l->state = PIPE_CONNECTED;
     } else if (w != WAIT_TIMEOUT) {
-      return os_last_error();
-    } else if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline) {
+      return mproc__os_last_error();
+    } else if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline) {
       mproc__set_os_error(ERROR_TIMEOUT);
       return MPROC_ETIMEDOUT;
     }
@@ -430,7 +430,7 @@ static int wait_client(os_listener *l, int64_t deadline) {
   return 0;
 }
 
-int os_accept(os_listener *l, int64_t deadline, os_handle *out) {
+int mproc__os_accept(os_listener *l, int64_t deadline, os_handle *out) {
   HANDLE fresh;
   if (l->sock != INVALID_SOCKET)
     return tcp_accept(l, deadline, out);
@@ -451,14 +451,14 @@ int os_accept(os_listener *l, int64_t deadline, os_handle *out) {
   return 0;
 }
 
-os_handle os_listener_wait_handle(os_listener *l) {
+os_handle mproc__os_listener_wait_handle(os_listener *l) {
   if (l->sock != INVALID_SOCKET)
     return (os_handle)l->sock;
   arm(l);
   return (os_handle)l->ov.hEvent;
 }
 
-void os_listener_close(os_listener *l) {
+void mproc__os_listener_close(os_listener *l) {
   if (!l)
     return;
   if (l->state == PIPE_PENDING) { /* the kernel must be done with l->ov before it is freed */
@@ -490,24 +490,24 @@ static int open_pipe(const wchar_t *name, int64_t deadline, HANDLE *out) {
       return MPROC_ENOENT;
     }
     if (e != ERROR_PIPE_BUSY)
-      return os_error((int)e);
-    if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline) {
+      return mproc__os_error((int)e);
+    if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline) {
       mproc__set_os_error((int)e);
       return MPROC_ETIMEDOUT;
     }
-    DWORD ms = w32_wait_ms(deadline);
+    DWORD ms = mproc__w32_wait_ms(deadline);
     WaitNamedPipeW(name, ms < CONNECT_RETRY_MS ? ms : CONNECT_RETRY_MS);
   }
 }
 
-int os_connect(const os_addr *a, int64_t deadline, os_handle *out) {
+int mproc__os_connect(const os_addr *a, int64_t deadline, os_handle *out) {
   int rc;
   HANDLE h;
   if (a->kind == OS_ADDR_TCP)
     return (rc = ws_init()) != 0 ? rc : tcp_connect(a, deadline, out);
   if (a->kind != OS_ADDR_PIPE)
     return MPROC_ENOTSUP;
-  wchar_t *name = w32_to_utf16(a->name, &rc);
+  wchar_t *name = mproc__w32_to_utf16(a->name, &rc);
   if (!name)
     return rc;
   rc = open_pipe(name, deadline, &h);

@@ -26,7 +26,9 @@ static int module_name(HMODULE mod, char *module, size_t cap) {
     if (!w)
       return MPROC_ENOMEM;
     DWORD len = GetModuleFileNameW(mod, w, wcap);
-    int rc = len == 0 ? os_last_error() : len < wcap ? w32_to_utf8(w, module, cap) : 0;
+    int rc = len == 0     ? mproc__os_last_error()
+             : len < wcap ? mproc__w32_to_utf8(w, module, cap)
+                          : 0;
     free(w);
     if (len < wcap)
       return rc;
@@ -34,7 +36,8 @@ static int module_name(HMODULE mod, char *module, size_t cap) {
   return MPROC_ERANGE;
 }
 
-int os_sym_locate(const void *addr, char *module, size_t cap, uint64_t *offset, size_t *avail) {
+int mproc__os_sym_locate(const void *addr, char *module, size_t cap, uint64_t *offset,
+                         size_t *avail) {
   HMODULE mod;
   MEMORY_BASIC_INFORMATION mbi;
   if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
@@ -44,7 +47,7 @@ int os_sym_locate(const void *addr, char *module, size_t cap, uint64_t *offset, 
     return MPROC_ENOTARGET; /* heap, stack, JIT code: nothing a child can find again */
   }
   if (VirtualQuery(addr, &mbi, sizeof mbi) == 0)
-    return os_last_error();
+    return mproc__os_last_error();
   int rc = module_name(mod, module, cap);
   if (rc)
     return rc;
@@ -70,7 +73,7 @@ static int load_module(const char *module, HMODULE *mod) {
     return 0;
   }
   int rc;
-  wchar_t *w = w32_to_utf16(module, &rc);
+  wchar_t *w = mproc__w32_to_utf16(module, &rc);
   if (!w)
     return rc;
   /* Loaded on purpose and never freed: the target runs from it for the rest of the process. */
@@ -83,7 +86,7 @@ static int load_module(const char *module, HMODULE *mod) {
   return *mod ? 0 : MPROC_ENOTARGET;
 }
 
-int os_sym_resolve(const char *module, uint64_t offset, void **addr) {
+int mproc__os_sym_resolve(const char *module, uint64_t offset, void **addr) {
   HMODULE mod = NULL;
   int rc = load_module(module, &mod);
   if (rc)

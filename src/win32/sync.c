@@ -9,41 +9,41 @@
 
 static _Thread_local uint64_t t_token;
 
-uint64_t os_thread_token(void) {
+uint64_t mproc__os_thread_token(void) {
   if (t_token == 0) {
     uint32_t salt = 0;
-    if (os_random(&salt, sizeof salt) != 0)
-      salt = (uint32_t)os_now_ns();
+    if (mproc__os_random(&salt, sizeof salt) != 0)
+      salt = (uint32_t)mproc__os_now_ns();
     t_token = ((uint64_t)(salt | 1) << 32) | GetCurrentThreadId();
   }
   return t_token;
 }
 
 /* Waits for h by the deadline: WAIT_OBJECT_0, WAIT_ABANDONED, WAIT_TIMEOUT or WAIT_FAILED.
- * w32_wait_ms caps single waits, so long deadlines loop. */
+ * mproc__w32_wait_ms caps single waits, so long deadlines loop. */
 static DWORD wait_until(HANDLE h, int64_t deadline) {
   for (;;) {
-    DWORD ms = w32_wait_ms(deadline);
+    DWORD ms = mproc__w32_wait_ms(deadline);
     DWORD r = WaitForSingleObject(h, ms);
     if (r != WAIT_TIMEOUT || ms == 0)
       return r;
-    if (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline)
+    if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline)
       return WAIT_TIMEOUT;
   }
 }
 
 /* --- robust mutexes -------------------------------------------------------------------------- */
 
-int os_mutex_init(os_mutex_mem *m, os_handle *h) {
+int mproc__os_mutex_init(os_mutex_mem *m, os_handle *h) {
   (void)m;
   HANDLE mx = CreateMutexW(NULL, FALSE, NULL);
   if (mx == NULL)
-    return os_last_error();
+    return mproc__os_last_error();
   *h = (os_handle)mx;
   return 0;
 }
 
-int os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
+int mproc__os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
   (void)m;
   switch (wait_until((HANDLE)h, deadline)) {
   case WAIT_OBJECT_0:
@@ -53,21 +53,21 @@ int os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
   case WAIT_TIMEOUT:
     return MPROC_ETIMEDOUT;
   default:
-    return os_last_error();
+    return mproc__os_last_error();
   }
 }
 
-int os_mutex_unlock(os_mutex_mem *m, os_handle h) {
+int mproc__os_mutex_unlock(os_mutex_mem *m, os_handle h) {
   (void)m;
-  return ReleaseMutex((HANDLE)h) ? 0 : os_last_error();
+  return ReleaseMutex((HANDLE)h) ? 0 : mproc__os_last_error();
 }
 
 /* --- semaphore parking ------------------------------------------------------------------------ */
 
-int os_park_new(os_handle *h) {
+int mproc__os_park_new(os_handle *h) {
   HANDLE s = CreateSemaphoreW(NULL, 0, 0x7fffffff, NULL);
   if (s == NULL)
-    return os_last_error();
+    return mproc__os_last_error();
   *h = (os_handle)s;
   return 0;
 }
@@ -87,30 +87,30 @@ int os_park_new(os_handle *h) {
 #define PARK_SLICE_FIRST_MS 1
 #define PARK_SLICE_MAX_MS 100
 
-int os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, int64_t deadline) {
+int mproc__os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, int64_t deadline) {
   DWORD slice = PARK_SLICE_FIRST_MS;
   for (;;) {
     if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected)
       return 0; /* changed (perhaps with our permit taken by someone else): look again */
-    DWORD left = w32_wait_ms(deadline);
+    DWORD left = mproc__w32_wait_ms(deadline);
     DWORD r = WaitForSingleObject((HANDLE)h, left < slice ? left : slice);
     if (r == WAIT_OBJECT_0)
       return 0;
     if (r != WAIT_TIMEOUT)
-      return os_last_error();
-    if (left == 0 || (deadline != OS_NO_DEADLINE && os_now_ns() >= deadline))
+      return mproc__os_last_error();
+    if (left == 0 || (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline))
       return MPROC_ETIMEDOUT;
     if (slice < PARK_SLICE_MAX_MS)
       slice = slice * 2 < PARK_SLICE_MAX_MS ? slice * 2 : PARK_SLICE_MAX_MS;
   }
 }
 
-int os_park_wake(const uint32_t *addr, os_handle h, uint32_t n) {
+int mproc__os_park_wake(const uint32_t *addr, os_handle h, uint32_t n) {
   (void)addr;
   LONG count = n > 0x7fffffff ? 0x7fffffff : (LONG)n;
   /* ERROR_TOO_MANY_POSTS: permits are already plentiful, everyone will wake. */
   if (!ReleaseSemaphore((HANDLE)h, count, NULL) && GetLastError() != ERROR_TOO_MANY_POSTS)
-    return os_last_error();
+    return mproc__os_last_error();
   return 0;
 }
 
@@ -118,18 +118,18 @@ int os_park_wake(const uint32_t *addr, os_handle h, uint32_t n) {
 
 #include <stdlib.h>
 
-int os_notifier_new(os_handle *h) {
+int mproc__os_notifier_new(os_handle *h) {
   HANDLE e = CreateEventW(NULL, TRUE, FALSE, NULL);
   if (e == NULL)
-    return os_last_error();
+    return mproc__os_last_error();
   *h = (os_handle)e;
   return 0;
 }
 
-void os_notifier_set(os_handle h) { SetEvent((HANDLE)h); }
-void os_notifier_clear(os_handle h) { ResetEvent((HANDLE)h); }
+void mproc__os_notifier_set(os_handle h) { SetEvent((HANDLE)h); }
+void mproc__os_notifier_clear(os_handle h) { ResetEvent((HANDLE)h); }
 
-int os_pid_alive(int64_t pid) {
+int mproc__os_pid_alive(int64_t pid) {
   if (pid <= 0)
     return 0;
   HANDLE p = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)pid);
@@ -140,7 +140,7 @@ int os_pid_alive(int64_t pid) {
   return alive;
 }
 
-uint64_t os_pid_birth(int64_t pid) {
+uint64_t mproc__os_pid_birth(int64_t pid) {
   if (pid <= 0)
     return 0;
   int self = (DWORD)pid == GetCurrentProcessId();
@@ -169,7 +169,7 @@ static DWORD WINAPI thread_main(LPVOID p) {
   return 0;
 }
 
-int os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
+int mproc__os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
   os_thread *t = calloc(1, sizeof *t);
   if (t == NULL)
     return MPROC_ENOMEM;
@@ -177,7 +177,7 @@ int os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
   t->arg = arg;
   t->h = CreateThread(NULL, 0, thread_main, t, 0, NULL);
   if (t->h == NULL) {
-    int rc = os_last_error();
+    int rc = mproc__os_last_error();
     free(t);
     return rc;
   }
@@ -185,7 +185,7 @@ int os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
   return 0;
 }
 
-void os_thread_join(os_thread *t) {
+void mproc__os_thread_join(os_thread *t) {
   if (t == NULL)
     return;
   WaitForSingleObject(t->h, INFINITE);
@@ -193,4 +193,4 @@ void os_thread_join(os_thread *t) {
   free(t);
 }
 
-void os_cpu_relax(void) { YieldProcessor(); }
+void mproc__os_cpu_relax(void) { YieldProcessor(); }

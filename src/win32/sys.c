@@ -14,12 +14,12 @@
 #include "internal.h"
 #include "w32.h"
 
-int64_t os_getpid(void) { return (int64_t)GetCurrentProcessId(); }
+int64_t mproc__os_getpid(void) { return (int64_t)GetCurrentProcessId(); }
 
 /* Windows keeps no cheap, reliable parent link (the recorded pid may be reused): os.h allows 0. */
-int64_t os_getppid(void) { return 0; }
+int64_t mproc__os_getppid(void) { return 0; }
 
-int os_thread_count(void) {
+int mproc__os_thread_count(void) {
   HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);
   if (snap == INVALID_HANDLE_VALUE)
     return 0;
@@ -33,7 +33,7 @@ int os_thread_count(void) {
   return count;
 }
 
-int os_cpu_count(void) {
+int mproc__os_cpu_count(void) {
   DWORD n = GetActiveProcessorCount(ALL_PROCESSOR_GROUPS);
   return n ? (int)n : 1;
 }
@@ -55,11 +55,11 @@ static int job_cpu_cap(int cpus) {
       (flags & (JOB_OBJECT_CPU_RATE_CONTROL_WEIGHT_BASED |
                 JOB_OBJECT_CPU_RATE_CONTROL_MIN_MAX_RATE)))
     return cpus;
-  int64_t capped = ((int64_t)info.CpuRate * os_cpu_count() + 9999) / 10000;
+  int64_t capped = ((int64_t)info.CpuRate * mproc__os_cpu_count() + 9999) / 10000;
   return capped < cpus ? (int)capped : cpus;
 }
 
-int os_cpu_count_usable(void) {
+int mproc__os_cpu_count_usable(void) {
   DWORD_PTR proc_mask, sys_mask;
   int n = 0;
   /* Only the current processor group is visible here; a process spans one group by default. */
@@ -67,16 +67,16 @@ int os_cpu_count_usable(void) {
     for (; proc_mask; proc_mask &= proc_mask - 1)
       n++;
   if (n == 0)
-    n = os_cpu_count();
+    n = mproc__os_cpu_count();
   n = job_cpu_cap(n);
   return n < 1 ? 1 : n;
 }
 
-wchar_t *w32_to_utf16(const char *s, int *err) {
+wchar_t *mproc__w32_to_utf16(const char *s, int *err) {
   int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
   wchar_t *w = n > 0 ? malloc((size_t)n * sizeof *w) : NULL;
   if (n <= 0) {
-    *err = os_last_error();
+    *err = mproc__os_last_error();
     return NULL;
   }
   if (!w) {
@@ -88,10 +88,10 @@ wchar_t *w32_to_utf16(const char *s, int *err) {
   return w;
 }
 
-int w32_to_utf8(const wchar_t *w, char *buf, size_t cap) {
+int mproc__w32_to_utf8(const wchar_t *w, char *buf, size_t cap) {
   int need = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
   if (need <= 0)
-    return os_last_error();
+    return mproc__os_last_error();
   if ((size_t)need > cap)
     return MPROC_ERANGE;
   WideCharToMultiByte(CP_UTF8, 0, w, -1, buf, need, NULL, NULL);
@@ -122,38 +122,38 @@ static int getenv_w(const wchar_t *wname, wchar_t **out) {
   }
 }
 
-int os_getenv(const char *name, char *buf, size_t cap) {
+int mproc__os_getenv(const char *name, char *buf, size_t cap) {
   int rc;
-  wchar_t *wname = w32_to_utf16(name, &rc), *value = NULL;
+  wchar_t *wname = mproc__w32_to_utf16(name, &rc), *value = NULL;
   if (!wname)
     return rc;
   rc = getenv_w(wname, &value);
   if (rc == 0)
-    rc = w32_to_utf8(value, buf, cap);
+    rc = mproc__w32_to_utf8(value, buf, cap);
   free(value);
   free(wname);
   return rc;
 }
 
-int os_unsetenv(const char *name) {
+int mproc__os_unsetenv(const char *name) {
   int rc;
-  wchar_t *wname = w32_to_utf16(name, &rc);
+  wchar_t *wname = mproc__w32_to_utf16(name, &rc);
   if (!wname)
     return rc;
   if (!SetEnvironmentVariableW(wname, NULL) && GetLastError() != ERROR_ENVVAR_NOT_FOUND)
-    rc = os_last_error();
+    rc = mproc__os_last_error();
   free(wname);
   return rc;
 }
 
 static SRWLOCK global_lock = SRWLOCK_INIT;
 
-void os_global_lock(void) { AcquireSRWLockExclusive(&global_lock); }
+void mproc__os_global_lock(void) { AcquireSRWLockExclusive(&global_lock); }
 
-void os_global_unlock(void) { ReleaseSRWLockExclusive(&global_lock); }
+void mproc__os_global_unlock(void) { ReleaseSRWLockExclusive(&global_lock); }
 
 /* Nothing process-wide to set up: SetErrorMode belongs to the host (ANCHORS §8.13), and the
  * job object for daemon children is created on first use in proc.c. */
-int os_init(void) { return 0; }
+int mproc__os_init(void) { return 0; }
 
-void os_exit_now(int code) { _exit(code); }
+void mproc__os_exit_now(int code) { _exit(code); }

@@ -12,29 +12,29 @@
 /* clock.c: milliseconds left until deadline for one wait call: INFINITE for OS_NO_DEADLINE,
  * 0 once passed, rounded up (a wait must not end before the deadline), and capped below
  * INFINITE so callers loop for waits longer than ~24 days. */
-DWORD w32_wait_ms(int64_t deadline);
+DWORD mproc__w32_wait_ms(int64_t deadline);
 
-/* sys.c: UTF-8 -> malloc'd UTF-16 (NULL on failure, error recorded by os_error). */
-wchar_t *w32_to_utf16(const char *s, int *err);
+/* sys.c: UTF-8 -> malloc'd UTF-16 (NULL on failure, error recorded by mproc__os_error). */
+wchar_t *mproc__w32_to_utf16(const char *s, int *err);
 /* sys.c: UTF-16 -> UTF-8 into buf; MPROC_ERANGE if it does not fit with its NUL. */
-int w32_to_utf8(const wchar_t *w, char *buf, size_t cap);
+int mproc__w32_to_utf8(const wchar_t *w, char *buf, size_t cap);
 
 /* chan.c: waits for the overlapped operation started with ov on h. Returns ERROR_SUCCESS with
  * *n set, WAIT_TIMEOUT when the deadline passed and the operation was cancelled (*n = what it
  * moved anyway), or another Win32 error. Never returns while the kernel still owns ov. */
-DWORD w32_finish_io(HANDLE h, OVERLAPPED *ov, int64_t deadline, DWORD *n);
+DWORD mproc__w32_finish_io(HANDLE h, OVERLAPPED *ov, int64_t deadline, DWORD *n);
 
 /* sock.c: for a socket, 1 if a read would not block (data, EOF or an error) and 0 if not;
  * -1 if h is no socket. Never blocks. */
-int w32_sock_poll(HANDLE h);
+int mproc__w32_sock_poll(HANDLE h);
 /* sock.c: shutdown(SD_SEND) then closesocket(h), and 0, if h is a socket; -1 (nothing done)
  * otherwise. */
-int w32_sock_close(HANDLE h);
+int mproc__w32_sock_close(HANDLE h);
 /* sock.c: waits (at most ms, and not past the deadline) until socket h can be read from
  * (write = 0: data or EOF) or written to. 1 if it can, 0 if not yet, -1 if h is no socket. */
-int w32_sock_wait_ready(HANDLE h, int write, int64_t deadline, DWORD ms);
-/* sock.c: sends all n bytes on socket h by the deadline (os_chan_write's contract); 1 (nothing
- * done) if h is no socket. */
-int w32_sock_send(HANDLE h, const void *buf, size_t n, int64_t deadline);
+int mproc__w32_sock_wait_ready(HANDLE h, int write, int64_t deadline, DWORD ms);
+/* sock.c: sends all n bytes on socket h by the deadline (mproc__os_chan_write's contract); 1
+ * (nothing done) if h is no socket. */
+int mproc__w32_sock_send(HANDLE h, const void *buf, size_t n, int64_t deadline);
 
 #endif /* MPROC_W32_H */

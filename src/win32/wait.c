@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * os_wait_any on Windows: process handles (and any other waitable kernel object) go to
+ * mproc__os_wait_any on Windows: process handles (and any other waitable kernel object) go to
  * WaitForMultipleObjects; channel ends are named pipes, whose handles are not "signalled" by
  * incoming data, so they are polled with PeekNamedPipe.
  *
@@ -70,7 +70,7 @@ static int wait_group(const HANDLE *h, size_t n, DWORD ms, size_t *which) {
     *which = w - WAIT_ABANDONED_0;
     return 1;
   }
-  return w == WAIT_TIMEOUT ? 0 : os_last_error();
+  return w == WAIT_TIMEOUT ? 0 : mproc__os_last_error();
 }
 
 /* A pipe is ready when data is waiting or the peer is gone (the read then reports EOF). A
@@ -80,17 +80,17 @@ static int pipe_ready(HANDLE h) {
   DWORD avail = 0;
   if (PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL))
     return avail > 0;
-  return w32_sock_poll(h) != 0;
+  return mproc__w32_sock_poll(h) != 0;
 }
 
 static int deadline_passed(int64_t deadline) {
-  return deadline != OS_NO_DEADLINE && os_now_ns() >= deadline;
+  return deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline;
 }
 
 static int wait_blocking(const wait_set *s, int64_t deadline, size_t *ready) {
   size_t which;
   for (;;) {
-    int rc = wait_group(s->wh, s->nw, w32_wait_ms(deadline), &which);
+    int rc = wait_group(s->wh, s->nw, mproc__w32_wait_ms(deadline), &which);
     if (rc == 1)
       *ready = s->widx[which];
     if (rc != 0)
@@ -128,7 +128,7 @@ static int wait_sweeping(const wait_set *s, int64_t deadline, size_t *ready) {
       return rc < 0 ? rc : 0;
     if (deadline_passed(deadline))
       return MPROC_ETIMEDOUT;
-    DWORD ms = w32_wait_ms(deadline);
+    DWORD ms = mproc__w32_wait_ms(deadline);
     ms = ms < slice ? ms : slice;
     if (s->nw == 0) {
       Sleep(ms);
@@ -144,7 +144,7 @@ static int wait_sweeping(const wait_set *s, int64_t deadline, size_t *ready) {
   }
 }
 
-int os_wait_any(const os_handle *hs, size_t n, int64_t deadline, size_t *ready) {
+int mproc__os_wait_any(const os_handle *hs, size_t n, int64_t deadline, size_t *ready) {
   wait_set s;
   void *mem = NULL;
   int rc = classify(hs, n, &s, &mem);
@@ -155,7 +155,7 @@ int os_wait_any(const os_handle *hs, size_t n, int64_t deadline, size_t *ready) 
     rc = MPROC_EINVAL;
     if (deadline != OS_NO_DEADLINE) {
       while (!deadline_passed(deadline))
-        Sleep(w32_wait_ms(deadline));
+        Sleep(mproc__w32_wait_ms(deadline));
       rc = MPROC_ETIMEDOUT;
     }
   } else if (s.np == 0 && s.nw <= MAXIMUM_WAIT_OBJECTS) {

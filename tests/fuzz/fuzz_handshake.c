@@ -29,8 +29,9 @@ static void run(const uint8_t *data, size_t size, int server) {
     off += (size_t)w;
   }
   shutdown(fd, SHUT_WR);
-  int64_t deadline = os_deadline(2000);
-  int rc = server ? mp_auth_server(us, "key", 3, deadline) : mp_auth_client(us, "key", 3, deadline);
+  int64_t deadline = mproc__os_deadline(2000);
+  int rc = server ? mproc__auth_server(us, "key", 3, deadline)
+                  : mproc__auth_client(us, "key", 3, deadline);
   /* The server's nonce is random, so the fuzzer cannot authenticate; the client side could
    * only pass by answering our random challenge, which it cannot either. */
   if (rc == 0)
