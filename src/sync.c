@@ -81,14 +81,9 @@ void mproc_lock_free(mproc_lock_t *l) {
 }
 
 /* Takes the OS mutex and becomes the owner; applies the recoverability rules. */
-static inline int lock_take(mproc_lock_t *l, uint64_t me, int64_t deadline) {
+static int lock_take(mproc_lock_t *l, uint64_t me, int64_t deadline) {
   lock_shm *s = l->s;
   int rc = mproc__os_mutex_lock(&s->m, l->o.h[0], deadline);
-  if (__builtin_expect(rc == 0 && RLD(&s->state) == LOCK_CONSISTENT, 1)) {
-    RST(&s->owner, me); /* the common case: one load besides the mutex */
-    s->count = 1;
-    return 0;
-  }
   if (rc != 0 && rc != MPROC_EOWNERDEAD)
     return rc;
   if (rc == MPROC_EOWNERDEAD && RLD(&s->state) == LOCK_CONSISTENT)
