@@ -10,6 +10,7 @@
  *                             (ceil(n / 4P): 25,000 with P = 2). The timed part builds the
  *                             input list too: Python's map turns its range into a list inside
  *                             the call;
+ *   pool.map_trivial_1M       the same over 0..999,999 (chunksize 125,000 with P = 2);
  *   pool.map_trivial_c1       the same with chunksize 1: one dispatch per item;
  *   pool.map_trivial_c1_pipe  pool.map_trivial_c1's mproc reps again, against a pool that
  *                             sends one pipe message per task and one per result;
@@ -51,7 +52,8 @@
  * Usage: bench_pool [--quick] [--json-only] [--reps R] [--method M] [--only PREFIX]
  *                   [--processes P] [--rtt-n N] [--primes-below N]
  *   --only runs the groups with a figure whose name starts with PREFIX (pool.map_trivial runs
- *   both map groups, pool.map_trivial_c1 only the chunksize-1 one).
+ *   every map group, pool.map_trivial_c1 only the chunksize-1 one); a trailing $ asks for
+ *   that exact name (pool.map_trivial$: the 200,000-item map only).
  * JSON lines go to stdout; the human-readable summary goes to stderr (off with --json-only,
  * except the lines that state the aims).
  */
@@ -71,6 +73,7 @@
 #define MAX_REPS 64
 #define MAX_PROCS 64
 #define MAP_N 200000
+#define MAP_N_BIG 1000000 /* pool.map_trivial_1M */
 #define SLOT 128          /* keeps shared counters on cache lines of their own */
 #define PIPE_WINDOW 2048  /* tasks in flight in the pipe pool: 32 KiB of tasks or results,
                              half a pipe's default 64 KiB, so no write blocks for good */
@@ -167,10 +170,15 @@ static void print_summary(const char *fig, const variant *v, const char *unit, i
           v->name, median(v->rep, reps), unit, min_of(v->rep, reps), max_of(v->rep, reps), reps);
 }
 
+/* --only PREFIX, or --only NAME$ for one figure's group only. */
 static int selected(const config *cfg, const char *const *names, int n) {
   if (!cfg->only) return 1;
+  size_t len = strlen(cfg->only);
+  int exact = len > 0 && cfg->only[len - 1] == '$';
   for (int i = 0; i < n; i++)
-    if (strncmp(names[i], cfg->only, strlen(cfg->only)) == 0) return 1;
+    if (exact ? strlen(names[i]) == len - 1 && strncmp(names[i], cfg->only, len - 1) == 0
+              : strncmp(names[i], cfg->only, len) == 0)
+      return 1;
   return 0;
 }
 
@@ -539,7 +547,7 @@ static int raw_rtt(int n, double *us) {
 
 static int raw_init(void) {
   size_t head = (sizeof(raw_ctl) + 4095) & ~(size_t)4095;
-  raw_bytes = head + 2 * (size_t)MAP_N * sizeof(int64_t);
+  raw_bytes = head + 2 * (size_t)MAP_N_BIG * sizeof(int64_t);
   void *p = mmap(NULL, raw_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     perror(BENCH_NAME ": mmap");
@@ -548,7 +556,7 @@ static int raw_init(void) {
   memset(p, 0, raw_bytes); /* every page present before the workers are forked */
   ctl = p;
   raw_in = (int64_t *)((char *)p + head);
-  raw_out = raw_in + MAP_N;
+  raw_out = raw_in + MAP_N_BIG;
   return 0;
 }
 #endif /* HAVE_RAW */
@@ -612,11 +620,14 @@ static void aim_map(const char *fig, const variant *m, int reps) {
           20 * ms);
 }
 
-static void group_map(const config *cfg, int c1) {
-  const char *names[2] = {c1 ? "pool.map_trivial_c1" : "pool.map_trivial",
-                          "pool.map_trivial_c1_pipe"};
+/* kind 0: pool.map_trivial, 1: pool.map_trivial_c1, 2: pool.map_trivial_1M. */
+static void group_map(const config *cfg, int kind) {
+  static const char *const fig[3] = {"pool.map_trivial", "pool.map_trivial_c1",
+                                     "pool.map_trivial_1M"};
+  const char *names[2] = {fig[kind], "pool.map_trivial_c1_pipe"};
+  int c1 = kind == 1;
   int reps = c1 ? cfg->reps_c1 : cfg->reps_map;
-  long chunk = c1 ? 1 : 0;
+  long chunk = c1 ? 1 : 0, n = kind == 2 ? MAP_N_BIG : MAP_N;
   variant v[3];
   enum vkind kinds[3] = {V_MPROC, V_SHM, V_PIPE};
   int nv = c1 ? 3 : 2;
@@ -625,10 +636,10 @@ static void group_map(const config *cfg, int c1) {
   init_variant(&v[1], "shm", V_SHM);
   init_variant(&v[2], "pipe", V_PIPE);
   /* Warm-up: page faults in the workers, cold caches; a shorter one for chunksize 1. */
-  for (int i = 0; i < nv; i++) map_rep(&v[i], kinds[i], names[0], c1 ? 2000 : MAP_N, chunk,
+  for (int i = 0; i < nv; i++) map_rep(&v[i], kinds[i], names[0], c1 ? 2000 : n, chunk,
                                        cfg->procs, -1);
   for (int r = 0; r < reps; r++)
-    for (int i = 0; i < nv; i++) map_rep(&v[i], kinds[i], names[0], MAP_N, chunk, cfg->procs, r);
+    for (int i = 0; i < nv; i++) map_rep(&v[i], kinds[i], names[0], n, chunk, cfg->procs, r);
   print_row(names[0], "ms", "lower", &v[0], &v[1], reps, cfg->procs);
   if (c1) print_row(names[1], "ms", "lower", &v[0], &v[2], reps, cfg->procs);
   for (int i = 0; i < nv; i++) print_summary(names[0], &v[i], "ms", reps, cfg);
@@ -807,6 +818,7 @@ int main(int argc, char **argv) {
     any_failed = 1;
   }
   group_map(&cfg, 0);
+  group_map(&cfg, 2);
   group_map(&cfg, 1);
   group_rtt(&cfg);
   group_cpu(&cfg);

@@ -596,6 +596,14 @@ int mproc__args_add_raw(mproc_args_t *a, uint8_t type, const void *p, size_t len
   return add_item(a, type, p, len);
 }
 
+void mproc__args_adopt_run(mproc_args_t *a, uint8_t type, void *data, size_t n) {
+  mproc__buf_free(&a->enc);
+  a->enc.data = data;
+  a->enc.len = a->enc.cap = 8 * n;
+  a->utype = type;
+  a->count = n;
+}
+
 int mproc__args_add_run(mproc_args_t *a, uint8_t type, const void *p, size_t n) {
   if (type != MPROC_ARG_INT && type != MPROC_ARG_DOUBLE)
     return MPROC_EPROTO;

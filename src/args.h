@@ -34,6 +34,9 @@ int mproc__args_item(const mproc_args_t *a, size_t i, uint8_t *type, const unsig
 int mproc__args_add_raw(mproc_args_t *a, uint8_t type, const void *p, size_t len);
 /* Appends n INT or DOUBLE values stored as 8 little-endian bytes each. */
 int mproc__args_add_run(mproc_args_t *a, uint8_t type, const void *p, size_t n);
+/* Makes the empty list a the n INT or DOUBLE values at data (8 little-endian bytes each), a
+ * malloc'd block it now owns. */
+void mproc__args_adopt_run(mproc_args_t *a, uint8_t type, void *data, size_t n);
 void mproc__args_reset(mproc_args_t *a);
 /* Makes v a one-item list whose payload is p (not copied, not owned). */
 int mproc__args_view(mproc_args_t *v, uint8_t type, const void *p, size_t len);

@@ -91,6 +91,7 @@ static void destroy(mproc_pool_t *p) {
   }
   mproc_queue_free(p->rq);
   mproc_array_free(p->slots);
+  mproc_array_free(p->arena);
   mproc__os_close(p->doorbell);
   mproc_args_free(p->initargs);
   mproc__buf_free(&p->init_ref);
@@ -354,7 +355,7 @@ static int run_sync(mproc_pool_t *p, submission *s, mproc_args_t **results) {
   int rc = submit(p, s, &r);
   if (rc != 0)
     return rc;
-  rc = mproc_result_get(r, MPROC_FOREVER, results);
+  rc = mproc__result_take(r, results);
   mproc_result_free(r);
   return rc;
 }

@@ -11,6 +11,8 @@
  * 'T' u32 ndefs { u32 fn, target ref } u32 nchunks { chunk }
  * chunk: u64 id, u32 fn, u8 kind, u8 timed, u32 count, blob items
  * items: u8 ITEMS_UNIFORM, u8 type, count * 8 bytes
+ *      | u8 ITEMS_ARENA, u8 type, u64 off      (count * 8 bytes at arena + off; the results
+ *                                               go to the count * 8 bytes that follow)
  *      | u8 ITEMS_PLAIN, count * (u8 type, blob payload)
  *      | u8 ITEMS_LISTS, count * (an encoded argument list)
  * 'Q': finish and exit.
@@ -19,9 +21,10 @@
  * 'I' u32 slot, u32 gen, i32 code, str msg    initializer failed
  * 'R' u32 slot, u32 gen, u64 id, u64 run_ns, u32 count, then
  *      u8 ITEMS_UNIFORM, u8 type, count * 8 bytes     (every item a value of that type)
+ *    | u8 ITEMS_ARENA, u8 type                        (the same, left in the chunk's arena area)
  *    | u8 ITEMS_OUTCOMES, count * (i32 status, i32 code, str msg, encoded values list) */
 enum { MSG_TASKS = 'T', MSG_QUIT = 'Q', MSG_HELLO = 'H', MSG_INITFAIL = 'I', MSG_RESULT = 'R' };
-enum { ITEMS_PLAIN = 0, ITEMS_UNIFORM = 1, ITEMS_LISTS = 2, ITEMS_OUTCOMES = 3 };
+enum { ITEMS_PLAIN = 0, ITEMS_UNIFORM = 1, ITEMS_LISTS = 2, ITEMS_OUTCOMES = 3, ITEMS_ARENA = 4 };
 enum { KIND_MAP = 1, KIND_STAR = 2, KIND_APPLY = 3 };
 
 /* Per worker slot, in a shared int64 array (SLOT_WORDS words each), written by the worker. */
@@ -33,9 +36,10 @@ enum {
 };
 
 /* Worker process arguments: task queue, result queue, slot array, slot, generation,
- * maxtasksperchild, initializer (target ref bytes or None), then the initargs. */
-enum { WARG_TASKQ, WARG_RESULTQ, WARG_SLOTS, WARG_SLOT, WARG_GEN, WARG_MAXTASKS, WARG_INIT,
-       WARG_INITARGS };
+ * maxtasksperchild, the arena (a byte array), initializer (target ref bytes or None), then the
+ * initargs. */
+enum { WARG_TASKQ, WARG_RESULTQ, WARG_SLOTS, WARG_SLOT, WARG_GEN, WARG_MAXTASKS, WARG_ARENA,
+       WARG_INIT, WARG_INITARGS };
 int mproc__pool_worker_main(const mproc_args_t *args);
 
 /* Read a caller's options into *dst (zeroed first), honouring its leading size field: a struct
@@ -102,6 +106,7 @@ struct mproc_result {
   int ready;    /* visible to the caller (after callbacks) */
   int finished; /* every item has its outcome */
   int user_ref, pool_ref, failed;
+  uint8_t uni;               /* type of every value so far (0: none yet, 0xff: mixed) */
   int32_t first_fail;        /* code of the lowest failed index */
   size_t first_fail_idx;
   /* outcomes per item */
@@ -136,6 +141,9 @@ void mproc__job_discard(mproc_result_t *j);
 void mproc__job_unref(mproc_result_t *j, int user);
 /* Builds the result list (map family) or copies the apply values. Lock held. */
 int mproc__job_values(mproc_result_t *j, mproc_args_t **out);
+/* mproc_result_get(r, MPROC_FOREVER, values) for a result nobody else will read: a map whose
+ * values are all ints (or all doubles) hands its value array over instead of copying it. */
+int mproc__result_take(mproc_result_t *r, mproc_args_t **values);
 /* Input encoding for a chunk of items [first, first + n) (no lock needed: inputs are fixed). */
 void mproc__job_encode_items(const mproc_result_t *j, size_t first, size_t n, mp_buf *b);
 int mproc__job_set_input(mproc_result_t *j, const mproc_args_t *items,
@@ -155,6 +163,7 @@ typedef struct pool_chunk {
   size_t first, count;
   uint64_t id;
   unsigned deaths; /* workers this chunk's single item has killed (retry policy) */
+  size_t arena_off, arena_len; /* its area in the arena (len 0: none): inputs, then results */
 } pool_chunk;
 
 enum { W_EMPTY, W_STARTING, W_READY, W_QUITTING };
@@ -183,6 +192,12 @@ struct mproc_pool {
   pool_worker *w;
   mproc_queue_t *rq;
   mproc_array_t *slots;
+  /* The arena: shared bytes the workers map at start. A uniform map's chunk gets an area that
+   * holds its inputs and receives its results, so neither goes through a queue. Areas are cut
+   * from the front and all given back at once: when none is live, the next starts at 0. */
+  mproc_array_t *arena;
+  unsigned char *arena_base;
+  size_t arena_size, arena_head, arena_live; /* head and live: under the hub lock */
   os_handle doorbell;
   os_thread *thread;
   int joined;

@@ -23,6 +23,8 @@
 #define STARTUP_DEATHS_MAX 3       /* workers dying before they start: the pool gives up */
 #define TERM_GRACE_MS 500
 #define RETRY_NS 2000000           /* a batch waiting for room in a task queue: try again */
+#define ARENA_BYTES ((size_t)32 << 20) /* pages are touched only as far as maps reach */
+#define ARENA_MIN_ITEMS 32         /* smaller chunks travel in the task queue */
 
 static int64_t *slot_of(mproc_pool_t *p, int i) {
   return (int64_t *)mproc_array_ptr(p->slots) + SLOT_WORDS * i;
@@ -45,6 +47,8 @@ static int worker_args(mproc_pool_t *p, int i, mproc_args_t **out) {
     rc = mproc_args_add_int(a, p->w[i].gen);
   if (rc == 0)
     rc = mproc_args_add_int(a, p->opts.maxtasksperchild);
+  if (rc == 0)
+    rc = p->arena ? mproc_args_add_array(a, p->arena) : mproc_args_add_none(a);
   if (rc == 0)
     rc = p->init_ref.len ? mproc_args_add_bytes(a, p->init_ref.data, p->init_ref.len)
                          : mproc_args_add_none(a);
@@ -144,6 +148,8 @@ static pool_chunk *chunk_new(mproc_pool_t *p) {
 }
 
 static void chunk_free(mproc_pool_t *p, pool_chunk *c) {
+  if (c->arena_len > 0)
+    p->arena_live--;
   c->next = p->free_chunks;
   p->free_chunks = c;
 }
@@ -208,7 +214,30 @@ static pool_chunk *next_chunk(mproc_pool_t *p) {
   return c;
 }
 
-static void put_chunk(mp_buf *b, const pool_chunk *c) {
+/* Lock held: gives a chunk of a uniform map an arena area holding its inputs (a chunk sent
+ * again keeps the area it has); 0 when it goes through the queue instead. */
+static int arena_place(mproc_pool_t *p, pool_chunk *c) {
+  const mproc_result_t *j = c->job;
+  if (c->arena_len > 0)
+    return 1;
+  if (p->arena_base == NULL || j->in.kind != KIND_MAP || c->count < ARENA_MIN_ITEMS ||
+      mproc__args_uniform_type(j->in.items) == 0)
+    return 0;
+  size_t need = (16 * c->count + 63) & ~(size_t)63;
+  if (p->arena_live == 0)
+    p->arena_head = 0;
+  if (need > p->arena_size - p->arena_head)
+    return 0;
+  c->arena_off = p->arena_head;
+  c->arena_len = need;
+  p->arena_head += need;
+  p->arena_live++;
+  memcpy(p->arena_base + c->arena_off, mproc__args_payload(j->in.items) + 8 * c->first,
+         8 * c->count);
+  return 1;
+}
+
+static void put_chunk(mproc_pool_t *p, mp_buf *b, pool_chunk *c) {
   const mproc_result_t *j = c->job;
   mproc__put_u64(b, c->id);
   mproc__put_u32(b, j->fn);
@@ -217,7 +246,13 @@ static void put_chunk(mp_buf *b, const pool_chunk *c) {
   mproc__put_u32(b, (uint32_t)c->count);
   size_t at = b->len;
   mproc__put_u64(b, 0);
-  mproc__job_encode_items(j, c->first, c->count, b);
+  if (arena_place(p, c)) {
+    mproc__put_u8(b, ITEMS_ARENA);
+    mproc__put_u8(b, (uint8_t)mproc__args_uniform_type(j->in.items));
+    mproc__put_u64(b, c->arena_off);
+  } else {
+    mproc__job_encode_items(j, c->first, c->count, b);
+  }
   if (b->err == 0) {
     uint64_t n = b->len - at - 8;
     for (int k = 0; k < 8; k++)
@@ -271,7 +306,7 @@ size_t mproc__pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
   mproc__put_u32(b, 0);
   pool_chunk *c;
   while (k < n && b->len < BATCH_BYTES && (c = next_chunk(p)) != NULL) {
-    put_chunk(b, c);
+    put_chunk(p, b, c);
     c->next = NULL;
     if (w->tail)
       w->tail->next = c;
@@ -396,11 +431,19 @@ static int store_outcome(mproc_result_t *j, size_t i, mp_rd *r) {
   return rc;
 }
 
-static int store_results(mproc_result_t *j, const pool_chunk *c, mp_rd *r) {
+static int store_results(mproc_pool_t *p, mproc_result_t *j, const pool_chunk *c, mp_rd *r) {
   uint32_t count = mproc__get_u32(r);
   uint8_t form = mproc__get_u8(r);
   if (r->err || count != c->count)
     return MPROC_EPROTO;
+  if (form == ITEMS_ARENA) {
+    uint8_t type = mproc__get_u8(r);
+    if (r->err || c->arena_len == 0 || j->in.kind == KIND_APPLY ||
+        (type != MPROC_ARG_INT && type != MPROC_ARG_DOUBLE))
+      return MPROC_EPROTO;
+    mproc__job_set_run(j, c->first, type, p->arena_base + c->arena_off + 8 * c->count, count);
+    return 0;
+  }
   if (form == ITEMS_UNIFORM) {
     uint8_t type = mproc__get_u8(r);
     if (r->err || (type != MPROC_ARG_INT && type != MPROC_ARG_DOUBLE) ||
@@ -451,7 +494,7 @@ static void on_result(mproc_pool_t *p, pool_worker *w, mp_rd *r) {
   mproc__hub_lock(p->hub);
   note_run_time(&p->fns[j->fn], run_ns);
   if (!j->finished) {
-    if (store_results(j, c, r) != 0)
+    if (store_results(p, j, c, r) != 0)
       mproc__job_cancel_rest(j, MPROC_EPROTO, "a worker sent a malformed result");
     after_items(p, j);
   }
@@ -781,6 +824,11 @@ static int start_all(mproc_pool_t *p) {
   p->waits = calloc((size_t)p->nworkers + 2, sizeof *p->waits);
   if (p->waits == NULL)
     return MPROC_ENOMEM;
+  /* Without an arena (no memory for it) every chunk goes through the queues. */
+  if (mproc_raw_array_new(&p->arena, 'B', ARENA_BYTES, NULL) == 0) {
+    p->arena_base = mproc_array_ptr(p->arena);
+    p->arena_size = ARENA_BYTES;
+  }
   for (int i = 0; i < p->nworkers; i++) {
     int rc = start_worker(p, i);
     if (rc != 0) {

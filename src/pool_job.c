@@ -68,7 +68,7 @@ int mproc__job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out) {
   mproc__buf_init(&j->in.lists);
   size_t m = n ? n : 1;
   j->rtype = calloc(m, 1);
-  j->rword = calloc(m, sizeof *j->rword);
+  j->rword = malloc(m * sizeof *j->rword); /* read only where rtype says it was written */
   if (j->rtype == NULL || j->rword == NULL) {
     free(j->rtype);
     free(j->rword);
@@ -80,7 +80,7 @@ int mproc__job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out) {
 }
 
 void mproc__job_discard(mproc_result_t *j) {
-  for (size_t i = 0; i < j->n; i++)
+  for (size_t i = 0; j->rword && i < j->n; i++)
     if (j->rtype[i] == MPROC_ARG_BYTES || j->rtype[i] == MPROC_ARG_STR)
       free((void *)(uintptr_t)j->rword[i]);
   for (size_t i = 0; j->msg && i < j->n; i++)
@@ -109,6 +109,10 @@ void mproc__job_unref(mproc_result_t *j, int user) {
   mproc__job_discard(j);
 }
 
+static void note_type(mproc_result_t *j, uint8_t type) {
+  j->uni = j->uni == 0 || j->uni == type ? type : 0xff;
+}
+
 static void finished(mproc_result_t *j, size_t i) {
   j->done++;
   if (j->order)
@@ -132,6 +136,7 @@ int mproc__job_set_value(mproc_result_t *j, size_t i, uint8_t type, const void *
     return MPROC_EPROTO;
   }
   j->rtype[i] = type;
+  note_type(j, type);
   finished(j, i);
   return 0;
 }
@@ -140,6 +145,7 @@ void mproc__job_set_run(mproc_result_t *j, size_t first, uint8_t type, const uns
                     size_t n) {
   memcpy(j->rword + first, p, 8 * n);
   memset(j->rtype + first, type, n);
+  note_type(j, type);
   for (size_t k = 0; j->order && k < n; k++)
     j->order[j->norder++] = first + k;
   j->done += n;
@@ -336,6 +342,21 @@ static int wait_ready(mproc_result_t *r, int64_t timeout_ms) {
     if (mproc__hub_wait(r->hub, deadline) == MPROC_ETIMEDOUT && !ready_for_me(r))
       return MPROC_ETIMEDOUT;
   return 0;
+}
+
+int mproc__result_take(mproc_result_t *r, mproc_args_t **values) {
+  mproc__hub_lock(r->hub);
+  int rc = wait_ready(r, MPROC_FOREVER);
+  if (rc == 0 && r->in.kind == KIND_MAP && !r->failed && r->n > 0 && r->done == r->n &&
+      (r->uni == MPROC_ARG_INT || r->uni == MPROC_ARG_DOUBLE) &&
+      (rc = mproc_args_new(values)) == 0) {
+    mproc__args_adopt_run(*values, r->uni, r->rword, r->n);
+    r->rword = NULL; /* the list owns it now; nothing reads it after ready */
+    mproc__hub_unlock(r->hub);
+    return 0;
+  }
+  mproc__hub_unlock(r->hub);
+  return rc ? rc : mproc_result_get(r, MPROC_FOREVER, values);
 }
 
 int mproc_result_get(mproc_result_t *r, int64_t timeout_ms, mproc_args_t **values) {

@@ -26,8 +26,12 @@ typedef struct worker {
   int *fn_err;
   size_t nfns;
   mproc_args_t *view, *res, *tmp;
+  unsigned char *arena;  /* the pool's arena (NULL: none) */
+  size_t arena_size;
   mp_buf in;             /* the batch being run */
   mp_buf uni, outc, msg; /* a chunk's results: uniform values, or outcome records */
+  unsigned char *uo;     /* where the uniform values go: uni's data, or the chunk's arena area */
+  size_t nu;             /* uniform values so far */
   uint8_t utype;         /* uniform results so far: their type; 0xff once not uniform */
 } worker;
 
@@ -66,14 +70,18 @@ static void put_outcome(mp_buf *b, int status, int code, const char *msg,
 
 /* The uniform results so far become outcome records (a later item did not fit the form). */
 static void leave_uniform(worker *w, mproc_args_t *tmp) {
-  size_t n = w->uni.len / 8;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < w->nu; i++) {
     mproc__args_reset(tmp);
-    mproc__args_add_raw(tmp, w->utype, w->uni.data + 8 * i, 8);
+    mproc__args_add_raw(tmp, w->utype, w->uo + 8 * i, 8);
     put_outcome(&w->outc, 0, 0, NULL, tmp);
   }
-  w->uni.len = 0;
+  w->nu = 0;
   w->utype = 0xff;
+}
+
+static void push_uniform(worker *w, uint8_t type, const void *p) {
+  w->utype = type;
+  memcpy(w->uo + 8 * w->nu++, p, 8);
 }
 
 static int single_value_status(const mproc_args_t *res, const char **why) {
@@ -92,8 +100,7 @@ static void record_outcome(worker *w, int kind, int rc) {
   int ut = mproc__args_uniform_type(w->res);
   if (rc == 0 && kind != KIND_APPLY && ut != 0 && mproc_args_count(w->res) == 1 &&
       (w->utype == 0 || w->utype == ut)) {
-    w->utype = (uint8_t)ut; /* the fast path: one value of the chunk's uniform type */
-    mproc__put(&w->uni, mproc__args_payload(w->res), 8);
+    push_uniform(w, (uint8_t)ut, mproc__args_payload(w->res)); /* one value, the chunk's type */
     return;
   }
   const char *why = NULL;
@@ -111,8 +118,7 @@ static void record_outcome(worker *w, int kind, int rc) {
   int fits = (type == MPROC_ARG_INT || type == MPROC_ARG_DOUBLE) &&
              (w->utype == 0 || w->utype == type);
   if (fits) {
-    w->utype = type;
-    mproc__put(&w->uni, p, 8);
+    push_uniform(w, type, p);
     return;
   }
   if (w->utype != 0xff)
@@ -158,8 +164,7 @@ static void begin_item(worker *w, const chunk_in *c, uint32_t j) {
 /* The hot loop of a map over ints or doubles: no decoding, no allocation per item. */
 static void run_uniform(worker *w, const chunk_in *c, mproc_task_fn fn, uint8_t type,
                         const unsigned char *p) {
-  if (mproc__buf_reserve(&w->uni, 8 * (size_t)c->count) != 0 ||
-      mproc__args_view(w->view, type, p, 8) != 0)
+  if (mproc__args_view(w->view, type, p, 8) != 0)
     return;
   for (uint32_t j = 0; j < c->count; j++) {
     begin_item(w, c, j);
@@ -172,22 +177,35 @@ static void run_uniform(worker *w, const chunk_in *c, mproc_task_fn fn, uint8_t 
     const unsigned char *v = rc ? NULL : mp_args_single_word(w->res, &t);
     if (v != NULL && c->kind != KIND_APPLY && (w->utype == 0 || w->utype == t)) {
       w->utype = t;
-      memcpy(w->uni.data + w->uni.len, v, 8);
-      w->uni.len += 8;
+      memcpy(w->uo + 8 * w->nu++, v, 8);
     } else {
       record_outcome(w, c->kind, rc);
     }
   }
 }
 
+/* The inputs of a chunk that has an arena area (which takes its results too), else NULL. */
+static const unsigned char *arena_inputs(worker *w, const chunk_in *c, mp_rd *r) {
+  uint64_t off = mproc__get_u64(r);
+  size_t bytes = 16 * (size_t)c->count;
+  if (r->err || w->arena == NULL || off > w->arena_size || bytes > w->arena_size - off)
+    return NULL;
+  w->uo = w->arena + off + 8 * (size_t)c->count;
+  return w->arena + off;
+}
+
 static void run_items(worker *w, const chunk_in *c, mproc_task_fn fn, int fn_err) {
   mp_rd r;
   mproc__rd_init(&r, c->items, c->items_len);
   uint8_t form = mproc__get_u8(&r);
-  uint8_t utype = form == ITEMS_UNIFORM ? mproc__get_u8(&r) : 0;
-  if (form == ITEMS_UNIFORM && fn != NULL && r.err == 0 &&
-      r.len - r.pos == 8 * (size_t)c->count) {
-    run_uniform(w, c, fn, utype, r.p + r.pos);
+  uint8_t utype = form == ITEMS_UNIFORM || form == ITEMS_ARENA ? mproc__get_u8(&r) : 0;
+  const unsigned char *in = form == ITEMS_ARENA ? arena_inputs(w, c, &r) : NULL;
+  if (form == ITEMS_UNIFORM && r.err == 0 && r.len - r.pos == 8 * (size_t)c->count)
+    in = r.p + r.pos;
+  if (form == ITEMS_ARENA && in == NULL)
+    return; /* no results: the parent takes the record for a malformed one */
+  if (in != NULL && fn != NULL) {
+    run_uniform(w, c, fn, utype, in);
     if (c->timed)
       ST64(&w->slot[SLOT_START], 0);
     return;
@@ -204,7 +222,9 @@ static void run_items(worker *w, const chunk_in *c, mproc_task_fn fn, int fn_err
     uint8_t type = utype;
     size_t len = 8;
     const void *p;
-    if (form == ITEMS_UNIFORM) {
+    if (in != NULL) {
+      p = in + 8 * (size_t)j;
+    } else if (form == ITEMS_UNIFORM) {
       p = r.pos + 8 <= r.len ? r.p + r.pos : NULL;
       r.pos += 8;
     } else {
@@ -227,10 +247,13 @@ static void send_results(worker *w, const chunk_in *c, int64_t run_ns) {
   mproc__put_u64(b, c->id);
   mproc__put_u64(b, (uint64_t)run_ns);
   mproc__put_u32(b, c->count);
-  if (w->utype != 0xff && w->utype != 0) {
+  if (w->utype != 0xff && w->utype != 0 && w->nu == c->count && w->uo != w->uni.data) {
+    mproc__put_u8(b, ITEMS_ARENA); /* the values are in place */
+    mproc__put_u8(b, w->utype);
+  } else if (w->utype != 0xff && w->utype != 0) {
     mproc__put_u8(b, ITEMS_UNIFORM);
     mproc__put_u8(b, w->utype);
-    mproc__put(b, w->uni.data, w->uni.len);
+    mproc__put(b, w->uo, 8 * w->nu);
   } else {
     if (w->utype != 0xff)
       leave_uniform(w, w->tmp); /* count 0: nothing to convert */
@@ -244,7 +267,14 @@ static void run_chunk(worker *w, const chunk_in *c) {
   ST64(&w->slot[SLOT_ITEM], 0);
   ST64(&w->slot[SLOT_BEGUN], ++w->begun);
   w->uni.len = w->outc.len = 0;
+  w->nu = 0;
   w->utype = 0;
+  if (mproc__buf_reserve(&w->uni, 8 * (size_t)c->count) != 0) {
+    ST64(&w->slot[SLOT_ITEM], (int64_t)c->count);
+    send_results(w, c, 0); /* no outcomes: the parent fails the chunk's items */
+    return;
+  }
+  w->uo = w->uni.data; /* an arena chunk points it at its area */
   int fn_err = MPROC_ENOTARGET;
   mproc_task_fn fn = NULL;
   if (c->fn < w->nfns) {
@@ -374,6 +404,11 @@ static int worker_open(worker *w, const mproc_args_t *args) {
     rc = mproc_args_get_int(args, WARG_MAXTASKS, &w->maxtasks);
   if (rc != 0)
     return rc;
+  mproc_array_t *arena;
+  if (mproc_args_get_array(args, WARG_ARENA, &arena) == 0) {
+    w->arena = mproc_array_ptr(arena);
+    w->arena_size = mproc_array_length(arena);
+  }
   w->slot_idx = (uint32_t)slot;
   w->gen = (uint32_t)gen;
   w->slot = (int64_t *)mproc_array_ptr(slots) + SLOT_WORDS * slot;

@@ -101,6 +101,22 @@ int pt_square(const mproc_args_t *args, mproc_args_t *result) {
   return rc ? rc : mproc_args_add_int(result, x * x);
 }
 
+/* A double x -> the int floor(x). */
+static int pt_floor(const mproc_args_t *args, mproc_args_t *result) {
+  double x;
+  int rc = mproc_args_get_double(args, 0, &x);
+  return rc ? rc : mproc_args_add_int(result, (int64_t)x);
+}
+
+/* An int x -> x, but item x = 700 gives the double x / 2. */
+static int pt_half_at_700(const mproc_args_t *args, mproc_args_t *result) {
+  int64_t x;
+  int rc = mproc_args_get_int(args, 0, &x);
+  if (rc == 0 && x == 700)
+    return mproc_args_add_double(result, x / 2.0);
+  return rc ? rc : mproc_args_add_int(result, x);
+}
+
 /* starmap's task: (a, b, c) -> a * b + c. */
 static int pt_fma(const mproc_args_t *args, mproc_args_t *result) {
   int64_t a, b, c;
@@ -1055,6 +1071,50 @@ TEST(task_error, 60, ALL) {
   ASSERT_EQ(mproc_args_count(vals), 2);
   mproc_args_free(vals);
   mproc_args_free(args);
+  mproc_pool_free(pool);
+}
+
+/* Large chunks (250 items: they go through the pool's arena) with a failed item, an item
+ * with two values and a result of another type: the same outcomes as small chunks. */
+TEST(large_chunk_outcomes, 120, ALL) {
+  mproc_pool_t *pool = pt_pool(2, NULL);
+  mproc_args_t *items = pt_items(2000, PT_SQUARE, PT_INDEX, 1234, PT_FAIL, 1234), *vals = NULL;
+  ASSERT_RC(mproc_pool_map(pool, pt_script, items, NULL, &vals), MPROC_ETASKFAILED);
+  ASSERT_EQ(mproc_args_count(vals), 2000);
+  ASSERT_EQ(mproc_args_type(vals, 1234), MPROC_ARG_NONE);
+  ASSERT_EQ(pt_int_at(vals, 1233), 1233 * 1233);
+  ASSERT_EQ(pt_int_at(vals, 1999), 1999 * 1999);
+  mproc_args_free(vals);
+  mproc_result_t *res;
+  ASSERT_OK(mproc_pool_map_async(pool, pt_script, items, NULL, &res));
+  ASSERT_RC(pt_check_items(res, 2000, PT_SQUARE, PT_INDEX, 1234, 0), MPROC_ETASKFAILED);
+  ASSERT_TRUE(pt_error_has(res, 1234, "bad item 1234"));
+  mproc_result_free(res);
+  mproc_args_free(items);
+
+  items = pt_items(2000, PT_SQUARE, PT_INDEX, 600, PT_TWO, 600);
+  ASSERT_OK(mproc_pool_map_async(pool, pt_script, items, NULL, &res));
+  ASSERT_RC(pt_check_items(res, 2000, PT_SQUARE, PT_INDEX, 600, 0), MPROC_EINVAL);
+  mproc_result_free(res);
+  mproc_args_free(items);
+
+  /* Doubles in, ints out; then ints in, a double for one item. */
+  ASSERT_OK(mproc_args_new(&items));
+  for (int i = 0; i < 2000; i++)
+    ASSERT_OK(mproc_args_add_double(items, i + 0.25));
+  ASSERT_OK(mproc_pool_map(pool, pt_floor, items, NULL, &vals));
+  for (size_t i = 0; i < 2000; i += 111)
+    ASSERT_EQ(pt_int_at(vals, i), (int64_t)i);
+  mproc_args_free(vals);
+  mproc_args_free(items);
+  items = pt_items(2000, PT_SQUARE, PT_INDEX, PT_NONE, 0, 0);
+  ASSERT_OK(mproc_pool_map(pool, pt_half_at_700, items, NULL, &vals));
+  double d = 0;
+  ASSERT_OK(mproc_args_get_double(vals, 700, &d));
+  ASSERT_TRUE(d == 350.0);
+  ASSERT_EQ(pt_int_at(vals, 701), 701);
+  mproc_args_free(vals);
+  mproc_args_free(items);
   mproc_pool_free(pool);
 }
 

@@ -121,6 +121,35 @@ TEST(retry_once_succeeds, 60, ALL) {
   mproc_pool_free(pool);
 }
 
+/* Chunks of 250 items (a map of 2,000 on 2 workers) travel through the pool's arena: a worker
+ * dying in the middle of one loses only what the policy says, and the next maps still work. */
+TEST(large_chunk_death, 120, ALL) {
+  mproc_pool_options po = opts_death(MPROC_POOL_RETRY_TASK, 2);
+  mproc_pool_t *pool = pt_pool(2, &po);
+  mproc_result_t *res = submit(pool, pt_items(2000, PT_SQUARE, PT_INDEX, 1500, PT_DIE_ONCE, 1500),
+                               NULL);
+  ASSERT_OK(pt_check_items(res, 2000, PT_SQUARE, PT_INDEX, PT_NONE, 0));
+  ASSERT_EQ(pt_flag(), 1);
+  mproc_result_free(res);
+  mproc_pool_free(pool);
+
+  pool = pt_pool(2, NULL); /* fail the task: the item and the chunk's finished items fail */
+  res = submit(pool, pt_items(2000, PT_SQUARE, PT_INDEX, 1500, PT_KILL, 1500), NULL);
+  ASSERT_RC(pt_check_items(res, 2000, PT_SQUARE, PT_INDEX, 1500, MPROC_EWORKERDIED),
+            MPROC_EWORKERDIED);
+  ASSERT_RC(mproc_result_status(res, 1500), MPROC_EWORKERDIED);
+  ASSERT_OK(mproc_result_status(res, 0));
+  mproc_result_free(res);
+  mproc_args_t *items = pt_items(2000, PT_SQUARE, PT_INDEX, PT_NONE, 0, 0), *vals = NULL;
+  ASSERT_OK(mproc_pool_map(pool, pt_script, items, NULL, &vals));
+  ASSERT_EQ(mproc_args_count(vals), 2000);
+  for (size_t i = 0; i < 2000; i++)
+    ASSERT_EQ(pt_int_at(vals, i), (int64_t)(i * i));
+  mproc_args_free(vals);
+  mproc_args_free(items);
+  mproc_pool_free(pool);
+}
+
 TEST(break_pool, 60, ALL) {
   /* 100 items of 200 ms on 2 workers (10 s); item 3 kills its worker, which breaks the pool:
    * the outstanding items fail at once and new work is refused. */

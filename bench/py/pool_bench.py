@@ -5,6 +5,7 @@
 Figures (the same definitions bench_pool uses):
   pool.map_trivial          ms per pool.map(square, range(200000)) (x*x, default chunksize:
                             ceil(n / 4P) = 25,000 with P = 2);
+  pool.map_trivial_1M       the same over range(1000000) (chunksize 125,000 with P = 2);
   pool.map_trivial_c1       the same with chunksize=1. It costs ~20 us an item here (~4.5 s a
                             map), so --quick maps 20,000 items and scales the time to 200,000
                             ("items" in the JSON line says how many were mapped); the full run
@@ -39,11 +40,12 @@ import time
 from bench_common import START_METHOD, emit, print_json, rounded
 
 MAP_N = 200_000
+MAP_N_BIG = 1_000_000
 # reps of map_trivial, (items, reps) of map_trivial_c1, (round trips, reps) of the round trip,
 # (primes below, reps) of the speed-up
 SIZES = {
-    "quick": {"map": 5, "c1": (20_000, 3), "rtt": (1000, 5), "cpu": (300_000, 3)},
-    "full": {"map": 11, "c1": (200_000, 5), "rtt": (2000, 11), "cpu": (600_000, 7)},
+    "quick": {"map": 5, "map_big": 3, "c1": (20_000, 3), "rtt": (1000, 5), "cpu": (300_000, 3)},
+    "full": {"map": 11, "map_big": 5, "c1": (200_000, 5), "rtt": (2000, 11), "cpu": (600_000, 7)},
 }
 
 
@@ -143,6 +145,8 @@ def main(argv):
         try:
             vals = [time_map(pool, MAP_N, None) for _ in range(size["map"])]
             emit("pool.map_trivial", "ms", vals, "", json_only, **extra)
+            vals = [time_map(pool, MAP_N_BIG, None) for _ in range(size["map_big"])]
+            emit("pool.map_trivial_1M", "ms", vals, "", json_only, **extra)
 
             n, reps = size["c1"]
             vals = [time_map(pool, n, 1) * MAP_N / n for _ in range(reps)]
