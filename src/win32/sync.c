@@ -46,6 +46,7 @@ typedef struct w32_mutex {
 _Static_assert(sizeof(w32_mutex) <= sizeof(os_mutex_mem), "os_mutex_mem too small");
 
 #define LOCK_SPINS 64
+#define LOCK_YIELDS 8
 #define LOCK_SLICE_MS 100
 
 static _Thread_local uint64_t t_lock_id;
@@ -178,6 +179,14 @@ int mproc__os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
     return 0;
   for (int i = 0; i < LOCK_SPINS; i++) {
     mproc__os_cpu_relax();
+    if (__atomic_load_n(&w->owner, __ATOMIC_RELAXED) == 0 && try_take(w, me))
+      return 0;
+  }
+  /* A holder that lost its CPU mid-section (more processes than CPUs) is let run a few times:
+   * a yield is a plain system call, sleeping on the semaphore a round trip to the kernel's
+   * object manager (the wineserver under Wine) and back. Deadline 0 is a bare try: no yields. */
+  for (int i = 0; i < LOCK_YIELDS && deadline > 0; i++) {
+    SwitchToThread();
     if (__atomic_load_n(&w->owner, __ATOMIC_RELAXED) == 0 && try_take(w, me))
       return 0;
   }

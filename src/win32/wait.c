@@ -213,7 +213,7 @@ static int wait_many(const HANDLE *h, size_t n, int64_t deadline, size_t *which)
   if (rc == 0) {
     mine[0] = done;
     memcpy(mine + 1, h, GROUP * sizeof *h);
-    size_t w;
+    size_t w = 0;
     rc = wait_objects(mine, MAXIMUM_WAIT_OBJECTS, deadline, &w);
     if (rc == 1 && w > 0)
       InterlockedCompareExchange64(&winner, (LONG64)(w - 1), -1);
