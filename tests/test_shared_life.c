@@ -59,7 +59,7 @@ TEST(many_values_few_fds, 120, ONCE) {
     ASSERT_OK(mproc_value_store(locked[i], 2 * (int64_t)i));
   }
 #ifndef _WIN32
-  /* On Windows every lock is an unnamed kernel mutex, so 10,000 locked values hold 10,000
+  /* On Windows every lock has an unnamed kernel semaphore, so 10,000 locked values hold 10,000
    * handles by design; POSIX locks live in the shared heap alone. */
   int h2 = count_handles();
   if (h2 - h0 >= 50)
@@ -94,7 +94,7 @@ TEST(many_values_few_fds, 120, ONCE) {
 }
 
 /* Raw values have no handles at all, so a hundred cross in one start on every platform. Locked
- * ones bring a kernel mutex each on Windows, where one start carries at most 30 handles. */
+ * ones bring a kernel semaphore each on Windows, where one start carries at most 30 handles. */
 TEST(many_values_one_start, 60, ALL) {
   mproc_value_t *vs[100];
   mproc_args_t *a;

@@ -138,7 +138,7 @@ static DWORD overlapped_io(HANDLE h, int write, void *buf, DWORD len, int64_t de
                            DWORD *n) {
   OVERLAPPED ov = {0};
   *n = 0;
-  ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+  ov.hEvent = mproc__w32_event_get();
   if (!ov.hEvent)
     return GetLastError();
   BOOL ok = write ? WriteFile(h, buf, len, NULL, &ov) : ReadFile(h, buf, len, NULL, &ov);
@@ -146,7 +146,7 @@ static DWORD overlapped_io(HANDLE h, int write, void *buf, DWORD len, int64_t de
   /* Completed at once or pending: either way the result comes from the OVERLAPPED. */
   if (ok || e == ERROR_IO_PENDING)
     e = mproc__w32_finish_io(h, &ov, deadline, n);
-  CloseHandle(ov.hEvent);
+  mproc__w32_event_put(ov.hEvent); /* the operation is complete: the event is free again */
   return e;
 }
 

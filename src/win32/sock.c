@@ -12,7 +12,8 @@
  * deadline; the listening socket is non-blocking, so a connection another thread took between
  * select() and accept() (WSAEWOULDBLOCK) sends us back to waiting instead of blocking past the
  * deadline. Connected sockets are put back in blocking mode: an overlapped ReadFile on a
- * non-blocking socket fails with WSAEWOULDBLOCK instead of pending. AF_UNIX is MPROC_ENOTSUP.
+ * non-blocking socket fails with WSAEWOULDBLOCK instead of pending. The listening socket's wait
+ * handle is an event that WSAEventSelect sets on FD_ACCEPT. AF_UNIX is MPROC_ENOTSUP.
  */
 #include <winsock2.h>
 #include <ws2tcpip.h>
@@ -53,6 +54,7 @@ struct os_listener {
   OVERLAPPED ov;  /* its ConnectNamedPipe; ov.hEvent is manual-reset */
   int state;      /* PIPE_* */
   SOCKET sock;    /* TCP listeners */
+  HANDLE accept_ev; /* TCP: set by FD_ACCEPT (WSAEventSelect), the wait handle */
   uint16_t port;
 };
 
@@ -249,6 +251,10 @@ static int tcp_listen(const os_addr *a, int backlog, os_listener *l) {
   freeaddrinfo(ai);
   if (rc == 0)
     l->port = bound_port(l->sock);
+  /* The socket is non-blocking already, which WSAEventSelect would make it anyway. */
+  if (rc == 0 && ((l->accept_ev = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL ||
+                  WSAEventSelect(l->sock, l->accept_ev, FD_ACCEPT) != 0))
+    rc = l->accept_ev ? mproc__os_error(WSAGetLastError()) : mproc__os_last_error();
   return rc;
 }
 
@@ -261,6 +267,7 @@ static int tcp_accept(os_listener *l, int64_t deadline, os_handle *out) {
     if (s != INVALID_SOCKET) {
       u_long block = 0; /* overlapped ReadFile on a non-blocking socket would not pend */
       SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+      WSAEventSelect(s, NULL, 0); /* inherited from the listener; it forbids blocking mode */
       if (ioctlsocket(s, FIONBIO, &block) != 0) {
         int e = WSAGetLastError();
         closesocket(s);
@@ -451,9 +458,16 @@ int mproc__os_accept(os_listener *l, int64_t deadline, os_handle *out) {
   return 0;
 }
 
+/* TCP: the FD_ACCEPT event. Once set it stays set (manual reset) until a later call here
+ * clears it; a client still waiting then sets it again at once. */
 os_handle mproc__os_listener_wait_handle(os_listener *l) {
-  if (l->sock != INVALID_SOCKET)
-    return (os_handle)l->sock;
+  if (l->sock != INVALID_SOCKET) {
+    WSANETWORKEVENTS ne; /* clears the event and what was recorded, so the next FD_ACCEPT counts */
+    WSAEnumNetworkEvents(l->sock, l->accept_ev, &ne);
+    if (mproc__w32_sock_poll((HANDLE)l->sock))
+      SetEvent(l->accept_ev);
+    return (os_handle)l->accept_ev;
+  }
   arm(l);
   return (os_handle)l->ov.hEvent;
 }
@@ -472,6 +486,8 @@ void mproc__os_listener_close(os_listener *l) {
     CloseHandle(l->next);
   if (l->sock != INVALID_SOCKET)
     closesocket(l->sock);
+  if (l->accept_ev)
+    CloseHandle(l->accept_ev);
   free(l->name);
   free(l);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Process-shared waiting on Windows: kernel mutexes (a dead owner's mutex is handed to the next
- * waiter with WAIT_ABANDONED) and one unnamed kernel semaphore per object standing in for a
- * futex (see os.h: callers count sleepers and wake only that many). Every object is unnamed
+/* Process-shared waiting on Windows: locks in user space with a kernel semaphore to sleep on and
+ * the holder's thread handle to notice its death (see "robust mutexes"), and one unnamed kernel
+ * semaphore per object standing in for a futex (see os.h: callers count sleepers and wake only
+ * that many). Every object is unnamed
  * and non-inheritable; children receive handles through the spawn handle list. */
 #include "w32.h"
 
@@ -19,47 +20,189 @@ uint64_t mproc__os_thread_token(void) {
   return t_token;
 }
 
-/* Waits for h by the deadline: WAIT_OBJECT_0, WAIT_ABANDONED, WAIT_TIMEOUT or WAIT_FAILED.
- * mproc__w32_wait_ms caps single waits, so long deadlines loop. */
-static DWORD wait_until(HANDLE h, int64_t deadline) {
-  for (;;) {
-    DWORD ms = mproc__w32_wait_ms(deadline);
-    DWORD r = WaitForSingleObject(h, ms);
-    if (r != WAIT_TIMEOUT || ms == 0)
-      return r;
-    if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline)
-      return WAIT_TIMEOUT;
-  }
-}
-
 /* --- robust mutexes -------------------------------------------------------------------------- */
 
+/* A lock is a 64-bit owner word in the shared os_mutex_mem, taken and given back with one
+ * atomic compare-and-swap each: no kernel call while nobody waits. The word names the holder
+ * thread: its thread id in the low 32 bits (ids of live threads and processes are unique on
+ * the machine) and 32 bits of the thread's creation time in the high ones, so a thread id
+ * reused after the holder is gone does not pass for it. 0 is free.
+ *
+ * Waiters count themselves in `waiters` and sleep on h, an unnamed semaphore of at most one
+ * permit, together with a handle to the holder's thread: an unlock that sees a waiter adds
+ * the permit, and the holder's death (thread or whole process) wakes the waiters at once. A
+ * waiter that finds the holder dead swaps its own word in for the dead one and reports
+ * MPROC_EOWNERDEAD, as WAIT_ABANDONED did for the kernel mutex this replaces. One permit at
+ * most: an unlock with waiters always adds it, and whoever takes the lock unlocks again, so
+ * a free lock with waiters always has a permit pending or a waiter awake. The one exception,
+ * a waiter killed between its wake-up and its compare-and-swap, is covered by never sleeping
+ * longer than LOCK_SLICE_MS before looking at the word again. */
+typedef struct w32_mutex {
+  uint64_t owner;
+  uint32_t waiters; /* counted before their last look at owner; a killed waiter stays counted,
+                       which costs only a spare permit per unlock */
+} w32_mutex;
+
+_Static_assert(sizeof(w32_mutex) <= sizeof(os_mutex_mem), "os_mutex_mem too small");
+
+#define LOCK_SPINS 64
+#define LOCK_YIELDS 8
+#define LOCK_SLICE_MS 100
+
+static _Thread_local uint64_t t_lock_id;
+
+/* 32 bits of a creation time, mixed so that nearby times differ in every bit. */
+static uint32_t birth_bits(const FILETIME *ft) {
+  uint64_t t = (uint64_t)ft->dwHighDateTime << 32 | ft->dwLowDateTime;
+  return (uint32_t)((t * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
+static uint64_t lock_id(void) {
+  if (t_lock_id == 0) {
+    FILETIME cr, ex, k, u;
+    uint32_t b = 0;
+    if (GetThreadTimes(GetCurrentThread(), &cr, &ex, &k, &u))
+      b = birth_bits(&cr);
+    t_lock_id = (uint64_t)b << 32 | GetCurrentThreadId();
+  }
+  return t_lock_id;
+}
+
+/* A handle to the thread named by owner word id, to wait on; NULL when that thread is gone
+ * (no thread with that id, or another thread born since has it). *unknown is set when the
+ * thread exists but may not be opened: it is then taken to be alive. */
+static HANDLE open_owner(uint64_t id, int *unknown) {
+  *unknown = 0;
+  HANDLE t = OpenThread(SYNCHRONIZE | THREAD_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)id);
+  if (t == NULL) {
+    *unknown = GetLastError() == ERROR_ACCESS_DENIED;
+    return NULL;
+  }
+  FILETIME cr, ex, k, u;
+  if (GetThreadTimes(t, &cr, &ex, &k, &u) && birth_bits(&cr) != (uint32_t)(id >> 32)) {
+    CloseHandle(t); /* the id now names a younger thread */
+    return NULL;
+  }
+  return t;
+}
+
+/* Takes the lock from the dead holder `id`: MPROC_EOWNERDEAD, or 1 when the word moved on
+ * (someone else took it over first). */
+static int take_over(w32_mutex *w, uint64_t id, uint64_t me) {
+  return __atomic_compare_exchange_n(&w->owner, &id, me, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+             ? MPROC_EOWNERDEAD
+             : 1;
+}
+
+static int try_take(w32_mutex *w, uint64_t me) {
+  uint64_t free_ = 0;
+  return __atomic_compare_exchange_n(&w->owner, &free_, me, 0, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST);
+}
+
 int mproc__os_mutex_init(os_mutex_mem *m, os_handle *h) {
-  (void)m;
-  HANDLE mx = CreateMutexW(NULL, FALSE, NULL);
-  if (mx == NULL)
+  w32_mutex *w = (w32_mutex *)m->bytes;
+  HANDLE s = CreateSemaphoreW(NULL, 0, 1, NULL);
+  if (s == NULL)
     return mproc__os_last_error();
-  *h = (os_handle)mx;
+  __atomic_store_n(&w->owner, 0, __ATOMIC_SEQ_CST);
+  __atomic_store_n(&w->waiters, 0, __ATOMIC_SEQ_CST);
+  *h = (os_handle)s;
   return 0;
 }
 
-int mproc__os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
-  (void)m;
-  switch (wait_until((HANDLE)h, deadline)) {
-  case WAIT_OBJECT_0:
+/* 1 if the thread named by owner word id is gone; 0 if it lives (or may not be looked at). */
+static int owner_dead(uint64_t id) {
+  int unknown;
+  HANDLE t = open_owner(id, &unknown);
+  if (t == NULL)
+    return !unknown;
+  int dead = WaitForSingleObject(t, 0) == WAIT_OBJECT_0;
+  CloseHandle(t);
+  return dead;
+}
+
+/* One sleep of a counted waiter: on the permit and on the holder `id`'s thread, for at most a
+ * slice. 0 to look again, 1 if the holder is dead, or an error. */
+static int sleep_on(HANDLE sem, uint64_t id, int64_t deadline) {
+  int unknown;
+  HANDLE hs[2] = {sem, open_owner(id, &unknown)};
+  if (hs[1] == NULL && !unknown)
+    return 1;
+  DWORD ms = mproc__w32_wait_ms(deadline);
+  if (ms > LOCK_SLICE_MS)
+    ms = LOCK_SLICE_MS;
+  DWORD r = WaitForMultipleObjects(hs[1] ? 2 : 1, hs, FALSE, ms);
+  if (hs[1])
+    CloseHandle(hs[1]);
+  if (r == WAIT_OBJECT_0 || r == WAIT_TIMEOUT)
     return 0;
-  case WAIT_ABANDONED: /* we own it now; its last owner ended without releasing it */
-    return MPROC_EOWNERDEAD;
-  case WAIT_TIMEOUT:
-    return MPROC_ETIMEDOUT;
-  default:
-    return mproc__os_last_error();
+  if (r == WAIT_OBJECT_0 + 1)
+    return 1;
+  return mproc__os_last_error();
+}
+
+/* The contended path, counted among the waiters until it returns: 0, MPROC_EOWNERDEAD,
+ * MPROC_ETIMEDOUT or an error. */
+static int lock_slow(w32_mutex *w, HANDLE sem, uint64_t me, int64_t deadline) {
+  int rc = 0;
+  __atomic_add_fetch(&w->waiters, 1, __ATOMIC_SEQ_CST);
+  for (;;) {
+    uint64_t id = __atomic_load_n(&w->owner, __ATOMIC_SEQ_CST);
+    if (id == 0) {
+      if (try_take(w, me))
+        break;
+      continue;
+    }
+    int dead;
+    if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline) {
+      if (!(dead = owner_dead(id))) {
+        rc = MPROC_ETIMEDOUT;
+        break;
+      }
+    } else if ((dead = sleep_on(sem, id, deadline)) < 0) {
+      rc = dead;
+      break;
+    }
+    if (dead && (rc = take_over(w, id, me)) == MPROC_EOWNERDEAD)
+      break;
+    rc = 0; /* the word moved on meanwhile: look again */
   }
+  __atomic_sub_fetch(&w->waiters, 1, __ATOMIC_SEQ_CST);
+  return rc;
+}
+
+int mproc__os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
+  w32_mutex *w = (w32_mutex *)m->bytes;
+  uint64_t me = lock_id();
+  if (try_take(w, me))
+    return 0;
+  for (int i = 0; i < LOCK_SPINS; i++) {
+    mproc__os_cpu_relax();
+    if (__atomic_load_n(&w->owner, __ATOMIC_RELAXED) == 0 && try_take(w, me))
+      return 0;
+  }
+  /* A holder that lost its CPU mid-section (more processes than CPUs) is let run a few times:
+   * a yield is a plain system call, sleeping on the semaphore a round trip to the kernel's
+   * object manager (the wineserver under Wine) and back. Deadline 0 is a bare try: no yields. */
+  for (int i = 0; i < LOCK_YIELDS && deadline > 0; i++) {
+    SwitchToThread();
+    if (__atomic_load_n(&w->owner, __ATOMIC_RELAXED) == 0 && try_take(w, me))
+      return 0;
+  }
+  return lock_slow(w, (HANDLE)h, me, deadline);
 }
 
 int mproc__os_mutex_unlock(os_mutex_mem *m, os_handle h) {
-  (void)m;
-  return ReleaseMutex((HANDLE)h) ? 0 : mproc__os_last_error();
+  w32_mutex *w = (w32_mutex *)m->bytes;
+  uint64_t me = lock_id();
+  if (!__atomic_compare_exchange_n(&w->owner, &me, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+    return mproc__os_error(ERROR_NOT_OWNER);
+  /* ERROR_TOO_MANY_POSTS: a permit is already pending, which is all a waiter needs. */
+  if (__atomic_load_n(&w->waiters, __ATOMIC_SEQ_CST) != 0 &&
+      !ReleaseSemaphore((HANDLE)h, 1, NULL) && GetLastError() != ERROR_TOO_MANY_POSTS)
+    return mproc__os_last_error();
+  return 0;
 }
 
 /* --- semaphore parking ------------------------------------------------------------------------ */

@@ -24,6 +24,11 @@ int mproc__w32_to_utf8(const wchar_t *w, char *buf, size_t cap);
  * moved anyway), or another Win32 error. Never returns while the kernel still owns ov. */
 DWORD mproc__w32_finish_io(HANDLE h, OVERLAPPED *ov, int64_t deadline, DWORD *n);
 
+/* wait.c: a manual-reset event for an OVERLAPPED, from a pool (NULL on failure, with
+ * GetLastError set), and back to it once the operation is complete. */
+HANDLE mproc__w32_event_get(void);
+void mproc__w32_event_put(HANDLE e);
+
 /* sock.c: for a socket, 1 if a read would not block (data, EOF or an error) and 0 if not;
  * -1 if h is no socket. Never blocks. */
 int mproc__w32_sock_poll(HANDLE h);

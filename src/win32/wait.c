@@ -1,77 +1,108 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mproc__os_wait_any on Windows: process handles (and any other waitable kernel object) go to
- * WaitForMultipleObjects; channel ends are named pipes, whose handles are not "signalled" by
- * incoming data, so they are polled with PeekNamedPipe.
+ * mproc__os_wait_any on Windows, woken by the event itself.
  *
- * Two paths:
- *  - up to 64 waitables and no pipes (join, sentinel waits): one blocking
- *    WaitForMultipleObjects, re-armed with the remaining time;
- *  - anything else (pipes present, or more than MAXIMUM_WAIT_OBJECTS = 64 handles): sweep every
- *    pipe and every group of 64 without blocking, then block on the first group for a short
- *    slice (1 ms doubling to 10 ms). That bounds latency for the other groups and pipes at one
- *    slice without spinning a CPU. Interim: overlapped zero-byte reads (or one waiter thread
- *    per group) would make pipes and large sets wake immediately.
+ * Every handle becomes one kernel object to wait on:
+ *  - process handles, events (queue notifiers, a listener's wait handle) and other waitable
+ *    objects: themselves;
+ *  - channel ends (named pipes, connected sockets), which are not signalled by incoming data:
+ *    a zero-byte overlapped ReadFile with a pooled event. It completes when data arrives or
+ *    the peer goes, moves no bytes, and is cancelled (then waited for: the OVERLAPPED lives
+ *    here) when another handle wins. One that completes at once means ready now.
+ * Up to 64 objects are one WaitForMultipleObjects. Beyond that, helper threads take groups of
+ * 63 (plus a shared cancel event each) and report the first hit through a "done" event that
+ * the calling thread waits on beside its own 63: any number of handles, no polling.
+ *
+ * A deadline that has passed only looks (PeekNamedPipe, select, a zero wait), issuing nothing
+ * that would need cancelling: mproc_wait's sweep over the other handles takes that path.
  */
 #include <windows.h>
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "w32.h"
 
-#define SWEEP_SLICE_MAX_MS 10
+/* --- pooled events ------------------------------------------------------------------------ */
 
-typedef struct wait_set {
-  HANDLE *wh;    /* waitable handles, in order */
-  size_t *widx;  /* their index in the caller's array */
-  size_t nw;
-  HANDLE *ph;    /* pipe handles, polled */
-  size_t *pidx;
-  size_t np;
-} wait_set;
+/* Manual-reset events for overlapped I/O, kept for reuse: creating and closing one is two
+ * kernel calls (two wineserver round trips under Wine) per read. Only complete operations
+ * give their event back, so a pooled event is never still owned by the kernel. */
+#define EVENT_POOL_MAX 64
 
-/* Splits hs into waitables and pipes, skipping OS_INVALID. Arrays come from one allocation. */
-static int classify(const os_handle *hs, size_t n, wait_set *s, void **mem) {
-  char *m = malloc(n * 2 * (sizeof(HANDLE) + sizeof(size_t)) + 1);
-  if (!m)
-    return MPROC_ENOMEM;
-  *mem = m;
-  s->wh = (HANDLE *)m;
-  s->ph = s->wh + n;
-  s->widx = (size_t *)(s->ph + n);
-  s->pidx = s->widx + n;
-  s->nw = s->np = 0;
-  for (size_t i = 0; i < n; i++) {
-    HANDLE h = (HANDLE)hs[i];
-    if (hs[i] == OS_INVALID)
-      continue;
-    if (GetFileType(h) == FILE_TYPE_PIPE) {
-      s->ph[s->np] = h;
-      s->pidx[s->np++] = i;
-    } else {
-      s->wh[s->nw] = h;
-      s->widx[s->nw++] = i;
-    }
-  }
-  return 0;
+static SRWLOCK pool_lock = SRWLOCK_INIT;
+static HANDLE pool[EVENT_POOL_MAX];
+static size_t pool_n;
+
+HANDLE mproc__w32_event_get(void) {
+  HANDLE e = NULL;
+  AcquireSRWLockExclusive(&pool_lock);
+  if (pool_n > 0)
+    e = pool[--pool_n];
+  ReleaseSRWLockExclusive(&pool_lock);
+  return e ? e : CreateEventW(NULL, TRUE, FALSE, NULL);
 }
 
-/* Waits on at most 64 handles: 1 with *which set, 0 on timeout, or an MPROC_E* code. An
- * abandoned mutex counts as ready: the caller's acquire reports the owner's death. *which is
- * set on every path (0 when nothing is ready), so no caller can read it unset. */
-static int wait_group(const HANDLE *h, size_t n, DWORD ms, size_t *which) {
-  *which = 0;
-  DWORD w = WaitForMultipleObjects((DWORD)n, h, FALSE, ms);
-  if (w < WAIT_OBJECT_0 + n) {
-    *which = w - WAIT_OBJECT_0;
-    return 1;
+void mproc__w32_event_put(HANDLE e) {
+  if (e == NULL)
+    return;
+  AcquireSRWLockExclusive(&pool_lock);
+  if (pool_n < EVENT_POOL_MAX) {
+    pool[pool_n++] = e;
+    e = NULL;
   }
-  if (w >= WAIT_ABANDONED_0 && w < WAIT_ABANDONED_0 + n) {
-    *which = w - WAIT_ABANDONED_0;
-    return 1;
-  }
-  return w == WAIT_TIMEOUT ? 0 : mproc__os_last_error();
+  ReleaseSRWLockExclusive(&pool_lock);
+  if (e)
+    CloseHandle(e);
 }
+
+/* --- one watched handle ------------------------------------------------------------------- */
+
+typedef struct watch {
+  HANDLE h;      /* the caller's handle */
+  HANDLE ev;     /* what is waited on: h itself, or the pooled event of the zero-byte read */
+  int reading;   /* a zero-byte read is outstanding on h */
+  OVERLAPPED ov;
+} watch;
+
+static int deadline_passed(int64_t deadline) {
+  return deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline;
+}
+
+/* Prepares w for h: 1 ready now, 0 armed, or an MPROC_E* code. A read that fails at once (a
+ * broken pipe, a reset socket) counts as ready: the caller's read reports it. */
+static int arm(watch *w, HANDLE h) {
+  static char none;
+  w->h = w->ev = h;
+  w->reading = 0;
+  if (GetFileType(h) != FILE_TYPE_PIPE) /* sockets say "pipe" too */
+    return 0;
+  if ((w->ev = mproc__w32_event_get()) == NULL)
+    return mproc__os_last_error();
+  memset(&w->ov, 0, sizeof w->ov);
+  w->ov.hEvent = w->ev;
+  if (ReadFile(h, &none, 0, NULL, &w->ov))
+    return 1;
+  if (GetLastError() == ERROR_IO_PENDING) {
+    w->reading = 1;
+    return 0;
+  }
+  return 1;
+}
+
+/* Undoes arm(): cancels an outstanding read and waits until the kernel is done with it. */
+static void disarm(watch *w) {
+  DWORD n;
+  if (w->reading) {
+    if (WaitForSingleObject(w->ev, 0) != WAIT_OBJECT_0)
+      CancelIoEx(w->h, &w->ov);
+    GetOverlappedResult(w->h, &w->ov, &n, TRUE);
+  }
+  if (w->ev != w->h)
+    mproc__w32_event_put(w->ev);
+}
+
+/* --- looking without waiting -------------------------------------------------------------- */
 
 /* A pipe is ready when data is waiting or the peer is gone (the read then reports EOF). A
  * socket (GetFileType says "pipe" for those too) asks select(). Any other failure also counts,
@@ -83,86 +114,174 @@ static int pipe_ready(HANDLE h) {
   return mproc__w32_sock_poll(h) != 0;
 }
 
-static int deadline_passed(int64_t deadline) {
-  return deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline;
+static int ready_now(HANDLE h) {
+  if (GetFileType(h) == FILE_TYPE_PIPE)
+    return pipe_ready(h);
+  DWORD w = WaitForSingleObject(h, 0);
+  if (w == WAIT_FAILED)
+    return mproc__os_last_error();
+  return w != WAIT_TIMEOUT;
 }
 
-static int wait_blocking(const wait_set *s, int64_t deadline, size_t *ready) {
-  size_t which;
-  for (;;) {
-    int rc = wait_group(s->wh, s->nw, mproc__w32_wait_ms(deadline), &which);
+static int look(const os_handle *hs, size_t n, size_t *ready) {
+  for (size_t i = 0; i < n; i++) {
+    if (hs[i] == OS_INVALID)
+      continue;
+    int rc = ready_now((HANDLE)hs[i]);
     if (rc == 1)
-      *ready = s->widx[which];
+      *ready = i;
     if (rc != 0)
       return rc < 0 ? rc : 0;
-    if (deadline_passed(deadline))
-      return MPROC_ETIMEDOUT;
   }
+  return MPROC_ETIMEDOUT;
 }
 
-/* One non-blocking pass over everything: 1 with *ready set, 0 if nothing, or an error. */
-static int sweep(const wait_set *s, size_t *ready) {
-  size_t which;
-  for (size_t i = 0; i < s->np; i++)
-    if (pipe_ready(s->ph[i])) {
-      *ready = s->pidx[i];
-      return 1;
-    }
-  for (size_t g = 0; g < s->nw; g += MAXIMUM_WAIT_OBJECTS) {
-    size_t cnt = s->nw - g < MAXIMUM_WAIT_OBJECTS ? s->nw - g : MAXIMUM_WAIT_OBJECTS;
-    int rc = wait_group(s->wh + g, cnt, 0, &which);
-    if (rc == 1)
-      *ready = s->widx[g + which];
-    if (rc != 0)
-      return rc;
-  }
+/* --- waiting on many objects ---------------------------------------------------------------- */
+
+#define GROUP (MAXIMUM_WAIT_OBJECTS - 1)
+
+typedef struct helper {
+  HANDLE hs[MAXIMUM_WAIT_OBJECTS]; /* [0]: the shared cancel event */
+  DWORD n;                         /* including [0] */
+  size_t base;                     /* index of hs[1] in the whole list */
+  volatile LONG64 *winner;         /* first index found signalled, -1 while none */
+  HANDLE done;
+  HANDLE thread;
+} helper;
+
+static void claim(volatile LONG64 *winner, size_t idx, HANDLE done) {
+  InterlockedCompareExchange64(winner, (LONG64)idx, -1);
+  SetEvent(done);
+}
+
+static DWORD WINAPI helper_main(LPVOID p) {
+  helper *g = p;
+  DWORD w = WaitForMultipleObjects(g->n, g->hs, FALSE, INFINITE);
+  if (w > WAIT_OBJECT_0 && w < WAIT_OBJECT_0 + g->n)
+    claim(g->winner, g->base + (w - WAIT_OBJECT_0 - 1), g->done);
+  else if (w >= WAIT_ABANDONED_0 + 1 && w < WAIT_ABANDONED_0 + g->n)
+    claim(g->winner, g->base + (w - WAIT_ABANDONED_0 - 1), g->done);
+  else if (w == WAIT_FAILED)
+    claim(g->winner, g->base, g->done); /* let the caller's look report it */
   return 0;
 }
 
-static int wait_sweeping(const wait_set *s, int64_t deadline, size_t *ready) {
-  DWORD slice = 1;
-  size_t which;
+/* Waits on up to 64 objects by the deadline: 1 with *which, 0 on timeout, or an error. */
+static int wait_objects(const HANDLE *h, DWORD n, int64_t deadline, size_t *which) {
   for (;;) {
-    int rc = sweep(s, ready);
-    if (rc != 0)
-      return rc < 0 ? rc : 0;
-    if (deadline_passed(deadline))
-      return MPROC_ETIMEDOUT;
-    DWORD ms = mproc__w32_wait_ms(deadline);
-    ms = ms < slice ? ms : slice;
-    if (s->nw == 0) {
-      Sleep(ms);
-    } else {
-      size_t cnt = s->nw < MAXIMUM_WAIT_OBJECTS ? s->nw : MAXIMUM_WAIT_OBJECTS;
-      rc = wait_group(s->wh, cnt, ms, &which);
-      if (rc == 1)
-        *ready = s->widx[which];
-      if (rc != 0)
-        return rc < 0 ? rc : 0;
+    DWORD w = WaitForMultipleObjects(n, h, FALSE, mproc__w32_wait_ms(deadline));
+    if (w < WAIT_OBJECT_0 + n) {
+      *which = w - WAIT_OBJECT_0;
+      return 1;
     }
-    slice = slice * 2 > SWEEP_SLICE_MAX_MS ? SWEEP_SLICE_MAX_MS : slice * 2;
+    if (w >= WAIT_ABANDONED_0 && w < WAIT_ABANDONED_0 + n) {
+      *which = w - WAIT_ABANDONED_0;
+      return 1;
+    }
+    if (w != WAIT_TIMEOUT)
+      return mproc__os_last_error();
+    if (deadline_passed(deadline))
+      return 0;
   }
 }
 
-int mproc__os_wait_any(const os_handle *hs, size_t n, int64_t deadline, size_t *ready) {
-  wait_set s;
-  void *mem = NULL;
-  int rc = classify(hs, n, &s, &mem);
-  if (rc)
-    return rc;
-  if (s.nw == 0 && s.np == 0) {
-    /* Nothing to wait for: a timed wait just times out; an untimed one would hang forever. */
-    rc = MPROC_EINVAL;
-    if (deadline != OS_NO_DEADLINE) {
-      while (!deadline_passed(deadline))
-        Sleep(mproc__w32_wait_ms(deadline));
-      rc = MPROC_ETIMEDOUT;
-    }
-  } else if (s.np == 0 && s.nw <= MAXIMUM_WAIT_OBJECTS) {
-    rc = wait_blocking(&s, deadline, ready);
-  } else {
-    rc = wait_sweeping(&s, deadline, ready);
+/* Any number of objects: this thread waits on "done" and the first 63, helpers on the rest. */
+static int wait_many(const HANDLE *h, size_t n, int64_t deadline, size_t *which) {
+  if (n <= MAXIMUM_WAIT_OBJECTS)
+    return wait_objects(h, (DWORD)n, deadline, which);
+  size_t ng = (n - 1) / GROUP; /* helper groups after this thread's first GROUP */
+  helper *g = calloc(ng, sizeof *g);
+  HANDLE cancel = CreateEventW(NULL, TRUE, FALSE, NULL);
+  HANDLE done = CreateEventW(NULL, TRUE, FALSE, NULL);
+  HANDLE mine[MAXIMUM_WAIT_OBJECTS];
+  volatile LONG64 winner = -1;
+  int rc = g && cancel && done ? 0 : MPROC_ENOMEM;
+  size_t started = 0;
+  for (; rc == 0 && started < ng; started++) {
+    helper *x = &g[started];
+    x->base = GROUP * (started + 1);
+    x->n = 1 + (DWORD)(n - x->base < GROUP ? n - x->base : GROUP);
+    x->hs[0] = cancel;
+    memcpy(x->hs + 1, h + x->base, (x->n - 1) * sizeof *h);
+    x->winner = &winner;
+    x->done = done;
+    x->thread = CreateThread(NULL, 64 * 1024, helper_main, x, STACK_SIZE_PARAM_IS_A_RESERVATION,
+                             NULL);
+    if (x->thread == NULL)
+      rc = mproc__os_last_error();
   }
-  free(mem);
+  if (rc == 0) {
+    mine[0] = done;
+    memcpy(mine + 1, h, GROUP * sizeof *h);
+    size_t w = 0;
+    rc = wait_objects(mine, MAXIMUM_WAIT_OBJECTS, deadline, &w);
+    if (rc == 1 && w > 0)
+      InterlockedCompareExchange64(&winner, (LONG64)(w - 1), -1);
+  }
+  if (cancel)
+    SetEvent(cancel);
+  for (size_t i = 0; i < ng; i++)
+    if (g[i].thread) {
+      WaitForSingleObject(g[i].thread, INFINITE);
+      CloseHandle(g[i].thread);
+    }
+  if (rc >= 0 && winner >= 0) {
+    *which = (size_t)winner;
+    rc = 1;
+  }
+  if (cancel)
+    CloseHandle(cancel);
+  if (done)
+    CloseHandle(done);
+  free(g);
   return rc;
+}
+
+/* --- the entry point -------------------------------------------------------------------------- */
+
+static int wait_armed(const os_handle *hs, size_t n, int64_t deadline, size_t *ready) {
+  watch *ws = malloc(n * sizeof *ws);
+  size_t *idx = malloc(n * sizeof *idx);
+  HANDLE *evs = malloc(n * sizeof *evs);
+  size_t m = 0, which = 0;
+  int rc = ws && idx && evs ? 0 : MPROC_ENOMEM;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    if (hs[i] == OS_INVALID)
+      continue;
+    rc = arm(&ws[m], (HANDLE)hs[i]);
+    if (rc >= 0) { /* armed, or ready now: either way it must be disarmed */
+      idx[m] = i;
+      evs[m] = ws[m].ev;
+      if (rc == 1)
+        which = m;
+      m++;
+    }
+  }
+  if (rc == 0)
+    rc = m == 0 ? MPROC_EINVAL : wait_many(evs, m, deadline, &which);
+  for (size_t k = 0; k < m; k++)
+    disarm(&ws[k]);
+  if (rc == 1)
+    *ready = idx[which];
+  free(ws);
+  free(idx);
+  free(evs);
+  return rc == 1 ? 0 : rc == 0 ? MPROC_ETIMEDOUT : rc;
+}
+
+int mproc__os_wait_any(const os_handle *hs, size_t n, int64_t deadline, size_t *ready) {
+  size_t valid = 0;
+  for (size_t i = 0; i < n; i++)
+    valid += hs[i] != OS_INVALID;
+  if (valid == 0) {
+    /* Nothing to wait for: a timed wait just times out; an untimed one would hang forever. */
+    if (deadline == OS_NO_DEADLINE)
+      return MPROC_EINVAL;
+    while (!deadline_passed(deadline))
+      Sleep(mproc__w32_wait_ms(deadline));
+    return MPROC_ETIMEDOUT;
+  }
+  if (deadline_passed(deadline))
+    return look(hs, n, ready);
+  return wait_armed(hs, n, deadline, ready);
 }
