@@ -1057,7 +1057,8 @@ MPROC_API int mproc_wait(mproc_waitable *objs, size_t n, int64_t timeout_ms, siz
 MPROC_API const char *mproc_current_process_name(void);
 MPROC_API int64_t mproc_current_pid(void);
 /** The pid of the process that started this one; in the main process, its OS parent (Python's
- * os.getppid(); 0 on Windows when that process has exited). */
+ * os.getppid(); on Windows the creator's pid as the process list records it, 0 when there is
+ * none, e.g. under Wine when started from a Unix shell). */
 MPROC_API int64_t mproc_parent_pid(void);
 /* Reaps exited children, then copies up to cap handles of still-running children started by
  * this process (handles stay owned by the caller who created them); *count is the total. */

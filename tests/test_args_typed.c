@@ -259,10 +259,12 @@ TEST(list_constructors, 30, ONCE) {
 
 TEST(parent_pid_in_main, 30, ONCE) {
   int64_t ppid = mproc_parent_pid();
-  ASSERT_TRUE(ppid > 0);
   ASSERT_TRUE(ppid != mproc_current_pid());
 #ifndef _WIN32
+  ASSERT_TRUE(ppid > 0);
   ASSERT_EQ(ppid, getppid());
+#else
+  ASSERT_TRUE(ppid >= 0); /* 0 when started by a non-Windows process (Wine from a shell) */
 #endif
 }
 
