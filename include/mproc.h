@@ -308,6 +308,10 @@ typedef int (*mproc_target_fn)(const mproc_args_t *args);
  * not inside a loaded module. */
 MPROC_API int mproc_process_new(mproc_process_t **out, mproc_target_fn target,
                                 const mproc_args_t *args);
+/** Process(target=f, args=(...)) in one call: the arguments given by format letters (the
+ * letters of mproc_args_build, objects and functions included). */
+MPROC_API int mproc_process_newf(mproc_process_t **out, mproc_target_fn target,
+                                 const char *fmt, ...);
 /* Name shown by mproc_current_process_name() in the child; default "Process-N". */
 MPROC_API int mproc_process_set_name(mproc_process_t *p, const char *name);
 MPROC_API const char *mproc_process_name(const mproc_process_t *p);

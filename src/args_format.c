@@ -237,6 +237,21 @@ int mproc_args_parse(const mproc_args_t *a, const char *fmt, ...) {
   return rc;
 }
 
+int mproc_process_newf(mproc_process_t **out, mproc_target_fn target, const char *fmt, ...) {
+  if (out == NULL || fmt == NULL)
+    return MPROC_EINVAL;
+  *out = NULL;
+  mproc_args_t *a;
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = mproc_args_vbuild(&a, fmt, ap);
+  va_end(ap);
+  if (rc == 0)
+    rc = mproc_process_new(out, target, a);
+  mproc_args_free(a);
+  return rc;
+}
+
 /* --- lists for Pool.map in one call ---------------------------------------------------------- */
 
 int mproc_args_from_ints(mproc_args_t **out, const int64_t *values, size_t n) {

@@ -155,6 +155,15 @@ static int func_child(const mproc_args_t *a) {
   return fn(x);
 }
 
+TEST(process_newf, 60, ALL) {
+  mproc_process_t *p;
+  ASSERT_OK(mproc_process_newf(&p, func_child, "FiF", MPROC_FN(triple), 4, MPROC_FN(greet)));
+  ASSERT_OK(mproc_process_start(p));
+  ASSERT_EQ(t_join_code(p), 12);
+  ASSERT_RC(mproc_process_newf(&p, func_child, "Z"), MPROC_EINVAL);
+  ASSERT_TRUE(p == NULL);
+}
+
 TEST(func_argument_in_child, 60, ALL) {
   mproc_args_t *a;
   ASSERT_OK(mproc_args_build(&a, "FiF", MPROC_FN(triple), 7, MPROC_FN(greet)));

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Porting cost of the examples: lines of C per line of the Python each one mirrors.
+
+Every examples/<name>.c holds its Python original in the header comment: the first block of
+lines indented by four spaces after " * ", right after a line that mentions "Python". Both sides
+are counted the same way: lines that hold code, i.e. not blank and not only a comment
+(Python: '#' lines; C: lines inside /* */ or starting with //, the header comment included).
+C includes, example_util.h and the `--method` option handling count like any other line.
+
+Usage: tools/porting_cost.py [examples-dir]   (prints a table and the total ratio)
+"""
+import os
+import re
+import sys
+
+
+def python_block(text):
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if "Python" in line and line.lstrip().startswith("*"):
+            block = []
+            for follow in lines[i + 1:]:
+                m = re.match(r"^ \*(.*)$", follow)
+                if m is None:
+                    break
+                body = m.group(1)
+                if body.strip() == "":
+                    block.append("")
+                    continue
+                if not body.startswith("    "):
+                    break
+                block.append(body[4:])
+            if any(b.strip() for b in block):
+                return block
+    return []
+
+
+def python_code_lines(block):
+    return sum(1 for b in block if b.strip() and not b.strip().startswith("#"))
+
+
+def c_code_lines(text):
+    count = 0
+    in_comment = False
+    for line in text.split("\n"):
+        s = line.strip()
+        code = False
+        while s:
+            if in_comment:
+                end = s.find("*/")
+                if end < 0:
+                    s = ""
+                    break
+                s = s[end + 2:].strip()
+                in_comment = False
+            elif s.startswith("/*"):
+                in_comment = True
+                s = s[2:]
+            elif s.startswith("//"):
+                s = ""
+            else:
+                code = True
+                start = s.find("/*")
+                if start < 0:
+                    break
+                s = s[start:]
+        count += code
+    return count
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..",
+                                                             "examples")
+    rows = []
+    for name in sorted(os.listdir(root)):
+        if not name.endswith(".c"):
+            continue
+        text = open(os.path.join(root, name), encoding="utf-8").read()
+        py = python_code_lines(python_block(text))
+        if py == 0:
+            continue  # no Python original (e.g. the MPI variant)
+        rows.append((name, py, c_code_lines(text)))
+    tp = sum(r[1] for r in rows)
+    tc = sum(r[2] for r in rows)
+    for name, py, c in rows:
+        print(f"{name:32} {py:5} {c:5} {c / py:5.2f}")
+    print(f"{'total (' + str(len(rows)) + ' programs)':32} {tp:5} {tc:5} {tc / tp:5.2f}")
+
+
+if __name__ == "__main__":
+    main()
