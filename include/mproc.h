@@ -427,6 +427,8 @@ MPROC_API int mproc_conn_poll(mproc_conn_t *c, int64_t timeout_ms);
 /* Typed values (the same ones process arguments carry). Not a Python wire format. */
 MPROC_API int mproc_conn_send(mproc_conn_t *c, const mproc_args_t *values);
 MPROC_API int mproc_conn_recv(mproc_conn_t *c, int64_t timeout_ms, mproc_args_t **values);
+/** conn.send((...)) in one call: the message is the list the format letters build. */
+MPROC_API int mproc_conn_sendf(mproc_conn_t *c, const char *fmt, ...);
 /* The fd (POSIX) or HANDLE (Windows) as an integer; -1 once closed. */
 MPROC_API intptr_t mproc_conn_fileno(const mproc_conn_t *c);
 MPROC_API int mproc_conn_readable(const mproc_conn_t *c);
@@ -828,6 +830,9 @@ MPROC_API int mproc_queue_put_values(mproc_queue_t *q, const mproc_args_t *value
                                      int64_t timeout_ms);
 MPROC_API int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms,
                                      mproc_args_t **values);
+/** q.put((...)) in one call: the item is the list the format letters build (mproc_args_build's
+ * letters, without objects), e.g. mproc_queue_putf(q, MPROC_FOREVER, "i", x). */
+MPROC_API int mproc_queue_putf(mproc_queue_t *q, int64_t timeout_ms, const char *fmt, ...);
 /* Items in the queue now (exact at the moment it was read; others may change it at once).
  * Windows: items still held back in a producer's overflow are not counted. */
 MPROC_API int64_t mproc_queue_qsize(const mproc_queue_t *q);

@@ -252,6 +252,30 @@ int mproc_process_newf(mproc_process_t **out, mproc_target_fn target, const char
   return rc;
 }
 
+int mproc_queue_putf(mproc_queue_t *q, int64_t timeout_ms, const char *fmt, ...) {
+  mproc_args_t *a;
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = mproc_args_vbuild(&a, fmt, ap);
+  va_end(ap);
+  if (rc == 0)
+    rc = mproc_queue_put_values(q, a, timeout_ms);
+  mproc_args_free(a);
+  return rc;
+}
+
+int mproc_conn_sendf(mproc_conn_t *c, const char *fmt, ...) {
+  mproc_args_t *a;
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = mproc_args_vbuild(&a, fmt, ap);
+  va_end(ap);
+  if (rc == 0)
+    rc = mproc_conn_send(c, a);
+  mproc_args_free(a);
+  return rc;
+}
+
 /* --- lists for Pool.map in one call ---------------------------------------------------------- */
 
 int mproc_args_from_ints(mproc_args_t **out, const int64_t *values, size_t n) {

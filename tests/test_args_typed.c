@@ -207,6 +207,29 @@ TEST(func_through_queue, 60, ALL) {
   mproc_queue_free(q);
 }
 
+TEST(putf_and_sendf, 30, ONCE) {
+  mproc_queue_t *q;
+  mproc_conn_t *r, *w;
+  mproc_args_t *got;
+  char buf[64];
+  ASSERT_OK(mproc_queue_new(&q, 0));
+  ASSERT_OK(mproc_queue_putf(q, 0, "isn", 1, "str"));
+  ASSERT_OK(mproc_queue_get_values(q, 0, &got));
+  mproc_args_repr(got, buf, sizeof buf);
+  ASSERT_TRUE(strcmp(buf, "[1, 'str', None]") == 0);
+  mproc_args_free(got);
+  ASSERT_RC(mproc_queue_putf(q, 0, "L", (mproc_lock_t *)NULL), MPROC_EINVAL);
+  mproc_queue_free(q);
+  ASSERT_OK(mproc_pipe(1, &r, &w));
+  ASSERT_OK(mproc_conn_sendf(w, "dy", 0.5, "ab", (size_t)2));
+  ASSERT_OK(mproc_conn_recv(r, 10000, &got));
+  mproc_args_repr(got, buf, sizeof buf);
+  ASSERT_TRUE(strcmp(buf, "[0.5, b'ab']") == 0);
+  mproc_args_free(got);
+  mproc_conn_close(r);
+  mproc_conn_close(w);
+}
+
 TEST(func_rejects_null, 30, ONCE) {
   mproc_args_t *a;
   ASSERT_OK(mproc_args_new(&a));

@@ -6,7 +6,9 @@ Every examples/<name>.c holds its Python original in the header comment: the fir
 lines indented by four spaces after " * ", right after a line that mentions "Python". Both sides
 are counted the same way: lines that hold code, i.e. not blank and not only a comment
 (Python: '#' lines; C: lines inside /* */ or starting with //, the header comment included).
-C includes, example_util.h and the `--method` option handling count like any other line.
+The C side counts the example file itself; the shared helpers of examples/example_util.h (the
+counterpart of what Python takes from its standard library: sleep, a clock, randint, the
+--method option, joining with a check) are reported on a line of their own.
 
 Usage: tools/porting_cost.py [examples-dir]   (prints a table and the total ratio)
 """
@@ -16,24 +18,26 @@ import sys
 
 
 def python_block(text):
+    """The indented code block that follows the first line mentioning "Python" (the mention
+    may wrap over several comment lines) in the header comment."""
     lines = text.split("\n")
-    for i, line in enumerate(lines):
-        if "Python" in line and line.lstrip().startswith("*"):
-            block = []
-            for follow in lines[i + 1:]:
-                m = re.match(r"^ \*(.*)$", follow)
-                if m is None:
-                    break
-                body = m.group(1)
-                if body.strip() == "":
-                    block.append("")
-                    continue
-                if not body.startswith("    "):
-                    break
-                block.append(body[4:])
-            if any(b.strip() for b in block):
-                return block
-    return []
+    header = lines[: next((i for i, l in enumerate(lines) if l.strip() == "*/"), len(lines))]
+    for start in (i for i, l in enumerate(header) if "Python" in l):
+        i = start + 1
+        while i < len(header) and header[i].strip() not in ("*", "") and \
+                not header[i].startswith(" *     "):
+            i += 1  # the mention wraps over several lines
+        if i < len(header) and header[i].startswith(" *     "):
+            break
+    else:
+        return []
+    block = []
+    for line in header[i:]:
+        body = line[2:] if line.startswith(" *") else None
+        if body is None or (body.strip() and not body.startswith("    ")):
+            break
+        block.append(body[4:])
+    return block
 
 
 def python_code_lines(block):
@@ -86,6 +90,10 @@ def main():
     for name, py, c in rows:
         print(f"{name:32} {py:5} {c:5} {c / py:5.2f}")
     print(f"{'total (' + str(len(rows)) + ' programs)':32} {tp:5} {tc:5} {tc / tp:5.2f}")
+    util = os.path.join(root, "example_util.h")
+    if os.path.exists(util):
+        print(f"{'example_util.h (shared helpers)':32} {'':5} "
+              f"{c_code_lines(open(util, encoding='utf-8').read()):5}")
 
 
 if __name__ == "__main__":
