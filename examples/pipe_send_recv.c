@@ -18,8 +18,8 @@
  *
  * Python pickles any object; mproc's messages are lists of typed values (int, double, bytes,
  * str, None), read back with the same accessors as process arguments; the parent prints
- * what it got as Python would (mproc_args_print). After the child has closed its side (and the parent its copy of it), the next
- * receive reports end of stream: Python's EOFError.
+ * what it got as Python would (mproc_args_print). After the child has closed its side (and
+ * the parent its copy of it), the next receive reports end of stream: Python's EOFError.
  *
  * Pipe() is duplex by default: both ends send and receive. mproc_pipe(0, &r, &w) gives the
  * one-way form, Pipe(duplex=False): r only receives, w only sends.
