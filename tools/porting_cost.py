@@ -44,7 +44,9 @@ def python_code_lines(block):
     return sum(1 for b in block if b.strip() and not b.strip().startswith("#"))
 
 
-def c_code_lines(text):
+def c_code_lines(text, braces=True):
+    """Code lines; braces=False leaves out lines that hold only braces (and ; or ,), which
+    Python's indentation does not need."""
     count = 0
     in_comment = False
     for line in text.split("\n"):
@@ -69,6 +71,8 @@ def c_code_lines(text):
                 if start < 0:
                     break
                 s = s[start:]
+        if code and not braces and line.strip().strip("{}();,") == "":
+            code = False
         count += code
     return count
 
@@ -84,12 +88,15 @@ def main():
         py = python_code_lines(python_block(text))
         if py == 0:
             continue  # no Python original (e.g. the MPI variant)
-        rows.append((name, py, c_code_lines(text)))
+        rows.append((name, py, c_code_lines(text), c_code_lines(text, braces=False)))
     tp = sum(r[1] for r in rows)
     tc = sum(r[2] for r in rows)
-    for name, py, c in rows:
+    tb = sum(r[3] for r in rows)
+    print(f"{'program':32} {'py':>5} {'C':>5} {'C/py':>5}")
+    for name, py, c, _ in rows:
         print(f"{name:32} {py:5} {c:5} {c / py:5.2f}")
     print(f"{'total (' + str(len(rows)) + ' programs)':32} {tp:5} {tc:5} {tc / tp:5.2f}")
+    print(f"{'total without brace-only lines':32} {tp:5} {tb:5} {tb / tp:5.2f}")
     util = os.path.join(root, "example_util.h")
     if os.path.exists(util):
         print(f"{'example_util.h (shared helpers)':32} {'':5} "
