@@ -876,8 +876,9 @@ MPROC_API int mproc_args_get_queue(const mproc_args_t *args, size_t i, mproc_que
  * map/imap call the task once per item of a list, with that item as its only argument, and
  * keep one value per item (a task that adds nothing gives None; adding more than one fails the
  * item with MPROC_EINVAL). starmap passes a whole argument list per item. apply keeps every
- * value the task added (None when it added none, as map). Arguments and results are the typed values of mproc_args_t, without
- * connections or shared objects (those travel as initargs); any size works.
+ * value the task added (None when it added none, as map). Arguments and results are the typed
+ * values of mproc_args_t, without connections or shared objects (those travel as initargs);
+ * any size works.
  *
  * Every item ends as exactly one of: a value, a task error (MPROC_ETASKFAILED, the task's own
  * return code and message), MPROC_EWORKERDIED (its worker died: the message names the pid,
