@@ -383,7 +383,8 @@ MPROC_API int mproc_fail(int code, const char *fmt, ...) MPROC_PRINTF(2, 3);
  * the parent (mproc_fail) in a child, and exits with status 1 (Python's exit status after an
  * uncaught exception). Not for results a program handles (timeouts, empty queues, EOF). */
 #define MPROC_CHECK(call) mproc_check((call), #call, __FILE__, __LINE__)
-/** The function behind MPROC_CHECK: returns rc when rc >= 0, else reports and exits. */
+/** The function behind MPROC_CHECK: returns rc when rc >= 0 (and clears the calling thread's
+ * last error message, so a later report never shows a stale one), else reports and exits. */
 MPROC_API int mproc_check(int rc, const char *call, const char *file, int line);
 
 /* ---------------------------------------------------------------------------------------

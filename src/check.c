@@ -7,8 +7,11 @@
 #include "internal.h"
 
 int mproc_check(int rc, const char *call, const char *file, int line) {
-  if (rc >= 0)
+  if (rc >= 0) {
+    /* a later failure's report must not show a message some earlier, handled call left */
+    mproc__clear_error_message();
     return rc;
+  }
   const char *msg = mproc_last_error_message();
   char text[1024];
   snprintf(text, sizeof text, "%s:%d: %s failed: %s (%s)%s%s", file ? file : "?", line,
