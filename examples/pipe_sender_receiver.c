@@ -60,8 +60,8 @@ static int sender(const mproc_args_t *args) {
 static int receiver(const mproc_args_t *args) {
   mproc_conn_t *pipe;
   MPROC_CHECK(mproc_args_parse(args, "P", &pipe));
+  mproc_args_t *item;
   for (;;) {
-    mproc_args_t *item;
     int value;
     MPROC_CHECK(mproc_conn_recv(pipe, MPROC_FOREVER, &item));
     if (mproc_args_type(item, 0) == MPROC_ARG_NONE)
@@ -71,6 +71,7 @@ static int receiver(const mproc_args_t *args) {
     fflush(stdout);
     mproc_args_free(item);
   }
+  mproc_args_free(item); /* the None */
   return 0;
 }
 

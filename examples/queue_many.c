@@ -51,8 +51,8 @@ static int producer(const mproc_args_t *args) {
 static int consumer(const mproc_args_t *args) {
   mproc_queue_t *q;
   MPROC_CHECK(mproc_args_parse(args, "Q", &q));
+  mproc_args_t *item;
   for (;;) {
-    mproc_args_t *item;
     int64_t x;
     MPROC_CHECK(mproc_queue_get_values(q, MPROC_FOREVER, &item));
     if (mproc_args_type(item, 0) == MPROC_ARG_NONE)
@@ -62,6 +62,7 @@ static int consumer(const mproc_args_t *args) {
     fflush(stdout);
     mproc_args_free(item);
   }
+  mproc_args_free(item); /* the None */
   return 0;
 }
 

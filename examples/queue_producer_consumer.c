@@ -47,8 +47,8 @@ static int producer(const mproc_args_t *args) {
 static int consumer(const mproc_args_t *args) {
   mproc_queue_t *queue;
   MPROC_CHECK(mproc_args_parse(args, "Q", &queue));
+  mproc_args_t *item;
   for (;;) {
-    mproc_args_t *item;
     int64_t v;
     MPROC_CHECK(mproc_queue_get_values(queue, MPROC_FOREVER, &item));
     if (mproc_args_type(item, 0) == MPROC_ARG_NONE)
@@ -58,6 +58,7 @@ static int consumer(const mproc_args_t *args) {
     fflush(stdout);
     mproc_args_free(item);
   }
+  mproc_args_free(item); /* the None */
   return 0;
 }
 
