@@ -25,8 +25,9 @@
  *         p.join()
  *         print('exit code:', p.exitcode)
  *
- * mproc_parent_pid() is parent_process().pid: the process that started this one, 0 (None) in
- * the main process. The child checks it against the pid the parent passed in.
+ * mproc_parent_pid() is parent_process().pid in a child: the process that started it (the
+ * child checks it against the pid the parent passed in). In the main process it is
+ * os.getppid(), while parent_process() is None: the program prints None there.
  *
  * Usage: current_process [--method fork|spawn|forkserver]
  */
@@ -36,20 +37,17 @@ static void get_process(const char *info) {
   printf("%s\n", info);
   printf("Process name: %s\n", mproc_current_process_name());
   printf("Process ID: %lld\n", (long long)mproc_current_pid());
-  int64_t ppid = mproc_parent_pid();
-  if (ppid != 0)
-    printf("Parent process ID: %lld\n", (long long)ppid);
+  if (strcmp(mproc_current_process_name(), "MainProcess") == 0)
+    printf("Parent process ID: None\n"); /* parent_process() is None in the main process */
   else
-    printf("Parent process ID: None\n");
+    printf("Parent process ID: %lld\n", (long long)mproc_parent_pid());
   fflush(stdout);
 }
 
 static int func(const mproc_args_t *args) {
   const char *name;
   int64_t expected_parent;
-  int rc = mproc_args_parse(args, "sl", &name, &expected_parent);
-  if (rc != 0)
-    return mproc_fail(2, "func: bad arguments: %s", mproc_strerror(rc));
+  MPROC_CHECK(mproc_args_parse(args, "sl", &name, &expected_parent));
   get_process("In func:");
   printf("Hello, %s\n", name);
   fflush(stdout);
@@ -61,53 +59,24 @@ static int func(const mproc_args_t *args) {
 }
 
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
-
+  example_init(argc, argv);
   printf("cpu_count: %d usable: %d\n", mproc_cpu_count(), mproc_cpu_count_usable());
   printf("start method: %s\n", mproc_start_method_name(mproc_get_start_method()));
   get_process("In main:"); /* flushes stdout: a fork child must not inherit pending output */
-
-  mproc_args_t *args;
-  int rc = mproc_args_build(&args, "sl", "marsloo", mproc_current_pid());
-  if (rc != 0)
-    return example_die("mproc_args_build", rc);
-  mproc_process_t *p;
-  rc = mproc_process_new(&p, func, args);
-  mproc_args_free(args);
-  if (rc != 0)
-    return example_die("mproc_process_new", rc);
-  rc = mproc_process_start(p);
-  if (rc != 0)
-    return example_die("mproc_process_start", rc);
+  mproc_process_t *p, *children[8];
+  size_t count;
+  MPROC_CHECK(mproc_process_newf(&p, func, "sl", "marsloo", mproc_current_pid()));
+  MPROC_CHECK(mproc_process_start(p));
   printf("started %s, pid %lld\n", mproc_process_name(p), (long long)mproc_process_pid(p));
-
-  mproc_process_t *children[8];
-  size_t count = 0;
-  rc = mproc_active_children(children, 8, &count);
-  if (rc != 0)
-    return example_die("mproc_active_children", rc);
+  MPROC_CHECK(mproc_active_children(children, 8, &count));
   printf("active children:");
   for (size_t i = 0; i < count && i < 8; i++)
     printf(" %s", mproc_process_name(children[i]));
   printf(" (%lu)\n", (unsigned long)count);
   fflush(stdout);
-
-  rc = mproc_process_join(p, MPROC_FOREVER);
-  if (rc != 0)
-    return example_die("mproc_process_join", rc);
-  int code = -1;
-  rc = mproc_process_exitcode(p, &code);
-  if (rc != 0)
-    return example_die("mproc_process_exitcode", rc);
-  printf("exit code: %d\n", code);
-  if (code != 0 && mproc_process_error(p) != NULL)
-    printf("error: %s\n", mproc_process_error(p));
-  rc = mproc_active_children(NULL, 0, &count);
-  if (rc != 0)
-    return example_die("mproc_active_children", rc);
+  example_join(p); /* exit code 0, or the program fails */
+  printf("exit code: 0\n");
+  MPROC_CHECK(mproc_active_children(NULL, 0, &count));
   printf("active children after join: %lu\n", (unsigned long)count);
-  mproc_process_close(p);
-  return code == 0 ? 0 : 1;
+  return 0;
 }

@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -110,6 +111,29 @@ static inline int example_apply_method(int argc, char **argv) {
     }
   }
   return 0;
+}
+
+/* The first line of main: mproc_main (the C form of `if __name__ == '__main__':`), then the
+ * optional --method; a bad --method ends the program with status 2. */
+static inline void example_init(int argc, char **argv) {
+  mproc_main(argc, argv);
+  if (example_apply_method(argc, argv) != 0)
+    exit(2);
+}
+
+/* p.join(), with the check a Python program gets for free: a child that failed (an exception
+ * in Python, a non-zero exit code here) makes the program fail. Closes p. */
+static inline void example_join(mproc_process_t *p) {
+  int code;
+  MPROC_CHECK(mproc_process_join(p, MPROC_FOREVER));
+  MPROC_CHECK(mproc_process_exitcode(p, &code));
+  if (code != 0) {
+    const char *msg = mproc_process_error(p);
+    fprintf(stderr, "%s exited with %d: %s\n", mproc_process_name(p), code,
+            msg ? msg : "(no message)");
+    exit(1);
+  }
+  mproc_process_close(p);
 }
 
 /* 1 if flag (e.g. "--join") is among the arguments. */

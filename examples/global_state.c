@@ -35,9 +35,7 @@ static int a[1] = {2};
 
 static int func(const mproc_args_t *args) {
   int i;
-  int rc = mproc_args_parse(args, "i", &i);
-  if (rc != 0)
-    return mproc_fail(2, "func: bad arguments: %s", mproc_strerror(rc));
+  MPROC_CHECK(mproc_args_parse(args, "i", &i));
   a[i] += 1;
   printf("a[0] in child process: %d\n", a[0]);
   fflush(stdout);
@@ -45,31 +43,11 @@ static int func(const mproc_args_t *args) {
 }
 
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
-
-  mproc_args_t *args;
-  int rc = mproc_args_build(&args, "i", 0);
-  if (rc != 0)
-    return example_die("mproc_args_build", rc);
+  example_init(argc, argv);
   mproc_process_t *p;
-  rc = mproc_process_new(&p, func, args);
-  mproc_args_free(args);
-  if (rc != 0)
-    return example_die("mproc_process_new", rc);
-  rc = mproc_process_start(p);
-  if (rc != 0)
-    return example_die("mproc_process_start", rc);
-  rc = mproc_process_join(p, MPROC_FOREVER);
-  if (rc != 0)
-    return example_die("mproc_process_join", rc);
-  int code = -1;
-  rc = mproc_process_exitcode(p, &code);
-  if (rc != 0)
-    return example_die("mproc_process_exitcode", rc);
-  mproc_process_close(p);
-
+  MPROC_CHECK(mproc_process_newf(&p, func, "i", 0));
+  MPROC_CHECK(mproc_process_start(p));
+  example_join(p);
   printf("a[0] in parent process: %d\n", a[0]);
-  return code == 0 && a[0] == 2 ? 0 : 1;
+  return a[0] == 2 ? 0 : 1;
 }

@@ -41,24 +41,10 @@ static int process_function(const mproc_args_t *args) {
 }
 
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
-
+  example_init(argc, argv);
   mproc_process_t *process;
-  int rc = mproc_process_new(&process, process_function, NULL);
-  if (rc != 0)
-    return example_die("mproc_process_new", rc);
-  rc = mproc_process_start(process);
-  if (rc != 0)
-    return example_die("mproc_process_start", rc);
-  rc = mproc_process_join(process, MPROC_FOREVER);
-  if (rc != 0)
-    return example_die("mproc_process_join", rc);
-  int code = -1;
-  rc = mproc_process_exitcode(process, &code);
-  if (rc != 0)
-    return example_die("mproc_process_exitcode", rc);
-  mproc_process_close(process);
-  return code == 0 ? 0 : 1;
+  MPROC_CHECK(mproc_process_new(&process, process_function, NULL));
+  MPROC_CHECK(mproc_process_start(process));
+  example_join(process);
+  return 0;
 }

@@ -30,46 +30,18 @@ typedef struct my_process {
 /* MyProcess.run(self) */
 static int my_process_run(const mproc_args_t *args) {
   my_process *self = mproc_args_self(args, NULL);
-  if (self == NULL)
-    return mproc_fail(1, "MyProcess.run: no instance state was bound");
   printf("%s\n", self->greeting);
   fflush(stdout);
   return 0;
 }
 
-/* MyProcess() — the constructor: an mproc process whose target is run, bound to the state. */
-static int my_process_new(mproc_process_t **out, const my_process *self) {
-  int rc = mproc_process_new(out, my_process_run, NULL);
-  if (rc != 0)
-    return rc;
-  rc = mproc_process_bind(*out, self, sizeof *self);
-  if (rc != 0) {
-    mproc_process_free(*out);
-    *out = NULL;
-  }
-  return rc;
-}
-
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
-
+  example_init(argc, argv);
   my_process state = {"Hello from a process!"};
   mproc_process_t *process;
-  int rc = my_process_new(&process, &state);
-  if (rc != 0)
-    return example_die("MyProcess()", rc);
-  rc = mproc_process_start(process);
-  if (rc != 0)
-    return example_die("mproc_process_start", rc);
-  rc = mproc_process_join(process, MPROC_FOREVER);
-  if (rc != 0)
-    return example_die("mproc_process_join", rc);
-  int code = -1;
-  rc = mproc_process_exitcode(process, &code);
-  if (rc != 0)
-    return example_die("mproc_process_exitcode", rc);
-  mproc_process_close(process);
-  return code == 0 ? 0 : 1;
+  MPROC_CHECK(mproc_process_new(&process, my_process_run, NULL)); /* MyProcess() */
+  MPROC_CHECK(mproc_process_bind(process, &state, sizeof state));
+  MPROC_CHECK(mproc_process_start(process));
+  example_join(process);
+  return 0;
 }

@@ -39,49 +39,31 @@
  */
 #include "example_util.h"
 
-#include <stdint.h>
-
-#define NPROC 10
-
 static int f(const mproc_args_t *args) {
   mproc_lock_t *lock;
-  int64_t i;
-  int rc = mproc_args_get_lock(args, 0, &lock);
-  if (rc == 0)
-    rc = mproc_args_get_int(args, 1, &i);
-  if (rc != 0)
-    return mproc_fail(2, "f: bad arguments: %s", mproc_strerror(rc));
-
+  int i, rc;
+  MPROC_CHECK(mproc_args_parse(args, "Li", &lock, &i));
   MPROC_WITH_LOCK(lock, rc) { /* with lock: */
-    printf("%d:%lld is running\n", (int)i, (long long)mproc_current_pid());
+    printf("%d:%lld is running\n", i, (long long)mproc_current_pid());
     fflush(stdout);
     example_sleep_ms(100 * example_randint(1, 3));
-    printf("%d:%lld is done!\n", (int)i, (long long)mproc_current_pid());
+    printf("%d:%lld is done!\n", i, (long long)mproc_current_pid());
     fflush(stdout);
   }
-  if (rc != 0)
-    return mproc_fail(3, "f: acquire: %s", mproc_strerror(rc));
-  return 0;
+  return MPROC_CHECK(rc);
 }
 
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
-
+  example_init(argc, argv);
   mproc_lock_t *lock;
-  int rc = mproc_lock_new(&lock); /* lock = Lock() */
-  if (rc != 0)
-    return example_die("mproc_lock_new", rc);
-
-  mproc_process_t *procs[NPROC];
-  if (example_start_lock_int(procs, NPROC, f, lock) != 0) /* args=(lock, num) */
-    return 1;
-
-  /* What Python does at exit: join the children. */
-  int failed = example_join_all(procs, NPROC);
-  if (failed < 0)
-    return 1;
+  mproc_process_t *procs[10];
+  MPROC_CHECK(mproc_lock_new(&lock));
+  for (int num = 0; num < 10; num++) {
+    MPROC_CHECK(mproc_process_newf(&procs[num], f, "Li", lock, num));
+    MPROC_CHECK(mproc_process_start(procs[num]));
+  }
+  for (int num = 0; num < 10; num++) /* what Python does at exit */
+    example_join(procs[num]);
   mproc_lock_free(lock);
-  return failed;
+  return 0;
 }

@@ -32,8 +32,9 @@
  *
  *     print(f"Final m.value:{m.value} n.value:{n.value}")
  *
- * `m.value += 1` is two steps, a read and a write, each under the Value's own lock (Value('i', 0)
- * has an RLock: mproc_value_get / mproc_value_set here), but nothing holds a lock across both:
+ * `m.value += 1` is two steps, a read and a write, each under the Value's own lock (Value('i',
+ * 0) has an RLock: mproc_value_get_int / mproc_value_set_int here), but nothing holds a lock
+ * across both:
  * two processes can read the same number and both write it plus one, and an increment is lost.
  * So m usually ends below 1000000, by a different amount each run (and may by chance be exact).
  * `n` is increased only inside `with lock:`, one process at a time, and always ends at exactly
@@ -53,115 +54,53 @@
  */
 #include "example_util.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 
-#define NPROC 10
-
 /* v.value += 1: a read and a write, each under the Value's own lock, not across both. */
-static int value_add_one(mproc_value_t *v) {
-  int32_t x;
-  int rc = mproc_value_get(v, &x);
-  if (rc != 0)
-    return rc;
-  x += 1;
-  return mproc_value_set(v, &x);
+static void value_add_one(mproc_value_t *v) {
+  int64_t x;
+  MPROC_CHECK(mproc_value_get_int(v, &x));
+  MPROC_CHECK(mproc_value_set_int(v, x + 1));
 }
 
 static int process_function(const mproc_args_t *args) {
   mproc_value_t *m, *n;
   mproc_lock_t *lock;
-  int64_t count;
-  int rc = mproc_args_get_value(args, 0, &m);
-  if (rc == 0)
-    rc = mproc_args_get_value(args, 1, &n);
-  if (rc == 0)
-    rc = mproc_args_get_lock(args, 2, &lock);
-  if (rc == 0)
-    rc = mproc_args_get_int(args, 3, &count);
-  if (rc != 0)
-    return mproc_fail(2, "process_function: bad arguments: %s", mproc_strerror(rc));
-
-  for (int64_t i = 0; i < count && rc == 0; i++)
-    rc = value_add_one(m); /* m.value += 1 */
-  if (rc != 0)
-    return mproc_fail(3, "process_function: m.value += 1: %s", mproc_strerror(rc));
-
-  int lrc;
-  MPROC_WITH_LOCK(lock, lrc) { /* with lock: */
-    for (int64_t i = 0; i < count && rc == 0; i++)
-      rc = value_add_one(n); /* n.value += 1 */
+  int count, rc;
+  MPROC_CHECK(mproc_args_parse(args, "VVLi", &m, &n, &lock, &count));
+  for (int i = 0; i < count; i++)
+    value_add_one(m); /* m.value += 1 */
+  MPROC_WITH_LOCK(lock, rc) { /* with lock: */
+    for (int i = 0; i < count; i++)
+      value_add_one(n); /* n.value += 1 */
   }
-  if (lrc != 0)
-    return mproc_fail(4, "process_function: with lock: %s", mproc_strerror(lrc));
-  if (rc != 0)
-    return mproc_fail(3, "process_function: n.value += 1: %s", mproc_strerror(rc));
-  return 0;
+  return MPROC_CHECK(rc);
 }
 
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
-  int count = 100000; /* range(100000) */
+  example_init(argc, argv);
+  int count = 100000; /* range(100000); --count N changes it */
   for (int i = 1; i + 1 < argc; i++)
     if (strcmp(argv[i], "--count") == 0)
       count = atoi(argv[i + 1]);
-  if (count < 0 || count > INT32_MAX / NPROC) {
-    fprintf(stderr, "%s: --count must be 0..%d\n", argv[0], (int)(INT32_MAX / NPROC));
-    return 2;
-  }
-
   mproc_lock_t *lock;
-  int rc = mproc_lock_new(&lock); /* lock = multiprocessing.Lock() */
-  if (rc != 0)
-    return example_die("mproc_lock_new", rc);
-
-  const int32_t zero = 0;
   mproc_value_t *m, *n;
-  rc = mproc_value_new(&m, 'i', &zero, MPROC_LOCK_NEW); /* m = multiprocessing.Value('i', 0) */
-  if (rc == 0)
-    rc = mproc_value_new(&n, 'i', &zero, MPROC_LOCK_NEW); /* n = multiprocessing.Value('i', 0) */
-  if (rc != 0)
-    return example_die("mproc_value_new", rc);
-
-  mproc_process_t *processes[NPROC];
-  mproc_args_t *args; /* args=(m, n,), and the lock and the count */
-  rc = mproc_args_new(&args);
-  if (rc == 0)
-    rc = mproc_args_add_value(args, m);
-  if (rc == 0)
-    rc = mproc_args_add_value(args, n);
-  if (rc == 0)
-    rc = mproc_args_add_lock(args, lock);
-  if (rc == 0)
-    rc = mproc_args_add_int(args, count);
-  if (rc != 0)
-    return example_die("creating a process", rc);
-  rc = example_start_same(processes, NPROC, process_function, args);
-  mproc_args_free(args);
-  if (rc != 0)
-    return 1;
-
-  int failed = example_join_all(processes, NPROC);
-  if (failed < 0)
-    return 1;
-
-  int32_t mv = 0, nv = 0;
-  rc = mproc_value_get(m, &mv);
-  if (rc == 0)
-    rc = mproc_value_get(n, &nv);
-  if (rc != 0)
-    return example_die("mproc_value_get", rc);
-  printf("Final m.value:%d n.value:%d\n", (int)mv, (int)nv);
-
-  if (!failed && nv != NPROC * count) {
-    fprintf(stderr, "n.value is %d, expected %d: the lock did not keep the increments apart\n",
-            (int)nv, NPROC * count);
-    failed = 1;
+  MPROC_CHECK(mproc_lock_new(&lock));
+  MPROC_CHECK(mproc_value_new(&m, 'i', NULL, MPROC_LOCK_NEW));
+  MPROC_CHECK(mproc_value_new(&n, 'i', NULL, MPROC_LOCK_NEW));
+  mproc_process_t *processes[10];
+  for (int i = 0; i < 10; i++) {
+    MPROC_CHECK(mproc_process_newf(&processes[i], process_function, "VVLi", m, n, lock, count));
+    MPROC_CHECK(mproc_process_start(processes[i]));
   }
+  for (int i = 0; i < 10; i++)
+    example_join(processes[i]);
+  int64_t mv, nv;
+  MPROC_CHECK(mproc_value_get_int(m, &mv));
+  MPROC_CHECK(mproc_value_get_int(n, &nv));
+  printf("Final m.value:%lld n.value:%lld\n", (long long)mv, (long long)nv);
   mproc_value_free(m);
   mproc_value_free(n);
   mproc_lock_free(lock);
-  return failed;
+  return nv == 10 * (int64_t)count ? 0 : 1;
 }

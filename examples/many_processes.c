@@ -34,9 +34,7 @@
 
 static int func(const mproc_args_t *args) {
   const char *name;
-  int rc = mproc_args_parse(args, "s", &name);
-  if (rc != 0)
-    return mproc_fail(2, "func: bad arguments: %s", mproc_strerror(rc));
+  MPROC_CHECK(mproc_args_parse(args, "s", &name));
   example_sleep_ms(500);
   printf("test process: %s\n", name);
   fflush(stdout);
@@ -44,40 +42,16 @@ static int func(const mproc_args_t *args) {
 }
 
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
-
+  example_init(argc, argv);
   mproc_process_t *pl[NPROC];
   for (int i = 0; i < NPROC; i++) {
     char name[32];
     snprintf(name, sizeof name, "python_process_%d", i);
-    mproc_args_t *args;
-    int rc = mproc_args_build(&args, "s", name);
-    if (rc != 0)
-      return example_die("mproc_args_build", rc);
-    rc = mproc_process_new(&pl[i], func, args);
-    mproc_args_free(args);
-    if (rc != 0)
-      return example_die("mproc_process_new", rc);
-    rc = mproc_process_start(pl[i]);
-    if (rc != 0)
-      return example_die("mproc_process_start", rc);
+    MPROC_CHECK(mproc_process_newf(&pl[i], func, "s", name));
+    MPROC_CHECK(mproc_process_start(pl[i]));
   }
-
-  int failed = 0;
-  for (int i = 0; i < NPROC; i++) {
-    int rc = mproc_process_join(pl[i], MPROC_FOREVER);
-    if (rc != 0)
-      return example_die("mproc_process_join", rc);
-    int code = -1;
-    rc = mproc_process_exitcode(pl[i], &code);
-    if (rc != 0)
-      return example_die("mproc_process_exitcode", rc);
-    failed += code != 0;
-    mproc_process_close(pl[i]);
-  }
-
+  for (int i = 0; i < NPROC; i++)
+    example_join(pl[i]);
   printf("main process finish!\n");
-  return failed ? 1 : 0;
+  return 0;
 }

@@ -39,25 +39,15 @@ static int func(const mproc_args_t *args) {
 }
 
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
+  example_init(argc, argv);
   char now[32];
-
   printf("Parent process start, %s\n", example_clock(now, sizeof now));
   fflush(stdout);
   mproc_process_t *p;
-  int rc = mproc_process_new(&p, func, NULL);
-  if (rc != 0)
-    return example_die("mproc_process_new", rc);
-  rc = mproc_process_start(p);
-  if (rc != 0)
-    return example_die("mproc_process_start", rc);
-  if (example_has_flag(argc, argv, "--join")) {
-    rc = mproc_process_join(p, MPROC_FOREVER);
-    if (rc != 0)
-      return example_die("mproc_process_join", rc);
-  }
+  MPROC_CHECK(mproc_process_new(&p, func, NULL));
+  MPROC_CHECK(mproc_process_start(p));
+  if (example_has_flag(argc, argv, "--join"))
+    MPROC_CHECK(mproc_process_join(p, MPROC_FOREVER));
   example_sleep_ms(300);
   printf("Parent process end, %s\n", example_clock(now, sizeof now));
   fflush(stdout);

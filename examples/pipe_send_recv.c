@@ -18,8 +18,8 @@
  *
  * Python pickles any object; mproc's messages are lists of typed values (int, double, bytes,
  * str, None), read back with the same accessors as process arguments; the parent prints
- * what it got in Python's notation, walking the item types. After the child has closed its side (and the parent its copy of it), the next
- * receive reports end of stream: Python's EOFError.
+ * what it got as Python would (mproc_args_print). After the child has closed its side (and
+ * the parent its copy of it), the next receive reports end of stream: Python's EOFError.
  *
  * Pipe() is duplex by default: both ends send and receive. mproc_pipe(0, &r, &w) gives the
  * one-way form, Pipe(duplex=False): r only receives, w only sends.
@@ -30,61 +30,29 @@
 
 static int func(const mproc_args_t *args) {
   mproc_conn_t *p;
-  int rc = mproc_args_get_conn(args, 0, &p);
-  if (rc != 0)
-    return mproc_fail(2, "func: bad arguments: %s", mproc_strerror(rc));
   mproc_args_t *list;
-  rc = mproc_args_build(&list, "isn", 1, "str"); /* [1, 'str', None] */
-  if (rc == 0) {
-    rc = mproc_conn_send(p, list); /* p.send([1, 'str']) */
-    mproc_args_free(list);
-  }
-  if (rc != 0)
-    return mproc_fail(3, "func: send: %s", mproc_strerror(rc));
-  /* p.close(): the connection belongs to args, which closes it when the target returns. */
-  return 0;
+  MPROC_CHECK(mproc_args_parse(args, "P", &p));
+  MPROC_CHECK(mproc_args_build(&list, "isn", 1, "str"));
+  MPROC_CHECK(mproc_conn_send(p, list));
+  mproc_args_free(list);
+  return mproc_conn_close(p);
 }
 
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
-
+  example_init(argc, argv);
   mproc_conn_t *parent_side, *child_side;
-  int rc = mproc_pipe(1, &parent_side, &child_side);
-  if (rc != 0)
-    return example_die("mproc_pipe", rc);
-  mproc_args_t *args;
-  if ((rc = mproc_args_new(&args)) != 0 || (rc = mproc_args_add_conn(args, child_side)) != 0)
-    return example_die("mproc_args_add_conn", rc);
+  MPROC_CHECK(mproc_pipe(1, &parent_side, &child_side));
   mproc_process_t *p;
-  rc = mproc_process_new(&p, func, args);
-  mproc_args_free(args);
-  if (rc != 0)
-    return example_die("mproc_process_new", rc);
-  if ((rc = mproc_process_start(p)) != 0)
-    return example_die("mproc_process_start", rc);
+  MPROC_CHECK(mproc_process_newf(&p, func, "P", child_side));
+  MPROC_CHECK(mproc_process_start(p));
   mproc_conn_close(child_side); /* the child has its own; EOF needs every copy closed */
-
   mproc_args_t *list;
-  if ((rc = mproc_conn_recv(parent_side, MPROC_FOREVER, &list)) != 0)
-    return example_die("mproc_conn_recv", rc);
-  example_print_list(list); /* print(parent_side.recv()) */
+  MPROC_CHECK(mproc_conn_recv(parent_side, MPROC_FOREVER, &list));
+  MPROC_CHECK(mproc_args_print(list));
   mproc_args_free(list);
-
-  rc = mproc_conn_recv(parent_side, MPROC_FOREVER, &list);
-  if (rc == MPROC_EEOF)
-    printf("next recv: end of stream (EOFError): the child closed its side\n");
-  else if (rc == 0)
-    mproc_args_free(list);
-
-  int code = -1;
-  if (mproc_process_join(p, MPROC_FOREVER) != 0 || mproc_process_exitcode(p, &code) != 0)
-    return example_die("mproc_process_join", MPROC_EINTERNAL);
-  if (code != 0)
-    fprintf(stderr, "child exited with %d: %s\n", code,
-            mproc_process_error(p) ? mproc_process_error(p) : "(no message)");
-  mproc_process_close(p);
-  mproc_conn_close(parent_side);
-  return code == 0 && rc == MPROC_EEOF ? 0 : 1;
+  if (mproc_conn_recv(parent_side, MPROC_FOREVER, &list) != MPROC_EEOF)
+    return 1;
+  printf("next recv: end of stream (EOFError): the child closed its side\n");
+  example_join(p);
+  return 0;
 }

@@ -45,14 +45,10 @@
 
 #include <math.h>
 
-#define COUNT 5
-
 /* The number of decimal digits of n!: floor(log10 n!) + 1. */
 static int factorial(const mproc_args_t *args, mproc_args_t *result) {
   int64_t n;
-  int rc = mproc_args_get_int(args, 0, &n);
-  if (rc != 0 || n < 0)
-    return mproc_fail(2, "factorial: bad argument");
+  MPROC_CHECK(mproc_args_parse(args, "l", &n));
   double log10_fact = 0.0;
   for (int64_t k = 2; k <= n; k++)
     log10_fact += log10((double)k);
@@ -60,42 +56,23 @@ static int factorial(const mproc_args_t *args, mproc_args_t *result) {
 }
 
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
-
-  static const int64_t numbers[COUNT] = {100000, 200000, 300000, 400000, 500000};
-  mproc_args_t *items;
-  int rc = mproc_args_build(&items, "lllll", numbers[0], numbers[1], numbers[2], numbers[3],
-                            numbers[4]);
-  if (rc != 0)
-    return example_die("mproc_args_build", rc);
-
+  example_init(argc, argv);
+  static const int64_t numbers[] = {100000, 200000, 300000, 400000, 500000};
   mproc_pool_options opts = {.processes = 5};
   mproc_pool_t *pool;
-  rc = mproc_pool_new(&pool, &opts); /* with multiprocessing.Pool(processes=5) as pool: */
-  if (rc != 0)
-    return example_die("mproc_pool_new", rc);
-  mproc_args_t *results = NULL;
-  rc = mproc_pool_map(pool, factorial, items, NULL, &results); /* pool.map(factorial, numbers) */
+  mproc_args_t *items, *results;
+  MPROC_CHECK(mproc_args_from_ints(&items, numbers, 5));
+  MPROC_CHECK(mproc_pool_new(&pool, &opts)); /* with multiprocessing.Pool(processes=5) */
+  MPROC_CHECK(mproc_pool_map(pool, factorial, items, NULL, &results));
   mproc_pool_free(pool); /* the end of the with block: pool.terminate() */
-  mproc_args_free(items);
-  if (rc != 0) {
-    mproc_args_free(results);
-    return example_die("mproc_pool_map", rc);
-  }
-
-  int wrong = 0;
-  for (size_t i = 0; i < COUNT; i++) { /* for number, result in zip(numbers, results): */
-    int64_t digits = 0;
-    int64_t expected = (int64_t)floor(lgamma((double)numbers[i] + 1.0) / log(10.0)) + 1;
-    if (mproc_args_get_int(results, i, &digits) != 0 || digits != expected) {
-      fprintf(stderr, "factorial(%lld): %lld digits, expected %lld\n", (long long)numbers[i],
-              (long long)digits, (long long)expected);
-      wrong = 1;
-    }
+  for (size_t i = 0; i < 5; i++) { /* for number, result in zip(numbers, results): */
+    int64_t digits; /* checked against Stirling's formula: the order is map's too */
+    MPROC_CHECK(mproc_args_get_int(results, i, &digits));
+    if (digits != (int64_t)floor(lgamma((double)numbers[i] + 1.0) / log(10.0)) + 1)
+      return 1;
     printf("Factorial of %lld is calculated.\n", (long long)numbers[i]);
   }
   mproc_args_free(results);
-  return wrong;
+  mproc_args_free(items);
+  return 0;
 }

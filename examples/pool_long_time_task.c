@@ -49,67 +49,43 @@
  */
 #include "example_util.h"
 
-#define TASKS 5
-
 static int long_time_task(const mproc_args_t *args, mproc_args_t *result) {
   (void)result; /* returns None */
-  int64_t name;
-  int rc = mproc_args_get_int(args, 0, &name);
-  if (rc != 0)
-    return mproc_fail(2, "long_time_task: bad arguments: %s", mproc_strerror(rc));
-  printf("run task %d, %lld\n", (int)name, (long long)mproc_current_pid());
+  int name;
+  MPROC_CHECK(mproc_args_parse(args, "i", &name));
+  printf("run task %d, %lld\n", name, (long long)mproc_current_pid());
   fflush(stdout);
   double start = example_now();
   example_sleep_ms(example_randint(0, 999)); /* time.sleep(random.random() * 1) */
   double end = example_now();
-  printf("task %d runs %.6f seconds.\n", (int)name, end - start);
+  printf("task %d runs %.6f seconds.\n", name, end - start);
   fflush(stdout);
   return 0;
 }
 
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
-
+  example_init(argc, argv);
   printf("Parent process %lld.\n", (long long)mproc_current_pid());
   fflush(stdout); /* before the workers start: a fork child must not inherit pending output */
   mproc_pool_options opts = {.processes = 4};
   mproc_pool_t *pool;
-  int rc = mproc_pool_new(&pool, &opts); /* pool = multiprocessing.Pool(4) */
-  if (rc != 0)
-    return example_die("mproc_pool_new", rc);
-
-  mproc_result_t *res[TASKS];
-  for (int i = 0; i < TASKS; i++) { /* for i in range(5): */
+  mproc_result_t *res[5];
+  MPROC_CHECK(mproc_pool_new(&pool, &opts));
+  for (int i = 0; i < 5; i++) {
     mproc_args_t *args;
-    rc = mproc_args_build(&args, "i", i);
-    if (rc != 0)
-      return example_die("mproc_args_build", rc);
-    /* pool.apply_async(long_time_task, args=[i]) */
-    rc = mproc_pool_apply_async(pool, long_time_task, args, NULL, &res[i]);
+    MPROC_CHECK(mproc_args_build(&args, "i", i));
+    MPROC_CHECK(mproc_pool_apply_async(pool, long_time_task, args, NULL, &res[i]));
     mproc_args_free(args);
-    if (rc != 0)
-      return example_die("mproc_pool_apply_async", rc);
   }
-  rc = mproc_pool_close(pool); /* pool.close() */
-  if (rc == 0)
-    rc = mproc_pool_join(pool, MPROC_FOREVER); /* pool.join() */
-  if (rc != 0)
-    return example_die("closing the pool", rc);
+  MPROC_CHECK(mproc_pool_close(pool));
+  MPROC_CHECK(mproc_pool_join(pool, MPROC_FOREVER));
   printf("All subprocess done.\n");
   fflush(stdout);
-
-  int failed = 0;
-  for (int i = 0; i < TASKS; i++) {
-    rc = mproc_result_get(res[i], MPROC_NOWAIT, NULL); /* done: join waited for it */
-    if (rc != 0) {
-      char what[32];
-      snprintf(what, sizeof what, "task %d", i);
-      failed = example_result_die(what, res[i], rc);
-    }
+  for (int i = 0; i < 5; i++) { /* every task succeeded (join waited for them) */
+    if (mproc_result_get(res[i], MPROC_NOWAIT, NULL) != 0)
+      return example_result_die("a task", res[i], mproc_result_get(res[i], 0, NULL));
     mproc_result_free(res[i]);
   }
   mproc_pool_free(pool);
-  return failed;
+  return 0;
 }

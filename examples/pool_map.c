@@ -35,49 +35,25 @@
 
 static int worker(const mproc_args_t *args, mproc_args_t *result) {
   (void)result; /* adds no value: the item's result is None */
-  int64_t num;
-  int rc = mproc_args_get_int(args, 0, &num);
-  if (rc != 0)
-    return mproc_fail(2, "worker: bad arguments: %s", mproc_strerror(rc));
-  printf("Worker %d\n", (int)num);
+  int num;
+  MPROC_CHECK(mproc_args_parse(args, "i", &num));
+  printf("Worker %d\n", num);
   fflush(stdout); /* the worker's stdout may be a pipe: send the line now */
   return 0;
 }
 
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
-
+  example_init(argc, argv);
   mproc_pool_options opts = {.processes = 4};
   mproc_pool_t *pool;
-  int rc = mproc_pool_new(&pool, &opts); /* pool = multiprocessing.Pool(4) */
-  if (rc != 0)
-    return example_die("mproc_pool_new", rc);
-
-  mproc_args_t *items, *results = NULL;
-  rc = example_range(&items, 0, 10); /* range(10) */
-  if (rc != 0)
-    return example_die("example_range", rc);
-  rc = mproc_pool_map(pool, worker, items, NULL, &results); /* pool.map(worker, range(10)) */
-  mproc_args_free(items);
-  if (rc != 0) {
-    mproc_args_free(results); /* set even when an item failed: the others' values */
-    return example_die("mproc_pool_map", rc);
-  }
-  size_t n = mproc_args_count(results);
+  mproc_args_t *items, *results;
+  MPROC_CHECK(mproc_pool_new(&pool, &opts));
+  MPROC_CHECK(mproc_args_range(&items, 0, 10, 1));
+  MPROC_CHECK(mproc_pool_map(pool, worker, items, NULL, &results));
   mproc_args_free(results);
-
-  rc = mproc_pool_close(pool); /* pool.close() */
-  if (rc == 0)
-    rc = mproc_pool_join(pool, MPROC_FOREVER); /* pool.join() */
-  if (rc != 0)
-    return example_die("closing the pool", rc);
+  mproc_args_free(items);
+  MPROC_CHECK(mproc_pool_close(pool));
+  MPROC_CHECK(mproc_pool_join(pool, MPROC_FOREVER));
   mproc_pool_free(pool);
-
-  if (n != 10) {
-    fprintf(stderr, "map returned %zu results for 10 items\n", n);
-    return 1;
-  }
   return 0;
 }

@@ -26,45 +26,26 @@
 
 static int func(const mproc_args_t *args) {
   mproc_queue_t *q;
-  int rc = mproc_args_get_queue(args, 0, &q);
-  if (rc != 0)
-    return mproc_fail(2, "func: bad arguments: %s", mproc_strerror(rc));
   mproc_args_t *list;
-  rc = mproc_args_build(&list, "isn", 1, "str"); /* [1, 'str', None] */
-  if (rc == 0) {
-    rc = mproc_queue_put_values(q, list, MPROC_FOREVER); /* q.put([1, 'str', None]) */
-    mproc_args_free(list);
-  }
-  return rc == 0 ? 0 : mproc_fail(3, "func: put: %s", mproc_strerror(rc));
+  MPROC_CHECK(mproc_args_parse(args, "Q", &q));
+  MPROC_CHECK(mproc_args_build(&list, "isn", 1, "str"));
+  MPROC_CHECK(mproc_queue_put_values(q, list, MPROC_FOREVER));
+  mproc_args_free(list);
+  return 0;
 }
 
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
-
+  example_init(argc, argv);
   mproc_queue_t *q;
-  int rc = mproc_queue_new(&q, 0);
-  if (rc != 0)
-    return example_die("mproc_queue_new", rc);
-  mproc_args_t *args;
-  if ((rc = mproc_args_new(&args)) != 0 || (rc = mproc_args_add_queue(args, q)) != 0)
-    return example_die("mproc_args_add_queue", rc);
+  MPROC_CHECK(mproc_queue_new(&q, 0));
   mproc_process_t *p;
-  rc = mproc_process_new(&p, func, args);
-  mproc_args_free(args);
-  if (rc != 0 || (rc = mproc_process_start(p)) != 0)
-    return example_die("mproc_process_start", rc);
-  int code = -1;
-  if (mproc_process_join(p, MPROC_FOREVER) != 0 || mproc_process_exitcode(p, &code) != 0)
-    return example_die("mproc_process_join", MPROC_EINTERNAL);
-
+  MPROC_CHECK(mproc_process_newf(&p, func, "Q", q));
+  MPROC_CHECK(mproc_process_start(p));
+  example_join(p);
   mproc_args_t *list;
-  if ((rc = mproc_queue_get_values(q, 5000, &list)) != 0)
-    return example_die("mproc_queue_get_values", rc);
-  example_print_list(list); /* print q.get() */
+  MPROC_CHECK(mproc_queue_get_values(q, MPROC_FOREVER, &list));
+  MPROC_CHECK(mproc_args_print(list));
   mproc_args_free(list);
-  mproc_process_close(p);
   mproc_queue_free(q);
-  return code == 0 ? 0 : 1;
+  return 0;
 }

@@ -40,74 +40,38 @@
  */
 #include "example_util.h"
 
-#include <stdint.h>
-
-#define NPROC 10
-
 static int f(const mproc_args_t *args) {
   mproc_lock_t *lock;
-  int64_t i;
-  int rc = mproc_args_get_lock(args, 0, &lock);
-  if (rc == 0)
-    rc = mproc_args_get_int(args, 1, &i);
-  if (rc != 0)
-    return mproc_fail(2, "f: bad arguments: %s", mproc_strerror(rc));
-
-  /* try: */
-  rc = mproc_lock_acquire(lock, MPROC_FOREVER); /* lock.acquire() */
-  if (rc != 0)
-    return mproc_fail(3, "f: acquire 1: %s", mproc_strerror(rc));
-  rc = mproc_lock_acquire(lock, MPROC_FOREVER); /* lock.acquire(): held already, no wait */
-  if (rc != 0)
-    return mproc_fail(3, "f: acquire 2: %s", mproc_strerror(rc));
-  printf("%d:%lld is running\n", (int)i, (long long)mproc_current_pid());
+  int i;
+  MPROC_CHECK(mproc_args_parse(args, "Li", &lock, &i));
+  MPROC_CHECK(mproc_lock_acquire(lock, MPROC_FOREVER)); /* try: lock.acquire() */
+  MPROC_CHECK(mproc_lock_acquire(lock, MPROC_FOREVER)); /* held already: no wait */
+  printf("%d:%lld is running\n", i, (long long)mproc_current_pid());
   fflush(stdout);
   example_sleep_ms(100 * example_randint(1, 3));
-  printf("%d:%lld is done\n", (int)i, (long long)mproc_current_pid());
+  printf("%d:%lld is done\n", i, (long long)mproc_current_pid());
   fflush(stdout);
-
-  /* finally: */
-  rc = mproc_lock_release(lock); /* lock.release() */
-  if (rc != 0)
-    return mproc_fail(4, "f: release 1: %s", mproc_strerror(rc));
+  MPROC_CHECK(mproc_lock_release(lock)); /* finally: lock.release() */
   if (mproc_lock_is_mine(lock) != 1)
     return mproc_fail(5, "f: acquired twice, released once, but no longer held");
-  rc = mproc_lock_release(lock); /* lock.release() */
-  if (rc != 0)
-    return mproc_fail(4, "f: release 2: %s", mproc_strerror(rc));
-  if (mproc_lock_is_mine(lock) != 0)
-    return mproc_fail(5, "f: acquired twice, released twice, but still held");
-  return 0;
+  MPROC_CHECK(mproc_lock_release(lock));
+  return mproc_lock_is_mine(lock) == 0 ? 0 : mproc_fail(5, "f: released twice, still held");
 }
 
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
-
+  example_init(argc, argv);
   mproc_lock_t *lock;
-  int rc = mproc_rlock_new(&lock); /* lock = RLock() */
-  if (rc != 0)
-    return example_die("mproc_rlock_new", rc);
-
-  mproc_process_t *procs[NPROC];
-  if (example_start_lock_int(procs, NPROC, f, lock) != 0) /* args=(lock, num) */
-    return 1;
-
-  /* What Python does at exit: join the children. */
-  int failed = example_join_all(procs, NPROC);
-  if (failed < 0)
-    return 1;
-
-  /* Every child released as often as it acquired: the lock is free. */
-  rc = mproc_lock_acquire(lock, 0);
-  if (rc != 0) {
-    fprintf(stderr, "the RLock is still held after all children finished: %s\n",
-            mproc_strerror(rc));
-    failed = 1;
-  } else {
-    mproc_lock_release(lock);
+  mproc_process_t *procs[10];
+  MPROC_CHECK(mproc_rlock_new(&lock));
+  for (int num = 0; num < 10; num++) {
+    MPROC_CHECK(mproc_process_newf(&procs[num], f, "Li", lock, num));
+    MPROC_CHECK(mproc_process_start(procs[num]));
   }
+  for (int num = 0; num < 10; num++) /* what Python does at exit */
+    example_join(procs[num]);
+  /* Every child released as often as it acquired: the lock is free. */
+  MPROC_CHECK(mproc_lock_acquire(lock, 0));
+  MPROC_CHECK(mproc_lock_release(lock));
   mproc_lock_free(lock);
-  return failed;
+  return 0;
 }

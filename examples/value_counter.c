@@ -29,70 +29,36 @@
  * `counter.value += 1` is a read and a write, and an increment can be lost between them
  * (lock_value_counter shows that). With the lock held, 20 is certain, not just likely.
  *
- * In C, `with counter.get_lock():` is MPROC_WITH_LOCK on mproc_value_get_lock(), and the body
- * works on the shared int itself through mproc_value_ptr(). The parent prints 20 and exits with
- * 1 if the count is anything else.
+ * In C, the two lines `with counter.get_lock(): counter.value += 1` are one call,
+ * mproc_value_add_int, which adds under the Value's own lock. The parent prints 20 and exits
+ * with 1 if the count is anything else.
  *
  * Usage: value_counter [--method fork|spawn|forkserver]
  */
 #include "example_util.h"
 
-#include <stdint.h>
-
-#define NPROC 4
-#define TIMES 5
-
 static int increment(const mproc_args_t *args) {
   mproc_value_t *counter;
-  int rc = mproc_args_get_value(args, 0, &counter);
-  if (rc != 0)
-    return mproc_fail(2, "increment: bad arguments: %s", mproc_strerror(rc));
-  for (int i = 0; i < TIMES; i++) {
-    MPROC_WITH_LOCK(mproc_value_get_lock(counter), rc) { /* with counter.get_lock(): */
-      *(int32_t *)mproc_value_ptr(counter) += 1;         /* counter.value += 1 */
-    }
-    if (rc != 0)
-      return mproc_fail(3, "increment: counter.get_lock(): %s", mproc_strerror(rc));
-  }
+  MPROC_CHECK(mproc_args_parse(args, "V", &counter));
+  for (int i = 0; i < 5; i++)
+    MPROC_CHECK(mproc_value_add_int(counter, 1, NULL)); /* with counter.get_lock(): += 1 */
   return 0;
 }
 
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
-
-  const int32_t zero = 0;
+  example_init(argc, argv);
   mproc_value_t *counter;
-  int rc = mproc_value_new(&counter, 'i', &zero, MPROC_LOCK_NEW); /* counter = Value('i', 0) */
-  if (rc != 0)
-    return example_die("mproc_value_new", rc);
-
-  mproc_process_t *processes[NPROC];
-  mproc_args_t *args; /* args=(counter,) */
-  rc = mproc_args_new(&args);
-  if (rc == 0)
-    rc = mproc_args_add_value(args, counter);
-  if (rc != 0)
-    return example_die("creating a process", rc);
-  rc = example_start_same(processes, NPROC, increment, args);
-  mproc_args_free(args);
-  if (rc != 0)
-    return 1;
-
-  int failed = example_join_all(processes, NPROC);
-  if (failed < 0)
-    return 1;
-
-  int32_t value;
-  rc = mproc_value_get(counter, &value);
-  if (rc != 0)
-    return example_die("mproc_value_get", rc);
-  printf("%d\n", (int)value); /* print(counter.value) */
-  if (!failed && value != NPROC * TIMES) {
-    fprintf(stderr, "counter.value is %d, expected %d\n", (int)value, NPROC * TIMES);
-    failed = 1;
+  MPROC_CHECK(mproc_value_new(&counter, 'i', NULL, MPROC_LOCK_NEW));
+  mproc_process_t *processes[4];
+  for (int i = 0; i < 4; i++) {
+    MPROC_CHECK(mproc_process_newf(&processes[i], increment, "V", counter));
+    MPROC_CHECK(mproc_process_start(processes[i]));
   }
+  for (int i = 0; i < 4; i++)
+    example_join(processes[i]);
+  MPROC_CHECK(mproc_value_print(counter));
+  int64_t value;
+  MPROC_CHECK(mproc_value_get_int(counter, &value));
   mproc_value_free(counter);
-  return failed;
+  return value == 20 ? 0 : 1;
 }

@@ -194,7 +194,8 @@ typedef enum mproc_arg_type {
   MPROC_ARG_BARRIER = 11,  /* a Barrier */
   MPROC_ARG_VALUE = 12,    /* a shared Value (and its lock) */
   MPROC_ARG_ARRAY = 13,    /* a shared Array (and its lock) */
-  MPROC_ARG_QUEUE = 14     /* a Queue, SimpleQueue or JoinableQueue */
+  MPROC_ARG_QUEUE = 14,    /* a Queue, SimpleQueue or JoinableQueue */
+  MPROC_ARG_FUNC = 15      /** a function of the program or of a shared library */
 } mproc_arg_type;
 
 /* Total encoded size of an argument list, per process: 1 GiB. */
@@ -230,6 +231,62 @@ MPROC_API int mproc_args_parse(const mproc_args_t *args, const char *fmt, ...);
  * writable copy. NULL when none was bound. */
 MPROC_API void *mproc_args_self(const mproc_args_t *args, size_t *size);
 
+/** Format letters for the objects a child can receive, accepted by mproc_args_build,
+ * mproc_args_add and mproc_args_parse beside i l d s y n: 'P' connection (a Pipe end),
+ * 'Q' queue (any kind), 'L' lock (Lock or RLock), 'S' semaphore, 'C' condition, 'E' event,
+ * 'B' barrier, 'V' value, 'A' array — each an mproc_<kind>_t * when building, a pointer to one
+ * when parsing — and 'F' function (building: MPROC_FN(f); parsing: the address of a function
+ * pointer variable of the function's own type). When an item does not match its letter, parse
+ * returns MPROC_ETYPE (MPROC_ERANGE past the end) and mproc_last_error_message() names the
+ * position and both types, e.g. "argument 1: format 'L' wants a lock, the list holds an int".
+ * The mproc_args_get_* calls set the same message. Shared memory blocks travel by name ('s'). */
+MPROC_API int mproc_args_add(mproc_args_t *args, const char *fmt, ...);
+MPROC_API int mproc_args_vadd(mproc_args_t *args, const char *fmt, va_list ap);
+/** "int", "float", "bytes", "str", "connection", "None", "lock", ..., "function" for an
+ * MPROC_ARG_* type; "unknown" otherwise. Never NULL. */
+MPROC_API const char *mproc_arg_type_name(int type);
+
+/** A function as a typed value (Python passes functions to children by reference). The child
+ * finds it again the way process targets are found (the module that holds it, checked against
+ * its code), under every start method; any function of the program or of a shared library
+ * works, whatever its signature. Call it through a pointer of its real type:
+ *
+ *     int (*fn)(int);
+ *     mproc_args_parse(args, "F", &fn);
+ *     fn(3);
+ *
+ * Functions travel in process arguments, connections (mproc_conn_send) and queues
+ * (mproc_queue_put_values); MPROC_ENOTARGET if fn is not inside a loaded module. */
+typedef void (*mproc_fn)(void);
+/** Any function pointer as an mproc_fn (a cast, as C allows between function pointers). */
+#define MPROC_FN(f) ((mproc_fn)(f))
+MPROC_API int mproc_args_add_func(mproc_args_t *args, mproc_fn fn);
+/** Resolves item i in this process: MPROC_ENOTARGET / MPROC_EBUILDMISMATCH when the module is
+ * not loaded here or holds different code. Cast *out back to the function's own type. */
+MPROC_API int mproc_args_get_func(const mproc_args_t *args, size_t i, mproc_fn *out);
+
+/** Lists for Pool.map built in one call: n ints / doubles copied from values (NULL only for
+ * n == 0), or Python's range(start, stop, step) (step != 0, else MPROC_EINVAL; an empty range
+ * is an empty list). *out is released with mproc_args_free. */
+MPROC_API int mproc_args_from_ints(mproc_args_t **out, const int64_t *values, size_t n);
+MPROC_API int mproc_args_from_doubles(mproc_args_t **out, const double *values, size_t n);
+MPROC_API int mproc_args_range(mproc_args_t **out, int64_t start, int64_t stop, int64_t step);
+
+/** What Python's repr() prints for the same data: a list as [1, 'str', None, b'\x00', 2.5]
+ * (ints in decimal, floats in the shortest form that reads back exactly — 0.1, 1e+16, inf,
+ * nan —, bytes as b'...' and strings as '...' with Python's quote choice and escapes; strings
+ * are UTF-8, printed as they are except control characters and U+0080..U+00A0, U+00AD, which
+ * are escaped as Python does; invalid UTF-8 bytes show as \x..), objects as <lock>, <queue> ...
+ * Writes at most cap bytes including a NUL (buf may be NULL when cap is 0) and returns the
+ * length the whole text needs, as snprintf does; MPROC_EINVAL / MPROC_EMSGSIZE (over INT_MAX). */
+MPROC_API int mproc_args_repr(const mproc_args_t *args, char *buf, size_t cap);
+/** The repr of item i alone (Python's repr(x)). MPROC_ERANGE past the end. */
+MPROC_API int mproc_args_repr_item(const mproc_args_t *args, size_t i, char *buf, size_t cap);
+/** repr(float): the shortest text that reads back as v ("0.1", "3.1415926", "1e-05"). */
+MPROC_API int mproc_repr_double(double v, char *buf, size_t cap);
+/** print(list): the list's repr and a newline on stdout (flushed). 0 or a negative code. */
+MPROC_API int mproc_args_print(const mproc_args_t *args);
+
 /* ---------------------------------------------------------------------------------------
  * Process (Python's multiprocessing.Process).
  *
@@ -251,6 +308,10 @@ typedef int (*mproc_target_fn)(const mproc_args_t *args);
  * not inside a loaded module. */
 MPROC_API int mproc_process_new(mproc_process_t **out, mproc_target_fn target,
                                 const mproc_args_t *args);
+/** Process(target=f, args=(...)) in one call: the arguments given by format letters (the
+ * letters of mproc_args_build, objects and functions included). */
+MPROC_API int mproc_process_newf(mproc_process_t **out, mproc_target_fn target,
+                                 const char *fmt, ...);
 /* Name shown by mproc_current_process_name() in the child; default "Process-N". */
 MPROC_API int mproc_process_set_name(mproc_process_t *p, const char *name);
 MPROC_API const char *mproc_process_name(const mproc_process_t *p);
@@ -315,6 +376,17 @@ MPROC_API int mproc_process_wait_any(mproc_process_t *const *procs, size_t n,
  * is sent at once, so it survives a later crash. Max 4 KiB; longer messages are cut. */
 MPROC_API int mproc_fail(int code, const char *fmt, ...) MPROC_PRINTF(2, 3);
 
+/** For programs that would die on a Python exception anyway: MPROC_CHECK(call) evaluates to
+ * call's result when it is >= 0; a negative result prints the call's text, file, line,
+ * mproc_errname, mproc_strerror and mproc_last_error_message on stderr, e.g.
+ * "example.c:12: mproc_process_start(p) failed: MPROC_ENOTARGET (...)", hands the same text to
+ * the parent (mproc_fail) in a child, and exits with status 1 (Python's exit status after an
+ * uncaught exception). Not for results a program handles (timeouts, empty queues, EOF). */
+#define MPROC_CHECK(call) mproc_check((call), #call, __FILE__, __LINE__)
+/** The function behind MPROC_CHECK: returns rc when rc >= 0 (and clears the calling thread's
+ * last error message, so a later report never shows a stale one), else reports and exits. */
+MPROC_API int mproc_check(int rc, const char *call, const char *file, int line);
+
 /* ---------------------------------------------------------------------------------------
  * Connections (Python's Pipe() and Connection).
  *
@@ -356,6 +428,8 @@ MPROC_API int mproc_conn_poll(mproc_conn_t *c, int64_t timeout_ms);
 /* Typed values (the same ones process arguments carry). Not a Python wire format. */
 MPROC_API int mproc_conn_send(mproc_conn_t *c, const mproc_args_t *values);
 MPROC_API int mproc_conn_recv(mproc_conn_t *c, int64_t timeout_ms, mproc_args_t **values);
+/** conn.send((...)) in one call: the message is the list the format letters build. */
+MPROC_API int mproc_conn_sendf(mproc_conn_t *c, const char *fmt, ...);
 /* The fd (POSIX) or HANDLE (Windows) as an integer; -1 once closed. */
 MPROC_API intptr_t mproc_conn_fileno(const mproc_conn_t *c);
 MPROC_API int mproc_conn_readable(const mproc_conn_t *c);
@@ -632,6 +706,37 @@ MPROC_API int mproc_array_store(mproc_array_t *a, size_t i, int64_t value);
 MPROC_API int mproc_array_add(mproc_array_t *a, size_t i, int64_t delta, int64_t *old);
 MPROC_API int mproc_array_cas(mproc_array_t *a, size_t i, int64_t *expected, int64_t desired);
 
+/** Typed copies under the object's lock (if it has one), checked against the typecode: the
+ * _int forms for the integer typecodes (c ? b B h H i I l L q Q), the _double forms for f and
+ * d; any other pairing is MPROC_ETYPE with a message naming the typecode. Storing an int the
+ * element cannot hold (300 into 'b', -1 into 'I', 2 into '?') is MPROC_ERANGE and stores
+ * nothing (Python's ctypes would wrap it silently); reading a 'Q'/'L' element above INT64_MAX is
+ * MPROC_ERANGE. Array forms: MPROC_ERANGE for i >= length. */
+MPROC_API int mproc_value_get_int(const mproc_value_t *v, int64_t *out);
+MPROC_API int mproc_value_set_int(mproc_value_t *v, int64_t value);
+MPROC_API int mproc_value_get_double(const mproc_value_t *v, double *out);
+MPROC_API int mproc_value_set_double(mproc_value_t *v, double value);
+/** `v.value += delta` under the Value's own lock (with get_lock(), in Python's terms): one
+ * read-modify-write no other locked access can interleave with; *result (may be NULL) is the
+ * new value. A raw value (MPROC_LOCK_NONE) has no lock: the update is then not atomic, as in
+ * Python. MPROC_ERANGE (nothing stored) when the sum does not fit the type. */
+MPROC_API int mproc_value_add_int(mproc_value_t *v, int64_t delta, int64_t *result);
+MPROC_API int mproc_value_add_double(mproc_value_t *v, double delta, double *result);
+MPROC_API int mproc_array_get_int(const mproc_array_t *a, size_t i, int64_t *out);
+MPROC_API int mproc_array_set_int(mproc_array_t *a, size_t i, int64_t value);
+MPROC_API int mproc_array_get_double(const mproc_array_t *a, size_t i, double *out);
+MPROC_API int mproc_array_set_double(mproc_array_t *a, size_t i, double value);
+MPROC_API int mproc_array_add_int(mproc_array_t *a, size_t i, int64_t delta, int64_t *result);
+MPROC_API int mproc_array_add_double(mproc_array_t *a, size_t i, double delta, double *result);
+/** repr(v.value) and repr(a[:]) as Python prints them: 3.1415926, True, b'x', [0, -1, -2]
+ * ('c' arrays as one bytes object, as Python's slice gives; records as <record of N bytes>).
+ * snprintf's contract, as mproc_args_repr. The copy is taken under the lock. */
+MPROC_API int mproc_value_repr(const mproc_value_t *v, char *buf, size_t cap);
+MPROC_API int mproc_array_repr(const mproc_array_t *a, char *buf, size_t cap);
+/** print(v.value) / print(a[:]): the repr and a newline on stdout (flushed). */
+MPROC_API int mproc_value_print(const mproc_value_t *v);
+MPROC_API int mproc_array_print(const mproc_array_t *a);
+
 MPROC_API int mproc_args_add_value(mproc_args_t *args, mproc_value_t *v);
 MPROC_API int mproc_args_get_value(const mproc_args_t *args, size_t i, mproc_value_t **out);
 MPROC_API int mproc_args_add_array(mproc_args_t *args, mproc_array_t *a);
@@ -716,10 +821,19 @@ MPROC_API int mproc_queue_put(mproc_queue_t *q, const void *data, size_t size,
 /* Takes one item into a new buffer (*data, release with mproc_free; never NULL, even for 0
  * bytes). MPROC_EEMPTY (Python's queue.Empty) when none arrives in time. */
 MPROC_API int mproc_queue_get(mproc_queue_t *q, int64_t timeout_ms, void **data, size_t *size);
+/** Takes one item into the caller's buffer: 0 with *size its length. An item longer than cap
+ * is MPROC_ETOOSMALL with *size its length; it is kept by this handle and is the next item any
+ * get on this handle returns (call again with a buffer that large; no other process can take
+ * it any more). MPROC_EEMPTY when none arrives in time. */
+MPROC_API int mproc_queue_get_into(mproc_queue_t *q, void *buf, size_t cap, size_t *size,
+                                   int64_t timeout_ms);
 MPROC_API int mproc_queue_put_values(mproc_queue_t *q, const mproc_args_t *values,
                                      int64_t timeout_ms);
 MPROC_API int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms,
                                      mproc_args_t **values);
+/** q.put((...)) in one call: the item is the list the format letters build (mproc_args_build's
+ * letters, without objects), e.g. mproc_queue_putf(q, MPROC_FOREVER, "i", x). */
+MPROC_API int mproc_queue_putf(mproc_queue_t *q, int64_t timeout_ms, const char *fmt, ...);
 /* Items in the queue now (exact at the moment it was read; others may change it at once).
  * Windows: items still held back in a producer's overflow are not counted. */
 MPROC_API int64_t mproc_queue_qsize(const mproc_queue_t *q);
@@ -763,8 +877,9 @@ MPROC_API int mproc_args_get_queue(const mproc_args_t *args, size_t i, mproc_que
  * map/imap call the task once per item of a list, with that item as its only argument, and
  * keep one value per item (a task that adds nothing gives None; adding more than one fails the
  * item with MPROC_EINVAL). starmap passes a whole argument list per item. apply keeps every
- * value the task added. Arguments and results are the typed values of mproc_args_t, without
- * connections or shared objects (those travel as initargs); any size works.
+ * value the task added (None when it added none, as map). Arguments and results are the typed
+ * values of mproc_args_t, without connections or shared objects (those travel as initargs);
+ * any size works.
  *
  * Every item ends as exactly one of: a value, a task error (MPROC_ETASKFAILED, the task's own
  * return code and message), MPROC_EWORKERDIED (its worker died: the message names the pid,
@@ -952,7 +1067,9 @@ MPROC_API int mproc_wait(mproc_waitable *objs, size_t n, int64_t timeout_ms, siz
 /* "MainProcess" in the main process, the process name in a child. */
 MPROC_API const char *mproc_current_process_name(void);
 MPROC_API int64_t mproc_current_pid(void);
-/* The pid of the process that started this one, or 0 in the main process. */
+/** The pid of the process that started this one; in the main process, its OS parent (Python's
+ * os.getppid(); on Windows the creator's pid as the process list records it, 0 when there is
+ * none, e.g. under Wine when started from a Unix shell). */
 MPROC_API int64_t mproc_parent_pid(void);
 /* Reaps exited children, then copies up to cap handles of still-running children started by
  * this process (handles stay owned by the caller who created them); *count is the total. */

@@ -156,12 +156,17 @@ static const mp_item *at(const mproc_args_t *a, size_t i, mp_item *tmp) {
 
 static const mp_item *get(const mproc_args_t *a, size_t i, uint8_t type, int *rc, mp_item *tmp) {
   *rc = 0;
-  if (a == NULL)
+  if (a == NULL) {
     *rc = MPROC_EINVAL;
-  else if (i >= a->count)
+  } else if (i >= a->count) {
     *rc = MPROC_ERANGE;
-  else if (at(a, i, tmp)->type != type)
+    mproc__set_error_message("argument %zu: the list has only %zu item%s (%s wanted)", i,
+                             a->count, a->count == 1 ? "" : "s", mproc_arg_type_name(type));
+  } else if (at(a, i, tmp)->type != type) {
     *rc = MPROC_ETYPE;
+    mproc__set_error_message("argument %zu is %s, not %s", i,
+                             mproc_arg_type_name(at(a, i, tmp)->type), mproc_arg_type_name(type));
+  }
   return *rc ? NULL : at(a, i, tmp);
 }
 
@@ -245,99 +250,6 @@ int mproc__args_set_self(mproc_args_t *a, const void *self, size_t size) {
   return 0;
 }
 
-/* --- format-driven build / parse ----------------------------------------------------------- */
-
-static int build_one(mproc_args_t *a, char c, va_list *ap) {
-  switch (c) {
-  case 'i':
-    return mproc_args_add_int(a, va_arg(*ap, int));
-  case 'l':
-    return mproc_args_add_int(a, va_arg(*ap, int64_t));
-  case 'd':
-    return mproc_args_add_double(a, va_arg(*ap, double));
-  case 's':
-    return mproc_args_add_str(a, va_arg(*ap, const char *));
-  case 'y': {
-    const void *p = va_arg(*ap, const void *);
-    return mproc_args_add_bytes(a, p, va_arg(*ap, size_t));
-  }
-  case 'n':
-    return mproc_args_add_none(a);
-  default:
-    return MPROC_EINVAL;
-  }
-}
-
-int mproc_args_vbuild(mproc_args_t **out, const char *fmt, va_list ap) {
-  if (out == NULL || fmt == NULL)
-    return MPROC_EINVAL;
-  mproc_args_t *a;
-  int rc = mproc_args_new(&a);
-  va_list cp;
-  va_copy(cp, ap);
-  for (const char *f = fmt; rc == 0 && *f; f++)
-    if (*f != ' ')
-      rc = build_one(a, *f, &cp);
-  va_end(cp);
-  if (rc != 0) {
-    mproc_args_free(a);
-    a = NULL;
-  }
-  *out = a;
-  return rc;
-}
-
-int mproc_args_build(mproc_args_t **out, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int rc = mproc_args_vbuild(out, fmt, ap);
-  va_end(ap);
-  return rc;
-}
-
-static int parse_one(const mproc_args_t *a, size_t i, char c, va_list *ap) {
-  int64_t v;
-  int rc;
-  switch (c) {
-  case 'i':
-    if ((rc = mproc_args_get_int(a, i, &v)) != 0)
-      return rc;
-    if (v < INT32_MIN || v > INT32_MAX)
-      return MPROC_ERANGE;
-    *va_arg(*ap, int *) = (int)v;
-    return 0;
-  case 'l':
-    return mproc_args_get_int(a, i, va_arg(*ap, int64_t *));
-  case 'd':
-    return mproc_args_get_double(a, i, va_arg(*ap, double *));
-  case 's':
-    return mproc_args_get_str(a, i, va_arg(*ap, const char **));
-  case 'y': {
-    const void **p = va_arg(*ap, const void **);
-    return mproc_args_get_bytes(a, i, p, va_arg(*ap, size_t *));
-  }
-  case 'n':
-    rc = mproc_args_type(a, i);
-    return rc == MPROC_ARG_NONE ? 0 : rc < 0 ? rc : MPROC_ETYPE;
-  default:
-    return MPROC_EINVAL;
-  }
-}
-
-int mproc_args_parse(const mproc_args_t *a, const char *fmt, ...) {
-  if (a == NULL || fmt == NULL)
-    return MPROC_EINVAL;
-  va_list ap;
-  va_start(ap, fmt);
-  int rc = 0;
-  size_t i = 0;
-  for (const char *f = fmt; rc == 0 && *f; f++)
-    if (*f != ' ')
-      rc = parse_one(a, i++, *f, &ap);
-  va_end(ap);
-  return rc;
-}
-
 /* --- wire form: u32 count, then per item u8 type + blob ----------------------------------- */
 
 size_t mproc__args_encoded_size(const mproc_args_t *a) {
@@ -368,6 +280,8 @@ static int valid_item(uint8_t type, const unsigned char *p, size_t n) {
     return n == CONN_PAYLOAD;
   case MPROC_ARG_NONE:
     return n == 0;
+  case MPROC_ARG_FUNC:
+    return n >= 24 && n < 24 + MP_MODULE_MAX; /* what mproc__target_encode writes */
   default:
     return mproc__obj_is_object(type) && n >= 1;
   }
@@ -490,6 +404,46 @@ size_t mproc__args_handles(const mproc_args_t *a, os_handle *out, size_t cap) {
       k = mproc__obj_handles(p, it->len, out, k, cap);
   }
   return k;
+}
+
+/* --- functions as values ----------------------------------------------------------------- */
+
+int mproc_args_add_func(mproc_args_t *a, mproc_fn fn) {
+  if (a == NULL || fn == NULL)
+    return MPROC_EINVAL;
+  mp_target_ref ref;
+  int rc = mproc__target_locate((mproc_target_fn)fn, &ref);
+  if (rc != 0)
+    return rc;
+  mp_buf b;
+  mproc__buf_init(&b);
+  mproc__target_encode(&ref, &b);
+  rc = b.err ? b.err : add_item(a, MPROC_ARG_FUNC, b.data, b.len);
+  mproc__buf_free(&b);
+  return rc;
+}
+
+/* Resolved on every call, in the calling process: the same path under every start method. */
+int mproc_args_get_func(const mproc_args_t *a, size_t i, mproc_fn *out) {
+  int rc;
+  mp_item tmp;
+  const mp_item *it = get(a, i, MPROC_ARG_FUNC, &rc, &tmp);
+  if (it == NULL || out == NULL)
+    return it ? MPROC_EINVAL : rc;
+  mp_rd r;
+  mp_target_ref ref;
+  mproc__rd_init(&r, a->enc.data + it->off, it->len);
+  if ((rc = mproc__target_decode(&r, &ref)) != 0)
+    return rc;
+  mproc_target_fn fn;
+  if ((rc = mproc__target_resolve(&ref, &fn)) != 0) {
+    mproc__set_error_message("argument %zu: function at offset %llu of %s: %s", i,
+                             (unsigned long long)ref.offset,
+                             ref.module[0] ? ref.module : "the executable", mproc_strerror(rc));
+    return rc;
+  }
+  *out = (mproc_fn)fn;
+  return 0;
 }
 
 /* --- shared objects as arguments ------------------------------------------------------------ */

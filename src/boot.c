@@ -39,7 +39,8 @@ int mproc__bootstrap_pending(void) {
 
 const char *mproc_current_process_name(void) { return g_name; }
 int64_t mproc_current_pid(void) { return mproc__os_getpid(); }
-int64_t mproc_parent_pid(void) { return g_parent_pid; }
+/* A child knows who started it from its bootstrap record; the main process asks the OS. */
+int64_t mproc_parent_pid(void) { return g_is_child ? g_parent_pid : mproc__os_getppid(); }
 
 void mproc__boot_encode(const mp_boot *bt, mp_buf *b) {
   mproc__put_u32(b, 1); /* record version */

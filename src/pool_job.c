@@ -312,13 +312,20 @@ static int item_values(const mproc_result_t *j, size_t from, size_t to, mproc_ar
   return rc;
 }
 
+/* apply's values: what the task added, or None when it added nothing (a Python function without
+ * a return statement gives None through apply as through map). */
+static int apply_values(mproc_args_t *a, const mproc_args_t *vals) {
+  int rc = mproc__args_extend(a, vals, 0);
+  return rc == 0 && mproc_args_count(a) == 0 ? mproc_args_add_none(a) : rc;
+}
+
 int mproc__job_values(mproc_result_t *j, mproc_args_t **out) {
   mproc_args_t *a;
   int rc = mproc_args_new(&a);
   if (rc != 0)
     return rc;
   if (j->in.kind == KIND_APPLY)
-    rc = mproc__args_extend(a, j->apply_vals, 0);
+    rc = apply_values(a, j->apply_vals);
   else
     rc = item_values(j, 0, j->n, a);
   if (rc != 0) {
@@ -465,7 +472,7 @@ static int iter_item(mproc_result_t *r, size_t i, mproc_args_t **value) {
   }
   int rc = mproc_args_new(value);
   if (rc == 0 && r->in.kind == KIND_APPLY)
-    rc = mproc__args_extend(*value, r->apply_vals, 0);
+    rc = apply_values(*value, r->apply_vals);
   else if (rc == 0)
     rc = item_values(r, i, i + 1, *value);
   return rc;

@@ -743,6 +743,55 @@ int mproc_queue_put(mproc_queue_t *q, const void *data, size_t size, int64_t tim
                             : mproc__queue_put_bytes(q, data, size, deadline);
 }
 
+/* The item a too-small mproc_queue_get_into left on this handle, if any: 1 and *b takes it. */
+static int take_stash(mproc_queue_t *q, mp_buf *b) {
+  if (!__atomic_load_n(&q->stashed, __ATOMIC_ACQUIRE))
+    return 0; /* the common case costs one load */
+  mproc__os_global_lock();
+  int had = q->stashed;
+  if (had) {
+    mproc__buf_free(b);
+    b->data = q->stash;
+    b->len = b->cap = q->stash_len;
+    q->stash = NULL;
+    __atomic_store_n(&q->stashed, 0, __ATOMIC_RELEASE);
+  }
+  mproc__os_global_unlock();
+  return had;
+}
+
+static int get_any(mproc_queue_t *q, int64_t timeout_ms, mp_buf *b) {
+  return take_stash(q, b) ? 0 : mproc__queue_get_into(q, timeout_ms, b);
+}
+
+int mproc_queue_get_into(mproc_queue_t *q, void *buf, size_t cap, size_t *size,
+                         int64_t timeout_ms) {
+  int rc = usable(q);
+  if (rc != 0 || size == NULL || (buf == NULL && cap > 0) || timeout_ms < MPROC_FOREVER)
+    return rc ? rc : MPROC_EINVAL;
+  mp_buf b;
+  mproc__buf_init(&b);
+  if ((rc = get_any(q, timeout_ms, &b)) != 0) {
+    mproc__buf_free(&b);
+    return rc;
+  }
+  *size = b.len;
+  if (b.len <= cap) {
+    if (b.len)
+      memcpy(buf, b.data, b.len);
+    mproc__buf_free(&b);
+    return 0;
+  }
+  mproc__os_global_lock(); /* keep it for the next get on this handle */
+  q->stash = b.data;
+  q->stash_len = b.len;
+  __atomic_store_n(&q->stashed, 1, __ATOMIC_RELEASE);
+  mproc__os_global_unlock();
+  mproc__set_error_message("the item has %zu bytes, the buffer %zu; it is kept for the next get",
+                           b.len, cap);
+  return MPROC_ETOOSMALL;
+}
+
 int mproc_queue_get(mproc_queue_t *q, int64_t timeout_ms, void **data, size_t *size) {
   int rc = usable(q);
   if (rc != 0 || data == NULL || size == NULL || timeout_ms < MPROC_FOREVER)
@@ -751,7 +800,7 @@ int mproc_queue_get(mproc_queue_t *q, int64_t timeout_ms, void **data, size_t *s
   *size = 0;
   mp_buf b;
   mproc__buf_init(&b);
-  rc = mproc__queue_get_into(q, timeout_ms, &b);
+  rc = get_any(q, timeout_ms, &b);
   if (rc == 0) {
     *data = b.data;
     *size = b.len;
@@ -921,6 +970,7 @@ void mproc_queue_free(mproc_queue_t *q) {
   if (q == NULL)
     return;
   mproc__queue_drain_overflow(q, q->cancel_join);
+  free(q->stash);
   mproc__queue_unregister(q);
   mproc__ovf_release(q, q->o.creator);
   mproc__shobj_release(&q->o);

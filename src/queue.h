@@ -70,6 +70,11 @@ struct mproc_queue {
   int cancel_join;
   int abandon; /* set (atomically) when the overflow is to be dropped: the feeder stops */
   struct mproc_queue *ovf_next; /* registry of queues that ever overflowed here */
+  /* an item mproc_queue_get_into took but could not fit: the next get on this handle returns
+   * it (guarded by mproc__os_global_lock) */
+  unsigned char *stash;
+  size_t stash_len;
+  int stashed;
 };
 
 /* queue.c: puts with the deadline (MPROC_EFULL when no room in time); the largest item put as

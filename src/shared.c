@@ -294,6 +294,178 @@ int mproc_value_cas(mproc_value_t *v, int64_t *expected, int64_t desired) {
   return v ? mproc_array_cas(&v->a, 0, expected, desired) : MPROC_EINVAL;
 }
 
+/* --- typed accessors -------------------------------------------------------------------------- */
+
+enum { OP_GET, OP_SET, OP_ADD };
+
+/* The element kind the call needs (integer or floating) against the typecode, and i. */
+static int check_typed(const mproc_array_t *a, size_t i, int want_int) {
+  if (a == NULL)
+    return MPROC_EINVAL;
+  if (a->type == NULL) {
+    mproc__set_error_message("a record has no typed accessors: use its pointer");
+    return MPROC_ETYPE;
+  }
+  if (a->type->is_int != want_int) {
+    mproc__set_error_message("typecode '%c' holds %s: use the %s accessors", a->tc,
+                             want_int ? "floating-point numbers" : "integers",
+                             want_int ? "_double" : "_int");
+    return MPROC_ETYPE;
+  }
+  if (i >= a->len) {
+    mproc__set_error_message("index %zu out of range (length %zu)", i, a->len);
+    return MPROC_ERANGE;
+  }
+  return 0;
+}
+
+/* 1 if v fits the integer type t ('?' holds 0 and 1 only). */
+static int int_fits(const ctype *t, int64_t v) {
+  int bits = t->size * 8;
+  if (t->tc == '?')
+    return v == 0 || v == 1;
+  if (t->is_signed)
+    return bits == 64 || (v >= -((int64_t)1 << (bits - 1)) && v < ((int64_t)1 << (bits - 1)));
+  return v >= 0 && (bits == 64 || v < ((int64_t)1 << bits));
+}
+
+static int range_error(const ctype *t, int64_t v) {
+  mproc__set_error_message("%lld does not fit typecode '%c'", (long long)v, t->tc);
+  return MPROC_ERANGE;
+}
+
+static uint64_t load_raw(const unsigned char *p, size_t size) {
+  uint8_t b;
+  uint16_t h;
+  uint32_t w;
+  uint64_t q;
+  switch (size) {
+  case 1: memcpy(&b, p, 1); return b;
+  case 2: memcpy(&h, p, 2); return h;
+  case 4: memcpy(&w, p, 4); return w;
+  default: memcpy(&q, p, 8); return q;
+  }
+}
+
+static void store_raw(unsigned char *p, size_t size, uint64_t v) {
+  uint8_t b = (uint8_t)v;
+  uint16_t h = (uint16_t)v;
+  uint32_t w = (uint32_t)v;
+  switch (size) {
+  case 1: memcpy(p, &b, 1); break;
+  case 2: memcpy(p, &h, 2); break;
+  case 4: memcpy(p, &w, 4); break;
+  default: memcpy(p, &v, 8);
+  }
+}
+
+/* Lock held: get, set or add on integer element p. */
+static int int_op_locked(const ctype *t, unsigned char *p, int op, int64_t in, int64_t *cur) {
+  uint64_t raw = load_raw(p, t->size);
+  *cur = widen(t, raw);
+  if (!t->is_signed && t->size == 8 && *cur < 0) {
+    mproc__set_error_message("%llu does not fit int64_t", (unsigned long long)raw);
+    return MPROC_ERANGE;
+  }
+  if (op == OP_GET)
+    return 0;
+  if (op == OP_ADD) {
+    if ((in > 0 && *cur > INT64_MAX - in) || (in < 0 && *cur < INT64_MIN - in) ||
+        !int_fits(t, *cur + in))
+      return range_error(t, (int64_t)((uint64_t)*cur + (uint64_t)in));
+    in += *cur;
+  }
+  store_raw(p, t->size, (uint64_t)in);
+  *cur = in;
+  return 0;
+}
+
+static int dbl_op_locked(const ctype *t, unsigned char *p, int op, double in, double *cur) {
+  float f;
+  if (t->tc == 'f')
+    memcpy(&f, p, sizeof f), *cur = f;
+  else
+    memcpy(cur, p, sizeof *cur);
+  if (op == OP_GET)
+    return 0;
+  *cur = op == OP_ADD ? *cur + in : in;
+  if (t->tc == 'f') {
+    f = (float)*cur;
+    memcpy(p, &f, sizeof f);
+    *cur = f;
+  } else {
+    memcpy(p, cur, sizeof *cur);
+  }
+  return 0;
+}
+
+/* One typed operation on element i under the object's lock; the lock's code (0 or
+ * MPROC_EOWNERDEAD, as copy_locked) unless the operation itself failed. */
+static int typed_op(const mproc_array_t *a, size_t i, int op, int is_int, int64_t iv,
+                    double dv, int64_t *iout, double *dout) {
+  int rc = check_typed(a, i, is_int);
+  if (rc != 0)
+    return rc;
+  if (is_int && op == OP_SET && !int_fits(a->type, iv))
+    return range_error(a->type, iv);
+  rc = a->lock ? mproc_lock_acquire(a->lock, MPROC_FOREVER) : 0;
+  if (rc != 0 && rc != MPROC_EOWNERDEAD)
+    return rc;
+  int64_t icur = 0;
+  double dcur = 0;
+  unsigned char *p = a->data + i * a->elem;
+  int orc = is_int ? int_op_locked(a->type, p, op, iv, &icur)
+                   : dbl_op_locked(a->type, p, op, dv, &dcur);
+  if (rc == MPROC_EOWNERDEAD)
+    mproc_lock_consistent(a->lock);
+  if (a->lock)
+    mproc_lock_release(a->lock);
+  if (orc != 0)
+    return orc;
+  if (iout)
+    *iout = icur;
+  if (dout)
+    *dout = dcur;
+  return rc;
+}
+
+int mproc_array_get_int(const mproc_array_t *a, size_t i, int64_t *out) {
+  return out ? typed_op(a, i, OP_GET, 1, 0, 0, out, NULL) : MPROC_EINVAL;
+}
+int mproc_array_set_int(mproc_array_t *a, size_t i, int64_t value) {
+  return typed_op(a, i, OP_SET, 1, value, 0, NULL, NULL);
+}
+int mproc_array_add_int(mproc_array_t *a, size_t i, int64_t delta, int64_t *result) {
+  return typed_op(a, i, OP_ADD, 1, delta, 0, result, NULL);
+}
+int mproc_array_get_double(const mproc_array_t *a, size_t i, double *out) {
+  return out ? typed_op(a, i, OP_GET, 0, 0, 0, NULL, out) : MPROC_EINVAL;
+}
+int mproc_array_set_double(mproc_array_t *a, size_t i, double value) {
+  return typed_op(a, i, OP_SET, 0, 0, value, NULL, NULL);
+}
+int mproc_array_add_double(mproc_array_t *a, size_t i, double delta, double *result) {
+  return typed_op(a, i, OP_ADD, 0, 0, delta, NULL, result);
+}
+int mproc_value_get_int(const mproc_value_t *v, int64_t *out) {
+  return v ? mproc_array_get_int(&v->a, 0, out) : MPROC_EINVAL;
+}
+int mproc_value_set_int(mproc_value_t *v, int64_t value) {
+  return v ? mproc_array_set_int(&v->a, 0, value) : MPROC_EINVAL;
+}
+int mproc_value_add_int(mproc_value_t *v, int64_t delta, int64_t *result) {
+  return v ? mproc_array_add_int(&v->a, 0, delta, result) : MPROC_EINVAL;
+}
+int mproc_value_get_double(const mproc_value_t *v, double *out) {
+  return v ? mproc_array_get_double(&v->a, 0, out) : MPROC_EINVAL;
+}
+int mproc_value_set_double(mproc_value_t *v, double value) {
+  return v ? mproc_array_set_double(&v->a, 0, value) : MPROC_EINVAL;
+}
+int mproc_value_add_double(mproc_value_t *v, double delta, double *result) {
+  return v ? mproc_array_add_double(&v->a, 0, delta, result) : MPROC_EINVAL;
+}
+
 /* --- crossing into children ------------------------------------------------------------------- */
 
 int mproc__array_encode(const mproc_array_t *a, mp_buf *b) {

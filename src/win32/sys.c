@@ -16,8 +16,23 @@
 
 int64_t mproc__os_getpid(void) { return (int64_t)GetCurrentProcessId(); }
 
-/* Windows keeps no cheap, reliable parent link (the recorded pid may be reused): os.h allows 0. */
-int64_t mproc__os_getppid(void) { return 0; }
+/* The creator's pid as the process list records it (Python's os.getppid() reads the same
+ * field). Windows does not re-parent: after the creator exits the pid stays, and may since
+ * have been reused; 0 when the list cannot be read. */
+int64_t mproc__os_getppid(void) {
+  HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+  if (snap == INVALID_HANDLE_VALUE)
+    return 0;
+  DWORD self = GetCurrentProcessId(), parent = 0;
+  PROCESSENTRY32W pe = {.dwSize = sizeof pe};
+  for (BOOL ok = Process32FirstW(snap, &pe); ok; ok = Process32NextW(snap, &pe))
+    if (pe.th32ProcessID == self) {
+      parent = pe.th32ParentProcessID;
+      break;
+    }
+  CloseHandle(snap);
+  return (int64_t)parent;
+}
 
 int mproc__os_thread_count(void) {
   HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);

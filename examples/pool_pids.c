@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool_pids — which worker ran each task: a Pool of three processes, six tasks.
+ *
+ * Python (the tutorials say "the pool reuses its worker processes"; written out here):
+ *     import os
+ *     from multiprocessing import Pool
+ *
+ *     def work(x):
+ *         print(f'task {x} in worker {os.getpid()}', flush=True)
+ *         return os.getpid()
+ *
+ *     if __name__ == '__main__':
+ *         with Pool(3) as pool:
+ *             pids = pool.map(work, range(6))
+ *         print('workers used:', len(set(pids)) <= 3, os.getpid() not in pids)
+ *
+ * Output: six `task N in worker PID` lines (any order, at most three distinct pids), then
+ * `workers used: True True`: the six tasks ran in at most three processes, none of them the
+ * parent.
+ *
+ * Usage: pool_pids [--method fork|spawn|forkserver]
+ */
+#include "example_util.h"
+
+static int work(const mproc_args_t *args, mproc_args_t *result) {
+  int x;
+  MPROC_CHECK(mproc_args_parse(args, "i", &x));
+  printf("task %d in worker %lld\n", x, (long long)mproc_current_pid());
+  fflush(stdout);
+  return mproc_args_add_int(result, mproc_current_pid());
+}
+
+int main(int argc, char **argv) {
+  example_init(argc, argv);
+  mproc_pool_options opts = {.processes = 3};
+  mproc_pool_t *pool;
+  mproc_args_t *items, *pids;
+  MPROC_CHECK(mproc_pool_new(&pool, &opts));
+  MPROC_CHECK(mproc_args_range(&items, 0, 6, 1));
+  MPROC_CHECK(mproc_pool_map(pool, work, items, NULL, &pids));
+  mproc_pool_free(pool);
+  int64_t seen[6];
+  size_t distinct = 0;
+  int parent = 0;
+  for (size_t i = 0; i < mproc_args_count(pids); i++) {
+    int64_t pid;
+    size_t j = 0;
+    MPROC_CHECK(mproc_args_get_int(pids, i, &pid));
+    while (j < distinct && seen[j] != pid)
+      j++;
+    if (j == distinct)
+      seen[distinct++] = pid;
+    parent |= pid == mproc_current_pid();
+  }
+  printf("workers used: %s %s\n", distinct <= 3 ? "True" : "False", parent ? "False" : "True");
+  mproc_args_free(pids);
+  mproc_args_free(items);
+  return 0;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* apply and map agree on a task that returns nothing (None, as Python), and map inputs built
+ * in one call (mproc_args_range / mproc_args_from_ints). */
+#include "runner.h"
+
+/* Python's `def f(x): pass`. */
+static int returns_nothing(const mproc_args_t *args, mproc_args_t *result) {
+  (void)args;
+  (void)result;
+  return 0;
+}
+
+static int square(const mproc_args_t *args, mproc_args_t *result) {
+  int64_t x;
+  int rc = mproc_args_get_int(args, 0, &x);
+  return rc ? rc : mproc_args_add_int(result, x * x);
+}
+
+TEST(apply_and_map_give_none_for_nothing, 60, ALL) {
+  mproc_pool_options o = MPROC_POOL_OPTIONS_INIT;
+  o.processes = 2;
+  mproc_pool_t *pool;
+  ASSERT_OK(mproc_pool_new(&pool, &o));
+  mproc_args_t *r, *items;
+  ASSERT_OK(mproc_pool_apply(pool, returns_nothing, NULL, NULL, &r));
+  ASSERT_EQ(mproc_args_count(r), 1);
+  ASSERT_EQ(mproc_args_type(r, 0), MPROC_ARG_NONE);
+  mproc_args_free(r);
+  mproc_result_t *res;
+  ASSERT_OK(mproc_pool_apply_async(pool, returns_nothing, NULL, NULL, &res));
+  ASSERT_OK(mproc_result_get(res, 30000, &r));
+  char buf[32];
+  mproc_args_repr(r, buf, sizeof buf);
+  ASSERT_TRUE(strcmp(buf, "[None]") == 0);
+  mproc_args_free(r);
+  mproc_result_free(res);
+  ASSERT_OK(mproc_args_range(&items, 0, 3, 1));
+  ASSERT_OK(mproc_pool_map(pool, returns_nothing, items, NULL, &r));
+  mproc_args_repr(r, buf, sizeof buf);
+  ASSERT_TRUE(strcmp(buf, "[None, None, None]") == 0);
+  mproc_args_free(r);
+  mproc_args_free(items);
+  mproc_pool_free(pool);
+}
+
+TEST(map_over_range_and_array, 60, ALL) {
+  mproc_pool_options o = MPROC_POOL_OPTIONS_INIT;
+  o.processes = 2;
+  mproc_pool_t *pool;
+  ASSERT_OK(mproc_pool_new(&pool, &o));
+  mproc_args_t *items, *r;
+  char buf[64];
+  ASSERT_OK(mproc_args_range(&items, 0, 10, 1));
+  ASSERT_OK(mproc_pool_map(pool, square, items, NULL, &r));
+  mproc_args_repr(r, buf, sizeof buf);
+  ASSERT_TRUE(strcmp(buf, "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]") == 0);
+  mproc_args_free(r);
+  mproc_args_free(items);
+  static const int64_t v[] = {-3, 7, 100000};
+  ASSERT_OK(mproc_args_from_ints(&items, v, 3));
+  ASSERT_OK(mproc_pool_map(pool, square, items, NULL, &r));
+  mproc_args_repr(r, buf, sizeof buf);
+  ASSERT_TRUE(strcmp(buf, "[9, 49, 10000000000]") == 0);
+  mproc_args_free(r);
+  mproc_args_free(items);
+  mproc_pool_free(pool);
+}
