@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +40,12 @@ int mproc__os_park_new(os_handle *h) {
   return 0;
 }
 
-/* Longest nap of the back-off poll: the cost of a wake-up nobody signals (latency) against
- * the cost of looking (a sleeper looks ~1000 times a second at most). */
+/* The back-off poll: SPINS looks with a pause between, then sched_yield() for YIELD_NS, then
+ * naps from NAP_MIN_NS doubling to NAP_MAX_NS: the cost of a wake-up nobody signals (latency)
+ * against the cost of looking (a sleeper looks ~1000 times a second at most). */
+#define SPINS 100
+#define YIELD_NS ((int64_t)200000)
+#define NAP_MIN_NS ((int64_t)50000)
 #define NAP_MAX_NS ((int64_t)1000000)
 /* With a futex-like call, a sleeper still looks at the word itself this often: a wake-up that
  * went to a sleeper killed before it acted on it must not strand the others. */
@@ -98,20 +103,22 @@ static void addr_wake(const uint32_t *addr, uint32_t n) {
 }
 
 /* Returns once *addr != expected (0) or at the deadline (MPROC_ETIMEDOUT). Spins a little (the
- * change is often a few hundred nanoseconds away), yields a little, then naps with a growing
+ * change is often a few hundred nanoseconds away), then yields for a while (on a busy machine
+ * the process that will change the word may be waiting for a CPU), then naps with a growing
  * nap. Nothing another process does or fails to do can keep it asleep past its next look. */
 int mproc__os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, int64_t deadline) {
   (void)h;
-  int64_t nap_ns = 20000;
+  int64_t nap_ns = NAP_MIN_NS, yield_until = 0;
   for (unsigned i = 0;; i++) {
     if (LD(addr) != expected)
       return 0;
     int64_t now = mproc__os_now_ns();
     if (deadline <= now)
       return MPROC_ETIMEDOUT;
-    if (i < 64) {
+    if (i < SPINS) {
       mproc__os_cpu_relax();
-    } else if (i < 72) {
+    } else if (yield_until == 0 || now < yield_until) {
+      yield_until = yield_until ? yield_until : now + YIELD_NS;
       sched_yield();
     } else if (addr_wait(addr, expected, deadline - now > SLICE_NS ? now + SLICE_NS : deadline)) {
       nap(deadline - now < nap_ns ? deadline - now : nap_ns);
@@ -127,35 +134,57 @@ int mproc__os_park_wake(const uint32_t *addr, os_handle h, uint32_t n) {
 }
 
 /* --- mutexes with owner-death detection -------------------------------------------------------
- * The lock word holds the owner's pid (0: free), taken with one CAS; its birth stamp follows in
- * a second word, so a pid reused by a newer process is not mistaken for the owner. A locker
- * that finds the lock held looks, now and then, whether the owner still exists; if it died, the
- * locker takes the lock over with a CAS from the very pid it judged and reports
- * MPROC_EOWNERDEAD, as a robust mutex would. Ownership is per process: a thread that ends while
- * holding the lock leaves it held while its process lives (robust pthread mutexes would tell). */
+ * The lock word holds the owner's pid (0: free) in its low half and, in its high half, a count
+ * of acquisitions; it is taken with one CAS. The owner's birth stamp follows in a second word,
+ * so a pid reused by a newer process is not mistaken for the owner. A locker that finds the
+ * lock held looks, now and then, whether the owner still exists; if it died, the locker takes
+ * the lock over with a CAS from the very word it judged and reports MPROC_EOWNERDEAD, as a
+ * robust mutex would. The count is what makes that CAS safe: a judgement that took a while
+ * (a /proc read) can be about an acquisition that is over, by the same pid or another, and
+ * then the word differs. Ownership is per process: a thread that ends while holding the lock
+ * leaves it held while its process lives (robust pthread mutexes would tell). */
 
 typedef struct gmutex {
-  uint32_t owner;   /* pid of the holder; 0: free */
-  uint32_t waiters; /* lockers parked on owner: unlock wakes one */
+  uint64_t word;    /* acquisitions << 32 | holder's pid; pid 0: free */
   uint64_t birth;   /* holder's mproc__os_pid_birth; 0 while not yet stored or unknown */
+  uint32_t waiters; /* lockers parked on the pid half: unlock wakes one */
 } gmutex;
 
 _Static_assert(sizeof(gmutex) <= sizeof(os_mutex_mem), "os_mutex_mem too small");
 
+#define W_PID(w) ((uint32_t)(w))
+#define W_NEXT(w, pid) ((((w) >> 32) + 1) << 32 | (pid))
+
+/* The pid half of the word, where waiters park (wait-on-address calls take 32 bits). */
+static uint32_t *pid_half(gmutex *g) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  return (uint32_t *)(void *)&g->word + 1;
+#else
+  return (uint32_t *)(void *)&g->word;
+#endif
+}
+
 /* A waiter looks at the owner's liveness this often (a /proc read or a sysctl, not free). */
 #define OWNER_CHECK_NS ((int64_t)10000000)
 
-/* This process's pid and birth, cached per pid (a fork child is another process). */
+/* This process's pid and birth, looked up once per process (getpid is a system call with
+ * glibc >= 2.25): a fork child forgets them in an atfork handler. */
+static uint32_t g_pid;
+static uint64_t g_birth;
+static pthread_once_t g_id_once = PTHREAD_ONCE_INIT;
+static void id_atfork_child(void) { __atomic_store_n(&g_pid, 0, __ATOMIC_RELAXED); }
+static void id_register(void) { pthread_atfork(NULL, NULL, id_atfork_child); }
+
 static void self_id(uint32_t *pid, uint64_t *birth) {
-  static uint32_t c_pid;
-  static uint64_t c_birth;
-  uint32_t me = (uint32_t)getpid();
-  if (__atomic_load_n(&c_pid, __ATOMIC_ACQUIRE) != me) {
-    __atomic_store_n(&c_birth, mproc__os_pid_birth(me), __ATOMIC_RELAXED);
-    __atomic_store_n(&c_pid, me, __ATOMIC_RELEASE);
+  uint32_t me = __atomic_load_n(&g_pid, __ATOMIC_ACQUIRE);
+  if (me == 0) {
+    pthread_once(&g_id_once, id_register);
+    me = (uint32_t)getpid();
+    __atomic_store_n(&g_birth, mproc__os_pid_birth(me), __ATOMIC_RELAXED);
+    __atomic_store_n(&g_pid, me, __ATOMIC_RELEASE);
   }
   *pid = me;
-  *birth = __atomic_load_n(&c_birth, __ATOMIC_RELAXED);
+  *birth = __atomic_load_n(&g_birth, __ATOMIC_RELAXED);
 }
 
 int mproc__os_mutex_init(os_mutex_mem *m, os_handle *h) {
@@ -164,27 +193,33 @@ int mproc__os_mutex_init(os_mutex_mem *m, os_handle *h) {
   return 0;
 }
 
-/* 1 if the holder seen as `pid` (with birth stamp `birth`, 0 if not stored yet) is gone. */
-static int owner_gone(uint32_t pid, uint64_t birth) {
-  if (!mproc__os_pid_alive(pid))
+/* 1 if the acquisition seen as word w is by a process that is gone. The birth stamp is read
+ * between two reads of the word: equal ones mean it belongs to that acquisition (0 or the
+ * holder's, as unlock clears it before freeing the word). */
+static int owner_gone(gmutex *g, uint64_t w) {
+  uint64_t birth = LD(&g->birth);
+  if (LD(&g->word) != w)
+    return 0; /* changed hands: look again later */
+  if (!mproc__os_pid_alive(W_PID(w)))
     return 1;
-  uint64_t now = birth != 0 ? mproc__os_pid_birth(pid) : 0;
+  uint64_t now = birth != 0 ? mproc__os_pid_birth(W_PID(w)) : 0;
   return now != 0 && now != birth; /* the pid names a newer process */
+}
+
+static int cas(gmutex *g, uint64_t *seen, uint64_t want) {
+  return __atomic_compare_exchange_n(&g->word, seen, want, 0, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST);
 }
 
 /* One attempt: 0 taken, MPROC_EOWNERDEAD taken from a dead owner, MPROC_ETIMEDOUT held. */
 static int try_take(gmutex *g, int check_owner) {
-  uint32_t me, seen = 0;
-  uint64_t my_birth;
+  uint32_t me;
+  uint64_t my_birth, w = LD(&g->word);
   self_id(&me, &my_birth);
   int rc = 0;
-  if (!__atomic_compare_exchange_n(&g->owner, &seen, me, 0, __ATOMIC_SEQ_CST,
-                                   __ATOMIC_SEQ_CST)) {
-    if (!check_owner || !owner_gone(seen, LD(&g->birth)))
-      return MPROC_ETIMEDOUT;
-    if (!__atomic_compare_exchange_n(&g->owner, &seen, me, 0, __ATOMIC_SEQ_CST,
-                                     __ATOMIC_SEQ_CST))
-      return MPROC_ETIMEDOUT; /* someone else took it over first */
+  if (W_PID(w) != 0 || !cas(g, &w, W_NEXT(w, me))) {
+    if (W_PID(w) == 0 || !check_owner || !owner_gone(g, w) || !cas(g, &w, W_NEXT(w, me)))
+      return MPROC_ETIMEDOUT; /* held (or just freed: the caller tries again at once) */
     rc = MPROC_EOWNERDEAD;
   }
   __atomic_store_n(&g->birth, my_birth, __ATOMIC_SEQ_CST);
@@ -201,11 +236,11 @@ int mproc__os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
     now = mproc__os_now_ns();
     if (deadline <= now)
       return MPROC_ETIMEDOUT;
-    uint32_t seen = LD(&g->owner);
+    uint32_t seen = LD(pid_half(g));
     if (seen != 0) {
       int64_t until = deadline < next_check ? deadline : next_check;
       __atomic_add_fetch(&g->waiters, 1, __ATOMIC_SEQ_CST);
-      mproc__os_park_wait(&g->owner, seen, OS_INVALID, until);
+      mproc__os_park_wait(pid_half(g), seen, OS_INVALID, until);
       __atomic_sub_fetch(&g->waiters, 1, __ATOMIC_SEQ_CST);
     }
     now = mproc__os_now_ns();
@@ -221,9 +256,11 @@ int mproc__os_mutex_unlock(os_mutex_mem *m, os_handle h) {
   (void)h;
   gmutex *g = (gmutex *)(void *)m->bytes;
   __atomic_store_n(&g->birth, 0, __ATOMIC_SEQ_CST);
-  __atomic_store_n(&g->owner, 0, __ATOMIC_SEQ_CST);
+  /* Only the holder changes the word while its pid is in it: a plain store frees it. */
+  uint64_t w = LD(&g->word);
+  __atomic_store_n(&g->word, w >> 32 << 32, __ATOMIC_SEQ_CST);
   if (LD(&g->waiters) != 0)
-    addr_wake(&g->owner, 1);
+    addr_wake(pid_half(g), 1);
   return 0;
 }
 
