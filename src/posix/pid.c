@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #if defined(__APPLE__)
 #include <libproc.h>
+#include <sys/proc.h> /* SZOMB */
 #include <sys/proc_info.h>
 #elif defined(__FreeBSD__)
 #include <sys/param.h>

@@ -40,7 +40,12 @@
 
 #include "posix.h"
 
+#if defined(__APPLE__)
+#include <crt_externs.h> /* a dylib cannot refer to environ directly there */
+#define environ (*_NSGetEnviron())
+#else
 extern char **environ;
+#endif
 
 /* A spawned daemon finds the read end of its death pipe under this name (read once, before
  * main, then removed from the environment). */
