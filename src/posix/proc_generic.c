@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -88,6 +89,7 @@ int mproc__px_starter_running(void) { return __atomic_load_n(&g_watch_up, __ATOM
 
 static void *watcher_main(void *arg) {
   int fd = (int)(intptr_t)arg;
+  __atomic_store_n(&g_watch_up, 1, __ATOMIC_RELEASE);
   for (;;) {
     struct pollfd pf = {fd, POLLIN, 0};
     if (poll(&pf, 1, -1) < 0)
@@ -115,7 +117,11 @@ static void start_watcher(int fd) {
   pthread_attr_destroy(&attr);
   if (err != 0)
     _exit(255); /* cannot keep the promise to die with the parent: do not run unwatched */
-  __atomic_store_n(&g_watch_up, 1, __ATOMIC_RELAXED);
+  /* Returns once the thread is past its start-up (which allocates): a fork from here on finds
+   * it blocked in poll(), holding no lock a fork child could inherit held (allocators without
+   * fork handlers, e.g. ASan's, would otherwise deadlock the child). */
+  while (!__atomic_load_n(&g_watch_up, __ATOMIC_ACQUIRE))
+    sched_yield();
 }
 
 /* Every fork child, ours or the host's: it is not the process the daemons watch, nor (for a
