@@ -234,12 +234,15 @@ static void report_and_remove(fs_table *t, size_t i) {
   t->v[i] = t->v[--t->n];
 }
 
-static void reap_some(fs_table *t) {
+/* Returns how many it reaped. */
+static size_t reap_some(fs_table *t) {
+  size_t reaped = 0;
   for (size_t i = 0; i < t->n;)
     if (mproc__os_proc_wait(&t->v[i].proc, 0) == 0)
-      report_and_remove(t, i);
+      report_and_remove(t, i), reaped++;
     else
       i++;
+  return reaped;
 }
 
 static void close_all(const os_handle *hs, size_t n) {
@@ -328,6 +331,10 @@ void mproc__forkserver_serve(os_handle ctl) {
         mproc__os_wait_any(hs, t.n + 1, blind ? mproc__os_deadline(50) : OS_NO_DEADLINE, &ready);
     if (rc == 0 && ready == 0)
       handle_request(ctl, &t);
-    reap_some(&t);
+    /* An exit pipe reaches EOF a moment before its child can be reaped, and the dying child
+     * may need this very CPU to get there (a low-priority child pinned beside us): never spin
+     * on it. */
+    if (reap_some(&t) == 0 && rc == 0 && ready > 0)
+      mproc__os_sleep_ms(1);
   }
 }

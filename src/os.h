@@ -127,8 +127,9 @@ int mproc__os_shm_named_persists(void);
  * (POSIX: a pthread_atfork child handler, no signal handler). */
 uint64_t mproc__os_thread_token(void);
 
-/* Storage for a robust, process-shared, non-recursive mutex, placed in shared memory. POSIX: a
- * pthread_mutex_t (robust, pshared); Windows: unused, the mutex is the kernel object h. */
+/* Storage for a robust, process-shared, non-recursive mutex, placed in shared memory. Linux: a
+ * pthread_mutex_t (robust, pshared); generic POSIX: the owner's pid and start time; Windows:
+ * unused, the mutex is the kernel object h. */
 typedef union os_mutex_mem {
   unsigned char bytes[48]; /* glibc: 40 on x86-64, 48 on arm64; objects keep their lock and
                               its bookkeeping in one 64-byte cache line */
@@ -144,13 +145,15 @@ int mproc__os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline);
 int mproc__os_mutex_unlock(os_mutex_mem *m, os_handle h);
 
 /* Sleeping on a 32-bit word in shared memory, across processes. Linux: a shared futex on addr
- * (h is OS_INVALID). Windows: an unnamed kernel semaphore h per object stands in for the
+ * (h is OS_INVALID). Generic POSIX: the system's wait-on-address call where there is one, else
+ * a bounded back-off poll of the word (h is OS_INVALID): so a waker always changes the word
+ * before it wakes. Windows: an unnamed kernel semaphore h per object stands in for the
  * address (wake releases n permits, wait takes one). So callers (1) count their sleepers in
  * shared memory and wake at most that many, (2) re-check their condition after every return:
  * wake-ups may be spurious. */
 int mproc__os_park_new(os_handle *h); /* POSIX: *h = OS_INVALID, nothing to create */
 /* Sleeps unless *addr != expected (Linux checks atomically; Windows relies on (1)) until woken
- * or the deadline: 0 or MPROC_ETIMEDOUT. Both backends also look at *addr themselves at least
+ * or the deadline: 0 or MPROC_ETIMEDOUT. Every backend also looks at *addr themselves at least
  * every 100 ms and return once it changed: a wake-up can go to a sleeper that is killed before
  * it acts on it (or, on Windows, a permit released for one sleeper can be taken by another),
  * and the others must not sleep on a changed word for good. */
@@ -159,7 +162,8 @@ int mproc__os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, in
 int mproc__os_park_wake(const uint32_t *addr, os_handle h, uint32_t n);
 
 /* Readiness flag a queue raises for mproc__os_wait_any: Linux an eventfd (readable while set),
- * Windows a manual-reset event (signalled while set). Non-inheritable. */
+ * generic POSIX an unlinked FIFO opened read-write, Windows a manual-reset event (signalled
+ * while set). Non-inheritable. */
 int mproc__os_notifier_new(os_handle *h);
 void mproc__os_notifier_set(os_handle h);
 void mproc__os_notifier_clear(os_handle h);
@@ -169,7 +173,7 @@ void mproc__os_notifier_clear(os_handle h);
 int mproc__os_pid_alive(int64_t pid);
 /* When the process with this pid started, as an opaque stamp, so that a pid and its stamp name
  * one process even after the pid is reused; 0 when unknown (no such process, not allowed to
- * look, or POSIX, where no caller needs it). */
+ * look, or a system where it cannot be told). */
 uint64_t mproc__os_pid_birth(int64_t pid);
 
 /* A joinable thread running fn(arg) with signals blocked (POSIX). */

@@ -12,9 +12,37 @@
 
 #include "posix.h"
 
+/* macOS has neither SOCK_CLOEXEC nor MSG_NOSIGNAL nor MSG_CMSG_CLOEXEC: flags are set right
+ * after creation (a fork+exec on another thread in between can inherit the fd: Apple has no
+ * atomic form), and SO_NOSIGPIPE on the socket replaces MSG_NOSIGNAL. */
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
+#ifndef MSG_CMSG_CLOEXEC
+#define MSG_CMSG_CLOEXEC 0
+#define PX_CLOEXEC_AFTER 1
+#endif
+
+#ifdef SOCK_CLOEXEC
+static int pair(int sv[2]) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv); }
+#else
+static int pair(int sv[2]) {
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+    return -1;
+  for (int i = 0; i < 2; i++) {
+    fcntl(sv[i], F_SETFD, FD_CLOEXEC);
+#ifdef SO_NOSIGPIPE
+    int one = 1;
+    setsockopt(sv[i], SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+  }
+  return 0;
+}
+#endif
+
 int mproc__os_chan_pair(os_handle out[2]) {
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+  if (pair(sv) != 0)
     return mproc__os_last_error();
   out[0] = sv[0];
   out[1] = sv[1];
@@ -119,6 +147,9 @@ static size_t take_fds(struct msghdr *msg, os_handle *hs, size_t cap) {
     for (size_t i = 0; i < cnt; i++) {
       int fd;
       memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+#ifdef PX_CLOEXEC_AFTER
+      fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
       if (k < cap)
         hs[k++] = fd;
       else

@@ -11,7 +11,8 @@
  * Returns the number of ready fds (> 0), MPROC_ETIMEDOUT, or an error. */
 int mproc__px_poll(struct pollfd *fds, nfds_t n, int64_t deadline);
 
-/* 1 while proc.c's starter thread exists (it creates daemons; see there). */
+/* 1 while the backend's own idle thread exists: proc.c's starter thread (it creates daemons),
+ * or proc_generic.c's death-pipe watcher in a daemon. mproc__os_thread_count leaves it out. */
 int mproc__px_starter_running(void);
 
 /* ThreadSanitizer builds: some calls are replaced by ones its runtime intercepts. */

@@ -7,7 +7,8 @@
  * shm objects in /dev/shm, mode 0600, as in Python (which has no fallback either: a name must
  * mean the same object to every process, Python's included). Every segment's pages are
  * reserved with posix_fallocate, so a full tmpfs is ENOSPC now instead of SIGBUS on first
- * touch. */
+ * touch. The generic backend (MPROC_POSIX_GENERIC: macOS, FreeBSD) starts at the unlinked shm
+ * object; macOS cannot reserve pages (no posix_fallocate) and only sizes them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -64,17 +65,27 @@ static uint64_t mem_available(void) {
 /* Gives fd its size with every page reserved. */
 static int reserve(int fd, size_t size) {
   int rc;
+#if defined(__APPLE__)
+  rc = EOPNOTSUPP; /* no posix_fallocate; shm objects can only be sized */
+#else
   do
     rc = posix_fallocate(fd, 0, (off_t)size);
   while (rc == EINTR);
-  if (rc == EOPNOTSUPP || rc == EINVAL) /* a filesystem that cannot reserve: size it only */
+#endif
+  /* A filesystem or shm implementation that cannot reserve (FreeBSD < 14 shm: ENODEV):
+   * size it only. */
+  if (rc == EOPNOTSUPP || rc == EINVAL || rc == ENODEV)
     rc = ftruncate(fd, (off_t)size) == 0 ? 0 : errno;
   return rc ? mproc__os_error(rc == EFBIG ? ENOSPC : rc) : 0;
 }
 
 /* What the last anonymous segment was made of (for the ENOSPC message). */
 enum { ANON_MEMFD, ANON_SHM, ANON_TMPFILE };
+#ifdef MPROC_POSIX_GENERIC
+static int g_anon_kind = ANON_SHM;
+#else
 static int g_anon_kind = ANON_MEMFD;
+#endif
 
 /* Before memfd (Linux < 3.17) or where seccomp forbids it: a random shm name, gone at once. */
 static int shm_unnamed(void) {
@@ -104,9 +115,13 @@ static void tmp_dir(char *buf, size_t cap) {
 static int tmp_unnamed(void) {
   char dir[512], path[600];
   tmp_dir(dir, sizeof dir);
+#ifdef O_TMPFILE
   int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd >= 0)
     return fd;
+#else
+  int fd;
+#endif
   snprintf(path, sizeof path, "%s/mproc-XXXXXX", dir);
   fd = mkostemp(path, O_CLOEXEC);
   if (fd >= 0)
@@ -115,8 +130,13 @@ static int tmp_unnamed(void) {
 }
 
 static int anon_fd(void) {
+#ifdef MPROC_POSIX_GENERIC
+  int fd = -1, kind = ANON_SHM; /* no memfd: start with an unlinked shm object */
+  errno = ENOSYS;
+#else
   int fd = memfd_create("mproc", MFD_CLOEXEC);
   int kind = ANON_MEMFD;
+#endif
   if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
     kind = ANON_SHM;
     fd = shm_unnamed();
@@ -246,8 +266,13 @@ void mproc__os_shm_space(int named, char *where, size_t cap, uint64_t *free_byte
     snprintf(where, cap, "memory (memfd, tmpfs-backed)");
     *free_bytes = mem_available();
   } else if (kind == ANON_SHM) {
+#ifdef __linux__
     snprintf(where, cap, "/dev/shm");
     *free_bytes = fs_free("/dev/shm");
+#else
+    snprintf(where, cap, "POSIX shared memory (shm_open)"); /* not a filesystem there */
+    *free_bytes = UINT64_MAX;
+#endif
   } else {
     char dir[512];
     tmp_dir(dir, sizeof dir);

@@ -56,6 +56,10 @@ int mproc__os_random(void *buf, size_t n) {
  * there (a fork+exec on another thread in between can leak the fd; Apple has no atomic form). */
 static int set_fd_flags(int fd, int nonblock) {
   int fl = fcntl(fd, F_GETFL);
+#ifdef SO_NOSIGPIPE
+  int one = 1; /* no MSG_NOSIGNAL there: a write to a closed peer must not raise SIGPIPE */
+  setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
   if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || fl < 0 ||
       fcntl(fd, F_SETFL, nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) != 0) {
     int e = errno;

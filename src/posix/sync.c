@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Process-shared waiting on POSIX: robust pthread mutexes (the kernel releases a dead owner's
- * lock and the next locker sees EOWNERDEAD) and futexes on words in shared memory. Linux only,
- * like the rest of this backend; both stay in user space when uncontended. */
+/* Process-shared waiting on Linux: robust pthread mutexes (the kernel releases a dead owner's
+ * lock and the next locker sees EOWNERDEAD) and futexes on words in shared memory; both stay in
+ * user space when uncontended. sync_generic.c does the same with portable POSIX alone. */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -14,26 +14,6 @@
 #include "posix.h"
 
 _Static_assert(sizeof(pthread_mutex_t) <= sizeof(os_mutex_mem), "os_mutex_mem too small");
-
-/* --- thread tokens ----------------------------------------------------------------------- */
-
-static _Thread_local uint64_t t_token;
-static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
-
-/* After fork() only the forking thread exists, and it has a new tid: forget the old token. */
-static void token_atfork_child(void) { t_token = 0; }
-static void token_register(void) { pthread_atfork(NULL, NULL, token_atfork_child); }
-
-uint64_t mproc__os_thread_token(void) {
-  if (t_token == 0) {
-    pthread_once(&g_atfork_once, token_register);
-    uint32_t salt = 0;
-    if (mproc__os_random(&salt, sizeof salt) != 0)
-      salt = (uint32_t)mproc__os_now_ns();
-    t_token = ((uint64_t)(salt | 1) << 32) | (uint32_t)syscall(SYS_gettid);
-  }
-  return t_token;
-}
 
 /* --- robust mutexes -------------------------------------------------------------------------- */
 
@@ -148,12 +128,8 @@ int mproc__os_park_wake(const uint32_t *addr, os_handle h, uint32_t n) {
   return 0;
 }
 
-/* --- queue readiness, peers, threads ------------------------------------------------------- */
+/* --- queue readiness (peers: pid.c, threads: thread.c) ------------------------------------- */
 
-#include <pthread.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <sys/eventfd.h>
 
 int mproc__os_notifier_new(os_handle *h) {
@@ -174,74 +150,4 @@ void mproc__os_notifier_clear(os_handle h) {
   uint64_t v;
   ssize_t r = read((int)h, &v, sizeof v); /* EAGAIN: already clear */
   (void)r;
-}
-
-int mproc__os_pid_alive(int64_t pid) {
-  if (pid <= 0)
-    return 0;
-  if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
-    return 0;
-  /* A killed child nobody reaped yet is a zombie: gone for our purposes. */
-  char path[64], buf[256];
-  snprintf(path, sizeof path, "/proc/%lld/stat", (long long)pid);
-  FILE *f = fopen(path, "re");
-  if (f == NULL)
-    return 1;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  const char *close_paren = strrchr(buf, ')');
-  return !(close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X'));
-}
-
-uint64_t mproc__os_pid_birth(int64_t pid) {
-  (void)pid; /* its only user keeps state per producer on Windows alone */
-  return 0;
-}
-
-struct os_thread {
-  pthread_t t;
-  void (*fn)(void *);
-  void *arg;
-};
-
-static void *thread_main(void *p) {
-  os_thread *t = p;
-  t->fn(t->arg);
-  return NULL;
-}
-
-int mproc__os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
-  os_thread *t = calloc(1, sizeof *t);
-  if (t == NULL)
-    return MPROC_ENOMEM;
-  t->fn = fn;
-  t->arg = arg;
-  /* The host's signal handlers must not run on a library thread. */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int rc = pthread_create(&t->t, NULL, thread_main, t);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (rc != 0) {
-    free(t);
-    return mproc__os_error(rc);
-  }
-  *out = t;
-  return 0;
-}
-
-void mproc__os_thread_join(os_thread *t) {
-  if (t == NULL)
-    return;
-  pthread_join(t->t, NULL);
-  free(t);
-}
-
-void mproc__os_cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
 }

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Identity, CPU counts, environment, the core's global lock, exit. */
+/* Identity, CPU counts, environment, the core's global lock, exit. Thread and usable-CPU counts
+ * are per system: Linux /proc, sched_getaffinity and cgroups; macOS proc_pidinfo; FreeBSD
+ * sysctl(KERN_PROC_PID) and cpuset_getaffinity. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -8,6 +10,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__APPLE__)
+#include <libproc.h>
+#include <sys/proc_info.h>
+#elif defined(__FreeBSD__)
+#include <sys/param.h>
+#include <sys/cpuset.h>
+#include <sys/sysctl.h>
+#include <sys/user.h>
+#endif
 
 #include "posix.h"
 
@@ -35,6 +46,7 @@ void mproc__os_exit_now(int code) { _exit(code); }
 int64_t mproc__os_getpid(void) { return (int64_t)getpid(); }
 int64_t mproc__os_getppid(void) { return (int64_t)getppid(); }
 
+#if defined(__linux__)
 /* procfs gives /proc/self/task one link per thread plus "." and "..": one stat() call. */
 static int thread_count_fast(void) {
   struct stat st;
@@ -65,6 +77,29 @@ static int thread_count_stat(void) {
   return threads;
 }
 
+#elif defined(__APPLE__)
+static int thread_count_fast(void) {
+  struct proc_taskinfo ti;
+  if (proc_pidinfo(getpid(), PROC_PIDTASKINFO, 0, &ti, sizeof ti) != (int)sizeof ti)
+    return 0;
+  return ti.pti_threadnum;
+}
+static int thread_count_stat(void) { return 0; }
+#elif defined(__FreeBSD__)
+static int thread_count_fast(void) {
+  struct kinfo_proc kp;
+  size_t len = sizeof kp;
+  int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, getpid()};
+  if (sysctl(mib, 4, &kp, &len, NULL, 0) != 0 || len != sizeof kp)
+    return 0;
+  return kp.ki_numthreads;
+}
+static int thread_count_stat(void) { return 0; }
+#else
+static int thread_count_fast(void) { return 0; }
+static int thread_count_stat(void) { return 0; }
+#endif
+
 int mproc__os_thread_count(void) {
   int n = thread_count_fast();
   if (n <= 0)
@@ -77,6 +112,7 @@ int mproc__os_cpu_count(void) {
   return n > 0 ? (int)n : 0;
 }
 
+#if defined(__linux__)
 static int affinity_count(void) {
   for (int ncpu = 1024; ncpu <= 1 << 20; ncpu *= 2) {
     cpu_set_t *set = CPU_ALLOC(ncpu);
@@ -138,6 +174,20 @@ static double cgroup_quota(void) {
   fclose(f);
   return quota;
 }
+
+#elif defined(__FreeBSD__)
+static int affinity_count(void) {
+  cpuset_t set;
+  CPU_ZERO(&set);
+  if (cpuset_getaffinity(CPU_LEVEL_WHICH, CPU_WHICH_PID, -1, sizeof set, &set) != 0)
+    return 0;
+  return CPU_COUNT(&set);
+}
+static double cgroup_quota(void) { return 0; }
+#else
+static int affinity_count(void) { return 0; } /* macOS: no affinity masks */
+static double cgroup_quota(void) { return 0; }
+#endif
 
 int mproc__os_cpu_count_usable(void) {
   int n = affinity_count();
