@@ -815,8 +815,37 @@ typedef struct mproc_pool_options {
   mproc_start_method start_method; /* MPROC_START_DEFAULT: the global default */
   mproc_pool_on_death on_death;
   unsigned max_task_retries;     /* for MPROC_POOL_RETRY_TASK (0 means 1) */
+  /** Since 0.2: 0 for no limit; else a worker whose resident memory (RSS; the working set on
+   * Windows) exceeds this many bytes after a chunk exits between chunks and a fresh one takes
+   * its place, as with maxtasksperchild (docs/pool.md). */
+  uint64_t max_memory_per_child;
 } mproc_pool_options;
 #define MPROC_POOL_OPTIONS_INIT {.size = sizeof(mproc_pool_options)}
+
+/** Progress of a map-family call, apply or generator-fed imap, counted in items (never in
+ * chunks). Filled by mproc_result_progress_info and mproc_imap_progress, and handed to a
+ * progress callback. Grows at its end only: set size to sizeof(mproc_progress) before a call
+ * (0 means the same); the library writes no more than size bytes. */
+typedef struct mproc_progress {
+  size_t size;            /**< in: bytes of the caller's struct; out: bytes written */
+  uint64_t done;          /**< items finished, failed ones included */
+  uint64_t failed;        /**< of those, items that ended with a failure code */
+  uint64_t total;         /**< items in all; for a generator, the items taken from it so far */
+  int total_known;        /**< 1 when total is final (a list, or a generator that ended) */
+  uint64_t in_flight;     /**< items submitted and not yet finished (generator imap: taken
+                               from the generator and not yet handed to the caller) */
+  uint64_t in_flight_max; /**< the most in_flight has ever been (a bounded window's proof) */
+  int64_t elapsed_ms;     /**< since the call was submitted */
+  double items_per_s;     /**< done / elapsed (0 in the first millisecond) */
+} mproc_progress;
+/** An mproc_progress ready to be filled. */
+#define MPROC_PROGRESS_INIT {.size = sizeof(mproc_progress)}
+
+/** Called with the progress of one call: rate-limited to one call per progress_interval_ms
+ * while items finish, and once more at the end (done == total). For map, starmap, apply and
+ * list imap it runs in the pool's thread (keep it short; it must not wait for this pool); for
+ * a generator-fed imap, in the thread calling mproc_imap_next. ctx is the task options' ctx. */
+typedef void (*mproc_progress_cb)(const mproc_progress *progress, void *ctx);
 
 /* Per call: zero-initialised (or NULL) is Python's behaviour. */
 typedef struct mproc_task_options {
@@ -830,7 +859,14 @@ typedef struct mproc_task_options {
                                 (MPROC_ECANCELED) and makes the result ready at once */
   mproc_result_cb callback;       /* on success; may be NULL */
   mproc_result_cb error_callback; /* on failure; may be NULL */
-  void *ctx;                      /* handed to both callbacks */
+  void *ctx;                      /* handed to both callbacks (and to progress) */
+  /** Since 0.2. Generator-fed imap only: items taken from the generator and not yet handed
+   * to the caller, at most (Python's buffersize). 0: 4 * processes * chunksize. */
+  size_t max_in_flight;
+  /** Since 0.2: progress callback (mproc_progress_cb), or NULL for none. */
+  mproc_progress_cb progress;
+  /** Since 0.2: least time between two progress calls; 0: 200 ms. */
+  int64_t progress_interval_ms;
 } mproc_task_options;
 #define MPROC_TASK_OPTIONS_INIT {.size = sizeof(mproc_task_options)}
 
@@ -919,6 +955,56 @@ MPROC_API int mproc_result_task_code(mproc_result_t *res, size_t i);
 MPROC_API const char *mproc_result_error(mproc_result_t *res, size_t i);
 /* Releases the handle. Work still running finishes (its result is discarded). NULL is fine. */
 MPROC_API void mproc_result_free(mproc_result_t *res);
+/** Progress in items: done, failed, total, in flight, elapsed time and rate (tqdm's
+ * figures). Any thread, any time, also before the result is ready. out->size must be set.
+ * @return 0, or MPROC_EINVAL. */
+MPROC_API int mproc_result_progress_info(mproc_result_t *res, mproc_progress *out);
+
+/* ---------------------------------------------------------------------------------------
+ * Generator-fed imap (Python's imap / imap_unordered over an iterator, with a bounded
+ * buffer): the input is taken from a callback as the caller consumes results, so a source of
+ * a billion items runs in the memory of max_in_flight items.
+ *
+ * The generator runs only in the thread calling mproc_imap_next (never in the pool's thread),
+ * so it needs no locking of its own. Each call fills `item` (an empty list) with the task's
+ * whole argument list: one value is map's item, several are a starmap row.
+ * Thread safety: one thread at a time per iterator; different iterators are independent.
+ * ------------------------------------------------------------------------------------- */
+/** The iterator of mproc_pool_imap_gen / mproc_pool_imap_unordered_gen. */
+typedef struct mproc_imap mproc_imap_t;
+
+/** Gives the next item: returns 0 with item filled, MPROC_EEOF when there are no more, or
+ * another negative MPROC_E* code for an error (positive values count as MPROC_EINVAL). */
+typedef int (*mproc_gen_fn)(void *ud, mproc_args_t *item);
+
+/** imap(fn, generator): results come in item order. opts: chunksize (default 1),
+ * task_timeout_ms, max_in_flight, progress, progress_interval_ms and ctx apply; callback,
+ * error_callback and fail_fast are MPROC_EINVAL here. Nothing is taken from the generator
+ * before the first mproc_imap_next. */
+MPROC_API int mproc_pool_imap_gen(mproc_pool_t *pool, mproc_task_fn fn, mproc_gen_fn gen,
+                                  void *ud, const mproc_task_options *opts, mproc_imap_t **out);
+/** The same with results handed out as they finish (imap_unordered). */
+MPROC_API int mproc_pool_imap_unordered_gen(mproc_pool_t *pool, mproc_task_fn fn,
+                                            mproc_gen_fn gen, void *ud,
+                                            const mproc_task_options *opts, mproc_imap_t **out);
+/** The next result, as mproc_result_next: 0 with *value (release with mproc_args_free) and
+ * *index (the item's position in the generator's order; either pointer may be NULL), or the
+ * item's failure code (*value NULL; mproc_imap_error says why; iteration goes on past it),
+ * MPROC_ETIMEDOUT when none is ready in time. Once every item taken has been handed out:
+ * the generator's error code if it failed (once), then MPROC_EEOF. Items are taken from the
+ * generator here, in batches, while fewer than max_in_flight are outstanding. */
+MPROC_API int mproc_imap_next(mproc_imap_t *it, int64_t timeout_ms, mproc_args_t **value,
+                              uint64_t *index);
+/** The message of the last failed item mproc_imap_next handed out (NULL if none); valid
+ * until the next call on the iterator. */
+MPROC_API const char *mproc_imap_error(mproc_imap_t *it);
+/** Progress of the iteration (total counts the items taken so far until the generator ends).
+ * out->size must be set. */
+MPROC_API int mproc_imap_progress(mproc_imap_t *it, mproc_progress *out);
+/** Stops the iteration at any point: the generator is not called again; items already
+ * submitted still run and their results are discarded. NULL is fine. Free the iterator
+ * before its pool. */
+MPROC_API void mproc_imap_free(mproc_imap_t *it);
 
 /* ---------------------------------------------------------------------------------------
  * Waiting on many objects (Python's multiprocessing.connection.wait).

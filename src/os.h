@@ -48,6 +48,9 @@ int64_t mproc__os_getppid(void);
 int mproc__os_thread_count(void);
 int mproc__os_cpu_count(void);
 int mproc__os_cpu_count_usable(void);
+/* Resident memory of this process in bytes (Linux: /proc/self/statm; other POSIX systems: the
+ * peak from getrusage; Windows: the working set); 0 when it cannot be told. */
+uint64_t mproc__os_rss_bytes(void);
 /* Copies the value of an environment variable; MPROC_ENOENT if unset, MPROC_ERANGE if it does
  * not fit. */
 int mproc__os_getenv(const char *name, char *buf, size_t cap);
