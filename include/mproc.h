@@ -173,6 +173,20 @@ MPROC_API int mproc_start_method_available(mproc_start_method method);
  * ------------------------------------------------------------------------------------- */
 MPROC_API int mproc_main(int argc, char **argv);
 
+/** Sets the program the spawn start method runs for children (Python's set_executable):
+ * path (UTF-8) names an executable that calls mproc_main first thing, such as the mproc-helper
+ * installed with the library; NULL restores the default, the running program. For a library
+ * inside a host application (a plugin or DLL whose process main() it does not own): spawning
+ * then never starts the host, and needs no mproc_main in the host. Targets and tasks must then
+ * live in a shared library (the child loads it by path); a target in the host's executable
+ * fails to resolve in the child (MPROC_ENOTARGET or MPROC_EBUILDMISMATCH), never runs wrong
+ * code. fork and forkserver are unaffected. Thread-safe; applies to processes started after.
+ * @return 0, or MPROC_EINVAL for "" or a path of 4096 bytes or more. */
+MPROC_API int mproc_set_executable(const char *path);
+/** Copies the path set with mproc_set_executable into buf: 0, MPROC_ENOENT when none is set,
+ * MPROC_ERANGE when cap is too small (buf is then ""). */
+MPROC_API int mproc_get_executable(char *buf, size_t cap);
+
 /* ---------------------------------------------------------------------------------------
  * Arguments: typed values carried into a child (copied, never shared).
  * Thread safety: one thread at a time per list; concurrent readers of a list nobody modifies

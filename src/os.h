@@ -207,9 +207,10 @@ typedef struct os_spawn_req {
   const os_handle *inherit; /* handles the child inherits, same values in the child */
   size_t n_inherit;
   int die_with_parent;     /* daemon: killed when this process dies (PDEATHSIG / Job object) */
+  const char *exe;         /* the program to run (UTF-8 path); NULL: this program */
 } os_spawn_req;
 
-/* Starts this program again with the parent's argv. On return the child exists and exec
+/* Starts this program (or req->exe) again with the parent's argv. On return the child exists and exec
  * succeeded (or the call failed and nothing is left behind). */
 int mproc__os_proc_spawn(const os_spawn_req *req, os_proc *out);
 /* fork(2): returns 0 in the parent; the child runs in_child(arg), which never returns. In the
