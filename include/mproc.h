@@ -1157,8 +1157,8 @@ MPROC_API const char *mproc_imap_error(mproc_imap_t *it);
  * out->size must be set. */
 MPROC_API int mproc_imap_progress(mproc_imap_t *it, mproc_progress *out);
 /** Stops the iteration at any point: the generator is not called again; items already
- * submitted still run and their results are discarded. NULL is fine. Free the iterator
- * before its pool. */
+ * submitted still run and their results are discarded. NULL is fine. It may be freed after
+ * its pool; mproc_imap_next may not be called once the pool is freed. */
 MPROC_API void mproc_imap_free(mproc_imap_t *it);
 
 /** @} */

@@ -276,9 +276,7 @@ static void on_progress(const mproc_progress *pr, void *ctx) {
 TEST(progress_map_callback, 120, ALL) {
   mproc_pool_t *pool = pt_pool(2, NULL);
   enum { N = 400 };
-  mproc_args_t *items = pt_items(N, PT_SLEEP, 1, PT_NONE, 0, 0);
-  /* every 50th item fails */
-  mproc_args_free(items);
+  mproc_args_t *items; /* 1 ms each; every 50th item fails */
   ASSERT_OK(mproc_args_new(&items));
   for (int i = 0; i < N; i++)
     ASSERT_OK(mproc_args_add_int(items, (i % 50 == 7 ? PT_FAIL : PT_SLEEP) * PT_ACT + 1));
