@@ -288,4 +288,22 @@ static inline int example_join_all(mproc_process_t **procs, int n) {
   return failed;
 }
 
+/* A progress bar as tqdm draws one, for mproc_task_options.progress: one line on stderr,
+ * redrawn in place, e.g. "primes  41250/500000   8% | 96210 items/s | 2 failed | 0.4 s".
+ * ctx is the label (a const char *, may be NULL). The last call (every item done) ends the
+ * line. */
+static inline void example_progress(const mproc_progress *pr, void *ctx) {
+  const char *label = ctx ? (const char *)ctx : "";
+  double pct = pr->total ? 100.0 * (double)pr->done / (double)pr->total : 0.0;
+  fprintf(stderr, "\r%s %llu/%llu%s %3.0f%% | %.0f items/s", label,
+          (unsigned long long)pr->done, (unsigned long long)pr->total,
+          pr->total_known ? "" : "+", pct, pr->items_per_s);
+  if (pr->failed)
+    fprintf(stderr, " | %llu failed", (unsigned long long)pr->failed);
+  fprintf(stderr, " | %.1f s ", (double)pr->elapsed_ms / 1000.0);
+  if (pr->total_known && pr->done == pr->total)
+    fputc('\n', stderr);
+  fflush(stderr);
+}
+
 #endif /* MPROC_EXAMPLE_UTIL_H */

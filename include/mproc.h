@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/*
+/**
+ * @file mproc.h
+ * @brief The mproc API.
+ *
  * mproc — Python's multiprocessing as a portable C library.
  *
  * Conventions (docs/api.md has the long form):
@@ -18,6 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** @def MPROC_API
+ * Marks the library's exported symbols: dllexport/dllimport on Windows, default visibility
+ * elsewhere; empty with MPROC_STATIC (a static library). */
 #if defined(MPROC_STATIC)
 #define MPROC_API
 #elif defined(_WIN32) || defined(__CYGWIN__)
@@ -32,6 +38,8 @@
 #define MPROC_API
 #endif
 
+/** @def MPROC_PRINTF
+ * Lets the compiler check printf-style arguments of mproc_fail. */
 #if defined(__MINGW32__)
 /* mingw's plain `printf` check is msvcrt's dialect (no %zu); the library formats with mingw's
  * C99 printf (__USE_MINGW_ANSI_STDIO), so callers are checked against that. */
@@ -46,29 +54,34 @@
 extern "C" {
 #endif
 
-/* The version of this header. CMake's project(VERSION) is the source: the build.version test
+/** The version of this header. CMake's project(VERSION) is the source: the build.version test
  * fails when these differ from it. docs/versioning.md has the compatibility rules. */
 #define MPROC_VERSION_MAJOR 0
+/** Minor version of this header. */
 #define MPROC_VERSION_MINOR 1
+/** Patch version of this header. */
 #define MPROC_VERSION_PATCH 0
+/** This header's version as one number: (major << 16) | (minor << 8) | patch. */
 #define MPROC_VERSION_HEX \
   ((MPROC_VERSION_MAJOR << 16) | (MPROC_VERSION_MINOR << 8) | MPROC_VERSION_PATCH)
-/* True (at preprocessing time) when this header is at least version maj.min.pat. */
+/** True (at preprocessing time) when this header is at least version maj.min.pat. */
 #define MPROC_VERSION_AT_LEAST(maj, min, pat) \
   (MPROC_VERSION_HEX >= (((maj) << 16) | ((min) << 8) | (pat)))
 
-/* The version of the library actually linked (with a shared library it may be newer than the
+/** The version of the library actually linked (with a shared library it may be newer than the
  * header the program was compiled with): MPROC_VERSION_HEX's layout, and "major.minor.patch".
  * Any thread, any time, even before mproc_main(). */
 MPROC_API unsigned mproc_version(void);
+/** The linked library's version as "major.minor.patch". */
 MPROC_API const char *mproc_version_string(void);
 
-/* ---------------------------------------------------------------------------------------
+/** @defgroup errors Errors
  * Errors. One list generates the enum, mproc_strerror() and mproc_errname().
  * Codes are compile-time constants and never change value once released.
  * Thread safety: mproc_strerror / mproc_errname keep no state (any thread); the last-error
  * calls are per thread.
- * ------------------------------------------------------------------------------------- */
+ * @{ */
+/** The error list: XX(name, value, message) for every MPROC_E* code. */
 #define MPROC_ERRNO_MAP(XX)                                                                   \
   XX(EINVAL, -1, "invalid argument")                                                          \
   XX(ENOMEM, -2, "out of memory")                                                             \
@@ -118,116 +131,156 @@ MPROC_API const char *mproc_version_string(void);
   XX(ECANCELED, -43, "task cancelled before it ran (fail-fast, terminate or pool freed)")    \
   XX(EBROKENPOOL, -44, "pool is broken: its workers cannot start or its policy gave up")
 
+/** The MPROC_E* codes (all negative; 0 is MPROC_OK). */
 typedef enum mproc_errno {
   MPROC_OK = 0,
+/** Expands one entry of MPROC_ERRNO_MAP into an enumerator (undefined after use). */
 #define MPROC_ERR_ENUM_(name, val, msg) MPROC_##name = (val),
   MPROC_ERRNO_MAP(MPROC_ERR_ENUM_)
 #undef MPROC_ERR_ENUM_
 } mproc_errno;
 
-/* "invalid argument" etc.; "unknown error" for codes outside the list. Never NULL. */
+/** "invalid argument" etc.; "unknown error" for codes outside the list. Never NULL. */
 MPROC_API const char *mproc_strerror(int err);
-/* "MPROC_EINVAL" etc.; "MPROC_UNKNOWN" for codes outside the list. Never NULL. */
+/** "MPROC_EINVAL" etc.; "MPROC_UNKNOWN" for codes outside the list. Never NULL. */
 MPROC_API const char *mproc_errname(int err);
-/* errno (POSIX) or GetLastError() (Windows) behind the calling thread's last MPROC_E* from
+/** errno (POSIX) or GetLastError() (Windows) behind the calling thread's last MPROC_E* from
  * the OS layer; 0 when none. Thread-local. */
 MPROC_API int mproc_last_os_error(void);
-/* A sentence on the calling thread's last failure when its code alone does not say enough,
+/** A sentence on the calling thread's last failure when its code alone does not say enough,
  * e.g. after MPROC_ENOSPC from shared memory: which filesystem, how much was free, how much
  * was asked. "" when there is none. Set by the calls that document it (shared memory and
  * shared-heap constructors), cleared when they start. Thread-local; never NULL. */
 MPROC_API const char *mproc_last_error_message(void);
 
-/* Timeouts, in milliseconds. */
+/** Timeouts, in milliseconds. */
 #define MPROC_FOREVER ((int64_t)-1)
+/** Timeout that never blocks (0 ms). */
 #define MPROC_NOWAIT ((int64_t)0)
 
-/* ---------------------------------------------------------------------------------------
+/** @} */
+
+/** @defgroup start_methods Start methods
  * Start methods (Python's get_context / set_start_method).
  * Thread safety: every call, from any thread at any time.
- * ------------------------------------------------------------------------------------- */
+ * @{ */
+/** How a child process is started. */
 typedef enum mproc_start_method {
-  MPROC_START_DEFAULT = 0, /* resolve to the global default at start() */
-  MPROC_START_FORK = 1,    /* POSIX only */
-  MPROC_START_SPAWN = 2,   /* POSIX and Windows; the default */
-  MPROC_START_FORKSERVER = 3 /* POSIX only */
+  MPROC_START_DEFAULT = 0, /**< resolve to the global default at start() */
+  MPROC_START_FORK = 1,    /**< POSIX only */
+  MPROC_START_SPAWN = 2,   /**< POSIX and Windows; the default */
+  MPROC_START_FORKSERVER = 3 /**< POSIX only */
 } mproc_start_method;
 
-/* Sets the global default. MPROC_ENOTSUP for a method this platform lacks. Thread-safe. */
+/** Sets the global default. MPROC_ENOTSUP for a method this platform lacks. Thread-safe. */
 MPROC_API int mproc_set_start_method(mproc_start_method method);
+/** The global default start method. */
 MPROC_API mproc_start_method mproc_get_start_method(void);
-/* "fork", "spawn", "forkserver"; NULL for an invalid value. */
+/** "fork", "spawn", "forkserver"; NULL for an invalid value. */
 MPROC_API const char *mproc_start_method_name(mproc_start_method method);
-/* Parses "fork", "spawn", "forkserver". MPROC_EINVAL for anything else. */
+/** Parses "fork", "spawn", "forkserver". MPROC_EINVAL for anything else. */
 MPROC_API int mproc_start_method_parse(const char *name, mproc_start_method *out);
-/* 1 if this platform supports the method, else 0. */
+/** 1 if this platform supports the method, else 0. */
 MPROC_API int mproc_start_method_available(mproc_start_method method);
 
-/* ---------------------------------------------------------------------------------------
+/** @} */
+
+/** @defgroup entry_point Entry point
  * Entry point: the C form of `if __name__ == '__main__':`.
  *
  * Call first thing in main(). In the parent it records argv and returns 0. In a child started
  * by spawn it runs the target and exits: the rest of main never runs there. In the forkserver
  * process it serves until the parent goes away and exits. Returns a negative code only if the
  * arguments are invalid. Thread safety: main thread, before the program starts any thread.
- * ------------------------------------------------------------------------------------- */
+ * @{ */
+/** Call first thing in main(): records argv in the parent, runs the target in a spawned child. */
 MPROC_API int mproc_main(int argc, char **argv);
 
-/* ---------------------------------------------------------------------------------------
+/** Sets the program the spawn start method runs for children (Python's set_executable):
+ * path (UTF-8) names an executable that calls mproc_main first thing, such as the mproc-helper
+ * installed with the library; NULL restores the default, the running program. For a library
+ * inside a host application (a plugin or DLL whose process main() it does not own): spawning
+ * then never starts the host, and needs no mproc_main in the host. Targets and tasks must then
+ * live in a shared library (the child loads it by path); a target in the host's executable
+ * fails to resolve in the child (MPROC_ENOTARGET or MPROC_EBUILDMISMATCH), never runs wrong
+ * code. fork and forkserver are unaffected. Thread-safe; applies to processes started after.
+ * @return 0, or MPROC_EINVAL for "" or a path of 4096 bytes or more. */
+MPROC_API int mproc_set_executable(const char *path);
+/** Copies the path set with mproc_set_executable into buf: 0, MPROC_ENOENT when none is set,
+ * MPROC_ERANGE when cap is too small (buf is then ""). */
+MPROC_API int mproc_get_executable(char *buf, size_t cap);
+
+/** @} */
+
+/** @defgroup arguments Arguments
  * Arguments: typed values carried into a child (copied, never shared).
  * Thread safety: one thread at a time per list; concurrent readers of a list nobody modifies
  * are fine; different lists are independent.
- * ------------------------------------------------------------------------------------- */
+ * @{ */
+/** An argument list: typed values carried into a child or a task. */
 typedef struct mproc_args mproc_args_t;
 
+/** Type of an item of an argument list. */
 typedef enum mproc_arg_type {
-  MPROC_ARG_INT = 1,    /* int64_t */
-  MPROC_ARG_DOUBLE = 2, /* double */
-  MPROC_ARG_BYTES = 3,  /* byte string, any content, up to MPROC_ARGS_MAX_BYTES in total */
-  MPROC_ARG_STR = 4,    /* NUL-terminated string */
-  MPROC_ARG_CONN = 5,   /* a connection (mproc_args_add_conn) */
-  MPROC_ARG_NONE = 6,   /* no value: Python's None, e.g. the sentinel that ends a stream */
-  MPROC_ARG_LOCK = 7,      /* a Lock or RLock (mproc_args_add_lock) */
-  MPROC_ARG_SEMAPHORE = 8, /* a Semaphore or BoundedSemaphore */
-  MPROC_ARG_CONDITION = 9, /* a Condition (and its lock) */
-  MPROC_ARG_EVENT = 10,    /* an Event */
-  MPROC_ARG_BARRIER = 11,  /* a Barrier */
-  MPROC_ARG_VALUE = 12,    /* a shared Value (and its lock) */
-  MPROC_ARG_ARRAY = 13,    /* a shared Array (and its lock) */
-  MPROC_ARG_QUEUE = 14,    /* a Queue, SimpleQueue or JoinableQueue */
-  MPROC_ARG_FUNC = 15      /** a function of the program or of a shared library */
+  MPROC_ARG_INT = 1,    /**< int64_t */
+  MPROC_ARG_DOUBLE = 2, /**< double */
+  MPROC_ARG_BYTES = 3,  /**< byte string, any content, up to MPROC_ARGS_MAX_BYTES in total */
+  MPROC_ARG_STR = 4,    /**< NUL-terminated string */
+  MPROC_ARG_CONN = 5,   /**< a connection (mproc_args_add_conn) */
+  MPROC_ARG_NONE = 6,   /**< no value: Python's None, e.g. the sentinel that ends a stream */
+  MPROC_ARG_LOCK = 7,      /**< a Lock or RLock (mproc_args_add_lock) */
+  MPROC_ARG_SEMAPHORE = 8, /**< a Semaphore or BoundedSemaphore */
+  MPROC_ARG_CONDITION = 9, /**< a Condition (and its lock) */
+  MPROC_ARG_EVENT = 10,    /**< an Event */
+  MPROC_ARG_BARRIER = 11,  /**< a Barrier */
+  MPROC_ARG_VALUE = 12,    /**< a shared Value (and its lock) */
+  MPROC_ARG_ARRAY = 13,    /**< a shared Array (and its lock) */
+  MPROC_ARG_QUEUE = 14,    /**< a Queue, SimpleQueue or JoinableQueue */
+  MPROC_ARG_FUNC = 15      /**< a function of the program or of a shared library */
 } mproc_arg_type;
 
-/* Total encoded size of an argument list, per process: 1 GiB. */
+/** Total encoded size of an argument list, per process: 1 GiB. */
 #define MPROC_ARGS_MAX_BYTES ((size_t)1 << 30)
 
+/** Creates an empty list. */
 MPROC_API int mproc_args_new(mproc_args_t **out);
-/* Builds a list from a format: 'i' int, 'l' int64_t, 'd' double, 's' const char *,
+/** Builds a list from a format: 'i' int, 'l' int64_t, 'd' double, 's' const char *,
  * 'y' (const void *, size_t) bytes, 'n' None (takes no argument). Spaces are ignored. */
 MPROC_API int mproc_args_build(mproc_args_t **out, const char *fmt, ...);
+/** mproc_args_build with a va_list. */
 MPROC_API int mproc_args_vbuild(mproc_args_t **out, const char *fmt, va_list ap);
+/** Releases the list and what it owns. NULL is accepted. */
 MPROC_API void mproc_args_free(mproc_args_t *args);
+/** Appends an integer. */
 MPROC_API int mproc_args_add_int(mproc_args_t *args, int64_t value);
+/** Appends a double. */
 MPROC_API int mproc_args_add_double(mproc_args_t *args, double value);
+/** Appends a copy of size bytes (any content). */
 MPROC_API int mproc_args_add_bytes(mproc_args_t *args, const void *data, size_t size);
+/** Appends a copy of a NUL-terminated string. */
 MPROC_API int mproc_args_add_str(mproc_args_t *args, const char *s);
+/** Appends None. */
 MPROC_API int mproc_args_add_none(mproc_args_t *args);
 
+/** Number of items (0 for NULL). */
 MPROC_API size_t mproc_args_count(const mproc_args_t *args);
-/* Type of item i, or MPROC_ERANGE / MPROC_EINVAL. */
+/** Type of item i, or MPROC_ERANGE / MPROC_EINVAL. */
 MPROC_API int mproc_args_type(const mproc_args_t *args, size_t i);
+/** Item i as an integer: MPROC_ETYPE if it is not one, MPROC_ERANGE past the end. */
 MPROC_API int mproc_args_get_int(const mproc_args_t *args, size_t i, int64_t *out);
+/** Item i as a double: MPROC_ETYPE if it is not one, MPROC_ERANGE past the end. */
 MPROC_API int mproc_args_get_double(const mproc_args_t *args, size_t i, double *out);
-/* Pointers stay valid as long as the list does. */
+/** Pointers stay valid as long as the list does. */
 MPROC_API int mproc_args_get_bytes(const mproc_args_t *args, size_t i, const void **data,
                                    size_t *size);
+/** Item i as a string (valid while the list is): MPROC_ETYPE / MPROC_ERANGE as above. */
 MPROC_API int mproc_args_get_str(const mproc_args_t *args, size_t i, const char **out);
-/* Reads items in order with the same format letters as mproc_args_build, each taking a
+/** Reads items in order with the same format letters as mproc_args_build, each taking a
  * pointer ('i' int *, 'l' int64_t *, 'd' double *, 's' const char **, 'y' const void **,
  * size_t *; 'n' takes none and checks the item is None). MPROC_ETYPE / MPROC_ERANGE when the
  * list does not match. mproc_args_type(args, i) == MPROC_ARG_NONE tests for None. */
 MPROC_API int mproc_args_parse(const mproc_args_t *args, const char *fmt, ...);
-/* The bound state of a "subclass-style" process (mproc_process_bind), in the child: a private
+/** The bound state of a "subclass-style" process (mproc_process_bind), in the child: a private
  * writable copy. NULL when none was bound. */
 MPROC_API void *mproc_args_self(const mproc_args_t *args, size_t *size);
 
@@ -287,7 +340,9 @@ MPROC_API int mproc_repr_double(double v, char *buf, size_t cap);
 /** print(list): the list's repr and a newline on stdout (flushed). 0 or a negative code. */
 MPROC_API int mproc_args_print(const mproc_args_t *args);
 
-/* ---------------------------------------------------------------------------------------
+/** @} */
+
+/** @defgroup process Process
  * Process (Python's multiprocessing.Process).
  *
  * A target is a plain function. The child finds it again by its address relative to the
@@ -297,14 +352,16 @@ MPROC_API int mproc_args_print(const mproc_args_t *args);
  * Thread safety: one thread at a time per handle (share one under your own lock); different
  * handles may be used from different threads at once. mproc_fail: in a child, from the thread
  * that runs the target.
- * ------------------------------------------------------------------------------------- */
+ * @{ */
+/** A child process handle. */
 typedef struct mproc_process mproc_process_t;
+/** A process target: runs in the child; its return value is the exit code. */
 typedef int (*mproc_target_fn)(const mproc_args_t *args);
 
-/* Exit code when the status is not knowable (the child was reaped by someone else). */
+/** Exit code when the status is not knowable (the child was reaped by someone else). */
 #define MPROC_EXIT_UNKNOWN (-1000)
 
-/* args may be NULL; it is copied. The target is located at once: MPROC_ENOTARGET if it is
+/** args may be NULL; it is copied. The target is located at once: MPROC_ENOTARGET if it is
  * not inside a loaded module. */
 MPROC_API int mproc_process_new(mproc_process_t **out, mproc_target_fn target,
                                 const mproc_args_t *args);
@@ -312,66 +369,71 @@ MPROC_API int mproc_process_new(mproc_process_t **out, mproc_target_fn target,
  * letters of mproc_args_build, objects and functions included). */
 MPROC_API int mproc_process_newf(mproc_process_t **out, mproc_target_fn target,
                                  const char *fmt, ...);
-/* Name shown by mproc_current_process_name() in the child; default "Process-N". */
+/** Name shown by mproc_current_process_name() in the child; default "Process-N". */
 MPROC_API int mproc_process_set_name(mproc_process_t *p, const char *name);
+/** The process name ("Process-N" unless set). */
 MPROC_API const char *mproc_process_name(const mproc_process_t *p);
-/* Daemon children are killed when the parent exits, even by SIGKILL (Linux: parent-death
+/** Daemon children are killed when the parent exits, even by SIGKILL (Linux: parent-death
  * signal; Windows: Job object). Only before start: MPROC_ESTATE after. */
 MPROC_API int mproc_process_set_daemon(mproc_process_t *p, int daemon);
+/** 1 if the process is a daemon, else 0. */
 MPROC_API int mproc_process_daemon(const mproc_process_t *p);
+/** This process's start method (before start; default: the global one). */
 MPROC_API int mproc_process_set_start_method(mproc_process_t *p, mproc_start_method method);
-/* fork normally refuses a multi-threaded parent (MPROC_EUNSAFE): children of a threaded
+/** fork normally refuses a multi-threaded parent (MPROC_EUNSAFE): children of a threaded
  * parent can deadlock on locks other threads held. Set 1 to accept that risk. */
 MPROC_API int mproc_process_allow_fork_with_threads(mproc_process_t *p, int allow);
-/* "Subclass-style" processes: state (a plain struct, no pointers) copied into the child and
+/** "Subclass-style" processes: state (a plain struct, no pointers) copied into the child and
  * handed to the target as mproc_args_self(). */
 MPROC_API int mproc_process_bind(mproc_process_t *p, const void *self, size_t size);
 
+/** Starts the child with its start method (docs/start-methods.md). */
 MPROC_API int mproc_process_start(mproc_process_t *p);
-/* 0 once the process has exited (it is then reaped), MPROC_ETIMEDOUT otherwise.
+/** 0 once the process has exited (it is then reaped), MPROC_ETIMEDOUT otherwise.
  * MPROC_ESTATE if it was never started. */
 MPROC_API int mproc_process_join(mproc_process_t *p, int64_t timeout_ms);
-/* 1 running, 0 not started or exited, or a negative code. Reaps as it checks. */
+/** 1 running, 0 not started or exited, or a negative code. Reaps as it checks. */
 MPROC_API int mproc_process_is_alive(mproc_process_t *p);
-/* 0 before start. */
+/** 0 before start. */
 MPROC_API int64_t mproc_process_pid(const mproc_process_t *p);
-/* 0 and *code once exited: the target's return value, -N for signal N (POSIX), the process
+/** 0 and *code once exited: the target's return value, -N for signal N (POSIX), the process
  * exit code on Windows (-15 after terminate, -9 after kill, NTSTATUS values as they are).
  * MPROC_ERUNNING while running, MPROC_ESTATE before start. */
 MPROC_API int mproc_process_exitcode(mproc_process_t *p, int *code);
-/* The message a failing child handed over (mproc_fail, or the library's own explanation of a
+/** The message a failing child handed over (mproc_fail, or the library's own explanation of a
  * bootstrap failure); for a child killed by a signal without one, what killed it, e.g.
  * "killed by signal 6 (SIGABRT, Aborted)"; NULL when there is none. Valid until the process
  * is closed. */
 MPROC_API const char *mproc_process_error(mproc_process_t *p);
-/* Library-side error that stopped the child before its target ran (e.g. MPROC_ENOTARGET,
+/** Library-side error that stopped the child before its target ran (e.g. MPROC_ENOTARGET,
  * MPROC_EBUILDMISMATCH), or 0. */
 MPROC_API int mproc_process_child_error(mproc_process_t *p);
-/* SIGTERM / TerminateProcess; SIGKILL / TerminateProcess. No-op after exit. */
+/** SIGTERM / TerminateProcess; SIGKILL / TerminateProcess. No-op after exit. */
 MPROC_API int mproc_process_terminate(mproc_process_t *p);
+/** SIGKILL / TerminateProcess. No-op after exit. */
 MPROC_API int mproc_process_kill(mproc_process_t *p);
-/* Stops a child the graceful way, then the sure way: terminate, wait up to grace_ms for it to
+/** Stops a child the graceful way, then the sure way: terminate, wait up to grace_ms for it to
  * exit, kill it if it has not, and reap it. 0 once it is gone (its exit code is then readable;
  * 0 at once if it had exited already). Windows has no graceful step: terminate already ends
  * the process. grace_ms: 0 kills at once if the terminate did not end it, MPROC_FOREVER waits
  * as long as the child takes. */
 MPROC_API int mproc_process_stop(mproc_process_t *p, int64_t grace_ms);
-/* An OS object that becomes ready when the process exits (a pidfd or pipe fd on POSIX, usable
+/** An OS object that becomes ready when the process exits (a pidfd or pipe fd on POSIX, usable
  * with poll; a process HANDLE on Windows). MPROC_ESTATE before start. */
 MPROC_API int mproc_process_sentinel(const mproc_process_t *p, intptr_t *out);
-/* Like Python's close(): MPROC_ESTATE (handle left intact) while the process runs; otherwise
+/** Like Python's close(): MPROC_ESTATE (handle left intact) while the process runs; otherwise
  * releases everything. NULL is accepted. */
 MPROC_API int mproc_process_close(mproc_process_t *p);
-/* Releases the handle in any state. A running child is not killed: the library keeps reaping
+/** Releases the handle in any state. A running child is not killed: the library keeps reaping
  * it (non-daemon children are still joined at exit), so it never becomes a zombie. */
 MPROC_API void mproc_process_free(mproc_process_t *p);
 
-/* Waits until at least one of the started processes has exited; *index (may be NULL) names
+/** Waits until at least one of the started processes has exited; *index (may be NULL) names
  * the first. MPROC_ETIMEDOUT otherwise. */
 MPROC_API int mproc_process_wait_any(mproc_process_t *const *procs, size_t n,
                                      int64_t timeout_ms, size_t *index);
 
-/* In a child: records a message for the parent (read with mproc_process_error after join)
+/** In a child: records a message for the parent (read with mproc_process_error after join)
  * and returns code, so a target can `return mproc_fail(2, "bad input %d", x);`. The message
  * is sent at once, so it survives a later crash. Max 4 KiB; longer messages are cut. */
 MPROC_API int mproc_fail(int code, const char *fmt, ...) MPROC_PRINTF(2, 3);
@@ -387,7 +449,9 @@ MPROC_API int mproc_fail(int code, const char *fmt, ...) MPROC_PRINTF(2, 3);
  * last error message, so a later report never shows a stale one), else reports and exits. */
 MPROC_API int mproc_check(int rc, const char *call, const char *file, int line);
 
-/* ---------------------------------------------------------------------------------------
+/** @} */
+
+/** @defgroup connections Connections
  * Connections (Python's Pipe() and Connection).
  *
  * Messages keep their boundaries and may be up to MPROC_MSG_MAX bytes. The framing is
@@ -395,22 +459,24 @@ MPROC_API int mproc_check(int rc, const char *call, const char *file, int line);
  * more, so a peer speaking multiprocessing.connection reads our byte messages and we read its.
  * Thread safety: one connection may be used by one sender thread and one receiver thread at
  * the same time; two threads sending (or two receiving) on one connection need a lock.
- * ------------------------------------------------------------------------------------- */
+ * @{ */
+/** One end of a connection. */
 typedef struct mproc_conn mproc_conn_t;
 
+/** Largest message a connection carries, in bytes. */
 #define MPROC_MSG_MAX ((uint64_t)1 << 62)
-/* "the rest of the buffer" for the size argument of mproc_conn_send_bytes. */
+/** "the rest of the buffer" for the size argument of mproc_conn_send_bytes. */
 #define MPROC_SIZE_REST ((size_t)-1)
 
-/* Two connected ends. duplex != 0: both ends send and receive. duplex == 0: *conn1 only
+/** Two connected ends. duplex != 0: both ends send and receive. duplex == 0: *conn1 only
  * receives and *conn2 only sends, as in Python. */
 MPROC_API int mproc_pipe(int duplex, mproc_conn_t **conn1, mproc_conn_t **conn2);
-/* Sends buf[offset, offset + size) as one message (size MPROC_SIZE_REST: to the end).
+/** Sends buf[offset, offset + size) as one message (size MPROC_SIZE_REST: to the end).
  * Python's bounds rules: MPROC_ERANGE for offset > buflen or offset + size > buflen.
  * Blocks while the peer's buffer is full; MPROC_EPEERGONE when the peer is gone. */
 MPROC_API int mproc_conn_send_bytes(mproc_conn_t *c, const void *buf, size_t buflen,
                                     size_t offset, size_t size);
-/* Receives one message into a new buffer (*out, release with mproc_free). A message longer
+/** Receives one message into a new buffer (*out, release with mproc_free). A message longer
  * than maxlength is MPROC_EMSGSIZE, and, as in Python, a duplex connection then stops
  * receiving (readable() 0, receives MPROC_EDIRECTION, sends still work) while a receive-only
  * one is closed (MPROC_ECLOSED). MPROC_EEOF
@@ -418,39 +484,44 @@ MPROC_API int mproc_conn_send_bytes(mproc_conn_t *c, const void *buf, size_t buf
  * MPROC_ETIMEDOUT when nothing arrived in time (nothing is consumed). */
 MPROC_API int mproc_conn_recv_bytes(mproc_conn_t *c, size_t maxlength, int64_t timeout_ms,
                                     void **out, size_t *size);
-/* Receives one message into buf + offset. If it does not fit, MPROC_ETOOSMALL with *size set
+/** Receives one message into buf + offset. If it does not fit, MPROC_ETOOSMALL with *size set
  * to the message length: the message stays queued for the next receive (Python's
  * BufferTooShort, without losing anything). */
 MPROC_API int mproc_conn_recv_bytes_into(mproc_conn_t *c, void *buf, size_t buflen,
                                          size_t offset, int64_t timeout_ms, size_t *size);
-/* 1 if a message (or EOF) is ready to receive, 0 if not by the timeout, or an error. */
+/** 1 if a message (or EOF) is ready to receive, 0 if not by the timeout, or an error. */
 MPROC_API int mproc_conn_poll(mproc_conn_t *c, int64_t timeout_ms);
-/* Typed values (the same ones process arguments carry). Not a Python wire format. */
+/** Typed values (the same ones process arguments carry). Not a Python wire format. */
 MPROC_API int mproc_conn_send(mproc_conn_t *c, const mproc_args_t *values);
+/** Receives typed values sent with mproc_conn_send (release with mproc_args_free). */
 MPROC_API int mproc_conn_recv(mproc_conn_t *c, int64_t timeout_ms, mproc_args_t **values);
 /** conn.send((...)) in one call: the message is the list the format letters build. */
 MPROC_API int mproc_conn_sendf(mproc_conn_t *c, const char *fmt, ...);
-/* The fd (POSIX) or HANDLE (Windows) as an integer; -1 once closed. */
+/** The fd (POSIX) or HANDLE (Windows) as an integer; -1 once closed. */
 MPROC_API intptr_t mproc_conn_fileno(const mproc_conn_t *c);
+/** 1 if this end can receive, else 0. */
 MPROC_API int mproc_conn_readable(const mproc_conn_t *c);
+/** 1 if this end can send, else 0. */
 MPROC_API int mproc_conn_writable(const mproc_conn_t *c);
-/* Closes and frees the connection. NULL is accepted. A connection a child got from its
+/** Closes and frees the connection. NULL is accepted. A connection a child got from its
  * argument list (mproc_args_get_conn) belongs to the list: closing it closes its channel only
  * (the pointer stays valid, further calls say MPROC_ECLOSED, closing again is 0), and the list
  * frees it once after the target returns, as Python's conn.close() in a child expects. */
 MPROC_API int mproc_conn_close(mproc_conn_t *c);
-/* Releases buffers the library returned (mproc_conn_recv_bytes). */
+/** Releases buffers the library returned (mproc_conn_recv_bytes). */
 MPROC_API void mproc_free(void *p);
 
-/* A connection as a process argument: the child gets its own connection to the same channel
+/** A connection as a process argument: the child gets its own connection to the same channel
  * (close yours when the child alone should hold that end, so EOF can be seen). The connection
  * must stay open until mproc_process_start has returned. */
 MPROC_API int mproc_args_add_conn(mproc_args_t *args, mproc_conn_t *c);
-/* In the child: the connection, owned by args (valid while the target runs, also after the
+/** In the child: the connection, owned by args (valid while the target runs, also after the
  * target closed it with mproc_conn_close). */
 MPROC_API int mproc_args_get_conn(const mproc_args_t *args, size_t i, mproc_conn_t **out);
 
-/* ---------------------------------------------------------------------------------------
+/** @} */
+
+/** @defgroup listener_client Listener / Client
  * Listener / Client (Python's multiprocessing.connection), wire-compatible with Python for
  * byte messages, including the authkey handshake (HMAC-SHA256 "{sha256}", and the legacy
  * HMAC-MD5 form older Pythons send).
@@ -462,26 +533,31 @@ MPROC_API int mproc_args_get_conn(const mproc_args_t *args, size_t i, mproc_conn
  * Thread safety: several threads may call mproc_listener_accept on one listener at once, and
  * mproc_listener_address from any thread; mproc_listener_close must not overlap any other call
  * on that listener. mproc_client: any thread, concurrently.
- * ------------------------------------------------------------------------------------- */
+ * @{ */
+/** A listening socket or pipe that accepts connections. */
 typedef struct mproc_listener mproc_listener_t;
 
+/** Listens at address (syntax above); authkey NULL: no authentication. */
 MPROC_API int mproc_listener_new(mproc_listener_t **out, const char *address, const void *authkey,
                                  size_t keylen, int backlog);
-/* Returns one client whose handshake is complete. Handshakes run concurrently, each with its
+/** Returns one client whose handshake is complete. Handshakes run concurrently, each with its
  * own 5 s limit and at most 64 in progress (past that the oldest is dropped), so silent
  * clients cannot keep others out. MPROC_EAUTH when clients failed or were dropped in this call
  * and none completed (the listener stays usable: call again). Thread safety: several threads
  * may accept on one listener at once (each connection goes to exactly one of them, and each
  * caller's timeout holds); mproc_listener_close must not overlap them. */
 MPROC_API int mproc_listener_accept(mproc_listener_t *l, int64_t timeout_ms, mproc_conn_t **out);
-/* The bound address in the same syntax (with the real port for port 0). */
+/** The bound address in the same syntax (with the real port for port 0). */
 MPROC_API const char *mproc_listener_address(const mproc_listener_t *l);
+/** Stops listening and frees the listener. NULL is accepted. */
 MPROC_API int mproc_listener_close(mproc_listener_t *l);
-/* Connects and answers the handshake; MPROC_EAUTH on a wrong key. */
+/** Connects and answers the handshake; MPROC_EAUTH on a wrong key. */
 MPROC_API int mproc_client(const char *address, const void *authkey, size_t keylen,
                            int64_t timeout_ms, mproc_conn_t **out);
 
-/* ---------------------------------------------------------------------------------------
+/** @} */
+
+/** @defgroup synchronization Synchronization
  * Synchronization (Python's multiprocessing.synchronize): Lock, RLock, Semaphore,
  * BoundedSemaphore, Condition, Event, Barrier.
  *
@@ -502,37 +578,41 @@ MPROC_API int mproc_client(const char *address, const void *authkey, size_t keyl
  * what the lock protects and call mproc_lock_consistent(); releasing the lock without doing so
  * makes it MPROC_ENOTRECOVERABLE for every later acquirer (POSIX robust-mutex semantics, also
  * on Windows).
- * ------------------------------------------------------------------------------------- */
-typedef struct mproc_lock mproc_lock_t;       /* Lock and RLock */
-typedef struct mproc_semaphore mproc_semaphore_t; /* Semaphore and BoundedSemaphore */
+ * @{ */
+typedef struct mproc_lock mproc_lock_t;       /**< Lock and RLock */
+typedef struct mproc_semaphore mproc_semaphore_t; /**< Semaphore and BoundedSemaphore */
+/** A Condition (with its lock). */
 typedef struct mproc_condition mproc_condition_t;
+/** An Event. */
 typedef struct mproc_event mproc_event_t;
+/** A Barrier. */
 typedef struct mproc_barrier mproc_barrier_t;
 
-/* A non-recursive lock (Python's Lock). Unlike Python's, only the holder may release it: the
+/** A non-recursive lock (Python's Lock). Unlike Python's, only the holder may release it: the
  * owner is what lets a dead holder be detected (use a Semaphore(1) to hand a permit between
  * threads). */
 MPROC_API int mproc_lock_new(mproc_lock_t **out);
-/* A recursive lock (Python's RLock): the holding thread may acquire it again; it is free once
+/** A recursive lock (Python's RLock): the holding thread may acquire it again; it is free once
  * released as many times as acquired. */
 MPROC_API int mproc_rlock_new(mproc_lock_t **out);
-/* 0: acquired. MPROC_ETIMEDOUT: not acquired in time. MPROC_EOWNERDEAD: acquired; the previous
+/** 0: acquired. MPROC_ETIMEDOUT: not acquired in time. MPROC_EOWNERDEAD: acquired; the previous
  * holder died holding it. MPROC_ENOTRECOVERABLE: not acquired; the lock is unusable.
  * MPROC_EDEADLK: a Lock (not RLock) already held by the calling thread, with a timeout other
  * than 0 (with 0 it is MPROC_ETIMEDOUT, as Python's acquire(False) returns False). */
 MPROC_API int mproc_lock_acquire(mproc_lock_t *lock, int64_t timeout_ms);
-/* MPROC_EOVERRELEASE when nobody holds it; MPROC_ENOTOWNER when another thread does. The state
+/** MPROC_EOVERRELEASE when nobody holds it; MPROC_ENOTOWNER when another thread does. The state
  * is unchanged on error. */
 MPROC_API int mproc_lock_release(mproc_lock_t *lock);
-/* After MPROC_EOWNERDEAD, by the holder: the protected state is repaired. */
+/** After MPROC_EOWNERDEAD, by the holder: the protected state is repaired. */
 MPROC_API int mproc_lock_consistent(mproc_lock_t *lock);
-/* 1 if the calling thread holds the lock, else 0 (negative for a bad handle). */
+/** 1 if the calling thread holds the lock, else 0 (negative for a bad handle). */
 MPROC_API int mproc_lock_is_mine(const mproc_lock_t *lock);
-/* 1 for an RLock, 0 for a Lock. */
+/** 1 for an RLock, 0 for a Lock. */
 MPROC_API int mproc_lock_is_recursive(const mproc_lock_t *lock);
+/** Frees the lock in this process (the creator, once no child uses it). */
 MPROC_API void mproc_lock_free(mproc_lock_t *lock);
 
-/* "with lock:" for C. rc (an int the caller declares) receives the acquire result; the body
+/** "with lock:" for C. rc (an int the caller declares) receives the acquire result; the body
  * runs only when the lock was acquired (0 or MPROC_EOWNERDEAD) and the lock is released after
  * it. Leaving the body by break, return or goto skips the release. */
 #define MPROC_WITH_LOCK(lock, rc)                                                             \
@@ -540,92 +620,115 @@ MPROC_API void mproc_lock_free(mproc_lock_t *lock);
                                (rc) == 0 || (rc) == MPROC_EOWNERDEAD);                       \
        mproc_with_once_; mproc_with_once_ = 0, (void)mproc_lock_release(lock))
 
-/* Largest semaphore value. */
+/** Largest semaphore value. */
 #define MPROC_SEMAPHORE_MAX 0x7fffffff
+/** A Semaphore with an initial value. */
 MPROC_API int mproc_semaphore_new(mproc_semaphore_t **out, unsigned value);
-/* A BoundedSemaphore: releasing it above its initial value is MPROC_EOVERRELEASE. */
+/** A BoundedSemaphore: releasing it above its initial value is MPROC_EOVERRELEASE. */
 MPROC_API int mproc_bounded_semaphore_new(mproc_semaphore_t **out, unsigned value);
-/* 0: one permit taken. MPROC_ETIMEDOUT: none in time. */
+/** 0: one permit taken. MPROC_ETIMEDOUT: none in time. */
 MPROC_API int mproc_semaphore_acquire(mproc_semaphore_t *s, int64_t timeout_ms);
-/* Any thread or process may release. MPROC_EOVERRELEASE above a BoundedSemaphore's initial
+/** Any thread or process may release. MPROC_EOVERRELEASE above a BoundedSemaphore's initial
  * value; MPROC_ERANGE above MPROC_SEMAPHORE_MAX. */
 MPROC_API int mproc_semaphore_release(mproc_semaphore_t *s);
-/* The current value (a snapshot), on every platform. */
+/** The current value (a snapshot), on every platform. */
 MPROC_API int mproc_semaphore_get_value(const mproc_semaphore_t *s, int *out);
+/** Frees the semaphore in this process. */
 MPROC_API void mproc_semaphore_free(mproc_semaphore_t *s);
 
-/* A Condition over lock (a Lock or RLock; NULL creates an RLock, as Python does). The
+/** A Condition over lock (a Lock or RLock; NULL creates an RLock, as Python does). The
  * condition does not take ownership of a lock passed in: free the condition first. */
 MPROC_API int mproc_condition_new(mproc_condition_t **out, mproc_lock_t *lock);
-/* The condition's lock (for mproc_lock_acquire / release / consistent). */
+/** The condition's lock (for mproc_lock_acquire / release / consistent). */
 MPROC_API mproc_lock_t *mproc_condition_lock(const mproc_condition_t *c);
+/** Acquires the condition's lock (as mproc_lock_acquire). */
 MPROC_API int mproc_condition_acquire(mproc_condition_t *c, int64_t timeout_ms);
+/** Releases the condition's lock. */
 MPROC_API int mproc_condition_release(mproc_condition_t *c);
-/* Releases the lock (every level of an RLock), waits for a notification, reacquires it.
+/** Releases the lock (every level of an RLock), waits for a notification, reacquires it.
  * 0: notified. MPROC_ETIMEDOUT: not notified in time (the lock is held again either way).
  * MPROC_ENOTOWNER: the calling thread does not hold the lock. MPROC_EOWNERDEAD: reacquiring
  * found the lock's holder dead (the lock is held; see mproc_lock_consistent). */
 MPROC_API int mproc_condition_wait(mproc_condition_t *c, int64_t timeout_ms);
-/* Waits until pred(ctx) returns non-zero, checking it under the lock before each wait.
+/** Waits until pred(ctx) returns non-zero, checking it under the lock before each wait.
  * 0: the predicate holds. MPROC_ETIMEDOUT: it still does not after timeout_ms. */
 MPROC_API int mproc_condition_wait_for(mproc_condition_t *c, int (*pred)(void *ctx), void *ctx,
                                        int64_t timeout_ms);
-/* Wakes up to n waiters (exactly min(n, waiting)). The caller must hold the lock
+/** Wakes up to n waiters (exactly min(n, waiting)). The caller must hold the lock
  * (MPROC_ENOTOWNER otherwise). */
 MPROC_API int mproc_condition_notify(mproc_condition_t *c, size_t n);
+/** notify_all: as mproc_condition_notify for every waiter. */
 MPROC_API int mproc_condition_notify_all(mproc_condition_t *c);
+/** Frees the condition in this process. */
 MPROC_API void mproc_condition_free(mproc_condition_t *c);
 
+/** An Event, initially clear. */
 MPROC_API int mproc_event_new(mproc_event_t **out);
+/** Sets the flag and wakes every waiter. */
 MPROC_API int mproc_event_set(mproc_event_t *e);
+/** Clears the flag. */
 MPROC_API int mproc_event_clear(mproc_event_t *e);
-/* 1 if set, 0 if not (negative for a bad handle). */
+/** 1 if set, 0 if not (negative for a bad handle). */
 MPROC_API int mproc_event_is_set(const mproc_event_t *e);
-/* 0 once the flag is set; MPROC_ETIMEDOUT if it is still clear after timeout_ms. */
+/** 0 once the flag is set; MPROC_ETIMEDOUT if it is still clear after timeout_ms. */
 MPROC_API int mproc_event_wait(mproc_event_t *e, int64_t timeout_ms);
+/** Frees the event in this process. */
 MPROC_API void mproc_event_free(mproc_event_t *e);
 
-/* A Barrier's action runs once per cycle, in the last process/thread to arrive, before any
+/** A Barrier's action runs once per cycle, in the last process/thread to arrive, before any
  * waiter is released. It is found in every process the way process targets are (a function of
  * the program or of a shared library). Non-zero breaks the barrier. */
 typedef int (*mproc_barrier_action_fn)(void);
-/* For mproc_barrier_wait: use the timeout given at creation. */
+/** For mproc_barrier_wait: use the timeout given at creation. */
 #define MPROC_BARRIER_DEFAULT_TIMEOUT ((int64_t)-2)
-/* parties >= 1; action may be NULL; timeout_ms is the default for wait (MPROC_FOREVER: none). */
+/** parties >= 1; action may be NULL; timeout_ms is the default for wait (MPROC_FOREVER: none). */
 MPROC_API int mproc_barrier_new(mproc_barrier_t **out, unsigned parties,
                                 mproc_barrier_action_fn action, int64_t timeout_ms);
-/* Waits until all parties have called it. 0 with *index (may be NULL) = the arrival order,
+/** Waits until all parties have called it. 0 with *index (may be NULL) = the arrival order,
  * 0 .. parties-1. MPROC_EBROKEN when the barrier is or becomes broken: a timeout (the waiter
  * that timed out breaks it for everyone, as Python does), abort, reset while waiting, or a
  * failing action. A party that died leaves the others waiting only until their timeout. */
 MPROC_API int mproc_barrier_wait(mproc_barrier_t *b, int64_t timeout_ms, unsigned *index);
-/* Back to the initial state; current waiters get MPROC_EBROKEN. */
+/** Back to the initial state; current waiters get MPROC_EBROKEN. */
 MPROC_API int mproc_barrier_reset(mproc_barrier_t *b);
-/* Puts the barrier in the broken state. */
+/** Puts the barrier in the broken state. */
 MPROC_API int mproc_barrier_abort(mproc_barrier_t *b);
+/** Parties the barrier was created for. */
 MPROC_API unsigned mproc_barrier_parties(const mproc_barrier_t *b);
-/* Parties waiting now. */
+/** Parties waiting now. */
 MPROC_API unsigned mproc_barrier_n_waiting(const mproc_barrier_t *b);
-/* 1 if broken, 0 if not (negative for a bad handle). */
+/** 1 if broken, 0 if not (negative for a bad handle). */
 MPROC_API int mproc_barrier_broken(const mproc_barrier_t *b);
+/** Frees the barrier in this process. */
 MPROC_API void mproc_barrier_free(mproc_barrier_t *b);
 
-/* Synchronization objects as process arguments. The object must not be freed before
+/** Synchronization objects as process arguments. The object must not be freed before
  * mproc_process_start has returned; the child's copy is owned by its argument list. */
 MPROC_API int mproc_args_add_lock(mproc_args_t *args, mproc_lock_t *lock);
+/** In the child: item i as a Lock/RLock (owned by the list). */
 MPROC_API int mproc_args_get_lock(const mproc_args_t *args, size_t i, mproc_lock_t **out);
+/** Appends a Semaphore for a child. */
 MPROC_API int mproc_args_add_semaphore(mproc_args_t *args, mproc_semaphore_t *s);
+/** In the child: item i as a Semaphore (owned by the list). */
 MPROC_API int mproc_args_get_semaphore(const mproc_args_t *args, size_t i,
                                        mproc_semaphore_t **out);
+/** Appends a Condition for a child. */
 MPROC_API int mproc_args_add_condition(mproc_args_t *args, mproc_condition_t *c);
+/** In the child: item i as a Condition (owned by the list). */
 MPROC_API int mproc_args_get_condition(const mproc_args_t *args, size_t i,
                                        mproc_condition_t **out);
+/** Appends an Event for a child. */
 MPROC_API int mproc_args_add_event(mproc_args_t *args, mproc_event_t *e);
+/** In the child: item i as an Event (owned by the list). */
 MPROC_API int mproc_args_get_event(const mproc_args_t *args, size_t i, mproc_event_t **out);
+/** Appends a Barrier for a child. */
 MPROC_API int mproc_args_add_barrier(mproc_args_t *args, mproc_barrier_t *b);
+/** In the child: item i as a Barrier (owned by the list). */
 MPROC_API int mproc_args_get_barrier(const mproc_args_t *args, size_t i, mproc_barrier_t **out);
 
-/* ---------------------------------------------------------------------------------------
+/** @} */
+
+/** @defgroup shared_state Shared state
  * Shared state (Python's Value, Array, RawValue, RawArray and shared_memory.SharedMemory).
  *
  * Value and Array live in the same anonymous shared heap as the synchronization objects: the
@@ -644,66 +747,90 @@ MPROC_API int mproc_args_get_barrier(const mproc_args_t *args, size_t i, mproc_b
  * direct access through the pointer does not.
  *
  * Thread safety: like the sync objects: any thread, concurrently; _free last.
- * ------------------------------------------------------------------------------------- */
+ * @{ */
+/** A shared Value. */
 typedef struct mproc_value mproc_value_t;
+/** A shared Array. */
 typedef struct mproc_array mproc_array_t;
 
+/** lock argument: give the object a new RLock of its own. */
 #define MPROC_LOCK_NEW ((mproc_lock_t *)0)
+/** lock argument: no lock (RawValue / RawArray). */
 #define MPROC_LOCK_NONE ((mproc_lock_t *)1)
 
-/* init: one element to copy in, or NULL for zero. MPROC_EINVAL for an unknown typecode. */
+/** init: one element to copy in, or NULL for zero. MPROC_EINVAL for an unknown typecode. */
 MPROC_API int mproc_value_new(mproc_value_t **out, char typecode, const void *init,
                               mproc_lock_t *lock);
-/* A record value: size bytes aligned to align (a power of two up to 64). */
+/** A record value: size bytes aligned to align (a power of two up to 64). */
 MPROC_API int mproc_value_new_record(mproc_value_t **out, size_t size, size_t align,
                                      const void *init, mproc_lock_t *lock);
-/* RawValue(typecode, init): mproc_value_new(out, typecode, init, MPROC_LOCK_NONE). */
+/** RawValue(typecode, init): mproc_value_new(out, typecode, init, MPROC_LOCK_NONE). */
 MPROC_API int mproc_raw_value_new(mproc_value_t **out, char typecode, const void *init);
-/* The shared memory itself (aligned for the type). */
+/** The shared memory itself (aligned for the type). */
 MPROC_API void *mproc_value_ptr(const mproc_value_t *v);
-/* The lock, or NULL for a raw value. */
+/** The lock, or NULL for a raw value. */
 MPROC_API mproc_lock_t *mproc_value_get_lock(const mproc_value_t *v);
-/* Copies the value out / in under its lock (if any). */
+/** Copies the value out / in under its lock (if any). */
 MPROC_API int mproc_value_get(const mproc_value_t *v, void *out);
+/** Copies one element in under the value's lock (if any). */
 MPROC_API int mproc_value_set(mproc_value_t *v, const void *in);
-/* The typecode (0 for a record) and element size. */
+/** The typecode (0 for a record) and element size. */
 MPROC_API char mproc_value_typecode(const mproc_value_t *v);
+/** Size of the element in bytes. */
 MPROC_API size_t mproc_value_size(const mproc_value_t *v);
+/** Frees the value in this process. */
 MPROC_API void mproc_value_free(mproc_value_t *v);
 
-/* Array(typecode, length or initial data): init NULL zero-fills, else holds length elements. */
+/** Array(typecode, length or initial data): init NULL zero-fills, else holds length elements. */
 MPROC_API int mproc_array_new(mproc_array_t **out, char typecode, size_t length,
                               const void *init, mproc_lock_t *lock);
+/** An array of length records of size bytes aligned to align. */
 MPROC_API int mproc_array_new_record(mproc_array_t **out, size_t size, size_t align,
                                      size_t length, const void *init, mproc_lock_t *lock);
+/** RawArray: mproc_array_new with MPROC_LOCK_NONE. */
 MPROC_API int mproc_raw_array_new(mproc_array_t **out, char typecode, size_t length,
                                   const void *init);
+/** The shared elements themselves. */
 MPROC_API void *mproc_array_ptr(const mproc_array_t *a);
+/** Number of elements. */
 MPROC_API size_t mproc_array_length(const mproc_array_t *a);
+/** Size of one element in bytes. */
 MPROC_API size_t mproc_array_elem_size(const mproc_array_t *a);
+/** The typecode (0 for records). */
 MPROC_API char mproc_array_typecode(const mproc_array_t *a);
+/** The lock, or NULL for a raw array. */
 MPROC_API mproc_lock_t *mproc_array_get_lock(const mproc_array_t *a);
-/* Bounds-checked element copies under the lock: MPROC_ERANGE for i >= length. */
+/** Bounds-checked element copies under the lock: MPROC_ERANGE for i >= length. */
 MPROC_API int mproc_array_get(const mproc_array_t *a, size_t i, void *out);
+/** Copies element i in under the lock: MPROC_ERANGE for i >= length. */
 MPROC_API int mproc_array_set(mproc_array_t *a, size_t i, const void *in);
-/* Elements [start, start + n) as one copy under the lock (Python's slices). */
+/** Elements [start, start + n) as one copy under the lock (Python's slices). */
 MPROC_API int mproc_array_get_slice(const mproc_array_t *a, size_t start, size_t n, void *out);
+/** Copies elements [start, start + n) in as one copy under the lock. */
 MPROC_API int mproc_array_set_slice(mproc_array_t *a, size_t start, size_t n, const void *in);
+/** Frees the array in this process. */
 MPROC_API void mproc_array_free(mproc_array_t *a);
 
-/* Atomic operations on integer Values and Array elements (typecodes c ? b B h H i I l L q Q),
+/** Atomic operations on integer Values and Array elements (typecodes c ? b B h H i I l L q Q),
  * lock-free, no lock taken: sequentially consistent, as C11's default. Values cross as
  * int64_t (unsigned types: their bits; narrower types: truncated on store, sign- or
  * zero-extended on load). MPROC_ETYPE for float, double and records. add stores the old value
  * in *old (may be NULL); cas compares with *expected, stores desired if equal and returns 1,
  * else loads the current value into *expected and returns 0. */
 MPROC_API int mproc_value_load(const mproc_value_t *v, int64_t *out);
+/** Atomic store (see above). */
 MPROC_API int mproc_value_store(mproc_value_t *v, int64_t value);
+/** Atomic add; *old gets the previous value (may be NULL). */
 MPROC_API int mproc_value_add(mproc_value_t *v, int64_t delta, int64_t *old);
+/** Atomic compare-and-swap (see above). */
 MPROC_API int mproc_value_cas(mproc_value_t *v, int64_t *expected, int64_t desired);
+/** Atomic load of element i. */
 MPROC_API int mproc_array_load(const mproc_array_t *a, size_t i, int64_t *out);
+/** Atomic store to element i. */
 MPROC_API int mproc_array_store(mproc_array_t *a, size_t i, int64_t value);
+/** Atomic add to element i; *old gets the previous value (may be NULL). */
 MPROC_API int mproc_array_add(mproc_array_t *a, size_t i, int64_t delta, int64_t *old);
+/** Atomic compare-and-swap of element i. */
 MPROC_API int mproc_array_cas(mproc_array_t *a, size_t i, int64_t *expected, int64_t desired);
 
 /** Typed copies under the object's lock (if it has one), checked against the typecode: the
@@ -737,18 +864,22 @@ MPROC_API int mproc_array_repr(const mproc_array_t *a, char *buf, size_t cap);
 MPROC_API int mproc_value_print(const mproc_value_t *v);
 MPROC_API int mproc_array_print(const mproc_array_t *a);
 
+/** Appends a shared Value for a child (the child sees the same memory). */
 MPROC_API int mproc_args_add_value(mproc_args_t *args, mproc_value_t *v);
+/** In the child: item i as a Value (owned by the list). */
 MPROC_API int mproc_args_get_value(const mproc_args_t *args, size_t i, mproc_value_t **out);
+/** Appends a shared Array for a child (the child sees the same memory). */
 MPROC_API int mproc_args_add_array(mproc_args_t *args, mproc_array_t *a);
+/** In the child: item i as an Array (owned by the list). */
 MPROC_API int mproc_args_get_array(const mproc_args_t *args, size_t i, mproc_array_t **out);
 
-/* Named shared memory (Python's shared_memory.SharedMemory): a block any process can open by
+/** Named shared memory (Python's shared_memory.SharedMemory): a block any process can open by
  * name, including processes this one did not start.
  *
  * Names: 1..MPROC_SHM_NAME_MAX characters of A-Z a-z 0-9 . _ - (an optional leading '/' is
- * ignored); anything else is MPROC_EINVAL. POSIX: the object is /dev/shm/<name>, mode 0600
+ * ignored); anything else is MPROC_EINVAL. POSIX: the object is /dev/shm/\<name\>, mode 0600
  * (only this user can open it); Python's SharedMemory(name) opens the same object. Windows: a
- * pagefile-backed section named <name> in the session's namespace.
+ * pagefile-backed section named \<name\> in the session's namespace.
  *
  * Lifetime: POSIX: the name exists until someone unlinks it, even after every process is gone
  * (like a file); the memory lives until the name is unlinked and the last mapping closed.
@@ -756,25 +887,31 @@ MPROC_API int mproc_args_get_array(const mproc_args_t *args, size_t i, mproc_arr
  * removes it. Windows: the name and memory disappear when the last handle is closed, so
  * unlink has nothing to do and returns 0. */
 typedef struct mproc_shared_memory mproc_shared_memory_t;
+/** Longest name of a named shared memory block, in characters. */
 #define MPROC_SHM_NAME_MAX 200
-/* name NULL picks a fresh random name (read it back with mproc_shared_memory_name).
+/** name NULL picks a fresh random name (read it back with mproc_shared_memory_name).
  * MPROC_EEXIST if the name is taken; MPROC_EINVAL for size 0 (as Python); MPROC_ENOSPC when
  * the memory cannot be reserved (never a SIGBUS later). */
 MPROC_API int mproc_shared_memory_create(mproc_shared_memory_t **out, const char *name,
                                          size_t size);
-/* Opens an existing block by name; its size is read from the object. MPROC_ENOENT if missing. */
+/** Opens an existing block by name; its size is read from the object. MPROC_ENOENT if missing. */
 MPROC_API int mproc_shared_memory_attach(mproc_shared_memory_t **out, const char *name);
+/** The mapped block. */
 MPROC_API void *mproc_shared_memory_buf(const mproc_shared_memory_t *s);
+/** Size of the block in bytes. */
 MPROC_API size_t mproc_shared_memory_size(const mproc_shared_memory_t *s);
+/** The block's name. */
 MPROC_API const char *mproc_shared_memory_name(const mproc_shared_memory_t *s);
-/* Unmaps and frees this handle (the block stays for others). NULL is accepted. */
+/** Unmaps and frees this handle (the block stays for others). NULL is accepted. */
 MPROC_API int mproc_shared_memory_close(mproc_shared_memory_t *s);
-/* Removes the name (POSIX): processes that have it open keep their memory. */
+/** Removes the name (POSIX): processes that have it open keep their memory. */
 MPROC_API int mproc_shared_memory_unlink(mproc_shared_memory_t *s);
-/* Removes a name left behind, e.g. by a program that crashed. MPROC_ENOENT if there is none. */
+/** Removes a name left behind, e.g. by a program that crashed. MPROC_ENOENT if there is none. */
 MPROC_API int mproc_shared_memory_unlink_name(const char *name);
 
-/* ---------------------------------------------------------------------------------------
+/** @} */
+
+/** @defgroup queues Queues
  * Queues (Python's multiprocessing Queue, SimpleQueue, JoinableQueue).
  *
  * A queue is a ring buffer in anonymous shared memory: put copies the item in, get copies it
@@ -798,27 +935,28 @@ MPROC_API int mproc_shared_memory_unlink_name(const char *name);
  *
  * Thread safety: every call may be made from any thread at the same time as any other, except
  * _free, which must be the last use in the calling process.
- * ------------------------------------------------------------------------------------- */
+ * @{ */
+/** A Queue, SimpleQueue or JoinableQueue. */
 typedef struct mproc_queue mproc_queue_t;
 
-/* Default size of the shared ring. */
+/** Default size of the shared ring. */
 #define MPROC_QUEUE_BUFFER_DEFAULT ((size_t)1 << 20)
 
-/* Queue(maxsize). */
+/** Queue(maxsize). */
 MPROC_API int mproc_queue_new(mproc_queue_t **out, size_t maxsize);
-/* The same with a ring of buffer_bytes (4 KiB .. 1 GiB): bigger rings absorb bursts. */
+/** The same with a ring of buffer_bytes (4 KiB .. 1 GiB): bigger rings absorb bursts. */
 MPROC_API int mproc_queue_new_sized(mproc_queue_t **out, size_t maxsize, size_t buffer_bytes);
-/* SimpleQueue(): unbounded; put/get/empty/close. */
+/** SimpleQueue(): unbounded; put/get/empty/close. */
 MPROC_API int mproc_simple_queue_new(mproc_queue_t **out);
-/* JoinableQueue(maxsize): adds task_done / join. */
+/** JoinableQueue(maxsize): adds task_done / join. */
 MPROC_API int mproc_joinable_queue_new(mproc_queue_t **out, size_t maxsize);
 
-/* Puts one item. timeout_ms applies while a bounded queue is full: MPROC_EFULL (Python's
+/** Puts one item. timeout_ms applies while a bounded queue is full: MPROC_EFULL (Python's
  * queue.Full) when there is still no room, with 0 (put_nowait) or after the timeout.
  * MPROC_ECLOSED after mproc_queue_close in this process. */
 MPROC_API int mproc_queue_put(mproc_queue_t *q, const void *data, size_t size,
                               int64_t timeout_ms);
-/* Takes one item into a new buffer (*data, release with mproc_free; never NULL, even for 0
+/** Takes one item into a new buffer (*data, release with mproc_free; never NULL, even for 0
  * bytes). MPROC_EEMPTY (Python's queue.Empty) when none arrives in time. */
 MPROC_API int mproc_queue_get(mproc_queue_t *q, int64_t timeout_ms, void **data, size_t *size);
 /** Takes one item into the caller's buffer: 0 with *size its length. An item longer than cap
@@ -827,41 +965,48 @@ MPROC_API int mproc_queue_get(mproc_queue_t *q, int64_t timeout_ms, void **data,
  * it any more). MPROC_EEMPTY when none arrives in time. */
 MPROC_API int mproc_queue_get_into(mproc_queue_t *q, void *buf, size_t cap, size_t *size,
                                    int64_t timeout_ms);
+/** Puts a list of typed values as one item (as mproc_queue_put). */
 MPROC_API int mproc_queue_put_values(mproc_queue_t *q, const mproc_args_t *values,
                                      int64_t timeout_ms);
+/** Takes one item put with mproc_queue_put_values (as mproc_queue_get). */
 MPROC_API int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms,
                                      mproc_args_t **values);
 /** q.put((...)) in one call: the item is the list the format letters build (mproc_args_build's
  * letters, without objects), e.g. mproc_queue_putf(q, MPROC_FOREVER, "i", x). */
 MPROC_API int mproc_queue_putf(mproc_queue_t *q, int64_t timeout_ms, const char *fmt, ...);
-/* Items in the queue now (exact at the moment it was read; others may change it at once).
+/** Items in the queue now (exact at the moment it was read; others may change it at once).
  * Windows: items still held back in a producer's overflow are not counted. */
 MPROC_API int64_t mproc_queue_qsize(const mproc_queue_t *q);
-/* 1 or 0; MPROC_ECLOSED after mproc_queue_close on this handle (Python's empty() raises
+/** 1 or 0; MPROC_ECLOSED after mproc_queue_close on this handle (Python's empty() raises
  * then). qsize and full still answer on a closed handle, as in Python. */
 MPROC_API int mproc_queue_empty(const mproc_queue_t *q);
+/** 1 if a bounded queue is full, else 0. */
 MPROC_API int mproc_queue_full(const mproc_queue_t *q);
-/* This process will not use the queue any more (Python's close()): later put/get on this
+/** This process will not use the queue any more (Python's close()): later put/get on this
  * handle are MPROC_ECLOSED. Items already put stay deliverable. */
 MPROC_API int mproc_queue_close(mproc_queue_t *q);
-/* Waits until this process's overflow (unbounded queues, Windows) is in the ring; elsewhere
+/** Waits until this process's overflow (unbounded queues, Windows) is in the ring; elsewhere
  * there is none to wait for. */
 MPROC_API int mproc_queue_join_thread(mproc_queue_t *q);
-/* Exit (and _free) will not wait for this process's overflow: it may be lost. */
+/** Exit (and _free) will not wait for this process's overflow: it may be lost. */
 MPROC_API int mproc_queue_cancel_join_thread(mproc_queue_t *q);
-/* JoinableQueue: one item put earlier is processed. MPROC_EOVERRELEASE when called more times
+/** JoinableQueue: one item put earlier is processed. MPROC_EOVERRELEASE when called more times
  * than items were put (Python's ValueError); MPROC_ETYPE on a plain Queue. */
 MPROC_API int mproc_queue_task_done(mproc_queue_t *q);
-/* JoinableQueue: until every item put has been task_done. MPROC_ETIMEDOUT after the timeout.
+/** JoinableQueue: until every item put has been task_done. MPROC_ETIMEDOUT after the timeout.
  * Items that can never arrive count as done (Windows: those a killed producer still held). */
 MPROC_API int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms);
-/* Waits for this process's overflow (unless cancelled), then frees the handle. */
+/** Waits for this process's overflow (unless cancelled), then frees the handle. */
 MPROC_API void mproc_queue_free(mproc_queue_t *q);
 
+/** Appends a queue for a child. */
 MPROC_API int mproc_args_add_queue(mproc_args_t *args, mproc_queue_t *q);
+/** In the child: item i as a queue (owned by the list). */
 MPROC_API int mproc_args_get_queue(const mproc_args_t *args, size_t i, mproc_queue_t **out);
 
-/* ---------------------------------------------------------------------------------------
+/** @} */
+
+/** @defgroup pool Pool
  * Pool (Python's multiprocessing.Pool and AsyncResult).
  *
  * A task is a plain function found in workers the way process targets are (no table). It
@@ -893,25 +1038,27 @@ MPROC_API int mproc_args_get_queue(const mproc_args_t *args, size_t i, mproc_que
  * thread (as Python does); spawn and forkserver have no such caveat.
  * Thread safety: every call may be made from any thread; a result handle may be read by
  * several threads, and is freed once by its owner.
- * ------------------------------------------------------------------------------------- */
+ * @{ */
+/** A pool of worker processes. */
 typedef struct mproc_pool mproc_pool_t;
-typedef struct mproc_result mproc_result_t; /* AsyncResult, and the iterator of imap */
+typedef struct mproc_result mproc_result_t; /**< AsyncResult, and the iterator of imap */
 
+/** A pool task: reads args, adds its value(s) to result, returns 0 or nonzero to fail. */
 typedef int (*mproc_task_fn)(const mproc_args_t *args, mproc_args_t *result);
-/* Runs in the pool's thread when a result becomes ready. Returning nonzero is the C form of a
+/** Runs in the pool's thread when a result becomes ready. Returning nonzero is the C form of a
  * callback that raised: it is counted (mproc_pool_callback_failures) and the pool goes on. */
 typedef int (*mproc_result_cb)(mproc_result_t *res, void *ctx);
 
-/* What the pool does with the items a dead worker held. */
+/** What the pool does with the items a dead worker held. */
 typedef enum mproc_pool_on_death {
-  MPROC_POOL_FAIL_TASK = 0,  /* fail them with MPROC_EWORKERDIED; the pool goes on */
-  MPROC_POOL_RETRY_TASK = 1, /* run them again elsewhere, up to max_task_retries times each,
+  MPROC_POOL_FAIL_TASK = 0,  /**< fail them with MPROC_EWORKERDIED; the pool goes on */
+  MPROC_POOL_RETRY_TASK = 1, /**< run them again elsewhere, up to max_task_retries times each,
                                 then MPROC_EPOISON */
-  MPROC_POOL_BREAK = 2       /* fail everything outstanding and refuse new work
+  MPROC_POOL_BREAK = 2       /**< fail everything outstanding and refuse new work
                                 (concurrent.futures' BrokenProcessPool) */
 } mproc_pool_on_death;
 
-/* Option structs grow at their end only, and the leading `size` says how much of the struct
+/** Option structs grow at their end only, and the leading `size` says how much of the struct
  * the caller's header had, so one compiled against an older header keeps working with a newer
  * library (docs/versioning.md). size 0 stands for the 0.1 layout: `{0}` and designated
  * initialisers written for 0.1 stay valid. To use a field added later, start from
@@ -920,166 +1067,269 @@ typedef enum mproc_pool_on_death {
  *
  * Zero-initialised options are the defaults ({0}, or NULL for mproc_pool_new). */
 typedef struct mproc_pool_options {
-  size_t size;                   /* 0 (the 0.1 layout) or sizeof(mproc_pool_options) */
-  int processes;                 /* 0: mproc_cpu_count_usable() */
-  mproc_target_fn initializer;   /* run once in each worker before its first task; nonzero
+  size_t size;                   /**< 0 (the 0.1 layout) or sizeof(mproc_pool_options) */
+  int processes;                 /**< 0: mproc_cpu_count_usable() */
+  mproc_target_fn initializer;   /**< run once in each worker before its first task; nonzero
                                     breaks the pool (MPROC_EBROKENPOOL, with its message) */
-  const mproc_args_t *initargs;  /* may carry connections, queues, locks, values ... */
-  unsigned maxtasksperchild;     /* 0: unlimited; else a worker exits after that many chunks
+  const mproc_args_t *initargs;  /**< may carry connections, queues, locks, values ... */
+  unsigned maxtasksperchild;     /**< 0: unlimited; else a worker exits after that many chunks
                                     and a fresh one takes its place */
-  mproc_start_method start_method; /* MPROC_START_DEFAULT: the global default */
-  mproc_pool_on_death on_death;
-  unsigned max_task_retries;     /* for MPROC_POOL_RETRY_TASK (0 means 1) */
+  mproc_start_method start_method; /**< MPROC_START_DEFAULT: the global default */
+  mproc_pool_on_death on_death; /**< what happens to a dead worker's items */
+  unsigned max_task_retries;     /**< for MPROC_POOL_RETRY_TASK (0 means 1) */
+  /** Since 0.2: 0 for no limit; else a worker whose resident memory (RSS; the working set on
+   * Windows) exceeds this many bytes after a chunk exits between chunks and a fresh one takes
+   * its place, as with maxtasksperchild (docs/pool.md). */
+  uint64_t max_memory_per_child;
 } mproc_pool_options;
+/** Pool options with every default and the current size. */
 #define MPROC_POOL_OPTIONS_INIT {.size = sizeof(mproc_pool_options)}
 
-/* Per call: zero-initialised (or NULL) is Python's behaviour. */
+/** Progress of a map-family call, apply or generator-fed imap, counted in items (never in
+ * chunks). Filled by mproc_result_progress_info and mproc_imap_progress, and handed to a
+ * progress callback. Grows at its end only: set size to sizeof(mproc_progress) before a call
+ * (0 means the same); the library writes no more than size bytes. */
+typedef struct mproc_progress {
+  size_t size;            /**< in: bytes of the caller's struct; out: bytes written */
+  uint64_t done;          /**< items finished, failed ones included */
+  uint64_t failed;        /**< of those, items that ended with a failure code */
+  uint64_t total;         /**< items in all; for a generator, the items taken from it so far */
+  int total_known;        /**< 1 when total is final (a list, or a generator that ended) */
+  uint64_t in_flight;     /**< items submitted and not yet finished (generator imap: taken
+                               from the generator and not yet handed to the caller) */
+  uint64_t in_flight_max; /**< the most in_flight has ever been (a bounded window's proof) */
+  int64_t elapsed_ms;     /**< since the call was submitted */
+  double items_per_s;     /**< done / elapsed (0 in the first millisecond) */
+} mproc_progress;
+/** An mproc_progress ready to be filled. */
+#define MPROC_PROGRESS_INIT {.size = sizeof(mproc_progress)}
+
+/** Called with the progress of one call: rate-limited to one call per progress_interval_ms
+ * while items finish, and once more at the end (done == total). For map, starmap, apply and
+ * list imap it runs in the pool's thread (keep it short; it must not wait for this pool); for
+ * a generator-fed imap, in the thread calling mproc_imap_next. ctx is the task options' ctx. */
+typedef void (*mproc_progress_cb)(const mproc_progress *progress, void *ctx);
+
+/** Per call: zero-initialised (or NULL) is Python's behaviour. */
 typedef struct mproc_task_options {
-  size_t size;               /* 0 (the 0.1 layout) or sizeof(mproc_task_options) */
-  size_t chunksize;          /* map family: items per chunk; 0: automatic (Python's rule,
+  size_t size;               /**< 0 (the 0.1 layout) or sizeof(mproc_task_options) */
+  size_t chunksize;          /**< map family: items per chunk; 0: automatic (Python's rule,
                                 ceil(n / (4 * processes)); imap's default is 1) */
-  int64_t task_timeout_ms;   /* > 0: an item running longer gets its worker killed and fails
+  int64_t task_timeout_ms;   /**< > 0: an item running longer gets its worker killed and fails
                                 with MPROC_ETASKTIMEOUT (items are then sent one per chunk);
                                 0 or MPROC_FOREVER: no limit */
-  int fail_fast;             /* map family: the first failed item cancels the items not begun
+  int fail_fast;             /**< map family: the first failed item cancels the items not begun
                                 (MPROC_ECANCELED) and makes the result ready at once */
-  mproc_result_cb callback;       /* on success; may be NULL */
-  mproc_result_cb error_callback; /* on failure; may be NULL */
-  void *ctx;                      /* handed to both callbacks */
+  mproc_result_cb callback;       /**< on success; may be NULL */
+  mproc_result_cb error_callback; /**< on failure; may be NULL */
+  void *ctx;                      /**< handed to both callbacks (and to progress) */
+  /** Since 0.2. Generator-fed imap only: items taken from the generator and not yet handed
+   * to the caller, at most (Python's buffersize). 0: 4 * processes * chunksize. */
+  size_t max_in_flight;
+  /** Since 0.2: progress callback (mproc_progress_cb), or NULL for none. */
+  mproc_progress_cb progress;
+  /** Since 0.2: least time between two progress calls; 0: 200 ms. */
+  int64_t progress_interval_ms;
 } mproc_task_options;
+/** Task options with every default and the current size. */
 #define MPROC_TASK_OPTIONS_INIT {.size = sizeof(mproc_task_options)}
 
-/* Starts the workers (all started, or nothing is left behind) and the pool's thread. */
+/** Starts the workers (all started, or nothing is left behind) and the pool's thread. */
 MPROC_API int mproc_pool_new(mproc_pool_t **out, const mproc_pool_options *opts);
-/* Number of worker slots. */
+/** Number of worker slots. */
 MPROC_API int mproc_pool_processes(const mproc_pool_t *pool);
-/* Pids of the live workers (up to cap); *count is how many there are. */
+/** Pids of the live workers (up to cap); *count is how many there are. */
 MPROC_API int mproc_pool_pids(mproc_pool_t *pool, int64_t *pids, size_t cap, size_t *count);
-/* Workers started over the pool's life, replacements included. */
+/** Workers started over the pool's life, replacements included. */
 MPROC_API uint64_t mproc_pool_workers_started(mproc_pool_t *pool);
+/** Callbacks that returned nonzero so far. */
 MPROC_API uint64_t mproc_pool_callback_failures(mproc_pool_t *pool);
 
-/* apply(fn, args): blocks; *result (release with mproc_args_free) holds the values the task
+/** apply(fn, args): blocks; *result (release with mproc_args_free) holds the values the task
  * added. Returns 0 or the item's failure code (then *result is NULL). args NULL: no arguments.
  * Per-item messages (mproc_result_error) are read through the _async forms. */
 MPROC_API int mproc_pool_apply(mproc_pool_t *pool, mproc_task_fn fn, const mproc_args_t *args,
                                const mproc_task_options *opts, mproc_args_t **result);
-/* out may be NULL: the pool then frees the result after its callback. */
+/** out may be NULL: the pool then frees the result after its callback. */
 MPROC_API int mproc_pool_apply_async(mproc_pool_t *pool, mproc_task_fn fn,
                                      const mproc_args_t *args, const mproc_task_options *opts,
                                      mproc_result_t **out);
-/* map(fn, items): *results has one value per item, in order. Returns 0, or the code of the
+/** map(fn, items): *results has one value per item, in order. Returns 0, or the code of the
  * first failed item; *results is set even then (failed items are None), so nothing that
  * succeeded is lost; mproc_result_status tells them apart through the _async form. */
 MPROC_API int mproc_pool_map(mproc_pool_t *pool, mproc_task_fn fn, const mproc_args_t *items,
                              const mproc_task_options *opts, mproc_args_t **results);
+/** map_async: as mproc_pool_map, returning a result handle at once. */
 MPROC_API int mproc_pool_map_async(mproc_pool_t *pool, mproc_task_fn fn,
                                    const mproc_args_t *items, const mproc_task_options *opts,
                                    mproc_result_t **out);
-/* starmap(fn, items): item i is the whole argument list items[i]. */
+/** starmap(fn, items): item i is the whole argument list items[i]. */
 MPROC_API int mproc_pool_starmap(mproc_pool_t *pool, mproc_task_fn fn,
                                  const mproc_args_t *const *items, size_t n,
                                  const mproc_task_options *opts, mproc_args_t **results);
+/** starmap_async: as mproc_pool_starmap, returning a result handle. */
 MPROC_API int mproc_pool_starmap_async(mproc_pool_t *pool, mproc_task_fn fn,
                                        const mproc_args_t *const *items, size_t n,
                                        const mproc_task_options *opts, mproc_result_t **out);
-/* imap / imap_unordered: iterate with mproc_result_next (in item order, or as items finish). */
+/** imap / imap_unordered: iterate with mproc_result_next (in item order, or as items finish). */
 MPROC_API int mproc_pool_imap(mproc_pool_t *pool, mproc_task_fn fn, const mproc_args_t *items,
                               const mproc_task_options *opts, mproc_result_t **out);
+/** imap_unordered: mproc_result_next hands items out as they finish. */
 MPROC_API int mproc_pool_imap_unordered(mproc_pool_t *pool, mproc_task_fn fn,
                                         const mproc_args_t *items,
                                         const mproc_task_options *opts, mproc_result_t **out);
 
-/* No more work may be submitted (MPROC_ECLOSED); what was submitted still runs. */
+/** No more work may be submitted (MPROC_ECLOSED); what was submitted still runs. */
 MPROC_API int mproc_pool_close(mproc_pool_t *pool);
-/* Stops every worker now (SIGTERM, then SIGKILL after 500 ms), even mid-task; outstanding
+/** Stops every worker now (SIGTERM, then SIGKILL after 500 ms), even mid-task; outstanding
  * items fail with MPROC_ECANCELED. Returns within about a second, from any thread. */
 MPROC_API int mproc_pool_terminate(mproc_pool_t *pool);
-/* After close or terminate: waits until all submitted work is done (callbacks included) and
+/** After close or terminate: waits until all submitted work is done (callbacks included) and
  * the workers have exited. MPROC_ESTATE before close; MPROC_ETIMEDOUT after the timeout. */
 MPROC_API int mproc_pool_join(mproc_pool_t *pool, int64_t timeout_ms);
-/* Terminates if still running (outstanding items: MPROC_ECANCELED), then releases the pool.
+/** Terminates if still running (outstanding items: MPROC_ECANCELED), then releases the pool.
  * Result handles stay valid until freed. NULL is accepted. A pool never freed is terminated
  * at exit. Not from the pool's own callbacks. */
 MPROC_API void mproc_pool_free(mproc_pool_t *pool);
 
-/* AsyncResult.get: waits for the whole result. apply: *values = the values the task added;
+/** AsyncResult.get: waits for the whole result. apply: *values = the values the task added;
  * map family: one value per item. Returns 0, the first failure code (by item order; *values
  * is still set for a map, failed items None), or MPROC_ETIMEDOUT when not ready in time
  * (values untouched). values may be NULL. Release *values with mproc_args_free. */
 MPROC_API int mproc_result_get(mproc_result_t *res, int64_t timeout_ms, mproc_args_t **values);
-/* 0 once ready, MPROC_ETIMEDOUT otherwise. */
+/** 0 once ready, MPROC_ETIMEDOUT otherwise. */
 MPROC_API int mproc_result_wait(mproc_result_t *res, int64_t timeout_ms);
-/* 1 if ready, else 0. */
+/** 1 if ready, else 0. */
 MPROC_API int mproc_result_ready(mproc_result_t *res);
-/* 1 if every item succeeded, 0 if one failed; MPROC_ESTATE while not ready (Python's
+/** 1 if every item succeeded, 0 if one failed; MPROC_ESTATE while not ready (Python's
  * ValueError). */
 MPROC_API int mproc_result_successful(mproc_result_t *res);
-/* Items finished so far and in all (a long map's progress). */
+/** Items finished so far and in all (a long map's progress). */
 MPROC_API int mproc_result_progress(mproc_result_t *res, size_t *done, size_t *total);
-/* The next item: in order for imap (and map/starmap results), as finished for imap_unordered.
+/** The next item: in order for imap (and map/starmap results), as finished for imap_unordered.
  * 0 with *value = a new list holding that item's value (release with mproc_args_free) and
  * *index = its position (either pointer may be NULL); the item's failure code (with *index set
  * and *value NULL; iteration goes on past it); MPROC_EEOF after the last item;
  * MPROC_ETIMEDOUT when the next one is not ready in time. */
 MPROC_API int mproc_result_next(mproc_result_t *res, int64_t timeout_ms, mproc_args_t **value,
                                 size_t *index);
-/* Per item, once that item is finished: 0 or its failure code; MPROC_ETIMEDOUT if it is not
+/** Per item, once that item is finished: 0 or its failure code; MPROC_ETIMEDOUT if it is not
  * finished yet; MPROC_ERANGE past the end. */
 MPROC_API int mproc_result_status(mproc_result_t *res, size_t i);
-/* The task's own nonzero return value for an MPROC_ETASKFAILED item, else 0. */
+/** The task's own nonzero return value for an MPROC_ETASKFAILED item, else 0. */
 MPROC_API int mproc_result_task_code(mproc_result_t *res, size_t i);
-/* The message of a failed item (mproc_fail in the task, or what the pool saw: which worker
+/** The message of a failed item (mproc_fail in the task, or what the pool saw: which worker
  * died and how); NULL if none. Valid until the result is freed. */
 MPROC_API const char *mproc_result_error(mproc_result_t *res, size_t i);
-/* Releases the handle. Work still running finishes (its result is discarded). NULL is fine. */
+/** Releases the handle. Work still running finishes (its result is discarded). NULL is fine. */
 MPROC_API void mproc_result_free(mproc_result_t *res);
+/** Progress in items: done, failed, total, in flight, elapsed time and rate (tqdm's
+ * figures). Any thread, any time, also before the result is ready. out->size must be set.
+ * @return 0, or MPROC_EINVAL. */
+MPROC_API int mproc_result_progress_info(mproc_result_t *res, mproc_progress *out);
 
-/* ---------------------------------------------------------------------------------------
+/** @} */
+
+/** @defgroup generator_fed Generator-fed imap
+ * Generator-fed imap (Python's imap / imap_unordered over an iterator, with a bounded
+ * buffer): the input is taken from a callback as the caller consumes results, so a source of
+ * a billion items runs in the memory of max_in_flight items.
+ *
+ * The generator runs only in the thread calling mproc_imap_next (never in the pool's thread),
+ * so it needs no locking of its own. Each call fills `item` (an empty list) with the task's
+ * whole argument list: one value is map's item, several are a starmap row.
+ * Thread safety: one thread at a time per iterator; different iterators are independent.
+ * @{ */
+/** The iterator of mproc_pool_imap_gen / mproc_pool_imap_unordered_gen. */
+typedef struct mproc_imap mproc_imap_t;
+
+/** Gives the next item: returns 0 with item filled, MPROC_EEOF when there are no more, or
+ * another negative MPROC_E* code for an error (positive values count as MPROC_EINVAL). */
+typedef int (*mproc_gen_fn)(void *ud, mproc_args_t *item);
+
+/** imap(fn, generator): results come in item order. opts: chunksize (default 1),
+ * task_timeout_ms, max_in_flight, progress, progress_interval_ms and ctx apply; callback,
+ * error_callback and fail_fast are MPROC_EINVAL here. Nothing is taken from the generator
+ * before the first mproc_imap_next. */
+MPROC_API int mproc_pool_imap_gen(mproc_pool_t *pool, mproc_task_fn fn, mproc_gen_fn gen,
+                                  void *ud, const mproc_task_options *opts, mproc_imap_t **out);
+/** The same with results handed out as they finish (imap_unordered). */
+MPROC_API int mproc_pool_imap_unordered_gen(mproc_pool_t *pool, mproc_task_fn fn,
+                                            mproc_gen_fn gen, void *ud,
+                                            const mproc_task_options *opts, mproc_imap_t **out);
+/** The next result, as mproc_result_next: 0 with *value (release with mproc_args_free) and
+ * *index (the item's position in the generator's order; either pointer may be NULL), or the
+ * item's failure code (*value NULL; mproc_imap_error says why; iteration goes on past it),
+ * MPROC_ETIMEDOUT when none is ready in time. Once every item taken has been handed out:
+ * the generator's error code if it failed (once), then MPROC_EEOF. Items are taken from the
+ * generator here, in batches, while fewer than max_in_flight are outstanding. */
+MPROC_API int mproc_imap_next(mproc_imap_t *it, int64_t timeout_ms, mproc_args_t **value,
+                              uint64_t *index);
+/** The message of the last failed item mproc_imap_next handed out (NULL if none); valid
+ * until the next call on the iterator. */
+MPROC_API const char *mproc_imap_error(mproc_imap_t *it);
+/** Progress of the iteration (total counts the items taken so far until the generator ends).
+ * out->size must be set. */
+MPROC_API int mproc_imap_progress(mproc_imap_t *it, mproc_progress *out);
+/** Stops the iteration at any point: the generator is not called again; items already
+ * submitted still run and their results are discarded. NULL is fine. It may be freed after
+ * its pool; mproc_imap_next may not be called once the pool is freed. */
+MPROC_API void mproc_imap_free(mproc_imap_t *it);
+
+/** @} */
+
+/** @defgroup waiting_on Waiting on many objects
  * Waiting on many objects (Python's multiprocessing.connection.wait).
  * Thread safety: any thread; each object follows its own group's rule (a connection waited on
  * counts as its receiver, a process handle as a use of that handle).
- * ------------------------------------------------------------------------------------- */
+ * @{ */
+/** What an mproc_waitable refers to. */
 typedef enum mproc_wait_kind {
-  MPROC_WAIT_CONN = 1,    /* obj: mproc_conn_t *; ready when a message or EOF can be read */
-  MPROC_WAIT_PROCESS = 2, /* obj: mproc_process_t *; ready when the process has exited */
-  MPROC_WAIT_HANDLE = 3,  /* handle: an fd / HANDLE; readable (POSIX) or signalled */
-  MPROC_WAIT_QUEUE = 4    /* obj: mproc_queue_t *; ready when an item can be got (another
+  MPROC_WAIT_CONN = 1,    /**< obj: mproc_conn_t *; ready when a message or EOF can be read */
+  MPROC_WAIT_PROCESS = 2, /**< obj: mproc_process_t *; ready when the process has exited */
+  MPROC_WAIT_HANDLE = 3,  /**< handle: an fd / HANDLE; readable (POSIX) or signalled */
+  MPROC_WAIT_QUEUE = 4    /**< obj: mproc_queue_t *; ready when an item can be got (another
                              consumer may take it first) */
 } mproc_wait_kind;
 
+/** One object for mproc_wait. */
 typedef struct mproc_waitable {
-  mproc_wait_kind kind;
-  void *obj;
-  intptr_t handle;
-  int ready; /* out: 1 if ready */
+  mproc_wait_kind kind; /**< which object this is */
+  void *obj; /**< the object (CONN, PROCESS, QUEUE) */
+  intptr_t handle; /**< an fd / HANDLE (HANDLE kind) */
+  int ready; /**< out: 1 if ready */
 } mproc_waitable;
 
-/* Blocks until at least one object is ready; sets each ready flag and *nready (may be NULL).
+/** Blocks until at least one object is ready; sets each ready flag and *nready (may be NULL).
  * MPROC_ETIMEDOUT when none is ready in time. n == 0 (objs may be NULL): as Python's
  * wait([], timeout), sleeps for the timeout and returns 0 with *nready = 0 (at once for
  * MPROC_FOREVER, since nothing could ever become ready). */
 MPROC_API int mproc_wait(mproc_waitable *objs, size_t n, int64_t timeout_ms, size_t *nready);
 
-/* ---------------------------------------------------------------------------------------
+/** @} */
+
+/** @defgroup module_functions Module functions
  * Module functions. Thread safety: every call, from any thread at any time.
- * ------------------------------------------------------------------------------------- */
-/* "MainProcess" in the main process, the process name in a child. */
+ * @{ */
+/** "MainProcess" in the main process, the process name in a child. */
 MPROC_API const char *mproc_current_process_name(void);
+/** This process's pid. */
 MPROC_API int64_t mproc_current_pid(void);
 /** The pid of the process that started this one; in the main process, its OS parent (Python's
  * os.getppid(); on Windows the creator's pid as the process list records it, 0 when there is
  * none, e.g. under Wine when started from a Unix shell). */
 MPROC_API int64_t mproc_parent_pid(void);
-/* Reaps exited children, then copies up to cap handles of still-running children started by
+/** Reaps exited children, then copies up to cap handles of still-running children started by
  * this process (handles stay owned by the caller who created them); *count is the total. */
 MPROC_API int mproc_active_children(mproc_process_t **out, size_t cap, size_t *count);
-/* Logical CPUs in the machine (Python's os.cpu_count()). At least 1. */
+/** Logical CPUs in the machine (Python's os.cpu_count()). At least 1. */
 MPROC_API int mproc_cpu_count(void);
-/* CPUs this process may use: min(affinity mask, ceil(cgroup CPU quota)). At least 1. */
+/** CPUs this process may use: min(affinity mask, ceil(cgroup CPU quota)). At least 1. */
 MPROC_API int mproc_cpu_count_usable(void);
+
+/** @} */
 
 #ifdef __cplusplus
 }
 #endif
-#endif /* MPROC_H */
+#endif /**< MPROC_H */

@@ -48,6 +48,9 @@ int64_t mproc__os_getppid(void);
 int mproc__os_thread_count(void);
 int mproc__os_cpu_count(void);
 int mproc__os_cpu_count_usable(void);
+/* Resident memory of this process in bytes (Linux: /proc/self/statm; other POSIX systems: the
+ * peak from getrusage; Windows: the working set); 0 when it cannot be told. */
+uint64_t mproc__os_rss_bytes(void);
 /* Copies the value of an environment variable; MPROC_ENOENT if unset, MPROC_ERANGE if it does
  * not fit. */
 int mproc__os_getenv(const char *name, char *buf, size_t cap);
@@ -208,9 +211,10 @@ typedef struct os_spawn_req {
   const os_handle *inherit; /* handles the child inherits, same values in the child */
   size_t n_inherit;
   int die_with_parent;     /* daemon: killed when this process dies (PDEATHSIG / Job object) */
+  const char *exe;         /* the program to run (UTF-8 path); NULL: this program */
 } os_spawn_req;
 
-/* Starts this program again with the parent's argv. On return the child exists and exec
+/* Starts this program (or req->exe) again with the parent's argv. On return the child exists and exec
  * succeeded (or the call failed and nothing is left behind). */
 int mproc__os_proc_spawn(const os_spawn_req *req, os_proc *out);
 /* fork(2): returns 0 in the parent; the child runs in_child(arg), which never returns. In the

@@ -396,6 +396,13 @@ int mproc_pool_starmap_async(mproc_pool_t *p, mproc_task_fn fn, const mproc_args
   return submit(p, &s, out);
 }
 
+int mproc__pool_submit_lists(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *const *lists,
+                             size_t n, const mproc_task_options *o, int unordered,
+                             mproc_result_t **out) {
+  submission s = {KIND_STAR, unordered, 1, 1, fn, NULL, lists, n, o};
+  return submit(p, &s, out);
+}
+
 static int imap(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *items,
                 const mproc_task_options *opts, int unordered, mproc_result_t **out) {
   if (out == NULL)

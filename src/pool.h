@@ -36,9 +36,10 @@ enum {
 };
 
 /* Worker process arguments: task queue, result queue, slot array, slot, generation,
- * maxtasksperchild, the arena (a byte array), initializer (target ref bytes or None), then the
- * initargs. */
+ * maxtasksperchild, the arena (a byte array), max_memory_per_child, initializer (target ref
+ * bytes or None), then the initargs. */
 enum { WARG_TASKQ, WARG_RESULTQ, WARG_SLOTS, WARG_SLOT, WARG_GEN, WARG_MAXTASKS, WARG_ARENA,
+       WARG_MAXRSS,
        WARG_INIT, WARG_INITARGS };
 int mproc__pool_worker_main(const mproc_args_t *args);
 
@@ -117,6 +118,12 @@ struct mproc_result {
   mproc_args_t *apply_vals;  /* KIND_APPLY: every value the task added */
   size_t *order, norder;     /* completion order (imap_unordered) */
   size_t next_iter;          /* mproc_result_next position */
+  size_t nfailed;            /* items finished with a failure code */
+  int64_t t0_ns;             /* submission time */
+  /* the progress callback (pool thread only) */
+  int64_t prog_last_ns;
+  size_t prog_last_done;
+  int prog_final;
 };
 
 int mproc__job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out);
@@ -243,6 +250,20 @@ void mproc__pool_cancel_all(mproc_pool_t *p);
 int mproc__pool_no_work_left(mproc_pool_t *p); /* no lock: closed and nothing left to run */
 /* Lock held: j just became ready; the pool's thread runs its callbacks. */
 void mproc__pool_ready_push(mproc_pool_t *p, mproc_result_t *j);
+/* Submits a starmap-style job of n argument lists (copied) with options already read. */
+int mproc__pool_submit_lists(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *const *lists,
+                             size_t n, const mproc_task_options *o, int unordered,
+                             mproc_result_t **out);
+
+/* --- progress (pool_progress.c) ------------------------------------------------------------ */
+/* Fills out (its caller-set size honoured) from the counts. */
+int mproc__progress_fill(mproc_progress *out, const mproc_progress *src, int64_t t0_ns);
+/* Pool thread, no lock: runs the progress callbacks that are due; returns when the next one
+ * will be (OS_NO_DEADLINE: none). */
+int64_t mproc__pool_progress_tick(mproc_pool_t *p);
+/* Pool thread, no lock: the last progress call of a finished job (before its callbacks). */
+void mproc__pool_progress_final(mproc_pool_t *p, mproc_result_t *j);
+
 /* Lock held: the pool cannot go on; every unfinished item fails with code. */
 void mproc__pool_break(mproc_pool_t *p, const char *fmt, ...) MPROC_PRINTF(2, 3);
 

@@ -50,6 +50,8 @@ static int worker_args(mproc_pool_t *p, int i, mproc_args_t **out) {
   if (rc == 0)
     rc = p->arena ? mproc_args_add_array(a, p->arena) : mproc_args_add_none(a);
   if (rc == 0)
+    rc = mproc_args_add_int(a, (int64_t)p->opts.max_memory_per_child);
+  if (rc == 0)
     rc = p->init_ref.len ? mproc_args_add_bytes(a, p->init_ref.data, p->init_ref.len)
                          : mproc_args_add_none(a);
   if (rc == 0)
@@ -379,6 +381,7 @@ void mproc__pool_ready_push(mproc_pool_t *p, mproc_result_t *j) {
 }
 
 static void complete(mproc_pool_t *p, mproc_result_t *j) {
+  mproc__pool_progress_final(p, j);
   mproc__hub_lock(p->hub);
   j->cb_thread = mproc__os_thread_token();
   mproc__hub_unlock(p->hub);
@@ -865,7 +868,8 @@ static void serve(mproc_pool_t *p) {
     int waiting = feed(p);
     int got = drain(p, DRAIN_MAX);
     got += mproc__pool_run_callbacks(p);
-    int64_t next = check_timeouts(p);
+    int64_t next = check_timeouts(p), due = mproc__pool_progress_tick(p);
+    next = due < next ? due : next;
     if (waiting && next > mproc__os_now_ns() + RETRY_NS)
       next = mproc__os_now_ns() + RETRY_NS; /* room in a task queue appears without a wake-up */
     /* The trap: this thread itself can retire the last job after the check above (an empty

@@ -65,6 +65,7 @@ int mproc__job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out) {
   j->hub = hub;
   j->in.kind = kind;
   j->n = n;
+  j->t0_ns = mproc__os_now_ns();
   mproc__buf_init(&j->in.lists);
   size_t m = n ? n : 1;
   j->rtype = calloc(m, 1);
@@ -173,6 +174,7 @@ void mproc__job_set_failure(mproc_result_t *j, size_t i, int status, int code, c
     j->first_fail_idx = i;
   }
   j->failed = 1;
+  j->nfailed++;
   if (ensure_failure_arrays(j) != 0)
     return; /* the job-level code above still reports the failure */
   j->status[i] = status;
@@ -197,8 +199,8 @@ int mproc__job_check_ready(mproc_result_t *j) {
   if (j->finished || j->done < j->n)
     return 0;
   j->finished = 1;
-  if (j->opts.callback == NULL && j->opts.error_callback == NULL)
-    mproc__job_publish(j); /* else after its callback, as Python does */
+  if (j->opts.callback == NULL && j->opts.error_callback == NULL && j->opts.progress == NULL)
+    mproc__job_publish(j); /* else after its callbacks (the last progress call first) */
   return 1;
 }
 
@@ -418,6 +420,22 @@ int mproc_result_progress(mproc_result_t *r, size_t *done, size_t *total) {
     *total = r->n;
   mproc__hub_unlock(r->hub);
   return 0;
+}
+
+int mproc_result_progress_info(mproc_result_t *r, mproc_progress *out) {
+  if (r == NULL || out == NULL)
+    return MPROC_EINVAL;
+  mproc_progress pr = {0};
+  mproc__hub_lock(r->hub);
+  pr.done = r->done;
+  pr.failed = r->nfailed;
+  pr.total = r->n;
+  pr.total_known = 1;
+  pr.in_flight = r->n - r->done;
+  pr.in_flight_max = r->n;
+  int64_t t0 = r->t0_ns;
+  mproc__hub_unlock(r->hub);
+  return mproc__progress_fill(out, &pr, t0);
 }
 
 static int item_status(const mproc_result_t *r, size_t i) {

@@ -22,6 +22,7 @@ typedef struct worker {
   int64_t own_slot[SLOT_WORDS]; /* the slot when nobody else reads it (a remote worker) */
   uint32_t slot_idx, gen;
   int64_t maxtasks, begun;
+  uint64_t max_rss; /* bytes; 0: no limit */
   mproc_task_fn *fns;
   int *fn_err;
   size_t nfns;
@@ -332,7 +333,8 @@ static int read_chunk(mp_rd *r, chunk_in *c) {
   return r->err;
 }
 
-/* Runs one batch; returns 1 when the worker should exit (maxtasksperchild reached). */
+/* Runs one batch; returns 1 when the worker should exit (maxtasksperchild or
+ * max_memory_per_child reached). */
 static int run_batch(worker *w, mp_rd *r) {
   define_fns(w, r);
   uint32_t n = mproc__get_u32(r);
@@ -342,6 +344,10 @@ static int run_batch(worker *w, mp_rd *r) {
       break;
     run_chunk(w, &c);
     if (w->maxtasks > 0 && w->begun >= w->maxtasks)
+      return 1;
+    /* Between chunks, with every begun chunk's result sent: the pool requeues what this
+     * worker was given but never began, and starts a fresh one in its place. */
+    if (w->max_rss > 0 && mproc__os_rss_bytes() > w->max_rss)
       return 1;
   }
   return 0;
@@ -402,6 +408,10 @@ static int worker_open(worker *w, const mproc_args_t *args) {
     rc = mproc_args_get_int(args, WARG_GEN, &gen);
   if (rc == 0)
     rc = mproc_args_get_int(args, WARG_MAXTASKS, &w->maxtasks);
+  int64_t max_rss = 0;
+  if (rc == 0)
+    rc = mproc_args_get_int(args, WARG_MAXRSS, &max_rss);
+  w->max_rss = (uint64_t)max_rss;
   if (rc != 0)
     return rc;
   mproc_array_t *arena;

@@ -234,6 +234,13 @@ static int fork_allowed(const mproc_process_t *p) {
   return mproc__os_thread_count() <= 1;
 }
 
+/* A program set with mproc_set_executable runs spawned children: the host need not have
+ * called mproc_main (it may be an application the library is embedded in). */
+static int has_executable(void) {
+  char one[2];
+  return mproc_get_executable(one, sizeof one) != MPROC_ENOENT;
+}
+
 /* Refuses what would fail in the child anyway, before anything is created. */
 static int check_start(mproc_process_t *p, mproc_start_method *m) {
   if (state_of(p) != ST_NEW)
@@ -243,7 +250,8 @@ static int check_start(mproc_process_t *p, mproc_start_method *m) {
   *m = p->method ? p->method : mproc_get_start_method();
   if (!mproc_start_method_available(*m))
     return MPROC_ENOTSUP;
-  if (*m != MPROC_START_FORK && !mproc__main_called())
+  if (*m != MPROC_START_FORK && !mproc__main_called() &&
+      (*m != MPROC_START_SPAWN || !has_executable()))
     return MPROC_ENOMAIN;
   if (*m == MPROC_START_FORK && !fork_allowed(p))
     return MPROC_EUNSAFE;
@@ -270,7 +278,13 @@ static int start_spawn(mproc_process_t *p, os_handle child_end) {
   os_handle inherit[1 + MP_MAX_PASSED_HANDLES];
   inherit[0] = child_end; /* connections passed as arguments keep their values in the child */
   size_t n = 1 + mproc__args_handles(p->args, inherit + 1, MP_MAX_PASSED_HANDLES);
-  os_spawn_req req = {mproc__main_argv(), env, inherit, n, dies_with_parent(p)};
+  char exe[4096];
+  char *self_argv[2] = {exe, NULL};
+  int own_exe = mproc_get_executable(exe, sizeof exe) == 0;
+  char *const *argv = mproc__main_argv();
+  if (argv == NULL && own_exe)
+    argv = self_argv; /* a host that never called mproc_main: the helper needs no argv */
+  os_spawn_req req = {argv, env, inherit, n, dies_with_parent(p), own_exe ? exe : NULL};
   return mproc__os_proc_spawn(&req, &p->proc);
 }
 

@@ -290,6 +290,66 @@ TEST(pool_kill_workers_fail_task, 180, ALL) { kill_workers(MPROC_POOL_FAIL_TASK)
 TEST(pool_kill_workers_retry, 180, ALL) { kill_workers(MPROC_POOL_RETRY_TASK); }
 TEST(pool_kill_workers_break, 180, ALL) { kill_workers(MPROC_POOL_BREAK); }
 
+/* --- workers killed under a generator-fed imap ------------------------------------------------ */
+
+static int gen_ints(void *ud, mproc_args_t *item) {
+  int64_t *next = ud;
+  if (*next >= 1500)
+    return MPROC_EEOF;
+  return mproc_args_add_int(item, (*next)++);
+}
+
+/* Every index comes out once, in order, with 3x + 1 or the worker's death; the window holds and
+ * the iteration ends, whatever was killed when. */
+TEST(pool_kill_workers_imap_gen, 240, ALL) {
+  t_fault_seed();
+  mproc_pool_options po = MPROC_POOL_OPTIONS_INIT;
+  po.processes = 3;
+  mproc_pool_t *pool;
+  ASSERT_OK(mproc_pool_new(&pool, &po));
+  mproc_task_options o = MPROC_TASK_OPTIONS_INIT;
+  o.chunksize = (size_t)t_rand_range(1, 4);
+  o.max_in_flight = 60;
+  int64_t next = 0;
+  mproc_imap_t *it;
+  ASSERT_OK(mproc_pool_imap_gen(pool, fp_task, gen_ints, &next, &o, &it));
+  size_t ok = 0, died = 0;
+  for (uint64_t k = 0;; k++) {
+    if (k % 300 == 150)
+      kill_some(pool);
+    mproc_args_t *v = NULL;
+    uint64_t idx = UINT64_MAX;
+    int rc = mproc_imap_next(it, 60000, &v, &idx);
+    if (rc == MPROC_EEOF) {
+      ASSERT_EQ(k, 1500);
+      break;
+    }
+    if (rc == MPROC_ETIMEDOUT)
+      t_fail(__FILE__, __LINE__, "item %llu not out after 60 s (hang)", (unsigned long long)k);
+    ASSERT_EQ(idx, k);
+    if (rc == 0) {
+      ASSERT_EQ(mproc_args_count(v), 1);
+      int64_t got = 0;
+      ASSERT_OK(mproc_args_get_int(v, 0, &got));
+      ASSERT_EQ(got, 3 * (int64_t)k + 1);
+      ok++;
+    } else {
+      ASSERT_TRUE(rc == MPROC_EWORKERDIED || rc == MPROC_EBROKENPOOL);
+      ASSERT_TRUE(mproc_imap_error(it) != NULL);
+      died++;
+    }
+    mproc_args_free(v);
+  }
+  mproc_progress pr = MPROC_PROGRESS_INIT;
+  ASSERT_OK(mproc_imap_progress(it, &pr));
+  ASSERT_TRUE(pr.in_flight_max <= 60);
+  ASSERT_EQ(pr.done, 1500);
+  ASSERT_EQ(pr.failed, died);
+  printf("%zu ok, %zu lost with their worker\n", ok, died);
+  mproc_imap_free(it);
+  mproc_pool_free(pool);
+}
+
 /* --- a child killed mid-write to a shared Array, under its lock ------------------------------- */
 
 #define ARR_N 4096

@@ -364,6 +364,11 @@ TEST(target_not_in_module, 30, ONCE) {
 
 typedef mproc_target_fn (*get_target_fn)(void);
 
+static int t_noop_target(const mproc_args_t *a) {
+  (void)a;
+  return 7;
+}
+
 static get_target_fn load_plugin(void) {
   void *sym = NULL;
 #ifdef _WIN32
@@ -388,6 +393,59 @@ TEST(target_in_plugin, 30, ALL) {
   if (code != 42)
     t_fail(__FILE__, __LINE__, "exit %d: %s", code, mproc_process_error(p));
   ASSERT_OK(mproc_process_close(p));
+}
+
+/* --- another program for spawned children (mproc_set_executable) ------------------------------ */
+
+/* The helper built beside this binary (Windows: found through this binary's own path, which is
+ * a Windows path under Wine too). */
+static void helper_path(char *buf, size_t cap) {
+#ifdef _WIN32
+  DWORD n = GetModuleFileNameA(NULL, buf, (DWORD)cap);
+  ASSERT_TRUE(n > 0 && n < cap);
+  char *slash = strrchr(buf, '\\');
+  ASSERT_TRUE(slash != NULL && (size_t)(slash - buf) + 32 < cap);
+  strcpy(slash + 1, "mproc_test_helper.exe");
+#else
+  snprintf(buf, cap, "%s", MPROC_TEST_HELPER_PATH);
+#endif
+}
+
+TEST(set_executable_helper, 60, ONCE) {
+  char helper[4096], got[4096];
+  helper_path(helper, sizeof helper);
+  ASSERT_RC(mproc_get_executable(got, sizeof got), MPROC_ENOENT);
+  ASSERT_RC(mproc_set_executable(""), MPROC_EINVAL);
+  ASSERT_OK(mproc_set_executable(helper));
+  ASSERT_OK(mproc_get_executable(got, sizeof got));
+  ASSERT_TRUE(strcmp(got, helper) == 0);
+  ASSERT_RC(mproc_get_executable(got, 3), MPROC_ERANGE);
+  /* a target in a shared library runs in the helper, which loads the library by path */
+  get_target_fn get = load_plugin();
+  ASSERT_TRUE(get != NULL);
+  mproc_process_t *p;
+  ASSERT_OK(mproc_process_new(&p, get(), NULL));
+  ASSERT_OK(mproc_process_set_start_method(p, MPROC_START_SPAWN));
+  ASSERT_OK(mproc_process_start(p));
+  ASSERT_OK(mproc_process_join(p, 30000));
+  int code = -1;
+  ASSERT_OK(mproc_process_exitcode(p, &code));
+  if (code != 42)
+    t_fail(__FILE__, __LINE__, "exit %d: %s", code, mproc_process_error(p));
+  mproc_process_free(p);
+  /* a target of this program cannot run there: the child is the helper, not this program, and
+   * says so instead of running wrong code */
+  ASSERT_OK(mproc_process_new(&p, t_noop_target, NULL));
+  ASSERT_OK(mproc_process_set_start_method(p, MPROC_START_SPAWN));
+  int rc = mproc_process_start(p);
+  if (rc == 0) {
+    ASSERT_OK(mproc_process_join(p, 30000));
+    rc = mproc_process_child_error(p);
+  }
+  ASSERT_TRUE(rc == MPROC_ENOTARGET || rc == MPROC_EBUILDMISMATCH);
+  mproc_process_free(p);
+  ASSERT_OK(mproc_set_executable(NULL));
+  ASSERT_RC(mproc_get_executable(got, sizeof got), MPROC_ENOENT);
 }
 
 /* --- misuse: starting a process before bootstrapping / without mproc_main ---------------------- */

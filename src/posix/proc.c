@@ -292,7 +292,10 @@ int mproc__os_proc_spawn(const os_spawn_req *req, os_proc *out) {
 
 static int spawn_now(const os_spawn_req *req, os_proc *out) {
   char exe[4096];
-  self_exe(exe, sizeof exe);
+  if (req->exe)
+    snprintf(exe, sizeof exe, "%s", req->exe);
+  else
+    self_exe(exe, sizeof exe);
   int exitp[2] = {-1, -1};
   spawn_ctx ctx = {req, build_env(req->env_assign), exe, -1, !no_pidfd(), 0};
   char *stack = malloc(CHILD_STACK);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #if defined(__APPLE__)
@@ -215,4 +216,27 @@ int mproc__os_getenv(const char *name, char *buf, size_t cap) {
 
 int mproc__os_unsetenv(const char *name) {
   return unsetenv(name) == 0 ? 0 : mproc__os_last_error();
+}
+
+/* The current resident set from /proc where there is one; elsewhere getrusage only knows the
+ * peak (KiB on Linux and the BSDs, bytes on macOS), which is what a growing worker reaches
+ * anyway, since memory a leaking task took is rarely given back. */
+uint64_t mproc__os_rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "re");
+  if (f != NULL) {
+    unsigned long long size = 0, resident = 0;
+    int n = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    if (n == 2 && page > 0)
+      return (uint64_t)resident * (uint64_t)page;
+  }
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0 || ru.ru_maxrss <= 0)
+    return 0;
+#if defined(__APPLE__)
+  return (uint64_t)ru.ru_maxrss;
+#else
+  return (uint64_t)ru.ru_maxrss * 1024u;
+#endif
 }

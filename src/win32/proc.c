@@ -101,6 +101,15 @@ static int module_path(wchar_t **out) {
   return MPROC_ERANGE;
 }
 
+/* The program to start: req->exe (UTF-8) when set, else this one. */
+static int program_path(const os_spawn_req *req, wchar_t **out) {
+  if (req->exe == NULL)
+    return module_path(out);
+  int err = 0;
+  *out = mproc__w32_to_utf16(req->exe, &err);
+  return *out ? 0 : err ? err : MPROC_EINVAL;
+}
+
 /* CreateProcessW may write into its command line, so it gets a private copy. */
 static int command_line(wchar_t **out) {
   const wchar_t *cl = GetCommandLineW();
@@ -255,7 +264,7 @@ static int prepare(spawn_ctx *c, const os_spawn_req *req) {
   c->lent_flags = malloc((req->n_inherit + 1) * sizeof *c->lent_flags);
   if (!c->list || !c->lent_flags)
     return MPROC_ENOMEM;
-  if ((rc = module_path(&c->app)) != 0 || (rc = command_line(&c->cmd)) != 0 ||
+  if ((rc = program_path(req, &c->app)) != 0 || (rc = command_line(&c->cmd)) != 0 ||
       (rc = env_block(req->env_assign, &c->env)) != 0 || (rc = lend_handles(c, req)) != 0)
     return rc;
   lend_stdio(c);

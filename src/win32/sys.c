@@ -10,6 +10,8 @@
 
 #include <stdlib.h>
 #include <tlhelp32.h>
+/* after windows.h; with _WIN32_WINNT >= 0x0601 this is kernel32's K32GetProcessMemoryInfo */
+#include <psapi.h>
 
 #include "internal.h"
 #include "w32.h"
@@ -172,3 +174,10 @@ void mproc__os_global_unlock(void) { ReleaseSRWLockExclusive(&global_lock); }
 int mproc__os_init(void) { return 0; }
 
 void mproc__os_exit_now(int code) { _exit(code); }
+
+uint64_t mproc__os_rss_bytes(void) {
+  PROCESS_MEMORY_COUNTERS pmc;
+  if (!GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc))
+    return 0;
+  return (uint64_t)pmc.WorkingSetSize;
+}
