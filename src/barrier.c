@@ -26,9 +26,10 @@
 #include <string.h>
 
 #include "heap.h"
+#include "atomics.h"
 
-#define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define LD(p) MPROC__ATOMIC_LOAD((p), MPROC__ATOMIC_SEQ_CST)
+#define ST(p, v) MPROC__ATOMIC_STORE((p), (v), MPROC__ATOMIC_SEQ_CST)
 
 enum { B_FILLING = 0, B_BROKEN = 1 };
 
@@ -111,7 +112,7 @@ void mproc_barrier_free(mproc_barrier_t *b) {
 /* --- the state machine, all with the mutex held ----------------------------------------------- */
 
 static void changed(mproc_barrier_t *b) {
-  __atomic_add_fetch(&b->s->word, 1, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_ADD_FETCH(&b->s->word, 1, MPROC__ATOMIC_SEQ_CST);
   mproc__unpark(b->o.h[1], &b->s->sleepers, &b->s->word, UINT32_MAX);
 }
 

@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "heap.h"
 #include "pool.h"
+#include "atomics.h"
 
 #define CHILD_ERR_EXIT 255
 #define FAIL_MSG_MAX 4096
@@ -183,7 +184,7 @@ void mproc__child_main(os_handle chan, mproc_start_method method, const os_handl
   child_exit(code);
 }
 
-static _Thread_local mp_fail_sink t_fail_sink;
+static MPROC__THREAD_LOCAL mp_fail_sink t_fail_sink;
 
 void mproc__set_fail_sink(mp_fail_sink sink) { t_fail_sink = sink; }
 

@@ -13,8 +13,9 @@
 
 #include "pool.h"
 #include "queue.h"
+#include "atomics.h"
 
-#define LD64(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define LD64(p) MPROC__ATOMIC_LOAD((p), MPROC__ATOMIC_ACQUIRE)
 #define MAX_WINDOW 64              /* chunks in flight per worker */
 #define WINDOW_NS 2000000          /* aim: about 2 ms of queued work per worker */
 #define BATCH_BYTES ((size_t)256 << 10)

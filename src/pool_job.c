@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pool.h"
+#include "atomics.h"
 
 /* --- the hub: the lock and wake-up word a pool shares with its results ----------------------- */
 
@@ -39,13 +40,13 @@ void mproc__hub_unlock(pool_hub *h) {
 }
 
 void mproc__hub_wake(pool_hub *h) {
-  __atomic_add_fetch(&h->seq, 1, __ATOMIC_RELEASE);
+  MPROC__ATOMIC_ADD_FETCH(&h->seq, 1, MPROC__ATOMIC_RELEASE);
   if (h->sleepers > 0)
     mproc__os_park_wake(&h->seq, h->park, h->sleepers);
 }
 
 int mproc__hub_wait(pool_hub *h, int64_t deadline) {
-  uint32_t s = __atomic_load_n(&h->seq, __ATOMIC_ACQUIRE);
+  uint32_t s = MPROC__ATOMIC_LOAD(&h->seq, MPROC__ATOMIC_ACQUIRE);
   if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline)
     return MPROC_ETIMEDOUT;
   h->sleepers++;
@@ -183,7 +184,7 @@ void mproc__job_cancel_rest(mproc_result_t *j, int status, const char *msg) {
 void mproc__job_publish(mproc_result_t *j) {
   if (j->ready)
     return;
-  __atomic_store_n(&j->ready, 1, __ATOMIC_RELEASE);
+  MPROC__ATOMIC_STORE(&j->ready, 1, MPROC__ATOMIC_RELEASE);
   mproc__hub_wake(j->hub);
 }
 
@@ -368,7 +369,7 @@ int mproc_result_wait(mproc_result_t *r, int64_t timeout_ms) {
 int mproc_result_ready(mproc_result_t *r) {
   if (r == NULL)
     return MPROC_EINVAL;
-  return __atomic_load_n(&r->ready, __ATOMIC_ACQUIRE);
+  return MPROC__ATOMIC_LOAD(&r->ready, MPROC__ATOMIC_ACQUIRE);
 }
 
 int mproc_result_successful(mproc_result_t *r) {

@@ -10,8 +10,9 @@
 #include "args.h"
 #include "pool.h"
 #include "queue.h"
+#include "atomics.h"
 
-#define ST64(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define ST64(p, v) MPROC__ATOMIC_STORE((p), (v), MPROC__ATOMIC_RELEASE)
 #define FAIL_MSG_CAP 4096
 #define HEADER_BYTES 29 /* u8 'R', u32 slot, u32 gen, u64 id, u64 run_ns, u32 count */
 
@@ -32,7 +33,7 @@ typedef struct worker {
 } worker;
 
 /* mproc_fail() inside a task: the message belongs to that task's outcome. */
-static _Thread_local struct {
+static MPROC__THREAD_LOCAL struct {
   int set;
   char text[FAIL_MSG_CAP];
 } t_fail;

@@ -30,10 +30,11 @@
 #include <string.h>
 
 #include "queue.h"
+#include "atomics.h"
 
-#define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
-#define BUMP(p) __atomic_add_fetch((p), 1, __ATOMIC_SEQ_CST)
+#define LD(p) MPROC__ATOMIC_LOAD((p), MPROC__ATOMIC_SEQ_CST)
+#define ST(p, v) MPROC__ATOMIC_STORE((p), (v), MPROC__ATOMIC_SEQ_CST)
+#define BUMP(p) MPROC__ATOMIC_ADD_FETCH((p), 1, MPROC__ATOMIC_SEQ_CST)
 
 enum { Q_PLAIN = 0, Q_SIMPLE = 1, Q_JOINABLE = 2 };
 enum { R_ITEM = 1, R_SKIP = 2, R_FIRST = 3, R_CHUNK = 4, R_LAST = 5 };
@@ -187,10 +188,10 @@ static int wait_on(mproc_queue_t *q, const waiting *w, int64_t deadline) {
   int rc = 0;
   if (!moved_on) {
     uint32_t *sleepers = sleepers_of(q->s, w->slot), *word = word_of(q->s, w->slot);
-    __atomic_add_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
+    MPROC__ATOMIC_ADD_FETCH(sleepers, 1, MPROC__ATOMIC_SEQ_CST);
     if (!moved(q, w))
       rc = mproc__os_park_wait(word, w->word, q->o.h[w->slot], until);
-    __atomic_sub_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
+    MPROC__ATOMIC_SUB_FETCH(sleepers, 1, MPROC__ATOMIC_SEQ_CST);
   }
   if (lock(q, w->which) != 0)
     return MPROC_ENOTRECOVERABLE;
@@ -260,8 +261,8 @@ static void check_writer(mproc_queue_t *q) {
   queue_shm *s = q->s;
   uint32_t one = 1;
   if (LD(&s->streaming) && !mproc__os_pid_alive(LD(&s->writer_pid)) &&
-      __atomic_compare_exchange_n(&s->streaming, &one, 0, 0, __ATOMIC_SEQ_CST,
-                                  __ATOMIC_SEQ_CST)) {
+      MPROC__ATOMIC_COMPARE_EXCHANGE(&s->streaming, &one, 0, 0, MPROC__ATOMIC_SEQ_CST,
+                                  MPROC__ATOMIC_SEQ_CST)) {
     signal_word(q, H_SPACE, UINT32_MAX);
     signal_word(q, H_DATA, UINT32_MAX);
   }
@@ -295,7 +296,7 @@ static int wait_room_unless(mproc_queue_t *q, size_t rlen, int64_t deadline, con
     int rc = wait_room(q, rlen, slice < deadline ? slice : deadline);
     if (rc == 0 || slice >= deadline)
       return rc;
-    if (__atomic_load_n(abandon, __ATOMIC_SEQ_CST))
+    if (MPROC__ATOMIC_LOAD(abandon, MPROC__ATOMIC_SEQ_CST))
       return MPROC_ECLOSED;
   }
 }
@@ -365,7 +366,7 @@ static int put_chunks(mproc_queue_t *q, const unsigned char *p, size_t n, uint32
         break;
       if (reader_died(s, id))
         return 0;
-      if (abandon && __atomic_load_n(abandon, __ATOMIC_SEQ_CST))
+      if (abandon && MPROC__ATOMIC_LOAD(abandon, MPROC__ATOMIC_SEQ_CST))
         return MPROC_ECLOSED;
       int rc = wait_on(q, &w, deadline);
       if (rc == MPROC_ENOTRECOVERABLE)
@@ -726,7 +727,7 @@ int mproc_joinable_queue_new(mproc_queue_t **out, size_t maxsize) {
 static int usable(const mproc_queue_t *q) {
   if (q == NULL)
     return MPROC_EINVAL;
-  return __atomic_load_n(&q->closed, __ATOMIC_ACQUIRE) ? MPROC_ECLOSED : 0;
+  return MPROC__ATOMIC_LOAD(&q->closed, MPROC__ATOMIC_ACQUIRE) ? MPROC_ECLOSED : 0;
 }
 
 int mproc_queue_put(mproc_queue_t *q, const void *data, size_t size, int64_t timeout_ms) {
@@ -820,7 +821,7 @@ int mproc_queue_full(const mproc_queue_t *q) { return q ? counts_full(q->s) : MP
 int mproc_queue_close(mproc_queue_t *q) {
   if (q == NULL)
     return MPROC_EINVAL;
-  __atomic_store_n(&q->closed, 1, __ATOMIC_RELEASE); /* other threads may be in put/get */
+  MPROC__ATOMIC_STORE(&q->closed, 1, MPROC__ATOMIC_RELEASE); /* other threads may be in put/get */
   return 0;
 }
 
@@ -863,8 +864,8 @@ static int unfinished_down(mproc_queue_t *q) {
   do {
     if (unfinished_of(s, d) == 0)
       return MPROC_EOVERRELEASE;
-  } while (!__atomic_compare_exchange_n(&s->done, &d, d + 1, 0, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_SEQ_CST));
+  } while (!MPROC__ATOMIC_COMPARE_EXCHANGE(&s->done, &d, d + 1, 0, MPROC__ATOMIC_SEQ_CST,
+                                        MPROC__ATOMIC_SEQ_CST));
   if (unfinished_of(s, d + 1) == 0)
     signal_word(q, H_JOIN, UINT32_MAX);
   return 0;
@@ -971,7 +972,7 @@ int mproc__queue_wait_prepare(mproc_queue_t *q, os_handle *h) {
     unlock(q, H_PUT);
     return MPROC_ENOTRECOVERABLE;
   }
-  __atomic_add_fetch(&q->s->pollers, 1, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_ADD_FETCH(&q->s->pollers, 1, MPROC__ATOMIC_SEQ_CST);
   int ready = items_of(q->s) > 0;
   if (ready)
     mproc__os_notifier_set(q->o.h[H_NOTIFY]);
@@ -984,5 +985,5 @@ int mproc__queue_wait_prepare(mproc_queue_t *q, os_handle *h) {
 }
 
 void mproc__queue_wait_done(mproc_queue_t *q) {
-  __atomic_sub_fetch(&q->s->pollers, 1, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_SUB_FETCH(&q->s->pollers, 1, MPROC__ATOMIC_SEQ_CST);
 }

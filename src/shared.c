@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "atomics.h"
 
 struct mproc_array {
   mp_shobj o;
@@ -223,16 +224,17 @@ static int64_t widen(const ctype *t, uint64_t raw) {
     T e = (T)*io;                                                                            \
     switch (op) {                                                                            \
     case AT_LOAD:                                                                            \
-      old = __atomic_load_n(q, __ATOMIC_SEQ_CST);                                            \
+      old = MPROC__ATOMIC_LOAD(q, MPROC__ATOMIC_SEQ_CST);                                          \
       break;                                                                                 \
     case AT_STORE:                                                                           \
-      __atomic_store_n(q, (T)v, __ATOMIC_SEQ_CST);                                           \
+      MPROC__ATOMIC_STORE(q, (T)v, MPROC__ATOMIC_SEQ_CST);                                         \
       break;                                                                                 \
     case AT_ADD:                                                                             \
-      old = __atomic_fetch_add(q, (T)v, __ATOMIC_SEQ_CST);                                   \
+      old = MPROC__ATOMIC_FETCH_ADD(q, (T)v, MPROC__ATOMIC_SEQ_CST);                               \
       break;                                                                                 \
     default:                                                                                 \
-      ok = __atomic_compare_exchange_n(q, &e, (T)v, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);  \
+      ok = MPROC__ATOMIC_COMPARE_EXCHANGE(q, &e, (T)v, 0, MPROC__ATOMIC_SEQ_CST,                   \
+                                          MPROC__ATOMIC_SEQ_CST);                                  \
       old = e;                                                                               \
     }                                                                                        \
     break;                                                                                   \

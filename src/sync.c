@@ -20,14 +20,16 @@
 #include <string.h>
 
 #include "heap.h"
+#include "atomics.h"
 
-#define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define LD(p) MPROC__ATOMIC_LOAD((p), MPROC__ATOMIC_SEQ_CST)
+#define ST(p, v) MPROC__ATOMIC_STORE((p), (v), MPROC__ATOMIC_SEQ_CST)
 /* Lock fields change only with the OS mutex held, which orders them; relaxed atomics are enough
  * for "is the owner me?" (only the calling thread can have stored its own token). */
-#define RLD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define RST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define CAS(p, e, d) __atomic_compare_exchange_n((p), (e), (d), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+#define RLD(p) MPROC__ATOMIC_LOAD((p), MPROC__ATOMIC_RELAXED)
+#define RST(p, v) MPROC__ATOMIC_STORE((p), (v), MPROC__ATOMIC_RELAXED)
+#define CAS(p, e, d) MPROC__ATOMIC_COMPARE_EXCHANGE((p), (e), (d), 0, MPROC__ATOMIC_SEQ_CST,       \
+                                                    MPROC__ATOMIC_SEQ_CST)
 
 /* ============================== Lock / RLock ============================== */
 
@@ -474,7 +476,7 @@ int mproc_condition_notify(mproc_condition_t *c, size_t n) {
     return 0;
   s->nwait -= k;
   s->to_wake += k;
-  __atomic_add_fetch(&s->seq, 1, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_ADD_FETCH(&s->seq, 1, MPROC__ATOMIC_SEQ_CST);
   mproc__unpark(c->o.h[0], &s->sleepers, &s->seq, k);
   return 0;
 }
@@ -577,7 +579,7 @@ int mproc_event_set(mproc_event_t *e) {
 int mproc_event_clear(mproc_event_t *e) {
   if (e == NULL)
     return MPROC_EINVAL;
-  __atomic_fetch_and(&e->s->word, ~EV_FLAG, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_FETCH_AND(&e->s->word, ~EV_FLAG, MPROC__ATOMIC_SEQ_CST);
   return 0;
 }
 

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "posix.h"
+#include "../atomics.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -161,7 +162,7 @@ static int pidfd_open_(pid_t pid);
  * exit. */
 static int no_pidfd(void) {
   static int cached = -1;
-  int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+  int v = MPROC__ATOMIC_LOAD(&cached, MPROC__ATOMIC_RELAXED);
   if (v >= 0)
     return v;
   const char *e = getenv("MPROC_NO_PIDFD");
@@ -172,7 +173,7 @@ static int no_pidfd(void) {
     if (fd >= 0)
       close(fd);
   }
-  __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+  MPROC__ATOMIC_STORE(&cached, v, MPROC__ATOMIC_RELAXED);
   return v;
 }
 

@@ -12,12 +12,13 @@
 #include <unistd.h>
 
 #include "posix.h"
+#include "../atomics.h"
 
 _Static_assert(sizeof(pthread_mutex_t) <= sizeof(os_mutex_mem), "os_mutex_mem too small");
 
 /* --- thread tokens ----------------------------------------------------------------------- */
 
-static _Thread_local uint64_t t_token;
+static MPROC__THREAD_LOCAL uint64_t t_token;
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 
 /* After fork() only the forking thread exists, and it has a new tid: forget the old token. */
@@ -136,7 +137,7 @@ int mproc__os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, in
       return 0;
     if (errno != ETIMEDOUT)
       return mproc__os_last_error();
-    if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected)
+    if (MPROC__ATOMIC_LOAD(addr, MPROC__ATOMIC_SEQ_CST) != expected)
       return 0; /* changed while its wake-up went to someone who is gone */
   }
 }

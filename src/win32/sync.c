@@ -4,10 +4,11 @@
  * futex (see os.h: callers count sleepers and wake only that many). Every object is unnamed
  * and non-inheritable; children receive handles through the spawn handle list. */
 #include "w32.h"
+#include "../atomics.h"
 
 /* --- thread tokens ----------------------------------------------------------------------- */
 
-static _Thread_local uint64_t t_token;
+static MPROC__THREAD_LOCAL uint64_t t_token;
 
 uint64_t mproc__os_thread_token(void) {
   if (t_token == 0) {
@@ -90,7 +91,7 @@ int mproc__os_park_new(os_handle *h) {
 int mproc__os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, int64_t deadline) {
   DWORD slice = PARK_SLICE_FIRST_MS;
   for (;;) {
-    if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected)
+    if (MPROC__ATOMIC_LOAD(addr, MPROC__ATOMIC_SEQ_CST) != expected)
       return 0; /* changed (perhaps with our permit taken by someone else): look again */
     DWORD left = mproc__w32_wait_ms(deadline);
     DWORD r = WaitForSingleObject((HANDLE)h, left < slice ? left : slice);
