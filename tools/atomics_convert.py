@@ -134,11 +134,12 @@ def code_only(text):
 COND_RE = re.compile(r"^[ \t]*#[ \t]*(if|ifdef|ifndef|endif)\b")
 
 
-def add_include(text, path):
-    """#include the shim once, after the last #include of the file's first block of them that
+def add_include(text, path, header=SHIM):
+    """#include header once, after the last #include of the file's first block of them that
     is at the first one's #if depth (not inside an #ifdef _WIN32 of that block)."""
-    rel = os.path.relpath(SHIM, os.path.dirname(os.path.abspath(path))).replace(os.sep, "/")
-    if any(os.path.basename(m.group(2)) == "atomics.h" for m in INCLUDE_RE.finditer(text)):
+    rel = os.path.relpath(header, os.path.dirname(os.path.abspath(path))).replace(os.sep, "/")
+    name = os.path.basename(header)
+    if any(os.path.basename(m.group(2)) == name for m in INCLUDE_RE.finditer(text)):
         return text
     line = '#include "%s"\n' % rel
     depth, base, last, pos = 0, None, None, 0
