@@ -14,6 +14,7 @@
 #include "heap.h"
 #include "pool.h"
 #include "atomics.h"
+#include "alloc.h"
 
 #define CHILD_ERR_EXIT 255
 #define FAIL_MSG_MAX 4096
@@ -106,12 +107,12 @@ static int decode_boot(const mp_buf *rec, boot_in *in, const os_handle *handles,
   if (name == NULL)
     return MPROC_EPROTO;
   snprintf(g_name, sizeof g_name, "%s", name);
-  free(name);
+  mproc__free(name);
   char *ident = mproc__get_str(&r);
   if (ident == NULL)
     return MPROC_EPROTO;
   mproc__process_set_identity(ident);
-  free(ident);
+  mproc__free(ident);
   int rc = mproc__target_decode(&r, &in->target);
   size_t self_size = 0;
   const void *self = rc ? NULL : mproc__get_blob(&r, &self_size);

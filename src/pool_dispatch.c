@@ -14,6 +14,7 @@
 #include "pool.h"
 #include "queue.h"
 #include "atomics.h"
+#include "alloc.h"
 
 #define LD64(p) MPROC__ATOMIC_LOAD((p), MPROC__ATOMIC_ACQUIRE)
 #define MAX_WINDOW 64              /* chunks in flight per worker */
@@ -138,7 +139,7 @@ static pool_chunk *chunk_new(mproc_pool_t *p) {
   if (c != NULL)
     p->free_chunks = c->next;
   else
-    c = malloc(sizeof *c);
+    c = mproc__malloc(sizeof *c);
   if (c != NULL)
     memset(c, 0, sizeof *c);
   return c;
@@ -393,7 +394,7 @@ static int store_outcome(mproc_result_t *j, size_t i, mp_rd *r) {
     const void *v = n ? mproc__get_blob(r, &len) : NULL;
     rc = r->err ? r->err : n > 1 ? MPROC_EPROTO : mproc__job_set_value(j, i, type, v, len);
   }
-  free(msg);
+  mproc__free(msg);
   return rc;
 }
 
@@ -483,7 +484,7 @@ void mproc__pool_on_record(mproc_pool_t *p, const unsigned char *data, size_t si
     mproc__hub_lock(p->hub);
     mproc__pool_break(p, "the pool's initializer failed with %d: %s", (int)code, msg ? msg : "");
     mproc__hub_unlock(p->hub);
-    free(msg);
+    mproc__free(msg);
   }
 }
 
@@ -779,7 +780,7 @@ static int quit_workers(mproc_pool_t *p) {
 }
 
 static int start_all(mproc_pool_t *p) {
-  p->waits = calloc((size_t)p->nworkers + 2, sizeof *p->waits);
+  p->waits = mproc__calloc((size_t)p->nworkers + 2, sizeof *p->waits);
   if (p->waits == NULL)
     return MPROC_ENOMEM;
   for (int i = 0; i < p->nworkers; i++) {

@@ -7,11 +7,12 @@
 
 #include "pool.h"
 #include "atomics.h"
+#include "alloc.h"
 
 /* --- the hub: the lock and wake-up word a pool shares with its results ----------------------- */
 
 int mproc__hub_new(pool_hub **out) {
-  pool_hub *h = calloc(1, sizeof *h);
+  pool_hub *h = mproc__calloc(1, sizeof *h);
   if (h == NULL)
     return MPROC_ENOMEM;
   h->mu_h = h->park = OS_INVALID;
@@ -19,7 +20,7 @@ int mproc__hub_new(pool_hub **out) {
   if (rc == 0 && (rc = mproc__os_park_new(&h->park)) != 0)
     mproc__os_close(h->mu_h);
   if (rc != 0) {
-    free(h);
+    mproc__free(h);
     return rc;
   }
   h->refs = 1;
@@ -35,7 +36,7 @@ void mproc__hub_unlock(pool_hub *h) {
   if (dead) {
     mproc__os_close(h->mu_h);
     mproc__os_close(h->park);
-    free(h);
+    mproc__free(h);
   }
 }
 
@@ -60,7 +61,7 @@ int mproc__hub_wait(pool_hub *h, int64_t deadline) {
 /* --- jobs ------------------------------------------------------------------------------------ */
 
 int mproc__job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out) {
-  mproc_result_t *j = calloc(1, sizeof *j);
+  mproc_result_t *j = mproc__calloc(1, sizeof *j);
   if (j == NULL)
     return MPROC_ENOMEM;
   j->hub = hub;
@@ -68,12 +69,12 @@ int mproc__job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out) {
   j->n = n;
   mproc__buf_init(&j->in.lists);
   size_t m = n ? n : 1;
-  j->rtype = calloc(m, 1);
-  j->rword = calloc(m, sizeof *j->rword);
+  j->rtype = mproc__calloc(m, 1);
+  j->rword = mproc__calloc(m, sizeof *j->rword);
   if (j->rtype == NULL || j->rword == NULL) {
-    free(j->rtype);
-    free(j->rword);
-    free(j);
+    mproc__free(j->rtype);
+    mproc__free(j->rword);
+    mproc__free(j);
     return MPROC_ENOMEM;
   }
   *out = j;
@@ -83,20 +84,20 @@ int mproc__job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out) {
 void mproc__job_discard(mproc_result_t *j) {
   for (size_t i = 0; i < j->n; i++)
     if (j->rtype[i] == MPROC_ARG_BYTES || j->rtype[i] == MPROC_ARG_STR)
-      free((void *)(uintptr_t)j->rword[i]);
+      mproc__free((void *)(uintptr_t)j->rword[i]);
   for (size_t i = 0; j->msg && i < j->n; i++)
-    free(j->msg[i]);
-  free(j->rtype);
-  free(j->rword);
-  free(j->status);
-  free(j->tcode);
-  free(j->msg);
-  free(j->order);
+    mproc__free(j->msg[i]);
+  mproc__free(j->rtype);
+  mproc__free(j->rword);
+  mproc__free(j->status);
+  mproc__free(j->tcode);
+  mproc__free(j->msg);
+  mproc__free(j->order);
   mproc_args_free(j->apply_vals);
   mproc_args_free(j->in.own_items);
   mproc__buf_free(&j->in.lists);
-  free(j->in.offs);
-  free(j);
+  mproc__free(j->in.offs);
+  mproc__free(j);
 }
 
 void mproc__job_unref(mproc_result_t *j, int user) {
@@ -122,7 +123,7 @@ int mproc__job_set_value(mproc_result_t *j, size_t i, uint8_t type, const void *
   if (type == MPROC_ARG_INT || type == MPROC_ARG_DOUBLE) {
     memcpy(&j->rword[i], p, 8);
   } else if (type == MPROC_ARG_BYTES || type == MPROC_ARG_STR) {
-    unsigned char *copy = malloc(sizeof(size_t) + len);
+    unsigned char *copy = mproc__malloc(sizeof(size_t) + len);
     if (copy == NULL)
       return MPROC_ENOMEM;
     memcpy(copy, &len, sizeof len);
@@ -148,11 +149,11 @@ void mproc__job_set_run(mproc_result_t *j, size_t first, uint8_t type, const uns
 
 static int ensure_failure_arrays(mproc_result_t *j) {
   if (j->status == NULL)
-    j->status = calloc(j->n ? j->n : 1, sizeof *j->status);
+    j->status = mproc__calloc(j->n ? j->n : 1, sizeof *j->status);
   if (j->tcode == NULL)
-    j->tcode = calloc(j->n ? j->n : 1, sizeof *j->tcode);
+    j->tcode = mproc__calloc(j->n ? j->n : 1, sizeof *j->tcode);
   if (j->msg == NULL)
-    j->msg = calloc(j->n ? j->n : 1, sizeof *j->msg);
+    j->msg = mproc__calloc(j->n ? j->n : 1, sizeof *j->msg);
   return j->status && j->tcode && j->msg ? 0 : MPROC_ENOMEM;
 }
 
@@ -172,7 +173,7 @@ void mproc__job_set_failure(mproc_result_t *j, size_t i, int status, int code, c
     return; /* the job-level code above still reports the failure */
   j->status[i] = status;
   j->tcode[i] = code;
-  j->msg[i] = msg && *msg ? strdup(msg) : NULL;
+  j->msg[i] = msg && *msg ? mproc__strdup(msg) : NULL;
 }
 
 void mproc__job_cancel_rest(mproc_result_t *j, int status, const char *msg) {
@@ -219,7 +220,7 @@ static int set_map_input(mproc_result_t *j, const mproc_args_t *items, int copy)
 }
 
 static int set_list_input(mproc_result_t *j, const mproc_args_t *const *lists) {
-  j->in.offs = malloc((j->n + 1) * sizeof *j->in.offs);
+  j->in.offs = mproc__malloc((j->n + 1) * sizeof *j->in.offs);
   if (j->in.offs == NULL)
     return MPROC_ENOMEM;
   for (size_t i = 0; i < j->n; i++) {

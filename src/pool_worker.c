@@ -11,6 +11,7 @@
 #include "pool.h"
 #include "queue.h"
 #include "atomics.h"
+#include "alloc.h"
 
 #define ST64(p, v) MPROC__ATOMIC_STORE((p), (v), MPROC__ATOMIC_RELEASE)
 #define FAIL_MSG_CAP 4096
@@ -265,10 +266,10 @@ static int grow_fns(worker *w, uint32_t idx) {
   if (idx < w->nfns)
     return 0;
   size_t n = (size_t)idx + 1;
-  mproc_task_fn *f = realloc(w->fns, n * sizeof *f);
+  mproc_task_fn *f = mproc__realloc(w->fns, n * sizeof *f);
   if (f != NULL)
     w->fns = f;
-  int *e = realloc(w->fn_err, n * sizeof *e);
+  int *e = mproc__realloc(w->fn_err, n * sizeof *e);
   if (e != NULL)
     w->fn_err = e;
   if (f == NULL || e == NULL)
@@ -389,8 +390,8 @@ static void worker_close(worker *w) {
   mproc__buf_free(&w->uni);
   mproc__buf_free(&w->outc);
   mproc__buf_free(&w->msg);
-  free(w->fns);
-  free(w->fn_err);
+  mproc__free(w->fns);
+  mproc__free(w->fn_err);
 }
 
 static int queue_get(void *ctx, mp_buf *into) {

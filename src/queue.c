@@ -31,6 +31,7 @@
 
 #include "queue.h"
 #include "atomics.h"
+#include "alloc.h"
 
 #define LD(p) MPROC__ATOMIC_LOAD((p), MPROC__ATOMIC_SEQ_CST)
 #define ST(p, v) MPROC__ATOMIC_STORE((p), (v), MPROC__ATOMIC_SEQ_CST)
@@ -679,7 +680,7 @@ static int queue_create(mproc_queue_t **out, size_t maxsize, size_t bytes, int k
   *out = NULL;
   if (bytes < 4096 || bytes > ((size_t)1 << 30) || maxsize > UINT32_MAX)
     return MPROC_EINVAL;
-  mproc_queue_t *q = calloc(1, sizeof *q);
+  mproc_queue_t *q = mproc__calloc(1, sizeof *q);
   if (q == NULL)
     return MPROC_ENOMEM;
   uint32_t cap = pow2_floor(bytes); /* positions wrap at 2^32: the ring size must divide it */
@@ -803,7 +804,7 @@ int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms, mproc_args_t **
   mp_rd r;
   mproc__rd_init(&r, data, n);
   rc = mproc__args_decode(&r, values, MP_ARGS_PLAIN, NULL, 0);
-  free(data);
+  mproc__free(data);
   return rc;
 }
 
@@ -925,7 +926,7 @@ void mproc_queue_free(mproc_queue_t *q) {
   mproc__queue_unregister(q);
   mproc__ovf_release(q, q->o.creator);
   mproc__shobj_release(&q->o);
-  free(q);
+  mproc__free(q);
 }
 
 /* --- transit and mproc_wait -------------------------------------------------------------------- */
@@ -939,7 +940,7 @@ int mproc__queue_encode(const mproc_queue_t *q, mp_buf *b) {
 int mproc__queue_adopt(mp_rd *r, mp_hmap *hm, mproc_queue_t **out) {
   if (mproc__get_u8(r) != 1)
     return MPROC_EPROTO;
-  mproc_queue_t *q = calloc(1, sizeof *q);
+  mproc_queue_t *q = mproc__calloc(1, sizeof *q);
   if (q == NULL)
     return MPROC_ENOMEM;
   int rc = mproc__shobj_decode(r, hm, &q->o);

@@ -20,6 +20,7 @@
 
 #include "queue.h"
 #include "atomics.h"
+#include "alloc.h"
 
 #define OVERFLOW_WAIT_NS 50000 /* 50 us */
 
@@ -190,7 +191,7 @@ static void drop_items(mproc_queue_t *q, ovf_item *it, size_t published) {
     nx = it->next;
     if (published == 0)
       mproc__held_release(q, it);
-    free(it);
+    mproc__free(it);
   }
 }
 
@@ -238,7 +239,7 @@ void mproc__queue_unregister(mproc_queue_t *q) {
 
 /* Keeps the item in this process and makes sure a feeder moves it into the ring. */
 static int overflow(mproc_queue_t *q, const void *data, size_t n) {
-  ovf_item *it = malloc(sizeof *it + (n ? n : 1));
+  ovf_item *it = mproc__malloc(sizeof *it + (n ? n : 1));
   if (it == NULL)
     return MPROC_ENOMEM;
   it->next = NULL;

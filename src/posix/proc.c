@@ -43,6 +43,7 @@
 
 #include "posix.h"
 #include "../atomics.h"
+#include "../alloc.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -95,7 +96,7 @@ static char **build_env(const char *assign) {
   size_t n = 0, k = 0, name_len = strcspn(assign, "=") + 1;
   while (environ && environ[n])
     n++;
-  char **envp = malloc((n + 2) * sizeof *envp);
+  char **envp = mproc__malloc((n + 2) * sizeof *envp);
   if (envp == NULL)
     return NULL;
   for (size_t i = 0; i < n; i++)
@@ -296,7 +297,7 @@ static int spawn_now(const os_spawn_req *req, os_proc *out) {
   self_exe(exe, sizeof exe);
   int exitp[2] = {-1, -1};
   spawn_ctx ctx = {req, build_env(req->env_assign), exe, -1, !no_pidfd(), 0};
-  char *stack = malloc(CHILD_STACK);
+  char *stack = mproc__malloc(CHILD_STACK);
   int rc = 0, pidfd = -1;
   if (ctx.envp == NULL || stack == NULL) {
     rc = MPROC_ENOMEM;
@@ -331,8 +332,8 @@ static int spawn_now(const os_spawn_req *req, os_proc *out) {
 done:
   if (exitp[0] >= 0)
     close(exitp[0]);
-  free(stack);
-  free(ctx.envp);
+  mproc__free(stack);
+  mproc__free(ctx.envp);
   return rc;
 }
 

@@ -13,6 +13,7 @@
 
 #include "posix.h"
 #include "../atomics.h"
+#include "../alloc.h"
 
 _Static_assert(sizeof(pthread_mutex_t) <= sizeof(os_mutex_mem), "os_mutex_mem too small");
 
@@ -213,7 +214,7 @@ static void *thread_main(void *p) {
 }
 
 int mproc__os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
-  os_thread *t = calloc(1, sizeof *t);
+  os_thread *t = mproc__calloc(1, sizeof *t);
   if (t == NULL)
     return MPROC_ENOMEM;
   t->fn = fn;
@@ -225,7 +226,7 @@ int mproc__os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
   int rc = pthread_create(&t->t, NULL, thread_main, t);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (rc != 0) {
-    free(t);
+    mproc__free(t);
     return mproc__os_error(rc);
   }
   *out = t;
@@ -236,7 +237,7 @@ void mproc__os_thread_join(os_thread *t) {
   if (t == NULL)
     return;
   pthread_join(t->t, NULL);
-  free(t);
+  mproc__free(t);
 }
 
 void mproc__os_cpu_relax(void) {

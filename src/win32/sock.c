@@ -25,6 +25,7 @@
 
 #include "internal.h"
 #include "w32.h"
+#include "../alloc.h"
 
 #define PIPE_BUF_SIZE 65536
 #define CONNECT_RETRY_MS 10
@@ -353,7 +354,7 @@ int mproc__os_listen(const os_addr *a, int backlog, os_listener **out) {
   int rc;
   if (a->kind != OS_ADDR_PIPE && a->kind != OS_ADDR_TCP)
     return MPROC_ENOTSUP;
-  os_listener *l = calloc(1, sizeof *l);
+  os_listener *l = mproc__calloc(1, sizeof *l);
   if (!l)
     return MPROC_ENOMEM;
   l->next = INVALID_HANDLE_VALUE;
@@ -472,8 +473,8 @@ void mproc__os_listener_close(os_listener *l) {
     CloseHandle(l->next);
   if (l->sock != INVALID_SOCKET)
     closesocket(l->sock);
-  free(l->name);
-  free(l);
+  mproc__free(l->name);
+  mproc__free(l);
 }
 
 /* ERROR_PIPE_BUSY: every instance is taken until the listener opens the next one. */
@@ -511,7 +512,7 @@ int mproc__os_connect(const os_addr *a, int64_t deadline, os_handle *out) {
   if (!name)
     return rc;
   rc = open_pipe(name, deadline, &h);
-  free(name);
+  mproc__free(name);
   if (rc == 0)
     *out = (os_handle)h;
   return rc;

@@ -5,6 +5,7 @@
  * and non-inheritable; children receive handles through the spawn handle list. */
 #include "w32.h"
 #include "../atomics.h"
+#include "../alloc.h"
 
 /* --- thread tokens ----------------------------------------------------------------------- */
 
@@ -171,7 +172,7 @@ static DWORD WINAPI thread_main(LPVOID p) {
 }
 
 int mproc__os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
-  os_thread *t = calloc(1, sizeof *t);
+  os_thread *t = mproc__calloc(1, sizeof *t);
   if (t == NULL)
     return MPROC_ENOMEM;
   t->fn = fn;
@@ -179,7 +180,7 @@ int mproc__os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
   t->h = CreateThread(NULL, 0, thread_main, t, 0, NULL);
   if (t->h == NULL) {
     int rc = mproc__os_last_error();
-    free(t);
+    mproc__free(t);
     return rc;
   }
   *out = t;
@@ -191,7 +192,7 @@ void mproc__os_thread_join(os_thread *t) {
     return;
   WaitForSingleObject(t->h, INFINITE);
   CloseHandle(t->h);
-  free(t);
+  mproc__free(t);
 }
 
 void mproc__os_cpu_relax(void) { YieldProcessor(); }

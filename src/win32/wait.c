@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "w32.h"
+#include "../alloc.h"
 
 #define SWEEP_SLICE_MAX_MS 10
 
@@ -32,7 +33,7 @@ typedef struct wait_set {
 
 /* Splits hs into waitables and pipes, skipping OS_INVALID. Arrays come from one allocation. */
 static int classify(const os_handle *hs, size_t n, wait_set *s, void **mem) {
-  char *m = malloc(n * 2 * (sizeof(HANDLE) + sizeof(size_t)) + 1);
+  char *m = mproc__malloc(n * 2 * (sizeof(HANDLE) + sizeof(size_t)) + 1);
   if (!m)
     return MPROC_ENOMEM;
   *mem = m;
@@ -163,6 +164,6 @@ int mproc__os_wait_any(const os_handle *hs, size_t n, int64_t deadline, size_t *
   } else {
     rc = wait_sweeping(&s, deadline, ready);
   }
-  free(mem);
+  mproc__free(mem);
   return rc;
 }
