@@ -14,6 +14,7 @@
 #include "pool.h"
 #include "queue.h"
 #include "atomics.h"
+#include "log.h"
 #include "alloc.h"
 
 #define LD64(p) MPROC__ATOMIC_LOAD((p), MPROC__ATOMIC_ACQUIRE)
@@ -103,6 +104,10 @@ static int start_worker(mproc_pool_t *p, int i) {
     p->workers_started++;
   }
   mproc__hub_unlock(p->hub);
+  if (rc == 0)
+    MPROC__DEBUG("pool worker %d started: pid %lld", i, (long long)mproc_process_pid(w->proc));
+  else
+    MPROC__WARN("pool worker %d could not be started: %s", i, mproc_strerror(rc));
   if (rc != 0) {
     mproc_process_free(w->proc);
     mproc_queue_free(w->tq);
@@ -658,6 +663,8 @@ static void handle_death(mproc_pool_t *p, int i) {
     mproc__pool_break(p, "workers die before they start (%s)", why);
   int replace = !quitting && !p->broken && !p->terminating;
   mproc__hub_unlock(p->hub);
+  MPROC__LOG(quitting ? MPROC_LOG_DEBUG : MPROC_LOG_INFO, "pool worker %d: %s%s", i, why,
+             replace ? "; replacing it" : "");
   stop_worker(p, i, mproc__os_now_ns());
   if (replace)
     replace_worker(p, i);

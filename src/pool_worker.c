@@ -11,6 +11,7 @@
 #include "pool.h"
 #include "queue.h"
 #include "atomics.h"
+#include "log.h"
 #include "alloc.h"
 
 #define ST64(p, v) MPROC__ATOMIC_STORE((p), (v), MPROC__ATOMIC_RELEASE)
@@ -347,6 +348,9 @@ static int run_initializer(worker *w, const void *ref_bytes, size_t ref_len,
   if (rc == 0) {
     t_fail.set = 0;
     rc = init(initargs);
+    MPROC__DEBUG("pool worker: initializer returned %d", rc);
+  } else {
+    MPROC__WARN("pool worker: cannot find the initializer: %s", mproc_strerror(rc));
   }
   if (rc == 0)
     return 0;

@@ -14,6 +14,7 @@
 
 #include "internal.h"
 #include "alloc.h"
+#include "log.h"
 
 enum { ST_NEW, ST_STARTED, ST_DONE };
 
@@ -334,6 +335,18 @@ static void link_child(mproc_process_t *p) {
 static void reap_detached(void);
 static int poll_exit(mproc_process_t *p, int64_t deadline);
 
+/* For the debug log: where the target is, as the child will look it up. */
+static void log_start(const mproc_process_t *p, mproc_start_method m, int rc) {
+  const char *mod = p->ref.module[0] ? p->ref.module : "the program";
+  if (rc != 0)
+    MPROC__WARN("could not start %s (%s): %s", p->name, mproc_start_method_name(m),
+                mproc_strerror(rc));
+  else
+    MPROC__DEBUG("started %s: pid %lld, method %s, target at %s+0x%llx", p->name,
+                 (long long)p->proc.pid, mproc_start_method_name(m), mod,
+                 (unsigned long long)p->ref.offset);
+}
+
 int mproc_process_start(mproc_process_t *p) {
   if (p == NULL)
     return MPROC_EINVAL;
@@ -357,7 +370,9 @@ int mproc_process_start(mproc_process_t *p) {
   if (presend &&
       (rc = mproc__rec_send(ch[0], MP_REC_BOOT, boot.data, boot.len, mproc__os_deadline(1000))))
     goto fail;
-  if ((rc = create_child(p, m, ch)) != 0)
+  rc = create_child(p, m, ch);
+  log_start(p, m, rc);
+  if (rc != 0)
     goto fail;
   mproc__os_close(ch[1]);
   ch[1] = OS_INVALID;
@@ -460,6 +475,11 @@ static void finish(mproc_process_t *p, int os_status) {
     p->exitcode = MPROC_EXIT_UNKNOWN;
   describe_signal_death(p);
   p->state = ST_DONE;
+  MPROC__LOG(p->exitcode == 0 ? MPROC_LOG_DEBUG : MPROC_LOG_INFO,
+             "%s (pid %lld) exited: %s%d%s%s", p->name, (long long)p->proc.pid,
+             p->exitcode < 0 && p->exitcode != MPROC_EXIT_UNKNOWN ? "signal " : "code ",
+             p->exitcode < 0 && p->exitcode != MPROC_EXIT_UNKNOWN ? -p->exitcode : p->exitcode,
+             p->errmsg ? ": " : "", p->errmsg ? p->errmsg : "");
 }
 
 /* One look without blocking, under the global lock: several threads may look at the same
