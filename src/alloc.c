@@ -11,10 +11,12 @@
 #include "alloc.h"
 #include "atomics.h"
 
-static mproc_malloc_fn g_malloc = malloc;
-static mproc_calloc_fn g_calloc = calloc;
-static mproc_realloc_fn g_realloc = realloc;
-static mproc_free_fn g_free = free;
+/* NULL: the C library's. (Not initialised to malloc & co.: with MSVC's DLL runtime their
+ * addresses are not constants a static initialiser may use.) */
+static mproc_malloc_fn g_malloc;
+static mproc_calloc_fn g_calloc;
+static mproc_realloc_fn g_realloc;
+static mproc_free_fn g_free;
 static int g_used; /* set by the first allocation; the allocator is fixed from then on */
 
 int mproc_set_allocator(mproc_malloc_fn malloc_fn, mproc_realloc_fn realloc_fn,
@@ -38,22 +40,26 @@ static void mark_used(void) {
 
 void *mproc__malloc(size_t size) {
   mark_used();
-  return g_malloc(size);
+  return g_malloc ? g_malloc(size) : malloc(size);
 }
 
 void *mproc__calloc(size_t count, size_t size) {
   mark_used();
-  return g_calloc(count, size);
+  return g_calloc ? g_calloc(count, size) : calloc(count, size);
 }
 
 void *mproc__realloc(void *ptr, size_t size) {
   mark_used();
-  return g_realloc(ptr, size);
+  return g_realloc ? g_realloc(ptr, size) : realloc(ptr, size);
 }
 
 void mproc__free(void *ptr) {
-  if (ptr != NULL)
+  if (ptr == NULL)
+    return;
+  if (g_free)
     g_free(ptr);
+  else
+    free(ptr);
 }
 
 char *mproc__strdup(const char *s) {

@@ -122,10 +122,12 @@ static inline uint64_t mproc__ia_load(const volatile void *p, size_t n, int mo) 
     v = *(const volatile uint16_t *)p;
   else if (n == 4)
     v = *(const volatile uint32_t *)p;
-  else if (MPROC__IA_64)
+  else
+#if MPROC__IA_64
     v = *(const volatile uint64_t *)p;
-  else /* a 32-bit target reads 8 bytes in one go only this way */
+#else /* a 32-bit target reads 8 bytes in one go only this way */
     v = (uint64_t)_InterlockedCompareExchange64((volatile long long *)p, 0, 0);
+#endif
   mproc__ia_order(mo);
   return v;
 }
