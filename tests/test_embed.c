@@ -244,6 +244,7 @@ static size_t read_file(const char *path, char *buf, size_t cap) {
 }
 
 TEST(log_rules, 30, ONCE) {
+  set_env("MPROC_LOG", ""); /* before the library's first look: off whatever the caller had */
   ASSERT_EQ(mproc_get_log_level(), MPROC_LOG_OFF); /* default: off */
   ASSERT_RC(mproc_set_log_handler(capture, g_lines, 15), MPROC_EINVAL);
   ASSERT_RC(mproc_set_log_handler(NULL, NULL, -1), MPROC_EINVAL);
@@ -310,6 +311,7 @@ TEST(log_env_child_bootstrap_steps, 60, ALL) {
  * write to MPROC_LOG_FILE since a handler cannot follow them. Off by default: no file. */
 TEST(log_level_inherited_and_off_by_default, 60, ALL) {
   char path[512], text[16384];
+  set_env("MPROC_LOG", "");
   t_temp_path(path, sizeof path, "log");
   remove(path);
   set_env("MPROC_LOG_FILE", path);
