@@ -6,5 +6,11 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
+# MSVC has no __atomic builtins and an embedder's allocator must see every block: new code that
+# calls them directly is converted by these scripts (idempotent) before it is merged.
+section "sources use src/atomics.h and src/alloc.h"
+python3 tools/atomics_convert.py --check
+python3 tools/alloc_convert.py --check
+
 section "default preset: $(cmake --version | head -n 1)"
 cmake --workflow --preset default

@@ -11,6 +11,7 @@
 #include "args.h"
 #include "conn.h"
 #include "heap.h"
+#include "alloc.h"
 
 /* A connection item's payload: the handle value (8 bytes LE) and its direction flags. */
 #define CONN_PAYLOAD 9
@@ -18,7 +19,7 @@
 int mproc_args_new(mproc_args_t **out) {
   if (out == NULL)
     return MPROC_EINVAL;
-  *out = calloc(1, sizeof **out);
+  *out = mproc__calloc(1, sizeof **out);
   return *out ? 0 : MPROC_ENOMEM;
 }
 
@@ -36,9 +37,9 @@ void mproc_args_free(mproc_args_t *a) {
   if (a->borrowed)
     mproc__buf_init(&a->enc);
   mproc__buf_free(&a->enc);
-  free(a->items);
-  free(a->self);
-  free(a);
+  mproc__free(a->items);
+  mproc__free(a->self);
+  mproc__free(a);
 }
 
 static int uniform_type(uint8_t type, size_t n) {
@@ -48,7 +49,7 @@ static int uniform_type(uint8_t type, size_t n) {
 /* Leaves the uniform form: writes the index the uniform form implied. */
 static int materialize(mproc_args_t *a) {
   size_t cap = a->count < 8 ? 8 : a->count * 2;
-  mp_item *it = realloc(a->items, cap * sizeof *it);
+  mp_item *it = mproc__realloc(a->items, cap * sizeof *it);
   if (it == NULL)
     return MPROC_ENOMEM;
   for (size_t i = 0; i < a->count; i++)
@@ -89,7 +90,7 @@ static int add_item(mproc_args_t *a, uint8_t type, const void *p, size_t n) {
   }
   if (a->count == a->cap) {
     size_t cap = a->cap ? a->cap * 2 : 8;
-    mp_item *it = realloc(a->items, cap * sizeof *it);
+    mp_item *it = mproc__realloc(a->items, cap * sizeof *it);
     if (it == NULL)
       return MPROC_ENOMEM;
     a->items = it;
@@ -240,11 +241,11 @@ void *mproc_args_self(const mproc_args_t *a, size_t *size) {
 int mproc__args_set_self(mproc_args_t *a, const void *self, size_t size) {
   if (size == 0)
     return 0;
-  void *copy = malloc(size);
+  void *copy = mproc__malloc(size);
   if (copy == NULL)
     return MPROC_ENOMEM;
   memcpy(copy, self, size);
-  free(a->self);
+  mproc__free(a->self);
   a->self = copy;
   a->self_size = size;
   return 0;
@@ -614,7 +615,7 @@ int mproc__args_view(mproc_args_t *v, uint8_t type, const void *p, size_t len) {
     return 0;
   }
   if (v->cap == 0) {
-    v->items = malloc(sizeof *v->items);
+    v->items = mproc__malloc(sizeof *v->items);
     if (v->items == NULL)
       return MPROC_ENOMEM;
     v->cap = 1;

@@ -22,6 +22,7 @@
 
 #include "conn.h"
 #include "crypto.h"
+#include "alloc.h"
 
 static const char CHALLENGE[] = "#CHALLENGE#";
 static const char WELCOME[] = "#WELCOME#";
@@ -134,7 +135,7 @@ static int deliver(mproc_conn_t *c, const void *key, size_t keylen, int64_t dead
   else /* tell the peer, as Python does; its failure to read that changes nothing here */
     mproc__conn_send_msg(c, FAILURE, LIT_LEN(FAILURE), deadline);
 done:
-  free(resp);
+  mproc__free(resp);
   return rc;
 }
 
@@ -145,7 +146,7 @@ static int answer(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadl
   int rc = recv_small(c, deadline, &m, &n);
   if (rc == 0)
     rc = mproc__auth_respond(key, keylen, m, n, resp, &rn);
-  free(m);
+  mproc__free(m);
   m = NULL;
   if (rc == 0)
     rc = mproc__conn_send_msg(c, resp, rn, deadline);
@@ -153,7 +154,7 @@ static int answer(mproc_conn_t *c, const void *key, size_t keylen, int64_t deadl
     rc = recv_small(c, deadline, &m, &n);
   if (rc == 0 && !is_msg(m, n, WELCOME, LIT_LEN(WELCOME)))
     rc = MPROC_EAUTH;
-  free(m);
+  mproc__free(m);
   return rc;
 }
 
@@ -212,7 +213,7 @@ int mproc__auth_server_step(mproc_conn_t *c, mp_auth_srv *s, const void *key, si
       return MPROC_EAGAIN;
     if (rc == 0)
       rc = server_on_msg(c, s, key, keylen, m, n, write_deadline);
-    free(m);
+    mproc__free(m);
     if (rc != 0)
       return rc == 1 ? 0 : rc;
   }

@@ -26,9 +26,11 @@
 #include <string.h>
 
 #include "heap.h"
+#include "atomics.h"
+#include "alloc.h"
 
-#define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define LD(p) MPROC__ATOMIC_LOAD((p), MPROC__ATOMIC_SEQ_CST)
+#define ST(p, v) MPROC__ATOMIC_STORE((p), (v), MPROC__ATOMIC_SEQ_CST)
 
 enum { B_FILLING = 0, B_BROKEN = 1 };
 
@@ -71,7 +73,7 @@ int mproc_barrier_new(mproc_barrier_t **out, unsigned parties, mproc_barrier_act
   *out = NULL;
   if (parties == 0 || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
-  mproc_barrier_t *b = calloc(1, sizeof *b);
+  mproc_barrier_t *b = mproc__calloc(1, sizeof *b);
   if (b == NULL)
     return MPROC_ENOMEM;
   uint32_t nslots = parties < MAX_SLOTS ? parties : MAX_SLOTS;
@@ -88,7 +90,7 @@ int mproc_barrier_new(mproc_barrier_t **out, unsigned parties, mproc_barrier_act
   if (rc == 0 && action != NULL) {
     b->action = action;
     b->has_action = 1;
-    b->ref = malloc(sizeof *b->ref);
+    b->ref = mproc__malloc(sizeof *b->ref);
     rc = b->ref ? mproc__target_locate((mproc_target_fn)(void (*)(void))action, b->ref)
                 : MPROC_ENOMEM;
   }
@@ -104,14 +106,14 @@ void mproc_barrier_free(mproc_barrier_t *b) {
   if (b == NULL)
     return;
   mproc__shobj_release(&b->o);
-  free(b->ref);
-  free(b);
+  mproc__free(b->ref);
+  mproc__free(b);
 }
 
 /* --- the state machine, all with the mutex held ----------------------------------------------- */
 
 static void changed(mproc_barrier_t *b) {
-  __atomic_add_fetch(&b->s->word, 1, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_ADD_FETCH(&b->s->word, 1, MPROC__ATOMIC_SEQ_CST);
   mproc__unpark(b->o.h[1], &b->s->sleepers, &b->s->word, UINT32_MAX);
 }
 
@@ -274,7 +276,7 @@ int mproc__barrier_encode(const mproc_barrier_t *b, mp_buf *out) {
 int mproc__barrier_adopt(mp_rd *r, mp_hmap *hm, mproc_barrier_t **out) {
   if (mproc__get_u8(r) != 1)
     return MPROC_EPROTO;
-  mproc_barrier_t *b = calloc(1, sizeof *b);
+  mproc_barrier_t *b = mproc__calloc(1, sizeof *b);
   if (b == NULL)
     return MPROC_ENOMEM;
   int rc = mproc__shobj_decode(r, hm, &b->o);
@@ -286,7 +288,7 @@ int mproc__barrier_adopt(mp_rd *r, mp_hmap *hm, mproc_barrier_t **out) {
     b->has_action = mproc__get_u8(r) != 0;
   }
   if (rc == 0 && b->has_action) {
-    b->ref = malloc(sizeof *b->ref);
+    b->ref = mproc__malloc(sizeof *b->ref);
     rc = b->ref ? mproc__target_decode(r, b->ref) : MPROC_ENOMEM;
     mproc_target_fn fn = NULL;
     /* Unresolvable here: the barrier still works until this process must run the action. */

@@ -13,6 +13,9 @@
 #include "conn.h"
 #include "heap.h"
 #include "pool.h"
+#include "atomics.h"
+#include "log.h"
+#include "alloc.h"
 
 #define CHILD_ERR_EXIT 255
 #define FAIL_MSG_MAX 4096
@@ -52,6 +55,7 @@ void mproc__boot_encode(const mp_boot *bt, mp_buf *b) {
   mproc__target_encode(bt->target, b);
   mproc__put_blob(b, bt->self, bt->self_size);
   mproc__args_encode(bt->args, b);
+  mproc__put_u8(b, (uint8_t)mproc__log_inherit_level()); /* last: the child's log level */
 }
 
 static void send_i32_str(uint32_t type, int code, const char *msg) {
@@ -81,6 +85,7 @@ static void child_fail(int err, const char *what) {
   char msg[512];
   snprintf(msg, sizeof msg, "mproc: child %s: %s (%s)", what, mproc_strerror(err),
            mproc_errname(err));
+  MPROC__WARN("%s", msg);
   send_i32_str(MP_REC_CHILD_ERR, err, msg);
   child_exit(CHILD_ERR_EXIT);
 }
@@ -106,12 +111,12 @@ static int decode_boot(const mp_buf *rec, boot_in *in, const os_handle *handles,
   if (name == NULL)
     return MPROC_EPROTO;
   snprintf(g_name, sizeof g_name, "%s", name);
-  free(name);
+  mproc__free(name);
   char *ident = mproc__get_str(&r);
   if (ident == NULL)
     return MPROC_EPROTO;
   mproc__process_set_identity(ident);
-  free(ident);
+  mproc__free(ident);
   int rc = mproc__target_decode(&r, &in->target);
   size_t self_size = 0;
   const void *self = rc ? NULL : mproc__get_blob(&r, &self_size);
@@ -121,6 +126,9 @@ static int decode_boot(const mp_buf *rec, boot_in *in, const os_handle *handles,
     rc = r.err;
   if (rc == 0)
     rc = mproc__args_set_self(in->args, self, self_size);
+  int level = mproc__get_u8(&r);
+  if (rc == 0 && r.err == 0)
+    mproc__log_set_inherited(level);
   return rc;
 }
 
@@ -129,6 +137,7 @@ void mproc__child_main(os_handle chan, mproc_start_method method, const os_handl
   g_is_child = 1;
   g_chan = chan;
   g_method = method;
+  mproc__log_after_fork_child();
   mproc__process_after_fork_child();
   mproc__forkserver_after_fork_child();
   mproc__heap_after_fork_child();
@@ -152,6 +161,8 @@ void mproc__child_main(os_handle chan, mproc_start_method method, const os_handl
   }
   if (rc != 0)
     child_fail(rc, "could not read its bootstrap record");
+  MPROC__DEBUG("boot record received: method %s, parent pid %lld",
+               mproc_start_method_name(in.method), (long long)g_parent_pid);
   /* PDEATHSIG was armed before exec, but a parent that died before that is not noticed by it:
    * re-check, as a daemon must never outlive its parent. */
   if (in.dies_with_parent && method == MPROC_START_SPAWN && mproc__os_getppid() != 0 &&
@@ -163,6 +174,7 @@ void mproc__child_main(os_handle chan, mproc_start_method method, const os_handl
   mproc_target_fn fn = direct;
   if (fn == NULL && (rc = mproc__target_resolve(&in.target, &fn)) != 0)
     child_fail(rc, "cannot find its target function");
+  MPROC__DEBUG("target located%s; running it", direct ? " (fork: inherited address)" : "");
   mproc__rec_send(chan, MP_REC_READY, NULL, 0, mproc__os_deadline(1000));
   int code = fn(in.args);
   /* The arguments are released (a queue flushes what the target put), but the shared
@@ -175,6 +187,7 @@ void mproc__child_main(os_handle chan, mproc_start_method method, const os_handl
   mproc__heap_after_fork_child();
   mproc__os_global_unlock();
   mproc_args_free(in.args);
+  MPROC__DEBUG("target returned %d", code);
   mp_buf b;
   mproc__buf_init(&b);
   mproc__put_u32(&b, (uint32_t)code);
@@ -184,7 +197,7 @@ void mproc__child_main(os_handle chan, mproc_start_method method, const os_handl
   child_exit(code);
 }
 
-static _Thread_local mp_fail_sink t_fail_sink;
+static MPROC__THREAD_LOCAL mp_fail_sink t_fail_sink;
 
 void mproc__set_fail_sink(mp_fail_sink sink) { t_fail_sink = sink; }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "alloc.h"
 
 #define RBUF_MIN (64 * 1024)
 #define SMALL_SEND (16 * 1024)
@@ -102,7 +103,7 @@ int mproc__frame_parse(const unsigned char *p, size_t avail, uint64_t *n, size_t
 }
 
 int mproc__conn_wrap(os_handle h, int flags, mproc_conn_t **out) {
-  mproc_conn_t *c = calloc(1, sizeof *c);
+  mproc_conn_t *c = mproc__calloc(1, sizeof *c);
   if (c == NULL)
     return MPROC_ENOMEM;
   c->h = h;
@@ -117,7 +118,7 @@ int mproc__conn_flags(const mproc_conn_t *c) { return c ? c->flags : 0; }
 intptr_t mproc_conn_fileno(const mproc_conn_t *c) { return c ? (intptr_t)c->h : -1; }
 int mproc_conn_readable(const mproc_conn_t *c) { return c && (c->flags & MP_CONN_READ) != 0; }
 int mproc_conn_writable(const mproc_conn_t *c) { return c && (c->flags & MP_CONN_WRITE) != 0; }
-void mproc_free(void *p) { free(p); }
+void mproc_free(void *p) { mproc__free(p); }
 
 int mproc_pipe(int duplex, mproc_conn_t **conn1, mproc_conn_t **conn2) {
   if (conn1 == NULL || conn2 == NULL)
@@ -147,7 +148,7 @@ int mproc_pipe(int duplex, mproc_conn_t **conn1, mproc_conn_t **conn2) {
 static void shut(mproc_conn_t *c) {
   mproc__os_close(c->h);
   c->h = OS_INVALID;
-  free(c->rbuf);
+  mproc__free(c->rbuf);
   c->rbuf = NULL;
   c->rpos = c->rlen = c->rcap = 0;
 }
@@ -159,7 +160,7 @@ void mproc__conn_release(mproc_conn_t *c) {
     return;
   registry_remove(c);
   shut(c);
-  free(c);
+  mproc__free(c);
 }
 
 int mproc_conn_close(mproc_conn_t *c) {
@@ -235,7 +236,7 @@ static int rbuf_reserve(mproc_conn_t *c, size_t extra) {
       return MPROC_ENOMEM;
     cap *= 2;
   }
-  unsigned char *b = realloc(c->rbuf, cap);
+  unsigned char *b = mproc__realloc(c->rbuf, cap);
   if (b == NULL)
     return MPROC_ENOMEM;
   c->rbuf = b;
@@ -328,7 +329,7 @@ static int take_body_alloc(mproc_conn_t *c, size_t hl, size_t n, int64_t deadlin
   size_t cap = n < ((size_t)1 << 20) ? n : ((size_t)1 << 20);
   if (cap < have)
     cap = have;
-  unsigned char *dst = malloc(cap ? cap : 1);
+  unsigned char *dst = mproc__malloc(cap ? cap : 1);
   if (dst == NULL)
     return MPROC_ENOMEM;
   memcpy(dst, c->rbuf + c->rpos + hl, have);
@@ -337,7 +338,7 @@ static int take_body_alloc(mproc_conn_t *c, size_t hl, size_t n, int64_t deadlin
   while (rc == 0 && done < n) {
     if (done == cap) {
       size_t ncap = cap > n / 2 ? n : cap * 2;
-      unsigned char *d = realloc(dst, ncap);
+      unsigned char *d = mproc__realloc(dst, ncap);
       if (d == NULL) {
         rc = MPROC_ENOMEM;
         break;
@@ -359,7 +360,7 @@ static int take_body_alloc(mproc_conn_t *c, size_t hl, size_t n, int64_t deadlin
   } else if (done > have) {
     bad_length(c); /* cannot keep the stream whole: stop reading, as after a refused length */
   }
-  free(dst);
+  mproc__free(dst);
   return rc == MPROC_EEOF ? MPROC_EPEERGONE : rc;
 }
 
@@ -465,6 +466,6 @@ int mproc_conn_recv(mproc_conn_t *c, int64_t timeout_ms, mproc_args_t **values) 
   mp_rd r;
   mproc__rd_init(&r, data, n);
   rc = mproc__args_decode(&r, values, MP_ARGS_PLAIN, NULL, 0);
-  free(data);
+  mproc__free(data);
   return rc;
 }

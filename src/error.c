@@ -5,8 +5,9 @@
 #include <stdio.h>
 
 #include "internal.h"
+#include "atomics.h"
 
-static _Thread_local int last_os_error;
+static MPROC__THREAD_LOCAL int last_os_error;
 
 void mproc__set_os_error(int raw) { last_os_error = raw; }
 
@@ -14,7 +15,7 @@ int mproc_last_os_error(void) { return last_os_error; }
 
 /* --- the calling thread's last error message ------------------------------------------------ */
 
-static _Thread_local char t_msg[512];
+static MPROC__THREAD_LOCAL char t_msg[512];
 
 const char *mproc_last_error_message(void) { return t_msg; }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "alloc.h"
 
 #define REPLY_TIMEOUT_MS 30000
 
@@ -271,7 +272,7 @@ static void fork_one(os_handle ctl, fs_table *t, int daemon, const os_handle *hs
   os_handle child_end = hs[0], st = hs[1];
   if (t->n == t->cap) {
     size_t cap = t->cap ? t->cap * 2 : 16;
-    fs_child *v = realloc(t->v, cap * sizeof *v);
+    fs_child *v = mproc__realloc(t->v, cap * sizeof *v);
     if (v == NULL) {
       close_all(hs, nh); /* the client sees EOF: MPROC_EPEERGONE */
       return;
@@ -315,7 +316,7 @@ void mproc__forkserver_serve(os_handle ctl) {
   fs_table t = {0};
   os_handle *hs = NULL;
   for (;;) {
-    os_handle *nhs = realloc(hs, (t.n + 1) * sizeof *hs);
+    os_handle *nhs = mproc__realloc(hs, (t.n + 1) * sizeof *hs);
     if (nhs == NULL)
       serve_exit(1);
     hs = nhs;

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "alloc.h"
 
 #define SEG_MAGIC 0x3170616568636f72ULL /* "rocheap1" */
 #define SEG_DEFAULT (1u << 20)
@@ -79,7 +80,7 @@ static void unlink_seg(mp_seg *seg) {
 
 static void free_stacks(mp_seg *seg) {
   for (int c = 0; c < NCLASS; c++) {
-    free(seg->free_[c].off);
+    mproc__free(seg->free_[c].off);
     seg->free_[c] = (free_stack){NULL, 0, 0};
   }
 }
@@ -89,18 +90,18 @@ static void drop_seg(mp_seg *seg) {
   free_stacks(seg);
   mproc__os_shm_unmap(seg->base, seg->size);
   mproc__os_close(seg->h);
-  free(seg);
+  mproc__free(seg);
 }
 
 /* Maps h as a segment (not yet in the table); h is the segment's from now on. */
 static int map_seg(os_handle h, size_t size, uint64_t id, int own, mp_seg **out) {
-  mp_seg *seg = calloc(1, sizeof *seg);
+  mp_seg *seg = mproc__calloc(1, sizeof *seg);
   if (seg == NULL)
     return MPROC_ENOMEM;
   void *base;
   int rc = mproc__os_shm_map(h, size, &base);
   if (rc != 0) {
-    free(seg);
+    mproc__free(seg);
     return rc;
   }
   seg->id = id;
@@ -151,7 +152,7 @@ static void push_free(mp_seg *seg, int c, size_t off) {
   free_stack *st = &seg->free_[c];
   if (st->n == st->cap) {
     size_t cap = st->cap ? 2 * st->cap : 16;
-    uint32_t *v = realloc(st->off, cap * sizeof *v);
+    uint32_t *v = mproc__realloc(st->off, cap * sizeof *v);
     if (v == NULL)
       return;
     st->off = v;

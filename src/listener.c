@@ -30,6 +30,7 @@
 #include "auth.h"
 #include "conn.h"
 #include "internal.h"
+#include "alloc.h"
 
 #define MP_HANDSHAKE_MS 5000
 #define MP_PENDING_MAX 64    /* handshakes in progress per listener; more drop the oldest */
@@ -96,7 +97,7 @@ static int parse_tcp(const char *s, char **host, uint16_t *port) {
   }
   if (hend == h || parse_port(colon + 1, port) != 0)
     return MPROC_EINVAL;
-  if ((*host = malloc((size_t)(hend - h) + 1)) == NULL)
+  if ((*host = mproc__malloc((size_t)(hend - h) + 1)) == NULL)
     return MPROC_ENOMEM;
   memcpy(*host, h, (size_t)(hend - h));
   (*host)[hend - h] = '\0';
@@ -128,7 +129,7 @@ static int parse_address(const char *s, os_addr *a, char **name) {
   }
   if (*rest == '\0')
     return MPROC_EINVAL;
-  if ((*name = malloc(strlen(rest) + 1)) == NULL)
+  if ((*name = mproc__malloc(strlen(rest) + 1)) == NULL)
     return MPROC_ENOMEM;
   strcpy(*name, rest);
   a->name = *name;
@@ -138,7 +139,7 @@ static int parse_address(const char *s, os_addr *a, char **name) {
 /* The address as the caller would write it, with the real port for port 0. */
 static char *format_address(const os_addr *a, uint16_t port) {
   size_t cap = strlen(a->name) + 16;
-  char *s = malloc(cap);
+  char *s = mproc__malloc(cap);
   if (s == NULL)
     return NULL;
   switch (a->kind) {
@@ -163,7 +164,7 @@ static int copy_key(const void *key, size_t keylen, unsigned char **out) {
   *out = NULL;
   if (key == NULL)
     return 0;
-  if ((*out = malloc(keylen ? keylen : 1)) == NULL)
+  if ((*out = mproc__malloc(keylen ? keylen : 1)) == NULL)
     return MPROC_ENOMEM;
   memcpy(*out, key, keylen);
   return 0;
@@ -173,7 +174,7 @@ int mproc_listener_new(mproc_listener_t **out, const char *address, const void *
                        size_t keylen, int backlog) {
   if (out == NULL || (authkey == NULL && keylen > 0) || backlog < 0)
     return MPROC_EINVAL;
-  mproc_listener_t *l = calloc(1, sizeof *l);
+  mproc_listener_t *l = mproc__calloc(1, sizeof *l);
   if (l == NULL)
     return MPROC_ENOMEM;
   int rc = parse_address(address, &l->addr, &l->name);
@@ -344,11 +345,11 @@ int mproc_listener_close(mproc_listener_t *l) {
     volatile unsigned char *k = l->key; /* a plain memset before free may be optimised away */
     for (size_t i = 0; i < l->keylen; i++)
       k[i] = 0;
-    free(l->key);
+    mproc__free(l->key);
   }
-  free(l->name);
-  free(l->display);
-  free(l);
+  mproc__free(l->name);
+  mproc__free(l->display);
+  mproc__free(l);
   return 0;
 }
 
@@ -373,12 +374,12 @@ int mproc_client(const char *address, const void *authkey, size_t keylen, int64_
   h = OS_INVALID; /* owned by c now */
   if (authkey && (rc = mproc__auth_client(c, authkey, keylen, deadline)) != 0)
     goto fail;
-  free(name);
+  mproc__free(name);
   *out = c;
   return 0;
 fail:
   mproc_conn_close(c);
   mproc__os_close(h);
-  free(name);
+  mproc__free(name);
   return rc;
 }

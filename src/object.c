@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "atomics.h"
 
 /* --- handle lists --------------------------------------------------------------------------- */
 
@@ -129,16 +130,16 @@ int mproc__park(os_handle h, uint32_t *sleepers, uint32_t *word, uint32_t expect
             int64_t deadline) {
   /* Count ourselves before looking at the word; the waker changes the word before reading the
    * count. With both sequentially consistent, either we see the change or it sees us. */
-  __atomic_add_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_ADD_FETCH(sleepers, 1, MPROC__ATOMIC_SEQ_CST);
   int rc = 0;
-  if (__atomic_load_n(word, __ATOMIC_SEQ_CST) == expected)
+  if (MPROC__ATOMIC_LOAD(word, MPROC__ATOMIC_SEQ_CST) == expected)
     rc = mproc__os_park_wait(word, expected, h, deadline);
-  __atomic_sub_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_SUB_FETCH(sleepers, 1, MPROC__ATOMIC_SEQ_CST);
   return rc;
 }
 
 void mproc__unpark(os_handle h, uint32_t *sleepers, uint32_t *word, uint32_t n) {
-  uint32_t s = __atomic_load_n(sleepers, __ATOMIC_SEQ_CST);
+  uint32_t s = MPROC__ATOMIC_LOAD(sleepers, MPROC__ATOMIC_SEQ_CST);
   if (s != 0)
     mproc__os_park_wake(word, h, n < s ? n : s);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pool.h"
+#include "alloc.h"
 
 /* --- options -------------------------------------------------------------------------------- */
 
@@ -57,17 +58,17 @@ static int copy_options(mproc_pool_t *p, const mproc_pool_options *o) {
   if (rc == 0 && o != NULL && o->initargs != NULL) /* initargs is a 0.1 field: in any size */
     rc = mproc__args_extend(p->initargs, o->initargs, 0);
   if (rc == 0 && p->opts.initializer != NULL) {
-    mp_target_ref *ref = malloc(sizeof *ref);
+    mp_target_ref *ref = mproc__malloc(sizeof *ref);
     rc = ref ? mproc__target_locate(p->opts.initializer, ref) : MPROC_ENOMEM;
     if (rc == 0)
       mproc__target_encode(ref, &p->init_ref);
-    free(ref);
+    mproc__free(ref);
   }
   return rc ? rc : p->init_ref.err;
 }
 
 static int make_shared(mproc_pool_t *p) {
-  p->w = calloc((size_t)p->nworkers, sizeof *p->w);
+  p->w = mproc__calloc((size_t)p->nworkers, sizeof *p->w);
   if (p->w == NULL)
     return MPROC_ENOMEM;
   int rc = mproc_raw_array_new(&p->slots, 'q', (size_t)p->nworkers * SLOT_WORDS, NULL);
@@ -84,10 +85,10 @@ static void destroy(mproc_pool_t *p) {
     mproc_queue_free(p->w[i].tq);
     mproc__buf_free(&p->w[i].pending);
   }
-  free(p->w);
+  mproc__free(p->w);
   for (pool_chunk *c = p->free_chunks, *n; c; c = n) {
     n = c->next;
-    free(c);
+    mproc__free(c);
   }
   mproc_queue_free(p->rq);
   mproc_array_free(p->slots);
@@ -95,15 +96,15 @@ static void destroy(mproc_pool_t *p) {
   mproc__os_close(p->doorbell);
   mproc_args_free(p->initargs);
   mproc__buf_free(&p->init_ref);
-  free(p->fns);
-  free(p->waits);
+  mproc__free(p->fns);
+  mproc__free(p->waits);
   mproc__buf_free(&p->rbuf);
   if (p->hub) {
     mproc__hub_lock(p->hub);
     p->hub->refs--;
     mproc__hub_unlock(p->hub);
   }
-  free(p);
+  mproc__free(p);
 }
 
 /* --- live pools, terminated at exit (Python's pool finalizer) ------------------------------ */
@@ -167,7 +168,7 @@ int mproc__pool_new_with(mproc_pool_t **out, const mproc_pool_options *opts,
   if (out == NULL)
     return MPROC_EINVAL;
   *out = NULL;
-  mproc_pool_t *p = calloc(1, sizeof *p);
+  mproc_pool_t *p = mproc__calloc(1, sizeof *p);
   if (p == NULL)
     return MPROC_ENOMEM;
   p->doorbell = OS_INVALID;
@@ -238,7 +239,7 @@ static int fn_index(mproc_pool_t *p, mproc_task_fn fn, const mp_target_ref *ref,
       *idx = (uint32_t)i;
       return 0;
     }
-  pool_fn *f = realloc(p->fns, (p->nfns + 1) * sizeof *f);
+  pool_fn *f = mproc__realloc(p->fns, (p->nfns + 1) * sizeof *f);
   if (f == NULL)
     return MPROC_ENOMEM;
   p->fns = f;
@@ -279,7 +280,7 @@ static int prepare_job(mproc_pool_t *p, const submission *s, mproc_result_t **ou
                  : s->unordered || s->kind == KIND_APPLY ? 1 : 0;
   if (j->opts.task_timeout_ms > 0 || s->kind == KIND_APPLY)
     j->chunksize = 1;
-  if (s->unordered && (s->n > 0 && (j->order = malloc(s->n * sizeof *j->order)) == NULL))
+  if (s->unordered && (s->n > 0 && (j->order = mproc__malloc(s->n * sizeof *j->order)) == NULL))
     rc = MPROC_ENOMEM;
   if (rc == 0)
     rc = mproc__job_set_input(j, s->items, s->lists, s->copy);
@@ -322,7 +323,7 @@ static int submit(mproc_pool_t *p, const submission *s, mproc_result_t **out) {
   if (p == NULL || s->fn == NULL || (s->kind == KIND_MAP && s->items == NULL) ||
       (s->kind == KIND_STAR && s->lists == NULL && s->n > 0))
     return MPROC_EINVAL;
-  mp_target_ref *ref = malloc(sizeof *ref);
+  mp_target_ref *ref = mproc__malloc(sizeof *ref);
   if (ref == NULL)
     return MPROC_ENOMEM;
   int rc = mproc__target_locate((mproc_target_fn)(void (*)(void))s->fn, ref);
@@ -336,7 +337,7 @@ static int submit(mproc_pool_t *p, const submission *s, mproc_result_t **out) {
     if (rc != 0)
       mproc__job_discard(j); /* never seen by anyone else */
   }
-  free(ref);
+  mproc__free(ref);
   if (rc == 0) {
     mproc__os_notifier_set(p->doorbell);
     if (out)

@@ -13,8 +13,11 @@
 
 #include "pool.h"
 #include "queue.h"
+#include "atomics.h"
+#include "log.h"
+#include "alloc.h"
 
-#define LD64(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define LD64(p) MPROC__ATOMIC_LOAD((p), MPROC__ATOMIC_ACQUIRE)
 #define MAX_WINDOW 64              /* chunks in flight per worker */
 #define WINDOW_NS 2000000          /* aim: about 2 ms of queued work per worker */
 #define BATCH_BYTES ((size_t)256 << 10)
@@ -107,6 +110,10 @@ static int start_worker(mproc_pool_t *p, int i) {
     p->workers_started++;
   }
   mproc__hub_unlock(p->hub);
+  if (rc == 0)
+    MPROC__DEBUG("pool worker %d started: pid %lld", i, (long long)mproc_process_pid(w->proc));
+  else
+    MPROC__WARN("pool worker %d could not be started: %s", i, mproc_strerror(rc));
   if (rc != 0) {
     mproc_process_free(w->proc);
     mproc_queue_free(w->tq);
@@ -143,7 +150,7 @@ static pool_chunk *chunk_new(mproc_pool_t *p) {
   if (c != NULL)
     p->free_chunks = c->next;
   else
-    c = malloc(sizeof *c);
+    c = mproc__malloc(sizeof *c);
   if (c != NULL)
     memset(c, 0, sizeof *c);
   return c;
@@ -430,7 +437,7 @@ static int store_outcome(mproc_result_t *j, size_t i, mp_rd *r) {
     const void *v = n ? mproc__get_blob(r, &len) : NULL;
     rc = r->err ? r->err : n > 1 ? MPROC_EPROTO : mproc__job_set_value(j, i, type, v, len);
   }
-  free(msg);
+  mproc__free(msg);
   return rc;
 }
 
@@ -528,7 +535,7 @@ void mproc__pool_on_record(mproc_pool_t *p, const unsigned char *data, size_t si
     mproc__hub_lock(p->hub);
     mproc__pool_break(p, "the pool's initializer failed with %d: %s", (int)code, msg ? msg : "");
     mproc__hub_unlock(p->hub);
-    free(msg);
+    mproc__free(msg);
   }
 }
 
@@ -702,6 +709,8 @@ static void handle_death(mproc_pool_t *p, int i) {
     mproc__pool_break(p, "workers die before they start (%s)", why);
   int replace = !quitting && !p->broken && !p->terminating;
   mproc__hub_unlock(p->hub);
+  MPROC__LOG(quitting ? MPROC_LOG_DEBUG : MPROC_LOG_INFO, "pool worker %d: %s%s", i, why,
+             replace ? "; replacing it" : "");
   stop_worker(p, i, mproc__os_now_ns());
   if (replace)
     replace_worker(p, i);
@@ -824,7 +833,7 @@ static int quit_workers(mproc_pool_t *p) {
 }
 
 static int start_all(mproc_pool_t *p) {
-  p->waits = calloc((size_t)p->nworkers + 2, sizeof *p->waits);
+  p->waits = mproc__calloc((size_t)p->nworkers + 2, sizeof *p->waits);
   if (p->waits == NULL)
     return MPROC_ENOMEM;
   /* Without an arena (no memory for it) every chunk goes through the queues. */

@@ -6,11 +6,13 @@
 #include <string.h>
 
 #include "pool.h"
+#include "atomics.h"
+#include "alloc.h"
 
 /* --- the hub: the lock and wake-up word a pool shares with its results ----------------------- */
 
 int mproc__hub_new(pool_hub **out) {
-  pool_hub *h = calloc(1, sizeof *h);
+  pool_hub *h = mproc__calloc(1, sizeof *h);
   if (h == NULL)
     return MPROC_ENOMEM;
   h->mu_h = h->park = OS_INVALID;
@@ -18,7 +20,7 @@ int mproc__hub_new(pool_hub **out) {
   if (rc == 0 && (rc = mproc__os_park_new(&h->park)) != 0)
     mproc__os_close(h->mu_h);
   if (rc != 0) {
-    free(h);
+    mproc__free(h);
     return rc;
   }
   h->refs = 1;
@@ -34,18 +36,18 @@ void mproc__hub_unlock(pool_hub *h) {
   if (dead) {
     mproc__os_close(h->mu_h);
     mproc__os_close(h->park);
-    free(h);
+    mproc__free(h);
   }
 }
 
 void mproc__hub_wake(pool_hub *h) {
-  __atomic_add_fetch(&h->seq, 1, __ATOMIC_RELEASE);
+  MPROC__ATOMIC_ADD_FETCH(&h->seq, 1, MPROC__ATOMIC_RELEASE);
   if (h->sleepers > 0)
     mproc__os_park_wake(&h->seq, h->park, h->sleepers);
 }
 
 int mproc__hub_wait(pool_hub *h, int64_t deadline) {
-  uint32_t s = __atomic_load_n(&h->seq, __ATOMIC_ACQUIRE);
+  uint32_t s = MPROC__ATOMIC_LOAD(&h->seq, MPROC__ATOMIC_ACQUIRE);
   if (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline)
     return MPROC_ETIMEDOUT;
   h->sleepers++;
@@ -59,7 +61,7 @@ int mproc__hub_wait(pool_hub *h, int64_t deadline) {
 /* --- jobs ------------------------------------------------------------------------------------ */
 
 int mproc__job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out) {
-  mproc_result_t *j = calloc(1, sizeof *j);
+  mproc_result_t *j = mproc__calloc(1, sizeof *j);
   if (j == NULL)
     return MPROC_ENOMEM;
   j->hub = hub;
@@ -71,9 +73,9 @@ int mproc__job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out) {
   j->rtype = calloc(m, 1);
   j->rword = malloc(m * sizeof *j->rword); /* read only where rtype says it was written */
   if (j->rtype == NULL || j->rword == NULL) {
-    free(j->rtype);
-    free(j->rword);
-    free(j);
+    mproc__free(j->rtype);
+    mproc__free(j->rword);
+    mproc__free(j);
     return MPROC_ENOMEM;
   }
   *out = j;
@@ -83,20 +85,20 @@ int mproc__job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out) {
 void mproc__job_discard(mproc_result_t *j) {
   for (size_t i = 0; j->rword && i < j->n; i++)
     if (j->rtype[i] == MPROC_ARG_BYTES || j->rtype[i] == MPROC_ARG_STR)
-      free((void *)(uintptr_t)j->rword[i]);
+      mproc__free((void *)(uintptr_t)j->rword[i]);
   for (size_t i = 0; j->msg && i < j->n; i++)
-    free(j->msg[i]);
-  free(j->rtype);
-  free(j->rword);
-  free(j->status);
-  free(j->tcode);
-  free(j->msg);
-  free(j->order);
+    mproc__free(j->msg[i]);
+  mproc__free(j->rtype);
+  mproc__free(j->rword);
+  mproc__free(j->status);
+  mproc__free(j->tcode);
+  mproc__free(j->msg);
+  mproc__free(j->order);
   mproc_args_free(j->apply_vals);
   mproc_args_free(j->in.own_items);
   mproc__buf_free(&j->in.lists);
-  free(j->in.offs);
-  free(j);
+  mproc__free(j->in.offs);
+  mproc__free(j);
 }
 
 void mproc__job_unref(mproc_result_t *j, int user) {
@@ -126,7 +128,7 @@ int mproc__job_set_value(mproc_result_t *j, size_t i, uint8_t type, const void *
   if (type == MPROC_ARG_INT || type == MPROC_ARG_DOUBLE) {
     memcpy(&j->rword[i], p, 8);
   } else if (type == MPROC_ARG_BYTES || type == MPROC_ARG_STR) {
-    unsigned char *copy = malloc(sizeof(size_t) + len);
+    unsigned char *copy = mproc__malloc(sizeof(size_t) + len);
     if (copy == NULL)
       return MPROC_ENOMEM;
     memcpy(copy, &len, sizeof len);
@@ -154,11 +156,11 @@ void mproc__job_set_run(mproc_result_t *j, size_t first, uint8_t type, const uns
 
 static int ensure_failure_arrays(mproc_result_t *j) {
   if (j->status == NULL)
-    j->status = calloc(j->n ? j->n : 1, sizeof *j->status);
+    j->status = mproc__calloc(j->n ? j->n : 1, sizeof *j->status);
   if (j->tcode == NULL)
-    j->tcode = calloc(j->n ? j->n : 1, sizeof *j->tcode);
+    j->tcode = mproc__calloc(j->n ? j->n : 1, sizeof *j->tcode);
   if (j->msg == NULL)
-    j->msg = calloc(j->n ? j->n : 1, sizeof *j->msg);
+    j->msg = mproc__calloc(j->n ? j->n : 1, sizeof *j->msg);
   return j->status && j->tcode && j->msg ? 0 : MPROC_ENOMEM;
 }
 
@@ -179,7 +181,7 @@ void mproc__job_set_failure(mproc_result_t *j, size_t i, int status, int code, c
     return; /* the job-level code above still reports the failure */
   j->status[i] = status;
   j->tcode[i] = code;
-  j->msg[i] = msg && *msg ? strdup(msg) : NULL;
+  j->msg[i] = msg && *msg ? mproc__strdup(msg) : NULL;
 }
 
 void mproc__job_cancel_rest(mproc_result_t *j, int status, const char *msg) {
@@ -191,7 +193,7 @@ void mproc__job_cancel_rest(mproc_result_t *j, int status, const char *msg) {
 void mproc__job_publish(mproc_result_t *j) {
   if (j->ready)
     return;
-  __atomic_store_n(&j->ready, 1, __ATOMIC_RELEASE);
+  MPROC__ATOMIC_STORE(&j->ready, 1, MPROC__ATOMIC_RELEASE);
   mproc__hub_wake(j->hub);
 }
 
@@ -226,7 +228,7 @@ static int set_map_input(mproc_result_t *j, const mproc_args_t *items, int copy)
 }
 
 static int set_list_input(mproc_result_t *j, const mproc_args_t *const *lists) {
-  j->in.offs = malloc((j->n + 1) * sizeof *j->in.offs);
+  j->in.offs = mproc__malloc((j->n + 1) * sizeof *j->in.offs);
   if (j->in.offs == NULL)
     return MPROC_ENOMEM;
   for (size_t i = 0; i < j->n; i++) {
@@ -398,7 +400,7 @@ int mproc_result_wait(mproc_result_t *r, int64_t timeout_ms) {
 int mproc_result_ready(mproc_result_t *r) {
   if (r == NULL)
     return MPROC_EINVAL;
-  return __atomic_load_n(&r->ready, __ATOMIC_ACQUIRE);
+  return MPROC__ATOMIC_LOAD(&r->ready, MPROC__ATOMIC_ACQUIRE);
 }
 
 int mproc_result_successful(mproc_result_t *r) {

@@ -10,8 +10,11 @@
 #include "args.h"
 #include "pool.h"
 #include "queue.h"
+#include "atomics.h"
+#include "log.h"
+#include "alloc.h"
 
-#define ST64(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define ST64(p, v) MPROC__ATOMIC_STORE((p), (v), MPROC__ATOMIC_RELEASE)
 #define FAIL_MSG_CAP 4096
 #define HEADER_BYTES 29 /* u8 'R', u32 slot, u32 gen, u64 id, u64 run_ns, u32 count */
 
@@ -37,7 +40,7 @@ typedef struct worker {
 } worker;
 
 /* mproc_fail() inside a task: the message belongs to that task's outcome. */
-static _Thread_local struct {
+static MPROC__THREAD_LOCAL struct {
   int set;
   char text[FAIL_MSG_CAP];
 } t_fail;
@@ -295,10 +298,10 @@ static int grow_fns(worker *w, uint32_t idx) {
   if (idx < w->nfns)
     return 0;
   size_t n = (size_t)idx + 1;
-  mproc_task_fn *f = realloc(w->fns, n * sizeof *f);
+  mproc_task_fn *f = mproc__realloc(w->fns, n * sizeof *f);
   if (f != NULL)
     w->fns = f;
-  int *e = realloc(w->fn_err, n * sizeof *e);
+  int *e = mproc__realloc(w->fn_err, n * sizeof *e);
   if (e != NULL)
     w->fn_err = e;
   if (f == NULL || e == NULL)
@@ -381,6 +384,9 @@ static int run_initializer(worker *w, const void *ref_bytes, size_t ref_len,
   if (rc == 0) {
     t_fail.set = 0;
     rc = init(initargs);
+    MPROC__DEBUG("pool worker: initializer returned %d", rc);
+  } else {
+    MPROC__WARN("pool worker: cannot find the initializer: %s", mproc_strerror(rc));
   }
   if (rc == 0)
     return 0;
@@ -433,8 +439,8 @@ static void worker_close(worker *w) {
   mproc__buf_free(&w->uni);
   mproc__buf_free(&w->outc);
   mproc__buf_free(&w->msg);
-  free(w->fns);
-  free(w->fn_err);
+  mproc__free(w->fns);
+  mproc__free(w->fn_err);
 }
 
 static int queue_get(void *ctx, mp_buf *into) {

@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "alloc.h"
+#include "log.h"
 
 enum { ST_NEW, ST_STARTED, ST_DONE };
 
@@ -114,7 +116,7 @@ static int state_of(const mproc_process_t *p) {
 
 static char *dup_str(const char *s) {
   size_t n = strlen(s) + 1;
-  char *d = malloc(n);
+  char *d = mproc__malloc(n);
   return d ? memcpy(d, s, n) : NULL;
 }
 
@@ -136,7 +138,7 @@ int mproc_process_new(mproc_process_t **out, mproc_target_fn target, const mproc
   if (out == NULL || target == NULL)
     return MPROC_EINVAL;
   *out = NULL;
-  mproc_process_t *p = calloc(1, sizeof *p);
+  mproc_process_t *p = mproc__calloc(1, sizeof *p);
   if (p == NULL)
     return MPROC_ENOMEM;
   p->target = target;
@@ -171,7 +173,7 @@ int mproc_process_set_name(mproc_process_t *p, const char *name) {
   char *d = dup_str(name);
   if (d == NULL)
     return MPROC_ENOMEM;
-  free(p->name);
+  mproc__free(p->name);
   p->name = d;
   return 0;
 }
@@ -211,11 +213,11 @@ int mproc_process_bind(mproc_process_t *p, const void *self, size_t size) {
   if (state_of(p) != ST_NEW)
     return MPROC_ESTATE;
   void *copy = NULL;
-  if (size > 0 && (copy = malloc(size)) == NULL)
+  if (size > 0 && (copy = mproc__malloc(size)) == NULL)
     return MPROC_ENOMEM;
   if (size > 0)
     memcpy(copy, self, size);
-  free(p->self);
+  mproc__free(p->self);
   p->self = copy;
   p->self_size = size;
   return 0;
@@ -347,6 +349,18 @@ static void link_child(mproc_process_t *p) {
 static void reap_detached(void);
 static int poll_exit(mproc_process_t *p, int64_t deadline);
 
+/* For the debug log: where the target is, as the child will look it up. */
+static void log_start(const mproc_process_t *p, mproc_start_method m, int rc) {
+  const char *mod = p->ref.module[0] ? p->ref.module : "the program";
+  if (rc != 0)
+    MPROC__WARN("could not start %s (%s): %s", p->name, mproc_start_method_name(m),
+                mproc_strerror(rc));
+  else
+    MPROC__DEBUG("started %s: pid %lld, method %s, target at %s+0x%llx", p->name,
+                 (long long)p->proc.pid, mproc_start_method_name(m), mod,
+                 (unsigned long long)p->ref.offset);
+}
+
 int mproc_process_start(mproc_process_t *p) {
   if (p == NULL)
     return MPROC_EINVAL;
@@ -370,7 +384,9 @@ int mproc_process_start(mproc_process_t *p) {
   if (presend &&
       (rc = mproc__rec_send(ch[0], MP_REC_BOOT, boot.data, boot.len, mproc__os_deadline(1000))))
     goto fail;
-  if ((rc = create_child(p, m, ch)) != 0)
+  rc = create_child(p, m, ch);
+  log_start(p, m, rc);
+  if (rc != 0)
     goto fail;
   mproc__os_close(ch[1]);
   ch[1] = OS_INVALID;
@@ -408,7 +424,7 @@ static void take_record(mproc_process_t *p, uint32_t type, const mp_buf *rec) {
   } else if ((type == MP_REC_FAIL || type == MP_REC_CHILD_ERR) && r.err == 0) {
     char *msg = mproc__get_str(&r);
     if (msg != NULL) {
-      free(p->errmsg);
+      mproc__free(p->errmsg);
       p->errmsg = msg;
     }
     if (type == MP_REC_CHILD_ERR)
@@ -473,6 +489,11 @@ static void finish(mproc_process_t *p, int os_status) {
     p->exitcode = MPROC_EXIT_UNKNOWN;
   describe_signal_death(p);
   p->state = ST_DONE;
+  MPROC__LOG(p->exitcode == 0 ? MPROC_LOG_DEBUG : MPROC_LOG_INFO,
+             "%s (pid %lld) exited: %s%d%s%s", p->name, (long long)p->proc.pid,
+             p->exitcode < 0 && p->exitcode != MPROC_EXIT_UNKNOWN ? "signal " : "code ",
+             p->exitcode < 0 && p->exitcode != MPROC_EXIT_UNKNOWN ? -p->exitcode : p->exitcode,
+             p->errmsg ? ": " : "", p->errmsg ? p->errmsg : "");
 }
 
 /* One look without blocking, under the global lock: several threads may look at the same
@@ -647,10 +668,10 @@ static void destroy(mproc_process_t *p) {
   mproc__os_close(p->fs_status);
   mproc__os_proc_release(&p->proc);
   mproc_args_free(p->args);
-  free(p->self);
-  free(p->name);
-  free(p->errmsg);
-  free(p);
+  mproc__free(p->self);
+  mproc__free(p->name);
+  mproc__free(p->errmsg);
+  mproc__free(p);
 }
 
 static void unref(mproc_process_t *p) {
@@ -706,7 +727,7 @@ static size_t snapshot(mproc_process_t ***out) {
   size_t n = 0;
   for (mproc_process_t *c = g_children; c; c = c->next)
     n++;
-  mproc_process_t **v = n ? malloc(n * sizeof *v) : NULL;
+  mproc_process_t **v = n ? mproc__malloc(n * sizeof *v) : NULL;
   size_t i = 0;
   for (mproc_process_t *c = g_children; v && c; c = c->next, i++) {
     v[i] = c;
@@ -720,7 +741,7 @@ static size_t snapshot(mproc_process_t ***out) {
 static void release_snapshot(mproc_process_t **v, size_t n) {
   for (size_t i = 0; i < n; i++)
     unref(v[i]);
-  free(v);
+  mproc__free(v);
 }
 
 static int is_detached(mproc_process_t *p) {
@@ -813,7 +834,7 @@ int mproc_process_wait_any(mproc_process_t *const *procs, size_t n, int64_t time
                            size_t *index) {
   if (procs == NULL || n == 0 || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
-  os_handle *hs = malloc(n * sizeof *hs);
+  os_handle *hs = mproc__malloc(n * sizeof *hs);
   if (hs == NULL)
     return MPROC_ENOMEM;
   int rc = 0;
@@ -828,7 +849,7 @@ int mproc_process_wait_any(mproc_process_t *const *procs, size_t n, int64_t time
   }
   if (rc == 0)
     rc = mproc__os_wait_any(hs, n, mproc__os_deadline(timeout_ms), &ready);
-  free(hs);
+  mproc__free(hs);
   if (rc == 1)
     rc = 0;
   if (rc == 0 && index)

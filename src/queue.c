@@ -30,10 +30,12 @@
 #include <string.h>
 
 #include "queue.h"
+#include "atomics.h"
+#include "alloc.h"
 
-#define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
-#define BUMP(p) __atomic_add_fetch((p), 1, __ATOMIC_SEQ_CST)
+#define LD(p) MPROC__ATOMIC_LOAD((p), MPROC__ATOMIC_SEQ_CST)
+#define ST(p, v) MPROC__ATOMIC_STORE((p), (v), MPROC__ATOMIC_SEQ_CST)
+#define BUMP(p) MPROC__ATOMIC_ADD_FETCH((p), 1, MPROC__ATOMIC_SEQ_CST)
 
 enum { Q_PLAIN = 0, Q_SIMPLE = 1, Q_JOINABLE = 2 };
 enum { R_ITEM = 1, R_SKIP = 2, R_FIRST = 3, R_CHUNK = 4, R_LAST = 5 };
@@ -187,10 +189,10 @@ static int wait_on(mproc_queue_t *q, const waiting *w, int64_t deadline) {
   int rc = 0;
   if (!moved_on) {
     uint32_t *sleepers = sleepers_of(q->s, w->slot), *word = word_of(q->s, w->slot);
-    __atomic_add_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
+    MPROC__ATOMIC_ADD_FETCH(sleepers, 1, MPROC__ATOMIC_SEQ_CST);
     if (!moved(q, w))
       rc = mproc__os_park_wait(word, w->word, q->o.h[w->slot], until);
-    __atomic_sub_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
+    MPROC__ATOMIC_SUB_FETCH(sleepers, 1, MPROC__ATOMIC_SEQ_CST);
   }
   if (lock(q, w->which) != 0)
     return MPROC_ENOTRECOVERABLE;
@@ -260,8 +262,8 @@ static void check_writer(mproc_queue_t *q) {
   queue_shm *s = q->s;
   uint32_t one = 1;
   if (LD(&s->streaming) && !mproc__os_pid_alive(LD(&s->writer_pid)) &&
-      __atomic_compare_exchange_n(&s->streaming, &one, 0, 0, __ATOMIC_SEQ_CST,
-                                  __ATOMIC_SEQ_CST)) {
+      MPROC__ATOMIC_COMPARE_EXCHANGE(&s->streaming, &one, 0, 0, MPROC__ATOMIC_SEQ_CST,
+                                  MPROC__ATOMIC_SEQ_CST)) {
     signal_word(q, H_SPACE, UINT32_MAX);
     signal_word(q, H_DATA, UINT32_MAX);
   }
@@ -295,7 +297,7 @@ static int wait_room_unless(mproc_queue_t *q, size_t rlen, int64_t deadline, con
     int rc = wait_room(q, rlen, slice < deadline ? slice : deadline);
     if (rc == 0 || slice >= deadline)
       return rc;
-    if (__atomic_load_n(abandon, __ATOMIC_SEQ_CST))
+    if (MPROC__ATOMIC_LOAD(abandon, MPROC__ATOMIC_SEQ_CST))
       return MPROC_ECLOSED;
   }
 }
@@ -365,7 +367,7 @@ static int put_chunks(mproc_queue_t *q, const unsigned char *p, size_t n, uint32
         break;
       if (reader_died(s, id))
         return 0;
-      if (abandon && __atomic_load_n(abandon, __ATOMIC_SEQ_CST))
+      if (abandon && MPROC__ATOMIC_LOAD(abandon, MPROC__ATOMIC_SEQ_CST))
         return MPROC_ECLOSED;
       int rc = wait_on(q, &w, deadline);
       if (rc == MPROC_ENOTRECOVERABLE)
@@ -678,7 +680,7 @@ static int queue_create(mproc_queue_t **out, size_t maxsize, size_t bytes, int k
   *out = NULL;
   if (bytes < 4096 || bytes > ((size_t)1 << 30) || maxsize > UINT32_MAX)
     return MPROC_EINVAL;
-  mproc_queue_t *q = calloc(1, sizeof *q);
+  mproc_queue_t *q = mproc__calloc(1, sizeof *q);
   if (q == NULL)
     return MPROC_ENOMEM;
   uint32_t cap = pow2_floor(bytes); /* positions wrap at 2^32: the ring size must divide it */
@@ -726,7 +728,7 @@ int mproc_joinable_queue_new(mproc_queue_t **out, size_t maxsize) {
 static int usable(const mproc_queue_t *q) {
   if (q == NULL)
     return MPROC_EINVAL;
-  return __atomic_load_n(&q->closed, __ATOMIC_ACQUIRE) ? MPROC_ECLOSED : 0;
+  return MPROC__ATOMIC_LOAD(&q->closed, MPROC__ATOMIC_ACQUIRE) ? MPROC_ECLOSED : 0;
 }
 
 int mproc_queue_put(mproc_queue_t *q, const void *data, size_t size, int64_t timeout_ms) {
@@ -851,7 +853,7 @@ int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms, mproc_args_t **
   mp_rd r;
   mproc__rd_init(&r, data, n);
   rc = mproc__args_decode(&r, values, MP_ARGS_PLAIN, NULL, 0);
-  free(data);
+  mproc__free(data);
   return rc;
 }
 
@@ -869,7 +871,7 @@ int mproc_queue_full(const mproc_queue_t *q) { return q ? counts_full(q->s) : MP
 int mproc_queue_close(mproc_queue_t *q) {
   if (q == NULL)
     return MPROC_EINVAL;
-  __atomic_store_n(&q->closed, 1, __ATOMIC_RELEASE); /* other threads may be in put/get */
+  MPROC__ATOMIC_STORE(&q->closed, 1, MPROC__ATOMIC_RELEASE); /* other threads may be in put/get */
   return 0;
 }
 
@@ -912,8 +914,8 @@ static int unfinished_down(mproc_queue_t *q) {
   do {
     if (unfinished_of(s, d) == 0)
       return MPROC_EOVERRELEASE;
-  } while (!__atomic_compare_exchange_n(&s->done, &d, d + 1, 0, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_SEQ_CST));
+  } while (!MPROC__ATOMIC_COMPARE_EXCHANGE(&s->done, &d, d + 1, 0, MPROC__ATOMIC_SEQ_CST,
+                                        MPROC__ATOMIC_SEQ_CST));
   if (unfinished_of(s, d + 1) == 0)
     signal_word(q, H_JOIN, UINT32_MAX);
   return 0;
@@ -974,7 +976,7 @@ void mproc_queue_free(mproc_queue_t *q) {
   mproc__queue_unregister(q);
   mproc__ovf_release(q, q->o.creator);
   mproc__shobj_release(&q->o);
-  free(q);
+  mproc__free(q);
 }
 
 /* --- transit and mproc_wait -------------------------------------------------------------------- */
@@ -988,7 +990,7 @@ int mproc__queue_encode(const mproc_queue_t *q, mp_buf *b) {
 int mproc__queue_adopt(mp_rd *r, mp_hmap *hm, mproc_queue_t **out) {
   if (mproc__get_u8(r) != 1)
     return MPROC_EPROTO;
-  mproc_queue_t *q = calloc(1, sizeof *q);
+  mproc_queue_t *q = mproc__calloc(1, sizeof *q);
   if (q == NULL)
     return MPROC_ENOMEM;
   int rc = mproc__shobj_decode(r, hm, &q->o);
@@ -1021,7 +1023,7 @@ int mproc__queue_wait_prepare(mproc_queue_t *q, os_handle *h) {
     unlock(q, H_PUT);
     return MPROC_ENOTRECOVERABLE;
   }
-  __atomic_add_fetch(&q->s->pollers, 1, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_ADD_FETCH(&q->s->pollers, 1, MPROC__ATOMIC_SEQ_CST);
   int ready = items_of(q->s) > 0;
   if (ready)
     mproc__os_notifier_set(q->o.h[H_NOTIFY]);
@@ -1034,5 +1036,5 @@ int mproc__queue_wait_prepare(mproc_queue_t *q, os_handle *h) {
 }
 
 void mproc__queue_wait_done(mproc_queue_t *q) {
-  __atomic_sub_fetch(&q->s->pollers, 1, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_SUB_FETCH(&q->s->pollers, 1, MPROC__ATOMIC_SEQ_CST);
 }

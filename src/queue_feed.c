@@ -19,6 +19,8 @@
 #include <string.h>
 
 #include "queue.h"
+#include "atomics.h"
+#include "alloc.h"
 
 #define OVERFLOW_WAIT_NS 50000 /* 50 us */
 
@@ -65,16 +67,18 @@ static int owner_dead(const held_slot *sl, uint64_t w) {
     return 1;
   if (W_CNT(w) == 0)
     return 0;
-  uint64_t was = __atomic_load_n(&sl->birth, __ATOMIC_SEQ_CST), now = mproc__os_pid_birth(pid);
+  uint64_t was = MPROC__ATOMIC_LOAD(&sl->birth, MPROC__ATOMIC_SEQ_CST),
+      now = mproc__os_pid_birth(pid);
   return was != 0 && now != 0 && was != now;
 }
 
 /* Frees slot i if its owner is dead; returns the items it held (they are lost). */
 static uint32_t reap_slot(held_slot *sl) {
-  uint64_t w = __atomic_load_n(&sl->word, __ATOMIC_SEQ_CST);
+  uint64_t w = MPROC__ATOMIC_LOAD(&sl->word, MPROC__ATOMIC_SEQ_CST);
   if (w == 0 || !owner_dead(sl, w))
     return 0;
-  if (!__atomic_compare_exchange_n(&sl->word, &w, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+  if (!MPROC__ATOMIC_COMPARE_EXCHANGE(&sl->word, &w, 0, 0, MPROC__ATOMIC_SEQ_CST,
+                                      MPROC__ATOMIC_SEQ_CST))
     return 0;
   return W_CNT(w);
 }
@@ -82,14 +86,14 @@ static uint32_t reap_slot(held_slot *sl) {
 uint32_t mproc__held_total(const held_table *h) {
   uint32_t n = 0;
   for (int i = 0; i < HELD_SLOTS; i++)
-    n += W_CNT(__atomic_load_n(&h->slot[i].word, __ATOMIC_SEQ_CST));
+    n += W_CNT(MPROC__ATOMIC_LOAD(&h->slot[i].word, MPROC__ATOMIC_SEQ_CST));
   return n;
 }
 
 uint32_t mproc__held_reap(mproc_queue_t *q) {
   uint32_t lost = 0;
   for (int i = 0; i < HELD_SLOTS; i++)
-    if (W_CNT(__atomic_load_n(&q->held->slot[i].word, __ATOMIC_SEQ_CST)) != 0)
+    if (W_CNT(MPROC__ATOMIC_LOAD(&q->held->slot[i].word, MPROC__ATOMIC_SEQ_CST)) != 0)
       lost += reap_slot(&q->held->slot[i]);
   if (lost)
     mproc__queue_unheld(q);
@@ -99,13 +103,14 @@ uint32_t mproc__held_reap(mproc_queue_t *q) {
 /* Adds one to the slot if this process owns it; 0 if it did. Only the claim stores the birth:
  * a store here could land on a slot that was given back and taken by another process. */
 static int count_in(held_slot *sl, uint64_t me, uint64_t birth) {
-  uint64_t w = __atomic_load_n(&sl->word, __ATOMIC_SEQ_CST);
+  uint64_t w = MPROC__ATOMIC_LOAD(&sl->word, MPROC__ATOMIC_SEQ_CST);
   if (W_PID(w) != me)
     return -1;
-  if (birth != 0 && __atomic_load_n(&sl->birth, __ATOMIC_SEQ_CST) != birth)
+  if (birth != 0 && MPROC__ATOMIC_LOAD(&sl->birth, MPROC__ATOMIC_SEQ_CST) != birth)
     return -1; /* a former process with this pid died owning it: reaped below if it held items */
   while (W_PID(w) == me && W_CNT(w) != UINT32_MAX)
-    if (__atomic_compare_exchange_n(&sl->word, &w, w + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+    if (MPROC__ATOMIC_COMPARE_EXCHANGE(&sl->word, &w, w + 1, 0, MPROC__ATOMIC_SEQ_CST,
+                                       MPROC__ATOMIC_SEQ_CST))
       return 0;
   return -1;
 }
@@ -121,10 +126,10 @@ static int held_count(mproc_queue_t *q) {
         return i;
     for (int i = 0; i < HELD_SLOTS; i++) {
       uint64_t w = 0;
-      if (!__atomic_compare_exchange_n(&h->slot[i].word, &w, me << 32, 0, __ATOMIC_SEQ_CST,
-                                       __ATOMIC_SEQ_CST))
+      if (!MPROC__ATOMIC_COMPARE_EXCHANGE(&h->slot[i].word, &w, me << 32, 0, MPROC__ATOMIC_SEQ_CST,
+                                       MPROC__ATOMIC_SEQ_CST))
         continue;
-      __atomic_store_n(&h->slot[i].birth, birth, __ATOMIC_SEQ_CST); /* before the count */
+      MPROC__ATOMIC_STORE(&h->slot[i].birth, birth, MPROC__ATOMIC_SEQ_CST); /* before the count */
       if (count_in(&h->slot[i], me, birth) == 0)
         return i;
     }
@@ -142,15 +147,17 @@ void mproc__held_release(mproc_queue_t *q, const ovf_item *it) {
     return;
   held_slot *sl = &q->held->slot[it->slot];
   uint64_t me = (uint64_t)(uint32_t)mproc__os_getpid();
-  uint64_t w = __atomic_load_n(&sl->word, __ATOMIC_SEQ_CST);
+  uint64_t w = MPROC__ATOMIC_LOAD(&sl->word, MPROC__ATOMIC_SEQ_CST);
   /* A slot no longer ours, or emptied, was judged dead: its items were dropped already. */
   while (W_PID(w) == me && W_CNT(w) != 0)
-    if (__atomic_compare_exchange_n(&sl->word, &w, w - 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    if (MPROC__ATOMIC_COMPARE_EXCHANGE(&sl->word, &w, w - 1, 0, MPROC__ATOMIC_SEQ_CST,
+                                       MPROC__ATOMIC_SEQ_CST)) {
       /* The last one: the slot goes back to the table (unless a put counted another meanwhile,
        * which makes this CAS fail). */
       uint64_t empty = me << 32;
       if (W_CNT(w) == 1)
-        __atomic_compare_exchange_n(&sl->word, &empty, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        MPROC__ATOMIC_COMPARE_EXCHANGE(&sl->word, &empty, 0, 0, MPROC__ATOMIC_SEQ_CST,
+                                       MPROC__ATOMIC_SEQ_CST);
       break;
     }
   mproc__queue_unheld(q);
@@ -166,10 +173,10 @@ static void feeder_main(void *arg) {
   for (;;) {
     mproc__os_global_lock();
     ovf_item *batch = q->ovf_head;
-    __atomic_store_n(&q->ovf_head, NULL, __ATOMIC_RELEASE); /* read unlocked by puts */
+    MPROC__ATOMIC_STORE(&q->ovf_head, NULL, MPROC__ATOMIC_RELEASE); /* read unlocked by puts */
     q->ovf_tail = NULL;
     if (batch == NULL)
-      __atomic_store_n(&q->feeder_running, 0, __ATOMIC_RELEASE);
+      MPROC__ATOMIC_STORE(&q->feeder_running, 0, MPROC__ATOMIC_RELEASE);
     mproc__os_global_unlock();
     if (batch == NULL)
       return;
@@ -184,7 +191,7 @@ static void drop_items(mproc_queue_t *q, ovf_item *it, size_t published) {
     nx = it->next;
     if (published == 0)
       mproc__held_release(q, it);
-    free(it);
+    mproc__free(it);
   }
 }
 
@@ -192,9 +199,9 @@ void mproc__queue_drain_overflow(mproc_queue_t *q, int drop) {
   mproc__os_global_lock();
   if (drop) { /* the feeder gives up its batch at its next wait for room */
     drop_items(q, q->ovf_head, 0);
-    __atomic_store_n(&q->ovf_head, NULL, __ATOMIC_RELEASE);
+    MPROC__ATOMIC_STORE(&q->ovf_head, NULL, MPROC__ATOMIC_RELEASE);
     q->ovf_tail = NULL;
-    __atomic_store_n(&q->abandon, 1, __ATOMIC_SEQ_CST);
+    MPROC__ATOMIC_STORE(&q->abandon, 1, MPROC__ATOMIC_SEQ_CST);
   }
   os_thread *t = q->feeder;
   q->feeder = NULL;
@@ -232,7 +239,7 @@ void mproc__queue_unregister(mproc_queue_t *q) {
 
 /* Keeps the item in this process and makes sure a feeder moves it into the ring. */
 static int overflow(mproc_queue_t *q, const void *data, size_t n) {
-  ovf_item *it = malloc(sizeof *it + (n ? n : 1));
+  ovf_item *it = mproc__malloc(sizeof *it + (n ? n : 1));
   if (it == NULL)
     return MPROC_ENOMEM;
   it->next = NULL;
@@ -244,7 +251,7 @@ static int overflow(mproc_queue_t *q, const void *data, size_t n) {
   if (q->ovf_tail)
     q->ovf_tail->next = it;
   else
-    __atomic_store_n(&q->ovf_head, it, __ATOMIC_RELEASE);
+    MPROC__ATOMIC_STORE(&q->ovf_head, it, MPROC__ATOMIC_RELEASE);
   q->ovf_tail = it;
   it->slot = held_count(q); /* counted for join() until the feeder publishes it */
   register_overflowed(q);
@@ -256,7 +263,7 @@ static int overflow(mproc_queue_t *q, const void *data, size_t n) {
     mproc__os_global_lock();
     if (!q->feeder_running && q->feeder == NULL) {
       rc = mproc__os_thread_start(feeder_main, q, &q->feeder);
-      __atomic_store_n(&q->feeder_running, rc == 0, __ATOMIC_RELEASE);
+      MPROC__ATOMIC_STORE(&q->feeder_running, rc == 0, MPROC__ATOMIC_RELEASE);
     }
   }
   mproc__os_global_unlock();
@@ -266,8 +273,8 @@ static int overflow(mproc_queue_t *q, const void *data, size_t n) {
 int mproc__queue_put_unbounded(mproc_queue_t *q, const void *data, size_t n) {
   if (mproc__os_shm_named_persists())
     return mproc__queue_put_shared(q, data, n); /* no overflow kept here (queue_ovf.c) */
-  int queued = __atomic_load_n(&q->feeder_running, __ATOMIC_ACQUIRE) ||
-               __atomic_load_n(&q->ovf_head, __ATOMIC_ACQUIRE) != NULL;
+  int queued = MPROC__ATOMIC_LOAD(&q->feeder_running, MPROC__ATOMIC_ACQUIRE) ||
+               MPROC__ATOMIC_LOAD(&q->ovf_head, MPROC__ATOMIC_ACQUIRE) != NULL;
   if (!queued && n <= mproc__queue_whole_max(q)) {
     if (mproc__queue_put_bytes(q, data, n, 0) == 0) /* room now: the common case, no clock */
       return 0;

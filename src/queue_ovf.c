@@ -36,9 +36,10 @@
 #include <string.h>
 
 #include "queue.h"
+#include "atomics.h"
 
-#define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define LD(p) MPROC__ATOMIC_LOAD((p), MPROC__ATOMIC_SEQ_CST)
+#define ST(p, v) MPROC__ATOMIC_STORE((p), (v), MPROC__ATOMIC_SEQ_CST)
 
 #define POS_FULL 0xffffu            /* no room left in the segment (or it is a single item) */
 #define UNIT 16                     /* positions count 16-byte units */

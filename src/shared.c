@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "heap.h"
+#include "atomics.h"
+#include "alloc.h"
 
 struct mproc_array {
   mp_shobj o;
@@ -73,7 +75,7 @@ static int array_create(mproc_array_t **out, char tc, size_t elem, size_t align,
     return MPROC_EINVAL;
   if (len > SIZE_MAX / elem)
     return MPROC_ENOMEM;
-  mproc_array_t *a = calloc(1, sizeof *a); /* also a Value: the same size */
+  mproc_array_t *a = mproc__calloc(1, sizeof *a); /* also a Value: the same size */
   if (a == NULL)
     return MPROC_ENOMEM;
   a->tc = tc;
@@ -111,7 +113,7 @@ void mproc_array_free(mproc_array_t *a) {
   if (a->own_lock)
     mproc_lock_free(a->lock);
   mproc__shobj_release(&a->o);
-  free(a);
+  mproc__free(a);
 }
 
 int mproc_array_new(mproc_array_t **out, char typecode, size_t length, const void *init,
@@ -223,16 +225,17 @@ static int64_t widen(const ctype *t, uint64_t raw) {
     T e = (T)*io;                                                                            \
     switch (op) {                                                                            \
     case AT_LOAD:                                                                            \
-      old = __atomic_load_n(q, __ATOMIC_SEQ_CST);                                            \
+      old = MPROC__ATOMIC_LOAD(q, MPROC__ATOMIC_SEQ_CST);                                          \
       break;                                                                                 \
     case AT_STORE:                                                                           \
-      __atomic_store_n(q, (T)v, __ATOMIC_SEQ_CST);                                           \
+      MPROC__ATOMIC_STORE(q, (T)v, MPROC__ATOMIC_SEQ_CST);                                         \
       break;                                                                                 \
     case AT_ADD:                                                                             \
-      old = __atomic_fetch_add(q, (T)v, __ATOMIC_SEQ_CST);                                   \
+      old = MPROC__ATOMIC_FETCH_ADD(q, (T)v, MPROC__ATOMIC_SEQ_CST);                               \
       break;                                                                                 \
     default:                                                                                 \
-      ok = __atomic_compare_exchange_n(q, &e, (T)v, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);  \
+      ok = MPROC__ATOMIC_COMPARE_EXCHANGE(q, &e, (T)v, 0, MPROC__ATOMIC_SEQ_CST,                   \
+                                          MPROC__ATOMIC_SEQ_CST);                                  \
       old = e;                                                                               \
     }                                                                                        \
     break;                                                                                   \
@@ -483,7 +486,7 @@ int mproc__array_adopt(mp_rd *r, mp_hmap *hm, mproc_array_t **out) {
   uint8_t nrec = mproc__get_u8(r);
   if (nrec != 1 && nrec != 2)
     return MPROC_EPROTO;
-  mproc_array_t *a = calloc(1, sizeof *a);
+  mproc_array_t *a = mproc__calloc(1, sizeof *a);
   if (a == NULL)
     return MPROC_ENOMEM;
   int rc = mproc__shobj_decode(r, hm, &a->o);

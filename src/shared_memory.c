@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "alloc.h"
 
 static void format_bytes(char *buf, size_t cap, uint64_t n) {
   if (n == UINT64_MAX)
@@ -70,7 +71,7 @@ static int finish(mproc_shared_memory_t *s, mproc_shared_memory_t **out) {
   int rc = mproc__os_shm_map(s->h, s->size, &s->buf);
   if (rc != 0) {
     mproc__os_close(s->h);
-    free(s);
+    mproc__free(s);
     return rc;
   }
   *out = s;
@@ -100,7 +101,7 @@ int mproc_shared_memory_create(mproc_shared_memory_t **out, const char *name, si
   *out = NULL;
   if (size == 0)
     return MPROC_EINVAL;
-  mproc_shared_memory_t *s = calloc(1, sizeof *s);
+  mproc_shared_memory_t *s = mproc__calloc(1, sizeof *s);
   if (s == NULL)
     return MPROC_ENOMEM;
   int rc = 0;
@@ -117,7 +118,7 @@ int mproc_shared_memory_create(mproc_shared_memory_t **out, const char *name, si
   }
   if (rc != 0) {
     create_failed(s->name, size, rc);
-    free(s);
+    mproc__free(s);
     return rc;
   }
   s->size = size;
@@ -135,7 +136,7 @@ int mproc_shared_memory_attach(mproc_shared_memory_t **out, const char *name) {
   if (out == NULL)
     return MPROC_EINVAL;
   *out = NULL;
-  mproc_shared_memory_t *s = calloc(1, sizeof *s);
+  mproc_shared_memory_t *s = mproc__calloc(1, sizeof *s);
   if (s == NULL)
     return MPROC_ENOMEM;
   int rc = check_name(name, s->name);
@@ -146,7 +147,7 @@ int mproc_shared_memory_attach(mproc_shared_memory_t **out, const char *name) {
     rc = MPROC_EINVAL;
   }
   if (rc != 0) {
-    free(s);
+    mproc__free(s);
     return rc;
   }
   return finish(s, out);
@@ -163,7 +164,7 @@ int mproc_shared_memory_close(mproc_shared_memory_t *s) {
     return 0;
   mproc__os_shm_unmap(s->buf, s->size);
   int rc = mproc__os_close(s->h);
-  free(s);
+  mproc__free(s);
   return rc;
 }
 

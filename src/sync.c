@@ -20,14 +20,17 @@
 #include <string.h>
 
 #include "heap.h"
+#include "atomics.h"
+#include "alloc.h"
 
-#define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define LD(p) MPROC__ATOMIC_LOAD((p), MPROC__ATOMIC_SEQ_CST)
+#define ST(p, v) MPROC__ATOMIC_STORE((p), (v), MPROC__ATOMIC_SEQ_CST)
 /* Lock fields change only with the OS mutex held, which orders them; relaxed atomics are enough
  * for "is the owner me?" (only the calling thread can have stored its own token). */
-#define RLD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define RST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define CAS(p, e, d) __atomic_compare_exchange_n((p), (e), (d), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+#define RLD(p) MPROC__ATOMIC_LOAD((p), MPROC__ATOMIC_RELAXED)
+#define RST(p, v) MPROC__ATOMIC_STORE((p), (v), MPROC__ATOMIC_RELAXED)
+#define CAS(p, e, d) MPROC__ATOMIC_COMPARE_EXCHANGE((p), (e), (d), 0, MPROC__ATOMIC_SEQ_CST,       \
+                                                    MPROC__ATOMIC_SEQ_CST)
 
 /* ============================== Lock / RLock ============================== */
 
@@ -53,7 +56,7 @@ static int lock_create(mproc_lock_t **out, int recursive) {
   if (out == NULL)
     return MPROC_EINVAL;
   *out = NULL;
-  mproc_lock_t *l = calloc(1, sizeof *l);
+  mproc_lock_t *l = mproc__calloc(1, sizeof *l);
   if (l == NULL)
     return MPROC_ENOMEM;
   int rc = mproc__shobj_create(&l->o, sizeof(lock_shm));
@@ -77,7 +80,7 @@ void mproc_lock_free(mproc_lock_t *l) {
   if (l == NULL)
     return;
   mproc__shobj_release(&l->o);
-  free(l);
+  mproc__free(l);
 }
 
 /* Takes the OS mutex and becomes the owner; applies the recoverability rules. */
@@ -196,12 +199,12 @@ static int adopt_shobj(mp_rd *r, mp_hmap *hm, mp_shobj *o, size_t need) {
 
 /* Adopts one lock record (the record count is read by the caller). */
 int mproc__lock_adopt_record(mp_rd *r, mp_hmap *hm, mproc_lock_t **out) {
-  mproc_lock_t *l = calloc(1, sizeof *l);
+  mproc_lock_t *l = mproc__calloc(1, sizeof *l);
   if (l == NULL)
     return MPROC_ENOMEM;
   int rc = adopt_shobj(r, hm, &l->o, sizeof(lock_shm));
   if (rc != 0) {
-    free(l);
+    mproc__free(l);
     return rc;
   }
   l->s = l->o.blk.p;
@@ -236,7 +239,7 @@ static int sem_create(mproc_semaphore_t **out, unsigned value, int bounded) {
   *out = NULL;
   if (value > MPROC_SEMAPHORE_MAX)
     return MPROC_ERANGE;
-  mproc_semaphore_t *s = calloc(1, sizeof *s);
+  mproc_semaphore_t *s = mproc__calloc(1, sizeof *s);
   if (s == NULL)
     return MPROC_ENOMEM;
   int rc = mproc__shobj_create(&s->o, sizeof(sem_shm));
@@ -266,7 +269,7 @@ void mproc_semaphore_free(mproc_semaphore_t *s) {
   if (s == NULL)
     return;
   mproc__shobj_release(&s->o);
-  free(s);
+  mproc__free(s);
 }
 
 static int sem_try(sem_shm *s) {
@@ -323,12 +326,12 @@ int mproc__semaphore_encode(const mproc_semaphore_t *s, mp_buf *b) {
 
 int mproc__semaphore_adopt(mp_rd *r, mp_hmap *hm, mproc_semaphore_t **out) {
   int rc = read_nrec(r, 1);
-  mproc_semaphore_t *s = rc ? NULL : calloc(1, sizeof *s);
+  mproc_semaphore_t *s = rc ? NULL : mproc__calloc(1, sizeof *s);
   if (s == NULL)
     return rc ? rc : MPROC_ENOMEM;
   rc = adopt_shobj(r, hm, &s->o, sizeof(sem_shm));
   if (rc != 0) {
-    free(s);
+    mproc__free(s);
     return rc;
   }
   s->s = s->o.blk.p;
@@ -362,7 +365,7 @@ int mproc_condition_new(mproc_condition_t **out, mproc_lock_t *lock) {
   if (out == NULL)
     return MPROC_EINVAL;
   *out = NULL;
-  mproc_condition_t *c = calloc(1, sizeof *c);
+  mproc_condition_t *c = mproc__calloc(1, sizeof *c);
   if (c == NULL)
     return MPROC_ENOMEM;
   int rc = mproc__shobj_create(&c->o, sizeof(cond_shm));
@@ -390,7 +393,7 @@ void mproc_condition_free(mproc_condition_t *c) {
   if (c->own_lock)
     mproc_lock_free(c->lock);
   mproc__shobj_release(&c->o);
-  free(c);
+  mproc__free(c);
 }
 
 mproc_lock_t *mproc_condition_lock(const mproc_condition_t *c) { return c ? c->lock : NULL; }
@@ -474,7 +477,7 @@ int mproc_condition_notify(mproc_condition_t *c, size_t n) {
     return 0;
   s->nwait -= k;
   s->to_wake += k;
-  __atomic_add_fetch(&s->seq, 1, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_ADD_FETCH(&s->seq, 1, MPROC__ATOMIC_SEQ_CST);
   mproc__unpark(c->o.h[0], &s->sleepers, &s->seq, k);
   return 0;
 }
@@ -492,7 +495,7 @@ int mproc__condition_encode(const mproc_condition_t *c, mp_buf *b) {
 
 int mproc__condition_adopt(mp_rd *r, mp_hmap *hm, mproc_condition_t **out) {
   int rc = read_nrec(r, 2);
-  mproc_condition_t *c = rc ? NULL : calloc(1, sizeof *c);
+  mproc_condition_t *c = rc ? NULL : mproc__calloc(1, sizeof *c);
   if (c == NULL)
     return rc ? rc : MPROC_ENOMEM;
   rc = mproc__shobj_decode(r, hm, &c->o);
@@ -538,7 +541,7 @@ int mproc_event_new(mproc_event_t **out) {
   if (out == NULL)
     return MPROC_EINVAL;
   *out = NULL;
-  mproc_event_t *e = calloc(1, sizeof *e);
+  mproc_event_t *e = mproc__calloc(1, sizeof *e);
   if (e == NULL)
     return MPROC_ENOMEM;
   int rc = mproc__shobj_create(&e->o, sizeof(event_shm));
@@ -558,7 +561,7 @@ void mproc_event_free(mproc_event_t *e) {
   if (e == NULL)
     return;
   mproc__shobj_release(&e->o);
-  free(e);
+  mproc__free(e);
 }
 
 int mproc_event_set(mproc_event_t *e) {
@@ -577,7 +580,7 @@ int mproc_event_set(mproc_event_t *e) {
 int mproc_event_clear(mproc_event_t *e) {
   if (e == NULL)
     return MPROC_EINVAL;
-  __atomic_fetch_and(&e->s->word, ~EV_FLAG, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_FETCH_AND(&e->s->word, ~EV_FLAG, MPROC__ATOMIC_SEQ_CST);
   return 0;
 }
 
@@ -613,12 +616,12 @@ int mproc__event_encode(const mproc_event_t *e, mp_buf *b) {
 
 int mproc__event_adopt(mp_rd *r, mp_hmap *hm, mproc_event_t **out) {
   int rc = read_nrec(r, 1);
-  mproc_event_t *e = rc ? NULL : calloc(1, sizeof *e);
+  mproc_event_t *e = rc ? NULL : mproc__calloc(1, sizeof *e);
   if (e == NULL)
     return rc ? rc : MPROC_ENOMEM;
   rc = adopt_shobj(r, hm, &e->o, sizeof(event_shm));
   if (rc != 0) {
-    free(e);
+    mproc__free(e);
     return rc;
   }
   e->s = e->o.blk.p;

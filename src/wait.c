@@ -8,6 +8,7 @@
 
 #include "conn.h"
 #include "heap.h"
+#include "alloc.h"
 
 /* 1 ready now, 0 wait on *h, or an error. */
 static int classify(mproc_waitable *w, os_handle *h) {
@@ -77,7 +78,7 @@ int mproc_wait(mproc_waitable *objs, size_t n, int64_t timeout_ms, size_t *nread
       *nready = 0;
     return 0;
   }
-  os_handle *hs = malloc(n * sizeof *hs);
+  os_handle *hs = mproc__malloc(n * sizeof *hs);
   if (hs == NULL)
     return MPROC_ENOMEM;
   size_t k = 0, first = 0, prepared = 0;
@@ -92,7 +93,7 @@ int mproc_wait(mproc_waitable *objs, size_t n, int64_t timeout_ms, size_t *nread
     k = sweep(objs, n, hs, SIZE_MAX);
   }
   release(objs, prepared);
-  free(hs);
+  mproc__free(hs);
   if (rc == 0 && nready)
     *nready = k;
   return rc;

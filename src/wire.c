@@ -6,11 +6,12 @@
 #include <string.h>
 
 #include "internal.h"
+#include "alloc.h"
 
 void mproc__buf_init(mp_buf *b) { memset(b, 0, sizeof *b); }
 
 void mproc__buf_free(mp_buf *b) {
-  free(b->data);
+  mproc__free(b->data);
   mproc__buf_init(b);
 }
 
@@ -25,7 +26,7 @@ int mproc__buf_reserve(mp_buf *b, size_t extra) {
   size_t cap = b->cap ? b->cap : 256;
   while (cap < need)
     cap *= 2;
-  unsigned char *d = realloc(b->data, cap);
+  unsigned char *d = mproc__realloc(b->data, cap);
   if (d == NULL)
     return b->err = MPROC_ENOMEM;
   b->data = d;
@@ -36,7 +37,7 @@ int mproc__buf_reserve(mp_buf *b, size_t extra) {
 int mproc__buf_fit(mp_buf *b, size_t n) {
   if (b->cap >= n && b->data != NULL)
     return 0;
-  unsigned char *d = realloc(b->data, n ? n : 1);
+  unsigned char *d = mproc__realloc(b->data, n ? n : 1);
   if (d == NULL)
     return MPROC_ENOMEM;
   b->data = d;
@@ -125,7 +126,7 @@ char *mproc__get_str(mp_rd *r) {
   const unsigned char *q = take(r, n);
   if (q == NULL)
     return NULL;
-  char *s = malloc((size_t)n + 1);
+  char *s = mproc__malloc((size_t)n + 1);
   if (s == NULL) {
     r->err = MPROC_ENOMEM;
     return NULL;

@@ -23,12 +23,21 @@
 typedef void (*t_fn)(void);
 void t_register(const char *name, t_fn fn);
 
-#if defined(_MSC_VER)
+#if defined(_MSC_VER) && !defined(__clang__)
+/* MSVC has no constructor attribute. The C runtime calls every function pointer placed in the
+ * .CRT$XCU section before main (that is how C++ static initialisers run); the /include
+ * directive keeps the linker from dropping the otherwise unreferenced pointer (/OPT:REF).
+ * x86 symbol names carry a leading underscore. */
 #pragma section(".CRT$XCU", read)
+#if defined(_M_IX86)
+#define T_SYM_PREFIX "_"
+#else
+#define T_SYM_PREFIX ""
+#endif
 #define T_CTOR(f)                                                                            \
   static void f(void);                                                                       \
-  __declspec(allocate(".CRT$XCU")) void (*f##_)(void) = f;                                   \
-  static void f(void)
+  __declspec(allocate(".CRT$XCU")) void (*const f##_)(void) = f;                             \
+  __pragma(comment(linker, "/include:" T_SYM_PREFIX #f "_")) static void f(void)
 #else
 #define T_CTOR(f) __attribute__((constructor)) static void f(void)
 #endif

@@ -6,6 +6,7 @@
 #include "runner.h"
 
 #include "crypto.h"
+#include "../src/atomics.h"
 
 #ifdef _WIN32
 #include <windows.h>
@@ -895,7 +896,7 @@ typedef struct server_job {
 /* Accepts until told to stop; echoes one message on each connection it gets. */
 static void server_thread(void *arg) {
   server_job *j = arg;
-  while (!__atomic_load_n(&j->stop, __ATOMIC_ACQUIRE)) {
+  while (!MPROC__ATOMIC_LOAD(&j->stop, MPROC__ATOMIC_ACQUIRE)) {
     mproc_conn_t *c;
     if (mproc_listener_accept(j->l, 100, &c) != 0)
       continue;
@@ -921,7 +922,7 @@ typedef struct trickle_job {
 static void trickle_thread(void *arg) {
   trickle_job *j = arg;
   static const unsigned char bytes[] = {0, 0, 0, 0xff, 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x'};
-  for (size_t k = 0; !__atomic_load_n(&j->stop, __ATOMIC_ACQUIRE); k++) {
+  for (size_t k = 0; !MPROC__ATOMIC_LOAD(&j->stop, MPROC__ATOMIC_ACQUIRE); k++) {
     for (int i = 0; i < j->n; i++)
       send((int)mproc_conn_fileno(j->conns[i]), &bytes[k % sizeof bytes], 1, MSG_NOSIGNAL);
     t_sleep_ms(100);
@@ -962,10 +963,10 @@ static void legit_behind_silent(const char *addr, int nsilent) {
     mproc_conn_close(good);
   }
 #ifndef _WIN32
-  __atomic_store_n(&tj.stop, 1, __ATOMIC_RELEASE);
+  MPROC__ATOMIC_STORE(&tj.stop, 1, MPROC__ATOMIC_RELEASE);
   t_thread_join(tt);
 #endif
-  __atomic_store_n(&sj.stop, 1, __ATOMIC_RELEASE);
+  MPROC__ATOMIC_STORE(&sj.stop, 1, MPROC__ATOMIC_RELEASE);
   t_thread_join(st);
   ASSERT_EQ(sj.served, 3);
   for (int i = 0; i < nsilent; i++)

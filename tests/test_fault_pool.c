@@ -13,6 +13,7 @@
  * acquirer gets MPROC_EOWNERDEAD when the child died holding the lock, and an array the lock
  * was released on is never torn. */
 #include "runner.h"
+#include "../src/atomics.h"
 
 #ifdef _WIN32
 #include <windows.h>
@@ -368,7 +369,7 @@ static int fp_rewrite(const mproc_args_t *a) {
       C_OK(mproc_lock_consistent(mproc_array_get_lock(arr)));
     C_OK(mproc_value_store(flag, 1));
     for (size_t i = 0; i < ARR_N; i++)
-      __atomic_store_n(&p[i], pass, __ATOMIC_RELAXED);
+      MPROC__ATOMIC_STORE(&p[i], pass, MPROC__ATOMIC_RELAXED);
     C_OK(mproc_lock_release(mproc_array_get_lock(arr)));
   }
 }
@@ -376,7 +377,8 @@ static int fp_rewrite(const mproc_args_t *a) {
 /* Under the lock: every element holds the same pass number. */
 static int untorn(const int64_t *p) {
   for (size_t i = 1; i < ARR_N; i++)
-    if (__atomic_load_n(&p[i], __ATOMIC_RELAXED) != __atomic_load_n(&p[0], __ATOMIC_RELAXED))
+    if (MPROC__ATOMIC_LOAD(&p[i], MPROC__ATOMIC_RELAXED) !=
+        MPROC__ATOMIC_LOAD(&p[0], MPROC__ATOMIC_RELAXED))
       return 0;
   return 1;
 }

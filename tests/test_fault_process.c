@@ -2,6 +2,7 @@
 /* Fault cases for the process area: kill the party that was woken or was to wake, at seeded random
  * moments, and check that nothing hangs, nothing acknowledged is lost, nothing is torn. */
 #include "runner.h"
+#include "../src/atomics.h"
 
 #ifndef _WIN32
 #include <signal.h>
@@ -92,7 +93,7 @@ static int g_reader_stop;
 static void list_reader(void *arg) {
   (void)arg;
   size_t n;
-  while (!__atomic_load_n(&g_reader_stop, __ATOMIC_RELAXED))
+  while (!MPROC__ATOMIC_LOAD(&g_reader_stop, MPROC__ATOMIC_RELAXED))
     mproc_active_children(NULL, 0, &n);
 }
 #endif
@@ -104,7 +105,7 @@ TEST(process_detached_killed_at_random, 240, POSIX_ALL) {
   warm_up();
   int fds = t_count_entries("/proc/self/fd"), maps = t_count_shared_maps();
   int shm = t_count_anonymous_shm_names();
-  __atomic_store_n(&g_reader_stop, 0, __ATOMIC_RELAXED);
+  MPROC__ATOMIC_STORE(&g_reader_stop, 0, MPROC__ATOMIC_RELAXED);
   t_thread *th = t_thread_start(list_reader, NULL);
   for (int r = 0; r < rounds; r++) {
     mproc_args_t *a;
@@ -122,7 +123,7 @@ TEST(process_detached_killed_at_random, 240, POSIX_ALL) {
   /* Detached children are not listed: wait until their handles are gone (reaped). */
   for (int i = 0; i < 3000 && t_count_entries("/proc/self/fd") != fds; i++)
     t_sleep_ms(10);
-  __atomic_store_n(&g_reader_stop, 1, __ATOMIC_RELAXED);
+  MPROC__ATOMIC_STORE(&g_reader_stop, 1, MPROC__ATOMIC_RELAXED);
   t_thread_join(th);
   t_assert_nothing_left(fds, maps, shm);
 #endif

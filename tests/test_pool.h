@@ -5,6 +5,7 @@
 #define MPROC_TEST_POOL_H
 
 #include "runner.h"
+#include "../src/atomics.h"
 
 /* Items for pt_script: action * PT_ACT + argument, one int per item. */
 #define PT_ACT ((int64_t)1 << 32)
@@ -79,10 +80,10 @@ static inline long pt_atomic_add(volatile long *p, long d) {
 static inline long pt_atomic_load(volatile long *p) { return _InterlockedOr(p, 0); }
 #else
 static inline long pt_atomic_add(volatile long *p, long d) {
-  return __atomic_add_fetch(p, d, __ATOMIC_SEQ_CST);
+  return MPROC__ATOMIC_ADD_FETCH(p, d, MPROC__ATOMIC_SEQ_CST);
 }
 static inline long pt_atomic_load(volatile long *p) {
-  return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+  return MPROC__ATOMIC_LOAD(p, MPROC__ATOMIC_SEQ_CST);
 }
 #endif
 

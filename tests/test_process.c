@@ -4,6 +4,7 @@
 #include "runner.h"
 
 #include <signal.h>
+#include "../src/atomics.h"
 #ifdef _WIN32
 #include <windows.h>
 #else
@@ -632,14 +633,14 @@ static int g_busy_stop;
 static void busy_global_lock(void *arg) {
   (void)arg;
   size_t n;
-  while (!__atomic_load_n(&g_busy_stop, __ATOMIC_RELAXED)) {
+  while (!MPROC__ATOMIC_LOAD(&g_busy_stop, MPROC__ATOMIC_RELAXED)) {
     (void)mproc_get_start_method(); /* takes and drops the global lock */
     mproc_active_children(NULL, 0, &n);
   }
 }
 static void busy_loader(void *arg) {
   (void)arg;
-  while (!__atomic_load_n(&g_busy_stop, __ATOMIC_RELAXED)) {
+  while (!MPROC__ATOMIC_LOAD(&g_busy_stop, MPROC__ATOMIC_RELAXED)) {
     void *m = dlopen(MPROC_TEST_PLUGIN_PATH, RTLD_NOW);
     if (m)
       dlclose(m);
@@ -651,7 +652,7 @@ static void busy_loader(void *arg) {
  * any of them before the target runs (every child here would hang otherwise). */
 TEST(fork_while_threads_hold_locks, 120, POSIX_ALL) {
 #ifndef _WIN32
-  __atomic_store_n(&g_busy_stop, 0, __ATOMIC_RELAXED);
+  MPROC__ATOMIC_STORE(&g_busy_stop, 0, MPROC__ATOMIC_RELAXED);
   t_thread *th[3] = {t_thread_start(busy_global_lock, NULL),
                      t_thread_start(busy_global_lock, NULL), t_thread_start(busy_loader, NULL)};
   for (int i = 0; i < 48; i++) {
@@ -668,7 +669,7 @@ TEST(fork_while_threads_hold_locks, 120, POSIX_ALL) {
     ASSERT_EQ(code, i);
     ASSERT_OK(mproc_process_close(p));
   }
-  __atomic_store_n(&g_busy_stop, 1, __ATOMIC_RELAXED);
+  MPROC__ATOMIC_STORE(&g_busy_stop, 1, MPROC__ATOMIC_RELAXED);
   for (int i = 0; i < 3; i++)
     t_thread_join(th[i]);
 #endif

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include "../src/atomics.h"
 #ifdef _WIN32
 #include <windows.h>
 #else
@@ -591,12 +592,12 @@ static int g_hammer_stop;
 static void hammer_active(void *arg) {
   (void)arg;
   size_t n;
-  while (!__atomic_load_n(&g_hammer_stop, __ATOMIC_RELAXED))
+  while (!MPROC__ATOMIC_LOAD(&g_hammer_stop, MPROC__ATOMIC_RELAXED))
     mproc_active_children(NULL, 0, &n);
 }
 
 TEST(detached_reaped_once_under_threads, 120, ALL) {
-  __atomic_store_n(&g_hammer_stop, 0, __ATOMIC_RELAXED);
+  MPROC__ATOMIC_STORE(&g_hammer_stop, 0, MPROC__ATOMIC_RELAXED);
   t_thread *th[3];
   for (int i = 0; i < 3; i++)
     th[i] = t_thread_start(hammer_active, NULL);
@@ -612,7 +613,7 @@ TEST(detached_reaped_once_under_threads, 120, ALL) {
     ASSERT_OK(mproc_active_children(NULL, 0, &n));
     t_sleep_ms(10);
   }
-  __atomic_store_n(&g_hammer_stop, 1, __ATOMIC_RELAXED);
+  MPROC__ATOMIC_STORE(&g_hammer_stop, 1, MPROC__ATOMIC_RELAXED);
   for (int i = 0; i < 3; i++)
     t_thread_join(th[i]);
   ASSERT_EQ(n, 0);
@@ -650,9 +651,9 @@ static long g_fs_calls;
 static void count_active(void *arg) {
   (void)arg;
   size_t n;
-  while (!__atomic_load_n(&g_fs_stop, __ATOMIC_RELAXED)) {
+  while (!MPROC__ATOMIC_LOAD(&g_fs_stop, MPROC__ATOMIC_RELAXED)) {
     mproc_active_children(NULL, 0, &n);
-    __atomic_fetch_add(&g_fs_calls, 1, __ATOMIC_RELAXED);
+    MPROC__ATOMIC_FETCH_ADD(&g_fs_calls, 1, MPROC__ATOMIC_RELAXED);
     t_sleep_ms(5);
   }
 }
@@ -669,15 +670,15 @@ TEST(forkserver_stalled_server, 180, POSIX_ONCE) {
   int64_t server = only_child_pid();
   ASSERT_TRUE(server > 0);
   ASSERT_EQ(kill((pid_t)server, SIGSTOP), 0);
-  __atomic_store_n(&g_fs_stop, 0, __ATOMIC_RELAXED);
-  __atomic_store_n(&g_fs_calls, 0, __ATOMIC_RELAXED);
+  MPROC__ATOMIC_STORE(&g_fs_stop, 0, MPROC__ATOMIC_RELAXED);
+  MPROC__ATOMIC_STORE(&g_fs_calls, 0, MPROC__ATOMIC_RELAXED);
   t_thread *th = t_thread_start(count_active, NULL);
   ASSERT_OK(mproc_process_new(&p, t_target_return_arg, NULL));
   int64_t t0 = t_now_ms();
   ASSERT_RC(mproc_process_start(p), MPROC_ETIMEDOUT);
   ASSERT_TRUE(t_now_ms() - t0 < 100000);
-  long calls = __atomic_load_n(&g_fs_calls, __ATOMIC_RELAXED);
-  __atomic_store_n(&g_fs_stop, 1, __ATOMIC_RELAXED);
+  long calls = MPROC__ATOMIC_LOAD(&g_fs_calls, MPROC__ATOMIC_RELAXED);
+  MPROC__ATOMIC_STORE(&g_fs_stop, 1, MPROC__ATOMIC_RELAXED);
   t_thread_join(th);
   ASSERT_TRUE(calls > 10); /* other calls kept returning meanwhile */
   ASSERT_TRUE(wait_gone(server, 20000)); /* the stalled server was dropped */

@@ -6,6 +6,7 @@
  * behind. */
 #include "runner.h"
 #include "test_queue.h"
+#include "../src/atomics.h"
 
 /* A child started after this process ran threads of its own (joined by then). Under fork the
  * library refuses a multi-threaded parent, and a thread that pthread_join has returned for can
@@ -254,7 +255,7 @@ static void kill_later(void *arg) {
   killer *k = arg;
   t_sleep_ms(k->ms);
   ASSERT_OK(mproc_process_kill(k->p));
-  __atomic_store_n(&k->done, 1, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_STORE(&k->done, 1, MPROC__ATOMIC_SEQ_CST);
 }
 
 static uint64_t crash_rng_seed(void) {
@@ -348,7 +349,7 @@ static void producer_killed_round(int round, uint64_t *rng) {
     size_t size = 0;
     int rc = qt_get_any(q, 250, &seed, &size, msg, sizeof msg);
     if (rc == MPROC_EEMPTY) {
-      if (__atomic_load_n(&k.done, __ATOMIC_SEQ_CST))
+      if (MPROC__ATOMIC_LOAD(&k.done, MPROC__ATOMIC_SEQ_CST))
         break;
       continue;
     }
@@ -442,7 +443,7 @@ static void consumer_killed_round(int round, uint64_t *rng) {
   /* Keep putting until the consumer is dead. A put that finds no room in time is refused
    * (and a streamed item whose reader died is dropped): numbers are used once either way. */
   uint64_t n = 0;
-  while (!__atomic_load_n(&k.done, __ATOMIC_SEQ_CST)) {
+  while (!MPROC__ATOMIC_LOAD(&k.done, MPROC__ATOMIC_SEQ_CST)) {
     int rc = qt_put(q, crash_size(base | n), base | n, 300);
     if (rc != MPROC_EFULL)
       ASSERT_OK(rc);

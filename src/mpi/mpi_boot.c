@@ -14,6 +14,7 @@
 
 #include "mpi_internal.h"
 #include "mproc_mpi.h"
+#include "../alloc.h"
 
 #define SPIN_STEPS 2000       /* looks before the first sleep (~tens of us) */
 #define SLEEP_MIN_NS 20000
@@ -82,7 +83,7 @@ int mproc__mpi_recv(int src, int tag, mp_buf *b, int *from) {
 }
 
 void mproc__mpi_orphan(MPI_Request req, mp_buf *data) {
-  orphan *o = malloc(sizeof *o);
+  orphan *o = mproc__malloc(sizeof *o);
   if (o == NULL)
     return; /* the buffer leaks with the request: better than freeing memory MPI may read */
   o->req = req;
@@ -200,7 +201,7 @@ static void end_job(void) {
     MPI_Test(&o->req, &done, MPI_STATUS_IGNORE);
     if (done)
       mproc__buf_free(&o->data); /* else its receiver ended: leave it to MPI_Finalize */
-    free(o);
+    mproc__free(o);
   }
   g_orphans = NULL;
   if (mproc__mpi_comm != MPI_COMM_NULL)
@@ -309,12 +310,12 @@ int mproc_mpi_spawn(int nranks) {
   MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
   char *const *argv = mproc__main_argv();
   MPI_Comm inter, merged;
-  int *errs = calloc((size_t)nranks, sizeof *errs);
+  int *errs = mproc__calloc((size_t)nranks, sizeof *errs);
   if (errs == NULL)
     return MPROC_ENOMEM;
   rc = MPI_Comm_spawn(exe, argv && argv[0] ? (char **)argv + 1 : MPI_ARGV_NULL, nranks,
                       MPI_INFO_NULL, 0, MPI_COMM_SELF, &inter, errs);
-  free(errs);
+  mproc__free(errs);
   if (rc != MPI_SUCCESS)
     return MPROC_ENOTSUP;
   if (MPI_Intercomm_merge(inter, 0, &merged) != MPI_SUCCESS)

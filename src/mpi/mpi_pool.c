@@ -16,6 +16,7 @@
 
 #include "mpi_internal.h"
 #include "mproc_mpi.h"
+#include "../alloc.h"
 
 #define RECV_MAX 128 /* records read before feeding the ranks again */
 
@@ -246,7 +247,7 @@ void mproc__mpi_pool_thread(void *arg) {
   mproc_pool_t *p = t.p;
   p->thread_token = mproc__os_thread_token();
   p->remote = 1;
-  t.r = calloc((size_t)p->nworkers, sizeof *t.r);
+  t.r = mproc__calloc((size_t)p->nworkers, sizeof *t.r);
   int rc = t.r ? 0 : MPROC_ENOMEM;
   if (rc == 0)
     rc = start_ranks(&t);
@@ -258,7 +259,7 @@ void mproc__mpi_pool_thread(void *arg) {
   if (rc == 0)
     serve(&t);
   release_ranks(&t);
-  free(t.r);
+  mproc__free(t.r);
   mproc__os_global_lock();
   if (mproc__mpi_active == p)
     mproc__mpi_active = NULL;

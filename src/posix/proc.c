@@ -42,6 +42,8 @@
 #include <unistd.h>
 
 #include "posix.h"
+#include "../atomics.h"
+#include "../alloc.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -94,7 +96,7 @@ static char **build_env(const char *assign) {
   size_t n = 0, k = 0, name_len = strcspn(assign, "=") + 1;
   while (environ && environ[n])
     n++;
-  char **envp = malloc((n + 2) * sizeof *envp);
+  char **envp = mproc__malloc((n + 2) * sizeof *envp);
   if (envp == NULL)
     return NULL;
   for (size_t i = 0; i < n; i++)
@@ -161,7 +163,7 @@ static int pidfd_open_(pid_t pid);
  * exit. */
 static int no_pidfd(void) {
   static int cached = -1;
-  int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+  int v = MPROC__ATOMIC_LOAD(&cached, MPROC__ATOMIC_RELAXED);
   if (v >= 0)
     return v;
   const char *e = getenv("MPROC_NO_PIDFD");
@@ -172,7 +174,7 @@ static int no_pidfd(void) {
     if (fd >= 0)
       close(fd);
   }
-  __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+  MPROC__ATOMIC_STORE(&cached, v, MPROC__ATOMIC_RELAXED);
   return v;
 }
 
@@ -298,7 +300,7 @@ static int spawn_now(const os_spawn_req *req, os_proc *out) {
     self_exe(exe, sizeof exe);
   int exitp[2] = {-1, -1};
   spawn_ctx ctx = {req, build_env(req->env_assign), exe, -1, !no_pidfd(), 0};
-  char *stack = malloc(CHILD_STACK);
+  char *stack = mproc__malloc(CHILD_STACK);
   int rc = 0, pidfd = -1;
   if (ctx.envp == NULL || stack == NULL) {
     rc = MPROC_ENOMEM;
@@ -333,8 +335,8 @@ static int spawn_now(const os_spawn_req *req, os_proc *out) {
 done:
   if (exitp[0] >= 0)
     close(exitp[0]);
-  free(stack);
-  free(ctx.envp);
+  mproc__free(stack);
+  mproc__free(ctx.envp);
   return rc;
 }
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "posix.h"
+#include "../atomics.h"
 
 /* memfds live on the kernel's internal tmpfs, which has no size limit: reserving more than
  * the machine can hold would wake the OOM killer instead of failing. Large requests are
@@ -146,7 +147,7 @@ static int anon_fd(void) {
     }
   }
   if (fd >= 0)
-    __atomic_store_n(&g_anon_kind, kind, __ATOMIC_RELAXED);
+    MPROC__ATOMIC_STORE(&g_anon_kind, kind, MPROC__ATOMIC_RELAXED);
   return fd;
 }
 
@@ -261,7 +262,7 @@ static uint64_t fs_free(const char *dir) {
 }
 
 void mproc__os_shm_space(int named, char *where, size_t cap, uint64_t *free_bytes) {
-  int kind = named ? ANON_SHM : __atomic_load_n(&g_anon_kind, __ATOMIC_RELAXED);
+  int kind = named ? ANON_SHM : MPROC__ATOMIC_LOAD(&g_anon_kind, MPROC__ATOMIC_RELAXED);
   if (kind == ANON_MEMFD) {
     snprintf(where, cap, "memory (memfd, tmpfs-backed)");
     *free_bytes = mem_available();

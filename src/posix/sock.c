@@ -29,6 +29,7 @@
 #endif
 
 #include "posix.h"
+#include "../alloc.h"
 
 /* --- random ------------------------------------------------------------------------------------ */
 
@@ -248,7 +249,7 @@ static int listen_unix(const os_addr *a, int backlog, os_listener *l) {
   rc = bind_listen(l->fd, (struct sockaddr *)&sa, len, backlog);
   if (rc == MPROC_EEXIST && a->kind == OS_ADDR_UNIX && (rc = reclaim_unix_path(a)) == 0)
     rc = bind_listen(l->fd, (struct sockaddr *)&sa, len, backlog);
-  if (rc == 0 && a->kind == OS_ADDR_UNIX && (l->unlink_path = strdup(a->name)) == NULL) {
+  if (rc == 0 && a->kind == OS_ADDR_UNIX && (l->unlink_path = mproc__strdup(a->name)) == NULL) {
     unlink(a->name);
     rc = MPROC_ENOMEM;
   }
@@ -292,7 +293,7 @@ static int listen_tcp(const os_addr *a, int backlog, os_listener *l) {
 }
 
 int mproc__os_listen(const os_addr *a, int backlog, os_listener **out) {
-  os_listener *l = calloc(1, sizeof *l);
+  os_listener *l = mproc__calloc(1, sizeof *l);
   int rc;
   if (l == NULL)
     return MPROC_ENOMEM;
@@ -312,8 +313,8 @@ int mproc__os_listen(const os_addr *a, int backlog, os_listener **out) {
 fail:
   if (l->fd >= 0)
     close(l->fd);
-  free(l->unlink_path);
-  free(l);
+  mproc__free(l->unlink_path);
+  mproc__free(l);
   return rc;
 }
 
@@ -351,6 +352,6 @@ void mproc__os_listener_close(os_listener *l) {
     close(l->fd);
   if (l->unlink_path)
     unlink(l->unlink_path);
-  free(l->unlink_path);
-  free(l);
+  mproc__free(l->unlink_path);
+  mproc__free(l);
 }

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "posix.h"
+#include "../atomics.h"
+#include "../alloc.h"
 
 _Static_assert(sizeof(pthread_mutex_t) <= sizeof(os_mutex_mem), "os_mutex_mem too small");
 
@@ -116,7 +118,7 @@ int mproc__os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, in
       return 0;
     if (errno != ETIMEDOUT)
       return mproc__os_last_error();
-    if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected)
+    if (MPROC__ATOMIC_LOAD(addr, MPROC__ATOMIC_SEQ_CST) != expected)
       return 0; /* changed while its wake-up went to someone who is gone */
   }
 }

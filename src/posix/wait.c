@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "posix.h"
+#include "../alloc.h"
 
 static int ms_left(int64_t deadline) {
   if (deadline == OS_NO_DEADLINE)
@@ -31,7 +32,7 @@ int mproc__px_poll(struct pollfd *fds, nfds_t n, int64_t deadline) {
 
 int mproc__os_wait_any(const os_handle *hs, size_t n, int64_t deadline, size_t *ready) {
   struct pollfd stack[64];
-  struct pollfd *p = n <= 64 ? stack : malloc(n * sizeof *p);
+  struct pollfd *p = n <= 64 ? stack : mproc__malloc(n * sizeof *p);
   if (p == NULL)
     return MPROC_ENOMEM;
   for (size_t i = 0; i < n; i++) {
@@ -49,6 +50,6 @@ int mproc__os_wait_any(const os_handle *hs, size_t n, int64_t deadline, size_t *
       }
   }
   if (p != stack)
-    free(p);
+    mproc__free(p);
   return rc;
 }

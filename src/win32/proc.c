@@ -26,6 +26,7 @@
 
 #include "internal.h"
 #include "w32.h"
+#include "../alloc.h"
 
 #define EXIT_TERMINATED 0x1000F /* mproc__os_proc_signal(hard = 0) */
 #define EXIT_KILLED 0x10009     /* mproc__os_proc_signal(hard = 1) */
@@ -86,7 +87,7 @@ typedef struct spawn_ctx {
 /* GetModuleFileNameW truncates without failing; grow until the path fits. */
 static int module_path(wchar_t **out) {
   for (DWORD cap = MAX_PATH; cap <= 32768; cap *= 2) {
-    wchar_t *p = malloc(cap * sizeof *p);
+    wchar_t *p = mproc__malloc(cap * sizeof *p);
     if (!p)
       return MPROC_ENOMEM;
     DWORD len = GetModuleFileNameW(NULL, p, cap);
@@ -94,7 +95,7 @@ static int module_path(wchar_t **out) {
       *out = p;
       return 0;
     }
-    free(p);
+    mproc__free(p);
     if (len == 0)
       return mproc__os_last_error();
   }
@@ -114,7 +115,7 @@ static int program_path(const os_spawn_req *req, wchar_t **out) {
 static int command_line(wchar_t **out) {
   const wchar_t *cl = GetCommandLineW();
   size_t len = wcslen(cl) + 1;
-  *out = malloc(len * sizeof **out);
+  *out = mproc__malloc(len * sizeof **out);
   if (!*out)
     return MPROC_ENOMEM;
   memcpy(*out, cl, len * sizeof **out);
@@ -176,13 +177,13 @@ static int env_block(const char *assign, wchar_t **out) {
   size_t len = 0;
   while (cur[len] || cur[len + 1])
     len++;
-  *out = malloc((len + wcslen(add) + 3) * sizeof **out);
+  *out = mproc__malloc((len + wcslen(add) + 3) * sizeof **out);
   if (*out)
     merge_env(*out, cur, add);
   rc = *out ? 0 : MPROC_ENOMEM;
   FreeEnvironmentStringsW(cur);
 fail:
-  free(add);
+  mproc__free(add);
   return rc;
 }
 
@@ -242,11 +243,11 @@ static int make_attrs(spawn_ctx *c) {
   if (c->nlist == 0)
     return 0;
   InitializeProcThreadAttributeList(NULL, 1, 0, &size); /* fails by design: asks the size */
-  LPPROC_THREAD_ATTRIBUTE_LIST attrs = malloc(size);
+  LPPROC_THREAD_ATTRIBUTE_LIST attrs = mproc__malloc(size);
   if (!attrs)
     return MPROC_ENOMEM;
   if (!InitializeProcThreadAttributeList(attrs, 1, 0, &size)) {
-    free(attrs);
+    mproc__free(attrs);
     return mproc__os_last_error();
   }
   c->attrs = attrs;
@@ -260,8 +261,8 @@ static int make_attrs(spawn_ctx *c) {
 static int prepare(spawn_ctx *c, const os_spawn_req *req) {
   int rc;
   c->si.StartupInfo.cb = sizeof c->si;
-  c->list = malloc((req->n_inherit + 3) * sizeof *c->list);
-  c->lent_flags = malloc((req->n_inherit + 1) * sizeof *c->lent_flags);
+  c->list = mproc__malloc((req->n_inherit + 3) * sizeof *c->list);
+  c->lent_flags = mproc__malloc((req->n_inherit + 1) * sizeof *c->lent_flags);
   if (!c->list || !c->lent_flags)
     return MPROC_ENOMEM;
   if ((rc = program_path(req, &c->app)) != 0 || (rc = command_line(&c->cmd)) != 0 ||
@@ -279,13 +280,13 @@ static void release_ctx(spawn_ctx *c) {
       CloseHandle(c->stdio[i]);
   if (c->attrs) {
     DeleteProcThreadAttributeList(c->attrs);
-    free(c->attrs);
+    mproc__free(c->attrs);
   }
-  free(c->list);
-  free(c->lent_flags);
-  free(c->app);
-  free(c->cmd);
-  free(c->env);
+  mproc__free(c->list);
+  mproc__free(c->lent_flags);
+  mproc__free(c->app);
+  mproc__free(c->cmd);
+  mproc__free(c->env);
 }
 
 /* --- spawn ------------------------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "w32.h"
+#include "../alloc.h"
 
 /* Commit charge refused is "no space" here, as a full tmpfs is on POSIX. */
 static int section_error(DWORD err) {
@@ -45,7 +46,7 @@ int mproc__os_shm_create_named(const char *name, size_t size, os_handle *out) {
   HANDLE m = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE | SEC_COMMIT,
                                 (DWORD)(sz >> 32), (DWORD)sz, w);
   DWORD err = GetLastError();
-  free(w);
+  mproc__free(w);
   if (m == NULL)
     return section_error(err);
   if (err == ERROR_ALREADY_EXISTS) { /* CreateFileMapping opened someone else's section */
@@ -62,7 +63,7 @@ int mproc__os_shm_open_named(const char *name, os_handle *out, size_t *size) {
   if (w == NULL)
     return rc ? rc : MPROC_ENOMEM;
   HANDLE m = OpenFileMappingW(FILE_MAP_ALL_ACCESS, FALSE, w);
-  free(w);
+  mproc__free(w);
   if (m == NULL)
     return mproc__os_last_error();
   /* A section does not tell its size; a view of all of it does (rounded up to pages). */

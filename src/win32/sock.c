@@ -26,6 +26,7 @@
 
 #include "internal.h"
 #include "w32.h"
+#include "../alloc.h"
 
 #define PIPE_BUF_SIZE 65536
 #define CONNECT_RETRY_MS 10
@@ -360,7 +361,7 @@ int mproc__os_listen(const os_addr *a, int backlog, os_listener **out) {
   int rc;
   if (a->kind != OS_ADDR_PIPE && a->kind != OS_ADDR_TCP)
     return MPROC_ENOTSUP;
-  os_listener *l = calloc(1, sizeof *l);
+  os_listener *l = mproc__calloc(1, sizeof *l);
   if (!l)
     return MPROC_ENOMEM;
   l->next = INVALID_HANDLE_VALUE;
@@ -527,7 +528,7 @@ int mproc__os_connect(const os_addr *a, int64_t deadline, os_handle *out) {
   if (!name)
     return rc;
   rc = open_pipe(name, deadline, &h);
-  free(name);
+  mproc__free(name);
   if (rc == 0)
     *out = (os_handle)h;
   return rc;

@@ -10,6 +10,7 @@
 
 #include "internal.h"
 #include "w32.h"
+#include "../alloc.h"
 
 /* The module's path as UTF-8; "" for the main executable so a child started from a renamed
  * or relocated copy still matches. */
@@ -22,14 +23,14 @@ static int module_name(HMODULE mod, char *module, size_t cap) {
   }
   /* GetModuleFileNameW truncates silently (len == wcap); grow until the path fits. */
   for (DWORD wcap = MAX_PATH; wcap <= 32768; wcap *= 2) {
-    wchar_t *w = malloc(wcap * sizeof *w);
+    wchar_t *w = mproc__malloc(wcap * sizeof *w);
     if (!w)
       return MPROC_ENOMEM;
     DWORD len = GetModuleFileNameW(mod, w, wcap);
     int rc = len == 0     ? mproc__os_last_error()
              : len < wcap ? mproc__w32_to_utf8(w, module, cap)
                           : 0;
-    free(w);
+    mproc__free(w);
     if (len < wcap)
       return rc;
   }
@@ -82,7 +83,7 @@ static int load_module(const char *module, HMODULE *mod) {
     *mod = LoadLibraryW(w);
   if (!*mod)
     mproc__set_os_error((int)GetLastError());
-  free(w);
+  mproc__free(w);
   return *mod ? 0 : MPROC_ENOTARGET;
 }
 

@@ -5,10 +5,12 @@
  * that many). Every object is unnamed
  * and non-inheritable; children receive handles through the spawn handle list. */
 #include "w32.h"
+#include "../atomics.h"
+#include "../alloc.h"
 
 /* --- thread tokens ----------------------------------------------------------------------- */
 
-static _Thread_local uint64_t t_token;
+static MPROC__THREAD_LOCAL uint64_t t_token;
 
 uint64_t mproc__os_thread_token(void) {
   if (t_token == 0) {
@@ -233,7 +235,7 @@ int mproc__os_park_new(os_handle *h) {
 int mproc__os_park_wait(const uint32_t *addr, uint32_t expected, os_handle h, int64_t deadline) {
   DWORD slice = PARK_SLICE_FIRST_MS;
   for (;;) {
-    if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected)
+    if (MPROC__ATOMIC_LOAD(addr, MPROC__ATOMIC_SEQ_CST) != expected)
       return 0; /* changed (perhaps with our permit taken by someone else): look again */
     DWORD left = mproc__w32_wait_ms(deadline);
     DWORD r = WaitForSingleObject((HANDLE)h, left < slice ? left : slice);
@@ -313,7 +315,7 @@ static DWORD WINAPI thread_main(LPVOID p) {
 }
 
 int mproc__os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
-  os_thread *t = calloc(1, sizeof *t);
+  os_thread *t = mproc__calloc(1, sizeof *t);
   if (t == NULL)
     return MPROC_ENOMEM;
   t->fn = fn;
@@ -321,7 +323,7 @@ int mproc__os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
   t->h = CreateThread(NULL, 0, thread_main, t, 0, NULL);
   if (t->h == NULL) {
     int rc = mproc__os_last_error();
-    free(t);
+    mproc__free(t);
     return rc;
   }
   *out = t;
@@ -333,7 +335,7 @@ void mproc__os_thread_join(os_thread *t) {
     return;
   WaitForSingleObject(t->h, INFINITE);
   CloseHandle(t->h);
-  free(t);
+  mproc__free(t);
 }
 
 void mproc__os_cpu_relax(void) { YieldProcessor(); }

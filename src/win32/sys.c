@@ -15,6 +15,7 @@
 
 #include "internal.h"
 #include "w32.h"
+#include "../alloc.h"
 
 int64_t mproc__os_getpid(void) { return (int64_t)GetCurrentProcessId(); }
 
@@ -91,7 +92,7 @@ int mproc__os_cpu_count_usable(void) {
 
 wchar_t *mproc__w32_to_utf16(const char *s, int *err) {
   int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
-  wchar_t *w = n > 0 ? malloc((size_t)n * sizeof *w) : NULL;
+  wchar_t *w = n > 0 ? mproc__malloc((size_t)n * sizeof *w) : NULL;
   if (n <= 0) {
     *err = mproc__os_last_error();
     return NULL;
@@ -120,13 +121,13 @@ int mproc__w32_to_utf8(const wchar_t *w, char *buf, size_t cap) {
 static int getenv_w(const wchar_t *wname, wchar_t **out) {
   DWORD cap = 256;
   for (;;) {
-    wchar_t *v = malloc(cap * sizeof *v);
+    wchar_t *v = mproc__malloc(cap * sizeof *v);
     if (!v)
       return MPROC_ENOMEM;
     SetLastError(ERROR_SUCCESS);
     DWORD n = GetEnvironmentVariableW(wname, v, cap);
     if (n == 0 && GetLastError() == ERROR_ENVVAR_NOT_FOUND) {
-      free(v);
+      mproc__free(v);
       return MPROC_ENOENT;
     }
     if (n < cap) {
@@ -134,7 +135,7 @@ static int getenv_w(const wchar_t *wname, wchar_t **out) {
       v[n] = L'\0';
       return 0;
     }
-    free(v);
+    mproc__free(v);
     cap = n;
   }
 }
@@ -147,8 +148,8 @@ int mproc__os_getenv(const char *name, char *buf, size_t cap) {
   rc = getenv_w(wname, &value);
   if (rc == 0)
     rc = mproc__w32_to_utf8(value, buf, cap);
-  free(value);
-  free(wname);
+  mproc__free(value);
+  mproc__free(wname);
   return rc;
 }
 
@@ -159,7 +160,7 @@ int mproc__os_unsetenv(const char *name) {
     return rc;
   if (!SetEnvironmentVariableW(wname, NULL) && GetLastError() != ERROR_ENVVAR_NOT_FOUND)
     rc = mproc__os_last_error();
-  free(wname);
+  mproc__free(wname);
   return rc;
 }
 

@@ -10,6 +10,7 @@
 
 #include <mproc.h>
 #include <mproc_mpi.h>
+#include "../../src/atomics.h"
 
 #define CHECK(cond)                                                                       \
   do {                                                                                    \
@@ -342,13 +343,13 @@ static int g_ok, g_err;
 static int on_ok(mproc_result_t *r, void *ctx) {
   (void)r;
   (void)ctx;
-  __atomic_add_fetch(&g_ok, 1, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_ADD_FETCH(&g_ok, 1, MPROC__ATOMIC_SEQ_CST);
   return 0;
 }
 static int on_err(mproc_result_t *r, void *ctx) {
   (void)ctx;
   if (mproc_result_successful(r) == 0)
-    __atomic_add_fetch(&g_err, 1, __ATOMIC_SEQ_CST);
+    MPROC__ATOMIC_ADD_FETCH(&g_err, 1, MPROC__ATOMIC_SEQ_CST);
   return 0;
 }
 
@@ -378,8 +379,8 @@ static int case_callbacks(void) {
     mproc_args_free(v);
     mproc_result_free(rs[i]);
   }
-  CHECK(__atomic_load_n(&g_ok, __ATOMIC_SEQ_CST) == 36);
-  CHECK(__atomic_load_n(&g_err, __ATOMIC_SEQ_CST) == 4);
+  CHECK(MPROC__ATOMIC_LOAD(&g_ok, MPROC__ATOMIC_SEQ_CST) == 36);
+  CHECK(MPROC__ATOMIC_LOAD(&g_err, MPROC__ATOMIC_SEQ_CST) == 4);
   /* apply: every value the task added, and progress */
   mproc_args_t *none, *v;
   CHECK_RC(mproc_args_new(&none));
@@ -400,7 +401,7 @@ static int case_callbacks(void) {
   size_t done, total;
   CHECK_RC(mproc_result_progress(r, &done, &total));
   CHECK(done == 2000 && total == 2000);
-  CHECK(__atomic_load_n(&g_ok, __ATOMIC_SEQ_CST) == 37);
+  CHECK(MPROC__ATOMIC_LOAD(&g_ok, MPROC__ATOMIC_SEQ_CST) == 37);
   mproc_result_free(r);
   mproc_args_free(items);
   return end_pool(pool);
@@ -420,7 +421,7 @@ static int case_empty(void) {
   mproc_result_t *r;
   CHECK_RC(mproc_pool_map_async(pool, square, items, &o, &r));
   CHECK_RC(mproc_result_get(r, 30000, &res));
-  CHECK(mproc_args_count(res) == 0 && __atomic_load_n(&g_ok, __ATOMIC_SEQ_CST) == 1);
+  CHECK(mproc_args_count(res) == 0 && MPROC__ATOMIC_LOAD(&g_ok, MPROC__ATOMIC_SEQ_CST) == 1);
   mproc_args_free(res);
   mproc_result_free(r);
   CHECK_RC(mproc_pool_imap(pool, square, items, NULL, &r));
