@@ -1329,6 +1329,56 @@ MPROC_API int mproc_cpu_count_usable(void);
 
 /** @} */
 
+/** @defgroup embedding Embedding: allocator and logging hooks
+ * Hooks for a product that embeds mproc (docs/embedding.md).
+ * @{ */
+
+/** A malloc replacement for mproc_set_allocator. */
+typedef void *(*mproc_malloc_fn)(size_t size);
+/** A realloc replacement for mproc_set_allocator. */
+typedef void *(*mproc_realloc_fn)(void *ptr, size_t size);
+/** A calloc replacement for mproc_set_allocator. */
+typedef void *(*mproc_calloc_fn)(size_t count, size_t size);
+/** A free replacement for mproc_set_allocator. */
+typedef void (*mproc_free_fn)(void *ptr);
+
+/** Routes every heap allocation the library makes (in this process and in children it starts
+ * with fork) through the given functions, like libuv's uv_replace_allocator(). All four are
+ * required and must behave like their C library namesakes (realloc(NULL, n) allocates,
+ * free(NULL) does nothing). Call it before any other mproc function, first thing in main()
+ * (before mproc_main() where a constructor does not run it for you): MPROC_ESTATE once the
+ * library has allocated anything, MPROC_EINVAL for a NULL argument. Not thread-safe: call it
+ * while the process has one thread. Shared memory and OS objects are not heap allocations and
+ * do not go through it; memory the library hands to the caller is still released with the
+ * library's own calls (mproc_free(), mproc_*_free()). */
+MPROC_API int mproc_set_allocator(mproc_malloc_fn malloc_fn, mproc_realloc_fn realloc_fn,
+                                  mproc_calloc_fn calloc_fn, mproc_free_fn free_fn);
+
+/** Log levels; the numbers are Python's logging levels. */
+typedef enum mproc_log_level {
+  MPROC_LOG_DEBUG = 10, /**< every start, child bootstrap step, exit, pool worker start/death */
+  MPROC_LOG_INFO = 20,  /**< exits that were not clean, replaced pool workers */
+  MPROC_LOG_WARN = 30,  /**< children that failed to start */
+  MPROC_LOG_OFF = 100   /**< nothing is logged (the default) */
+} mproc_log_level;
+
+/** Receives one log line (no trailing newline) with its level. Called from whatever thread
+ * logged, possibly several at once; it must not call mproc functions. */
+typedef void (*mproc_log_fn)(void *userdata, int level, const char *line);
+
+/** Python's log_to_stderr()/get_logger().setLevel(): lines at `level` or above go to fn (with
+ * userdata), or to stderr when fn is NULL (to MPROC_LOG_FILE when that environment variable
+ * names a file). MPROC_LOG_OFF (the default) turns logging off. Children started afterwards
+ * log at the same level (to stderr / MPROC_LOG_FILE; under fork to fn). The environment
+ * variable MPROC_LOG=debug|info|warn sets the level without a call, for the process and its
+ * children. MPROC_EINVAL for an unknown level. Thread-safe. */
+MPROC_API int mproc_set_log_handler(mproc_log_fn fn, void *userdata, int level);
+
+/** The current level (MPROC_LOG_OFF when logging is off). */
+MPROC_API int mproc_get_log_level(void);
+
+/** @} */
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "alloc.h"
 
 typedef struct out {
   char *buf;
@@ -329,14 +330,14 @@ int mproc_value_repr(const mproc_value_t *v, char *buf, size_t cap) {
   if (v == NULL || (buf == NULL && cap > 0))
     return MPROC_EINVAL;
   size_t size = mproc_value_size(v);
-  unsigned char *copy = malloc(size ? size : 1);
+  unsigned char *copy = mproc__malloc(size ? size : 1);
   if (copy == NULL)
     return MPROC_ENOMEM;
   int rc = mproc_value_get(v, copy);
   out o = {buf, cap, 0};
   if (rc == 0 || rc == MPROC_EOWNERDEAD)
     repr_elems(&o, mproc_value_typecode(v), copy, size, 1, 0);
-  free(copy);
+  mproc__free(copy);
   return rc == 0 || rc == MPROC_EOWNERDEAD ? finish(&o) : rc;
 }
 
@@ -344,14 +345,14 @@ int mproc_array_repr(const mproc_array_t *a, char *buf, size_t cap) {
   if (a == NULL || (buf == NULL && cap > 0))
     return MPROC_EINVAL;
   size_t size = mproc_array_elem_size(a), n = mproc_array_length(a);
-  unsigned char *copy = malloc(n * size > 0 ? n * size : 1);
+  unsigned char *copy = mproc__malloc(n * size > 0 ? n * size : 1);
   if (copy == NULL)
     return MPROC_ENOMEM;
   int rc = mproc_array_get_slice(a, 0, n, copy);
   out o = {buf, cap, 0};
   if (rc == 0 || rc == MPROC_EOWNERDEAD)
     repr_elems(&o, mproc_array_typecode(a), copy, size, n, 1);
-  free(copy);
+  mproc__free(copy);
   return rc == 0 || rc == MPROC_EOWNERDEAD ? finish(&o) : rc;
 }
 
@@ -366,13 +367,13 @@ static int print_repr(repr_fn fn, const void *obj) {
     return n;
   char *text = small;
   if ((size_t)n >= sizeof small) {
-    if ((text = malloc((size_t)n + 1)) == NULL)
+    if ((text = mproc__malloc((size_t)n + 1)) == NULL)
       return MPROC_ENOMEM;
     n = fn(obj, text, (size_t)n + 1);
   }
   int rc = n < 0 ? n : printf("%s\n", text) < 0 || fflush(stdout) != 0 ? MPROC_EOS : 0;
   if (text != small)
-    free(text);
+    mproc__free(text);
   return rc;
 }
 

@@ -70,8 +70,8 @@ int mproc__job_new(pool_hub *hub, int kind, size_t n, mproc_result_t **out) {
   j->t0_ns = mproc__os_now_ns();
   mproc__buf_init(&j->in.lists);
   size_t m = n ? n : 1;
-  j->rtype = calloc(m, 1);
-  j->rword = malloc(m * sizeof *j->rword); /* read only where rtype says it was written */
+  j->rtype = mproc__calloc(m, 1);
+  j->rword = mproc__malloc(m * sizeof *j->rword); /* read only where rtype says it was written */
   if (j->rtype == NULL || j->rword == NULL) {
     mproc__free(j->rtype);
     mproc__free(j->rword);

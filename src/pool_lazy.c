@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "pool.h"
+#include "atomics.h"
+#include "alloc.h"
 
 typedef struct lazy_batch {
   struct lazy_batch *next;
@@ -68,7 +70,7 @@ static int gen_new(mproc_pool_t *p, mproc_task_fn fn, mproc_gen_fn gen, void *ud
   *out = NULL;
   if (p == NULL || fn == NULL || gen == NULL)
     return MPROC_EINVAL;
-  mproc_imap_t *it = calloc(1, sizeof *it);
+  mproc_imap_t *it = mproc__calloc(1, sizeof *it);
   if (it == NULL)
     return MPROC_ENOMEM;
   it->pool = p;
@@ -78,7 +80,7 @@ static int gen_new(mproc_pool_t *p, mproc_task_fn fn, mproc_gen_fn gen, void *ud
   it->unordered = unordered;
   it->t0_ns = mproc__os_now_ns();
   int rc = read_options(it, opts);
-  if (rc == 0 && (it->scratch = calloc(it->batch, sizeof *it->scratch)) == NULL)
+  if (rc == 0 && (it->scratch = mproc__calloc(it->batch, sizeof *it->scratch)) == NULL)
     rc = MPROC_ENOMEM;
   for (size_t k = 0; rc == 0 && k < it->batch; k++)
     rc = mproc_args_new(&it->scratch[k]);
@@ -117,13 +119,13 @@ static size_t pull(mproc_imap_t *it) {
 }
 
 static int submit_batch(mproc_imap_t *it, size_t n) {
-  lazy_batch *b = calloc(1, sizeof *b);
+  lazy_batch *b = mproc__calloc(1, sizeof *b);
   if (b == NULL)
     return MPROC_ENOMEM;
   int rc = mproc__pool_submit_lists(it->pool, it->fn, (const mproc_args_t *const *)it->scratch,
                                     n, &it->o, it->unordered, &b->res);
   if (rc != 0) {
-    free(b);
+    mproc__free(b);
     return rc;
   }
   b->base = it->taken;
@@ -166,7 +168,7 @@ static void retire(mproc_imap_t *it, lazy_batch *b, lazy_batch *prev) {
   if (it->tail == b)
     it->tail = prev;
   mproc_result_free(b->res);
-  free(b);
+  mproc__free(b);
 }
 
 static int64_t left_ms(int64_t deadline) {
@@ -188,9 +190,9 @@ static int take_from(mproc_imap_t *it, lazy_batch *b, lazy_batch *prev, int64_t 
     retire(it, b, prev);
     return rc;
   }
-  free(it->msg);
+  mproc__free(it->msg);
   const char *m = rc < 0 ? mproc_result_error(b->res, i) : NULL;
-  it->msg = m ? strdup(m) : NULL;
+  it->msg = m ? mproc__strdup(m) : NULL;
   if (index)
     *index = b->base + i;
   it->handed++;
@@ -213,7 +215,7 @@ static int take_ordered(mproc_imap_t *it, int64_t deadline, mproc_args_t **value
 static int take_any(mproc_imap_t *it, int64_t deadline, mproc_args_t **value, uint64_t *index) {
   pool_hub *h = it->pool->hub;
   for (;;) {
-    uint32_t seq = __atomic_load_n(&h->seq, __ATOMIC_ACQUIRE);
+    uint32_t seq = MPROC__ATOMIC_LOAD(&h->seq, MPROC__ATOMIC_ACQUIRE);
     lazy_batch *prev = NULL, *next;
     for (lazy_batch *b = it->head; b; b = next) {
       next = b->next;
@@ -226,7 +228,7 @@ static int take_any(mproc_imap_t *it, int64_t deadline, mproc_args_t **value, ui
     if (it->head == NULL || (deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline))
       return MPROC_ETIMEDOUT;
     mproc__hub_lock(h);
-    if (__atomic_load_n(&h->seq, __ATOMIC_ACQUIRE) == seq)
+    if (MPROC__ATOMIC_LOAD(&h->seq, MPROC__ATOMIC_ACQUIRE) == seq)
       mproc__hub_wait(h, deadline);
     mproc__hub_unlock(h);
   }
@@ -278,7 +280,7 @@ int mproc_imap_progress(mproc_imap_t *it, mproc_progress *out) {
 static int at_end(mproc_imap_t *it) {
   int rc = it->gen_rc == 0 || it->gen_rc == MPROC_EEOF ? MPROC_EEOF : it->gen_rc;
   it->gen_rc = MPROC_EEOF;
-  free(it->msg);
+  mproc__free(it->msg);
   it->msg = NULL;
   maybe_progress(it, 1);
   return rc;
@@ -314,7 +316,7 @@ void mproc_imap_free(mproc_imap_t *it) {
     retire(it, it->head, NULL);
   for (size_t k = 0; it->scratch && k < it->batch; k++)
     mproc_args_free(it->scratch[k]);
-  free(it->scratch);
-  free(it->msg);
-  free(it);
+  mproc__free(it->scratch);
+  mproc__free(it->msg);
+  mproc__free(it);
 }

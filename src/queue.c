@@ -747,7 +747,7 @@ int mproc_queue_put(mproc_queue_t *q, const void *data, size_t size, int64_t tim
 
 /* The item a too-small mproc_queue_get_into left on this handle, if any: 1 and *b takes it. */
 static int take_stash(mproc_queue_t *q, mp_buf *b) {
-  if (!__atomic_load_n(&q->stashed, __ATOMIC_ACQUIRE))
+  if (!MPROC__ATOMIC_LOAD(&q->stashed, MPROC__ATOMIC_ACQUIRE))
     return 0; /* the common case costs one load */
   mproc__os_global_lock();
   int had = q->stashed;
@@ -756,7 +756,7 @@ static int take_stash(mproc_queue_t *q, mp_buf *b) {
     b->data = q->stash;
     b->len = b->cap = q->stash_len;
     q->stash = NULL;
-    __atomic_store_n(&q->stashed, 0, __ATOMIC_RELEASE);
+    MPROC__ATOMIC_STORE(&q->stashed, 0, MPROC__ATOMIC_RELEASE);
   }
   mproc__os_global_unlock();
   return had;
@@ -787,7 +787,7 @@ int mproc_queue_get_into(mproc_queue_t *q, void *buf, size_t cap, size_t *size,
   mproc__os_global_lock(); /* keep it for the next get on this handle */
   q->stash = b.data;
   q->stash_len = b.len;
-  __atomic_store_n(&q->stashed, 1, __ATOMIC_RELEASE);
+  MPROC__ATOMIC_STORE(&q->stashed, 1, MPROC__ATOMIC_RELEASE);
   mproc__os_global_unlock();
   mproc__set_error_message("the item has %zu bytes, the buffer %zu; it is kept for the next get",
                            b.len, cap);
@@ -972,7 +972,7 @@ void mproc_queue_free(mproc_queue_t *q) {
   if (q == NULL)
     return;
   mproc__queue_drain_overflow(q, q->cancel_join);
-  free(q->stash);
+  mproc__free(q->stash);
   mproc__queue_unregister(q);
   mproc__ovf_release(q, q->o.creator);
   mproc__shobj_release(&q->o);

@@ -2,6 +2,7 @@
 /* Pool: imap fed by a generator (bounded window), progress in items, and workers recycled by
  * memory. */
 #include "test_pool.h"
+#include "../src/atomics.h"
 
 /* --- a generator of script items -------------------------------------------------------------- */
 
@@ -266,9 +267,9 @@ static void on_progress(const mproc_progress *pr, void *ctx) {
     pt_atomic_add(&l->bad_thread, 1);
   if ((long)pr->done < pt_atomic_load(&l->last_done))
     pt_atomic_add(&l->decreasing, 1);
-  __atomic_store_n(&l->last_done, (long)pr->done, __ATOMIC_SEQ_CST);
-  __atomic_store_n(&l->last_failed, (long)pr->failed, __ATOMIC_SEQ_CST);
-  __atomic_store_n(&l->last_total, (long)pr->total, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_STORE(&l->last_done, (long)pr->done, MPROC__ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_STORE(&l->last_failed, (long)pr->failed, MPROC__ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_STORE(&l->last_total, (long)pr->total, MPROC__ATOMIC_SEQ_CST);
   if (pr->total_known && pr->done == pr->total)
     pt_atomic_add(&l->finals, 1);
 }

@@ -40,6 +40,8 @@
 #endif
 
 #include "posix.h"
+#include "../atomics.h"
+#include "../alloc.h"
 
 #if defined(__APPLE__)
 #include <crt_externs.h> /* a dylib cannot refer to environ directly there */
@@ -85,11 +87,12 @@ static int death_read_end(void) {
 static int g_watch_fd = -1; /* read end this process watches; -1: not a daemon */
 static int g_watch_up;      /* the watcher thread runs (mproc__os_thread_count leaves it out) */
 
-int mproc__px_starter_running(void) { return __atomic_load_n(&g_watch_up, __ATOMIC_RELAXED); }
+int mproc__px_starter_running(void) { return MPROC__ATOMIC_LOAD(&g_watch_up,
+                                                                MPROC__ATOMIC_RELAXED); }
 
 static void *watcher_main(void *arg) {
   int fd = (int)(intptr_t)arg;
-  __atomic_store_n(&g_watch_up, 1, __ATOMIC_RELEASE);
+  MPROC__ATOMIC_STORE(&g_watch_up, 1, MPROC__ATOMIC_RELEASE);
   for (;;) {
     struct pollfd pf = {fd, POLLIN, 0};
     if (poll(&pf, 1, -1) < 0)
@@ -120,7 +123,7 @@ static void start_watcher(int fd) {
   /* Returns once the thread is past its start-up (which allocates): a fork from here on finds
    * it blocked in poll(), holding no lock a fork child could inherit held (allocators without
    * fork handlers, e.g. ASan's, would otherwise deadlock the child). */
-  while (!__atomic_load_n(&g_watch_up, __ATOMIC_ACQUIRE))
+  while (!MPROC__ATOMIC_LOAD(&g_watch_up, MPROC__ATOMIC_ACQUIRE))
     sched_yield();
 }
 
@@ -185,7 +188,7 @@ static char **build_env(const char *assign, const char *pdeath) {
   size_t n = 0, k = 0, name_len = strcspn(assign, "=") + 1, pd_len = strlen(PDEATH_ENV "=");
   while (environ && environ[n])
     n++;
-  char **envp = malloc((n + 3) * sizeof *envp);
+  char **envp = mproc__malloc((n + 3) * sizeof *envp);
   if (envp == NULL)
     return NULL;
   for (size_t i = 0; i < n; i++)
@@ -266,7 +269,7 @@ static int spawn_prepare(const os_spawn_req *req, spawn_state *s) {
     return mproc__os_last_error();
   if (req->die_with_parent && (s->pdeath = death_read_end()) < 0)
     return mproc__os_last_error();
-  s->keep = malloc((req->n_inherit + 2) * sizeof *s->keep);
+  s->keep = mproc__malloc((req->n_inherit + 2) * sizeof *s->keep);
   if (s->keep == NULL)
     return MPROC_ENOMEM;
   size_t k = 0;
@@ -323,8 +326,8 @@ int mproc__os_proc_spawn(const os_spawn_req *req, os_proc *out) {
       close(s.exitp[i]);
   if (s.pdeath >= 0)
     close(s.pdeath);
-  free(s.keep);
-  free(s.envp);
+  mproc__free(s.keep);
+  mproc__free(s.envp);
   return rc;
 }
 

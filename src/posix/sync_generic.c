@@ -30,8 +30,9 @@
 #endif
 
 #include "posix.h"
+#include "../atomics.h"
 
-#define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define LD(p) MPROC__ATOMIC_LOAD((p), MPROC__ATOMIC_SEQ_CST)
 
 /* --- parking ---------------------------------------------------------------------------------- */
 
@@ -172,19 +173,19 @@ static uint32_t *pid_half(gmutex *g) {
 static uint32_t g_pid;
 static uint64_t g_birth;
 static pthread_once_t g_id_once = PTHREAD_ONCE_INIT;
-static void id_atfork_child(void) { __atomic_store_n(&g_pid, 0, __ATOMIC_RELAXED); }
+static void id_atfork_child(void) { MPROC__ATOMIC_STORE(&g_pid, 0, MPROC__ATOMIC_RELAXED); }
 static void id_register(void) { pthread_atfork(NULL, NULL, id_atfork_child); }
 
 static void self_id(uint32_t *pid, uint64_t *birth) {
-  uint32_t me = __atomic_load_n(&g_pid, __ATOMIC_ACQUIRE);
+  uint32_t me = MPROC__ATOMIC_LOAD(&g_pid, MPROC__ATOMIC_ACQUIRE);
   if (me == 0) {
     pthread_once(&g_id_once, id_register);
     me = (uint32_t)getpid();
-    __atomic_store_n(&g_birth, mproc__os_pid_birth(me), __ATOMIC_RELAXED);
-    __atomic_store_n(&g_pid, me, __ATOMIC_RELEASE);
+    MPROC__ATOMIC_STORE(&g_birth, mproc__os_pid_birth(me), MPROC__ATOMIC_RELAXED);
+    MPROC__ATOMIC_STORE(&g_pid, me, MPROC__ATOMIC_RELEASE);
   }
   *pid = me;
-  *birth = __atomic_load_n(&g_birth, __ATOMIC_RELAXED);
+  *birth = MPROC__ATOMIC_LOAD(&g_birth, MPROC__ATOMIC_RELAXED);
 }
 
 int mproc__os_mutex_init(os_mutex_mem *m, os_handle *h) {
@@ -207,8 +208,8 @@ static int owner_gone(gmutex *g, uint64_t w) {
 }
 
 static int cas(gmutex *g, uint64_t *seen, uint64_t want) {
-  return __atomic_compare_exchange_n(&g->word, seen, want, 0, __ATOMIC_SEQ_CST,
-                                     __ATOMIC_SEQ_CST);
+  return MPROC__ATOMIC_COMPARE_EXCHANGE(&g->word, seen, want, 0, MPROC__ATOMIC_SEQ_CST,
+                                     MPROC__ATOMIC_SEQ_CST);
 }
 
 /* One attempt: 0 taken, MPROC_EOWNERDEAD taken from a dead owner, MPROC_ETIMEDOUT held. */
@@ -222,7 +223,7 @@ static int try_take(gmutex *g, int check_owner) {
       return MPROC_ETIMEDOUT; /* held (or just freed: the caller tries again at once) */
     rc = MPROC_EOWNERDEAD;
   }
-  __atomic_store_n(&g->birth, my_birth, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_STORE(&g->birth, my_birth, MPROC__ATOMIC_SEQ_CST);
   return rc;
 }
 
@@ -239,9 +240,9 @@ int mproc__os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
     uint32_t seen = LD(pid_half(g));
     if (seen != 0) {
       int64_t until = deadline < next_check ? deadline : next_check;
-      __atomic_add_fetch(&g->waiters, 1, __ATOMIC_SEQ_CST);
+      MPROC__ATOMIC_ADD_FETCH(&g->waiters, 1, MPROC__ATOMIC_SEQ_CST);
       mproc__os_park_wait(pid_half(g), seen, OS_INVALID, until);
-      __atomic_sub_fetch(&g->waiters, 1, __ATOMIC_SEQ_CST);
+      MPROC__ATOMIC_SUB_FETCH(&g->waiters, 1, MPROC__ATOMIC_SEQ_CST);
     }
     now = mproc__os_now_ns();
     int check = now >= next_check;
@@ -255,10 +256,10 @@ int mproc__os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
 int mproc__os_mutex_unlock(os_mutex_mem *m, os_handle h) {
   (void)h;
   gmutex *g = (gmutex *)(void *)m->bytes;
-  __atomic_store_n(&g->birth, 0, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_STORE(&g->birth, 0, MPROC__ATOMIC_SEQ_CST);
   /* Only the holder changes the word while its pid is in it: a plain store frees it. */
   uint64_t w = LD(&g->word);
-  __atomic_store_n(&g->word, w >> 32 << 32, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_STORE(&g->word, w >> 32 << 32, MPROC__ATOMIC_SEQ_CST);
   if (LD(&g->waiters) != 0)
     addr_wake(pid_half(g), 1);
   return 0;

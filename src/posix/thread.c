@@ -12,10 +12,12 @@
 #endif
 
 #include "posix.h"
+#include "../atomics.h"
+#include "../alloc.h"
 
 /* --- thread tokens ----------------------------------------------------------------------- */
 
-static _Thread_local uint64_t t_token;
+static MPROC__THREAD_LOCAL uint64_t t_token;
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 
 /* After fork() only the forking thread exists, and it has a new tid: forget the old token. */
@@ -65,7 +67,7 @@ static void *thread_main(void *p) {
 }
 
 int mproc__os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
-  os_thread *t = calloc(1, sizeof *t);
+  os_thread *t = mproc__calloc(1, sizeof *t);
   if (t == NULL)
     return MPROC_ENOMEM;
   t->fn = fn;
@@ -77,7 +79,7 @@ int mproc__os_thread_start(void (*fn)(void *), void *arg, os_thread **out) {
   int rc = pthread_create(&t->t, NULL, thread_main, t);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (rc != 0) {
-    free(t);
+    mproc__free(t);
     return mproc__os_error(rc);
   }
   *out = t;
@@ -88,7 +90,7 @@ void mproc__os_thread_join(os_thread *t) {
   if (t == NULL)
     return;
   pthread_join(t->t, NULL);
-  free(t);
+  mproc__free(t);
 }
 
 void mproc__os_cpu_relax(void) {

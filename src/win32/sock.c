@@ -489,8 +489,8 @@ void mproc__os_listener_close(os_listener *l) {
     closesocket(l->sock);
   if (l->accept_ev)
     CloseHandle(l->accept_ev);
-  free(l->name);
-  free(l);
+  mproc__free(l->name);
+  mproc__free(l);
 }
 
 /* ERROR_PIPE_BUSY: every instance is taken until the listener opens the next one. */

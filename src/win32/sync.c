@@ -51,7 +51,7 @@ _Static_assert(sizeof(w32_mutex) <= sizeof(os_mutex_mem), "os_mutex_mem too smal
 #define LOCK_YIELDS 8
 #define LOCK_SLICE_MS 100
 
-static _Thread_local uint64_t t_lock_id;
+static MPROC__THREAD_LOCAL uint64_t t_lock_id;
 
 /* 32 bits of a creation time, mixed so that nearby times differ in every bit. */
 static uint32_t birth_bits(const FILETIME *ft) {
@@ -91,15 +91,16 @@ static HANDLE open_owner(uint64_t id, int *unknown) {
 /* Takes the lock from the dead holder `id`: MPROC_EOWNERDEAD, or 1 when the word moved on
  * (someone else took it over first). */
 static int take_over(w32_mutex *w, uint64_t id, uint64_t me) {
-  return __atomic_compare_exchange_n(&w->owner, &id, me, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+  return MPROC__ATOMIC_COMPARE_EXCHANGE(&w->owner, &id, me, 0, MPROC__ATOMIC_SEQ_CST,
+                                        MPROC__ATOMIC_SEQ_CST)
              ? MPROC_EOWNERDEAD
              : 1;
 }
 
 static int try_take(w32_mutex *w, uint64_t me) {
   uint64_t free_ = 0;
-  return __atomic_compare_exchange_n(&w->owner, &free_, me, 0, __ATOMIC_SEQ_CST,
-                                     __ATOMIC_SEQ_CST);
+  return MPROC__ATOMIC_COMPARE_EXCHANGE(&w->owner, &free_, me, 0, MPROC__ATOMIC_SEQ_CST,
+                                     MPROC__ATOMIC_SEQ_CST);
 }
 
 int mproc__os_mutex_init(os_mutex_mem *m, os_handle *h) {
@@ -107,8 +108,8 @@ int mproc__os_mutex_init(os_mutex_mem *m, os_handle *h) {
   HANDLE s = CreateSemaphoreW(NULL, 0, 1, NULL);
   if (s == NULL)
     return mproc__os_last_error();
-  __atomic_store_n(&w->owner, 0, __ATOMIC_SEQ_CST);
-  __atomic_store_n(&w->waiters, 0, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_STORE(&w->owner, 0, MPROC__ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_STORE(&w->waiters, 0, MPROC__ATOMIC_SEQ_CST);
   *h = (os_handle)s;
   return 0;
 }
@@ -148,9 +149,9 @@ static int sleep_on(HANDLE sem, uint64_t id, int64_t deadline) {
  * MPROC_ETIMEDOUT or an error. */
 static int lock_slow(w32_mutex *w, HANDLE sem, uint64_t me, int64_t deadline) {
   int rc = 0;
-  __atomic_add_fetch(&w->waiters, 1, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_ADD_FETCH(&w->waiters, 1, MPROC__ATOMIC_SEQ_CST);
   for (;;) {
-    uint64_t id = __atomic_load_n(&w->owner, __ATOMIC_SEQ_CST);
+    uint64_t id = MPROC__ATOMIC_LOAD(&w->owner, MPROC__ATOMIC_SEQ_CST);
     if (id == 0) {
       if (try_take(w, me))
         break;
@@ -170,7 +171,7 @@ static int lock_slow(w32_mutex *w, HANDLE sem, uint64_t me, int64_t deadline) {
       break;
     rc = 0; /* the word moved on meanwhile: look again */
   }
-  __atomic_sub_fetch(&w->waiters, 1, __ATOMIC_SEQ_CST);
+  MPROC__ATOMIC_SUB_FETCH(&w->waiters, 1, MPROC__ATOMIC_SEQ_CST);
   return rc;
 }
 
@@ -181,7 +182,7 @@ int mproc__os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
     return 0;
   for (int i = 0; i < LOCK_SPINS; i++) {
     mproc__os_cpu_relax();
-    if (__atomic_load_n(&w->owner, __ATOMIC_RELAXED) == 0 && try_take(w, me))
+    if (MPROC__ATOMIC_LOAD(&w->owner, MPROC__ATOMIC_RELAXED) == 0 && try_take(w, me))
       return 0;
   }
   /* A holder that lost its CPU mid-section (more processes than CPUs) is let run a few times:
@@ -189,7 +190,7 @@ int mproc__os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
    * object manager (the wineserver under Wine) and back. Deadline 0 is a bare try: no yields. */
   for (int i = 0; i < LOCK_YIELDS && deadline > 0; i++) {
     SwitchToThread();
-    if (__atomic_load_n(&w->owner, __ATOMIC_RELAXED) == 0 && try_take(w, me))
+    if (MPROC__ATOMIC_LOAD(&w->owner, MPROC__ATOMIC_RELAXED) == 0 && try_take(w, me))
       return 0;
   }
   return lock_slow(w, (HANDLE)h, me, deadline);
@@ -198,10 +199,11 @@ int mproc__os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
 int mproc__os_mutex_unlock(os_mutex_mem *m, os_handle h) {
   w32_mutex *w = (w32_mutex *)m->bytes;
   uint64_t me = lock_id();
-  if (!__atomic_compare_exchange_n(&w->owner, &me, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+  if (!MPROC__ATOMIC_COMPARE_EXCHANGE(&w->owner, &me, 0, 0, MPROC__ATOMIC_SEQ_CST,
+                                      MPROC__ATOMIC_SEQ_CST))
     return mproc__os_error(ERROR_NOT_OWNER);
   /* ERROR_TOO_MANY_POSTS: a permit is already pending, which is all a waiter needs. */
-  if (__atomic_load_n(&w->waiters, __ATOMIC_SEQ_CST) != 0 &&
+  if (MPROC__ATOMIC_LOAD(&w->waiters, MPROC__ATOMIC_SEQ_CST) != 0 &&
       !ReleaseSemaphore((HANDLE)h, 1, NULL) && GetLastError() != ERROR_TOO_MANY_POSTS)
     return mproc__os_last_error();
   return 0;

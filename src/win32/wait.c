@@ -191,7 +191,7 @@ static int wait_many(const HANDLE *h, size_t n, int64_t deadline, size_t *which)
   if (n <= MAXIMUM_WAIT_OBJECTS)
     return wait_objects(h, (DWORD)n, deadline, which);
   size_t ng = (n - 1) / GROUP; /* helper groups after this thread's first GROUP */
-  helper *g = calloc(ng, sizeof *g);
+  helper *g = mproc__calloc(ng, sizeof *g);
   HANDLE cancel = CreateEventW(NULL, TRUE, FALSE, NULL);
   HANDLE done = CreateEventW(NULL, TRUE, FALSE, NULL);
   HANDLE mine[MAXIMUM_WAIT_OBJECTS];
@@ -234,16 +234,16 @@ static int wait_many(const HANDLE *h, size_t n, int64_t deadline, size_t *which)
     CloseHandle(cancel);
   if (done)
     CloseHandle(done);
-  free(g);
+  mproc__free(g);
   return rc;
 }
 
 /* --- the entry point -------------------------------------------------------------------------- */
 
 static int wait_armed(const os_handle *hs, size_t n, int64_t deadline, size_t *ready) {
-  watch *ws = malloc(n * sizeof *ws);
-  size_t *idx = malloc(n * sizeof *idx);
-  HANDLE *evs = malloc(n * sizeof *evs);
+  watch *ws = mproc__malloc(n * sizeof *ws);
+  size_t *idx = mproc__malloc(n * sizeof *idx);
+  HANDLE *evs = mproc__malloc(n * sizeof *evs);
   size_t m = 0, which = 0;
   int rc = ws && idx && evs ? 0 : MPROC_ENOMEM;
   for (size_t i = 0; i < n && rc == 0; i++) {
@@ -264,9 +264,9 @@ static int wait_armed(const os_handle *hs, size_t n, int64_t deadline, size_t *r
     disarm(&ws[k]);
   if (rc == 1)
     *ready = idx[which];
-  free(ws);
-  free(idx);
-  free(evs);
+  mproc__free(ws);
+  mproc__free(idx);
+  mproc__free(evs);
   return rc == 1 ? 0 : rc == 0 ? MPROC_ETIMEDOUT : rc;
 }
 
