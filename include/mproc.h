@@ -287,13 +287,16 @@ MPROC_API void *mproc_args_self(const mproc_args_t *args, size_t *size);
 /** Format letters for the objects a child can receive, accepted by mproc_args_build,
  * mproc_args_add and mproc_args_parse beside i l d s y n: 'P' connection (a Pipe end),
  * 'Q' queue (any kind), 'L' lock (Lock or RLock), 'S' semaphore, 'C' condition, 'E' event,
- * 'B' barrier, 'V' value, 'A' array — each an mproc_<kind>_t * when building, a pointer to one
- * when parsing — and 'F' function (building: MPROC_FN(f); parsing: the address of a function
- * pointer variable of the function's own type). When an item does not match its letter, parse
+ * 'B' barrier, 'V' value, 'A' array — each the object's handle (mproc_lock_t and so on) when
+ * building, a pointer to a handle variable when parsing — and 'F' function (building:
+ * MPROC_FN(f); parsing: the address of a function pointer variable of the function's own
+ * type). When an item does not match its letter, parse
  * returns MPROC_ETYPE (MPROC_ERANGE past the end) and mproc_last_error_message() names the
  * position and both types, e.g. "argument 1: format 'L' wants a lock, the list holds an int".
- * The mproc_args_get_* calls set the same message. Shared memory blocks travel by name ('s'). */
+ * The single-item getters (mproc_args_get_int and the rest) set the same message. Shared
+ * memory blocks travel by name ('s'). */
 MPROC_API int mproc_args_add(mproc_args_t *args, const char *fmt, ...);
+/** mproc_args_add with a va_list. */
 MPROC_API int mproc_args_vadd(mproc_args_t *args, const char *fmt, va_list ap);
 /** "int", "float", "bytes", "str", "connection", "None", "lock", ..., "function" for an
  * MPROC_ARG_* type; "unknown" otherwise. Never NULL. */
@@ -313,6 +316,7 @@ MPROC_API const char *mproc_arg_type_name(int type);
 typedef void (*mproc_fn)(void);
 /** Any function pointer as an mproc_fn (a cast, as C allows between function pointers). */
 #define MPROC_FN(f) ((mproc_fn)(f))
+/** Appends a function, given as MPROC_FN(f) (format letter 'F'). */
 MPROC_API int mproc_args_add_func(mproc_args_t *args, mproc_fn fn);
 /** Resolves item i in this process: MPROC_ENOTARGET / MPROC_EBUILDMISMATCH when the module is
  * not loaded here or holds different code. Cast *out back to the function's own type. */
@@ -322,14 +326,17 @@ MPROC_API int mproc_args_get_func(const mproc_args_t *args, size_t i, mproc_fn *
  * n == 0), or Python's range(start, stop, step) (step != 0, else MPROC_EINVAL; an empty range
  * is an empty list). *out is released with mproc_args_free. */
 MPROC_API int mproc_args_from_ints(mproc_args_t **out, const int64_t *values, size_t n);
+/** The same for doubles. */
 MPROC_API int mproc_args_from_doubles(mproc_args_t **out, const double *values, size_t n);
+/** Python's range(start, stop, step) as a list of ints. */
 MPROC_API int mproc_args_range(mproc_args_t **out, int64_t start, int64_t stop, int64_t step);
 
-/** What Python's repr() prints for the same data: a list as [1, 'str', None, b'\x00', 2.5]
+/** What Python's repr() prints for the same data: a list as [1, 'str', None, b'\\x00', 2.5]
  * (ints in decimal, floats in the shortest form that reads back exactly — 0.1, 1e+16, inf,
  * nan —, bytes as b'...' and strings as '...' with Python's quote choice and escapes; strings
  * are UTF-8, printed as they are except control characters and U+0080..U+00A0, U+00AD, which
- * are escaped as Python does; invalid UTF-8 bytes show as \x..), objects as <lock>, <queue> ...
+ * are escaped as Python does; invalid UTF-8 bytes show as \\x..), objects as \<lock\>,
+ * \<queue\> ...
  * Writes at most cap bytes including a NUL (buf may be NULL when cap is 0) and returns the
  * length the whole text needs, as snprintf does; MPROC_EINVAL / MPROC_EMSGSIZE (over INT_MAX). */
 MPROC_API int mproc_args_repr(const mproc_args_t *args, char *buf, size_t cap);
@@ -840,28 +847,40 @@ MPROC_API int mproc_array_cas(mproc_array_t *a, size_t i, int64_t *expected, int
  * nothing (Python's ctypes would wrap it silently); reading a 'Q'/'L' element above INT64_MAX is
  * MPROC_ERANGE. Array forms: MPROC_ERANGE for i >= length. */
 MPROC_API int mproc_value_get_int(const mproc_value_t *v, int64_t *out);
+/** Stores an int in the Value (typed, checked; see mproc_value_get_int). */
 MPROC_API int mproc_value_set_int(mproc_value_t *v, int64_t value);
+/** The Value as a double (typecodes f and d). */
 MPROC_API int mproc_value_get_double(const mproc_value_t *v, double *out);
+/** Stores a double in the Value (typecodes f and d). */
 MPROC_API int mproc_value_set_double(mproc_value_t *v, double value);
 /** `v.value += delta` under the Value's own lock (with get_lock(), in Python's terms): one
  * read-modify-write no other locked access can interleave with; *result (may be NULL) is the
  * new value. A raw value (MPROC_LOCK_NONE) has no lock: the update is then not atomic, as in
  * Python. MPROC_ERANGE (nothing stored) when the sum does not fit the type. */
 MPROC_API int mproc_value_add_int(mproc_value_t *v, int64_t delta, int64_t *result);
+/** `v.value += delta` for f and d Values (as mproc_value_add_int). */
 MPROC_API int mproc_value_add_double(mproc_value_t *v, double delta, double *result);
+/** Element i as an int (as mproc_value_get_int). */
 MPROC_API int mproc_array_get_int(const mproc_array_t *a, size_t i, int64_t *out);
+/** Stores an int in element i (as mproc_value_set_int). */
 MPROC_API int mproc_array_set_int(mproc_array_t *a, size_t i, int64_t value);
+/** Element i as a double (typecodes f and d). */
 MPROC_API int mproc_array_get_double(const mproc_array_t *a, size_t i, double *out);
+/** Stores a double in element i (typecodes f and d). */
 MPROC_API int mproc_array_set_double(mproc_array_t *a, size_t i, double value);
+/** `a[i] += delta` under the Array's lock (as mproc_value_add_int). */
 MPROC_API int mproc_array_add_int(mproc_array_t *a, size_t i, int64_t delta, int64_t *result);
+/** `a[i] += delta` for f and d Arrays (as mproc_value_add_double). */
 MPROC_API int mproc_array_add_double(mproc_array_t *a, size_t i, double delta, double *result);
 /** repr(v.value) and repr(a[:]) as Python prints them: 3.1415926, True, b'x', [0, -1, -2]
- * ('c' arrays as one bytes object, as Python's slice gives; records as <record of N bytes>).
+ * ('c' arrays as one bytes object, as Python's slice gives; records as \<record of N bytes\>).
  * snprintf's contract, as mproc_args_repr. The copy is taken under the lock. */
 MPROC_API int mproc_value_repr(const mproc_value_t *v, char *buf, size_t cap);
+/** repr(a[:]) (as mproc_value_repr). */
 MPROC_API int mproc_array_repr(const mproc_array_t *a, char *buf, size_t cap);
 /** print(v.value) / print(a[:]): the repr and a newline on stdout (flushed). */
 MPROC_API int mproc_value_print(const mproc_value_t *v);
+/** print(a[:]). */
 MPROC_API int mproc_array_print(const mproc_array_t *a);
 
 /** Appends a shared Value for a child (the child sees the same memory). */
