@@ -25,8 +25,10 @@ foreach(archive IN LISTS ARCHIVES)
       continue()
     endif()
     set(name "${CMAKE_MATCH_1}")
-    # mingw's pointer stubs for data imports name the symbol they point to.
-    string(REGEX REPLACE "^\\.refptr\\." "" name "${name}")
+    # Names the toolchain derives from ours: mingw's pointer stubs for data imports
+    # (.refptr.<name>) and AddressSanitizer's one-definition-rule markers (__odr_asan.<name>,
+    # clang: __odr_asan_gen_<name>).
+    string(REGEX REPLACE "^(\\.refptr\\.|__odr_asan\\.|__odr_asan_gen_)" "" name "${name}")
     if(name MATCHES "^_?mproc_")
       math(EXPR good "${good} + 1")
     else()
