@@ -286,7 +286,10 @@ static int spawn_prepare(const os_spawn_req *req, spawn_state *s) {
 
 static int spawn_run(const os_spawn_req *req, spawn_state *s, pid_t *pid) {
   char exe[PATH_MAX];
-  self_exe(exe, sizeof exe);
+  if (req->exe) /* mproc_set_executable */
+    snprintf(exe, sizeof exe, "%s", req->exe);
+  else
+    self_exe(exe, sizeof exe);
   if (exe[0] == '\0')
     return MPROC_ENOENT;
   posix_spawn_file_actions_t fa;
