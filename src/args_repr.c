@@ -263,20 +263,6 @@ int mproc_args_repr_item(const mproc_args_t *a, size_t i, char *buf, size_t cap)
 
 /* --- Value and Array contents ------------------------------------------------------------- */
 
-/* An integer element of the host's C type, zero-extended. */
-static uint64_t load_uint(const unsigned char *p, size_t size) {
-  uint8_t b;
-  uint16_t h;
-  uint32_t w;
-  uint64_t q;
-  switch (size) {
-  case 1: memcpy(&b, p, 1); return b;
-  case 2: memcpy(&h, p, 2); return h;
-  case 4: memcpy(&w, p, 4); return w;
-  default: memcpy(&q, p, 8); return q;
-  }
-}
-
 static void repr_elem(out *o, char tc, const unsigned char *p, size_t size) {
   char tmp[32];
   if (tc == 'f' || tc == 'd') {
@@ -290,7 +276,7 @@ static void repr_elem(out *o, char tc, const unsigned char *p, size_t size) {
   }
   if (tc == 'c')
     return repr_bytes(o, p, 1);
-  uint64_t u = load_uint(p, size);
+  uint64_t u = mproc__load_uint(p, size);
   if (tc == '?')
     return puts_(o, u ? "True" : "False");
   if (strchr("bhilq", tc) != NULL && size < 8 && (u >> (8 * size - 1)))

@@ -164,4 +164,7 @@ void mproc__forkserver_serve(os_handle ctl);
 /* In a fork child: drop the client connection inherited from the parent. */
 void mproc__forkserver_after_fork_child(void);
 
+/* shared.c: an integer element of the host's C type (1, 2, 4 or 8 bytes), zero-extended. */
+uint64_t mproc__load_uint(const unsigned char *p, size_t size);
+
 #endif /* MPROC_INTERNAL_H */

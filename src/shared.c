@@ -337,7 +337,8 @@ static int range_error(const ctype *t, int64_t v) {
   return MPROC_ERANGE;
 }
 
-static uint64_t load_raw(const unsigned char *p, size_t size) {
+/* An integer element of the host's C type (1, 2, 4 or 8 bytes), zero-extended. */
+uint64_t mproc__load_uint(const unsigned char *p, size_t size) {
   uint8_t b;
   uint16_t h;
   uint32_t w;
@@ -364,7 +365,7 @@ static void store_raw(unsigned char *p, size_t size, uint64_t v) {
 
 /* Lock held: get, set or add on integer element p. */
 static int int_op_locked(const ctype *t, unsigned char *p, int op, int64_t in, int64_t *cur) {
-  uint64_t raw = load_raw(p, t->size);
+  uint64_t raw = mproc__load_uint(p, t->size);
   *cur = widen(t, raw);
   if (!t->is_signed && t->size == 8 && *cur < 0) {
     mproc__set_error_message("%llu does not fit int64_t", (unsigned long long)raw);
