@@ -817,15 +817,23 @@ TEST(huge_timeouts_mean_forever, 60, ALL) {
 }
 
 #ifndef _WIN32
-/* Leaves a raw fork() grandchild behind that keeps every inherited descriptor for 20 s. */
+/* Leaves a raw fork() grandchild behind that keeps every inherited descriptor but stdio (which
+ * the test runner waits on) for 20 s, and stores its pid in the Value at args[0]. */
 static int t_leave_grandchild(const mproc_args_t *a) {
-  (void)a;
+  mproc_value_t *pid_out = NULL;
+  if (mproc_args_parse(a, "V", &pid_out) != MPROC_OK) {
+    return 2;
+  }
   pid_t pid = fork();
   if (pid == 0) {
+    int null = open("/dev/null", O_RDWR);
+    for (int fd = 0; fd < 3 && null >= 0; fd++) {
+      dup2(null, fd);
+    }
     sleep(20);
     _exit(0);
   }
-  return pid > 0 ? 0 : 1;
+  return pid > 0 && mproc_value_set_int(pid_out, pid) == MPROC_OK ? 0 : 1;
 }
 #endif
 
@@ -833,10 +841,20 @@ static int t_leave_grandchild(const mproc_args_t *a) {
 TEST(exit_not_hidden_by_grandchild_without_pidfd, 60, POSIX_ALL) {
 #ifndef _WIN32
   setenv("MPROC_NO_PIDFD", "1", 1);
-  mproc_process_t *p = t_start(t_leave_grandchild, NULL);
+  mproc_value_t *grandchild = NULL;
+  ASSERT_OK(mproc_raw_value_new(&grandchild, 'q', NULL));
+  mproc_args_t *a = NULL;
+  ASSERT_OK(mproc_args_build(&a, "V", grandchild));
+  mproc_process_t *p = t_start(t_leave_grandchild, a);
+  mproc_args_free(a);
   ASSERT_OK(mproc_process_join(p, 10000));
   ASSERT_EQ(t_join_code(p), 0);
   ASSERT_OK(mproc_process_close(p));
+  int64_t pid = 0;
+  ASSERT_OK(mproc_value_get_int(grandchild, &pid));
+  ASSERT_TRUE(pid > 0);
+  kill((pid_t)pid, SIGKILL); /* reaped by init: it is not our child */
+  mproc_value_free(grandchild);
   unsetenv("MPROC_NO_PIDFD");
 #endif
 }
