@@ -15,6 +15,11 @@ int mproc__px_poll(struct pollfd *fds, nfds_t n, int64_t deadline);
  * or proc_generic.c's death-pipe watcher in a daemon. mproc__os_thread_count leaves it out. */
 int mproc__px_starter_running(void);
 
+/* proc_common.c: the program's own path for spawn ("" when the system cannot tell), and every
+ * signal handler back to its default in a fork child. */
+void mproc__px_self_exe(char *buf, size_t cap);
+void mproc__px_reset_signals(void);
+
 /* ThreadSanitizer builds: some calls are replaced by ones its runtime intercepts. */
 #if defined(__SANITIZE_THREAD__)
 #define MPROC_TSAN 1

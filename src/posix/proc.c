@@ -143,17 +143,6 @@ static void reap_quietly(pid_t pid) {
     ;
 }
 
-/* The program's real path, so the child shows under its own name in ps/top. /proc/self/exe
- * still works when the file was deleted or replaced since (the fingerprint check in the child
- * catches a replaced build). */
-static void self_exe(char *buf, size_t cap) {
-  ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
-  if (n <= 0 || (size_t)n >= cap - 1 || access(buf, X_OK) != 0) {
-    snprintf(buf, cap, "/proc/self/exe");
-    return;
-  }
-  buf[n] = '\0';
-}
 
 static int pidfd_open_(pid_t pid);
 
@@ -297,7 +286,7 @@ static int spawn_now(const os_spawn_req *req, os_proc *out) {
   if (req->exe)
     snprintf(exe, sizeof exe, "%s", req->exe);
   else
-    self_exe(exe, sizeof exe);
+    mproc__px_self_exe(exe, sizeof exe);
   int exitp[2] = {-1, -1};
   spawn_ctx ctx = {req, build_env(req->env_assign), exe, -1, !no_pidfd(), 0};
   char *stack = mproc__malloc(CHILD_STACK);
@@ -342,17 +331,6 @@ done:
 
 /* --- fork ------------------------------------------------------------------------------------- */
 
-int mproc__os_can_fork(void) { return 1; }
-
-static void reset_signals(void) {
-  struct sigaction dfl, cur;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &cur) == 0 &&
-        cur.sa_handler != SIG_DFL)
-      sigaction(sig, &dfl, NULL);
-}
 
 static int pidfd_open_(pid_t pid) {
 #ifdef SYS_pidfd_open
@@ -377,7 +355,7 @@ static int fork_now(int die_with_parent, os_proc *out, int *in_child) {
   if (pid == 0) {
     if (exitp[0] >= 0)
       close(exitp[0]); /* the write end stays open until this process is gone */
-    reset_signals();
+    mproc__px_reset_signals();
     /* The parent may have died between fork and prctl: PDEATHSIG would then never fire. */
     if (die_with_parent && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent))
       _exit(255);
@@ -432,15 +410,7 @@ int mproc__os_proc_fork(int die_with_parent, os_proc *out, void (*in_child)(void
   return die_with_parent ? on_lasting_thread(run_fork, &j) : run_fork(&j);
 }
 
-void mproc__os_proc_attach(os_proc *out, int64_t pid, os_handle handle) {
-  *out = (os_proc){pid, handle, 0, 0, 0, 0};
-}
 
-void mproc__os_proc_release(os_proc *p) {
-  if (p->handle != OS_INVALID)
-    close((int)p->handle);
-  p->handle = OS_INVALID;
-}
 
 /* --- wait --------------------------------------------------------------------------------------- */
 

@@ -31,11 +31,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#if defined(__APPLE__)
-#include <mach-o/dyld.h>
-#elif defined(__FreeBSD__)
-#include <sys/sysctl.h>
-#elif defined(__linux__)
+#if defined(__linux__)
 #include <dirent.h>
 #endif
 
@@ -159,28 +155,6 @@ __attribute__((constructor)) static void death_init(void) {
 
 /* --- spawn ------------------------------------------------------------------------------------ */
 
-/* The program's own path (so the child shows under its name in ps), per system. */
-static void self_exe(char *buf, size_t cap) {
-#if defined(__linux__)
-  ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
-  if (n <= 0 || (size_t)n >= cap - 1 || access(buf, X_OK) != 0) {
-    snprintf(buf, cap, "/proc/self/exe");
-    return;
-  }
-  buf[n] = '\0';
-#elif defined(__APPLE__)
-  uint32_t size = (uint32_t)cap;
-  if (_NSGetExecutablePath(buf, &size) != 0)
-    buf[0] = '\0';
-#elif defined(__FreeBSD__)
-  int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PATHNAME, -1};
-  size_t len = cap;
-  if (sysctl(mib, 4, buf, &len, NULL, 0) != 0)
-    buf[0] = '\0';
-#else
-  buf[0] = '\0';
-#endif
-}
 
 /* environ without a stale bootstrap token or death-pipe fd, plus the request's assignment and
  * (daemons) the death pipe's fd. */
@@ -240,7 +214,7 @@ static int narrow_fds(posix_spawn_file_actions_t *fa, const int *keep, size_t n)
   return rc;
 }
 
-/* Every signal at its default in the child, none blocked: as fork_now's reset_signals. */
+/* Every signal at its default in the child, none blocked: as mproc__px_reset_signals. */
 static int spawn_attrs(posix_spawnattr_t *at) {
   sigset_t all, none;
   sigfillset(&all);
@@ -289,7 +263,7 @@ static int spawn_run(const os_spawn_req *req, spawn_state *s, pid_t *pid) {
   if (req->exe) /* mproc_set_executable */
     snprintf(exe, sizeof exe, "%s", req->exe);
   else
-    self_exe(exe, sizeof exe);
+    mproc__px_self_exe(exe, sizeof exe);
   if (exe[0] == '\0')
     return MPROC_ENOENT;
   posix_spawn_file_actions_t fa;
@@ -336,22 +310,11 @@ int mproc__os_proc_spawn(const os_spawn_req *req, os_proc *out) {
 
 /* --- fork ------------------------------------------------------------------------------------- */
 
-int mproc__os_can_fork(void) { return 1; }
-
-static void reset_signals(void) {
-  struct sigaction dfl, cur;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &cur) == 0 &&
-        cur.sa_handler != SIG_DFL)
-      sigaction(sig, &dfl, NULL);
-}
 
 /* The child's side right after fork: the atfork handler has dropped the parent's death pipe. */
 static void fork_child_setup(int exit_r, int pdeath) {
   close(exit_r); /* the write end stays open until this process is gone */
-  reset_signals();
+  mproc__px_reset_signals();
   if (pdeath >= 0)
     start_watcher(pdeath);
   sigset_t none;
@@ -393,15 +356,7 @@ int mproc__os_proc_fork(int die_with_parent, os_proc *out, void (*in_child)(void
   return 0;
 }
 
-void mproc__os_proc_attach(os_proc *out, int64_t pid, os_handle handle) {
-  *out = (os_proc){pid, handle, 0, 0, 0, 0};
-}
 
-void mproc__os_proc_release(os_proc *p) {
-  if (p->handle != OS_INVALID)
-    close((int)p->handle);
-  p->handle = OS_INVALID;
-}
 
 /* --- wait -- */
 
