@@ -55,6 +55,14 @@ extern int (*t_pre_main_hook)(int argc, char **argv);
 mproc_start_method t_method(void);
 /* Exit code that CTest reads as "skipped". */
 #define T_SKIP_CODE 77
+
+/* A hang cap inside a case, in ms, stretched by the build's test-timeout multiplier (3 under
+ * ASan, 4 under Wine, 5 under TSan): what only a hang reaches natively may be reached by a
+ * sanitized process on a busy machine. Never a bound on how fast something must be. */
+#ifndef MPROC_TEST_SLOWDOWN
+#define MPROC_TEST_SLOWDOWN 1
+#endif
+#define T_SLOW(ms) ((ms) * MPROC_TEST_SLOWDOWN)
 void t_skip(const char *why);
 void t_fail(const char *file, int line, const char *fmt, ...);
 void t_sleep_ms(int ms);
