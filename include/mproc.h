@@ -346,7 +346,8 @@ MPROC_API int mproc_args_get_pyobject(const mproc_args_t *args, size_t i, mproc_
 /** Reads items in order with the same format letters as mproc_args_build, each taking a
  * pointer ('i' int *, 'l' int64_t *, 'd' double *, 's' const char **, 'y' const void **,
  * size_t *; 'n' takes none and checks the item is None; '?' int *). MPROC_ETYPE /
- * MPROC_ERANGE when the list does not match. mproc_args_type(args, i) == MPROC_ARG_NONE tests for None. */
+ * MPROC_ERANGE when the list does not match. mproc_args_type(args, i) == MPROC_ARG_NONE
+ * tests for None. */
 MPROC_API int mproc_args_parse(const mproc_args_t *args, const char *fmt, ...);
 /** The bound state of a "subclass-style" process (mproc_process_bind), in the child: a private
  * writable copy. NULL when none was bound. */

@@ -341,7 +341,7 @@ static int dict_unique(const unsigned char *p, size_t n, uint32_t count) {
   return rc;
 }
 
-/* --- building ----------------------------------------------------------------------------------- */
+/* --- building ------------------------------------------------------------------------------- */
 
 static void put_val(mp_buf *b, const mp_val *v) {
   mproc__put_u8(b, v->type);
