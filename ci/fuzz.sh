@@ -10,7 +10,7 @@ section "fuzz preset"
 cmake --preset fuzz
 cmake --build --preset fuzz
 
-for target in fuzz_frame fuzz_handshake; do
+for target in fuzz_frame fuzz_handshake fuzz_pickle; do
   section "$target (${seconds}s)"
   corpus="build/fuzz/corpus-$target"
   mkdir -p "$corpus"

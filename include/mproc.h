@@ -236,16 +236,26 @@ typedef enum mproc_arg_type {
   MPROC_ARG_VALUE = 12,    /**< a shared Value (and its lock) */
   MPROC_ARG_ARRAY = 13,    /**< a shared Array (and its lock) */
   MPROC_ARG_QUEUE = 14,    /**< a Queue, SimpleQueue or JoinableQueue */
-  MPROC_ARG_FUNC = 15      /**< a function of the program or of a shared library */
+  MPROC_ARG_FUNC = 15,     /**< a function of the program or of a shared library */
+  MPROC_ARG_BOOL = 16,     /**< True or False (mproc_args_add_bool) */
+  MPROC_ARG_BIGINT = 17,   /**< an int beyond int64_t (mproc_args_add_bigint) */
+  MPROC_ARG_TUPLE = 18,    /**< a tuple of data values (mproc_args_add_tuple) */
+  MPROC_ARG_LIST = 19,     /**< a list of data values (mproc_args_add_list) */
+  MPROC_ARG_DICT = 20,     /**< a dict of data values, in insertion order (mproc_args_add_dict) */
+  MPROC_ARG_PYOBJECT = 21  /**< an inert Python object reference read from a peer (see below) */
 } mproc_arg_type;
 
 /** Total encoded size of an argument list, per process: 1 GiB. */
 #define MPROC_ARGS_MAX_BYTES ((size_t)1 << 30)
 
+/** Tuples, lists and dicts nest at most this deep (a list inside a tuple is two levels). */
+#define MPROC_ARGS_MAX_DEPTH 64
+
 /** Creates an empty list. */
 MPROC_API int mproc_args_new(mproc_args_t **out);
 /** Builds a list from a format: 'i' int, 'l' int64_t, 'd' double, 's' const char *,
- * 'y' (const void *, size_t) bytes, 'n' None (takes no argument). Spaces are ignored. */
+ * 'y' (const void *, size_t) bytes, 'n' None (takes no argument), '?' bool (an int).
+ * Spaces are ignored. */
 MPROC_API int mproc_args_build(mproc_args_t **out, const char *fmt, ...);
 /** mproc_args_build with a va_list. */
 MPROC_API int mproc_args_vbuild(mproc_args_t **out, const char *fmt, va_list ap);
@@ -275,10 +285,69 @@ MPROC_API int mproc_args_get_bytes(const mproc_args_t *args, size_t i, const voi
                                    size_t *size);
 /** Item i as a string (valid while the list is): MPROC_ETYPE / MPROC_ERANGE as above. */
 MPROC_API int mproc_args_get_str(const mproc_args_t *args, size_t i, const char **out);
+/** Python data beyond flat lists. Items of these kinds are "data values": int, float, bytes,
+ * str, None, bool, big int, tuple, list and dict. A tuple, list or dict holds data values only
+ * (connections, shared objects and functions are refused with MPROC_ETYPE), at most
+ * MPROC_ARGS_MAX_DEPTH levels deep (MPROC_EMSGSIZE beyond), and travels wherever a list does:
+ * process arguments under every start method, mproc_conn_send, mproc_queue_put_values.
+ *
+ * Ownership: the appenders copy. mproc_args_add_list(a, items) stores a copy of items at the
+ * end of a; the caller still owns items (and frees it). The container getters return a new
+ * list, a copy of the container's items, that the caller releases with mproc_args_free;
+ * changing it does not change the container. Containers are values, as Python's are after a
+ * trip through pickle: to change one, build the new value and append it.
+ *
+ * Integers: Python has one int type; here an int that fits in int64_t is MPROC_ARG_INT, and
+ * any other is MPROC_ARG_BIGINT, held as Python's int.to_bytes(n, 'little', signed=True)
+ * with the fewest bytes. mproc_args_add_bigint normalises (a value that fits becomes an
+ * MPROC_ARG_INT), so each integer has exactly one form; mproc_args_get_int on a big int is
+ * MPROC_ERANGE (the message says so), mproc_args_get_bigint reads both kinds. bool is its own
+ * kind (MPROC_ARG_BOOL): mproc_args_get_int on it is MPROC_ETYPE. */
+MPROC_API int mproc_args_add_bool(mproc_args_t *args, int value);
+/** Appends the integer whose little-endian two's-complement bytes are data[0..size) (Python's
+ * int.to_bytes(size, 'little', signed=True)); size \> 0, else MPROC_EINVAL. Stored as an
+ * MPROC_ARG_INT when it fits in int64_t, else as MPROC_ARG_BIGINT. */
+MPROC_API int mproc_args_add_bigint(mproc_args_t *args, const void *data, size_t size);
+/** Appends a tuple holding a copy of the items of items (NULL: the empty tuple). */
+MPROC_API int mproc_args_add_tuple(mproc_args_t *args, const mproc_args_t *items);
+/** Appends a list holding a copy of the items of items (NULL: the empty list). */
+MPROC_API int mproc_args_add_list(mproc_args_t *args, const mproc_args_t *items);
+/** Appends a dict built from kv, a list of key, value, key, value ... (NULL: the empty dict;
+ * an odd count is MPROC_EINVAL). Keys must be hashable as in Python (no list or dict, also not
+ * inside a tuple: MPROC_ETYPE, "unhashable type"). Keys that Python finds equal (1, 1.0 and
+ * True; but never nan) make one entry, as dict(...) does: the first key keeps its position,
+ * the last value wins. Insertion order is kept. */
+MPROC_API int mproc_args_add_dict(mproc_args_t *args, const mproc_args_t *kv);
+/** Item i as a bool (0 or 1): MPROC_ETYPE if it is not one, MPROC_ERANGE past the end. */
+MPROC_API int mproc_args_get_bool(const mproc_args_t *args, size_t i, int *out);
+/** Item i, an MPROC_ARG_INT or MPROC_ARG_BIGINT, as little-endian two's-complement bytes
+ * (valid while the list is): the 8 bytes of an int64_t for an MPROC_ARG_INT, the fewest bytes
+ * for a big int. Python reads them with int.from_bytes(data, 'little', signed=True). */
+MPROC_API int mproc_args_get_bigint(const mproc_args_t *args, size_t i, const void **data,
+                                    size_t *size);
+/** Item i, a tuple, as a new list of its items (release with mproc_args_free). */
+MPROC_API int mproc_args_get_tuple(const mproc_args_t *args, size_t i, mproc_args_t **out);
+/** Item i, a list, as a new list of its items (release with mproc_args_free). */
+MPROC_API int mproc_args_get_list(const mproc_args_t *args, size_t i, mproc_args_t **out);
+/** Item i, a dict, as a new list key, value, key, value ... in insertion order (release with
+ * mproc_args_free). */
+MPROC_API int mproc_args_get_dict(const mproc_args_t *args, size_t i, mproc_args_t **out);
+/** Item i, an MPROC_ARG_PYOBJECT, as a new list of five items (release with mproc_args_free):
+ * module (str), name (str), kind (int: 0 the global itself, e.g. a proxy class; 1 the result
+ * of calling it with args, as pickle's REDUCE; 2 an instance made with args, as NEWOBJ), args
+ * (a tuple, None for kind 0) and state (what pickle's BUILD set, or None). Such items come
+ * only from peers that speak Python's pickle (the manager protocol), where the decoder
+ * accepts a fixed whitelist of shapes — built-in exceptions, queue.Empty, slices, bytearrays,
+ * sets, array.array, the manager's Token and proxies (docs/manager.md). Nothing is ever looked
+ * up or run: the item is data, printed by repr as Python would show the object
+ * (KeyError('k'), {1, 2}, Token(typeid='dict', address=..., id='1')). */
+MPROC_API int mproc_args_get_pyobject(const mproc_args_t *args, size_t i, mproc_args_t **out);
+
 /** Reads items in order with the same format letters as mproc_args_build, each taking a
  * pointer ('i' int *, 'l' int64_t *, 'd' double *, 's' const char **, 'y' const void **,
- * size_t *; 'n' takes none and checks the item is None). MPROC_ETYPE / MPROC_ERANGE when the
- * list does not match. mproc_args_type(args, i) == MPROC_ARG_NONE tests for None. */
+ * size_t *; 'n' takes none and checks the item is None; '?' int *). MPROC_ETYPE /
+ * MPROC_ERANGE when the list does not match. mproc_args_type(args, i) == MPROC_ARG_NONE
+ * tests for None. */
 MPROC_API int mproc_args_parse(const mproc_args_t *args, const char *fmt, ...);
 /** The bound state of a "subclass-style" process (mproc_process_bind), in the child: a private
  * writable copy. NULL when none was bound. */

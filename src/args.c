@@ -192,10 +192,27 @@ int mproc_args_get_int(const mproc_args_t *a, size_t i, int64_t *out) {
   }
   int rc;
   mp_item tmp;
+  if (mproc_args_type(a, i) == MPROC_ARG_BIGINT) {
+    mproc__set_error_message("argument %zu: the int does not fit in 64 bits "
+                             "(mproc_args_get_bigint reads it)", i);
+    return MPROC_ERANGE;
+  }
   const mp_item *it = get(a, i, MPROC_ARG_INT, &rc, &tmp);
   if (it == NULL || out == NULL)
     return it ? MPROC_EINVAL : rc;
   *out = (int64_t)load_u64(a->enc.data + it->off);
+  return 0;
+}
+
+int mproc__args_typed(const mproc_args_t *a, size_t i, uint8_t type, const unsigned char **p,
+                      size_t *n) {
+  int rc;
+  mp_item tmp;
+  const mp_item *it = get(a, i, type, &rc, &tmp);
+  if (it == NULL)
+    return rc;
+  *p = a->enc.data + it->off;
+  *n = it->len;
   return 0;
 }
 
@@ -284,6 +301,8 @@ static int valid_item(uint8_t type, const unsigned char *p, size_t n) {
   case MPROC_ARG_FUNC:
     return n >= 24 && n < 24 + MP_MODULE_MAX; /* what mproc__target_encode writes */
   default:
+    if (mproc__value_is_data(type))
+      return mproc__value_valid(type, p, n, 0);
     return mproc__obj_is_object(type) && n >= 1;
   }
 }
@@ -540,10 +559,7 @@ int mproc__args_item(const mproc_args_t *a, size_t i, uint8_t *type, const unsig
   return 0;
 }
 
-static int plain_kind(uint8_t type) {
-  return type == MPROC_ARG_INT || type == MPROC_ARG_DOUBLE || type == MPROC_ARG_BYTES ||
-         type == MPROC_ARG_STR || type == MPROC_ARG_NONE;
-}
+static int plain_kind(uint8_t type) { return mproc__value_is_data(type); }
 
 int mproc__args_add_raw(mproc_args_t *a, uint8_t type, const void *p, size_t len) {
   if (!plain_kind(type) || !valid_item(type, p, len))

@@ -43,6 +43,39 @@ int mproc__args_view(mproc_args_t *v, uint8_t type, const void *p, size_t len);
 /* Appends src's items [from, count) to dst; connections and objects stay src's (borrowed). */
 int mproc__args_extend(mproc_args_t *dst, const mproc_args_t *src, size_t from);
 
+/* Item i's payload when it is of the given type; else the getters' codes and messages. */
+int mproc__args_typed(const mproc_args_t *a, size_t i, uint8_t type, const unsigned char **p,
+                      size_t *n);
+
+/* --- args_value.c: Python data (bool, big ints, tuple, list, dict) ------------------------- */
+/* One item of a container payload: its type and payload (pointing into the container). */
+typedef struct mp_val {
+  uint8_t type;
+  const unsigned char *p;
+  size_t n;
+} mp_val;
+/* MPROC_ARG_PYOBJECT's kind item: the global itself, called (REDUCE), created (NEWOBJ). */
+enum { MP_PY_GLOBAL = 0, MP_PY_REDUCE = 1, MP_PY_NEWOBJ = 2 };
+/* 1 for the item types that are plain data (no handles, no functions): what containers hold. */
+int mproc__value_is_data(uint8_t type);
+/* 1 if the payload is well formed for its type; containers are checked all the way down, at
+ * most MPROC_ARGS_MAX_DEPTH - depth levels deep, dicts for hashable and distinct keys. */
+int mproc__value_valid(uint8_t type, const unsigned char *p, size_t n, int depth);
+/* Starts reading a container payload: *count items follow (checked against the size). */
+int mproc__value_open(mp_rd *r, const unsigned char *p, size_t n, uint32_t *count);
+/* The next item of a container payload (valid payloads only need no further checks). */
+int mproc__value_next(mp_rd *r, mp_val *v);
+/* Python's rules for dict keys: hashable, equal (1 == 1.0 == True, nan never), hash. */
+int mproc__value_hashable(const mp_val *v);
+int mproc__value_eq(const mp_val *a, const mp_val *b);
+uint64_t mproc__value_hash(const mp_val *v);
+/* The container payload at b->data + start (to the end of b) made a dict (stride 2: key,
+ * value pairs) or a set (stride 1) as Python builds them: keys checked hashable (MPROC_ETYPE),
+ * equal keys merged (first key, last value). Rewrites the region in place. */
+int mproc__value_merge_region(mp_buf *b, size_t start, int stride);
+/* Minimal two's-complement length of n little-endian bytes. */
+size_t mproc__bigint_trim(const unsigned char *p, size_t n);
+
 /* A list holding one 8-byte value of a uniform type (mproc__args_view did the set-up): point it
  * at the next value. */
 static inline void mp_args_view_move(mproc_args_t *v, const unsigned char *p) {

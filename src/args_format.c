@@ -24,6 +24,12 @@ const char *mproc_arg_type_name(int type) {
   case MPROC_ARG_ARRAY: return "array";
   case MPROC_ARG_QUEUE: return "queue";
   case MPROC_ARG_FUNC: return "function";
+  case MPROC_ARG_BOOL: return "bool";
+  case MPROC_ARG_BIGINT: return "int";
+  case MPROC_ARG_TUPLE: return "tuple";
+  case MPROC_ARG_LIST: return "list";
+  case MPROC_ARG_DICT: return "dict";
+  case MPROC_ARG_PYOBJECT: return "object";
   default: return "unknown";
   }
 }
@@ -36,6 +42,7 @@ static int letter_type(char c) {
   case 's': return MPROC_ARG_STR;
   case 'y': return MPROC_ARG_BYTES;
   case 'n': return MPROC_ARG_NONE;
+  case '?': return MPROC_ARG_BOOL;
   case 'P': return MPROC_ARG_CONN;
   case 'Q': return MPROC_ARG_QUEUE;
   case 'L': return MPROC_ARG_LOCK;
@@ -80,6 +87,8 @@ static int build_one(mproc_args_t *a, char c, va_list *ap) {
   }
   case 'n':
     return mproc_args_add_none(a);
+  case '?':
+    return mproc_args_add_bool(a, va_arg(*ap, int));
   case 'F':
     return mproc_args_add_func(a, va_arg(*ap, mproc_fn));
   default:
@@ -188,6 +197,8 @@ static int parse_one(const mproc_args_t *a, size_t i, char c, va_list *ap) {
   case 'n':
     rc = mproc_args_type(a, i);
     return rc == MPROC_ARG_NONE ? 0 : rc < 0 ? rc : MPROC_ETYPE;
+  case '?':
+    return mproc_args_get_bool(a, i, va_arg(*ap, int *));
   case 'F':
     return parse_func(a, i, va_arg(*ap, void *));
   default:

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "args.h"
 #include "alloc.h"
 
 typedef struct out {
@@ -208,33 +208,202 @@ static void repr_str(out *o, const unsigned char *p, size_t n) {
 
 /* --- argument lists ------------------------------------------------------------------------- */
 
-static void repr_item(out *o, const mproc_args_t *a, size_t i) {
-  int t = mproc_args_type(a, i);
+/* Big ints in decimal as Python prints them, up to Python's 4300-digit limit for int to str;
+ * beyond it (where Python's repr raises ValueError) as a hexadecimal literal, which Python
+ * reads back exactly. Bytes of the magnitude are those of -v for a negative v. */
+#define BIG_DEC_BYTES 1800
+#define BIG_DEC_DIGITS 4300
+
+static unsigned char mag_byte(const unsigned char *p, size_t i, int neg, size_t first_nz) {
+  if (!neg)
+    return p[i];
+  if (i < first_nz)
+    return 0;
+  return (unsigned char)(i == first_nz ? (unsigned char)~p[i] + 1 : (unsigned char)~p[i]);
+}
+
+static void repr_bigint_hex(out *o, const unsigned char *p, size_t n, int neg, size_t nz) {
+  char tmp[4];
+  int lead = 1;
+  puts_(o, neg ? "-0x" : "0x");
+  for (size_t i = n; i-- > 0;) {
+    unsigned char b = mag_byte(p, i, neg, nz);
+    if (lead && b == 0)
+      continue;
+    snprintf(tmp, sizeof tmp, lead ? "%x" : "%02x", b);
+    lead = 0;
+    puts_(o, tmp);
+  }
+}
+
+/* Repeated division by 10^9 of the magnitude (at most BIG_DEC_BYTES bytes, on the stack). */
+static void repr_bigint(out *o, const unsigned char *p, size_t n) {
+  int neg = (p[n - 1] & 0x80) != 0;
+  size_t nz = 0;
+  while (nz < n && p[nz] == 0)
+    nz++;
+  if (n > BIG_DEC_BYTES)
+    return repr_bigint_hex(o, p, n, neg, nz);
+  unsigned char mag[BIG_DEC_BYTES];
+  uint32_t limbs[BIG_DEC_DIGITS / 9 + 2];
+  size_t len = n, nl = 0;
+  for (size_t i = 0; i < n; i++)
+    mag[i] = mag_byte(p, i, neg, nz);
+  while (len > 0 && nl < sizeof limbs / sizeof limbs[0]) {
+    uint64_t rem = 0;
+    for (size_t i = len; i-- > 0;) {
+      rem = (rem << 8) | mag[i];
+      mag[i] = (unsigned char)(rem / 1000000000u);
+      rem %= 1000000000u;
+    }
+    limbs[nl++] = (uint32_t)rem;
+    while (len > 0 && mag[len - 1] == 0)
+      len--;
+  }
+  char tmp[16];
+  snprintf(tmp, sizeof tmp, "%u", (unsigned)limbs[nl - 1]);
+  if (len > 0 || (nl - 1) * 9 + strlen(tmp) > BIG_DEC_DIGITS)
+    return repr_bigint_hex(o, p, n, neg, nz);
+  puts_(o, neg ? "-" : "");
+  puts_(o, tmp);
+  for (size_t k = nl - 1; k-- > 0;) {
+    snprintf(tmp, sizeof tmp, "%09u", (unsigned)limbs[k]);
+    puts_(o, tmp);
+  }
+}
+
+static void repr_val(out *o, const mp_val *v);
+static void repr_pyobject(out *o, const mp_val *v);
+
+/* (a, b), (a,), [a, b], {k: v, k: v} */
+static void repr_container(out *o, const mp_val *v) {
+  mp_rd r;
+  uint32_t count;
+  const char *open = v->type == MPROC_ARG_TUPLE ? "(" : v->type == MPROC_ARG_LIST ? "[" : "{";
+  const char *close = v->type == MPROC_ARG_TUPLE ? ")" : v->type == MPROC_ARG_LIST ? "]" : "}";
+  puts_(o, open);
+  if (mproc__value_open(&r, v->p, v->n, &count) != 0)
+    count = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    mp_val it;
+    if (mproc__value_next(&r, &it) != 0)
+      break;
+    if (i > 0)
+      puts_(o, v->type == MPROC_ARG_DICT && i % 2 == 1 ? ": " : ", ");
+    repr_val(o, &it);
+  }
+  if (v->type == MPROC_ARG_TUPLE && count == 1)
+    puts_(o, ",");
+  puts_(o, close);
+}
+
+/* The five fields of an MPROC_ARG_PYOBJECT; 0 if malformed. */
+static int py_fields(const mp_val *v, mp_val *f) {
+  mp_rd r;
+  uint32_t count;
+  if (mproc__value_open(&r, v->p, v->n, &count) != 0 || count != 5)
+    return 0;
+  for (int i = 0; i < 5; i++)
+    if (mproc__value_next(&r, &f[i]) != 0)
+      return 0;
+  return 1;
+}
+
+static int field_is(const mp_val *f, const char *s) {
+  return f->type == MPROC_ARG_STR && f->n == strlen(s) + 1 && memcmp(f->p, s, f->n) == 0;
+}
+
+/* The items of a tuple or list payload, separated by ", ", with a prefix before each. */
+static void repr_items(out *o, const mp_val *seq, const char *const *prefix) {
+  mp_rd r;
+  uint32_t count;
+  if (mproc__value_open(&r, seq->p, seq->n, &count) != 0)
+    return;
+  for (uint32_t i = 0; i < count; i++) {
+    mp_val it;
+    if (mproc__value_next(&r, &it) != 0)
+      return;
+    puts_(o, i ? ", " : "");
+    if (prefix && prefix[i])
+      puts_(o, prefix[i]);
+    repr_val(o, &it);
+  }
+}
+
+/* Sets as {1, 2} / set() / frozenset({1}); Token(typeid=..., address=..., id=...); the rest
+ * as Python prints exceptions: Name(args). A bare global as <class 'module.name'>. */
+static void repr_pyobject(out *o, const mp_val *v) {
+  mp_val f[5], list;
+  if (!py_fields(v, f))
+    return puts_(o, "<object>");
+  const char *mod = (const char *)f[0].p, *name = (const char *)f[1].p;
+  if (f[3].type != MPROC_ARG_TUPLE) {
+    puts_(o, "<class '"), puts_(o, mod), puts_(o, "."), puts_(o, name);
+    return puts_(o, "'>");
+  }
+  int set = field_is(&f[0], "builtins") && (field_is(&f[1], "set") || field_is(&f[1], "frozenset"));
+  mp_rd r;
+  uint32_t n;
+  if (set && mproc__value_open(&r, f[3].p, f[3].n, &n) == 0 && n == 1 &&
+      mproc__value_next(&r, &list) == 0 && list.type == MPROC_ARG_LIST) {
+    int frozen = name[0] == 'f', empty = list.n <= 4;
+    puts_(o, frozen ? "frozenset(" : empty ? "set(" : "");
+    puts_(o, empty ? "" : "{");
+    repr_items(o, &list, NULL);
+    puts_(o, empty ? "" : "}");
+    return puts_(o, frozen || empty ? ")" : "");
+  }
+  static const char *const token[] = {"typeid=", "address=", "id="};
+  int is_token = field_is(&f[1], "Token") && f[4].type == MPROC_ARG_TUPLE;
+  puts_(o, name);
+  puts_(o, "(");
+  repr_items(o, is_token ? &f[4] : &f[3], is_token ? token : NULL);
+  puts_(o, ")");
+}
+
+static void repr_val(out *o, const mp_val *v) {
   char tmp[32];
-  int64_t iv;
+  uint64_t bits = 0;
   double dv;
-  const void *p;
-  size_t n;
-  switch (t) {
+  if (v->n == 8)
+    bits = mproc__load_uint(v->p, 8);
+  switch (v->type) {
   case MPROC_ARG_INT:
-    mproc_args_get_int(a, i, &iv);
-    snprintf(tmp, sizeof tmp, "%lld", (long long)iv);
+    snprintf(tmp, sizeof tmp, "%lld", (long long)(int64_t)bits);
     return puts_(o, tmp);
   case MPROC_ARG_DOUBLE:
-    mproc_args_get_double(a, i, &dv);
+    memcpy(&dv, &bits, sizeof dv);
     return repr_double(o, dv);
   case MPROC_ARG_BYTES:
-    mproc_args_get_bytes(a, i, &p, &n);
-    return repr_bytes(o, p, n);
+    return repr_bytes(o, v->p, v->n);
   case MPROC_ARG_STR:
-    mproc_args_get_str(a, i, (const char **)&p);
-    return repr_str(o, p, strlen(p));
+    return repr_str(o, v->p, v->n - 1);
   case MPROC_ARG_NONE:
     return puts_(o, "None");
+  case MPROC_ARG_BOOL:
+    return puts_(o, v->p[0] ? "True" : "False");
+  case MPROC_ARG_BIGINT:
+    return repr_bigint(o, v->p, v->n);
+  case MPROC_ARG_TUPLE:
+  case MPROC_ARG_LIST:
+  case MPROC_ARG_DICT:
+    return repr_container(o, v);
+  case MPROC_ARG_PYOBJECT:
+    return repr_pyobject(o, v);
   default:
-    snprintf(tmp, sizeof tmp, "<%s>", mproc_arg_type_name(t));
+    snprintf(tmp, sizeof tmp, "<%s>", mproc_arg_type_name(v->type));
     return puts_(o, tmp);
   }
+}
+
+static void repr_item(out *o, const mproc_args_t *a, size_t i) {
+  static const unsigned char empty[1];
+  mp_val v;
+  if (mproc__args_item(a, i, &v.type, &v.p, &v.n) != 0)
+    return;
+  if (v.n == 0)
+    v.p = empty; /* an empty payload may have no buffer behind it */
+  repr_val(o, &v);
 }
 
 int mproc_args_repr(const mproc_args_t *a, char *buf, size_t cap) {
