@@ -266,6 +266,7 @@ int mproc__os_chan_recv_handles(os_handle h, void *buf, size_t n, size_t *got, o
 int mproc__os_close(os_handle h) {
   if (h == OS_INVALID)
     return 0;
+  mproc__w32_watch_forget((HANDLE)h); /* its zero-byte read, if a wait left one in flight */
   if (mproc__w32_sock_close((HANDLE)h) == 0) /* CloseHandle would leak Winsock's state */
     return 0;
   return CloseHandle((HANDLE)h) ? 0 : mproc__os_last_error();
