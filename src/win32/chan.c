@@ -225,6 +225,8 @@ int mproc__os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t d
   if (n == 0)
     return MPROC_EINVAL;
   if (deadline != OS_NO_DEADLINE && deadline <= mproc__os_now_ns()) {
+    if (mproc__w32_watch_quiet((HANDLE)h))
+      return MPROC_ETIMEDOUT; /* a wait's read is still in flight: nothing arrived */
     DWORD avail;
     int rc = peek_avail((HANDLE)h, &avail);
     if (rc)
