@@ -33,7 +33,9 @@
 #include "alloc.h"
 
 #define MP_HANDSHAKE_MS 5000
-#define MP_PENDING_MAX 64    /* handshakes in progress per listener; more drop the oldest */
+/* Handshakes in progress per listener; more drop the oldest. With the endpoint that is 64
+ * handles: one WaitForMultipleObjects on Windows, no helper thread per wait. */
+#define MP_PENDING_MAX 63
 #define MP_ADMIT_BATCH 16    /* new connections taken per pass, so steps are never starved */
 #define MP_WRITE_SLICE_MS 1000 /* our handshake writes are tiny: this is never reached */
 #define MP_SHARED_WAIT_MS 50 /* wait slice while other threads accept on the same listener */

@@ -447,8 +447,15 @@ static int queue_get(void *ctx, mp_buf *into) {
   return mproc__queue_get_into(((worker *)ctx)->tq, MPROC_FOREVER, into);
 }
 
+/* A record that cannot be put (the result queue is unusable) must not pass for one sent: the
+ * parent would wait for that chunk's result for good while this worker went on. Exiting makes
+ * it a death the parent settles (the chunk's finished items as lost, the rest elsewhere). */
 static void queue_put(void *ctx, const void *data, size_t len) {
-  mproc_queue_put(((worker *)ctx)->rq, data, len, MPROC_FOREVER);
+  int rc = mproc_queue_put(((worker *)ctx)->rq, data, len, MPROC_FOREVER);
+  if (rc != 0) {
+    MPROC__WARN("pool worker: cannot put a record in the result queue: %s", mproc_strerror(rc));
+    mproc__os_exit_now(70);
+  }
 }
 
 /* Runs the initializer, says hello and serves batches until told to quit (or the transport

@@ -225,6 +225,8 @@ int mproc__os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t d
   if (n == 0)
     return MPROC_EINVAL;
   if (deadline != OS_NO_DEADLINE && deadline <= mproc__os_now_ns()) {
+    if (mproc__w32_watch_quiet((HANDLE)h))
+      return MPROC_ETIMEDOUT; /* a wait's read is still in flight: nothing arrived */
     DWORD avail;
     int rc = peek_avail((HANDLE)h, &avail);
     if (rc)
@@ -266,6 +268,7 @@ int mproc__os_chan_recv_handles(os_handle h, void *buf, size_t n, size_t *got, o
 int mproc__os_close(os_handle h) {
   if (h == OS_INVALID)
     return 0;
+  mproc__w32_watch_forget((HANDLE)h); /* its zero-byte read, if a wait left one in flight */
   if (mproc__w32_sock_close((HANDLE)h) == 0) /* CloseHandle would leak Winsock's state */
     return 0;
   return CloseHandle((HANDLE)h) ? 0 : mproc__os_last_error();

@@ -29,6 +29,20 @@ DWORD mproc__w32_finish_io(HANDLE h, OVERLAPPED *ov, int64_t deadline, DWORD *n)
 HANDLE mproc__w32_event_get(void);
 void mproc__w32_event_put(HANDLE e);
 
+/* watch.c: readiness of channel ends for mproc__os_wait_any, one zero-byte read per handle
+ * kept in flight across waits. acquire: *ev is what to wait on for h (h itself unless h is a
+ * pipe or socket); 1 ready now, 0 not yet, or an MPROC_E* code; *token (NULL for other
+ * handles) goes back to release after the wait. fired: after *ev was found signalled; 0 when
+ * that was no readiness after all (the read was cancelled by its thread's exit). forget: h is
+ * about to be closed; its read is cancelled and finished. */
+int mproc__w32_watch_acquire(HANDLE h, HANDLE *ev, void **token);
+int mproc__w32_watch_fired(void *token);
+/* watch.c: 1 when h has a zero-byte read in flight that has not completed: nothing arrived
+ * since it was issued, so h is not ready (answered without a kernel call). */
+int mproc__w32_watch_quiet(HANDLE h);
+void mproc__w32_watch_release(void *token);
+void mproc__w32_watch_forget(HANDLE h);
+
 /* sock.c: for a socket, 1 if a read would not block (data, EOF or an error) and 0 if not;
  * -1 if h is no socket. Never blocks. */
 int mproc__w32_sock_poll(HANDLE h);

@@ -6,15 +6,17 @@
  *  - process handles, events (queue notifiers, a listener's wait handle) and other waitable
  *    objects: themselves;
  *  - channel ends (named pipes, connected sockets), which are not signalled by incoming data:
- *    a zero-byte overlapped ReadFile with a pooled event. It completes when data arrives or
- *    the peer goes, moves no bytes, and is cancelled (then waited for: the OVERLAPPED lives
- *    here) when another handle wins. One that completes at once means ready now.
+ *    the event of a zero-byte overlapped ReadFile that each handle keeps in flight across
+ *    waits (watch.c): a wait re-issues only the reads that completed since the last one, so
+ *    waiting on many quiet connections costs no kernel calls for them. One that completes at
+ *    once means ready now.
  * Up to 64 objects are one WaitForMultipleObjects. Beyond that, helper threads take groups of
  * 63 (plus a shared cancel event each) and report the first hit through a "done" event that
  * the calling thread waits on beside its own 63: any number of handles, no polling.
  *
  * A deadline that has passed only looks (PeekNamedPipe, select, a zero wait), issuing nothing
- * that would need cancelling: mproc_wait's sweep over the other handles takes that path.
+ * that would need cancelling: mproc_wait's sweep over the other handles takes that path. A
+ * handle whose kept read is still in flight is known to be quiet without asking.
  */
 #include <windows.h>
 
@@ -57,50 +59,8 @@ void mproc__w32_event_put(HANDLE e) {
     CloseHandle(e);
 }
 
-/* --- one watched handle ------------------------------------------------------------------- */
-
-typedef struct watch {
-  HANDLE h;      /* the caller's handle */
-  HANDLE ev;     /* what is waited on: h itself, or the pooled event of the zero-byte read */
-  int reading;   /* a zero-byte read is outstanding on h */
-  OVERLAPPED ov;
-} watch;
-
 static int deadline_passed(int64_t deadline) {
   return deadline != OS_NO_DEADLINE && mproc__os_now_ns() >= deadline;
-}
-
-/* Prepares w for h: 1 ready now, 0 armed, or an MPROC_E* code. A read that fails at once (a
- * broken pipe, a reset socket) counts as ready: the caller's read reports it. */
-static int arm(watch *w, HANDLE h) {
-  static char none;
-  w->h = w->ev = h;
-  w->reading = 0;
-  if (GetFileType(h) != FILE_TYPE_PIPE) /* sockets say "pipe" too */
-    return 0;
-  if ((w->ev = mproc__w32_event_get()) == NULL)
-    return mproc__os_last_error();
-  memset(&w->ov, 0, sizeof w->ov);
-  w->ov.hEvent = w->ev;
-  if (ReadFile(h, &none, 0, NULL, &w->ov))
-    return 1;
-  if (GetLastError() == ERROR_IO_PENDING) {
-    w->reading = 1;
-    return 0;
-  }
-  return 1;
-}
-
-/* Undoes arm(): cancels an outstanding read and waits until the kernel is done with it. */
-static void disarm(watch *w) {
-  DWORD n;
-  if (w->reading) {
-    if (WaitForSingleObject(w->ev, 0) != WAIT_OBJECT_0)
-      CancelIoEx(w->h, &w->ov);
-    GetOverlappedResult(w->h, &w->ov, &n, TRUE);
-  }
-  if (w->ev != w->h)
-    mproc__w32_event_put(w->ev);
 }
 
 /* --- looking without waiting -------------------------------------------------------------- */
@@ -126,7 +86,7 @@ static int ready_now(HANDLE h) {
 
 static int look(const os_handle *hs, size_t n, size_t *ready) {
   for (size_t i = 0; i < n; i++) {
-    if (hs[i] == OS_INVALID)
+    if (hs[i] == OS_INVALID || mproc__w32_watch_quiet((HANDLE)hs[i]))
       continue;
     int rc = ready_now((HANDLE)hs[i]);
     if (rc == 1)
@@ -240,19 +200,24 @@ static int wait_many(const HANDLE *h, size_t n, int64_t deadline, size_t *which)
 
 /* --- the entry point -------------------------------------------------------------------------- */
 
-static int wait_armed(const os_handle *hs, size_t n, int64_t deadline, size_t *ready) {
-  watch *ws = mproc__malloc(n * sizeof *ws);
-  size_t *idx = mproc__malloc(n * sizeof *idx);
-  HANDLE *evs = mproc__malloc(n * sizeof *evs);
+/* Releases what acquire() took for the first m handles. */
+static void release_all(void **tok, size_t m) {
+  for (size_t k = 0; k < m; k++)
+    mproc__w32_watch_release(tok[k]);
+}
+
+/* One round: 1 with *ready, 0 on timeout, 2 when the winner turned out not to be ready (wait
+ * again), or an error. */
+static int wait_round(const os_handle *hs, size_t n, int64_t deadline, size_t *ready,
+                      void **tok, size_t *idx, HANDLE *evs) {
   size_t m = 0, which = 0;
-  int rc = ws && idx && evs ? 0 : MPROC_ENOMEM;
+  int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     if (hs[i] == OS_INVALID)
       continue;
-    rc = arm(&ws[m], (HANDLE)hs[i]);
-    if (rc >= 0) { /* armed, or ready now: either way it must be disarmed */
+    rc = mproc__w32_watch_acquire((HANDLE)hs[i], &evs[m], &tok[m]);
+    if (rc >= 0) { /* waiting, or ready now: either way it is released */
       idx[m] = i;
-      evs[m] = ws[m].ev;
       if (rc == 1)
         which = m;
       m++;
@@ -260,11 +225,22 @@ static int wait_armed(const os_handle *hs, size_t n, int64_t deadline, size_t *r
   }
   if (rc == 0)
     rc = m == 0 ? MPROC_EINVAL : wait_many(evs, m, deadline, &which);
-  for (size_t k = 0; k < m; k++)
-    disarm(&ws[k]);
+  if (rc == 1 && !mproc__w32_watch_fired(tok[which]))
+    rc = 2;
   if (rc == 1)
     *ready = idx[which];
-  mproc__free(ws);
+  release_all(tok, m);
+  return rc;
+}
+
+static int wait_armed(const os_handle *hs, size_t n, int64_t deadline, size_t *ready) {
+  void **tok = mproc__malloc(n * sizeof *tok);
+  size_t *idx = mproc__malloc(n * sizeof *idx);
+  HANDLE *evs = mproc__malloc(n * sizeof *evs);
+  int rc = tok && idx && evs ? 2 : MPROC_ENOMEM;
+  while (rc == 2)
+    rc = wait_round(hs, n, deadline, ready, tok, idx, evs);
+  mproc__free(tok);
   mproc__free(idx);
   mproc__free(evs);
   return rc == 1 ? 0 : rc == 0 ? MPROC_ETIMEDOUT : rc;
