@@ -133,7 +133,7 @@ static inline void example_join(mproc_process_t *p) {
             msg ? msg : "(no message)");
     exit(1);
   }
-  mproc_process_close(p);
+  mproc_process_free(p);
 }
 
 /* 1 if flag (e.g. "--join") is among the arguments. */
@@ -283,7 +283,7 @@ static inline int example_join_all(mproc_process_t **procs, int n) {
               mproc_process_error(procs[i]) ? mproc_process_error(procs[i]) : "(no message)");
       failed = 1;
     }
-    mproc_process_close(procs[i]);
+    mproc_process_free(procs[i]);
   }
   return failed;
 }

@@ -98,7 +98,7 @@ int main(int argc, char **argv) {
   if (p == NULL)
     return 1;
   int code_p = report(p);
-  mproc_process_close(p);
+  mproc_process_free(p);
 
   mproc_process_t *q = start(sleeper, NULL);
   if (q == NULL)
@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
   if (rc != 0)
     return example_die("mproc_process_terminate", rc);
   int code_q = report(q);
-  mproc_process_close(q);
+  mproc_process_free(q);
 
   return code_p == 3 && code_q == -15 ? 0 : 1;
 }

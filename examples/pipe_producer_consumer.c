@@ -156,12 +156,12 @@ int main(int argc, char **argv) {
       (rc = mproc_process_bind(prod, &state, sizeof state)) != 0 ||
       (rc = mproc_process_start(prod)) != 0)
     return example_die("starting the producter", rc);
-  mproc_conn_close(conn2); /* the producter holds this end alone: its exit is the EOF */
+  mproc_conn_free(conn2); /* the producter holds this end alone: its exit is the EOF */
 
   if ((rc = make(&cons, consumer_run, "consumer", conn1)) != 0 ||
       (rc = mproc_process_start(cons)) != 0)
     return example_die("starting the consumer", rc);
-  mproc_conn_close(conn1);
+  mproc_conn_free(conn1);
 
   int ok = 1;
   mproc_process_t *procs[2] = {cons, prod}; /* consumer.join(), then the producter */
@@ -173,7 +173,7 @@ int main(int argc, char **argv) {
               mproc_process_error(procs[i]) ? mproc_process_error(procs[i]) : "(no message)");
       ok = 0;
     }
-    mproc_process_close(procs[i]);
+    mproc_process_free(procs[i]);
   }
   return ok ? 0 : 1;
 }

@@ -428,11 +428,14 @@ MPROC_API int mproc_process_stop(mproc_process_t *p, int64_t grace_ms);
 /** An OS object that becomes ready when the process exits (a pidfd or pipe fd on POSIX, usable
  * with poll; a process HANDLE on Windows). MPROC_ESTATE before start. */
 MPROC_API int mproc_process_sentinel(const mproc_process_t *p, intptr_t *out);
-/** Like Python's close(): MPROC_ESTATE (handle left intact) while the process runs; otherwise
- * releases everything. NULL is accepted. */
+/** Python's close(): MPROC_ESTATE (nothing done) while the process runs; otherwise releases
+ * the OS objects the handle holds. The handle stays valid until mproc_process_free: name, pid,
+ * daemon, error and child_error still answer, start, join, is_alive, exitcode, sentinel,
+ * terminate, kill, stop and wait_any say MPROC_ECLOSED. Closing again is 0; NULL is accepted. */
 MPROC_API int mproc_process_close(mproc_process_t *p);
-/** Releases the handle in any state. A running child is not killed: the library keeps reaping
- * it (non-daemon children are still joined at exit), so it never becomes a zombie. */
+/** Releases the handle in any state (closed or not); the last use of it. A running child is not
+ * killed: the library keeps reaping it (non-daemon children are still joined at exit), so it
+ * never becomes a zombie. NULL is accepted. */
 MPROC_API void mproc_process_free(mproc_process_t *p);
 
 /** Waits until at least one of the started processes has exited; *index (may be NULL) names
@@ -510,11 +513,14 @@ MPROC_API intptr_t mproc_conn_fileno(const mproc_conn_t *c);
 MPROC_API int mproc_conn_readable(const mproc_conn_t *c);
 /** 1 if this end can send, else 0. */
 MPROC_API int mproc_conn_writable(const mproc_conn_t *c);
-/** Closes and frees the connection. NULL is accepted. A connection a child got from its
- * argument list (mproc_args_get_conn) belongs to the list: closing it closes its channel only
- * (the pointer stays valid, further calls say MPROC_ECLOSED, closing again is 0), and the list
- * frees it once after the target returns, as Python's conn.close() in a child expects. */
+/** Python's conn.close(): closes the channel (the peer sees EOF). The handle stays valid until
+ * mproc_conn_free: send and recv say MPROC_ECLOSED, fileno is -1, closing again is 0. NULL is
+ * accepted. */
 MPROC_API int mproc_conn_close(mproc_conn_t *c);
+/** Closes the connection if it is open and releases the handle; the last use of it. NULL is
+ * accepted. A connection a child got from its argument list (mproc_args_get_conn) belongs to
+ * the list: freeing it only closes it, and the list frees it after the target returns. */
+MPROC_API void mproc_conn_free(mproc_conn_t *c);
 /** Releases buffers the library returned (mproc_conn_recv_bytes). */
 MPROC_API void mproc_free(void *p);
 
@@ -556,8 +562,13 @@ MPROC_API int mproc_listener_new(mproc_listener_t **out, const char *address, co
 MPROC_API int mproc_listener_accept(mproc_listener_t *l, int64_t timeout_ms, mproc_conn_t **out);
 /** The bound address in the same syntax (with the real port for port 0). */
 MPROC_API const char *mproc_listener_address(const mproc_listener_t *l);
-/** Stops listening and frees the listener. NULL is accepted. */
+/** Python's Listener.close(): stops listening (connections already accepted stay open). The
+ * handle stays valid until mproc_listener_free: accept says MPROC_ECLOSED, address still
+ * answers, closing again is 0. NULL is accepted. */
 MPROC_API int mproc_listener_close(mproc_listener_t *l);
+/** Closes the listener if it is open and releases the handle; the last use of it. NULL is
+ * accepted. */
+MPROC_API void mproc_listener_free(mproc_listener_t *l);
 /** Connects and answers the handshake; MPROC_EAUTH on a wrong key. */
 MPROC_API int mproc_client(const char *address, const void *authkey, size_t keylen,
                            int64_t timeout_ms, mproc_conn_t **out);
@@ -915,14 +926,18 @@ MPROC_API int mproc_shared_memory_create(mproc_shared_memory_t **out, const char
                                          size_t size);
 /** Opens an existing block by name; its size is read from the object. MPROC_ENOENT if missing. */
 MPROC_API int mproc_shared_memory_attach(mproc_shared_memory_t **out, const char *name);
-/** The mapped block. */
+/** The mapped block; NULL after mproc_shared_memory_close. */
 MPROC_API void *mproc_shared_memory_buf(const mproc_shared_memory_t *s);
 /** Size of the block in bytes. */
 MPROC_API size_t mproc_shared_memory_size(const mproc_shared_memory_t *s);
 /** The block's name. */
 MPROC_API const char *mproc_shared_memory_name(const mproc_shared_memory_t *s);
-/** Unmaps and frees this handle (the block stays for others). NULL is accepted. */
+/** Python's SharedMemory.close(): unmaps the block in this process (it stays for others). The
+ * handle stays valid until mproc_shared_memory_free: buf is NULL, size and name still answer,
+ * unlink still works, closing again is 0. NULL is accepted. */
 MPROC_API int mproc_shared_memory_close(mproc_shared_memory_t *s);
+/** Closes the handle if it is open and releases it; the last use of it. NULL is accepted. */
+MPROC_API void mproc_shared_memory_free(mproc_shared_memory_t *s);
 /** Removes the name (POSIX): processes that have it open keep their memory. */
 MPROC_API int mproc_shared_memory_unlink(mproc_shared_memory_t *s);
 /** Removes a name left behind, e.g. by a program that crashed. MPROC_ENOENT if there is none. */
@@ -1002,7 +1017,8 @@ MPROC_API int mproc_queue_empty(const mproc_queue_t *q);
 /** 1 if a bounded queue is full, else 0. */
 MPROC_API int mproc_queue_full(const mproc_queue_t *q);
 /** This process will not use the queue any more (Python's close()): later put/get on this
- * handle are MPROC_ECLOSED. Items already put stay deliverable. */
+ * handle are MPROC_ECLOSED. Items already put stay deliverable. The handle stays valid until
+ * mproc_queue_free; closing again is 0, NULL is accepted. */
 MPROC_API int mproc_queue_close(mproc_queue_t *q);
 /** Waits until this process's overflow (unbounded queues, Windows) is in the ring; elsewhere
  * there is none to wait for. */
@@ -1015,7 +1031,8 @@ MPROC_API int mproc_queue_task_done(mproc_queue_t *q);
 /** JoinableQueue: until every item put has been task_done. MPROC_ETIMEDOUT after the timeout.
  * Items that can never arrive count as done (Windows: those a killed producer still held). */
 MPROC_API int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms);
-/** Waits for this process's overflow (unless cancelled), then frees the handle. */
+/** Closes the handle if it is open, waits for this process's overflow (unless cancelled),
+ * then releases the handle; the last use of it. NULL is accepted. */
 MPROC_API void mproc_queue_free(mproc_queue_t *q);
 
 /** Appends a queue for a child. */
@@ -1198,7 +1215,9 @@ MPROC_API int mproc_pool_imap_unordered(mproc_pool_t *pool, mproc_task_fn fn,
                                         const mproc_args_t *items,
                                         const mproc_task_options *opts, mproc_result_t **out);
 
-/** No more work may be submitted (MPROC_ECLOSED); what was submitted still runs. */
+/** Python's Pool.close(): no more work may be submitted (MPROC_ECLOSED); what was submitted
+ * still runs. The handle stays valid until mproc_pool_free (join after close); closing again is
+ * 0, NULL is accepted. */
 MPROC_API int mproc_pool_close(mproc_pool_t *pool);
 /** Stops every worker now (SIGTERM, then SIGKILL after 500 ms), even mid-task; outstanding
  * items fail with MPROC_ECANCELED. Returns within about a second, from any thread. */

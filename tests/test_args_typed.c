@@ -80,8 +80,8 @@ TEST(format_letters_objects, 60, ALL) {
   ASSERT_EQ(x, 41);
   ASSERT_OK(mproc_array_get_int(arr, 1, &x));
   ASSERT_EQ(x, 42);
-  mproc_conn_close(r);
-  mproc_conn_close(w);
+  mproc_conn_free(r);
+  mproc_conn_free(w);
   mproc_queue_free(q);
   mproc_condition_free(cv);
   mproc_lock_free(l);
@@ -107,7 +107,7 @@ TEST(format_mismatch_in_child, 60, ALL) {
   ASSERT_EQ(t_join_code(p), 3);
   ASSERT_TRUE(strcmp(mproc_process_error(p),
                      "argument 1: format 'L' wants a lock, the list holds a str") == 0);
-  mproc_process_close(p);
+  mproc_process_free(p);
 }
 
 TEST(format_mismatch_messages, 30, ONCE) {
@@ -226,8 +226,8 @@ TEST(putf_and_sendf, 30, ONCE) {
   mproc_args_repr(got, buf, sizeof buf);
   ASSERT_TRUE(strcmp(buf, "[0.5, b'ab']") == 0);
   mproc_args_free(got);
-  mproc_conn_close(r);
-  mproc_conn_close(w);
+  mproc_conn_free(r);
+  mproc_conn_free(w);
 }
 
 TEST(func_rejects_null, 30, ONCE) {
@@ -335,5 +335,5 @@ TEST(check_macro_exits_with_report, 60, ALL) {
   ASSERT_TRUE(strstr(msg, "mproc_args_parse(a, \"L\", &l) failed: MPROC_ETYPE") != NULL);
   ASSERT_TRUE(strstr(msg, "test_args_typed.c:") != NULL);
   ASSERT_TRUE(strstr(msg, "format 'L' wants a lock, the list holds an int") != NULL);
-  mproc_process_close(p);
+  mproc_process_free(p);
 }
