@@ -19,9 +19,8 @@
  *         assert parallel == serial
  *         print(f"speed-up: {serial_time / parallel_time:.2f}x")
  *
- * map splits the records into chunks (here about 64 per worker, so that the progress bar on
- * stderr, which counts items as chunks come back, moves smoothly; Python's rule would give
- * four), and the per-record cost of the pool stays small. The program
+ * map splits the records into chunks (Python's rule: four per worker); the progress bar on
+ * stderr counts records as they are done, and the per-record cost of the pool stays small. The program
  * checks every record's result against the serial run. The pool's time counts from its
  * creation to map's return, so it includes starting the workers (mproc_pool_new returns while
  * they are still starting; under spawn each one runs the program anew).
