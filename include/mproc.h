@@ -507,6 +507,12 @@ MPROC_API int mproc_conn_send(mproc_conn_t *c, const mproc_args_t *values);
 MPROC_API int mproc_conn_recv(mproc_conn_t *c, int64_t timeout_ms, mproc_args_t **values);
 /** conn.send((...)) in one call: the message is the list the format letters build. */
 MPROC_API int mproc_conn_sendf(mproc_conn_t *c, const char *fmt, ...);
+/** x = conn.recv() in one call: receives one message (as mproc_conn_recv) and reads it into
+ * variables with mproc_args_parse's letters i l d n (values copied out; the message is freed
+ * before the call returns, so s y and objects are MPROC_EINVAL: use mproc_conn_recv for
+ * those). MPROC_EEOF, MPROC_ETIMEDOUT and the rest as mproc_conn_recv; MPROC_ETYPE when the
+ * message does not match, e.g. mproc_conn_recvf(c, MPROC_FOREVER, "d", &t). */
+MPROC_API int mproc_conn_recvf(mproc_conn_t *c, int64_t timeout_ms, const char *fmt, ...);
 /** The fd (POSIX) or HANDLE (Windows) as an integer; -1 once closed. */
 MPROC_API intptr_t mproc_conn_fileno(const mproc_conn_t *c);
 /** 1 if this end can receive, else 0. */
@@ -1008,6 +1014,10 @@ MPROC_API int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms,
 /** q.put((...)) in one call: the item is the list the format letters build (mproc_args_build's
  * letters, without objects), e.g. mproc_queue_putf(q, MPROC_FOREVER, "i", x). */
 MPROC_API int mproc_queue_putf(mproc_queue_t *q, int64_t timeout_ms, const char *fmt, ...);
+/** x = q.get() in one call: takes one item put with mproc_queue_put_values / mproc_queue_putf
+ * and reads it into variables with the letters i l d n (as mproc_conn_recvf), e.g.
+ * mproc_queue_getf(q, MPROC_FOREVER, "i", &x). */
+MPROC_API int mproc_queue_getf(mproc_queue_t *q, int64_t timeout_ms, const char *fmt, ...);
 /** Items in the queue now (exact at the moment it was read; others may change it at once).
  * Windows: items still held back in a producer's overflow are not counted. */
 MPROC_API int64_t mproc_queue_qsize(const mproc_queue_t *q);
@@ -1190,6 +1200,11 @@ MPROC_API int mproc_pool_apply(mproc_pool_t *pool, mproc_task_fn fn, const mproc
 MPROC_API int mproc_pool_apply_async(mproc_pool_t *pool, mproc_task_fn fn,
                                      const mproc_args_t *args, const mproc_task_options *opts,
                                      mproc_result_t **out);
+/** res = pool.apply_async(fn, (...)) in one call: the arguments given by format letters (those
+ * of mproc_args_build), default task options, e.g.
+ * mproc_pool_apply_asyncf(pool, func, &res, "i", 20). */
+MPROC_API int mproc_pool_apply_asyncf(mproc_pool_t *pool, mproc_task_fn fn, mproc_result_t **out,
+                                      const char *fmt, ...);
 /** map(fn, items): *results has one value per item, in order. Returns 0, or the code of the
  * first failed item; *results is set even then (failed items are None), so nothing that
  * succeeded is lost; mproc_result_status tells them apart through the _async form. */
@@ -1235,6 +1250,10 @@ MPROC_API void mproc_pool_free(mproc_pool_t *pool);
  * is still set for a map, failed items None), or MPROC_ETIMEDOUT when not ready in time
  * (values untouched). values may be NULL. Release *values with mproc_args_free. */
 MPROC_API int mproc_result_get(mproc_result_t *res, int64_t timeout_ms, mproc_args_t **values);
+/** x = res.get(timeout) in one call: mproc_result_get, then the values read into variables
+ * with the letters i l d n (as mproc_conn_recvf), e.g. mproc_result_getf(res, 1000, "l", &x)
+ * for an apply whose task added one int64. */
+MPROC_API int mproc_result_getf(mproc_result_t *res, int64_t timeout_ms, const char *fmt, ...);
 /** 0 once ready, MPROC_ETIMEDOUT otherwise. */
 MPROC_API int mproc_result_wait(mproc_result_t *res, int64_t timeout_ms);
 /** 1 if ready, else 0. */
