@@ -1270,6 +1270,10 @@ MPROC_API int mproc_result_progress(mproc_result_t *res, size_t *done, size_t *t
  * MPROC_ETIMEDOUT when the next one is not ready in time. */
 MPROC_API int mproc_result_next(mproc_result_t *res, int64_t timeout_ms, mproc_args_t **value,
                                 size_t *index);
+/** for x in it: one step in one call: mproc_result_next, then the value read into variables
+ * with the letters i l d n (as mproc_conn_recvf), e.g.
+ * while (mproc_result_nextf(it, MPROC_FOREVER, "l", &x) == 0). MPROC_EEOF after the last. */
+MPROC_API int mproc_result_nextf(mproc_result_t *res, int64_t timeout_ms, const char *fmt, ...);
 /** Per item, once that item is finished: 0 or its failure code; MPROC_ETIMEDOUT if it is not
  * finished yet; MPROC_ERANGE past the end. */
 MPROC_API int mproc_result_status(mproc_result_t *res, size_t i);

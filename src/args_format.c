@@ -346,6 +346,18 @@ int mproc_result_getf(mproc_result_t *res, int64_t timeout_ms, const char *fmt, 
   return rc;
 }
 
+int mproc_result_nextf(mproc_result_t *res, int64_t timeout_ms, const char *fmt, ...) {
+  mproc_args_t *got = NULL;
+  int rc = copied_only(fmt);
+  if (rc == 0)
+    rc = mproc_result_next(res, timeout_ms, &got, NULL);
+  va_list ap;
+  va_start(ap, fmt);
+  rc = parse_and_free(rc, got, fmt, &ap);
+  va_end(ap);
+  return rc;
+}
+
 int mproc_pool_apply_asyncf(mproc_pool_t *pool, mproc_task_fn fn, mproc_result_t **out,
                             const char *fmt, ...) {
   if (out == NULL || fmt == NULL)

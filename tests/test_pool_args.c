@@ -78,6 +78,17 @@ TEST(apply_asyncf_and_result_getf, 60, ALL) {
   ASSERT_RC(mproc_result_getf(res, 60000, "d", &(double){0}), MPROC_ETYPE);
   ASSERT_RC(mproc_result_getf(res, 60000, "s", &(const char *){0}), MPROC_EINVAL);
   mproc_result_free(res);
+  /* for x in pool.imap(f, items) */
+  mproc_args_t *items;
+  ASSERT_OK(mproc_args_build(&items, "ll", PT_SQUARE * PT_ACT + 2, PT_SQUARE * PT_ACT + 3));
+  ASSERT_OK(mproc_pool_imap(pool, pt_script, items, NULL, &res));
+  mproc_args_free(items);
+  ASSERT_OK(mproc_result_nextf(res, 60000, "l", &x));
+  ASSERT_EQ(x, 4);
+  ASSERT_OK(mproc_result_nextf(res, 60000, "l", &x));
+  ASSERT_EQ(x, 9);
+  ASSERT_RC(mproc_result_nextf(res, 60000, "l", &x), MPROC_EEOF);
+  mproc_result_free(res);
   ASSERT_RC(mproc_pool_apply_asyncf(pool, pt_script, NULL, "l", (int64_t)0), MPROC_EINVAL);
   ASSERT_RC(mproc_pool_apply_asyncf(pool, pt_script, &res, "?"), MPROC_EINVAL);
   ASSERT_TRUE(res == NULL);
