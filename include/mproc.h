@@ -203,7 +203,10 @@ MPROC_API int mproc_main(int argc, char **argv);
  * then never starts the host, and needs no mproc_main in the host. Targets and tasks must then
  * live in a shared library (the child loads it by path); a target in the host's executable
  * fails to resolve in the child (MPROC_ENOTARGET or MPROC_EBUILDMISMATCH), never runs wrong
- * code. fork and forkserver are unaffected. Thread-safe; applies to processes started after.
+ * code. The forkserver's server is started from the same program (as Python's forkserver does;
+ * the server is started once, with the program set at that moment), so a host without
+ * mproc_main may use forkserver too. fork is unaffected. Thread-safe; applies to processes
+ * started after.
  * @return 0, or MPROC_EINVAL for "" or a path of 4096 bytes or more. */
 MPROC_API int mproc_set_executable(const char *path);
 /** Copies the path set with mproc_set_executable into buf: 0, MPROC_ENOENT when none is set,

@@ -262,9 +262,8 @@ static int check_start(mproc_process_t *p, mproc_start_method *m) {
   *m = p->method ? p->method : mproc_get_start_method();
   if (!mproc_start_method_available(*m))
     return MPROC_ENOTSUP;
-  if (*m != MPROC_START_FORK && !mproc__main_called() &&
-      (*m != MPROC_START_SPAWN || !has_executable()))
-    return MPROC_ENOMAIN;
+  if (*m != MPROC_START_FORK && !mproc__main_called() && !has_executable())
+    return MPROC_ENOMAIN; /* spawn and the forkserver's server run the set executable too */
   if (*m == MPROC_START_FORK && !fork_allowed(p))
     return MPROC_EUNSAFE;
   os_handle distinct[MP_MAX_PASSED_HANDLES + 1]; /* objects in one segment share a handle */
@@ -290,12 +289,9 @@ static int start_spawn(mproc_process_t *p, os_handle child_end) {
   os_handle inherit[1 + MP_MAX_PASSED_HANDLES];
   inherit[0] = child_end; /* connections passed as arguments keep their values in the child */
   size_t n = 1 + mproc__args_handles(p->args, inherit + 1, MP_MAX_PASSED_HANDLES);
-  char exe[4096];
-  char *self_argv[2] = {exe, NULL};
-  int own_exe = mproc_get_executable(exe, sizeof exe) == 0;
-  char *const *argv = mproc__main_argv();
-  if (argv == NULL && own_exe)
-    argv = self_argv; /* a host that never called mproc_main: the helper needs no argv */
+  char exe[4096], *self_argv[2];
+  char *const *argv;
+  int own_exe = mproc__spawn_program(exe, sizeof exe, self_argv, &argv);
   os_spawn_req req = {argv, env, inherit, n, dies_with_parent(p), own_exe ? exe : NULL};
   return mproc__os_proc_spawn(&req, &p->proc);
 }
