@@ -105,12 +105,12 @@ int main(int argc, char **argv) {
   printf("\n");
   mproc_result_free(res);
 
-  MPROC_CHECK(mproc_pool_apply_asyncf(p, func, &res, "i", 20)); /* res = p.apply_async(func, (20,)) */
+  MPROC_CHECK(mproc_pool_apply_asyncf(p, func, &res, "i", 20)); /* p.apply_async(func, (20,)) */
   MPROC_CHECK(mproc_result_getf(res, 1000, "l", &x));           /* print res.get(timeout=1) */
   printf("%lld\n", (long long)x);
   mproc_result_free(res);
 
-  MPROC_CHECK(mproc_pool_apply_asyncf(p, os_getpid, &res, "")); /* res = p.apply_async(os.getpid, ()) */
+  MPROC_CHECK(mproc_pool_apply_asyncf(p, os_getpid, &res, "")); /* p.apply_async(os.getpid, ()) */
   MPROC_CHECK(mproc_result_getf(res, 1000, "l", &x));
   printf("%lld\n", (long long)x);
   mproc_result_free(res);
