@@ -194,7 +194,7 @@ int mproc_listener_new(mproc_listener_t **out, const char *address, const void *
   *out = l;
   return 0;
 fail:
-  mproc_listener_close(l);
+  mproc_listener_free(l);
   return rc;
 }
 
