@@ -118,9 +118,9 @@ static int mproc_start_child(variant *v, enum kind k) {
     v->proc = NULL;
   }
   mproc_args_free(args);
-  mproc_conn_close(theirs); /* the child holds its own end now */
+  mproc_conn_free(theirs); /* the child holds its own end now */
   if (err) {
-    mproc_conn_close(mine);
+    mproc_conn_free(mine);
     v->proc = NULL;
     return report_mproc("starting the mproc child", err);
   }
@@ -160,7 +160,7 @@ static int mproc_stop(variant *v) {
   err = mproc_conn_send_bytes(v->conn, "", 0, 0, 0);
   if (err == 0) err = mproc_process_join(v->proc, 10000);
   if (err == 0) err = mproc_process_exitcode(v->proc, &code);
-  mproc_conn_close(v->conn);
+  mproc_conn_free(v->conn);
   v->conn = NULL;
   if (err) {
     mproc_process_kill(v->proc);

@@ -100,8 +100,7 @@ static int mproc_one(mproc_start_method method) {
     report_mproc_p("mproc_process_join", err, p);
   else
     rc = check_exit(p);
-  /* free, not close, when something failed: it releases the handle in any state. */
-  if (rc != 0 || mproc_process_close(p) != 0) mproc_process_free(p);
+  mproc_process_free(p); /* releases the handle in any state */
   return rc;
 }
 

@@ -139,8 +139,8 @@ static double rtt_mproc_us(long n) {
     fail("mproc round trip", rc);
   WaitForSingleObject(t, INFINITE);
   CloseHandle(t);
-  mproc_conn_close(a);
-  mproc_conn_close(b);
+  mproc_conn_free(a);
+  mproc_conn_free(b);
   return us;
 }
 

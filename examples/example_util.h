@@ -54,6 +54,22 @@ static inline double example_now(void) {
 #endif
 }
 
+/* time.time(): seconds since the epoch. */
+static inline double example_time(void) {
+#ifdef _WIN32
+  FILETIME ft;
+  GetSystemTimeAsFileTime(&ft);
+  ULARGE_INTEGER t;
+  t.LowPart = ft.dwLowDateTime;
+  t.HighPart = ft.dwHighDateTime;
+  return (double)(t.QuadPart - 116444736000000000ULL) / 1e7;
+#else
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+#endif
+}
+
 /* Wall-clock time of day as "HH:MM:SS.mmm" — time.ctime() with milliseconds, because the
  * examples sleep fractions of a second where the tutorials sleep whole seconds. */
 static inline const char *example_clock(char *buf, size_t size) {
@@ -133,7 +149,7 @@ static inline void example_join(mproc_process_t *p) {
             msg ? msg : "(no message)");
     exit(1);
   }
-  mproc_process_close(p);
+  mproc_process_free(p);
 }
 
 /* 1 if flag (e.g. "--join") is among the arguments. */
@@ -142,6 +158,14 @@ static inline int example_has_flag(int argc, char **argv, const char *flag) {
     if (strcmp(argv[i], flag) == 0)
       return 1;
   return 0;
+}
+
+/* The number after an option (argparse's `--count N`), or def when it is absent. */
+static inline long example_arg_long(int argc, char **argv, const char *flag, long def) {
+  for (int i = 1; i + 1 < argc; i++)
+    if (strcmp(argv[i], flag) == 0)
+      return strtol(argv[i + 1], NULL, 10);
+  return def;
 }
 
 /* Prints "what: <message> (MPROC_E...)" to stderr and returns 1, for `return example_die(...)`
@@ -283,7 +307,7 @@ static inline int example_join_all(mproc_process_t **procs, int n) {
               mproc_process_error(procs[i]) ? mproc_process_error(procs[i]) : "(no message)");
       failed = 1;
     }
-    mproc_process_close(procs[i]);
+    mproc_process_free(procs[i]);
   }
   return failed;
 }

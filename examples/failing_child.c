@@ -35,11 +35,9 @@
 #include "example_util.h"
 
 static int parse_record(const mproc_args_t *args) {
-  int n = 0;
-  int rc = mproc_args_parse(args, "i", &n);
-  if (rc != 0)
-    return mproc_fail(2, "parse_record: bad arguments: %s", mproc_strerror(rc));
-  return mproc_fail(3, "record %d: value out of range", n);
+  int n;
+  MPROC_CHECK(mproc_args_parse(args, "i", &n));
+  return mproc_fail(3, "record %d: value out of range", n); /* sys.exit(3), with a message */
 }
 
 static int sleeper(const mproc_args_t *args) {
@@ -48,66 +46,29 @@ static int sleeper(const mproc_args_t *args) {
   return 0;
 }
 
-/* Starts target(args) and returns the handle, or NULL after printing why. */
-static mproc_process_t *start(mproc_target_fn target, mproc_args_t *args) {
-  mproc_process_t *p;
-  int rc = mproc_process_new(&p, target, args);
-  mproc_args_free(args);
-  if (rc != 0) {
-    example_die("mproc_process_new", rc);
-    return NULL;
-  }
-  rc = mproc_process_start(p);
-  if (rc != 0) {
-    example_die("mproc_process_start", rc);
-    mproc_process_free(p);
-    return NULL;
-  }
-  return p;
-}
-
-/* Joins p, prints its exit code and message; returns the code or -1000 on error. */
+/* p.join(); print(f"{p.name}: exitcode = {p.exitcode}"), plus the child's message. */
 static int report(mproc_process_t *p) {
-  int code = MPROC_EXIT_UNKNOWN;
-  int rc = mproc_process_join(p, MPROC_FOREVER);
-  if (rc == 0)
-    rc = mproc_process_exitcode(p, &code);
-  if (rc != 0) {
-    example_die("join", rc);
-    return MPROC_EXIT_UNKNOWN;
-  }
+  int code;
+  MPROC_CHECK(mproc_process_join(p, MPROC_FOREVER));
+  MPROC_CHECK(mproc_process_exitcode(p, &code));
   const char *msg = mproc_process_error(p);
-  printf("%s: exitcode = %d", mproc_process_name(p), code);
-  if (msg != NULL)
-    printf(", error: %s", msg);
-  printf("\n");
+  printf("%s: exitcode = %d%s%s\n", mproc_process_name(p), code, msg ? ", error: " : "",
+         msg ? msg : "");
   fflush(stdout);
+  mproc_process_free(p);
   return code;
 }
 
 int main(int argc, char **argv) {
-  mproc_main(argc, argv);
-  if (example_apply_method(argc, argv) != 0)
-    return 2;
-
-  mproc_args_t *args;
-  int rc = mproc_args_build(&args, "i", 42);
-  if (rc != 0)
-    return example_die("mproc_args_build", rc);
-  mproc_process_t *p = start(parse_record, args);
-  if (p == NULL)
-    return 1;
+  example_init(argc, argv);
+  mproc_process_t *p, *q;
+  MPROC_CHECK(mproc_process_newf(&p, parse_record, "i", 42));
+  MPROC_CHECK(mproc_process_start(p));
   int code_p = report(p);
-  mproc_process_close(p);
 
-  mproc_process_t *q = start(sleeper, NULL);
-  if (q == NULL)
-    return 1;
-  rc = mproc_process_terminate(q);
-  if (rc != 0)
-    return example_die("mproc_process_terminate", rc);
+  MPROC_CHECK(mproc_process_new(&q, sleeper, NULL));
+  MPROC_CHECK(mproc_process_start(q));
+  MPROC_CHECK(mproc_process_terminate(q));
   int code_q = report(q);
-  mproc_process_close(q);
-
   return code_p == 3 && code_q == -15 ? 0 : 1;
 }

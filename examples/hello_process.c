@@ -44,6 +44,6 @@ int main(int argc, char **argv) {
   rc = mproc_process_exitcode(process, &code);
   if (rc != 0)
     return example_die("mproc_process_exitcode", rc);
-  mproc_process_close(process);
+  mproc_process_free(process);
   return code == 0 ? 0 : 1;
 }

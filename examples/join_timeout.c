@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
   MPROC_CHECK(mproc_process_exitcode(p, &code));
   printf("after join(): alive = %s exitcode = %d\n", mproc_process_is_alive(p) ? "True" : "False",
          code);
-  mproc_process_close(p);
+  mproc_process_free(p);
   mproc_event_free(e);
   return 0;
 }

@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
   mproc_process_t *p;
   MPROC_CHECK(mproc_process_newf(&p, func, "P", child_side));
   MPROC_CHECK(mproc_process_start(p));
-  mproc_conn_close(child_side); /* the child has its own; EOF needs every copy closed */
+  mproc_conn_free(child_side); /* the child has its own; EOF needs every copy closed */
   mproc_args_t *list;
   MPROC_CHECK(mproc_conn_recv(parent_side, MPROC_FOREVER, &list));
   MPROC_CHECK(mproc_args_print(list));

@@ -203,7 +203,10 @@ MPROC_API int mproc_main(int argc, char **argv);
  * then never starts the host, and needs no mproc_main in the host. Targets and tasks must then
  * live in a shared library (the child loads it by path); a target in the host's executable
  * fails to resolve in the child (MPROC_ENOTARGET or MPROC_EBUILDMISMATCH), never runs wrong
- * code. fork and forkserver are unaffected. Thread-safe; applies to processes started after.
+ * code. The forkserver's server is started from the same program (as Python's forkserver does;
+ * the server is started once, with the program set at that moment), so a host without
+ * mproc_main may use forkserver too. fork is unaffected. Thread-safe; applies to processes
+ * started after.
  * @return 0, or MPROC_EINVAL for "" or a path of 4096 bytes or more. */
 MPROC_API int mproc_set_executable(const char *path);
 /** Copies the path set with mproc_set_executable into buf: 0, MPROC_ENOENT when none is set,
@@ -497,11 +500,14 @@ MPROC_API int mproc_process_stop(mproc_process_t *p, int64_t grace_ms);
 /** An OS object that becomes ready when the process exits (a pidfd or pipe fd on POSIX, usable
  * with poll; a process HANDLE on Windows). MPROC_ESTATE before start. */
 MPROC_API int mproc_process_sentinel(const mproc_process_t *p, intptr_t *out);
-/** Like Python's close(): MPROC_ESTATE (handle left intact) while the process runs; otherwise
- * releases everything. NULL is accepted. */
+/** Python's close(): MPROC_ESTATE (nothing done) while the process runs; otherwise releases
+ * the OS objects the handle holds. The handle stays valid until mproc_process_free: name, pid,
+ * daemon, error and child_error still answer, start, join, is_alive, exitcode, sentinel,
+ * terminate, kill, stop and wait_any say MPROC_ECLOSED. Closing again is 0; NULL is accepted. */
 MPROC_API int mproc_process_close(mproc_process_t *p);
-/** Releases the handle in any state. A running child is not killed: the library keeps reaping
- * it (non-daemon children are still joined at exit), so it never becomes a zombie. */
+/** Releases the handle in any state (closed or not); the last use of it. A running child is not
+ * killed: the library keeps reaping it (non-daemon children are still joined at exit), so it
+ * never becomes a zombie. NULL is accepted. */
 MPROC_API void mproc_process_free(mproc_process_t *p);
 
 /** Waits until at least one of the started processes has exited; *index (may be NULL) names
@@ -573,17 +579,26 @@ MPROC_API int mproc_conn_send(mproc_conn_t *c, const mproc_args_t *values);
 MPROC_API int mproc_conn_recv(mproc_conn_t *c, int64_t timeout_ms, mproc_args_t **values);
 /** conn.send((...)) in one call: the message is the list the format letters build. */
 MPROC_API int mproc_conn_sendf(mproc_conn_t *c, const char *fmt, ...);
+/** x = conn.recv() in one call: receives one message (as mproc_conn_recv) and reads it into
+ * variables with mproc_args_parse's letters i l d n (values copied out; the message is freed
+ * before the call returns, so s y and objects are MPROC_EINVAL: use mproc_conn_recv for
+ * those). MPROC_EEOF, MPROC_ETIMEDOUT and the rest as mproc_conn_recv; MPROC_ETYPE when the
+ * message does not match, e.g. mproc_conn_recvf(c, MPROC_FOREVER, "d", &t). */
+MPROC_API int mproc_conn_recvf(mproc_conn_t *c, int64_t timeout_ms, const char *fmt, ...);
 /** The fd (POSIX) or HANDLE (Windows) as an integer; -1 once closed. */
 MPROC_API intptr_t mproc_conn_fileno(const mproc_conn_t *c);
 /** 1 if this end can receive, else 0. */
 MPROC_API int mproc_conn_readable(const mproc_conn_t *c);
 /** 1 if this end can send, else 0. */
 MPROC_API int mproc_conn_writable(const mproc_conn_t *c);
-/** Closes and frees the connection. NULL is accepted. A connection a child got from its
- * argument list (mproc_args_get_conn) belongs to the list: closing it closes its channel only
- * (the pointer stays valid, further calls say MPROC_ECLOSED, closing again is 0), and the list
- * frees it once after the target returns, as Python's conn.close() in a child expects. */
+/** Python's conn.close(): closes the channel (the peer sees EOF). The handle stays valid until
+ * mproc_conn_free: send and recv say MPROC_ECLOSED, fileno is -1, closing again is 0. NULL is
+ * accepted. */
 MPROC_API int mproc_conn_close(mproc_conn_t *c);
+/** Closes the connection if it is open and releases the handle; the last use of it. NULL is
+ * accepted. A connection a child got from its argument list (mproc_args_get_conn) belongs to
+ * the list: freeing it only closes it, and the list frees it after the target returns. */
+MPROC_API void mproc_conn_free(mproc_conn_t *c);
 /** Releases buffers the library returned (mproc_conn_recv_bytes). */
 MPROC_API void mproc_free(void *p);
 
@@ -625,8 +640,13 @@ MPROC_API int mproc_listener_new(mproc_listener_t **out, const char *address, co
 MPROC_API int mproc_listener_accept(mproc_listener_t *l, int64_t timeout_ms, mproc_conn_t **out);
 /** The bound address in the same syntax (with the real port for port 0). */
 MPROC_API const char *mproc_listener_address(const mproc_listener_t *l);
-/** Stops listening and frees the listener. NULL is accepted. */
+/** Python's Listener.close(): stops listening (connections already accepted stay open). The
+ * handle stays valid until mproc_listener_free: accept says MPROC_ECLOSED, address still
+ * answers, closing again is 0. NULL is accepted. */
 MPROC_API int mproc_listener_close(mproc_listener_t *l);
+/** Closes the listener if it is open and releases the handle; the last use of it. NULL is
+ * accepted. */
+MPROC_API void mproc_listener_free(mproc_listener_t *l);
 /** Connects and answers the handshake; MPROC_EAUTH on a wrong key. */
 MPROC_API int mproc_client(const char *address, const void *authkey, size_t keylen,
                            int64_t timeout_ms, mproc_conn_t **out);
@@ -984,14 +1004,18 @@ MPROC_API int mproc_shared_memory_create(mproc_shared_memory_t **out, const char
                                          size_t size);
 /** Opens an existing block by name; its size is read from the object. MPROC_ENOENT if missing. */
 MPROC_API int mproc_shared_memory_attach(mproc_shared_memory_t **out, const char *name);
-/** The mapped block. */
+/** The mapped block; NULL after mproc_shared_memory_close. */
 MPROC_API void *mproc_shared_memory_buf(const mproc_shared_memory_t *s);
 /** Size of the block in bytes. */
 MPROC_API size_t mproc_shared_memory_size(const mproc_shared_memory_t *s);
 /** The block's name. */
 MPROC_API const char *mproc_shared_memory_name(const mproc_shared_memory_t *s);
-/** Unmaps and frees this handle (the block stays for others). NULL is accepted. */
+/** Python's SharedMemory.close(): unmaps the block in this process (it stays for others). The
+ * handle stays valid until mproc_shared_memory_free: buf is NULL, size and name still answer,
+ * unlink still works, closing again is 0. NULL is accepted. */
 MPROC_API int mproc_shared_memory_close(mproc_shared_memory_t *s);
+/** Closes the handle if it is open and releases it; the last use of it. NULL is accepted. */
+MPROC_API void mproc_shared_memory_free(mproc_shared_memory_t *s);
 /** Removes the name (POSIX): processes that have it open keep their memory. */
 MPROC_API int mproc_shared_memory_unlink(mproc_shared_memory_t *s);
 /** Removes a name left behind, e.g. by a program that crashed. MPROC_ENOENT if there is none. */
@@ -1062,6 +1086,10 @@ MPROC_API int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms,
 /** q.put((...)) in one call: the item is the list the format letters build (mproc_args_build's
  * letters, without objects), e.g. mproc_queue_putf(q, MPROC_FOREVER, "i", x). */
 MPROC_API int mproc_queue_putf(mproc_queue_t *q, int64_t timeout_ms, const char *fmt, ...);
+/** x = q.get() in one call: takes one item put with mproc_queue_put_values / mproc_queue_putf
+ * and reads it into variables with the letters i l d n (as mproc_conn_recvf), e.g.
+ * mproc_queue_getf(q, MPROC_FOREVER, "i", &x). */
+MPROC_API int mproc_queue_getf(mproc_queue_t *q, int64_t timeout_ms, const char *fmt, ...);
 /** Items in the queue now (exact at the moment it was read; others may change it at once).
  * Windows: items still held back in a producer's overflow are not counted. */
 MPROC_API int64_t mproc_queue_qsize(const mproc_queue_t *q);
@@ -1071,7 +1099,8 @@ MPROC_API int mproc_queue_empty(const mproc_queue_t *q);
 /** 1 if a bounded queue is full, else 0. */
 MPROC_API int mproc_queue_full(const mproc_queue_t *q);
 /** This process will not use the queue any more (Python's close()): later put/get on this
- * handle are MPROC_ECLOSED. Items already put stay deliverable. */
+ * handle are MPROC_ECLOSED. Items already put stay deliverable. The handle stays valid until
+ * mproc_queue_free; closing again is 0, NULL is accepted. */
 MPROC_API int mproc_queue_close(mproc_queue_t *q);
 /** Waits until this process's overflow (unbounded queues, Windows) is in the ring; elsewhere
  * there is none to wait for. */
@@ -1084,7 +1113,8 @@ MPROC_API int mproc_queue_task_done(mproc_queue_t *q);
 /** JoinableQueue: until every item put has been task_done. MPROC_ETIMEDOUT after the timeout.
  * Items that can never arrive count as done (Windows: those a killed producer still held). */
 MPROC_API int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms);
-/** Waits for this process's overflow (unless cancelled), then frees the handle. */
+/** Closes the handle if it is open, waits for this process's overflow (unless cancelled),
+ * then releases the handle; the last use of it. NULL is accepted. */
 MPROC_API void mproc_queue_free(mproc_queue_t *q);
 
 /** Appends a queue for a child. */
@@ -1242,6 +1272,11 @@ MPROC_API int mproc_pool_apply(mproc_pool_t *pool, mproc_task_fn fn, const mproc
 MPROC_API int mproc_pool_apply_async(mproc_pool_t *pool, mproc_task_fn fn,
                                      const mproc_args_t *args, const mproc_task_options *opts,
                                      mproc_result_t **out);
+/** res = pool.apply_async(fn, (...)) in one call: the arguments given by format letters (those
+ * of mproc_args_build), default task options, e.g.
+ * mproc_pool_apply_asyncf(pool, func, &res, "i", 20). */
+MPROC_API int mproc_pool_apply_asyncf(mproc_pool_t *pool, mproc_task_fn fn, mproc_result_t **out,
+                                      const char *fmt, ...);
 /** map(fn, items): *results has one value per item, in order. Returns 0, or the code of the
  * first failed item; *results is set even then (failed items are None), so nothing that
  * succeeded is lost; mproc_result_status tells them apart through the _async form. */
@@ -1267,7 +1302,9 @@ MPROC_API int mproc_pool_imap_unordered(mproc_pool_t *pool, mproc_task_fn fn,
                                         const mproc_args_t *items,
                                         const mproc_task_options *opts, mproc_result_t **out);
 
-/** No more work may be submitted (MPROC_ECLOSED); what was submitted still runs. */
+/** Python's Pool.close(): no more work may be submitted (MPROC_ECLOSED); what was submitted
+ * still runs. The handle stays valid until mproc_pool_free (join after close); closing again is
+ * 0, NULL is accepted. */
 MPROC_API int mproc_pool_close(mproc_pool_t *pool);
 /** Stops every worker now (SIGTERM, then SIGKILL after 500 ms), even mid-task; outstanding
  * items fail with MPROC_ECANCELED. Returns within about a second, from any thread. */
@@ -1285,6 +1322,10 @@ MPROC_API void mproc_pool_free(mproc_pool_t *pool);
  * is still set for a map, failed items None), or MPROC_ETIMEDOUT when not ready in time
  * (values untouched). values may be NULL. Release *values with mproc_args_free. */
 MPROC_API int mproc_result_get(mproc_result_t *res, int64_t timeout_ms, mproc_args_t **values);
+/** x = res.get(timeout) in one call: mproc_result_get, then the values read into variables
+ * with the letters i l d n (as mproc_conn_recvf), e.g. mproc_result_getf(res, 1000, "l", &x)
+ * for an apply whose task added one int64. */
+MPROC_API int mproc_result_getf(mproc_result_t *res, int64_t timeout_ms, const char *fmt, ...);
 /** 0 once ready, MPROC_ETIMEDOUT otherwise. */
 MPROC_API int mproc_result_wait(mproc_result_t *res, int64_t timeout_ms);
 /** 1 if ready, else 0. */
@@ -1301,6 +1342,10 @@ MPROC_API int mproc_result_progress(mproc_result_t *res, size_t *done, size_t *t
  * MPROC_ETIMEDOUT when the next one is not ready in time. */
 MPROC_API int mproc_result_next(mproc_result_t *res, int64_t timeout_ms, mproc_args_t **value,
                                 size_t *index);
+/** for x in it: one step in one call: mproc_result_next, then the value read into variables
+ * with the letters i l d n (as mproc_conn_recvf), e.g.
+ * while (mproc_result_nextf(it, MPROC_FOREVER, "l", &x) == 0). MPROC_EEOF after the last. */
+MPROC_API int mproc_result_nextf(mproc_result_t *res, int64_t timeout_ms, const char *fmt, ...);
 /** Per item, once that item is finished: 0 or its failure code; MPROC_ETIMEDOUT if it is not
  * finished yet; MPROC_ERANGE past the end. */
 MPROC_API int mproc_result_status(mproc_result_t *res, size_t i);

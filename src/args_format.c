@@ -224,26 +224,33 @@ static void mismatch(const mproc_args_t *a, size_t i, char c, int rc) {
                              mproc_args_count(a) == 1 ? "" : "s");
 }
 
-int mproc_args_parse(const mproc_args_t *a, const char *fmt, ...) {
+/* Parses a with fmt; letters outside `allowed` (NULL: any) are refused up front. */
+static int vparse(const mproc_args_t *a, const char *fmt, const char *allowed, va_list *ap) {
   if (a == NULL || fmt == NULL)
     return MPROC_EINVAL;
   mproc__clear_error_message();
   for (const char *f = fmt; *f; f++)
-    if (*f != ' ' && letter_type(*f) == 0) {
-      mproc__set_error_message("format '%s': unknown letter '%c'", fmt, *f);
+    if (*f != ' ' && (letter_type(*f) == 0 || (allowed && strchr(allowed, *f) == NULL))) {
+      mproc__set_error_message("format '%s': %s letter '%c'", fmt,
+                               letter_type(*f) ? "this call cannot take the" : "unknown", *f);
       return MPROC_EINVAL;
     }
-  va_list ap;
-  va_start(ap, fmt);
   int rc = 0;
   size_t i = 0;
   for (const char *f = fmt; rc == 0 && *f; f++) {
     if (*f == ' ')
       continue;
-    if ((rc = parse_one(a, i, *f, &ap)) != 0)
+    if ((rc = parse_one(a, i, *f, ap)) != 0)
       mismatch(a, i, *f, rc);
     i++;
   }
+  return rc;
+}
+
+int mproc_args_parse(const mproc_args_t *a, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = vparse(a, fmt, NULL, &ap);
   va_end(ap);
   return rc;
 }
@@ -283,6 +290,97 @@ int mproc_conn_sendf(mproc_conn_t *c, const char *fmt, ...) {
   va_end(ap);
   if (rc == 0)
     rc = mproc_conn_send(c, a);
+  mproc_args_free(a);
+  return rc;
+}
+
+/* --- receiving into variables ---------------------------------------------------------------- *
+ * The list a receive returns is freed before these return, so only letters whose value is
+ * copied out are taken: i l d n. */
+
+#define COPIED_LETTERS "ildn"
+
+/* 0 when fmt has only letters whose value is copied out (checked before anything is taken). */
+static int copied_only(const char *fmt) {
+  if (fmt == NULL)
+    return MPROC_EINVAL;
+  for (const char *f = fmt; *f; f++)
+    if (*f != ' ' && strchr(COPIED_LETTERS, *f) == NULL) {
+      mproc__set_error_message("format '%s': letter '%c' cannot be read from a message that is "
+                               "freed before the call returns (letters i l d n only)", fmt, *f);
+      return MPROC_EINVAL;
+    }
+  return 0;
+}
+
+/* Parses a fresh list `got` (rc: how it was obtained) with fmt, then frees it. */
+static int parse_and_free(int rc, mproc_args_t *got, const char *fmt, va_list *ap) {
+  if (rc == 0)
+    rc = vparse(got, fmt, COPIED_LETTERS, ap);
+  mproc_args_free(got);
+  return rc;
+}
+
+int mproc_conn_recvf(mproc_conn_t *c, int64_t timeout_ms, const char *fmt, ...) {
+  mproc_args_t *got = NULL;
+  int rc = copied_only(fmt);
+  if (rc == 0)
+    rc = mproc_conn_recv(c, timeout_ms, &got);
+  va_list ap;
+  va_start(ap, fmt);
+  rc = parse_and_free(rc, got, fmt, &ap);
+  va_end(ap);
+  return rc;
+}
+
+int mproc_queue_getf(mproc_queue_t *q, int64_t timeout_ms, const char *fmt, ...) {
+  mproc_args_t *got = NULL;
+  int rc = copied_only(fmt);
+  if (rc == 0)
+    rc = mproc_queue_get_values(q, timeout_ms, &got);
+  va_list ap;
+  va_start(ap, fmt);
+  rc = parse_and_free(rc, got, fmt, &ap);
+  va_end(ap);
+  return rc;
+}
+
+int mproc_result_getf(mproc_result_t *res, int64_t timeout_ms, const char *fmt, ...) {
+  mproc_args_t *got = NULL;
+  int rc = copied_only(fmt);
+  if (rc == 0)
+    rc = mproc_result_get(res, timeout_ms, &got);
+  va_list ap;
+  va_start(ap, fmt);
+  rc = parse_and_free(rc, got, fmt, &ap);
+  va_end(ap);
+  return rc;
+}
+
+int mproc_result_nextf(mproc_result_t *res, int64_t timeout_ms, const char *fmt, ...) {
+  mproc_args_t *got = NULL;
+  int rc = copied_only(fmt);
+  if (rc == 0)
+    rc = mproc_result_next(res, timeout_ms, &got, NULL);
+  va_list ap;
+  va_start(ap, fmt);
+  rc = parse_and_free(rc, got, fmt, &ap);
+  va_end(ap);
+  return rc;
+}
+
+int mproc_pool_apply_asyncf(mproc_pool_t *pool, mproc_task_fn fn, mproc_result_t **out,
+                            const char *fmt, ...) {
+  if (out == NULL || fmt == NULL)
+    return MPROC_EINVAL;
+  *out = NULL;
+  mproc_args_t *a;
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = mproc_args_vbuild(&a, fmt, ap);
+  va_end(ap);
+  if (rc == 0)
+    rc = mproc_pool_apply_async(pool, fn, a, NULL, out);
   mproc_args_free(a);
   return rc;
 }

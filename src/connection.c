@@ -132,7 +132,7 @@ int mproc_pipe(int duplex, mproc_conn_t **conn1, mproc_conn_t **conn2) {
   int f2 = duplex ? MP_CONN_READ | MP_CONN_WRITE : MP_CONN_WRITE;
   if ((rc = mproc__conn_wrap(h[0], f1, conn1)) == 0 &&
       (rc = mproc__conn_wrap(h[1], f2, conn2)) != 0) {
-    mproc_conn_close(*conn1);
+    mproc_conn_free(*conn1);
     *conn1 = NULL;
     h[0] = OS_INVALID;
   }
@@ -164,14 +164,18 @@ void mproc__conn_release(mproc_conn_t *c) {
 }
 
 int mproc_conn_close(mproc_conn_t *c) {
-  if (c == NULL)
-    return 0;
-  if (c->list_owned) { /* the child's argument: the list frees it after the target returns */
+  if (c != NULL)
     shut(c);
-    return 0;
-  }
-  mproc__conn_release(c);
   return 0;
+}
+
+void mproc_conn_free(mproc_conn_t *c) {
+  if (c == NULL)
+    return;
+  if (c->list_owned) /* the child's argument: the list frees it after the target returns */
+    shut(c);
+  else
+    mproc__conn_release(c);
 }
 
 static int check(const mproc_conn_t *c, int dir) {

@@ -23,6 +23,16 @@ int mproc_set_executable(const char *path) {
   return 0;
 }
 
+int mproc__spawn_program(char *exe, size_t cap, char *self_argv[2], char *const **argv) {
+  int own_exe = mproc_get_executable(exe, cap) == 0;
+  self_argv[0] = exe;
+  self_argv[1] = NULL;
+  *argv = mproc__main_argv();
+  if (*argv == NULL && own_exe)
+    *argv = self_argv; /* a host that never called mproc_main: the helper needs no argv */
+  return own_exe;
+}
+
 int mproc_get_executable(char *buf, size_t cap) {
   if (buf == NULL || cap == 0)
     return MPROC_EINVAL;

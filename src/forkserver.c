@@ -57,7 +57,10 @@ static int spawn_server(os_handle *ctl, os_proc *server) {
    * thread to the library's long-lived starter thread (docs/lifecycle.md); a server started by
    * a Pool's thread no longer dies with that pool. It also exits when its control channel
    * reaches EOF. */
-  os_spawn_req req = {mproc__main_argv(), env, &ch[1], 1, 1, NULL};
+  char exe[4096], *self_argv[2]; /* the program set with mproc_set_executable, as Python's */
+  char *const *argv;
+  int own_exe = mproc__spawn_program(exe, sizeof exe, self_argv, &argv);
+  os_spawn_req req = {argv, env, &ch[1], 1, 1, own_exe ? exe : NULL};
   rc = mproc__os_proc_spawn(&req, server);
   mproc__os_close(ch[1]);
   if (rc != 0) {

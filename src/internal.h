@@ -133,6 +133,11 @@ os_handle mproc__child_chan(void);
 /* argv recorded by mproc_main (NULL if it was never called). */
 char *const *mproc__main_argv(void);
 int mproc__main_called(void);
+/* The program and argv a spawned process (a spawn child, the forkserver's server) runs
+ * (executable.c): 1 with exe filled when mproc_set_executable named one, else 0 (the running
+ * program). *argv: mproc_main's argv, or {exe} in a host that never called mproc_main;
+ * self_argv is the caller's storage for that. */
+int mproc__spawn_program(char *exe, size_t cap, char *self_argv[2], char *const **argv);
 /* 1 when this process was spawned and has not run mproc_main yet (the env token is set). */
 int mproc__bootstrap_pending(void);
 

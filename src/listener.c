@@ -196,14 +196,14 @@ int mproc_listener_new(mproc_listener_t **out, const char *address, const void *
   *out = l;
   return 0;
 fail:
-  mproc_listener_close(l);
+  mproc_listener_free(l);
   return rc;
 }
 
 /* --- accepting: the pending set (all under l->mu) ------------------------------------------ */
 
 static void drop(mproc_listener_t *l, size_t i) {
-  mproc_conn_close(l->pend[i].c);
+  mproc_conn_free(l->pend[i].c);
   memmove(&l->pend[i], &l->pend[i + 1], (l->npend - i - 1) * sizeof l->pend[0]);
   l->npend--;
 }
@@ -240,7 +240,7 @@ static int admit(mproc_listener_t *l, mproc_conn_t **out, int *failed) {
     p->c = c;
     p->deadline = mproc__os_deadline(MP_HANDSHAKE_MS);
     if (mproc__auth_server_start(c, &p->auth, write_deadline(p)) != 0) {
-      mproc_conn_close(c);
+      mproc_conn_free(c);
       ++*failed;
       continue;
     }
@@ -335,12 +335,20 @@ int mproc_listener_accept(mproc_listener_t *l, int64_t timeout_ms, mproc_conn_t 
 const char *mproc_listener_address(const mproc_listener_t *l) { return l ? l->display : NULL; }
 
 int mproc_listener_close(mproc_listener_t *l) {
-  if (l == NULL)
+  if (l == NULL || l->os == NULL)
     return 0;
   for (size_t i = 0; i < l->npend; i++)
-    mproc_conn_close(l->pend[i].c);
+    mproc_conn_free(l->pend[i].c);
   l->npend = 0;
   mproc__os_listener_close(l->os);
+  l->os = NULL; /* accept says MPROC_ECLOSED from now on */
+  return 0;
+}
+
+void mproc_listener_free(mproc_listener_t *l) {
+  if (l == NULL)
+    return;
+  mproc_listener_close(l);
   if (l->mu_ok)
     mproc__os_close(l->mu_h); /* POSIX: OS_INVALID, nothing to release */
   if (l->key) {
@@ -352,7 +360,6 @@ int mproc_listener_close(mproc_listener_t *l) {
   mproc__free(l->name);
   mproc__free(l->display);
   mproc__free(l);
-  return 0;
 }
 
 /* --- client --------------------------------------------------------------------------------- */
@@ -380,7 +387,7 @@ int mproc_client(const char *address, const void *authkey, size_t keylen, int64_
   *out = c;
   return 0;
 fail:
-  mproc_conn_close(c);
+  mproc_conn_free(c);
   mproc__os_close(h);
   mproc__free(name);
   return rc;

@@ -431,7 +431,7 @@ int mproc_pool_imap_unordered(mproc_pool_t *p, mproc_task_fn fn, const mproc_arg
 
 int mproc_pool_close(mproc_pool_t *p) {
   if (p == NULL)
-    return MPROC_EINVAL;
+    return 0; /* like every _close */
   mproc__hub_lock(p->hub);
   p->closed = 1;
   mproc__hub_unlock(p->hub);

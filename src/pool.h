@@ -32,6 +32,7 @@ enum {
   SLOT_BEGUN = 0,  /* chunks begun since the worker started */
   SLOT_ITEM = 1,   /* index in the current chunk of the item running (= count once done) */
   SLOT_START = 2,  /* mproc__os_now_ns() when a timed item began, 0 when none runs */
+  SLOT_FAILED = 3, /* items of the current chunk that failed so far (progress counts them) */
   SLOT_WORDS = 4
 };
 

@@ -2,7 +2,8 @@
 /* The pool worker: a process target that takes batches of chunks from its own task queue, runs
  * each item, and puts one result record per chunk into the pool's result queue. Before each
  * chunk and each item it records where it is in its shared slot, so that if it dies the parent
- * knows exactly which item killed it, which ones had finished and which were never begun. */
+ * knows exactly which item killed it, which ones had finished and which were never begun; the
+ * progress callback reads the same words (and the failures so far) to count items as they end. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ typedef struct worker {
   int64_t own_slot[SLOT_WORDS]; /* the slot when nobody else reads it (a remote worker) */
   uint32_t slot_idx, gen;
   int64_t maxtasks, begun;
+  uint32_t nfailed; /* items of the current chunk that failed (SLOT_FAILED) */
   uint64_t max_rss; /* bytes; 0: no limit */
   mproc_task_fn *fns;
   int *fn_err;
@@ -129,8 +131,10 @@ static void record_outcome(worker *w, int kind, int rc) {
     leave_uniform(w, w->tmp);
   if (status == MPROC_ETASKFAILED && t_fail.set)
     why = t_fail.text;
-  if (status != 0)
+  if (status != 0) {
     mproc__args_reset(w->res);
+    ST64(&w->slot[SLOT_FAILED], (int64_t)++w->nfailed); /* before the next item's SLOT_ITEM */
+  }
   put_outcome(&w->outc, status, rc, why, w->res);
 }
 
@@ -269,6 +273,8 @@ static void send_results(worker *w, const chunk_in *c, int64_t run_ns) {
 
 static void run_chunk(worker *w, const chunk_in *c) {
   ST64(&w->slot[SLOT_ITEM], 0);
+  ST64(&w->slot[SLOT_FAILED], 0);
+  w->nfailed = 0;
   ST64(&w->slot[SLOT_BEGUN], ++w->begun);
   w->uni.len = w->outc.len = 0;
   w->nu = 0;

@@ -27,6 +27,7 @@ struct mproc_process {
   char *name;
   char ident[64]; /* "K" or "<parent's identity>:K": what default names of its children use */
   int daemon, allow_threads, detached, state;
+  int closed; /* mproc_process_close ran: OS handles released, calls say MPROC_ECLOSED */
   int refs;   /* the caller's handle, the global list, snapshots in use (global lock) */
   int linked; /* on g_children (global lock) */
   mproc_start_method method;
@@ -110,6 +111,13 @@ static int state_of(const mproc_process_t *p) {
   int st = p->state;
   mproc__os_global_unlock();
   return st;
+}
+
+/* MPROC_EINVAL for NULL, MPROC_ECLOSED once mproc_process_close ran, else 0. */
+static int usable(const mproc_process_t *p) {
+  if (p == NULL)
+    return MPROC_EINVAL;
+  return p->closed ? MPROC_ECLOSED : 0;
 }
 
 /* --- create / configure -------------------------------------------------------------------- */
@@ -245,6 +253,8 @@ static int has_executable(void) {
 
 /* Refuses what would fail in the child anyway, before anything is created. */
 static int check_start(mproc_process_t *p, mproc_start_method *m) {
+  if (p->closed)
+    return MPROC_ECLOSED;
   if (state_of(p) != ST_NEW)
     return MPROC_ESTATE;
   if (mproc__bootstrap_pending())
@@ -252,9 +262,8 @@ static int check_start(mproc_process_t *p, mproc_start_method *m) {
   *m = p->method ? p->method : mproc_get_start_method();
   if (!mproc_start_method_available(*m))
     return MPROC_ENOTSUP;
-  if (*m != MPROC_START_FORK && !mproc__main_called() &&
-      (*m != MPROC_START_SPAWN || !has_executable()))
-    return MPROC_ENOMAIN;
+  if (*m != MPROC_START_FORK && !mproc__main_called() && !has_executable())
+    return MPROC_ENOMAIN; /* spawn and the forkserver's server run the set executable too */
   if (*m == MPROC_START_FORK && !fork_allowed(p))
     return MPROC_EUNSAFE;
   os_handle distinct[MP_MAX_PASSED_HANDLES + 1]; /* objects in one segment share a handle */
@@ -280,12 +289,9 @@ static int start_spawn(mproc_process_t *p, os_handle child_end) {
   os_handle inherit[1 + MP_MAX_PASSED_HANDLES];
   inherit[0] = child_end; /* connections passed as arguments keep their values in the child */
   size_t n = 1 + mproc__args_handles(p->args, inherit + 1, MP_MAX_PASSED_HANDLES);
-  char exe[4096];
-  char *self_argv[2] = {exe, NULL};
-  int own_exe = mproc_get_executable(exe, sizeof exe) == 0;
-  char *const *argv = mproc__main_argv();
-  if (argv == NULL && own_exe)
-    argv = self_argv; /* a host that never called mproc_main: the helper needs no argv */
+  char exe[4096], *self_argv[2];
+  char *const *argv;
+  int own_exe = mproc__spawn_program(exe, sizeof exe, self_argv, &argv);
   os_spawn_req req = {argv, env, inherit, n, dies_with_parent(p), own_exe ? exe : NULL};
   return mproc__os_proc_spawn(&req, &p->proc);
 }
@@ -556,17 +562,20 @@ static int poll_exit(mproc_process_t *p, int64_t deadline) {
 int mproc_process_join(mproc_process_t *p, int64_t timeout_ms) {
   if (p == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
+  if (p->closed)
+    return MPROC_ECLOSED;
   if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
   return poll_exit(p, mproc__os_deadline(timeout_ms));
 }
 
 int mproc_process_is_alive(mproc_process_t *p) {
-  if (p == NULL)
-    return MPROC_EINVAL;
+  int rc = usable(p);
+  if (rc != 0)
+    return rc;
   if (state_of(p) != ST_STARTED)
     return 0;
-  int rc = poll_exit(p, 0);
+  rc = poll_exit(p, 0);
   return rc == MPROC_ETIMEDOUT ? 1 : (rc == 0 ? 0 : rc);
 }
 
@@ -575,6 +584,8 @@ int64_t mproc_process_pid(const mproc_process_t *p) { return p ? p->proc.pid : 0
 int mproc_process_exitcode(mproc_process_t *p, int *code) {
   if (p == NULL || code == NULL)
     return MPROC_EINVAL;
+  if (p->closed)
+    return MPROC_ECLOSED;
   if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
   int rc = poll_exit(p, 0);
@@ -602,8 +613,9 @@ int mproc_process_child_error(mproc_process_t *p) {
 }
 
 static int send_signal(mproc_process_t *p, int hard) {
-  if (p == NULL)
-    return MPROC_EINVAL;
+  int rc = usable(p);
+  if (rc != 0)
+    return rc;
   if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
   if (poll_exit(p, 0) == 0)
@@ -611,7 +623,7 @@ static int send_signal(mproc_process_t *p, int hard) {
   /* Under the lock, so no other thread's collect() reaps it between the look and the signal
    * (a reaped pid is free for reuse). */
   mproc__os_global_lock();
-  int rc = p->state == ST_DONE ? 0 : mproc__os_proc_signal(&p->proc, hard);
+  rc = p->state == ST_DONE ? 0 : mproc__os_proc_signal(&p->proc, hard);
   mproc__os_global_unlock();
   return rc;
 }
@@ -622,6 +634,8 @@ int mproc_process_kill(mproc_process_t *p) { return send_signal(p, 1); }
 int mproc_process_stop(mproc_process_t *p, int64_t grace_ms) {
   if (p == NULL || grace_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
+  if (p->closed)
+    return MPROC_ECLOSED;
   int rc = send_signal(p, 0);
   if (rc == 0 && poll_exit(p, mproc__os_deadline(grace_ms)) == MPROC_ETIMEDOUT)
     rc = send_signal(p, 1);
@@ -639,8 +653,9 @@ static os_handle sentinel_of(const mproc_process_t *p) {
 }
 
 int mproc__process_wait_handle(mproc_process_t *p, os_handle *h) {
-  if (p == NULL)
-    return MPROC_EINVAL;
+  int rc = usable(p);
+  if (rc != 0)
+    return rc;
   if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
   if (state_of(p) == ST_DONE)
@@ -652,6 +667,8 @@ int mproc__process_wait_handle(mproc_process_t *p, os_handle *h) {
 int mproc_process_sentinel(const mproc_process_t *p, intptr_t *out) {
   if (p == NULL || out == NULL)
     return MPROC_EINVAL;
+  if (p->closed)
+    return MPROC_ECLOSED;
   if (state_of(p) == ST_NEW)
     return MPROC_ESTATE;
   *out = (intptr_t)sentinel_of(p);
@@ -663,10 +680,10 @@ int mproc_process_sentinel(const mproc_process_t *p, intptr_t *out) {
  * every snapshot of the list in use; it is destroyed when the last reference goes. So two
  * threads reaping the same detached process (active_children, start) cannot both free it. */
 
+static void release_os(mproc_process_t *p);
+
 static void destroy(mproc_process_t *p) {
-  mproc__os_close(p->chan);
-  mproc__os_close(p->fs_status);
-  mproc__os_proc_release(&p->proc);
+  release_os(p);
   mproc_args_free(p->args);
   mproc__free(p->self);
   mproc__free(p->name);
@@ -697,20 +714,29 @@ static void unlink_child(mproc_process_t *p) {
     unref(p);
 }
 
+/* The OS objects a finished (or never started) process still holds. */
+static void release_os(mproc_process_t *p) {
+  mproc__os_close(p->chan);
+  mproc__os_close(p->fs_status);
+  p->chan = p->fs_status = OS_INVALID;
+  mproc__os_proc_release(&p->proc);
+}
+
 int mproc_process_close(mproc_process_t *p) {
-  if (p == NULL)
+  if (p == NULL || p->closed)
     return 0;
   if (state_of(p) != ST_NEW && poll_exit(p, 0) != 0)
     return MPROC_ESTATE;
   unlink_child(p);
-  unref(p);
+  release_os(p);
+  p->closed = 1;
   return 0;
 }
 
 void mproc_process_free(mproc_process_t *p) {
   if (p == NULL)
     return;
-  if (state_of(p) != ST_NEW && poll_exit(p, 0) != 0) {
+  if (!p->closed && state_of(p) != ST_NEW && poll_exit(p, 0) != 0) {
     mproc__os_global_lock();
     p->detached = 1; /* still running: reaped later, joined at exit if not a daemon */
     mproc__os_global_unlock();
@@ -840,8 +866,10 @@ int mproc_process_wait_any(mproc_process_t *const *procs, size_t n, int64_t time
   int rc = 0;
   size_t ready = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
-    if (procs[i] == NULL || state_of(procs[i]) == ST_NEW)
-      rc = procs[i] ? MPROC_ESTATE : MPROC_EINVAL;
+    if ((rc = usable(procs[i])) != 0)
+      break;
+    if (state_of(procs[i]) == ST_NEW)
+      rc = MPROC_ESTATE;
     else if (state_of(procs[i]) == ST_DONE)
       rc = 1, ready = i; /* already exited: no need to wait */
     else

@@ -870,7 +870,7 @@ int mproc_queue_full(const mproc_queue_t *q) { return q ? counts_full(q->s) : MP
 
 int mproc_queue_close(mproc_queue_t *q) {
   if (q == NULL)
-    return MPROC_EINVAL;
+    return 0; /* like every _close */
   MPROC__ATOMIC_STORE(&q->closed, 1, MPROC__ATOMIC_RELEASE); /* other threads may be in put/get */
   return 0;
 }

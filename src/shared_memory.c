@@ -160,12 +160,20 @@ const char *mproc_shared_memory_name(const mproc_shared_memory_t *s) {
 }
 
 int mproc_shared_memory_close(mproc_shared_memory_t *s) {
-  if (s == NULL)
+  if (s == NULL || s->buf == NULL)
     return 0;
   mproc__os_shm_unmap(s->buf, s->size);
+  s->buf = NULL; /* mproc_shared_memory_buf is NULL from now on, as Python's buf is None */
   int rc = mproc__os_close(s->h);
-  mproc__free(s);
+  s->h = OS_INVALID;
   return rc;
+}
+
+void mproc_shared_memory_free(mproc_shared_memory_t *s) {
+  if (s == NULL)
+    return;
+  (void)mproc_shared_memory_close(s);
+  mproc__free(s);
 }
 
 int mproc_shared_memory_unlink(mproc_shared_memory_t *s) {

@@ -207,6 +207,7 @@ void t_finish_ms(mproc_process_t *p, int64_t join_ms) {
     t_fail(__FILE__, __LINE__, "child exit %d: %s", code,
            mproc_process_error(p) ? mproc_process_error(p) : "(no message)");
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 void t_finish(mproc_process_t *p) { t_finish_ms(p, 30000); }
@@ -220,6 +221,7 @@ void t_kill_and_reap(mproc_process_t *p) {
   ASSERT_OK(mproc_process_kill(p));
   ASSERT_EQ(t_join_code(p), -9);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 int t_run_grandchild(int rc, mproc_target_fn fn, mproc_args_t *ga, int allow_fork_with_threads) {
@@ -236,7 +238,7 @@ int t_run_grandchild(int rc, mproc_target_fn fn, mproc_args_t *ga, int allow_for
   C_OK(mproc_process_exitcode(g, &code));
   if (code != 0)
     return mproc_fail(code, "grandchild: %s", mproc_process_error(g));
-  mproc_process_close(g);
+  mproc_process_free(g);
   return 0;
 }
 

@@ -109,7 +109,7 @@ int main(int argc, char **argv) {
     unsigned char *p = mproc_shared_memory_buf(s);
     for (size_t i = 0; i < size; i++)
       p[i] = pattern_a(i);
-    mproc_shared_memory_close(s); /* no unlink: the name stays (POSIX) */
+    mproc_shared_memory_free(s); /* no unlink: the name stays (POSIX) */
     return 0;
   }
   if (strcmp(mode, "check") != 0)
@@ -126,6 +126,6 @@ int main(int argc, char **argv) {
   } else {
     rc = check_and_write(mproc_shared_memory_buf(s), size);
   }
-  mproc_shared_memory_close(s);
+  mproc_shared_memory_free(s);
   return rc;
 }

@@ -80,8 +80,8 @@ TEST(format_letters_objects, 60, ALL) {
   ASSERT_EQ(x, 41);
   ASSERT_OK(mproc_array_get_int(arr, 1, &x));
   ASSERT_EQ(x, 42);
-  mproc_conn_close(r);
-  mproc_conn_close(w);
+  mproc_conn_free(r);
+  mproc_conn_free(w);
   mproc_queue_free(q);
   mproc_condition_free(cv);
   mproc_lock_free(l);
@@ -107,7 +107,7 @@ TEST(format_mismatch_in_child, 60, ALL) {
   ASSERT_EQ(t_join_code(p), 3);
   ASSERT_TRUE(strcmp(mproc_process_error(p),
                      "argument 1: format 'L' wants a lock, the list holds a str") == 0);
-  mproc_process_close(p);
+  mproc_process_free(p);
 }
 
 TEST(format_mismatch_messages, 30, ONCE) {
@@ -226,8 +226,8 @@ TEST(putf_and_sendf, 30, ONCE) {
   mproc_args_repr(got, buf, sizeof buf);
   ASSERT_TRUE(strcmp(buf, "[0.5, b'ab']") == 0);
   mproc_args_free(got);
-  mproc_conn_close(r);
-  mproc_conn_close(w);
+  mproc_conn_free(r);
+  mproc_conn_free(w);
 }
 
 TEST(func_rejects_null, 30, ONCE) {
@@ -335,5 +335,41 @@ TEST(check_macro_exits_with_report, 60, ALL) {
   ASSERT_TRUE(strstr(msg, "mproc_args_parse(a, \"L\", &l) failed: MPROC_ETYPE") != NULL);
   ASSERT_TRUE(strstr(msg, "test_args_typed.c:") != NULL);
   ASSERT_TRUE(strstr(msg, "format 'L' wants a lock, the list holds an int") != NULL);
-  mproc_process_close(p);
+  mproc_process_free(p);
+}
+
+/* --- receiving into variables: conn.recv(), q.get() in one call ------------------------------- */
+
+TEST(recvf_and_getf_read_into_variables, 30, ONCE) {
+  mproc_conn_t *a, *b;
+  ASSERT_OK(mproc_pipe(1, &a, &b));
+  ASSERT_OK(mproc_conn_sendf(a, "idn", 7, 2.5));
+  int i = 0;
+  double d = 0;
+  ASSERT_OK(mproc_conn_recvf(b, 30000, "idn", &i, &d));
+  ASSERT_EQ(i, 7);
+  ASSERT_TRUE(d == 2.5);
+  /* a mismatch names the position and both types; the message is consumed either way */
+  ASSERT_OK(mproc_conn_sendf(a, "s", "x"));
+  ASSERT_RC(mproc_conn_recvf(b, 30000, "l", &(int64_t){0}), MPROC_ETYPE);
+  ASSERT_TRUE(strstr(mproc_last_error_message(), "argument 0") != NULL);
+  /* letters whose value would point into the freed message are refused before receiving */
+  const char *s;
+  ASSERT_OK(mproc_conn_sendf(a, "s", "x"));
+  ASSERT_RC(mproc_conn_recvf(b, 30000, "s", &s), MPROC_EINVAL);
+  ASSERT_EQ(mproc_conn_poll(b, 0), 1); /* still there */
+  mproc_conn_free(a);
+  ASSERT_RC(mproc_conn_recvf(b, 30000, "s", &s), MPROC_EINVAL);
+  ASSERT_RC(mproc_conn_recvf(b, 30000, ""), 0); /* the "x" */
+  ASSERT_RC(mproc_conn_recvf(b, 30000, "i", &i), MPROC_EEOF);
+  mproc_conn_free(b);
+
+  mproc_queue_t *q;
+  ASSERT_OK(mproc_queue_new(&q, 0));
+  ASSERT_OK(mproc_queue_putf(q, MPROC_FOREVER, "l", (int64_t)1 << 40));
+  int64_t l = 0;
+  ASSERT_OK(mproc_queue_getf(q, 30000, "l", &l));
+  ASSERT_EQ(l, (int64_t)1 << 40);
+  ASSERT_RC(mproc_queue_getf(q, 0, "l", &l), MPROC_EEMPTY);
+  mproc_queue_free(q);
 }

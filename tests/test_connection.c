@@ -23,7 +23,7 @@ static mproc_process_t *start_with(mproc_target_fn fn, mproc_conn_t *child_end, 
   ASSERT_OK(mproc_args_add_int(a, v));
   mproc_process_t *p = t_start(fn, a);
   mproc_args_free(a);
-  ASSERT_OK(mproc_conn_close(child_end));
+  mproc_conn_free(child_end);
   return p;
 }
 
@@ -44,6 +44,7 @@ static void finish(mproc_process_t *p) {
     t_fail(__FILE__, __LINE__, "child exit %d: %s", code,
            mproc_process_error(p) ? mproc_process_error(p) : "");
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 /* --- the tutorial pair: a producer, and a sentinel that ends the stream --------------------- */
@@ -83,7 +84,7 @@ TEST(producer_consumer_sentinel, 60, ALL) {
   size_t n;
   ASSERT_RC(mproc_conn_recv_bytes(r, 100, 30000, &m, &n), MPROC_EEOF); /* producer is gone */
   finish(p);
-  mproc_conn_close(r);
+  mproc_conn_free(r);
 }
 
 /* --- duplex: the child echoes every message back, reversed ---------------------------------- */
@@ -134,7 +135,7 @@ TEST(duplex_echo_sizes, 120, ALL) {
   size_t sizes[] = {0, 1, 7, 4096, 65535, 65536, 65537, 1 << 20, (size_t)64 << 20};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
     roundtrip(mine, sizes[i]);
-  ASSERT_OK(mproc_conn_close(mine)); /* EOF ends the child */
+  mproc_conn_free(mine); /* EOF ends the child */
   finish(p);
 }
 
@@ -151,11 +152,11 @@ TEST(one_way_misuse, 30, ONCE) {
   ASSERT_OK(mproc_conn_send_bytes(w, "x", 1, 0, 1)); /* the right way still works */
   ASSERT_OK(mproc_conn_recv_bytes(r, 10, 0, &m, &n));
   mproc_free(m);
-  mproc_conn_close(r);
-  mproc_conn_close(w);
+  mproc_conn_free(r);
+  mproc_conn_free(w);
   ASSERT_RC(mproc_pipe(1, NULL, &w), MPROC_EINVAL);
   ASSERT_RC(mproc_conn_send_bytes(NULL, "x", 1, 0, 1), MPROC_EINVAL);
-  ASSERT_OK(mproc_conn_close(NULL));
+  mproc_conn_free(NULL);
 }
 
 TEST(send_bounds, 30, ONCE) {
@@ -175,8 +176,8 @@ TEST(send_bounds, 30, ONCE) {
   ASSERT_OK(mproc_conn_recv_bytes(b, 10, 0, &m, &n));
   ASSERT_TRUE(n == 4 && memcmp(m, "3456", 4) == 0);
   mproc_free(m);
-  mproc_conn_close(a);
-  mproc_conn_close(b);
+  mproc_conn_free(a);
+  mproc_conn_free(b);
 }
 
 /* Python's _bad_message_length: a duplex connection only stops reading (it stays writable and
@@ -197,8 +198,8 @@ TEST(maxlength_duplex_stays_writable, 30, ONCE) {
   ASSERT_OK(mproc_conn_recv_bytes(a, 100, 30000, &m, &n));
   ASSERT_TRUE(n == 2 && memcmp(m, "ok", 2) == 0);
   mproc_free(m);
-  mproc_conn_close(a);
-  mproc_conn_close(b);
+  mproc_conn_free(a);
+  mproc_conn_free(b);
 }
 
 TEST(maxlength_one_way_closes, 30, ONCE) {
@@ -211,8 +212,8 @@ TEST(maxlength_one_way_closes, 30, ONCE) {
   ASSERT_RC(mproc_conn_recv_bytes(r, 100, 0, &m, &n), MPROC_ECLOSED); /* as Python closes it */
   ASSERT_EQ(mproc_conn_fileno(r), -1);
   ASSERT_EQ(mproc_conn_readable(r), 1); /* Python keeps the flag of a closed connection */
-  mproc_conn_close(w);
-  mproc_conn_close(r);
+  mproc_conn_free(w);
+  mproc_conn_free(r);
 }
 
 TEST(recv_into_too_small_keeps_message, 30, ONCE) {
@@ -230,8 +231,8 @@ TEST(recv_into_too_small_keeps_message, 30, ONCE) {
   ASSERT_TRUE(n == 11 && memcmp(big + 2, "hello world", 11) == 0);
   ASSERT_OK(mproc_conn_recv_bytes_into(b, small, sizeof small, 0, 1000, &n));
   ASSERT_TRUE(n == 4 && memcmp(small, "next", 4) == 0);
-  mproc_conn_close(a);
-  mproc_conn_close(b);
+  mproc_conn_free(a);
+  mproc_conn_free(b);
 }
 
 /* --- poll, timeouts, EOF -------------------------------------------------------------------- */
@@ -259,7 +260,7 @@ TEST(poll_and_timeouts, 60, ALL) {
   ASSERT_EQ(mproc_conn_poll(r, 1000), 1); /* EOF is "ready" too */
   ASSERT_RC(mproc_conn_recv_bytes(r, 10, 0, &m, &n), MPROC_EEOF);
   ASSERT_RC(mproc_conn_poll(r, -7), MPROC_EINVAL);
-  mproc_conn_close(r);
+  mproc_conn_free(r);
 }
 
 /* Writes the header of a 1 MiB message and half its body, then dies. */
@@ -289,7 +290,8 @@ TEST(peer_killed_mid_message, 60, ALL) {
   ASSERT_TRUE(m == NULL);
   t_join_code(p);
   ASSERT_OK(mproc_process_close(p));
-  mproc_conn_close(r);
+  mproc_process_free(p);
+  mproc_conn_free(r);
 }
 
 /* --- waiting on many ------------------------------------------------------------------------- */
@@ -312,7 +314,8 @@ TEST(wait_reports_all_ready_kinds, 60, ALL) {
   ASSERT_EQ(nready, 2);
   ASSERT_TRUE(w[0].ready == 1 && w[1].ready == 1);
   ASSERT_OK(mproc_process_close(p));
-  mproc_conn_close(r);
+  mproc_process_free(p);
+  mproc_conn_free(r);
 }
 
 TEST(wait_on_50_conns_and_sentinels, 120, ALL) {
@@ -344,7 +347,8 @@ TEST(wait_on_50_conns_and_sentinels, 120, ALL) {
     mproc_process_kill(p[i]);
     ASSERT_OK(mproc_process_join(p[i], 30000));
     ASSERT_OK(mproc_process_close(p[i]));
-    mproc_conn_close(r[i]);
+    mproc_process_free(p[i]);
+    mproc_conn_free(r[i]);
   }
 }
 
@@ -389,7 +393,7 @@ TEST(close_argument_conn_in_child, 60, ALL) {
   mproc_free(m);
   ASSERT_RC(mproc_conn_recv_bytes(mine, 100, 30000, &m, &n), MPROC_EEOF);
   finish(p);
-  mproc_conn_close(mine);
+  mproc_conn_free(mine);
 }
 
 /* --- typed values ------------------------------------------------------------------------------ */
@@ -433,7 +437,7 @@ TEST(typed_values, 60, ALL) {
   ASSERT_RC(mproc_conn_send(mine, v), MPROC_ENOTSUP);
   mproc_args_free(v);
   finish(p);
-  mproc_conn_close(mine);
+  mproc_conn_free(mine);
 }
 
 /* --- past 2 GiB: Python's -1 + 8-byte length form ------------------------------------------- */
@@ -470,7 +474,7 @@ TEST(message_over_2gib, 600, POSIX_ONCE) {
   ASSERT_EQ(buf[n - 1], 0xAB);
   free(buf);
   finish(p);
-  mproc_conn_close(r);
+  mproc_conn_free(r);
 }
 
 #if !defined(_WIN32)
@@ -536,7 +540,7 @@ TEST(recv_into_no_memory_to_keep_stream, 30, POSIX_ONCE) {
   /* Sending still works on the duplex connection, as after a refused message length. */
   ASSERT_OK(mproc_conn_send_bytes(a, "ok", 2, 0, MPROC_SIZE_REST));
   free(dst);
-  mproc_conn_close(a);
-  mproc_conn_close(b);
+  mproc_conn_free(a);
+  mproc_conn_free(b);
 }
 #endif

@@ -177,7 +177,7 @@ TEST(listener_bad_addresses, 30, ONCE) {
   ASSERT_RC(mproc_listener_new(NULL, "tcp:127.0.0.1:0", NULL, 0, 1), MPROC_EINVAL);
   ASSERT_RC(mproc_listener_new(&l, "tcp:127.0.0.1:0", NULL, 4, 1), MPROC_EINVAL);
   ASSERT_RC(mproc_client("tcp:127.0.0.1:1", NULL, 0, 1000, NULL), MPROC_EINVAL);
-  ASSERT_OK(mproc_listener_close(NULL));
+  mproc_listener_free(NULL);
 }
 
 /* --- a client in a child process --------------------------------------------------------------- */
@@ -205,11 +205,11 @@ static int t_net_client(const mproc_args_t *a) {
       rc = mproc_conn_send_bytes(c, m, n, 0, MPROC_SIZE_REST);
     mproc_free(m);
     if (rc != 0) {
-      mproc_conn_close(c);
+      mproc_conn_free(c);
       return 100 - rc;
     }
   }
-  mproc_conn_close(c);
+  mproc_conn_free(c);
   return 0;
 }
 
@@ -224,6 +224,7 @@ static mproc_process_t *start_client(const char *addr, const char *key, int64_t 
 static void join_expect(mproc_process_t *p, int code) {
   ASSERT_EQ(t_join_code(p), code);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 /* Sends messages of several sizes and checks the echoes. */
@@ -254,9 +255,9 @@ static void serve_one(const char *addr, const char *key, const char *client_key)
   mproc_process_t *p = start_client(mproc_listener_address(l), client_key, CLIENT_ECHO);
   ASSERT_OK(mproc_listener_accept(l, 20000, &c));
   echo_roundtrips(c);
-  ASSERT_OK(mproc_conn_close(c));
+  mproc_conn_free(c);
   join_expect(p, 0);
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_listener_free(l);
 }
 
 /* Wrong key: both sides MPROC_EAUTH, and the listener still serves the next good client. */
@@ -272,9 +273,9 @@ static void wrong_key_then_good(const char *addr) {
   p = start_client(real, "secret", CLIENT_ECHO);
   ASSERT_OK(mproc_listener_accept(l, 20000, &c));
   echo_roundtrips(c);
-  ASSERT_OK(mproc_conn_close(c));
+  mproc_conn_free(c);
   join_expect(p, 0);
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_listener_free(l);
 }
 
 static void tcp6_or_skip(void) {
@@ -282,7 +283,7 @@ static void tcp6_or_skip(void) {
   int rc = mproc_listener_new(&l, "tcp:[::1]:0", NULL, 0, 1);
   if (rc != 0)
     t_skip("::1 is not available");
-  mproc_listener_close(l);
+  mproc_listener_free(l);
 }
 
 TEST(net_unix_key, 60, POSIX_ONCE) {
@@ -313,7 +314,7 @@ TEST(net_unix_stale_socket, 60, POSIX_ONCE) {
 #ifndef _WIN32
   /* A socket file left by a dead listener is taken over. */
   int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_listener_free(l);
   ASSERT_TRUE(access(addr + 5, F_OK) != 0); /* close unlinks */
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
@@ -326,7 +327,7 @@ TEST(net_unix_stale_socket, 60, POSIX_ONCE) {
   ASSERT_TRUE(access(addr + 5, F_OK) == 0);
   ASSERT_OK(mproc_listener_new(&l, addr, NULL, 0, 1));
 #endif
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_listener_free(l);
 }
 
 TEST(net_abstract_key, 60, POSIX_ONCE) {
@@ -371,7 +372,7 @@ TEST(net_address_port0, 30, ONCE) {
   const char *a = mproc_listener_address(l);
   ASSERT_TRUE(strncmp(a, "tcp:127.0.0.1:", 14) == 0);
   ASSERT_TRUE(atoi(a + 14) > 0);
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_listener_free(l);
 }
 
 TEST(net_connect_refused, 30, ONCE) {
@@ -381,7 +382,7 @@ TEST(net_connect_refused, 30, ONCE) {
   /* A port that was free a moment ago: nobody listens there now. */
   ASSERT_OK(mproc_listener_new(&l, "tcp:127.0.0.1:0", NULL, 0, 1));
   snprintf(addr, sizeof addr, "%s", mproc_listener_address(l));
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_listener_free(l);
   ASSERT_RC(mproc_client(addr, NULL, 0, 5000, &c), MPROC_ENOENT);
 }
 
@@ -406,7 +407,7 @@ TEST(net_accept_timeout, 30, ONCE) {
   int64_t took = now_ms() - t0;
   ASSERT_TRUE(took >= 280 && took < 10000);
   ASSERT_RC(mproc_listener_accept(l, MPROC_NOWAIT, &c), MPROC_ETIMEDOUT);
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_listener_free(l);
 }
 
 /* A client that connects and never speaks costs the server the handshake limit (5 s), not
@@ -428,8 +429,8 @@ TEST(net_silent_client, 60, ONCE) {
   ASSERT_TRUE(n > 11 && memcmp(m, "#CHALLENGE#{sha256}", 19) == 0);
   mproc_free(m);
   ASSERT_RC(mproc_conn_recv_bytes(silent, 256, 5000, &m, &n), MPROC_EEOF);
-  mproc_conn_close(silent);
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_conn_free(silent);
+  mproc_listener_free(l);
 }
 
 /* One handshake attempt by a raw (no key) client that sends msg instead of an answer. */
@@ -440,7 +441,7 @@ static void garbage_answer(mproc_listener_t *l, const void *msg, size_t n) {
   int64_t t0 = now_ms();
   ASSERT_RC(mproc_listener_accept(l, 10000, &c), MPROC_EAUTH);
   ASSERT_TRUE(now_ms() - t0 < 4000); /* rejected at once, not by the timeout */
-  mproc_conn_close(bad);
+  mproc_conn_free(bad);
 }
 
 TEST(net_garbage_handshake, 60, ONCE) {
@@ -458,9 +459,9 @@ TEST(net_garbage_handshake, 60, ONCE) {
   mproc_conn_t *c;
   ASSERT_OK(mproc_listener_accept(l, 20000, &c));
   echo_roundtrips(c);
-  mproc_conn_close(c);
+  mproc_conn_free(c);
   join_expect(p, 0);
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_listener_free(l);
 }
 
 /* A keyed client against a server that sends garbage instead of a challenge. */
@@ -472,8 +473,8 @@ TEST(net_garbage_challenge, 60, ONCE) {
   ASSERT_OK(mproc_listener_accept(l, 20000, &c));
   ASSERT_OK(mproc_conn_send_bytes(c, "#CHALLENGE#short", 16, 0, MPROC_SIZE_REST));
   join_expect(p, 100 - MPROC_EAUTH);
-  mproc_conn_close(c);
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_conn_free(c);
+  mproc_listener_free(l);
 }
 
 #ifndef _WIN32
@@ -494,8 +495,8 @@ TEST(net_huge_frame_header, 60, POSIX_ONCE) {
   ASSERT_OK(mproc_client(mproc_listener_address(l), NULL, 0, 5000, &bad));
   raw_send(bad, hdr, sizeof hdr);
   ASSERT_RC(mproc_listener_accept(l, 10000, &c), MPROC_EAUTH);
-  mproc_conn_close(bad);
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_conn_free(bad);
+  mproc_listener_free(l);
   /* After authentication, through recv_bytes with a limit. */
   ASSERT_OK(mproc_listener_new(&l, "tcp:127.0.0.1:0", NULL, 0, 4));
   ASSERT_OK(mproc_client(mproc_listener_address(l), NULL, 0, 5000, &bad));
@@ -505,9 +506,9 @@ TEST(net_huge_frame_header, 60, POSIX_ONCE) {
   size_t n = 0;
   ASSERT_RC(mproc_conn_recv_bytes(c, (size_t)1 << 20, 5000, &m, &n), MPROC_EMSGSIZE);
   ASSERT_TRUE(m == NULL);
-  mproc_conn_close(c);
-  mproc_conn_close(bad);
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_conn_free(c);
+  mproc_conn_free(bad);
+  mproc_listener_free(l);
 #endif
 }
 
@@ -577,7 +578,7 @@ static void c_client_python_server(const char *listen_addr, const char *key, int
             want_rc);
   if (want_rc == 0) {
     echo_roundtrips(c);
-    mproc_conn_close(c);
+    mproc_conn_free(c);
   }
   ASSERT_EQ(wait_python(pid), want_rc == 0 || want_rc == MPROC_ETIMEDOUT ? 0 : 3);
 }
@@ -602,9 +603,9 @@ static void python_client_c_server(const char *listen_addr, const char *key, int
     ASSERT_OK(mproc_conn_send_bytes(c, m, n, 0, MPROC_SIZE_REST));
     mproc_free(m);
   }
-  mproc_conn_close(c);
+  mproc_conn_free(c);
   ASSERT_EQ(wait_python(pid), want_rc == 0 ? 0 : 3);
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_listener_free(l);
   (void)SIZES_NOTE;
 }
 
@@ -667,8 +668,8 @@ static void mproc_facts(char *buf, size_t cap) {
     f[k++] = mproc_conn_readable(r);
     f[k++] = mproc_conn_writable(r);
     f[k++] = mproc_conn_fileno(r) == -1;
-    mproc_conn_close(r);
-    mproc_conn_close(w);
+    mproc_conn_free(r);
+    mproc_conn_free(w);
   }
   size_t nready = 99;
   mproc_waitable none[1];
@@ -792,10 +793,10 @@ static void two_acceptors_one_client(const char *addr) {
     ASSERT_OK(j[winner].rc);
     ASSERT_RC(j[1 - winner].rc, MPROC_ETIMEDOUT);
     ASSERT_TRUE(j[1 - winner].took_ms < 1500 + 5000); /* a cap that catches a hang only */
-    mproc_conn_close(j[winner].c);
-    mproc_conn_close(cli);
+    mproc_conn_free(j[winner].c);
+    mproc_conn_free(cli);
   }
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_listener_free(l);
 }
 
 TEST(net_two_acceptors_tcp, 60, ONCE) { two_acceptors_one_client("tcp:127.0.0.1:0"); }
@@ -827,13 +828,13 @@ static int t_big_peer(const mproc_args_t *a) {
     mproc_free(m);
     C_OK(rc);
   }
-  C_OK(mproc_conn_close(c));
+  mproc_conn_free(c);
   C_OK(mproc_client(addr, NULL, 0, 30000, &c));
   size_t n = (size_t)16 << 20;
   unsigned char *b = pattern(n, 5);
   C_OK(mproc_conn_send_bytes(c, b, n, 0, MPROC_SIZE_REST));
   free(b);
-  C_OK(mproc_conn_close(c));
+  mproc_conn_free(c);
   return 0;
 }
 
@@ -856,7 +857,7 @@ static void big_messages(const char *listen_addr) {
     mproc_free(m);
     free(b);
   }
-  ASSERT_OK(mproc_conn_close(c)); /* the child must see EOF now */
+  mproc_conn_free(c); /* the child must see EOF now */
   ASSERT_OK(mproc_listener_accept(l, 30000, &c));
   void *m;
   size_t got;
@@ -866,9 +867,9 @@ static void big_messages(const char *listen_addr) {
   free(want);
   mproc_free(m);
   ASSERT_RC(mproc_conn_recv_bytes(c, SIZE_MAX, 30000, &m, &got), MPROC_EEOF);
-  mproc_conn_close(c);
+  mproc_conn_free(c);
   t_finish(p);
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_listener_free(l);
 }
 
 TEST(net_big_messages_tcp, 180, ONCE) { big_messages("tcp:127.0.0.1:0"); }
@@ -906,7 +907,7 @@ static void server_thread(void *arg) {
       mproc_conn_send_bytes(c, m, n, 0, MPROC_SIZE_REST);
       mproc_free(m);
     }
-    mproc_conn_close(c);
+    mproc_conn_free(c);
     j->served++;
   }
 }
@@ -962,7 +963,7 @@ static void legit_behind_silent(const char *addr, int nsilent) {
     mproc_free(m);
     fprintf(stderr, "legitimate client %d served after %lld ms\n", round,
             (long long)(t_now_ms() - t0));
-    mproc_conn_close(good);
+    mproc_conn_free(good);
   }
 #ifndef _WIN32
   MPROC__ATOMIC_STORE(&tj.stop, 1, MPROC__ATOMIC_RELEASE);
@@ -972,9 +973,9 @@ static void legit_behind_silent(const char *addr, int nsilent) {
   t_thread_join(st);
   ASSERT_EQ(sj.served, 3);
   for (int i = 0; i < nsilent; i++)
-    mproc_conn_close(silent[i]);
+    mproc_conn_free(silent[i]);
   free(silent);
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_listener_free(l);
 }
 
 TEST(net_legit_behind_200_silent_tcp, 120, ONCE) {

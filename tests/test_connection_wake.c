@@ -44,8 +44,8 @@ TEST(poll_woken_by_data_from_child, 120, ALL) {
   ASSERT_TRUE(n == 1 && ws[0].ready == 1);
   ASSERT_OK(mproc_conn_recv_bytes_into(r, &b, 1, 0, 1000, &got));
   t_finish(p);
-  mproc_conn_close(r);
-  mproc_conn_close(w);
+  mproc_conn_free(r);
+  mproc_conn_free(w);
 }
 
 #define MANY_CONNS 100
@@ -89,8 +89,8 @@ TEST(wait_over_100_conns_wakes_on_last, 120, ONCE) {
   ASSERT_OK(mproc_conn_send_bytes(w[0], "y", 1, 0, MPROC_SIZE_REST));
   ASSERT_EQ(mproc_conn_poll(r[0], 100000), 1);
   for (int i = 0; i < MANY_CONNS; i++) {
-    mproc_conn_close(r[i]);
-    mproc_conn_close(w[i]);
+    mproc_conn_free(r[i]);
+    mproc_conn_free(w[i]);
   }
   free(ws);
 }

@@ -132,8 +132,8 @@ static void cycle_pipe(void) {
   ASSERT_EQ(mproc_args_count(got), 1);
   mproc_args_free(got);
   mproc_args_free(a);
-  mproc_conn_close(c1);
-  mproc_conn_close(c2);
+  mproc_conn_free(c1);
+  mproc_conn_free(c2);
 }
 
 static void cycle_queue(void) {

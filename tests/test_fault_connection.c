@@ -51,7 +51,7 @@ static mproc_process_t *conn_start(mproc_target_fn fn, mproc_conn_t *child_end, 
   ASSERT_OK(mproc_args_add_int(a, v));
   mproc_process_t *p = t_start(fn, a);
   mproc_args_free(a);
-  ASSERT_OK(mproc_conn_close(child_end));
+  mproc_conn_free(child_end);
   return p;
 }
 
@@ -106,7 +106,7 @@ TEST(conn_writer_killed_mid_send, 120, ALL) {
                (unsigned long long)seq, n);
       mproc_free(m);
     }
-    mproc_conn_close(rd);
+    mproc_conn_free(rd);
   }
 }
 
@@ -157,7 +157,8 @@ TEST(conn_reader_killed_mid_recv, 120, ALL) {
     t_thread_join(t);
     ASSERT_EQ(t_join_code(p), -9);
     ASSERT_OK(mproc_process_close(p));
-    mproc_conn_close(wr);
+    mproc_process_free(p);
+    mproc_conn_free(wr);
   }
   free(b);
 }
@@ -182,7 +183,7 @@ static int conn_keyed_client(const mproc_args_t *a) {
     if (rc != 0)
       return mproc_fail(2, "echo: %s", mproc_errname(rc));
   }
-  mproc_conn_close(c);
+  mproc_conn_free(c);
   return 0;
 }
 
@@ -226,7 +227,7 @@ TEST(conn_client_killed_mid_handshake, 120, ONCE) {
       mproc_conn_t *c = NULL;
       /* sometimes accept runs while they handshake, sometimes not */
       if (t_rand_range(0, 1) && mproc_listener_accept(l, t_rand_range(0, 20), &c) == 0)
-        mproc_conn_close(c);
+        mproc_conn_free(c);
       else
         t_sleep_ms(t_rand_range(0, 20));
       t_kill_and_reap(v[i]);
@@ -241,9 +242,9 @@ TEST(conn_client_killed_mid_handshake, 120, ONCE) {
         continue;
       ASSERT_OK(rc);
       served = conn_echoes(c);
-      mproc_conn_close(c);
+      mproc_conn_free(c);
     }
     t_finish(good);
   }
-  ASSERT_OK(mproc_listener_close(l));
+  mproc_listener_free(l);
 }

@@ -31,6 +31,7 @@ static void warm_up(void) {
   mproc_process_t *warm = t_start_one(t_target_return_arg, t_args("iL", 0, l));
   ASSERT_EQ(t_join_code(warm), 0);
   ASSERT_OK(mproc_process_close(warm));
+  mproc_process_free(warm);
   mproc_lock_free(l);
 }
 
@@ -59,6 +60,7 @@ static void kill_round(int round) {
     t_fail(__FILE__, __LINE__, "round %d (how %d): exit %d: %s", round, how, got,
            mproc_process_error(p) ? mproc_process_error(p) : "");
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
   /* Whether it died before taking the lock, holding it, or returned holding it: never a hang. */
   int rc = mproc_lock_acquire(l, 20000);
   if (rc != 0 && rc != MPROC_EOWNERDEAD)

@@ -87,6 +87,7 @@ TEST(queue_woken_consumer_killed, 180, ALL) {
     for (int i = 0; i < 2; i++) {
       ASSERT_EQ(t_join_code(c[i]), -9);
       ASSERT_OK(mproc_process_close(c[i]));
+      mproc_process_free(c[i]);
     }
     mproc_queue_free(q);
     mproc_queue_free(out);

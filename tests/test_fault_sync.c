@@ -69,6 +69,7 @@ static int f_kill(mproc_process_t *p) {
     t_fail(__FILE__, __LINE__, "victim exit %d: %s", code,
            mproc_process_error(p) ? mproc_process_error(p) : "(no message)");
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
   return code;
 }
 
@@ -166,6 +167,7 @@ static void survivors_finish(crowd *c, int want) {
       t_fail(__FILE__, __LINE__, "survivor exit %d, want %d: %s", code, want,
              mproc_process_error(c->p[i]) ? mproc_process_error(c->p[i]) : "(no message)");
     ASSERT_OK(mproc_process_close(c->p[i]));
+    mproc_process_free(c->p[i]);
   }
 }
 

@@ -441,7 +441,7 @@ TEST(objects_travel, 30, ONCE) {
   ASSERT_EQ(mproc_args_type(got, 1), MPROC_ARG_PYOBJECT);
   mproc_args_free(got);
   mproc_queue_free(q);
-  mproc_conn_close(r);
-  mproc_conn_close(w);
+  mproc_conn_free(r);
+  mproc_conn_free(w);
   mproc_args_free(a);
 }

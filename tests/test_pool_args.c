@@ -2,6 +2,7 @@
 /* apply and map agree on a task that returns nothing (None, as Python), and map inputs built
  * in one call (mproc_args_range / mproc_args_from_ints). */
 #include "runner.h"
+#include "test_pool.h"
 
 /* Python's `def f(x): pass`. */
 static int returns_nothing(const mproc_args_t *args, mproc_args_t *result) {
@@ -63,5 +64,33 @@ TEST(map_over_range_and_array, 60, ALL) {
   ASSERT_TRUE(strcmp(buf, "[9, 49, 10000000000]") == 0);
   mproc_args_free(r);
   mproc_args_free(items);
+  mproc_pool_free(pool);
+}
+
+/* res = pool.apply_async(f, (20,)); res.get(timeout=1) in one call each. */
+TEST(apply_asyncf_and_result_getf, 60, ALL) {
+  mproc_pool_t *pool = pt_pool(1, NULL);
+  mproc_result_t *res;
+  ASSERT_OK(mproc_pool_apply_asyncf(pool, pt_script, &res, "l", PT_SQUARE * PT_ACT + 20));
+  int64_t x = 0;
+  ASSERT_OK(mproc_result_getf(res, 60000, "l", &x));
+  ASSERT_EQ(x, 400);
+  ASSERT_RC(mproc_result_getf(res, 60000, "d", &(double){0}), MPROC_ETYPE);
+  ASSERT_RC(mproc_result_getf(res, 60000, "s", &(const char *){0}), MPROC_EINVAL);
+  mproc_result_free(res);
+  /* for x in pool.imap(f, items) */
+  mproc_args_t *items;
+  ASSERT_OK(mproc_args_build(&items, "ll", PT_SQUARE * PT_ACT + 2, PT_SQUARE * PT_ACT + 3));
+  ASSERT_OK(mproc_pool_imap(pool, pt_script, items, NULL, &res));
+  mproc_args_free(items);
+  ASSERT_OK(mproc_result_nextf(res, 60000, "l", &x));
+  ASSERT_EQ(x, 4);
+  ASSERT_OK(mproc_result_nextf(res, 60000, "l", &x));
+  ASSERT_EQ(x, 9);
+  ASSERT_RC(mproc_result_nextf(res, 60000, "l", &x), MPROC_EEOF);
+  mproc_result_free(res);
+  ASSERT_RC(mproc_pool_apply_asyncf(pool, pt_script, NULL, "l", (int64_t)0), MPROC_EINVAL);
+  ASSERT_RC(mproc_pool_apply_asyncf(pool, pt_script, &res, "?"), MPROC_EINVAL);
+  ASSERT_TRUE(res == NULL);
   mproc_pool_free(pool);
 }

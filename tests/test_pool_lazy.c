@@ -322,6 +322,41 @@ TEST(progress_map_callback, 120, ALL) {
   mproc_pool_free(pool);
 }
 
+/* Items count as they end, not when their chunk comes back: one chunk of three items, the
+ * first succeeds, the second fails, the third runs for a minute. Progress must say 2 done,
+ * 1 failed while that chunk is still at the worker. */
+TEST(progress_counts_items_inside_chunk, 120, ALL) {
+  mproc_pool_t *pool = pt_pool(1, NULL);
+  mproc_args_t *items;
+  ASSERT_OK(mproc_args_new(&items));
+  ASSERT_OK(mproc_args_add_int(items, PT_SQUARE * PT_ACT + 3));
+  ASSERT_OK(mproc_args_add_int(items, PT_FAIL * PT_ACT + 1));
+  ASSERT_OK(mproc_args_add_int(items, PT_SLEEP * PT_ACT + 60000));
+  prog_log l;
+  memset(&l, 0, sizeof l);
+  l.thread = pt_thread_id();
+  mproc_task_options o = MPROC_TASK_OPTIONS_INIT;
+  o.chunksize = 3; /* one chunk */
+  o.progress = on_progress;
+  o.progress_interval_ms = 10;
+  o.ctx = &l;
+  mproc_result_t *res;
+  ASSERT_OK(mproc_pool_map_async(pool, pt_script, items, &o, &res));
+  for (int i = 0; i < 6000 && pt_atomic_load(&l.last_done) < 2; i++)
+    t_sleep_ms(10);
+  ASSERT_EQ(pt_atomic_load(&l.last_done), 2);
+  ASSERT_EQ(pt_atomic_load(&l.last_failed), 1);
+  ASSERT_EQ(pt_atomic_load(&l.last_total), 3);
+  ASSERT_EQ(mproc_result_ready(res), 0); /* the chunk is still running */
+  ASSERT_EQ(pt_atomic_load(&l.decreasing), 0);
+  ASSERT_EQ(pt_atomic_load(&l.bad_thread), 0);
+  ASSERT_OK(mproc_pool_terminate(pool));
+  ASSERT_TRUE(mproc_result_get(res, 60000, NULL) != 0);
+  mproc_result_free(res);
+  mproc_args_free(items);
+  mproc_pool_free(pool);
+}
+
 TEST(progress_imap_gen_callback, 120, ALL) {
   mproc_pool_t *pool = pt_pool(2, NULL);
   gen_state g = gen_of(500, PT_SQUARE);

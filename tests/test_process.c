@@ -26,12 +26,14 @@ TEST(exit_zero, 30, ALL) {
   ASSERT_TRUE(mproc_process_error(p) == NULL);
   ASSERT_EQ(mproc_process_child_error(p), 0);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 TEST(exit_code_n, 30, ALL) {
   mproc_process_t *p = start_int(t_target_return_arg, 7);
   ASSERT_EQ(t_join_code(p), 7);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 static int t_abort(const mproc_args_t *a) {
@@ -50,6 +52,7 @@ TEST(exit_abort, 30, ALL) {
     t_fail(__FILE__, __LINE__, "error text: %s", msg ? msg : "(null)");
 #endif
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 static int t_segv(const mproc_args_t *a) {
@@ -74,6 +77,7 @@ TEST(exit_segfault, 30, ALL) {
   ASSERT_EQ(t_join_code(p), -SIGSEGV);
 #endif
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 TEST(kill_running, 30, ALL) {
@@ -83,6 +87,7 @@ TEST(kill_running, 30, ALL) {
   ASSERT_EQ(t_join_code(p), -9);
   ASSERT_OK(mproc_process_kill(p)); /* after exit: a no-op, never a signal to a reused pid */
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 TEST(terminate_running, 30, ALL) {
@@ -91,6 +96,7 @@ TEST(terminate_running, 30, ALL) {
   ASSERT_EQ(t_join_code(p), -15);
   ASSERT_OK(mproc_process_terminate(p));
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 TEST(join_timeout, 30, ALL) {
@@ -103,6 +109,7 @@ TEST(join_timeout, 30, ALL) {
   ASSERT_OK(mproc_process_kill(p));
   ASSERT_OK(mproc_process_join(p, MPROC_FOREVER));
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 TEST(is_alive_transitions, 30, ALL) {
@@ -122,6 +129,7 @@ TEST(is_alive_transitions, 30, ALL) {
   ASSERT_OK(mproc_process_exitcode(p, &code));
   ASSERT_EQ(code, 0);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 TEST(close_running_refused, 30, ALL) {
@@ -131,6 +139,7 @@ TEST(close_running_refused, 30, ALL) {
   ASSERT_OK(mproc_process_kill(p));
   ASSERT_OK(mproc_process_join(p, MPROC_FOREVER));
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
   ASSERT_OK(mproc_process_close(NULL));
 }
 
@@ -155,6 +164,7 @@ TEST(state_errors, 30, ALL) {
   ASSERT_RC(mproc_process_kill(NULL), MPROC_EINVAL);
   ASSERT_EQ(mproc_process_is_alive(NULL), MPROC_EINVAL);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 /* --- arguments ------------------------------------------------------------------------------ */
@@ -190,6 +200,7 @@ TEST(args_roundtrip, 30, ALL) {
   if (code != 0)
     t_fail(__FILE__, __LINE__, "child: %d %s", code, mproc_process_error(p));
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 TEST(args_errors, 30, ONCE) {
@@ -246,6 +257,7 @@ TEST(args_64mib, 120, ALL) {
   mproc_args_free(a);
   ASSERT_EQ(t_join_code(p), 0);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 /* --- subclass-style state, failures, identity -------------------------------------------------- */
@@ -278,6 +290,7 @@ TEST(bound_state, 30, ALL) {
   ASSERT_OK(mproc_process_start(p));
   ASSERT_EQ(t_join_code(p), 16);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 static int t_failing(const mproc_args_t *a) {
@@ -292,6 +305,7 @@ TEST(fail_message, 30, ALL) {
   const char *msg = mproc_process_error(p);
   ASSERT_TRUE(msg != NULL && strcmp(msg, "could not process record 42") == 0);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 static int t_identity(const mproc_args_t *a) {
@@ -321,6 +335,7 @@ TEST(current_process, 30, ALL) {
   if (code != 0)
     t_fail(__FILE__, __LINE__, "child %d: %s", code, mproc_process_error(p));
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 TEST(cpu_count, 30, ONCE) {
@@ -394,6 +409,7 @@ TEST(target_in_plugin, 30, ALL) {
   if (code != 42)
     t_fail(__FILE__, __LINE__, "exit %d: %s", code, mproc_process_error(p));
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 /* --- another program for spawned children (mproc_set_executable) ------------------------------ */
@@ -467,7 +483,7 @@ static int pre_main(int argc, char **argv) {
     if (rc == 0)
       rc = mproc_process_start(p);
     printf("start without mproc_main: %s\n", mproc_errname(rc));
-    mproc_process_close(p);
+    mproc_process_free(p);
     return rc == MPROC_ENOMAIN ? 0 : 1;
   }
   if (getenv("MPROC_TEST_START_BEFORE_MAIN") != NULL) {
@@ -477,7 +493,7 @@ static int pre_main(int argc, char **argv) {
       rc = mproc_process_start(p);
     if (rc != MPROC_EBOOTSTRAP)
       fprintf(stderr, "start before mproc_main: %s\n", mproc_errname(rc));
-    mproc_process_close(p);
+    mproc_process_free(p);
     return rc == MPROC_EBOOTSTRAP ? 42 : 1;
   }
   return -1;
@@ -506,6 +522,7 @@ TEST(start_before_bootstrap, 30, ALL) {
   set_env("MPROC_TEST_START_BEFORE_MAIN", NULL);
   ASSERT_EQ(t_join_code(p), 42);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 static int t_nested(const mproc_args_t *a) {
@@ -521,7 +538,7 @@ static int t_nested(const mproc_args_t *a) {
   int code = -1;
   if (mproc_process_join(p, 30000) != 0 || mproc_process_exitcode(p, &code) != 0)
     return 52;
-  mproc_process_close(p);
+  mproc_process_free(p);
   return code + 1;
 }
 
@@ -531,6 +548,7 @@ TEST(nested_children, 30, ALL) {
   if (code != 10)
     t_fail(__FILE__, __LINE__, "exit %d: %s", code, mproc_process_error(p));
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 /* --- Python conformance: grandchild names, stdio flushed before a start, daemons' children --- */
@@ -567,6 +585,7 @@ TEST(grandchild_default_names, 30, ALL) {
   if (code != 0)
     t_fail(__FILE__, __LINE__, "child %d: %s", code, mproc_process_error(p));
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 /* A27: a daemon may start children (CPython refuses with "daemonic processes are not allowed
@@ -580,6 +599,7 @@ TEST(daemon_may_start_children, 30, ALL) {
   if (code != 10)
     t_fail(__FILE__, __LINE__, "exit %d: %s", code, mproc_process_error(p));
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 #ifndef _WIN32
@@ -614,6 +634,7 @@ TEST(stdio_flushed_before_start, 30, POSIX_ALL) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   ASSERT_EQ(code, 0);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
   char got[64] = {0};
   FILE *f = fopen(path, "rb");
   ASSERT_TRUE(f != NULL);
@@ -668,6 +689,7 @@ TEST(fork_while_threads_hold_locks, 120, POSIX_ALL) {
     ASSERT_OK(mproc_process_exitcode(p, &code));
     ASSERT_EQ(code, i);
     ASSERT_OK(mproc_process_close(p));
+    mproc_process_free(p);
   }
   MPROC__ATOMIC_STORE(&g_busy_stop, 1, MPROC__ATOMIC_RELAXED);
   for (int i = 0; i < 3; i++)

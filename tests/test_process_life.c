@@ -143,6 +143,7 @@ static int64_t run_middle(const char *tag, int daemon, int kill_middle) {
     ASSERT_EQ(t_join_code(m), 0);
   }
   ASSERT_OK(mproc_process_close(m));
+  mproc_process_free(m);
   remove(path);
   return grandchild;
 }
@@ -192,6 +193,7 @@ TEST(daemon_childs_children_die_with_it, 60, ALL) {
   ASSERT_OK(mproc_process_kill(outer));
   ASSERT_EQ(t_join_code(outer), -9);
   ASSERT_OK(mproc_process_close(outer));
+  mproc_process_free(outer);
   ASSERT_TRUE(wait_gone(g, 5000));
   remove(path);
 }
@@ -224,6 +226,7 @@ TEST(nondaemon_joined_at_exit, 60, ALL) {
   ASSERT_EQ(t_join_code(m), 0);
   ASSERT_TRUE(file_exists(path)); /* written before the middle process could exit */
   ASSERT_OK(mproc_process_close(m));
+  mproc_process_free(m);
   remove(path);
 }
 
@@ -238,6 +241,7 @@ static int probe_count(void) {
   mproc_process_t *p = t_start(t_count, NULL);
   int n = t_join_code(p);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
   return n;
 }
 
@@ -277,6 +281,7 @@ TEST(no_handles_leak_into_child, 60, ALL) {
     ASSERT_OK(mproc_process_kill(s[i]));
     ASSERT_OK(mproc_process_join(s[i], MPROC_FOREVER));
     ASSERT_OK(mproc_process_close(s[i]));
+    mproc_process_free(s[i]);
   }
   ASSERT_EQ(crowded, alone);
 }
@@ -291,6 +296,7 @@ static void check_codes_survive(void) {
   mproc_args_free(a);
   ASSERT_EQ(t_join_code(p), 5);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
   p = start_sleeper(60000, 0);
   ASSERT_OK(mproc_process_kill(p));
 #if defined(MPROC_POSIX_GENERIC)
@@ -307,6 +313,7 @@ static void check_codes_survive(void) {
   ASSERT_EQ(t_join_code(p), -9);
 #endif
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 static void reap_everything(int sig) {
@@ -359,6 +366,7 @@ TEST(many_processes_200, 300, ALL) {
     ASSERT_OK(mproc_process_exitcode(live[idx], &code));
     ASSERT_EQ(code, want[idx]);
     ASSERT_OK(mproc_process_close(live[idx]));
+    mproc_process_free(live[idx]);
     live[idx] = live[n - 1]; /* keep the array dense */
     want[idx] = want[n - 1];
     n--;
@@ -393,7 +401,9 @@ TEST(sentinel_waits_with_others, 60, ALL) {
   ASSERT_EQ(t_join_code(slow), -9);
   ASSERT_EQ(t_join_code(fast), 0);
   ASSERT_OK(mproc_process_close(slow));
+  mproc_process_free(slow);
   ASSERT_OK(mproc_process_close(fast));
+  mproc_process_free(fast);
 }
 
 TEST(active_children, 60, ALL) {
@@ -413,6 +423,7 @@ TEST(active_children, 60, ALL) {
     mproc_process_kill(s[i]);
     ASSERT_OK(mproc_process_join(s[i], MPROC_FOREVER));
     ASSERT_OK(mproc_process_close(s[i]));
+    mproc_process_free(s[i]);
   }
   ASSERT_OK(mproc_active_children(NULL, 0, &n));
   ASSERT_EQ(n, 0);
@@ -469,6 +480,7 @@ TEST(fork_refused_with_threads, 60, ALL) {
   ASSERT_OK(mproc_process_start(p)); /* spawn and forkserver are safe with threads */
   ASSERT_EQ(t_join_code(p), 0);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 #ifdef _WIN32
   SetEvent(stop);
   WaitForSingleObject(th, INFINITE);
@@ -497,9 +509,11 @@ TEST(child_keeps_stdio, 30, POSIX_ALL) {
   mproc_process_t *p = t_start(t_target_return_arg, NULL);
   ASSERT_EQ(t_join_code(p), 0);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
   p = t_start(t_stdio_open, NULL);
   ASSERT_EQ(t_join_code(p), 0);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 #endif
 }
 
@@ -540,6 +554,7 @@ TEST(stop_escalates_after_grace, 60, ALL) {
   ASSERT_EQ(code, -15);
   ASSERT_OK(mproc_process_stop(p, 5000)); /* gone already: 0 */
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 #ifndef _WIN32
   char path[512];
   t_temp_path(path, sizeof path, "stop");
@@ -553,6 +568,7 @@ TEST(stop_escalates_after_grace, 60, ALL) {
   ASSERT_OK(mproc_process_exitcode(p, &code));
   ASSERT_EQ(code, -9);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
   remove(path);
 #endif
 }
@@ -584,6 +600,7 @@ TEST(unjoined_child_not_left_zombie, 60, ALL) {
   ASSERT_OK(mproc_process_exitcode(p, &code)); /* still readable */
   ASSERT_EQ(code, 0);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 /* Several threads look at the list (reaping detached children) while detached children exit:
@@ -667,6 +684,7 @@ TEST(forkserver_stalled_server, 180, POSIX_ONCE) {
   mproc_process_t *p = t_start(t_target_return_arg, NULL);
   ASSERT_EQ(t_join_code(p), 0);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
   int64_t server = only_child_pid();
   ASSERT_TRUE(server > 0);
   ASSERT_EQ(kill((pid_t)server, SIGSTOP), 0);
@@ -685,6 +703,7 @@ TEST(forkserver_stalled_server, 180, POSIX_ONCE) {
   ASSERT_OK(mproc_process_start(p));     /* a fresh server */
   ASSERT_EQ(t_join_code(p), 0);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 #endif
 }
 
@@ -747,6 +766,7 @@ TEST(daemon_from_thread_dies_with_parent_process, 60, ALL) {
   ASSERT_OK(mproc_process_kill(m));
   ASSERT_EQ(t_join_code(m), -9);
   ASSERT_OK(mproc_process_close(m));
+  mproc_process_free(m);
   ASSERT_TRUE(wait_gone(g, 5000)); /* its parent process died: so does it */
   remove(path);
 }
@@ -766,6 +786,7 @@ TEST(daemon_outlives_starting_thread, 60, ALL) {
   ASSERT_OK(mproc_process_start(p));
   ASSERT_EQ(t_join_code(p), 0);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
   ASSERT_EQ(mproc_process_is_alive(g_thread_daemon), 1);
   t_kill_and_reap(g_thread_daemon);
 }
@@ -791,6 +812,7 @@ TEST(sentinel_means_exit_without_pidfd, 60, POSIX_ALL) {
   ASSERT_TRUE(sentinel_ready(p, 30000));
   ASSERT_EQ(t_join_code(p), 0);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
   p = start_sleeper(60000, 0); /* signals still reach it, by pid */
   t_kill_and_reap(p);
   unsetenv("MPROC_NO_PIDFD");
@@ -813,6 +835,7 @@ TEST(huge_timeouts_mean_forever, 60, ALL) {
     ASSERT_OK(mproc_process_exitcode(p, &code));
     ASSERT_EQ(code, 0);
     ASSERT_OK(mproc_process_close(p));
+    mproc_process_free(p);
   }
 }
 
@@ -850,6 +873,7 @@ TEST(exit_not_hidden_by_grandchild_without_pidfd, 60, POSIX_ALL) {
   ASSERT_OK(mproc_process_join(p, 10000));
   ASSERT_EQ(t_join_code(p), 0);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
   int64_t pid = 0;
   ASSERT_OK(mproc_value_get_int(grandchild, &pid));
   ASSERT_TRUE(pid > 0);

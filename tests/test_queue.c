@@ -1455,8 +1455,8 @@ TEST(values_round_trip, 30, ONCE) {
   mproc_args_free(big);
   mproc_args_free(empty);
   mproc_lock_free(l);
-  mproc_conn_close(c1);
-  mproc_conn_close(c2);
+  mproc_conn_free(c1);
+  mproc_conn_free(c2);
   mproc_queue_free(q);
 }
 
@@ -1513,7 +1513,7 @@ TEST(null_handles_and_sizes, 30, ONCE) {
   ASSERT_RC(mproc_queue_qsize(NULL), MPROC_EINVAL);
   ASSERT_RC(mproc_queue_empty(NULL), MPROC_EINVAL);
   ASSERT_RC(mproc_queue_full(NULL), MPROC_EINVAL);
-  ASSERT_RC(mproc_queue_close(NULL), MPROC_EINVAL);
+  ASSERT_OK(mproc_queue_close(NULL)); /* like every _close */
   ASSERT_RC(mproc_queue_join_thread(NULL), MPROC_EINVAL);
   ASSERT_RC(mproc_queue_cancel_join_thread(NULL), MPROC_EINVAL);
   ASSERT_RC(mproc_queue_task_done(NULL), MPROC_EINVAL);

@@ -274,6 +274,7 @@ static void reap_killed(mproc_process_t *p) {
     t_fail(__FILE__, __LINE__, "child exit %d, want -9: %s", code,
            mproc_process_error(p) ? mproc_process_error(p) : "(no message)");
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 }
 
 /* Checks one item of a round: intact (qt_get_any did that), of this round, numbered after

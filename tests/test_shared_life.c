@@ -119,6 +119,7 @@ TEST(many_values_one_start, 60, ALL) {
 #ifdef _WIN32
   ASSERT_RC(mproc_process_start(p), MPROC_EMSGSIZE);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
 #else
   ASSERT_OK(mproc_process_start(p));
   t_finish(p);
@@ -196,6 +197,7 @@ static int t_middle(const mproc_args_t *a) {
   if (code != 0)
     return mproc_fail(code, "grandchild: %s", mproc_process_error(p) ? mproc_process_error(p) : "");
   C_OK(mproc_process_close(p));
+  mproc_process_free(p);
   int32_t got = 0;
   C_OK(mproc_value_get(own, &got));
   C_EQ(got, 42);
@@ -384,6 +386,7 @@ static int t_use_inherited(const mproc_args_t *a) {
   C_OK(mproc_process_exitcode(p, &code));
   C_EQ(code, 0);
   C_OK(mproc_process_close(p));
+  mproc_process_free(p);
   return 0;
 }
 #endif

@@ -89,7 +89,7 @@ TEST(shm_create_attach_unlink, 30, ONCE) {
   ASSERT_PATTERN(t, N, pattern_a);
   ((unsigned char *)mproc_shared_memory_buf(t))[N - 1] = 0xAB;
   ASSERT_EQ(((unsigned char *)mproc_shared_memory_buf(s))[N - 1], 0xAB);
-  ASSERT_OK(mproc_shared_memory_close(t));
+  mproc_shared_memory_free(t);
   ASSERT_PATTERN(s, N - 1, pattern_a); /* closing one handle leaves the other's memory */
 
   /* The name is taken, whatever the size asked for. */
@@ -102,14 +102,14 @@ TEST(shm_create_attach_unlink, 30, ONCE) {
   ASSERT_OK(mproc_shared_memory_attach(&t, slashed));
   ASSERT_TRUE(strcmp(mproc_shared_memory_name(t), name) == 0);
   ASSERT_PATTERN(t, N - 1, pattern_a);
-  ASSERT_OK(mproc_shared_memory_close(t));
+  mproc_shared_memory_free(t);
 
   ASSERT_OK(mproc_shared_memory_unlink(s));
 #ifdef _WIN32
   /* Unlink has nothing to do: the name lives while a handle is open. */
   ASSERT_OK(mproc_shared_memory_attach(&t, name));
-  ASSERT_OK(mproc_shared_memory_close(t));
-  ASSERT_OK(mproc_shared_memory_close(s));
+  mproc_shared_memory_free(t);
+  mproc_shared_memory_free(s);
   ASSERT_RC(mproc_shared_memory_attach(&t, name), MPROC_ENOENT);
 #else
   /* The name is gone; this handle keeps its memory; the name can be created anew, as a new
@@ -122,8 +122,8 @@ TEST(shm_create_attach_unlink, 30, ONCE) {
   fill(t, N, pattern_b);
   ASSERT_PATTERN(s, N - 1, pattern_a);
   ASSERT_OK(mproc_shared_memory_unlink(t));
-  ASSERT_OK(mproc_shared_memory_close(t));
-  ASSERT_OK(mproc_shared_memory_close(s));
+  mproc_shared_memory_free(t);
+  mproc_shared_memory_free(s);
 #endif
 }
 
@@ -140,11 +140,11 @@ TEST(shm_random_name, 30, ONCE) {
   fill(s, 4096, pattern_a);
   ASSERT_OK(mproc_shared_memory_attach(&u, n1)); /* a real name, attachable like any other */
   ASSERT_PATTERN(u, 4096, pattern_a);
-  ASSERT_OK(mproc_shared_memory_close(u));
+  mproc_shared_memory_free(u);
   ASSERT_OK(mproc_shared_memory_unlink(s));
   ASSERT_OK(mproc_shared_memory_unlink(t));
-  ASSERT_OK(mproc_shared_memory_close(s));
-  ASSERT_OK(mproc_shared_memory_close(t));
+  mproc_shared_memory_free(s);
+  mproc_shared_memory_free(t);
 }
 
 TEST(shm_bad_names, 30, ONCE) {
@@ -170,7 +170,7 @@ TEST(shm_bad_names, 30, ONCE) {
     if (rc != MPROC_EINVAL) {
       if (rc == 0) {
         mproc_shared_memory_unlink(s);
-        mproc_shared_memory_close(s);
+        mproc_shared_memory_free(s);
       }
       t_fail(__FILE__, __LINE__, "create \"%s\": %s, want MPROC_EINVAL", bad[i],
              mproc_errname(rc));
@@ -189,9 +189,9 @@ TEST(shm_bad_names, 30, ONCE) {
     mproc_shared_memory_t *s, *t;
     ASSERT_OK(mproc_shared_memory_create(&s, good[i], 100));
     ASSERT_OK(mproc_shared_memory_attach(&t, good[i]));
-    ASSERT_OK(mproc_shared_memory_close(t));
+    mproc_shared_memory_free(t);
     ASSERT_OK(mproc_shared_memory_unlink(s));
-    ASSERT_OK(mproc_shared_memory_close(s));
+    mproc_shared_memory_free(s);
   }
 }
 
@@ -213,7 +213,7 @@ TEST(shm_bad_arguments, 30, ONCE) {
   ASSERT_TRUE(s == NULL);
   ASSERT_RC(mproc_shared_memory_unlink(NULL), MPROC_EINVAL);
   ASSERT_RC(mproc_shared_memory_unlink_name(NULL), MPROC_EINVAL);
-  ASSERT_OK(mproc_shared_memory_close(NULL));
+  mproc_shared_memory_free(NULL);
   ASSERT_TRUE(mproc_shared_memory_buf(NULL) == NULL);
   ASSERT_EQ(mproc_shared_memory_size(NULL), 0);
   ASSERT_TRUE(mproc_shared_memory_name(NULL) == NULL);
@@ -244,7 +244,7 @@ TEST(shm_mode_0600, 30, POSIX_ONCE) {
     ASSERT_EQ(st.st_uid, getuid());
     ASSERT_EQ(st.st_size, 4096);
     ASSERT_OK(mproc_shared_memory_unlink(s));
-    ASSERT_OK(mproc_shared_memory_close(s));
+    mproc_shared_memory_free(s);
     ASSERT_TRUE(stat(path, &st) != 0 && errno == ENOENT);
   }
   umask(old);
@@ -270,7 +270,7 @@ static int t_attach_by_name(const mproc_args_t *a) {
     return mproc_fail(3, "byte %u differs from what the parent wrote", (unsigned)at);
   fill(s, n, pattern_b);
   C_RC(mproc_shared_memory_create(&dup, name, n), MPROC_EEXIST);
-  C_OK(mproc_shared_memory_close(s));
+  mproc_shared_memory_free(s);
   return 0;
 }
 
@@ -284,7 +284,7 @@ TEST(shm_child_attaches_by_name, 60, ALL) {
   t_finish(t_start_one(t_attach_by_name, t_args("si", name, N)));
   ASSERT_PATTERN(s, N, pattern_b);
   ASSERT_OK(mproc_shared_memory_unlink(s));
-  ASSERT_OK(mproc_shared_memory_close(s));
+  mproc_shared_memory_free(s);
 }
 
 /* Runs a program (not through mproc) and returns its exit code; -N for a signal. */
@@ -358,7 +358,7 @@ TEST(shm_unrelated_process, 60, ONCE) {
     ASSERT_PATTERN(s, N, pattern_b);
   }
   ASSERT_OK(mproc_shared_memory_unlink(s));
-  ASSERT_OK(mproc_shared_memory_close(s));
+  mproc_shared_memory_free(s);
   const char *argv[] = {peer, "check", name, size, NULL};
   ASSERT_EQ(run_program(argv), 3); /* unlinked (POSIX) / last handle closed (Windows) */
 
@@ -372,7 +372,7 @@ TEST(shm_unrelated_process, 60, ONCE) {
   ASSERT_OK(mproc_shared_memory_attach(&t, name));
   ASSERT_EQ(mproc_shared_memory_size(t), N);
   ASSERT_PATTERN(t, N, pattern_a);
-  ASSERT_OK(mproc_shared_memory_close(t));
+  mproc_shared_memory_free(t);
   ASSERT_OK(mproc_shared_memory_unlink_name(name));
   ASSERT_RC(mproc_shared_memory_attach(&t, name), MPROC_ENOENT);
 #endif
@@ -410,9 +410,9 @@ TEST(shm_python_attaches, 60, PYTHON_ONCE) {
   ASSERT_PATTERN(s, N, pattern_b);
   mproc_shared_memory_t *t;
   ASSERT_OK(mproc_shared_memory_attach(&t, name)); /* Python left the name in place */
-  ASSERT_OK(mproc_shared_memory_close(t));
+  mproc_shared_memory_free(t);
   ASSERT_OK(mproc_shared_memory_unlink(s));
-  ASSERT_OK(mproc_shared_memory_close(s));
+  mproc_shared_memory_free(s);
 #else
   t_skip("python3 not found at configure time");
 #endif
@@ -438,13 +438,13 @@ TEST(shm_lifetime, 60, ONCE) {
   mproc_shared_memory_t *s, *t;
   ASSERT_OK(mproc_shared_memory_create(&s, name, N));
   fill(s, N, pattern_a);
-  ASSERT_OK(mproc_shared_memory_close(s)); /* closed, not unlinked */
+  mproc_shared_memory_free(s); /* closed, not unlinked */
 #ifdef _WIN32
   ASSERT_RC(mproc_shared_memory_attach(&t, name), MPROC_ENOENT); /* gone with its last handle */
 #else
   ASSERT_OK(mproc_shared_memory_attach(&t, name)); /* a name is like a file: it stays */
   ASSERT_PATTERN(t, N, pattern_a);
-  ASSERT_OK(mproc_shared_memory_close(t));
+  mproc_shared_memory_free(t);
   ASSERT_OK(mproc_shared_memory_unlink_name(name));
   ASSERT_RC(mproc_shared_memory_attach(&t, name), MPROC_ENOENT);
   ASSERT_RC(mproc_shared_memory_unlink_name(name), MPROC_ENOENT);
@@ -458,6 +458,7 @@ TEST(shm_lifetime, 60, ONCE) {
   ASSERT_OK(mproc_process_kill(p));
   ASSERT_EQ(t_join_code(p), -9);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
   mproc_value_free(ready);
 #ifdef _WIN32
   ASSERT_RC(mproc_shared_memory_attach(&t, name), MPROC_ENOENT); /* nothing left behind */
@@ -468,12 +469,12 @@ TEST(shm_lifetime, 60, ONCE) {
   ASSERT_PATTERN(t, N, pattern_a);
   ASSERT_OK(mproc_shared_memory_unlink_name(name));
   ASSERT_PATTERN(t, N, pattern_a); /* a holder keeps its memory */
-  ASSERT_OK(mproc_shared_memory_close(t));
+  mproc_shared_memory_free(t);
   ASSERT_RC(mproc_shared_memory_attach(&t, name), MPROC_ENOENT);
   ASSERT_RC(mproc_shared_memory_unlink_name(name), MPROC_ENOENT);
   ASSERT_OK(mproc_shared_memory_create(&t, name, N)); /* the name is free again */
   ASSERT_OK(mproc_shared_memory_unlink(t));
-  ASSERT_OK(mproc_shared_memory_close(t));
+  mproc_shared_memory_free(t);
 #endif
 }
 
@@ -530,7 +531,7 @@ TEST(shm_oversize_refused, 60, ONCE) {
   ASSERT_OK(mproc_shared_memory_create(&s, name, 1 << 20));
   memset(mproc_shared_memory_buf(s), 0x5A, 1 << 20);
   ASSERT_OK(mproc_shared_memory_unlink(s));
-  ASSERT_OK(mproc_shared_memory_close(s));
+  mproc_shared_memory_free(s);
 }
 
 /* --- a /dev/shm that is full, read-only or missing (USER-PAIN A17, A18) ----------------------- */
@@ -608,7 +609,7 @@ TEST(shm_tmpfs_full, 60, POSIX_ONCE) {
   mproc_array_free(a);
 #endif
   ASSERT_OK(mproc_shared_memory_unlink(h));
-  ASSERT_OK(mproc_shared_memory_close(h));
+  mproc_shared_memory_free(h);
 #endif
 }
 

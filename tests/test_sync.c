@@ -54,6 +54,7 @@ int s_child_can_lock(mproc_lock_t *l) {
     t_fail(__FILE__, __LINE__, "try_lock child exit %d: %s", code,
            mproc_process_error(p) ? mproc_process_error(p) : "");
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
   return code == 0;
 }
 
@@ -113,6 +114,7 @@ static void finish_counters(mproc_process_t **ps, int n) {
       t_fail(__FILE__, __LINE__, "child exit %d: %s", code,
              mproc_process_error(ps[i]) ? mproc_process_error(ps[i]) : "(no message)");
     ASSERT_OK(mproc_process_close(ps[i]));
+    mproc_process_free(ps[i]);
   }
 }
 

@@ -118,6 +118,7 @@ TEST(owner_death_wakes_blocked_acquirer, 60, ALL) {
   t_thread_join(killer);
   ASSERT_EQ(t_join_code(p), -9);
   ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
   ASSERT_OK(mproc_lock_consistent(l));
   ASSERT_OK(mproc_lock_release(l));
   mproc_event_free(never);
@@ -325,6 +326,7 @@ TEST(barrier_waiter_killed, 60, ALL) {
   ASSERT_TRUE(rc == 0 || rc == MPROC_EBROKEN);
   ASSERT_EQ(t_join_code(other), rc == 0 ? 0 : 1);
   ASSERT_OK(mproc_process_close(other));
+  mproc_process_free(other);
   ASSERT_OK(mproc_barrier_reset(b)); /* and a reset makes it whole again */
   ASSERT_EQ(mproc_barrier_n_waiting(b), 0);
   mproc_process_t *ps[2];
@@ -348,6 +350,7 @@ TEST(barrier_waiting_party_killed_breaks_it, 60, ALL) {
     ASSERT_OK(mproc_process_join(ps[i], 10000));
     ASSERT_EQ(t_join_code(ps[i]), 1); /* broken */
     ASSERT_OK(mproc_process_close(ps[i]));
+    mproc_process_free(ps[i]);
   }
   ASSERT_EQ(mproc_barrier_broken(b), 1);
   ASSERT_RC(mproc_barrier_wait(b, MPROC_FOREVER, NULL), MPROC_EBROKEN);

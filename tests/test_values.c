@@ -297,8 +297,8 @@ TEST(nesting_depth_limit, 30, ONCE) {
   ASSERT_TRUE(mproc_args_repr(got, a, sizeof a) == mproc_args_repr(cur, b, sizeof b));
   ASSERT_TRUE(strcmp(a, b) == 0);
   mproc_args_free(got);
-  mproc_conn_close(r);
-  mproc_conn_close(w);
+  mproc_conn_free(r);
+  mproc_conn_free(w);
   mproc_args_free(over);
   mproc_args_free(cur);
 }
@@ -344,8 +344,8 @@ static int recv_encoded(const enc *e) {
   int rc = mproc_conn_recv(r, 5000, &got);
   ASSERT_TRUE(rc != 0 || got != NULL);
   mproc_args_free(got);
-  mproc_conn_close(r);
-  mproc_conn_close(w);
+  mproc_conn_free(r);
+  mproc_conn_free(w);
   return rc;
 }
 
@@ -432,8 +432,8 @@ TEST(decode_rejects_too_deep, 30, ONCE) {
   ASSERT_OK(mproc_conn_send_bytes(w, msg, n + 13, 0, n + 13));
   ASSERT_RC(mproc_conn_recv(r, 5000, &got), MPROC_EPROTO);
   free(msg);
-  mproc_conn_close(r);
-  mproc_conn_close(w);
+  mproc_conn_free(r);
+  mproc_conn_free(w);
 }
 
 /* --- round trips ---------------------------------------------------------------------------- */
@@ -466,8 +466,8 @@ TEST(conn_round_trip, 30, ONCE) {
   ASSERT_OK(mproc_conn_recv(r, 5000, &got));
   assert_repr(got, SAMPLE_REPR);
   mproc_args_free(got);
-  mproc_conn_close(r);
-  mproc_conn_close(w);
+  mproc_conn_free(r);
+  mproc_conn_free(w);
   mproc_args_free(a);
 }
 
@@ -535,8 +535,8 @@ TEST(child_round_trip, 60, ALL) {
   mproc_process_free(p);
   mproc_args_free(args);
   mproc_queue_free(q);
-  mproc_conn_close(r);
-  mproc_conn_close(w);
+  mproc_conn_free(r);
+  mproc_conn_free(w);
 }
 
 /* A pool task: the number of items of the dict at argument 0. */

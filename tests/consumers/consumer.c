@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
   if (code != 7)
     fprintf(stderr, "consumer: child exit code %d, expected 7%s%s\n", code, msg ? ": " : "",
             msg ? msg : "");
-  mproc_process_close(p);
+  mproc_process_free(p);
   if (code != 7)
     return 1;
   printf("consumer: spawned child returned 7\n");

@@ -38,8 +38,8 @@ static void run(const uint8_t *data, size_t size, int server) {
     __builtin_trap();
   if (rc == MPROC_ETIMEDOUT)
     __builtin_trap(); /* all input is there and then EOF: nothing may wait for the deadline */
-  mproc_conn_close(us);
-  mproc_conn_close(peer);
+  mproc_conn_free(us);
+  mproc_conn_free(peer);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
