@@ -90,7 +90,7 @@ TEST(apply_asyncf_and_result_getf, 60, ALL) {
   ASSERT_RC(mproc_result_nextf(res, 60000, "l", &x), MPROC_EEOF);
   mproc_result_free(res);
   ASSERT_RC(mproc_pool_apply_asyncf(pool, pt_script, NULL, "l", (int64_t)0), MPROC_EINVAL);
-  ASSERT_RC(mproc_pool_apply_asyncf(pool, pt_script, &res, "?"), MPROC_EINVAL);
+  ASSERT_RC(mproc_pool_apply_asyncf(pool, pt_script, &res, "!"), MPROC_EINVAL);
   ASSERT_TRUE(res == NULL);
   mproc_pool_free(pool);
 }
