@@ -599,8 +599,8 @@ static void pool_life(void) {
   pt_pids(pool, pids, 4, 2, NULL, 0);
   pt_kill_pid(pids[0]);
   mproc_task_options o = opts_chunk(1);
-  o.task_timeout_ms = 100;
-  mproc_result_t *res = submit(pool, pt_items(4, PT_SLEEP, 10, 1, PT_SLEEP, 5000), &o);
+  o.task_timeout_ms = 1000; /* the 10 ms items keep far from it on a busy machine */
+  mproc_result_t *res = submit(pool, pt_items(4, PT_SLEEP, 10, 1, PT_SLEEP, 30000), &o);
   ASSERT_RC(pt_check_items(res, 4, PT_SLEEP, 10, 1, 0), MPROC_ETASKTIMEOUT);
   mproc_result_free(res);
   o = opts_chunk(1);
