@@ -287,17 +287,8 @@ void mproc__args_encode(const mproc_args_t *a, mp_buf *b) {
 
 static int valid_item(uint8_t type, const unsigned char *p, size_t n) {
   switch (type) {
-  case MPROC_ARG_INT:
-  case MPROC_ARG_DOUBLE:
-    return n == 8;
-  case MPROC_ARG_BYTES:
-    return 1;
-  case MPROC_ARG_STR:
-    return n >= 1 && p[n - 1] == '\0';
   case MPROC_ARG_CONN:
     return n == CONN_PAYLOAD;
-  case MPROC_ARG_NONE:
-    return n == 0;
   case MPROC_ARG_FUNC:
     return n >= 24 && n < 24 + MP_MODULE_MAX; /* what mproc__target_encode writes */
   default:

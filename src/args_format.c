@@ -313,60 +313,51 @@ static int copied_only(const char *fmt) {
   return 0;
 }
 
-/* Parses a fresh list `got` (rc: how it was obtained) with fmt, then frees it. */
-static int parse_and_free(int rc, mproc_args_t *got, const char *fmt, va_list *ap) {
+/* Where a receiving call takes its message from. */
+typedef enum { FROM_CONN, FROM_QUEUE, FROM_RESULT, FROM_RESULT_NEXT } source;
+
+static int fetch(source from, void *obj, int64_t timeout_ms, mproc_args_t **got) {
+  switch (from) {
+  case FROM_CONN: return mproc_conn_recv(obj, timeout_ms, got);
+  case FROM_QUEUE: return mproc_queue_get_values(obj, timeout_ms, got);
+  case FROM_RESULT: return mproc_result_get(obj, timeout_ms, got);
+  default: return mproc_result_next(obj, timeout_ms, got, NULL);
+  }
+}
+
+/* Checks fmt, takes one message, reads it into the caller's variables and frees it. */
+static int vgetf(source from, void *obj, int64_t timeout_ms, const char *fmt, va_list *ap) {
+  mproc_args_t *got = NULL;
+  int rc = copied_only(fmt);
+  if (rc == 0)
+    rc = fetch(from, obj, timeout_ms, &got);
   if (rc == 0)
     rc = vparse(got, fmt, COPIED_LETTERS, ap);
   mproc_args_free(got);
   return rc;
 }
 
+#define GETF(from, obj)                                                                      \
+  va_list ap;                                                                                \
+  va_start(ap, fmt);                                                                         \
+  int rc = vgetf(from, obj, timeout_ms, fmt, &ap);                                           \
+  va_end(ap);                                                                                \
+  return rc
+
 int mproc_conn_recvf(mproc_conn_t *c, int64_t timeout_ms, const char *fmt, ...) {
-  mproc_args_t *got = NULL;
-  int rc = copied_only(fmt);
-  if (rc == 0)
-    rc = mproc_conn_recv(c, timeout_ms, &got);
-  va_list ap;
-  va_start(ap, fmt);
-  rc = parse_and_free(rc, got, fmt, &ap);
-  va_end(ap);
-  return rc;
+  GETF(FROM_CONN, c);
 }
 
 int mproc_queue_getf(mproc_queue_t *q, int64_t timeout_ms, const char *fmt, ...) {
-  mproc_args_t *got = NULL;
-  int rc = copied_only(fmt);
-  if (rc == 0)
-    rc = mproc_queue_get_values(q, timeout_ms, &got);
-  va_list ap;
-  va_start(ap, fmt);
-  rc = parse_and_free(rc, got, fmt, &ap);
-  va_end(ap);
-  return rc;
+  GETF(FROM_QUEUE, q);
 }
 
 int mproc_result_getf(mproc_result_t *res, int64_t timeout_ms, const char *fmt, ...) {
-  mproc_args_t *got = NULL;
-  int rc = copied_only(fmt);
-  if (rc == 0)
-    rc = mproc_result_get(res, timeout_ms, &got);
-  va_list ap;
-  va_start(ap, fmt);
-  rc = parse_and_free(rc, got, fmt, &ap);
-  va_end(ap);
-  return rc;
+  GETF(FROM_RESULT, res);
 }
 
 int mproc_result_nextf(mproc_result_t *res, int64_t timeout_ms, const char *fmt, ...) {
-  mproc_args_t *got = NULL;
-  int rc = copied_only(fmt);
-  if (rc == 0)
-    rc = mproc_result_next(res, timeout_ms, &got, NULL);
-  va_list ap;
-  va_start(ap, fmt);
-  rc = parse_and_free(rc, got, fmt, &ap);
-  va_end(ap);
-  return rc;
+  GETF(FROM_RESULT_NEXT, res);
 }
 
 int mproc_pool_apply_asyncf(mproc_pool_t *pool, mproc_task_fn fn, mproc_result_t **out,
