@@ -108,7 +108,7 @@ TEST(refuses_unlisted_globals, 30, ONCE) {
                  "'builtins.list' is not allowed");
   /* opcodes outside the subset: INST, OBJ, PERSID, EXT1, NEWOBJ_EX, DUP, text INT */
   static const char *const ops[] = {"\x80\x04i", "\x80\x04o", "\x80\x04P", "\x80\x04\x82",
-                                    "\x80\x04\x92", "\x80\x04" "2", "\x80\x04I1\n."};
+                                    "\x80\x04\x92", ("\x80\x04" "2"), "\x80\x04I1\n."};
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
     assert_refused(ops[i], strlen(ops[i]), MPROC_EPROTO, "is not accepted (offset 2)");
 }
