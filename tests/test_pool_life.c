@@ -101,6 +101,10 @@ TEST(retry_poison, 60, ALL) {
   ASSERT_RC(mproc_result_status(res, 7), MPROC_EPOISON);
   printf("item 7: %s\n", mproc_result_error(res, 7) ? mproc_result_error(res, 7) : "(none)");
   ASSERT_TRUE(mproc_result_error(res, 7) != NULL);
+  /* Three deaths, three replacements; the last may start just after the result is final. */
+  for (int64_t t0 = t_now_ms(); mproc_pool_workers_started(pool) < started + 3 &&
+                                t_now_ms() - t0 < T_SLOW(30000);)
+    t_sleep_ms(10);
   ASSERT_TRUE(mproc_pool_workers_started(pool) >= started + 3);
   mproc_result_free(res);
   assert_pool_works(pool, 50);
