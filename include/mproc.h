@@ -129,7 +129,8 @@ MPROC_API const char *mproc_version_string(void);
   XX(ETASKTIMEOUT, -41, "task ran past its time limit; its worker was killed and replaced")   \
   XX(EPOISON, -42, "task killed every worker it was retried on")                            \
   XX(ECANCELED, -43, "task cancelled before it ran (fail-fast, terminate or pool freed)")    \
-  XX(EBROKENPOOL, -44, "pool is broken: its workers cannot start or its policy gave up")
+  XX(EBROKENPOOL, -44, "pool is broken: its workers cannot start or its policy gave up")   \
+  XX(EREMOTE, -45, "the manager raised an error (see mproc_last_error_message)")
 
 /** The MPROC_E* codes (all negative; 0 is MPROC_OK). */
 typedef enum mproc_errno {
@@ -1509,6 +1510,40 @@ MPROC_API int mproc_set_log_handler(mproc_log_fn fn, void *userdata, int level);
 
 /** The current level (MPROC_LOG_OFF when logging is off). */
 MPROC_API int mproc_get_log_level(void);
+
+/** @} */
+
+/** @defgroup manager Manager
+ * Manager (Python's multiprocessing.managers): shared dict, list, Namespace, queues, sync types,
+ * Value and Array kept by a server process (or server threads) and used through proxies, wire-
+ * compatible with Python 3.8-3.13 clients and servers. docs/manager.md has the protocol, the
+ * safe pickle subset and the failure model.
+ * @{ */
+/** A manager: a server this process runs (mproc_manager_start / _serve), or a connection to
+ * one (mproc_manager_connect). Either way proxies are created through it. */
+typedef struct mproc_manager mproc_manager_t;
+/** A proxy: a reference to one object kept by a manager (Python's BaseProxy). */
+typedef struct mproc_proxy mproc_proxy_t;
+
+/** Options of a manager; all-zero is the default for every field. */
+typedef struct mproc_manager_options {
+  /** Listener address in mproc_listener_new's syntax; NULL: a private unix socket (Windows:
+   * a named pipe). A TCP address binds loopback unless a host is given explicitly. */
+  const char *address;
+  /** Authentication key; NULL: 32 random bytes (read back with mproc_manager_authkey). */
+  const void *authkey;
+  /** Length of authkey. */
+  size_t keylen;
+  /** Transport deadline per call beyond the operation's own timeout; 0: 30 s; MPROC_FOREVER
+   * allowed. */
+  int64_t call_timeout_ms;
+  /** Largest message accepted; 0: 64 MiB. */
+  size_t max_message;
+  /** Connections served at once; 0: 256 (later clients wait in the backlog). */
+  unsigned max_connections;
+  /** Objects kept at once; 0: 1 M (a create beyond answers MPROC_ENOSPC). */
+  size_t max_objects;
+} mproc_manager_options;
 
 /** @} */
 

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* Manager internals shared by the server side (manager_server*.c, manager_types*.c) and the
+ * client side (manager_client.c, proxy*.c). Both speak Python's manager protocol: after the
+ * connection handshake every message is one pickle (src/pickle.h) of a request tuple
+ * (ident, method, args, kwds) or a reply tuple (kind, result). */
+#ifndef MPROC_MANAGER_H
+#define MPROC_MANAGER_H
+
+#include "args.h"
+#include "mproc.h"
+
+/* Reply kinds, as Python writes them. */
+#define MP_MGR_RETURN "#RETURN"
+#define MP_MGR_ERROR "#ERROR"
+#define MP_MGR_TRACEBACK "#TRACEBACK"
+#define MP_MGR_UNSERIALIZABLE "#UNSERIALIZABLE"
+#define MP_MGR_PROXY "#PROXY"
+
+/* The remote exceptions both sides know, with the code a C client maps each to. The server
+ * chooses the exception per type and method (a missing dict key is KeyError, a missing
+ * Namespace attribute AttributeError, both MPROC_ENOENT here); a client maps any exception
+ * not listed to MPROC_EREMOTE. Messages travel as the exception's first argument. */
+#define MP_MGR_EXCEPTIONS(X)                         \
+  X("builtins", "KeyError", MPROC_ENOENT)            \
+  X("builtins", "AttributeError", MPROC_ENOENT)      \
+  X("builtins", "IndexError", MPROC_ERANGE)          \
+  X("builtins", "TypeError", MPROC_ETYPE)            \
+  X("builtins", "ValueError", MPROC_EINVAL)          \
+  X("builtins", "RuntimeError", MPROC_EREMOTE)       \
+  X("builtins", "TimeoutError", MPROC_ETIMEDOUT)     \
+  X("builtins", "StopIteration", MPROC_EEOF)         \
+  X("_queue", "Empty", MPROC_EEMPTY)                 \
+  X("queue", "Empty", MPROC_EEMPTY)                  \
+  X("queue", "Full", MPROC_EFULL)                    \
+  X("threading", "BrokenBarrierError", MPROC_EBROKEN)
+
+typedef struct mp_mgr_server mp_mgr_server; /* manager_server.c */
+typedef struct mp_mgr_client mp_mgr_client; /* manager_client.c */
+
+/* A manager handle: the server this process runs (NULL after mproc_manager_connect) and the
+ * client session every proxy created through the handle calls through. */
+struct mproc_manager {
+  mp_mgr_server *server;
+  mp_mgr_client *client;
+};
+
+/* Client side (manager_client.c): a session with the manager at address. o may be NULL
+ * (defaults); only its call_timeout_ms and max_message are read. */
+int mproc__mgr_client_open(const char *address, const void *authkey, size_t keylen,
+                           const mproc_manager_options *o, int64_t timeout_ms,
+                           mp_mgr_client **out);
+/* Ends the session: closes its connections (references held by its proxies are the proxies'
+ * business). NULL is accepted. */
+void mproc__mgr_client_free(mp_mgr_client *c);
+
+#endif /* MPROC_MANAGER_H */
