@@ -103,7 +103,7 @@ int mproc_barrier_new(mproc_barrier_t **out, unsigned parties, mproc_barrier_act
 }
 
 void mproc_barrier_free(mproc_barrier_t *b) {
-  if (b == NULL)
+  if (b == NULL || b->o.list_owned)
     return;
   mproc__shobj_release(&b->o);
   mproc__free(b->ref);

@@ -63,11 +63,14 @@ size_t mproc__handle_list_add(os_handle *list, size_t n, size_t cap, os_handle v
 #define MP_OBJ_MAX_HANDLES 6
 
 /* What every cross-process object holds in a process: its block and the kernel objects the
- * platform needs for it (Windows mutexes and semaphores; none on POSIX). */
+ * platform needs for it (Windows mutexes and semaphores; none on POSIX). Every object struct
+ * (lock, semaphore, condition, event, barrier, array, queue) begins with one, so object.c can
+ * reach it from the object pointer. */
 typedef struct mp_shobj {
   mp_block blk;
   os_handle h[MP_OBJ_MAX_HANDLES];
-  int creator; /* 1: made here (its free returns the block) */
+  int creator;    /* 1: made here (its free returns the block) */
+  int list_owned; /* a child's argument list owns it: the public free leaves it to the list */
 } mp_shobj;
 
 /* Allocates the block; handles start OS_INVALID. */

@@ -170,7 +170,7 @@ int mproc__obj_encode(uint8_t type, const void *obj, mp_buf *b) {
   }
 }
 
-int mproc__obj_adopt(uint8_t type, mp_rd *r, mp_hmap *hm, void **obj) {
+static int obj_adopt_kind(uint8_t type, mp_rd *r, mp_hmap *hm, void **obj) {
   switch (type) {
   case MPROC_ARG_LOCK:
     return mproc__lock_adopt(r, hm, (mproc_lock_t **)obj);
@@ -192,7 +192,20 @@ int mproc__obj_adopt(uint8_t type, mp_rd *r, mp_hmap *hm, void **obj) {
   }
 }
 
+/* The child's copy of an object from its argument list. The list owns it: a _free in the
+ * target does nothing (a queue's closes it), and mproc__obj_release frees it after the target
+ * returns. */
+int mproc__obj_adopt(uint8_t type, mp_rd *r, mp_hmap *hm, void **obj) {
+  int rc = obj_adopt_kind(type, r, hm, obj);
+  if (rc == 0)
+    ((mp_shobj *)*obj)->list_owned = 1;
+  return rc;
+}
+
 void mproc__obj_release(uint8_t type, void *obj) {
+  if (obj == NULL)
+    return;
+  ((mp_shobj *)obj)->list_owned = 0;
   switch (type) {
   case MPROC_ARG_LOCK:
     mproc_lock_free(obj);

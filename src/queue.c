@@ -971,6 +971,10 @@ int mproc_queue_join(mproc_queue_t *q, int64_t timeout_ms) {
 void mproc_queue_free(mproc_queue_t *q) {
   if (q == NULL)
     return;
+  if (q->o.list_owned) { /* the child's argument: closed now, freed by the list */
+    mproc_queue_close(q);
+    return;
+  }
   mproc__queue_drain_overflow(q, q->cancel_join);
   mproc__free(q->stash);
   mproc__queue_unregister(q);

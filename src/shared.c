@@ -108,7 +108,7 @@ static int typed_create(mproc_array_t **out, char tc, size_t len, const void *in
 }
 
 void mproc_array_free(mproc_array_t *a) {
-  if (a == NULL)
+  if (a == NULL || a->o.list_owned)
     return;
   if (a->own_lock)
     mproc_lock_free(a->lock);

@@ -77,7 +77,7 @@ int mproc_lock_new(mproc_lock_t **out) { return lock_create(out, 0); }
 int mproc_rlock_new(mproc_lock_t **out) { return lock_create(out, 1); }
 
 void mproc_lock_free(mproc_lock_t *l) {
-  if (l == NULL)
+  if (l == NULL || l->o.list_owned)
     return;
   mproc__shobj_release(&l->o);
   mproc__free(l);
@@ -266,7 +266,7 @@ int mproc_bounded_semaphore_new(mproc_semaphore_t **out, unsigned value) {
 }
 
 void mproc_semaphore_free(mproc_semaphore_t *s) {
-  if (s == NULL)
+  if (s == NULL || s->o.list_owned)
     return;
   mproc__shobj_release(&s->o);
   mproc__free(s);
@@ -388,7 +388,7 @@ int mproc_condition_new(mproc_condition_t **out, mproc_lock_t *lock) {
 }
 
 void mproc_condition_free(mproc_condition_t *c) {
-  if (c == NULL)
+  if (c == NULL || c->o.list_owned)
     return;
   if (c->own_lock)
     mproc_lock_free(c->lock);
@@ -558,7 +558,7 @@ int mproc_event_new(mproc_event_t **out) {
 }
 
 void mproc_event_free(mproc_event_t *e) {
-  if (e == NULL)
+  if (e == NULL || e->o.list_owned)
     return;
   mproc__shobj_release(&e->o);
   mproc__free(e);

@@ -110,6 +110,86 @@ TEST(conn_free_argument_in_child, 60, ALL) {
   mproc_conn_free(mine);
 }
 
+/* A child frees every object its argument list owns, twice: each free leaves the object to
+ * the list (a queue's free closes it), which releases it exactly once after the target
+ * returns (AddressSanitizer would see a double free or a use after free). */
+static int t_free_arg_objects(const mproc_args_t *a) {
+  mproc_lock_t *l;
+  mproc_semaphore_t *s;
+  mproc_condition_t *c;
+  mproc_event_t *e;
+  mproc_barrier_t *b;
+  mproc_value_t *v;
+  mproc_array_t *arr;
+  mproc_queue_t *q;
+  C_OK(mproc_args_parse(a, "LSCEBVAQ", &l, &s, &c, &e, &b, &v, &arr, &q));
+  C_OK(mproc_lock_acquire(l, 0));
+  C_OK(mproc_lock_release(l));
+  C_OK(mproc_semaphore_acquire(s, 0));
+  C_OK(mproc_value_set_int(v, 7));
+  C_OK(mproc_array_set_int(arr, 1, 9));
+  C_OK(mproc_queue_putf(q, 30000, "i", 42));
+  for (int i = 0; i < 2; i++) {
+    mproc_lock_free(l);
+    mproc_semaphore_free(s);
+    mproc_condition_free(c);
+    mproc_barrier_free(b);
+    mproc_value_free(v);
+    mproc_array_free(arr);
+    mproc_queue_free(q);
+  }
+  C_RC(mproc_queue_putf(q, 0, "i", 43), MPROC_ECLOSED);
+  C_OK(mproc_event_set(e)); /* still usable after its list's other objects were "freed" */
+  mproc_event_free(e);
+  mproc_event_free(e);
+  return 0;
+}
+
+TEST(objects_free_argument_in_child, 60, ALL) {
+  mproc_lock_t *l;
+  mproc_semaphore_t *s;
+  mproc_condition_t *c;
+  mproc_event_t *e;
+  mproc_barrier_t *b;
+  mproc_value_t *v;
+  mproc_array_t *arr;
+  mproc_queue_t *q;
+  ASSERT_OK(mproc_lock_new(&l));
+  ASSERT_OK(mproc_semaphore_new(&s, 1));
+  ASSERT_OK(mproc_condition_new(&c, NULL));
+  ASSERT_OK(mproc_event_new(&e));
+  ASSERT_OK(mproc_barrier_new(&b, 2, NULL, MPROC_FOREVER));
+  ASSERT_OK(mproc_value_new(&v, 'i', NULL, NULL));
+  ASSERT_OK(mproc_array_new(&arr, 'i', 3, NULL, NULL));
+  ASSERT_OK(mproc_queue_new(&q, 0));
+  mproc_args_t *a;
+  ASSERT_OK(mproc_args_build(&a, "LSCEBVAQ", l, s, c, e, b, v, arr, q));
+  mproc_process_t *p = t_start(t_free_arg_objects, a);
+  mproc_args_free(a);
+  int x = 0;
+  ASSERT_OK(mproc_queue_getf(q, 30000, "i", &x));
+  ASSERT_EQ(x, 42);
+  ASSERT_EQ(t_join_code(p), 0);
+  ASSERT_EQ(mproc_event_is_set(e), 1);
+  int64_t got = 0;
+  ASSERT_OK(mproc_value_get_int(v, &got));
+  ASSERT_EQ(got, 7);
+  ASSERT_OK(mproc_array_get_int(arr, 1, &got));
+  ASSERT_EQ(got, 9);
+  int sv = -1;
+  ASSERT_OK(mproc_semaphore_get_value(s, &sv));
+  ASSERT_EQ(sv, 0);
+  mproc_process_free(p);
+  mproc_lock_free(l);
+  mproc_semaphore_free(s);
+  mproc_condition_free(c);
+  mproc_event_free(e);
+  mproc_barrier_free(b);
+  mproc_value_free(v);
+  mproc_array_free(arr);
+  mproc_queue_free(q);
+}
+
 /* --- listener -------------------------------------------------------------------------------- */
 
 TEST(listener_close_keeps_handle, 30, ONCE) {
