@@ -1022,6 +1022,56 @@ MPROC_API int mproc_shared_memory_unlink(mproc_shared_memory_t *s);
 /** Removes a name left behind, e.g. by a program that crashed. MPROC_ENOENT if there is none. */
 MPROC_API int mproc_shared_memory_unlink_name(const char *name);
 
+/** Python's shared_memory.ShareableList: a fixed-length list of int (64-bit), float, bool,
+ * str, bytes and None values in a named shared memory block, laid out exactly as Python
+ * 3.8-3.13 lay it out, so a list made here opens in Python with ShareableList(name=...) and
+ * the other way round. Items are read into and written from mproc_args_t values. As in Python
+ * a str or bytes item keeps the slot it was created with (8 * (len / 8 + 1) bytes; a longer
+ * value is MPROC_EMSGSIZE), trailing NUL bytes of a str or bytes item are not kept, and there
+ * is no lock: concurrent writers of one item race. The block may be written by any process, so
+ * every access checks what it finds (MPROC_EPROTO, with a message, for a block that does not
+ * hold a valid list). Thread safety: as the block itself (reads and writes of different items
+ * from different threads are fine). */
+typedef struct mproc_shareable_list mproc_shareable_list_t;
+/** ShareableList(sequence, name=name): a new block holding the items of items (NULL: an empty
+ * list). name NULL picks a fresh name. MPROC_ETYPE for items of other kinds (the message names
+ * the position), MPROC_ERANGE for ints beyond 64 bits, MPROC_EINVAL for a str that is not
+ * UTF-8; the block is then not created. Errors of mproc_shared_memory_create otherwise. */
+MPROC_API int mproc_shareable_list_new(mproc_shareable_list_t **out, const mproc_args_t *items,
+                                       const char *name);
+/** ShareableList(name=name): opens an existing list. MPROC_ENOENT if there is no such block,
+ * MPROC_EPROTO if the block does not hold a ShareableList. */
+MPROC_API int mproc_shareable_list_attach(mproc_shareable_list_t **out, const char *name);
+/** len(sl); 0 for NULL. */
+MPROC_API size_t mproc_shareable_list_len(const mproc_shareable_list_t *l);
+/** sl[i] appended to out (i \< 0 counts from the end). MPROC_ERANGE outside the list,
+ * MPROC_ECLOSED after the block was closed. */
+MPROC_API int mproc_shareable_list_get(const mproc_shareable_list_t *l, int64_t i,
+                                       mproc_args_t *out);
+/** sl[i] = item j of v. A str or bytes longer than the item's slot is MPROC_EMSGSIZE (Python's
+ * ValueError); kinds as mproc_shareable_list_new. */
+MPROC_API int mproc_shareable_list_set(mproc_shareable_list_t *l, int64_t i,
+                                       const mproc_args_t *v, size_t j);
+/** list(sl): every item, as a new list (release with mproc_args_free). */
+MPROC_API int mproc_shareable_list_items(const mproc_shareable_list_t *l, mproc_args_t **out);
+/** sl.count(value) and sl.index(value) at once, for item j of v, with Python's equality
+ * (1 == 1.0 == True): *count the number of equal items, *first the first one's position or -1
+ * (Python's ValueError). Either pointer may be NULL. */
+MPROC_API int mproc_shareable_list_index(const mproc_shareable_list_t *l, const mproc_args_t *v,
+                                         size_t j, size_t *count, int64_t *first);
+/** sl.format, e.g. "q8sd", with snprintf's contract (the length it needs, excluding the NUL). */
+MPROC_API int mproc_shareable_list_format(const mproc_shareable_list_t *l, char *buf, size_t cap);
+/** repr(sl), e.g. "ShareableList([1, 'a', None], name='psm_x')", with snprintf's contract. */
+MPROC_API int mproc_shareable_list_repr(const mproc_shareable_list_t *l, char *buf, size_t cap);
+/** sl.shm: the block (owned by the list), for close and unlink. */
+MPROC_API mproc_shared_memory_t *mproc_shareable_list_shm(const mproc_shareable_list_t *l);
+/** The block's name (sl.shm.name). */
+MPROC_API const char *mproc_shareable_list_name(const mproc_shareable_list_t *l);
+/** Closes the block in this process and releases the handle (the name stays: unlink it with
+ * mproc_shared_memory_unlink(mproc_shareable_list_shm(l)) first where it should go). NULL is
+ * accepted. */
+MPROC_API void mproc_shareable_list_free(mproc_shareable_list_t *l);
+
 /** @} */
 
 /** @defgroup queues Queues

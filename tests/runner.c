@@ -6,7 +6,10 @@
 #ifdef _WIN32
 #include <windows.h>
 #else
+#include <glob.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 #endif
@@ -449,3 +452,33 @@ uint32_t t_rand(void) {
 int t_rand_range(int lo, int hi) {
   return hi <= lo ? lo : lo + (int)(t_rand() % (uint32_t)(hi - lo + 1));
 }
+
+#ifndef _WIN32
+int t_find_python(int minor, char *out, size_t cap) {
+  char pattern[512];
+  const char *home = getenv("HOME");
+  snprintf(pattern, sizeof pattern, "%s/.pyenv/versions/3.%d.*/bin/python3", home ? home : "",
+           minor);
+  glob_t g;
+  int found = glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+  if (found)
+    snprintf(out, cap, "%s", g.gl_pathv[g.gl_pathc - 1]);
+  if (found || home)
+    globfree(&g);
+#ifdef MPROC_TEST_PYTHON
+  if (!found) {
+    char cmd[1024], ver[32] = "";
+    snprintf(cmd, sizeof cmd, "%s -c 'import sys; print(sys.version_info[1])'",
+             MPROC_TEST_PYTHON);
+    FILE *f = popen(cmd, "r");
+    if (f != NULL) {
+      found = fgets(ver, sizeof ver, f) != NULL && atoi(ver) == minor;
+      pclose(f);
+    }
+    if (found)
+      snprintf(out, cap, "%s", MPROC_TEST_PYTHON);
+  }
+#endif
+  return found;
+}
+#endif

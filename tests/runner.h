@@ -116,6 +116,9 @@ int t_count_shared_maps(void);
 /* The leak check's end: fds, shared maps and anonymous shm names are back at the counts taken
  * before, and no child is left. */
 void t_assert_nothing_left(int fds, int maps, int shm);
+/* A python3.<minor> interpreter's path in out: pyenv's, else MPROC_TEST_PYTHON (when the
+ * binary was built with it) if it is that version. 0 when there is none. */
+int t_find_python(int minor, char *out, size_t cap);
 #endif
 
 /* --- helpers the area tests share ------------------------------------------------------- */

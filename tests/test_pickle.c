@@ -288,35 +288,6 @@ TEST(encode_refuses, 30, ONCE) {
 /* --- against real Pythons --------------------------------------------------------------------- */
 
 #ifndef _WIN32
-/* A python3.<minor> interpreter: pyenv's, else MPROC_TEST_PYTHON when it is that version. */
-static int find_python(int minor, char *out, size_t cap) {
-  char pattern[512];
-  const char *home = getenv("HOME");
-  snprintf(pattern, sizeof pattern, "%s/.pyenv/versions/3.%d.*/bin/python3", home ? home : "",
-           minor);
-  glob_t g;
-  int found = glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0;
-  if (found)
-    snprintf(out, cap, "%s", g.gl_pathv[g.gl_pathc - 1]);
-  if (found || home)
-    globfree(&g);
-#ifdef MPROC_TEST_PYTHON
-  if (!found) {
-    char cmd[1024], ver[32] = "";
-    snprintf(cmd, sizeof cmd, "%s -c 'import sys; print(sys.version_info[1])'",
-             MPROC_TEST_PYTHON);
-    FILE *f = popen(cmd, "r");
-    if (f != NULL) {
-      found = fgets(ver, sizeof ver, f) != NULL && atoi(ver) == minor;
-      pclose(f);
-    }
-    if (found)
-      snprintf(out, cap, "%s", MPROC_TEST_PYTHON);
-  }
-#endif
-  return found;
-}
-
 static char *read_file(const char *path, size_t *n) {
   FILE *f = fopen(path, "rb");
   if (f == NULL)
@@ -335,7 +306,7 @@ static char *read_file(const char *path, size_t *n) {
 /* Every pickle the peer dumped decodes to the repr it wrote. */
 static void python_dumps(int minor) {
   char py[512], dir[512], cmd[2048];
-  if (!find_python(minor, py, sizeof py))
+  if (!t_find_python(minor, py, sizeof py))
     t_skip("no python3 of this version");
   t_temp_path(dir, sizeof dir, "pickles");
   snprintf(cmd, sizeof cmd, "'%s' '%s' dump '%s'", py, MPROC_TEST_PICKLE_PEER, dir);
@@ -373,7 +344,7 @@ static void python_dumps(int minor) {
 /* Python loads what the encoder wrote and prints the same repr as mproc_args_repr_item. */
 static void python_loads(int minor) {
   char py[512], path[512], cmd[2048], want[4096], got[4096];
-  if (!find_python(minor, py, sizeof py))
+  if (!t_find_python(minor, py, sizeof py))
     t_skip("no python3 of this version");
   t_temp_path(path, sizeof path, "pickle");
   mproc_args_t *a = encoder_values();

@@ -26,6 +26,9 @@ extern char **environ;
 
 /* Helpers defined in test_shared.c (the same binary). */
 void sh_await(const mproc_value_t *v, int64_t want);
+/* Defined here, used by test_shareable_list.c too. */
+int sh_run_program(const char *const *argv);
+void sh_shm_name(char *buf, size_t cap, const char *tag);
 
 /* The same patterns as shm_peer.c. */
 static unsigned char pattern_a(size_t i) { return (unsigned char)(i * 7 + 1); }
@@ -49,7 +52,7 @@ static size_t first_diff(const void *p, size_t n, unsigned char (*pat)(size_t)) 
 #define ASSERT_PATTERN(s, n, pat) ASSERT_EQ(first_diff(mproc_shared_memory_buf(s), (n), pat), (n))
 
 /* A name unique to this run. */
-static void shm_name(char *buf, size_t cap, const char *tag) {
+void sh_shm_name(char *buf, size_t cap, const char *tag) {
   snprintf(buf, cap, "mproc-test-%lld-%s", (long long)mproc_current_pid(), tag);
 }
 
@@ -69,7 +72,7 @@ static void assert_attached_size(const mproc_shared_memory_t *s, size_t n) {
 TEST(shm_create_attach_unlink, 30, ONCE) {
   enum { N = 10000 }; /* not a whole number of pages */
   char name[64], slashed[80];
-  shm_name(name, sizeof name, "basic");
+  sh_shm_name(name, sizeof name, "basic");
   snprintf(slashed, sizeof slashed, "/%s", name);
   mproc_shared_memory_t *s, *t, *u = (mproc_shared_memory_t *)&u;
   ASSERT_RC(mproc_shared_memory_attach(&u, name), MPROC_ENOENT);
@@ -150,7 +153,7 @@ TEST(shm_random_name, 30, ONCE) {
 TEST(shm_bad_names, 30, ONCE) {
   char long_ok[MPROC_SHM_NAME_MAX + 2], too_long[MPROC_SHM_NAME_MAX + 2];
   char slash_long_ok[MPROC_SHM_NAME_MAX + 3], slash_too_long[MPROC_SHM_NAME_MAX + 3];
-  shm_name(long_ok, sizeof long_ok, "");
+  sh_shm_name(long_ok, sizeof long_ok, "");
   size_t base = strlen(long_ok);
   memset(long_ok + base, 'x', MPROC_SHM_NAME_MAX - base);
   long_ok[MPROC_SHM_NAME_MAX] = '\0';
@@ -183,7 +186,7 @@ TEST(shm_bad_names, 30, ONCE) {
   }
   /* Every allowed character, and the longest name, with or without '/'. */
   char all_chars[128];
-  shm_name(all_chars, sizeof all_chars, "AZaz09._-");
+  sh_shm_name(all_chars, sizeof all_chars, "AZaz09._-");
   const char *good[] = {all_chars, long_ok, slash_long_ok};
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
     mproc_shared_memory_t *s, *t;
@@ -197,7 +200,7 @@ TEST(shm_bad_names, 30, ONCE) {
 
 TEST(shm_bad_arguments, 30, ONCE) {
   char name[64];
-  shm_name(name, sizeof name, "args");
+  sh_shm_name(name, sizeof name, "args");
   mproc_shared_memory_t *s = (mproc_shared_memory_t *)&s;
   ASSERT_RC(mproc_shared_memory_create(&s, name, 0), MPROC_EINVAL); /* as Python */
   ASSERT_TRUE(s == NULL);
@@ -227,7 +230,7 @@ TEST(shm_bad_arguments, 30, ONCE) {
 TEST(shm_mode_0600, 30, POSIX_ONCE) {
 #ifndef _WIN32
   char name[64], path[128];
-  shm_name(name, sizeof name, "mode");
+  sh_shm_name(name, sizeof name, "mode");
   snprintf(path, sizeof path, "/dev/shm/%s", name);
   static const mode_t masks[] = {0, 022, 077, 0177};
   mode_t old = umask(0);
@@ -277,7 +280,7 @@ static int t_attach_by_name(const mproc_args_t *a) {
 TEST(shm_child_attaches_by_name, 60, ALL) {
   enum { N = 70000 };
   char name[64];
-  shm_name(name, sizeof name, "child");
+  sh_shm_name(name, sizeof name, "child");
   mproc_shared_memory_t *s;
   ASSERT_OK(mproc_shared_memory_create(&s, name, N));
   fill(s, N, pattern_a);
@@ -288,7 +291,7 @@ TEST(shm_child_attaches_by_name, 60, ALL) {
 }
 
 /* Runs a program (not through mproc) and returns its exit code; -N for a signal. */
-static int run_program(const char *const *argv) {
+int sh_run_program(const char *const *argv) {
   fflush(NULL);
 #ifdef _WIN32
   char cmd[4096] = "";
@@ -342,7 +345,7 @@ static void peer_path(char *buf, size_t cap) {
 TEST(shm_unrelated_process, 60, ONCE) {
   enum { N = 12345 };
   char name[64], size[32], peer[1024];
-  shm_name(name, sizeof name, "peer");
+  sh_shm_name(name, sizeof name, "peer");
   snprintf(size, sizeof size, "%d", N);
   peer_path(peer, sizeof peer);
   mproc_shared_memory_t *s, *t;
@@ -352,7 +355,7 @@ TEST(shm_unrelated_process, 60, ONCE) {
   for (int i = 0; i < 2; i++) {
     fill(s, N, pattern_a);
     const char *argv[] = {peer, modes[i], name, size, NULL};
-    int code = run_program(argv);
+    int code = sh_run_program(argv);
     if (code != 0)
       t_fail(__FILE__, __LINE__, "peer %s exited with %d", modes[i], code);
     ASSERT_PATTERN(s, N, pattern_b);
@@ -360,11 +363,11 @@ TEST(shm_unrelated_process, 60, ONCE) {
   ASSERT_OK(mproc_shared_memory_unlink(s));
   mproc_shared_memory_free(s);
   const char *argv[] = {peer, "check", name, size, NULL};
-  ASSERT_EQ(run_program(argv), 3); /* unlinked (POSIX) / last handle closed (Windows) */
+  ASSERT_EQ(sh_run_program(argv), 3); /* unlinked (POSIX) / last handle closed (Windows) */
 
   /* The other way round: the peer creates a block and exits without unlinking. */
   const char *create[] = {peer, "create", name, size, NULL};
-  ASSERT_EQ(run_program(create), 0);
+  ASSERT_EQ(sh_run_program(create), 0);
 #ifdef _WIN32
   /* The last handle went with the peer, and the block with it. */
   ASSERT_RC(mproc_shared_memory_attach(&t, name), MPROC_ENOENT);
@@ -399,13 +402,13 @@ TEST(shm_python_attaches, 60, PYTHON_ONCE) {
       "s.close()\n";
   enum { N = 5000 };
   char name[64], size[32];
-  shm_name(name, sizeof name, "python");
+  sh_shm_name(name, sizeof name, "python");
   snprintf(size, sizeof size, "%d", N);
   mproc_shared_memory_t *s;
   ASSERT_OK(mproc_shared_memory_create(&s, name, N));
   fill(s, N, pattern_a);
   const char *argv[] = {MPROC_TEST_PYTHON, "-c", script, name, size, NULL};
-  int code = run_program(argv);
+  int code = sh_run_program(argv);
   ASSERT_EQ(code, 0);
   ASSERT_PATTERN(s, N, pattern_b);
   mproc_shared_memory_t *t;
@@ -434,7 +437,7 @@ static int t_create_and_wait(const mproc_args_t *a) {
 TEST(shm_lifetime, 60, ONCE) {
   enum { N = 4096 };
   char name[64];
-  shm_name(name, sizeof name, "life");
+  sh_shm_name(name, sizeof name, "life");
   mproc_shared_memory_t *s, *t;
   ASSERT_OK(mproc_shared_memory_create(&s, name, N));
   fill(s, N, pattern_a);
@@ -495,7 +498,7 @@ static void assert_nospace_message(const char *name, const char *where, uint64_t
 
 TEST(shm_oversize_refused, 60, ONCE) {
   char name[64];
-  shm_name(name, sizeof name, "huge");
+  sh_shm_name(name, sizeof name, "huge");
   mproc_shared_memory_t *s = (mproc_shared_memory_t *)&s;
 #ifdef _WIN32
   /* Far beyond the commit limit (RAM + pagefile): SEC_COMMIT charges it all at creation. */
@@ -584,8 +587,8 @@ TEST(shm_tmpfs_full, 60, POSIX_ONCE) {
   ASSERT_EQ(statvfs("/dev/shm", &fs), 0);
   ASSERT_EQ((uint64_t)fs.f_bavail * fs.f_frsize, 1 << 20);
   char name[64], half[64];
-  shm_name(name, sizeof name, "big");
-  shm_name(half, sizeof half, "half");
+  sh_shm_name(name, sizeof name, "big");
+  sh_shm_name(half, sizeof half, "half");
   mproc_shared_memory_t *s = (mproc_shared_memory_t *)&s, *h;
   ASSERT_RC(mproc_shared_memory_create(&s, name, 2 << 20), MPROC_ENOSPC);
   ASSERT_TRUE(s == NULL);
@@ -697,7 +700,7 @@ TEST(no_usable_dev_shm, 120, POSIX_ALL) {
    * SharedMemory all fail there; here only named blocks need it, and they say so. */
   sh_private_dev_shm("ro");
   char name[64];
-  shm_name(name, sizeof name, "nowhere");
+  sh_shm_name(name, sizeof name, "nowhere");
   mproc_shared_memory_t *s = (mproc_shared_memory_t *)&s;
   int rc = mproc_shared_memory_create(&s, name, 4096);
   const char *msg = mproc_last_error_message();
