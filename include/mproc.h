@@ -1580,7 +1580,7 @@ typedef struct mproc_manager_method {
   mproc_manager_method_fn fn;
   /** Python's method_to_typeid: when set, the result (a single value) becomes a new object of
    * this registered typeid (created with the result as its only argument) and the client gets
-   * a proxy to it ('#PROXY'); NULL: the value itself is returned. */
+   * a proxy to it (a PROXY reply); NULL: the value itself is returned. */
   const char *returns_typeid;
   /** 1 if the method may wait (documentation only: every call already has its own thread). */
   int blocking;
@@ -1600,7 +1600,7 @@ typedef struct mproc_manager_type {
   /** The text for repr() and str() (the '__repr__' / '__str__' fallbacks): a string from
    * malloc() in *text. NULL: "\<typeid object\>". */
   int (*repr)(void *obj, char **text, void *ctx);
-  /** The object's value for the proxy's _getvalue() ('#GETVALUE'): appends one value to out.
+  /** The object's value for the proxy's _getvalue() (the GETVALUE call): appends one value to out.
    * NULL: such calls are answered with an error. */
   int (*getvalue)(void *obj, mproc_args_t *out, void *ctx);
   /** The exposed methods (the array must outlive the manager). */

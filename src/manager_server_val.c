@@ -20,7 +20,8 @@ int mproc__mgr_val_from(mgr_val *v, const mgr_val *src) {
   unsigned char *p = mproc__malloc(src->n ? src->n : 1);
   if (p == NULL)
     return MPROC_ENOMEM;
-  memcpy(p, src->p, src->n);
+  if (src->n > 0)
+    memcpy(p, src->p, src->n);
   v->type = src->type;
   v->n = src->n;
   v->p = p;

@@ -261,7 +261,9 @@ static int repr_via(int (*get)(void *, mproc_args_t *, void *), void *obj, char 
   return rc;
 }
 
-static int d_repr(void *obj, char **text, void *ctx) { return repr_via(d_getvalue, obj, text, ctx); }
+static int d_repr(void *obj, char **text, void *ctx) {
+  return repr_via(d_getvalue, obj, text, ctx);
+}
 
 /* Adds the pairs of a dict, or of a list/tuple of 2-item pairs, to d. */
 static int d_update_from(mdict *d, const mgr_val *src, mproc_args_t *res) {
@@ -639,7 +641,9 @@ static int l_getvalue(void *obj, mproc_args_t *out, void *ctx) {
   return rc;
 }
 
-static int l_repr(void *obj, char **text, void *ctx) { return repr_via(l_getvalue, obj, text, ctx); }
+static int l_repr(void *obj, char **text, void *ctx) {
+  return repr_via(l_getvalue, obj, text, ctx);
+}
 
 /* Python's index rules: negative counts from the end; 1 and *at when inside [0, n). */
 static int l_index(const mgr_val *v, size_t n, size_t *at, int *type_ok) {
@@ -806,7 +810,8 @@ MGR_METHOD(l_insert) {
   (void)kw;
   if (!mproc__mgr_arg(a, NULL, 0, NULL, &i) || !mproc__mgr_arg(a, NULL, 1, NULL, &v) ||
       mproc__mgr_val_int(&i, &at) != 0)
-    return mproc_manager_raise(res, "builtins", "TypeError", "insert expected an index and a value");
+    return mproc_manager_raise(res, "builtins", "TypeError",
+                               "insert expected an index and a value");
   MGR_LOCK(ctx);
   int64_t n = (int64_t)l->x.n;
   at = at < 0 ? (at + n < 0 ? 0 : at + n) : (at > n ? n : at);
