@@ -28,6 +28,8 @@ typedef struct mgr_obj {
   void *obj;
   int64_t refs;
   int pins; /* calls using it now */
+  int kept; /* a token naming it was stored by a client: kept at refcount 0 (Python's
+               id_to_local_proxy_obj), until the server stops */
   struct mgr_obj *next; /* hash chain */
 } mgr_obj;
 

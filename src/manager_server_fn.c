@@ -280,7 +280,9 @@ static void reply_ref(mgr_srv *s, const mproc_args_t *args, mproc_args_t *reply,
   mgr_obj *o = find_obj(s, id);
   if (o != NULL) {
     o->refs += delta;
-    if (o->refs <= 0) {
+    if (o->refs < 0 && o->kept)
+      o->refs = 0;
+    if (o->refs <= 0 && !o->kept) {
       table_remove(s, o);
       gone = o->pins == 0 ? o : NULL;
     }
@@ -337,12 +339,17 @@ static void reply_debug(mgr_srv *s, mproc_args_t *reply) {
   mproc__buf_free(&b);
 }
 
+/* Objects with references (kept ones at refcount 0 are not counted, as in Python). */
 static void reply_count(mgr_srv *s, mproc_args_t *reply) {
   mproc_args_t *v;
   if (mproc_args_new(&v) != 0)
     return;
+  int64_t n = 0;
   mproc__os_tlock_acquire(s->lock);
-  mproc_args_add_int(v, (int64_t)s->nobjs);
+  for (size_t i = 0; i < s->tcap; i++)
+    for (mgr_obj *o = s->table[i]; o; o = o->next)
+      n += o->refs > 0;
+  mproc_args_add_int(v, n);
   mproc__os_tlock_release(s->lock);
   mproc__mgr_reply_item(reply, MP_MGR_RETURN, v, 0);
   mproc_args_free(v);
@@ -452,6 +459,68 @@ static void call_method(mgr_srv *s, mgr_obj *o, const mproc_manager_method *m,
   mproc_args_free(res);
 }
 
+/* --- tokens stored by clients ------------------------------------------------------------ */
+
+static int str_is(const mp_val *v, const char *s) {
+  return v->type == MPROC_ARG_STR && v->n == strlen(s) + 1 && memcmp(v->p, s, v->n) == 0;
+}
+
+/* A Token(typeid, address, id) naming one of our objects marks it kept: a proxy stored in a
+ * container must outlive the proxies clients hold (Python keeps such objects for good). */
+static void keep_token(mgr_srv *s, const mp_val *f) {
+  mp_rd r;
+  uint32_t count;
+  mp_val st[3];
+  if (!str_is(&f[0], "multiprocessing.managers") || !str_is(&f[1], "Token") ||
+      f[4].type != MPROC_ARG_TUPLE || mproc__value_open(&r, f[4].p, f[4].n, &count) != 0 ||
+      count != 3)
+    return;
+  for (int i = 0; i < 3; i++)
+    mproc__value_next(&r, &st[i]);
+  if (st[2].type != MPROC_ARG_STR)
+    return;
+  mgr_obj *o = find_obj(s, (const char *)st[2].p);
+  if (o != NULL)
+    o->kept = 1;
+}
+
+/* s->lock held. */
+static void keep_tokens(mgr_srv *s, const mp_val *v) {
+  if (v->type != MPROC_ARG_TUPLE && v->type != MPROC_ARG_LIST && v->type != MPROC_ARG_DICT &&
+      v->type != MPROC_ARG_PYOBJECT)
+    return;
+  mp_rd r;
+  uint32_t count;
+  mp_val f[5];
+  if (mproc__value_open(&r, v->p, v->n, &count) != 0)
+    return;
+  for (uint32_t i = 0; i < count; i++) {
+    mp_val it;
+    if (mproc__value_next(&r, &it) != 0)
+      return;
+    if (v->type == MPROC_ARG_PYOBJECT && i < 5)
+      f[i] = it;
+    keep_tokens(s, &it);
+  }
+  if (v->type == MPROC_ARG_PYOBJECT && count == 5)
+    keep_token(s, f);
+}
+
+static void keep_stored(mgr_srv *s, const mproc_args_t *args, const mproc_args_t *kw) {
+  const mproc_args_t *lists[2] = {args, kw};
+  mproc__os_tlock_acquire(s->lock);
+  for (int k = 0; k < 2; k++)
+    for (size_t i = 0; lists[k] && i < mproc_args_count(lists[k]); i++) {
+      mp_val v;
+      const unsigned char *p;
+      if (mproc__args_item(lists[k], i, &v.type, &p, &v.n) == 0) {
+        v.p = p;
+        keep_tokens(s, &v);
+      }
+    }
+  mproc__os_tlock_release(s->lock);
+}
+
 static void object_call(mgr_srv *s, const char *id, const char *method, const mproc_args_t *args,
                         const mproc_args_t *kw, mproc_args_t *reply) {
   mproc__os_tlock_acquire(s->lock);
@@ -468,6 +537,8 @@ static void object_call(mgr_srv *s, const char *id, const char *method, const mp
   for (size_t i = 0; i < t->n_methods && m == NULL; i++)
     if (strcmp(t->methods[i].name, method) == 0)
       m = &t->methods[i];
+  if (m != NULL)
+    keep_stored(s, args, kw);
   if (m != NULL)
     call_method(s, o, m, args, kw, reply);
   else

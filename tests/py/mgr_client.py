@@ -9,6 +9,7 @@
 
 The C tests run "python" and "connect" and compare the outputs line by line: the C server must
 answer as Python's does."""
+import gc
 import multiprocessing
 import queue
 import sys
@@ -69,6 +70,17 @@ def run_dict(m):
     step("dict.clear", lambda: (d.clear(), len(d)))
     step("dict.popitem_empty", lambda: d.popitem())
     step("dict.from_args", lambda: m.dict({"k": 1}, j=2)._getvalue())
+
+
+def run_nested(m):
+    d = m.dict()
+    inner = m.list([1])
+    step("nested.store", lambda: d.__setitem__("l", inner))
+    del inner  # the client's own reference goes (decref); the stored proxy keeps the list
+    gc.collect()
+    step("nested.append", lambda: d["l"].append(2))
+    step("nested.get", lambda: d["l"]._getvalue())
+    step("nested.in_list", lambda: (m.list([d["l"]])[0][1]))
 
 
 def run_list(m):
@@ -198,6 +210,7 @@ def run_errors(m):
 
 def run_all(m):
     run_dict(m)
+    run_nested(m)
     run_list(m)
     run_namespace_value_array(m)
     run_queues(m)
