@@ -1593,7 +1593,132 @@ typedef struct mproc_manager_options {
   unsigned max_connections;
   /** Objects kept at once; 0: 1 M (a create beyond answers MPROC_ENOSPC). */
   size_t max_objects;
+  /** mproc_manager_start: the start method of the server's process; MPROC_START_DEFAULT: the
+   * global one. */
+  mproc_start_method start_method;
+  /** Called in the server's process before it serves (mproc_manager_start: in the child,
+   * under every start method; mproc_manager_serve: in this process), to register the
+   * program's own types with mproc_manager_register. The function is found in the child as
+   * process targets are, so it must be a function of the program or of a shared library.
+   * A non-zero return stops the server from starting (that code is returned). NULL: none. */
+  int (*setup)(mproc_manager_t *m, const mproc_args_t *args);
+  /** Arguments for setup, copied (data values only under spawn and forkserver); may be NULL. */
+  const mproc_args_t *setup_args;
 } mproc_manager_options;
+
+/* Server side */
+
+/** A method of a registered type: runs in the server on the thread serving the calling
+ * connection (one thread per connection, as Python's). args holds the positional arguments,
+ * kwargs the keyword arguments as key, value, key, value ... (both data values). On success
+ * it appends exactly one value, the result, to result (nothing appended means None) and
+ * returns 0. To raise, it returns a negative MPROC_E* code (sent to Python as the exception
+ * the manager documentation lists for it, e.g. MPROC_ENOENT as KeyError, with
+ * mproc_last_error_message() as its text when one was set), or appends an exception made with
+ * mproc_manager_raise and returns what that returned. Methods of user types run without any
+ * server lock: an object shared by several clients must be thread-safe itself. A blocking
+ * method must return within its own timeout; shutdown waits for it. */
+typedef int (*mproc_manager_method_fn)(void *obj, const mproc_args_t *args,
+                                       const mproc_args_t *kwargs, mproc_args_t *result,
+                                       void *ctx);
+
+/** One exposed method of a registered type (Python's exposed list and method_to_typeid). */
+typedef struct mproc_manager_method {
+  /** The name clients call, e.g. "get" or "__getitem__". */
+  const char *name;
+  /** The implementation. */
+  mproc_manager_method_fn fn;
+  /** Python's method_to_typeid: when set, the result (a single value) becomes a new object of
+   * this registered typeid (created with the result as its only argument) and the client gets
+   * a proxy to it (a PROXY reply); NULL: the value itself is returned. */
+  const char *returns_typeid;
+  /** 1 if the method may wait (documentation only: every call already has its own thread). */
+  int blocking;
+} mproc_manager_method;
+
+/** A typeid served by a manager (Python's BaseManager.register on the server side). Python
+ * clients use it with register('typeid') (an AutoProxy built from the methods listed here). */
+typedef struct mproc_manager_type {
+  /** The typeid clients create, e.g. "Foo". */
+  const char *typeid;
+  /** Makes a new object from the create request's arguments (kwargs as key, value, ...):
+   * 0 and *obj, or a negative code (sent back as an error). NULL with base_typeid set: the
+   * base type's create. */
+  int (*create)(const mproc_args_t *args, const mproc_args_t *kwargs, void **obj, void *ctx);
+  /** Releases an object once its last reference is gone, or at shutdown; may be NULL. */
+  void (*destroy)(void *obj, void *ctx);
+  /** The text for repr() and str() (the '__repr__' / '__str__' fallbacks): a string from
+   * malloc() in *text. NULL: "\<typeid object\>". */
+  int (*repr)(void *obj, char **text, void *ctx);
+  /** The object's value for the proxy's _getvalue() (the GETVALUE call): appends one value to out.
+   * NULL: such calls are answered with an error. */
+  int (*getvalue)(void *obj, mproc_args_t *out, void *ctx);
+  /** The exposed methods (the array must outlive the manager). */
+  const mproc_manager_method *methods;
+  /** How many methods there are. */
+  size_t n_methods;
+  /** Passed to every function above. */
+  void *ctx;
+  /** When set, this typeid serves objects of that already registered typeid (a built-in
+   * one such as "Queue", or one of the program's): every function left NULL above comes from
+   * it, and methods too when methods is NULL. */
+  const char *base_typeid;
+  /** 1: every create answers the same object (made by the first create and kept until the
+   * server stops), as Python's register('get_queue', callable=lambda: queue) does. */
+  int singleton;
+} mproc_manager_type;
+
+/** Positive code a method returns after appending an exception with mproc_manager_raise. */
+#define MPROC_MANAGER_RAISED 1
+
+/** Appends to result the exception module.name(message) (message NULL: no arguments) for a
+ * method to raise, and returns MPROC_MANAGER_RAISED. module and name must be one of the
+ * exceptions the pickle whitelist knows ("builtins"/"KeyError", "_queue"/"Empty",
+ * "queue"/"Full", "threading"/"BrokenBarrierError", ...); MPROC_EINVAL otherwise. */
+MPROC_API int mproc_manager_raise(mproc_args_t *result, const char *module, const char *name,
+                                  const char *message);
+
+/** Python's get_server().serve_forever() without blocking: a server run by threads of this
+ * process (an accepting thread and one thread per connection), listening at o-\>address (o
+ * may be NULL: defaults). It serves the SyncManager typeids and whatever o-\>setup
+ * registers. A TCP address needs an explicit authkey (MPROC_EINVAL otherwise). Stop it with
+ * mproc_manager_shutdown (or a client's 'shutdown' request) and release it with
+ * mproc_manager_free. */
+MPROC_API int mproc_manager_serve(mproc_manager_t **out, const mproc_manager_options *o);
+
+/** Python's Manager().start(): the same server in a child process started with
+ * o-\>start_method; the child dies with this process and is reaped by shutdown / free.
+ * Returns once the child listens (its address is then known). */
+MPROC_API int mproc_manager_start(mproc_manager_t **out, const mproc_manager_options *o);
+
+/** Registers a type before the server serves: call it from o-\>setup. MPROC_ESTATE once
+ * serving, MPROC_EEXIST for a typeid already registered (the built-in ones included),
+ * MPROC_ENOENT for an unknown base_typeid. The struct is copied; its strings and method array
+ * must outlive the manager. */
+MPROC_API int mproc_manager_register(mproc_manager_t *m, const mproc_manager_type *t);
+
+/** The address clients connect to, in mproc_listener_new's syntax; NULL for a manager
+ * without a server. */
+MPROC_API const char *mproc_manager_address(const mproc_manager_t *m);
+
+/** The authentication key of the server (the one given, or the random one made for it).
+ * MPROC_ESTATE for a manager without a server. */
+MPROC_API int mproc_manager_authkey(const mproc_manager_t *m, const void **key, size_t *len);
+
+/** Stops the server: calls in flight finish and are answered, the listener closes, every
+ * method waiting in the server (queue get, lock acquire, ...) is woken with an error, and the
+ * server's threads (or its process) are waited for up to timeout_ms (MPROC_FOREVER allowed).
+ * MPROC_ETIMEDOUT when they did not finish in time (call again, or free). 0 when already
+ * stopped. */
+MPROC_API int mproc_manager_shutdown(mproc_manager_t *m, int64_t timeout_ms);
+
+/** Waits until the server has stopped (a client's 'shutdown' request, or
+ * mproc_manager_shutdown from another thread): 0, or MPROC_ETIMEDOUT. */
+MPROC_API int mproc_manager_join(mproc_manager_t *m, int64_t timeout_ms);
+
+/** Shuts a running server down (waiting as long as it takes; a started child is killed after
+ * 5 s) and releases the handle. NULL is accepted. */
+MPROC_API void mproc_manager_free(mproc_manager_t *m);
 
 /** @} */
 

@@ -183,6 +183,22 @@ uint64_t mproc__os_pid_birth(int64_t pid);
 typedef struct os_thread os_thread;
 int mproc__os_thread_start(void (*fn)(void *), void *arg, os_thread **out);
 void mproc__os_thread_join(os_thread *t);
+/* In-process lock and condition variable (tsync.c) for library threads of one process: a
+ * pthread mutex and condition variable (monotonic clock) on POSIX, an SRW lock and condition
+ * variable on Windows. Not shared between processes, not recursive. */
+typedef struct os_tlock os_tlock;
+typedef struct os_tcond os_tcond;
+int mproc__os_tlock_new(os_tlock **out);
+void mproc__os_tlock_free(os_tlock *l); /* NULL is a no-op */
+void mproc__os_tlock_acquire(os_tlock *l);
+void mproc__os_tlock_release(os_tlock *l);
+int mproc__os_tcond_new(os_tcond **out);
+void mproc__os_tcond_free(os_tcond *c); /* NULL is a no-op */
+/* Releases l (held), sleeps until woken or the deadline, takes l again: 0 or MPROC_ETIMEDOUT.
+ * Wake-ups may be spurious: callers re-check their condition. */
+int mproc__os_tcond_wait(os_tcond *c, os_tlock *l, int64_t deadline);
+void mproc__os_tcond_signal(os_tcond *c);
+void mproc__os_tcond_broadcast(os_tcond *c);
 /* Yields the CPU for a moment inside a short spin (pause instruction). */
 void mproc__os_cpu_relax(void);
 

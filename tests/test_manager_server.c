@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: MIT */
+/* The manager server: served in this process (mproc_manager_serve) and started in a child
+ * (mproc_manager_start, every start method). C cases talk to it with mproc_client and a
+ * request helper (a request tuple pickled with the codec, the reply decoded), so they run
+ * under Wine too; PYTHON cases run tests/py/mgr_client.py against a Python SyncManager and
+ * against the C server, for every Python 3.11-3.13 found, and compare the outputs. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifndef _WIN32
+#include <glob.h>
+#include <unistd.h>
+#endif
+
+#include "runner.h"
+#include "mproc.h"
+#include "pickle.h"
+
+/* Checks in helpers (parent side): a failure ends the case. */
+#define H_OK(e)                                                                                \
+  do {                                                                                         \
+    int rc_ = (e);                                                                             \
+    if (rc_ != 0)                                                                              \
+      t_fail(__FILE__, __LINE__, "%s: %s", #e, mproc_errname(rc_));                           \
+  } while (0)
+#define H_TRUE(c)                                                                              \
+  do {                                                                                         \
+    if (!(c))                                                                                  \
+      t_fail(__FILE__, __LINE__, "%s", #c);                                                    \
+  } while (0)
+
+/* --- a request helper ----------------------------------------------------------------------- */
+
+/* Sends (ident, method, args, {}) with args built from fmt, receives the reply and returns its
+ * repr in out: "('#RETURN', None)". */
+static int call(mproc_conn_t *c, const char *ident, const char *method, char *out, size_t cap,
+                const char *fmt, ...) {
+  mproc_args_t *args, *t, *req, *rep;
+  va_list ap;
+  va_start(ap, fmt);
+  H_OK(mproc_args_new(&args));
+  if (fmt != NULL)
+    H_OK(mproc_args_vadd(args, fmt, ap));
+  va_end(ap);
+  H_OK(mproc_args_new(&t));
+  H_OK(ident ? mproc_args_add_str(t, ident) : mproc_args_add_none(t));
+  H_OK(mproc_args_add_str(t, method));
+  H_OK(mproc_args_add_tuple(t, args));
+  H_OK(mproc_args_add_dict(t, NULL));
+  H_OK(mproc_args_new(&req));
+  H_OK(mproc_args_add_tuple(req, t));
+  mp_buf b;
+  mproc__buf_init(&b);
+  H_OK(mproc__pickle_encode(req, 0, 0, &b));
+  int rc = mproc_conn_send_bytes(c, b.data, b.len, 0, b.len);
+  mproc__buf_free(&b);
+  mproc_args_free(req);
+  mproc_args_free(t);
+  mproc_args_free(args);
+  if (rc != 0)
+    return rc;
+  void *r;
+  size_t n;
+  if ((rc = mproc_conn_recv_bytes(c, 1 << 24, T_SLOW(20000), &r, &n)) != 0)
+    return rc;
+  H_OK(mproc_args_new(&rep));
+  H_OK(mproc__pickle_decode(r, n, NULL, rep));
+  mproc_free(r);
+  mproc_args_repr_item(rep, 0, out, cap);
+  mproc_args_free(rep);
+  return 0;
+}
+
+static mproc_conn_t *dial(mproc_manager_t *m) {
+  const void *key;
+  size_t keylen;
+  mproc_conn_t *c = NULL;
+  H_OK(mproc_manager_authkey(m, &key, &keylen));
+  H_OK(mproc_client(mproc_manager_address(m), key, keylen, T_SLOW(10000), &c));
+  return c;
+}
+
+/* A one-shot server function on its own connection, as Python clients send them. */
+static void server_fn(mproc_manager_t *m, const char *method, char *out, size_t cap,
+                      const char *fmt, const char *arg) {
+  mproc_conn_t *c = dial(m);
+  H_OK(fmt ? call(c, NULL, method, out, cap, fmt, arg) : call(c, NULL, method, out, cap, NULL));
+  mproc_conn_free(c);
+}
+
+/* create(typeid): the new id copied to id. */
+static void create(mproc_manager_t *m, const char *typeid, char *id, size_t cap) {
+  char out[2048];
+  server_fn(m, "create", out, sizeof out, "s", typeid);
+  const char *p = strstr(out, "('#RETURN', ('");
+  H_TRUE(p != NULL);
+  p += strlen("('#RETURN', ('");
+  size_t n = strcspn(p, "'");
+  H_TRUE(n < cap);
+  memcpy(id, p, n);
+  id[n] = '\0';
+}
+
+/* An object-call connection (accept_connection answered). */
+static mproc_conn_t *session(mproc_manager_t *m) {
+  char out[256];
+  mproc_conn_t *c = dial(m);
+  H_OK(call(c, NULL, "accept_connection", out, sizeof out, "s", "MainThread"));
+  H_TRUE(strcmp(out, "('#RETURN', None)") == 0);
+  return c;
+}
+
+#define EXPECT_REPLY(expr, want)                                                               \
+  do {                                                                                         \
+    char out_[2048];                                                                           \
+    ASSERT_OK(call expr);                                                                      \
+    if (strcmp(out_, want) != 0)                                                               \
+      t_fail(__FILE__, __LINE__, "reply %s, expected %s", out_, want);                        \
+  } while (0)
+#define O out_, sizeof out_
+
+/* The C-only walk: dict set/get, a missing key, Queue put/get, Empty, counting objects. */
+static void exercise(mproc_manager_t *m) {
+  char d[64], q[64], out[256];
+  create(m, "dict", d, sizeof d);
+  create(m, "Queue", q, sizeof q);
+  mproc_conn_t *c = session(m);
+  EXPECT_REPLY((c, d, "__setitem__", O, "si", "k", 42), "('#RETURN', None)");
+  EXPECT_REPLY((c, d, "__getitem__", O, "s", "k"), "('#RETURN', 42)");
+  EXPECT_REPLY((c, d, "__getitem__", O, "s", "nope"), "('#ERROR', KeyError('nope'))");
+  EXPECT_REPLY((c, q, "put", O, "s", "item"), "('#RETURN', None)");
+  EXPECT_REPLY((c, q, "get", O, NULL), "('#RETURN', 'item')");
+  EXPECT_REPLY((c, q, "get_nowait", O, NULL), "('#ERROR', Empty())");
+  EXPECT_REPLY((c, "ffff", "get", O, NULL), "('#TRACEBACK', \"KeyError: 'ffff'\")");
+  mproc_conn_free(c);
+  server_fn(m, "number_of_objects", out, sizeof out, NULL, NULL);
+  ASSERT_TRUE(strcmp(out, "('#RETURN', 2)") == 0);
+  server_fn(m, "decref", out, sizeof out, "s", d);
+  server_fn(m, "number_of_objects", out, sizeof out, NULL, NULL);
+  ASSERT_TRUE(strcmp(out, "('#RETURN', 1)") == 0);
+  server_fn(m, "create", out, sizeof out, "s", "Pool");
+  ASSERT_TRUE(strstr(out, "is not served by this mproc manager") != NULL);
+}
+
+static mproc_manager_options local_opts(void) {
+  mproc_manager_options o;
+  memset(&o, 0, sizeof o);
+  return o;
+}
+
+TEST(serve_basic, 60, ONCE) {
+  mproc_manager_options o = local_opts();
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_serve(&m, &o));
+  ASSERT_TRUE(mproc_manager_address(m) != NULL);
+  exercise(m);
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  ASSERT_OK(mproc_manager_shutdown(m, 0)); /* again: already stopped */
+  mproc_manager_free(m);
+  mproc_manager_free(NULL);
+}
+
+TEST(start_basic, 120, ALL) {
+  mproc_manager_options o = local_opts();
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_start(&m, &o));
+  exercise(m);
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  mproc_manager_free(m);
+}
+
+/* --- registered types, in the server's process ------------------------------------------- */
+
+static int counter_create(const mproc_args_t *a, const mproc_args_t *kw, void **obj, void *ctx) {
+  (void)a, (void)kw, (void)ctx;
+  int64_t *n = calloc(1, sizeof *n);
+  *obj = n;
+  return n ? 0 : MPROC_ENOMEM;
+}
+
+static void counter_destroy(void *obj, void *ctx) {
+  (void)ctx;
+  free(obj);
+}
+
+static int counter_bump(void *obj, const mproc_args_t *a, const mproc_args_t *kw,
+                        mproc_args_t *res, void *ctx) {
+  (void)a, (void)kw, (void)ctx;
+  int64_t *n = obj;
+  return mproc_args_add_int(res, ++*n);
+}
+
+static int counter_fail(void *obj, const mproc_args_t *a, const mproc_args_t *kw,
+                        mproc_args_t *res, void *ctx) {
+  (void)obj, (void)a, (void)kw, (void)ctx;
+  return mproc_manager_raise(res, "builtins", "ValueError", "g() failed");
+}
+
+static const mproc_manager_method counter_methods[] = {{"bump", counter_bump, NULL, 0},
+                                                       {"fail", counter_fail, NULL, 0},
+                                                       {"same", counter_bump, "Counter", 0}};
+
+static int setup_types(mproc_manager_t *m, const mproc_args_t *args) {
+  const char *tag;
+  if (mproc_args_get_str(args, 0, &tag) != 0 || strcmp(tag, "types") != 0)
+    return MPROC_EINVAL;
+  mproc_manager_type t;
+  memset(&t, 0, sizeof t);
+  t.typeid = "Counter";
+  t.create = counter_create;
+  t.destroy = counter_destroy;
+  t.methods = counter_methods;
+  t.n_methods = 3;
+  int rc = mproc_manager_register(m, &t);
+  mproc_manager_type q;
+  memset(&q, 0, sizeof q);
+  q.typeid = "get_queue";
+  q.base_typeid = "Queue";
+  q.singleton = 1;
+  return rc ? rc : mproc_manager_register(m, &q);
+}
+
+static void exercise_types(mproc_manager_t *m) {
+  char k[64], q1[64], q2[64];
+  create(m, "Counter", k, sizeof k);
+  create(m, "get_queue", q1, sizeof q1);
+  create(m, "get_queue", q2, sizeof q2);
+  ASSERT_TRUE(strcmp(q1, q2) == 0); /* the same object each time */
+  mproc_conn_t *c = session(m);
+  EXPECT_REPLY((c, k, "bump", O, NULL), "('#RETURN', 1)");
+  EXPECT_REPLY((c, k, "bump", O, NULL), "('#RETURN', 2)");
+  EXPECT_REPLY((c, k, "fail", O, NULL), "('#ERROR', ValueError('g() failed'))");
+  EXPECT_REPLY((c, k, "__repr__", O, NULL), "('#RETURN', '<Counter object>')");
+  EXPECT_REPLY((c, q1, "put", O, "i", 7), "('#RETURN', None)");
+  EXPECT_REPLY((c, q2, "get", O, NULL), "('#RETURN', 7)");
+  char out[512];
+  ASSERT_OK(call(c, k, "same", out, sizeof out, NULL));
+  ASSERT_TRUE(strncmp(out, "('#PROXY', (('bump', 'fail', 'same'), Token(typeid='Counter'", 58) ==
+              0);
+  mproc_conn_free(c);
+}
+
+static mproc_manager_options typed_opts(mproc_args_t **args) {
+  mproc_manager_options o = local_opts();
+  H_OK(mproc_args_build(args, "s", "types"));
+  o.setup = setup_types;
+  o.setup_args = *args;
+  return o;
+}
+
+TEST(serve_registered, 60, ONCE) {
+  mproc_args_t *args;
+  mproc_manager_options o = typed_opts(&args);
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_serve(&m, &o));
+  exercise_types(m);
+  mproc_manager_free(m);
+  mproc_args_free(args);
+}
+
+TEST(start_registered, 120, ALL) {
+  mproc_args_t *args;
+  mproc_manager_options o = typed_opts(&args);
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_start(&m, &o));
+  mproc_args_free(args);
+  exercise_types(m);
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  mproc_manager_free(m);
+}
+
+TEST(register_rules, 30, ONCE) {
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_serve(&m, NULL));
+  mproc_manager_type t;
+  memset(&t, 0, sizeof t);
+  t.typeid = "Late";
+  t.create = counter_create;
+  ASSERT_RC(mproc_manager_register(m, &t), MPROC_ESTATE); /* serving already */
+  mproc_manager_free(m);
+  mproc_manager_options o = local_opts();
+  o.address = "tcp:127.0.0.1:0"; /* TCP without a key */
+  ASSERT_RC(mproc_manager_serve(&m, &o), MPROC_EINVAL);
+  ASSERT_RC(mproc_manager_start(&m, &o), MPROC_EINVAL);
+}
+
+/* --- shutdown wakes blocked calls; hostile frames -------------------------------------------- */
+
+typedef struct blocked {
+  mproc_manager_t *m;
+  const char *q;
+  char out[256];
+  int rc;
+} blocked;
+
+static int get_blocked(const mproc_args_t *a) {
+  (void)a;
+  return 0;
+}
+
+TEST(shutdown_wakes_get, 60, ONCE) {
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_serve(&m, NULL));
+  char q[64], out[256];
+  create(m, "Queue", q, sizeof q);
+  mproc_conn_t *c = session(m);
+  /* the request goes out; the reply comes only once the server stops */
+  mproc_args_t *t, *req, *empty;
+  H_OK(mproc_args_new(&t));
+  H_OK(mproc_args_new(&empty));
+  H_OK(mproc_args_add_str(t, q));
+  H_OK(mproc_args_add_str(t, "get"));
+  H_OK(mproc_args_add_tuple(t, empty));
+  H_OK(mproc_args_add_dict(t, NULL));
+  H_OK(mproc_args_new(&req));
+  H_OK(mproc_args_add_tuple(req, t));
+  mp_buf b;
+  mproc__buf_init(&b);
+  H_OK(mproc__pickle_encode(req, 0, 0, &b));
+  ASSERT_OK(mproc_conn_send_bytes(c, b.data, b.len, 0, b.len));
+  ASSERT_RC(mproc_conn_poll(c, 200), 0); /* blocked */
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  void *r;
+  size_t n;
+  ASSERT_OK(mproc_conn_recv_bytes(c, 1 << 20, T_SLOW(5000), &r, &n));
+  mproc_args_t *rep;
+  H_OK(mproc_args_new(&rep));
+  H_OK(mproc__pickle_decode(r, n, NULL, rep));
+  mproc_args_repr_item(rep, 0, out, sizeof out);
+  ASSERT_TRUE(strstr(out, "'#ERROR', RuntimeError('the manager is shutting down')") != NULL);
+  mproc_free(r);
+  mproc_args_free(rep);
+  mproc__buf_free(&b);
+  mproc_args_free(req);
+  mproc_args_free(empty);
+  mproc_args_free(t);
+  mproc_conn_free(c);
+  mproc_manager_free(m);
+  (void)get_blocked;
+}
+
+TEST(hostile_frames, 60, ONCE) {
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_serve(&m, NULL));
+  mproc_conn_t *c = session(m);
+  /* garbage, os.system via REDUCE, nesting past the limit: each answered, the session lives */
+  static const char garbage[] = "\x80\x04\xff\xff not a pickle";
+  static const char evil[] = "\x80\x04\x8c\x02os\x8c\x06system\x93\x8c\x02id\x85R.";
+  char deep[300];
+  size_t nd = 0;
+  deep[nd++] = (char)0x80;
+  deep[nd++] = 4;
+  for (int i = 0; i < 100; i++)
+    deep[nd++] = ']';
+  for (int i = 0; i < 99; i++)
+    deep[nd++] = 'a';
+  deep[nd++] = '.';
+  const char *frames[] = {garbage, evil, deep};
+  size_t lens[] = {sizeof garbage - 1, sizeof evil - 1, nd};
+  for (int i = 0; i < 3; i++) {
+    ASSERT_OK(mproc_conn_send_bytes(c, frames[i], lens[i], 0, lens[i]));
+    void *r;
+    size_t n;
+    ASSERT_OK(mproc_conn_recv_bytes(c, 1 << 20, T_SLOW(5000), &r, &n));
+    mproc_args_t *rep;
+    char out[512];
+    H_OK(mproc_args_new(&rep));
+    H_OK(mproc__pickle_decode(r, n, NULL, rep));
+    mproc_args_repr_item(rep, 0, out, sizeof out);
+    if (strncmp(out, "('#TRACEBACK', 'mproc: request refused", 38) != 0 &&
+        strncmp(out, "('#TRACEBACK', \"mproc: request refused", 38) != 0)
+      t_fail(__FILE__, __LINE__, "reply %s", out);
+    if (i == 1)
+      ASSERT_TRUE(strstr(out, "os.system") != NULL);
+    mproc_free(r);
+    mproc_args_free(rep);
+  }
+  char d[64];
+  create(m, "dict", d, sizeof d);
+  EXPECT_REPLY((c, d, "__len__", O, NULL), "('#RETURN', 0)"); /* still served */
+  mproc_conn_free(c);
+  mproc_manager_free(m);
+}
+
+TEST(wrong_key, 30, ONCE) {
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_serve(&m, NULL));
+  mproc_conn_t *c = NULL;
+  ASSERT_RC(mproc_client(mproc_manager_address(m), "wrong", 5, T_SLOW(10000), &c), MPROC_EAUTH);
+  mproc_manager_free(m);
+}
+
+/* --- against Python ------------------------------------------------------------------------- */
+
+#ifndef _WIN32
+static int find_python(int minor, char *out, size_t cap) {
+  char pattern[512];
+  const char *home = getenv("HOME");
+  snprintf(pattern, sizeof pattern, "%s/.pyenv/versions/3.%d.*/bin/python3", home ? home : "",
+           minor);
+  glob_t g;
+  int found = glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+  if (found)
+    snprintf(out, cap, "%s", g.gl_pathv[g.gl_pathc - 1]);
+  globfree(&g);
+  if (!found && minor == 11) {
+    FILE *f = popen("python3 -c 'import sys; print(sys.version_info[1])'", "r");
+    char ver[32] = "";
+    found = f && fgets(ver, sizeof ver, f) != NULL && atoi(ver) == minor;
+    if (f)
+      pclose(f);
+    if (found)
+      snprintf(out, cap, "python3");
+  }
+  return found;
+}
+
+/* Runs the script with the arguments; its output in a malloc'd string. */
+static char *run_script(const char *py, const char *args) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s %s %s 2>&1", py, MPROC_TEST_MGR_CLIENT, args);
+  FILE *f = popen(cmd, "r");
+  H_TRUE(f != NULL);
+  size_t n = 0, cap = 1 << 16;
+  char *buf = malloc(cap);
+  size_t got;
+  while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+    n += got;
+    if (n + 1 == cap)
+      buf = realloc(buf, cap *= 2);
+  }
+  buf[n] = '\0';
+  pclose(f);
+  return buf;
+}
+
+static void hexkey(mproc_manager_t *m, char *out) {
+  const void *key;
+  size_t n;
+  H_OK(mproc_manager_authkey(m, &key, &n));
+  for (size_t i = 0; i < n; i++)
+    sprintf(out + 2 * i, "%02x", ((const unsigned char *)key)[i]);
+}
+
+/* The first line where a and b differ, reported. */
+static void same_lines(const char *want, const char *got) {
+  const char *a = want, *b = got;
+  int line = 1, diffs = 0;
+  while (*a || *b) {
+    size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+    if (la != lb || memcmp(a, b, la) != 0) {
+      fprintf(stderr, "line %d differs:\n  python: %.*s\n  mproc:  %.*s\n", line, (int)la, a,
+              (int)lb, b);
+      diffs++;
+    }
+    a += la + (a[la] == '\n');
+    b += lb + (b[lb] == '\n');
+    line++;
+  }
+  if (diffs > 0)
+    t_fail(__FILE__, __LINE__, "%d lines differ from Python's", diffs);
+}
+
+static void against_python(int minor, int started, const char *address) {
+  char py[600];
+  if (!find_python(minor, py, sizeof py))
+    t_skip("that Python is not installed");
+  char *want = run_script(py, "python");
+  ASSERT_TRUE(strstr(want, "dict.setitem -> None") != NULL);
+  mproc_manager_options o = local_opts();
+  o.address = address;
+  if (address != NULL) {
+    o.authkey = "tcp-key";
+    o.keylen = 7;
+  }
+  mproc_manager_t *m;
+  ASSERT_OK(started ? mproc_manager_start(&m, &o) : mproc_manager_serve(&m, &o));
+  char args[700], key[200];
+  hexkey(m, key);
+  snprintf(args, sizeof args, "connect '%s' %s", mproc_manager_address(m), key);
+  char *got = run_script(py, args);
+  same_lines(want, got);
+  snprintf(args, sizeof args, "badkey '%s'", mproc_manager_address(m));
+  free(got);
+  got = run_script(py, args);
+  ASSERT_TRUE(strstr(got, "AuthenticationError") != NULL);
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  mproc_manager_free(m);
+  free(got);
+  free(want);
+}
+
+TEST(python311_serve, 180, PYTHON_ONCE) { against_python(11, 0, NULL); }
+TEST(python312_serve, 180, PYTHON_ONCE) { against_python(12, 0, NULL); }
+TEST(python313_serve, 180, PYTHON_ONCE) { against_python(13, 0, NULL); }
+TEST(python311_serve_tcp, 180, PYTHON_ONCE) { against_python(11, 0, "tcp:127.0.0.1:0"); }
+TEST(python311_start, 180, PYTHON_ALL) { against_python(11, 1, NULL); }
+TEST(python313_start, 180, PYTHON_ALL) { against_python(13, 1, NULL); }
+
+/* A Python client blocked in Queue.get when the server shuts down gets an error. */
+TEST(python_blocked_shutdown, 120, PYTHON_ONCE) {
+  char py[600];
+  if (!find_python(11, py, sizeof py))
+    t_skip("python3.11 is not installed");
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_serve(&m, NULL));
+  char cmd[2048], key[200], line[256] = "";
+  hexkey(m, key);
+  snprintf(cmd, sizeof cmd, "%s %s blocked '%s' %s 2>&1", py, MPROC_TEST_MGR_CLIENT,
+           mproc_manager_address(m), key);
+  FILE *f = popen(cmd, "r");
+  ASSERT_TRUE(f != NULL);
+  ASSERT_TRUE(fgets(line, sizeof line, f) != NULL);
+  ASSERT_TRUE(strcmp(line, "blocking\n") == 0);
+  t_sleep_ms(200);
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  ASSERT_TRUE(fgets(line, sizeof line, f) != NULL);
+  ASSERT_TRUE(strncmp(line, "ended with", 10) == 0);
+  pclose(f);
+  mproc_manager_free(m);
+}
+#endif
