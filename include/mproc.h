@@ -1622,7 +1622,7 @@ MPROC_API int mproc_manager_remote_shutdown(mproc_manager_t *m);
  * holds Python's text, e.g. "KeyError: 'missing'"; server failures (unknown method, a reply
  * that could not be pickled) are MPROC_EREMOTE with the traceback's last line. The server gone
  * (end of stream, reset, refused): MPROC_EPEERGONE, for this and every later call through the
- * same manager. A method that returns a new object (a '#PROXY' reply) is MPROC_ETYPE here:
+ * same manager. A method that returns a new object (a \#PROXY reply) is MPROC_ETYPE here:
  * use mproc_proxy_call_proxy. Thread safety: any proxy from any thread; calls in flight at
  * the same time use different connections. */
 MPROC_API int mproc_proxy_call(mproc_proxy_t *p, const char *method, const mproc_args_t *args,
@@ -1632,12 +1632,12 @@ MPROC_API int mproc_proxy_call(mproc_proxy_t *p, const char *method, const mproc
  * e.g. mproc_proxy_callf(d, "get", 0, &r, "sn", "key"). */
 MPROC_API int mproc_proxy_callf(mproc_proxy_t *p, const char *method, int64_t timeout_ms,
                                 mproc_args_t **result, const char *fmt, ...);
-/** A call whose result is an object: a method registered to return a typeid (a '#PROXY'
+/** A call whose result is an object: a method registered to return a typeid (a \#PROXY
  * reply), or one returning a stored proxy. *out is a new proxy. */
 MPROC_API int mproc_proxy_call_proxy(mproc_proxy_t *p, const char *method,
                                      const mproc_args_t *args, const mproc_args_t *kwargs,
                                      int64_t timeout_ms, mproc_proxy_t **out);
-/** A copy of the object's value (Python's proxy._getvalue(), the '#GETVALUE' request), as a
+/** A copy of the object's value (Python's proxy._getvalue(), the \#GETVALUE request), as a
  * one-item list. */
 MPROC_API int mproc_proxy_getvalue(mproc_proxy_t *p, int64_t timeout_ms, mproc_args_t **value);
 /** The proxy's typeid ("dict", "Queue", ...). */
