@@ -353,20 +353,22 @@ int mproc__mgr_client_open(const char *address, const void *authkey, size_t keyl
 
 void mproc__mgr_client_free(mp_mgr_client *c) { mproc__mgr_client_unref(c); }
 
-static int same_key(const mp_mgr_client *c, const void *key, size_t keylen) {
-  if (key == NULL)
+static int same_key(const mp_mgr_client *c, const void *key, size_t keylen, int any_key) {
+  if (any_key)
     return 1;
-  return c->key && c->keylen == keylen && (keylen == 0 || memcmp(c->key, key, keylen) == 0);
+  if (key == NULL || c->key == NULL)
+    return key == NULL && c->key == NULL;
+  return c->keylen == keylen && (keylen == 0 || memcmp(c->key, key, keylen) == 0);
 }
 
-int mproc__mgr_client_find(const char *address, const void *key, size_t keylen,
-                           int64_t timeout_ms, mp_mgr_client **out) {
+int mproc__mgr_client_find(const char *address, const void *key, size_t keylen, int any_key,
+                           mp_mgr_client **out) {
   int64_t pid = mproc__os_getpid();
   mp_mgr_client *found = NULL;
   lock();
   for (mp_mgr_client *c = g_sessions; c && !found; c = c->next)
     if (c->pid == pid && !is_dead(c) && strcmp(c->address, address) == 0 &&
-        same_key(c, key, keylen)) {
+        same_key(c, key, keylen, any_key)) {
       found = c;
       c->refs++;
     }
@@ -375,7 +377,7 @@ int mproc__mgr_client_find(const char *address, const void *key, size_t keylen,
     *out = found;
     return 0;
   }
-  if (key == NULL) { /* a key that arrived with the token is the only one we would use */
+  if (any_key) { /* only a key that came with the proxy itself is ever used to dial */
     mproc__set_error_message("no manager connected at %s in this process", address);
     return MPROC_ENOENT;
   }
@@ -383,7 +385,6 @@ int mproc__mgr_client_find(const char *address, const void *key, size_t keylen,
   int rc = session_new(address, key, keylen, NULL, &c);
   if (rc != 0)
     return rc;
-  (void)timeout_ms;
   publish(c);
   *out = c;
   return 0;

@@ -43,11 +43,12 @@ int mproc__mgr_object_call(mp_mgr_client *c, const char *ident, const char *meth
 /* A reply's items (kind, result): 0 and *result (a one-item list) for '#RETURN'; 1 for
  * '#PROXY' (*result: exposed tuple, token); the mapped code for errors (message set). */
 int mproc__mgr_result(const mproc_args_t *reply, mproc_args_t **result);
-/* Session references (module lock). find_or_open: a session of this process for (address,
- * key) — key NULL: any session at that address (MPROC_ENOENT when none). */
+/* Session references (module lock). find: a session of this process for (address, key: NULL
+ * for none), opened (not yet connected) when there is none; any_key: whichever session is
+ * connected at that address, MPROC_ENOENT when none. */
 void mproc__mgr_client_ref(mp_mgr_client *c);
 void mproc__mgr_client_unref(mp_mgr_client *c);
-int mproc__mgr_client_find(const char *address, const void *key, size_t keylen, int64_t timeout_ms,
+int mproc__mgr_client_find(const char *address, const void *key, size_t keylen, int any_key,
                            mp_mgr_client **out);
 /* The session's address as Python writes it in a Token: a str (path, pipe, abstract name
  * with its leading NUL) or a (host, port) tuple, appended to a. */

@@ -159,7 +159,7 @@ int mproc_args_get_proxy(const mproc_args_t *args, size_t i, mproc_proxy_t **out
   mp_mgr_client *c = NULL;
   mproc_args_t *a = NULL;
   if (rc == 0)
-    rc = mproc__mgr_client_find(r.address, r.has_key ? r.key : NULL, r.keylen, 0, &c);
+    rc = mproc__mgr_client_find(r.address, r.has_key ? r.key : NULL, r.keylen, !r.keyed, &c);
   if (rc == 0)
     rc = mproc_args_build(&a, "s", r.id);
   if (rc == 0) /* the new proxy's own reference */
