@@ -145,6 +145,154 @@ TEST(py_address_forms, 30, ONCE) {
   }
 }
 
+/* --- a scripted manager (no Python needed): canned Python replies by method name ------------- */
+
+static const char RET_NONE[] = "8004950e000000000000008c072352455455524e944e86942e";
+static const char RET_CREATE[] = "80049531000000000000008c072352455455524e948c0131948c0b5f5f6765"
+                                 "746974656d5f5f948c0b5f5f7365746974656d5f5f948694869486942e";
+static const char RET_7[] = "8004950f000000000000008c072352455455524e944b0786942e";
+static const char RET_1[] = "8004950f000000000000008c072352455455524e944b0186942e";
+static const char ERR_KEY[] = "80049532000000000000008c06234552524f52948c086275696c74696e73948c"
+                              "084b65794572726f729493948c076d697373696e67948594529486942e";
+
+enum { FAKE_KEEP, FAKE_CLOSE, FAKE_DIE };
+
+/* Reads one request on c and answers as Python would for the few methods the cases use;
+ * 'stall' gets no answer, 'die' ends the server without one. */
+static int fake_serve_one(mproc_conn_t *c) {
+  void *msg = NULL;
+  size_t n = 0;
+  if (mproc_conn_recv_bytes(c, 1 << 20, 1000, &msg, &n) != 0)
+    return FAKE_CLOSE;
+  mproc_args_t *v = NULL, *req = NULL, *args = NULL;
+  const char *method = "", *arg0 = "";
+  mproc_args_new(&v);
+  mproc__pickle_decode(msg, n, NULL, v);
+  mproc_free(msg);
+  mproc_args_get_tuple(v, 0, &req);
+  mproc_args_get_str(req, 1, &method);
+  mproc_args_get_tuple(req, 2, &args);
+  mproc_args_get_str(args, 0, &arg0);
+  int one_shot = mproc_args_type(req, 0) == MPROC_ARG_NONE &&
+                 strcmp(method, "accept_connection") != 0; /* Python closes those */
+  const char *hex = RET_NONE;
+  int action = one_shot ? FAKE_CLOSE : FAKE_KEEP;
+  if (strcmp(method, "create") == 0)
+    hex = RET_CREATE;
+  else if (strcmp(method, "__getitem__") == 0)
+    hex = strcmp(arg0, "missing") == 0 ? ERR_KEY : RET_7;
+  else if (strcmp(method, "number_of_objects") == 0)
+    hex = RET_1;
+  else if (strcmp(method, "stall") == 0)
+    hex = NULL;
+  else if (strcmp(method, "die") == 0)
+    hex = NULL, action = FAKE_DIE;
+  if (hex != NULL) {
+    unsigned char out[256];
+    size_t k = unhex(hex, out);
+    mproc_conn_send_bytes(c, out, k, 0, k);
+  }
+  mproc_args_free(v);
+  mproc_args_free(req);
+  mproc_args_free(args);
+  return action;
+}
+
+/* Serves at argument 0's address, reports the bound address on the connection in argument 1
+ * and stops when the parent closes it (or at a request 'die'). */
+static int fake_manager(const mproc_args_t *a) {
+  const char *address;
+  mproc_conn_t *report;
+  mproc_listener_t *l = NULL;
+  if (mproc_args_parse(a, "sP", &address, &report) != 0 ||
+      mproc_listener_new(&l, address, KEY, KEYLEN, 16) != 0 ||
+      mproc_conn_sendf(report, "s", mproc_listener_address(l)) != 0)
+    return 1;
+  mproc_conn_t *conns[64];
+  size_t n = 0;
+  int action = FAKE_KEEP;
+  while (action != FAKE_DIE && mproc_conn_poll(report, 0) == 0) {
+    mproc_conn_t *c = NULL;
+    if (n < 64 && mproc_listener_accept(l, 10, &c) == 0)
+      conns[n++] = c;
+    for (size_t i = 0; i < n && action != FAKE_DIE; i++) {
+      if (mproc_conn_poll(conns[i], 0) != 1)
+        continue;
+      action = fake_serve_one(conns[i]);
+      if (action == FAKE_CLOSE) {
+        mproc_conn_free(conns[i]);
+        conns[i--] = conns[--n];
+      }
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    mproc_conn_free(conns[i]);
+  mproc_listener_free(l);
+  return 0;
+}
+
+static void fake_session(const char *address) {
+  mproc_conn_t *mine = NULL, *theirs = NULL;
+  mproc_args_t *a = NULL, *got = NULL, *v = NULL;
+  ASSERT_OK(mproc_pipe(1, &mine, &theirs));
+  ASSERT_OK(mproc_args_build(&a, "sP", address, theirs));
+  mproc_process_t *srv = t_start(fake_manager, a);
+  mproc_args_free(a);
+  mproc_conn_free(theirs);
+  const char *bound = NULL;
+  ASSERT_OK(mproc_conn_recv(mine, T_SLOW(20000), &got));
+  ASSERT_OK(mproc_args_get_str(got, 0, &bound));
+
+  mproc_manager_t *m = NULL;
+  ASSERT_RC(mproc_manager_connect(&m, bound, "bad", 3, T_SLOW(10000)), MPROC_EAUTH);
+  ASSERT_OK(mproc_manager_connect(&m, bound, KEY, KEYLEN, T_SLOW(10000)));
+  mproc_proxy_t *d = NULL, *d2 = NULL;
+  ASSERT_OK(mproc_manager_dict(m, &d));
+  ASSERT_TRUE(strcmp(mproc_proxy_id(d), "1") == 0);
+  ASSERT_OK(mproc_dict_setf(d, "si", "a", 1));
+  ASSERT_OK(mproc_dict_getf(d, &v, "s", "a"));
+  ASSERT_EQ(mproc_args_count(v), 1);
+  int64_t x = 0;
+  ASSERT_OK(mproc_args_get_int(v, 0, &x));
+  ASSERT_EQ(x, 7);
+  mproc_args_free(v);
+  ASSERT_RC(mproc_dict_getf(d, &v, "s", "missing"), MPROC_ENOENT);
+  ASSERT_TRUE(strcmp(mproc_last_error_message(), "KeyError: 'missing'") == 0);
+  size_t n = 0;
+  ASSERT_OK(mproc_manager_number_of_objects(m, &n));
+  ASSERT_EQ(n, 1);
+  /* No reply by the deadline: MPROC_ETIMEDOUT, and the next call uses another connection. */
+  ASSERT_OK(mproc_manager_set_call_timeout(m, T_SLOW(300)));
+  ASSERT_RC(mproc_proxy_call(d, "stall", NULL, NULL, 0, NULL), MPROC_ETIMEDOUT);
+  ASSERT_OK(mproc_manager_set_call_timeout(m, T_SLOW(10000)));
+  ASSERT_OK(mproc_dict_getf(d, &v, "s", "a"));
+  mproc_args_free(v);
+  /* The server ends mid-call: this call and every later one are MPROC_EPEERGONE. */
+  ASSERT_RC(mproc_proxy_call(d, "die", NULL, NULL, 0, NULL), MPROC_EPEERGONE);
+  ASSERT_EQ(t_join_code(srv), 0);
+  ASSERT_RC(mproc_dict_getf(d, &v, "s", "a"), MPROC_EPEERGONE);
+  ASSERT_RC(mproc_manager_dict(m, &d2), MPROC_EPEERGONE);
+  mproc_proxy_free(d);
+  mproc_manager_disconnect(m);
+  mproc_args_free(got);
+  mproc_conn_free(mine);
+  mproc_process_free(srv);
+}
+
+TEST(scripted_server_tcp, 60, ALL) { fake_session("tcp:127.0.0.1:0"); }
+
+TEST(scripted_server_local, 60, ALL) {
+  char address[600];
+#ifdef _WIN32
+  snprintf(address, sizeof address, "pipe:\\\\.\\pipe\\mproc-mgr-client-%d", (int)mproc_current_pid());
+#else
+  char path[512];
+  t_temp_path(path, sizeof path, "fake.sock");
+  snprintf(address, sizeof address, "unix:%s", path);
+#endif
+  fake_session(address);
+}
+
 /* --- against Python's SyncManager ------------------------------------------------------------ */
 
 #ifndef _WIN32
