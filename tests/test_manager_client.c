@@ -860,6 +860,8 @@ TEST(stopped_server_times_out, 60, PYTHON_ONCE) {
   ASSERT_OK(mproc_manager_dict(m, &d));
   ASSERT_OK(mproc_dict_setf(d, "si", "a", 1));
   kill(s.pid, SIGSTOP);
+  int st = 0; /* stopped for certain: kill() returns before every thread has stopped */
+  ASSERT_TRUE(waitpid(s.pid, &st, WUNTRACED) == s.pid && WIFSTOPPED(st));
   ASSERT_RC(mproc_dict_setf(d, "si", "a", 2), MPROC_ETIMEDOUT); /* its reply comes late */
   ASSERT_RC(mproc_manager_dict(m, &d2), MPROC_ETIMEDOUT);
   kill(s.pid, SIGCONT);
