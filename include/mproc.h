@@ -1652,8 +1652,7 @@ MPROC_API void mproc_proxy_free(mproc_proxy_t *p);
 /** Appends a proxy as a value: Python's RebuildProxy(ProxyType, Token(typeid, address, id),
  * 'pickle', kwds). In process arguments it carries the manager's key, so a child reconnects
  * under every start method; sent to a manager (as a call argument, e.g. stored in a shared
- * dict) the key is left out, as Python leaves it out. repr shows the key's bytes: do not print
- * such a list. */
+ * dict) the key is left out, as Python leaves it out. repr prints the key as \<hidden\>. */
 MPROC_API int mproc_args_add_proxy(mproc_args_t *args, const mproc_proxy_t *p);
 /** Item i, a proxy (from mproc_args_add_proxy, or one returned inside a result), as a new
  * proxy with a reference of its own (an 'incref', as unpickling a proxy does). A proxy without

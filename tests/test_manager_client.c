@@ -97,11 +97,32 @@ static mproc_proxy_t *offline_proxy(const char *address, const char *typeid) {
   return p;
 }
 
+/* The bytes under 'authkey' in the RebuildProxy kwds of item i, or NULL. */
+static int proxy_key_is(const mproc_args_t *a, size_t i, const char *want) {
+  mproc_args_t *o = NULL, *ra = NULL, *kw = NULL;
+  int found = 0;
+  if (mproc_args_get_pyobject(a, i, &o) == 0 && mproc_args_get_tuple(o, 3, &ra) == 0 &&
+      mproc_args_get_dict(ra, 3, &kw) == 0)
+    for (size_t k = 0; k + 1 < mproc_args_count(kw); k += 2) {
+      const char *name = "";
+      const void *p;
+      size_t n;
+      mproc_args_get_str(kw, k, &name);
+      if (strcmp(name, "authkey") == 0 && mproc_args_get_bytes(kw, k + 1, &p, &n) == 0)
+        found = n == strlen(want) && memcmp(p, want, n) == 0;
+    }
+  mproc_args_free(o);
+  mproc_args_free(ra);
+  mproc_args_free(kw);
+  return found;
+}
+
 static int child_reads_proxy(const mproc_args_t *a) {
   char text[1024];
   mproc_args_repr_item(a, 0, text, sizeof text);
   if (strstr(text, "Token(typeid='dict', address=('127.0.0.1', 1), id='7f01')") == NULL ||
-      strstr(text, "DictProxy") == NULL || strstr(text, KEY) == NULL)
+      strstr(text, "DictProxy") == NULL || strstr(text, "'authkey': <hidden>") == NULL ||
+      strstr(text, KEY) != NULL || !proxy_key_is(a, 0, KEY))
     return 1;
   mproc_proxy_t *p = NULL;
   int rc = mproc_args_get_proxy(a, 0, &p); /* the incref finds nobody listening */
