@@ -738,6 +738,42 @@ static void references(int minor, int tcp) {
   mproc_manager_disconnect(m);
 }
 
+/* A method that returns a new object ('#PROXY'): dict.__iter__ gives an Iterator proxy. */
+static void iterator_proxy(int minor, int tcp);
+TEST(iterator_proxy_py311, 60, PYTHON_ONCE) { iterator_proxy(11, 0); }
+TEST(iterator_proxy_py313, 60, PYTHON_ONCE) { iterator_proxy(13, 0); }
+TEST(iterator_proxy_tcp_py312, 60, PYTHON_ONCE) { iterator_proxy(12, 1); }
+static void iterator_proxy(int minor, int tcp) {
+  pysrv s;
+  py_start(&s, minor, tcp);
+  mproc_manager_t *m = py_connect(&s);
+  mproc_proxy_t *d = NULL, *it = NULL;
+  mproc_args_t *v = NULL;
+  ASSERT_OK(mproc_manager_dict(m, &d));
+  ASSERT_OK(mproc_dict_setf(d, "si", "x", 1));
+  ASSERT_OK(mproc_dict_setf(d, "si", "y", 2));
+  ASSERT_RC(mproc_proxy_call(d, "__iter__", NULL, NULL, 0, NULL), MPROC_ETYPE);
+  ASSERT_OK(mproc_proxy_call_proxy(d, "__iter__", NULL, NULL, 0, &it));
+  ASSERT_TRUE(strcmp(mproc_proxy_typeid(it), "Iterator") == 0);
+  ASSERT_OK(mproc_proxy_call(it, "__next__", NULL, NULL, 0, &v));
+  expect_repr(v, "['x']");
+  mproc_args_free(v);
+  ASSERT_OK(mproc_proxy_call(it, "__next__", NULL, NULL, 0, &v));
+  expect_repr(v, "['y']");
+  mproc_args_free(v);
+  ASSERT_RC(mproc_proxy_call(it, "__next__", NULL, NULL, 0, &v), MPROC_EEOF);
+  expect_message("StopIteration");
+  size_t n = 0;
+  ASSERT_OK(mproc_manager_number_of_objects(m, &n));
+  ASSERT_EQ(n, 2);
+  mproc_proxy_free(it);
+  mproc_proxy_free(d);
+  ASSERT_OK(mproc_manager_number_of_objects(m, &n)); /* the iterators' references dropped */
+  ASSERT_EQ(n, 0);
+  mproc_manager_disconnect(m);
+  py_stop(&s);
+}
+
 TEST(wrong_authkey, 60, PYTHON_ONCE) {
   pysrv s;
   py_start(&s, 11, 0);
