@@ -175,6 +175,16 @@ static const char RET_7[] = "8004950f000000000000008c072352455455524e944b0786942
 static const char RET_1[] = "8004950f000000000000008c072352455455524e944b0186942e";
 static const char ERR_KEY[] = "80049532000000000000008c06234552524f52948c086275696c74696e73948c"
                               "084b65794572726f729493948c076d697373696e67948594529486942e";
+/* ('#ERROR', mymod.MyError('it broke')): a user class, kept as an inert object */
+static const char ERR_USER[] = "8004952f000000000000008c06234552524f52948c056d796d6f64948c074d7945"
+                               "72726f729493948c0869742062726f6b65948594529486942e";
+/* ('#RETURN', datetime.date(2020, 1, 2)): a global outside the subset */
+static const char RET_DATE[] = "8004952c000000000000008c072352455455524e948c086461746574696d6594"
+                               "8c0464617465949394430407e40102948594529486942e";
+/* ('#UNSERIALIZABLE', 'Traceback ...\nTypeError: cannot pickle x\n') */
+static const char UNSER[] = "80049556000000000000008c0f23554e53455249414c495a41424c45948c3e5472"
+                            "6163656261636b20286d6f737420726563656e742063616c6c206c617374293a0a"
+                            "547970654572726f723a2063616e6e6f74207069636b6c6520780a9486942e";
 
 enum { FAKE_KEEP, FAKE_CLOSE, FAKE_DIE };
 
@@ -204,6 +214,12 @@ static int fake_serve_one(mproc_conn_t *c) {
     hex = strcmp(arg0, "missing") == 0 ? ERR_KEY : RET_7;
   else if (strcmp(method, "number_of_objects") == 0)
     hex = RET_1;
+  else if (strcmp(method, "user_error") == 0)
+    hex = ERR_USER;
+  else if (strcmp(method, "date") == 0)
+    hex = RET_DATE;
+  else if (strcmp(method, "unserializable") == 0)
+    hex = UNSER;
   else if (strcmp(method, "stall") == 0)
     hex = NULL;
   else if (strcmp(method, "die") == 0)
@@ -279,6 +295,13 @@ static void fake_session(const char *address) {
   mproc_args_free(v);
   ASSERT_RC(mproc_dict_getf(d, &v, "s", "missing"), MPROC_ENOENT);
   ASSERT_TRUE(strcmp(mproc_last_error_message(), "KeyError: 'missing'") == 0);
+  ASSERT_RC(mproc_proxy_call(d, "user_error", NULL, NULL, 0, NULL), MPROC_EREMOTE);
+  ASSERT_TRUE(strcmp(mproc_last_error_message(), "mymod.MyError: it broke") == 0);
+  ASSERT_RC(mproc_proxy_call(d, "unserializable", NULL, NULL, 0, NULL), MPROC_EREMOTE);
+  ASSERT_TRUE(strcmp(mproc_last_error_message(),
+                     "Unserializable message: TypeError: cannot pickle x") == 0);
+  ASSERT_RC(mproc_proxy_call(d, "date", NULL, NULL, 0, NULL), MPROC_EPROTO);
+  ASSERT_TRUE(strstr(mproc_last_error_message(), "datetime.date") != NULL);
   size_t n = 0;
   ASSERT_OK(mproc_manager_number_of_objects(m, &n));
   ASSERT_EQ(n, 1);
@@ -886,6 +909,35 @@ TEST(server_killed_mid_call, 60, PYTHON_ONCE) {
   ASSERT_RC(mproc_manager_dict(m, &d), MPROC_EPEERGONE);
   mproc_proxy_free(q);
   mproc_proxy_free(d);
+  mproc_manager_disconnect(m);
+}
+
+static void *blocked_get(void *arg) {
+  mproc_args_t *v = NULL;
+  int rc = mproc_mqueue_get(arg, MPROC_FOREVER, &v);
+  mproc_args_free(v);
+  return rc == MPROC_EPEERGONE ? NULL : arg;
+}
+
+TEST(server_killed_threads_in_flight, 60, PYTHON_ONCE) {
+  pysrv s;
+  py_start(&s, 13, 0);
+  mproc_manager_t *m = py_connect(&s);
+  mproc_proxy_t *q = NULL;
+  ASSERT_OK(mproc_manager_queue(m, 0, &q));
+  pthread_t th[4], killer;
+  for (int i = 0; i < 4; i++)
+    ASSERT_TRUE(pthread_create(&th[i], NULL, blocked_get, q) == 0);
+  ASSERT_TRUE(pthread_create(&killer, NULL, kill_soon, &s.pid) == 0);
+  for (int i = 0; i < 4; i++) {
+    void *ret = (void *)1;
+    pthread_join(th[i], &ret);
+    ASSERT_TRUE(ret == NULL); /* every call in flight: MPROC_EPEERGONE */
+  }
+  pthread_join(killer, NULL);
+  waitpid(s.pid, NULL, 0);
+  s.pid = 0;
+  mproc_proxy_free(q);
   mproc_manager_disconnect(m);
 }
 
