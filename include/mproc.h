@@ -1719,6 +1719,191 @@ MPROC_API int mproc_manager_join(mproc_manager_t *m, int64_t timeout_ms);
 /** Shuts a running server down (waiting as long as it takes; a started child is killed after
  * 5 s) and releases the handle. NULL is accepted. */
 MPROC_API void mproc_manager_free(mproc_manager_t *m);
+/* Client side */
+
+/** Connects to the manager at address (mproc_listener_new's syntax) with its key, as Python's
+ * BaseManager(address, authkey).connect(): one authenticated connection and a 'dummy' ping
+ * within timeout_ms. MPROC_EAUTH for a wrong key, MPROC_ENOENT when nobody listens,
+ * MPROC_ETIMEDOUT. Release the handle with mproc_manager_disconnect. Works with Python
+ * 3.8-3.13 managers (SyncManager and BaseManager with registered typeids) and mproc's. */
+MPROC_API int mproc_manager_connect(mproc_manager_t **out, const char *address,
+                                    const void *authkey, size_t keylen, int64_t timeout_ms);
+/** Releases a handle from mproc_manager_connect: its client session ends once the proxies
+ * created through it are freed too (they keep working until then). The server and its
+ * objects stay. NULL and handles of a server this process runs are ignored. */
+MPROC_API void mproc_manager_disconnect(mproc_manager_t *m);
+/** Transport deadline of every call beyond the operation's own timeout (default 30 s; 0
+ * restores it; MPROC_FOREVER: none). A call past it is MPROC_ETIMEDOUT and its connection is
+ * dropped. */
+MPROC_API int mproc_manager_set_call_timeout(mproc_manager_t *m, int64_t timeout_ms);
+/** Creates an object of typeid on the server (Python's manager._create(typeid, *args,
+ * **kwds)): args positional values, kwargs key, value, ... (either may be NULL). *out is a
+ * proxy holding one reference. A typeid the server does not know is MPROC_EREMOTE with
+ * Python's text (mproc_last_error_message). timeout_ms: how long creating may wait, beyond
+ * the call timeout. */
+MPROC_API int mproc_manager_create(mproc_manager_t *m, const char *typeid,
+                                   const mproc_args_t *args, const mproc_args_t *kwargs,
+                                   int64_t timeout_ms, mproc_proxy_t **out);
+/** Manager().dict(): an empty shared dict. */
+MPROC_API int mproc_manager_dict(mproc_manager_t *m, mproc_proxy_t **out);
+/** Manager().list(): an empty shared list. */
+MPROC_API int mproc_manager_list(mproc_manager_t *m, mproc_proxy_t **out);
+/** Manager().Namespace(). */
+MPROC_API int mproc_manager_namespace(mproc_manager_t *m, mproc_proxy_t **out);
+/** Manager().Queue(maxsize) (0: unbounded). */
+MPROC_API int mproc_manager_queue(mproc_manager_t *m, size_t maxsize, mproc_proxy_t **out);
+/** Manager().JoinableQueue(maxsize). */
+MPROC_API int mproc_manager_joinable_queue(mproc_manager_t *m, size_t maxsize,
+                                           mproc_proxy_t **out);
+/** Manager().Lock(). */
+MPROC_API int mproc_manager_lock(mproc_manager_t *m, mproc_proxy_t **out);
+/** Manager().RLock(). */
+MPROC_API int mproc_manager_rlock(mproc_manager_t *m, mproc_proxy_t **out);
+/** Manager().Semaphore(value). */
+MPROC_API int mproc_manager_semaphore(mproc_manager_t *m, int64_t value, mproc_proxy_t **out);
+/** Manager().BoundedSemaphore(value). */
+MPROC_API int mproc_manager_bounded_semaphore(mproc_manager_t *m, int64_t value,
+                                              mproc_proxy_t **out);
+/** Manager().Condition(). */
+MPROC_API int mproc_manager_condition(mproc_manager_t *m, mproc_proxy_t **out);
+/** Manager().Event(). */
+MPROC_API int mproc_manager_event(mproc_manager_t *m, mproc_proxy_t **out);
+/** Manager().Barrier(parties). */
+MPROC_API int mproc_manager_barrier(mproc_manager_t *m, int64_t parties, mproc_proxy_t **out);
+/** Manager().Value(typecode, value): init holds the one initial value. */
+MPROC_API int mproc_manager_value(mproc_manager_t *m, char typecode, const mproc_args_t *init,
+                                  mproc_proxy_t **out);
+/** Manager().Array(typecode, sequence): the items of items. */
+MPROC_API int mproc_manager_array(mproc_manager_t *m, char typecode, const mproc_args_t *items,
+                                  mproc_proxy_t **out);
+/** The number of objects the server keeps (its number_of_objects()). */
+MPROC_API int mproc_manager_number_of_objects(mproc_manager_t *m, size_t *n);
+/** The server's debug_info() text (release with mproc_free). */
+MPROC_API int mproc_manager_debug_info(mproc_manager_t *m, char **text);
+/** Asks the server to stop (the 'shutdown' server function: Python's manager.shutdown() sends
+ * it). Later calls on its proxies are MPROC_EPEERGONE. */
+MPROC_API int mproc_manager_remote_shutdown(mproc_manager_t *m);
+
+/** Calls method on the proxy's object (Python's proxy._callmethod(method, args, kwds)): args
+ * positional values, kwargs key, value, ... (either may be NULL). *result (may be NULL) is a
+ * one-item list holding the return value (release with mproc_args_free); a proxy inside it is
+ * read with mproc_args_get_proxy. timeout_ms: how long the method itself may wait (0 for a
+ * method that never waits, MPROC_FOREVER); the call's deadline is that plus the call timeout
+ * (mproc_manager_set_call_timeout), MPROC_ETIMEDOUT past it. A raised exception becomes a
+ * code (KeyError and AttributeError MPROC_ENOENT, IndexError MPROC_ERANGE, queue.Empty
+ * MPROC_EEMPTY, queue.Full MPROC_EFULL, TypeError MPROC_ETYPE, ValueError MPROC_EINVAL,
+ * BrokenBarrierError MPROC_EBROKEN, anything else MPROC_EREMOTE) and mproc_last_error_message()
+ * holds Python's text, e.g. "KeyError: 'missing'"; server failures (unknown method, a reply
+ * that could not be pickled) are MPROC_EREMOTE with the traceback's last line. The server gone
+ * (end of stream, reset, refused): MPROC_EPEERGONE, for this and every later call through the
+ * same manager. A method that returns a new object (a \#PROXY reply) is MPROC_ETYPE here:
+ * use mproc_proxy_call_proxy. Thread safety: any proxy from any thread; calls in flight at
+ * the same time use different connections. */
+MPROC_API int mproc_proxy_call(mproc_proxy_t *p, const char *method, const mproc_args_t *args,
+                               const mproc_args_t *kwargs, int64_t timeout_ms,
+                               mproc_args_t **result);
+/** mproc_proxy_call with positional arguments built from format letters (mproc_args_build's),
+ * e.g. mproc_proxy_callf(d, "get", 0, &r, "sn", "key"). */
+MPROC_API int mproc_proxy_callf(mproc_proxy_t *p, const char *method, int64_t timeout_ms,
+                                mproc_args_t **result, const char *fmt, ...);
+/** A call whose result is an object: a method registered to return a typeid (a \#PROXY
+ * reply), or one returning a stored proxy. *out is a new proxy. */
+MPROC_API int mproc_proxy_call_proxy(mproc_proxy_t *p, const char *method,
+                                     const mproc_args_t *args, const mproc_args_t *kwargs,
+                                     int64_t timeout_ms, mproc_proxy_t **out);
+/** A copy of the object's value (Python's proxy._getvalue(), the \#GETVALUE request), as a
+ * one-item list. */
+MPROC_API int mproc_proxy_getvalue(mproc_proxy_t *p, int64_t timeout_ms, mproc_args_t **value);
+/** The proxy's typeid ("dict", "Queue", ...). */
+MPROC_API const char *mproc_proxy_typeid(const mproc_proxy_t *p);
+/** The object's id on the server (Python's token.id). */
+MPROC_API const char *mproc_proxy_id(const mproc_proxy_t *p);
+/** A second proxy to the same object, with a reference of its own (an 'incref'). */
+MPROC_API int mproc_proxy_dup(mproc_proxy_t *p, mproc_proxy_t **out);
+/** Drops the proxy's reference (a 'decref', bounded by the call timeout, skipped at once when
+ * the server is gone) and frees it. NULL is accepted. Keeps mproc_last_error_message(). */
+MPROC_API void mproc_proxy_free(mproc_proxy_t *p);
+/** Appends a proxy as a value: Python's RebuildProxy(ProxyType, Token(typeid, address, id),
+ * 'pickle', kwds). In process arguments it carries the manager's key, so a child reconnects
+ * under every start method; sent to a manager (as a call argument, e.g. stored in a shared
+ * dict) the key is left out, as Python leaves it out. repr prints the key as \<hidden\>. */
+MPROC_API int mproc_args_add_proxy(mproc_args_t *args, const mproc_proxy_t *p);
+/** Item i, a proxy (from mproc_args_add_proxy, or one returned inside a result), as a new
+ * proxy with a reference of its own (an 'incref', as unpickling a proxy does). A proxy without
+ * a key is found again through a manager this process is connected to at the same address
+ * (MPROC_ENOENT when none); MPROC_ETYPE when the item is not a proxy. */
+MPROC_API int mproc_args_get_proxy(const mproc_args_t *args, size_t i, mproc_proxy_t **out);
+
+/** d[key] = value, the two items of kv. */
+MPROC_API int mproc_dict_set(mproc_proxy_t *d, const mproc_args_t *kv);
+/** d[key] = value with key and value built from two format letters: ("si", "a", 1). */
+MPROC_API int mproc_dict_setf(mproc_proxy_t *d, const char *fmt, ...);
+/** *value = [d[key]] (key from one format letter); MPROC_ENOENT when missing. */
+MPROC_API int mproc_dict_getf(mproc_proxy_t *d, mproc_args_t **value, const char *fmt, ...);
+/** del d[key]; MPROC_ENOENT when missing. */
+MPROC_API int mproc_dict_delf(mproc_proxy_t *d, const char *fmt, ...);
+/** *value = [d.pop(key)] (a second letter gives a default); MPROC_ENOENT when missing. */
+MPROC_API int mproc_dict_popf(mproc_proxy_t *d, mproc_args_t **value, const char *fmt, ...);
+/** *yes = key in d. */
+MPROC_API int mproc_dict_containsf(mproc_proxy_t *d, int *yes, const char *fmt, ...);
+/** *n = len(d). */
+MPROC_API int mproc_dict_len(mproc_proxy_t *d, size_t *n);
+/** The keys, in order, as a new list. */
+MPROC_API int mproc_dict_keys(mproc_proxy_t *d, mproc_args_t **keys);
+/** The (key, value) tuples, in order, as a new list. */
+MPROC_API int mproc_dict_items(mproc_proxy_t *d, mproc_args_t **items);
+/** d.update(dict(kv)): kv is key, value, ... */
+MPROC_API int mproc_dict_update(mproc_proxy_t *d, const mproc_args_t *kv);
+/** l.append(value) (one format letter). */
+MPROC_API int mproc_list_appendf(mproc_proxy_t *l, const char *fmt, ...);
+/** *value = [l[i]] (negative i counts from the end); MPROC_ERANGE out of range. */
+MPROC_API int mproc_list_get(mproc_proxy_t *l, int64_t i, mproc_args_t **value);
+/** l[i] = value (one format letter); MPROC_ERANGE out of range. */
+MPROC_API int mproc_list_setf(mproc_proxy_t *l, int64_t i, const char *fmt, ...);
+/** l.insert(i, value) (one format letter). */
+MPROC_API int mproc_list_insertf(mproc_proxy_t *l, int64_t i, const char *fmt, ...);
+/** *n = len(l). */
+MPROC_API int mproc_list_len(mproc_proxy_t *l, size_t *n);
+/** l.extend(items). */
+MPROC_API int mproc_list_extend(mproc_proxy_t *l, const mproc_args_t *items);
+/** *value = [l.pop(i)]; MPROC_ERANGE when empty or out of range. */
+MPROC_API int mproc_list_pop(mproc_proxy_t *l, int64_t i, mproc_args_t **value);
+/** setattr(ns, name, value) (one format letter). */
+MPROC_API int mproc_namespace_setf(mproc_proxy_t *ns, const char *name, const char *fmt, ...);
+/** *value = [ns.name]; MPROC_ENOENT when there is no such attribute. */
+MPROC_API int mproc_namespace_get(mproc_proxy_t *ns, const char *name, mproc_args_t **value);
+/** delattr(ns, name); MPROC_ENOENT when there is no such attribute. */
+MPROC_API int mproc_namespace_del(mproc_proxy_t *ns, const char *name);
+/** q.put(item, block, timeout) on a manager Queue (item from one format letter): 0 never
+ * waits, MPROC_FOREVER waits as long as it takes; MPROC_EFULL when still full. */
+MPROC_API int mproc_mqueue_putf(mproc_proxy_t *q, int64_t timeout_ms, const char *fmt, ...);
+/** *item = [q.get(block, timeout)]; MPROC_EEMPTY when nothing came in time. */
+MPROC_API int mproc_mqueue_get(mproc_proxy_t *q, int64_t timeout_ms, mproc_args_t **item);
+/** *n = q.qsize(). */
+MPROC_API int mproc_mqueue_qsize(mproc_proxy_t *q, size_t *n);
+/** q.task_done() (JoinableQueue). */
+MPROC_API int mproc_mqueue_task_done(mproc_proxy_t *q);
+/** q.join(): waits until every item put was marked done; MPROC_ETIMEDOUT past timeout_ms
+ * (plus the call timeout). */
+MPROC_API int mproc_mqueue_join(mproc_proxy_t *q, int64_t timeout_ms);
+/** acquire(blocking, timeout) of a manager Lock, RLock, Semaphore, BoundedSemaphore or
+ * Condition: 0 acquired, MPROC_ETIMEDOUT not by the timeout (0: a single try). */
+MPROC_API int mproc_mlock_acquire(mproc_proxy_t *l, int64_t timeout_ms);
+/** release(); releasing an unlocked Lock is MPROC_EREMOTE ("RuntimeError: release unlocked
+ * lock"), a BoundedSemaphore released too often MPROC_EINVAL (ValueError). */
+MPROC_API int mproc_mlock_release(mproc_proxy_t *l);
+/** Event.set() of a manager Event. */
+MPROC_API int mproc_mevent_set(mproc_proxy_t *e);
+/** Event.clear(). */
+MPROC_API int mproc_mevent_clear(mproc_proxy_t *e);
+/** *flag = Event.is_set(). */
+MPROC_API int mproc_mevent_is_set(mproc_proxy_t *e, int *flag);
+/** Event.wait(timeout): 0 set, MPROC_ETIMEDOUT not set by the timeout. */
+MPROC_API int mproc_mevent_wait(mproc_proxy_t *e, int64_t timeout_ms);
+/** *value = [v.get()] of a manager Value. */
+MPROC_API int mproc_mvalue_get(mproc_proxy_t *v, mproc_args_t **value);
+/** v.set(value) (one format letter). */
+MPROC_API int mproc_mvalue_setf(mproc_proxy_t *v, const char *fmt, ...);
 
 /** @} */
 

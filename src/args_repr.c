@@ -14,6 +14,7 @@
 typedef struct out {
   char *buf;
   size_t cap, len; /* len counts everything, also what did not fit */
+  int in_proxy;    /* inside a RebuildProxy: its kwds' 'authkey' is never printed */
 } out;
 
 static void put(out *o, const char *s, size_t n) {
@@ -96,7 +97,7 @@ static void repr_double(out *o, double v) {
 int mproc_repr_double(double v, char *buf, size_t cap) {
   if (buf == NULL && cap > 0)
     return MPROC_EINVAL;
-  out o = {buf, cap, 0};
+  out o = {buf, cap, 0, 0};
   repr_double(&o, v);
   return finish(&o);
 }
@@ -284,13 +285,19 @@ static void repr_container(out *o, const mp_val *v) {
   puts_(o, open);
   if (mproc__value_open(&r, v->p, v->n, &count) != 0)
     count = 0;
+  int hidden = 0;
   for (uint32_t i = 0; i < count; i++) {
     mp_val it;
     if (mproc__value_next(&r, &it) != 0)
       break;
     if (i > 0)
       puts_(o, v->type == MPROC_ARG_DICT && i % 2 == 1 ? ": " : ", ");
-    repr_val(o, &it);
+    if (v->type == MPROC_ARG_DICT && i % 2 == 1 && o->in_proxy && hidden)
+      puts_(o, "<hidden>");
+    else
+      repr_val(o, &it);
+    hidden = v->type == MPROC_ARG_DICT && i % 2 == 0 && it.type == MPROC_ARG_STR &&
+             it.n == sizeof "authkey" && memcmp(it.p, "authkey", it.n) == 0;
   }
   if (v->type == MPROC_ARG_TUPLE && count == 1)
     puts_(o, ",");
@@ -355,9 +362,12 @@ static void repr_pyobject(out *o, const mp_val *v) {
   }
   static const char *const token[] = {"typeid=", "address=", "id="};
   int is_token = field_is(&f[1], "Token") && f[4].type == MPROC_ARG_TUPLE;
+  int proxy = field_is(&f[0], "multiprocessing.managers") && field_is(&f[1], "RebuildProxy");
   puts_(o, name);
   puts_(o, "(");
+  o->in_proxy += proxy;
   repr_items(o, is_token ? &f[4] : &f[3], is_token ? token : NULL);
+  o->in_proxy -= proxy;
   puts_(o, ")");
 }
 
@@ -409,7 +419,7 @@ static void repr_item(out *o, const mproc_args_t *a, size_t i) {
 int mproc_args_repr(const mproc_args_t *a, char *buf, size_t cap) {
   if (a == NULL || (buf == NULL && cap > 0))
     return MPROC_EINVAL;
-  out o = {buf, cap, 0};
+  out o = {buf, cap, 0, 0};
   put(&o, "[", 1);
   for (size_t i = 0; i < mproc_args_count(a); i++) {
     if (i > 0)
@@ -425,7 +435,7 @@ int mproc_args_repr_item(const mproc_args_t *a, size_t i, char *buf, size_t cap)
     return MPROC_EINVAL;
   if (i >= mproc_args_count(a))
     return MPROC_ERANGE;
-  out o = {buf, cap, 0};
+  out o = {buf, cap, 0, 0};
   repr_item(&o, a, i);
   return finish(&o);
 }
@@ -489,7 +499,7 @@ int mproc_value_repr(const mproc_value_t *v, char *buf, size_t cap) {
   if (copy == NULL)
     return MPROC_ENOMEM;
   int rc = mproc_value_get(v, copy);
-  out o = {buf, cap, 0};
+  out o = {buf, cap, 0, 0};
   if (rc == 0 || rc == MPROC_EOWNERDEAD)
     repr_elems(&o, mproc_value_typecode(v), copy, size, 1, 0);
   mproc__free(copy);
@@ -504,7 +514,7 @@ int mproc_array_repr(const mproc_array_t *a, char *buf, size_t cap) {
   if (copy == NULL)
     return MPROC_ENOMEM;
   int rc = mproc_array_get_slice(a, 0, n, copy);
-  out o = {buf, cap, 0};
+  out o = {buf, cap, 0, 0};
   if (rc == 0 || rc == MPROC_EOWNERDEAD)
     repr_elems(&o, mproc_array_typecode(a), copy, size, n, 1);
   mproc__free(copy);

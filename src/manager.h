@@ -34,6 +34,10 @@
   X("queue", "Full", MPROC_EFULL)                    \
   X("threading", "BrokenBarrierError", MPROC_EBROKEN)
 
+/* An mproc address as Python writes it in a Token, appended to a: a str (a unix path, a pipe
+ * name, an abstract name with its leading NUL) or a (host, port) tuple (manager_client.c). */
+int mproc__mgr_py_address(const char *address, mproc_args_t *a);
+
 typedef struct mp_mgr_server mp_mgr_server; /* manager_server.c */
 typedef struct mp_mgr_client mp_mgr_client; /* manager_client.c */
 

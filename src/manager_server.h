@@ -94,8 +94,6 @@ int mproc__mgr_raise_val(mproc_args_t *res, const char *name, const mgr_val *v);
 int mproc__mgr_exception_for(mproc_args_t *out, int code);
 /* Token(typeid, address, id) appended to out; address in Python's form. */
 int mproc__mgr_token(mproc_args_t *out, const char *typeid, const char *address, const char *id);
-/* Python's form of an mproc address: a str path / pipe name, or (host, port). */
-int mproc__mgr_py_address(mproc_args_t *out, const char *address);
 /* Encodes reply item 0 as a pickle; on failure re-encodes an '#UNSERIALIZABLE' reply. */
 int mproc__mgr_encode_reply(mproc_args_t *reply, mp_buf *b);
 

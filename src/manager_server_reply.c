@@ -135,48 +135,13 @@ int mproc__mgr_exception_for(mproc_args_t *out, int code) {
   return rc;
 }
 
-int mproc__mgr_py_address(mproc_args_t *out, const char *address) {
-  if (strncmp(address, "tcp:", 4) == 0) {
-    const char *h = address + 4, *colon = strrchr(h, ':');
-    char host[256];
-    size_t n = (size_t)(colon - h);
-    if (*h == '[') { /* [v6]:port */
-      h++;
-      n -= 2;
-    }
-    if (n >= sizeof host)
-      return MPROC_EINVAL;
-    memcpy(host, h, n);
-    host[n] = '\0';
-    mproc_args_t *t;
-    int rc = mproc_args_new(&t);
-    if (rc == 0 && (rc = mproc_args_add_str(t, host)) == 0)
-      rc = mproc_args_add_int(t, strtol(colon + 1, NULL, 10));
-    return tuple_of(out, t, rc);
-  }
-  const char *colon = strchr(address, ':');
-  const char *path = colon ? colon + 1 : address;
-  if (strncmp(address, "unix:@", 6) == 0) { /* abstract: Python's '\0name' */
-    size_t n = strlen(path);
-    char *s = mproc__malloc(n + 1);
-    if (s == NULL)
-      return MPROC_ENOMEM;
-    memcpy(s, path, n + 1);
-    s[0] = '\0';
-    int rc = mproc__args_add_raw(out, MPROC_ARG_STR, s, n + 1);
-    mproc__free(s);
-    return rc;
-  }
-  return mproc_args_add_str(out, path);
-}
-
 int mproc__mgr_token(mproc_args_t *out, const char *typeid, const char *address, const char *id) {
   mproc_args_t *st, *none;
   int rc = mproc_args_new(&st);
   if (rc != 0)
     return rc;
   if ((rc = mproc_args_add_str(st, typeid)) == 0 &&
-      (rc = mproc__mgr_py_address(st, address)) == 0 && (rc = mproc_args_add_str(st, id)) == 0 &&
+      (rc = mproc__mgr_py_address(address, st)) == 0 && (rc = mproc_args_add_str(st, id)) == 0 &&
       (rc = mproc_args_new(&none)) == 0) {
     rc = pyobject(out, "multiprocessing.managers", "Token", MP_PY_NEWOBJ, none, st);
     mproc_args_free(none);

@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: MIT */
+/* The client side of a manager session, in Python's connection pattern: every server function
+ * (create, incref, decref, ...) on a fresh authenticated connection that serves that one
+ * request, and object calls on 'accept_connection' connections kept in a pool — a call takes
+ * one nobody is using (or opens one) and gives it back only when its reply was read whole, so
+ * a call abandoned at its deadline never leaves a reply behind for the next caller. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "atomics.h"
+#include "conn.h"
+#include "os.h"
+#include "pickle.h"
+#include "proxy.h"
+
+#define DEFAULT_CALL_TIMEOUT_MS 30000
+#define DEFAULT_MAX_MESSAGE ((size_t)64 << 20)
+
+/* --- the module lock: the session list, references and idle pools (a few instructions) ---- */
+
+static int g_lock;
+static mp_mgr_client *g_sessions;
+
+static void lock(void) {
+  unsigned spins = 0;
+  while (MPROC__ATOMIC_EXCHANGE(&g_lock, 1, MPROC__ATOMIC_ACQUIRE) != 0)
+    if (++spins % 1024 == 0)
+      mproc__os_sleep_ms(1);
+}
+
+static void unlock(void) { MPROC__ATOMIC_STORE(&g_lock, 0, MPROC__ATOMIC_RELEASE); }
+
+/* --- deadlines and transport errors ---------------------------------------------------------- */
+
+int64_t mproc__mgr_deadline(const mp_mgr_client *c, int64_t op_ms) {
+  if (op_ms == MPROC_FOREVER || c->call_timeout_ms == MPROC_FOREVER)
+    return OS_NO_DEADLINE;
+  return mproc__os_deadline((op_ms > 0 ? op_ms : 0) + c->call_timeout_ms);
+}
+
+static int64_t remaining_ms(int64_t deadline) {
+  if (deadline == OS_NO_DEADLINE)
+    return MPROC_FOREVER;
+  int64_t left = (deadline - mproc__os_now_ns()) / 1000000;
+  return left > 0 ? left : 0;
+}
+
+static int is_dead(const mp_mgr_client *c) {
+  return MPROC__ATOMIC_LOAD(&c->dead, MPROC__ATOMIC_ACQUIRE) != 0;
+}
+
+/* End of stream, a reset or a refused connect once the session is up: the server is gone, and
+ * every later call says so at once. */
+static int gone(mp_mgr_client *c, int rc) {
+  if (rc == MPROC_EEOF || rc == MPROC_EPEERGONE || rc == MPROC_ENOENT || rc == MPROC_EOS ||
+      rc == MPROC_ECLOSED) {
+    MPROC__ATOMIC_STORE(&c->dead, 1, MPROC__ATOMIC_RELEASE);
+    mproc__set_error_message("manager at %s: connection lost (%s)", c->address,
+                             mproc_errname(rc));
+    return MPROC_EPEERGONE;
+  }
+  return rc;
+}
+
+/* --- messages -------------------------------------------------------------------------------- */
+
+static int encode_request(const char *ident, const char *method, const mproc_args_t *args,
+                          const mproc_args_t *kwargs, mp_buf *b) {
+  mproc_args_t *t = NULL, *outer = NULL;
+  int rc = mproc_args_new(&t);
+  if (rc == 0)
+    rc = ident ? mproc_args_add_str(t, ident) : mproc_args_add_none(t);
+  if (rc == 0)
+    rc = mproc_args_add_str(t, method);
+  if (rc == 0)
+    rc = mproc_args_add_tuple(t, args);
+  if (rc == 0)
+    rc = mproc_args_add_dict(t, kwargs);
+  if (rc == 0)
+    rc = mproc_args_new(&outer);
+  if (rc == 0)
+    rc = mproc_args_add_tuple(outer, t);
+  if (rc == 0)
+    rc = mproc__pickle_encode(outer, 0, 0, b);
+  mproc_args_free(t);
+  mproc_args_free(outer);
+  return rc;
+}
+
+/* A reply is data; an exception of a user class (any module.Name) only in an '#ERROR'. */
+static int decode_reply(const void *p, size_t n, mproc_args_t **reply) {
+  mproc_args_t *v = NULL;
+  int rc = mproc_args_new(&v);
+  if (rc == 0)
+    rc = mproc__pickle_decode(p, n, NULL, v);
+  if (rc == MPROC_EPROTO) {
+    char why[256];
+    snprintf(why, sizeof why, "%s", mproc_last_error_message());
+    mproc_args_free(v);
+    v = NULL;
+    mp_pickle_limits lim = {0, 0, MP_PICKLE_ANY_CALL};
+    const char *kind = NULL;
+    mproc_args_t *t = NULL;
+    int ok = mproc_args_new(&v) == 0 && mproc__pickle_decode(p, n, &lim, v) == 0 &&
+             mproc_args_get_tuple(v, 0, &t) == 0 && mproc_args_get_str(t, 0, &kind) == 0 &&
+             strcmp(kind, MP_MGR_ERROR) == 0;
+    mproc_args_free(t);
+    if (!ok)
+      mproc__set_error_message("manager reply: %s", why);
+    rc = ok ? 0 : MPROC_EPROTO;
+  }
+  if (rc == 0 && (rc = mproc_args_get_tuple(v, 0, reply)) == 0 &&
+      (mproc_args_count(*reply) != 2 || mproc_args_type(*reply, 0) != MPROC_ARG_STR)) {
+    mproc_args_free(*reply);
+    *reply = NULL;
+    mproc__set_error_message("manager reply: not a (kind, result) pair");
+    rc = MPROC_EPROTO;
+  }
+  mproc_args_free(v);
+  return rc;
+}
+
+/* One request and its reply on conn. */
+static int exchange(mp_mgr_client *c, mproc_conn_t *conn, const mp_buf *req, int64_t deadline,
+                    mproc_args_t **reply) {
+  int rc = mproc__conn_send_msg(conn, req->data, req->len, deadline);
+  void *msg = NULL;
+  size_t n = 0;
+  if (rc == 0)
+    rc = mproc__conn_recv_msg(conn, c->max_message, deadline, &msg, &n);
+  if (rc != 0)
+    return gone(c, rc);
+  rc = decode_reply(msg, n, reply);
+  mproc__free(msg);
+  return rc;
+}
+
+static int open_conn(mp_mgr_client *c, int64_t deadline, mproc_conn_t **out) {
+  if (is_dead(c)) {
+    mproc__set_error_message("manager at %s is gone", c->address);
+    return MPROC_EPEERGONE;
+  }
+  int64_t left = remaining_ms(deadline);
+  if (left == 0)
+    return MPROC_ETIMEDOUT;
+  int rc = mproc_client(c->address, c->key, c->keylen, left, out);
+  return rc == MPROC_EAUTH || rc == MPROC_ETIMEDOUT ? rc : gone(c, rc);
+}
+
+/* --- server functions ------------------------------------------------------------------------ */
+
+static int expect_return(mproc_args_t *reply, mproc_args_t **result) {
+  mproc_args_t *r = NULL;
+  int rc = mproc__mgr_result(reply, &r);
+  if (rc == 1) { /* a server function never answers '#PROXY' */
+    mproc__set_error_message("manager reply: unexpected '#PROXY'");
+    rc = MPROC_EPROTO;
+  }
+  if (rc == 0 && result)
+    *result = r;
+  else
+    mproc_args_free(r);
+  return rc;
+}
+
+int mproc__mgr_server_call(mp_mgr_client *c, const char *fn, const mproc_args_t *args,
+                           const mproc_args_t *kwargs, int64_t deadline, mproc_args_t **result) {
+  mp_buf req;
+  mproc__buf_init(&req);
+  mproc_conn_t *conn = NULL;
+  mproc_args_t *reply = NULL;
+  int rc = encode_request(NULL, fn, args, kwargs, &req);
+  if (rc == 0)
+    rc = open_conn(c, deadline, &conn);
+  if (rc == 0)
+    rc = exchange(c, conn, &req, deadline, &reply);
+  mproc_conn_free(conn);
+  mproc__buf_free(&req);
+  if (rc == 0)
+    rc = expect_return(reply, result);
+  mproc_args_free(reply);
+  return rc;
+}
+
+/* --- object calls ---------------------------------------------------------------------------- */
+
+static mproc_conn_t *take_idle(mp_mgr_client *c) {
+  mproc_conn_t *conn = NULL;
+  lock();
+  if (c->nidle > 0)
+    conn = c->idle[--c->nidle];
+  unlock();
+  return conn;
+}
+
+static void give_back(mp_mgr_client *c, mproc_conn_t *conn) {
+  lock();
+  if (c->nidle == c->capidle) {
+    size_t cap = c->capidle ? 2 * c->capidle : 4;
+    mproc_conn_t **p = mproc__realloc(c->idle, cap * sizeof *p);
+    if (p) {
+      c->idle = p;
+      c->capidle = cap;
+    }
+  }
+  int kept = c->nidle < c->capidle;
+  if (kept)
+    c->idle[c->nidle++] = conn;
+  unlock();
+  if (!kept)
+    mproc_conn_free(conn);
+}
+
+static int open_object_conn(mp_mgr_client *c, int64_t deadline, mproc_conn_t **out) {
+  mp_buf req;
+  mproc__buf_init(&req);
+  mproc_args_t *args = NULL, *reply = NULL;
+  int rc = mproc_args_build(&args, "s", "mproc");
+  if (rc == 0)
+    rc = encode_request(NULL, "accept_connection", args, NULL, &req);
+  if (rc == 0)
+    rc = open_conn(c, deadline, out);
+  if (rc == 0 && (rc = exchange(c, *out, &req, deadline, &reply)) == 0)
+    rc = expect_return(reply, NULL);
+  if (rc != 0 && *out) {
+    mproc_conn_free(*out);
+    *out = NULL;
+  }
+  mproc_args_free(args);
+  mproc_args_free(reply);
+  mproc__buf_free(&req);
+  return rc;
+}
+
+int mproc__mgr_object_call(mp_mgr_client *c, const char *ident, const char *method,
+                           const mproc_args_t *args, const mproc_args_t *kwargs,
+                           int64_t deadline, mproc_args_t **reply) {
+  mp_buf req;
+  mproc__buf_init(&req);
+  int rc = encode_request(ident, method, args, kwargs, &req);
+  mproc_conn_t *conn = NULL;
+  if (rc == 0 && is_dead(c)) {
+    mproc__set_error_message("manager at %s is gone", c->address);
+    rc = MPROC_EPEERGONE;
+  }
+  if (rc == 0 && (conn = take_idle(c)) == NULL)
+    rc = open_object_conn(c, deadline, &conn);
+  if (rc == 0)
+    rc = exchange(c, conn, &req, deadline, reply);
+  if (rc == 0)
+    give_back(c, conn);
+  else
+    mproc_conn_free(conn); /* abandoned or broken: never reused */
+  mproc__buf_free(&req);
+  return rc;
+}
+
+/* --- sessions -------------------------------------------------------------------------------- */
+
+static void session_free(mp_mgr_client *c) {
+  for (size_t i = 0; i < c->nidle; i++)
+    mproc_conn_free(c->idle[i]);
+  mproc__free(c->idle);
+  mproc__free(c->address);
+  mproc__free(c->key);
+  mproc__free(c);
+}
+
+void mproc__mgr_client_ref(mp_mgr_client *c) {
+  lock();
+  c->refs++;
+  unlock();
+}
+
+void mproc__mgr_client_unref(mp_mgr_client *c) {
+  if (c == NULL)
+    return;
+  lock();
+  int last = --c->refs == 0;
+  if (last)
+    for (mp_mgr_client **pp = &g_sessions; *pp; pp = &(*pp)->next)
+      if (*pp == c) {
+        *pp = c->next;
+        break;
+      }
+  unlock();
+  if (last)
+    session_free(c);
+}
+
+static int session_new(const char *address, const void *key, size_t keylen,
+                       const mproc_manager_options *o, mp_mgr_client **out) {
+  mp_mgr_client *c = mproc__calloc(1, sizeof *c);
+  if (c == NULL)
+    return MPROC_ENOMEM;
+  c->address = mproc__strdup(address);
+  c->key = key ? mproc__malloc(keylen ? keylen : 1) : NULL;
+  if (c->address == NULL || (key && c->key == NULL)) {
+    session_free(c);
+    return MPROC_ENOMEM;
+  }
+  if (key && keylen)
+    memcpy(c->key, key, keylen);
+  c->keylen = keylen;
+  c->call_timeout_ms = o && o->call_timeout_ms ? o->call_timeout_ms : DEFAULT_CALL_TIMEOUT_MS;
+  c->max_message = o && o->max_message ? o->max_message : DEFAULT_MAX_MESSAGE;
+  c->pid = mproc__os_getpid();
+  c->refs = 1;
+  *out = c;
+  return 0;
+}
+
+static void publish(mp_mgr_client *c) {
+  lock();
+  c->next = g_sessions;
+  g_sessions = c;
+  unlock();
+}
+
+int mproc__mgr_client_open(const char *address, const void *authkey, size_t keylen,
+                           const mproc_manager_options *o, int64_t timeout_ms,
+                           mp_mgr_client **out) {
+  if (address == NULL || out == NULL)
+    return MPROC_EINVAL;
+  mp_mgr_client *c;
+  int rc = session_new(address, authkey, keylen, o, &c);
+  if (rc != 0)
+    return rc;
+  /* BaseManager.connect(): a 'dummy' ping proves the address and the key. */
+  mproc_conn_t *conn = NULL;
+  int64_t deadline = mproc__os_deadline(timeout_ms);
+  mp_buf req;
+  mproc__buf_init(&req);
+  mproc_args_t *reply = NULL;
+  rc = encode_request(NULL, "dummy", NULL, NULL, &req);
+  if (rc == 0)
+    rc = mproc_client(address, authkey, keylen, timeout_ms, &conn);
+  if (rc == 0 && (rc = exchange(c, conn, &req, deadline, &reply)) == 0)
+    rc = expect_return(reply, NULL);
+  mproc_conn_free(conn);
+  mproc_args_free(reply);
+  mproc__buf_free(&req);
+  if (rc != 0) {
+    session_free(c);
+    return rc;
+  }
+  publish(c);
+  *out = c;
+  return 0;
+}
+
+void mproc__mgr_client_free(mp_mgr_client *c) { mproc__mgr_client_unref(c); }
+
+static int same_key(const mp_mgr_client *c, const void *key, size_t keylen, int any_key) {
+  if (any_key)
+    return 1;
+  if (key == NULL || c->key == NULL)
+    return key == NULL && c->key == NULL;
+  return c->keylen == keylen && (keylen == 0 || memcmp(c->key, key, keylen) == 0);
+}
+
+int mproc__mgr_client_find(const char *address, const void *key, size_t keylen, int any_key,
+                           mp_mgr_client **out) {
+  int64_t pid = mproc__os_getpid();
+  mp_mgr_client *found = NULL;
+  lock();
+  for (mp_mgr_client *c = g_sessions; c && !found; c = c->next)
+    if (c->pid == pid && !is_dead(c) && strcmp(c->address, address) == 0 &&
+        same_key(c, key, keylen, any_key)) {
+      found = c;
+      c->refs++;
+    }
+  unlock();
+  if (found) {
+    *out = found;
+    return 0;
+  }
+  if (any_key) { /* only a key that came with the proxy itself is ever used to dial */
+    mproc__set_error_message("no manager connected at %s in this process", address);
+    return MPROC_ENOENT;
+  }
+  mp_mgr_client *c;
+  int rc = session_new(address, key, keylen, NULL, &c);
+  if (rc != 0)
+    return rc;
+  publish(c);
+  *out = c;
+  return 0;
+}
+
+/* --- addresses as Python writes them in a Token --------------------------------------------- */
+
+int mproc__mgr_py_address(const char *address, mproc_args_t *a) {
+  if (strncmp(address, "unix:@", 6) == 0) { /* Linux abstract name: Python's '\0name' */
+    size_t n = strlen(address + 6);
+    char *s = mproc__malloc(n + 2);
+    if (s == NULL)
+      return MPROC_ENOMEM;
+    s[0] = '\0';
+    memcpy(s + 1, address + 6, n + 1);
+    int rc = mproc__args_add_raw(a, MPROC_ARG_STR, s, n + 2);
+    mproc__free(s);
+    return rc;
+  }
+  if (strncmp(address, "unix:", 5) == 0 || strncmp(address, "pipe:", 5) == 0)
+    return mproc_args_add_str(a, address + 5);
+  if (strncmp(address, "tcp:", 4) != 0)
+    return MPROC_EINVAL;
+  const char *host = address + 4, *colon = strrchr(host, ':');
+  if (colon == NULL)
+    return MPROC_EINVAL;
+  size_t hl = (size_t)(colon - host);
+  if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+    host++;
+    hl -= 2;
+  }
+  char h[512];
+  if (hl >= sizeof h)
+    return MPROC_EINVAL;
+  memcpy(h, host, hl);
+  h[hl] = '\0';
+  mproc_args_t *t = NULL;
+  int rc = mproc_args_build(&t, "sl", h, (int64_t)strtoll(colon + 1, NULL, 10));
+  if (rc == 0)
+    rc = mproc_args_add_tuple(a, t);
+  mproc_args_free(t);
+  return rc;
+}
+
+int mproc__mgr_mp_address(const mproc_args_t *a, size_t i, char *buf, size_t cap) {
+  const unsigned char *p;
+  size_t n;
+  uint8_t type;
+  int rc = mproc__args_item(a, i, &type, &p, &n);
+  if (rc != 0)
+    return rc;
+  int w;
+  if (type == MPROC_ARG_STR && n >= 2 && p[0] == '\0')
+    w = snprintf(buf, cap, "unix:@%s", (const char *)p + 1);
+  else if (type == MPROC_ARG_STR)
+    w = snprintf(buf, cap, "%s%s", strncmp((const char *)p, "\\\\.\\pipe\\", 9) == 0 ? "pipe:" : "unix:",
+                 (const char *)p);
+  else {
+    mproc_args_t *t = NULL;
+    const char *host;
+    int64_t port;
+    rc = mproc_args_get_tuple(a, i, &t);
+    if (rc == 0)
+      rc = mproc_args_parse(t, "sl", &host, &port);
+    w = rc != 0 ? -1
+        : strchr(host, ':') ? snprintf(buf, cap, "tcp:[%s]:%lld", host, (long long)port)
+                            : snprintf(buf, cap, "tcp:%s:%lld", host, (long long)port);
+    mproc_args_free(t);
+  }
+  return w < 0 || (size_t)w >= cap ? MPROC_EINVAL : 0;
+}
+
+/* --- public: connecting and the server functions --------------------------------------------- */
+
+int mproc_manager_connect(mproc_manager_t **out, const char *address, const void *authkey,
+                          size_t keylen, int64_t timeout_ms) {
+  if (out == NULL || address == NULL)
+    return MPROC_EINVAL;
+  mproc__clear_error_message();
+  mproc_manager_t *m = mproc__calloc(1, sizeof *m);
+  if (m == NULL)
+    return MPROC_ENOMEM;
+  int rc = mproc__mgr_client_open(address, authkey, keylen, NULL, timeout_ms, &m->client);
+  if (rc != 0) {
+    mproc__free(m);
+    return rc;
+  }
+  *out = m;
+  return 0;
+}
+
+void mproc_manager_disconnect(mproc_manager_t *m) {
+  if (m == NULL || m->server != NULL)
+    return;
+  mproc__mgr_client_free(m->client);
+  mproc__free(m);
+}
+
+int mproc_manager_set_call_timeout(mproc_manager_t *m, int64_t timeout_ms) {
+  if (m == NULL || m->client == NULL || timeout_ms < MPROC_FOREVER)
+    return MPROC_EINVAL;
+  m->client->call_timeout_ms = timeout_ms == 0 ? DEFAULT_CALL_TIMEOUT_MS : timeout_ms;
+  return 0;
+}
+
+static int simple_call(mproc_manager_t *m, const char *fn, mproc_args_t **result) {
+  if (m == NULL || m->client == NULL)
+    return MPROC_EINVAL;
+  mproc__clear_error_message();
+  return mproc__mgr_server_call(m->client, fn, NULL, NULL, mproc__mgr_deadline(m->client, 0), result);
+}
+
+int mproc_manager_number_of_objects(mproc_manager_t *m, size_t *n) {
+  mproc_args_t *r = NULL;
+  int64_t v = 0;
+  int rc = n ? simple_call(m, "number_of_objects", &r) : MPROC_EINVAL;
+  if (rc == 0 && (rc = mproc_args_get_int(r, 0, &v)) == 0)
+    *n = (size_t)v;
+  mproc_args_free(r);
+  return rc;
+}
+
+int mproc_manager_debug_info(mproc_manager_t *m, char **text) {
+  mproc_args_t *r = NULL;
+  const char *s = NULL;
+  int rc = text ? simple_call(m, "debug_info", &r) : MPROC_EINVAL;
+  if (rc == 0 && (rc = mproc_args_get_str(r, 0, &s)) == 0 &&
+      (*text = mproc__strdup(s)) == NULL)
+    rc = MPROC_ENOMEM;
+  mproc_args_free(r);
+  return rc;
+}
+
+int mproc_manager_remote_shutdown(mproc_manager_t *m) {
+  return simple_call(m, "shutdown", NULL);
+}

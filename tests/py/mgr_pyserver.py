@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: MIT
+"""A Python SyncManager for the C client's tests.
+
+    mgr_pyserver.py unix PATH KEYHEX    serve at the unix socket PATH
+    mgr_pyserver.py tcp - KEYHEX        serve at 127.0.0.1, any free port
+
+Prints the address in mproc's syntax ("unix:/path", "tcp:127.0.0.1:PORT") on one line, then
+serves until killed or asked to shut down. Objects live in this very process, so stopping or
+killing it stops or kills the manager.
+"""
+import sys
+from multiprocessing.managers import SyncManager
+
+
+def main():
+    kind, where, keyhex = sys.argv[1:4]
+    address = where if kind == "unix" else ("127.0.0.1", 0)
+    manager = SyncManager(address=address, authkey=bytes.fromhex(keyhex))
+    server = manager.get_server()
+    a = server.address
+    print("unix:" + a if isinstance(a, str) else "tcp:%s:%d" % a, flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
