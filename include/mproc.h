@@ -1716,22 +1716,21 @@ MPROC_API int mproc_manager_shutdown(mproc_manager_t *m, int64_t timeout_ms);
  * mproc_manager_shutdown from another thread): 0, or MPROC_ETIMEDOUT. */
 MPROC_API int mproc_manager_join(mproc_manager_t *m, int64_t timeout_ms);
 
-/** Shuts a running server down (waiting as long as it takes; a started child is killed after
- * 5 s) and releases the handle. NULL is accepted. */
+/** Releases a manager handle of either kind; the last use of it. A server this process runs
+ * (mproc_manager_serve / _start) is shut down first (waiting as long as it takes; a started
+ * child is killed after 5 s). A handle from mproc_manager_connect ends its client session
+ * once the proxies created through it are freed too (they keep working until then); that
+ * server and its objects stay. NULL is accepted. */
 MPROC_API void mproc_manager_free(mproc_manager_t *m);
 /* Client side */
 
 /** Connects to the manager at address (mproc_listener_new's syntax) with its key, as Python's
  * BaseManager(address, authkey).connect(): one authenticated connection and a 'dummy' ping
  * within timeout_ms. MPROC_EAUTH for a wrong key, MPROC_ENOENT when nobody listens,
- * MPROC_ETIMEDOUT. Release the handle with mproc_manager_disconnect. Works with Python
+ * MPROC_ETIMEDOUT. Release the handle with mproc_manager_free. Works with Python
  * 3.8-3.13 managers (SyncManager and BaseManager with registered typeids) and mproc's. */
 MPROC_API int mproc_manager_connect(mproc_manager_t **out, const char *address,
                                     const void *authkey, size_t keylen, int64_t timeout_ms);
-/** Releases a handle from mproc_manager_connect: its client session ends once the proxies
- * created through it are freed too (they keep working until then). The server and its
- * objects stay. NULL and handles of a server this process runs are ignored. */
-MPROC_API void mproc_manager_disconnect(mproc_manager_t *m);
 /** Transport deadline of every call beyond the operation's own timeout (default 30 s; 0
  * restores it; MPROC_FOREVER: none). A call past it is MPROC_ETIMEDOUT and its connection is
  * dropped. */

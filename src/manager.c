@@ -9,6 +9,7 @@
 #include "manager_server.h"
 #include "alloc.h"
 #include "pickle.h"
+#include "proxy.h"
 
 struct mp_mgr_server {
   mgr_srv *srv;         /* serve: the server itself */
@@ -31,6 +32,7 @@ static int new_handle(mproc_manager_t **out) {
 }
 
 static void free_handle(mproc_manager_t *m) {
+  mproc__mgr_client_free(m->client);
   if (m->server != NULL) {
     mproc__mgr_srv_free(m->server->srv);
     mproc_process_free(m->server->proc);
@@ -38,6 +40,19 @@ static void free_handle(mproc_manager_t *m) {
     mproc__free(m->server);
   }
   mproc__free(m);
+}
+
+/* The handle's own client session with its server: proxies made through the handle (the
+ * dict, list, ... of mproc_manager_dict and the rest) call through it, as a Python Manager's
+ * own proxies connect to its server. */
+static int open_session(mproc_manager_t *m, const mproc_manager_options *o) {
+  const void *key;
+  size_t keylen;
+  int rc = mproc_manager_authkey(m, &key, &keylen);
+  if (rc == 0)
+    rc = mproc__mgr_client_open(mproc_manager_address(m), key, keylen, o, START_WAIT_MS,
+                                &m->client);
+  return rc;
 }
 
 /* --- serve --------------------------------------------------------------------------------- */
@@ -55,6 +70,8 @@ int mproc_manager_serve(mproc_manager_t **out, const mproc_manager_options *o) {
     rc = o->setup(m, o->setup_args);
   if (rc == 0)
     rc = mproc__mgr_srv_run(m->server->srv);
+  if (rc == 0)
+    rc = open_session(m, o);
   if (rc != 0) {
     free_handle(m);
     return rc;
@@ -226,6 +243,8 @@ int mproc_manager_start(mproc_manager_t **out, const mproc_manager_options *o) {
   int rc = new_handle(&m);
   if (rc == 0 && (rc = choose_key(o, m->server)) == 0)
     rc = launch(m->server, o);
+  if (rc == 0 && (rc = open_session(m, o)) != 0)
+    mproc_process_stop(m->server->proc, 1000);
   if (rc != 0) {
     if (rc != MPROC_ENOMEM || m != NULL)
       free_handle(m);
@@ -238,26 +257,12 @@ int mproc_manager_start(mproc_manager_t **out, const mproc_manager_options *o) {
 /* --- stopping ------------------------------------------------------------------------------ */
 
 /* Sends the 'shutdown' server function to the child's server, as Python's manager does. */
-static void ask_shutdown(struct mp_mgr_server *ms, int64_t timeout_ms) {
-  mproc_conn_t *c = NULL;
-  mproc_args_t *req = NULL, *t = NULL;
-  mp_buf b;
-  mproc__buf_init(&b);
-  if (mproc_client(ms->address, ms->key, ms->keylen, timeout_ms, &c) == 0 &&
-      mproc_args_new(&t) == 0 && mproc_args_add_none(t) == 0 &&
-      mproc_args_add_str(t, "shutdown") == 0 && mproc_args_add_tuple(t, NULL) == 0 &&
-      mproc_args_add_dict(t, NULL) == 0 && mproc_args_new(&req) == 0 &&
-      mproc_args_add_tuple(req, t) == 0 && mproc__pickle_encode(req, 0, 0, &b) == 0 &&
-      mproc_conn_send_bytes(c, b.data, b.len, 0, b.len) == 0) {
-    void *r = NULL;
-    size_t n;
-    if (mproc_conn_recv_bytes(c, 1 << 16, timeout_ms, &r, &n) == 0)
-      mproc_free(r);
-  }
-  mproc__buf_free(&b);
-  mproc_args_free(req);
-  mproc_args_free(t);
-  mproc_conn_free(c);
+static void ask_shutdown(mproc_manager_t *m, int64_t timeout_ms) {
+  mproc_args_t *r = NULL;
+  if (m->client != NULL &&
+      mproc__mgr_server_call(m->client, "shutdown", NULL, NULL, mproc__os_deadline(timeout_ms),
+                             &r) == 0)
+    mproc_args_free(r);
 }
 
 int mproc_manager_shutdown(mproc_manager_t *m, int64_t timeout_ms) {
@@ -269,7 +274,7 @@ int mproc_manager_shutdown(mproc_manager_t *m, int64_t timeout_ms) {
   if (ms->proc == NULL)
     return 0;
   if (mproc_process_is_alive(ms->proc) == 1)
-    ask_shutdown(ms, timeout_ms < 0 || timeout_ms > 5000 ? 5000 : timeout_ms);
+    ask_shutdown(m, timeout_ms < 0 || timeout_ms > 5000 ? 5000 : timeout_ms);
   return mproc_process_join(ms->proc, timeout_ms);
 }
 
@@ -284,7 +289,7 @@ int mproc_manager_join(mproc_manager_t *m, int64_t timeout_ms) {
 
 void mproc_manager_free(mproc_manager_t *m) {
   if (m == NULL)
-    return;
+    return; /* a connected handle (no server) only ends its session */
   if (m->server != NULL && m->server->proc != NULL &&
       mproc_manager_shutdown(m, 5000) != 0)
     mproc_process_stop(m->server->proc, 1000);

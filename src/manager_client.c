@@ -476,13 +476,6 @@ int mproc_manager_connect(mproc_manager_t **out, const char *address, const void
   return 0;
 }
 
-void mproc_manager_disconnect(mproc_manager_t *m) {
-  if (m == NULL || m->server != NULL)
-    return;
-  mproc__mgr_client_free(m->client);
-  mproc__free(m);
-}
-
 int mproc_manager_set_call_timeout(mproc_manager_t *m, int64_t timeout_ms) {
   if (m == NULL || m->client == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;

@@ -317,7 +317,7 @@ static void fake_session(const char *address) {
   ASSERT_RC(mproc_dict_getf(d, &v, "s", "a"), MPROC_EPEERGONE);
   ASSERT_RC(mproc_manager_dict(m, &d2), MPROC_EPEERGONE);
   mproc_proxy_free(d);
-  mproc_manager_disconnect(m);
+  mproc_manager_free(m);
   mproc_args_free(got);
   mproc_conn_free(mine);
   mproc_process_free(srv);
@@ -504,7 +504,7 @@ static void dict_methods(int minor, int tcp) {
   mproc_args_free(kv);
   mproc_args_free(t);
   mproc_proxy_free(d);
-  mproc_manager_disconnect(m);
+  mproc_manager_free(m);
   py_stop(&s);
 }
 
@@ -551,7 +551,7 @@ static void list_methods(int minor, int tcp) {
   mproc_args_free(inner);
   mproc_args_free(kv);
   mproc_proxy_free(l);
-  mproc_manager_disconnect(m);
+  mproc_manager_free(m);
   py_stop(&s);
 }
 
@@ -598,7 +598,7 @@ static void namespace_value_array(int minor, int tcp) {
   mproc_proxy_free(ns);
   mproc_proxy_free(val);
   mproc_proxy_free(arr);
-  mproc_manager_disconnect(m);
+  mproc_manager_free(m);
   py_stop(&s);
 }
 
@@ -637,7 +637,7 @@ static void queue_methods(int minor, int tcp) {
   expect_message("ValueError: task_done() called too many times");
   mproc_proxy_free(q);
   mproc_proxy_free(jq);
-  mproc_manager_disconnect(m);
+  mproc_manager_free(m);
   py_stop(&s);
 }
 
@@ -698,7 +698,7 @@ static void sync_methods(int minor, int tcp) {
   mproc_proxy_t *all[] = {lk, rl, sem, bs, ev, cond, bar};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     mproc_proxy_free(all[i]);
-  mproc_manager_disconnect(m);
+  mproc_manager_free(m);
   py_stop(&s);
 }
 
@@ -758,7 +758,7 @@ static void references(int minor, int tcp) {
   s.pid = 0;
   mproc_proxy_t *late = NULL;
   ASSERT_RC(mproc_manager_dict(m, &late), MPROC_EPEERGONE);
-  mproc_manager_disconnect(m);
+  mproc_manager_free(m);
 }
 
 /* A method that returns a new object ('#PROXY'): dict.__iter__ gives an Iterator proxy. */
@@ -793,7 +793,7 @@ static void iterator_proxy(int minor, int tcp) {
   mproc_proxy_free(d);
   ASSERT_OK(mproc_manager_number_of_objects(m, &n)); /* the iterators' references dropped */
   ASSERT_EQ(n, 0);
-  mproc_manager_disconnect(m);
+  mproc_manager_free(m);
   py_stop(&s);
 }
 
@@ -848,7 +848,7 @@ TEST(proxy_in_children, 90, PYTHON_ALL) {
   ASSERT_OK(mproc_manager_number_of_objects(m, &n)); /* the children's references are gone */
   ASSERT_EQ(n, 1);
   mproc_proxy_free(d);
-  mproc_manager_disconnect(m);
+  mproc_manager_free(m);
   py_stop(&s);
 }
 
@@ -879,7 +879,7 @@ TEST(threads_share_proxy, 90, PYTHON_ONCE) {
   ASSERT_OK(mproc_list_len(l, &n));
   ASSERT_EQ(n, 400);
   mproc_proxy_free(l);
-  mproc_manager_disconnect(m);
+  mproc_manager_free(m);
   py_stop(&s);
 }
 
@@ -909,7 +909,7 @@ TEST(server_killed_mid_call, 60, PYTHON_ONCE) {
   ASSERT_RC(mproc_manager_dict(m, &d), MPROC_EPEERGONE);
   mproc_proxy_free(q);
   mproc_proxy_free(d);
-  mproc_manager_disconnect(m);
+  mproc_manager_free(m);
 }
 
 static void *blocked_get(void *arg) {
@@ -938,7 +938,7 @@ TEST(server_killed_threads_in_flight, 60, PYTHON_ONCE) {
   waitpid(s.pid, NULL, 0);
   s.pid = 0;
   mproc_proxy_free(q);
-  mproc_manager_disconnect(m);
+  mproc_manager_free(m);
 }
 
 TEST(server_killed_between_calls, 60, PYTHON_ONCE) {
@@ -956,7 +956,7 @@ TEST(server_killed_between_calls, 60, PYTHON_ONCE) {
   size_t n;
   ASSERT_RC(mproc_manager_number_of_objects(m, &n), MPROC_EPEERGONE);
   mproc_proxy_free(d);
-  mproc_manager_disconnect(m);
+  mproc_manager_free(m);
 }
 
 TEST(stopped_server_times_out, 60, PYTHON_ONCE) {
@@ -984,7 +984,7 @@ TEST(stopped_server_times_out, 60, PYTHON_ONCE) {
   expect_repr(v, "[3]");
   mproc_args_free(v);
   mproc_proxy_free(d);
-  mproc_manager_disconnect(m);
+  mproc_manager_free(m);
   py_stop(&s);
 }
 #endif /* _WIN32 */
