@@ -363,7 +363,9 @@ MPROC_API void *mproc_args_self(const mproc_args_t *args, size_t *size);
  * 'B' barrier, 'V' value, 'A' array — each the object's handle (mproc_lock_t and so on) when
  * building, a pointer to a handle variable when parsing — and 'F' function (building:
  * MPROC_FN(f); parsing: the address of a function pointer variable of the function's own
- * type). When an item does not match its letter, parse
+ * type), and 'M' a manager proxy (mproc_proxy_t; parsing makes a new proxy with a reference
+ * of its own, which the caller frees with mproc_proxy_free, as mproc_args_get_proxy does).
+ * When an item does not match its letter, parse
  * returns MPROC_ETYPE (MPROC_ERANGE past the end) and mproc_last_error_message() names the
  * position and both types, e.g. "argument 1: format 'L' wants a lock, the list holds an int".
  * The single-item getters (mproc_args_get_int and the rest) set the same message. Shared
@@ -1747,6 +1749,13 @@ MPROC_API int mproc_manager_create(mproc_manager_t *m, const char *typeid,
 MPROC_API int mproc_manager_dict(mproc_manager_t *m, mproc_proxy_t **out);
 /** Manager().list(): an empty shared list. */
 MPROC_API int mproc_manager_list(mproc_manager_t *m, mproc_proxy_t **out);
+/** Manager().list(items): a shared list holding a copy of the items of items (NULL: empty). */
+MPROC_API int mproc_manager_list_from(mproc_manager_t *m, const mproc_args_t *items,
+                                      mproc_proxy_t **out);
+/** Manager().dict(mapping): a shared dict of the pairs of kv (key, value, key, value, ...;
+ * NULL: empty). */
+MPROC_API int mproc_manager_dict_from(mproc_manager_t *m, const mproc_args_t *kv,
+                                      mproc_proxy_t **out);
 /** Manager().Namespace(). */
 MPROC_API int mproc_manager_namespace(mproc_manager_t *m, mproc_proxy_t **out);
 /** Manager().Queue(maxsize) (0: unbounded). */
@@ -1822,6 +1831,9 @@ MPROC_API int mproc_proxy_dup(mproc_proxy_t *p, mproc_proxy_t **out);
 /** Drops the proxy's reference (a 'decref', bounded by the call timeout, skipped at once when
  * the server is gone) and frees it. NULL is accepted. Keeps mproc_last_error_message(). */
 MPROC_API void mproc_proxy_free(mproc_proxy_t *p);
+/** print(proxy): the object's str() as the server makes it (e.g. "{'a': 1}" for a dict,
+ * as Python prints it) and a newline on stdout, flushed. */
+MPROC_API int mproc_proxy_print(mproc_proxy_t *p);
 /** Appends a proxy as a value: Python's RebuildProxy(ProxyType, Token(typeid, address, id),
  * 'pickle', kwds). In process arguments it carries the manager's key, so a child reconnects
  * under every start method; sent to a manager (as a call argument, e.g. stored in a shared

@@ -53,6 +53,7 @@ static int letter_type(char c) {
   case 'V': return MPROC_ARG_VALUE;
   case 'A': return MPROC_ARG_ARRAY;
   case 'F': return MPROC_ARG_FUNC;
+  case 'M': return MPROC_ARG_PYOBJECT; /* a manager proxy travels as Python's RebuildProxy */
   default: return 0;
   }
 }
@@ -67,6 +68,7 @@ static int add_object(mproc_args_t *a, char c, void *obj) {
   case 'E': return mproc_args_add_event(a, obj);
   case 'B': return mproc_args_add_barrier(a, obj);
   case 'V': return mproc_args_add_value(a, obj);
+  case 'M': return mproc_args_add_proxy(a, obj);
   default: return mproc_args_add_array(a, obj);
   }
 }
@@ -156,6 +158,7 @@ static int get_object(const mproc_args_t *a, size_t i, char c, void **out) {
   case 'E': return mproc_args_get_event(a, i, (mproc_event_t **)out);
   case 'B': return mproc_args_get_barrier(a, i, (mproc_barrier_t **)out);
   case 'V': return mproc_args_get_value(a, i, (mproc_value_t **)out);
+  case 'M': return mproc_args_get_proxy(a, i, (mproc_proxy_t **)out); /* a new proxy */
   default: return mproc_args_get_array(a, i, (mproc_array_t **)out);
   }
 }

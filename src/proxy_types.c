@@ -4,6 +4,7 @@
  * (timeouts in seconds, block=False for 0) and results (a False from acquire or wait is
  * MPROC_ETIMEDOUT here). Values are given with mproc_args_build's format letters. */
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "proxy.h"
@@ -367,4 +368,40 @@ int mproc_mevent_wait(mproc_proxy_t *e, int64_t timeout_ms) {
 int mproc_mvalue_get(mproc_proxy_t *v, mproc_args_t **value) { return call0(v, "get", value); }
 int mproc_mvalue_setf(mproc_proxy_t *v, const char *fmt, ...) {
   CALLF(v, "set", NULL, 0, NULL, fmt);
+}
+
+/* --- made from a value, printed ------------------------------------------------------------- */
+
+/* typeid(value): item 0 of v as the one argument (a list's items, a dict's pairs). */
+static int create_from(mproc_manager_t *m, const char *typeid, const mproc_args_t *v,
+                       int (*wrap)(mproc_args_t *, const mproc_args_t *), mproc_proxy_t **out) {
+  mproc_args_t *a = NULL;
+  int rc = mproc_args_new(&a);
+  if (rc == 0)
+    rc = wrap(a, v);
+  if (rc == 0)
+    rc = mproc_manager_create(m, typeid, a, NULL, 0, out);
+  mproc_args_free(a);
+  return rc;
+}
+
+int mproc_manager_list_from(mproc_manager_t *m, const mproc_args_t *items, mproc_proxy_t **out) {
+  return items ? create_from(m, "list", items, mproc_args_add_list, out)
+               : mproc_manager_list(m, out);
+}
+
+int mproc_manager_dict_from(mproc_manager_t *m, const mproc_args_t *kv, mproc_proxy_t **out) {
+  return kv ? create_from(m, "dict", kv, mproc_args_add_dict, out) : mproc_manager_dict(m, out);
+}
+
+int mproc_proxy_print(mproc_proxy_t *p) {
+  mproc_args_t *r = NULL;
+  const char *s = NULL;
+  int rc = call0(p, "__str__", &r);
+  if (rc == 0)
+    rc = mproc_args_get_str(r, 0, &s);
+  if (rc == 0 && (printf("%s\n", s) < 0 || fflush(stdout) != 0))
+    rc = MPROC_EOS;
+  mproc_args_free(r);
+  return rc;
 }
