@@ -20,14 +20,27 @@
 
 /* --- the module lock: the session list, references and idle pools (a few instructions) ---- */
 
-static int g_lock;
+/* The holder's pid, 0 when free. The word is private memory, so a pid other than ours can
+ * only be a copy a fork child made while a thread of its parent held the lock: that holder
+ * does not exist here, and the child takes the lock over instead of waiting forever. */
+static int64_t g_lock;
 static mp_mgr_client *g_sessions;
 
 static void lock(void) {
+  int64_t me = mproc__os_getpid();
   unsigned spins = 0;
-  while (MPROC__ATOMIC_EXCHANGE(&g_lock, 1, MPROC__ATOMIC_ACQUIRE) != 0)
+  for (;;) {
+    int64_t seen = 0;
+    if (MPROC__ATOMIC_COMPARE_EXCHANGE(&g_lock, &seen, me, 0, MPROC__ATOMIC_ACQUIRE,
+                                       MPROC__ATOMIC_RELAXED))
+      return;
+    if (seen != me && MPROC__ATOMIC_COMPARE_EXCHANGE(&g_lock, &seen, me, 0,
+                                                     MPROC__ATOMIC_ACQUIRE,
+                                                     MPROC__ATOMIC_RELAXED))
+      return; /* inherited from the parent across fork */
     if (++spins % 1024 == 0)
       mproc__os_sleep_ms(1);
+  }
 }
 
 static void unlock(void) { MPROC__ATOMIC_STORE(&g_lock, 0, MPROC__ATOMIC_RELEASE); }

@@ -376,8 +376,10 @@ static void py_start(pysrv *s, int minor, int tcp) {
   char py[512], where[512] = "-", keyhex[2 * sizeof KEY + 1];
   if (!find_python(minor, py, sizeof py))
     t_skip("no python3 of this version");
-  if (!tcp)
+  if (!tcp) { /* a killed server leaves its socket file, and pids come back */
     t_temp_path(where, sizeof where, "mgr.sock");
+    unlink(where);
+  }
   for (size_t i = 0; i < KEYLEN; i++)
     snprintf(keyhex + 2 * i, 3, "%02x", (unsigned char)KEY[i]);
   int fds[2];
@@ -412,6 +414,8 @@ static void py_stop(pysrv *s) {
     waitpid(s->pid, NULL, 0);
     s->pid = 0;
   }
+  if (strncmp(s->address, "unix:", 5) == 0)
+    unlink(s->address + 5);
 }
 
 static mproc_manager_t *py_connect(pysrv *s) {
@@ -756,6 +760,7 @@ static void references(int minor, int tcp) {
   ASSERT_OK(mproc_manager_remote_shutdown(m));
   waitpid(s.pid, NULL, 0);
   s.pid = 0;
+  py_stop(&s); /* the socket file */
   mproc_proxy_t *late = NULL;
   ASSERT_RC(mproc_manager_dict(m, &late), MPROC_EPEERGONE);
   mproc_manager_disconnect(m);
@@ -905,6 +910,7 @@ TEST(server_killed_mid_call, 60, PYTHON_ONCE) {
   pthread_join(th, NULL);
   waitpid(s.pid, NULL, 0);
   s.pid = 0;
+  py_stop(&s); /* the socket file */
   ASSERT_RC(mproc_dict_setf(d, "si", "a", 1), MPROC_EPEERGONE); /* and every later call */
   ASSERT_RC(mproc_manager_dict(m, &d), MPROC_EPEERGONE);
   mproc_proxy_free(q);
@@ -937,6 +943,7 @@ TEST(server_killed_threads_in_flight, 60, PYTHON_ONCE) {
   pthread_join(killer, NULL);
   waitpid(s.pid, NULL, 0);
   s.pid = 0;
+  py_stop(&s); /* the socket file */
   mproc_proxy_free(q);
   mproc_manager_disconnect(m);
 }
