@@ -888,6 +888,43 @@ TEST(threads_share_proxy, 90, PYTHON_ONCE) {
   py_stop(&s);
 }
 
+static void *create_use_free(void *arg) {
+  mproc_manager_t *m = arg;
+  for (int i = 0; i < 20; i++) {
+    mproc_proxy_t *d = NULL, *d2 = NULL;
+    if (mproc_manager_dict(m, &d) != 0 || mproc_dict_setf(d, "si", "k", i) != 0 ||
+        mproc_proxy_dup(d, &d2) != 0)
+      return arg;
+    mproc_proxy_free(d);
+    mproc_args_t *v = NULL;
+    int rc = mproc_dict_getf(d2, &v, "s", "k");
+    mproc_args_free(v);
+    mproc_proxy_free(d2);
+    if (rc != 0)
+      return arg;
+  }
+  return NULL;
+}
+
+TEST(threads_create_and_free, 120, PYTHON_ONCE) {
+  pysrv s;
+  py_start(&s, 12, 0);
+  mproc_manager_t *m = py_connect(&s);
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++)
+    ASSERT_TRUE(pthread_create(&th[i], NULL, create_use_free, m) == 0);
+  for (int i = 0; i < 4; i++) {
+    void *ret = (void *)1;
+    pthread_join(th[i], &ret);
+    ASSERT_TRUE(ret == NULL);
+  }
+  size_t n = 9;
+  ASSERT_OK(mproc_manager_number_of_objects(m, &n)); /* every reference given back */
+  ASSERT_EQ(n, 0);
+  mproc_manager_disconnect(m);
+  py_stop(&s);
+}
+
 /* --- the server killed or stopped ------------------------------------------------------------- */
 
 static void *kill_soon(void *arg) {
