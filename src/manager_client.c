@@ -48,9 +48,10 @@ static void unlock(void) { MPROC__ATOMIC_STORE(&g_lock, 0, MPROC__ATOMIC_RELEASE
 /* --- deadlines and transport errors ---------------------------------------------------------- */
 
 int64_t mproc__mgr_deadline(const mp_mgr_client *c, int64_t op_ms) {
-  if (op_ms == MPROC_FOREVER || c->call_timeout_ms == MPROC_FOREVER)
+  int64_t call = MPROC__ATOMIC_LOAD(&c->call_timeout_ms, MPROC__ATOMIC_RELAXED);
+  if (op_ms == MPROC_FOREVER || call == MPROC_FOREVER)
     return OS_NO_DEADLINE;
-  return mproc__os_deadline((op_ms > 0 ? op_ms : 0) + c->call_timeout_ms);
+  return mproc__os_deadline((op_ms > 0 ? op_ms : 0) + call);
 }
 
 static int64_t remaining_ms(int64_t deadline) {
@@ -499,7 +500,9 @@ void mproc_manager_disconnect(mproc_manager_t *m) {
 int mproc_manager_set_call_timeout(mproc_manager_t *m, int64_t timeout_ms) {
   if (m == NULL || m->client == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
-  m->client->call_timeout_ms = timeout_ms == 0 ? DEFAULT_CALL_TIMEOUT_MS : timeout_ms;
+  MPROC__ATOMIC_STORE(&m->client->call_timeout_ms,
+                      timeout_ms == 0 ? DEFAULT_CALL_TIMEOUT_MS : timeout_ms,
+                      MPROC__ATOMIC_RELAXED);
   return 0;
 }
 
