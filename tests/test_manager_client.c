@@ -738,6 +738,24 @@ static void references(int minor, int tcp) {
   ASSERT_OK(mproc_proxy_getvalue(l, 0, &v));
   expect_repr(v, "[[7, 8]]");
   mproc_args_free(v);
+  /* a Queue is an AutoProxy on Python's side: its exposed methods travel with it */
+  mproc_proxy_t *q = NULL, *q2 = NULL;
+  mproc_args_t *b = NULL;
+  ASSERT_OK(mproc_manager_queue(m, 0, &q));
+  ASSERT_OK(mproc_args_build(&b, "s", "q"));
+  ASSERT_OK(mproc_args_add_proxy(b, q));
+  ASSERT_OK(mproc_proxy_call(d, "__setitem__", b, NULL, 0, NULL));
+  ASSERT_OK(mproc_proxy_callf(d, "__getitem__", 0, &v, "s", "q"));
+  ASSERT_OK(mproc_args_get_proxy(v, 0, &q2));
+  mproc_args_free(v);
+  ASSERT_OK(mproc_mqueue_putf(q2, 0, "s", "via the dict"));
+  ASSERT_OK(mproc_mqueue_get(q, 0, &v));
+  expect_repr(v, "['via the dict']");
+  mproc_args_free(v);
+  ASSERT_OK(mproc_dict_delf(d, "s", "q"));
+  mproc_proxy_free(q2);
+  mproc_proxy_free(q);
+  mproc_args_free(b);
   ASSERT_OK(mproc_proxy_dup(d, &d2));
   ASSERT_OK(mproc_manager_number_of_objects(m, &n));
   ASSERT_EQ(n, 2);
