@@ -454,7 +454,8 @@ int mproc__mgr_mp_address(const mproc_args_t *a, size_t i, char *buf, size_t cap
   if (type == MPROC_ARG_STR && n >= 2 && p[0] == '\0')
     w = snprintf(buf, cap, "unix:@%s", (const char *)p + 1);
   else if (type == MPROC_ARG_STR)
-    w = snprintf(buf, cap, "%s%s", strncmp((const char *)p, "\\\\.\\pipe\\", 9) == 0 ? "pipe:" : "unix:",
+    w = snprintf(buf, cap, "%s%s",
+                 strncmp((const char *)p, "\\\\.\\pipe\\", 9) == 0 ? "pipe:" : "unix:",
                  (const char *)p);
   else {
     mproc_args_t *t = NULL;
@@ -510,7 +511,8 @@ static int simple_call(mproc_manager_t *m, const char *fn, mproc_args_t **result
   if (m == NULL || m->client == NULL)
     return MPROC_EINVAL;
   mproc__clear_error_message();
-  return mproc__mgr_server_call(m->client, fn, NULL, NULL, mproc__mgr_deadline(m->client, 0), result);
+  return mproc__mgr_server_call(m->client, fn, NULL, NULL, mproc__mgr_deadline(m->client, 0),
+                                result);
 }
 
 int mproc_manager_number_of_objects(mproc_manager_t *m, size_t *n) {

@@ -329,7 +329,8 @@ TEST(scripted_server_tcp, 60, ALL) { fake_session("tcp:127.0.0.1:0"); }
 TEST(scripted_server_local, 60, ALL) {
   char address[600];
 #ifdef _WIN32
-  snprintf(address, sizeof address, "pipe:\\\\.\\pipe\\mproc-mgr-client-%d", (int)mproc_current_pid());
+  snprintf(address, sizeof address, "pipe:\\\\.\\pipe\\mproc-mgr-client-%d",
+           (int)mproc_current_pid());
 #else
   char path[512];
   t_temp_path(path, sizeof path, "fake.sock");
