@@ -20,14 +20,27 @@
 
 /* --- the module lock: the session list, references and idle pools (a few instructions) ---- */
 
-static int g_lock;
+/* The holder's pid, 0 when free. The word is private memory, so a pid other than ours can
+ * only be a copy a fork child made while a thread of its parent held the lock: that holder
+ * does not exist here, and the child takes the lock over instead of waiting forever. */
+static int64_t g_lock;
 static mp_mgr_client *g_sessions;
 
 static void lock(void) {
+  int64_t me = mproc__os_getpid();
   unsigned spins = 0;
-  while (MPROC__ATOMIC_EXCHANGE(&g_lock, 1, MPROC__ATOMIC_ACQUIRE) != 0)
+  for (;;) {
+    int64_t seen = 0;
+    if (MPROC__ATOMIC_COMPARE_EXCHANGE(&g_lock, &seen, me, 0, MPROC__ATOMIC_ACQUIRE,
+                                       MPROC__ATOMIC_RELAXED))
+      return;
+    if (seen != me && MPROC__ATOMIC_COMPARE_EXCHANGE(&g_lock, &seen, me, 0,
+                                                     MPROC__ATOMIC_ACQUIRE,
+                                                     MPROC__ATOMIC_RELAXED))
+      return; /* inherited from the parent across fork */
     if (++spins % 1024 == 0)
       mproc__os_sleep_ms(1);
+  }
 }
 
 static void unlock(void) { MPROC__ATOMIC_STORE(&g_lock, 0, MPROC__ATOMIC_RELEASE); }
@@ -35,9 +48,10 @@ static void unlock(void) { MPROC__ATOMIC_STORE(&g_lock, 0, MPROC__ATOMIC_RELEASE
 /* --- deadlines and transport errors ---------------------------------------------------------- */
 
 int64_t mproc__mgr_deadline(const mp_mgr_client *c, int64_t op_ms) {
-  if (op_ms == MPROC_FOREVER || c->call_timeout_ms == MPROC_FOREVER)
+  int64_t call = MPROC__ATOMIC_LOAD(&c->call_timeout_ms, MPROC__ATOMIC_RELAXED);
+  if (op_ms == MPROC_FOREVER || call == MPROC_FOREVER)
     return OS_NO_DEADLINE;
-  return mproc__os_deadline((op_ms > 0 ? op_ms : 0) + c->call_timeout_ms);
+  return mproc__os_deadline((op_ms > 0 ? op_ms : 0) + call);
 }
 
 static int64_t remaining_ms(int64_t deadline) {
@@ -440,7 +454,8 @@ int mproc__mgr_mp_address(const mproc_args_t *a, size_t i, char *buf, size_t cap
   if (type == MPROC_ARG_STR && n >= 2 && p[0] == '\0')
     w = snprintf(buf, cap, "unix:@%s", (const char *)p + 1);
   else if (type == MPROC_ARG_STR)
-    w = snprintf(buf, cap, "%s%s", strncmp((const char *)p, "\\\\.\\pipe\\", 9) == 0 ? "pipe:" : "unix:",
+    w = snprintf(buf, cap, "%s%s",
+                 strncmp((const char *)p, "\\\\.\\pipe\\", 9) == 0 ? "pipe:" : "unix:",
                  (const char *)p);
   else {
     mproc_args_t *t = NULL;
@@ -479,7 +494,9 @@ int mproc_manager_connect(mproc_manager_t **out, const char *address, const void
 int mproc_manager_set_call_timeout(mproc_manager_t *m, int64_t timeout_ms) {
   if (m == NULL || m->client == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
-  m->client->call_timeout_ms = timeout_ms == 0 ? DEFAULT_CALL_TIMEOUT_MS : timeout_ms;
+  MPROC__ATOMIC_STORE(&m->client->call_timeout_ms,
+                      timeout_ms == 0 ? DEFAULT_CALL_TIMEOUT_MS : timeout_ms,
+                      MPROC__ATOMIC_RELAXED);
   return 0;
 }
 
@@ -487,7 +504,8 @@ static int simple_call(mproc_manager_t *m, const char *fn, mproc_args_t **result
   if (m == NULL || m->client == NULL)
     return MPROC_EINVAL;
   mproc__clear_error_message();
-  return mproc__mgr_server_call(m->client, fn, NULL, NULL, mproc__mgr_deadline(m->client, 0), result);
+  return mproc__mgr_server_call(m->client, fn, NULL, NULL, mproc__mgr_deadline(m->client, 0),
+                                result);
 }
 
 int mproc_manager_number_of_objects(mproc_manager_t *m, size_t *n) {

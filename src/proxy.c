@@ -80,17 +80,18 @@ int mproc__mgr_result(const mproc_args_t *reply, mproc_args_t **result) {
   const char *kind = "";
   mproc_args_get_str(reply, 0, &kind);
   *result = NULL;
-  if (strcmp(kind, MP_MGR_RETURN) == 0 || strcmp(kind, MP_MGR_PROXY) == 0) {
+  if (strcmp(kind, MP_MGR_RETURN) == 0) {
     int rc = mproc_args_new(result);
-    if (rc == 0 && strcmp(kind, MP_MGR_RETURN) == 0)
-      return mproc__args_extend(*result, reply, 1);
-    if (rc == 0 && (rc = mproc_args_get_tuple(reply, 1, result)) == 0 &&
-        mproc_args_count(*result) == 2)
+    return rc ? rc : mproc__args_extend(*result, reply, 1);
+  }
+  if (strcmp(kind, MP_MGR_PROXY) == 0) {
+    int rc = mproc_args_get_tuple(reply, 1, result);
+    if (rc == 0 && mproc_args_count(*result) == 2)
       return 1;
     mproc_args_free(*result);
     *result = NULL;
     mproc__set_error_message("manager reply: '#PROXY' without (exposed, token)");
-    return rc ? rc : MPROC_EPROTO;
+    return rc == MPROC_ENOMEM ? rc : MPROC_EPROTO;
   }
   if (strcmp(kind, MP_MGR_ERROR) == 0)
     return remote_exception(reply);

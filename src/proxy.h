@@ -12,7 +12,7 @@ struct mp_mgr_client {
   char *address;         /* mproc syntax ("unix:/p", "tcp:h:p", "pipe:...") */
   unsigned char *key;    /* NULL: no key */
   size_t keylen;
-  int64_t call_timeout_ms;
+  int64_t call_timeout_ms; /* atomic: mproc_manager_set_call_timeout may run beside calls */
   size_t max_message;
   int64_t pid;           /* the process that opened it (a fork child never shares it) */
   int refs;              /* under the module lock */

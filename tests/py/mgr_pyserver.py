@@ -5,14 +5,23 @@
     mgr_pyserver.py tcp - KEYHEX        serve at 127.0.0.1, any free port
 
 Prints the address in mproc's syntax ("unix:/path", "tcp:127.0.0.1:PORT") on one line, then
-serves until killed or asked to shut down. Objects live in this very process, so stopping or
+serves until killed, asked to shut down, or its stdin reaches end of file (the test that
+started it is gone, whatever way it ended). Objects live in this very process, so stopping or
 killing it stops or kills the manager.
 """
+import os
 import sys
+import threading
 from multiprocessing.managers import SyncManager
 
 
+def exit_with_parent():
+    sys.stdin.buffer.read()
+    os._exit(0)
+
+
 def main():
+    threading.Thread(target=exit_with_parent, daemon=True).start()
     kind, where, keyhex = sys.argv[1:4]
     address = where if kind == "unix" else ("127.0.0.1", 0)
     manager = SyncManager(address=address, authkey=bytes.fromhex(keyhex))
