@@ -339,45 +339,39 @@ TEST(scripted_server_local, 60, ALL) {
   fake_session(address);
 }
 
-/* --- against Python's SyncManager ------------------------------------------------------------ */
+/* --- against Python's SyncManager, and against mproc's own server ----------------------------- */
 
-#ifndef _WIN32
+/* minor 11..13: a Python 3.<minor> SyncManager (POSIX); minor 0: mproc's server, started in a
+ * child with the test's start method (every platform). */
 typedef struct pysrv {
+#ifndef _WIN32
   pid_t pid;
+#endif
   int life; /* the server's stdin: it exits when this closes, also when the test aborts */
+  mproc_manager_t *c_server;
   char address[600];
 } pysrv;
 
-static int find_python(int minor, char *out, size_t cap) {
-  char pattern[512];
-  const char *home = getenv("HOME");
-  snprintf(pattern, sizeof pattern, "%s/.pyenv/versions/3.%d.*/bin/python3", home ? home : "",
-           minor);
-  glob_t g;
-  int found = glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0;
-  if (found)
-    snprintf(out, cap, "%s", g.gl_pathv[g.gl_pathc - 1]);
-  globfree(&g);
-#ifdef MPROC_TEST_PYTHON
-  if (!found) {
-    char cmd[1024], ver[32] = "";
-    snprintf(cmd, sizeof cmd, "%s -c 'import sys; print(sys.version_info[1])'",
-             MPROC_TEST_PYTHON);
-    FILE *f = popen(cmd, "r");
-    if (f != NULL) {
-      found = fgets(ver, sizeof ver, f) != NULL && atoi(ver) == minor;
-      pclose(f);
-    }
-    if (found)
-      snprintf(out, cap, "%s", MPROC_TEST_PYTHON);
-  }
-#endif
-  return found;
+static void c_start(pysrv *s, int tcp) {
+  memset(s, 0, sizeof *s);
+  s->life = -1;
+  mproc_manager_options o = {.address = tcp ? "tcp:127.0.0.1:0" : NULL, .authkey = KEY,
+                             .keylen = KEYLEN};
+  ASSERT_OK(mproc_manager_start(&s->c_server, &o));
+  snprintf(s->address, sizeof s->address, "%s", mproc_manager_address(s->c_server));
 }
 
 static void py_start(pysrv *s, int minor, int tcp) {
+  if (minor == 0) {
+    c_start(s, tcp);
+    return;
+  }
+#ifdef _WIN32
+  t_skip("Python servers are started on POSIX only");
+#else
   char py[512], where[512] = "-", keyhex[2 * sizeof KEY + 1];
-  if (!find_python(minor, py, sizeof py))
+  s->c_server = NULL;
+  if (!t_find_python(minor, py, sizeof py))
     t_skip("no python3 of this version");
   if (!tcp) { /* a killed server leaves its socket file, and pids come back */
     t_temp_path(where, sizeof where, "mgr.sock");
@@ -415,9 +409,16 @@ static void py_start(pysrv *s, int minor, int tcp) {
   close(fds[0]);
   if (strncmp(s->address, tcp ? "tcp:" : "unix:", tcp ? 4 : 5) != 0)
     t_fail(__FILE__, __LINE__, "python server did not start: '%s'", s->address);
+#endif
 }
 
 static void py_stop(pysrv *s) {
+  if (s->c_server != NULL) {
+    mproc_manager_free(s->c_server);
+    s->c_server = NULL;
+    return;
+  }
+#ifndef _WIN32
   if (s->pid > 0) {
     kill(s->pid, SIGKILL);
     waitpid(s->pid, NULL, 0);
@@ -428,6 +429,19 @@ static void py_stop(pysrv *s) {
   if (s->life > 0)
     close(s->life);
   s->life = -1;
+#endif
+}
+
+/* After a remote 'shutdown': the server is gone. */
+static void srv_wait_gone(pysrv *s) {
+  if (s->c_server != NULL) {
+    ASSERT_OK(mproc_manager_join(s->c_server, T_SLOW(30000)));
+    return;
+  }
+#ifndef _WIN32
+  waitpid(s->pid, NULL, 0);
+  s->pid = 0;
+#endif
 }
 
 static mproc_manager_t *py_connect(pysrv *s) {
@@ -456,6 +470,8 @@ TEST(dict_methods_py312, 60, PYTHON_ONCE) { dict_methods(12, 0); }
 TEST(dict_methods_py313, 60, PYTHON_ONCE) { dict_methods(13, 0); }
 TEST(dict_methods_tcp_py311, 60, PYTHON_ONCE) { dict_methods(11, 1); }
 TEST(dict_methods_tcp_py313, 60, PYTHON_ONCE) { dict_methods(13, 1); }
+TEST(dict_methods_mproc, 60, ALL) { dict_methods(0, 0); }
+TEST(dict_methods_tcp_mproc, 60, ALL) { dict_methods(0, 1); }
 static void dict_methods(int minor, int tcp) {
   pysrv s;
   py_start(&s, minor, tcp);
@@ -530,6 +546,7 @@ TEST(list_methods_py312, 60, PYTHON_ONCE) { list_methods(12, 0); }
 TEST(list_methods_py313, 60, PYTHON_ONCE) { list_methods(13, 0); }
 TEST(list_methods_tcp_py311, 60, PYTHON_ONCE) { list_methods(11, 1); }
 TEST(list_methods_tcp_py313, 60, PYTHON_ONCE) { list_methods(13, 1); }
+TEST(list_methods_mproc, 60, ALL) { list_methods(0, 0); }
 static void list_methods(int minor, int tcp) {
   pysrv s;
   py_start(&s, minor, tcp);
@@ -577,6 +594,7 @@ TEST(namespace_value_array_py312, 60, PYTHON_ONCE) { namespace_value_array(12, 0
 TEST(namespace_value_array_py313, 60, PYTHON_ONCE) { namespace_value_array(13, 0); }
 TEST(namespace_value_array_tcp_py311, 60, PYTHON_ONCE) { namespace_value_array(11, 1); }
 TEST(namespace_value_array_tcp_py313, 60, PYTHON_ONCE) { namespace_value_array(13, 1); }
+TEST(namespace_value_array_mproc, 60, ALL) { namespace_value_array(0, 0); }
 static void namespace_value_array(int minor, int tcp) {
   pysrv s;
   py_start(&s, minor, tcp);
@@ -624,6 +642,7 @@ TEST(queue_methods_py312, 60, PYTHON_ONCE) { queue_methods(12, 0); }
 TEST(queue_methods_py313, 60, PYTHON_ONCE) { queue_methods(13, 0); }
 TEST(queue_methods_tcp_py311, 60, PYTHON_ONCE) { queue_methods(11, 1); }
 TEST(queue_methods_tcp_py313, 60, PYTHON_ONCE) { queue_methods(13, 1); }
+TEST(queue_methods_mproc, 60, ALL) { queue_methods(0, 0); }
 static void queue_methods(int minor, int tcp) {
   pysrv s;
   py_start(&s, minor, tcp);
@@ -663,6 +682,7 @@ TEST(sync_methods_py312, 60, PYTHON_ONCE) { sync_methods(12, 0); }
 TEST(sync_methods_py313, 60, PYTHON_ONCE) { sync_methods(13, 0); }
 TEST(sync_methods_tcp_py311, 60, PYTHON_ONCE) { sync_methods(11, 1); }
 TEST(sync_methods_tcp_py313, 60, PYTHON_ONCE) { sync_methods(13, 1); }
+TEST(sync_methods_mproc, 60, ALL) { sync_methods(0, 0); }
 static void sync_methods(int minor, int tcp) {
   pysrv s;
   py_start(&s, minor, tcp);
@@ -725,6 +745,8 @@ TEST(references_py312, 60, PYTHON_ONCE) { references(12, 0); }
 TEST(references_py313, 60, PYTHON_ONCE) { references(13, 0); }
 TEST(references_tcp_py311, 60, PYTHON_ONCE) { references(11, 1); }
 TEST(references_tcp_py313, 60, PYTHON_ONCE) { references(13, 1); }
+TEST(references_mproc, 60, ALL) { references(0, 0); }
+TEST(references_tcp_mproc, 60, ALL) { references(0, 1); }
 static void references(int minor, int tcp) {
   pysrv s;
   py_start(&s, minor, tcp);
@@ -788,8 +810,7 @@ static void references(int minor, int tcp) {
   expect_message("KeyError: 'Nope'");
   mproc_args_free(a);
   ASSERT_OK(mproc_manager_remote_shutdown(m));
-  waitpid(s.pid, NULL, 0);
-  s.pid = 0;
+  srv_wait_gone(&s);
   py_stop(&s); /* the socket file */
   mproc_proxy_t *late = NULL;
   ASSERT_RC(mproc_manager_dict(m, &late), MPROC_EPEERGONE);
@@ -801,6 +822,7 @@ static void iterator_proxy(int minor, int tcp);
 TEST(iterator_proxy_py311, 60, PYTHON_ONCE) { iterator_proxy(11, 0); }
 TEST(iterator_proxy_py313, 60, PYTHON_ONCE) { iterator_proxy(13, 0); }
 TEST(iterator_proxy_tcp_py312, 60, PYTHON_ONCE) { iterator_proxy(12, 1); }
+TEST(iterator_proxy_mproc, 60, ALL) { iterator_proxy(0, 0); }
 static void iterator_proxy(int minor, int tcp) {
   pysrv s;
   py_start(&s, minor, tcp);
@@ -832,6 +854,7 @@ static void iterator_proxy(int minor, int tcp) {
   py_stop(&s);
 }
 
+#ifndef _WIN32
 TEST(wrong_authkey, 60, PYTHON_ONCE) {
   pysrv s;
   py_start(&s, 11, 0);
@@ -951,7 +974,7 @@ TEST(threads_create_and_free, 120, PYTHON_ONCE) {
   size_t n = 9;
   ASSERT_OK(mproc_manager_number_of_objects(m, &n)); /* every reference given back */
   ASSERT_EQ(n, 0);
-  mproc_manager_disconnect(m);
+  mproc_manager_free(m);
   py_stop(&s);
 }
 
