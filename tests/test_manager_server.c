@@ -391,6 +391,68 @@ TEST(wrong_key, 30, ONCE) {
   mproc_manager_free(m);
 }
 
+/* --- clients that die holding references ------------------------------------------------- */
+
+/* A child: creates objects through one-shot connections, as Python clients do, and exits
+ * without a decref. */
+static int leaky_child(const mproc_args_t *a) {
+  const char *address;
+  const void *key;
+  size_t keylen;
+  C_OK(mproc_args_get_str(a, 0, &address));
+  C_OK(mproc_args_get_bytes(a, 1, &key, &keylen));
+  const char *types[] = {"dict", "list", "Queue"};
+  for (int i = 0; i < 3; i++) {
+    mproc_conn_t *c;
+    char out[512];
+    C_OK(mproc_client(address, key, keylen, 10000, &c));
+    C_OK(call(c, NULL, "create", out, sizeof out, "s", types[i]));
+    C_TRUE(strncmp(out, "('#RETURN', ('", 14) == 0);
+    mproc_conn_free(c);
+  }
+  return 0;
+}
+
+static int64_t objects(mproc_manager_t *m) {
+  char out[256];
+  server_fn(m, "number_of_objects", out, sizeof out, NULL, NULL);
+  H_TRUE(strncmp(out, "('#RETURN', ", 12) == 0);
+  return strtoll(out + 12, NULL, 10);
+}
+
+/* number_of_objects stays flat over cycles of children that die holding references: the
+ * server drops what an exited process held (unix sockets and named pipes tell the peer). */
+static void dead_clients(int started) {
+  mproc_manager_t *m;
+  ASSERT_OK(started ? mproc_manager_start(&m, NULL) : mproc_manager_serve(&m, NULL));
+  const void *key;
+  size_t keylen;
+  ASSERT_OK(mproc_manager_authkey(m, &key, &keylen));
+  char d[64];
+  create(m, "dict", d, sizeof d); /* ours: this process lives on, so it stays */
+  for (int cycle = 0; cycle < 5; cycle++) {
+    mproc_process_t *p;
+    ASSERT_OK(mproc_process_newf(&p, leaky_child, "sy", mproc_manager_address(m), key, keylen));
+    ASSERT_OK(mproc_process_allow_fork_with_threads(p, 1)); /* server threads: the child only
+                                                               connects to them */
+    ASSERT_OK(mproc_process_start(p));
+    ASSERT_OK(mproc_process_join(p, T_SLOW(30000)));
+    int code = -1;
+    ASSERT_OK(mproc_process_exitcode(p, &code));
+    ASSERT_EQ(code, 0);
+    mproc_process_free(p);
+    int64_t n = 0;
+    for (int i = 0; i < T_SLOW(100) && (n = objects(m)) != 1; i++)
+      t_sleep_ms(50);
+    ASSERT_EQ(n, 1);
+  }
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  mproc_manager_free(m);
+}
+
+TEST(dead_clients_serve, 120, ALL) { dead_clients(0); }
+TEST(dead_clients_start, 120, ALL) { dead_clients(1); }
+
 /* --- against Python ------------------------------------------------------------------------- */
 
 #ifndef _WIN32
@@ -497,6 +559,29 @@ TEST(python313_serve, 180, PYTHON_ONCE) { against_python(13, 0, NULL); }
 TEST(python311_serve_tcp, 180, PYTHON_ONCE) { against_python(11, 0, "tcp:127.0.0.1:0"); }
 TEST(python311_start, 180, PYTHON_ALL) { against_python(11, 1, NULL); }
 TEST(python313_start, 180, PYTHON_ALL) { against_python(13, 1, NULL); }
+
+/* Python clients killed while holding proxies: their references are dropped (Python's own
+ * server keeps them until it stops). */
+TEST(python_killed_clients, 120, PYTHON_ONCE) {
+  char py[600];
+  if (!find_python(11, py, sizeof py))
+    t_skip("python3.11 is not installed");
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_serve(&m, NULL));
+  char args[700], key[200];
+  hexkey(m, key);
+  snprintf(args, sizeof args, "killed '%s' %s", mproc_manager_address(m), key);
+  for (int cycle = 0; cycle < 5; cycle++) {
+    char *out = run_script(py, args);
+    ASSERT_TRUE(strstr(out, "holding 4") != NULL);
+    free(out);
+    int64_t n = -1;
+    for (int i = 0; i < T_SLOW(100) && (n = objects(m)) != 0; i++)
+      t_sleep_ms(50);
+    ASSERT_EQ(n, 0);
+  }
+  mproc_manager_free(m);
+}
 
 /* A Python client blocked in Queue.get when the server shuts down gets an error. */
 TEST(python_blocked_shutdown, 120, PYTHON_ONCE) {

@@ -6,11 +6,14 @@
     mgr_client.py python                   start a Python SyncManager and use it
     mgr_client.py blocked ADDRESS HEXKEY   block in Queue.get; print what ends the wait
     mgr_client.py badkey ADDRESS           connect with a wrong key; print the error
+    mgr_client.py killed ADDRESS HEXKEY    hold proxies, then die by SIGKILL
 
 The C tests run "python" and "connect" and compare the outputs line by line: the C server must
 answer as Python's does."""
 import gc
 import multiprocessing
+import os
+import signal
 import queue
 import sys
 import threading
@@ -247,6 +250,12 @@ def main():
             print("got an item")
         except Exception as e:  # RuntimeError from the C server, EOFError from Python
             print("ended with", type(e).__name__)
+    elif mode == "killed":  # holds proxies and dies without a decref
+        m = connect(sys.argv[2], bytes.fromhex(sys.argv[3]))
+        held = [m.dict({"a": 1}), m.list([1]), m.Queue(), m.Lock()]
+        held[0]["l"] = held[1]
+        print("holding", len(held), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
     elif mode == "badkey":
         try:
             connect(sys.argv[2], b"wrong key")
