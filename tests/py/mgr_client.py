@@ -17,6 +17,7 @@ import signal
 import queue
 import sys
 import threading
+import time
 from multiprocessing.managers import RemoteError, SyncManager
 
 
@@ -202,6 +203,40 @@ def run_sync(m):
     step("barrier.timeout", lambda: bar2.wait(0.05))
     step("barrier.broken", lambda: (bar2.broken, bar2.wait()))
     step("barrier.reset", lambda: (bar2.reset(), bar2.broken)[1])
+    step("barrier.two", lambda: sorted(in_thread(lambda: bar2.wait(5), lambda: bar2.wait(5))))
+    step("barrier.reset_waiting", lambda: in_thread(lambda: bar2.wait(5), lambda: (
+        wait_until(lambda: bar2.n_waiting == 1), bar2.reset())[1]))
+    step("barrier.abort", lambda: (bar2.abort(), bar2.broken, bar2.n_waiting))
+    step("barrier.abort_wait", lambda: bar2.wait())
+    lk2 = m.Lock()
+    lk2.acquire()  # held here; the other thread waits until it is released
+    step("lock.two_threads", lambda: in_thread(lambda: lk2.acquire(True, 5), lambda: (
+        time.sleep(0.1), lk2.release())[1]))
+
+
+def in_thread(fn, here):
+    """fn() in another thread (its own connection), here() in this one: both results."""
+    out = []
+
+    def run():
+        try:
+            out.append(fn())
+        except Exception as e:
+            out.append(type(e).__name__)
+
+    t = threading.Thread(target=run)
+    t.start()
+    mine = here()
+    t.join(10)
+    return [mine] + out
+
+
+def wait_until(cond):
+    for _ in range(500):
+        if cond():
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def run_errors(m):
