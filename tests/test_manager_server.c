@@ -453,6 +453,66 @@ static void dead_clients(int started) {
 TEST(dead_clients_serve, 120, ALL) { dead_clients(0); }
 TEST(dead_clients_start, 120, ALL) { dead_clients(1); }
 
+/* --- many clients at once ------------------------------------------------------------------- */
+
+/* A child: 50 appends to the list through its own session, and a lock held around a
+ * read-modify-write of a dict counter (lost updates would show in the total). */
+static int busy_child(const mproc_args_t *a) {
+  const char *address, *lst, *d, *lk;
+  const void *key;
+  size_t keylen;
+  int64_t id;
+  C_OK(mproc_args_parse(a, "sysssl", &address, &key, &keylen, &lst, &d, &lk, &id));
+  mproc_conn_t *c;
+  char out[256];
+  C_OK(mproc_client(address, key, keylen, 10000, &c));
+  C_OK(call(c, NULL, "accept_connection", out, sizeof out, "s", "busy"));
+  for (int i = 0; i < 50; i++) {
+    C_OK(call(c, lst, "append", out, sizeof out, "l", id * 1000 + i));
+    C_OK(call(c, lk, "acquire", out, sizeof out, NULL));
+    C_TRUE(strcmp(out, "('#RETURN', True)") == 0);
+    C_OK(call(c, d, "get", out, sizeof out, "si", "n", 0));
+    int64_t n = strtoll(out + strlen("('#RETURN', "), NULL, 10);
+    C_OK(call(c, d, "__setitem__", out, sizeof out, "sl", "n", n + 1));
+    C_OK(call(c, lk, "release", out, sizeof out, NULL));
+    C_TRUE(strcmp(out, "('#RETURN', None)") == 0);
+  }
+  mproc_conn_free(c);
+  return 0;
+}
+
+TEST(many_clients, 180, ALL) {
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_start(&m, NULL));
+  const void *key;
+  size_t keylen;
+  ASSERT_OK(mproc_manager_authkey(m, &key, &keylen));
+  char lst[64], d[64], lk[64];
+  create(m, "list", lst, sizeof lst);
+  create(m, "dict", d, sizeof d);
+  create(m, "Lock", lk, sizeof lk);
+  enum { NPROC = 4 };
+  mproc_process_t *p[NPROC];
+  for (int i = 0; i < NPROC; i++) {
+    ASSERT_OK(mproc_process_newf(&p[i], busy_child, "sysssl", mproc_manager_address(m), key,
+                                 keylen, lst, d, lk, (int64_t)i));
+    ASSERT_OK(mproc_process_start(p[i]));
+  }
+  for (int i = 0; i < NPROC; i++) {
+    int code = -1;
+    ASSERT_OK(mproc_process_join(p[i], T_SLOW(60000)));
+    ASSERT_OK(mproc_process_exitcode(p[i], &code));
+    ASSERT_EQ(code, 0);
+    mproc_process_free(p[i]);
+  }
+  mproc_conn_t *c = session(m);
+  EXPECT_REPLY((c, lst, "__len__", O, NULL), "('#RETURN', 200)");
+  EXPECT_REPLY((c, d, "__getitem__", O, "s", "n"), "('#RETURN', 200)");
+  mproc_conn_free(c);
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  mproc_manager_free(m);
+}
+
 /* --- against Python ------------------------------------------------------------------------- */
 
 #ifndef _WIN32
@@ -582,6 +642,36 @@ TEST(python_killed_clients, 120, PYTHON_ONCE) {
   }
   mproc_manager_free(m);
 }
+
+/* Registered C types through Python's AutoProxy: methods, an exception, a '#PROXY' reply, the
+ * get_queue singleton. */
+static void python_custom(int started) {
+  char py[600];
+  if (!find_python(11, py, sizeof py))
+    t_skip("python3.11 is not installed");
+  mproc_args_t *sargs;
+  mproc_manager_options o = typed_opts(&sargs);
+  mproc_manager_t *m;
+  ASSERT_OK(started ? mproc_manager_start(&m, &o) : mproc_manager_serve(&m, &o));
+  mproc_args_free(sargs);
+  char args[700], key[200];
+  hexkey(m, key);
+  snprintf(args, sizeof args, "custom '%s' %s", mproc_manager_address(m), key);
+  char *out = run_script(py, args);
+  same_lines("counter.bump -> (1, 2)\n"
+             "counter.fail -> ValueError('g() failed',)\n"
+             "counter.str -> '<Counter object>'\n"
+             "counter.proxy -> ('AutoProxy[Counter]', 1, 2)\n"
+             "get_queue.same -> (None, 'x')\n"
+             "objects -> 3\n", /* k, other and the one queue */
+             out);
+  free(out);
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  mproc_manager_free(m);
+}
+
+TEST(python_custom_serve, 120, PYTHON_ONCE) { python_custom(0); }
+TEST(python_custom_start, 120, PYTHON_ALL) { python_custom(1); }
 
 /* A Python client blocked in Queue.get when the server shuts down gets an error. */
 TEST(python_blocked_shutdown, 120, PYTHON_ONCE) {

@@ -7,6 +7,7 @@
     mgr_client.py blocked ADDRESS HEXKEY   block in Queue.get; print what ends the wait
     mgr_client.py badkey ADDRESS           connect with a wrong key; print the error
     mgr_client.py killed ADDRESS HEXKEY    hold proxies, then die by SIGKILL
+    mgr_client.py custom ADDRESS HEXKEY    use the typeids the C test registers
 
 The C tests run "python" and "connect" and compare the outputs line by line: the C server must
 answer as Python's does."""
@@ -291,6 +292,19 @@ def main():
         held[0]["l"] = held[1]
         print("holding", len(held), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
+    elif mode == "custom":  # typeids the C test registers: Counter, get_queue
+        SyncManager.register("Counter")
+        SyncManager.register("get_queue")
+        m = connect(sys.argv[2], bytes.fromhex(sys.argv[3]))
+        k = m.Counter()
+        step("counter.bump", lambda: (k.bump(), k.bump()))
+        step("counter.fail", lambda: k.fail())
+        step("counter.str", lambda: str(k))
+        other = k.same()  # '#PROXY': a new Counter
+        step("counter.proxy", lambda: (type(other).__name__, other.bump(), other.bump()))
+        q1, q2 = m.get_queue(), m.get_queue()
+        step("get_queue.same", lambda: (q1.put("x"), q2.get(timeout=1)))
+        step("objects", lambda: m._number_of_objects())
     elif mode == "badkey":
         try:
             connect(sys.argv[2], b"wrong key")
