@@ -391,6 +391,25 @@ TEST(wrong_key, 30, ONCE) {
   mproc_manager_free(m);
 }
 
+/* max_connections: a second client is not served while the first holds the only slot; it is
+ * once the first leaves. */
+TEST(max_connections, 60, ONCE) {
+  mproc_manager_options o = local_opts();
+  o.max_connections = 1;
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_serve(&m, &o));
+  const void *key;
+  size_t keylen;
+  ASSERT_OK(mproc_manager_authkey(m, &key, &keylen));
+  mproc_conn_t *first = session(m), *second = NULL;
+  t_sleep_ms(300); /* the accepting thread is back to waiting for a free slot */
+  ASSERT_TRUE(mproc_client(mproc_manager_address(m), key, keylen, 500, &second) != 0);
+  mproc_conn_free(first);
+  ASSERT_OK(mproc_client(mproc_manager_address(m), key, keylen, T_SLOW(10000), &second));
+  mproc_conn_free(second);
+  mproc_manager_free(m);
+}
+
 /* --- clients that die holding references ------------------------------------------------- */
 
 /* A child: creates objects through one-shot connections, as Python clients do, and exits
