@@ -264,12 +264,20 @@ static int create(mgr_srv *s, const char *typeid, const mproc_args_t *args,
     mproc__mgr_reply_text(reply, MP_MGR_TRACEBACK, "KeyError: '%.200s'", typeid);
   if (t == NULL)
     return MPROC_ENOENT;
-  void *obj = t->single;
+  void *obj = NULL;
   mproc__clear_error_message();
-  int rc = obj != NULL ? 0 : t->t.create(args, kw, &obj, t->t.ctx);
-  if (rc == 0 && t->t.singleton && t->single == NULL)
-    t->single = obj;
-  if (rc == 0 && (rc = enter(s, t, obj, id, pid)) != 0 && t->single != obj && t->t.destroy)
+  int rc;
+  if (t->t.singleton) { /* made once, under the table lock so that two creates agree */
+    mproc__os_tlock_acquire(s->lock);
+    rc = t->single ? 0 : t->t.create(args, kw, &obj, t->t.ctx);
+    if (rc == 0 && t->single == NULL)
+      t->single = obj;
+    obj = t->single;
+    mproc__os_tlock_release(s->lock);
+  } else {
+    rc = t->t.create(args, kw, &obj, t->t.ctx);
+  }
+  if (rc == 0 && (rc = enter(s, t, obj, id, pid)) != 0 && !t->t.singleton && t->t.destroy)
     t->t.destroy(obj, t->t.ctx);
   if (rc != 0) {
     const char *m = mproc_last_error_message();

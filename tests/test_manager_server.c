@@ -161,6 +161,19 @@ TEST(serve_basic, 60, ONCE) {
   mproc_manager_free(NULL);
 }
 
+/* TCP: an explicit key; no host binds loopback. */
+TEST(serve_tcp, 60, ONCE) {
+  mproc_manager_options o = local_opts();
+  o.address = "tcp::0";
+  o.authkey = "tcp-key";
+  o.keylen = 7;
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_serve(&m, &o));
+  ASSERT_TRUE(strncmp(mproc_manager_address(m), "tcp:127.0.0.1:", 14) == 0);
+  exercise(m);
+  mproc_manager_free(m);
+}
+
 TEST(start_basic, 120, ALL) {
   mproc_manager_options o = local_opts();
   mproc_manager_t *m;
