@@ -369,9 +369,10 @@ TEST(hostile_frames, 60, ONCE) {
   for (int i = 0; i < 99; i++)
     deep[nd++] = 'a';
   deep[nd++] = '.';
-  const char *frames[] = {garbage, evil, deep};
-  size_t lens[] = {sizeof garbage - 1, sizeof evil - 1, nd};
-  for (int i = 0; i < 3; i++) {
+  static const char xml[] = "<?xml version='1.0'?><methodCall></methodCall>";
+  const char *frames[] = {garbage, evil, deep, xml};
+  size_t lens[] = {sizeof garbage - 1, sizeof evil - 1, nd, sizeof xml - 1};
+  for (int i = 0; i < 4; i++) {
     ASSERT_OK(mproc_conn_send_bytes(c, frames[i], lens[i], 0, lens[i]));
     void *r;
     size_t n;
@@ -393,6 +394,27 @@ TEST(hostile_frames, 60, ONCE) {
   create(m, "dict", d, sizeof d);
   EXPECT_REPLY((c, d, "__len__", O, NULL), "('#RETURN', 0)"); /* still served */
   mproc_conn_free(c);
+  mproc_manager_free(m);
+}
+
+/* A frame above max_message ends that connection only. */
+TEST(oversized_frame, 30, ONCE) {
+  mproc_manager_options o = local_opts();
+  o.max_message = 1024;
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_serve(&m, &o));
+  mproc_conn_t *c = session(m);
+  static char big[4096];
+  memset(big, 'x', sizeof big);
+  int rc = mproc_conn_send_bytes(c, big, sizeof big, 0, sizeof big);
+  ASSERT_TRUE(rc == 0 || rc == MPROC_EPEERGONE); /* the server may close before the body */
+  void *r = NULL;
+  size_t n;
+  rc = mproc_conn_recv_bytes(c, 1 << 20, T_SLOW(5000), &r, &n);
+  ASSERT_TRUE(rc == MPROC_EEOF || rc == MPROC_EPEERGONE);
+  mproc_conn_free(c);
+  char d[64];
+  create(m, "dict", d, sizeof d); /* others are still served */
   mproc_manager_free(m);
 }
 
