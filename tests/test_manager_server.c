@@ -567,6 +567,77 @@ TEST(many_clients, 180, ALL) {
   mproc_manager_free(m);
 }
 
+/* --- sync types across connections (runs under Wine too) -------------------------------------- */
+
+/* A child: waits for the event, then meets the parent at the barrier; exits with its index. */
+static int sync_child(const mproc_args_t *a) {
+  const char *address, *ev, *bar;
+  const void *key;
+  size_t keylen;
+  C_OK(mproc_args_parse(a, "syss", &address, &key, &keylen, &ev, &bar));
+  mproc_conn_t *c;
+  char out[256];
+  C_OK(mproc_client(address, key, keylen, 10000, &c));
+  C_OK(call(c, NULL, "accept_connection", out, sizeof out, "s", "child"));
+  C_OK(call(c, ev, "wait", out, sizeof out, "d", 30.0));
+  C_TRUE(strcmp(out, "('#RETURN', True)") == 0);
+  C_OK(call(c, bar, "wait", out, sizeof out, "d", 30.0));
+  mproc_conn_free(c);
+  return strcmp(out, "('#RETURN', 0)") == 0 ? 10 : strcmp(out, "('#RETURN', 1)") == 0 ? 11 : 1;
+}
+
+TEST(sync_across_connections, 120, ALL) {
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_start(&m, NULL));
+  const void *key;
+  size_t keylen;
+  ASSERT_OK(mproc_manager_authkey(m, &key, &keylen));
+  char ev[64], bar[64], rl[64], bs[64];
+  create(m, "Event", ev, sizeof ev);
+  char out[256];
+  server_fn(m, "create", out, sizeof out, "s", "Barrier"); /* parties missing: an error */
+  ASSERT_TRUE(strncmp(out, "('#TRACEBACK', ", 15) == 0);
+  mproc_conn_t *c = session(m), *c2 = session(m);
+  {
+    mproc_conn_t *k = dial(m);
+    ASSERT_OK(call(k, NULL, "create", out, sizeof out, "si", "Barrier", 2));
+    mproc_conn_free(k);
+    const char *p = strstr(out, "('#RETURN', ('") + 14;
+    size_t n = strcspn(p, "'");
+    memcpy(bar, p, n);
+    bar[n] = '\0';
+  }
+  mproc_process_t *p;
+  ASSERT_OK(mproc_process_newf(&p, sync_child, "syss", mproc_manager_address(m), key, keylen, ev,
+                               bar));
+  ASSERT_OK(mproc_process_start(p));
+  EXPECT_REPLY((c, ev, "is_set", O, NULL), "('#RETURN', False)");
+  t_sleep_ms(100);
+  EXPECT_REPLY((c, ev, "set", O, NULL), "('#RETURN', None)");
+  char mine[256];
+  ASSERT_OK(call(c, bar, "wait", mine, sizeof mine, "d", 30.0));
+  int code = -1;
+  ASSERT_OK(mproc_process_join(p, T_SLOW(30000)));
+  ASSERT_OK(mproc_process_exitcode(p, &code));
+  mproc_process_free(p);
+  ASSERT_TRUE((code == 10 && strcmp(mine, "('#RETURN', 1)") == 0) ||
+              (code == 11 && strcmp(mine, "('#RETURN', 0)") == 0));
+  /* RLock: owned by the thread serving c; c2's thread may not release it */
+  create(m, "RLock", rl, sizeof rl);
+  EXPECT_REPLY((c, rl, "acquire", O, NULL), "('#RETURN', True)");
+  EXPECT_REPLY((c2, rl, "acquire", O, "?d", 1, 0.05), "('#RETURN', False)");
+  EXPECT_REPLY((c2, rl, "release", O, NULL),
+               "('#ERROR', RuntimeError('cannot release un-acquired lock'))");
+  EXPECT_REPLY((c, rl, "release", O, NULL), "('#RETURN', None)");
+  create(m, "BoundedSemaphore", bs, sizeof bs);
+  EXPECT_REPLY((c2, bs, "release", O, NULL),
+               "('#ERROR', ValueError('Semaphore released too many times'))");
+  mproc_conn_free(c2);
+  mproc_conn_free(c);
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  mproc_manager_free(m);
+}
+
 /* --- against Python ------------------------------------------------------------------------- */
 
 #ifndef _WIN32
