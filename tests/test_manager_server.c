@@ -743,7 +743,9 @@ TEST(python312_serve, 180, PYTHON_ONCE) { against_python(12, 0, NULL); }
 TEST(python313_serve, 180, PYTHON_ONCE) { against_python(13, 0, NULL); }
 TEST(python311_serve_tcp, 180, PYTHON_ONCE) { against_python(11, 0, "tcp:127.0.0.1:0"); }
 TEST(python311_start, 180, PYTHON_ALL) { against_python(11, 1, NULL); }
+TEST(python312_start, 180, PYTHON_ALL) { against_python(12, 1, NULL); }
 TEST(python313_start, 180, PYTHON_ALL) { against_python(13, 1, NULL); }
+TEST(python313_serve_tcp, 180, PYTHON_ONCE) { against_python(13, 0, "tcp:127.0.0.1:0"); }
 
 /* Python clients killed while holding proxies: their references are dropped (Python's own
  * server keeps them until it stops). */
