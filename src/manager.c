@@ -241,13 +241,14 @@ int mproc_manager_start(mproc_manager_t **out, const mproc_manager_options *o) {
     o = &def;
   mproc_manager_t *m;
   int rc = new_handle(&m);
-  if (rc == 0 && (rc = choose_key(o, m->server)) == 0)
+  if (rc != 0)
+    return rc;
+  if ((rc = choose_key(o, m->server)) == 0)
     rc = launch(m->server, o);
   if (rc == 0 && (rc = open_session(m, o)) != 0)
     mproc_process_stop(m->server->proc, 1000);
   if (rc != 0) {
-    if (rc != MPROC_ENOMEM || m != NULL)
-      free_handle(m);
+    free_handle(m);
     return rc;
   }
   *out = m;

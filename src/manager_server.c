@@ -12,6 +12,7 @@
 #include "manager_server.h"
 #include "alloc.h"
 #include "atomics.h"
+#include "conn.h"
 #include "pickle.h"
 
 #define MGR_POLL_MS 100
@@ -21,7 +22,8 @@ struct mgr_conn {
   mgr_srv *s;
   mproc_conn_t *c;
   os_thread *th;
-  int done; /* under s->lock */
+  int64_t pid; /* the client process, 0 when unknown (TCP) */
+  int done;    /* under s->lock */
   mgr_conn *next;
 };
 
@@ -42,7 +44,8 @@ void mproc__mgr_srv_stop(mgr_srv *s) {
 /* --- one connection ------------------------------------------------------------------------ */
 
 /* Answers one request frame; 1 when it was accept_connection. */
-static int serve_frame(mgr_srv *s, mproc_conn_t *c, const void *buf, size_t n, int *sent) {
+static int serve_frame(mgr_srv *s, mgr_conn *k, const void *buf, size_t n, int *sent) {
+  mproc_conn_t *c = k->c;
   mproc_args_t *req = NULL, *reply = NULL;
   int accepted = 0;
   mp_pickle_limits lim = {s->max_message, 0, 0};
@@ -59,7 +62,7 @@ static int serve_frame(mgr_srv *s, mproc_conn_t *c, const void *buf, size_t n, i
                           m && *m && n > 0 && *(const char *)buf != '<'
                               ? m : "not a pickle (xmlrpclib serializer?)");
   } else {
-    mproc__mgr_handle(s, req, reply, &accepted);
+    mproc__mgr_handle(s, req, reply, &accepted, k->pid);
   }
   if (mproc_args_count(reply) == 0)
     mproc__mgr_reply_text(reply, MP_MGR_TRACEBACK, "MemoryError: out of memory");
@@ -85,7 +88,7 @@ static void conn_main(void *arg) {
     if (rc != 0)
       break;
     int sent;
-    kept |= serve_frame(s, k->c, buf, n, &sent);
+    kept |= serve_frame(s, k, buf, n, &sent);
     mproc_free(buf);
     if (sent != 0 || !kept || mproc__mgr_srv_stopping(s))
       break;
@@ -128,6 +131,8 @@ static void start_conn(mgr_srv *s, mproc_conn_t *c) {
   }
   k->s = s;
   k->c = c;
+  if (mproc__os_chan_peer_pid(mproc__conn_handle(c), &k->pid) != 0)
+    k->pid = 0;
   mproc__os_tlock_acquire(s->lock);
   s->nconns_live++;
   int rc = mproc__os_thread_start(conn_main, k, &k->th);
@@ -157,6 +162,7 @@ static void accept_main(void *arg) {
   mgr_srv *s = arg;
   while (room(s)) {
     reap(s, 0);
+    mproc__mgr_reap_peers(s);
     mproc_conn_t *c = NULL;
     int rc = mproc_listener_accept(s->listener, MGR_POLL_MS, &c);
     if (rc == 0)
@@ -312,6 +318,7 @@ void mproc__mgr_srv_free(mgr_srv *s) {
   mproc__os_tcond_free(s->state_cv);
   mproc__os_tlock_free(s->lock);
   mproc__free(s->types);
+  mproc__free(s->peers);
   mproc__free(s->address);
   mproc__free(s);
 }

@@ -21,6 +21,12 @@ typedef struct mgr_type {
   char single_id[24];
 } mgr_type;
 
+/* References one client process holds on an object. */
+typedef struct mgr_owner {
+  int64_t pid;
+  int64_t n;
+} mgr_owner;
+
 typedef struct mgr_obj {
   char id[24];
   uint64_t num;
@@ -30,6 +36,8 @@ typedef struct mgr_obj {
   int pins; /* calls using it now */
   int kept; /* a token naming it was stored by a client: kept at refcount 0 (Python's
                id_to_local_proxy_obj), until the server stops */
+  mgr_owner *owners; /* per client process, where the connection told its peer */
+  size_t nowners;
   struct mgr_obj *next; /* hash chain */
 } mgr_obj;
 
@@ -56,6 +64,11 @@ typedef struct mgr_srv {
   uint64_t next_id;
   os_thread *acceptor;
   mgr_conn *conns; /* live and finished connection threads */
+  struct mgr_peer {
+    int64_t pid;
+    uint64_t birth;
+  } *peers; /* client processes holding references, watched for their exit */
+  size_t npeers;
   unsigned nconns_live;
 } mgr_srv;
 
@@ -75,9 +88,13 @@ int mproc__mgr_srv_stopping(mgr_srv *s);
 /* --- manager_server_fn.c: registry, objects, dispatch --------------------------------------- */
 int mproc__mgr_register(mgr_srv *s, const mproc_manager_type *t);
 int mproc__mgr_register_builtins(mgr_srv *s);
-/* Serves one decoded request; appends the reply tuple (kind, result) to reply. *accepted
- * is set when the request was accept_connection. */
-void mproc__mgr_handle(mgr_srv *s, const mproc_args_t *req, mproc_args_t *reply, int *accepted);
+/* Serves one decoded request from process pid (0: unknown); appends the reply tuple (kind,
+ * result) to reply. *accepted is set when the request was accept_connection. */
+void mproc__mgr_handle(mgr_srv *s, const mproc_args_t *req, mproc_args_t *reply, int *accepted,
+                       int64_t pid);
+/* Drops the references of client processes that have exited (the accepting thread calls it
+ * between accepts). */
+void mproc__mgr_reap_peers(mgr_srv *s);
 void mproc__mgr_destroy_all(mgr_srv *s);
 
 /* --- manager_server_reply.c ----------------------------------------------------------------- */

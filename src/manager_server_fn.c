@@ -148,12 +148,50 @@ static void table_remove(mgr_srv *s, mgr_obj *o) {
 static void obj_release(mgr_obj *o) {
   if (o->type->single != o->obj && o->type->t.destroy)
     o->type->t.destroy(o->obj, o->type->t.ctx);
+  mproc__free(o->owners);
   mproc__free(o);
+}
+
+/* --- references per client process (s->lock held) --------------------------------------- */
+
+static void watch_peer(mgr_srv *s, int64_t pid) {
+  for (size_t i = 0; i < s->npeers; i++)
+    if (s->peers[i].pid == pid)
+      return;
+  struct mgr_peer *p = mproc__realloc(s->peers, (s->npeers + 1) * sizeof *p);
+  if (p == NULL)
+    return; /* unwatched: its references stay until decref, as in Python */
+  s->peers = p;
+  s->peers[s->npeers].pid = pid;
+  s->peers[s->npeers++].birth = mproc__os_pid_birth(pid);
+}
+
+/* Counts delta references of process pid on o (pid 0: unknown, nothing counted). */
+static void attribute(mgr_srv *s, mgr_obj *o, int64_t pid, int64_t delta) {
+  if (pid <= 0)
+    return;
+  size_t i = 0;
+  while (i < o->nowners && o->owners[i].pid != pid)
+    i++;
+  if (i == o->nowners) {
+    if (delta < 0)
+      return;
+    mgr_owner *w = mproc__realloc(o->owners, (o->nowners + 1) * sizeof *w);
+    if (w == NULL)
+      return;
+    o->owners = w;
+    o->owners[o->nowners].pid = pid;
+    o->owners[o->nowners++].n = 0;
+    watch_peer(s, pid);
+  }
+  o->owners[i].n += delta;
+  if (o->owners[i].n <= 0)
+    o->owners[i] = o->owners[--o->nowners];
 }
 
 static void unpin(mgr_srv *s, mgr_obj *o) {
   mproc__os_tlock_acquire(s->lock);
-  int gone = --o->pins == 0 && o->refs <= 0;
+  int gone = --o->pins == 0 && o->refs <= 0 && !o->kept;
   mproc__os_tlock_release(s->lock);
   if (gone)
     obj_release(o);
@@ -187,7 +225,7 @@ static int exposed_tuple(const mgr_type *t, mproc_args_t *out) {
 }
 
 /* A new entry with one reference for obj (or one more reference to the singleton's entry). */
-static int enter(mgr_srv *s, mgr_type *t, void *obj, char id[24]) {
+static int enter(mgr_srv *s, mgr_type *t, void *obj, char id[24], int64_t pid) {
   mproc__os_tlock_acquire(s->lock);
   int rc = 0;
   mgr_obj *o = t->single_id[0] ? find_obj(s, t->single_id) : NULL;
@@ -206,15 +244,18 @@ static int enter(mgr_srv *s, mgr_type *t, void *obj, char id[24]) {
     else if (t->t.singleton)
       memcpy(t->single_id, o->id, sizeof o->id);
   }
-  if (rc == 0)
+  if (rc == 0) {
+    attribute(s, o, pid, 1);
     memcpy(id, o->id, 24);
+  }
   mproc__os_tlock_release(s->lock);
   return rc;
 }
 
 /* Python's Server.create: 0 with id, or an error already written as a reply. */
 static int create(mgr_srv *s, const char *typeid, const mproc_args_t *args,
-                  const mproc_args_t *kw, mproc_args_t *reply, char id[24], mgr_type **type) {
+                  const mproc_args_t *kw, mproc_args_t *reply, char id[24], mgr_type **type,
+                  int64_t pid) {
   mgr_type *t = find_type(s, typeid);
   if (t == NULL && (strcmp(typeid, "Pool") == 0 || strcmp(typeid, "AsyncResult") == 0))
     mproc__mgr_reply_text(reply, MP_MGR_TRACEBACK,
@@ -223,12 +264,20 @@ static int create(mgr_srv *s, const char *typeid, const mproc_args_t *args,
     mproc__mgr_reply_text(reply, MP_MGR_TRACEBACK, "KeyError: '%.200s'", typeid);
   if (t == NULL)
     return MPROC_ENOENT;
-  void *obj = t->single;
+  void *obj = NULL;
   mproc__clear_error_message();
-  int rc = obj != NULL ? 0 : t->t.create(args, kw, &obj, t->t.ctx);
-  if (rc == 0 && t->t.singleton && t->single == NULL)
-    t->single = obj;
-  if (rc == 0 && (rc = enter(s, t, obj, id)) != 0 && t->single != obj && t->t.destroy)
+  int rc;
+  if (t->t.singleton) { /* made once, under the table lock so that two creates agree */
+    mproc__os_tlock_acquire(s->lock);
+    rc = t->single ? 0 : t->t.create(args, kw, &obj, t->t.ctx);
+    if (rc == 0 && t->single == NULL)
+      t->single = obj;
+    obj = t->single;
+    mproc__os_tlock_release(s->lock);
+  } else {
+    rc = t->t.create(args, kw, &obj, t->t.ctx);
+  }
+  if (rc == 0 && (rc = enter(s, t, obj, id, pid)) != 0 && !t->t.singleton && t->t.destroy)
     t->t.destroy(obj, t->t.ctx);
   if (rc != 0) {
     const char *m = mproc_last_error_message();
@@ -241,7 +290,7 @@ static int create(mgr_srv *s, const char *typeid, const mproc_args_t *args,
 }
 
 static void reply_create(mgr_srv *s, const mproc_args_t *args, const mproc_args_t *kw,
-                         mproc_args_t *reply) {
+                         mproc_args_t *reply, int64_t pid) {
   const char *typeid;
   mproc_args_t *rest = NULL, *pair = NULL;
   if (mproc_args_get_str(args, 0, &typeid) != 0) {
@@ -251,7 +300,7 @@ static void reply_create(mgr_srv *s, const mproc_args_t *args, const mproc_args_
   char id[24];
   mgr_type *t;
   if (mproc_args_new(&rest) != 0 || mproc__args_extend(rest, args, 1) != 0 ||
-      create(s, typeid, rest, kw, reply, id, &t) != 0) {
+      create(s, typeid, rest, kw, reply, id, &t, pid) != 0) {
     mproc_args_free(rest);
     return;
   }
@@ -269,7 +318,8 @@ static void reply_create(mgr_srv *s, const mproc_args_t *args, const mproc_args_
 
 /* --- refcounts and the other server functions --------------------------------------------- */
 
-static void reply_ref(mgr_srv *s, const mproc_args_t *args, mproc_args_t *reply, int delta) {
+static void reply_ref(mgr_srv *s, const mproc_args_t *args, mproc_args_t *reply, int delta,
+                      int64_t pid) {
   const char *id;
   if (mproc_args_get_str(args, 0, &id) != 0) {
     mproc__mgr_reply_text(reply, MP_MGR_TRACEBACK, "TypeError: an id is needed");
@@ -280,6 +330,7 @@ static void reply_ref(mgr_srv *s, const mproc_args_t *args, mproc_args_t *reply,
   mgr_obj *o = find_obj(s, id);
   if (o != NULL) {
     o->refs += delta;
+    attribute(s, o, pid, delta);
     if (o->refs < 0 && o->kept)
       o->refs = 0;
     if (o->refs <= 0 && !o->kept) {
@@ -356,13 +407,13 @@ static void reply_count(mgr_srv *s, mproc_args_t *reply) {
 }
 
 static void server_fn(mgr_srv *s, const char *name, const mproc_args_t *args,
-                      const mproc_args_t *kw, mproc_args_t *reply, int *accepted) {
+                      const mproc_args_t *kw, mproc_args_t *reply, int *accepted, int64_t pid) {
   if (strcmp(name, "create") == 0)
-    reply_create(s, args, kw, reply);
+    reply_create(s, args, kw, reply, pid);
   else if (strcmp(name, "incref") == 0)
-    reply_ref(s, args, reply, 1);
+    reply_ref(s, args, reply, 1, pid);
   else if (strcmp(name, "decref") == 0)
-    reply_ref(s, args, reply, -1);
+    reply_ref(s, args, reply, -1, pid);
   else if (strcmp(name, "get_methods") == 0)
     reply_methods(s, args, reply);
   else if (strcmp(name, "debug_info") == 0)
@@ -421,10 +472,10 @@ static void fallback(mgr_obj *o, const char *method, mproc_args_t *reply) {
 
 /* '#PROXY' (exposed, Token) for a method in method_to_typeid: its result becomes an object. */
 static void reply_proxy(mgr_srv *s, const char *typeid, const mproc_args_t *res,
-                        mproc_args_t *reply) {
+                        mproc_args_t *reply, int64_t pid) {
   char id[24];
   mgr_type *t;
-  if (create(s, typeid, res, NULL, reply, id, &t) != 0)
+  if (create(s, typeid, res, NULL, reply, id, &t, pid) != 0)
     return;
   mproc_args_t *pair, *one = NULL;
   int rc = mproc_args_new(&pair);
@@ -437,7 +488,8 @@ static void reply_proxy(mgr_srv *s, const char *typeid, const mproc_args_t *res,
 }
 
 static void call_method(mgr_srv *s, mgr_obj *o, const mproc_manager_method *m,
-                        const mproc_args_t *args, const mproc_args_t *kw, mproc_args_t *reply) {
+                        const mproc_args_t *args, const mproc_args_t *kw, mproc_args_t *reply,
+                        int64_t pid) {
   mproc_args_t *res;
   if (mproc_args_new(&res) != 0)
     return;
@@ -452,7 +504,7 @@ static void call_method(mgr_srv *s, mgr_obj *o, const mproc_manager_method *m,
       mproc__mgr_reply_item(reply, MP_MGR_ERROR, e, 0);
     mproc_args_free(e);
   } else if (m->returns_typeid != NULL) {
-    reply_proxy(s, m->returns_typeid, res, reply);
+    reply_proxy(s, m->returns_typeid, res, reply, pid);
   } else {
     mproc__mgr_reply_item(reply, MP_MGR_RETURN, res, 0);
   }
@@ -522,7 +574,7 @@ static void keep_stored(mgr_srv *s, const mproc_args_t *args, const mproc_args_t
 }
 
 static void object_call(mgr_srv *s, const char *id, const char *method, const mproc_args_t *args,
-                        const mproc_args_t *kw, mproc_args_t *reply) {
+                        const mproc_args_t *kw, mproc_args_t *reply, int64_t pid) {
   mproc__os_tlock_acquire(s->lock);
   mgr_obj *o = find_obj(s, id);
   if (o != NULL)
@@ -540,7 +592,7 @@ static void object_call(mgr_srv *s, const char *id, const char *method, const mp
   if (m != NULL)
     keep_stored(s, args, kw);
   if (m != NULL)
-    call_method(s, o, m, args, kw, reply);
+    call_method(s, o, m, args, kw, reply, pid);
   else
     fallback(o, method, reply);
   unpin(s, o);
@@ -571,17 +623,65 @@ static int parse(const mproc_args_t *req, request *r) {
   return 0;
 }
 
-void mproc__mgr_handle(mgr_srv *s, const mproc_args_t *req, mproc_args_t *reply, int *accepted) {
+void mproc__mgr_handle(mgr_srv *s, const mproc_args_t *req, mproc_args_t *reply, int *accepted,
+                       int64_t pid) {
   request r;
   *accepted = 0;
   if (parse(req, &r) != 0)
     mproc__mgr_reply_text(reply, MP_MGR_TRACEBACK,
                           "ValueError: a request is a tuple (ident, methodname, args, kwds)");
   else if (r.ident == NULL)
-    server_fn(s, r.method, r.args, r.kw, reply, accepted);
+    server_fn(s, r.method, r.args, r.kw, reply, accepted, pid);
   else
-    object_call(s, r.ident, r.method, r.args, r.kw, reply);
+    object_call(s, r.ident, r.method, r.args, r.kw, reply, pid);
   mproc_args_free(r.kw);
   mproc_args_free(r.args);
   mproc_args_free(r.tuple);
+}
+
+/* --- client processes that died ------------------------------------------------------------ */
+
+/* Drops every reference pid held (s->lock held); objects left without references are added
+ * to the list *gone (released by the caller, outside the lock). */
+static void drop_peer(mgr_srv *s, int64_t pid, mgr_obj **gone) {
+  for (size_t i = 0; i < s->tcap; i++)
+    for (mgr_obj *o = s->table[i], *next; o; o = next) {
+      next = o->next;
+      for (size_t k = 0; k < o->nowners; k++)
+        if (o->owners[k].pid == pid) {
+          o->refs -= o->owners[k].n;
+          o->owners[k] = o->owners[--o->nowners];
+          break;
+        }
+      if (o->refs <= 0 && !o->kept) {
+        table_remove(s, o);
+        if (o->pins == 0) {
+          o->next = *gone;
+          *gone = o;
+        }
+      } else if (o->refs < 0) {
+        o->refs = 0;
+      }
+    }
+}
+
+void mproc__mgr_reap_peers(mgr_srv *s) {
+  mgr_obj *gone = NULL;
+  mproc__os_tlock_acquire(s->lock);
+  for (size_t i = 0; i < s->npeers;) {
+    struct mgr_peer *p = &s->peers[i];
+    uint64_t birth = mproc__os_pid_birth(p->pid);
+    if (mproc__os_pid_alive(p->pid) && (birth == 0 || p->birth == 0 || birth == p->birth)) {
+      i++;
+      continue;
+    }
+    drop_peer(s, p->pid, &gone);
+    s->peers[i] = s->peers[--s->npeers];
+  }
+  mproc__os_tlock_release(s->lock);
+  while (gone != NULL) {
+    mgr_obj *next = gone->next;
+    obj_release(gone);
+    gone = next;
+  }
 }

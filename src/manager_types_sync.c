@@ -357,7 +357,8 @@ static const mproc_manager_method event_methods[] = {{"is_set", e_is_set, NULL, 
 typedef struct mbarrier {
   int64_t parties, count;
   int64_t timeout_ms; /* default for wait() */
-  uint64_t generation;
+  uint64_t released;  /* rounds completed */
+  uint64_t epoch;     /* resets: waiters of a reset round see it broken */
   int broken;
 } mbarrier;
 
@@ -390,6 +391,22 @@ static int broken(mproc_args_t *res) {
   return mproc_manager_raise(res, "threading", "BrokenBarrierError", NULL);
 }
 
+/* Waits for the round to complete (gil held): 0, MPROC_EBROKEN (aborted, reset, timed out)
+ * or MPROC_ECLOSED. */
+static int b_round(mbarrier *b, mgr_srv *s, int64_t deadline) {
+  uint64_t released = b->released, epoch = b->epoch;
+  int rc = 0;
+  while (rc == 0 && b->released == released && b->epoch == epoch && !b->broken)
+    rc = mproc__mgr_wait(s, deadline);
+  if (b->released != released)
+    return 0;
+  if (b->epoch == epoch && !b->broken) { /* our timeout (or stop) breaks it for everyone */
+    b->broken = 1;
+    MGR_WAKE(s);
+  }
+  return rc == MPROC_ECLOSED ? rc : MPROC_EBROKEN;
+}
+
 MGR_METHOD(b_wait) {
   mbarrier *b = obj;
   mgr_val t;
@@ -401,24 +418,14 @@ MGR_METHOD(b_wait) {
   MGR_LOCK(ctx);
   int rc = 0;
   int64_t index = b->count;
-  uint64_t gen = b->generation;
   if (b->broken) {
     rc = MPROC_EBROKEN;
   } else if (++b->count == b->parties) {
     b->count = 0;
-    b->generation++;
+    b->released++;
     MGR_WAKE(ctx);
   } else {
-    while (rc == 0 && b->generation == gen && !b->broken)
-      rc = mproc__mgr_wait(ctx, deadline);
-    if (b->generation == gen) { /* timed out, stopped or broken: the barrier breaks */
-      b->broken = 1;
-      b->count = 0;
-      MGR_WAKE(ctx);
-      rc = rc == MPROC_ECLOSED ? rc : MPROC_EBROKEN;
-    } else {
-      rc = 0;
-    }
+    rc = b_round(b, ctx, deadline);
   }
   MGR_UNLOCK(ctx);
   if (rc == MPROC_ECLOSED)
@@ -440,13 +447,10 @@ MGR_METHOD(b_reset) {
   mbarrier *b = obj;
   (void)a, (void)kw, (void)res;
   MGR_LOCK(ctx);
-  if (b->count > 0) { /* waiters in the current round see it broken */
-    b->broken = 1;
-    MGR_WAKE(ctx);
-  }
-  b->generation++;
+  b->epoch++; /* waiters of this round get BrokenBarrierError */
   b->count = 0;
   b->broken = 0;
+  MGR_WAKE(ctx);
   MGR_UNLOCK(ctx);
   return 0;
 }

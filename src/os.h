@@ -303,4 +303,9 @@ void mproc__os_listener_close(os_listener *l);
  * pipe). */
 int mproc__os_connect(const os_addr *a, int64_t deadline, os_handle *out);
 
+/* The process at the other end of an accepted local connection (Linux: SO_PEERCRED, macOS:
+ * LOCAL_PEERPID, Windows: the named pipe's client process): 0 and *pid, or MPROC_ENOTSUP
+ * where it cannot be told (TCP, other systems). */
+int mproc__os_chan_peer_pid(os_handle h, int64_t *pid);
+
 #endif /* MPROC_OS_H */

@@ -161,6 +161,19 @@ TEST(serve_basic, 60, ONCE) {
   mproc_manager_free(NULL);
 }
 
+/* TCP: an explicit key; no host binds loopback. */
+TEST(serve_tcp, 60, ONCE) {
+  mproc_manager_options o = local_opts();
+  o.address = "tcp::0";
+  o.authkey = "tcp-key";
+  o.keylen = 7;
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_serve(&m, &o));
+  ASSERT_TRUE(strncmp(mproc_manager_address(m), "tcp:127.0.0.1:", 14) == 0);
+  exercise(m);
+  mproc_manager_free(m);
+}
+
 TEST(start_basic, 120, ALL) {
   mproc_manager_options o = local_opts();
   mproc_manager_t *m;
@@ -356,9 +369,10 @@ TEST(hostile_frames, 60, ONCE) {
   for (int i = 0; i < 99; i++)
     deep[nd++] = 'a';
   deep[nd++] = '.';
-  const char *frames[] = {garbage, evil, deep};
-  size_t lens[] = {sizeof garbage - 1, sizeof evil - 1, nd};
-  for (int i = 0; i < 3; i++) {
+  static const char xml[] = "<?xml version='1.0'?><methodCall></methodCall>";
+  const char *frames[] = {garbage, evil, deep, xml};
+  size_t lens[] = {sizeof garbage - 1, sizeof evil - 1, nd, sizeof xml - 1};
+  for (int i = 0; i < 4; i++) {
     ASSERT_OK(mproc_conn_send_bytes(c, frames[i], lens[i], 0, lens[i]));
     void *r;
     size_t n;
@@ -383,11 +397,244 @@ TEST(hostile_frames, 60, ONCE) {
   mproc_manager_free(m);
 }
 
+/* A frame above max_message ends that connection only. */
+TEST(oversized_frame, 30, ONCE) {
+  mproc_manager_options o = local_opts();
+  o.max_message = 1024;
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_serve(&m, &o));
+  mproc_conn_t *c = session(m);
+  static char big[4096];
+  memset(big, 'x', sizeof big);
+  int rc = mproc_conn_send_bytes(c, big, sizeof big, 0, sizeof big);
+  ASSERT_TRUE(rc == 0 || rc == MPROC_EPEERGONE); /* the server may close before the body */
+  void *r = NULL;
+  size_t n;
+  rc = mproc_conn_recv_bytes(c, 1 << 20, T_SLOW(5000), &r, &n);
+  ASSERT_TRUE(rc == MPROC_EEOF || rc == MPROC_EPEERGONE);
+  mproc_conn_free(c);
+  char d[64];
+  create(m, "dict", d, sizeof d); /* others are still served */
+  mproc_manager_free(m);
+}
+
 TEST(wrong_key, 30, ONCE) {
   mproc_manager_t *m;
   ASSERT_OK(mproc_manager_serve(&m, NULL));
   mproc_conn_t *c = NULL;
   ASSERT_RC(mproc_client(mproc_manager_address(m), "wrong", 5, T_SLOW(10000), &c), MPROC_EAUTH);
+  mproc_manager_free(m);
+}
+
+/* max_connections: a second client is not served while the first holds the only slot; it is
+ * once the first leaves. */
+TEST(max_connections, 60, ONCE) {
+  mproc_manager_options o = local_opts();
+  o.max_connections = 1;
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_serve(&m, &o));
+  const void *key;
+  size_t keylen;
+  ASSERT_OK(mproc_manager_authkey(m, &key, &keylen));
+  mproc_conn_t *first = session(m), *second = NULL;
+  t_sleep_ms(300); /* the accepting thread is back to waiting for a free slot */
+  ASSERT_TRUE(mproc_client(mproc_manager_address(m), key, keylen, 500, &second) != 0);
+  mproc_conn_free(first);
+  ASSERT_OK(mproc_client(mproc_manager_address(m), key, keylen, T_SLOW(10000), &second));
+  mproc_conn_free(second);
+  mproc_manager_free(m);
+}
+
+/* --- clients that die holding references ------------------------------------------------- */
+
+/* A child: creates objects through one-shot connections, as Python clients do, and exits
+ * without a decref. */
+static int leaky_child(const mproc_args_t *a) {
+  const char *address;
+  const void *key;
+  size_t keylen;
+  C_OK(mproc_args_get_str(a, 0, &address));
+  C_OK(mproc_args_get_bytes(a, 1, &key, &keylen));
+  const char *types[] = {"dict", "list", "Queue"};
+  for (int i = 0; i < 3; i++) {
+    mproc_conn_t *c;
+    char out[512];
+    C_OK(mproc_client(address, key, keylen, 10000, &c));
+    C_OK(call(c, NULL, "create", out, sizeof out, "s", types[i]));
+    C_TRUE(strncmp(out, "('#RETURN', ('", 14) == 0);
+    mproc_conn_free(c);
+  }
+  return 0;
+}
+
+static int64_t objects(mproc_manager_t *m) {
+  char out[256];
+  server_fn(m, "number_of_objects", out, sizeof out, NULL, NULL);
+  H_TRUE(strncmp(out, "('#RETURN', ", 12) == 0);
+  return strtoll(out + 12, NULL, 10);
+}
+
+/* number_of_objects stays flat over cycles of children that die holding references: the
+ * server drops what an exited process held (unix sockets and named pipes tell the peer). */
+static void dead_clients(int started) {
+  mproc_manager_t *m;
+  ASSERT_OK(started ? mproc_manager_start(&m, NULL) : mproc_manager_serve(&m, NULL));
+  const void *key;
+  size_t keylen;
+  ASSERT_OK(mproc_manager_authkey(m, &key, &keylen));
+  char d[64];
+  create(m, "dict", d, sizeof d); /* ours: this process lives on, so it stays */
+  for (int cycle = 0; cycle < 5; cycle++) {
+    mproc_process_t *p;
+    ASSERT_OK(mproc_process_newf(&p, leaky_child, "sy", mproc_manager_address(m), key, keylen));
+    ASSERT_OK(mproc_process_allow_fork_with_threads(p, 1)); /* server threads: the child only
+                                                               connects to them */
+    ASSERT_OK(mproc_process_start(p));
+    ASSERT_OK(mproc_process_join(p, T_SLOW(30000)));
+    int code = -1;
+    ASSERT_OK(mproc_process_exitcode(p, &code));
+    ASSERT_EQ(code, 0);
+    mproc_process_free(p);
+    int64_t n = 0;
+    for (int i = 0; i < T_SLOW(100) && (n = objects(m)) != 1; i++)
+      t_sleep_ms(50);
+    ASSERT_EQ(n, 1);
+  }
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  mproc_manager_free(m);
+}
+
+TEST(dead_clients_serve, 120, ALL) { dead_clients(0); }
+TEST(dead_clients_start, 120, ALL) { dead_clients(1); }
+
+/* --- many clients at once ------------------------------------------------------------------- */
+
+/* A child: 50 appends to the list through its own session, and a lock held around a
+ * read-modify-write of a dict counter (lost updates would show in the total). */
+static int busy_child(const mproc_args_t *a) {
+  const char *address, *lst, *d, *lk;
+  const void *key;
+  size_t keylen;
+  int64_t id;
+  C_OK(mproc_args_parse(a, "sysssl", &address, &key, &keylen, &lst, &d, &lk, &id));
+  mproc_conn_t *c;
+  char out[256];
+  C_OK(mproc_client(address, key, keylen, 10000, &c));
+  C_OK(call(c, NULL, "accept_connection", out, sizeof out, "s", "busy"));
+  for (int i = 0; i < 50; i++) {
+    C_OK(call(c, lst, "append", out, sizeof out, "l", id * 1000 + i));
+    C_OK(call(c, lk, "acquire", out, sizeof out, NULL));
+    C_TRUE(strcmp(out, "('#RETURN', True)") == 0);
+    C_OK(call(c, d, "get", out, sizeof out, "si", "n", 0));
+    int64_t n = strtoll(out + strlen("('#RETURN', "), NULL, 10);
+    C_OK(call(c, d, "__setitem__", out, sizeof out, "sl", "n", n + 1));
+    C_OK(call(c, lk, "release", out, sizeof out, NULL));
+    C_TRUE(strcmp(out, "('#RETURN', None)") == 0);
+  }
+  mproc_conn_free(c);
+  return 0;
+}
+
+TEST(many_clients, 180, ALL) {
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_start(&m, NULL));
+  const void *key;
+  size_t keylen;
+  ASSERT_OK(mproc_manager_authkey(m, &key, &keylen));
+  char lst[64], d[64], lk[64];
+  create(m, "list", lst, sizeof lst);
+  create(m, "dict", d, sizeof d);
+  create(m, "Lock", lk, sizeof lk);
+  enum { NPROC = 4 };
+  mproc_process_t *p[NPROC];
+  for (int i = 0; i < NPROC; i++) {
+    ASSERT_OK(mproc_process_newf(&p[i], busy_child, "sysssl", mproc_manager_address(m), key,
+                                 keylen, lst, d, lk, (int64_t)i));
+    ASSERT_OK(mproc_process_start(p[i]));
+  }
+  for (int i = 0; i < NPROC; i++) {
+    int code = -1;
+    ASSERT_OK(mproc_process_join(p[i], T_SLOW(60000)));
+    ASSERT_OK(mproc_process_exitcode(p[i], &code));
+    ASSERT_EQ(code, 0);
+    mproc_process_free(p[i]);
+  }
+  mproc_conn_t *c = session(m);
+  EXPECT_REPLY((c, lst, "__len__", O, NULL), "('#RETURN', 200)");
+  EXPECT_REPLY((c, d, "__getitem__", O, "s", "n"), "('#RETURN', 200)");
+  mproc_conn_free(c);
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  mproc_manager_free(m);
+}
+
+/* --- sync types across connections (runs under Wine too) -------------------------------------- */
+
+/* A child: waits for the event, then meets the parent at the barrier; exits with its index. */
+static int sync_child(const mproc_args_t *a) {
+  const char *address, *ev, *bar;
+  const void *key;
+  size_t keylen;
+  C_OK(mproc_args_parse(a, "syss", &address, &key, &keylen, &ev, &bar));
+  mproc_conn_t *c;
+  char out[256];
+  C_OK(mproc_client(address, key, keylen, 10000, &c));
+  C_OK(call(c, NULL, "accept_connection", out, sizeof out, "s", "child"));
+  C_OK(call(c, ev, "wait", out, sizeof out, "d", 30.0));
+  C_TRUE(strcmp(out, "('#RETURN', True)") == 0);
+  C_OK(call(c, bar, "wait", out, sizeof out, "d", 30.0));
+  mproc_conn_free(c);
+  return strcmp(out, "('#RETURN', 0)") == 0 ? 10 : strcmp(out, "('#RETURN', 1)") == 0 ? 11 : 1;
+}
+
+TEST(sync_across_connections, 120, ALL) {
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_start(&m, NULL));
+  const void *key;
+  size_t keylen;
+  ASSERT_OK(mproc_manager_authkey(m, &key, &keylen));
+  char ev[64], bar[64], rl[64], bs[64];
+  create(m, "Event", ev, sizeof ev);
+  char out[256];
+  server_fn(m, "create", out, sizeof out, "s", "Barrier"); /* parties missing: an error */
+  ASSERT_TRUE(strncmp(out, "('#TRACEBACK', ", 15) == 0);
+  mproc_conn_t *c = session(m), *c2 = session(m);
+  {
+    mproc_conn_t *k = dial(m);
+    ASSERT_OK(call(k, NULL, "create", out, sizeof out, "si", "Barrier", 2));
+    mproc_conn_free(k);
+    const char *p = strstr(out, "('#RETURN', ('") + 14;
+    size_t n = strcspn(p, "'");
+    memcpy(bar, p, n);
+    bar[n] = '\0';
+  }
+  mproc_process_t *p;
+  ASSERT_OK(mproc_process_newf(&p, sync_child, "syss", mproc_manager_address(m), key, keylen, ev,
+                               bar));
+  ASSERT_OK(mproc_process_start(p));
+  EXPECT_REPLY((c, ev, "is_set", O, NULL), "('#RETURN', False)");
+  t_sleep_ms(100);
+  EXPECT_REPLY((c, ev, "set", O, NULL), "('#RETURN', None)");
+  char mine[256];
+  ASSERT_OK(call(c, bar, "wait", mine, sizeof mine, "d", 30.0));
+  int code = -1;
+  ASSERT_OK(mproc_process_join(p, T_SLOW(30000)));
+  ASSERT_OK(mproc_process_exitcode(p, &code));
+  mproc_process_free(p);
+  ASSERT_TRUE((code == 10 && strcmp(mine, "('#RETURN', 1)") == 0) ||
+              (code == 11 && strcmp(mine, "('#RETURN', 0)") == 0));
+  /* RLock: owned by the thread serving c; c2's thread may not release it */
+  create(m, "RLock", rl, sizeof rl);
+  EXPECT_REPLY((c, rl, "acquire", O, NULL), "('#RETURN', True)");
+  EXPECT_REPLY((c2, rl, "acquire", O, "?d", 1, 0.05), "('#RETURN', False)");
+  EXPECT_REPLY((c2, rl, "release", O, NULL),
+               "('#ERROR', RuntimeError('cannot release un-acquired lock'))");
+  EXPECT_REPLY((c, rl, "release", O, NULL), "('#RETURN', None)");
+  create(m, "BoundedSemaphore", bs, sizeof bs);
+  EXPECT_REPLY((c2, bs, "release", O, NULL),
+               "('#ERROR', ValueError('Semaphore released too many times'))");
+  mproc_conn_free(c2);
+  mproc_conn_free(c);
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
   mproc_manager_free(m);
 }
 
@@ -496,7 +743,62 @@ TEST(python312_serve, 180, PYTHON_ONCE) { against_python(12, 0, NULL); }
 TEST(python313_serve, 180, PYTHON_ONCE) { against_python(13, 0, NULL); }
 TEST(python311_serve_tcp, 180, PYTHON_ONCE) { against_python(11, 0, "tcp:127.0.0.1:0"); }
 TEST(python311_start, 180, PYTHON_ALL) { against_python(11, 1, NULL); }
+TEST(python312_start, 180, PYTHON_ALL) { against_python(12, 1, NULL); }
 TEST(python313_start, 180, PYTHON_ALL) { against_python(13, 1, NULL); }
+TEST(python313_serve_tcp, 180, PYTHON_ONCE) { against_python(13, 0, "tcp:127.0.0.1:0"); }
+
+/* Python clients killed while holding proxies: their references are dropped (Python's own
+ * server keeps them until it stops). */
+TEST(python_killed_clients, 120, PYTHON_ONCE) {
+  char py[600];
+  if (!find_python(11, py, sizeof py))
+    t_skip("python3.11 is not installed");
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_serve(&m, NULL));
+  char args[700], key[200];
+  hexkey(m, key);
+  snprintf(args, sizeof args, "killed '%s' %s", mproc_manager_address(m), key);
+  for (int cycle = 0; cycle < 5; cycle++) {
+    char *out = run_script(py, args);
+    ASSERT_TRUE(strstr(out, "holding 4") != NULL);
+    free(out);
+    int64_t n = -1;
+    for (int i = 0; i < T_SLOW(100) && (n = objects(m)) != 0; i++)
+      t_sleep_ms(50);
+    ASSERT_EQ(n, 0);
+  }
+  mproc_manager_free(m);
+}
+
+/* Registered C types through Python's AutoProxy: methods, an exception, a '#PROXY' reply, the
+ * get_queue singleton. */
+static void python_custom(int started) {
+  char py[600];
+  if (!find_python(11, py, sizeof py))
+    t_skip("python3.11 is not installed");
+  mproc_args_t *sargs;
+  mproc_manager_options o = typed_opts(&sargs);
+  mproc_manager_t *m;
+  ASSERT_OK(started ? mproc_manager_start(&m, &o) : mproc_manager_serve(&m, &o));
+  mproc_args_free(sargs);
+  char args[700], key[200];
+  hexkey(m, key);
+  snprintf(args, sizeof args, "custom '%s' %s", mproc_manager_address(m), key);
+  char *out = run_script(py, args);
+  same_lines("counter.bump -> (1, 2)\n"
+             "counter.fail -> ValueError('g() failed',)\n"
+             "counter.str -> '<Counter object>'\n"
+             "counter.proxy -> ('AutoProxy[Counter]', 1, 2)\n"
+             "get_queue.same -> (None, 'x')\n"
+             "objects -> 3\n", /* k, other and the one queue */
+             out);
+  free(out);
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  mproc_manager_free(m);
+}
+
+TEST(python_custom_serve, 120, PYTHON_ONCE) { python_custom(0); }
+TEST(python_custom_start, 120, PYTHON_ALL) { python_custom(1); }
 
 /* A Python client blocked in Queue.get when the server shuts down gets an error. */
 TEST(python_blocked_shutdown, 120, PYTHON_ONCE) {

@@ -355,3 +355,24 @@ void mproc__os_listener_close(os_listener *l) {
   mproc__free(l->unlink_path);
   mproc__free(l);
 }
+
+int mproc__os_chan_peer_pid(os_handle h, int64_t *pid) {
+#if defined(__linux__) && defined(SO_PEERCRED)
+  struct ucred cr;
+  socklen_t len = sizeof cr;
+  if (getsockopt((int)h, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || cr.pid <= 0)
+    return MPROC_ENOTSUP;
+  *pid = cr.pid;
+  return 0;
+#elif defined(__APPLE__) && defined(LOCAL_PEERPID)
+  pid_t p = 0;
+  socklen_t len = sizeof p;
+  if (getsockopt((int)h, SOL_LOCAL, LOCAL_PEERPID, &p, &len) != 0 || p <= 0)
+    return MPROC_ENOTSUP;
+  *pid = p;
+  return 0;
+#else
+  (void)h, (void)pid;
+  return MPROC_ENOTSUP;
+#endif
+}

@@ -533,3 +533,11 @@ int mproc__os_connect(const os_addr *a, int64_t deadline, os_handle *out) {
     *out = (os_handle)h;
   return rc;
 }
+
+int mproc__os_chan_peer_pid(os_handle h, int64_t *pid) {
+  ULONG p = 0;
+  if (!GetNamedPipeClientProcessId((HANDLE)h, &p) || p == 0)
+    return MPROC_ENOTSUP; /* a socket, or not the server end of a pipe */
+  *pid = (int64_t)p;
+  return 0;
+}

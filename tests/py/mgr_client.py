@@ -6,14 +6,19 @@
     mgr_client.py python                   start a Python SyncManager and use it
     mgr_client.py blocked ADDRESS HEXKEY   block in Queue.get; print what ends the wait
     mgr_client.py badkey ADDRESS           connect with a wrong key; print the error
+    mgr_client.py killed ADDRESS HEXKEY    hold proxies, then die by SIGKILL
+    mgr_client.py custom ADDRESS HEXKEY    use the typeids the C test registers
 
 The C tests run "python" and "connect" and compare the outputs line by line: the C server must
 answer as Python's does."""
 import gc
 import multiprocessing
+import os
+import signal
 import queue
 import sys
 import threading
+import time
 from multiprocessing.managers import RemoteError, SyncManager
 
 
@@ -199,6 +204,40 @@ def run_sync(m):
     step("barrier.timeout", lambda: bar2.wait(0.05))
     step("barrier.broken", lambda: (bar2.broken, bar2.wait()))
     step("barrier.reset", lambda: (bar2.reset(), bar2.broken)[1])
+    step("barrier.two", lambda: sorted(in_thread(lambda: bar2.wait(5), lambda: bar2.wait(5))))
+    step("barrier.reset_waiting", lambda: in_thread(lambda: bar2.wait(5), lambda: (
+        wait_until(lambda: bar2.n_waiting == 1), bar2.reset())[1]))
+    step("barrier.abort", lambda: (bar2.abort(), bar2.broken, bar2.n_waiting))
+    step("barrier.abort_wait", lambda: bar2.wait())
+    lk2 = m.Lock()
+    lk2.acquire()  # held here; the other thread waits until it is released
+    step("lock.two_threads", lambda: in_thread(lambda: lk2.acquire(True, 5), lambda: (
+        time.sleep(0.1), lk2.release())[1]))
+
+
+def in_thread(fn, here):
+    """fn() in another thread (its own connection), here() in this one: both results."""
+    out = []
+
+    def run():
+        try:
+            out.append(fn())
+        except Exception as e:
+            out.append(type(e).__name__)
+
+    t = threading.Thread(target=run)
+    t.start()
+    mine = here()
+    t.join(10)
+    return [mine] + out
+
+
+def wait_until(cond):
+    for _ in range(500):
+        if cond():
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def run_errors(m):
@@ -247,6 +286,25 @@ def main():
             print("got an item")
         except Exception as e:  # RuntimeError from the C server, EOFError from Python
             print("ended with", type(e).__name__)
+    elif mode == "killed":  # holds proxies and dies without a decref
+        m = connect(sys.argv[2], bytes.fromhex(sys.argv[3]))
+        held = [m.dict({"a": 1}), m.list([1]), m.Queue(), m.Lock()]
+        held[0]["l"] = held[1]
+        print("holding", len(held), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif mode == "custom":  # typeids the C test registers: Counter, get_queue
+        SyncManager.register("Counter")
+        SyncManager.register("get_queue")
+        m = connect(sys.argv[2], bytes.fromhex(sys.argv[3]))
+        k = m.Counter()
+        step("counter.bump", lambda: (k.bump(), k.bump()))
+        step("counter.fail", lambda: k.fail())
+        step("counter.str", lambda: str(k))
+        other = k.same()  # '#PROXY': a new Counter
+        step("counter.proxy", lambda: (type(other).__name__, other.bump(), other.bump()))
+        q1, q2 = m.get_queue(), m.get_queue()
+        step("get_queue.same", lambda: (q1.put("x"), q2.get(timeout=1)))
+        step("objects", lambda: m._number_of_objects())
     elif mode == "badkey":
         try:
             connect(sys.argv[2], b"wrong key")
