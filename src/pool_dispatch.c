@@ -251,7 +251,7 @@ static void put_chunk(mproc_pool_t *p, mp_buf *b, pool_chunk *c) {
   mproc__put_u64(b, c->id);
   mproc__put_u32(b, j->fn);
   mproc__put_u8(b, (uint8_t)j->in.kind);
-  mproc__put_u8(b, j->opts.task_timeout_ms > 0);
+  mproc__put_u8(b, j->opts.task_timeout_ms > 0 ? CHUNK_TIMED : 0);
   mproc__put_u32(b, (uint32_t)c->count);
   size_t at = b->len;
   mproc__put_u64(b, 0);
@@ -304,9 +304,31 @@ size_t mproc__pool_room(const mproc_pool_t *p, const pool_worker *w) {
   return r;
 }
 
+/* Lock held: chunks ready to go out, counted up to `cap` (requeued ones, then what the jobs
+ * not yet fully cut still hold). */
+static size_t chunks_waiting(const mproc_pool_t *p, size_t cap) {
+  size_t n = 0;
+  for (const pool_chunk *c = p->requeue; c && n < cap; c = c->next)
+    n++;
+  for (const mproc_result_t *j = p->cut_head; j && n < cap; j = j->next_cut)
+    if (!j->finished && j->cursor < j->n)
+      n += (j->n - j->cursor + j->chunksize - 1) / j->chunksize;
+  return n < cap ? n : cap;
+}
+
+/* Chunks of a job nobody looks at before its end: their results need not wake the pool one by
+ * one. The last `loud` of the batch do: the last one's tells that the worker is idle, and when
+ * more chunks wait, the one before lets the pool refill the worker before it runs dry. */
+static void quiet_all_but_last(mp_buf *b, const size_t *flag_at, size_t k, size_t loud) {
+  for (size_t i = 0; i + loud < k; i++)
+    if (flag_at[i] != 0)
+      b->data[flag_at[i]] |= CHUNK_QUIET;
+}
+
 /* Lock held: fills w->pending with a batch of up to `room` chunks; returns how many. */
 size_t mproc__pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
   mp_buf *b = &w->pending;
+  size_t flag_at[MAX_WINDOW];
   size_t known = w->known_fns;
   b->len = 0;
   mproc__put_u8(b, MSG_TASKS);
@@ -315,6 +337,8 @@ size_t mproc__pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
   mproc__put_u32(b, 0);
   pool_chunk *c;
   while (k < n && b->len < BATCH_BYTES && (c = next_chunk(p)) != NULL) {
+    if (k < MAX_WINDOW)
+      flag_at[k] = c->job->quiet ? b->len + 8 + 4 + 1 : 0; /* after id, fn, kind */
     put_chunk(p, b, c);
     c->next = NULL;
     if (w->tail)
@@ -328,6 +352,8 @@ size_t mproc__pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
   }
   for (int i = 0; i < 4; i++)
     b->data[at + i] = (unsigned char)(k >> (8 * i));
+  if (b->err == 0)
+    quiet_all_but_last(b, flag_at, k < MAX_WINDOW ? k : MAX_WINDOW, chunks_waiting(p, 1) ? 2 : 1);
   if (k == 0) {
     b->len = 0;
     w->known_fns = known; /* the definitions were not sent after all */
@@ -356,9 +382,27 @@ static int flush_pending(pool_worker *w) {
   return 0;
 }
 
+/* Lock held: how many chunks each worker that can take more gets in this round, so that a
+ * job of a few chunks is spread over the workers instead of filling the first one's window. */
+static size_t fair_share(const mproc_pool_t *p) {
+  size_t open = 0;
+  for (int i = 0; i < p->nworkers; i++) {
+    const pool_worker *w = &p->w[i];
+    open += (w->state == W_STARTING || w->state == W_READY) && w->pending.len == 0 &&
+            mproc__pool_room(p, w) > 0;
+  }
+  if (open <= 1)
+    return SIZE_MAX;
+  size_t n = chunks_waiting(p, (size_t)MAX_WINDOW * open);
+  return n == 0 ? SIZE_MAX : (n + open - 1) / open;
+}
+
 /* Gives each worker what it has room for; returns 1 if a batch is still waiting to go in. */
 static int feed(mproc_pool_t *p) {
   int waiting = 0;
+  mproc__hub_lock(p->hub);
+  size_t share = fair_share(p);
+  mproc__hub_unlock(p->hub);
   for (int k = 0; k < p->nworkers; k++) {
     int i = (int)((p->rr + (unsigned)k) % (unsigned)p->nworkers);
     pool_worker *w = &p->w[i];
@@ -367,6 +411,7 @@ static int feed(mproc_pool_t *p) {
     if (w->pending.len == 0) {
       mproc__hub_lock(p->hub);
       size_t r = mproc__pool_room(p, w);
+      r = r < share ? r : share;
       w->pending_chunks = r ? mproc__pool_build_batch(p, w, r) : 0;
       mproc__hub_unlock(p->hub);
     }
