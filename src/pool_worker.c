@@ -23,6 +23,7 @@ typedef struct worker {
   mproc_queue_t *tq, *rq;
   const mp_worker_io *io; /* the transport to the pool: its queues, or another one */
   void (*put_quiet)(void *ctx, const void *data, size_t len); /* NULL: io->put */
+  int quiet_owed; /* the last record sent woke nobody */
   int64_t *slot;
   int64_t own_slot[SLOT_WORDS]; /* the slot when nobody else reads it (a remote worker) */
   uint32_t slot_idx, gen;
@@ -63,13 +64,28 @@ static void put_header(mp_buf *b, const worker *w, uint8_t type) {
 static void send_record(worker *w, mp_buf *b) {
   if (b->err == 0)
     w->io->put(w->io->ctx, b->data, b->len);
+  w->quiet_owed = 0;
 }
 
 static void send_record_quiet(worker *w, mp_buf *b) {
-  if (b->err == 0 && w->put_quiet != NULL)
-    w->put_quiet(w->io->ctx, b->data, b->len);
-  else
+  if (b->err != 0 || w->put_quiet == NULL) {
     send_record(w, b);
+    return;
+  }
+  w->put_quiet(w->io->ctx, b->data, b->len);
+  w->quiet_owed = 1;
+}
+
+/* A batch that ended early (a malformed chunk) after quiet records: a hello, which changes
+ * nothing at the pool, wakes it to read them. */
+static void settle_quiet(worker *w) {
+  if (!w->quiet_owed)
+    return;
+  mp_buf b;
+  mproc__buf_init(&b);
+  put_header(&b, w, MSG_HELLO);
+  send_record(w, &b);
+  mproc__buf_free(&b);
 }
 
 /* --- outcomes ---------------------------------------------------------------------------- */
@@ -373,7 +389,7 @@ static int read_chunk(mp_rd *r, chunk_in *c) {
 
 /* Runs one batch; returns 1 when the worker should exit (maxtasksperchild or
  * max_memory_per_child reached). */
-static int run_batch(worker *w, mp_rd *r) {
+static int run_chunks(worker *w, mp_rd *r) {
   define_fns(w, r);
   uint32_t n = mproc__get_u32(r);
   for (uint32_t i = 0; i < n && r->err == 0; i++) {
@@ -389,6 +405,12 @@ static int run_batch(worker *w, mp_rd *r) {
       return 1;
   }
   return 0;
+}
+
+static int run_batch(worker *w, mp_rd *r) {
+  int rc = run_chunks(w, r);
+  settle_quiet(w);
+  return rc;
 }
 
 static void serve(worker *w) {
