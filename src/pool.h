@@ -26,9 +26,11 @@
 enum { MSG_TASKS = 'T', MSG_QUIT = 'Q', MSG_HELLO = 'H', MSG_INITFAIL = 'I', MSG_RESULT = 'R' };
 enum { ITEMS_PLAIN = 0, ITEMS_UNIFORM = 1, ITEMS_LISTS = 2, ITEMS_OUTCOMES = 3, ITEMS_ARENA = 4 };
 enum { KIND_MAP = 1, KIND_STAR = 2, KIND_APPLY = 3 };
-/* CHUNK_TIMED: stamp each item's start (task_timeout_ms). CHUNK_QUIET: its result record need
- * not wake the pool (it is not the last of its batch, and nobody looks at the job before its
- * end): the last record of the batch, or the worker's death, brings it in. */
+/* CHUNK_TIMED: stamp each item's start (task_timeout_ms). CHUNK_QUIET: nobody looks at the job
+ * before its end, so the chunk's result record need not wake the pool when a later record of
+ * the worker will: the worker sends it quietly unless it is the last of its batch with no
+ * other batch waiting in its queue. A worker's death also wakes the pool, which reads every
+ * record before settling it. */
 enum { CHUNK_TIMED = 1, CHUNK_QUIET = 2 };
 
 /* Per worker slot, in a shared int64 array (SLOT_WORDS words each), written by the worker. */

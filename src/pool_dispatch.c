@@ -317,16 +317,18 @@ static size_t chunks_waiting(const mproc_pool_t *p, size_t cap) {
 }
 
 /* Chunks of a job nobody looks at before its end: their results need not wake the pool one by
- * one. The last `loud` of the batch do: the last one's tells that the worker is idle, and when
- * more chunks wait, the one before lets the pool refill the worker before it runs dry. */
-static void quiet_all_but_last(mp_buf *b, const size_t *flag_at, size_t k, size_t loud) {
+ * one (the worker keeps the last record before it goes idle loud). When more chunks wait, the
+ * last `loud` of the batch report anyway, so that the pool refills the worker before it runs
+ * dry. */
+static void mark_quiet(mp_buf *b, const size_t *flag_at, size_t k, size_t loud) {
   for (size_t i = 0; i + loud < k; i++)
     if (flag_at[i] != 0)
       b->data[flag_at[i]] |= CHUNK_QUIET;
 }
 
-/* Lock held: fills w->pending with a batch of up to `room` chunks; returns how many. */
-size_t mproc__pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
+/* Lock held: fills w->pending with a batch of up to `room` chunks; returns how many. loud:
+ * how many chunks at its end must report, SIZE_MAX: 2 if more chunks wait, else none. */
+static size_t build_batch(mproc_pool_t *p, pool_worker *w, size_t n, size_t loud) {
   mp_buf *b = &w->pending;
   size_t flag_at[MAX_WINDOW];
   size_t known = w->known_fns;
@@ -352,13 +354,19 @@ size_t mproc__pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
   }
   for (int i = 0; i < 4; i++)
     b->data[at + i] = (unsigned char)(k >> (8 * i));
+  if (loud == SIZE_MAX)
+    loud = chunks_waiting(p, 1) ? 2 : 0;
   if (b->err == 0)
-    quiet_all_but_last(b, flag_at, k < MAX_WINDOW ? k : MAX_WINDOW, chunks_waiting(p, 1) ? 2 : 1);
+    mark_quiet(b, flag_at, k < MAX_WINDOW ? k : MAX_WINDOW, loud);
   if (k == 0) {
     b->len = 0;
     w->known_fns = known; /* the definitions were not sent after all */
   }
   return k;
+}
+
+size_t mproc__pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
+  return build_batch(p, w, n, SIZE_MAX);
 }
 
 /* Sends w's pending batch; 0 when it is out (or there is none). A batch that fits the ring
@@ -397,12 +405,17 @@ static size_t fair_share(const mproc_pool_t *p) {
   return n == 0 ? SIZE_MAX : (n + open - 1) / open;
 }
 
-/* Gives each worker what it has room for; returns 1 if a batch is still waiting to go in. */
-static int feed(mproc_pool_t *p) {
+/* One round of feeding: each worker gets what it has room for, up to its share. The first
+ * round gives each idle worker one chunk of a share of several, so that every worker starts
+ * while the rest of the shares are copied into the arena. Returns 1 if a batch is still
+ * waiting to go in. */
+static int feed_round(mproc_pool_t *p, int first) {
   int waiting = 0;
   mproc__hub_lock(p->hub);
   size_t share = fair_share(p);
   mproc__hub_unlock(p->hub);
+  if (first && (share == SIZE_MAX || share < 2))
+    return 0;
   for (int k = 0; k < p->nworkers; k++) {
     int i = (int)((p->rr + (unsigned)k) % (unsigned)p->nworkers);
     pool_worker *w = &p->w[i];
@@ -412,11 +425,20 @@ static int feed(mproc_pool_t *p) {
       mproc__hub_lock(p->hub);
       size_t r = mproc__pool_room(p, w);
       r = r < share ? r : share;
-      w->pending_chunks = r ? mproc__pool_build_batch(p, w, r) : 0;
+      if (first)
+        r = w->inflight == 0 && r >= 2 ? 1 : 0;
+      w->pending_chunks = r ? build_batch(p, w, r, first ? 0 : SIZE_MAX) : 0;
       mproc__hub_unlock(p->hub);
     }
     waiting |= flush_pending(w);
   }
+  return waiting;
+}
+
+/* Gives each worker what it has room for; returns 1 if a batch is still waiting to go in. */
+static int feed(mproc_pool_t *p) {
+  int waiting = feed_round(p, 1);
+  waiting |= feed_round(p, 0);
   p->rr++;
   return waiting;
 }

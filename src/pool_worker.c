@@ -23,6 +23,7 @@ typedef struct worker {
   mproc_queue_t *tq, *rq;
   const mp_worker_io *io; /* the transport to the pool: its queues, or another one */
   void (*put_quiet)(void *ctx, const void *data, size_t len); /* NULL: io->put */
+  int (*more)(void *ctx); /* NULL, or: another batch is already waiting for this worker */
   int quiet_owed; /* the last record sent woke nobody */
   int64_t *slot;
   int64_t own_slot[SLOT_WORDS]; /* the slot when nobody else reads it (a remote worker) */
@@ -76,10 +77,14 @@ static void send_record_quiet(worker *w, mp_buf *b) {
   w->quiet_owed = 1;
 }
 
-/* A batch that ended early (a malformed chunk) after quiet records: a hello, which changes
- * nothing at the pool, wakes it to read them. */
+/* Another batch waits: its last record will wake the pool (this worker takes nothing else
+ * first, and only this worker takes from its queue). */
+static int more_batches(worker *w) { return w->more != NULL && w->more(w->io->ctx) > 0; }
+
+/* A batch that ended early (a malformed chunk) after quiet records, with no batch after it:
+ * a hello, which changes nothing at the pool, wakes it to read them. */
 static void settle_quiet(worker *w) {
-  if (!w->quiet_owed)
+  if (!w->quiet_owed || more_batches(w))
     return;
   mp_buf b;
   mproc__buf_init(&b);
@@ -182,6 +187,7 @@ typedef struct chunk_in {
   uint64_t id;
   uint32_t fn;
   uint8_t kind, timed, quiet;
+  int last; /* the last chunk of its batch */
   uint32_t count;
   const unsigned char *items;
   size_t items_len;
@@ -308,7 +314,7 @@ static void send_results(worker *w, const chunk_in *c, int64_t run_ns) {
     mproc__put_u8(b, ITEMS_OUTCOMES);
     mproc__put(b, w->outc.data, w->outc.len);
   }
-  if (c->quiet)
+  if (c->quiet && (!c->last || more_batches(w)))
     send_record_quiet(w, b);
   else
     send_record(w, b);
@@ -396,6 +402,7 @@ static int run_chunks(worker *w, mp_rd *r) {
     chunk_in c;
     if (read_chunk(r, &c) != 0)
       break;
+    c.last = i + 1 == n;
     run_chunk(w, &c);
     if (w->maxtasks > 0 && w->begun >= w->maxtasks)
       return 1;
@@ -522,6 +529,8 @@ static void queue_put_quiet(void *ctx, const void *data, size_t len) {
   put_failed(mproc__queue_put_quiet(((worker *)ctx)->rq, data, len));
 }
 
+static int queue_more(void *ctx) { return mproc_queue_qsize(((worker *)ctx)->tq) > 0; }
+
 /* Runs the initializer, says hello and serves batches until told to quit (or the transport
  * ends). w has its transport, slot, generation and maxtasks set. */
 static int worker_run(worker *w, const void *init_ref, size_t init_len,
@@ -563,6 +572,7 @@ int mproc__pool_worker_main(const mproc_args_t *args) {
   mp_worker_io io = {queue_get, queue_put, &w};
   w.io = &io;
   w.put_quiet = queue_put_quiet;
+  w.more = queue_more;
   int rc = worker_open(&w, args);
   const void *ref = NULL;
   size_t ref_len = 0;
