@@ -276,6 +276,7 @@ static int prepare_job(mproc_pool_t *p, const submission *s, mproc_result_t **ou
     return MPROC_EINVAL;
   }
   j->unordered = s->unordered;
+  j->quiet = !s->copy && j->opts.progress == NULL && j->opts.task_timeout_ms <= 0;
   j->chunksize = j->opts.chunksize ? j->opts.chunksize
                  : s->unordered || s->kind == KIND_APPLY ? 1 : 0;
   if (j->opts.task_timeout_ms > 0 || s->kind == KIND_APPLY)

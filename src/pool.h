@@ -9,7 +9,7 @@
 
 /* --- wire: parent -> worker (one task-queue item) ------------------------------------------
  * 'T' u32 ndefs { u32 fn, target ref } u32 nchunks { chunk }
- * chunk: u64 id, u32 fn, u8 kind, u8 timed, u32 count, blob items
+ * chunk: u64 id, u32 fn, u8 kind, u8 flags (CHUNK_*), u32 count, blob items
  * items: u8 ITEMS_UNIFORM, u8 type, count * 8 bytes
  *      | u8 ITEMS_ARENA, u8 type, u64 off      (count * 8 bytes at arena + off; the results
  *                                               go to the count * 8 bytes that follow)
@@ -26,6 +26,12 @@
 enum { MSG_TASKS = 'T', MSG_QUIT = 'Q', MSG_HELLO = 'H', MSG_INITFAIL = 'I', MSG_RESULT = 'R' };
 enum { ITEMS_PLAIN = 0, ITEMS_UNIFORM = 1, ITEMS_LISTS = 2, ITEMS_OUTCOMES = 3, ITEMS_ARENA = 4 };
 enum { KIND_MAP = 1, KIND_STAR = 2, KIND_APPLY = 3 };
+/* CHUNK_TIMED: stamp each item's start (task_timeout_ms). CHUNK_QUIET: nobody looks at the job
+ * before its end, so the chunk's result record need not wake the pool when a later record of
+ * the worker will: the worker sends it quietly unless it is the last of its batch with no
+ * other batch waiting in its queue. A worker's death also wakes the pool, which reads every
+ * record before settling it. */
+enum { CHUNK_TIMED = 1, CHUNK_QUIET = 2 };
 
 /* Per worker slot, in a shared int64 array (SLOT_WORDS words each), written by the worker. */
 enum {
@@ -33,7 +39,7 @@ enum {
   SLOT_ITEM = 1,   /* index in the current chunk of the item running (= count once done) */
   SLOT_START = 2,  /* mproc__os_now_ns() when a timed item began, 0 when none runs */
   SLOT_FAILED = 3, /* items of the current chunk that failed so far (progress counts them) */
-  SLOT_WORDS = 4
+  SLOT_WORDS = 16 /* 128 bytes: each worker's words on cache lines of their own */
 };
 
 /* Worker process arguments: task queue, result queue, slot array, slot, generation,
@@ -101,6 +107,7 @@ struct mproc_result {
   uint32_t fn;               /* index in the pool's function table */
   mproc_task_options opts;
   int unordered;
+  int quiet; /* nobody can look at it before its end: a blocking call without progress */
   size_t n, chunksize;
   size_t cursor;             /* next item not yet cut into a chunk */
   size_t done;               /* items finished */

@@ -251,7 +251,7 @@ static void put_chunk(mproc_pool_t *p, mp_buf *b, pool_chunk *c) {
   mproc__put_u64(b, c->id);
   mproc__put_u32(b, j->fn);
   mproc__put_u8(b, (uint8_t)j->in.kind);
-  mproc__put_u8(b, j->opts.task_timeout_ms > 0);
+  mproc__put_u8(b, j->opts.task_timeout_ms > 0 ? CHUNK_TIMED : 0);
   mproc__put_u32(b, (uint32_t)c->count);
   size_t at = b->len;
   mproc__put_u64(b, 0);
@@ -304,9 +304,33 @@ size_t mproc__pool_room(const mproc_pool_t *p, const pool_worker *w) {
   return r;
 }
 
-/* Lock held: fills w->pending with a batch of up to `room` chunks; returns how many. */
-size_t mproc__pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
+/* Lock held: chunks ready to go out, counted up to `cap` (requeued ones, then what the jobs
+ * not yet fully cut still hold). */
+static size_t chunks_waiting(const mproc_pool_t *p, size_t cap) {
+  size_t n = 0;
+  for (const pool_chunk *c = p->requeue; c && n < cap; c = c->next)
+    n++;
+  for (const mproc_result_t *j = p->cut_head; j && n < cap; j = j->next_cut)
+    if (!j->finished && j->cursor < j->n)
+      n += (j->n - j->cursor + j->chunksize - 1) / j->chunksize;
+  return n < cap ? n : cap;
+}
+
+/* Chunks of a job nobody looks at before its end: their results need not wake the pool one by
+ * one (the worker keeps the last record before it goes idle loud). When more chunks wait, the
+ * last `loud` of the batch report anyway, so that the pool refills the worker before it runs
+ * dry. */
+static void mark_quiet(mp_buf *b, const size_t *flag_at, size_t k, size_t loud) {
+  for (size_t i = 0; i + loud < k; i++)
+    if (flag_at[i] != 0)
+      b->data[flag_at[i]] |= CHUNK_QUIET;
+}
+
+/* Lock held: fills w->pending with a batch of up to `room` chunks; returns how many. loud:
+ * how many chunks at its end must report, SIZE_MAX: 2 if more chunks wait, else none. */
+static size_t build_batch(mproc_pool_t *p, pool_worker *w, size_t n, size_t loud) {
   mp_buf *b = &w->pending;
+  size_t flag_at[MAX_WINDOW];
   size_t known = w->known_fns;
   b->len = 0;
   mproc__put_u8(b, MSG_TASKS);
@@ -315,6 +339,8 @@ size_t mproc__pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
   mproc__put_u32(b, 0);
   pool_chunk *c;
   while (k < n && b->len < BATCH_BYTES && (c = next_chunk(p)) != NULL) {
+    if (k < MAX_WINDOW)
+      flag_at[k] = c->job->quiet ? b->len + 8 + 4 + 1 : 0; /* after id, fn, kind */
     put_chunk(p, b, c);
     c->next = NULL;
     if (w->tail)
@@ -328,11 +354,19 @@ size_t mproc__pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
   }
   for (int i = 0; i < 4; i++)
     b->data[at + i] = (unsigned char)(k >> (8 * i));
+  if (loud == SIZE_MAX)
+    loud = chunks_waiting(p, 1) ? 2 : 0;
+  if (b->err == 0)
+    mark_quiet(b, flag_at, k < MAX_WINDOW ? k : MAX_WINDOW, loud);
   if (k == 0) {
     b->len = 0;
     w->known_fns = known; /* the definitions were not sent after all */
   }
   return k;
+}
+
+size_t mproc__pool_build_batch(mproc_pool_t *p, pool_worker *w, size_t n) {
+  return build_batch(p, w, n, SIZE_MAX);
 }
 
 /* Sends w's pending batch; 0 when it is out (or there is none). A batch that fits the ring
@@ -356,9 +390,32 @@ static int flush_pending(pool_worker *w) {
   return 0;
 }
 
-/* Gives each worker what it has room for; returns 1 if a batch is still waiting to go in. */
-static int feed(mproc_pool_t *p) {
+/* Lock held: how many chunks each worker that can take more gets in this round, so that a
+ * job of a few chunks is spread over the workers instead of filling the first one's window. */
+static size_t fair_share(const mproc_pool_t *p) {
+  size_t open = 0;
+  for (int i = 0; i < p->nworkers; i++) {
+    const pool_worker *w = &p->w[i];
+    open += (w->state == W_STARTING || w->state == W_READY) && w->pending.len == 0 &&
+            mproc__pool_room(p, w) > 0;
+  }
+  if (open <= 1)
+    return SIZE_MAX;
+  size_t n = chunks_waiting(p, (size_t)MAX_WINDOW * open);
+  return n == 0 ? SIZE_MAX : (n + open - 1) / open;
+}
+
+/* One round of feeding: each worker gets what it has room for, up to its share. The first
+ * round gives each idle worker one chunk of a share of several, so that every worker starts
+ * while the rest of the shares are copied into the arena. Returns 1 if a batch is still
+ * waiting to go in. */
+static int feed_round(mproc_pool_t *p, int first) {
   int waiting = 0;
+  mproc__hub_lock(p->hub);
+  size_t share = fair_share(p);
+  mproc__hub_unlock(p->hub);
+  if (first && (share == SIZE_MAX || share < 2))
+    return 0;
   for (int k = 0; k < p->nworkers; k++) {
     int i = (int)((p->rr + (unsigned)k) % (unsigned)p->nworkers);
     pool_worker *w = &p->w[i];
@@ -367,11 +424,21 @@ static int feed(mproc_pool_t *p) {
     if (w->pending.len == 0) {
       mproc__hub_lock(p->hub);
       size_t r = mproc__pool_room(p, w);
-      w->pending_chunks = r ? mproc__pool_build_batch(p, w, r) : 0;
+      r = r < share ? r : share;
+      if (first)
+        r = w->inflight == 0 && r >= 2 ? 1 : 0;
+      w->pending_chunks = r ? build_batch(p, w, r, first ? 0 : SIZE_MAX) : 0;
       mproc__hub_unlock(p->hub);
     }
     waiting |= flush_pending(w);
   }
+  return waiting;
+}
+
+/* Gives each worker what it has room for; returns 1 if a batch is still waiting to go in. */
+static int feed(mproc_pool_t *p) {
+  int waiting = feed_round(p, 1);
+  waiting |= feed_round(p, 0);
   p->rr++;
   return waiting;
 }

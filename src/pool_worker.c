@@ -22,6 +22,9 @@
 typedef struct worker {
   mproc_queue_t *tq, *rq;
   const mp_worker_io *io; /* the transport to the pool: its queues, or another one */
+  void (*put_quiet)(void *ctx, const void *data, size_t len); /* NULL: io->put */
+  int (*more)(void *ctx); /* NULL, or: another batch is already waiting for this worker */
+  int quiet_owed; /* the last record sent woke nobody */
   int64_t *slot;
   int64_t own_slot[SLOT_WORDS]; /* the slot when nobody else reads it (a remote worker) */
   uint32_t slot_idx, gen;
@@ -62,6 +65,32 @@ static void put_header(mp_buf *b, const worker *w, uint8_t type) {
 static void send_record(worker *w, mp_buf *b) {
   if (b->err == 0)
     w->io->put(w->io->ctx, b->data, b->len);
+  w->quiet_owed = 0;
+}
+
+static void send_record_quiet(worker *w, mp_buf *b) {
+  if (b->err != 0 || w->put_quiet == NULL) {
+    send_record(w, b);
+    return;
+  }
+  w->put_quiet(w->io->ctx, b->data, b->len);
+  w->quiet_owed = 1;
+}
+
+/* Another batch waits: its last record will wake the pool (this worker takes nothing else
+ * first, and only this worker takes from its queue). */
+static int more_batches(worker *w) { return w->more != NULL && w->more(w->io->ctx) > 0; }
+
+/* A batch that ended early (a malformed chunk) after quiet records, with no batch after it:
+ * a hello, which changes nothing at the pool, wakes it to read them. */
+static void settle_quiet(worker *w) {
+  if (!w->quiet_owed || more_batches(w))
+    return;
+  mp_buf b;
+  mproc__buf_init(&b);
+  put_header(&b, w, MSG_HELLO);
+  send_record(w, &b);
+  mproc__buf_free(&b);
 }
 
 /* --- outcomes ---------------------------------------------------------------------------- */
@@ -157,7 +186,8 @@ static void run_one(worker *w, mproc_task_fn fn, int fn_err, int kind, const mpr
 typedef struct chunk_in {
   uint64_t id;
   uint32_t fn;
-  uint8_t kind, timed;
+  uint8_t kind, timed, quiet;
+  int last; /* the last chunk of its batch */
   uint32_t count;
   const unsigned char *items;
   size_t items_len;
@@ -169,27 +199,43 @@ static void begin_item(worker *w, const chunk_in *c, uint32_t j) {
     ST64(&w->slot[SLOT_START], mproc__os_now_ns());
 }
 
-/* The hot loop of a map over ints or doubles: no decoding, no allocation per item. */
+/* The hot loop of a map over ints or doubles: no decoding, no allocation per item. What it
+ * touches per item lives in locals (as far as the compiler knows, the task could change any
+ * field of w), written back around the rare item that is not a value of the chunk's type. */
 static void run_uniform(worker *w, const chunk_in *c, mproc_task_fn fn, uint8_t type,
                         const unsigned char *p) {
   if (mproc__args_view(w->view, type, p, 8) != 0)
     return;
+  mproc_args_t *view = w->view, *res = w->res;
+  int64_t *item = &w->slot[SLOT_ITEM];
+  unsigned char *uo = w->uo;
+  size_t nu = w->nu;
+  uint8_t ut = w->utype;
+  const int map = c->kind != KIND_APPLY, timed = c->timed;
   for (uint32_t j = 0; j < c->count; j++) {
-    begin_item(w, c, j);
-    mp_args_view_move(w->view, p + 8 * (size_t)j);
-    if (!mp_args_reset_plain(w->res))
-      mproc__args_reset(w->res);
+    ST64(item, (int64_t)j);
+    if (timed)
+      ST64(&w->slot[SLOT_START], mproc__os_now_ns());
+    mp_args_view_move(view, p + 8 * (size_t)j);
+    if (!mp_args_reset_plain(res))
+      mproc__args_reset(res);
     t_fail.set = 0;
-    int rc = fn(w->view, w->res);
+    int rc = fn(view, res);
     uint8_t t;
-    const unsigned char *v = rc ? NULL : mp_args_single_word(w->res, &t);
-    if (v != NULL && c->kind != KIND_APPLY && (w->utype == 0 || w->utype == t)) {
-      w->utype = t;
-      memcpy(w->uo + 8 * w->nu++, v, 8);
-    } else {
-      record_outcome(w, c->kind, rc);
+    const unsigned char *v = rc ? NULL : mp_args_single_word(res, &t);
+    if (v != NULL && map && (ut == 0 || ut == t)) {
+      ut = t;
+      memcpy(uo + 8 * nu++, v, 8);
+      continue;
     }
+    w->nu = nu;
+    w->utype = ut;
+    record_outcome(w, c->kind, rc);
+    nu = w->nu;
+    ut = w->utype;
   }
+  w->nu = nu;
+  w->utype = ut;
 }
 
 /* The inputs of a chunk that has an arena area (which takes its results too), else NULL. */
@@ -268,7 +314,10 @@ static void send_results(worker *w, const chunk_in *c, int64_t run_ns) {
     mproc__put_u8(b, ITEMS_OUTCOMES);
     mproc__put(b, w->outc.data, w->outc.len);
   }
-  send_record(w, b);
+  if (c->quiet && (!c->last || more_batches(w)))
+    send_record_quiet(w, b);
+  else
+    send_record(w, b);
 }
 
 static void run_chunk(worker *w, const chunk_in *c) {
@@ -336,7 +385,9 @@ static int read_chunk(mp_rd *r, chunk_in *c) {
   c->id = mproc__get_u64(r);
   c->fn = mproc__get_u32(r);
   c->kind = mproc__get_u8(r);
-  c->timed = mproc__get_u8(r);
+  uint8_t flags = mproc__get_u8(r);
+  c->timed = (flags & CHUNK_TIMED) != 0;
+  c->quiet = (flags & CHUNK_QUIET) != 0;
   c->count = mproc__get_u32(r);
   c->items = mproc__get_blob(r, &c->items_len);
   return r->err;
@@ -344,13 +395,14 @@ static int read_chunk(mp_rd *r, chunk_in *c) {
 
 /* Runs one batch; returns 1 when the worker should exit (maxtasksperchild or
  * max_memory_per_child reached). */
-static int run_batch(worker *w, mp_rd *r) {
+static int run_chunks(worker *w, mp_rd *r) {
   define_fns(w, r);
   uint32_t n = mproc__get_u32(r);
   for (uint32_t i = 0; i < n && r->err == 0; i++) {
     chunk_in c;
     if (read_chunk(r, &c) != 0)
       break;
+    c.last = i + 1 == n;
     run_chunk(w, &c);
     if (w->maxtasks > 0 && w->begun >= w->maxtasks)
       return 1;
@@ -360,6 +412,12 @@ static int run_batch(worker *w, mp_rd *r) {
       return 1;
   }
   return 0;
+}
+
+static int run_batch(worker *w, mp_rd *r) {
+  int rc = run_chunks(w, r);
+  settle_quiet(w);
+  return rc;
 }
 
 static void serve(worker *w) {
@@ -456,13 +514,22 @@ static int queue_get(void *ctx, mp_buf *into) {
 /* A record that cannot be put (the result queue is unusable) must not pass for one sent: the
  * parent would wait for that chunk's result for good while this worker went on. Exiting makes
  * it a death the parent settles (the chunk's finished items as lost, the rest elsewhere). */
-static void queue_put(void *ctx, const void *data, size_t len) {
-  int rc = mproc_queue_put(((worker *)ctx)->rq, data, len, MPROC_FOREVER);
+static void put_failed(int rc) {
   if (rc != 0) {
     MPROC__WARN("pool worker: cannot put a record in the result queue: %s", mproc_strerror(rc));
     mproc__os_exit_now(70);
   }
 }
+
+static void queue_put(void *ctx, const void *data, size_t len) {
+  put_failed(mproc_queue_put(((worker *)ctx)->rq, data, len, MPROC_FOREVER));
+}
+
+static void queue_put_quiet(void *ctx, const void *data, size_t len) {
+  put_failed(mproc__queue_put_quiet(((worker *)ctx)->rq, data, len));
+}
+
+static int queue_more(void *ctx) { return mproc_queue_qsize(((worker *)ctx)->tq) > 0; }
 
 /* Runs the initializer, says hello and serves batches until told to quit (or the transport
  * ends). w has its transport, slot, generation and maxtasks set. */
@@ -504,6 +571,8 @@ int mproc__pool_worker_main(const mproc_args_t *args) {
   memset(&w, 0, sizeof w);
   mp_worker_io io = {queue_get, queue_put, &w};
   w.io = &io;
+  w.put_quiet = queue_put_quiet;
+  w.more = queue_more;
   int rc = worker_open(&w, args);
   const void *ref = NULL;
   size_t ref_len = 0;

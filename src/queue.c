@@ -216,8 +216,8 @@ static int has_room(const queue_shm *s, size_t rlen) {
 
 /* Writes one record (the caller checked has_room) and publishes it with one store of tail.
  * counts: 1 for records that are items (ITEM, FIRST). Returns the record's position. */
-static uint32_t append(mproc_queue_t *q, uint32_t type, uint64_t aux, const void *p, size_t n,
-                   int counts) {
+static uint32_t append_rec(mproc_queue_t *q, uint32_t type, uint64_t aux, const void *p,
+                           size_t n, int counts, int notify) {
   queue_shm *s = q->s;
   uint64_t t = s->tail;
   uint32_t pos = w_pos(t), rlen = (uint32_t)(REC_HDR + align16(n));
@@ -231,9 +231,14 @@ static uint32_t append(mproc_queue_t *q, uint32_t type, uint64_t aux, const void
     memcpy(r + 1, p, n);
   *r = (rec){type, (uint32_t)n, aux};
   ST(&s->tail, w_make(w_cnt(t) + (uint32_t)counts, pos + rlen));
-  if (LD(&s->pollers))
+  if (notify && LD(&s->pollers))
     mproc__os_notifier_set(q->o.h[H_NOTIFY]);
   return pos;
+}
+
+static uint32_t append(mproc_queue_t *q, uint32_t type, uint64_t aux, const void *p, size_t n,
+                   int counts) {
+  return append_rec(q, type, aux, p, n, counts, 1);
 }
 
 /* After a get: the mproc_wait flag goes down with the last item. */
@@ -302,18 +307,32 @@ static int wait_room_unless(mproc_queue_t *q, size_t rlen, int64_t deadline, con
   }
 }
 
-static int put_whole(mproc_queue_t *q, const void *data, size_t n, int64_t deadline) {
+static int put_whole_as(mproc_queue_t *q, const void *data, size_t n, int64_t deadline,
+                        int wake) {
   int rc = lock(q, H_PUT);
   if (rc == 0)
     rc = wait_room(q, REC_HDR + align16(n), deadline);
   if (rc == MPROC_ENOTRECOVERABLE)
     return rc;
   if (rc == 0)
-    append(q, R_ITEM, 0, data, n, 1);
+    append_rec(q, R_ITEM, 0, data, n, 1, wake);
   unlock(q, H_PUT);
-  if (rc == 0)
+  if (rc == 0 && wake)
     signal_if_sleeping(q, H_DATA, 1);
   return rc;
+}
+
+static int put_whole(mproc_queue_t *q, const void *data, size_t n, int64_t deadline) {
+  return put_whole_as(q, data, n, deadline, 1);
+}
+
+static int usable(const mproc_queue_t *q);
+
+int mproc__queue_put_quiet(mproc_queue_t *q, const void *data, size_t n) {
+  if (q->s->maxsize == 0 || n > whole_max(q->s))
+    return mproc_queue_put(q, data, n, MPROC_FOREVER);
+  int rc = usable(q);
+  return rc ? rc : put_whole_as(q, data, n, OS_NO_DEADLINE, 0);
 }
 
 /* The consumer that took FIRST of stream id has died. */

@@ -81,6 +81,10 @@ struct mproc_queue {
  * one record (bigger ones are streamed). */
 int mproc__queue_put_bytes(mproc_queue_t *q, const void *data, size_t n, int64_t deadline);
 size_t mproc__queue_whole_max(const mproc_queue_t *q);
+/* A put that wakes nobody: the consumer finds the item when a later put (or anything else)
+ * wakes it, or when it next looks. For a bounded queue's items that fit the ring (others are
+ * put as usual). Waits for room as long as it takes. */
+int mproc__queue_put_quiet(mproc_queue_t *q, const void *data, size_t n);
 /* mproc_queue_get into a buffer the caller reuses (b->len = the item's size; no allocation
  * once b is big enough). */
 int mproc__queue_get_into(mproc_queue_t *q, int64_t timeout_ms, mp_buf *b);

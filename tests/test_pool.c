@@ -1010,6 +1010,37 @@ TEST(map_progress, 60, ALL) {
   mproc_pool_free(pool);
 }
 
+/* A map of a few big chunks goes to every worker, not into the first one's window: once the
+ * task is known to be quick, each worker may hold up to 64 chunks, and a blocking map of 8
+ * chunks (chunksize 40) used to run on one worker while the other idled. */
+TEST(map_spreads_over_workers, 60, ALL) {
+  mproc_pool_t *pool = pt_pool(2, NULL);
+  mproc_args_t *items = pt_items(64, PT_SQUARE, PT_INDEX, PT_NONE, 0, 0), *vals = NULL;
+  mproc_task_options o;
+  memset(&o, 0, sizeof o);
+  o.chunksize = 1;
+  ASSERT_OK(mproc_pool_map(pool, pt_script, items, &o, &vals)); /* the task's run time known */
+  mproc_args_free(items);
+  mproc_args_free(vals);
+  int64_t pids[2];
+  ASSERT_EQ(pt_pids(pool, pids, 2, 2, NULL, 0), 2);
+  items = pt_items(320, PT_PID, 0, PT_NONE, 0, 0);
+  o.chunksize = 40;
+  ASSERT_OK(mproc_pool_map(pool, pt_script, items, &o, &vals));
+  ASSERT_EQ(mproc_args_count(vals), 320);
+  size_t on[2] = {0, 0};
+  for (size_t i = 0; i < 320; i++) {
+    int64_t pid = pt_int_at(vals, i);
+    ASSERT_TRUE(pid == pids[0] || pid == pids[1]);
+    on[pid == pids[1]]++;
+  }
+  printf("items per worker: %zu, %zu\n", on[0], on[1]);
+  ASSERT_TRUE(on[0] >= 40 && on[1] >= 40);
+  mproc_args_free(items);
+  mproc_args_free(vals);
+  mproc_pool_free(pool);
+}
+
 /* --- task errors ---------------------------------------------------------------------------- */
 
 /* Item 37 of 100 fails with code 3 and "bad item 37"; the others are squares. */

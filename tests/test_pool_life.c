@@ -154,6 +154,37 @@ TEST(large_chunk_death, 120, ALL) {
   mproc_pool_free(pool);
 }
 
+/* A blocking map of quick items gives each worker a batch of chunks whose results, but for the
+ * last, do not wake the pool. A worker killed in its fifth chunk: the four it finished count
+ * (their records are read before the death is settled), the item that killed it and the ten
+ * before it in its chunk fail, everything else comes back. */
+TEST(blocking_map_death_mid_batch, 120, ALL) {
+  mproc_pool_t *pool = pt_pool(2, NULL);
+  mproc_args_t *items = pt_items(64, PT_SQUARE, PT_INDEX, PT_NONE, 0, 0), *vals = NULL;
+  mproc_task_options o = opts_chunk(1);
+  ASSERT_OK(mproc_pool_map(pool, pt_script, items, &o, &vals)); /* the task's run time known */
+  mproc_args_free(items);
+  mproc_args_free(vals);
+  o = opts_chunk(25); /* 16 chunks, 8 for each worker: item 310 is in the 5th of the second */
+  items = pt_items(400, PT_SQUARE, PT_INDEX, 310, PT_KILL, 310);
+  ASSERT_RC(mproc_pool_map(pool, pt_script, items, &o, &vals), MPROC_EWORKERDIED);
+  ASSERT_EQ(mproc_args_count(vals), 400);
+  size_t failed = 0;
+  for (size_t i = 0; i < 400; i++) {
+    if (i >= 300 && i <= 310) {
+      ASSERT_EQ(mproc_args_type(vals, i), MPROC_ARG_NONE);
+      failed++;
+    } else {
+      ASSERT_EQ(pt_int_at(vals, i), (int64_t)(i * i));
+    }
+  }
+  ASSERT_EQ(failed, 11);
+  mproc_args_free(items);
+  mproc_args_free(vals);
+  assert_pool_works(pool, 50);
+  mproc_pool_free(pool);
+}
+
 TEST(break_pool, 60, ALL) {
   /* 100 items of 200 ms on 2 workers (10 s); item 3 kills its worker, which breaks the pool:
    * the outstanding items fail at once and new work is refused. */
