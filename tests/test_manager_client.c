@@ -11,7 +11,6 @@
 #ifndef _WIN32
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #ifndef _WIN32
-#include <glob.h>
 #include <unistd.h>
 #endif
 
@@ -641,28 +640,6 @@ TEST(sync_across_connections, 120, ALL) {
 /* --- against Python ------------------------------------------------------------------------- */
 
 #ifndef _WIN32
-static int find_python(int minor, char *out, size_t cap) {
-  char pattern[512];
-  const char *home = getenv("HOME");
-  snprintf(pattern, sizeof pattern, "%s/.pyenv/versions/3.%d.*/bin/python3", home ? home : "",
-           minor);
-  glob_t g;
-  int found = glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0;
-  if (found)
-    snprintf(out, cap, "%s", g.gl_pathv[g.gl_pathc - 1]);
-  globfree(&g);
-  if (!found && minor == 11) {
-    FILE *f = popen("python3 -c 'import sys; print(sys.version_info[1])'", "r");
-    char ver[32] = "";
-    found = f && fgets(ver, sizeof ver, f) != NULL && atoi(ver) == minor;
-    if (f)
-      pclose(f);
-    if (found)
-      snprintf(out, cap, "python3");
-  }
-  return found;
-}
-
 /* Runs the script with the arguments; its output in a malloc'd string. */
 static char *run_script(const char *py, const char *args) {
   char cmd[2048];
@@ -711,7 +688,7 @@ static void same_lines(const char *want, const char *got) {
 
 static void against_python(int minor, int started, const char *address) {
   char py[600];
-  if (!find_python(minor, py, sizeof py))
+  if (!t_find_python(minor, py, sizeof py))
     t_skip("that Python is not installed");
   char *want = run_script(py, "python");
   ASSERT_TRUE(strstr(want, "dict.setitem -> None") != NULL);
@@ -751,7 +728,7 @@ TEST(python313_serve_tcp, 180, PYTHON_ONCE) { against_python(13, 0, "tcp:127.0.0
  * server keeps them until it stops). */
 TEST(python_killed_clients, 120, PYTHON_ONCE) {
   char py[600];
-  if (!find_python(11, py, sizeof py))
+  if (!t_find_python(11, py, sizeof py))
     t_skip("python3.11 is not installed");
   mproc_manager_t *m;
   ASSERT_OK(mproc_manager_serve(&m, NULL));
@@ -774,7 +751,7 @@ TEST(python_killed_clients, 120, PYTHON_ONCE) {
  * get_queue singleton. */
 static void python_custom(int started) {
   char py[600];
-  if (!find_python(11, py, sizeof py))
+  if (!t_find_python(11, py, sizeof py))
     t_skip("python3.11 is not installed");
   mproc_args_t *sargs;
   mproc_manager_options o = typed_opts(&sargs);
@@ -803,7 +780,7 @@ TEST(python_custom_start, 120, PYTHON_ALL) { python_custom(1); }
 /* A Python client blocked in Queue.get when the server shuts down gets an error. */
 TEST(python_blocked_shutdown, 120, PYTHON_ONCE) {
   char py[600];
-  if (!find_python(11, py, sizeof py))
+  if (!t_find_python(11, py, sizeof py))
     t_skip("python3.11 is not installed");
   mproc_manager_t *m;
   ASSERT_OK(mproc_manager_serve(&m, NULL));
