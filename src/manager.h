@@ -16,6 +16,12 @@
 #define MP_MGR_UNSERIALIZABLE "#UNSERIALIZABLE"
 #define MP_MGR_PROXY "#PROXY"
 
+/* The one-connection session: a client names its accept_connection connection this; an mproc
+ * server answers with the same string (Python's answers None) and then serves server
+ * functions (create, incref, decref, ...) on that connection as well as object calls, so an
+ * mproc client talking to an mproc server needs no fresh connection per create or decref. */
+#define MP_MGR_SESSION "mproc-session/1"
+
 /* The remote exceptions both sides know, with the code a C client maps each to. The server
  * chooses the exception per type and method (a missing dict key is KeyError, a missing
  * Namespace attribute AttributeError, both MPROC_ENOENT here); a client maps any exception

@@ -3,7 +3,9 @@
  * (create, incref, decref, ...) on a fresh authenticated connection that serves that one
  * request, and object calls on 'accept_connection' connections kept in a pool — a call takes
  * one nobody is using (or opens one) and gives it back only when its reply was read whole, so
- * a call abandoned at its deadline never leaves a reply behind for the next caller. */
+ * a call abandoned at its deadline never leaves a reply behind for the next caller. Against an
+ * mproc server (it answers the pool's accept_connection(MP_MGR_SESSION) in kind) server
+ * functions go through the pool too: a create or a decref is then one round trip. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +181,10 @@ static int expect_return(mproc_args_t *reply, mproc_args_t **result) {
   return rc;
 }
 
+static int pooled_exchange(mp_mgr_client *c, const mp_buf *req, int64_t deadline,
+                           mproc_args_t **reply);
+static int session_native(mp_mgr_client *c, int64_t deadline);
+
 int mproc__mgr_server_call(mp_mgr_client *c, const char *fn, const mproc_args_t *args,
                            const mproc_args_t *kwargs, int64_t deadline, mproc_args_t **result) {
   mp_buf req;
@@ -186,9 +192,10 @@ int mproc__mgr_server_call(mp_mgr_client *c, const char *fn, const mproc_args_t 
   mproc_conn_t *conn = NULL;
   mproc_args_t *reply = NULL;
   int rc = encode_request(NULL, fn, args, kwargs, &req);
-  if (rc == 0)
-    rc = open_conn(c, deadline, &conn);
-  if (rc == 0)
+  int pooled = rc == 0 && strcmp(fn, "dummy") != 0 && session_native(c, deadline) == 1;
+  if (pooled)
+    rc = pooled_exchange(c, &req, deadline, &reply);
+  else if (rc == 0 && (rc = open_conn(c, deadline, &conn)) == 0)
     rc = exchange(c, conn, &req, deadline, &reply);
   mproc_conn_free(conn);
   mproc__buf_free(&req);
@@ -227,17 +234,25 @@ static void give_back(mp_mgr_client *c, mproc_conn_t *conn) {
     mproc_conn_free(conn);
 }
 
+/* accept_connection(MP_MGR_SESSION): an mproc server answers the name back (native), Python's
+ * None. */
 static int open_object_conn(mp_mgr_client *c, int64_t deadline, mproc_conn_t **out) {
   mp_buf req;
   mproc__buf_init(&req);
-  mproc_args_t *args = NULL, *reply = NULL;
-  int rc = mproc_args_build(&args, "s", "mproc");
+  mproc_args_t *args = NULL, *reply = NULL, *r = NULL;
+  int rc = mproc_args_build(&args, "s", MP_MGR_SESSION);
   if (rc == 0)
     rc = encode_request(NULL, "accept_connection", args, NULL, &req);
   if (rc == 0)
     rc = open_conn(c, deadline, out);
   if (rc == 0 && (rc = exchange(c, *out, &req, deadline, &reply)) == 0)
-    rc = expect_return(reply, NULL);
+    rc = expect_return(reply, &r);
+  if (rc == 0) {
+    const char *name = NULL;
+    int native = mproc_args_get_str(r, 0, &name) == 0 && strcmp(name, MP_MGR_SESSION) == 0;
+    MPROC__ATOMIC_STORE(&c->native, native ? 1 : -1, MPROC__ATOMIC_RELEASE);
+  }
+  mproc_args_free(r);
   if (rc != 0 && *out) {
     mproc_conn_free(*out);
     *out = NULL;
@@ -248,25 +263,47 @@ static int open_object_conn(mp_mgr_client *c, int64_t deadline, mproc_conn_t **o
   return rc;
 }
 
-int mproc__mgr_object_call(mp_mgr_client *c, const char *ident, const char *method,
-                           const mproc_args_t *args, const mproc_args_t *kwargs,
-                           int64_t deadline, mproc_args_t **reply) {
-  mp_buf req;
-  mproc__buf_init(&req);
-  int rc = encode_request(ident, method, args, kwargs, &req);
+/* One request on a pooled connection: taken idle (or opened), given back once its reply was
+ * read whole, closed otherwise. */
+static int pooled_exchange(mp_mgr_client *c, const mp_buf *req, int64_t deadline,
+                           mproc_args_t **reply) {
   mproc_conn_t *conn = NULL;
-  if (rc == 0 && is_dead(c)) {
+  int rc = 0;
+  if (is_dead(c)) {
     mproc__set_error_message("manager at %s is gone", c->address);
     rc = MPROC_EPEERGONE;
   }
   if (rc == 0 && (conn = take_idle(c)) == NULL)
     rc = open_object_conn(c, deadline, &conn);
   if (rc == 0)
-    rc = exchange(c, conn, &req, deadline, reply);
+    rc = exchange(c, conn, req, deadline, reply);
   if (rc == 0)
     give_back(c, conn);
   else
     mproc_conn_free(conn); /* abandoned or broken: never reused */
+  return rc;
+}
+
+/* 1 when the server serves server functions on pooled connections; the first call finds out
+ * by opening the pool's first connection (which object calls would open anyway). */
+static int session_native(mp_mgr_client *c, int64_t deadline) {
+  int n = MPROC__ATOMIC_LOAD(&c->native, MPROC__ATOMIC_ACQUIRE);
+  mproc_conn_t *conn = NULL;
+  if (n == 0 && !is_dead(c) && open_object_conn(c, deadline, &conn) == 0) {
+    give_back(c, conn);
+    n = MPROC__ATOMIC_LOAD(&c->native, MPROC__ATOMIC_ACQUIRE);
+  }
+  return n;
+}
+
+int mproc__mgr_object_call(mp_mgr_client *c, const char *ident, const char *method,
+                           const mproc_args_t *args, const mproc_args_t *kwargs,
+                           int64_t deadline, mproc_args_t **reply) {
+  mp_buf req;
+  mproc__buf_init(&req);
+  int rc = encode_request(ident, method, args, kwargs, &req);
+  if (rc == 0)
+    rc = pooled_exchange(c, &req, deadline, reply);
   mproc__buf_free(&req);
   return rc;
 }

@@ -406,6 +406,14 @@ static void reply_count(mgr_srv *s, mproc_args_t *reply) {
   mproc_args_free(v);
 }
 
+/* accept_connection(MP_MGR_SESSION): an mproc client asking for the one-connection session
+ * (server functions are served on every kept connection; the answer tells it so). */
+static int session_name(const mproc_args_t *args) {
+  const char *n = NULL;
+  return mproc_args_count(args) == 1 && mproc_args_get_str(args, 0, &n) == 0 &&
+         strcmp(n, MP_MGR_SESSION) == 0;
+}
+
 static void server_fn(mgr_srv *s, const char *name, const mproc_args_t *args,
                       const mproc_args_t *kw, mproc_args_t *reply, int *accepted, int64_t pid) {
   if (strcmp(name, "create") == 0)
@@ -420,6 +428,8 @@ static void server_fn(mgr_srv *s, const char *name, const mproc_args_t *args,
     reply_debug(s, reply);
   else if (strcmp(name, "number_of_objects") == 0)
     reply_count(s, reply);
+  else if (strcmp(name, "accept_connection") == 0 && session_name(args))
+    *accepted = 1, mproc__mgr_reply_item(reply, MP_MGR_RETURN, args, 0);
   else if (strcmp(name, "dummy") == 0 || strcmp(name, "accept_connection") == 0 ||
            strcmp(name, "shutdown") == 0) {
     *accepted = name[0] == 'a';

@@ -17,6 +17,8 @@ struct mp_mgr_client {
   int64_t pid;           /* the process that opened it (a fork child never shares it) */
   int refs;              /* under the module lock */
   int dead;              /* atomic: the server is gone (EOF or refused) */
+  int native;            /* atomic: 1 the server serves server functions on pooled connections
+                            (an mproc server), -1 it does not (Python's), 0 not known yet */
   mproc_conn_t **idle;   /* connections that said accept_connection, not in use */
   size_t nidle, capidle;
   mp_mgr_client *next;   /* the process's list of sessions */
