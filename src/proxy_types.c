@@ -196,15 +196,21 @@ int mproc_dict_items(mproc_proxy_t *d, mproc_args_t **items) {
   int rc = items ? call0(d, "items", &r) : MPROC_EINVAL;
   return result_items(r, rc, items);
 }
-int mproc_dict_update(mproc_proxy_t *d, const mproc_args_t *kv) {
+/* method(value): one argument, v made a dict or a list by wrap. */
+static int call_wrapped(mproc_proxy_t *p, const char *method, const mproc_args_t *v,
+                        int (*wrap)(mproc_args_t *, const mproc_args_t *)) {
   mproc_args_t *a = NULL;
   int rc = mproc_args_new(&a);
   if (rc == 0)
-    rc = mproc_args_add_dict(a, kv);
+    rc = wrap(a, v);
   if (rc == 0)
-    rc = mproc_proxy_call(d, "update", a, NULL, 0, NULL);
+    rc = mproc_proxy_call(p, method, a, NULL, 0, NULL);
   mproc_args_free(a);
   return rc;
+}
+
+int mproc_dict_update(mproc_proxy_t *d, const mproc_args_t *kv) {
+  return call_wrapped(d, "update", kv, mproc_args_add_dict);
 }
 
 /* --- list ------------------------------------------------------------------------------------ */
@@ -215,28 +221,28 @@ int mproc_list_appendf(mproc_proxy_t *l, const char *fmt, ...) {
 int mproc_list_get(mproc_proxy_t *l, int64_t i, mproc_args_t **value) {
   return call_index(l, "__getitem__", i, value);
 }
-int mproc_list_setf(mproc_proxy_t *l, int64_t i, const char *fmt, ...) {
+/* method(i, value), the value from one format letter. */
+static int call_at_index(mproc_proxy_t *l, const char *method, int64_t i, const char *fmt,
+                         va_list ap) {
   mproc_args_t *pre = NULL;
-  int rc0 = mproc_args_build(&pre, "l", i);
-  if (rc0 != 0)
-    return rc0;
-  va_list ap;
-  va_start(ap, fmt);
-  int rc = vcall(l, "__setitem__", pre, 0, NULL, fmt, ap);
-  va_end(ap);
+  int rc = mproc_args_build(&pre, "l", i);
+  if (rc == 0)
+    rc = vcall(l, method, pre, 0, NULL, fmt, ap);
   mproc_args_free(pre);
   return rc;
 }
-int mproc_list_insertf(mproc_proxy_t *l, int64_t i, const char *fmt, ...) {
-  mproc_args_t *pre = NULL;
-  int rc0 = mproc_args_build(&pre, "l", i);
-  if (rc0 != 0)
-    return rc0;
+int mproc_list_setf(mproc_proxy_t *l, int64_t i, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  int rc = vcall(l, "insert", pre, 0, NULL, fmt, ap);
+  int rc = call_at_index(l, "__setitem__", i, fmt, ap);
   va_end(ap);
-  mproc_args_free(pre);
+  return rc;
+}
+int mproc_list_insertf(mproc_proxy_t *l, int64_t i, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = call_at_index(l, "insert", i, fmt, ap);
+  va_end(ap);
   return rc;
 }
 int mproc_list_len(mproc_proxy_t *l, size_t *n) {
@@ -245,14 +251,7 @@ int mproc_list_len(mproc_proxy_t *l, size_t *n) {
   return result_size(r, rc, n);
 }
 int mproc_list_extend(mproc_proxy_t *l, const mproc_args_t *items) {
-  mproc_args_t *a = NULL;
-  int rc = mproc_args_new(&a);
-  if (rc == 0)
-    rc = mproc_args_add_list(a, items);
-  if (rc == 0)
-    rc = mproc_proxy_call(l, "extend", a, NULL, 0, NULL);
-  mproc_args_free(a);
-  return rc;
+  return call_wrapped(l, "extend", items, mproc_args_add_list);
 }
 int mproc_list_pop(mproc_proxy_t *l, int64_t i, mproc_args_t **value) {
   return call_index(l, "pop", i, value);
