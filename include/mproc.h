@@ -1579,8 +1579,9 @@ typedef struct mproc_proxy mproc_proxy_t;
 
 /** Options of a manager; all-zero is the default for every field. */
 typedef struct mproc_manager_options {
-  /** Listener address in mproc_listener_new's syntax; NULL: a private unix socket (Windows:
-   * a named pipe). A TCP address binds loopback unless a host is given explicitly. */
+  /** Listener address in mproc_listener_new's syntax; NULL: a unix socket with a random name
+   * (Linux: in the abstract namespace, so no file outlives the server; Windows: a named
+   * pipe). A TCP address binds loopback unless a host is given explicitly. */
   const char *address;
   /** Authentication key; NULL: 32 random bytes (read back with mproc_manager_authkey). */
   const void *authkey;

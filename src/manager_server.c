@@ -187,6 +187,10 @@ static char *default_address(void) {
 #ifdef _WIN32
   snprintf(buf, sizeof buf, "pipe:\\\\.\\pipe\\mproc-mgr-%lld-%s", (long long)mproc__os_getpid(),
            hex);
+#elif defined(__linux__)
+  /* The abstract namespace: no file to leave behind when the server is killed (the key,
+   * not the file's mode, keeps other users out). */
+  snprintf(buf, sizeof buf, "unix:@mproc-mgr-%lld-%s", (long long)mproc__os_getpid(), hex);
 #else
   char dir[120];
   if (mproc__os_getenv("TMPDIR", dir, sizeof dir) != 0 || dir[0] != '/' || strlen(dir) > 60)
