@@ -239,13 +239,27 @@ static int vparse(const mproc_args_t *a, const char *fmt, const char *allowed, v
       return MPROC_EINVAL;
     }
   int rc = 0;
-  size_t i = 0;
+  size_t i = 0, nproxies = 0;
+  mproc_proxy_t **proxies[16]; /* 'M' items parsed so far: new proxies the caller would own */
   for (const char *f = fmt; rc == 0 && *f; f++) {
     if (*f == ' ')
       continue;
+    void *dst = NULL;
+    if (*f == 'M') {
+      va_list cp;
+      va_copy(cp, *ap);
+      dst = va_arg(cp, void *);
+      va_end(cp);
+    }
     if ((rc = parse_one(a, i, *f, ap)) != 0)
       mismatch(a, i, *f, rc);
+    else if (*f == 'M' && nproxies < sizeof proxies / sizeof proxies[0])
+      proxies[nproxies++] = dst;
     i++;
+  }
+  for (size_t k = 0; rc != 0 && k < nproxies; k++) { /* a failed parse hands out nothing */
+    mproc_proxy_free(*proxies[k]);
+    *proxies[k] = NULL;
   }
   return rc;
 }

@@ -119,7 +119,9 @@ static int read_ref(const mproc_args_t *args, size_t i, ref *r) {
   mproc_args_t **o = &r->hold[0], **ra = &r->hold[1], **g = &r->hold[2], **tok = &r->hold[3];
   const char *mod, *name, *unused;
   int rc = mproc_args_get_pyobject(args, i, o);
-  if (rc == 0 && (mproc_args_parse(*o, "ss", &mod, &name) != 0 || strcmp(mod, MODULE) != 0 ||
+  if (rc != 0) /* not an object at all (or no item i): the getter's code and message */
+    return rc;
+  if ((mproc_args_parse(*o, "ss", &mod, &name) != 0 || strcmp(mod, MODULE) != 0 ||
                   strcmp(name, "RebuildProxy") != 0)) {
     mproc__set_error_message("argument %zu: not a proxy", i);
     return MPROC_ETYPE;

@@ -817,6 +817,27 @@ static void references(int minor, int tcp) {
 }
 
 /* A method that returns a new object ('#PROXY'): dict.__iter__ gives an Iterator proxy. */
+/* A parse that fails after an 'M' item hands out nothing: the proxy it made is freed again
+ * (its reference given back), and the caller's variable is NULL. */
+TEST(parse_failure_frees_proxies, 60, ALL) {
+  pysrv s;
+  py_start(&s, 0, 0);
+  mproc_manager_t *m = py_connect(&s);
+  mproc_proxy_t *d = NULL, *p1 = NULL, *p2 = NULL;
+  ASSERT_OK(mproc_manager_dict(m, &d));
+  mproc_args_t *a = NULL;
+  ASSERT_OK(mproc_args_build(&a, "Mi", d, 1));
+  ASSERT_RC(mproc_args_parse(a, "MM", &p1, &p2), MPROC_ETYPE);
+  ASSERT_TRUE(p1 == NULL);
+  mproc_proxy_free(d);
+  size_t n = 9;
+  ASSERT_OK(mproc_manager_number_of_objects(m, &n));
+  ASSERT_EQ(n, 0);
+  mproc_args_free(a);
+  mproc_manager_free(m);
+  py_stop(&s);
+}
+
 static void iterator_proxy(int minor, int tcp);
 TEST(iterator_proxy_py311, 60, PYTHON_ONCE) { iterator_proxy(11, 0); }
 TEST(iterator_proxy_py313, 60, PYTHON_ONCE) { iterator_proxy(13, 0); }
