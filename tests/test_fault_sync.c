@@ -12,6 +12,7 @@
 
 #ifdef __linux__
 #include <sched.h>
+#include <unistd.h>
 #endif
 
 /* A wake-up is lost only when its sleeper dies between being woken and acting on it, a window
@@ -37,6 +38,22 @@ static void pin_self(int cpu, int idle) {
 #else
   (void)cpu;
   (void)idle;
+#endif
+}
+
+/* A pinned child that is through its race: back to an ordinary process on every CPU. Its exit
+ * must not queue behind busy processes at idle priority (a sanitizer's exit-time leak check
+ * stops and scans the whole process, and took seconds per child that way). */
+static void unpin_self(void) {
+#ifdef __linux__
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  long n = sysconf(_SC_NPROCESSORS_CONF);
+  for (long i = 0; i < n && i < CPU_SETSIZE; i++)
+    CPU_SET((int)i, &set);
+  struct sched_param sp = {0};
+  (void)sched_setscheduler(0, SCHED_OTHER, &sp);
+  (void)sched_setaffinity(0, sizeof set, &set);
 #endif
 }
 
@@ -209,6 +226,7 @@ static int f_sem_taker(const mproc_args_t *a) {
   C_OK(mproc_semaphore_release(t_sem(a, 1)));
   C_OK(mproc_semaphore_acquire(t_sem(a, 0), MPROC_FOREVER));
   C_OK(mproc_semaphore_release(t_sem(a, 3)));
+  unpin_self();
   return 0;
 }
 
@@ -310,6 +328,7 @@ static int f_lock_taker(const mproc_args_t *a) {
     C_OK(owned(l, mproc_lock_acquire(l, MPROC_FOREVER)));
   for (int i = 0; i < t_int(a, 2); i++)
     C_OK(mproc_lock_release(l));
+  unpin_self();
   return 0;
 }
 
@@ -380,6 +399,7 @@ static int f_cond_waiter(const mproc_args_t *a) {
   while (!mproc_event_is_set(t_event(a, 2)))
     C_OK(owned(l, mproc_condition_wait(c, MPROC_FOREVER)));
   C_OK(mproc_condition_release(c));
+  unpin_self();
   return 0;
 }
 
