@@ -30,6 +30,12 @@ int mproc__conn_send_msg(mproc_conn_t *c, const void *buf, size_t n, int64_t dea
 int mproc__conn_recv_msg(mproc_conn_t *c, size_t maxlength, int64_t deadline, void **out,
                      size_t *size);
 
+/* For a connection this process alone reads, request after reply (a manager's): receives
+ * block in the kernel up to ms at a time (mproc__os_chan_set_read_slice) instead of polling
+ * first. MPROC_ENOTSUP where the backend waits in one call anyway (Windows); the connection
+ * then works as before. */
+int mproc__conn_read_slice(mproc_conn_t *c, int ms);
+
 /* 1 if bytes are already buffered (a receive would not need the OS first). */
 int mproc__conn_ready_now(const mproc_conn_t *c);
 

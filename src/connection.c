@@ -20,6 +20,7 @@ struct mproc_conn {
   os_handle h;
   int flags;
   int list_owned; /* an argument list owns it: close shuts the channel, the list frees it */
+  int slice_ms;   /* > 0: reads block in the kernel a slice at a time (mproc__conn_read_slice) */
   unsigned char *rbuf;
   size_t rpos, rlen, rcap; /* unconsumed bytes are rbuf[rpos, rlen) */
   struct mproc_conn *prev, *next; /* registry of live connections */
@@ -267,12 +268,26 @@ static void bad_length(mproc_conn_t *c) {
   }
 }
 
+/* One read from the channel: through the kernel's own timeout when the connection has one. */
+static int chan_read(mproc_conn_t *c, void *buf, size_t n, size_t *got, int64_t deadline) {
+  if (c->slice_ms > 0)
+    return mproc__os_chan_read_sliced(c->h, buf, n, got, deadline, c->slice_ms);
+  return mproc__os_chan_read(c->h, buf, n, got, deadline);
+}
+
+int mproc__conn_read_slice(mproc_conn_t *c, int ms) {
+  int rc = mproc__os_chan_set_read_slice(c->h, ms);
+  if (rc == 0)
+    c->slice_ms = ms;
+  return rc;
+}
+
 /* Reads at least one more byte into the buffer. */
 static int fill(mproc_conn_t *c, int64_t deadline) {
   int rc = rbuf_reserve(c, 4096);
   size_t got = 0;
   if (rc == 0)
-    rc = mproc__os_chan_read(c->h, c->rbuf + c->rlen, c->rcap - c->rlen, &got, deadline);
+    rc = chan_read(c, c->rbuf + c->rlen, c->rcap - c->rlen, &got, deadline);
   if (rc == 0)
     c->rlen += got;
   return rc;
@@ -304,7 +319,7 @@ static int take_body(mproc_conn_t *c, size_t hl, size_t n, unsigned char *dst,
   int rc = 0;
   while (rc == 0 && done < n) {
     size_t got = 0;
-    rc = mproc__os_chan_read(c->h, dst + done, n - done, &got, deadline);
+    rc = chan_read(c, dst + done, n - done, &got, deadline);
     done += got;
   }
   if (rc == 0) {
@@ -350,7 +365,7 @@ static int take_body_alloc(mproc_conn_t *c, size_t hl, size_t n, int64_t deadlin
       dst = d, cap = ncap;
     }
     size_t got = 0;
-    rc = mproc__os_chan_read(c->h, dst + done, cap - done, &got, deadline);
+    rc = chan_read(c, dst + done, cap - done, &got, deadline);
     done += got;
   }
   if (rc == 0) {

@@ -153,6 +153,9 @@ static int exchange(mp_mgr_client *c, mproc_conn_t *conn, const mp_buf *req, int
   return rc;
 }
 
+/* A reply is awaited in recv a second at a time; a call with less than that left polls. */
+#define CLIENT_READ_SLICE_MS 1000
+
 static int open_conn(mp_mgr_client *c, int64_t deadline, mproc_conn_t **out) {
   if (is_dead(c)) {
     mproc__set_error_message("manager at %s is gone", c->address);
@@ -162,6 +165,8 @@ static int open_conn(mp_mgr_client *c, int64_t deadline, mproc_conn_t **out) {
   if (left == 0)
     return MPROC_ETIMEDOUT;
   int rc = mproc_client(c->address, c->key, c->keylen, left, out);
+  if (rc == 0) /* replies are awaited in recv itself (ENOTSUP: Windows waits in one call) */
+    (void)mproc__conn_read_slice(*out, CLIENT_READ_SLICE_MS);
   return rc == MPROC_EAUTH || rc == MPROC_ETIMEDOUT ? rc : gone(c, rc);
 }
 

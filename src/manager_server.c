@@ -165,8 +165,12 @@ static void accept_main(void *arg) {
     mproc__mgr_reap_peers(s);
     mproc_conn_t *c = NULL;
     int rc = mproc_listener_accept(s->listener, MGR_POLL_MS, &c);
-    if (rc == 0)
+    if (rc == 0) {
+      /* Requests are awaited in recv itself, half a poll at a time (so the stop flag is still
+       * seen within MGR_POLL_MS); ENOTSUP (Windows) waits in one call anyway. */
+      (void)mproc__conn_read_slice(c, MGR_POLL_MS / 2);
       start_conn(s, c);
+    }
     else if (rc != MPROC_ETIMEDOUT && rc != MPROC_EAUTH)
       mproc__os_sleep_ms(10); /* out of handles or memory: let connections end */
   }

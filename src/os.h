@@ -74,6 +74,16 @@ int mproc__os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadlin
  * nothing is left; MPROC_ETIMEDOUT when nothing arrived by the deadline (deadline <= now
  * means: only what is already there). */
 int mproc__os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline);
+/* Request/reply traffic on a handle only this process reads: later reads through
+ * mproc__os_chan_read_sliced may block in the kernel for up to ms at a time (POSIX:
+ * SO_RCVTIMEO), one system call per message instead of try / poll / retry. MPROC_ENOTSUP where
+ * reads need no such help (Windows: overlapped reads already wait in one call). */
+int mproc__os_chan_set_read_slice(os_handle h, int ms);
+/* mproc__os_chan_read for a handle given a read slice of slice_ms: a read with at least a slice
+ * left before its deadline (or none) blocks in recv, looking at the deadline again after each
+ * slice; a shorter one takes the polling path. */
+int mproc__os_chan_read_sliced(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline,
+                               int slice_ms);
 /* Most handles one mproc__os_chan_send_handles message carries. */
 #define OS_MAX_SEND_HANDLES 32
 /* Sends n > 0 bytes plus nh <= OS_MAX_SEND_HANDLES handles in one message (POSIX SCM_RIGHTS). Windows: MPROC_ENOTSUP

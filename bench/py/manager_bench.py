@@ -60,7 +60,9 @@ ClientManager.register("dict", dict, DictProxy)
 
 def client(address, key_hex, quick):
     """Python's client against the server at address (a unix path or host:port)."""
-    if ":" in address and not address.startswith("/"):
+    if address.startswith("@"):  # a Linux abstract name, which Python spells '\0name'
+        address = "\0" + address[1:]
+    elif ":" in address and not address.startswith("/"):
         host, port = address.rsplit(":", 1)
         address = (host, int(port))
     m = ClientManager(address=address, authkey=bytes.fromhex(key_hex))

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "posix.h"
@@ -98,6 +99,39 @@ int mproc__os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t d
     int rc = wait_fd((int)h, POLLIN, deadline);
     if (rc != 0)
       return rc;
+  }
+}
+
+int mproc__os_chan_set_read_slice(os_handle h, int ms) {
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  if (ms <= 0 || setsockopt((int)h, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
+    return ms <= 0 ? MPROC_EINVAL : mproc__os_last_error();
+  return 0;
+}
+
+int mproc__os_chan_read_sliced(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline,
+                               int slice_ms) {
+  const int64_t slice = (int64_t)slice_ms * 1000000;
+  *got = 0;
+  for (;;) {
+    int64_t start = mproc__os_now_ns();
+    if (deadline != OS_NO_DEADLINE && deadline - start < slice)
+      return mproc__os_chan_read(h, buf, n, got, deadline);
+    ssize_t r = recv((int)h, buf, n, 0); /* returns by the end of the slice */
+    if (r > 0) {
+      *got = (size_t)r;
+      return 0;
+    }
+    if (r == 0 || (r < 0 && errno == ECONNRESET))
+      return MPROC_EEOF;
+    if (errno == EINTR)
+      continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      return mproc__os_last_error();
+    /* A slice passed with nothing: look at the deadline again. An EAGAIN long before the
+     * slice's end means the fd is non-blocking after all: poll instead of spinning. */
+    if (mproc__os_now_ns() - start < slice / 2)
+      return mproc__os_chan_read(h, buf, n, got, deadline);
   }
 }
 

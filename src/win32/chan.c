@@ -251,6 +251,18 @@ int mproc__os_chan_read(os_handle h, void *buf, size_t n, size_t *got, int64_t d
   return mproc__os_error((int)e);
 }
 
+int mproc__os_chan_set_read_slice(os_handle h, int ms) {
+  (void)h;
+  (void)ms;
+  return MPROC_ENOTSUP; /* an overlapped read already waits in one call */
+}
+
+int mproc__os_chan_read_sliced(os_handle h, void *buf, size_t n, size_t *got, int64_t deadline,
+                               int slice_ms) {
+  (void)slice_ms;
+  return mproc__os_chan_read(h, buf, n, got, deadline);
+}
+
 /* --- handle passing and misc -------------------------------------------------------------- */
 
 /* Handles reach a Windows child by DuplicateHandle from the parent (DESIGN.md), not over the
