@@ -288,7 +288,7 @@ int mproc_process_newf(mproc_process_t **out, mproc_target_fn target, const char
 }
 
 int mproc_queue_putf(mproc_queue_t *q, int64_t timeout_ms, const char *fmt, ...) {
-  mproc_args_t *a;
+  mproc_args_t *a = NULL;
   va_list ap;
   va_start(ap, fmt);
   int rc = mproc_args_vbuild(&a, fmt, ap);
@@ -300,7 +300,7 @@ int mproc_queue_putf(mproc_queue_t *q, int64_t timeout_ms, const char *fmt, ...)
 }
 
 int mproc_conn_sendf(mproc_conn_t *c, const char *fmt, ...) {
-  mproc_args_t *a;
+  mproc_args_t *a = NULL;
   va_list ap;
   va_start(ap, fmt);
   int rc = mproc_args_vbuild(&a, fmt, ap);

@@ -134,7 +134,7 @@ static int pop_mark(pdec *d, size_t *first) {
 }
 
 static int push_new(pdec *d, uint8_t type, pnode **out) {
-  uint32_t id;
+  uint32_t id = 0;
   int rc = new_node(d, type, &id);
   if (rc == 0)
     rc = push(d, id);
@@ -267,7 +267,7 @@ static int new_object(pdec *d, uint8_t kind, uint32_t mod, uint32_t name, uint32
 
 static int push_bytearray(pdec *d) {
   int rc = push_blob(d, MPROC_ARG_BYTES, 8);
-  uint32_t b, t, mod, name, obj;
+  uint32_t b = 0, t = 0, mod = 0, name = 0, obj = 0;
   if (rc == 0)
     rc = pop(d, &b);
   if (rc == 0 && (rc = new_node(d, MPROC_ARG_TUPLE, &t)) == 0)
@@ -308,13 +308,13 @@ static int extend(pdec *d, size_t first, uint8_t want, const char *op) {
 }
 
 static int extend_mark(pdec *d, uint8_t want, const char *op) {
-  size_t first;
+  size_t first = 0;
   int rc = pop_mark(d, &first);
   return rc ? rc : extend(d, first, want, op);
 }
 
 static int frozenset_(pdec *d) {
-  size_t first;
+  size_t first = 0;
   uint32_t id;
   int rc = pop_mark(d, &first);
   if (rc == 0 && (rc = new_node(d, N_FROZENSET, &id)) == 0)
@@ -325,7 +325,7 @@ static int frozenset_(pdec *d) {
 /* --- memo ---------------------------------------------------------------------------------- */
 
 static int memo_put(pdec *d, uint64_t idx) {
-  uint32_t id;
+  uint32_t id = 0;
   int rc = top(d, &id);
   if (rc != 0)
     return rc;
@@ -416,7 +416,7 @@ static int reduce_builtin_seq(pdec *d, uint32_t args, uint8_t set_type, int *don
 }
 
 static int reduce(pdec *d, uint8_t kind) {
-  uint32_t args, fn, id;
+  uint32_t args = 0, fn = 0, id = 0;
   int rc = pop(d, &args);
   if (rc == 0)
     rc = pop(d, &fn);
@@ -444,7 +444,7 @@ static int reduce(pdec *d, uint8_t kind) {
 }
 
 static int build(pdec *d) {
-  uint32_t state, obj;
+  uint32_t state = 0, obj = 0;
   int rc = pop(d, &state);
   if (rc == 0)
     rc = top(d, &obj);
@@ -479,7 +479,7 @@ static int small_int(pdec *d, int k, int sign) {
 }
 
 static int mark_ops(pdec *d, int op) {
-  size_t first;
+  size_t first = 0;
   uint32_t id;
   switch (op) {
   case OP_MARK:
