@@ -1091,7 +1091,7 @@ MGR_METHOD(ns_get) {
   mdict *d = obj;
   mgr_val k;
   const char *name;
-  int rc;
+  int rc = 0;
   (void)kw;
   if (!ns_name(a, &k, &name, res, &rc))
     return rc;
@@ -1105,7 +1105,7 @@ MGR_METHOD(ns_get) {
 MGR_METHOD(ns_set) {
   mgr_val k, v;
   const char *name;
-  int rc;
+  int rc = 0;
   (void)kw;
   if (!ns_name(a, &k, &name, res, &rc))
     return rc;
@@ -1121,7 +1121,7 @@ MGR_METHOD(ns_del) {
   mdict *d = obj;
   mgr_val k;
   const char *name;
-  int rc;
+  int rc = 0;
   (void)kw;
   if (!ns_name(a, &k, &name, res, &rc))
     return rc;

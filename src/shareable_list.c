@@ -294,7 +294,7 @@ static void fill(mproc_shareable_list_t *l, const sl_val *vals) {
       off += slot_for(&vals[j]);
   }
   for (size_t j = 0; j < l->n; j++) {
-    size_t o, len;
+    size_t o = 0, len = 0;
     (void)slot(l, j, &o, &len);
     memset(format_at(l, j), 0, 8); /* no stale format: store reads it for str/bytes */
     (void)store(l, j, o, len, &vals[j]);
@@ -457,7 +457,7 @@ int mproc_shareable_list_format(const mproc_shareable_list_t *l, char *buf, size
 }
 
 int mproc_shareable_list_repr(const mproc_shareable_list_t *l, char *buf, size_t cap) {
-  mproc_args_t *all, *wrapped = NULL;
+  mproc_args_t *all = NULL, *wrapped = NULL;
   int rc = read_all(l, &all);
   if (rc == 0 && (rc = mproc_args_new(&wrapped)) == 0 && (rc = mproc_args_add_list(wrapped, all)) == 0) {
     char *items = NULL;
