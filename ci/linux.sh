@@ -14,3 +14,9 @@ python3 tools/alloc_convert.py --check
 
 section "default preset: $(cmake --version | head -n 1)"
 cmake --workflow --preset default
+
+# An optimised build sees more (gcc's -Wmaybe-uninitialized needs -O2): the library, as a
+# product that vendors it with its own -Werror compiles it.
+section "release preset, library only, -Werror"
+cmake --preset release -DMPROC_WERROR=ON
+cmake --build --preset release --target mproc
