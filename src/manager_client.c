@@ -138,12 +138,28 @@ static int decode_reply(const void *p, size_t n, mproc_args_t **reply) {
   return rc;
 }
 
-/* One request and its reply on conn. */
-static int exchange(mp_mgr_client *c, mproc_conn_t *conn, const mp_buf *req, int64_t deadline,
-                    mproc_args_t **reply) {
+/* Reads the replies conn owes (their content is nobody's business: a decref's). */
+static int drain_owed(mp_mgr_client *c, mproc_conn_t *conn, uint32_t owed, int64_t deadline) {
+  for (; owed > 0; owed--) {
+    void *msg = NULL;
+    size_t n = 0;
+    int rc = mproc__conn_recv_msg(conn, c->max_message, deadline, &msg, &n);
+    mproc__free(msg);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
+/* One request and its reply on conn, after the owed replies of requests sent before it (the
+ * server answers in order, so they were on their way while this one went out). */
+static int exchange_after(mp_mgr_client *c, mproc_conn_t *conn, uint32_t owed,
+                          const mp_buf *req, int64_t deadline, mproc_args_t **reply) {
   int rc = mproc__conn_send_msg(conn, req->data, req->len, deadline);
   void *msg = NULL;
   size_t n = 0;
+  if (rc == 0)
+    rc = drain_owed(c, conn, owed, deadline);
   if (rc == 0)
     rc = mproc__conn_recv_msg(conn, c->max_message, deadline, &msg, &n);
   if (rc != 0)
@@ -151,6 +167,11 @@ static int exchange(mp_mgr_client *c, mproc_conn_t *conn, const mp_buf *req, int
   rc = decode_reply(msg, n, reply);
   mproc__free(msg);
   return rc;
+}
+
+static int exchange(mp_mgr_client *c, mproc_conn_t *conn, const mp_buf *req, int64_t deadline,
+                    mproc_args_t **reply) {
+  return exchange_after(c, conn, 0, req, deadline, reply);
 }
 
 /* A reply is awaited in recv a second at a time; a call with less than that left polls. */
@@ -212,20 +233,24 @@ int mproc__mgr_server_call(mp_mgr_client *c, const char *fn, const mproc_args_t 
 
 /* --- object calls ---------------------------------------------------------------------------- */
 
-static mproc_conn_t *take_idle(mp_mgr_client *c) {
+static mproc_conn_t *take_idle(mp_mgr_client *c, uint32_t *owed) {
   mproc_conn_t *conn = NULL;
+  *owed = 0;
   lock();
-  if (c->nidle > 0)
-    conn = c->idle[--c->nidle];
+  if (c->nidle > 0) {
+    struct mgr_idle *e = &c->idle[--c->nidle];
+    conn = e->conn;
+    *owed = e->owed;
+  }
   unlock();
   return conn;
 }
 
-static void give_back(mp_mgr_client *c, mproc_conn_t *conn) {
+static void give_back(mp_mgr_client *c, mproc_conn_t *conn, uint32_t owed) {
   lock();
   if (c->nidle == c->capidle) {
     size_t cap = c->capidle ? 2 * c->capidle : 4;
-    mproc_conn_t **p = mproc__realloc(c->idle, cap * sizeof *p);
+    struct mgr_idle *p = mproc__realloc(c->idle, cap * sizeof *p);
     if (p) {
       c->idle = p;
       c->capidle = cap;
@@ -233,7 +258,7 @@ static void give_back(mp_mgr_client *c, mproc_conn_t *conn) {
   }
   int kept = c->nidle < c->capidle;
   if (kept)
-    c->idle[c->nidle++] = conn;
+    c->idle[c->nidle++] = (struct mgr_idle){conn, owed};
   unlock();
   if (!kept)
     mproc_conn_free(conn);
@@ -278,15 +303,46 @@ static int pooled_exchange(mp_mgr_client *c, const mp_buf *req, int64_t deadline
     mproc__set_error_message("manager at %s is gone", c->address);
     rc = MPROC_EPEERGONE;
   }
-  if (rc == 0 && (conn = take_idle(c)) == NULL)
+  uint32_t owed = 0;
+  if (rc == 0 && (conn = take_idle(c, &owed)) == NULL)
     rc = open_object_conn(c, deadline, &conn);
   if (rc == 0)
-    rc = exchange(c, conn, req, deadline, reply);
+    rc = exchange_after(c, conn, owed, req, deadline, reply);
   if (rc == 0)
-    give_back(c, conn);
+    give_back(c, conn, 0);
   else
     mproc_conn_free(conn); /* abandoned or broken: never reused */
   return rc;
+}
+
+/* Replies a connection may owe before the next post reads them: far below what the socket
+ * buffers hold, so the server never blocks sending them while the client sends on. */
+#define OWED_MAX 32
+
+void mproc__mgr_server_post(mp_mgr_client *c, const char *fn, const mproc_args_t *args) {
+  uint32_t owed = 0;
+  mproc_conn_t *conn = NULL;
+  int64_t deadline = mproc__mgr_deadline(c, 0);
+  if (MPROC__ATOMIC_LOAD(&c->native, MPROC__ATOMIC_ACQUIRE) != 1 || is_dead(c) ||
+      (conn = take_idle(c, &owed)) == NULL) {
+    (void)mproc__mgr_server_call(c, fn, args, NULL, deadline, NULL);
+    return;
+  }
+  mp_buf req;
+  mproc__buf_init(&req);
+  int rc = encode_request(NULL, fn, args, NULL, &req);
+  if (rc == 0)
+    rc = mproc__conn_send_msg(conn, req.data, req.len, deadline);
+  if (rc == 0 && owed >= OWED_MAX && (rc = drain_owed(c, conn, owed, deadline)) == 0)
+    owed = 0;
+  mproc__buf_free(&req);
+  if (rc == 0) {
+    give_back(c, conn, owed + 1);
+    return;
+  }
+  mproc_conn_free(conn);
+  if (rc != MPROC_ENOMEM)
+    (void)gone(c, rc);
 }
 
 /* 1 when the server serves server functions on pooled connections; the first call finds out
@@ -295,7 +351,7 @@ static int session_native(mp_mgr_client *c, int64_t deadline) {
   int n = MPROC__ATOMIC_LOAD(&c->native, MPROC__ATOMIC_ACQUIRE);
   mproc_conn_t *conn = NULL;
   if (n == 0 && !is_dead(c) && open_object_conn(c, deadline, &conn) == 0) {
-    give_back(c, conn);
+    give_back(c, conn, 0);
     n = MPROC__ATOMIC_LOAD(&c->native, MPROC__ATOMIC_ACQUIRE);
   }
   return n;
@@ -317,7 +373,7 @@ int mproc__mgr_object_call(mp_mgr_client *c, const char *ident, const char *meth
 
 static void session_free(mp_mgr_client *c) {
   for (size_t i = 0; i < c->nidle; i++)
-    mproc_conn_free(c->idle[i]);
+    mproc_conn_free(c->idle[i].conn); /* a decref still owed a reply was sent: it is served */
   mproc__free(c->idle);
   mproc__free(c->address);
   mproc__free(c->key);

@@ -277,8 +277,8 @@ void mproc_proxy_free(mproc_proxy_t *p) {
   char keep[512]; /* the caller may still want the message of its last failure */
   snprintf(keep, sizeof keep, "%s", mproc_last_error_message());
   mproc_args_t *a = NULL;
-  if (mproc_args_build(&a, "s", p->id) == 0) /* a dead server answers at once: EPEERGONE */
-    (void)mproc__mgr_server_call(p->c, "decref", a, NULL, mproc__mgr_deadline(p->c, 0), NULL);
+  if (mproc_args_build(&a, "s", p->id) == 0) /* nobody waits for its reply */
+    mproc__mgr_server_post(p->c, "decref", a);
   mproc_args_free(a);
   proxy_release(p);
   mproc__set_error_message("%s", keep);

@@ -8,6 +8,13 @@
 
 /* A session: the manager's address and key, and the pool of idle object-call connections.
  * Counted references: the manager handle and every proxy hold one. */
+/* A pooled connection at rest, with the replies it still owes: requests sent without waiting
+ * (mproc__mgr_server_post), read by whoever takes the connection next. */
+struct mgr_idle {
+  mproc_conn_t *conn;
+  uint32_t owed;
+};
+
 struct mp_mgr_client {
   char *address;         /* mproc syntax ("unix:/p", "tcp:h:p", "pipe:...") */
   unsigned char *key;    /* NULL: no key */
@@ -19,7 +26,7 @@ struct mp_mgr_client {
   int dead;              /* atomic: the server is gone (EOF or refused) */
   int native;            /* atomic: 1 the server serves server functions on pooled connections
                             (an mproc server), -1 it does not (Python's), 0 not known yet */
-  mproc_conn_t **idle;   /* connections that said accept_connection, not in use */
+  struct mgr_idle *idle; /* connections that said accept_connection, not in use */
   size_t nidle, capidle;
   mp_mgr_client *next;   /* the process's list of sessions */
 };
@@ -31,6 +38,11 @@ struct mproc_proxy {
   char *proxytype;  /* Python's proxy class name for the typeid (DictProxy, AutoProxy, ...) */
   mproc_args_t *exposed; /* the method names (str items) the server reported; may be empty */
 };
+
+/* A server function whose reply nobody waits for (a proxy's decref): on a server that speaks
+ * the one-connection session, sent now and its reply read before the connection's next
+ * request; on any other server, mproc__mgr_server_call. */
+void mproc__mgr_server_post(mp_mgr_client *c, const char *fn, const mproc_args_t *args);
 
 /* Deadline of a call whose operation may itself wait op_ms (MPROC_FOREVER: none). */
 int64_t mproc__mgr_deadline(const mp_mgr_client *c, int64_t op_ms);

@@ -804,6 +804,17 @@ static void references(int minor, int tcp) {
   mproc_proxy_free(l);
   ASSERT_OK(mproc_manager_number_of_objects(m, &n));
   ASSERT_EQ(n, 0);
+  /* Frees by the hundred (an mproc server has their replies read later, a few dozen at most
+   * outstanding): every one is served, and in order with the calls after it. */
+  mproc_proxy_t *many[100];
+  for (int i = 0; i < 100; i++)
+    ASSERT_OK(mproc_manager_dict(m, &many[i]));
+  ASSERT_OK(mproc_manager_number_of_objects(m, &n));
+  ASSERT_EQ(n, 100);
+  for (int i = 0; i < 100; i++)
+    mproc_proxy_free(many[i]);
+  ASSERT_OK(mproc_manager_number_of_objects(m, &n));
+  ASSERT_EQ(n, 0);
   mproc_proxy_t *bad = NULL;
   ASSERT_RC(mproc_manager_create(m, "Nope", NULL, NULL, 0, &bad), MPROC_EREMOTE);
   expect_message("KeyError: 'Nope'");
