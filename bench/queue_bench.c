@@ -15,6 +15,7 @@
  *   queue.spsc_64KiB_pipe     the same four with 64 KiB items, in GiB/s;
  *   queue.spsc_1MiB           the same with 1 MiB items, Queue() vs the ring (4 x 1 MiB slots);
  *                             such items always go to the overflow of an unbounded queue;
+ *   queue.spsc_4MiB           the same with 4 MiB items (ring: 4 x 4 MiB slots);
  *   memcpy.1MiB_cold          GiB/s of memcpy in 1 MiB blocks over buffers far larger than the
  *                             caches (raw column only): the reference of the 64 KiB aim, since
  *                             a queue copies every byte twice (in and out);
@@ -73,6 +74,7 @@
 #define SMALL ((size_t)64)
 #define BIG ((size_t)64 << 10)
 #define HUGE ((size_t)1 << 20)
+#define GIANT ((size_t)4 << 20)
 #define BOUNDED_MAXSIZE 10000
 #define SEQ_BITS 40
 #define JOIN_TIMEOUT_MS 60000
@@ -385,6 +387,7 @@ typedef struct ring {
 
 #define RING_SMALL_SLOTS 1024
 #define RING_BIG_SLOTS 64
+#define RING_GIANT_SLOTS 4
 
 typedef struct raw_area {
   ctl c;
@@ -558,7 +561,7 @@ static int pipe_consume(raw_area *a) {
 }
 
 static int raw_init(void) {
-  ra_bytes = sizeof(raw_area) + 4096 + RING_BIG_SLOTS * BIG;
+  ra_bytes = sizeof(raw_area) + 4096 + RING_GIANT_SLOTS * GIANT;
   void *p = mmap(NULL, ra_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     perror("bench_queue: mmap");
@@ -578,8 +581,9 @@ static int rep_raw(enum rawkind kind, const job *j, double *items_per_s) {
   ra->j = *j;
   ra->r.head.v = ra->r.tail.v = 0;
   ra->r.total.v = UINT64_MAX;
-  /* Big items: the same 4 MiB of slots (64 x 64 KiB, 4 x 1 MiB). */
+  /* Big items: the same 4 MiB of slots (64 x 64 KiB, 4 x 1 MiB); 4 x 4 MiB for 4 MiB items. */
   ra->nslots = j->item == (int64_t)SMALL ? RING_SMALL_SLOTS
+               : (size_t)j->item > HUGE  ? RING_GIANT_SLOTS
                                          : RING_BIG_SLOTS * BIG / (size_t)j->item;
   ra->fd[0] = ra->fd[1] = -1;
   if (kind == RAW_PIPE && pipe(ra->fd) != 0) {
@@ -778,8 +782,8 @@ static void print_aims(const group *g, const config *cfg) {
           fprintf(stderr, " %s %.1f%% (%s)", g->v[i].name, pc, pc >= 25 ? "met" : "NOT met");
         }
     fprintf(stderr, rg ? "\n" : " (no ring here)\n");
-  } else if (g->item == HUGE) {
-    fprintf(stderr, "bench_queue: aim queue.spsc_1MiB: >= 50%% of the raw SPSC ring");
+  } else if (g->item >= HUGE) {
+    fprintf(stderr, "bench_queue: aim %s: >= 50%% of the raw SPSC ring", g->rows[0].name);
     if (rg) {
       double pc = 100 * med(q, cfg) / med(rg, cfg);
       fprintf(stderr, ": mproc Queue %.2f GiB/s, ring %.2f GiB/s = %.0f%%: %s", med(q, cfg),
@@ -880,7 +884,7 @@ int main(int argc, char **argv) {
   /* Variants of the single-producer groups: 0 Queue, 1 bounded, 2 SimpleQueue, 3 ring,
    * 4 pipe (5 memcpy for 64 KiB). Warm-up: enough items to go once round mproc's 1 MiB ring
    * and the raw ring. 1 MiB items: only Queue and the ring. */
-  group groups[4] = {
+  group groups[5] = {
       {SMALL, 1, 1, 100000000, 20000, 20000, 5,
        {{"Queue", V_MPROC, Q_QUEUE, {0}, 1, 0},
         {"bounded", V_MPROC, Q_BOUNDED, {0}, 1, 0},
@@ -913,16 +917,24 @@ int main(int argc, char **argv) {
         {"pipe", V_PIPE, Q_QUEUE, {0}, 0, 0}},
        1,
        {{"queue.spsc_1MiB", 0, 3}}},
+      {GIANT, 1, 1, 1000000, 8, 2, 5,
+       {{"Queue", V_MPROC, Q_QUEUE, {0}, 1, 0},
+        {"bounded", V_MPROC, Q_BOUNDED, {0}, 0, 0},
+        {"Simple", V_MPROC, Q_SIMPLE, {0}, 0, 0},
+        {"ring", V_RING, Q_QUEUE, {0}, 1, 0},
+        {"pipe", V_PIPE, Q_QUEUE, {0}, 0, 0}},
+       1,
+       {{"queue.spsc_4MiB", 0, 3}}},
       {SMALL, 4, 4, 100000000, 5000, 20000, 1,
        {{"Queue", V_MPROC, Q_QUEUE, {0}, 1, 0}},
        1,
        {{"queue.mpmc_64B", 0, -1}}},
   };
 #ifndef HAVE_RAW
-  for (int gi = 0; gi < 3; gi++) groups[gi].v[3].on = groups[gi].v[4].on = 0;
+  for (int gi = 0; gi < 4; gi++) groups[gi].v[3].on = groups[gi].v[4].on = 0;
 #else
   if (raw_init() != 0)
-    for (int gi = 0; gi < 3; gi++) groups[gi].v[3].failed = groups[gi].v[4].failed = any_failed = 1;
+    for (int gi = 0; gi < 4; gi++) groups[gi].v[3].failed = groups[gi].v[4].failed = any_failed = 1;
 #endif
   if (selected(&groups[1], &cfg) && memcpy_init(cfg.memcpy_buf) != 0)
     groups[1].v[5].failed = any_failed = 1;
@@ -930,7 +942,7 @@ int main(int argc, char **argv) {
     report_mproc("mproc_value_new_record", err);
     return 1;
   }
-  for (int gi = 0; gi < 4; gi++) bench_group(&groups[gi], &cfg, cv);
+  for (int gi = 0; gi < 5; gi++) bench_group(&groups[gi], &cfg, cv);
   mproc_value_free(cv);
   free(mc_src);
   free(mc_dst);
