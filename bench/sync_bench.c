@@ -20,6 +20,8 @@
  *                           one does all its increments before the other runs, and the figure
  *                           would be the uncontended cost (it flips between the two otherwise);
  *   lock.contended_2p_futex lock.contended_2p's mproc figure again, against the futex lock;
+ *   rlock.contended_2p      lock.contended_2p with an mproc RLock (mproc_rlock_new) against the
+ *                           same raw reps (reps interleaved: Lock, raw, ..., RLock);
  *   event.pingpong          us per round trip between two processes over two Events: the
  *                           parent sets e1 and waits for e2, then clears e2; the child waits
  *                           for e1, clears it and sets e2. Unpinned;
@@ -876,16 +878,18 @@ static void bench_uncontended(const config *cfg) {
 }
 
 static void bench_contended(const config *cfg) {
-  cont_mproc cm = {NULL, NULL};
-  variant vs[4];
+  cont_mproc cm = {NULL, NULL}, crm = {NULL, NULL};
+  variant vs[5];
   int err = mproc_lock_new(&cm.lock);
+  if (!err) err = mproc_rlock_new(&crm.lock);
   if (err) {
     report_mproc("mproc_lock_new", err);
     any_failed = 1;
   }
-  cm.a = area_create_named();
+  cm.a = crm.a = area_create_named();
   if (!cm.a) any_failed = 1;
   vs[0] = rep_variant("contended mproc", rep_cont_mproc, cm.lock && cm.a ? &cm : NULL);
+  vs[4] = rep_variant("contended mproc RLock", rep_cont_mproc, crm.lock && crm.a ? &crm : NULL);
   vs[1] = rep_variant("contended raw robust mutex", NULL, NULL);
   vs[2] = rep_variant("contended raw futex", NULL, NULL);
   vs[3] = rep_variant("contended apr default", NULL, NULL);
@@ -903,12 +907,14 @@ static void bench_contended(const config *cfg) {
     vs[3] = rep_variant(vs[3].name, rep_cont_apr, apr_mutex(APR_LOCK_DEFAULT, vs[3].name));
 #endif
   static const row rows[] = {{"lock.contended_2p", "ns", {0, 1, 3}},
-                             {"lock.contended_2p_futex", "ns", {0, 2, -1}}};
-  run_group(vs, 4, rows, 2, cfg->reps_cont, cfg, "ns/incr");
+                             {"lock.contended_2p_futex", "ns", {0, 2, -1}},
+                             {"rlock.contended_2p", "ns", {4, 1, -1}}};
+  run_group(vs, 5, rows, 3, cfg->reps_cont, cfg, "ns/incr");
 #ifdef HAVE_APR
   if (vs[3].obj) apr_proc_mutex_destroy(vs[3].obj);
 #endif
   if (cm.a) area_destroy_named(cm.a);
+  mproc_lock_free(crm.lock);
   mproc_lock_free(cm.lock);
 }
 

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "mproc.h"
+#include "atomics.h"
 
 /* An fd on POSIX, a HANDLE on Windows. */
 typedef intptr_t os_handle;
@@ -138,7 +139,13 @@ int mproc__os_shm_named_persists(void);
  * unlikely to repeat once the thread is gone (thread id in the low 32 bits, a random salt
  * drawn per thread in the high 32). Never 0. Thread-local, so cheap; renewed in a fork child
  * (POSIX: a pthread_atfork child handler, no signal handler). */
-uint64_t mproc__os_thread_token(void);
+uint64_t mproc__os_thread_token_new(void); /* draws the token (first use in a thread) */
+/* Set by mproc__os_thread_token_new; read inline, as every lock operation needs it. */
+extern MPROC__THREAD_LOCAL uint64_t mproc__os_token_tls;
+static inline uint64_t mproc__os_thread_token(void) {
+  uint64_t t = mproc__os_token_tls;
+  return t != 0 ? t : mproc__os_thread_token_new();
+}
 
 /* Storage for a robust, process-shared, non-recursive mutex, placed in shared memory. Linux: a
  * pthread_mutex_t (robust, pshared); generic POSIX: the owner's pid and start time; Windows:

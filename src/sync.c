@@ -83,35 +83,47 @@ void mproc_lock_free(mproc_lock_t *l) {
   mproc__free(l);
 }
 
-/* Takes the OS mutex and becomes the owner; applies the recoverability rules. */
-static int lock_take(mproc_lock_t *l, uint64_t me, int64_t deadline) {
+/* Becomes the owner after the OS mutex was taken with result rc (0 or MPROC_EOWNERDEAD) and
+ * applies the recoverability rules; any other rc is returned as it is. */
+static int lock_taken(mproc_lock_t *l, uint64_t me, int rc) {
   lock_shm *s = l->s;
-  int rc = mproc__os_mutex_lock(&s->m, l->o.h[0], deadline);
-  if (rc != 0 && rc != MPROC_EOWNERDEAD)
-    return rc;
-  if (rc == MPROC_EOWNERDEAD && RLD(&s->state) == LOCK_CONSISTENT)
-    RST(&s->state, LOCK_INCONSISTENT);
-  if (RLD(&s->state) == LOCK_NOTRECOVERABLE) {
+  if (rc != 0) {
+    if (rc != MPROC_EOWNERDEAD)
+      return rc;
+    if (RLD(&s->state) == LOCK_CONSISTENT)
+      RST(&s->state, LOCK_INCONSISTENT);
+  }
+  uint8_t state = RLD(&s->state);
+  if (state == LOCK_NOTRECOVERABLE) {
     mproc__os_mutex_unlock(&s->m, l->o.h[0]);
     return MPROC_ENOTRECOVERABLE;
   }
   RST(&s->owner, me);
   s->count = 1;
-  return RLD(&s->state) == LOCK_INCONSISTENT ? MPROC_EOWNERDEAD : 0;
+  return state == LOCK_INCONSISTENT ? MPROC_EOWNERDEAD : 0;
+}
+
+/* Takes the OS mutex and becomes the owner. */
+static int lock_take(mproc_lock_t *l, uint64_t me, int64_t deadline) {
+  return lock_taken(l, me, mproc__os_mutex_lock(&l->s->m, l->o.h[0], deadline));
+}
+
+/* The caller already holds l: one more level of an RLock, else "would deadlock". */
+static int lock_again(lock_shm *s, int64_t timeout_ms) {
+  if (!s->recursive)
+    return timeout_ms == 0 ? MPROC_ETIMEDOUT : MPROC_EDEADLK;
+  if (s->count == UINT32_MAX)
+    return MPROC_ERANGE;
+  s->count++;
+  return 0;
 }
 
 int mproc_lock_acquire(mproc_lock_t *l, int64_t timeout_ms) {
   if (l == NULL || timeout_ms < MPROC_FOREVER)
     return MPROC_EINVAL;
   uint64_t me = mproc__os_thread_token();
-  if (RLD(&l->s->owner) == me) { /* only this thread ever stores its token */
-    if (!l->s->recursive)
-      return timeout_ms == 0 ? MPROC_ETIMEDOUT : MPROC_EDEADLK;
-    if (l->s->count == UINT32_MAX)
-      return MPROC_ERANGE;
-    l->s->count++;
-    return 0;
-  }
+  if (RLD(&l->s->owner) == me) /* only this thread ever stores its token */
+    return lock_again(l->s, timeout_ms);
   int64_t deadline = OS_NO_DEADLINE;
   if (timeout_ms != MPROC_FOREVER)
     deadline =

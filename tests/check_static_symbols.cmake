@@ -26,9 +26,11 @@ foreach(archive IN LISTS ARCHIVES)
     endif()
     set(name "${CMAKE_MATCH_1}")
     # Names the toolchain derives from ours: mingw's pointer stubs for data imports
-    # (.refptr.<name>) and AddressSanitizer's one-definition-rule markers (__odr_asan.<name>,
-    # clang: __odr_asan_gen_<name>).
+    # (.refptr.<name>), AddressSanitizer's one-definition-rule markers (__odr_asan.<name>,
+    # clang: __odr_asan_gen_<name>) and the control and template blocks of a thread-local
+    # variable where TLS is emulated (mingw: __emutls_v.<name>, __emutls_t.<name>).
     string(REGEX REPLACE "^(\\.refptr\\.|__odr_asan\\.|__odr_asan_gen_)" "" name "${name}")
+    string(REGEX REPLACE "^__emutls_[vt]\\." "" name "${name}")
     if(name MATCHES "^_?mproc_")
       math(EXPR good "${good} + 1")
     else()

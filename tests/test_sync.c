@@ -425,6 +425,39 @@ TEST(lock_timeout_between_processes, 60, ALL) {
   mproc_lock_free(l);
 }
 
+/* A child finds the parent's held Lock and RLock not its own: it may neither release them
+ * nor take them again (under fork the child starts as a copy of the holding thread, so it must
+ * not keep that thread's owner token). Exit 0 when every check holds. */
+int s_target_not_owner(const mproc_args_t *a) {
+  for (int i = 0; i < 2; i++) {
+    mproc_lock_t *l = t_lock(a, i);
+    C_EQ(mproc_lock_is_mine(l), 0);
+    C_RC(mproc_lock_release(l), MPROC_ENOTOWNER);
+    C_RC(mproc_lock_acquire(l, 0), MPROC_ETIMEDOUT);
+    C_RC(mproc_lock_acquire(l, 50), MPROC_ETIMEDOUT);
+  }
+  return 0;
+}
+
+TEST(held_lock_not_the_childs, 60, ALL) {
+  mproc_lock_t *l, *rl;
+  ASSERT_OK(mproc_lock_new(&l));
+  ASSERT_OK(mproc_rlock_new(&rl));
+  ASSERT_OK(mproc_lock_acquire(l, 0));
+  ASSERT_OK(mproc_lock_acquire(rl, 0));
+  ASSERT_OK(mproc_lock_acquire(rl, 0));
+  t_finish(t_start_one(s_target_not_owner, t_args("LL", l, rl)));
+  ASSERT_EQ(mproc_lock_is_mine(l), 1); /* the child's tries changed nothing */
+  ASSERT_OK(mproc_lock_release(rl));
+  ASSERT_EQ(mproc_lock_is_mine(rl), 1);
+  ASSERT_OK(mproc_lock_release(rl));
+  ASSERT_OK(mproc_lock_release(l));
+  ASSERT_RC(mproc_lock_release(l), MPROC_EOVERRELEASE);
+  ASSERT_RC(mproc_lock_release(rl), MPROC_EOVERRELEASE);
+  mproc_lock_free(rl);
+  mproc_lock_free(l);
+}
+
 TEST(semaphore_timeout, 30, ONCE) {
   mproc_semaphore_t *s;
   ASSERT_OK(mproc_semaphore_new(&s, 0));

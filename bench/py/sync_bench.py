@@ -14,6 +14,7 @@ Figures (the same definitions bench_sync uses; all lower is better):
                          200,000 (full): Python takes ~1.3 us per increment, so 2 x 200,000
                          would take ~0.5 s per rep. bench_sync uses 100,000 / 200,000; the
                          figure is per increment, so the two compare directly;
+  rlock.contended_2p     the same with an RLock() (reps interleaved with the Lock's);
   event.pingpong         us per round trip over two Events: the parent sets e1, waits for e2
                          and clears it; the child waits for e1, clears it and sets e2;
   event.pingpong_pinned  the same with both processes on one CPU (Linux only);
@@ -131,12 +132,16 @@ def main(argv):
         emit(name, "ns", vals[name], f" x {n}", json_only)
 
     n, reps = sizes["cont"]
-    lock = ctx.Lock()
+    lock, rlock = ctx.Lock(), ctx.RLock()
     # Child i on the i-th allowed CPU (Linux, 2 CPUs or more), as bench_sync does: two
     # processes sharing a CPU take turns by time slice and never contest the lock.
     cpus = two_cpus()
-    emit("lock.contended_2p", "ns/incr", [cont_rep(ctx, lock, n, cpus) for _ in range(reps)],
-         f" x {n}", json_only)
+    vals = {"lock.contended_2p": [], "rlock.contended_2p": []}
+    for _ in range(reps):  # interleaved, as bench_sync does
+        vals["lock.contended_2p"].append(cont_rep(ctx, lock, n, cpus))
+        vals["rlock.contended_2p"].append(cont_rep(ctx, rlock, n, cpus))
+    for name, v in vals.items():
+        emit(name, "ns/incr", v, f" x {n}", json_only)
 
     n, reps = sizes["rtt"]
     for name, how in (("event.pingpong", None), ("event.pingpong_pinned", "same"),

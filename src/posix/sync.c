@@ -58,10 +58,11 @@ static int timed_lock(pthread_mutex_t *mx, int64_t deadline) {
  * free lock for good. So nobody sleeps on it longer than this before looking again. */
 #define LOCK_SLICE_NS ((int64_t)100000000)
 
-int mproc__os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
-  pthread_mutex_t *mx = (pthread_mutex_t *)m->bytes;
-  int rc = pthread_mutex_trylock(mx);
-  for (int64_t now; (rc == EBUSY || rc == ETIMEDOUT) && (now = mproc__os_now_ns()) < deadline;)
+/* The contended part of mproc__os_mutex_lock: rc is the failed try's result. */
+static int lock_wait(pthread_mutex_t *mx, int rc, int64_t deadline) {
+  /* A bare try (deadline 0) reads no clock. */
+  for (int64_t now; (rc == EBUSY || rc == ETIMEDOUT) && deadline > 0 &&
+                    (now = mproc__os_now_ns()) < deadline;)
     rc = timed_lock(mx, deadline - now > LOCK_SLICE_NS ? now + LOCK_SLICE_NS : deadline);
   switch (rc) {
   case 0:
@@ -81,6 +82,13 @@ int mproc__os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
   default:
     return mproc__os_error(rc);
   }
+}
+
+int mproc__os_mutex_lock(os_mutex_mem *m, os_handle h, int64_t deadline) {
+  (void)h;
+  pthread_mutex_t *mx = (pthread_mutex_t *)m->bytes;
+  int rc = pthread_mutex_trylock(mx); /* user space only, when free */
+  return rc == 0 ? 0 : lock_wait(mx, rc, deadline);
 }
 
 int mproc__os_mutex_unlock(os_mutex_mem *m, os_handle h) {

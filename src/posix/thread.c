@@ -17,11 +17,11 @@
 
 /* --- thread tokens ----------------------------------------------------------------------- */
 
-static MPROC__THREAD_LOCAL uint64_t t_token;
+MPROC__THREAD_LOCAL uint64_t mproc__os_token_tls;
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 
 /* After fork() only the forking thread exists, and it has a new tid: forget the old token. */
-static void token_atfork_child(void) { t_token = 0; }
+static void token_atfork_child(void) { mproc__os_token_tls = 0; }
 static void token_register(void) { pthread_atfork(NULL, NULL, token_atfork_child); }
 
 /* The kernel's id of the calling thread, or 0 where there is none to be had: the random salt
@@ -40,16 +40,16 @@ static uint32_t kernel_tid(void) {
 #endif
 }
 
-uint64_t mproc__os_thread_token(void) {
-  if (t_token == 0) {
+uint64_t mproc__os_thread_token_new(void) {
+  if (mproc__os_token_tls == 0) {
     pthread_once(&g_atfork_once, token_register);
     uint64_t salt = 0;
     if (mproc__os_random(&salt, sizeof salt) != 0)
       salt = (uint64_t)mproc__os_now_ns();
     uint32_t tid = kernel_tid();
-    t_token = tid != 0 ? ((salt | 1) << 32) | tid : salt | 1;
+    mproc__os_token_tls = tid != 0 ? ((salt | 1) << 32) | tid : salt | 1;
   }
-  return t_token;
+  return mproc__os_token_tls;
 }
 
 /* --- threads ---------------------------------------------------------------------------------- */

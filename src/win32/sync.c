@@ -10,16 +10,16 @@
 
 /* --- thread tokens ----------------------------------------------------------------------- */
 
-static MPROC__THREAD_LOCAL uint64_t t_token;
+MPROC__THREAD_LOCAL uint64_t mproc__os_token_tls;
 
-uint64_t mproc__os_thread_token(void) {
-  if (t_token == 0) {
+uint64_t mproc__os_thread_token_new(void) {
+  if (mproc__os_token_tls == 0) {
     uint32_t salt = 0;
     if (mproc__os_random(&salt, sizeof salt) != 0)
       salt = (uint32_t)mproc__os_now_ns();
-    t_token = ((uint64_t)(salt | 1) << 32) | GetCurrentThreadId();
+    mproc__os_token_tls = ((uint64_t)(salt | 1) << 32) | GetCurrentThreadId();
   }
-  return t_token;
+  return mproc__os_token_tls;
 }
 
 /* --- robust mutexes -------------------------------------------------------------------------- */
