@@ -99,6 +99,8 @@ static void destroy(mproc_pool_t *p) {
   mproc__free(p->fns);
   mproc__free(p->waits);
   mproc__buf_free(&p->rbuf);
+  if (p->drive_free)
+    p->drive_free(p->drive_ctx);
   if (p->hub) {
     mproc__hub_lock(p->hub);
     p->hub->refs--;
@@ -264,6 +266,7 @@ typedef struct submission {
   const mproc_args_t *const *lists;
   size_t n;
   const mproc_task_options *opts;
+  int driven; /* the caller moves the job itself (pool->drive): no doorbell */
 } submission;
 
 static int prepare_job(mproc_pool_t *p, const submission *s, mproc_result_t **out) {
@@ -340,7 +343,8 @@ static int submit(mproc_pool_t *p, const submission *s, mproc_result_t **out) {
   }
   mproc__free(ref);
   if (rc == 0) {
-    mproc__os_notifier_set(p->doorbell);
+    if (!s->driven)
+      mproc__os_notifier_set(p->doorbell);
     if (out)
       *out = j;
   }
@@ -354,9 +358,12 @@ static int run_sync(mproc_pool_t *p, submission *s, mproc_args_t **results) {
   mproc_result_t *r;
   s->user = 1;
   s->copy = 0;
+  s->driven = p->drive != NULL;
   int rc = submit(p, s, &r);
   if (rc != 0)
     return rc;
+  if (s->driven)
+    p->drive(p, r); /* rings the doorbell itself when it leaves work to the pool's thread */
   rc = mproc__result_take(r, results);
   mproc_result_free(r);
   return rc;
@@ -364,44 +371,45 @@ static int run_sync(mproc_pool_t *p, submission *s, mproc_args_t **results) {
 
 int mproc_pool_apply(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *args,
                      const mproc_task_options *opts, mproc_args_t **result) {
-  submission s = {KIND_APPLY, 0, 0, 1, fn, NULL, &args, 1, opts};
+  submission s = {KIND_APPLY, 0, 0, 1, fn, NULL, &args, 1, opts, 0};
   return run_sync(p, &s, result);
 }
 
 int mproc_pool_apply_async(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *args,
                            const mproc_task_options *opts, mproc_result_t **out) {
-  submission s = {KIND_APPLY, 0, 1, out != NULL, fn, NULL, &args, 1, opts};
+  submission s = {KIND_APPLY, 0, 1, out != NULL, fn, NULL, &args, 1, opts, 0};
   return submit(p, &s, out);
 }
 
 int mproc_pool_map(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *items,
                    const mproc_task_options *opts, mproc_args_t **results) {
-  submission s = {KIND_MAP, 0, 0, 1, fn, items, NULL, mproc_args_count(items), opts};
+  submission s = {KIND_MAP, 0, 0, 1, fn, items, NULL, mproc_args_count(items), opts, 0};
   return run_sync(p, &s, results);
 }
 
 int mproc_pool_map_async(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *items,
                          const mproc_task_options *opts, mproc_result_t **out) {
-  submission s = {KIND_MAP, 0, 1, out != NULL, fn, items, NULL, mproc_args_count(items), opts};
+  submission s = {KIND_MAP, 0, 1, out != NULL, fn, items, NULL, mproc_args_count(items), opts,
+                  0};
   return submit(p, &s, out);
 }
 
 int mproc_pool_starmap(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *const *items,
                        size_t n, const mproc_task_options *opts, mproc_args_t **results) {
-  submission s = {KIND_STAR, 0, 0, 1, fn, NULL, items, n, opts};
+  submission s = {KIND_STAR, 0, 0, 1, fn, NULL, items, n, opts, 0};
   return run_sync(p, &s, results);
 }
 
 int mproc_pool_starmap_async(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *const *items,
                              size_t n, const mproc_task_options *opts, mproc_result_t **out) {
-  submission s = {KIND_STAR, 0, 1, out != NULL, fn, NULL, items, n, opts};
+  submission s = {KIND_STAR, 0, 1, out != NULL, fn, NULL, items, n, opts, 0};
   return submit(p, &s, out);
 }
 
 int mproc__pool_submit_lists(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *const *lists,
                              size_t n, const mproc_task_options *o, int unordered,
                              mproc_result_t **out) {
-  submission s = {KIND_STAR, unordered, 1, 1, fn, NULL, lists, n, o};
+  submission s = {KIND_STAR, unordered, 1, 1, fn, NULL, lists, n, o, 0};
   return submit(p, &s, out);
 }
 
@@ -414,7 +422,7 @@ static int imap(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *items,
     return MPROC_EINVAL;
   if (o.chunksize == 0)
     o.chunksize = 1; /* Python's imap default */
-  submission s = {KIND_MAP, unordered, 1, 1, fn, items, NULL, mproc_args_count(items), &o};
+  submission s = {KIND_MAP, unordered, 1, 1, fn, items, NULL, mproc_args_count(items), &o, 0};
   return submit(p, &s, out);
 }
 

@@ -217,6 +217,13 @@ struct mproc_pool {
   os_thread *thread;
   int joined;
   int remote; /* the workers are not local processes (set by an mproc__pool_new_with thread) */
+  /* Set by such a thread before it reports its start (NULL: none): a caller about to wait for
+   * the job it just submitted calls drive, which may move the pool's traffic in the caller's
+   * own thread until j has every outcome (it returns at once when it cannot); drive_free
+   * frees drive_ctx with the pool. */
+  void (*drive)(mproc_pool_t *p, mproc_result_t *j);
+  void *drive_ctx;
+  void (*drive_free)(void *ctx);
   /* under the hub lock */
   pool_fn *fns;
   size_t nfns;

@@ -472,11 +472,18 @@ static void complete(mproc_pool_t *p, mproc_result_t *j) {
   mproc__hub_unlock(p->hub);
 }
 
-/* Lock held: after items changed; fail-fast cancels the rest of a failed job. */
+/* Lock held: after items changed; fail-fast cancels the rest of a failed job. A finished job
+ * with no callback and no progress is published already and has nothing for the pool's thread
+ * to run: the job_settle that follows every call here lets it go, in whichever thread moves
+ * the pool (mproc::mpi's callers move their own jobs). */
 static void after_items(mproc_pool_t *p, mproc_result_t *j) {
   if (j->failed && j->opts.fail_fast && !j->finished)
     mproc__job_cancel_rest(j, MPROC_ECANCELED, "cancelled: an earlier item failed (fail-fast)");
-  if (mproc__job_check_ready(j))
+  if (!mproc__job_check_ready(j))
+    return;
+  if (j->opts.callback == NULL && j->opts.error_callback == NULL && j->opts.progress == NULL)
+    j->cb_done = 1;
+  else
     mproc__pool_ready_push(p, j);
 }
 

@@ -16,7 +16,6 @@
 #include "mproc_mpi.h"
 #include "../alloc.h"
 
-#define SPIN_STEPS 2000       /* looks before the first sleep (~tens of us) */
 #define SLEEP_MIN_NS 20000
 #define SLEEP_MAX_NS 1000000
 #define EXIT_GRACE_S 60       /* rank 0 waits this long at exit for ranks busy with a lost task */
@@ -41,10 +40,10 @@ void mproc_mpi_world(int *rank, int *size) {
 
 int64_t mproc__mpi_backoff(unsigned *step) {
   unsigned s = (*step)++;
-  if (s < SPIN_STEPS)
+  if (s < MPI_SPIN_STEPS)
     return 0;
   int64_t ns = SLEEP_MIN_NS;
-  for (unsigned k = SPIN_STEPS; k < s && ns < SLEEP_MAX_NS; k += 64)
+  for (unsigned k = MPI_SPIN_STEPS; k < s && ns < SLEEP_MAX_NS; k += 64)
     ns *= 2;
   return ns < SLEEP_MAX_NS ? ns : SLEEP_MAX_NS;
 }
@@ -57,29 +56,37 @@ void mproc__mpi_idle(unsigned *step) {
   }
 }
 
-int mproc__mpi_recv(int src, int tag, mp_buf *b, int *from) {
+/* A matched probe: the message found is the one received, whichever thread looks too. */
+int mproc__mpi_try_recv(int src, int tag, mp_buf *b, int *from) {
+  MPI_Message msg;
   MPI_Status st;
-  int flag = 0;
-  unsigned step = 0;
-  for (;;) {
-    if (MPI_Iprobe(src, tag, mproc__mpi_comm, &flag, &st) != MPI_SUCCESS)
-      return MPROC_EPEERGONE;
-    if (flag)
-      break;
-    mproc__mpi_idle(&step);
-  }
-  int n = 0;
+  int flag = 0, n = 0;
+  if (MPI_Improbe(src, tag, mproc__mpi_comm, &flag, &msg, &st) != MPI_SUCCESS)
+    return MPROC_EPEERGONE;
+  if (!flag)
+    return 0;
   MPI_Get_count(&st, MPI_BYTE, &n);
   b->len = 0;
-  if (mproc__buf_reserve(b, n > 0 ? (size_t)n : 1) != 0)
+  if (mproc__buf_reserve(b, n > 0 ? (size_t)n : 1) != 0) {
+    MPI_Mrecv(NULL, 0, MPI_BYTE, &msg, MPI_STATUS_IGNORE); /* dropped (truncated) */
     return MPROC_ENOMEM;
-  if (MPI_Recv(b->data, n, MPI_BYTE, st.MPI_SOURCE, tag, mproc__mpi_comm, MPI_STATUS_IGNORE) !=
-      MPI_SUCCESS)
+  }
+  if (MPI_Mrecv(b->data, n, MPI_BYTE, &msg, MPI_STATUS_IGNORE) != MPI_SUCCESS)
     return MPROC_EPEERGONE;
   b->len = (size_t)n;
   if (from)
     *from = st.MPI_SOURCE;
-  return 0;
+  return 1;
+}
+
+int mproc__mpi_recv(int src, int tag, mp_buf *b, int *from) {
+  unsigned step = 0;
+  for (;;) {
+    int rc = mproc__mpi_try_recv(src, tag, b, from);
+    if (rc != 0)
+      return rc < 0 ? rc : 0;
+    mproc__mpi_idle(&step);
+  }
 }
 
 void mproc__mpi_orphan(MPI_Request req, mp_buf *data) {
@@ -177,14 +184,9 @@ static void end_job(void) {
   mproc__buf_init(&m);
   unsigned step = 0;
   while (left > 0) {
-    int flag = 0;
-    MPI_Status st;
-    MPI_Iprobe(MPI_ANY_SOURCE, TAG_REC, mproc__mpi_comm, &flag, &st);
-    if (flag) {
+    if (mproc__mpi_try_recv(MPI_ANY_SOURCE, TAG_REC, &m, NULL) == 1) {
       step = 0;
-      if (mproc__mpi_recv(st.MPI_SOURCE, TAG_REC, &m, NULL) == 0 && m.len == 1 &&
-          m.data[0] == MSG_EXIT_ACK)
-        left--;
+      left -= m.len == 1 && m.data[0] == MSG_EXIT_ACK;
       continue;
     }
     if (time(NULL) > give_up) {
@@ -240,11 +242,30 @@ static void register_end(void) {
   }
 }
 
+/* This process's rank as the launcher says, -1 when it does not. */
+static int launcher_rank(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};
+  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+    const char *v = getenv(vars[i]);
+    if (v != NULL && *v != 0)
+      return atoi(v);
+  }
+  return -1;
+}
+
 static int init_mpi(int *argc, char ***argv) {
   int provided = 0;
-  /* Rank 0 calls MPI from its pool thread while main may call it too: ask for MULTIPLE; the
-   * pool itself needs only SERIALIZED (one thread at a time). */
-  if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
+  /* mproc looks at MPI in short loops and sleeps between them once nothing comes. Open MPI on
+   * an oversubscribed node also yields the core inside every look that finds nothing, which
+   * hands it to whatever else runs there for a whole time slice: a round trip then costs
+   * milliseconds. Unless the user chose otherwise, our looks do not yield. */
+  setenv("OMPI_MCA_mpi_yield_when_idle", "0", 0);
+  /* Rank 0 calls MPI from its pool thread (or a caller that moves the pool) while main may
+   * call it too: ask for MULTIPLE; the pool itself needs only SERIALIZED (one thread at a
+   * time). A worker rank has one thread that calls MPI: SERIALIZED, which spares every look
+   * at MPI the locks MULTIPLE takes (Open MPI). */
+  int want = launcher_rank() > 0 ? MPI_THREAD_SERIALIZED : MPI_THREAD_MULTIPLE;
+  if (MPI_Init_thread(argc, argv, want, &provided) != MPI_SUCCESS)
     return MPROC_ENOTSUP;
   if (provided < MPI_THREAD_SERIALIZED) {
     fprintf(stderr, "mproc: this MPI gives no threaded mode (MPI_THREAD_SERIALIZED): MPI pools "

@@ -21,6 +21,10 @@ extern int mproc__mpi_rank, mproc__mpi_size; /* 0 and 1 when MPI is not running 
 /* Receives one message from src (or MPI_ANY_SOURCE) with tag into b, sleeping a little
  * between looks once nothing comes for a while (idle ranks do not burn a core). */
 int mproc__mpi_recv(int src, int tag, mp_buf *b, int *from);
+/* The same without waiting: 1 with a message in b, 0 with none, a negative code on error. */
+int mproc__mpi_try_recv(int src, int tag, mp_buf *b, int *from);
+/* Looks at MPI this many times in a row before the first pause (mproc__mpi_backoff). */
+enum { MPI_SPIN_STEPS = 2000 };
 /* One backoff step: spins first, then sleeps up to 1 ms. *step counts the calls since the
  * last message. */
 void mproc__mpi_idle(unsigned *step);
