@@ -6,6 +6,7 @@
  * there; ranks other than 0 then serve pools until rank 0 says the program ends, and exit
  * without returning into main — the re-entry that spawn uses, so tasks are found by the same
  * target references as in local workers. Rank 0 returns into main and ends MPI at exit. */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 
 MPI_Comm mproc__mpi_comm = MPI_COMM_NULL;
 int mproc__mpi_rank = 0, mproc__mpi_size = 1;
+int mproc__mpi_spare_cores;
 mproc_pool_t *mproc__mpi_active;
 
 typedef struct orphan {
@@ -223,13 +225,41 @@ static int launched_by_mpi(void) {
   return 0;
 }
 
+enum { MASK_WORDS = CPU_SETSIZE / 64 };
+
+/* Every rank of c together: the cores the ranks on this node may run on (the union of their
+ * CPU affinity masks: what the launcher gave the job here) less one for each rank but one.
+ * The one left is the core rank 0 holds while it mostly waits: its local processes use it. */
+static int node_spare_cores(MPI_Comm c) {
+  MPI_Comm node;
+  if (MPI_Comm_split_type(c, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) != MPI_SUCCESS)
+    return 0;
+  int nranks = 1, cores = 0;
+  MPI_Comm_size(node, &nranks);
+  uint64_t mine[MASK_WORDS] = {0}, all[MASK_WORDS] = {0};
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+      if (CPU_ISSET(cpu, &set))
+        mine[cpu / 64] |= (uint64_t)1 << (cpu % 64);
+  if (MPI_Allreduce(mine, all, MASK_WORDS, MPI_UINT64_T, MPI_BOR, node) == MPI_SUCCESS)
+    for (int k = 0; k < MASK_WORDS; k++)
+      cores += __builtin_popcountll(all[k]);
+  MPI_Comm_free(&node);
+  if (cores == 0)
+    cores = mproc_cpu_count_usable();
+  return cores > nranks - 1 ? cores - (nranks - 1) : 0;
+}
+
 /* MPI is up in this process: the pool's communicator, where we are in it, and errors as codes
- * (a failing rank should not abort the job from inside mproc). */
+ * (a failing rank should not abort the job from inside mproc). Collective over c. */
 static void set_comm(MPI_Comm c) {
   mproc__mpi_comm = c;
   MPI_Comm_rank(c, &mproc__mpi_rank);
   MPI_Comm_size(c, &mproc__mpi_size);
   MPI_Comm_set_errhandler(c, MPI_ERRORS_RETURN);
+  mproc__mpi_spare_cores = node_spare_cores(c);
 }
 
 static int g_ending; /* end_job is registered */

@@ -17,6 +17,8 @@ enum { MSG_POOL = 'P', MSG_EXIT = 'X', MSG_EXIT_ACK = 'x' };
 
 extern MPI_Comm mproc__mpi_comm;
 extern int mproc__mpi_rank, mproc__mpi_size; /* 0 and 1 when MPI is not running */
+/* This node's cores left over by its worker ranks (rank 0: for its local processes). */
+extern int mproc__mpi_spare_cores;
 
 /* Receives one message from src (or MPI_ANY_SOURCE) with tag into b, sleeping a little
  * between looks once nothing comes for a while (idle ranks do not burn a core). */

@@ -28,6 +28,7 @@
 
 #define RECV_MAX 128 /* records read before feeding the ranks again */
 #define TAKE_TRIES 64  /* a caller's tries for the driver flag before it leaves the job */
+#define DEATH_LOOK_NS 5000000 /* rank 0's local processes: deaths and time limits looked at */
 
 typedef struct rank {
   MPI_Request req; /* the batch in flight (MPI_REQUEST_NULL when none) */
@@ -38,7 +39,9 @@ typedef struct rank {
 typedef struct mpi_thread {
   mproc_pool_t *p;
   rank *r;
+  int nranks;   /* slots 0..nranks-1 are ranks 1..nranks; the rest are local processes */
   int nstarted; /* ranks told about the pool: each is told when it ends */
+  int64_t next_death_look; /* local processes: when to look for deaths next */
   int driver;   /* atomic: 1 while a thread moves the pool's MPI traffic */
   int stopped;  /* the ranks were released: nothing moves any more (read by the driver) */
 } mpi_thread;
@@ -91,7 +94,7 @@ static int send_start(mpi_thread *t, int i, uint32_t gen) {
 
 static int start_ranks(mpi_thread *t) {
   mproc_pool_t *p = t->p;
-  for (int i = 0; i < p->nworkers; i++) {
+  for (int i = 0; i < t->nranks; i++) {
     uint32_t gen = next_gen();
     int rc = send_start(t, i, gen);
     if (rc != 0)
@@ -113,7 +116,9 @@ static int live(const pool_worker *w) { return w->state == W_STARTING || w->stat
 static int feed(mpi_thread *t) {
   mproc_pool_t *p = t->p;
   int sent = 0;
-  for (int i = 0; i < p->nworkers; i++) {
+  for (int i = t->nranks; i < p->nworkers; i++)
+    sent += mproc__pool_feed_local(p, i);
+  for (int i = 0; i < t->nranks; i++) {
     pool_worker *w = &p->w[i];
     rank *r = &t->r[i];
     if (!live(w) || (r->rejoining && w->state != W_READY))
@@ -151,9 +156,9 @@ static int receive(mpi_thread *t) {
     if (mproc__mpi_try_recv(MPI_ANY_SOURCE, TAG_REC, &p->rbuf, &from) != 1)
       break;
     int i = from - 1;
-    pool_chunk *before = i >= 0 && i < p->nworkers ? p->w[i].head : NULL;
+    pool_chunk *before = i >= 0 && i < t->nranks ? p->w[i].head : NULL;
     mproc__pool_on_record(p, p->rbuf.data, p->rbuf.len);
-    if (i >= 0 && i < p->nworkers && p->w[i].head != before)
+    if (i >= 0 && i < t->nranks && p->w[i].head != before)
       t->r[i].head_since = mproc__os_now_ns();
   }
   return got;
@@ -188,7 +193,7 @@ static void lose_rank(mpi_thread *t, int i, const char *why, uint32_t gen) {
 static void check_timeouts(mpi_thread *t) {
   mproc_pool_t *p = t->p;
   int64_t now = 0; /* read once, and only when an item has a limit */
-  for (int i = 0; i < p->nworkers; i++) {
+  for (int i = 0; i < t->nranks; i++) {
     pool_worker *w = &p->w[i];
     if (!live(w) || w->head == NULL || t->r[i].rejoining)
       continue;
@@ -217,6 +222,11 @@ static void check_timeouts(mpi_thread *t) {
  * this 'Q' before the next pool's 'P'); sends still in flight keep their buffers. */
 static void release_ranks(mpi_thread *t) {
   mproc_pool_t *p = t->p;
+  mproc__hub_lock(p->hub);
+  int now = p->terminating;
+  mproc__hub_unlock(p->hub);
+  for (int i = t->nranks; i < p->nworkers; i++)
+    mproc__pool_stop_local(p, i, now);
   unsigned char q = MSG_QUIT;
   for (int i = 0; i < t->nstarted; i++) {
     pool_worker *w = &p->w[i];
@@ -235,10 +245,26 @@ static void release_ranks(mpi_thread *t) {
   }
 }
 
+/* Rank 0's local processes: records in, time limits, deaths (looked for every few ms). */
+static int tend_local(mpi_thread *t) {
+  mproc_pool_t *p = t->p;
+  if (t->nranks == p->nworkers)
+    return 0;
+  int got = mproc__pool_drain(p, RECV_MAX);
+  int64_t now = mproc__os_now_ns();
+  if (now >= t->next_death_look) {
+    mproc__pool_check_local_timeouts(p);
+    mproc__pool_poll_deaths(p);
+    t->next_death_look = now + DEATH_LOOK_NS;
+  }
+  return got;
+}
+
 /* One look at everything, by the driver: batches out, records in, time limits. */
 static int move(mpi_thread *t) {
   int busy = feed(t);
   busy += receive(t);
+  busy += tend_local(t);
   check_timeouts(t);
   return busy;
 }
@@ -312,6 +338,7 @@ static void drive(mproc_pool_t *p, mproc_result_t *j) {
   while (!t->stopped) {
     int busy = waiting ? feed(t) : 0; /* nothing to cut: no batch to build */
     busy += receive(t);
+    busy += tend_local(t);
     check_timeouts(t);
     mproc__hub_lock(p->hub);
     int done = j->finished || p->terminating, cbs = p->ready_head != NULL;
@@ -352,11 +379,15 @@ void mproc__mpi_pool_thread(void *arg) {
     t->p = p;
     p->drive_ctx = t;
     p->drive_free = drive_free;
+    t->nranks = p->nworkers < mproc__mpi_size - 1 ? p->nworkers : mproc__mpi_size - 1;
     t->r = mproc__calloc((size_t)p->nworkers, sizeof *t->r);
-    rc = t->r ? 0 : MPROC_ENOMEM;
+    p->waits = mproc__calloc((size_t)p->nworkers + 2, sizeof *p->waits);
+    rc = t->r && p->waits ? 0 : MPROC_ENOMEM;
   }
   if (rc == 0)
     rc = start_ranks(t);
+  for (int i = t ? t->nranks : 0; rc == 0 && i < p->nworkers; i++)
+    rc = mproc__pool_start_worker(p, i);
   mproc__hub_lock(p->hub);
   p->drive = rc == 0 ? drive : NULL;
   p->start_rc = rc;
@@ -390,8 +421,9 @@ int mproc_mpi_pool_new(mproc_pool_t **out, const mproc_pool_options *opts) {
     return MPROC_EINVAL;
   if (o.processes < 0)
     return MPROC_EINVAL;
-  if (o.processes == 0 || o.processes > mproc__mpi_size - 1)
-    o.processes = mproc__mpi_size - 1;
+  if (o.processes == 0) /* every rank, and a local process for each core rank 0's node has
+                           * beyond its worker ranks */
+    o.processes = mproc__mpi_size - 1 + mproc__mpi_spare_cores;
   o.maxtasksperchild = 0;
   mproc__os_global_lock();
   int busy = mproc__mpi_active != NULL || g_creating;
