@@ -358,7 +358,7 @@ static int run_sync(mproc_pool_t *p, submission *s, mproc_args_t **results) {
   mproc_result_t *r;
   s->user = 1;
   s->copy = 0;
-  s->driven = p->drive != NULL;
+  s->driven = p != NULL && p->drive != NULL;
   int rc = submit(p, s, &r);
   if (rc != 0)
     return rc;
