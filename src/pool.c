@@ -234,13 +234,25 @@ uint64_t mproc_pool_callback_failures(mproc_pool_t *p) {
 
 /* --- submitting -------------------------------------------------------------------------------- */
 
-/* Lock held: the index of fn in the table (new functions are appended). */
+static int fn_known(mproc_pool_t *p, mproc_task_fn fn) {
+  mproc__hub_lock(p->hub);
+  size_t i = 0;
+  while (i < p->nfns && p->fns[i].fn != fn)
+    i++;
+  mproc__hub_unlock(p->hub);
+  return i < p->nfns;
+}
+
+/* Lock held: the index of fn in the table (new functions are appended; ref is NULL only for
+ * a function already there). */
 static int fn_index(mproc_pool_t *p, mproc_task_fn fn, const mp_target_ref *ref, uint32_t *idx) {
   for (size_t i = 0; i < p->nfns; i++)
     if (p->fns[i].fn == fn) {
       *idx = (uint32_t)i;
       return 0;
     }
+  if (ref == NULL)
+    return MPROC_EINVAL;
   pool_fn *f = mproc__realloc(p->fns, (p->nfns + 1) * sizeof *f);
   if (f == NULL)
     return MPROC_ENOMEM;
@@ -327,10 +339,15 @@ static int submit(mproc_pool_t *p, const submission *s, mproc_result_t **out) {
   if (p == NULL || s->fn == NULL || (s->kind == KIND_MAP && s->items == NULL) ||
       (s->kind == KIND_STAR && s->lists == NULL && s->n > 0))
     return MPROC_EINVAL;
-  mp_target_ref *ref = mproc__malloc(sizeof *ref);
-  if (ref == NULL)
-    return MPROC_ENOMEM;
-  int rc = mproc__target_locate((mproc_target_fn)(void (*)(void))s->fn, ref);
+  /* A function already in the pool's table (it only grows) was located when it came: the
+   * reference (a path's worth of bytes) is looked up for new functions only. */
+  mp_target_ref *ref = NULL;
+  int rc = 0;
+  if (!fn_known(p, s->fn)) {
+    if ((ref = mproc__malloc(sizeof *ref)) == NULL)
+      return MPROC_ENOMEM;
+    rc = mproc__target_locate((mproc_target_fn)(void (*)(void))s->fn, ref);
+  }
   mproc_result_t *j = NULL;
   if (rc == 0)
     rc = prepare_job(p, s, &j);

@@ -58,39 +58,6 @@ void mproc__mpi_idle(unsigned *step) {
   }
 }
 
-/* A matched probe: the message found is the one received, whichever thread looks too. */
-int mproc__mpi_try_recv(int src, int tag, mp_buf *b, int *from) {
-  MPI_Message msg;
-  MPI_Status st;
-  int flag = 0, n = 0;
-  if (MPI_Improbe(src, tag, mproc__mpi_comm, &flag, &msg, &st) != MPI_SUCCESS)
-    return MPROC_EPEERGONE;
-  if (!flag)
-    return 0;
-  MPI_Get_count(&st, MPI_BYTE, &n);
-  b->len = 0;
-  if (mproc__buf_reserve(b, n > 0 ? (size_t)n : 1) != 0) {
-    MPI_Mrecv(NULL, 0, MPI_BYTE, &msg, MPI_STATUS_IGNORE); /* dropped (truncated) */
-    return MPROC_ENOMEM;
-  }
-  if (MPI_Mrecv(b->data, n, MPI_BYTE, &msg, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-    return MPROC_EPEERGONE;
-  b->len = (size_t)n;
-  if (from)
-    *from = st.MPI_SOURCE;
-  return 1;
-}
-
-int mproc__mpi_recv(int src, int tag, mp_buf *b, int *from) {
-  unsigned step = 0;
-  for (;;) {
-    int rc = mproc__mpi_try_recv(src, tag, b, from);
-    if (rc != 0)
-      return rc < 0 ? rc : 0;
-    mproc__mpi_idle(&step);
-  }
-}
-
 void mproc__mpi_orphan(MPI_Request req, mp_buf *data) {
   orphan *o = mproc__malloc(sizeof *o);
   if (o == NULL)
@@ -113,7 +80,7 @@ typedef struct rank_io {
 
 static int io_get(void *ctx, mp_buf *into) {
   rank_io *io = ctx;
-  if (mproc__mpi_recv(0, TAG_CTRL, into, NULL) != 0) {
+  if (mproc__mpi_recv(into, NULL) != 0) {
     io->exiting = 1;
     return 1;
   }
@@ -126,7 +93,7 @@ static int io_get(void *ctx, mp_buf *into) {
 
 static void io_put(void *ctx, const void *data, size_t len) {
   (void)ctx;
-  MPI_Send((void *)data, (int)len, MPI_BYTE, 0, TAG_REC, mproc__mpi_comm);
+  mproc__mpi_post(0, TAG_REC, data, len, NULL);
 }
 
 /* 'P': serve that pool until its 'Q' (or the end of the program). */
@@ -150,7 +117,7 @@ static void serve_ranks(void) {
   mp_buf m;
   mproc__buf_init(&m);
   while (!io.exiting) {
-    if (mproc__mpi_recv(0, TAG_CTRL, &m, NULL) != 0 || m.len == 0)
+    if (mproc__mpi_recv(&m, NULL) != 0 || m.len == 0)
       break;
     if (m.data[0] == MSG_EXIT)
       break;
@@ -159,6 +126,7 @@ static void serve_ranks(void) {
     /* anything else is left over from a pool that was terminated: skip it */
   }
   mproc__buf_free(&m);
+  mproc__mpi_inbox_close();
   unsigned char ack = MSG_EXIT_ACK;
   MPI_Send(&ack, 1, MPI_BYTE, 0, TAG_REC, mproc__mpi_comm);
   MPI_Comm_free(&mproc__mpi_comm);
@@ -186,7 +154,7 @@ static void end_job(void) {
   mproc__buf_init(&m);
   unsigned step = 0;
   while (left > 0) {
-    if (mproc__mpi_try_recv(MPI_ANY_SOURCE, TAG_REC, &m, NULL) == 1) {
+    if (mproc__mpi_take(&m, NULL) == 1) {
       step = 0;
       left -= m.len == 1 && m.data[0] == MSG_EXIT_ACK;
       continue;
@@ -199,6 +167,7 @@ static void end_job(void) {
     mproc__mpi_idle(&step);
   }
   mproc__buf_free(&m);
+  mproc__mpi_inbox_close();
   for (orphan *o = g_orphans, *n; o; o = n) {
     n = o->next;
     int done = 0;

@@ -65,7 +65,7 @@ static uint32_t g_gen;
 static int g_creating; /* an MPI pool is being made (mproc__os_global_lock) */
 
 static void send_ctrl(int dest, const void *data, size_t len) {
-  MPI_Send((void *)data, (int)len, MPI_BYTE, dest, TAG_CTRL, mproc__mpi_comm);
+  mproc__mpi_post(dest, TAG_CTRL, data, len, NULL);
 }
 
 static uint32_t next_gen(void) {
@@ -141,8 +141,7 @@ static int feed(mpi_thread *t) {
       r->head_since = mproc__os_now_ns();
     /* Not MPI_Send: a big batch waits for the rank to post its receive, while that rank may
      * be waiting for us to take its big result. */
-    MPI_Isend(w->pending.data, (int)w->pending.len, MPI_BYTE, i + 1, TAG_CTRL,
-              mproc__mpi_comm, &r->req);
+    mproc__mpi_post(i + 1, TAG_CTRL, w->pending.data, w->pending.len, &r->req);
     sent++;
   }
   return sent;
@@ -153,7 +152,7 @@ static int receive(mpi_thread *t) {
   int got = 0;
   for (; got < RECV_MAX; got++) {
     int from = 0;
-    if (mproc__mpi_try_recv(MPI_ANY_SOURCE, TAG_REC, &p->rbuf, &from) != 1)
+    if (mproc__mpi_take(&p->rbuf, &from) != 1)
       break;
     int i = from - 1;
     pool_chunk *before = i >= 0 && i < t->nranks ? p->w[i].head : NULL;
