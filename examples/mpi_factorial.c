@@ -3,7 +3,9 @@
  * mpi_factorial — pool_factorial's CPU-bound pool, across MPI ranks: the same program, with
  * mproc_mpi_pool_new where pool_factorial has mproc_pool_new.
  *
- *     mpiexec -n 6 ./mpi_factorial          rank 0 runs main, ranks 1..5 compute
+ *     mpiexec -n 6 ./mpi_factorial          rank 0 runs main; ranks 1..5 compute, and so
+ *                                           do local processes of rank 0 on cores of its
+ *                                           node no rank holds
  *     ./mpi_factorial                       no MPI launcher: a local pool of 5 processes
  *
  * Each task returns the number of decimal digits of n! (log10 1 + ... + log10 n), checked
@@ -58,13 +60,17 @@ int main(int argc, char **argv) {
   int rank, size;
   mproc_mpi_world(&rank, &size);
 
-  mproc_pool_options opts = {.processes = size > 1 ? 0 : 5}; /* 0: every rank but 0 */
+  mproc_pool_options opts = {.processes = size > 1 ? 0 : 5}; /* 0: every core of every rank */
   mproc_pool_t *pool;
   int rc = mproc_mpi_pool_new(&pool, &opts);
   if (rc != 0)
     return die("mproc_mpi_pool_new", rc);
-  printf("%d worker(s) on %s\n", mproc_pool_processes(pool),
-         mproc_mpi_pool_is_mpi(pool) ? "MPI ranks" : "local processes");
+  int n = mproc_pool_processes(pool), ranks = mproc_mpi_pool_is_mpi(pool) ? size - 1 : 0;
+  if (ranks > 0)
+    printf("%d worker(s) on MPI ranks, %d local process(es) on rank 0's node\n", ranks,
+           n - ranks);
+  else
+    printf("%d worker(s) on local processes\n", n);
 
   static const int64_t numbers[COUNT] = {100000, 200000, 300000, 400000, 500000};
   mproc_args_t *items, *results = NULL;

@@ -99,6 +99,8 @@ static void destroy(mproc_pool_t *p) {
   mproc__free(p->fns);
   mproc__free(p->waits);
   mproc__buf_free(&p->rbuf);
+  if (p->drive_free)
+    p->drive_free(p->drive_ctx);
   if (p->hub) {
     mproc__hub_lock(p->hub);
     p->hub->refs--;
@@ -232,13 +234,25 @@ uint64_t mproc_pool_callback_failures(mproc_pool_t *p) {
 
 /* --- submitting -------------------------------------------------------------------------------- */
 
-/* Lock held: the index of fn in the table (new functions are appended). */
+static int fn_known(mproc_pool_t *p, mproc_task_fn fn) {
+  mproc__hub_lock(p->hub);
+  size_t i = 0;
+  while (i < p->nfns && p->fns[i].fn != fn)
+    i++;
+  mproc__hub_unlock(p->hub);
+  return i < p->nfns;
+}
+
+/* Lock held: the index of fn in the table (new functions are appended; ref is NULL only for
+ * a function already there). */
 static int fn_index(mproc_pool_t *p, mproc_task_fn fn, const mp_target_ref *ref, uint32_t *idx) {
   for (size_t i = 0; i < p->nfns; i++)
     if (p->fns[i].fn == fn) {
       *idx = (uint32_t)i;
       return 0;
     }
+  if (ref == NULL)
+    return MPROC_EINVAL;
   pool_fn *f = mproc__realloc(p->fns, (p->nfns + 1) * sizeof *f);
   if (f == NULL)
     return MPROC_ENOMEM;
@@ -264,6 +278,7 @@ typedef struct submission {
   const mproc_args_t *const *lists;
   size_t n;
   const mproc_task_options *opts;
+  int driven; /* the caller moves the job itself (pool->drive): no doorbell */
 } submission;
 
 static int prepare_job(mproc_pool_t *p, const submission *s, mproc_result_t **out) {
@@ -324,10 +339,15 @@ static int submit(mproc_pool_t *p, const submission *s, mproc_result_t **out) {
   if (p == NULL || s->fn == NULL || (s->kind == KIND_MAP && s->items == NULL) ||
       (s->kind == KIND_STAR && s->lists == NULL && s->n > 0))
     return MPROC_EINVAL;
-  mp_target_ref *ref = mproc__malloc(sizeof *ref);
-  if (ref == NULL)
-    return MPROC_ENOMEM;
-  int rc = mproc__target_locate((mproc_target_fn)(void (*)(void))s->fn, ref);
+  /* A function already in the pool's table (it only grows) was located when it came: the
+   * reference (a path's worth of bytes) is looked up for new functions only. */
+  mp_target_ref *ref = NULL;
+  int rc = 0;
+  if (!fn_known(p, s->fn)) {
+    if ((ref = mproc__malloc(sizeof *ref)) == NULL)
+      return MPROC_ENOMEM;
+    rc = mproc__target_locate((mproc_target_fn)(void (*)(void))s->fn, ref);
+  }
   mproc_result_t *j = NULL;
   if (rc == 0)
     rc = prepare_job(p, s, &j);
@@ -340,7 +360,8 @@ static int submit(mproc_pool_t *p, const submission *s, mproc_result_t **out) {
   }
   mproc__free(ref);
   if (rc == 0) {
-    mproc__os_notifier_set(p->doorbell);
+    if (!s->driven)
+      mproc__os_notifier_set(p->doorbell);
     if (out)
       *out = j;
   }
@@ -354,9 +375,12 @@ static int run_sync(mproc_pool_t *p, submission *s, mproc_args_t **results) {
   mproc_result_t *r;
   s->user = 1;
   s->copy = 0;
+  s->driven = p != NULL && p->drive != NULL;
   int rc = submit(p, s, &r);
   if (rc != 0)
     return rc;
+  if (s->driven)
+    p->drive(p, r); /* rings the doorbell itself when it leaves work to the pool's thread */
   rc = mproc__result_take(r, results);
   mproc_result_free(r);
   return rc;
@@ -364,44 +388,45 @@ static int run_sync(mproc_pool_t *p, submission *s, mproc_args_t **results) {
 
 int mproc_pool_apply(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *args,
                      const mproc_task_options *opts, mproc_args_t **result) {
-  submission s = {KIND_APPLY, 0, 0, 1, fn, NULL, &args, 1, opts};
+  submission s = {KIND_APPLY, 0, 0, 1, fn, NULL, &args, 1, opts, 0};
   return run_sync(p, &s, result);
 }
 
 int mproc_pool_apply_async(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *args,
                            const mproc_task_options *opts, mproc_result_t **out) {
-  submission s = {KIND_APPLY, 0, 1, out != NULL, fn, NULL, &args, 1, opts};
+  submission s = {KIND_APPLY, 0, 1, out != NULL, fn, NULL, &args, 1, opts, 0};
   return submit(p, &s, out);
 }
 
 int mproc_pool_map(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *items,
                    const mproc_task_options *opts, mproc_args_t **results) {
-  submission s = {KIND_MAP, 0, 0, 1, fn, items, NULL, mproc_args_count(items), opts};
+  submission s = {KIND_MAP, 0, 0, 1, fn, items, NULL, mproc_args_count(items), opts, 0};
   return run_sync(p, &s, results);
 }
 
 int mproc_pool_map_async(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *items,
                          const mproc_task_options *opts, mproc_result_t **out) {
-  submission s = {KIND_MAP, 0, 1, out != NULL, fn, items, NULL, mproc_args_count(items), opts};
+  submission s = {KIND_MAP, 0, 1, out != NULL, fn, items, NULL, mproc_args_count(items), opts,
+                  0};
   return submit(p, &s, out);
 }
 
 int mproc_pool_starmap(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *const *items,
                        size_t n, const mproc_task_options *opts, mproc_args_t **results) {
-  submission s = {KIND_STAR, 0, 0, 1, fn, NULL, items, n, opts};
+  submission s = {KIND_STAR, 0, 0, 1, fn, NULL, items, n, opts, 0};
   return run_sync(p, &s, results);
 }
 
 int mproc_pool_starmap_async(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *const *items,
                              size_t n, const mproc_task_options *opts, mproc_result_t **out) {
-  submission s = {KIND_STAR, 0, 1, out != NULL, fn, NULL, items, n, opts};
+  submission s = {KIND_STAR, 0, 1, out != NULL, fn, NULL, items, n, opts, 0};
   return submit(p, &s, out);
 }
 
 int mproc__pool_submit_lists(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *const *lists,
                              size_t n, const mproc_task_options *o, int unordered,
                              mproc_result_t **out) {
-  submission s = {KIND_STAR, unordered, 1, 1, fn, NULL, lists, n, o};
+  submission s = {KIND_STAR, unordered, 1, 1, fn, NULL, lists, n, o, 0};
   return submit(p, &s, out);
 }
 
@@ -414,7 +439,7 @@ static int imap(mproc_pool_t *p, mproc_task_fn fn, const mproc_args_t *items,
     return MPROC_EINVAL;
   if (o.chunksize == 0)
     o.chunksize = 1; /* Python's imap default */
-  submission s = {KIND_MAP, unordered, 1, 1, fn, items, NULL, mproc_args_count(items), &o};
+  submission s = {KIND_MAP, unordered, 1, 1, fn, items, NULL, mproc_args_count(items), &o, 0};
   return submit(p, &s, out);
 }
 

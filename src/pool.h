@@ -217,6 +217,13 @@ struct mproc_pool {
   os_thread *thread;
   int joined;
   int remote; /* the workers are not local processes (set by an mproc__pool_new_with thread) */
+  /* Set by such a thread before it reports its start (NULL: none): a caller about to wait for
+   * the job it just submitted calls drive, which may move the pool's traffic in the caller's
+   * own thread until j has every outcome (it returns at once when it cannot); drive_free
+   * frees drive_ctx with the pool. */
+  void (*drive)(mproc_pool_t *p, mproc_result_t *j);
+  void *drive_ctx;
+  void (*drive_free)(void *ctx);
   /* under the hub lock */
   pool_fn *fns;
   size_t nfns;
@@ -253,6 +260,17 @@ int mproc__pool_run_callbacks(mproc_pool_t *p);                                 
 /* Everything assigned to worker i is settled as after its death (slot i of p->slots says how
  * far it got); returns 1 if it held a begun chunk. */
 int mproc__pool_reassign(mproc_pool_t *p, int i, const char *why);
+/* Local worker processes in such a pool (slots with a process; no lock held, one thread at a
+ * time): start slot i; put a batch in its queue (1 if one went in); read up to max records
+ * from the result queue; kill those past a time limit (returns when to look again); settle
+ * the dead ones (without running callbacks); stop slot i (now: terminate it, else ask it to
+ * quit after its work). */
+int mproc__pool_start_worker(mproc_pool_t *p, int i);
+int mproc__pool_feed_local(mproc_pool_t *p, int i);
+int mproc__pool_drain(mproc_pool_t *p, int max);
+int64_t mproc__pool_check_local_timeouts(mproc_pool_t *p);
+void mproc__pool_poll_deaths(mproc_pool_t *p); /* p->waits: room for every slot */
+void mproc__pool_stop_local(mproc_pool_t *p, int i, int now);
 /* No lock: outstanding items fail with MPROC_ECANCELED, chunks held by workers are dropped. */
 void mproc__pool_cancel_all(mproc_pool_t *p);
 int mproc__pool_no_work_left(mproc_pool_t *p); /* no lock: closed and nothing left to run */

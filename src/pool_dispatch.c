@@ -25,6 +25,7 @@
 #define DEATH_CHECK_NS 10000000    /* while results keep coming, look for deaths every 10 ms */
 #define STARTUP_DEATHS_MAX 3       /* workers dying before they start: the pool gives up */
 #define TERM_GRACE_MS 500
+#define STOP_GRACE_MS 10000        /* a worker told to quit finishes its batch first */
 #define RETRY_NS 2000000           /* a batch waiting for room in a task queue: try again */
 #define ARENA_BYTES ((size_t)32 << 20) /* pages are touched only as far as maps reach */
 #define ARENA_MIN_ITEMS 32         /* smaller chunks travel in the task queue */
@@ -472,11 +473,18 @@ static void complete(mproc_pool_t *p, mproc_result_t *j) {
   mproc__hub_unlock(p->hub);
 }
 
-/* Lock held: after items changed; fail-fast cancels the rest of a failed job. */
+/* Lock held: after items changed; fail-fast cancels the rest of a failed job. A finished job
+ * with no callback and no progress is published already and has nothing for the pool's thread
+ * to run: the job_settle that follows every call here lets it go, in whichever thread moves
+ * the pool (mproc::mpi's callers move their own jobs). */
 static void after_items(mproc_pool_t *p, mproc_result_t *j) {
   if (j->failed && j->opts.fail_fast && !j->finished)
     mproc__job_cancel_rest(j, MPROC_ECANCELED, "cancelled: an earlier item failed (fail-fast)");
-  if (mproc__job_check_ready(j))
+  if (!mproc__job_check_ready(j))
+    return;
+  if (j->opts.callback == NULL && j->opts.error_callback == NULL && j->opts.progress == NULL)
+    j->cb_done = 1;
+  else
     mproc__pool_ready_push(p, j);
 }
 
@@ -781,7 +789,8 @@ static void handle_death(mproc_pool_t *p, int i) {
   stop_worker(p, i, mproc__os_now_ns());
   if (replace)
     replace_worker(p, i);
-  mproc__pool_run_callbacks(p);
+  /* callbacks the death made due run on the thread's next turn (not here: mproc::mpi may
+   * come here in a caller's thread) */
 }
 
 /* --- time limits -------------------------------------------------------------------------------- */
@@ -791,8 +800,9 @@ static int64_t check_timeouts(mproc_pool_t *p) {
   int64_t next = OS_NO_DEADLINE, now = mproc__os_now_ns();
   for (int i = 0; i < p->nworkers; i++) {
     pool_worker *w = &p->w[i];
-    if (w->head == NULL || w->timed_out || w->head->job->opts.task_timeout_ms <= 0)
-      continue;
+    if (w->proc == NULL || w->head == NULL || w->timed_out ||
+        w->head->job->opts.task_timeout_ms <= 0)
+      continue; /* no process: an MPI rank (mproc::mpi watches those) */
     const int64_t *s = slot_of(p, i);
     int64_t start = LD64(&s[SLOT_START]);
     int64_t dl = now + 10000000; /* not begun yet: look again soon */
@@ -919,6 +929,51 @@ static int start_all(mproc_pool_t *p) {
     }
   }
   return 0;
+}
+
+/* --- local workers of another pool thread (mproc::mpi: rank 0's own processes) ------------ */
+
+int mproc__pool_start_worker(mproc_pool_t *p, int i) { return start_worker(p, i); }
+
+int mproc__pool_feed_local(mproc_pool_t *p, int i) {
+  pool_worker *w = &p->w[i];
+  if (w->proc == NULL || (w->state != W_STARTING && w->state != W_READY))
+    return 0;
+  if (w->pending.len == 0) {
+    mproc__hub_lock(p->hub);
+    size_t r = mproc__pool_room(p, w);
+    w->pending_chunks = r ? build_batch(p, w, r, SIZE_MAX) : 0;
+    mproc__hub_unlock(p->hub);
+  }
+  return w->pending.len > 0 && flush_pending(w) == 0;
+}
+
+int mproc__pool_drain(mproc_pool_t *p, int max) { return drain(p, max); }
+
+int64_t mproc__pool_check_local_timeouts(mproc_pool_t *p) { return check_timeouts(p); }
+
+void mproc__pool_poll_deaths(mproc_pool_t *p) {
+  mproc_waitable *ws = p->waits;
+  size_t n = 0;
+  for (int i = 0; i < p->nworkers; i++)
+    if (p->w[i].proc != NULL && p->w[i].state != W_EMPTY)
+      ws[n++] = (mproc_waitable){MPROC_WAIT_PROCESS, p->w[i].proc, i, 0};
+  if (n == 0 || mproc_wait(ws, n, 0, NULL) != 0)
+    return;
+  for (size_t k = 0; k < n; k++)
+    if (ws[k].ready)
+      handle_death(p, (int)ws[k].handle);
+}
+
+void mproc__pool_stop_local(mproc_pool_t *p, int i, int now) {
+  pool_worker *w = &p->w[i];
+  if (w->proc == NULL)
+    return;
+  unsigned char q = MSG_QUIT;
+  if (now || mproc_queue_put(w->tq, &q, 1, 1000) != 0)
+    mproc_process_terminate(w->proc);
+  int64_t grace = now ? TERM_GRACE_MS : STOP_GRACE_MS;
+  stop_worker(p, i, mproc__os_now_ns() + grace * 1000000);
 }
 
 /* Closed and nothing left to run: the workers may go. */

@@ -66,8 +66,9 @@ static void call(mproc_pool_t *p, mproc_result_t *j, int64_t now) {
 int64_t mproc__pool_progress_tick(mproc_pool_t *p) {
   int64_t next = OS_NO_DEADLINE, now = mproc__os_now_ns();
   mproc__hub_lock(p->hub);
-  /* New jobs are pushed at the head from other threads; jobs leave the list only in this
-   * thread, so j->next_all stays valid while a callback runs unlocked. */
+  /* New jobs are pushed at the head from other threads; a job leaves the list only once this
+   * thread ran its callbacks (or, with none, when it finished: it is skipped here), so
+   * j->next_all stays valid while j's progress callback runs unlocked. */
   for (mproc_result_t *j = p->all; j; j = j->next_all) {
     if (j->opts.progress == NULL || j->prog_final || j->finished)
       continue;

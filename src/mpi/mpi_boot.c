@@ -6,6 +6,7 @@
  * there; ranks other than 0 then serve pools until rank 0 says the program ends, and exit
  * without returning into main — the re-entry that spawn uses, so tasks are found by the same
  * target references as in local workers. Rank 0 returns into main and ends MPI at exit. */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +17,13 @@
 #include "mproc_mpi.h"
 #include "../alloc.h"
 
-#define SPIN_STEPS 2000       /* looks before the first sleep (~tens of us) */
 #define SLEEP_MIN_NS 20000
 #define SLEEP_MAX_NS 1000000
 #define EXIT_GRACE_S 60       /* rank 0 waits this long at exit for ranks busy with a lost task */
 
 MPI_Comm mproc__mpi_comm = MPI_COMM_NULL;
 int mproc__mpi_rank = 0, mproc__mpi_size = 1;
+int mproc__mpi_spare_cores;
 mproc_pool_t *mproc__mpi_active;
 
 typedef struct orphan {
@@ -41,10 +42,10 @@ void mproc_mpi_world(int *rank, int *size) {
 
 int64_t mproc__mpi_backoff(unsigned *step) {
   unsigned s = (*step)++;
-  if (s < SPIN_STEPS)
+  if (s < MPI_SPIN_STEPS)
     return 0;
   int64_t ns = SLEEP_MIN_NS;
-  for (unsigned k = SPIN_STEPS; k < s && ns < SLEEP_MAX_NS; k += 64)
+  for (unsigned k = MPI_SPIN_STEPS; k < s && ns < SLEEP_MAX_NS; k += 64)
     ns *= 2;
   return ns < SLEEP_MAX_NS ? ns : SLEEP_MAX_NS;
 }
@@ -55,31 +56,6 @@ void mproc__mpi_idle(unsigned *step) {
     struct timespec ts = {0, (long)ns};
     nanosleep(&ts, NULL);
   }
-}
-
-int mproc__mpi_recv(int src, int tag, mp_buf *b, int *from) {
-  MPI_Status st;
-  int flag = 0;
-  unsigned step = 0;
-  for (;;) {
-    if (MPI_Iprobe(src, tag, mproc__mpi_comm, &flag, &st) != MPI_SUCCESS)
-      return MPROC_EPEERGONE;
-    if (flag)
-      break;
-    mproc__mpi_idle(&step);
-  }
-  int n = 0;
-  MPI_Get_count(&st, MPI_BYTE, &n);
-  b->len = 0;
-  if (mproc__buf_reserve(b, n > 0 ? (size_t)n : 1) != 0)
-    return MPROC_ENOMEM;
-  if (MPI_Recv(b->data, n, MPI_BYTE, st.MPI_SOURCE, tag, mproc__mpi_comm, MPI_STATUS_IGNORE) !=
-      MPI_SUCCESS)
-    return MPROC_EPEERGONE;
-  b->len = (size_t)n;
-  if (from)
-    *from = st.MPI_SOURCE;
-  return 0;
 }
 
 void mproc__mpi_orphan(MPI_Request req, mp_buf *data) {
@@ -104,7 +80,7 @@ typedef struct rank_io {
 
 static int io_get(void *ctx, mp_buf *into) {
   rank_io *io = ctx;
-  if (mproc__mpi_recv(0, TAG_CTRL, into, NULL) != 0) {
+  if (mproc__mpi_recv(into, NULL) != 0) {
     io->exiting = 1;
     return 1;
   }
@@ -117,7 +93,7 @@ static int io_get(void *ctx, mp_buf *into) {
 
 static void io_put(void *ctx, const void *data, size_t len) {
   (void)ctx;
-  MPI_Send((void *)data, (int)len, MPI_BYTE, 0, TAG_REC, mproc__mpi_comm);
+  mproc__mpi_post(0, TAG_REC, data, len, NULL);
 }
 
 /* 'P': serve that pool until its 'Q' (or the end of the program). */
@@ -141,7 +117,7 @@ static void serve_ranks(void) {
   mp_buf m;
   mproc__buf_init(&m);
   while (!io.exiting) {
-    if (mproc__mpi_recv(0, TAG_CTRL, &m, NULL) != 0 || m.len == 0)
+    if (mproc__mpi_recv(&m, NULL) != 0 || m.len == 0)
       break;
     if (m.data[0] == MSG_EXIT)
       break;
@@ -150,6 +126,7 @@ static void serve_ranks(void) {
     /* anything else is left over from a pool that was terminated: skip it */
   }
   mproc__buf_free(&m);
+  mproc__mpi_inbox_close();
   unsigned char ack = MSG_EXIT_ACK;
   MPI_Send(&ack, 1, MPI_BYTE, 0, TAG_REC, mproc__mpi_comm);
   MPI_Comm_free(&mproc__mpi_comm);
@@ -177,14 +154,9 @@ static void end_job(void) {
   mproc__buf_init(&m);
   unsigned step = 0;
   while (left > 0) {
-    int flag = 0;
-    MPI_Status st;
-    MPI_Iprobe(MPI_ANY_SOURCE, TAG_REC, mproc__mpi_comm, &flag, &st);
-    if (flag) {
+    if (mproc__mpi_take(&m, NULL) == 1) {
       step = 0;
-      if (mproc__mpi_recv(st.MPI_SOURCE, TAG_REC, &m, NULL) == 0 && m.len == 1 &&
-          m.data[0] == MSG_EXIT_ACK)
-        left--;
+      left -= m.len == 1 && m.data[0] == MSG_EXIT_ACK;
       continue;
     }
     if (time(NULL) > give_up) {
@@ -195,6 +167,7 @@ static void end_job(void) {
     mproc__mpi_idle(&step);
   }
   mproc__buf_free(&m);
+  mproc__mpi_inbox_close();
   for (orphan *o = g_orphans, *n; o; o = n) {
     n = o->next;
     int done = 0;
@@ -221,13 +194,41 @@ static int launched_by_mpi(void) {
   return 0;
 }
 
+enum { MASK_WORDS = CPU_SETSIZE / 64 };
+
+/* Every rank of c together: the cores the ranks on this node may run on (the union of their
+ * CPU affinity masks: what the launcher gave the job here) less one for each rank but one.
+ * The one left is the core rank 0 holds while it mostly waits: its local processes use it. */
+static int node_spare_cores(MPI_Comm c) {
+  MPI_Comm node;
+  if (MPI_Comm_split_type(c, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) != MPI_SUCCESS)
+    return 0;
+  int nranks = 1, cores = 0;
+  MPI_Comm_size(node, &nranks);
+  uint64_t mine[MASK_WORDS] = {0}, all[MASK_WORDS] = {0};
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+      if (CPU_ISSET(cpu, &set))
+        mine[cpu / 64] |= (uint64_t)1 << (cpu % 64);
+  if (MPI_Allreduce(mine, all, MASK_WORDS, MPI_UINT64_T, MPI_BOR, node) == MPI_SUCCESS)
+    for (int k = 0; k < MASK_WORDS; k++)
+      cores += __builtin_popcountll(all[k]);
+  MPI_Comm_free(&node);
+  if (cores == 0)
+    cores = mproc_cpu_count_usable();
+  return cores > nranks - 1 ? cores - (nranks - 1) : 0;
+}
+
 /* MPI is up in this process: the pool's communicator, where we are in it, and errors as codes
- * (a failing rank should not abort the job from inside mproc). */
+ * (a failing rank should not abort the job from inside mproc). Collective over c. */
 static void set_comm(MPI_Comm c) {
   mproc__mpi_comm = c;
   MPI_Comm_rank(c, &mproc__mpi_rank);
   MPI_Comm_size(c, &mproc__mpi_size);
   MPI_Comm_set_errhandler(c, MPI_ERRORS_RETURN);
+  mproc__mpi_spare_cores = node_spare_cores(c);
 }
 
 static int g_ending; /* end_job is registered */
@@ -240,11 +241,30 @@ static void register_end(void) {
   }
 }
 
+/* This process's rank as the launcher says, -1 when it does not. */
+static int launcher_rank(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};
+  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+    const char *v = getenv(vars[i]);
+    if (v != NULL && *v != 0)
+      return atoi(v);
+  }
+  return -1;
+}
+
 static int init_mpi(int *argc, char ***argv) {
   int provided = 0;
-  /* Rank 0 calls MPI from its pool thread while main may call it too: ask for MULTIPLE; the
-   * pool itself needs only SERIALIZED (one thread at a time). */
-  if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
+  /* mproc looks at MPI in short loops and sleeps between them once nothing comes. Open MPI on
+   * an oversubscribed node also yields the core inside every look that finds nothing, which
+   * hands it to whatever else runs there for a whole time slice: a round trip then costs
+   * milliseconds. Unless the user chose otherwise, our looks do not yield. */
+  setenv("OMPI_MCA_mpi_yield_when_idle", "0", 0);
+  /* Rank 0 calls MPI from its pool thread (or a caller that moves the pool) while main may
+   * call it too: ask for MULTIPLE; the pool itself needs only SERIALIZED (one thread at a
+   * time). A worker rank has one thread that calls MPI: SERIALIZED, which spares every look
+   * at MPI the locks MULTIPLE takes (Open MPI). */
+  int want = launcher_rank() > 0 ? MPI_THREAD_SERIALIZED : MPI_THREAD_MULTIPLE;
+  if (MPI_Init_thread(argc, argv, want, &provided) != MPI_SUCCESS)
     return MPROC_ENOTSUP;
   if (provided < MPI_THREAD_SERIALIZED) {
     fprintf(stderr, "mproc: this MPI gives no threaded mode (MPI_THREAD_SERIALIZED): MPI pools "

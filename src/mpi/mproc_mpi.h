@@ -19,10 +19,13 @@
 extern "C" {
 #endif
 
-/* A pool whose workers are the MPI ranks 1..N-1 (opts->processes > 0 caps how many are used).
- * Options mean what they mean for mproc_pool_new, except start_method (ranks are started by
- * mpiexec) and maxtasksperchild (a rank cannot be replaced; ignored). One MPI pool at a time
- * (MPROC_ESTATE while another is alive). Without MPI ranks: mproc_pool_new(out, opts). */
+/* A pool whose workers are the MPI ranks 1..N-1 and, by default (opts->processes 0), one local
+ * process of rank 0 for each core of rank 0's node that no worker rank holds: every core of
+ * every node works. opts->processes = k gives k workers, ranks first, then local processes
+ * (N - 1: the ranks alone). Options mean what they mean for mproc_pool_new, except
+ * start_method (ranks are started by mpiexec; it applies to the local processes) and
+ * maxtasksperchild (a rank cannot be replaced; ignored). One MPI pool at a time (MPROC_ESTATE
+ * while another is alive). Without MPI ranks: mproc_pool_new(out, opts). */
 int mproc_mpi_pool_new(mproc_pool_t **out, const mproc_pool_options *opts);
 
 /* Started without an MPI launcher (or by `mpiexec -n 1`): starts nranks copies of this

@@ -105,12 +105,22 @@ static int nap_rank(const mproc_args_t *args, mproc_args_t *result) {
 
 /* --- helpers --------------------------------------------------------------------------------- */
 
+/* An MPI pool: every rank, then rank 0's local processes (the ones with pids). */
 static int new_pool(mproc_pool_t **pool, const mproc_pool_options *opts) {
   CHECK_RC(mproc_mpi_pool_new(pool, opts));
   int size;
   mproc_mpi_world(NULL, &size);
   CHECK(mproc_mpi_pool_is_mpi(*pool) == (size > 1));
-  CHECK(mproc_pool_processes(*pool) == (size > 1 ? size - 1 : mproc_cpu_count_usable()));
+  int n = mproc_pool_processes(*pool), want = opts ? opts->processes : 0;
+  if (size == 1)
+    CHECK(n == (want ? want : mproc_cpu_count_usable()));
+  else if (want > 0)
+    CHECK(n == want);
+  else
+    CHECK(n >= size - 1);
+  size_t pids = 0;
+  CHECK_RC(mproc_pool_pids(*pool, NULL, 0, &pids));
+  CHECK(size == 1 || (int)pids == (n > size - 1 ? n - (size - 1) : 0));
   return 0;
 }
 
@@ -275,7 +285,11 @@ static int case_errors(void) {
 
 static int case_timeout(void) {
   mproc_pool_t *pool;
-  if (new_pool(&pool, NULL))
+  int size;
+  mproc_mpi_world(NULL, &size);
+  mproc_pool_options ranks_only = {0};
+  ranks_only.processes = size > 1 ? size - 1 : 0; /* what happens to ranks, not local ones */
+  if (new_pool(&pool, &ranks_only))
     return 1;
   mproc_args_t *items, *res;
   if (ints(&items, 40))
@@ -285,8 +299,6 @@ static int case_timeout(void) {
   mproc_result_t *r;
   CHECK_RC(mproc_pool_map_async(pool, slow_five, items, &o, &r));
   int rc = mproc_result_get(r, 60000, &res);
-  int size;
-  mproc_mpi_world(NULL, &size);
   CHECK(rc == MPROC_ETASKTIMEOUT);
   CHECK(mproc_result_status(r, 5) == MPROC_ETASKTIMEOUT);
   CHECK(mproc_result_error(r, 5) != NULL);
@@ -353,6 +365,13 @@ static int on_err(mproc_result_t *r, void *ctx) {
   return 0;
 }
 
+static int g_progress_mid; /* progress calls before the end of their map */
+static void on_progress(const mproc_progress *pr, void *ctx) {
+  (void)ctx;
+  if (pr->done < pr->total)
+    MPROC__ATOMIC_ADD_FETCH(&g_progress_mid, 1, MPROC__ATOMIC_SEQ_CST);
+}
+
 static int case_callbacks(void) {
   mproc_pool_t *pool;
   if (new_pool(&pool, NULL))
@@ -389,7 +408,7 @@ static int case_callbacks(void) {
   CHECK_RC(mproc_args_get_int(v, 0, &rank));
   int size;
   mproc_mpi_world(NULL, &size);
-  CHECK(size == 1 || (rank >= 1 && rank < size));
+  CHECK(rank >= 0 && rank < size); /* 0: one of rank 0's local processes */
   mproc_args_free(v);
   mproc_args_free(none);
   mproc_args_t *items;
@@ -403,6 +422,18 @@ static int case_callbacks(void) {
   CHECK(done == 2000 && total == 2000);
   CHECK(MPROC__ATOMIC_LOAD(&g_ok, MPROC__ATOMIC_SEQ_CST) == 37);
   mproc_result_free(r);
+  mproc_args_free(items);
+  /* progress while a map runs (20 ms items, one per chunk: it takes well over 10 ms) */
+  if (ints(&items, 20))
+    return 1;
+  mproc_task_options po = MPROC_TASK_OPTIONS_INIT;
+  po.chunksize = 1;
+  po.progress = on_progress;
+  po.progress_interval_ms = 10;
+  CHECK_RC(mproc_pool_map_async(pool, nap_rank, items, &po, &r));
+  CHECK_RC(mproc_result_get(r, 60000, NULL));
+  mproc_result_free(r);
+  CHECK(MPROC__ATOMIC_LOAD(&g_progress_mid, MPROC__ATOMIC_SEQ_CST) > 0);
   mproc_args_free(items);
   return end_pool(pool);
 }
@@ -533,6 +564,52 @@ static int case_init_fails(void) {
   return end_pool(pool);
 }
 
+/* The default pool uses every core: each worker rank, plus a local process of rank 0 for
+ * each core of its node that no worker rank holds. Tasks run on both; a time limit fails its
+ * item wherever it ran, and the rest of the map is done. */
+static int case_cores(void) {
+  mproc_pool_t *pool;
+  if (new_pool(&pool, NULL))
+    return 1;
+  int size, n = mproc_pool_processes(pool);
+  mproc_mpi_world(NULL, &size);
+  if (size - 1 < mproc_cpu_count_usable())
+    CHECK(n >= mproc_cpu_count_usable()); /* one machine: no core left out */
+  mproc_args_t *items, *v;
+  if (ints(&items, 40))
+    return 1;
+  mproc_task_options one = {0};
+  one.chunksize = 1;
+  int seen = 0, want = (1 << size) - 2 + (n > size - 1);
+  for (int k = 0; k < 50 && seen != want; k++) {
+    CHECK_RC(mproc_pool_map(pool, nap_rank, items, &one, &v));
+    for (size_t j = 0; j < 40; j++) {
+      int64_t rank;
+      CHECK_RC(mproc_args_get_int(v, j, &rank));
+      CHECK(rank >= 0 && rank < size);
+      seen |= 1 << rank;
+    }
+    mproc_args_free(v);
+  }
+  CHECK(seen == want);
+  if (n >= 2) {
+    mproc_task_options o = {0};
+    o.task_timeout_ms = 500;
+    mproc_result_t *r;
+    CHECK_RC(mproc_pool_map_async(pool, slow_five, items, &o, &r));
+    CHECK(mproc_result_get(r, 60000, &v) == MPROC_ETASKTIMEOUT);
+    for (int64_t i = 0; i < 40; i++) {
+      int64_t x;
+      CHECK(mproc_result_status(r, (size_t)i) == (i == 5 ? MPROC_ETASKTIMEOUT : 0));
+      CHECK(i == 5 || (mproc_args_get_int(v, (size_t)i, &x) == 0 && x == i));
+    }
+    mproc_args_free(v);
+    mproc_result_free(r);
+  }
+  mproc_args_free(items);
+  return end_pool(pool);
+}
+
 /* Started without mpiexec: the program spawns its own ranks, then maps on them. */
 static int case_spawn(void) {
   int size;
@@ -573,6 +650,7 @@ static const mpi_case cases[] = {
     {"callbacks", case_callbacks},   {"empty", case_empty},
     {"local_and_mpi", case_local_and_mpi},
     {"spawn", case_spawn},           {"init_fails", case_init_fails},
+    {"cores", case_cores},
 };
 
 int main(int argc, char **argv) {
