@@ -1835,6 +1835,27 @@ MPROC_API void mproc_proxy_free(mproc_proxy_t *p);
 /** print(proxy): the object's str() as the server makes it (e.g. "{'a': 1}" for a dict,
  * as Python prints it) and a newline on stdout, flushed. */
 MPROC_API int mproc_proxy_print(mproc_proxy_t *p);
+/** A slice part that is None (l[:3] has start None): Python's slice(None, 3, None). */
+#define MPROC_SLICE_NONE INT64_MIN
+/** Appends Python's slice(start, stop, step), MPROC_SLICE_NONE for a part left out, e.g. as the
+ * index argument of __getitem__, __setitem__ or __delitem__ in mproc_proxy_call. */
+MPROC_API int mproc_args_add_slice(mproc_args_t *args, int64_t start, int64_t stop, int64_t step);
+/** l[start:stop:step] of a manager list as a new list of the items (MPROC_SLICE_NONE: a part
+ * left out). A zero step is MPROC_EINVAL ("ValueError: slice step cannot be zero"). */
+MPROC_API int mproc_list_get_slice(mproc_proxy_t *l, int64_t start, int64_t stop, int64_t step,
+                                   mproc_args_t **items);
+/** l[start:stop:step] = items: with a step of 1 (or MPROC_SLICE_NONE) the slice is replaced and
+ * the list may grow or shrink; an extended slice needs exactly as many items as it has
+ * (MPROC_EINVAL otherwise, with Python's message). */
+MPROC_API int mproc_list_set_slice(mproc_proxy_t *l, int64_t start, int64_t stop, int64_t step,
+                                   const mproc_args_t *items);
+/** del l[start:stop:step] of a manager list. */
+MPROC_API int mproc_list_del_slice(mproc_proxy_t *l, int64_t start, int64_t stop, int64_t step);
+/** Condition(lock) on the manager: a Condition that uses the manager Lock or RLock proxy lock
+ * (Python's manager.Condition(lock)); mproc_manager_condition makes one with an RLock of its
+ * own. */
+MPROC_API int mproc_manager_condition_of(mproc_manager_t *m, mproc_proxy_t *lock,
+                                         mproc_proxy_t **out);
 /** Appends a proxy as a value: Python's RebuildProxy(ProxyType, Token(typeid, address, id),
  * 'pickle', kwds). In process arguments it carries the manager's key, so a child reconnects
  * under every start method; sent to a manager (as a call argument, e.g. stored in a shared
@@ -1904,6 +1925,10 @@ MPROC_API int mproc_mlock_acquire(mproc_proxy_t *l, int64_t timeout_ms);
 /** release(); releasing an unlocked Lock is MPROC_EREMOTE ("RuntimeError: release unlocked
  * lock"), a BoundedSemaphore released too often MPROC_EINVAL (ValueError). */
 MPROC_API int mproc_mlock_release(mproc_proxy_t *l);
+/** Queue.shutdown(immediate) of a manager Queue or JoinableQueue (Python 3.13 servers and
+ * mproc's): later puts fail, and gets once the queue is empty, with MPROC_ECLOSED
+ * ("queue.ShutDown"); immediate drops the items left. Older Python servers: MPROC_EREMOTE. */
+MPROC_API int mproc_mqueue_shutdown(mproc_proxy_t *q, int immediate);
 /** Event.set() of a manager Event. */
 MPROC_API int mproc_mevent_set(mproc_proxy_t *e);
 /** Event.clear(). */

@@ -38,6 +38,7 @@
   X("_queue", "Empty", MPROC_EEMPTY)                 \
   X("queue", "Empty", MPROC_EEMPTY)                  \
   X("queue", "Full", MPROC_EFULL)                    \
+  X("queue", "ShutDown", MPROC_ECLOSED)              \
   X("threading", "BrokenBarrierError", MPROC_EBROKEN)
 
 /* An mproc address as Python writes it in a Token, appended to a: a str (a unix path, a pipe

@@ -675,6 +675,164 @@ static void queue_methods(int minor, int tcp) {
   py_stop(&s);
 }
 
+/* Slices, _getvalue() of Namespace, Value and Array, Condition(lock), Barrier's keywords and
+ * Queue.shutdown: what Python's servers answer, and mproc's the same. */
+static void list_slices(mproc_manager_t *m) {
+  mproc_proxy_t *l = NULL;
+  mproc_args_t *init = NULL, *items = NULL, *got = NULL;
+  ASSERT_OK(mproc_args_range(&init, 0, 8, 1));
+  ASSERT_OK(mproc_manager_list_from(m, init, &l));
+  ASSERT_OK(mproc_args_build(&items, "sss", "a", "b", "c"));
+  ASSERT_OK(mproc_list_set_slice(l, 1, 3, MPROC_SLICE_NONE, items));
+  ASSERT_OK(mproc_list_get_slice(l, MPROC_SLICE_NONE, MPROC_SLICE_NONE, MPROC_SLICE_NONE, &got));
+  expect_repr(got, "[0, 'a', 'b', 'c', 3, 4, 5, 6, 7]");
+  mproc_args_free(got);
+  ASSERT_OK(mproc_list_del_slice(l, MPROC_SLICE_NONE, MPROC_SLICE_NONE, 2));
+  ASSERT_OK(mproc_list_get_slice(l, MPROC_SLICE_NONE, MPROC_SLICE_NONE, -1, &got));
+  expect_repr(got, "[6, 4, 'c', 'a']");
+  mproc_args_free(got);
+  mproc_args_free(items);
+  ASSERT_OK(mproc_args_build(&items, "i", 1));
+  ASSERT_RC(mproc_list_set_slice(l, MPROC_SLICE_NONE, MPROC_SLICE_NONE, 2, items), MPROC_EINVAL);
+  expect_message("ValueError: attempt to assign sequence of size 1 to extended slice of size 2");
+  ASSERT_RC(mproc_list_get_slice(l, 0, 1, 0, &got), MPROC_EINVAL);
+  expect_message("ValueError: slice step cannot be zero");
+  ASSERT_OK(mproc_list_del_slice(l, -1, MPROC_SLICE_NONE, MPROC_SLICE_NONE));
+  ASSERT_OK(mproc_list_get_slice(l, MPROC_SLICE_NONE, MPROC_SLICE_NONE, MPROC_SLICE_NONE, &got));
+  expect_repr(got, "['a', 'c', 4]");
+  mproc_args_free(got);
+  mproc_args_free(items);
+  mproc_args_free(init);
+  mproc_proxy_free(l);
+}
+
+static void getvalues(mproc_manager_t *m) {
+  mproc_proxy_t *ns = NULL, *val = NULL, *arr = NULL;
+  mproc_args_t *v = NULL, *init = NULL, *a = NULL, *o = NULL, *parts = NULL;
+  ASSERT_OK(mproc_manager_namespace(m, &ns));
+  ASSERT_OK(mproc_proxy_getvalue(ns, 0, &v));
+  expect_repr(v, "[Namespace()]");
+  mproc_args_free(v);
+  ASSERT_OK(mproc_namespace_setf(ns, "x", "i", 10));
+  ASSERT_OK(mproc_proxy_getvalue(ns, 0, &v));
+  expect_repr(v, "[Namespace(x=10)]");
+  mproc_args_free(v);
+  ASSERT_OK(mproc_args_build(&init, "d", 2.5));
+  ASSERT_OK(mproc_manager_value(m, 'd', init, &val));
+  ASSERT_OK(mproc_proxy_getvalue(val, 0, &v));
+  expect_repr(v, "[Value('d', 2.5)]");
+  mproc_args_free(v);
+  mproc_args_free(init);
+  ASSERT_OK(mproc_args_range(&init, 0, 6, 1));
+  ASSERT_OK(mproc_manager_array(m, 'h', init, &arr));
+  ASSERT_OK(mproc_args_new(&a));
+  ASSERT_OK(mproc_args_add_slice(a, 1, MPROC_SLICE_NONE, 2));
+  ASSERT_OK(mproc_proxy_call(arr, "__getitem__", a, NULL, 0, &v));
+  expect_repr(v, "[array('h', b'\\x01\\x00\\x03\\x00\\x05\\x00')]"); /* managers.reduce_array */
+  mproc_args_free(v);
+  ASSERT_OK(mproc_proxy_getvalue(arr, 0, &v));
+  ASSERT_OK(mproc_args_get_pyobject(v, 0, &o));
+  ASSERT_OK(mproc_args_get_tuple(o, 3, &parts));
+  expect_repr(parts, "['h', b'\\x00\\x00\\x01\\x00\\x02\\x00\\x03\\x00\\x04\\x00\\x05\\x00']");
+  mproc_args_free(parts);
+  mproc_args_free(o);
+  mproc_args_free(v);
+  mproc_args_free(a);
+  mproc_args_free(init);
+  mproc_proxy_free(ns);
+  mproc_proxy_free(val);
+  mproc_proxy_free(arr);
+}
+
+/* Condition(RLock): Python's server wraps the RLock in a proxy of its own, whose owner is not
+ * the caller, so wait() raises there; mproc's uses the RLock itself. */
+static void condition_rlock(mproc_manager_t *m) {
+  mproc_proxy_t *rl = NULL, *c = NULL;
+  mproc_args_t *r = NULL;
+  ASSERT_OK(mproc_manager_rlock(m, &rl));
+  ASSERT_OK(mproc_manager_condition_of(m, rl, &c));
+  ASSERT_OK(mproc_mlock_acquire(c, MPROC_FOREVER));
+  ASSERT_OK(mproc_mlock_acquire(rl, 0)); /* recursive: this thread owns it */
+  ASSERT_OK(mproc_proxy_callf(c, "wait", 0, &r, "d", 0.05));
+  expect_repr(r, "[False]");
+  mproc_args_free(r);
+  ASSERT_OK(mproc_mlock_release(rl));
+  ASSERT_OK(mproc_mlock_release(c));
+  ASSERT_RC(mproc_mlock_release(rl), MPROC_EREMOTE);
+  mproc_proxy_free(c);
+  mproc_proxy_free(rl);
+}
+
+static void condition_barrier_args(mproc_manager_t *m) {
+  mproc_proxy_t *lk = NULL, *c = NULL, *bar = NULL;
+  mproc_args_t *a = NULL, *kw = NULL, *r = NULL;
+  ASSERT_OK(mproc_manager_lock(m, &lk));
+  ASSERT_OK(mproc_manager_condition_of(m, lk, &c));
+  int rc = mproc_mlock_acquire(c, MPROC_FOREVER);
+  if (rc != 0)
+    t_fail(__FILE__, __LINE__, "acquire: %s", mproc_last_error_message());
+  ASSERT_RC(mproc_mlock_acquire(lk, 0), MPROC_ETIMEDOUT); /* the Condition holds the Lock */
+  ASSERT_OK(mproc_proxy_callf(c, "wait", 0, &r, "d", 0.05));
+  expect_repr(r, "[False]");
+  mproc_args_free(r);
+  ASSERT_RC(mproc_mlock_acquire(lk, 0), MPROC_ETIMEDOUT); /* taken back after the wait */
+  ASSERT_OK(mproc_mlock_release(c));
+  ASSERT_OK(mproc_mlock_acquire(lk, 0));
+  ASSERT_OK(mproc_mlock_release(lk));
+  ASSERT_RC(mproc_proxy_callf(c, "notify", 0, NULL, ""), MPROC_EREMOTE);
+  expect_message("RuntimeError: cannot notify on un-acquired lock");
+  ASSERT_OK(mproc_args_build(&a, "i", 2));
+  ASSERT_OK(mproc_args_build(&kw, "sd", "timeout", 0.05));
+  ASSERT_OK(mproc_manager_create(m, "Barrier", a, kw, 0, &bar));
+  ASSERT_RC(mproc_proxy_callf(bar, "wait", 0, NULL, ""), MPROC_EBROKEN);
+  mproc_args_free(a);
+  mproc_args_free(kw);
+  mproc_proxy_free(bar);
+  mproc_proxy_free(c);
+  mproc_proxy_free(lk);
+}
+
+static void queue_shutdown(mproc_manager_t *m, int minor) {
+  mproc_proxy_t *q = NULL;
+  mproc_args_t *v = NULL;
+  ASSERT_OK(mproc_manager_queue(m, 0, &q));
+  if (minor != 0 && minor < 13) { /* Queue.shutdown is new in 3.13 */
+    ASSERT_RC(mproc_mqueue_shutdown(q, 0), MPROC_EREMOTE);
+    mproc_proxy_free(q);
+    return;
+  }
+  ASSERT_OK(mproc_mqueue_putf(q, 0, "i", 5));
+  ASSERT_OK(mproc_mqueue_shutdown(q, 0));
+  ASSERT_OK(mproc_mqueue_get(q, 0, &v));
+  expect_repr(v, "[5]");
+  mproc_args_free(v);
+  ASSERT_RC(mproc_mqueue_get(q, MPROC_FOREVER, &v), MPROC_ECLOSED);
+  expect_message("queue.ShutDown");
+  ASSERT_RC(mproc_mqueue_putf(q, 0, "i", 6), MPROC_ECLOSED);
+  mproc_proxy_free(q);
+}
+
+static void python_extras(int minor, int tcp);
+TEST(python_extras_py311, 60, PYTHON_ONCE) { python_extras(11, 0); }
+TEST(python_extras_py312, 60, PYTHON_ONCE) { python_extras(12, 0); }
+TEST(python_extras_py313, 60, PYTHON_ONCE) { python_extras(13, 0); }
+TEST(python_extras_tcp_py313, 60, PYTHON_ONCE) { python_extras(13, 1); }
+TEST(python_extras_mproc, 60, ALL) { python_extras(0, 0); }
+TEST(python_extras_tcp_mproc, 60, ALL) { python_extras(0, 1); }
+static void python_extras(int minor, int tcp) {
+  pysrv s;
+  py_start(&s, minor, tcp);
+  mproc_manager_t *m = py_connect(&s);
+  list_slices(m);
+  getvalues(m);
+  condition_barrier_args(m);
+  if (minor == 0)
+    condition_rlock(m);
+  queue_shutdown(m, minor);
+  mproc_manager_free(m);
+  py_stop(&s);
+}
+
 static void sync_methods(int minor, int tcp);
 TEST(sync_methods_py311, 60, PYTHON_ONCE) { sync_methods(11, 0); }
 TEST(sync_methods_py312, 60, PYTHON_ONCE) { sync_methods(12, 0); }

@@ -9,6 +9,7 @@ serves until killed, asked to shut down, or its stdin reaches end of file (the t
 started it is gone, whatever way it ended). Objects live in this very process, so stopping or
 killing it stops or kills the manager.
 """
+import multiprocessing
 import os
 import sys
 import threading
@@ -24,7 +25,11 @@ def main():
     threading.Thread(target=exit_with_parent, daemon=True).start()
     kind, where, keyhex = sys.argv[1:4]
     address = where if kind == "unix" else ("127.0.0.1", 0)
-    manager = SyncManager(address=address, authkey=bytes.fromhex(keyhex))
+    key = bytes.fromhex(keyhex)
+    # A proxy unpickled in the server (Condition(lock)) connects back with the process key
+    # (python/cpython#139801): it must be the manager's.
+    multiprocessing.current_process().authkey = key
+    manager = SyncManager(address=address, authkey=key)
     server = manager.get_server()
     a = server.address
     print("unix:" + a if isinstance(a, str) else "tcp:%s:%d" % a, flush=True)
