@@ -125,6 +125,48 @@ TEST(refuses_bad_shapes, 30, ONCE) {
                  MPROC_EPROTO, "'builtins.slice'");
   /* BUILD on a list */
   assert_refused(P("\x80\x04]}b."), MPROC_EPROTO, "BUILD on a value that takes no state");
+  /* Namespace with a key that is not a str; Value with a third attribute or without _value;
+   * array.array(typecode, bytes) with a list instead of bytes */
+#define MGRS "\x80\x04\x8c\x18multiprocessing.managers"
+  assert_refused(P(MGRS "\x8c\x09Namespace\x93)\x81}K\x01K\x02sb."), MPROC_EPROTO,
+                 "arguments or state do not fit");
+  assert_refused(P(MGRS "\x8c\x05Value\x93)\x81}(\x8c\x09_typecode\x8c\x01i\x8c\x06_value"
+                        "K\x01\x8c\x01xK\x02ub."),
+                 MPROC_EPROTO, "arguments or state do not fit");
+  assert_refused(P(MGRS "\x8c\x05Value\x93)\x81}\x8c\x09_typecode\x8c\x01isb."), MPROC_EPROTO,
+                 "arguments or state do not fit");
+  assert_refused(P("\x80\x04\x8c\x05" "array\x8c\x05" "array\x93\x8c\x01i]\x86R."),
+                 MPROC_EPROTO, "'array.array'");
+#undef MGRS
+}
+
+TEST(accepts_manager_values, 30, ONCE) {
+  /* what Python's manager sends for Namespace(x=1)._getvalue(), Value('i', 3)._getvalue(), an
+   * Array slice (managers.reduce_array) and queue.ShutDown() (3.13) */
+  static const struct {
+    const char *p;
+    size_t n;
+    const char *repr;
+  } ok[] = {
+      {P("\x80\x04\x8c\x18multiprocessing.managers\x8c\x09Namespace\x93)\x81}\x8c\x01xK\x01sb."),
+       "[Namespace(x=1)]"},
+      {P("\x80\x04\x8c\x18multiprocessing.managers\x8c\x09Namespace\x93)\x81."), "[Namespace()]"},
+      {P("\x80\x04\x8c\x18multiprocessing.managers\x8c\x05Value\x93)\x81}(\x8c\x09_typecode"
+         "\x8c\x01i\x8c\x06_valueK\x03ub."),
+       "[Value('i', 3)]"},
+      {P("\x80\x04\x8c\x05" "array\x8c\x05" "array\x93\x8c\x01" "bC\x01\x07\x86R."),
+       "[array('b', b'\\x07')]"},
+      {P("\x80\x04\x8c\x05queue\x8c\x08ShutDown\x93)R."), "[ShutDown()]"}};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    mproc_args_t *a = NULL;
+    char text[200];
+    ASSERT_OK(mproc_args_new(&a));
+    ASSERT_OK(mproc__pickle_decode(ok[i].p, ok[i].n, NULL, a));
+    mproc_args_repr(a, text, sizeof text);
+    if (strcmp(text, ok[i].repr) != 0)
+      t_fail(__FILE__, __LINE__, "repr %s, want %s", text, ok[i].repr);
+    mproc_args_free(a);
+  }
 }
 
 TEST(refuses_malformed, 30, ONCE) {
