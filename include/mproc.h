@@ -1738,6 +1738,15 @@ MPROC_API int mproc_manager_connect(mproc_manager_t **out, const char *address,
  * restores it; MPROC_FOREVER: none). A call past it is MPROC_ETIMEDOUT and its connection is
  * dropped. */
 MPROC_API int mproc_manager_set_call_timeout(mproc_manager_t *m, int64_t timeout_ms);
+/** Reconnects a handle from mproc_manager_connect after its server died and a new one was
+ * started at the same address with the same key: opens a new session (retrying refused
+ * connections until timeout_ms, MPROC_FOREVER for no limit) and, once it answers, ends the old
+ * one. Proxies made before keep returning MPROC_EPEERGONE (their objects died with the old
+ * server; ids may repeat, so they never call the new one); proxies made after use the new
+ * server. On failure the handle keeps its old session. MPROC_ESTATE for a handle that runs
+ * its server (mproc_manager_serve / _start). Reconnecting while the old server still runs
+ * also ends the old session: its objects then stay referenced there until it stops. */
+MPROC_API int mproc_manager_reconnect(mproc_manager_t *m, int64_t timeout_ms);
 /** Creates an object of typeid on the server (Python's manager._create(typeid, *args,
  * **kwds)): args positional values, kwargs key, value, ... (either may be NULL). *out is a
  * proxy holding one reference. A typeid the server does not know is MPROC_EREMOTE with

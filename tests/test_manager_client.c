@@ -833,6 +833,100 @@ static void python_extras(int minor, int tcp) {
   py_stop(&s);
 }
 
+/* --- reconnect ------------------------------------------------------------------------------ */
+
+/* A fixed address two servers in turn can take: a Linux abstract name, a Windows pipe name
+ * (both vanish with their server), a socket file elsewhere (removed before each start). */
+static void fixed_address(char *buf, size_t cap) {
+#if defined(_WIN32)
+  snprintf(buf, cap, "pipe:\\\\.\\pipe\\mproc-reconnect-%lld", (long long)mproc_current_pid());
+#elif defined(__linux__)
+  snprintf(buf, cap, "unix:@mproc-reconnect-%lld", (long long)mproc_current_pid());
+#else
+  char path[512];
+  t_temp_path(path, sizeof path, "reconnect.sock");
+  snprintf(buf, cap, "unix:%s", path);
+#endif
+}
+
+/* The child: a server at the address, until it is killed. */
+static int serve_until_killed(const mproc_args_t *a) {
+  const char *address;
+  mproc_manager_t *m;
+  C_OK(mproc_args_get_str(a, 0, &address));
+  mproc_manager_options o = {.address = address, .authkey = KEY, .keylen = KEYLEN};
+  C_OK(mproc_manager_serve(&m, &o));
+  mproc_manager_join(m, MPROC_FOREVER);
+  mproc_manager_free(m);
+  return 0;
+}
+
+static mproc_process_t *server_process(const char *address) {
+  mproc_process_t *p = NULL;
+#if !defined(_WIN32) && !defined(__linux__)
+  unlink(address + 5);
+#endif
+  ASSERT_OK(mproc_process_newf(&p, serve_until_killed, "s", address));
+  ASSERT_OK(mproc_process_start(p));
+  return p;
+}
+
+static void kill_server(mproc_process_t *p) {
+  ASSERT_OK(mproc_process_kill(p));
+  ASSERT_OK(mproc_process_join(p, T_SLOW(30000)));
+  mproc_process_free(p);
+}
+
+static mproc_manager_t *connect_retrying(const char *address) {
+  mproc_manager_t *m = NULL;
+  int rc = -1;
+  for (int i = 0; i < T_SLOW(600) && rc != 0; i++)
+    if ((rc = mproc_manager_connect(&m, address, KEY, KEYLEN, T_SLOW(10000))) != 0)
+      t_sleep_ms(50);
+  ASSERT_OK(rc);
+  return m;
+}
+
+TEST(reconnect_after_server_killed, 120, ALL) {
+  char address[600];
+  fixed_address(address, sizeof address);
+  mproc_process_t *p = server_process(address);
+  mproc_manager_t *m = connect_retrying(address);
+  mproc_proxy_t *d = NULL, *d2 = NULL;
+  size_t n = 0;
+  ASSERT_OK(mproc_manager_dict(m, &d));
+  ASSERT_OK(mproc_dict_setf(d, "si", "a", 1));
+  kill_server(p);
+  ASSERT_RC(mproc_dict_setf(d, "si", "b", 2), MPROC_EPEERGONE);
+  ASSERT_TRUE(mproc_manager_reconnect(m, 100) != 0); /* nobody there yet: the old session stays */
+  ASSERT_RC(mproc_manager_number_of_objects(m, &n), MPROC_EPEERGONE);
+  p = server_process(address);
+  ASSERT_OK(mproc_manager_reconnect(m, T_SLOW(30000)));
+  ASSERT_RC(mproc_dict_setf(d, "si", "b", 2), MPROC_EPEERGONE); /* never the new server */
+  ASSERT_OK(mproc_manager_dict(m, &d2));
+  ASSERT_OK(mproc_dict_setf(d2, "si", "c", 3));
+  ASSERT_OK(mproc_dict_len(d2, &n));
+  ASSERT_EQ(n, 1);
+  ASSERT_OK(mproc_manager_number_of_objects(m, &n));
+  ASSERT_EQ(n, 1);
+  mproc_proxy_free(d); /* no decref: its server is gone */
+  ASSERT_OK(mproc_manager_reconnect(m, T_SLOW(30000))); /* while the server runs: d2 ends */
+  ASSERT_RC(mproc_dict_len(d2, &n), MPROC_EPEERGONE);
+  mproc_proxy_free(d2);
+  ASSERT_OK(mproc_manager_number_of_objects(m, &n));
+  ASSERT_EQ(n, 1); /* d2's reference stays with the session that ended */
+  mproc_manager_free(m);
+  kill_server(p);
+}
+
+TEST(reconnect_refused_for_server_handle, 30, ONCE) {
+  mproc_manager_t *m = NULL;
+  ASSERT_OK(mproc_manager_serve(&m, NULL));
+  ASSERT_RC(mproc_manager_reconnect(m, 0), MPROC_ESTATE);
+  ASSERT_RC(mproc_manager_reconnect(NULL, 0), MPROC_EINVAL);
+  mproc_manager_free(m);
+}
+
 static void sync_methods(int minor, int tcp);
 TEST(sync_methods_py311, 60, PYTHON_ONCE) { sync_methods(11, 0); }
 TEST(sync_methods_py312, 60, PYTHON_ONCE) { sync_methods(12, 0); }
