@@ -1607,6 +1607,10 @@ typedef struct mproc_manager_options {
   int (*setup)(mproc_manager_t *m, const mproc_args_t *args);
   /** Arguments for setup, copied (data values only under spawn and forkserver); may be NULL. */
   const mproc_args_t *setup_args;
+  /** Non-zero: a SharedMemoryManager server (Python's SharedMemoryServer): it also serves
+   * track_segment, release_segment and list_segments and unlinks every tracked segment when
+   * it stops (mproc_shared_memory_manager_start sets it). */
+  int shared_memory;
 } mproc_manager_options;
 
 /* Server side */
@@ -1802,6 +1806,26 @@ MPROC_API int mproc_manager_debug_info(mproc_manager_t *m, char **text);
  * it). Later calls on its proxies are MPROC_EPEERGONE. */
 MPROC_API int mproc_manager_remote_shutdown(mproc_manager_t *m);
 
+/** Python's SharedMemoryManager().start(): mproc_manager_start with o->shared_memory set (o
+ * may be NULL). Segments created through the manager (mproc_manager_shared_memory,
+ * mproc_manager_shareable_list, or Python clients' smm.SharedMemory / smm.ShareableList) are
+ * unlinked when the server stops. */
+MPROC_API int mproc_shared_memory_manager_start(mproc_manager_t **out,
+                                                const mproc_manager_options *o);
+/** smm.SharedMemory(size): creates a block of size bytes under a fresh name and has the
+ * manager track it ('track_segment'); if the manager refuses, the block is unlinked again. Any
+ * SharedMemoryManager server works: mproc's or Python's 3.8-3.13. */
+MPROC_API int mproc_manager_shared_memory(mproc_manager_t *m, size_t size,
+                                          mproc_shared_memory_t **out);
+/** smm.ShareableList(items): a new ShareableList (mproc_shareable_list_new's items) tracked by
+ * the manager. */
+MPROC_API int mproc_manager_shareable_list(mproc_manager_t *m, const mproc_args_t *items,
+                                           mproc_shareable_list_t **out);
+/** The server unlinks the named segment now and stops tracking it ('release_segment'); a name
+ * it does not track is MPROC_EREMOTE (Python's ValueError). */
+MPROC_API int mproc_manager_release_segment(mproc_manager_t *m, const char *name);
+/** The names the server tracks ('list_segments'), as a new list of str items. */
+MPROC_API int mproc_manager_list_segments(mproc_manager_t *m, mproc_args_t **names);
 /** Calls method on the proxy's object (Python's proxy._callmethod(method, args, kwds)): args
  * positional values, kwargs key, value, ... (either may be NULL). *result (may be NULL) is a
  * one-item list holding the return value (release with mproc_args_free); a proxy inside it is

@@ -70,6 +70,9 @@ typedef struct mgr_srv {
   } *peers; /* client processes holding references, watched for their exit */
   size_t npeers;
   unsigned nconns_live;
+  int shm;      /* a SharedMemoryManager server */
+  char **segs;  /* the segment names it tracks (under lock), in the order tracked */
+  size_t nsegs;
 } mgr_srv;
 
 /* --- manager_server.c ----------------------------------------------------------------------- */
@@ -99,6 +102,14 @@ void *mproc__mgr_proxy_target(mgr_srv *s, const mgr_val *v, const char **typeid)
  * between accepts). */
 void mproc__mgr_reap_peers(mgr_srv *s);
 void mproc__mgr_destroy_all(mgr_srv *s);
+
+/* --- manager_shm.c: SharedMemoryManager's server functions -------------------------------- */
+/* track_segment, release_segment, list_segments on a shared-memory server: 1 when name is
+ * one of them (reply written), else 0. */
+int mproc__mgr_shm_fn(mgr_srv *s, const char *name, const mproc_args_t *args,
+                      mproc_args_t *reply);
+/* Unlinks every tracked segment (the server stops). */
+void mproc__mgr_shm_unlink_all(mgr_srv *s);
 
 /* --- manager_server_reply.c ----------------------------------------------------------------- */
 /* Reply tuples: (kind, item i of v) / (kind, None) / (kind, str). */

@@ -416,6 +416,8 @@ static int session_name(const mproc_args_t *args) {
 
 static void server_fn(mgr_srv *s, const char *name, const mproc_args_t *args,
                       const mproc_args_t *kw, mproc_args_t *reply, int *accepted, int64_t pid) {
+  if (mproc__mgr_shm_fn(s, name, args, reply))
+    return;
   if (strcmp(name, "create") == 0)
     reply_create(s, args, kw, reply, pid);
   else if (strcmp(name, "incref") == 0)

@@ -351,18 +351,19 @@ typedef struct pysrv {
   char address[600];
 } pysrv;
 
-static void c_start(pysrv *s, int tcp) {
+static void c_start(pysrv *s, int tcp, int shm) {
   memset(s, 0, sizeof *s);
   s->life = -1;
   mproc_manager_options o = {.address = tcp ? "tcp:127.0.0.1:0" : NULL, .authkey = KEY,
-                             .keylen = KEYLEN};
+                             .keylen = KEYLEN, .shared_memory = shm};
   ASSERT_OK(mproc_manager_start(&s->c_server, &o));
   snprintf(s->address, sizeof s->address, "%s", mproc_manager_address(s->c_server));
 }
 
-static void py_start(pysrv *s, int minor, int tcp) {
+/* shm: a SharedMemoryManager server instead of a SyncManager one. */
+static void py_start_kind(pysrv *s, int minor, int tcp, int shm) {
   if (minor == 0) {
-    c_start(s, tcp);
+    c_start(s, tcp, shm);
     return;
   }
 #ifdef _WIN32
@@ -390,7 +391,8 @@ static void py_start(pysrv *s, int minor, int tcp) {
     close(fds[1]);
     close(life[0]);
     close(life[1]);
-    execl(py, py, MPROC_TEST_MGR_PYSERVER, tcp ? "tcp" : "unix", where, keyhex, (char *)NULL);
+    execl(py, py, MPROC_TEST_MGR_PYSERVER, tcp ? "tcp" : "unix", where, keyhex,
+          shm ? "shm" : (char *)NULL, (char *)NULL);
     _exit(127);
   }
   close(fds[1]);
@@ -410,6 +412,8 @@ static void py_start(pysrv *s, int minor, int tcp) {
     t_fail(__FILE__, __LINE__, "python server did not start: '%s'", s->address);
 #endif
 }
+
+static void py_start(pysrv *s, int minor, int tcp) { py_start_kind(s, minor, tcp, 0); }
 
 static void py_stop(pysrv *s) {
   if (s->c_server != NULL) {
@@ -829,6 +833,58 @@ static void python_extras(int minor, int tcp) {
   if (minor == 0)
     condition_rlock(m);
   queue_shutdown(m, minor);
+  mproc_manager_free(m);
+  py_stop(&s);
+}
+
+/* --- SharedMemoryManager ------------------------------------------------------------------- */
+
+static int attachable(const char *name) {
+  mproc_shared_memory_t *shm = NULL;
+  int rc = mproc_shared_memory_attach(&shm, name);
+  mproc_shared_memory_free(shm);
+  return rc == 0;
+}
+
+/* Segments made through a SharedMemoryManager (mproc's or Python's) are tracked by its server,
+ * released one by one on request and unlinked all together when it stops. */
+static void shm_manager(int minor, int tcp);
+TEST(shm_manager_py311, 60, PYTHON_ONCE) { shm_manager(11, 0); }
+TEST(shm_manager_py313, 60, PYTHON_ONCE) { shm_manager(13, 0); }
+TEST(shm_manager_tcp_py312, 60, PYTHON_ONCE) { shm_manager(12, 1); }
+TEST(shm_manager_mproc, 60, ALL) { shm_manager(0, 0); }
+TEST(shm_manager_tcp_mproc, 60, ALL) { shm_manager(0, 1); }
+static void shm_manager(int minor, int tcp) {
+  pysrv s;
+  py_start_kind(&s, minor, tcp, 1);
+  mproc_manager_t *m = py_connect(&s);
+  mproc_shared_memory_t *shm = NULL;
+  mproc_shareable_list_t *sl = NULL;
+  mproc_args_t *items = NULL, *names = NULL;
+  char a[256], b[256];
+  ASSERT_OK(mproc_manager_shared_memory(m, 100, &shm));
+  ASSERT_EQ(mproc_shared_memory_size(shm), 100);
+  ASSERT_OK(mproc_args_build(&items, "is", 7, "x"));
+  ASSERT_OK(mproc_manager_shareable_list(m, items, &sl));
+  snprintf(a, sizeof a, "%s", mproc_shared_memory_name(shm));
+  snprintf(b, sizeof b, "%s", mproc_shareable_list_name(sl));
+  ASSERT_OK(mproc_manager_list_segments(m, &names));
+  ASSERT_EQ(mproc_args_count(names), 2);
+  const char *first = NULL;
+  ASSERT_OK(mproc_args_get_str(names, 0, &first));
+  ASSERT_TRUE(strcmp(first, a) == 0);
+  mproc_args_free(names);
+  mproc_shared_memory_free(shm);
+  ASSERT_OK(mproc_manager_release_segment(m, a));
+  ASSERT_TRUE(!attachable(a));
+  ASSERT_RC(mproc_manager_release_segment(m, a), MPROC_EREMOTE);
+  ASSERT_TRUE(strstr(mproc_last_error_message(), "ValueError") != NULL);
+  ASSERT_TRUE(attachable(b));
+  mproc_shareable_list_free(sl);
+  ASSERT_OK(mproc_manager_remote_shutdown(m));
+  srv_wait_gone(&s);
+  ASSERT_TRUE(!attachable(b)); /* unlinked by the server as it stopped */
+  mproc_args_free(items);
   mproc_manager_free(m);
   py_stop(&s);
 }

@@ -825,6 +825,39 @@ static void python_custom(int started) {
   mproc_manager_free(m);
 }
 
+/* A Python SharedMemoryManager client of a C SharedMemoryManager server: the segments it
+ * creates are tracked by the C server and unlinked when it stops. */
+TEST(python_shm_client, 120, PYTHON_ONCE) {
+  char py[600], key[200], args[1024];
+  if (!t_find_python(11, py, sizeof py))
+    t_skip("python3.11 is not installed");
+  mproc_manager_t *m;
+  mproc_shared_memory_t *shm;
+  mproc_args_t *names = NULL;
+  ASSERT_OK(mproc_shared_memory_manager_start(&m, NULL));
+  hexkey(m, key);
+  snprintf(args, sizeof args, "shm '%s' %s", mproc_manager_address(m), key);
+  char *out = run_script(py, args);
+  ASSERT_TRUE(strstr(out, "tracked True 2") != NULL);
+  char seg[2][256];
+  const char *p = out;
+  for (int i = 0; i < 2; i++) {
+    p = strstr(p, "shm ");
+    ASSERT_TRUE(p != NULL && sscanf(p, "shm %255s", seg[i]) == 1);
+    p += 4;
+    ASSERT_OK(mproc_shared_memory_attach(&shm, seg[i])); /* alive while the server runs */
+    mproc_shared_memory_free(shm);
+  }
+  ASSERT_OK(mproc_manager_list_segments(m, &names));
+  ASSERT_EQ(mproc_args_count(names), 2);
+  mproc_args_free(names);
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  mproc_manager_free(m);
+  for (int i = 0; i < 2; i++)
+    ASSERT_RC(mproc_shared_memory_attach(&shm, seg[i]), MPROC_ENOENT);
+  free(out);
+}
+
 TEST(python_custom_serve, 120, PYTHON_ONCE) { python_custom(0); }
 TEST(python_custom_start, 120, PYTHON_ALL) { python_custom(1); }
 

@@ -8,6 +8,8 @@
     mgr_client.py badkey ADDRESS           connect with a wrong key; print the error
     mgr_client.py killed ADDRESS HEXKEY    hold proxies, then die by SIGKILL
     mgr_client.py custom ADDRESS HEXKEY    use the typeids the C test registers
+    mgr_client.py shm ADDRESS HEXKEY       SharedMemoryManager client: make two tracked
+                                           segments, print their names and the server's list
 
 The C tests run "python" and "connect" and compare the outputs line by line: the C server must
 answer as Python's does."""
@@ -350,6 +352,25 @@ def run_all(m):
     run_errors(m)
 
 
+def run_shm(address, key):
+    from multiprocessing import resource_tracker
+    from multiprocessing.managers import SharedMemoryManager, dispatch
+    smm = SharedMemoryManager(address=py_address(address), authkey=key)
+    smm.connect()
+    shm = smm.SharedMemory(64)
+    shm.buf[:2] = b"hi"
+    sl = smm.ShareableList([1, "a"])
+    for name in (shm.name, sl.shm.name):
+        # the server unlinks them, not this process's resource tracker at exit
+        resource_tracker.unregister("/" + name if os.name == "posix" else name, "shared_memory")
+        print("shm", name)
+    with smm._Client(smm._address, authkey=key) as conn:
+        names = dispatch(conn, None, "list_segments")
+    print("tracked", sorted(names) == sorted([shm.name, sl.shm.name]), len(names))
+    shm.close()
+    sl.shm.close()
+
+
 def connect(address, key):
     multiprocessing.current_process().authkey = key  # nested proxies (cpython#139801)
     m = SyncManager(address=py_address(address), authkey=key)
@@ -398,6 +419,8 @@ def main():
         q1, q2 = m.get_queue(), m.get_queue()
         step("get_queue.same", lambda: (q1.put("x"), q2.get(timeout=1)))
         step("objects", lambda: m._number_of_objects())
+    elif mode == "shm":
+        run_shm(sys.argv[2], bytes.fromhex(sys.argv[3]))
     elif mode == "badkey":
         try:
             connect(sys.argv[2], b"wrong key")
