@@ -297,5 +297,6 @@ void mproc_manager_free(mproc_manager_t *m) {
   if (m->server != NULL && m->server->proc != NULL &&
       mproc_manager_shutdown(m, 5000) != 0)
     mproc_process_stop(m->server->proc, 1000);
+  mproc__mgr_shm_orphans(m);
   free_handle(m);
 }

@@ -119,6 +119,48 @@ static int seg_call(mproc_manager_t *m, const char *fn, const char *name, mproc_
   return rc;
 }
 
+/* The handle's own list of the segments it had tracked. */
+static void remember(mproc_manager_t *m, const char *name) {
+  char *copy = mproc__strdup(name);
+  char **v = copy ? mproc__realloc(m->segs, (m->nsegs + 1) * sizeof *v) : NULL;
+  if (v == NULL) {
+    mproc__free(copy);
+    return; /* not remembered: the server still unlinks it when it stops */
+  }
+  m->segs = v;
+  m->segs[m->nsegs++] = copy;
+}
+
+static void forget(mproc_manager_t *m, const char *name) {
+  for (size_t i = 0; i < m->nsegs; i++)
+    if (strcmp(m->segs[i], name) == 0) {
+      mproc__free(m->segs[i]);
+      m->segs[i] = m->segs[--m->nsegs];
+      return;
+    }
+}
+
+/* Python leaves this to the creating process's resource tracker, which unlinks at that
+ * process's exit whether or not the server still runs; here the segments go only when their
+ * server is gone (a started server: stopped by now; a connected one: it does not answer). */
+void mproc__mgr_shm_orphans(mproc_manager_t *m) {
+  if (m->nsegs == 0)
+    return;
+  mproc_args_t *r = NULL;
+  int gone = m->server != NULL || m->client == NULL ||
+             mproc__mgr_server_call(m->client, "dummy", NULL, NULL,
+                                    mproc__mgr_deadline(m->client, 0), &r) != 0;
+  mproc_args_free(r);
+  for (size_t i = 0; i < m->nsegs; i++) {
+    if (gone)
+      mproc_shared_memory_unlink_name(m->segs[i]);
+    mproc__free(m->segs[i]);
+  }
+  mproc__free(m->segs);
+  m->segs = NULL;
+  m->nsegs = 0;
+}
+
 int mproc_manager_shared_memory(mproc_manager_t *m, size_t size, mproc_shared_memory_t **out) {
   mproc_shared_memory_t *shm = NULL;
   if (m == NULL || out == NULL)
@@ -129,8 +171,10 @@ int mproc_manager_shared_memory(mproc_manager_t *m, size_t size, mproc_shared_me
     mproc_shared_memory_free(shm);
     return rc;
   }
-  if (rc == 0)
+  if (rc == 0) {
+    remember(m, mproc_shared_memory_name(shm));
     *out = shm;
+  }
   return rc;
 }
 
@@ -145,13 +189,18 @@ int mproc_manager_shareable_list(mproc_manager_t *m, const mproc_args_t *items,
     mproc_shareable_list_free(l);
     return rc;
   }
-  if (rc == 0)
+  if (rc == 0) {
+    remember(m, mproc_shareable_list_name(l));
     *out = l;
+  }
   return rc;
 }
 
 int mproc_manager_release_segment(mproc_manager_t *m, const char *name) {
-  return name ? seg_call(m, "release_segment", name, NULL) : MPROC_EINVAL;
+  int rc = name ? seg_call(m, "release_segment", name, NULL) : MPROC_EINVAL;
+  if (rc == 0)
+    forget(m, name);
+  return rc;
 }
 
 int mproc_manager_list_segments(mproc_manager_t *m, mproc_args_t **names) {

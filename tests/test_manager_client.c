@@ -909,22 +909,29 @@ static void fixed_address(char *buf, size_t cap) {
 static int serve_until_killed(const mproc_args_t *a) {
   const char *address;
   mproc_manager_t *m;
+  int64_t shm = 0;
   C_OK(mproc_args_get_str(a, 0, &address));
-  mproc_manager_options o = {.address = address, .authkey = KEY, .keylen = KEYLEN};
+  C_OK(mproc_args_get_int(a, 1, &shm));
+  mproc_manager_options o = {.address = address, .authkey = KEY, .keylen = KEYLEN,
+                             .shared_memory = (int)shm};
   C_OK(mproc_manager_serve(&m, &o));
   mproc_manager_join(m, MPROC_FOREVER);
   mproc_manager_free(m);
   return 0;
 }
 
-static mproc_process_t *server_process(const char *address) {
+static mproc_process_t *server_process_kind(const char *address, int shm) {
   mproc_process_t *p = NULL;
 #if !defined(_WIN32) && !defined(__linux__)
   unlink(address + 5);
 #endif
-  ASSERT_OK(mproc_process_newf(&p, serve_until_killed, "s", address));
+  ASSERT_OK(mproc_process_newf(&p, serve_until_killed, "si", address, shm));
   ASSERT_OK(mproc_process_start(p));
   return p;
+}
+
+static mproc_process_t *server_process(const char *address) {
+  return server_process_kind(address, 0);
 }
 
 static void kill_server(mproc_process_t *p) {
@@ -973,6 +980,23 @@ TEST(reconnect_after_server_killed, 120, ALL) {
   ASSERT_EQ(n, 1); /* d2's reference stays with the session that ended */
   mproc_manager_free(m);
   kill_server(p);
+}
+
+/* A SharedMemoryManager server killed before it could unlink: the client's handle unlinks the
+ * segments it had tracked when it is freed and finds the server gone. */
+TEST(shm_manager_server_killed, 60, ALL) {
+  char address[600], name[256];
+  fixed_address(address, sizeof address);
+  mproc_process_t *p = server_process_kind(address, 1);
+  mproc_manager_t *m = connect_retrying(address);
+  mproc_shared_memory_t *shm = NULL;
+  ASSERT_OK(mproc_manager_shared_memory(m, 10, &shm));
+  snprintf(name, sizeof name, "%s", mproc_shared_memory_name(shm));
+  mproc_shared_memory_free(shm);
+  kill_server(p);
+  ASSERT_TRUE(attachable(name));
+  mproc_manager_free(m);
+  ASSERT_TRUE(!attachable(name));
 }
 
 TEST(reconnect_refused_for_server_handle, 30, ONCE) {
