@@ -994,7 +994,9 @@ TEST(shm_manager_server_killed, 60, ALL) {
   snprintf(name, sizeof name, "%s", mproc_shared_memory_name(shm));
   mproc_shared_memory_free(shm);
   kill_server(p);
+#ifndef _WIN32 /* Windows: a block lives while a handle is open, so it is gone already */
   ASSERT_TRUE(attachable(name));
+#endif
   mproc_manager_free(m);
   ASSERT_TRUE(!attachable(name));
 }
