@@ -95,9 +95,10 @@ int mproc__mgr_register_builtins(mgr_srv *s);
  * result) to reply. *accepted is set when the request was accept_connection. */
 void mproc__mgr_handle(mgr_srv *s, const mproc_args_t *req, mproc_args_t *reply, int *accepted,
                        int64_t pid);
-/* The object of this server that a proxy argument (RebuildProxy value) names, marked kept (it
- * lives until the server stops), with its typeid; NULL when v names none of ours. */
-void *mproc__mgr_proxy_target(mgr_srv *s, const mgr_val *v, const char **typeid);
+/* The object of this server that a proxy argument (RebuildProxy value) names, if its typeid is
+ * one of typeids (NULL-terminated), marked kept (it lives until the server stops); NULL when v
+ * names no such object of ours. */
+void *mproc__mgr_proxy_target(mgr_srv *s, const mgr_val *v, const char *const *typeids);
 /* Drops the references of client processes that have exited (the accepting thread calls it
  * between accepts). */
 void mproc__mgr_reap_peers(mgr_srv *s);

@@ -551,7 +551,14 @@ static void keep_token(mgr_srv *s, const mp_val *f) {
     o->kept = 1;
 }
 
-void *mproc__mgr_proxy_target(mgr_srv *s, const mgr_val *v, const char **typeid) {
+static int listed(const char *typeid, const char *const *typeids) {
+  for (; *typeids; typeids++)
+    if (strcmp(*typeids, typeid) == 0)
+      return 1;
+  return 0;
+}
+
+void *mproc__mgr_proxy_target(mgr_srv *s, const mgr_val *v, const char *const *typeids) {
   mp_rd r;
   uint32_t n;
   mp_val f[5], args, tok, tf[5];
@@ -569,10 +576,10 @@ void *mproc__mgr_proxy_target(mgr_srv *s, const mgr_val *v, const char **typeid)
   for (int i = 0; i < 5; i++)
     mproc__value_next(&r, &tf[i]);
   mproc__os_tlock_acquire(s->lock);
-  if ((o = token_target(s, tf)) != NULL) {
+  if ((o = token_target(s, tf)) != NULL && !listed(o->type->t.typeid, typeids))
+    o = NULL;
+  if (o != NULL)
     o->kept = 1; /* the new object uses it for good, as Python's server keeps the proxy */
-    *typeid = o->type->t.typeid;
-  }
   mproc__os_tlock_release(s->lock);
   return o ? o->obj : NULL;
 }

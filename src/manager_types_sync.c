@@ -194,13 +194,13 @@ typedef struct mcond {
 /* Condition(lock): a proxy of this server's Lock or RLock (kept from then on, as Python keeps
  * the proxy its Condition holds); None or nothing: an RLock of its own. */
 static int cond_lock(const mproc_args_t *a, const mproc_args_t *kw, mgr_srv *s, msync **out) {
+  static const char *const locks[] = {"Lock", "RLock", NULL};
   mgr_val l;
-  const char *typeid = "";
   *out = NULL;
   if (!mproc__mgr_arg(a, kw, 0, "lock", &l) || l.type == MPROC_ARG_NONE)
     return 0;
-  void *obj = mproc__mgr_proxy_target(s, &l, &typeid);
-  if (obj == NULL || (strcmp(typeid, "Lock") != 0 && strcmp(typeid, "RLock") != 0)) {
+  void *obj = mproc__mgr_proxy_target(s, &l, locks);
+  if (obj == NULL) {
     mproc__set_error_message("Condition(lock) takes a Lock or RLock of this manager");
     return MPROC_ETYPE;
   }

@@ -765,6 +765,11 @@ static void condition_rlock(mproc_manager_t *m) {
   ASSERT_RC(mproc_mlock_release(rl), MPROC_EREMOTE);
   mproc_proxy_free(c);
   mproc_proxy_free(rl);
+  mproc_proxy_t *d = NULL;
+  ASSERT_OK(mproc_manager_dict(m, &d)); /* not a lock: refused (Python's server would wrap it) */
+  ASSERT_RC(mproc_manager_condition_of(m, d, &c), MPROC_EREMOTE);
+  ASSERT_TRUE(strstr(mproc_last_error_message(), "takes a Lock or RLock") != NULL);
+  mproc_proxy_free(d);
 }
 
 static void condition_barrier_args(mproc_manager_t *m) {
