@@ -1868,6 +1868,14 @@ MPROC_API void mproc_proxy_free(mproc_proxy_t *p);
 /** print(proxy): the object's str() as the server makes it (e.g. "{'a': 1}" for a dict,
  * as Python prints it) and a newline on stdout, flushed. */
 MPROC_API int mproc_proxy_print(mproc_proxy_t *p);
+/** Appends Python's array.array(typecode, items) (typecodes b B h H i I l L q Q f d; int
+ * items, or float or int items for 'f' and 'd'; 'l' and 'L' as 8 bytes) in the form manager
+ * peers send, e.g. to assign a slice of a manager Array. MPROC_ETYPE for other items. */
+MPROC_API int mproc_args_add_pyarray(mproc_args_t *args, char typecode, const mproc_args_t *items);
+/** Item i, an array.array (as a manager Array's slices and _getvalue() arrive): its typecode
+ * and a new list of its items. MPROC_ETYPE when the item is not one. */
+MPROC_API int mproc_args_get_pyarray(const mproc_args_t *args, size_t i, char *typecode,
+                                     mproc_args_t **items);
 /** A slice part that is None (l[:3] has start None): Python's slice(None, 3, None). */
 #define MPROC_SLICE_NONE INT64_MIN
 /** Appends Python's slice(start, stop, step), MPROC_SLICE_NONE for a part left out, e.g. as the

@@ -9,27 +9,13 @@
 
 #include "manager_server.h"
 #include "alloc.h"
+#include "pyarray.h"
 
 typedef struct marray {
   char tc;
   mgr_val *v;
   size_t n;
 } marray;
-
-/* Item size and the array module's machine format code (little-endian) per typecode, as
- * Python on a 64-bit unix writes them; a reader honours whatever code arrives. */
-static const struct tc_info {
-  char tc;
-  unsigned char size, code;
-} tcs[] = {{'b', 1, 1}, {'B', 1, 0},  {'h', 2, 4},  {'H', 2, 2},  {'i', 4, 8},  {'I', 4, 6},
-           {'l', 8, 12}, {'L', 8, 10}, {'q', 8, 12}, {'Q', 8, 10}, {'f', 4, 14}, {'d', 8, 16}};
-
-static const struct tc_info *tc_find(char tc) {
-  for (size_t i = 0; i < sizeof tcs / sizeof tcs[0]; i++)
-    if (tcs[i].tc == tc)
-      return &tcs[i];
-  return NULL;
-}
 
 static int tc_float(char tc) { return tc == 'f' || tc == 'd'; }
 
@@ -97,7 +83,7 @@ static int a_create(const mproc_args_t *a, const mproc_args_t *kw, void **obj, v
   int rc = 0;
   (void)ctx;
   if (!mproc__mgr_arg(a, kw, 0, "typecode", &t) || t.type != MPROC_ARG_STR || t.n != 2 ||
-      tc_find((char)t.p[0]) == NULL) {
+      !mproc__pyarray_typecode_ok((char)t.p[0])) {
     mproc__set_error_message("bad typecode (must be b, B, h, H, i, I, l, L, q, Q, f or d)");
     return MPROC_EINVAL;
   }
@@ -113,148 +99,40 @@ static int a_create(const mproc_args_t *a, const mproc_args_t *kw, void **obj, v
   return 0;
 }
 
-/* --- array.array values ------------------------------------------------------------------- */
-
-static void put_item(unsigned char *p, const struct tc_info *t, const mgr_val *v) {
-  uint64_t bits = mproc__load_uint(v->p, 8);
-  if (t->tc == 'f') {
-    double d;
-    memcpy(&d, v->p, 8);
-    float f = (float)d;
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    bits = u;
-  }
-  for (unsigned k = 0; k < t->size; k++)
-    p[k] = (unsigned char)(bits >> (8 * k));
-}
+/* --- array.array values (pyarray.c) ------------------------------------------------------- */
 
 /* array(tc, items start, start+step, ... (len of them)) appended to out, in the form Python's
- * server sends (multiprocessing.managers registers reduce_array: array.array(typecode, bytes),
- * machine layout, here a 64-bit little-endian one). */
+ * server sends: array.array(typecode, bytes). */
 static int add_pyarray(mproc_args_t *out, const marray *x, int64_t start, int64_t step,
                        size_t len) {
-  const struct tc_info *t = tc_find(x->tc);
-  unsigned char *b = mproc__malloc(len * t->size + 1);
-  if (b == NULL)
+  mp_val *v = mproc__calloc(len ? len : 1, sizeof *v);
+  if (v == NULL)
     return MPROC_ENOMEM;
   for (size_t k = 0; k < len; k++)
-    put_item(b + k * t->size, t, &x->v[start + (int64_t)k * step]);
-  char tc[2] = {x->tc, 0};
-  mproc_args_t *args;
-  int rc = mproc_args_new(&args);
-  if (rc == 0 && (rc = mproc_args_add_str(args, tc)) == 0 &&
-      (rc = mproc_args_add_bytes(args, b, len * t->size)) == 0)
-    rc = mproc__mgr_pyobject(out, "array", "array", MP_PY_REDUCE, args, NULL, 0);
-  mproc_args_free(args);
-  mproc__free(b);
+    v[k] = mgr_view(&x->v[start + (int64_t)k * step]);
+  int rc = mproc__pyarray_add(out, x->tc, v, len);
+  mproc__free(v);
   return rc;
 }
 
-/* Machine format codes 0..17: size, signed, float, big-endian. */
-static int mformat(int64_t code, unsigned *size, int *sgn, int *flt, int *be) {
-  static const unsigned char sizes[] = {1, 1, 2, 2, 2, 2, 4, 4, 4, 4, 8, 8, 8, 8, 4, 4, 8, 8};
-  if (code < 0 || code > 17)
-    return MPROC_ETYPE;
-  *size = sizes[code];
-  *flt = code >= 14;
-  *sgn = code == 1 || (code >= 2 && code <= 13 && (code / 2) % 2 == 0);
-  *be = code >= 2 && code % 2 == 1;
-  return 0;
-}
-
-static void get_item(const unsigned char *p, unsigned size, int sgn, int flt, int be, char tc,
-                     mgr_val *out, unsigned char buf[8]) {
-  uint64_t bits = 0;
-  for (unsigned k = 0; k < size; k++)
-    bits |= (uint64_t)p[be ? size - 1 - k : k] << (8 * k);
-  double d;
-  if (flt) {
-    uint32_t u = (uint32_t)bits;
-    float f;
-    memcpy(&f, &u, 4);
-    if (size == 4)
-      d = (double)f;
-    else
-      memcpy(&d, &bits, 8);
-    memcpy(buf, &d, 8);
-  } else {
-    if (sgn && size < 8 && (bits >> (8 * size - 1)) & 1)
-      bits |= ~(uint64_t)0 << (8 * size);
-    if (tc_float(tc)) {
-      d = sgn ? (double)(int64_t)bits : (double)bits;
-      memcpy(buf, &d, 8);
-      flt = 1;
-    } else {
-      for (int k = 0; k < 8; k++)
-        buf[k] = (unsigned char)(bits >> (8 * k));
-    }
-  }
-  out->type = flt ? MPROC_ARG_DOUBLE : MPROC_ARG_INT;
-  out->p = buf;
-  out->n = 8;
-}
-
 /* The items of an array.array value of typecode tc as owned values: 0, or MPROC_ETYPE when v
- * is not an array of that typecode. Two forms arrive: Python's pickle form
- * _array_reconstructor(array.array, typecode, code, bytes), and the one multiprocessing.managers
- * registers for its clients, array.array(typecode, bytes) (read as a 64-bit little-endian
- * sender's layout). */
-static int read_parts(const mproc_args_t *args, int recon, const char **code, int64_t *fmt,
-                      const void **bytes, size_t *nb) {
-  if (recon)
-    return mproc_args_get_str(args, 1, code) == 0 && mproc_args_get_int(args, 2, fmt) == 0 &&
-                   mproc_args_get_bytes(args, 3, bytes, nb) == 0
-               ? 0
-               : MPROC_ETYPE;
-  if (mproc_args_get_str(args, 0, code) != 0 || mproc_args_get_bytes(args, 1, bytes, nb) != 0 ||
-      tc_find((*code)[0]) == NULL)
-    return MPROC_ETYPE;
-  *fmt = tc_find((*code)[0])->code;
-  return 0;
-}
-
-static int decode_items(const unsigned char *bytes, size_t nb, int64_t fmt, char tc,
-                        mgr_val **out, size_t *n) {
-  unsigned size;
-  int sgn, flt, be;
-  if (mformat(fmt, &size, &sgn, &flt, &be) != 0 || nb % size != 0)
-    return MPROC_ETYPE;
-  *n = nb / size;
-  if ((*out = mproc__calloc(*n ? *n : 1, sizeof **out)) == NULL)
-    return MPROC_ENOMEM;
-  for (size_t k = 0; k < *n; k++) {
-    mgr_val it;
-    unsigned char buf[8];
-    get_item(bytes + k * size, size, sgn, flt, be, tc, &it, buf);
-    if (mproc__mgr_val_from(&(*out)[k], &it) != 0) {
-      free_vals(*out, k);
-      return MPROC_ENOMEM;
-    }
-  }
-  return 0;
-}
-
+ * is not an array of that typecode. */
 static int read_pyarray(const mgr_val *v, char tc, mgr_val **out, size_t *n) {
-  mproc_args_t *one, *o = NULL, *args = NULL;
-  const char *mod, *name, *code;
-  const void *bytes;
-  size_t nb;
-  int64_t fmt;
+  mproc_args_t *one, *items = NULL;
+  char code = 0;
   *n = 0;
   int rc = mproc_args_new(&one);
-  if (rc == 0 && ((rc = mproc__mgr_val_add(one, v)) != 0 ||
-                  mproc_args_get_pyobject(one, 0, &o) != 0 || mproc_args_get_str(o, 0, &mod) != 0 ||
-                  mproc_args_get_str(o, 1, &name) != 0 || strcmp(mod, "array") != 0 ||
-                  mproc_args_get_tuple(o, 3, &args) != 0 ||
-                  read_parts(args, strcmp(name, "_array_reconstructor") == 0, &code, &fmt, &bytes,
-                             &nb) != 0 ||
-                  code[0] != tc || code[1] != '\0'))
+  if (rc == 0 && (rc = mproc__mgr_val_add(one, v)) == 0)
+    rc = mproc__pyarray_items(one, 0, &code, &items);
+  if (rc == 0 && code != tc)
     rc = MPROC_ETYPE;
-  if (rc == 0)
-    rc = decode_items(bytes, nb, fmt, tc, out, n);
-  mproc_args_free(args);
-  mproc_args_free(o);
+  size_t count = rc == 0 ? mproc_args_count(items) : 0;
+  if (rc == 0 && (*out = mproc__calloc(count ? count : 1, sizeof **out)) == NULL)
+    rc = MPROC_ENOMEM;
+  for (size_t k = 0; rc == 0 && k < count; k++, (*n)++)
+    if ((rc = mproc__mgr_val_set(&(*out)[k], items, k)) != 0)
+      free_vals(*out, k);
+  mproc_args_free(items);
   mproc_args_free(one);
   return rc;
 }

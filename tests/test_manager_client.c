@@ -742,6 +742,29 @@ static void getvalues(mproc_manager_t *m) {
   mproc_args_free(o);
   mproc_args_free(v);
   mproc_args_free(a);
+  /* arr[0:2] = array('h', [9]) from C, read back through mproc_args_get_pyarray */
+  mproc_args_t *nine = NULL, *items = NULL;
+  char tc = 0;
+  ASSERT_OK(mproc_args_build(&nine, "i", 9));
+  ASSERT_OK(mproc_args_new(&a));
+  ASSERT_OK(mproc_args_add_slice(a, 0, 2, MPROC_SLICE_NONE));
+  ASSERT_OK(mproc_args_add_pyarray(a, 'h', nine));
+  ASSERT_OK(mproc_proxy_call(arr, "__setitem__", a, NULL, 0, NULL));
+  ASSERT_OK(mproc_proxy_getvalue(arr, 0, &v));
+  ASSERT_OK(mproc_args_get_pyarray(v, 0, &tc, &items));
+  ASSERT_EQ(tc, 'h');
+  expect_repr(items, "[9, 2, 3, 4, 5]");
+  ASSERT_RC(mproc_args_get_pyarray(nine, 0, &tc, &items), MPROC_ETYPE);
+  mproc_args_free(items);
+  mproc_args_free(v);
+  mproc_args_free(a);
+  ASSERT_OK(mproc_args_new(&a)); /* a list is not an array: Python's TypeError */
+  ASSERT_OK(mproc_args_add_slice(a, 0, 2, MPROC_SLICE_NONE));
+  ASSERT_OK(mproc_args_add_list(a, nine));
+  ASSERT_RC(mproc_proxy_call(arr, "__setitem__", a, NULL, 0, NULL), MPROC_ETYPE);
+  expect_message("TypeError: can only assign array (not \"list\") to array slice");
+  mproc_args_free(a);
+  mproc_args_free(nine);
   mproc_args_free(init);
   mproc_proxy_free(ns);
   mproc_proxy_free(val);
