@@ -1607,6 +1607,10 @@ typedef struct mproc_manager_options {
   int (*setup)(mproc_manager_t *m, const mproc_args_t *args);
   /** Arguments for setup, copied (data values only under spawn and forkserver); may be NULL. */
   const mproc_args_t *setup_args;
+  /** Non-zero: a SharedMemoryManager server (Python's SharedMemoryServer): it also serves
+   * track_segment, release_segment and list_segments and unlinks every tracked segment when
+   * it stops (mproc_shared_memory_manager_start sets it). */
+  int shared_memory;
 } mproc_manager_options;
 
 /* Server side */
@@ -1738,6 +1742,15 @@ MPROC_API int mproc_manager_connect(mproc_manager_t **out, const char *address,
  * restores it; MPROC_FOREVER: none). A call past it is MPROC_ETIMEDOUT and its connection is
  * dropped. */
 MPROC_API int mproc_manager_set_call_timeout(mproc_manager_t *m, int64_t timeout_ms);
+/** Reconnects a handle from mproc_manager_connect after its server died and a new one was
+ * started at the same address with the same key: opens a new session (retrying refused
+ * connections until timeout_ms, MPROC_FOREVER for no limit) and, once it answers, ends the old
+ * one. Proxies made before keep returning MPROC_EPEERGONE (their objects died with the old
+ * server; ids may repeat, so they never call the new one); proxies made after use the new
+ * server. On failure the handle keeps its old session. MPROC_ESTATE for a handle that runs
+ * its server (mproc_manager_serve / _start). Reconnecting while the old server still runs
+ * also ends the old session: its objects then stay referenced there until it stops. */
+MPROC_API int mproc_manager_reconnect(mproc_manager_t *m, int64_t timeout_ms);
 /** Creates an object of typeid on the server (Python's manager._create(typeid, *args,
  * **kwds)): args positional values, kwargs key, value, ... (either may be NULL). *out is a
  * proxy holding one reference. A typeid the server does not know is MPROC_EREMOTE with
@@ -1793,6 +1806,26 @@ MPROC_API int mproc_manager_debug_info(mproc_manager_t *m, char **text);
  * it). Later calls on its proxies are MPROC_EPEERGONE. */
 MPROC_API int mproc_manager_remote_shutdown(mproc_manager_t *m);
 
+/** Python's SharedMemoryManager().start(): mproc_manager_start with o->shared_memory set (o
+ * may be NULL). Segments created through the manager (mproc_manager_shared_memory,
+ * mproc_manager_shareable_list, or Python clients' smm.SharedMemory / smm.ShareableList) are
+ * unlinked when the server stops. */
+MPROC_API int mproc_shared_memory_manager_start(mproc_manager_t **out,
+                                                const mproc_manager_options *o);
+/** smm.SharedMemory(size): creates a block of size bytes under a fresh name and has the
+ * manager track it ('track_segment'); if the manager refuses, the block is unlinked again. Any
+ * SharedMemoryManager server works: mproc's or Python's 3.8-3.13. */
+MPROC_API int mproc_manager_shared_memory(mproc_manager_t *m, size_t size,
+                                          mproc_shared_memory_t **out);
+/** smm.ShareableList(items): a new ShareableList (mproc_shareable_list_new's items) tracked by
+ * the manager. */
+MPROC_API int mproc_manager_shareable_list(mproc_manager_t *m, const mproc_args_t *items,
+                                           mproc_shareable_list_t **out);
+/** The server unlinks the named segment now and stops tracking it ('release_segment'); a name
+ * it does not track is MPROC_EREMOTE (Python's ValueError). */
+MPROC_API int mproc_manager_release_segment(mproc_manager_t *m, const char *name);
+/** The names the server tracks ('list_segments'), as a new list of str items. */
+MPROC_API int mproc_manager_list_segments(mproc_manager_t *m, mproc_args_t **names);
 /** Calls method on the proxy's object (Python's proxy._callmethod(method, args, kwds)): args
  * positional values, kwargs key, value, ... (either may be NULL). *result (may be NULL) is a
  * one-item list holding the return value (release with mproc_args_free); a proxy inside it is
@@ -1835,6 +1868,35 @@ MPROC_API void mproc_proxy_free(mproc_proxy_t *p);
 /** print(proxy): the object's str() as the server makes it (e.g. "{'a': 1}" for a dict,
  * as Python prints it) and a newline on stdout, flushed. */
 MPROC_API int mproc_proxy_print(mproc_proxy_t *p);
+/** Appends Python's array.array(typecode, items) (typecodes b B h H i I l L q Q f d; int
+ * items, or float or int items for 'f' and 'd'; 'l' and 'L' as 8 bytes) in the form manager
+ * peers send, e.g. to assign a slice of a manager Array. MPROC_ETYPE for other items. */
+MPROC_API int mproc_args_add_pyarray(mproc_args_t *args, char typecode, const mproc_args_t *items);
+/** Item i, an array.array (as a manager Array's slices and _getvalue() arrive): its typecode
+ * and a new list of its items. MPROC_ETYPE when the item is not one. */
+MPROC_API int mproc_args_get_pyarray(const mproc_args_t *args, size_t i, char *typecode,
+                                     mproc_args_t **items);
+/** A slice part that is None (l[:3] has start None): Python's slice(None, 3, None). */
+#define MPROC_SLICE_NONE INT64_MIN
+/** Appends Python's slice(start, stop, step), MPROC_SLICE_NONE for a part left out, e.g. as the
+ * index argument of __getitem__, __setitem__ or __delitem__ in mproc_proxy_call. */
+MPROC_API int mproc_args_add_slice(mproc_args_t *args, int64_t start, int64_t stop, int64_t step);
+/** l[start:stop:step] of a manager list as a new list of the items (MPROC_SLICE_NONE: a part
+ * left out). A zero step is MPROC_EINVAL ("ValueError: slice step cannot be zero"). */
+MPROC_API int mproc_list_get_slice(mproc_proxy_t *l, int64_t start, int64_t stop, int64_t step,
+                                   mproc_args_t **items);
+/** l[start:stop:step] = items: with a step of 1 (or MPROC_SLICE_NONE) the slice is replaced and
+ * the list may grow or shrink; an extended slice needs exactly as many items as it has
+ * (MPROC_EINVAL otherwise, with Python's message). */
+MPROC_API int mproc_list_set_slice(mproc_proxy_t *l, int64_t start, int64_t stop, int64_t step,
+                                   const mproc_args_t *items);
+/** del l[start:stop:step] of a manager list. */
+MPROC_API int mproc_list_del_slice(mproc_proxy_t *l, int64_t start, int64_t stop, int64_t step);
+/** Condition(lock) on the manager: a Condition that uses the manager Lock or RLock proxy lock
+ * (Python's manager.Condition(lock)); mproc_manager_condition makes one with an RLock of its
+ * own. */
+MPROC_API int mproc_manager_condition_of(mproc_manager_t *m, mproc_proxy_t *lock,
+                                         mproc_proxy_t **out);
 /** Appends a proxy as a value: Python's RebuildProxy(ProxyType, Token(typeid, address, id),
  * 'pickle', kwds). In process arguments it carries the manager's key, so a child reconnects
  * under every start method; sent to a manager (as a call argument, e.g. stored in a shared
@@ -1904,6 +1966,10 @@ MPROC_API int mproc_mlock_acquire(mproc_proxy_t *l, int64_t timeout_ms);
 /** release(); releasing an unlocked Lock is MPROC_EREMOTE ("RuntimeError: release unlocked
  * lock"), a BoundedSemaphore released too often MPROC_EINVAL (ValueError). */
 MPROC_API int mproc_mlock_release(mproc_proxy_t *l);
+/** Queue.shutdown(immediate) of a manager Queue or JoinableQueue (Python 3.13 servers and
+ * mproc's): later puts fail, and gets once the queue is empty, with MPROC_ECLOSED
+ * ("queue.ShutDown"); immediate drops the items left. Older Python servers: MPROC_EREMOTE. */
+MPROC_API int mproc_mqueue_shutdown(mproc_proxy_t *q, int immediate);
 /** Event.set() of a manager Event. */
 MPROC_API int mproc_mevent_set(mproc_proxy_t *e);
 /** Event.clear(). */

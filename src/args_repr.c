@@ -337,6 +337,31 @@ static void repr_items(out *o, const mp_val *seq, const char *const *prefix) {
   }
 }
 
+/* managers.Namespace as Namespace(a=1) (public names, in the order they were set) and
+ * managers.Value as Value('i', 3): a state dict's pairs. */
+static void repr_attrs(out *o, const mp_val *f) {
+  int value = field_is(&f[1], "Value");
+  mp_rd r;
+  uint32_t n;
+  puts_(o, value ? "Value(" : "Namespace(");
+  if (f[4].type == MPROC_ARG_DICT && mproc__value_open(&r, f[4].p, f[4].n, &n) == 0) {
+    int first = 1;
+    for (uint32_t i = 0; i + 1 < n; i += 2) {
+      mp_val k, v;
+      if (mproc__value_next(&r, &k) != 0 || mproc__value_next(&r, &v) != 0)
+        break;
+      if (!value && (k.type != MPROC_ARG_STR || k.p[0] == '_'))
+        continue;
+      puts_(o, first ? "" : ", ");
+      first = 0;
+      if (!value)
+        puts_(o, (const char *)k.p), puts_(o, "=");
+      repr_val(o, &v);
+    }
+  }
+  puts_(o, ")");
+}
+
 /* Sets as {1, 2} / set() / frozenset({1}); Token(typeid=..., address=..., id=...); the rest
  * as Python prints exceptions: Name(args). A bare global as <class 'module.name'>. */
 static void repr_pyobject(out *o, const mp_val *v) {
@@ -360,6 +385,9 @@ static void repr_pyobject(out *o, const mp_val *v) {
     puts_(o, empty ? "" : "}");
     return puts_(o, frozen || empty ? ")" : "");
   }
+  if (field_is(&f[0], "multiprocessing.managers") &&
+      (field_is(&f[1], "Namespace") || field_is(&f[1], "Value")))
+    return repr_attrs(o, f);
   static const char *const token[] = {"typeid=", "address=", "id="};
   int is_token = field_is(&f[1], "Token") && f[4].type == MPROC_ARG_TUPLE;
   int proxy = field_is(&f[0], "multiprocessing.managers") && field_is(&f[1], "RebuildProxy");

@@ -114,7 +114,8 @@ static int opt_int(const mproc_args_t *a, size_t i) {
 }
 
 /* args: address (str or None), key (bytes), max_message, max_connections, max_objects,
- * setup (function or None), setup arguments (tuple), the pipe end for the address. */
+ * setup (function or None), setup arguments (tuple), the pipe end for the address, the
+ * shared_memory flag. */
 static int server_child(const mproc_args_t *a) {
   mproc_manager_options o;
   memset(&o, 0, sizeof o);
@@ -129,6 +130,7 @@ static int server_child(const mproc_args_t *a) {
   o.max_connections = (unsigned)opt_int(a, 3);
   mproc_args_get_int(a, 4, &v);
   o.max_objects = (size_t)v;
+  o.shared_memory = opt_int(a, 8);
   int rc = mproc_args_get_conn(a, 7, &c);
   if (rc == 0 && mproc_args_type(a, 5) == MPROC_ARG_FUNC)
     rc = mproc_args_get_func(a, 5, &setup);
@@ -166,8 +168,9 @@ static int child_args(const mproc_manager_options *o, const unsigned char *key, 
       (rc = mproc_args_add_int(a, o->max_connections)) == 0 &&
       (rc = mproc_args_add_int(a, (int64_t)o->max_objects)) == 0)
     rc = o->setup ? mproc_args_add_func(a, MPROC_FN(o->setup)) : mproc_args_add_none(a);
-  if (rc == 0 && (rc = mproc_args_add_tuple(a, o->setup_args)) == 0)
-    rc = mproc_args_add_conn(a, end);
+  if (rc == 0 && (rc = mproc_args_add_tuple(a, o->setup_args)) == 0 &&
+      (rc = mproc_args_add_conn(a, end)) == 0)
+    rc = mproc_args_add_int(a, o->shared_memory != 0);
   if (rc != 0) {
     mproc_args_free(a);
     return rc;
@@ -294,5 +297,6 @@ void mproc_manager_free(mproc_manager_t *m) {
   if (m->server != NULL && m->server->proc != NULL &&
       mproc_manager_shutdown(m, 5000) != 0)
     mproc_process_stop(m->server->proc, 1000);
+  mproc__mgr_shm_orphans(m);
   free_handle(m);
 }

@@ -38,6 +38,7 @@
   X("_queue", "Empty", MPROC_EEMPTY)                 \
   X("queue", "Empty", MPROC_EEMPTY)                  \
   X("queue", "Full", MPROC_EFULL)                    \
+  X("queue", "ShutDown", MPROC_ECLOSED)              \
   X("threading", "BrokenBarrierError", MPROC_EBROKEN)
 
 /* An mproc address as Python writes it in a Token, appended to a: a str (a unix path, a pipe
@@ -52,7 +53,13 @@ typedef struct mp_mgr_client mp_mgr_client; /* manager_client.c */
 struct mproc_manager {
   mp_mgr_server *server;
   mp_mgr_client *client;
+  char **segs; /* segments this handle had a SharedMemoryManager track (manager_shm.c) */
+  size_t nsegs;
 };
+
+/* At mproc_manager_free (manager_shm.c): unlinks the segments this handle had tracked when
+ * their server is gone (killed: it could not unlink them), then forgets them. */
+void mproc__mgr_shm_orphans(mproc_manager_t *m);
 
 /* Client side (manager_client.c): a session with the manager at address. o may be NULL
  * (defaults); only its call_timeout_ms and max_message are read. */

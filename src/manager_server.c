@@ -243,6 +243,7 @@ int mproc__mgr_srv_new(const mproc_manager_options *o, mgr_srv **out) {
     return MPROC_ENOMEM;
   s->max_message = o->max_message ? o->max_message : (size_t)64 << 20;
   s->max_objects = o->max_objects ? o->max_objects : (size_t)1 << 20;
+  s->shm = o->shared_memory != 0;
   s->max_connections = o->max_connections ? o->max_connections : 256;
   s->stopped = 1; /* until it runs */
   uint32_t r = 0;
@@ -320,6 +321,7 @@ void mproc__mgr_srv_free(mgr_srv *s) {
   if (s->lock != NULL)
     mproc__mgr_srv_wait(s, OS_NO_DEADLINE, 1);
   mproc__mgr_destroy_all(s);
+  mproc__mgr_shm_unlink_all(s);
   mproc_listener_free(s->listener);
   mproc__os_tcond_free(s->gil_cv);
   mproc__os_tlock_free(s->gil);

@@ -70,6 +70,9 @@ typedef struct mgr_srv {
   } *peers; /* client processes holding references, watched for their exit */
   size_t npeers;
   unsigned nconns_live;
+  int shm;      /* a SharedMemoryManager server */
+  char **segs;  /* the segment names it tracks (under lock), in the order tracked */
+  size_t nsegs;
 } mgr_srv;
 
 /* --- manager_server.c ----------------------------------------------------------------------- */
@@ -92,10 +95,22 @@ int mproc__mgr_register_builtins(mgr_srv *s);
  * result) to reply. *accepted is set when the request was accept_connection. */
 void mproc__mgr_handle(mgr_srv *s, const mproc_args_t *req, mproc_args_t *reply, int *accepted,
                        int64_t pid);
+/* The object of this server that a proxy argument (RebuildProxy value) names, if its typeid is
+ * one of typeids (NULL-terminated), marked kept (it lives until the server stops); NULL when v
+ * names no such object of ours. */
+void *mproc__mgr_proxy_target(mgr_srv *s, const mgr_val *v, const char *const *typeids);
 /* Drops the references of client processes that have exited (the accepting thread calls it
  * between accepts). */
 void mproc__mgr_reap_peers(mgr_srv *s);
 void mproc__mgr_destroy_all(mgr_srv *s);
+
+/* --- manager_shm.c: SharedMemoryManager's server functions -------------------------------- */
+/* track_segment, release_segment, list_segments on a shared-memory server: 1 when name is
+ * one of them (reply written), else 0. */
+int mproc__mgr_shm_fn(mgr_srv *s, const char *name, const mproc_args_t *args,
+                      mproc_args_t *reply);
+/* Unlinks every tracked segment (the server stops). */
+void mproc__mgr_shm_unlink_all(mgr_srv *s);
 
 /* --- manager_server_reply.c ----------------------------------------------------------------- */
 /* Reply tuples: (kind, item i of v) / (kind, None) / (kind, str). */
@@ -109,6 +124,10 @@ int mproc__mgr_exception(mproc_args_t *out, const char *module, const char *name
 int mproc__mgr_raise_val(mproc_args_t *res, const char *name, const mgr_val *v);
 /* The exception for a method's error code (user types and built-ins that return codes). */
 int mproc__mgr_exception_for(mproc_args_t *out, int code);
+/* A Python object (module.name called by kind MP_PY_REDUCE / MP_PY_NEWOBJ with args, or a bare
+ * global: args NULL) appended to out; its state is item si of state (NULL: none). */
+int mproc__mgr_pyobject(mproc_args_t *out, const char *module, const char *name, int kind,
+                        const mproc_args_t *args, const mproc_args_t *state, size_t si);
 /* Token(typeid, address, id) appended to out; address in Python's form. */
 int mproc__mgr_token(mproc_args_t *out, const char *typeid, const char *address, const char *id);
 /* Encodes reply item 0 as a pickle; on failure re-encodes an '#UNSERIALIZABLE' reply. */
@@ -129,6 +148,22 @@ int mproc__mgr_val_int(const mgr_val *v, int64_t *out);
 /* Waits on the gil's condition until woken, the deadline or stop: 0, MPROC_ETIMEDOUT or
  * MPROC_ECLOSED (stopping). gil held. */
 int mproc__mgr_wait(mgr_srv *s, int64_t deadline);
+
+/* --- slices (manager_slice.c) ------------------------------------------------------------- */
+/* A slice argument: the parts present (has) and their values; after mproc__mgr_slice_indices
+ * for a sequence of a given length, the first index, the step and the number of items. */
+typedef struct mgr_slice {
+  int64_t f[3];
+  int has[3];
+  int64_t start, stop, step;
+  size_t len;
+} mgr_slice;
+/* 1 when v is builtins.slice(start, stop, step) with int or None parts. */
+int mproc__mgr_slice_of(const mgr_val *v, mgr_slice *s);
+/* Python's slice.indices(len): MPROC_EINVAL for a zero step. */
+int mproc__mgr_slice_indices(mgr_slice *s, size_t len);
+/* Raises ValueError('slice step cannot be zero'). */
+int mproc__mgr_slice_step_zero(mproc_args_t *res);
 
 /* Built-in methods: the public method signature, the server as ctx, the gil taken inside. */
 #define MGR_METHOD(fn)                                                                     \
@@ -151,5 +186,7 @@ extern const mproc_manager_type mproc__mgr_syncs[];
 extern const size_t mproc__mgr_nsyncs;
 extern const mproc_manager_type mproc__mgr_values[];
 extern const size_t mproc__mgr_nvalues;
+extern const mproc_manager_type mproc__mgr_arrays[];
+extern const size_t mproc__mgr_narrays;
 
 #endif /* MPROC_MANAGER_SERVER_H */

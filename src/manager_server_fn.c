@@ -67,10 +67,10 @@ int mproc__mgr_register(mgr_srv *s, const mproc_manager_type *t) {
 
 int mproc__mgr_register_builtins(mgr_srv *s) {
   const mproc_manager_type *tabs[] = {mproc__mgr_containers, mproc__mgr_queues, mproc__mgr_syncs,
-                                      mproc__mgr_values};
+                                      mproc__mgr_values, mproc__mgr_arrays};
   const size_t ns[] = {mproc__mgr_ncontainers, mproc__mgr_nqueues, mproc__mgr_nsyncs,
-                       mproc__mgr_nvalues};
-  for (size_t k = 0; k < 4; k++)
+                       mproc__mgr_nvalues, mproc__mgr_narrays};
+  for (size_t k = 0; k < 5; k++)
     for (size_t i = 0; i < ns[k]; i++) {
       mproc_manager_type t = tabs[k][i];
       t.ctx = s;
@@ -416,6 +416,8 @@ static int session_name(const mproc_args_t *args) {
 
 static void server_fn(mgr_srv *s, const char *name, const mproc_args_t *args,
                       const mproc_args_t *kw, mproc_args_t *reply, int *accepted, int64_t pid) {
+  if (mproc__mgr_shm_fn(s, name, args, reply))
+    return;
   if (strcmp(name, "create") == 0)
     reply_create(s, args, kw, reply, pid);
   else if (strcmp(name, "incref") == 0)
@@ -527,23 +529,59 @@ static int str_is(const mp_val *v, const char *s) {
   return v->type == MPROC_ARG_STR && v->n == strlen(s) + 1 && memcmp(v->p, s, v->n) == 0;
 }
 
-/* A Token(typeid, address, id) naming one of our objects marks it kept: a proxy stored in a
- * container must outlive the proxies clients hold (Python keeps such objects for good). */
-static void keep_token(mgr_srv *s, const mp_val *f) {
+/* The object a Token(typeid, address, id) names, if it is one of ours (s->lock held). */
+static mgr_obj *token_target(mgr_srv *s, const mp_val *f) {
   mp_rd r;
   uint32_t count;
   mp_val st[3];
   if (!str_is(&f[0], "multiprocessing.managers") || !str_is(&f[1], "Token") ||
       f[4].type != MPROC_ARG_TUPLE || mproc__value_open(&r, f[4].p, f[4].n, &count) != 0 ||
       count != 3)
-    return;
+    return NULL;
   for (int i = 0; i < 3; i++)
     mproc__value_next(&r, &st[i]);
-  if (st[2].type != MPROC_ARG_STR)
-    return;
-  mgr_obj *o = find_obj(s, (const char *)st[2].p);
+  return st[2].type == MPROC_ARG_STR ? find_obj(s, (const char *)st[2].p) : NULL;
+}
+
+/* A Token naming one of our objects marks it kept: a proxy stored in a container must outlive
+ * the proxies clients hold (Python keeps such objects for good). */
+static void keep_token(mgr_srv *s, const mp_val *f) {
+  mgr_obj *o = token_target(s, f);
   if (o != NULL)
     o->kept = 1;
+}
+
+static int listed(const char *typeid, const char *const *typeids) {
+  for (; *typeids; typeids++)
+    if (strcmp(*typeids, typeid) == 0)
+      return 1;
+  return 0;
+}
+
+void *mproc__mgr_proxy_target(mgr_srv *s, const mgr_val *v, const char *const *typeids) {
+  mp_rd r;
+  uint32_t n;
+  mp_val f[5], args, tok, tf[5];
+  mgr_obj *o = NULL;
+  if (v->type != MPROC_ARG_PYOBJECT || mproc__value_open(&r, v->p, v->n, &n) != 0 || n != 5)
+    return NULL;
+  for (int i = 0; i < 5; i++)
+    mproc__value_next(&r, &f[i]);
+  args = f[3];
+  if (!str_is(&f[1], "RebuildProxy") || args.type != MPROC_ARG_TUPLE ||
+      mproc__value_open(&r, args.p, args.n, &n) != 0 || n != 4 ||
+      mproc__value_next(&r, &tok) != 0 || mproc__value_next(&r, &tok) != 0 ||
+      tok.type != MPROC_ARG_PYOBJECT || mproc__value_open(&r, tok.p, tok.n, &n) != 0 || n != 5)
+    return NULL;
+  for (int i = 0; i < 5; i++)
+    mproc__value_next(&r, &tf[i]);
+  mproc__os_tlock_acquire(s->lock);
+  if ((o = token_target(s, tf)) != NULL && !listed(o->type->t.typeid, typeids))
+    o = NULL;
+  if (o != NULL)
+    o->kept = 1; /* the new object uses it for good, as Python's server keeps the proxy */
+  mproc__os_tlock_release(s->lock);
+  return o ? o->obj : NULL;
 }
 
 /* s->lock held. */

@@ -55,15 +55,17 @@ int mproc__mgr_reply_text(mproc_args_t *reply, const char *kind, const char *fmt
 
 /* A Python object reference (module, name, kind, args tuple, state) appended to out. The five
  * fields travel as a container payload, the same layout a tuple's payload has. */
-static int pyobject(mproc_args_t *out, const char *module, const char *name, int kind,
-                    const mproc_args_t *args, const mproc_args_t *state) {
+int mproc__mgr_pyobject(mproc_args_t *out, const char *module, const char *name, int kind,
+                        const mproc_args_t *args, const mproc_args_t *state, size_t si) {
   mproc_args_t *f, *t = NULL;
   int rc = mproc_args_new(&f);
   if (rc != 0)
     return rc;
   if ((rc = mproc_args_add_str(f, module)) == 0 && (rc = mproc_args_add_str(f, name)) == 0 &&
-      (rc = mproc_args_add_int(f, kind)) == 0 && (rc = mproc_args_add_tuple(f, args)) == 0)
-    rc = state != NULL ? mproc_args_add_tuple(f, state) : mproc_args_add_none(f);
+      (rc = mproc_args_add_int(f, kind)) == 0)
+    rc = args != NULL ? mproc_args_add_tuple(f, args) : mproc_args_add_none(f);
+  if (rc == 0)
+    rc = state != NULL ? add_item_of(f, state, si) : mproc_args_add_none(f);
   if (rc == 0 && (rc = mproc_args_new(&t)) == 0 && (rc = mproc_args_add_tuple(t, f)) == 0) {
     uint8_t type;
     const unsigned char *p;
@@ -78,7 +80,7 @@ static int pyobject(mproc_args_t *out, const char *module, const char *name, int
 
 int mproc__mgr_exception(mproc_args_t *out, const char *module, const char *name,
                          const mproc_args_t *args) {
-  return pyobject(out, module, name, MP_PY_REDUCE, args, NULL);
+  return mproc__mgr_pyobject(out, module, name, MP_PY_REDUCE, args, NULL, 0);
 }
 
 int mproc_manager_raise(mproc_args_t *result, const char *module, const char *name,
@@ -136,16 +138,17 @@ int mproc__mgr_exception_for(mproc_args_t *out, int code) {
 }
 
 int mproc__mgr_token(mproc_args_t *out, const char *typeid, const char *address, const char *id) {
-  mproc_args_t *st, *none;
+  mproc_args_t *st, *none = NULL, *one = NULL;
   int rc = mproc_args_new(&st);
   if (rc != 0)
     return rc;
   if ((rc = mproc_args_add_str(st, typeid)) == 0 &&
       (rc = mproc__mgr_py_address(address, st)) == 0 && (rc = mproc_args_add_str(st, id)) == 0 &&
-      (rc = mproc_args_new(&none)) == 0) {
-    rc = pyobject(out, "multiprocessing.managers", "Token", MP_PY_NEWOBJ, none, st);
-    mproc_args_free(none);
-  }
+      (rc = mproc_args_new(&none)) == 0 && (rc = mproc_args_new(&one)) == 0 &&
+      (rc = mproc_args_add_tuple(one, st)) == 0)
+    rc = mproc__mgr_pyobject(out, "multiprocessing.managers", "Token", MP_PY_NEWOBJ, none, one, 0);
+  mproc_args_free(one);
+  mproc_args_free(none);
   mproc_args_free(st);
   return rc;
 }

@@ -659,53 +659,123 @@ static int l_index(const mgr_val *v, size_t n, size_t *at, int *type_ok) {
   return 1;
 }
 
-static int is_slice(const mgr_val *v, int64_t f[3], int has[3]);
-
-/* list[slice] for the parts start, stop, step (Python's slice.indices). */
-static int l_slice(mlist *l, const int64_t f[3], const int has[3], mproc_args_t *res) {
-  int64_t n = (int64_t)l->x.n, step = has[2] ? f[2] : 1;
-  if (step == 0)
-    return mproc_manager_raise(res, "builtins", "ValueError", "slice step cannot be zero");
-  int64_t lo = step > 0 ? 0 : -1, hi = step > 0 ? n : n - 1;
-  int64_t b[2];
-  for (int k = 0; k < 2; k++) {
-    if (!has[k]) {
-      b[k] = (k == 0) == (step > 0) ? lo : hi;
-      continue;
-    }
-    int64_t v = f[k] < 0 ? f[k] + n : f[k];
-    b[k] = v < lo ? lo : v > hi ? hi : v;
-  }
+/* list[slice]. */
+static int l_slice(mlist *l, mgr_slice *sl, mproc_args_t *res) {
+  if (mproc__mgr_slice_indices(sl, l->x.n) != 0)
+    return mproc__mgr_slice_step_zero(res);
   mproc_args_t *t;
   int rc = mproc_args_new(&t);
-  for (int64_t i = b[0]; rc == 0 && (step > 0 ? i < b[1] : i > b[1]); i += step)
-    rc = mproc__mgr_val_add(t, &l->x.v[i]);
+  for (size_t k = 0; rc == 0 && k < sl->len; k++)
+    rc = mproc__mgr_val_add(t, &l->x.v[sl->start + (int64_t)k * sl->step]);
   if (rc == 0)
     rc = mproc_args_add_list(res, t);
   mproc_args_free(t);
   return rc;
 }
 
-static int is_slice(const mgr_val *v, int64_t f[3], int has[3]) {
-  if (v->type != MPROC_ARG_PYOBJECT)
-    return 0;
-  mproc_args_t *one, *o = NULL, *args = NULL;
-  const char *mod, *name;
-  int ok = 0;
-  if (mproc_args_new(&one) != 0)
-    return 0;
-  if (mproc__mgr_val_add(one, v) == 0 && mproc_args_get_pyobject(one, 0, &o) == 0 &&
-      mproc_args_get_str(o, 0, &mod) == 0 && mproc_args_get_str(o, 1, &name) == 0 &&
-      strcmp(mod, "builtins") == 0 && strcmp(name, "slice") == 0 &&
-      mproc_args_get_tuple(o, 3, &args) == 0 && mproc_args_count(args) == 3) {
-    ok = 1;
-    for (int k = 0; k < 3; k++)
-      has[k] = mproc_args_get_int(args, (size_t)k, &f[k]) == 0;
+/* Copies of n values (all or none). */
+static int copy_vals(const mgr_val *src, size_t n, mgr_val **out) {
+  mgr_val *c = mproc__calloc(n ? n : 1, sizeof *c);
+  if (c == NULL)
+    return MPROC_ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    if (mproc__mgr_val_from(&c[i], &src[i]) != 0) {
+      while (i-- > 0)
+        mproc__mgr_val_free(&c[i]);
+      mproc__free(c);
+      return MPROC_ENOMEM;
+    }
+  *out = c;
+  return 0;
+}
+
+/* del l[start:stop] (step 1), keeping the order of the rest. */
+static void l_cut(mlist *l, size_t at, size_t count) {
+  for (size_t k = 0; k < count; k++)
+    mproc__mgr_val_free(&l->x.v[at + k]);
+  memmove(&l->x.v[at], &l->x.v[at + count], (l->x.n - at - count) * sizeof *l->x.v);
+  l->x.n -= count;
+}
+
+/* l[start:stop] = c[0..n) for a step of 1: the slice is replaced, the list may change size. */
+static int l_splice(mlist *l, const mgr_slice *sl, mgr_val *c, size_t n) {
+  size_t at = (size_t)sl->start, gone = sl->stop > sl->start ? (size_t)(sl->stop - sl->start) : 0;
+  if (n > gone && vec_reserve(&l->x, n - gone) != 0)
+    return MPROC_ENOMEM;
+  for (size_t k = 0; k < gone; k++)
+    mproc__mgr_val_free(&l->x.v[at + k]);
+  memmove(&l->x.v[at + n], &l->x.v[at + gone], (l->x.n - at - gone) * sizeof *l->x.v);
+  memcpy(&l->x.v[at], c, n * sizeof *c);
+  l->x.n = l->x.n - gone + n;
+  return 0;
+}
+
+/* l[slice] = value, as Python's list does (value a list, tuple or dict: its keys). */
+static int l_assign_slice(mlist *l, mgr_slice *sl, const mgr_val *v, mproc_args_t *res) {
+  mgr_val *it, *c = NULL;
+  size_t n;
+  if (mproc__mgr_slice_indices(sl, l->x.n) != 0)
+    return mproc__mgr_slice_step_zero(res);
+  int rc = items_of(v, &it, &n), simple = sl->step == 1;
+  if (rc == MPROC_ETYPE)
+    return mproc_manager_raise(res, "builtins", "TypeError",
+                               simple ? "can only assign an iterable"
+                                      : "must assign iterable to extended slice");
+  if (rc == 0 && v->type == MPROC_ARG_DICT) /* keys: every other item */
+    for (size_t k = 0; k < n / 2; k++)
+      it[k] = it[2 * k];
+  n = v->type == MPROC_ARG_DICT ? n / 2 : n;
+  if (rc == 0 && !simple && n != sl->len) {
+    char msg[120];
+    snprintf(msg, sizeof msg, "attempt to assign sequence of size %zu to extended slice of size %zu",
+             n, sl->len);
+    rc = mproc_manager_raise(res, "builtins", "ValueError", msg);
   }
-  mproc_args_free(args);
-  mproc_args_free(o);
-  mproc_args_free(one);
-  return ok;
+  if (rc == 0)
+    rc = copy_vals(it, n, &c);
+  mproc__free(it);
+  if (rc != 0)
+    return rc;
+  if (simple)
+    rc = l_splice(l, sl, c, n);
+  for (size_t k = 0; !simple && k < n; k++) {
+    mgr_val *dst = &l->x.v[sl->start + (int64_t)k * sl->step];
+    mproc__mgr_val_free(dst);
+    *dst = c[k];
+  }
+  if (rc != 0)
+    for (size_t k = 0; k < n; k++)
+      mproc__mgr_val_free(&c[k]);
+  mproc__free(c);
+  return rc;
+}
+
+/* del l[slice]. */
+static int l_delete_slice(mlist *l, mgr_slice *sl, mproc_args_t *res) {
+  if (mproc__mgr_slice_indices(sl, l->x.n) != 0)
+    return mproc__mgr_slice_step_zero(res);
+  if (sl->len == 0)
+    return 0;
+  int64_t step = sl->step, first = sl->start;
+  if (step < 0) { /* the same items, walked upwards */
+    first += step * (int64_t)(sl->len - 1);
+    step = -step;
+  }
+  if (step == 1) {
+    l_cut(l, (size_t)first, sl->len);
+    return 0;
+  }
+  size_t out = (size_t)first, k = 0;
+  for (size_t i = (size_t)first; i < l->x.n; i++) {
+    if (k < sl->len && i == (size_t)(first + (int64_t)k * step)) {
+      mproc__mgr_val_free(&l->x.v[i]);
+      k++;
+    } else {
+      l->x.v[out++] = l->x.v[i];
+    }
+  }
+  l->x.n = out;
+  return 0;
 }
 
 static int index_error(mproc_args_t *res, int type_ok, const char *msg) {
@@ -720,13 +790,13 @@ MGR_METHOD(l_getitem) {
   (void)kw;
   if (!mproc__mgr_arg(a, NULL, 0, NULL, &i))
     return MPROC_EINVAL;
-  int64_t f[3];
-  int has[3], ok;
+  mgr_slice sl;
+  int ok;
   size_t at;
   MGR_LOCK(ctx);
   int rc;
-  if (is_slice(&i, f, has))
-    rc = l_slice(l, f, has, res);
+  if (mproc__mgr_slice_of(&i, &sl))
+    rc = l_slice(l, &sl, res);
   else if (l_index(&i, l->x.n, &at, &ok))
     rc = mproc__mgr_val_add(res, &l->x.v[at]);
   else
@@ -743,8 +813,11 @@ MGR_METHOD(l_setitem) {
     return MPROC_EINVAL;
   size_t at;
   int ok, rc;
+  mgr_slice sl;
   MGR_LOCK(ctx);
-  if (!l_index(&i, l->x.n, &at, &ok))
+  if (mproc__mgr_slice_of(&i, &sl))
+    rc = l_assign_slice(l, &sl, &v, res);
+  else if (!l_index(&i, l->x.n, &at, &ok))
     rc = index_error(res, ok, "list assignment index out of range");
   else if ((rc = mproc__mgr_val_from(&c, &v)) == 0) {
     mproc__mgr_val_free(&l->x.v[at]);
@@ -762,8 +835,11 @@ MGR_METHOD(l_delitem) {
     return MPROC_EINVAL;
   size_t at;
   int ok, rc = 0;
+  mgr_slice sl;
   MGR_LOCK(ctx);
-  if (l_index(&i, l->x.n, &at, &ok))
+  if (mproc__mgr_slice_of(&i, &sl))
+    rc = l_delete_slice(l, &sl, res);
+  else if (l_index(&i, l->x.n, &at, &ok))
     vec_remove(&l->x, at);
   else
     rc = index_error(res, ok, "list assignment index out of range");
@@ -1180,6 +1256,25 @@ static int ns_repr(void *obj, char **text, void *ctx) {
   return 0;
 }
 
+/* A Namespace as Python pickles one: NEWOBJ(managers.Namespace, ()) with its attributes as the
+ * state dict (no state when it has none). */
+static int ns_getvalue(void *obj, mproc_args_t *out, void *ctx) {
+  mdict *d = obj;
+  mproc_args_t *st, *none = NULL;
+  int rc = mproc_args_new(&st);
+  MGR_LOCK(ctx);
+  int empty = d->live == 0;
+  if (rc == 0)
+    rc = d_value(d, st);
+  MGR_UNLOCK(ctx);
+  if (rc == 0 && (rc = mproc_args_new(&none)) == 0)
+    rc = mproc__mgr_pyobject(out, "multiprocessing.managers", "Namespace", MP_PY_NEWOBJ, none,
+                             empty ? NULL : st, 0);
+  mproc_args_free(none);
+  mproc_args_free(st);
+  return rc;
+}
+
 static const mproc_manager_method ns_methods[] = {{"__getattribute__", ns_get, NULL, 0},
                                                   {"__setattr__", ns_set, NULL, 0},
                                                   {"__delattr__", ns_del, NULL, 0}};
@@ -1191,6 +1286,6 @@ const mproc_manager_type mproc__mgr_containers[] = {
      0},
     {"list", l_create, l_destroy, l_repr, l_getvalue, list_methods, N(list_methods), NULL, NULL,
      0},
-    {"Namespace", ns_create, d_destroy, ns_repr, NULL, ns_methods, N(ns_methods), NULL, NULL, 0},
+    {"Namespace", ns_create, d_destroy, ns_repr, ns_getvalue, ns_methods, N(ns_methods), NULL, NULL, 0},
     {"Iterator", it_create, it_destroy, NULL, NULL, iter_methods, N(iter_methods), NULL, NULL, 0}};
 const size_t mproc__mgr_ncontainers = N(mproc__mgr_containers);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Built-in typeids Queue and JoinableQueue: Python's queue.Queue (both typeids, as in
  * SyncManager), with get/put(block, timeout), the _nowait forms, qsize, empty, full, task_done
- * and join. Waits honour their timeouts and end with an error when the server stops. */
+ * join and Python 3.13's shutdown (queue.ShutDown). Waits honour their timeouts and end with an error when the server stops. */
 #include <string.h>
 
 #include "manager_server.h"
@@ -12,6 +12,7 @@ typedef struct mqueue {
   size_t head, n, cap;
   int64_t maxsize; /* <= 0: unbounded */
   int64_t unfinished;
+  int shut; /* shutdown() was called (Python 3.13): put raises ShutDown, get once empty */
 } mqueue;
 
 static int q_create(const mproc_args_t *a, const mproc_args_t *kw, void **obj, void *ctx) {
@@ -77,6 +78,10 @@ static int stopped(mproc_args_t *res) {
   return mproc_manager_raise(res, "builtins", "RuntimeError", "the manager is shutting down");
 }
 
+static int shut_down(mproc_args_t *res) {
+  return mproc_manager_raise(res, "queue", "ShutDown", NULL);
+}
+
 static int q_get(mqueue *q, const mproc_args_t *a, const mproc_args_t *kw, mproc_args_t *res,
                  mgr_srv *s, int nowait) {
   int64_t deadline;
@@ -84,8 +89,10 @@ static int q_get(mqueue *q, const mproc_args_t *a, const mproc_args_t *kw, mproc
   if (rc != 0)
     return rc;
   MGR_LOCK(s);
-  while (q->n == 0 && rc == 0)
+  while (q->n == 0 && !q->shut && rc == 0)
     rc = deadline == 0 ? MPROC_ETIMEDOUT : mproc__mgr_wait(s, deadline);
+  if (q->n == 0 && q->shut && rc != MPROC_ECLOSED)
+    rc = MPROC_ESTATE;
   if (q->n > 0) {
     mgr_val *v = &q->ring[q->head];
     rc = mproc__mgr_val_add(res, v);
@@ -97,6 +104,8 @@ static int q_get(mqueue *q, const mproc_args_t *a, const mproc_args_t *kw, mproc
     }
   }
   MGR_UNLOCK(s);
+  if (rc == MPROC_ESTATE)
+    return shut_down(res);
   if (rc == MPROC_ETIMEDOUT)
     return mproc_manager_raise(res, "_queue", "Empty", NULL);
   return rc == MPROC_ECLOSED ? stopped(res) : rc;
@@ -112,11 +121,15 @@ static int q_put(mqueue *q, const mproc_args_t *a, const mproc_args_t *kw, mproc
   if (rc != 0)
     return rc;
   MGR_LOCK(s);
-  while (q->maxsize > 0 && (int64_t)q->n >= q->maxsize && rc == 0)
+  while (q->maxsize > 0 && (int64_t)q->n >= q->maxsize && !q->shut && rc == 0)
     rc = deadline == 0 ? MPROC_ETIMEDOUT : mproc__mgr_wait(s, deadline);
+  if (q->shut && rc != MPROC_ECLOSED)
+    rc = MPROC_ESTATE;
   if (rc == 0 && (rc = q_push(q, &item)) == 0)
     MGR_WAKE(s);
   MGR_UNLOCK(s);
+  if (rc == MPROC_ESTATE)
+    return shut_down(res);
   if (rc == MPROC_ETIMEDOUT)
     return mproc_manager_raise(res, "queue", "Full", NULL);
   return rc == MPROC_ECLOSED ? stopped(res) : rc;
@@ -166,12 +179,32 @@ MGR_METHOD(m_join) {
   return rc == MPROC_ECLOSED ? stopped(res) : rc;
 }
 
+/* shutdown(immediate=False), Python 3.13's: later puts raise ShutDown, gets too once the queue
+ * is empty; immediate drops the items (each counting as a task done). Waiters are woken. */
+MGR_METHOD(m_shutdown) {
+  mqueue *q = obj;
+  mgr_val im;
+  (void)res;
+  int immediate = mproc__mgr_arg(a, kw, 0, "immediate", &im) && mproc__mgr_truth(&im);
+  MGR_LOCK(ctx);
+  q->shut = 1;
+  for (; immediate && q->n > 0; q->n--) {
+    mproc__mgr_val_free(&q->ring[q->head]);
+    q->head = (q->head + 1) % q->cap;
+    if (q->unfinished > 0)
+      q->unfinished--;
+  }
+  MGR_WAKE(ctx);
+  MGR_UNLOCK(ctx);
+  return 0;
+}
+
 static const mproc_manager_method queue_methods[] = {
     {"empty", m_empty, NULL, 0}, {"full", m_full, NULL, 0},
     {"get", m_get, NULL, 1},     {"get_nowait", m_get_nowait, NULL, 0},
     {"join", m_join, NULL, 1},   {"put", m_put, NULL, 1},
     {"put_nowait", m_put_nowait, NULL, 0}, {"qsize", m_qsize, NULL, 0},
-    {"task_done", m_task_done, NULL, 0}};
+    {"shutdown", m_shutdown, NULL, 0}, {"task_done", m_task_done, NULL, 0}};
 
 #define N(x) (sizeof(x) / sizeof((x)[0]))
 

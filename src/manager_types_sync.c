@@ -178,7 +178,7 @@ MGR_METHOD(s_release) {
 static const mproc_manager_method lock_methods[] = {{"acquire", s_acquire, NULL, 1},
                                                     {"release", s_release, NULL, 0}};
 
-/* --- Condition (its own RLock) --------------------------------------------------------------- */
+/* --- Condition (its own RLock, or the Lock / RLock given) ----------------------------------- */
 
 typedef struct waiter {
   int notified;
@@ -186,27 +186,64 @@ typedef struct waiter {
 } waiter;
 
 typedef struct mcond {
-  msync lock; /* first: s_acquire / s_release work on it */
+  msync own;   /* the lock when none was given */
+  msync *lock; /* &own, or the server's Lock / RLock object a Condition(lock) was made with */
   waiter *waiters;
 } mcond;
 
-static int cond_create(const mproc_args_t *a, const mproc_args_t *kw, void **obj, void *ctx) {
+/* Condition(lock): a proxy of this server's Lock or RLock (kept from then on, as Python keeps
+ * the proxy its Condition holds); None or nothing: an RLock of its own. */
+static int cond_lock(const mproc_args_t *a, const mproc_args_t *kw, mgr_srv *s, msync **out) {
+  static const char *const locks[] = {"Lock", "RLock", NULL};
   mgr_val l;
-  (void)ctx;
-  if (mproc__mgr_arg(a, kw, 0, "lock", &l) && l.type != MPROC_ARG_NONE) {
-    mproc__set_error_message("Condition(lock) with a lock of its own is not supported");
+  *out = NULL;
+  if (!mproc__mgr_arg(a, kw, 0, "lock", &l) || l.type == MPROC_ARG_NONE)
+    return 0;
+  void *obj = mproc__mgr_proxy_target(s, &l, locks);
+  if (obj == NULL) {
+    mproc__set_error_message("Condition(lock) takes a Lock or RLock of this manager");
     return MPROC_ETYPE;
   }
+  *out = obj;
+  return 0;
+}
+
+static int cond_create(const mproc_args_t *a, const mproc_args_t *kw, void **obj, void *ctx) {
+  msync *lock;
+  int rc = cond_lock(a, kw, ctx, &lock);
+  if (rc != 0)
+    return rc;
   mcond *c = mproc__calloc(1, sizeof *c);
   if (c == NULL)
     return MPROC_ENOMEM;
-  c->lock.kind = K_RLOCK;
+  c->own.kind = K_RLOCK;
+  c->own.value = 1;
+  c->lock = lock ? lock : &c->own;
   *obj = c;
   return 0;
 }
 
+/* Python's _is_owned: an RLock held by this thread; a Lock held by anyone. */
 static int owned(const mcond *c) {
-  return c->lock.depth > 0 && c->lock.owner == mproc__os_thread_token();
+  const msync *l = c->lock;
+  if (l->kind == K_LOCK)
+    return l->value <= 0;
+  return l->depth > 0 && l->owner == mproc__os_thread_token();
+}
+
+MGR_METHOD(c_acquire) { return s_acquire(((mcond *)obj)->lock, a, kw, res, ctx); }
+MGR_METHOD(c_release) { return s_release(((mcond *)obj)->lock, a, kw, res, ctx); }
+
+/* Releases the lock whatever its depth; returns the depth to restore. */
+static int64_t release_all(msync *l) {
+  int64_t depth = l->depth;
+  if (l->kind == K_LOCK) {
+    l->value = 1;
+  } else {
+    l->depth = 0;
+    l->owner = 0;
+  }
+  return depth;
 }
 
 static void unlink_waiter(mcond *c, waiter *w) {
@@ -232,9 +269,7 @@ MGR_METHOD(c_wait) {
   }
   waiter w = {0, c->waiters};
   c->waiters = &w;
-  int64_t depth = c->lock.depth;
-  c->lock.depth = 0;
-  c->lock.owner = 0;
+  int64_t depth = release_all(c->lock);
   MGR_WAKE(ctx);
   int rc = 0;
   while (!w.notified && rc == 0)
@@ -243,12 +278,12 @@ MGR_METHOD(c_wait) {
     unlink_waiter(c, &w);
   int got = 0;
   while (!got && rc != MPROC_ECLOSED) { /* take the lock back, as Python does, without limit */
-    int r = take(&c->lock, ctx, OS_NO_DEADLINE, &got);
+    int r = take(c->lock, ctx, OS_NO_DEADLINE, &got);
     if (r == MPROC_ECLOSED)
       rc = r;
   }
-  if (got)
-    c->lock.depth = depth;
+  if (got && c->lock->kind == K_RLOCK)
+    c->lock->depth = depth;
   MGR_UNLOCK(ctx);
   if (rc == MPROC_ECLOSED)
     return stopped(res);
@@ -293,7 +328,7 @@ MGR_METHOD(c_notify_all) {
 }
 
 static const mproc_manager_method cond_methods[] = {
-    {"acquire", s_acquire, NULL, 1}, {"release", s_release, NULL, 0},
+    {"acquire", c_acquire, NULL, 1}, {"release", c_release, NULL, 0},
     {"wait", c_wait, NULL, 1},       {"notify", c_notify, NULL, 0},
     {"notify_all", c_notify_all, NULL, 0}};
 

@@ -15,7 +15,8 @@ static const char *const exceptions[] = {
   "TimeoutError", "StopIteration", "Exception", NULL};
 
 /* Shapes, by the global called. */
-enum { S_NONE, S_EXCEPTION, S_BYTEARRAY, S_SLICE, S_SEQ, S_ARRAY, S_TOKEN, S_PROXY };
+enum { S_NONE, S_EXCEPTION, S_BYTEARRAY, S_SLICE, S_SEQ, S_ARRAY, S_ARRAY_BYTES, S_TOKEN, S_PROXY,
+       S_NAMESPACE, S_VALUE };
 
 static int eq(const unsigned char *p, size_t n, const char *s) {
   return n == strlen(s) && memcmp(p, s, n) == 0;
@@ -36,16 +37,24 @@ static int builtin_shape(const unsigned char *name, size_t n) {
 
 static int shape_of(const unsigned char *mod, size_t nm, const unsigned char *name, size_t nn,
                     int kind) {
+  if (kind == MP_PY_NEWOBJ && eq(mod, nm, "multiprocessing.managers"))
+    return eq(name, nn, "Token")       ? S_TOKEN
+           : eq(name, nn, "Namespace") ? S_NAMESPACE
+           : eq(name, nn, "Value")     ? S_VALUE
+                                       : S_NONE;
   if (kind == MP_PY_NEWOBJ)
-    return eq(mod, nm, "multiprocessing.managers") && eq(name, nn, "Token") ? S_TOKEN : S_NONE;
+    return S_NONE;
   if (eq(mod, nm, "builtins"))
     return builtin_shape(name, nn);
   if ((eq(mod, nm, "_queue") && eq(name, nn, "Empty")) ||
-      (eq(mod, nm, "queue") && (eq(name, nn, "Empty") || eq(name, nn, "Full"))) ||
+      (eq(mod, nm, "queue") &&
+       (eq(name, nn, "Empty") || eq(name, nn, "Full") || eq(name, nn, "ShutDown"))) ||
       (eq(mod, nm, "threading") && eq(name, nn, "BrokenBarrierError")))
     return S_EXCEPTION;
   if (eq(mod, nm, "array") && eq(name, nn, "_array_reconstructor"))
     return S_ARRAY;
+  if (eq(mod, nm, "array") && eq(name, nn, "array")) /* managers.reduce_array's form */
+    return S_ARRAY_BYTES;
   if (eq(mod, nm, "multiprocessing.managers") && eq(name, nn, "RebuildProxy"))
     return S_PROXY;
   return S_NONE;
@@ -166,6 +175,29 @@ static int proxy_kwds_ok(const mp_val *d) {
   return 1;
 }
 
+/* Namespace state: None or a dict of str keys; Value state: exactly
+ * {'_typecode': str, '_value': any}. */
+static int attrs_ok(const mp_val *d, int value) {
+  mp_rd r;
+  uint32_t n;
+  if (!value && d->type == MPROC_ARG_NONE)
+    return 1;
+  if (d->type != MPROC_ARG_DICT || mproc__value_open(&r, d->p, d->n, &n) != 0)
+    return 0;
+  if (value && n != 4)
+    return 0;
+  for (uint32_t i = 0; i < n; i += 2) {
+    mp_val k, v;
+    if (mproc__value_next(&r, &k) != 0 || mproc__value_next(&r, &v) != 0 ||
+        k.type != MPROC_ARG_STR)
+      return 0;
+    if (value && !(i == 0 ? is_str(&k, "_typecode") && v.type == MPROC_ARG_STR
+                          : is_str(&k, "_value")))
+      return 0;
+  }
+  return 1;
+}
+
 static int slice_part(const mp_val *v) { return is_int(v) || v->type == MPROC_ARG_NONE; }
 
 static int shape_ok(int shape, const obj *o) {
@@ -184,8 +216,14 @@ static int shape_ok(int shape, const obj *o) {
     return o->nargs == 4 && is_global(&o->a[0], "array", "array") &&
            o->a[1].type == MPROC_ARG_STR && o->a[1].n == 2 && o->a[2].type == MPROC_ARG_INT &&
            o->a[3].type == MPROC_ARG_BYTES && o->state.type == MPROC_ARG_NONE;
+  case S_ARRAY_BYTES: /* (typecode, bytes in the sender's machine layout) */
+    return o->nargs == 2 && o->a[0].type == MPROC_ARG_STR && o->a[0].n == 2 &&
+           o->a[1].type == MPROC_ARG_BYTES && o->state.type == MPROC_ARG_NONE;
   case S_TOKEN:
     return token_ok(o);
+  case S_NAMESPACE:
+  case S_VALUE:
+    return o->nargs == 0 && attrs_ok(&o->state, shape == S_VALUE);
   case S_PROXY: /* (proxy type, token, 'pickle', kwds) */
     return o->nargs == 4 && is_global(&o->a[0], NULL, NULL) && token_value_ok(&o->a[1]) &&
            is_str(&o->a[2], "pickle") && proxy_kwds_ok(&o->a[3]) &&

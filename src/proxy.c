@@ -178,11 +178,13 @@ int mproc_manager_create(mproc_manager_t *m, const char *typeid, const mproc_arg
   if (m == NULL || m->client == NULL || typeid == NULL || out == NULL)
     return MPROC_EINVAL;
   mproc__clear_error_message();
-  mproc_args_t *a = NULL, *r = NULL, *ident = NULL;
+  mproc_args_t *a = NULL, *r = NULL, *ident = NULL, *wire = NULL;
   const char *id;
-  int rc = mproc_args_build(&a, "s", typeid);
+  int rc = mproc__proxy_wire_args(args, &wire); /* e.g. Condition(lock): no key on the wire */
+  if (rc == 0)
+    rc = mproc_args_build(&a, "s", typeid);
   if (rc == 0 && args)
-    rc = mproc__args_extend(a, args, 0);
+    rc = mproc__args_extend(a, wire ? wire : args, 0);
   if (rc == 0)
     rc = mproc__mgr_server_call(m->client, "create", a, kwargs,
                                 mproc__mgr_deadline(m->client, timeout_ms), &r);
@@ -193,6 +195,7 @@ int mproc_manager_create(mproc_manager_t *m, const char *typeid, const mproc_arg
     rc = mproc__proxy_new(m->client, typeid, id, NULL, exposed, out); /* create's reference */
     mproc_args_free(exposed);
   }
+  mproc_args_free(wire);
   mproc_args_free(a);
   mproc_args_free(r);
   mproc_args_free(ident);

@@ -54,6 +54,18 @@ int mproc_manager_bounded_semaphore(mproc_manager_t *m, int64_t value, mproc_pro
 int mproc_manager_condition(mproc_manager_t *m, mproc_proxy_t **out) {
   return create_f(m, "Condition", out, "");
 }
+int mproc_manager_condition_of(mproc_manager_t *m, mproc_proxy_t *lock, mproc_proxy_t **out) {
+  mproc_args_t *a = NULL;
+  if (lock == NULL)
+    return MPROC_EINVAL;
+  int rc = mproc_args_new(&a);
+  if (rc == 0)
+    rc = mproc_args_add_proxy(a, lock);
+  if (rc == 0)
+    rc = mproc_manager_create(m, "Condition", a, NULL, 0, out);
+  mproc_args_free(a);
+  return rc;
+}
 int mproc_manager_event(mproc_manager_t *m, mproc_proxy_t **out) {
   return create_f(m, "Event", out, "");
 }
@@ -321,6 +333,9 @@ int mproc_mqueue_qsize(mproc_proxy_t *q, size_t *n) {
   mproc_args_t *r = NULL;
   int rc = n ? call0(q, "qsize", &r) : MPROC_EINVAL;
   return result_size(r, rc, n);
+}
+int mproc_mqueue_shutdown(mproc_proxy_t *q, int immediate) {
+  return mproc_proxy_callf(q, "shutdown", 0, NULL, "?", immediate);
 }
 int mproc_mqueue_task_done(mproc_proxy_t *q) { return call0(q, "task_done", NULL); }
 int mproc_mqueue_join(mproc_proxy_t *q, int64_t timeout_ms) {

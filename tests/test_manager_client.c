@@ -351,18 +351,19 @@ typedef struct pysrv {
   char address[600];
 } pysrv;
 
-static void c_start(pysrv *s, int tcp) {
+static void c_start(pysrv *s, int tcp, int shm) {
   memset(s, 0, sizeof *s);
   s->life = -1;
   mproc_manager_options o = {.address = tcp ? "tcp:127.0.0.1:0" : NULL, .authkey = KEY,
-                             .keylen = KEYLEN};
+                             .keylen = KEYLEN, .shared_memory = shm};
   ASSERT_OK(mproc_manager_start(&s->c_server, &o));
   snprintf(s->address, sizeof s->address, "%s", mproc_manager_address(s->c_server));
 }
 
-static void py_start(pysrv *s, int minor, int tcp) {
+/* shm: a SharedMemoryManager server instead of a SyncManager one. */
+static void py_start_kind(pysrv *s, int minor, int tcp, int shm) {
   if (minor == 0) {
-    c_start(s, tcp);
+    c_start(s, tcp, shm);
     return;
   }
 #ifdef _WIN32
@@ -390,7 +391,8 @@ static void py_start(pysrv *s, int minor, int tcp) {
     close(fds[1]);
     close(life[0]);
     close(life[1]);
-    execl(py, py, MPROC_TEST_MGR_PYSERVER, tcp ? "tcp" : "unix", where, keyhex, (char *)NULL);
+    execl(py, py, MPROC_TEST_MGR_PYSERVER, tcp ? "tcp" : "unix", where, keyhex,
+          shm ? "shm" : (char *)NULL, (char *)NULL);
     _exit(127);
   }
   close(fds[1]);
@@ -410,6 +412,8 @@ static void py_start(pysrv *s, int minor, int tcp) {
     t_fail(__FILE__, __LINE__, "python server did not start: '%s'", s->address);
 #endif
 }
+
+static void py_start(pysrv *s, int minor, int tcp) { py_start_kind(s, minor, tcp, 0); }
 
 static void py_stop(pysrv *s) {
   if (s->c_server != NULL) {
@@ -673,6 +677,364 @@ static void queue_methods(int minor, int tcp) {
   mproc_proxy_free(jq);
   mproc_manager_free(m);
   py_stop(&s);
+}
+
+/* Slices, _getvalue() of Namespace, Value and Array, Condition(lock), Barrier's keywords and
+ * Queue.shutdown: what Python's servers answer, and mproc's the same. */
+static void list_slices(mproc_manager_t *m) {
+  mproc_proxy_t *l = NULL;
+  mproc_args_t *init = NULL, *items = NULL, *got = NULL;
+  ASSERT_OK(mproc_args_range(&init, 0, 8, 1));
+  ASSERT_OK(mproc_manager_list_from(m, init, &l));
+  ASSERT_OK(mproc_args_build(&items, "sss", "a", "b", "c"));
+  ASSERT_OK(mproc_list_set_slice(l, 1, 3, MPROC_SLICE_NONE, items));
+  ASSERT_OK(mproc_list_get_slice(l, MPROC_SLICE_NONE, MPROC_SLICE_NONE, MPROC_SLICE_NONE, &got));
+  expect_repr(got, "[0, 'a', 'b', 'c', 3, 4, 5, 6, 7]");
+  mproc_args_free(got);
+  ASSERT_OK(mproc_list_del_slice(l, MPROC_SLICE_NONE, MPROC_SLICE_NONE, 2));
+  ASSERT_OK(mproc_list_get_slice(l, MPROC_SLICE_NONE, MPROC_SLICE_NONE, -1, &got));
+  expect_repr(got, "[6, 4, 'c', 'a']");
+  mproc_args_free(got);
+  mproc_args_free(items);
+  ASSERT_OK(mproc_args_build(&items, "i", 1));
+  ASSERT_RC(mproc_list_set_slice(l, MPROC_SLICE_NONE, MPROC_SLICE_NONE, 2, items), MPROC_EINVAL);
+  expect_message("ValueError: attempt to assign sequence of size 1 to extended slice of size 2");
+  ASSERT_RC(mproc_list_get_slice(l, 0, 1, 0, &got), MPROC_EINVAL);
+  expect_message("ValueError: slice step cannot be zero");
+  ASSERT_OK(mproc_list_del_slice(l, -1, MPROC_SLICE_NONE, MPROC_SLICE_NONE));
+  ASSERT_OK(mproc_list_get_slice(l, MPROC_SLICE_NONE, MPROC_SLICE_NONE, MPROC_SLICE_NONE, &got));
+  expect_repr(got, "['a', 'c', 4]");
+  mproc_args_free(got);
+  mproc_args_free(items);
+  mproc_args_free(init);
+  mproc_proxy_free(l);
+}
+
+static void getvalues(mproc_manager_t *m) {
+  mproc_proxy_t *ns = NULL, *val = NULL, *arr = NULL;
+  mproc_args_t *v = NULL, *init = NULL, *a = NULL, *o = NULL, *parts = NULL;
+  ASSERT_OK(mproc_manager_namespace(m, &ns));
+  ASSERT_OK(mproc_proxy_getvalue(ns, 0, &v));
+  expect_repr(v, "[Namespace()]");
+  mproc_args_free(v);
+  ASSERT_OK(mproc_namespace_setf(ns, "x", "i", 10));
+  ASSERT_OK(mproc_proxy_getvalue(ns, 0, &v));
+  expect_repr(v, "[Namespace(x=10)]");
+  mproc_args_free(v);
+  ASSERT_OK(mproc_args_build(&init, "d", 2.5));
+  ASSERT_OK(mproc_manager_value(m, 'd', init, &val));
+  ASSERT_OK(mproc_proxy_getvalue(val, 0, &v));
+  expect_repr(v, "[Value('d', 2.5)]");
+  mproc_args_free(v);
+  mproc_args_free(init);
+  ASSERT_OK(mproc_args_range(&init, 0, 6, 1));
+  ASSERT_OK(mproc_manager_array(m, 'h', init, &arr));
+  ASSERT_OK(mproc_args_new(&a));
+  ASSERT_OK(mproc_args_add_slice(a, 1, MPROC_SLICE_NONE, 2));
+  ASSERT_OK(mproc_proxy_call(arr, "__getitem__", a, NULL, 0, &v));
+  expect_repr(v, "[array('h', b'\\x01\\x00\\x03\\x00\\x05\\x00')]"); /* managers.reduce_array */
+  mproc_args_free(v);
+  ASSERT_OK(mproc_proxy_getvalue(arr, 0, &v));
+  ASSERT_OK(mproc_args_get_pyobject(v, 0, &o));
+  ASSERT_OK(mproc_args_get_tuple(o, 3, &parts));
+  expect_repr(parts, "['h', b'\\x00\\x00\\x01\\x00\\x02\\x00\\x03\\x00\\x04\\x00\\x05\\x00']");
+  mproc_args_free(parts);
+  mproc_args_free(o);
+  mproc_args_free(v);
+  mproc_args_free(a);
+  /* arr[0:2] = array('h', [9]) from C, read back through mproc_args_get_pyarray */
+  mproc_args_t *nine = NULL, *items = NULL;
+  char tc = 0;
+  ASSERT_OK(mproc_args_build(&nine, "i", 9));
+  ASSERT_OK(mproc_args_new(&a));
+  ASSERT_OK(mproc_args_add_slice(a, 0, 2, MPROC_SLICE_NONE));
+  ASSERT_OK(mproc_args_add_pyarray(a, 'h', nine));
+  ASSERT_OK(mproc_proxy_call(arr, "__setitem__", a, NULL, 0, NULL));
+  ASSERT_OK(mproc_proxy_getvalue(arr, 0, &v));
+  ASSERT_OK(mproc_args_get_pyarray(v, 0, &tc, &items));
+  ASSERT_EQ(tc, 'h');
+  expect_repr(items, "[9, 2, 3, 4, 5]");
+  ASSERT_RC(mproc_args_get_pyarray(nine, 0, &tc, &items), MPROC_ETYPE);
+  mproc_args_free(items);
+  mproc_args_free(v);
+  mproc_args_free(a);
+  ASSERT_OK(mproc_args_new(&a)); /* a list is not an array: Python's TypeError */
+  ASSERT_OK(mproc_args_add_slice(a, 0, 2, MPROC_SLICE_NONE));
+  ASSERT_OK(mproc_args_add_list(a, nine));
+  ASSERT_RC(mproc_proxy_call(arr, "__setitem__", a, NULL, 0, NULL), MPROC_ETYPE);
+  expect_message("TypeError: can only assign array (not \"list\") to array slice");
+  mproc_args_free(a);
+  mproc_args_free(nine);
+  mproc_args_free(init);
+  mproc_proxy_free(ns);
+  mproc_proxy_free(val);
+  mproc_proxy_free(arr);
+}
+
+/* Condition(RLock): Python's server wraps the RLock in a proxy of its own, whose owner is not
+ * the caller, so wait() raises there; mproc's uses the RLock itself. */
+static void condition_rlock(mproc_manager_t *m) {
+  mproc_proxy_t *rl = NULL, *c = NULL;
+  mproc_args_t *r = NULL;
+  ASSERT_OK(mproc_manager_rlock(m, &rl));
+  ASSERT_OK(mproc_manager_condition_of(m, rl, &c));
+  ASSERT_OK(mproc_mlock_acquire(c, MPROC_FOREVER));
+  ASSERT_OK(mproc_mlock_acquire(rl, 0)); /* recursive: this thread owns it */
+  ASSERT_OK(mproc_proxy_callf(c, "wait", 0, &r, "d", 0.05));
+  expect_repr(r, "[False]");
+  mproc_args_free(r);
+  ASSERT_OK(mproc_mlock_release(rl));
+  ASSERT_OK(mproc_mlock_release(c));
+  ASSERT_RC(mproc_mlock_release(rl), MPROC_EREMOTE);
+  mproc_proxy_free(c);
+  mproc_proxy_free(rl);
+  mproc_proxy_t *d = NULL;
+  ASSERT_OK(mproc_manager_dict(m, &d)); /* not a lock: refused (Python's server would wrap it) */
+  ASSERT_RC(mproc_manager_condition_of(m, d, &c), MPROC_EREMOTE);
+  ASSERT_TRUE(strstr(mproc_last_error_message(), "takes a Lock or RLock") != NULL);
+  mproc_proxy_free(d);
+}
+
+static void condition_barrier_args(mproc_manager_t *m) {
+  mproc_proxy_t *lk = NULL, *c = NULL, *bar = NULL;
+  mproc_args_t *a = NULL, *kw = NULL, *r = NULL;
+  ASSERT_OK(mproc_manager_lock(m, &lk));
+  ASSERT_OK(mproc_manager_condition_of(m, lk, &c));
+  int rc = mproc_mlock_acquire(c, MPROC_FOREVER);
+  if (rc != 0)
+    t_fail(__FILE__, __LINE__, "acquire: %s", mproc_last_error_message());
+  ASSERT_RC(mproc_mlock_acquire(lk, 0), MPROC_ETIMEDOUT); /* the Condition holds the Lock */
+  ASSERT_OK(mproc_proxy_callf(c, "wait", 0, &r, "d", 0.05));
+  expect_repr(r, "[False]");
+  mproc_args_free(r);
+  ASSERT_RC(mproc_mlock_acquire(lk, 0), MPROC_ETIMEDOUT); /* taken back after the wait */
+  ASSERT_OK(mproc_mlock_release(c));
+  ASSERT_OK(mproc_mlock_acquire(lk, 0));
+  ASSERT_OK(mproc_mlock_release(lk));
+  ASSERT_RC(mproc_proxy_callf(c, "notify", 0, NULL, ""), MPROC_EREMOTE);
+  expect_message("RuntimeError: cannot notify on un-acquired lock");
+  ASSERT_OK(mproc_args_build(&a, "i", 2));
+  ASSERT_OK(mproc_args_build(&kw, "sd", "timeout", 0.05));
+  ASSERT_OK(mproc_manager_create(m, "Barrier", a, kw, 0, &bar));
+  ASSERT_RC(mproc_proxy_callf(bar, "wait", 0, NULL, ""), MPROC_EBROKEN);
+  mproc_args_free(a);
+  mproc_args_free(kw);
+  mproc_proxy_free(bar);
+  mproc_proxy_free(c);
+  mproc_proxy_free(lk);
+}
+
+static void queue_shutdown(mproc_manager_t *m, int minor) {
+  mproc_proxy_t *q = NULL;
+  mproc_args_t *v = NULL;
+  ASSERT_OK(mproc_manager_queue(m, 0, &q));
+  if (minor != 0 && minor < 13) { /* Queue.shutdown is new in 3.13 */
+    ASSERT_RC(mproc_mqueue_shutdown(q, 0), MPROC_EREMOTE);
+    mproc_proxy_free(q);
+    return;
+  }
+  ASSERT_OK(mproc_mqueue_putf(q, 0, "i", 5));
+  ASSERT_OK(mproc_mqueue_shutdown(q, 0));
+  ASSERT_OK(mproc_mqueue_get(q, 0, &v));
+  expect_repr(v, "[5]");
+  mproc_args_free(v);
+  ASSERT_RC(mproc_mqueue_get(q, MPROC_FOREVER, &v), MPROC_ECLOSED);
+  expect_message("queue.ShutDown");
+  ASSERT_RC(mproc_mqueue_putf(q, 0, "i", 6), MPROC_ECLOSED);
+  mproc_proxy_free(q);
+}
+
+static void python_extras(int minor, int tcp);
+TEST(python_extras_py311, 60, PYTHON_ONCE) { python_extras(11, 0); }
+TEST(python_extras_py312, 60, PYTHON_ONCE) { python_extras(12, 0); }
+TEST(python_extras_py313, 60, PYTHON_ONCE) { python_extras(13, 0); }
+TEST(python_extras_tcp_py313, 60, PYTHON_ONCE) { python_extras(13, 1); }
+TEST(python_extras_mproc, 60, ALL) { python_extras(0, 0); }
+TEST(python_extras_tcp_mproc, 60, ALL) { python_extras(0, 1); }
+static void python_extras(int minor, int tcp) {
+  pysrv s;
+  py_start(&s, minor, tcp);
+  mproc_manager_t *m = py_connect(&s);
+  list_slices(m);
+  getvalues(m);
+  condition_barrier_args(m);
+  if (minor == 0)
+    condition_rlock(m);
+  queue_shutdown(m, minor);
+  mproc_manager_free(m);
+  py_stop(&s);
+}
+
+/* --- SharedMemoryManager ------------------------------------------------------------------- */
+
+static int attachable(const char *name) {
+  mproc_shared_memory_t *shm = NULL;
+  int rc = mproc_shared_memory_attach(&shm, name);
+  mproc_shared_memory_free(shm);
+  return rc == 0;
+}
+
+/* Segments made through a SharedMemoryManager (mproc's or Python's) are tracked by its server,
+ * released one by one on request and unlinked all together when it stops. */
+static void shm_manager(int minor, int tcp);
+TEST(shm_manager_py311, 60, PYTHON_ONCE) { shm_manager(11, 0); }
+TEST(shm_manager_py313, 60, PYTHON_ONCE) { shm_manager(13, 0); }
+TEST(shm_manager_tcp_py312, 60, PYTHON_ONCE) { shm_manager(12, 1); }
+TEST(shm_manager_mproc, 60, ALL) { shm_manager(0, 0); }
+TEST(shm_manager_tcp_mproc, 60, ALL) { shm_manager(0, 1); }
+static void shm_manager(int minor, int tcp) {
+  pysrv s;
+  py_start_kind(&s, minor, tcp, 1);
+  mproc_manager_t *m = py_connect(&s);
+  mproc_shared_memory_t *shm = NULL;
+  mproc_shareable_list_t *sl = NULL;
+  mproc_args_t *items = NULL, *names = NULL;
+  char a[256], b[256];
+  ASSERT_OK(mproc_manager_shared_memory(m, 100, &shm));
+  ASSERT_EQ(mproc_shared_memory_size(shm), 100);
+  ASSERT_OK(mproc_args_build(&items, "is", 7, "x"));
+  ASSERT_OK(mproc_manager_shareable_list(m, items, &sl));
+  snprintf(a, sizeof a, "%s", mproc_shared_memory_name(shm));
+  snprintf(b, sizeof b, "%s", mproc_shareable_list_name(sl));
+  ASSERT_OK(mproc_manager_list_segments(m, &names));
+  ASSERT_EQ(mproc_args_count(names), 2);
+  const char *first = NULL;
+  ASSERT_OK(mproc_args_get_str(names, 0, &first));
+  ASSERT_TRUE(strcmp(first, a) == 0);
+  mproc_args_free(names);
+  mproc_shared_memory_free(shm);
+  ASSERT_OK(mproc_manager_release_segment(m, a));
+  ASSERT_TRUE(!attachable(a));
+  ASSERT_RC(mproc_manager_release_segment(m, a), MPROC_EREMOTE);
+  ASSERT_TRUE(strstr(mproc_last_error_message(), "ValueError") != NULL);
+  ASSERT_TRUE(attachable(b));
+  mproc_shareable_list_free(sl);
+  ASSERT_OK(mproc_manager_remote_shutdown(m));
+  srv_wait_gone(&s);
+  ASSERT_TRUE(!attachable(b)); /* unlinked by the server as it stopped */
+  mproc_args_free(items);
+  mproc_manager_free(m);
+  py_stop(&s);
+}
+
+/* --- reconnect ------------------------------------------------------------------------------ */
+
+/* A fixed address two servers in turn can take: a Linux abstract name, a Windows pipe name
+ * (both vanish with their server), a socket file elsewhere (removed before each start). */
+static void fixed_address(char *buf, size_t cap) {
+#if defined(_WIN32)
+  snprintf(buf, cap, "pipe:\\\\.\\pipe\\mproc-reconnect-%lld", (long long)mproc_current_pid());
+#elif defined(__linux__)
+  snprintf(buf, cap, "unix:@mproc-reconnect-%lld", (long long)mproc_current_pid());
+#else
+  char path[512];
+  t_temp_path(path, sizeof path, "reconnect.sock");
+  snprintf(buf, cap, "unix:%s", path);
+#endif
+}
+
+/* The child: a server at the address, until it is killed. */
+static int serve_until_killed(const mproc_args_t *a) {
+  const char *address;
+  mproc_manager_t *m;
+  int64_t shm = 0;
+  C_OK(mproc_args_get_str(a, 0, &address));
+  C_OK(mproc_args_get_int(a, 1, &shm));
+  mproc_manager_options o = {.address = address, .authkey = KEY, .keylen = KEYLEN,
+                             .shared_memory = (int)shm};
+  C_OK(mproc_manager_serve(&m, &o));
+  mproc_manager_join(m, MPROC_FOREVER);
+  mproc_manager_free(m);
+  return 0;
+}
+
+static mproc_process_t *server_process_kind(const char *address, int shm) {
+  mproc_process_t *p = NULL;
+#if !defined(_WIN32) && !defined(__linux__)
+  unlink(address + 5);
+#endif
+  ASSERT_OK(mproc_process_newf(&p, serve_until_killed, "si", address, shm));
+  ASSERT_OK(mproc_process_start(p));
+  return p;
+}
+
+static mproc_process_t *server_process(const char *address) {
+  return server_process_kind(address, 0);
+}
+
+static void kill_server(mproc_process_t *p) {
+  ASSERT_OK(mproc_process_kill(p));
+  ASSERT_OK(mproc_process_join(p, T_SLOW(30000)));
+  mproc_process_free(p);
+}
+
+static mproc_manager_t *connect_retrying(const char *address) {
+  mproc_manager_t *m = NULL;
+  int rc = -1;
+  for (int i = 0; i < T_SLOW(600) && rc != 0; i++)
+    if ((rc = mproc_manager_connect(&m, address, KEY, KEYLEN, T_SLOW(10000))) != 0)
+      t_sleep_ms(50);
+  ASSERT_OK(rc);
+  return m;
+}
+
+TEST(reconnect_after_server_killed, 120, ALL) {
+  char address[600];
+  fixed_address(address, sizeof address);
+  mproc_process_t *p = server_process(address);
+  mproc_manager_t *m = connect_retrying(address);
+  mproc_proxy_t *d = NULL, *d2 = NULL;
+  size_t n = 0;
+  ASSERT_OK(mproc_manager_dict(m, &d));
+  ASSERT_OK(mproc_dict_setf(d, "si", "a", 1));
+  kill_server(p);
+  ASSERT_RC(mproc_dict_setf(d, "si", "b", 2), MPROC_EPEERGONE);
+  ASSERT_TRUE(mproc_manager_reconnect(m, 100) != 0); /* nobody there yet: the old session stays */
+  ASSERT_RC(mproc_manager_number_of_objects(m, &n), MPROC_EPEERGONE);
+  p = server_process(address);
+  ASSERT_OK(mproc_manager_reconnect(m, T_SLOW(30000)));
+  ASSERT_RC(mproc_dict_setf(d, "si", "b", 2), MPROC_EPEERGONE); /* never the new server */
+  ASSERT_OK(mproc_manager_dict(m, &d2));
+  ASSERT_OK(mproc_dict_setf(d2, "si", "c", 3));
+  ASSERT_OK(mproc_dict_len(d2, &n));
+  ASSERT_EQ(n, 1);
+  ASSERT_OK(mproc_manager_number_of_objects(m, &n));
+  ASSERT_EQ(n, 1);
+  mproc_proxy_free(d); /* no decref: its server is gone */
+  ASSERT_OK(mproc_manager_reconnect(m, T_SLOW(30000))); /* while the server runs: d2 ends */
+  ASSERT_RC(mproc_dict_len(d2, &n), MPROC_EPEERGONE);
+  mproc_proxy_free(d2);
+  ASSERT_OK(mproc_manager_number_of_objects(m, &n));
+  ASSERT_EQ(n, 1); /* d2's reference stays with the session that ended */
+  mproc_manager_free(m);
+  kill_server(p);
+}
+
+/* A SharedMemoryManager server killed before it could unlink: the client's handle unlinks the
+ * segments it had tracked when it is freed and finds the server gone. */
+TEST(shm_manager_server_killed, 60, ALL) {
+  char address[600], name[256];
+  fixed_address(address, sizeof address);
+  mproc_process_t *p = server_process_kind(address, 1);
+  mproc_manager_t *m = connect_retrying(address);
+  mproc_shared_memory_t *shm = NULL;
+  ASSERT_OK(mproc_manager_shared_memory(m, 10, &shm));
+  snprintf(name, sizeof name, "%s", mproc_shared_memory_name(shm));
+  mproc_shared_memory_free(shm);
+  kill_server(p);
+#ifndef _WIN32 /* Windows: a block lives while a handle is open, so it is gone already */
+  ASSERT_TRUE(attachable(name));
+#endif
+  mproc_manager_free(m);
+  ASSERT_TRUE(!attachable(name));
+}
+
+TEST(reconnect_refused_for_server_handle, 30, ONCE) {
+  mproc_manager_t *m = NULL;
+  ASSERT_OK(mproc_manager_serve(&m, NULL));
+  ASSERT_RC(mproc_manager_reconnect(m, 0), MPROC_ESTATE);
+  ASSERT_RC(mproc_manager_reconnect(NULL, 0), MPROC_EINVAL);
+  mproc_manager_free(m);
 }
 
 static void sync_methods(int minor, int tcp);

@@ -506,6 +506,57 @@ static void dead_clients(int started) {
 TEST(dead_clients_serve, 120, ALL) { dead_clients(0); }
 TEST(dead_clients_start, 120, ALL) { dead_clients(1); }
 
+/* A child: a client holding four proxies, waiting to be killed. */
+static int holding_child(const mproc_args_t *a) {
+  const char *address;
+  const void *key;
+  size_t keylen;
+  mproc_manager_t *m;
+  mproc_proxy_t *p[4];
+  C_OK(mproc_args_get_str(a, 0, &address));
+  C_OK(mproc_args_get_bytes(a, 1, &key, &keylen));
+  C_OK(mproc_manager_connect(&m, address, key, keylen, 30000));
+  C_OK(mproc_manager_dict(m, &p[0]));
+  C_OK(mproc_manager_list(m, &p[1]));
+  C_OK(mproc_manager_queue(m, 0, &p[2]));
+  C_OK(mproc_manager_lock(m, &p[3]));
+  C_OK(mproc_mlock_acquire(p[3], 0)); /* held when it dies, too */
+  for (;;)
+    t_sleep_ms(1000);
+}
+
+static int64_t objects_become(mproc_manager_t *m, int64_t want) {
+  int64_t n = -1;
+  for (int i = 0; i < T_SLOW(600) && (n = objects(m)) != want; i++)
+    t_sleep_ms(20);
+  return n;
+}
+
+/* 100 cycles of a client child that creates proxies and is killed (SIGKILL; TerminateProcess
+ * on Windows) while it holds them: number_of_objects comes back to where it was every time. */
+TEST(killed_clients_100, 600, ALL) {
+  mproc_manager_t *m;
+  ASSERT_OK(mproc_manager_start(&m, NULL));
+  const void *key;
+  size_t keylen;
+  ASSERT_OK(mproc_manager_authkey(m, &key, &keylen));
+  char d[64];
+  create(m, "dict", d, sizeof d);
+  for (int cycle = 0; cycle < 100; cycle++) {
+    mproc_process_t *p;
+    ASSERT_OK(mproc_process_newf(&p, holding_child, "sy", mproc_manager_address(m), key,
+                                 keylen));
+    ASSERT_OK(mproc_process_start(p));
+    ASSERT_EQ(objects_become(m, 5), 5);
+    ASSERT_OK(mproc_process_kill(p));
+    ASSERT_OK(mproc_process_join(p, T_SLOW(30000)));
+    mproc_process_free(p);
+    ASSERT_EQ(objects_become(m, 1), 1);
+  }
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  mproc_manager_free(m);
+}
+
 /* --- many clients at once ------------------------------------------------------------------- */
 
 /* A child: 50 appends to the list through its own session, and a lock held around a
@@ -772,6 +823,39 @@ static void python_custom(int started) {
   free(out);
   ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
   mproc_manager_free(m);
+}
+
+/* A Python SharedMemoryManager client of a C SharedMemoryManager server: the segments it
+ * creates are tracked by the C server and unlinked when it stops. */
+TEST(python_shm_client, 120, PYTHON_ONCE) {
+  char py[600], key[200], args[1024];
+  if (!t_find_python(11, py, sizeof py))
+    t_skip("python3.11 is not installed");
+  mproc_manager_t *m;
+  mproc_shared_memory_t *shm;
+  mproc_args_t *names = NULL;
+  ASSERT_OK(mproc_shared_memory_manager_start(&m, NULL));
+  hexkey(m, key);
+  snprintf(args, sizeof args, "shm '%s' %s", mproc_manager_address(m), key);
+  char *out = run_script(py, args);
+  ASSERT_TRUE(strstr(out, "tracked True 2") != NULL);
+  char seg[2][256];
+  const char *p = out;
+  for (int i = 0; i < 2; i++) {
+    p = strstr(p, "shm ");
+    ASSERT_TRUE(p != NULL && sscanf(p, "shm %255s", seg[i]) == 1);
+    p += 4;
+    ASSERT_OK(mproc_shared_memory_attach(&shm, seg[i])); /* alive while the server runs */
+    mproc_shared_memory_free(shm);
+  }
+  ASSERT_OK(mproc_manager_list_segments(m, &names));
+  ASSERT_EQ(mproc_args_count(names), 2);
+  mproc_args_free(names);
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  mproc_manager_free(m);
+  for (int i = 0; i < 2; i++)
+    ASSERT_RC(mproc_shared_memory_attach(&shm, seg[i]), MPROC_ENOENT);
+  free(out);
 }
 
 TEST(python_custom_serve, 120, PYTHON_ONCE) { python_custom(0); }

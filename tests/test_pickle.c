@@ -125,6 +125,88 @@ TEST(refuses_bad_shapes, 30, ONCE) {
                  MPROC_EPROTO, "'builtins.slice'");
   /* BUILD on a list */
   assert_refused(P("\x80\x04]}b."), MPROC_EPROTO, "BUILD on a value that takes no state");
+  /* Namespace with a key that is not a str; Value with a third attribute or without _value;
+   * array.array(typecode, bytes) with a list instead of bytes */
+#define MGRS "\x80\x04\x8c\x18multiprocessing.managers"
+  assert_refused(P(MGRS "\x8c\x09Namespace\x93)\x81}K\x01K\x02sb."), MPROC_EPROTO,
+                 "arguments or state do not fit");
+  assert_refused(P(MGRS "\x8c\x05Value\x93)\x81}(\x8c\x09_typecode\x8c\x01i\x8c\x06_value"
+                        "K\x01\x8c\x01xK\x02ub."),
+                 MPROC_EPROTO, "arguments or state do not fit");
+  assert_refused(P(MGRS "\x8c\x05Value\x93)\x81}\x8c\x09_typecode\x8c\x01isb."), MPROC_EPROTO,
+                 "arguments or state do not fit");
+  assert_refused(P("\x80\x04\x8c\x05" "array\x8c\x05" "array\x93\x8c\x01i]\x86R."),
+                 MPROC_EPROTO, "'array.array'");
+#undef MGRS
+}
+
+/* array.array in both pickled forms read as items: pickle's _array_reconstructor (here
+ * 'I' with its big-endian machine code 7, 'd' little-endian) and managers.reduce_array's. */
+TEST(pyarray_items, 30, ONCE) {
+  static const struct {
+    const char *p;
+    size_t n;
+    char tc;
+    const char *items;
+  } ok[] = {
+      {P("\x80\x04\x8c\x05" "array\x8c\x14_array_reconstructor\x93(\x8c\x05" "array\x8c\x05"
+         "array\x93\x8c\x01IK\x07" "C\x08\x00\x00\x00\x01\xff\xff\xff\xfftR."),
+       'I', "[1, 4294967295]"},
+      {P("\x80\x04\x8c\x05" "array\x8c\x14_array_reconstructor\x93(\x8c\x05" "array\x8c\x05"
+         "array\x93\x8c\x01" "dK\x10" "C\x08\x00\x00\x00\x00\x00\x00\xf8?tR."),
+       'd', "[1.5]"},
+      {P("\x80\x04\x8c\x05" "array\x8c\x05" "array\x93\x8c\x01hC\x04\xfe\xff\x02\x00\x86R."),
+       'h', "[-2, 2]"}};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    mproc_args_t *a = NULL, *items = NULL, *back = NULL, *again = NULL;
+    char tc = 0;
+    ASSERT_OK(mproc_args_new(&a));
+    ASSERT_OK(mproc__pickle_decode(ok[i].p, ok[i].n, NULL, a));
+    ASSERT_OK(mproc_args_get_pyarray(a, 0, &tc, &items));
+    ASSERT_EQ(tc, ok[i].tc);
+    char text[200];
+    mproc_args_repr(items, text, sizeof text);
+    if (strcmp(text, ok[i].items) != 0)
+      t_fail(__FILE__, __LINE__, "items %s, want %s", text, ok[i].items);
+    ASSERT_OK(mproc_args_new(&back)); /* and written back the way manager peers send it */
+    ASSERT_OK(mproc_args_add_pyarray(back, tc, items));
+    mproc_args_free(items);
+    ASSERT_OK(mproc_args_get_pyarray(back, 0, &tc, &again));
+    mproc_args_repr(again, text, sizeof text);
+    ASSERT_TRUE(strcmp(text, ok[i].items) == 0);
+    mproc_args_free(again);
+    mproc_args_free(back);
+    mproc_args_free(a);
+  }
+}
+
+TEST(accepts_manager_values, 30, ONCE) {
+  /* what Python's manager sends for Namespace(x=1)._getvalue(), Value('i', 3)._getvalue(), an
+   * Array slice (managers.reduce_array) and queue.ShutDown() (3.13) */
+  static const struct {
+    const char *p;
+    size_t n;
+    const char *repr;
+  } ok[] = {
+      {P("\x80\x04\x8c\x18multiprocessing.managers\x8c\x09Namespace\x93)\x81}\x8c\x01xK\x01sb."),
+       "[Namespace(x=1)]"},
+      {P("\x80\x04\x8c\x18multiprocessing.managers\x8c\x09Namespace\x93)\x81."), "[Namespace()]"},
+      {P("\x80\x04\x8c\x18multiprocessing.managers\x8c\x05Value\x93)\x81}(\x8c\x09_typecode"
+         "\x8c\x01i\x8c\x06_valueK\x03ub."),
+       "[Value('i', 3)]"},
+      {P("\x80\x04\x8c\x05" "array\x8c\x05" "array\x93\x8c\x01" "bC\x01\x07\x86R."),
+       "[array('b', b'\\x07')]"},
+      {P("\x80\x04\x8c\x05queue\x8c\x08ShutDown\x93)R."), "[ShutDown()]"}};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    mproc_args_t *a = NULL;
+    char text[200];
+    ASSERT_OK(mproc_args_new(&a));
+    ASSERT_OK(mproc__pickle_decode(ok[i].p, ok[i].n, NULL, a));
+    mproc_args_repr(a, text, sizeof text);
+    if (strcmp(text, ok[i].repr) != 0)
+      t_fail(__FILE__, __LINE__, "repr %s, want %s", text, ok[i].repr);
+    mproc_args_free(a);
+  }
 }
 
 TEST(refuses_malformed, 30, ONCE) {

@@ -8,9 +8,12 @@
     mgr_client.py badkey ADDRESS           connect with a wrong key; print the error
     mgr_client.py killed ADDRESS HEXKEY    hold proxies, then die by SIGKILL
     mgr_client.py custom ADDRESS HEXKEY    use the typeids the C test registers
+    mgr_client.py shm ADDRESS HEXKEY       SharedMemoryManager client: make two tracked
+                                           segments, print their names and the server's list
 
 The C tests run "python" and "connect" and compare the outputs line by line: the C server must
 answer as Python's does."""
+import array
 import gc
 import multiprocessing
 import os
@@ -118,6 +121,95 @@ def run_list(m):
     empty = m.list()
     step("list.pop_empty", lambda: empty.pop())
     step("list.len", lambda: (len(lst), len(empty)))
+
+
+def run_slices(m):
+    lst = m.list(list(range(8)))
+    step("list.setslice", lambda: (lst.__setitem__(slice(1, 3), ["a", "b", "c"]), lst[:])[1])
+    step("list.delslice_step", lambda: (lst.__delitem__(slice(None, None, 2)), lst[:])[1])
+    step("list.setslice_ext", lambda: (lst.__setitem__(slice(None, None, 2), (1, 2)), lst[:])[1])
+    step("list.setslice_ext_size", lambda: lst.__setitem__(slice(None, None, 2), [1]))
+    step("list.setslice_neg", lambda: (lst.__setitem__(slice(None, None, -1), [9, 8, 7, 6]),
+                                       lst[:])[1])
+    step("list.delslice_neg", lambda: (lst.__delitem__(slice(-1, 0, -2)), lst[:])[1])
+    step("list.setslice_grow", lambda: (lst.__setitem__(slice(5, 1), {"k": 0, "j": 1}),
+                                        lst[:])[1])
+    step("list.setslice_shrink", lambda: (lst.__setitem__(slice(-3, None), []), lst[:])[1])
+    step("list.delslice_all", lambda: (lst.__delitem__(slice(None)), lst[:], len(lst))[1:])
+    step("list.slice_step0", lambda: lst.__setitem__(slice(0, 1, 0), [5]))
+    step("list.delslice_step0", lambda: lst.__delitem__(slice(None, None, 0)))
+    arr = m.Array("i", list(range(6)))
+    step("array.getslice", lambda: (arr[1:4], arr[::-2], arr[10:]))
+    step("array.setslice", lambda: (arr.__setitem__(slice(0, 2), array.array("i", [9])),
+                                    arr[:])[1])
+    step("array.setslice_ext", lambda: (arr.__setitem__(slice(None, None, 2),
+                                                        array.array("i", [7, 7, 7])), arr[:])[1])
+    step("array.setslice_ext_size", lambda: arr.__setitem__(slice(None, None, 2),
+                                                            array.array("i", [1])))
+    step("array.setslice_list", lambda: arr.__setitem__(slice(0, 2), [9, 8]))
+    step("array.setslice_typecode", lambda: arr.__setitem__(slice(0, 2), array.array("d", [1])))
+    step("array.getvalue", lambda: arr._getvalue())
+    step("array.str", lambda: str(arr))
+    step("array.kinds", lambda: (m.Array("d", [1.5, 2])[:], m.Array("B", [255])[:],
+                                 m.Array("h", [-2])[:], m.Array("f", [0.5])._getvalue()))
+    step("array.empty", lambda: (str(m.Array("b", [])), m.Array("q", [])._getvalue()))
+
+
+def run_getvalue(m):
+    ns = m.Namespace(a=1, b=[1, {"k": "v"}])
+    step("ns.getvalue", lambda: ns._getvalue())
+    step("ns.getvalue_empty", lambda: m.Namespace()._getvalue())
+    step("ns.getvalue_attr", lambda: (ns._getvalue().b, ns._getvalue().a))
+    v = m.Value("d", 2.5)
+    step("value.getvalue", lambda: v._getvalue())
+    step("value.getvalue_attr", lambda: v._getvalue().value)
+
+
+def cond_round(c):
+    """A waiter in another thread is notified through c: what its wait returned."""
+    got = []
+
+    def waiter():
+        with c:
+            got.append(c.wait(5))
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    while True:
+        with c:
+            c.notify()
+        t.join(0.05)
+        if not t.is_alive():
+            return got
+
+
+def run_sync_args(m):
+    lk = m.Lock()
+    c = m.Condition(lk)
+    step("cond.lock", lambda: (c.acquire(), lk.acquire(False), c.release(), lk.acquire(False),
+                               lk.release()))
+    step("cond.lock_wait", lambda: (c.acquire(), c.wait(0.05), lk.acquire(False), c.release()))
+    step("cond.lock_notify_unowned", lambda: c.notify())
+    step("cond.lock_notified", lambda: cond_round(c))
+    step("cond.none", lambda: cond_round(m.Condition(None)))
+    step("barrier.kwargs", lambda: m.Barrier(2, timeout=0.05).wait())
+    step("barrier.none_args", lambda: m.Barrier(1, None, None).wait())
+    step("barrier.kw_action_none", lambda: m.Barrier(parties=1, action=None, timeout=1).wait())
+    if not hasattr(queue, "ShutDown"):
+        return
+    q = m.Queue()
+    q.put(5)
+    step("queue.shutdown", lambda: (q.shutdown(), q.get(), q.qsize()))
+    step("queue.put_shut", lambda: q.put(1))
+    step("queue.get_shut", lambda: q.get())
+    step("queue.get_nowait_shut", lambda: q.get_nowait())
+    q2 = m.JoinableQueue()
+    q2.put(5)
+    q2.put(6)
+    step("queue.shutdown_immediate", lambda: (q2.shutdown(immediate=True), q2.qsize(),
+                                              q2.empty(), q2.join()))
+    q3 = m.Queue()
+    step("queue.shutdown_wakes", lambda: in_thread(lambda: q3.get(timeout=5), q3.shutdown))
 
 
 def run_namespace_value_array(m):
@@ -251,10 +343,32 @@ def run_all(m):
     run_dict(m)
     run_nested(m)
     run_list(m)
+    run_slices(m)
     run_namespace_value_array(m)
+    run_getvalue(m)
+    run_sync_args(m)
     run_queues(m)
     run_sync(m)
     run_errors(m)
+
+
+def run_shm(address, key):
+    from multiprocessing import resource_tracker
+    from multiprocessing.managers import SharedMemoryManager, dispatch
+    smm = SharedMemoryManager(address=py_address(address), authkey=key)
+    smm.connect()
+    shm = smm.SharedMemory(64)
+    shm.buf[:2] = b"hi"
+    sl = smm.ShareableList([1, "a"])
+    for name in (shm.name, sl.shm.name):
+        # the server unlinks them, not this process's resource tracker at exit
+        resource_tracker.unregister("/" + name if os.name == "posix" else name, "shared_memory")
+        print("shm", name)
+    with smm._Client(smm._address, authkey=key) as conn:
+        names = dispatch(conn, None, "list_segments")
+    print("tracked", sorted(names) == sorted([shm.name, sl.shm.name]), len(names))
+    shm.close()
+    sl.shm.close()
 
 
 def connect(address, key):
@@ -305,6 +419,8 @@ def main():
         q1, q2 = m.get_queue(), m.get_queue()
         step("get_queue.same", lambda: (q1.put("x"), q2.get(timeout=1)))
         step("objects", lambda: m._number_of_objects())
+    elif mode == "shm":
+        run_shm(sys.argv[2], bytes.fromhex(sys.argv[3]))
     elif mode == "badkey":
         try:
             connect(sys.argv[2], b"wrong key")
