@@ -142,6 +142,21 @@ int main(int argc, char **argv) {
 
 /* --- helpers the area tests share (see runner.h) --- */
 
+#ifndef _WIN32
+char t_proc_state(int64_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%lld/stat", (long long)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')'); /* the name in parentheses may hold anything */
+  return p && p[1] == ' ' ? p[2] : 0;
+}
+#endif
+
 int64_t t_now_ms(void) {
 #ifdef _WIN32
   LARGE_INTEGER f, c;

@@ -106,6 +106,9 @@ int t_join_code(mproc_process_t *p);
 int t_count_handles(void);
 
 #ifndef _WIN32
+/* The state letter of process pid in /proc/<pid>/stat ('R', 'S', 'T' stopped, 'Z' zombie,
+ * ...), or 0 when there is no such file (no such process, or no procfs). */
+char t_proc_state(int64_t pid);
 /* Entries of a directory (without . and ..); for /proc/self/fd this includes opendir's fd. */
 int t_count_entries(const char *dir);
 /* Names an anonymous segment could leave in /dev/shm ("mproc-" + 16 hex digits, the fallback

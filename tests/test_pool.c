@@ -382,16 +382,8 @@ int pt_pid_alive(int64_t pid) {
   if (kill((pid_t)pid, 0) != 0)
     return 0; /* ESRCH; or EPERM: the pid was reused by someone else's process */
 #ifdef __linux__
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%lld/stat", (long long)pid);
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return 0;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = 0;
-  const char *p = strrchr(buf, ')');
-  if (p != NULL && p[1] == ' ' && p[2] == 'Z')
+  char st = t_proc_state(pid);
+  if (st == 0 || st == 'Z')
     return 0;
 #endif
   return 1;

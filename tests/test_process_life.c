@@ -71,16 +71,8 @@ static int process_gone(int64_t pid) {
   CloseHandle(h);
   return w == WAIT_OBJECT_0;
 #else
-  char path[64], buf[256];
-  snprintf(path, sizeof path, "/proc/%lld/stat", (long long)pid);
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return 1;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  char *p = strrchr(buf, ')');
-  return p && (p[2] == 'Z' || p[2] == 'X');
+  char st = t_proc_state(pid);
+  return st == 0 || st == 'Z' || st == 'X';
 #endif
 }
 
@@ -666,19 +658,6 @@ static int64_t only_child_pid(void) {
   return found;
 }
 
-/* The process's state letter from /proc/<pid>/stat ('T': stopped), or 0. */
-static char proc_state(int64_t pid) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%lld/stat", (long long)pid);
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return 0;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  char *p = strrchr(buf, ')');
-  return p && p[1] == ' ' ? p[2] : 0;
-}
 
 static int g_fs_stop;
 static long g_fs_calls;
@@ -707,9 +686,9 @@ TEST(forkserver_stalled_server, 180, POSIX_ONCE) {
   ASSERT_EQ(kill((pid_t)server, SIGSTOP), 0);
   /* kill() returns before the stop takes effect: a server still running on the other CPU
    * could otherwise answer the start below. */
-  for (int i = 0; i < 5000 && proc_state(server) != 'T'; i++)
+  for (int i = 0; i < 5000 && t_proc_state(server) != 'T'; i++)
     t_sleep_ms(1);
-  ASSERT_EQ(proc_state(server), 'T');
+  ASSERT_EQ(t_proc_state(server), 'T');
   MPROC__ATOMIC_STORE(&g_fs_stop, 0, MPROC__ATOMIC_RELAXED);
   MPROC__ATOMIC_STORE(&g_fs_calls, 0, MPROC__ATOMIC_RELAXED);
   t_thread *th = t_thread_start(count_active, NULL);
