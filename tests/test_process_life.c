@@ -634,10 +634,13 @@ TEST(detached_reaped_once_under_threads, 120, ALL) {
 /* --- a stalled forkserver ------------------------------------------------------------------------ */
 
 #ifndef _WIN32
-/* Our only live child, found through /proc (the forkserver: its children were joined). */
+/* Our only live child, found through /proc (the forkserver: its children were joined); 0 while
+ * there is none or more than one (one that has not been reaped yet, say), so that the caller
+ * never stops a process other than the server. */
 static int64_t only_child_pid(void) {
   DIR *d = opendir("/proc");
   int64_t found = 0;
+  int count = 0;
   struct dirent *e;
   while (d && (e = readdir(d)) != NULL) {
     char path[300], buf[512];
@@ -649,15 +652,18 @@ static int64_t only_child_pid(void) {
     fclose(f);
     buf[n] = '\0';
     char *p = strrchr(buf, ')');
+    char state = 0;
     long long ppid = 0;
-    if (p && sscanf(p + 2, "%*c %lld", &ppid) == 1 && ppid == (long long)getpid())
+    if (p && sscanf(p + 2, "%c %lld", &state, &ppid) == 2 && ppid == (long long)getpid() &&
+        state != 'Z' && state != 'X') {
       found = atoll(e->d_name);
+      count++;
+    }
   }
   if (d)
     closedir(d);
-  return found;
+  return count == 1 ? found : 0;
 }
-
 
 static int g_fs_stop;
 static long g_fs_calls;
@@ -681,7 +687,9 @@ TEST(forkserver_stalled_server, 180, POSIX_ONCE) {
   ASSERT_EQ(t_join_code(p), 0);
   ASSERT_OK(mproc_process_close(p));
   mproc_process_free(p);
-  int64_t server = only_child_pid();
+  int64_t server = 0;
+  for (int i = 0; i < 5000 && (server = only_child_pid()) == 0; i++)
+    t_sleep_ms(1);
   ASSERT_TRUE(server > 0);
   ASSERT_EQ(kill((pid_t)server, SIGSTOP), 0);
   /* kill() returns before the stop takes effect: a server still running on the other CPU
