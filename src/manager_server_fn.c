@@ -189,6 +189,19 @@ static void attribute(mgr_srv *s, mgr_obj *o, int64_t pid, int64_t delta) {
     o->owners[i] = o->owners[--o->nowners];
 }
 
+/* Whether a decref from pid has a reference to take. A process found dead has had its
+ * references dropped already (mproc__mgr_reap_peers); a decref it sent just before exiting
+ * may be read after that and must not take a reference another process still holds. A
+ * peer whose pid is unknown (0) takes from the object's total, as in Python. */
+static int counted(const mgr_obj *o, int64_t pid) {
+  if (pid <= 0)
+    return 1;
+  for (size_t i = 0; i < o->nowners; i++)
+    if (o->owners[i].pid == pid)
+      return 1;
+  return 0;
+}
+
 static void unpin(mgr_srv *s, mgr_obj *o) {
   mproc__os_tlock_acquire(s->lock);
   int gone = --o->pins == 0 && o->refs <= 0 && !o->kept;
@@ -328,7 +341,7 @@ static void reply_ref(mgr_srv *s, const mproc_args_t *args, mproc_args_t *reply,
   mgr_obj *gone = NULL;
   mproc__os_tlock_acquire(s->lock);
   mgr_obj *o = find_obj(s, id);
-  if (o != NULL) {
+  if (o != NULL && (delta > 0 || counted(o, pid))) {
     o->refs += delta;
     attribute(s, o, pid, delta);
     if (o->refs < 0 && o->kept)

@@ -557,6 +557,47 @@ TEST(killed_clients_100, 600, ALL) {
   mproc_manager_free(m);
 }
 
+/* A child: reads the list proxy it was given (an incref under its own pid), frees it (the
+ * decref is sent, its reply never read) and exits at once. */
+static int drop_and_exit(const mproc_args_t *a) {
+  mproc_proxy_t *lst;
+  C_OK(mproc_args_parse(a, "M", &lst));
+  mproc_proxy_free(lst);
+  return 0;
+}
+
+/* Children that free a proxy and exit at once: the server may find a child dead before it
+ * reads the child's last decref; that decref must not take the reference this process
+ * holds (it once did, and the list vanished under its owner). */
+TEST(children_free_and_exit, 120, ALL) {
+  mproc_manager_t *m;
+  mproc_proxy_t *lst;
+  ASSERT_OK(mproc_manager_start(&m, NULL));
+  ASSERT_OK(mproc_manager_list(m, &lst));
+  for (int cycle = 0; cycle < 25; cycle++) {
+    mproc_process_t *p[3];
+    for (int i = 0; i < 3; i++) {
+      ASSERT_OK(mproc_process_newf(&p[i], drop_and_exit, "M", lst));
+      ASSERT_OK(mproc_process_start(p[i]));
+    }
+    for (int i = 0; i < 3; i++) {
+      ASSERT_OK(mproc_process_join(p[i], T_SLOW(30000)));
+      int code = -1;
+      ASSERT_OK(mproc_process_exitcode(p[i], &code));
+      ASSERT_EQ(code, 0);
+      mproc_process_free(p[i]);
+    }
+    size_t n = 99;
+    ASSERT_OK(mproc_list_len(lst, &n));
+    ASSERT_EQ(n, 0);
+  }
+  ASSERT_EQ(objects_become(m, 1), 1);
+  mproc_proxy_free(lst);
+  ASSERT_EQ(objects_become(m, 0), 0);
+  ASSERT_OK(mproc_manager_shutdown(m, T_SLOW(10000)));
+  mproc_manager_free(m);
+}
+
 /* --- many clients at once ------------------------------------------------------------------- */
 
 /* A child: 50 appends to the list through its own session, and a lock held around a
