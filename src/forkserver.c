@@ -18,6 +18,7 @@
 
 #include "internal.h"
 #include "alloc.h"
+#include "log.h"
 
 #define REPLY_TIMEOUT_MS 30000
 
@@ -158,14 +159,19 @@ static int ask_server(int daemon, os_handle child_end, const os_handle *extra, s
   int rc = mproc__os_chan_pair(st);
   if (rc != 0)
     return rc;
-  if ((rc = grab_server(&ctl, &gen)) == 0)
-    rc = request_fork(ctl, daemon, child_end, st[1], extra, nextra);
+  const char *stage = "reach";
+  if ((rc = grab_server(&ctl, &gen)) == 0 &&
+      (rc = request_fork(ctl, daemon, child_end, st[1], extra, nextra)) == 0)
+    stage = "answer";
   mproc__os_close(ctl);
   mproc__os_close(st[1]);
   if (rc == 0)
     rc = read_pid_reply(st[0], pid, pidfd);
-  if (rc == MPROC_EPEERGONE || rc == MPROC_ETIMEDOUT)
+  if (rc == MPROC_EPEERGONE || rc == MPROC_ETIMEDOUT) {
+    MPROC__WARN("forkserver (generation %llu) did not %s a fork request: %s; it is dropped",
+                (unsigned long long)gen, stage, mproc_errname(rc));
     drop_server(gen);
+  }
   if (rc != 0) {
     mproc__os_close(st[0]);
     return rc;
