@@ -149,5 +149,4 @@ int main(int argc, char **argv) {
          parallel_time, nproc);
   printf("speed-up: %.2fx on %d usable CPUs\n", serial_time / parallel_time,
          mproc_cpu_count_usable());
-  return 0;
 }

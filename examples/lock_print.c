@@ -46,12 +46,8 @@ int main(int argc, char **argv) {
   mproc_lock_t *l;
   mproc_process_t *procs[10];
   MPROC_CHECK(mproc_lock_new(&l));
-  for (int number = 0; number < 10; number++) {
-    MPROC_CHECK(mproc_process_newf(&procs[number], lock_func, "Li", l, number));
-    MPROC_CHECK(mproc_process_start(procs[number]));
-  }
-  for (int number = 0; number < 10; number++) /* what Python does at exit */
-    example_join(procs[number]);
+  for (int number = 0; number < 10; number++)
+    MPROC_CHECK(mproc_process_startf(&procs[number], lock_func, "Li", l, number));
+  example_join_all(procs, 10); /* what Python does at exit */
   mproc_lock_free(l);
-  return 0;
 }

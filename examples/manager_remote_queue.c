@@ -95,10 +95,8 @@ static int all_three(void) {
   MPROC_CHECK(serve("tcp:127.0.0.1:0", 1, &m));
   const char *address = mproc_manager_address(m);
   mproc_process_t *put, *get;
-  MPROC_CHECK(mproc_process_newf(&get, client_target, "ss", "get", address));
-  MPROC_CHECK(mproc_process_start(get));
-  MPROC_CHECK(mproc_process_newf(&put, client_target, "ss", "put", address));
-  MPROC_CHECK(mproc_process_start(put));
+  MPROC_CHECK(mproc_process_startf(&get, client_target, "ss", "get", address));
+  MPROC_CHECK(mproc_process_startf(&put, client_target, "ss", "put", address));
   example_join(put);
   example_join(get);
   MPROC_CHECK(mproc_manager_shutdown(m, 30000));

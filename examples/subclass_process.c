@@ -43,16 +43,11 @@
  */
 #include "example_util.h"
 
-#include <stdlib.h>
-
 static void worker(const char *name) {
   printf("started worker %s\n", name);
-  fflush(stdout);
-  srand((unsigned)(mproc_current_pid() ^ (int64_t)time(NULL)));
-  int worker_time = 1 + rand() % 4; /* random.choice(range(1, 5)) */
+  int worker_time = example_randint(1, 4); /* random.choice(range(1, 5)) */
   example_sleep_ms(worker_time * 100);
   printf("%s worker finished in %.1f seconds\n", name, worker_time / 10.0);
-  fflush(stdout);
 }
 
 /* MyProcess.run(self): self.func(self.name) */
@@ -74,7 +69,5 @@ int main(int argc, char **argv) {
     MPROC_CHECK(mproc_process_set_name(processes[i], name));
     MPROC_CHECK(mproc_process_start(processes[i]));
   }
-  for (int i = 0; i < 5; i++)
-    example_join(processes[i]);
-  return 0;
+  example_join_all(processes, 5);
 }
