@@ -25,9 +25,8 @@
  */
 #include "example_util.h"
 
-static int add(const mproc_args_t *args) {
-  int a, b;
-  MPROC_CHECK(mproc_args_parse(args, "ii", &a, &b));
+MPROC_TARGET(add, "ii", int, a, int, b) {
+
   int result = a + b;
   printf("%d + %d = %d\n", a, b, result);
   return 0;

@@ -44,9 +44,8 @@ static void get_process(const char *info) {
     printf("Parent process ID: %lld\n", (long long)mproc_parent_pid());
 }
 
-static int func(const mproc_args_t *args) {
-  const char *name;
-  MPROC_CHECK(mproc_args_parse(args, "s", &name));
+MPROC_TARGET(func, "s", const char *, name) {
+
   get_process("In func:");
   printf("Hello, %s\n", name);
   example_sleep_ms(300); /* still running while the parent lists its children */

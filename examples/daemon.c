@@ -31,11 +31,9 @@
  */
 #include "example_util.h"
 
-static int func(const mproc_args_t *args) {
-  const char *kind;
-  double seconds;
+MPROC_TARGET(func, "sd", const char *, kind, double, seconds) {
   char now[32];
-  MPROC_CHECK(mproc_args_parse(args, "sd", &kind, &seconds));
+
   printf("Child process start (%s), %s\n", kind, example_clock(now, sizeof now));
   example_sleep_ms((int)(seconds * 1000));
   printf("Child process end (%s), %s\n", kind, example_clock(now, sizeof now));

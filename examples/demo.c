@@ -96,9 +96,8 @@ static int is_prime(uint32_t n) {
 }
 
 /* The pool's task: item i (a record index) gives 1 if record i is prime, else 0. */
-static int is_prime_record(const mproc_args_t *args, mproc_args_t *result) {
-  int64_t i;
-  MPROC_CHECK(mproc_args_parse(args, "l", &i));
+MPROC_TASK(is_prime_record, "l", int64_t, i) {
+
   return mproc_args_add_int(result, is_prime(record((uint32_t)i)));
 }
 

@@ -34,9 +34,8 @@
  */
 #include "example_util.h"
 
-static int parse_record(const mproc_args_t *args) {
-  int n;
-  MPROC_CHECK(mproc_args_parse(args, "i", &n));
+MPROC_TARGET(parse_record, "i", int, n) {
+
   return mproc_fail(3, "record %d: value out of range", n); /* sys.exit(3), with a message */
 }
 

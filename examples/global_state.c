@@ -33,9 +33,8 @@
 
 static int a[1] = {2};
 
-static int func(const mproc_args_t *args) {
-  int i;
-  MPROC_CHECK(mproc_args_parse(args, "i", &i));
+MPROC_TARGET(func, "i", int, i) {
+
   a[i] += 1;
   printf("a[0] in child process: %d\n", a[0]);
   return 0;

@@ -31,9 +31,8 @@
  */
 #include "example_util.h"
 
-static int waiter(const mproc_args_t *args) {
-  mproc_event_t *e;
-  MPROC_CHECK(mproc_args_parse(args, "E", &e));
+MPROC_TARGET(waiter, "E", mproc_event_t *, e) {
+
   return mproc_event_wait(e, MPROC_FOREVER);
 }
 

@@ -29,10 +29,8 @@
  */
 #include "example_util.h"
 
-static int lock_func(const mproc_args_t *args) {
-  mproc_lock_t *l;
-  int number;
-  MPROC_CHECK(mproc_args_parse(args, "Li", &l, &number));
+MPROC_TARGET(lock_func, "Li", mproc_lock_t *, l, int, number) {
+
   MPROC_CHECK(mproc_lock_acquire(l, MPROC_FOREVER));
   printf("Number is: %d", number); /* print "Number is: %d" % number */
   fflush(stdout);

@@ -55,12 +55,11 @@
  */
 #include "example_util.h"
 
-static int process_function(const mproc_args_t *args) {
-  mproc_value_t *m, *n;
-  mproc_lock_t *lock;
-  int count, rc;
+MPROC_TARGET(process_function, "VVLi", mproc_value_t *, m, mproc_value_t *, n, mproc_lock_t *, lock,
+             int, count) {
   int64_t x;
-  MPROC_CHECK(mproc_args_parse(args, "VVLi", &m, &n, &lock, &count));
+  int rc;
+
   for (int i = 0; i < count; i++) { /* m.value += 1: a read, then a write */
     MPROC_CHECK(mproc_value_get_int(m, &x));
     MPROC_CHECK(mproc_value_set_int(m, x + 1));

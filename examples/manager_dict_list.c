@@ -34,10 +34,9 @@
  */
 #include "example_util.h"
 
-static int func(const mproc_args_t *args) {
-  mproc_proxy_t *d, *l;
+MPROC_TARGET(func, "MM", mproc_proxy_t *, d, mproc_proxy_t *, l) {
   size_t n;
-  MPROC_CHECK(mproc_args_parse(args, "MM", &d, &l));
+
   MPROC_CHECK(mproc_dict_setf(d, "si", "1", 2));
   MPROC_CHECK(mproc_dict_setf(d, "is", 2, "str"));
   MPROC_CHECK(mproc_dict_setf(d, "dn", 3.0));

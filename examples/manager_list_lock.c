@@ -31,12 +31,11 @@
  */
 #include "example_util.h"
 
-static int add_one(const mproc_args_t *args) {
-  mproc_proxy_t *lst, *lock;
+MPROC_TARGET(add_one, "MM", mproc_proxy_t *, lst, mproc_proxy_t *, lock) {
   mproc_args_t *v;
   int64_t x;
   size_t n;
-  MPROC_CHECK(mproc_args_parse(args, "MM", &lst, &lock));
+
   MPROC_CHECK(mproc_list_len(lst, &n));
   for (size_t i = 0; i < n; i++) {
     MPROC_CHECK(mproc_mlock_acquire(lock, MPROC_FOREVER)); /* with lock: */

@@ -82,9 +82,8 @@ static int client(const char *role, const char *address) {
   return 0;
 }
 
-static int client_target(const mproc_args_t *args) {
-  const char *role, *address;
-  MPROC_CHECK(mproc_args_parse(args, "ss", &role, &address));
+MPROC_TARGET(client_target, "ss", const char *, role, const char *, address) {
+
   return client(role, address);
 }
 

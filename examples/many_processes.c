@@ -30,9 +30,8 @@
  */
 #include "example_util.h"
 
-static int func(const mproc_args_t *args) {
-  const char *name;
-  MPROC_CHECK(mproc_args_parse(args, "s", &name));
+MPROC_TARGET(func, "s", const char *, name) {
+
   example_sleep_ms(500);
   printf("test process: %s\n", name);
   return 0;

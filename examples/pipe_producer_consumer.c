@@ -50,10 +50,8 @@
  */
 #include "example_util.h"
 
-static int producter_run(const mproc_args_t *args) {
-  mproc_conn_t *conn;
-  int count; /* messages to send; the Python loop is endless */
-  MPROC_CHECK(mproc_args_parse(args, "Pi", &conn, &count));
+/* count: messages to send; the Python loop is endless */
+MPROC_TARGET(producter_run, "Pi", mproc_conn_t *, conn, int, count) {
   printf("%s\n", mproc_current_process_name());
   for (int i = 0; i < count; i++) {
     printf("send...............\n");
@@ -62,9 +60,8 @@ static int producter_run(const mproc_args_t *args) {
   return 0; /* the connection closes with the process */
 }
 
-static int consumer_run(const mproc_args_t *args) {
-  mproc_conn_t *conn;
-  MPROC_CHECK(mproc_args_parse(args, "P", &conn));
+MPROC_TARGET(consumer_run, "P", mproc_conn_t *, conn) {
+
   printf("%s\n", mproc_current_process_name());
   int received = 0;
   for (;; received++) {

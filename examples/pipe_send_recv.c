@@ -28,9 +28,8 @@
  */
 #include "example_util.h"
 
-static int func(const mproc_args_t *args) {
-  mproc_conn_t *p;
-  MPROC_CHECK(mproc_args_parse(args, "P", &p));
+MPROC_TARGET(func, "P", mproc_conn_t *, p) {
+
   MPROC_CHECK(mproc_conn_sendf(p, "isn", 1, "str"));
   return mproc_conn_close(p);
 }

@@ -47,9 +47,7 @@
  */
 #include "example_util.h"
 
-static int sender(const mproc_args_t *args) {
-  mproc_conn_t *pipe;
-  MPROC_CHECK(mproc_args_parse(args, "P", &pipe));
+MPROC_TARGET(sender, "P", mproc_conn_t *, pipe) {
   for (int i = 0; i < 5; i++) {
     MPROC_CHECK(mproc_conn_sendf(pipe, "i", i));
     printf("Sent %d\n", i);
@@ -57,10 +55,9 @@ static int sender(const mproc_args_t *args) {
   return 0;
 }
 
-static int receiver(const mproc_args_t *args) {
-  mproc_conn_t *pipe;
+MPROC_TARGET(receiver, "P", mproc_conn_t *, pipe) {
   int item;
-  MPROC_CHECK(mproc_args_parse(args, "P", &pipe));
+
   while (MPROC_CHECK(mproc_conn_recvf(pipe, MPROC_FOREVER, "i", &item)) != MPROC_GOT_NONE)
     printf("Received %d\n", item);
   return 0;

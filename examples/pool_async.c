@@ -63,9 +63,7 @@
 #define SLEEP_SECONDS 1.0    /* time.sleep(3), capped at one second */
 #define SLEEP_TIMEOUT_MS 333 /* its get(timeout=1), a third of the sleep as in Python */
 
-static int func(const mproc_args_t *args, mproc_args_t *result) {
-  int64_t x;
-  MPROC_CHECK(mproc_args_parse(args, "l", &x));
+MPROC_TASK(func, "l", int64_t, x) {
   return mproc_args_add_int(result, x * x); /* return x * x */
 }
 
@@ -76,10 +74,8 @@ static int os_getpid(const mproc_args_t *args, mproc_args_t *result) {
 }
 
 /* time.sleep(seconds) */
-static int time_sleep(const mproc_args_t *args, mproc_args_t *result) {
-  (void)result; /* returns None */
-  double seconds;
-  MPROC_CHECK(mproc_args_parse(args, "d", &seconds));
+MPROC_TASK(time_sleep, "d", double, seconds) { /* returns None */
+
   example_sleep_ms((int)(seconds * 1000));
   return 0;
 }

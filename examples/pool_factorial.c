@@ -46,9 +46,8 @@
 #include <math.h>
 
 /* The number of decimal digits of n!: floor(log10 n!) + 1. */
-static int factorial(const mproc_args_t *args, mproc_args_t *result) {
-  int64_t n;
-  MPROC_CHECK(mproc_args_parse(args, "l", &n));
+MPROC_TASK(factorial, "l", int64_t, n) {
+
   double log10_fact = 0.0;
   for (int64_t k = 2; k <= n; k++)
     log10_fact += log10((double)k);

@@ -49,10 +49,8 @@
  */
 #include "example_util.h"
 
-static int long_time_task(const mproc_args_t *args, mproc_args_t *result) {
-  (void)result; /* returns None */
-  int name;
-  MPROC_CHECK(mproc_args_parse(args, "i", &name));
+MPROC_TASK(long_time_task, "i", int, name) { /* returns None */
+
   printf("run task %d, %lld\n", name, (long long)mproc_current_pid());
   fflush(stdout);
   double start = example_now();

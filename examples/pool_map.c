@@ -33,10 +33,8 @@
  */
 #include "example_util.h"
 
-static int worker(const mproc_args_t *args, mproc_args_t *result) {
-  (void)result; /* adds no value: the item's result is None */
-  int num;
-  MPROC_CHECK(mproc_args_parse(args, "i", &num));
+MPROC_TASK(worker, "i", int, num) { /* adds no value: the item's result is None */
+
   printf("Worker %d\n", num);
   fflush(stdout); /* the worker's stdout may be a pipe: send the line now */
   return 0;

@@ -23,9 +23,8 @@
  */
 #include "example_util.h"
 
-static int work(const mproc_args_t *args, mproc_args_t *result) {
-  int x;
-  MPROC_CHECK(mproc_args_parse(args, "i", &x));
+MPROC_TASK(work, "i", int, x) {
+
   printf("task %d in worker %lld\n", x, (long long)mproc_current_pid());
   fflush(stdout);
   return mproc_args_add_int(result, mproc_current_pid());

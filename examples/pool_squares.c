@@ -30,9 +30,8 @@
  */
 #include "example_util.h"
 
-static int square(const mproc_args_t *args, mproc_args_t *result) {
-  int64_t x;
-  MPROC_CHECK(mproc_args_parse(args, "l", &x));
+MPROC_TASK(square, "l", int64_t, x) {
+
   return mproc_args_add_int(result, x * x); /* return x * x */
 }
 

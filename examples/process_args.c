@@ -20,9 +20,8 @@
  */
 #include "example_util.h"
 
-static int process_function(const mproc_args_t *args) {
-  const char *name;
-  MPROC_CHECK(mproc_args_parse(args, "s", &name));
+MPROC_TARGET(process_function, "s", const char *, name) {
+
   printf("Hello from %s!\n", name);
   return 0;
 }

@@ -40,19 +40,15 @@
  */
 #include "example_util.h"
 
-static int producer(const mproc_args_t *args) {
-  mproc_queue_t *q;
-  int n;
-  MPROC_CHECK(mproc_args_parse(args, "Qi", &q, &n));
+MPROC_TARGET(producer, "Qi", mproc_queue_t *, q, int, n) {
   for (int i = 0; i < 3; i++)
     MPROC_CHECK(mproc_queue_putf(q, MPROC_FOREVER, "i", n * 10 + i));
   return 0;
 }
 
-static int consumer(const mproc_args_t *args) {
-  mproc_queue_t *q;
+MPROC_TARGET(consumer, "Q", mproc_queue_t *, q) {
   int item;
-  MPROC_CHECK(mproc_args_parse(args, "Q", &q));
+
   while (MPROC_CHECK(mproc_queue_getf(q, MPROC_FOREVER, "i", &item)) != MPROC_GOT_NONE)
     printf("consumed %d\n", item);
   return 0;

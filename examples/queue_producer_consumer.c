@@ -34,9 +34,7 @@
  */
 #include "example_util.h"
 
-static int producer(const mproc_args_t *args) {
-  mproc_queue_t *queue;
-  MPROC_CHECK(mproc_args_parse(args, "Q", &queue));
+MPROC_TARGET(producer, "Q", mproc_queue_t *, queue) {
   for (int i = 0; i < 5; i++) {
     MPROC_CHECK(mproc_queue_putf(queue, MPROC_FOREVER, "i", i));
     printf("Produced %d\n", i);
@@ -44,10 +42,9 @@ static int producer(const mproc_args_t *args) {
   return 0;
 }
 
-static int consumer(const mproc_args_t *args) {
-  mproc_queue_t *queue;
+MPROC_TARGET(consumer, "Q", mproc_queue_t *, queue) {
   int item;
-  MPROC_CHECK(mproc_args_parse(args, "Q", &queue));
+
   while (MPROC_CHECK(mproc_queue_getf(queue, MPROC_FOREVER, "i", &item)) != MPROC_GOT_NONE)
     printf("Consumed %d\n", item);
   return 0;

@@ -24,9 +24,8 @@
  */
 #include "example_util.h"
 
-static int func(const mproc_args_t *args) {
-  mproc_queue_t *q;
-  MPROC_CHECK(mproc_args_parse(args, "Q", &q));
+MPROC_TARGET(func, "Q", mproc_queue_t *, q) {
+
   return MPROC_CHECK(mproc_queue_putf(q, MPROC_FOREVER, "isn", 1, "str"));
 }
 

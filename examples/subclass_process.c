@@ -50,12 +50,12 @@ static void worker(const char *name) {
   printf("%s worker finished in %.1f seconds\n", name, worker_time / 10.0);
 }
 
+typedef void (*worker_fn)(const char *);
+
 /* MyProcess.run(self): self.func(self.name) */
-static int my_process_run(const mproc_args_t *self) {
-  const char *name;
-  void (*func)(const char *);
-  MPROC_CHECK(mproc_args_parse(self, "sF", &name, &func));
+MPROC_TARGET(my_process_run, "sF", const char *, name, worker_fn, func) {
   func(name);
+
   return 0;
 }
 

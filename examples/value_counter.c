@@ -37,9 +37,8 @@
  */
 #include "example_util.h"
 
-static int increment(const mproc_args_t *args) {
-  mproc_value_t *counter;
-  MPROC_CHECK(mproc_args_parse(args, "V", &counter));
+MPROC_TARGET(increment, "V", mproc_value_t *, counter) {
+
   for (int i = 0; i < 5; i++)
     MPROC_CHECK(mproc_value_add_int(counter, 1, NULL)); /* with counter.get_lock(): += 1 */
   return 0;

@@ -179,6 +179,29 @@ TEST(process_startf, 60, ALL) {
   ASSERT_EQ(count, 0); /* the failed calls left no child behind */
 }
 
+/* def typed_target(lock, x, s): with lock: return x + len(s) */
+MPROC_TARGET(typed_target, "Lis", mproc_lock_t *, lock, int, x, const char *, s) {
+  C_OK(mproc_lock_acquire(lock, 30000));
+  C_OK(mproc_lock_release(lock));
+  return x + (int)strlen(s);
+}
+
+TEST(target_macro_reads_named_parameters, 60, ALL) {
+  mproc_lock_t *l;
+  mproc_process_t *p;
+  ASSERT_OK(mproc_lock_new(&l));
+  ASSERT_OK(mproc_process_startf(&p, typed_target, "Lis", l, 4, "abc"));
+  ASSERT_EQ(t_join_code(p), 7);
+  mproc_process_free(p);
+  /* a list that does not match the format: the child ends with 1 and says why */
+  ASSERT_OK(mproc_process_startf(&p, typed_target, "iis", 1, 4, "abc"));
+  ASSERT_EQ(t_join_code(p), 1);
+  ASSERT_TRUE(mproc_process_error(p) != NULL);
+  ASSERT_TRUE(strstr(mproc_process_error(p), "format 'L' wants a lock, the list holds an int"));
+  mproc_process_free(p);
+  mproc_lock_free(l);
+}
+
 TEST(func_argument_in_child, 60, ALL) {
   mproc_args_t *a;
   ASSERT_OK(mproc_args_build(&a, "FiF", MPROC_FN(triple), 7, MPROC_FN(greet)));
