@@ -26,7 +26,6 @@
 #include "example_util.h"
 
 MPROC_TARGET(add, "ii", int, a, int, b) {
-
   int result = a + b;
   printf("%d + %d = %d\n", a, b, result);
   return 0;

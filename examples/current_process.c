@@ -45,7 +45,6 @@ static void get_process(const char *info) {
 }
 
 MPROC_TARGET(func, "s", const char *, name) {
-
   get_process("In func:");
   printf("Hello, %s\n", name);
   example_sleep_ms(300); /* still running while the parent lists its children */

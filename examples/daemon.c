@@ -33,7 +33,6 @@
 
 MPROC_TARGET(func, "sd", const char *, kind, double, seconds) {
   char now[32];
-
   printf("Child process start (%s), %s\n", kind, example_clock(now, sizeof now));
   example_sleep_ms((int)(seconds * 1000));
   printf("Child process end (%s), %s\n", kind, example_clock(now, sizeof now));

@@ -97,7 +97,6 @@ static int is_prime(uint32_t n) {
 
 /* The pool's task: item i (a record index) gives 1 if record i is prime, else 0. */
 MPROC_TASK(is_prime_record, "l", int64_t, i) {
-
   return mproc_args_add_int(result, is_prime(record((uint32_t)i)));
 }
 

@@ -35,7 +35,6 @@
 #include "example_util.h"
 
 MPROC_TARGET(parse_record, "i", int, n) {
-
   return mproc_fail(3, "record %d: value out of range", n); /* sys.exit(3), with a message */
 }
 

@@ -34,7 +34,6 @@
 static int a[1] = {2};
 
 MPROC_TARGET(func, "i", int, i) {
-
   a[i] += 1;
   printf("a[0] in child process: %d\n", a[0]);
   return 0;

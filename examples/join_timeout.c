@@ -32,7 +32,6 @@
 #include "example_util.h"
 
 MPROC_TARGET(waiter, "E", mproc_event_t *, e) {
-
   return mproc_event_wait(e, MPROC_FOREVER);
 }
 

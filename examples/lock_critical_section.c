@@ -41,7 +41,6 @@
 
 MPROC_TARGET(f, "Li", mproc_lock_t *, lock, int, i) {
   int rc;
-
   MPROC_WITH_LOCK(lock, rc) { /* with lock: */
     printf("%d:%lld is running\n", i, (long long)mproc_current_pid());
     example_sleep_ms(100 * example_randint(1, 3));

@@ -30,7 +30,6 @@
 #include "example_util.h"
 
 MPROC_TARGET(lock_func, "Li", mproc_lock_t *, l, int, number) {
-
   MPROC_CHECK(mproc_lock_acquire(l, MPROC_FOREVER));
   printf("Number is: %d", number); /* print "Number is: %d" % number */
   fflush(stdout);

@@ -59,7 +59,6 @@ MPROC_TARGET(process_function, "VVLi", mproc_value_t *, m, mproc_value_t *, n, m
              int, count) {
   int64_t x;
   int rc;
-
   for (int i = 0; i < count; i++) { /* m.value += 1: a read, then a write */
     MPROC_CHECK(mproc_value_get_int(m, &x));
     MPROC_CHECK(mproc_value_set_int(m, x + 1));

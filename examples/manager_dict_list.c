@@ -36,7 +36,6 @@
 
 MPROC_TARGET(func, "MM", mproc_proxy_t *, d, mproc_proxy_t *, l) {
   size_t n;
-
   MPROC_CHECK(mproc_dict_setf(d, "si", "1", 2));
   MPROC_CHECK(mproc_dict_setf(d, "is", 2, "str"));
   MPROC_CHECK(mproc_dict_setf(d, "dn", 3.0));

@@ -35,7 +35,6 @@ MPROC_TARGET(add_one, "MM", mproc_proxy_t *, lst, mproc_proxy_t *, lock) {
   mproc_args_t *v;
   int64_t x;
   size_t n;
-
   MPROC_CHECK(mproc_list_len(lst, &n));
   for (size_t i = 0; i < n; i++) {
     MPROC_CHECK(mproc_mlock_acquire(lock, MPROC_FOREVER)); /* with lock: */

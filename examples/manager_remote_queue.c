@@ -83,7 +83,6 @@ static int client(const char *role, const char *address) {
 }
 
 MPROC_TARGET(client_target, "ss", const char *, role, const char *, address) {
-
   return client(role, address);
 }
 

@@ -31,7 +31,6 @@
 #include "example_util.h"
 
 MPROC_TARGET(func, "s", const char *, name) {
-
   example_sleep_ms(500);
   printf("test process: %s\n", name);
   return 0;

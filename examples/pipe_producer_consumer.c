@@ -61,7 +61,6 @@ MPROC_TARGET(producter_run, "Pi", mproc_conn_t *, conn, int, count) {
 }
 
 MPROC_TARGET(consumer_run, "P", mproc_conn_t *, conn) {
-
   printf("%s\n", mproc_current_process_name());
   int received = 0;
   for (;; received++) {

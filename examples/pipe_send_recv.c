@@ -29,7 +29,6 @@
 #include "example_util.h"
 
 MPROC_TARGET(func, "P", mproc_conn_t *, p) {
-
   MPROC_CHECK(mproc_conn_sendf(p, "isn", 1, "str"));
   return mproc_conn_close(p);
 }

@@ -57,7 +57,6 @@ MPROC_TARGET(sender, "P", mproc_conn_t *, pipe) {
 
 MPROC_TARGET(receiver, "P", mproc_conn_t *, pipe) {
   int item;
-
   while (MPROC_CHECK(mproc_conn_recvf(pipe, MPROC_FOREVER, "i", &item)) != MPROC_GOT_NONE)
     printf("Received %d\n", item);
   return 0;

@@ -75,7 +75,6 @@ static int os_getpid(const mproc_args_t *args, mproc_args_t *result) {
 
 /* time.sleep(seconds) */
 MPROC_TASK(time_sleep, "d", double, seconds) { /* returns None */
-
   example_sleep_ms((int)(seconds * 1000));
   return 0;
 }

@@ -47,7 +47,6 @@
 
 /* The number of decimal digits of n!: floor(log10 n!) + 1. */
 MPROC_TASK(factorial, "l", int64_t, n) {
-
   double log10_fact = 0.0;
   for (int64_t k = 2; k <= n; k++)
     log10_fact += log10((double)k);

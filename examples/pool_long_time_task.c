@@ -50,7 +50,6 @@
 #include "example_util.h"
 
 MPROC_TASK(long_time_task, "i", int, name) { /* returns None */
-
   printf("run task %d, %lld\n", name, (long long)mproc_current_pid());
   fflush(stdout);
   double start = example_now();

@@ -34,7 +34,6 @@
 #include "example_util.h"
 
 MPROC_TASK(worker, "i", int, num) { /* adds no value: the item's result is None */
-
   printf("Worker %d\n", num);
   fflush(stdout); /* the worker's stdout may be a pipe: send the line now */
   return 0;

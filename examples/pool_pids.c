@@ -24,7 +24,6 @@
 #include "example_util.h"
 
 MPROC_TASK(work, "i", int, x) {
-
   printf("task %d in worker %lld\n", x, (long long)mproc_current_pid());
   fflush(stdout);
   return mproc_args_add_int(result, mproc_current_pid());

@@ -31,7 +31,6 @@
 #include "example_util.h"
 
 MPROC_TASK(square, "l", int64_t, x) {
-
   return mproc_args_add_int(result, x * x); /* return x * x */
 }
 

@@ -21,7 +21,6 @@
 #include "example_util.h"
 
 MPROC_TARGET(process_function, "s", const char *, name) {
-
   printf("Hello from %s!\n", name);
   return 0;
 }

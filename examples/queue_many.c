@@ -48,7 +48,6 @@ MPROC_TARGET(producer, "Qi", mproc_queue_t *, q, int, n) {
 
 MPROC_TARGET(consumer, "Q", mproc_queue_t *, q) {
   int item;
-
   while (MPROC_CHECK(mproc_queue_getf(q, MPROC_FOREVER, "i", &item)) != MPROC_GOT_NONE)
     printf("consumed %d\n", item);
   return 0;

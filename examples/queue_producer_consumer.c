@@ -44,7 +44,6 @@ MPROC_TARGET(producer, "Q", mproc_queue_t *, queue) {
 
 MPROC_TARGET(consumer, "Q", mproc_queue_t *, queue) {
   int item;
-
   while (MPROC_CHECK(mproc_queue_getf(queue, MPROC_FOREVER, "i", &item)) != MPROC_GOT_NONE)
     printf("Consumed %d\n", item);
   return 0;

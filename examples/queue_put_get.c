@@ -25,7 +25,6 @@
 #include "example_util.h"
 
 MPROC_TARGET(func, "Q", mproc_queue_t *, q) {
-
   return MPROC_CHECK(mproc_queue_putf(q, MPROC_FOREVER, "isn", 1, "str"));
 }
 

@@ -41,7 +41,6 @@
 #include "example_util.h"
 
 MPROC_TARGET(f, "Li", mproc_lock_t *, lock, int, i) {
-
   MPROC_CHECK(mproc_lock_acquire(lock, MPROC_FOREVER)); /* try: lock.acquire() */
   MPROC_CHECK(mproc_lock_acquire(lock, MPROC_FOREVER)); /* held already: no wait */
   printf("%d:%lld is running\n", i, (long long)mproc_current_pid());

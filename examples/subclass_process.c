@@ -55,7 +55,6 @@ typedef void (*worker_fn)(const char *);
 /* MyProcess.run(self): self.func(self.name) */
 MPROC_TARGET(my_process_run, "sF", const char *, name, worker_fn, func) {
   func(name);
-
   return 0;
 }
 

@@ -39,7 +39,6 @@
 #include "example_util.h"
 
 MPROC_TARGET(func, "VA", mproc_value_t *, n, mproc_array_t *, a) {
-
   MPROC_CHECK(mproc_value_set_double(n, 3.1415926));
   for (size_t i = 0; i < mproc_array_length(a); i++)
     MPROC_CHECK(mproc_array_set_int(a, i, -(int64_t)i));

@@ -38,7 +38,6 @@
 #include "example_util.h"
 
 MPROC_TARGET(increment, "V", mproc_value_t *, counter) {
-
   for (int i = 0; i < 5; i++)
     MPROC_CHECK(mproc_value_add_int(counter, 1, NULL)); /* with counter.get_lock(): += 1 */
   return 0;
