@@ -175,6 +175,18 @@ static inline long example_arg_long(int argc, char **argv, const char *flag, lon
   return def;
 }
 
+/* The k-th positional argument (argparse's positionals; k from 0), or NULL. Every --option
+ * is taken to have a value (--method spawn), which is skipped with it. */
+static inline const char *example_positional(int argc, char **argv, int k) {
+  for (int i = 1; i < argc; i++) {
+    if (strncmp(argv[i], "--", 2) == 0)
+      i++;
+    else if (k-- == 0)
+      return argv[i];
+  }
+  return NULL;
+}
+
 /* Prints "what: <message> (MPROC_E...)" to stderr and returns 1, for `return example_die(...)`
  * from main. */
 static inline int example_die(const char *what, int rc) {

@@ -104,15 +104,8 @@ static int all_three(void) {
 
 int main(int argc, char **argv) {
   example_init(argc, argv);
-  const char *role = NULL, *address = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--method") == 0)
-      i++;
-    else if (role == NULL)
-      role = argv[i];
-    else
-      address = argv[i];
-  }
+  const char *role = example_positional(argc, argv, 0);
+  const char *address = example_positional(argc, argv, 1);
   if (role == NULL)
     return all_three();
   if (strcmp(role, "server") == 0) {
