@@ -109,7 +109,7 @@ int main(int argc, char **argv) {
                    MAX_RECORDS), 2;
   printf("counting primes among %ld records: serially, then with a pool of %ld processes (%s)\n",
          nrec, nproc, mproc_start_method_name(mproc_get_start_method()));
-  fflush(stdout); /* before the workers start: a fork child must not inherit pending output */
+  fflush(stdout); /* flush=True */
 
   double t0 = example_now();
   unsigned char *serial = malloc((size_t)nrec); /* serial = [is_prime_record(i) for ...] */
