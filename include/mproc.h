@@ -1303,13 +1303,16 @@ typedef int (*mproc_task_fn)(const mproc_args_t *args, mproc_args_t *result);
  *       return mproc_args_add_int(result, x * x);
  *     }
  *
- * A list that does not match the format ends the worker as MPROC_CHECK does. */
+ * An item that does not match the format fails that task (Python's TypeError), with the
+ * message naming the position and both types; the worker goes on. */
 #define MPROC_TASK(name, fmt, ...)                                                            \
   static int name##_body_(mproc_args_t *result MPROC__MAYBE_UNUSED,                          \
                           MPROC__PAIRS(MPROC__P, __VA_ARGS__));                              \
   static int name(const mproc_args_t *mproc_args_, mproc_args_t *mproc_result_) {            \
     MPROC__PAIRS(MPROC__D, __VA_ARGS__)                                                      \
-    MPROC_CHECK(mproc_args_parse(mproc_args_, fmt, MPROC__PAIRS(MPROC__A, __VA_ARGS__)));    \
+    int mproc_rc_ = mproc_args_parse(mproc_args_, fmt, MPROC__PAIRS(MPROC__A, __VA_ARGS__)); \
+    if (mproc_rc_ != 0)                                                                      \
+      return mproc_fail(mproc_rc_, "%s", mproc_last_error_message());                        \
     return name##_body_(mproc_result_, MPROC__PAIRS(MPROC__N, __VA_ARGS__));                 \
   }                                                                                          \
   static int name##_body_(mproc_args_t *result MPROC__MAYBE_UNUSED,                          \
