@@ -25,23 +25,17 @@
  */
 #include "example_util.h"
 
-static int add(const mproc_args_t *args) {
-  int a, b;
-  MPROC_CHECK(mproc_args_parse(args, "ii", &a, &b));
+MPROC_TARGET(add, "ii", int, a, int, b) {
   int result = a + b;
   printf("%d + %d = %d\n", a, b, result);
-  fflush(stdout);
   return 0;
 }
 
 int main(int argc, char **argv) {
   example_init(argc, argv);
   mproc_process_t *p1, *p2;
-  MPROC_CHECK(mproc_process_newf(&p1, add, "ii", 1, 2));
-  MPROC_CHECK(mproc_process_newf(&p2, add, "ii", 3, 4));
-  MPROC_CHECK(mproc_process_start(p1));
-  MPROC_CHECK(mproc_process_start(p2));
+  MPROC_CHECK(mproc_process_startf(&p1, add, "ii", 1, 2));
+  MPROC_CHECK(mproc_process_startf(&p2, add, "ii", 3, 4));
   example_join(p1);
   example_join(p2);
-  return 0;
 }

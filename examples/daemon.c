@@ -31,16 +31,11 @@
  */
 #include "example_util.h"
 
-static int func(const mproc_args_t *args) {
-  const char *kind;
-  double seconds;
+MPROC_TARGET(func, "sd", const char *, kind, double, seconds) {
   char now[32];
-  MPROC_CHECK(mproc_args_parse(args, "sd", &kind, &seconds));
   printf("Child process start (%s), %s\n", kind, example_clock(now, sizeof now));
-  fflush(stdout);
   example_sleep_ms((int)(seconds * 1000));
   printf("Child process end (%s), %s\n", kind, example_clock(now, sizeof now));
-  fflush(stdout);
   return 0;
 }
 
@@ -48,20 +43,17 @@ int main(int argc, char **argv) {
   example_init(argc, argv);
   char now[32];
   printf("Parent process start, %s\n", example_clock(now, sizeof now));
-  fflush(stdout);
   mproc_process_t *d, *w;
   MPROC_CHECK(mproc_process_newf(&d, func, "sd", "daemon", 1.0));
   MPROC_CHECK(mproc_process_set_daemon(d, 1)); /* before start, as in Python */
   MPROC_CHECK(mproc_process_start(d));
-  MPROC_CHECK(mproc_process_newf(&w, func, "sd", "non-daemon", 0.4));
-  MPROC_CHECK(mproc_process_start(w));
+  MPROC_CHECK(mproc_process_startf(&w, func, "sd", "non-daemon", 0.4));
   if (example_has_flag(argc, argv, "--join"))
     MPROC_CHECK(mproc_process_join(d, MPROC_FOREVER));
   example_sleep_ms(200);
   printf("Parent process end, %s\n", example_clock(now, sizeof now));
-  fflush(stdout);
+  fflush(stdout); /* out before the exit waits for w, whose lines come after */
   /* No join, no close: returning from main joins w and kills d, like Python's exit. The
    * handles are left to the library on purpose; mproc_process_free() would do the same, as it
    * never kills a running child. */
-  return 0;
 }

@@ -96,9 +96,7 @@ static int is_prime(uint32_t n) {
 }
 
 /* The pool's task: item i (a record index) gives 1 if record i is prime, else 0. */
-static int is_prime_record(const mproc_args_t *args, mproc_args_t *result) {
-  int64_t i;
-  MPROC_CHECK(mproc_args_parse(args, "l", &i));
+MPROC_TASK(is_prime_record, "l", int64_t, i) {
   return mproc_args_add_int(result, is_prime(record((uint32_t)i)));
 }
 
@@ -111,7 +109,7 @@ int main(int argc, char **argv) {
                    MAX_RECORDS), 2;
   printf("counting primes among %ld records: serially, then with a pool of %ld processes (%s)\n",
          nrec, nproc, mproc_start_method_name(mproc_get_start_method()));
-  fflush(stdout); /* before the workers start: a fork child must not inherit pending output */
+  fflush(stdout); /* flush=True */
 
   double t0 = example_now();
   unsigned char *serial = malloc((size_t)nrec); /* serial = [is_prime_record(i) for ...] */
@@ -149,5 +147,4 @@ int main(int argc, char **argv) {
          parallel_time, nproc);
   printf("speed-up: %.2fx on %d usable CPUs\n", serial_time / parallel_time,
          mproc_cpu_count_usable());
-  return 0;
 }

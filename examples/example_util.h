@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small helpers shared by the examples: sleeping, clocks, random numbers, the optional
- * `--method fork|spawn|forkserver` argument, range() lists and error reports. Nothing here is
+ * `--method fork|spawn|forkserver` argument, joining with a check, a progress bar and the
+ * error report of the one example that handles every error by hand. Nothing here is
  * part of mproc; it keeps the example programs close to the Python they mirror. Include it
  * before any other header.
  */
@@ -152,6 +153,12 @@ static inline void example_join(mproc_process_t *p) {
   mproc_process_free(p);
 }
 
+/* for p in procs: p.join(), each with example_join's check. Closes them. */
+static inline void example_join_all(mproc_process_t **procs, int n) {
+  for (int i = 0; i < n; i++)
+    example_join(procs[i]);
+}
+
 /* 1 if flag (e.g. "--join") is among the arguments. */
 static inline int example_has_flag(int argc, char **argv, const char *flag) {
   for (int i = 1; i < argc; i++)
@@ -168,148 +175,23 @@ static inline long example_arg_long(int argc, char **argv, const char *flag, lon
   return def;
 }
 
+/* The k-th positional argument (argparse's positionals; k from 0), or NULL. Every --option
+ * is taken to have a value (--method spawn), which is skipped with it. */
+static inline const char *example_positional(int argc, char **argv, int k) {
+  for (int i = 1; i < argc; i++) {
+    if (strncmp(argv[i], "--", 2) == 0)
+      i++;
+    else if (k-- == 0)
+      return argv[i];
+  }
+  return NULL;
+}
+
 /* Prints "what: <message> (MPROC_E...)" to stderr and returns 1, for `return example_die(...)`
  * from main. */
 static inline int example_die(const char *what, int rc) {
   fprintf(stderr, "%s: %s (%s)\n", what, mproc_strerror(rc), mproc_errname(rc));
   return 1;
-}
-
-/* print(list) for a list of typed values, in Python's notation. */
-static inline void example_print_list(const mproc_args_t *list) {
-  printf("[");
-  for (size_t i = 0; i < mproc_args_count(list); i++) {
-    if (i > 0)
-      printf(", ");
-    int64_t n;
-    double d;
-    const char *s;
-    const void *b;
-    size_t size;
-    switch (mproc_args_type(list, i)) {
-    case MPROC_ARG_INT:
-      mproc_args_get_int(list, i, &n);
-      printf("%lld", (long long)n);
-      break;
-    case MPROC_ARG_DOUBLE:
-      mproc_args_get_double(list, i, &d);
-      printf("%g", d);
-      break;
-    case MPROC_ARG_STR:
-      mproc_args_get_str(list, i, &s);
-      printf("'%s'", s);
-      break;
-    case MPROC_ARG_BYTES:
-      mproc_args_get_bytes(list, i, &b, &size);
-      printf("<%zu bytes>", size);
-      break;
-    case MPROC_ARG_NONE:
-      printf("None");
-      break;
-    default:
-      printf("?");
-    }
-  }
-  printf("]\n");
-  fflush(stdout);
-}
-
-/* list(range(start, stop)): the items of a Pool's map, one int each. Returns 0 or a code
- * (then *out is NULL). Release the list with mproc_args_free. */
-static inline int example_range(mproc_args_t **out, int64_t start, int64_t stop) {
-  *out = NULL;
-  mproc_args_t *list;
-  int rc = mproc_args_new(&list);
-  if (rc != 0)
-    return rc;
-  for (int64_t i = start; rc == 0 && i < stop; i++)
-    rc = mproc_args_add_int(list, i);
-  if (rc != 0) {
-    mproc_args_free(list);
-    return rc;
-  }
-  *out = list;
-  return 0;
-}
-
-/* The failure of one Pool result, for `return example_result_die(...)` from main: rc (from
- * mproc_result_get and the like) and, when an item failed, that item's message (mproc_fail in
- * the task, or what the pool saw: a worker that died, a time limit). Returns 1. */
-static inline int example_result_die(const char *what, mproc_result_t *res, int rc) {
-  const char *msg = NULL;
-  for (size_t i = 0; res != NULL && msg == NULL; i++) {
-    int status = mproc_result_status(res, i);
-    if (status == MPROC_ERANGE || status == MPROC_EINVAL)
-      break; /* past the last item */
-    if (status != 0)
-      msg = mproc_result_error(res, i);
-  }
-  fprintf(stderr, "%s: %s (%s)%s%s\n", what, mproc_strerror(rc), mproc_errname(rc),
-          msg ? ": " : "", msg ? msg : "");
-  return 1;
-}
-
-/* Starts n processes running target, the i-th with the arguments (lock, i) — e.g.
- * Process(target=f, args=(lock, num)).start() for num in range(n). Returns 0, or 1 after
- * printing why (for `return` from main). */
-static inline int example_start_lock_int(mproc_process_t **procs, int n,
-                                         int (*target)(const mproc_args_t *), mproc_lock_t *lock) {
-  for (int i = 0; i < n; i++) {
-    mproc_args_t *args;
-    int rc = mproc_args_new(&args);
-    if (rc == 0)
-      rc = mproc_args_add_lock(args, lock);
-    if (rc == 0)
-      rc = mproc_args_add_int(args, i);
-    if (rc == 0)
-      rc = mproc_process_new(&procs[i], target, args);
-    mproc_args_free(args);
-    if (rc != 0)
-      return example_die("creating a process", rc);
-    rc = mproc_process_start(procs[i]);
-    if (rc != 0)
-      return example_die("mproc_process_start", rc);
-  }
-  return 0;
-}
-
-/* Starts n processes running target, all with the same arguments. Returns 0, or 1 after
- * printing why (for `return` from main). The caller keeps args. */
-static inline int example_start_same(mproc_process_t **procs, int n,
-                                     int (*target)(const mproc_args_t *),
-                                     const mproc_args_t *args) {
-  for (int i = 0; i < n; i++) {
-    int rc = mproc_process_new(&procs[i], target, args);
-    if (rc != 0)
-      return example_die("creating a process", rc);
-    rc = mproc_process_start(procs[i]);
-    if (rc != 0)
-      return example_die("mproc_process_start", rc);
-  }
-  return 0;
-}
-
-/* Joins and closes procs[0..n), printing to stderr each one that exited with a non-zero code.
- * Returns 0 if all exited with 0, 1 if some did not, -1 after printing why a join failed. */
-static inline int example_join_all(mproc_process_t **procs, int n) {
-  int failed = 0;
-  for (int i = 0; i < n; i++) {
-    int code = -1;
-    int rc = mproc_process_join(procs[i], MPROC_FOREVER);
-    if (rc == 0)
-      rc = mproc_process_exitcode(procs[i], &code);
-    if (rc != 0) {
-      example_die("joining a process", rc);
-      return -1;
-    }
-    if (code != 0) {
-      fprintf(stderr, "process %d exited with %d: %s\n", i, code,
-              mproc_process_error(procs[i]) ? mproc_process_error(procs[i]) : "(no message)");
-      failed = 1;
-    }
-    mproc_process_free(procs[i]);
-  }
-  return failed;
 }
 
 /* A progress bar as tqdm draws one, for mproc_task_options.progress: one line on stderr,

@@ -34,9 +34,7 @@
  */
 #include "example_util.h"
 
-static int parse_record(const mproc_args_t *args) {
-  int n;
-  MPROC_CHECK(mproc_args_parse(args, "i", &n));
+MPROC_TARGET(parse_record, "i", int, n) {
   return mproc_fail(3, "record %d: value out of range", n); /* sys.exit(3), with a message */
 }
 
@@ -54,7 +52,6 @@ static int report(mproc_process_t *p) {
   const char *msg = mproc_process_error(p);
   printf("%s: exitcode = %d%s%s\n", mproc_process_name(p), code, msg ? ", error: " : "",
          msg ? msg : "");
-  fflush(stdout);
   mproc_process_free(p);
   return code;
 }
@@ -62,12 +59,9 @@ static int report(mproc_process_t *p) {
 int main(int argc, char **argv) {
   example_init(argc, argv);
   mproc_process_t *p, *q;
-  MPROC_CHECK(mproc_process_newf(&p, parse_record, "i", 42));
-  MPROC_CHECK(mproc_process_start(p));
+  MPROC_CHECK(mproc_process_startf(&p, parse_record, "i", 42));
   int code_p = report(p);
-
-  MPROC_CHECK(mproc_process_new(&q, sleeper, NULL));
-  MPROC_CHECK(mproc_process_start(q));
+  MPROC_CHECK(mproc_process_startf(&q, sleeper, ""));
   MPROC_CHECK(mproc_process_terminate(q));
   int code_q = report(q);
   return code_p == 3 && code_q == -15 ? 0 : 1;

@@ -33,20 +33,16 @@
 
 static int a[1] = {2};
 
-static int func(const mproc_args_t *args) {
-  int i;
-  MPROC_CHECK(mproc_args_parse(args, "i", &i));
+MPROC_TARGET(func, "i", int, i) {
   a[i] += 1;
   printf("a[0] in child process: %d\n", a[0]);
-  fflush(stdout);
   return 0;
 }
 
 int main(int argc, char **argv) {
   example_init(argc, argv);
   mproc_process_t *p;
-  MPROC_CHECK(mproc_process_newf(&p, func, "i", 0));
-  MPROC_CHECK(mproc_process_start(p));
+  MPROC_CHECK(mproc_process_startf(&p, func, "i", 0));
   example_join(p);
   printf("a[0] in parent process: %d\n", a[0]);
   return a[0] == 2 ? 0 : 1;

@@ -25,26 +25,22 @@
  */
 #include "example_util.h"
 
-/* Something that fails ("raise ValueError(...)"): returns -1 and fills err. */
-static int risky_operation(char *err, size_t size) {
-  snprintf(err, size, "An error occurred!");
-  return -1;
+/* Something that fails ("raise ValueError(...)"): returns the error's message. */
+static const char *risky_operation(void) {
+  return "An error occurred!";
 }
 
 static int process_function(const mproc_args_t *args) {
-  char err[128];
   (void)args;
-  if (risky_operation(err, sizeof err) != 0) /* try: ... except Exception as e: */
-    printf("Exception in process: %s\n", err);
-  fflush(stdout);
+  const char *e = risky_operation(); /* try: ... except Exception as e: */
+  if (e != NULL)
+    printf("Exception in process: %s\n", e);
   return 0;
 }
 
 int main(int argc, char **argv) {
   example_init(argc, argv);
   mproc_process_t *process;
-  MPROC_CHECK(mproc_process_new(&process, process_function, NULL));
-  MPROC_CHECK(mproc_process_start(process));
+  MPROC_CHECK(mproc_process_startf(&process, process_function, ""));
   example_join(process);
-  return 0;
 }

@@ -13,6 +13,13 @@
  *         process.start()
  *         process.join()
  *
+ * This is the one example with full error handling: every call's code is tested and reported
+ * by hand (example_die prints the call, mproc_strerror and mproc_errname), and main returns
+ * 1 instead of exiting — what a program that embeds mproc and must survive its errors does.
+ * The other examples write the same checks as MPROC_CHECK(call), which reports the call, file,
+ * line and message and exits, as an uncaught exception ends a Python program; with it the
+ * body of main here would be two lines (process_args.c has that shape).
+ *
  * Usage: hello_process [--method fork|spawn|forkserver]
  */
 #include "example_util.h"
@@ -20,7 +27,6 @@
 static int process_function(const mproc_args_t *args) {
   (void)args;
   printf("Hello from a process!\n");
-  fflush(stdout);
   return 0;
 }
 

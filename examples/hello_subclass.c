@@ -31,7 +31,6 @@ typedef struct my_process {
 static int my_process_run(const mproc_args_t *args) {
   my_process *self = mproc_args_self(args, NULL);
   printf("%s\n", self->greeting);
-  fflush(stdout);
   return 0;
 }
 
@@ -43,5 +42,4 @@ int main(int argc, char **argv) {
   MPROC_CHECK(mproc_process_bind(process, &state, sizeof state));
   MPROC_CHECK(mproc_process_start(process));
   example_join(process);
-  return 0;
 }

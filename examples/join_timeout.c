@@ -31,9 +31,7 @@
  */
 #include "example_util.h"
 
-static int waiter(const mproc_args_t *args) {
-  mproc_event_t *e;
-  MPROC_CHECK(mproc_args_parse(args, "E", &e));
+MPROC_TARGET(waiter, "E", mproc_event_t *, e) {
   return mproc_event_wait(e, MPROC_FOREVER);
 }
 
@@ -43,8 +41,7 @@ int main(int argc, char **argv) {
   mproc_process_t *p;
   int code;
   MPROC_CHECK(mproc_event_new(&e));
-  MPROC_CHECK(mproc_process_newf(&p, waiter, "E", e));
-  MPROC_CHECK(mproc_process_start(p));
+  MPROC_CHECK(mproc_process_startf(&p, waiter, "E", e));
   if (mproc_process_join(p, 100) != MPROC_ETIMEDOUT)
     return 1;
   printf("after join(timeout=0.1): alive = %s\n", mproc_process_is_alive(p) ? "True" : "False");
@@ -55,5 +52,4 @@ int main(int argc, char **argv) {
          code);
   mproc_process_free(p);
   mproc_event_free(e);
-  return 0;
 }

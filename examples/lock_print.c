@@ -29,10 +29,7 @@
  */
 #include "example_util.h"
 
-static int lock_func(const mproc_args_t *args) {
-  mproc_lock_t *l;
-  int number;
-  MPROC_CHECK(mproc_args_parse(args, "Li", &l, &number));
+MPROC_TARGET(lock_func, "Li", mproc_lock_t *, l, int, number) {
   MPROC_CHECK(mproc_lock_acquire(l, MPROC_FOREVER));
   printf("Number is: %d", number); /* print "Number is: %d" % number */
   fflush(stdout);
@@ -46,12 +43,8 @@ int main(int argc, char **argv) {
   mproc_lock_t *l;
   mproc_process_t *procs[10];
   MPROC_CHECK(mproc_lock_new(&l));
-  for (int number = 0; number < 10; number++) {
-    MPROC_CHECK(mproc_process_newf(&procs[number], lock_func, "Li", l, number));
-    MPROC_CHECK(mproc_process_start(procs[number]));
-  }
-  for (int number = 0; number < 10; number++) /* what Python does at exit */
-    example_join(procs[number]);
+  for (int number = 0; number < 10; number++)
+    MPROC_CHECK(mproc_process_startf(&procs[number], lock_func, "Li", l, number));
+  example_join_all(procs, 10); /* what Python does at exit */
   mproc_lock_free(l);
-  return 0;
 }

@@ -34,10 +34,11 @@
  *
  * `m.value += 1` is two steps, a read and a write, each under the Value's own lock (Value('i',
  * 0) has an RLock: mproc_value_get_int / mproc_value_set_int here), but nothing holds a lock
- * across both:
+ * across both (mproc_value_add_int would: it is `with m.get_lock(): m.value += 1`):
  * two processes can read the same number and both write it plus one, and an increment is lost.
  * So m usually ends below 1000000, by a different amount each run (and may by chance be exact).
- * `n` is increased only inside `with lock:`, one process at a time, and always ends at exactly
+ * `n` is increased only inside `with lock:`, one process at a time (mproc_value_add_int is then
+ * as good as a read and a write), and always ends at exactly
  * 10 × 100000 = 1000000; the program checks that and exits with 1 if not.
  *
  * `--count N` makes each process add N instead of 100000 (n then ends at 10 × N). Every
@@ -54,47 +55,33 @@
  */
 #include "example_util.h"
 
-#include <stdlib.h>
-
-/* v.value += 1: a read and a write, each under the Value's own lock, not across both. */
-static void value_add_one(mproc_value_t *v) {
+MPROC_TARGET(process_function, "VVLi", mproc_value_t *, m, mproc_value_t *, n, mproc_lock_t *, lock,
+             int, count) {
   int64_t x;
-  MPROC_CHECK(mproc_value_get_int(v, &x));
-  MPROC_CHECK(mproc_value_set_int(v, x + 1));
-}
-
-static int process_function(const mproc_args_t *args) {
-  mproc_value_t *m, *n;
-  mproc_lock_t *lock;
-  int count, rc;
-  MPROC_CHECK(mproc_args_parse(args, "VVLi", &m, &n, &lock, &count));
-  for (int i = 0; i < count; i++)
-    value_add_one(m); /* m.value += 1 */
+  int rc;
+  for (int i = 0; i < count; i++) { /* m.value += 1: a read, then a write */
+    MPROC_CHECK(mproc_value_get_int(m, &x));
+    MPROC_CHECK(mproc_value_set_int(m, x + 1));
+  }
   MPROC_WITH_LOCK(lock, rc) { /* with lock: */
     for (int i = 0; i < count; i++)
-      value_add_one(n); /* n.value += 1 */
+      MPROC_CHECK(mproc_value_add_int(n, 1, NULL)); /* n.value += 1 */
   }
   return MPROC_CHECK(rc);
 }
 
 int main(int argc, char **argv) {
   example_init(argc, argv);
-  int count = 100000; /* range(100000); --count N changes it */
-  for (int i = 1; i + 1 < argc; i++)
-    if (strcmp(argv[i], "--count") == 0)
-      count = atoi(argv[i + 1]);
+  int count = (int)example_arg_long(argc, argv, "--count", 100000); /* range(100000) */
   mproc_lock_t *lock;
   mproc_value_t *m, *n;
+  mproc_process_t *processes[10];
   MPROC_CHECK(mproc_lock_new(&lock));
   MPROC_CHECK(mproc_value_new(&m, 'i', NULL, MPROC_LOCK_NEW));
   MPROC_CHECK(mproc_value_new(&n, 'i', NULL, MPROC_LOCK_NEW));
-  mproc_process_t *processes[10];
-  for (int i = 0; i < 10; i++) {
-    MPROC_CHECK(mproc_process_newf(&processes[i], process_function, "VVLi", m, n, lock, count));
-    MPROC_CHECK(mproc_process_start(processes[i]));
-  }
   for (int i = 0; i < 10; i++)
-    example_join(processes[i]);
+    MPROC_CHECK(mproc_process_startf(&processes[i], process_function, "VVLi", m, n, lock, count));
+  example_join_all(processes, 10);
   int64_t mv, nv;
   MPROC_CHECK(mproc_value_get_int(m, &mv));
   MPROC_CHECK(mproc_value_get_int(n, &nv));

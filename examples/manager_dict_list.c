@@ -34,10 +34,8 @@
  */
 #include "example_util.h"
 
-static int func(const mproc_args_t *args) {
-  mproc_proxy_t *d, *l;
+MPROC_TARGET(func, "MM", mproc_proxy_t *, d, mproc_proxy_t *, l) {
   size_t n;
-  MPROC_CHECK(mproc_args_parse(args, "MM", &d, &l));
   MPROC_CHECK(mproc_dict_setf(d, "si", "1", 2));
   MPROC_CHECK(mproc_dict_setf(d, "is", 2, "str"));
   MPROC_CHECK(mproc_dict_setf(d, "dn", 3.0));
@@ -54,20 +52,17 @@ int main(int argc, char **argv) {
   mproc_manager_t *m;
   mproc_proxy_t *l, *d;
   mproc_args_t *items;
+  mproc_process_t *p;
   MPROC_CHECK(mproc_manager_start(&m, NULL));
   MPROC_CHECK(mproc_args_range(&items, 0, 10, 1));
   MPROC_CHECK(mproc_manager_list_from(m, items, &l));
   MPROC_CHECK(mproc_manager_dict(m, &d));
-  mproc_process_t *p;
-  MPROC_CHECK(mproc_process_newf(&p, func, "MM", d, l));
-  MPROC_CHECK(mproc_process_start(p));
+  MPROC_CHECK(mproc_process_startf(&p, func, "MM", d, l));
   example_join(p);
-
   MPROC_CHECK(mproc_proxy_print(d));
   MPROC_CHECK(mproc_proxy_print(l));
   mproc_proxy_free(d);
   mproc_proxy_free(l);
   mproc_args_free(items);
   mproc_manager_free(m);
-  return 0;
 }

@@ -31,16 +31,14 @@
  */
 #include "example_util.h"
 
-static int add_one(const mproc_args_t *args) {
-  mproc_proxy_t *lst, *lock;
+MPROC_TARGET(add_one, "MM", mproc_proxy_t *, lst, mproc_proxy_t *, lock) {
+  mproc_args_t *v;
+  int64_t x;
   size_t n;
-  MPROC_CHECK(mproc_args_parse(args, "MM", &lst, &lock));
   MPROC_CHECK(mproc_list_len(lst, &n));
   for (size_t i = 0; i < n; i++) {
-    mproc_args_t *v;
-    int64_t x;
-    MPROC_CHECK(mproc_mlock_acquire(lock, MPROC_FOREVER));
-    MPROC_CHECK(mproc_list_get(lst, (int64_t)i, &v));
+    MPROC_CHECK(mproc_mlock_acquire(lock, MPROC_FOREVER)); /* with lock: */
+    MPROC_CHECK(mproc_list_get(lst, (int64_t)i, &v));      /* lst[i] += 1 */
     MPROC_CHECK(mproc_args_get_int(v, 0, &x));
     MPROC_CHECK(mproc_list_setf(lst, (int64_t)i, "l", x + 1));
     MPROC_CHECK(mproc_mlock_release(lock));
@@ -56,21 +54,17 @@ int main(int argc, char **argv) {
   mproc_manager_t *manager;
   mproc_proxy_t *lst, *lock;
   mproc_args_t *items;
+  mproc_process_t *ps[4];
   MPROC_CHECK(mproc_manager_start(&manager, NULL));
   MPROC_CHECK(mproc_args_range(&items, 0, 5, 1));
   MPROC_CHECK(mproc_manager_list_from(manager, items, &lst));
   MPROC_CHECK(mproc_manager_lock(manager, &lock));
-  mproc_process_t *ps[4];
-  for (int i = 0; i < 4; i++) {
-    MPROC_CHECK(mproc_process_newf(&ps[i], add_one, "MM", lst, lock));
-    MPROC_CHECK(mproc_process_start(ps[i]));
-  }
   for (int i = 0; i < 4; i++)
-    example_join(ps[i]);
+    MPROC_CHECK(mproc_process_startf(&ps[i], add_one, "MM", lst, lock));
+  example_join_all(ps, 4);
   MPROC_CHECK(mproc_proxy_print(lst));
   mproc_proxy_free(lst);
   mproc_proxy_free(lock);
   mproc_args_free(items);
   mproc_manager_free(manager);
-  return 0;
 }

@@ -82,9 +82,7 @@ static int client(const char *role, const char *address) {
   return 0;
 }
 
-static int client_target(const mproc_args_t *args) {
-  const char *role, *address;
-  MPROC_CHECK(mproc_args_parse(args, "ss", &role, &address));
+MPROC_TARGET(client_target, "ss", const char *, role, const char *, address) {
   return client(role, address);
 }
 
@@ -95,10 +93,8 @@ static int all_three(void) {
   MPROC_CHECK(serve("tcp:127.0.0.1:0", 1, &m));
   const char *address = mproc_manager_address(m);
   mproc_process_t *put, *get;
-  MPROC_CHECK(mproc_process_newf(&get, client_target, "ss", "get", address));
-  MPROC_CHECK(mproc_process_start(get));
-  MPROC_CHECK(mproc_process_newf(&put, client_target, "ss", "put", address));
-  MPROC_CHECK(mproc_process_start(put));
+  MPROC_CHECK(mproc_process_startf(&get, client_target, "ss", "get", address));
+  MPROC_CHECK(mproc_process_startf(&put, client_target, "ss", "put", address));
   example_join(put);
   example_join(get);
   MPROC_CHECK(mproc_manager_shutdown(m, 30000));
@@ -108,15 +104,8 @@ static int all_three(void) {
 
 int main(int argc, char **argv) {
   example_init(argc, argv);
-  const char *role = NULL, *address = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--method") == 0)
-      i++;
-    else if (role == NULL)
-      role = argv[i];
-    else
-      address = argv[i];
-  }
+  const char *role = example_positional(argc, argv, 0);
+  const char *address = example_positional(argc, argv, 1);
   if (role == NULL)
     return all_three();
   if (strcmp(role, "server") == 0) {

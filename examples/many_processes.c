@@ -30,28 +30,20 @@
  */
 #include "example_util.h"
 
-#define NPROC 5
-
-static int func(const mproc_args_t *args) {
-  const char *name;
-  MPROC_CHECK(mproc_args_parse(args, "s", &name));
+MPROC_TARGET(func, "s", const char *, name) {
   example_sleep_ms(500);
   printf("test process: %s\n", name);
-  fflush(stdout);
   return 0;
 }
 
 int main(int argc, char **argv) {
   example_init(argc, argv);
-  mproc_process_t *pl[NPROC];
-  for (int i = 0; i < NPROC; i++) {
+  mproc_process_t *pl[5];
+  for (int i = 0; i < 5; i++) {
     char name[32];
     snprintf(name, sizeof name, "python_process_%d", i);
-    MPROC_CHECK(mproc_process_newf(&pl[i], func, "s", name));
-    MPROC_CHECK(mproc_process_start(pl[i]));
+    MPROC_CHECK(mproc_process_startf(&pl[i], func, "s", name));
   }
-  for (int i = 0; i < NPROC; i++)
-    example_join(pl[i]);
+  example_join_all(pl, 5);
   printf("main process finish!\n");
-  return 0;
 }

@@ -31,10 +31,8 @@ static int func(const mproc_args_t *args) {
   char now[32];
   (void)args;
   printf("Child process start, %s\n", example_clock(now, sizeof now));
-  fflush(stdout);
   example_sleep_ms(600);
   printf("Child process end, %s\n", example_clock(now, sizeof now));
-  fflush(stdout);
   return 0;
 }
 
@@ -42,15 +40,12 @@ int main(int argc, char **argv) {
   example_init(argc, argv);
   char now[32];
   printf("Parent process start, %s\n", example_clock(now, sizeof now));
-  fflush(stdout);
   mproc_process_t *p;
-  MPROC_CHECK(mproc_process_new(&p, func, NULL));
-  MPROC_CHECK(mproc_process_start(p));
+  MPROC_CHECK(mproc_process_startf(&p, func, ""));
   if (example_has_flag(argc, argv, "--join"))
     MPROC_CHECK(mproc_process_join(p, MPROC_FOREVER));
   example_sleep_ms(300);
   printf("Parent process end, %s\n", example_clock(now, sizeof now));
-  fflush(stdout);
+  fflush(stdout); /* out before the exit waits for the child, whose lines come after */
   mproc_process_free(p); /* a running child is not killed; it is joined at exit */
-  return 0;
 }

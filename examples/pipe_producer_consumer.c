@@ -44,37 +44,27 @@
  * consumer). Here the producer sends `--count N` timestamps (default 5) and returns; its end
  * of the pipe closes with it, and the consumer's next receive reports end of stream — what
  * Python raises as EOFError — so the consumer ends too. The "subclass" is a target plus its
- * instance state (mproc_process_bind); the connection travels as a process argument.
+ * name (mproc_process_set_name); the connection, and the count, travel as process arguments.
  *
  * Usage: pipe_producer_consumer [--method fork|spawn|forkserver] [--count N]
  */
 #include "example_util.h"
 
-typedef struct producter {
-  int count; /* messages to send; the Python loop is endless */
-} producter;
-
-static int producter_run(const mproc_args_t *args) {
-  const producter *self = mproc_args_self(args, NULL);
-  mproc_conn_t *conn;
-  MPROC_CHECK(mproc_args_parse(args, "P", &conn));
+/* count: messages to send; the Python loop is endless */
+MPROC_TARGET(producter_run, "Pi", mproc_conn_t *, conn, int, count) {
   printf("%s\n", mproc_current_process_name());
-  for (int i = 0; i < self->count; i++) {
+  for (int i = 0; i < count; i++) {
     printf("send...............\n");
-    fflush(stdout);
     MPROC_CHECK(mproc_conn_sendf(conn, "d", example_time())); /* self.conn.send(time.time()) */
   }
   return 0; /* the connection closes with the process */
 }
 
-static int consumer_run(const mproc_args_t *args) {
-  mproc_conn_t *conn;
-  MPROC_CHECK(mproc_args_parse(args, "P", &conn));
+MPROC_TARGET(consumer_run, "P", mproc_conn_t *, conn) {
   printf("%s\n", mproc_current_process_name());
   int received = 0;
   for (;; received++) {
     printf("recv.............\n");
-    fflush(stdout);
     double recv;
     int rc = mproc_conn_recvf(conn, MPROC_FOREVER, "d", &recv); /* recv = self.conn.recv() */
     if (rc == MPROC_EEOF)
@@ -83,19 +73,17 @@ static int consumer_run(const mproc_args_t *args) {
     printf("%.6f\n", recv);
   }
   printf("EOFError: the producter is gone after %d messages\n", received);
-  fflush(stdout);
   return 0;
 }
 
 int main(int argc, char **argv) {
   example_init(argc, argv);
-  producter state = {(int)example_arg_long(argc, argv, "--count", 5)};
+  int count = (int)example_arg_long(argc, argv, "--count", 5);
   mproc_conn_t *conn1, *conn2;
   MPROC_CHECK(mproc_pipe(1, &conn1, &conn2));
   mproc_process_t *prod, *consumer;
-  MPROC_CHECK(mproc_process_newf(&prod, producter_run, "P", conn2)); /* Producter(conn2) */
+  MPROC_CHECK(mproc_process_newf(&prod, producter_run, "Pi", conn2, count)); /* Producter(conn2) */
   MPROC_CHECK(mproc_process_set_name(prod, "producter"));
-  MPROC_CHECK(mproc_process_bind(prod, &state, sizeof state));
   MPROC_CHECK(mproc_process_start(prod));
   mproc_conn_free(conn2); /* the producter holds this end alone: its exit is the EOF */
   MPROC_CHECK(mproc_process_newf(&consumer, consumer_run, "P", conn1)); /* Consumer(conn1) */
@@ -104,5 +92,4 @@ int main(int argc, char **argv) {
   mproc_conn_free(conn1);
   example_join(consumer);
   example_join(prod);
-  return 0;
 }

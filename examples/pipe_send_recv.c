@@ -28,25 +28,19 @@
  */
 #include "example_util.h"
 
-static int func(const mproc_args_t *args) {
-  mproc_conn_t *p;
-  mproc_args_t *list;
-  MPROC_CHECK(mproc_args_parse(args, "P", &p));
-  MPROC_CHECK(mproc_args_build(&list, "isn", 1, "str"));
-  MPROC_CHECK(mproc_conn_send(p, list));
-  mproc_args_free(list);
+MPROC_TARGET(func, "P", mproc_conn_t *, p) {
+  MPROC_CHECK(mproc_conn_sendf(p, "isn", 1, "str"));
   return mproc_conn_close(p);
 }
 
 int main(int argc, char **argv) {
   example_init(argc, argv);
   mproc_conn_t *parent_side, *child_side;
-  MPROC_CHECK(mproc_pipe(1, &parent_side, &child_side));
   mproc_process_t *p;
-  MPROC_CHECK(mproc_process_newf(&p, func, "P", child_side));
-  MPROC_CHECK(mproc_process_start(p));
-  mproc_conn_free(child_side); /* the child has its own; EOF needs every copy closed */
   mproc_args_t *list;
+  MPROC_CHECK(mproc_pipe(1, &parent_side, &child_side));
+  MPROC_CHECK(mproc_process_startf(&p, func, "P", child_side));
+  mproc_conn_free(child_side); /* the child has its own; EOF needs every copy closed */
   MPROC_CHECK(mproc_conn_recv(parent_side, MPROC_FOREVER, &list));
   MPROC_CHECK(mproc_args_print(list));
   mproc_args_free(list);
@@ -54,5 +48,4 @@ int main(int argc, char **argv) {
     return 1;
   printf("next recv: end of stream (EOFError): the child closed its side\n");
   example_join(p);
-  return 0;
 }

@@ -39,39 +39,26 @@
  *
  * A connection is a process argument (format letter 'P'): the child gets its own connection
  * to the same end, and the parent keeps its own, so after the sender has finished the parent
- * can send the end signal on the same end. Messages are typed value lists (mproc_conn_send /
- * mproc_conn_recv); a list holding one None is Python's None.
+ * can send the end signal on the same end. Messages are typed value lists (mproc_conn_sendf /
+ * mproc_conn_recvf); a list holding one None is Python's None, for which mproc_conn_recvf
+ * returns MPROC_GOT_NONE instead of 0: `if item is None: break`.
  *
  * Usage: pipe_sender_receiver [--method fork|spawn|forkserver]
  */
 #include "example_util.h"
 
-static int sender(const mproc_args_t *args) {
-  mproc_conn_t *pipe;
-  MPROC_CHECK(mproc_args_parse(args, "P", &pipe));
+MPROC_TARGET(sender, "P", mproc_conn_t *, pipe) {
   for (int i = 0; i < 5; i++) {
     MPROC_CHECK(mproc_conn_sendf(pipe, "i", i));
     printf("Sent %d\n", i);
-    fflush(stdout);
   }
   return 0;
 }
 
-static int receiver(const mproc_args_t *args) {
-  mproc_conn_t *pipe;
-  MPROC_CHECK(mproc_args_parse(args, "P", &pipe));
-  mproc_args_t *item;
-  for (;;) {
-    int value;
-    MPROC_CHECK(mproc_conn_recv(pipe, MPROC_FOREVER, &item));
-    if (mproc_args_type(item, 0) == MPROC_ARG_NONE)
-      break;
-    MPROC_CHECK(mproc_args_parse(item, "i", &value));
-    printf("Received %d\n", value);
-    fflush(stdout);
-    mproc_args_free(item);
-  }
-  mproc_args_free(item); /* the None */
+MPROC_TARGET(receiver, "P", mproc_conn_t *, pipe) {
+  int item;
+  while (MPROC_CHECK(mproc_conn_recvf(pipe, MPROC_FOREVER, "i", &item)) != MPROC_GOT_NONE)
+    printf("Received %d\n", item);
   return 0;
 }
 
@@ -87,5 +74,4 @@ int main(int argc, char **argv) {
   example_join(sender_process);
   MPROC_CHECK(mproc_conn_sendf(parent_conn, "n"));
   example_join(receiver_process);
-  return 0;
 }

@@ -46,9 +46,7 @@
 #include <math.h>
 
 /* The number of decimal digits of n!: floor(log10 n!) + 1. */
-static int factorial(const mproc_args_t *args, mproc_args_t *result) {
-  int64_t n;
-  MPROC_CHECK(mproc_args_parse(args, "l", &n));
+MPROC_TASK(factorial, "l", int64_t, n) {
   double log10_fact = 0.0;
   for (int64_t k = 2; k <= n; k++)
     log10_fact += log10((double)k);
@@ -58,21 +56,19 @@ static int factorial(const mproc_args_t *args, mproc_args_t *result) {
 int main(int argc, char **argv) {
   example_init(argc, argv);
   static const int64_t numbers[] = {100000, 200000, 300000, 400000, 500000};
-  mproc_pool_options opts = {.processes = 5};
   mproc_pool_t *pool;
   mproc_args_t *items, *results;
+  int64_t digits;
   MPROC_CHECK(mproc_args_from_ints(&items, numbers, 5));
-  MPROC_CHECK(mproc_pool_new(&pool, &opts)); /* with multiprocessing.Pool(processes=5) */
+  MPROC_CHECK(mproc_pool_new(&pool, &(mproc_pool_options){.processes = 5})); /* with Pool(5) */
   MPROC_CHECK(mproc_pool_map(pool, factorial, items, NULL, &results));
   mproc_pool_free(pool); /* the end of the with block: pool.terminate() */
   for (size_t i = 0; i < 5; i++) { /* for number, result in zip(numbers, results): */
-    int64_t digits; /* checked against Stirling's formula: the order is map's too */
     MPROC_CHECK(mproc_args_get_int(results, i, &digits));
     if (digits != (int64_t)floor(lgamma((double)numbers[i] + 1.0) / log(10.0)) + 1)
-      return 1;
+      return 1; /* checked against Stirling's formula: the order is map's too */
     printf("Factorial of %lld is calculated.\n", (long long)numbers[i]);
   }
   mproc_args_free(results);
   mproc_args_free(items);
-  return 0;
 }

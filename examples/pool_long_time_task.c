@@ -49,10 +49,7 @@
  */
 #include "example_util.h"
 
-static int long_time_task(const mproc_args_t *args, mproc_args_t *result) {
-  (void)result; /* returns None */
-  int name;
-  MPROC_CHECK(mproc_args_parse(args, "i", &name));
+MPROC_TASK(long_time_task, "i", int, name) { /* returns None */
   printf("run task %d, %lld\n", name, (long long)mproc_current_pid());
   fflush(stdout);
   double start = example_now();
@@ -66,26 +63,17 @@ static int long_time_task(const mproc_args_t *args, mproc_args_t *result) {
 int main(int argc, char **argv) {
   example_init(argc, argv);
   printf("Parent process %lld.\n", (long long)mproc_current_pid());
-  fflush(stdout); /* before the workers start: a fork child must not inherit pending output */
-  mproc_pool_options opts = {.processes = 4};
   mproc_pool_t *pool;
   mproc_result_t *res[5];
-  MPROC_CHECK(mproc_pool_new(&pool, &opts));
-  for (int i = 0; i < 5; i++) {
-    mproc_args_t *args;
-    MPROC_CHECK(mproc_args_build(&args, "i", i));
-    MPROC_CHECK(mproc_pool_apply_async(pool, long_time_task, args, NULL, &res[i]));
-    mproc_args_free(args);
-  }
+  MPROC_CHECK(mproc_pool_new(&pool, &(mproc_pool_options){.processes = 4}));
+  for (int i = 0; i < 5; i++)
+    MPROC_CHECK(mproc_pool_apply_asyncf(pool, long_time_task, &res[i], "i", i));
   MPROC_CHECK(mproc_pool_close(pool));
   MPROC_CHECK(mproc_pool_join(pool, MPROC_FOREVER));
   printf("All subprocess done.\n");
-  fflush(stdout);
   for (int i = 0; i < 5; i++) { /* every task succeeded (join waited for them) */
-    if (mproc_result_get(res[i], MPROC_NOWAIT, NULL) != 0)
-      return example_result_die("a task", res[i], mproc_result_get(res[i], 0, NULL));
+    MPROC_CHECK(mproc_result_get(res[i], MPROC_NOWAIT, NULL));
     mproc_result_free(res[i]);
   }
   mproc_pool_free(pool);
-  return 0;
 }

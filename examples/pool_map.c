@@ -27,16 +27,13 @@
  * fork; mproc_main(argc, argv) is that guard in C and lets the program run under every start
  * method. worker is a plain static function: the workers find it by its address, as they find
  * a process target. It returns nothing, as Python's does, so map's result is a list of ten
- * None, which the program only checks for length (Python drops it).
+ * None, which the program drops as Python does.
  *
  * Usage: pool_map [--method fork|spawn|forkserver]
  */
 #include "example_util.h"
 
-static int worker(const mproc_args_t *args, mproc_args_t *result) {
-  (void)result; /* adds no value: the item's result is None */
-  int num;
-  MPROC_CHECK(mproc_args_parse(args, "i", &num));
+MPROC_TASK(worker, "i", int, num) { /* adds no value: the item's result is None */
   printf("Worker %d\n", num);
   fflush(stdout); /* the worker's stdout may be a pipe: send the line now */
   return 0;
@@ -44,16 +41,14 @@ static int worker(const mproc_args_t *args, mproc_args_t *result) {
 
 int main(int argc, char **argv) {
   example_init(argc, argv);
-  mproc_pool_options opts = {.processes = 4};
   mproc_pool_t *pool;
   mproc_args_t *items, *results;
-  MPROC_CHECK(mproc_pool_new(&pool, &opts));
+  MPROC_CHECK(mproc_pool_new(&pool, &(mproc_pool_options){.processes = 4}));
   MPROC_CHECK(mproc_args_range(&items, 0, 10, 1));
   MPROC_CHECK(mproc_pool_map(pool, worker, items, NULL, &results));
-  mproc_args_free(results);
-  mproc_args_free(items);
   MPROC_CHECK(mproc_pool_close(pool));
   MPROC_CHECK(mproc_pool_join(pool, MPROC_FOREVER));
+  mproc_args_free(results);
+  mproc_args_free(items);
   mproc_pool_free(pool);
-  return 0;
 }

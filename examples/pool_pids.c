@@ -23,9 +23,7 @@
  */
 #include "example_util.h"
 
-static int work(const mproc_args_t *args, mproc_args_t *result) {
-  int x;
-  MPROC_CHECK(mproc_args_parse(args, "i", &x));
+MPROC_TASK(work, "i", int, x) {
   printf("task %d in worker %lld\n", x, (long long)mproc_current_pid());
   fflush(stdout);
   return mproc_args_add_int(result, mproc_current_pid());
@@ -33,28 +31,23 @@ static int work(const mproc_args_t *args, mproc_args_t *result) {
 
 int main(int argc, char **argv) {
   example_init(argc, argv);
-  mproc_pool_options opts = {.processes = 3};
   mproc_pool_t *pool;
   mproc_args_t *items, *pids;
-  MPROC_CHECK(mproc_pool_new(&pool, &opts));
+  int64_t pid[6];
+  int distinct = 0, parent = 0;
+  MPROC_CHECK(mproc_pool_new(&pool, &(mproc_pool_options){.processes = 3}));
   MPROC_CHECK(mproc_args_range(&items, 0, 6, 1));
   MPROC_CHECK(mproc_pool_map(pool, work, items, NULL, &pids));
   mproc_pool_free(pool);
-  int64_t seen[6];
-  size_t distinct = 0;
-  int parent = 0;
-  for (size_t i = 0; i < mproc_args_count(pids); i++) {
-    int64_t pid;
-    size_t j = 0;
-    MPROC_CHECK(mproc_args_get_int(pids, i, &pid));
-    while (j < distinct && seen[j] != pid)
+  for (int i = 0; i < 6; i++) { /* len(set(pids)), os.getpid() in pids */
+    MPROC_CHECK(mproc_args_get_int(pids, (size_t)i, &pid[i]));
+    int j = 0;
+    while (j < i && pid[j] != pid[i])
       j++;
-    if (j == distinct)
-      seen[distinct++] = pid;
-    parent |= pid == mproc_current_pid();
+    distinct += j == i;
+    parent |= pid[i] == mproc_current_pid();
   }
   printf("workers used: %s %s\n", distinct <= 3 ? "True" : "False", parent ? "False" : "True");
   mproc_args_free(pids);
   mproc_args_free(items);
-  return 0;
 }

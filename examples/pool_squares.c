@@ -30,25 +30,21 @@
  */
 #include "example_util.h"
 
-static int square(const mproc_args_t *args, mproc_args_t *result) {
-  int64_t x;
-  MPROC_CHECK(mproc_args_parse(args, "l", &x));
+MPROC_TASK(square, "l", int64_t, x) {
   return mproc_args_add_int(result, x * x); /* return x * x */
 }
 
 int main(int argc, char **argv) {
   example_init(argc, argv);
-  mproc_pool_options opts = {.processes = 4};
   mproc_pool_t *pool;
   mproc_args_t *items, *results;
-  MPROC_CHECK(mproc_pool_new(&pool, &opts));
+  MPROC_CHECK(mproc_pool_new(&pool, &(mproc_pool_options){.processes = 4}));
   MPROC_CHECK(mproc_args_range(&items, 0, 10, 1));
   MPROC_CHECK(mproc_pool_map(pool, square, items, NULL, &results));
   MPROC_CHECK(mproc_args_print(results));
-  mproc_args_free(results);
-  mproc_args_free(items);
   MPROC_CHECK(mproc_pool_close(pool));
   MPROC_CHECK(mproc_pool_join(pool, MPROC_FOREVER));
+  mproc_args_free(results);
+  mproc_args_free(items);
   mproc_pool_free(pool);
-  return 0;
 }

@@ -20,19 +20,14 @@
  */
 #include "example_util.h"
 
-static int process_function(const mproc_args_t *args) {
-  const char *name;
-  MPROC_CHECK(mproc_args_parse(args, "s", &name));
+MPROC_TARGET(process_function, "s", const char *, name) {
   printf("Hello from %s!\n", name);
-  fflush(stdout);
   return 0;
 }
 
 int main(int argc, char **argv) {
   example_init(argc, argv);
   mproc_process_t *process;
-  MPROC_CHECK(mproc_process_newf(&process, process_function, "s", "Process-1"));
-  MPROC_CHECK(mproc_process_start(process));
+  MPROC_CHECK(mproc_process_startf(&process, process_function, "s", "Process-1"));
   example_join(process);
-  return 0;
 }

@@ -33,59 +33,39 @@
  *
  * Output: the nine items 0 1 2 10 11 12 20 21 22, each consumed once, in an order that depends
  * on the scheduling, then `done`. One None per consumer ends the consumers once every producer
- * has finished (mproc_queue_putf puts a one-value list; format letter 'n' is None).
+ * has finished (mproc_queue_putf puts a one-value list; format letter 'n' is None; taken with
+ * mproc_queue_getf, it returns MPROC_GOT_NONE instead of 0).
  *
  * Usage: queue_many [--method fork|spawn|forkserver]
  */
 #include "example_util.h"
 
-static int producer(const mproc_args_t *args) {
-  mproc_queue_t *q;
-  int n;
-  MPROC_CHECK(mproc_args_parse(args, "Qi", &q, &n));
+MPROC_TARGET(producer, "Qi", mproc_queue_t *, q, int, n) {
   for (int i = 0; i < 3; i++)
     MPROC_CHECK(mproc_queue_putf(q, MPROC_FOREVER, "i", n * 10 + i));
   return 0;
 }
 
-static int consumer(const mproc_args_t *args) {
-  mproc_queue_t *q;
-  MPROC_CHECK(mproc_args_parse(args, "Q", &q));
-  mproc_args_t *item;
-  for (;;) {
-    int64_t x;
-    MPROC_CHECK(mproc_queue_get_values(q, MPROC_FOREVER, &item));
-    if (mproc_args_type(item, 0) == MPROC_ARG_NONE)
-      break;
-    MPROC_CHECK(mproc_args_parse(item, "l", &x));
-    printf("consumed %lld\n", (long long)x);
-    fflush(stdout);
-    mproc_args_free(item);
-  }
-  mproc_args_free(item); /* the None */
+MPROC_TARGET(consumer, "Q", mproc_queue_t *, q) {
+  int item;
+  while (MPROC_CHECK(mproc_queue_getf(q, MPROC_FOREVER, "i", &item)) != MPROC_GOT_NONE)
+    printf("consumed %d\n", item);
   return 0;
 }
 
 int main(int argc, char **argv) {
   example_init(argc, argv);
   mproc_queue_t *q;
-  MPROC_CHECK(mproc_queue_new(&q, 0));
   mproc_process_t *producers[3], *consumers[2];
+  MPROC_CHECK(mproc_queue_new(&q, 0));
   for (int n = 0; n < 3; n++)
-    MPROC_CHECK(mproc_process_newf(&producers[n], producer, "Qi", q, n));
+    MPROC_CHECK(mproc_process_startf(&producers[n], producer, "Qi", q, n));
   for (int i = 0; i < 2; i++)
-    MPROC_CHECK(mproc_process_newf(&consumers[i], consumer, "Q", q));
-  for (int n = 0; n < 3; n++)
-    MPROC_CHECK(mproc_process_start(producers[n]));
-  for (int i = 0; i < 2; i++)
-    MPROC_CHECK(mproc_process_start(consumers[i]));
-  for (int n = 0; n < 3; n++)
-    example_join(producers[n]);
+    MPROC_CHECK(mproc_process_startf(&consumers[i], consumer, "Q", q));
+  example_join_all(producers, 3);
   for (int i = 0; i < 2; i++)
     MPROC_CHECK(mproc_queue_putf(q, MPROC_FOREVER, "n"));
-  for (int i = 0; i < 2; i++)
-    example_join(consumers[i]);
+  example_join_all(consumers, 2);
   printf("done\n");
   mproc_queue_free(q);
-  return 0;
 }

@@ -27,38 +27,25 @@
  *     consumer_process.join()
  *
  * Items are typed values: the producer puts one int, the parent puts None (the 'n' format
- * letter), and the consumer stops at the first None.
+ * letter), and the consumer stops at the first None (mproc_queue_getf returns MPROC_GOT_NONE
+ * instead of 0 for it).
  *
  * Usage: queue_producer_consumer [--method fork|spawn|forkserver]
  */
 #include "example_util.h"
 
-static int producer(const mproc_args_t *args) {
-  mproc_queue_t *queue;
-  MPROC_CHECK(mproc_args_parse(args, "Q", &queue));
+MPROC_TARGET(producer, "Q", mproc_queue_t *, queue) {
   for (int i = 0; i < 5; i++) {
     MPROC_CHECK(mproc_queue_putf(queue, MPROC_FOREVER, "i", i));
     printf("Produced %d\n", i);
-    fflush(stdout);
   }
   return 0;
 }
 
-static int consumer(const mproc_args_t *args) {
-  mproc_queue_t *queue;
-  MPROC_CHECK(mproc_args_parse(args, "Q", &queue));
-  mproc_args_t *item;
-  for (;;) {
-    int64_t v;
-    MPROC_CHECK(mproc_queue_get_values(queue, MPROC_FOREVER, &item));
-    if (mproc_args_type(item, 0) == MPROC_ARG_NONE)
-      break;
-    MPROC_CHECK(mproc_args_parse(item, "l", &v));
-    printf("Consumed %lld\n", (long long)v);
-    fflush(stdout);
-    mproc_args_free(item);
-  }
-  mproc_args_free(item); /* the None */
+MPROC_TARGET(consumer, "Q", mproc_queue_t *, queue) {
+  int item;
+  while (MPROC_CHECK(mproc_queue_getf(queue, MPROC_FOREVER, "i", &item)) != MPROC_GOT_NONE)
+    printf("Consumed %d\n", item);
   return 0;
 }
 
@@ -75,5 +62,4 @@ int main(int argc, char **argv) {
   MPROC_CHECK(mproc_queue_putf(queue, MPROC_FOREVER, "n"));
   example_join(consumer_process);
   mproc_queue_free(queue);
-  return 0;
 }

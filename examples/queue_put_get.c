@@ -24,28 +24,20 @@
  */
 #include "example_util.h"
 
-static int func(const mproc_args_t *args) {
-  mproc_queue_t *q;
-  mproc_args_t *list;
-  MPROC_CHECK(mproc_args_parse(args, "Q", &q));
-  MPROC_CHECK(mproc_args_build(&list, "isn", 1, "str"));
-  MPROC_CHECK(mproc_queue_put_values(q, list, MPROC_FOREVER));
-  mproc_args_free(list);
-  return 0;
+MPROC_TARGET(func, "Q", mproc_queue_t *, q) {
+  return MPROC_CHECK(mproc_queue_putf(q, MPROC_FOREVER, "isn", 1, "str"));
 }
 
 int main(int argc, char **argv) {
   example_init(argc, argv);
   mproc_queue_t *q;
-  MPROC_CHECK(mproc_queue_new(&q, 0));
   mproc_process_t *p;
-  MPROC_CHECK(mproc_process_newf(&p, func, "Q", q));
-  MPROC_CHECK(mproc_process_start(p));
-  example_join(p);
   mproc_args_t *list;
+  MPROC_CHECK(mproc_queue_new(&q, 0));
+  MPROC_CHECK(mproc_process_startf(&p, func, "Q", q));
+  example_join(p);
   MPROC_CHECK(mproc_queue_get_values(q, MPROC_FOREVER, &list));
   MPROC_CHECK(mproc_args_print(list));
   mproc_args_free(list);
   mproc_queue_free(q);
-  return 0;
 }

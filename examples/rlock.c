@@ -40,17 +40,12 @@
  */
 #include "example_util.h"
 
-static int f(const mproc_args_t *args) {
-  mproc_lock_t *lock;
-  int i;
-  MPROC_CHECK(mproc_args_parse(args, "Li", &lock, &i));
+MPROC_TARGET(f, "Li", mproc_lock_t *, lock, int, i) {
   MPROC_CHECK(mproc_lock_acquire(lock, MPROC_FOREVER)); /* try: lock.acquire() */
   MPROC_CHECK(mproc_lock_acquire(lock, MPROC_FOREVER)); /* held already: no wait */
   printf("%d:%lld is running\n", i, (long long)mproc_current_pid());
-  fflush(stdout);
   example_sleep_ms(100 * example_randint(1, 3));
   printf("%d:%lld is done\n", i, (long long)mproc_current_pid());
-  fflush(stdout);
   MPROC_CHECK(mproc_lock_release(lock)); /* finally: lock.release() */
   if (mproc_lock_is_mine(lock) != 1)
     return mproc_fail(5, "f: acquired twice, released once, but no longer held");
@@ -63,15 +58,11 @@ int main(int argc, char **argv) {
   mproc_lock_t *lock;
   mproc_process_t *procs[10];
   MPROC_CHECK(mproc_rlock_new(&lock));
-  for (int num = 0; num < 10; num++) {
-    MPROC_CHECK(mproc_process_newf(&procs[num], f, "Li", lock, num));
-    MPROC_CHECK(mproc_process_start(procs[num]));
-  }
-  for (int num = 0; num < 10; num++) /* what Python does at exit */
-    example_join(procs[num]);
+  for (int num = 0; num < 10; num++)
+    MPROC_CHECK(mproc_process_startf(&procs[num], f, "Li", lock, num));
+  example_join_all(procs, 10); /* what Python does at exit */
   /* Every child released as often as it acquired: the lock is free. */
   MPROC_CHECK(mproc_lock_acquire(lock, 0));
   MPROC_CHECK(mproc_lock_release(lock));
   mproc_lock_free(lock);
-  return 0;
 }

@@ -43,23 +43,17 @@
  */
 #include "example_util.h"
 
-#include <stdlib.h>
-
 static void worker(const char *name) {
   printf("started worker %s\n", name);
-  fflush(stdout);
-  srand((unsigned)(mproc_current_pid() ^ (int64_t)time(NULL)));
-  int worker_time = 1 + rand() % 4; /* random.choice(range(1, 5)) */
+  int worker_time = example_randint(1, 4); /* random.choice(range(1, 5)) */
   example_sleep_ms(worker_time * 100);
   printf("%s worker finished in %.1f seconds\n", name, worker_time / 10.0);
-  fflush(stdout);
 }
 
+typedef void (*worker_fn)(const char *);
+
 /* MyProcess.run(self): self.func(self.name) */
-static int my_process_run(const mproc_args_t *self) {
-  const char *name;
-  void (*func)(const char *);
-  MPROC_CHECK(mproc_args_parse(self, "sF", &name, &func));
+MPROC_TARGET(my_process_run, "sF", const char *, name, worker_fn, func) {
   func(name);
   return 0;
 }
@@ -74,7 +68,5 @@ int main(int argc, char **argv) {
     MPROC_CHECK(mproc_process_set_name(processes[i], name));
     MPROC_CHECK(mproc_process_start(processes[i]));
   }
-  for (int i = 0; i < 5; i++)
-    example_join(processes[i]);
-  return 0;
+  example_join_all(processes, 5);
 }

@@ -38,10 +38,7 @@
  */
 #include "example_util.h"
 
-static int func(const mproc_args_t *args) {
-  mproc_value_t *n;
-  mproc_array_t *a;
-  MPROC_CHECK(mproc_args_parse(args, "VA", &n, &a));
+MPROC_TARGET(func, "VA", mproc_value_t *, n, mproc_array_t *, a) {
   MPROC_CHECK(mproc_value_set_double(n, 3.1415926));
   for (size_t i = 0; i < mproc_array_length(a); i++)
     MPROC_CHECK(mproc_array_set_int(a, i, -(int64_t)i));
@@ -53,15 +50,13 @@ int main(int argc, char **argv) {
   static const int32_t range10[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
   mproc_value_t *n;
   mproc_array_t *a;
+  mproc_process_t *p;
   MPROC_CHECK(mproc_value_new(&n, 'd', NULL, MPROC_LOCK_NEW));
   MPROC_CHECK(mproc_array_new(&a, 'i', 10, range10, MPROC_LOCK_NEW));
-  mproc_process_t *p;
-  MPROC_CHECK(mproc_process_newf(&p, func, "VA", n, a));
-  MPROC_CHECK(mproc_process_start(p));
+  MPROC_CHECK(mproc_process_startf(&p, func, "VA", n, a));
   example_join(p);
   MPROC_CHECK(mproc_value_print(n));
   MPROC_CHECK(mproc_array_print(a));
   mproc_array_free(a);
   mproc_value_free(n);
-  return 0;
 }

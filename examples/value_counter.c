@@ -37,9 +37,7 @@
  */
 #include "example_util.h"
 
-static int increment(const mproc_args_t *args) {
-  mproc_value_t *counter;
-  MPROC_CHECK(mproc_args_parse(args, "V", &counter));
+MPROC_TARGET(increment, "V", mproc_value_t *, counter) {
   for (int i = 0; i < 5; i++)
     MPROC_CHECK(mproc_value_add_int(counter, 1, NULL)); /* with counter.get_lock(): += 1 */
   return 0;
@@ -48,16 +46,13 @@ static int increment(const mproc_args_t *args) {
 int main(int argc, char **argv) {
   example_init(argc, argv);
   mproc_value_t *counter;
-  MPROC_CHECK(mproc_value_new(&counter, 'i', NULL, MPROC_LOCK_NEW));
   mproc_process_t *processes[4];
-  for (int i = 0; i < 4; i++) {
-    MPROC_CHECK(mproc_process_newf(&processes[i], increment, "V", counter));
-    MPROC_CHECK(mproc_process_start(processes[i]));
-  }
-  for (int i = 0; i < 4; i++)
-    example_join(processes[i]);
-  MPROC_CHECK(mproc_value_print(counter));
   int64_t value;
+  MPROC_CHECK(mproc_value_new(&counter, 'i', NULL, MPROC_LOCK_NEW));
+  for (int i = 0; i < 4; i++)
+    MPROC_CHECK(mproc_process_startf(&processes[i], increment, "V", counter));
+  example_join_all(processes, 4);
+  MPROC_CHECK(mproc_value_print(counter));
   MPROC_CHECK(mproc_value_get_int(counter, &value));
   mproc_value_free(counter);
   return value == 20 ? 0 : 1;

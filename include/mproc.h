@@ -451,6 +451,12 @@ MPROC_API int mproc_process_new(mproc_process_t **out, mproc_target_fn target,
  * letters of mproc_args_build, objects and functions included). */
 MPROC_API int mproc_process_newf(mproc_process_t **out, mproc_target_fn target,
                                  const char *fmt, ...);
+/** Process(target=f, args=(...)).start() in one call: mproc_process_newf, then
+ * mproc_process_start. On failure nothing is left behind (*out is NULL, no child runs) and the
+ * code is the first call's that failed. Name, daemon flag and bound state need the two-step
+ * form, since they are set between creation and start. */
+MPROC_API int mproc_process_startf(mproc_process_t **out, mproc_target_fn target,
+                                   const char *fmt, ...);
 /** Name shown by mproc_current_process_name() in the child; default "Process-N". */
 MPROC_API int mproc_process_set_name(mproc_process_t *p, const char *name);
 /** The process name ("Process-N" unless set). */
@@ -534,6 +540,70 @@ MPROC_API int mproc_fail(int code, const char *fmt, ...) MPROC_PRINTF(2, 3);
  * last error message, so a later report never shows a stale one), else reports and exits. */
 MPROC_API int mproc_check(int rc, const char *call, const char *file, int line);
 
+/** @cond MPROC_INTERNAL */
+/* Machinery of MPROC_TARGET and MPROC_TASK: (type, name) pairs spelled as parameters (P),
+ * declarations (D), addresses (A) and names (N). MPROC__X re-scans, for MSVC's traditional
+ * preprocessor. */
+#define MPROC__X(x) x
+#define MPROC__CAT(a, b) MPROC__CAT_(a, b)
+#define MPROC__CAT_(a, b) a##b
+#define MPROC__NARGS(...) \
+  MPROC__X(MPROC__NARGS_(__VA_ARGS__, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0))
+#define MPROC__NARGS_(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, n, ...) n
+#define MPROC__PAIRS(kind, ...) MPROC__X(MPROC__CAT(kind, MPROC__NARGS(__VA_ARGS__))(__VA_ARGS__))
+#define MPROC__P2(t, a) t a
+#define MPROC__P4(t, a, ...) t a, MPROC__X(MPROC__P2(__VA_ARGS__))
+#define MPROC__P6(t, a, ...) t a, MPROC__X(MPROC__P4(__VA_ARGS__))
+#define MPROC__P8(t, a, ...) t a, MPROC__X(MPROC__P6(__VA_ARGS__))
+#define MPROC__P10(t, a, ...) t a, MPROC__X(MPROC__P8(__VA_ARGS__))
+#define MPROC__P12(t, a, ...) t a, MPROC__X(MPROC__P10(__VA_ARGS__))
+#define MPROC__D2(t, a) t a;
+#define MPROC__D4(t, a, ...) t a; MPROC__X(MPROC__D2(__VA_ARGS__))
+#define MPROC__D6(t, a, ...) t a; MPROC__X(MPROC__D4(__VA_ARGS__))
+#define MPROC__D8(t, a, ...) t a; MPROC__X(MPROC__D6(__VA_ARGS__))
+#define MPROC__D10(t, a, ...) t a; MPROC__X(MPROC__D8(__VA_ARGS__))
+#define MPROC__D12(t, a, ...) t a; MPROC__X(MPROC__D10(__VA_ARGS__))
+#define MPROC__A2(t, a) &a
+#define MPROC__A4(t, a, ...) &a, MPROC__X(MPROC__A2(__VA_ARGS__))
+#define MPROC__A6(t, a, ...) &a, MPROC__X(MPROC__A4(__VA_ARGS__))
+#define MPROC__A8(t, a, ...) &a, MPROC__X(MPROC__A6(__VA_ARGS__))
+#define MPROC__A10(t, a, ...) &a, MPROC__X(MPROC__A8(__VA_ARGS__))
+#define MPROC__A12(t, a, ...) &a, MPROC__X(MPROC__A10(__VA_ARGS__))
+#define MPROC__N2(t, a) a
+#define MPROC__N4(t, a, ...) a, MPROC__X(MPROC__N2(__VA_ARGS__))
+#define MPROC__N6(t, a, ...) a, MPROC__X(MPROC__N4(__VA_ARGS__))
+#define MPROC__N8(t, a, ...) a, MPROC__X(MPROC__N6(__VA_ARGS__))
+#define MPROC__N10(t, a, ...) a, MPROC__X(MPROC__N8(__VA_ARGS__))
+#define MPROC__N12(t, a, ...) a, MPROC__X(MPROC__N10(__VA_ARGS__))
+#if defined(__GNUC__) || defined(__clang__)
+#define MPROC__MAYBE_UNUSED __attribute__((unused))
+#else
+#define MPROC__MAYBE_UNUSED
+#endif
+/** @endcond */
+
+/** `def name(a, b):` for a process target: defines `static int name(const mproc_args_t *)`,
+ * which reads its arguments into the named, typed parameters with mproc_args_parse(args, fmt,
+ * ...) under MPROC_CHECK (a list that does not match ends the child with status 1 and a
+ * message naming the position and both types) and then runs the body that follows:
+ *
+ *     MPROC_TARGET(lock_func, "Li", mproc_lock_t *, l, int, number) {
+ *       ...
+ *       return 0;
+ *     }
+ *
+ * The parameters come as (type, name) pairs, one to six, one pair per letter ('y' takes two
+ * pairs, data and size; a function ('F') needs a typedef for its pointer type). A target
+ * without arguments is a plain function. The body returns the exit code as any target does. */
+#define MPROC_TARGET(name, fmt, ...)                                                          \
+  static int name##_body_(MPROC__PAIRS(MPROC__P, __VA_ARGS__));                              \
+  static int name(const mproc_args_t *mproc_args_) {                                         \
+    MPROC__PAIRS(MPROC__D, __VA_ARGS__)                                                      \
+    MPROC_CHECK(mproc_args_parse(mproc_args_, fmt, MPROC__PAIRS(MPROC__A, __VA_ARGS__)));    \
+    return name##_body_(MPROC__PAIRS(MPROC__N, __VA_ARGS__));                                \
+  }                                                                                          \
+  static int name##_body_(MPROC__PAIRS(MPROC__P, __VA_ARGS__))
+
 /** @} */
 
 /** @defgroup connections Connections
@@ -582,11 +652,18 @@ MPROC_API int mproc_conn_send(mproc_conn_t *c, const mproc_args_t *values);
 MPROC_API int mproc_conn_recv(mproc_conn_t *c, int64_t timeout_ms, mproc_args_t **values);
 /** conn.send((...)) in one call: the message is the list the format letters build. */
 MPROC_API int mproc_conn_sendf(mproc_conn_t *c, const char *fmt, ...);
+/** What mproc_conn_recvf and mproc_queue_getf return (instead of 0) for a message that is just
+ * None: the sentinel a producer sends to say "no more". Positive, so MPROC_CHECK passes it
+ * through. */
+#define MPROC_GOT_NONE 1
 /** x = conn.recv() in one call: receives one message (as mproc_conn_recv) and reads it into
  * variables with mproc_args_parse's letters i l d n (values copied out; the message is freed
  * before the call returns, so s y and objects are MPROC_EINVAL: use mproc_conn_recv for
  * those). MPROC_EEOF, MPROC_ETIMEDOUT and the rest as mproc_conn_recv; MPROC_ETYPE when the
- * message does not match, e.g. mproc_conn_recvf(c, MPROC_FOREVER, "d", &t). */
+ * message does not match, e.g. mproc_conn_recvf(c, MPROC_FOREVER, "d", &t). A message that
+ * is just None, the usual end of a stream, returns MPROC_GOT_NONE (positive; the variables
+ * are untouched) unless the format starts with 'n', so `if item is None: break` reads
+ * `while (MPROC_CHECK(mproc_conn_recvf(c, MPROC_FOREVER, "i", &x)) == 0)`. */
 MPROC_API int mproc_conn_recvf(mproc_conn_t *c, int64_t timeout_ms, const char *fmt, ...);
 /** The fd (POSIX) or HANDLE (Windows) as an integer; -1 once closed. */
 MPROC_API intptr_t mproc_conn_fileno(const mproc_conn_t *c);
@@ -1140,8 +1217,8 @@ MPROC_API int mproc_queue_get_values(mproc_queue_t *q, int64_t timeout_ms,
  * letters, without objects), e.g. mproc_queue_putf(q, MPROC_FOREVER, "i", x). */
 MPROC_API int mproc_queue_putf(mproc_queue_t *q, int64_t timeout_ms, const char *fmt, ...);
 /** x = q.get() in one call: takes one item put with mproc_queue_put_values / mproc_queue_putf
- * and reads it into variables with the letters i l d n (as mproc_conn_recvf), e.g.
- * mproc_queue_getf(q, MPROC_FOREVER, "i", &x). */
+ * and reads it into variables with the letters i l d n (as mproc_conn_recvf, MPROC_GOT_NONE
+ * for an item that is just None included), e.g. mproc_queue_getf(q, MPROC_FOREVER, "i", &x). */
 MPROC_API int mproc_queue_getf(mproc_queue_t *q, int64_t timeout_ms, const char *fmt, ...);
 /** Items in the queue now (exact at the moment it was read; others may change it at once).
  * Windows: items still held back in a producer's overflow are not counted. */
@@ -1216,6 +1293,30 @@ typedef struct mproc_result mproc_result_t; /**< AsyncResult, and the iterator o
 
 /** A pool task: reads args, adds its value(s) to result, returns 0 or nonzero to fail. */
 typedef int (*mproc_task_fn)(const mproc_args_t *args, mproc_args_t *result);
+/** `def name(x):` for a pool task, as MPROC_TARGET is for a process target: defines
+ * `static int name(const mproc_args_t *, mproc_args_t *)`, which reads the item into the
+ * named, typed parameters and runs the body that follows, where `result` is the list the task
+ * adds its value to (`return x * x` reads `return mproc_args_add_int(result, x * x);`; a body
+ * that adds nothing returns None, as a Python task without a return does):
+ *
+ *     MPROC_TASK(square, "l", int64_t, x) {
+ *       return mproc_args_add_int(result, x * x);
+ *     }
+ *
+ * An item that does not match the format fails that task (Python's TypeError), with the
+ * message naming the position and both types; the worker goes on. */
+#define MPROC_TASK(name, fmt, ...)                                                            \
+  static int name##_body_(mproc_args_t *result MPROC__MAYBE_UNUSED,                          \
+                          MPROC__PAIRS(MPROC__P, __VA_ARGS__));                              \
+  static int name(const mproc_args_t *mproc_args_, mproc_args_t *mproc_result_) {            \
+    MPROC__PAIRS(MPROC__D, __VA_ARGS__)                                                      \
+    int mproc_rc_ = mproc_args_parse(mproc_args_, fmt, MPROC__PAIRS(MPROC__A, __VA_ARGS__)); \
+    if (mproc_rc_ != 0)                                                                      \
+      return mproc_fail(mproc_rc_, "%s", mproc_last_error_message());                        \
+    return name##_body_(mproc_result_, MPROC__PAIRS(MPROC__N, __VA_ARGS__));                 \
+  }                                                                                          \
+  static int name##_body_(mproc_args_t *result MPROC__MAYBE_UNUSED,                          \
+                          MPROC__PAIRS(MPROC__P, __VA_ARGS__))
 /** Runs in the pool's thread when a result becomes ready. Returning nonzero is the C form of a
  * callback that raised: it is counted (mproc_pool_callback_failures) and the pool goes on. */
 typedef int (*mproc_result_cb)(mproc_result_t *res, void *ctx);

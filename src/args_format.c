@@ -287,6 +287,27 @@ int mproc_process_newf(mproc_process_t **out, mproc_target_fn target, const char
   return rc;
 }
 
+int mproc_process_startf(mproc_process_t **out, mproc_target_fn target, const char *fmt, ...) {
+  if (out == NULL || fmt == NULL)
+    return MPROC_EINVAL;
+  *out = NULL;
+  mproc_args_t *a;
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = mproc_args_vbuild(&a, fmt, ap);
+  va_end(ap);
+  if (rc == 0)
+    rc = mproc_process_new(out, target, a);
+  mproc_args_free(a);
+  if (rc == 0)
+    rc = mproc_process_start(*out);
+  if (rc != 0) {
+    mproc_process_free(*out);
+    *out = NULL;
+  }
+  return rc;
+}
+
 int mproc_queue_putf(mproc_queue_t *q, int64_t timeout_ms, const char *fmt, ...) {
   mproc_args_t *a = NULL;
   va_list ap;
@@ -342,13 +363,24 @@ static int fetch(source from, void *obj, int64_t timeout_ms, mproc_args_t **got)
   }
 }
 
+/* A message that is just None (the usual end of a stream) received from a connection or a
+ * queue with a format that does not ask for a None. */
+static int is_none_sentinel(source from, const mproc_args_t *got, const char *fmt) {
+  while (*fmt == ' ')
+    fmt++;
+  return (from == FROM_CONN || from == FROM_QUEUE) && *fmt != 'n' &&
+         mproc_args_count(got) == 1 && mproc_args_type(got, 0) == MPROC_ARG_NONE;
+}
+
 /* Checks fmt, takes one message, reads it into the caller's variables and frees it. */
 static int vgetf(source from, void *obj, int64_t timeout_ms, const char *fmt, va_list *ap) {
   mproc_args_t *got = NULL;
   int rc = copied_only(fmt);
   if (rc == 0)
     rc = fetch(from, obj, timeout_ms, &got);
-  if (rc == 0)
+  if (rc == 0 && is_none_sentinel(from, got, fmt))
+    rc = MPROC_GOT_NONE;
+  else if (rc == 0)
     rc = vparse(got, fmt, COPIED_LETTERS, ap);
   mproc_args_free(got);
   return rc;

@@ -164,6 +164,44 @@ TEST(process_newf, 60, ALL) {
   ASSERT_TRUE(p == NULL);
 }
 
+TEST(process_startf, 60, ALL) {
+  mproc_process_t *p;
+  ASSERT_OK(mproc_process_startf(&p, func_child, "FiF", MPROC_FN(triple), 5, MPROC_FN(greet)));
+  ASSERT_TRUE(mproc_process_pid(p) > 0); /* already started */
+  ASSERT_EQ(t_join_code(p), 15);
+  mproc_process_free(p);
+  p = (mproc_process_t *)&p; /* must be overwritten */
+  ASSERT_RC(mproc_process_startf(&p, func_child, "iZ", 1), MPROC_EINVAL);
+  ASSERT_TRUE(p == NULL);
+  ASSERT_RC(mproc_process_startf(NULL, func_child, "i", 1), MPROC_EINVAL);
+  size_t count;
+  ASSERT_OK(mproc_active_children(NULL, 0, &count));
+  ASSERT_EQ(count, 0); /* the failed calls left no child behind */
+}
+
+/* def typed_target(lock, x, s): with lock: return x + len(s) */
+MPROC_TARGET(typed_target, "Lis", mproc_lock_t *, lock, int, x, const char *, s) {
+  C_OK(mproc_lock_acquire(lock, 30000));
+  C_OK(mproc_lock_release(lock));
+  return x + (int)strlen(s);
+}
+
+TEST(target_macro_reads_named_parameters, 60, ALL) {
+  mproc_lock_t *l;
+  mproc_process_t *p;
+  ASSERT_OK(mproc_lock_new(&l));
+  ASSERT_OK(mproc_process_startf(&p, typed_target, "Lis", l, 4, "abc"));
+  ASSERT_EQ(t_join_code(p), 7);
+  mproc_process_free(p);
+  /* a list that does not match the format: the child ends with 1 and says why */
+  ASSERT_OK(mproc_process_startf(&p, typed_target, "iis", 1, 4, "abc"));
+  ASSERT_EQ(t_join_code(p), 1);
+  ASSERT_TRUE(mproc_process_error(p) != NULL);
+  ASSERT_TRUE(strstr(mproc_process_error(p), "format 'L' wants a lock, the list holds an int"));
+  mproc_process_free(p);
+  mproc_lock_free(l);
+}
+
 TEST(func_argument_in_child, 60, ALL) {
   mproc_args_t *a;
   ASSERT_OK(mproc_args_build(&a, "FiF", MPROC_FN(triple), 7, MPROC_FN(greet)));
@@ -339,6 +377,36 @@ TEST(check_macro_exits_with_report, 60, ALL) {
 }
 
 /* --- receiving into variables: conn.recv(), q.get() in one call ------------------------------- */
+
+/* while (item := q.get()) is not None: a None message ends the loop, distinct from errors. */
+TEST(recvf_and_getf_none_sentinel, 30, ONCE) {
+  mproc_conn_t *a, *b;
+  ASSERT_OK(mproc_pipe(1, &a, &b));
+  int i = 5;
+  ASSERT_OK(mproc_conn_sendf(a, "n"));
+  ASSERT_RC(mproc_conn_recvf(b, 30000, "i", &i), MPROC_GOT_NONE);
+  ASSERT_EQ(i, 5); /* untouched */
+  ASSERT_OK(mproc_conn_sendf(a, "n"));
+  ASSERT_OK(mproc_conn_recvf(b, 30000, " n")); /* asked for: an ordinary match */
+  ASSERT_OK(mproc_conn_sendf(a, "nn"));
+  ASSERT_RC(mproc_conn_recvf(b, 30000, "i", &i), MPROC_ETYPE); /* not just None */
+  mproc_conn_free(a);
+  mproc_conn_free(b);
+  mproc_queue_t *q;
+  ASSERT_OK(mproc_queue_new(&q, 0));
+  ASSERT_OK(mproc_queue_putf(q, MPROC_FOREVER, "i", 3));
+  ASSERT_OK(mproc_queue_putf(q, MPROC_FOREVER, "n"));
+  int sum = 0, n = 0;
+  while (MPROC_CHECK(mproc_queue_getf(q, 30000, "i", &i)) == 0) {
+    sum += i;
+    n++;
+  }
+  ASSERT_EQ(n, 1);
+  ASSERT_EQ(sum, 3);
+  ASSERT_OK(mproc_queue_putf(q, MPROC_FOREVER, "d", 1.5));
+  ASSERT_RC(mproc_queue_getf(q, 30000, "i", &i), MPROC_ETYPE);
+  mproc_queue_free(q);
+}
 
 TEST(recvf_and_getf_read_into_variables, 30, ONCE) {
   mproc_conn_t *a, *b;

@@ -17,6 +17,51 @@ static int square(const mproc_args_t *args, mproc_args_t *result) {
   return rc ? rc : mproc_args_add_int(result, x * x);
 }
 
+/* def scaled(x, f): return x * f */
+MPROC_TASK(scaled, "ld", int64_t, x, double, f) {
+  return mproc_args_add_double(result, (double)x * f);
+}
+
+/* def ignored(x): pass */
+MPROC_TASK(ignored, "l", int64_t, x) {
+  (void)x;
+  return 0;
+}
+
+TEST(task_macro_reads_named_parameters, 60, ALL) {
+  mproc_pool_t *pool = pt_pool(1, NULL);
+  mproc_result_t *res;
+  double d = 0;
+  ASSERT_OK(mproc_pool_apply_asyncf(pool, scaled, &res, "ld", (int64_t)3, 1.5));
+  ASSERT_OK(mproc_result_getf(res, 60000, "d", &d));
+  ASSERT_TRUE(d == 4.5);
+  mproc_result_free(res);
+  mproc_args_t *items, *r;
+  ASSERT_OK(mproc_args_range(&items, 0, 3, 1));
+  ASSERT_OK(mproc_pool_map(pool, ignored, items, NULL, &r));
+  ASSERT_EQ(mproc_args_count(r), 3);
+  ASSERT_EQ(mproc_args_type(r, 2), MPROC_ARG_NONE);
+  mproc_args_free(r);
+  mproc_args_free(items);
+  /* An item of the wrong type fails its task with the parse message; the worker lives on. */
+  int64_t before = 0, after = 0;
+  size_t n = 0;
+  ASSERT_OK(mproc_pool_pids(pool, &before, 1, &n));
+  ASSERT_OK(mproc_pool_apply_asyncf(pool, scaled, &res, "sd", "three", 1.5));
+  ASSERT_RC(mproc_result_get(res, 60000, NULL), MPROC_ETASKFAILED);
+  const char *why = mproc_result_error(res, 0);
+  if (why == NULL || strstr(why, "argument 0: format 'l' wants an int") == NULL)
+    t_fail(__FILE__, __LINE__, "the error is \"%s\"", why ? why : "(none)");
+  mproc_result_free(res);
+  ASSERT_OK(mproc_pool_apply_asyncf(pool, scaled, &res, "ld", (int64_t)2, 2.0));
+  ASSERT_OK(mproc_result_getf(res, 60000, "d", &d));
+  ASSERT_TRUE(d == 4.0);
+  mproc_result_free(res);
+  ASSERT_OK(mproc_pool_pids(pool, &after, 1, &n));
+  ASSERT_EQ(after, before);
+  mproc_pool_free(pool);
+}
+
 TEST(apply_and_map_give_none_for_nothing, 60, ALL) {
   mproc_pool_options o = MPROC_POOL_OPTIONS_INIT;
   o.processes = 2;
