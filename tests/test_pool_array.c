@@ -11,6 +11,7 @@
 
 #include "runner.h"
 #include "test_pool.h"
+#include "../src/atomics.h"
 
 /* out[i] = a * in[i] + b + i (a and b from args, default 3 and 1): a value that depends on the
  * element's index, so a chunk written at the wrong place shows. */
