@@ -1356,8 +1356,8 @@ MPROC_API int mproc_pool_imap_unordered(mproc_pool_t *pool, mproc_task_fn fn,
                                         const mproc_task_options *opts, mproc_result_t **out);
 
 /** The function of mproc_pool_map_array, called in a worker once per chunk: in and out point
- * at element first of the input and output arrays, count elements each; it reads in[0 ..
- * count) and writes out[0 .. count), and returns 0, or nonzero to fail the call (mproc_fail()
+ * at element number first of the input and output arrays; it reads count elements at in,
+ * writes count elements at out, and returns 0, or nonzero to fail the call (mproc_fail()
  * adds a message). args is the call's args (an empty list when it gave NULL). */
 typedef int (*mproc_array_fn)(const void *in, void *out, size_t first, size_t count,
                               const mproc_args_t *args);
