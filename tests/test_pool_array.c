@@ -79,6 +79,17 @@ static int die_at(const void *in, void *out, size_t first, size_t count,
   return affine(in, out, first, count, NULL);
 }
 
+/* Sleeps 20 s on the chunk holding the index args[0]. */
+static int stall_at(const void *in, void *out, size_t first, size_t count,
+                    const mproc_args_t *args) {
+  int64_t k;
+  if (mproc_args_get_int(args, 0, &k) != 0)
+    return 5;
+  if ((size_t)k >= first && (size_t)k < first + count)
+    t_sleep_ms(20000);
+  return affine(in, out, first, count, NULL);
+}
+
 static int has(const char *needle) {
   const char *m = mproc_last_error_message();
   return m != NULL && strstr(m, needle) != NULL;
@@ -290,5 +301,27 @@ TEST(map_array_bad_calls, 60, ALL) {
   mproc_array_free(in);
   mproc_array_free(out);
   mproc_array_free(shorter);
+  mproc_pool_free(pool);
+}
+
+/* task_timeout_ms limits a worker's share: a stalled chunk ends the call, not the test. */
+TEST(map_array_time_limit, 90, ALL) {
+  mproc_pool_t *pool = pool_of(2, MPROC_POOL_FAIL_TASK);
+  mproc_array_t *in, *out;
+  make_arrays(20000, &in, &out);
+  mproc_args_t *args;
+  ASSERT_OK(mproc_args_build(&args, "l", (int64_t)15000));
+  mproc_task_options o = MPROC_TASK_OPTIONS_INIT;
+  o.chunksize = 500;
+  o.task_timeout_ms = 1000;
+  int64_t t0 = t_now_ms();
+  ASSERT_RC(mproc_pool_map_array(pool, stall_at, in, out, args, &o), MPROC_ETASKTIMEOUT);
+  ASSERT_WITHIN(t0, 15000, "a map with a stalled chunk");
+  ASSERT_TRUE(has("map_array"));
+  ASSERT_OK(mproc_pool_map_array(pool, affine, in, out, NULL, &o));
+  check_affine(in, out, 3, 1);
+  mproc_args_free(args);
+  mproc_array_free(in);
+  mproc_array_free(out);
   mproc_pool_free(pool);
 }
