@@ -51,7 +51,7 @@ typedef struct desc {
   uint32_t nsweeps;
 } desc;
 
-/* --- the caller's side -------------------------------------------------------------------------- */
+/* --- the caller's side ------------------------------------------------------------------------ */
 
 static const mp_block *array_block(const mproc_array_t *a) {
   return &((const mp_shobj *)(const void *)a)->blk; /* every shared object begins with one */
@@ -119,9 +119,10 @@ static int make_lists(const mp_buf *d, uint32_t nsweeps, const mproc_args_t *ext
   return rc;
 }
 
-/* The call's outcome from its sweeps: 0, or the first failure with its message. *settled is
- * 1 when every sweep has ended in a way that leaves no worker inside the control record. */
-static int outcome(mproc_result_t *r, uint32_t nsweeps, int *settled) {
+/* The call's outcome from its sweeps: 0, or the first failure with its message (for a sweep
+ * that did not end by itself, the elements it was writing). *settled is 1 when every sweep
+ * has ended in a way that leaves no worker inside the control record. */
+static int outcome(mproc_result_t *r, uint32_t nsweeps, const actl *ctl, int *settled) {
   int rc = mproc_result_wait(r, MPROC_FOREVER);
   *settled = rc == 0;
   for (uint32_t k = 0; k < nsweeps && rc == 0; k++) {
@@ -131,7 +132,13 @@ static int outcome(mproc_result_t *r, uint32_t nsweeps, int *settled) {
     if (st == MPROC_ECANCELED || st == MPROC_EBROKENPOOL)
       *settled = 0;
     const char *m = mproc_result_error(r, k);
-    mproc__set_error_message("map_array: %s", m ? m : mproc_strerror(st));
+    int64_t b = MPROC__ATOMIC_LOAD(&ctl->rec[k].end, MPROC__ATOMIC_ACQUIRE);
+    int64_t a = ctl->rec[k].start;
+    char held[96] = "";
+    if (st != MPROC_ETASKFAILED && b > a)
+      snprintf(held, sizeof held, " (elements [%lld, %lld) were being written)", (long long)a,
+               (long long)b);
+    mproc__set_error_message("map_array: %s%s", m ? m : mproc_strerror(st), held);
     rc = st;
   }
   return rc;
@@ -152,7 +159,7 @@ static int run(mproc_pool_t *p, const desc *d, const mp_buf *enc, const mproc_ar
   mproc__free(lists);
   *settled = rc != 0;
   if (rc == 0) {
-    rc = outcome(r, d->nsweeps, settled);
+    rc = outcome(r, d->nsweeps, ctl, settled);
     if (rc != 0)
       MPROC__ATOMIC_STORE(&ctl->stop, 1, MPROC__ATOMIC_RELEASE);
   }
@@ -213,7 +220,7 @@ int mproc_pool_map_array(mproc_pool_t *p, mproc_array_fn fn, const mproc_array_t
   return rc;
 }
 
-/* --- the worker's side ------------------------------------------------------------------------------ */
+/* --- the worker's side ------------------------------------------------------------------------ */
 
 /* Segments this worker keeps mapped between calls: one block reference each. */
 static struct {

@@ -239,6 +239,7 @@ TEST(map_array_worker_killed, 90, ALL) {
   ASSERT_WITHIN(t0, 30000, "a map whose worker died");
   const char *m = mproc_last_error_message();
   ASSERT_TRUE(m != NULL && strstr(m, "map_array") != NULL);
+  ASSERT_TRUE(strstr(m, "elements [25000, 26000) were being written") != NULL);
   /* a replacement worker maps the arrays afresh */
   memset(mproc_array_ptr(out), 0, 50000 * 8);
   ASSERT_OK(mproc_pool_map_array(pool, affine, in, out, NULL, &o));
