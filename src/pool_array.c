@@ -119,28 +119,39 @@ static int make_lists(const mp_buf *d, uint32_t nsweeps, const mproc_args_t *ext
   return rc;
 }
 
-/* The call's outcome from its sweeps: 0, or the first failure with its message (for a sweep
- * that did not end by itself, the elements it was writing). *settled is 1 when every sweep
- * has ended in a way that leaves no worker inside the control record. */
+/* A failure of the sweep itself (its function, its worker's death or time limit), rather
+ * than one it shared with the rest of the pool (cancelled, pool broken). */
+static int own_failure(int st) { return st != MPROC_ECANCELED && st != MPROC_EBROKENPOOL; }
+
+static void describe(mproc_result_t *r, uint32_t k, int st, const actl *ctl) {
+  const char *m = mproc_result_error(r, k);
+  int64_t b = MPROC__ATOMIC_LOAD(&ctl->rec[k].end, MPROC__ATOMIC_ACQUIRE);
+  int64_t a = ctl->rec[k].start;
+  char held[96] = "";
+  if (st != MPROC_ETASKFAILED && b > a)
+    snprintf(held, sizeof held, " (elements [%lld, %lld) were being written)", (long long)a,
+             (long long)b);
+  mproc__set_error_message("map_array: %s%s", m ? m : mproc_strerror(st), held);
+}
+
+/* The call's outcome from its sweeps: 0, or the failure that caused the others (the first
+ * sweep's own failure, else the first failure), with its message. *settled is 1 when every
+ * sweep has ended in a way that leaves no worker inside the control record. */
 static int outcome(mproc_result_t *r, uint32_t nsweeps, const actl *ctl, int *settled) {
   int rc = mproc_result_wait(r, MPROC_FOREVER);
   *settled = rc == 0;
-  for (uint32_t k = 0; k < nsweeps && rc == 0; k++) {
+  if (rc != 0)
+    return rc;
+  uint32_t pick = nsweeps;
+  for (uint32_t k = 0; k < nsweeps; k++) {
     int st = mproc_result_status(r, k);
-    if (st == 0)
-      continue;
-    if (st == MPROC_ECANCELED || st == MPROC_EBROKENPOOL)
+    if (st != 0 && !own_failure(st))
       *settled = 0;
-    const char *m = mproc_result_error(r, k);
-    int64_t b = MPROC__ATOMIC_LOAD(&ctl->rec[k].end, MPROC__ATOMIC_ACQUIRE);
-    int64_t a = ctl->rec[k].start;
-    char held[96] = "";
-    if (st != MPROC_ETASKFAILED && b > a)
-      snprintf(held, sizeof held, " (elements [%lld, %lld) were being written)", (long long)a,
-               (long long)b);
-    mproc__set_error_message("map_array: %s%s", m ? m : mproc_strerror(st), held);
-    rc = st;
+    if (st != 0 && (pick == nsweeps || (own_failure(st) && !own_failure(rc))))
+      pick = k, rc = st;
   }
+  if (pick < nsweeps)
+    describe(r, pick, rc, ctl);
   return rc;
 }
 

@@ -326,3 +326,24 @@ TEST(map_array_time_limit, 90, ALL) {
   mproc_array_free(out);
   mproc_pool_free(pool);
 }
+
+/* The break policy: a death mid-map breaks the pool; the call says so and does not hang. */
+TEST(map_array_death_breaks_pool, 90, ALL) {
+  mproc_pool_t *pool = pool_of(2, MPROC_POOL_BREAK);
+  mproc_array_t *in, *out;
+  make_arrays(50000, &in, &out);
+  mproc_args_t *args;
+  ASSERT_OK(mproc_args_build(&args, "ll", (int64_t)40000, (int64_t)0));
+  mproc_task_options o = MPROC_TASK_OPTIONS_INIT;
+  o.chunksize = 1000;
+  int64_t t0 = t_now_ms();
+  int rc = mproc_pool_map_array(pool, die_at, in, out, args, &o);
+  ASSERT_WITHIN(t0, 30000, "a map whose worker died under the break policy");
+  ASSERT_RC(rc, MPROC_EWORKERDIED); /* the cause, not what it did to the rest */
+  ASSERT_TRUE(has("were being written"));
+  ASSERT_RC(mproc_pool_map_array(pool, affine, in, out, NULL, &o), MPROC_EBROKENPOOL);
+  mproc_args_free(args);
+  mproc_array_free(in);
+  mproc_array_free(out);
+  mproc_pool_free(pool);
+}
