@@ -11,6 +11,9 @@
  *                             input list too: Python's map turns its range into a list inside
  *                             the call;
  *   pool.map_trivial_1M       the same over 0..999,999 (chunksize 125,000 with P = 2);
+ *   pool.map_array_1M         ms per mproc_pool_map_array of x*x over 1,000,000 int64 elements
+ *                             of a shared array into a second one (made once), filling the
+ *                             input included; raw: the shm workers over the same count;
  *   pool.map_trivial_c1       the same with chunksize 1: one dispatch per item;
  *   pool.map_trivial_c1_pipe  pool.map_trivial_c1's mproc reps again, against a pool that
  *                             sends one pipe message per task and one per result;
@@ -86,6 +89,17 @@ static int square(const mproc_args_t *args, mproc_args_t *result) {
   int64_t x;
   int rc = mproc_args_get_int(args, 0, &x);
   return rc ? rc : mproc_args_add_int(result, x * x);
+}
+
+/* pool.map_array_1M: x*x over a chunk of a shared array, written in place. */
+static int square_chunk(const void *in, void *out, size_t first, size_t count,
+                        const mproc_args_t *args) {
+  (void)first;
+  (void)args;
+  const int64_t *x = in;
+  int64_t *y = out;
+  for (size_t i = 0; i < count; i++) y[i] = x[i] * x[i];
+  return 0;
 }
 
 static int noop(const mproc_args_t *args, mproc_args_t *result) {
@@ -216,6 +230,30 @@ static int mp_map(int64_t n, size_t chunksize, double *ms) {
   mproc_args_free(res);
   *ms = (t1 - t0) / 1e3;
   return err ? -1 : 0;
+}
+
+/* pool.map_array_1M's shared arrays, made once (as the raw workers' arrays are). */
+static mproc_array_t *arr_in, *arr_out;
+
+/* One map over the shared arrays; *ms covers filling the input and the map. */
+static int mp_map_array(long n, double *ms) {
+  int64_t *x = mproc_array_ptr(arr_in), *y = mproc_array_ptr(arr_out);
+  memset(y, 0, (size_t)n * sizeof *y);
+  double t0 = now_us();
+  for (long i = 0; i < n; i++) x[i] = i;
+  int err = mproc_pool_map_array(pool, square_chunk, arr_in, arr_out, NULL, NULL);
+  double t1 = now_us();
+  if (err) {
+    fprintf(stderr, BENCH_NAME ": %s\n", mproc_last_error_message());
+    return report_mproc("mproc_pool_map_array", err);
+  }
+  for (long i = 0; i < n; i++)
+    if (y[i] != (int64_t)i * i) {
+      fprintf(stderr, BENCH_NAME ": mproc_pool_map_array: element %ld is wrong\n", i);
+      return -1;
+    }
+  *ms = (t1 - t0) / 1e3;
+  return 0;
 }
 
 static mproc_args_t *no_args;
@@ -564,7 +602,7 @@ static int raw_init(void) {
 /* ----------------------------------------------------------------------------------------
  * Driver
  * -------------------------------------------------------------------------------------- */
-enum vkind { V_MPROC, V_SHM, V_PIPE, V_SOCK };
+enum vkind { V_MPROC, V_SHM, V_PIPE, V_SOCK, V_ARRAY };
 
 #ifdef HAVE_RAW
 static raw_pool shm_pool, pipe_pool;
@@ -581,8 +619,8 @@ static void init_variant(variant *v, const char *name, enum vkind k) {
   memset(v, 0, sizeof *v);
   v->name = name;
   v->on = 1;
-  if (k == V_MPROC) {
-    v->failed = pool == NULL;
+  if (k == V_MPROC || k == V_ARRAY) {
+    v->failed = pool == NULL || (k == V_ARRAY && arr_out == NULL);
     return;
   }
 #ifdef HAVE_RAW
@@ -599,6 +637,7 @@ static void map_rep(variant *v, enum vkind k, const char *fig, long n, long chun
   int rc = -1;
   if (!usable(v)) return;
   if (k == V_MPROC) rc = mp_map(n, (size_t)chunk, &ms);
+  if (k == V_ARRAY) rc = mp_map_array(n, &ms);
 #ifdef HAVE_RAW
   /* chunk 0 is the automatic size; the shm workers claim that many indexes at a time. */
   long claim = chunk ? chunk : (n + 4 * procs - 1) / (4 * procs);
@@ -644,6 +683,39 @@ static void group_map(const config *cfg, int kind) {
   if (c1) print_row(names[1], "ms", "lower", &v[0], &v[2], reps, cfg->procs);
   for (int i = 0; i < nv; i++) print_summary(names[0], &v[i], "ms", reps, cfg);
   aim_map(names[0], &v[0], reps);
+}
+
+static void aim_array(const char *fig, const variant *m, const variant *r, int reps) {
+  if (!usable(m) || !usable(r)) return;
+  double a = median(m->rep, reps), b = median(r->rep, reps);
+  fprintf(stderr, BENCH_NAME ": aim %s: <= 3x the raw floor: mproc %.3g ms, raw %.3g ms, "
+          "%.2fx (%s)\n", fig, a, b, a / b, a <= 3 * b ? "met" : "NOT met");
+}
+
+/* pool.map_array_1M: mproc_pool_map_array over shared arrays against the shm workers. */
+static void group_map_array(const config *cfg) {
+  const char *name = "pool.map_array_1M";
+  long n = MAP_N_BIG, claim = (n + 4 * cfg->procs - 1) / (4 * cfg->procs);
+  variant v[2];
+  enum vkind kinds[2] = {V_ARRAY, V_SHM};
+  if (!selected(cfg, &name, 1)) return;
+  if (pool && (mproc_raw_array_new(&arr_in, 'q', (size_t)n, NULL) != 0 ||
+               mproc_raw_array_new(&arr_out, 'q', (size_t)n, NULL) != 0)) {
+    mproc_array_free(arr_in);
+    arr_in = NULL;
+  }
+  init_variant(&v[0], "mproc", V_ARRAY);
+  init_variant(&v[1], "shm", V_SHM);
+  for (int i = 0; i < 2; i++) map_rep(&v[i], kinds[i], name, n, claim, cfg->procs, -1);
+  for (int r = 0; r < cfg->reps_map; r++)
+    for (int i = 0; i < 2; i++) map_rep(&v[i], kinds[i], name, n, claim, cfg->procs, r);
+  print_row(name, "ms", "lower", &v[0], &v[1], cfg->reps_map, cfg->procs);
+  for (int i = 0; i < 2; i++) print_summary(name, &v[i], "ms", cfg->reps_map, cfg);
+  aim_map(name, &v[0], cfg->reps_map);
+  aim_array(name, &v[0], &v[1], cfg->reps_map);
+  mproc_array_free(arr_in);
+  mproc_array_free(arr_out);
+  arr_in = arr_out = NULL;
 }
 
 static void group_rtt(const config *cfg) {
@@ -819,6 +891,7 @@ int main(int argc, char **argv) {
   }
   group_map(&cfg, 0);
   group_map(&cfg, 2);
+  group_map_array(&cfg);
   group_map(&cfg, 1);
   group_rtt(&cfg);
   group_cpu(&cfg);

@@ -1456,6 +1456,29 @@ MPROC_API int mproc_pool_imap_unordered(mproc_pool_t *pool, mproc_task_fn fn,
                                         const mproc_args_t *items,
                                         const mproc_task_options *opts, mproc_result_t **out);
 
+/** The function of mproc_pool_map_array, called in a worker once per chunk: in and out point
+ * at element number first of the input and output arrays; it reads count elements at in,
+ * writes count elements at out, and returns 0, or nonzero to fail the call (mproc_fail()
+ * adds a message). args is the call's args (an empty list when it gave NULL). */
+typedef int (*mproc_array_fn)(const void *in, void *out, size_t first, size_t count,
+                              const mproc_args_t *args);
+/** A map over a shared Array, in place: fn runs in the workers over chunks of in (read where
+ * it lies) and writes the results into out (which may be in itself), with no message per
+ * chunk: workers claim chunks by an atomic add on a counter in shared memory. in and out must
+ * have the same length; their typecodes may differ (fn sees raw elements). args (may be NULL)
+ * holds typed values handed to every call of fn, as a task's (no shared objects). opts:
+ * chunksize is elements per claim (0: ceil(length / (4 * processes)), Python's rule);
+ * task_timeout_ms limits each worker's whole share; callbacks, progress and fail_fast are not
+ * used. Returns 0 once every element is written; MPROC_EINVAL (NULL arguments, lengths that
+ * differ; mproc_last_error_message says which), MPROC_ECLOSED after close, MPROC_ETASKFAILED
+ * when fn failed (the other workers stop at their next chunk; the message names the elements
+ * and fn's message), the code of a worker's death or time limit (MPROC_EWORKERDIED, ...),
+ * unless the retry policy ran its share again; then out may be partly written. MPROC_ENOTSUP
+ * where a worker cannot reach memory it did not inherit (POSIX systems other than Linux). */
+MPROC_API int mproc_pool_map_array(mproc_pool_t *pool, mproc_array_fn fn, const mproc_array_t *in,
+                                   mproc_array_t *out, const mproc_args_t *args,
+                                   const mproc_task_options *opts);
+
 /** Python's Pool.close(): no more work may be submitted (MPROC_ECLOSED); what was submitted
  * still runs. The handle stays valid until mproc_pool_free (join after close); closing again is
  * 0, NULL is accepted. */

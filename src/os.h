@@ -133,6 +133,10 @@ void mproc__os_shm_space(int named, char *where, size_t cap, uint64_t *free_byte
  * (POSIX), so another process can open it after its creator died; 0 where it does not
  * (Windows). */
 int mproc__os_shm_named_persists(void);
+/* A handle of this process to the object behind handle h of process pid (the same user's),
+ * for a segment a running process did not inherit. Linux: /proc/<pid>/fd/<h> reopened;
+ * Windows: DuplicateHandle out of the other process; MPROC_ENOTSUP on other systems. */
+int mproc__os_handle_take(int64_t pid, os_handle h, os_handle *out);
 
 /* --- sync.c: process-shared wait/wake and robust mutexes --------------------------------- */
 /* A 64-bit value naming the calling thread: unique among live threads on the machine and

@@ -281,6 +281,12 @@ int mproc__pool_submit_lists(mproc_pool_t *p, mproc_task_fn fn, const mproc_args
                              size_t n, const mproc_task_options *o, int unordered,
                              mproc_result_t **out);
 
+/* --- map over shared arrays (pool_array.c) ---------------------------------------------------- */
+/* The internal task of mproc_pool_map_array: one worker's share of the chunks. */
+int mproc__pool_array_sweep(const mproc_args_t *args, mproc_args_t *result);
+/* pool_worker.c: the mproc_fail message of the task running in this thread, or NULL. */
+const char *mproc__pool_task_message(void);
+
 /* --- progress (pool_progress.c) ------------------------------------------------------------ */
 /* Fills out (its caller-set size honoured) from the counts. */
 int mproc__progress_fill(mproc_progress *out, const mproc_progress *src, int64_t t0_ns);

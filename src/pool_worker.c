@@ -56,6 +56,8 @@ static void fail_sink(int code, const char *msg) {
   t_fail.set = 1;
 }
 
+const char *mproc__pool_task_message(void) { return t_fail.set ? t_fail.text : NULL; }
+
 static void put_header(mp_buf *b, const worker *w, uint8_t type) {
   mproc__put_u8(b, type);
   mproc__put_u32(b, w->slot_idx);

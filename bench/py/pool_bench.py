@@ -6,6 +6,9 @@ Figures (the same definitions bench_pool uses):
   pool.map_trivial          ms per pool.map(square, range(200000)) (x*x, default chunksize:
                             ceil(n / 4P) = 25,000 with P = 2);
   pool.map_trivial_1M       the same over range(1000000) (chunksize 125,000 with P = 2);
+  pool.map_array_1M         pool.map_trivial_1M's figure again ("python_is" says so): Python has
+                            no map over a shared array, so bench_pool's row for
+                            mproc_pool_map_array sets it beside Python's map of the same items;
   pool.map_trivial_c1       the same with chunksize=1. It costs ~20 us an item here (~4.5 s a
                             map), so --quick maps 20,000 items and scales the time to 200,000
                             ("items" in the JSON line says how many were mapped); the full run
@@ -147,6 +150,9 @@ def main(argv):
             emit("pool.map_trivial", "ms", vals, "", json_only, **extra)
             vals = [time_map(pool, MAP_N_BIG, None) for _ in range(size["map_big"])]
             emit("pool.map_trivial_1M", "ms", vals, "", json_only, **extra)
+            print_json({"bench": "pool.map_array_1M", "python": rounded(statistics.median(vals)),
+                        "start_method": START_METHOD, "python_is": "pool.map_trivial_1M",
+                        **extra})
 
             n, reps = size["c1"]
             vals = [time_map(pool, n, 1) * MAP_N / n for _ in range(reps)]

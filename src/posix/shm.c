@@ -285,3 +285,22 @@ void mproc__os_shm_space(int named, char *where, size_t cap, uint64_t *free_byte
 int mproc__os_shm_named_persists(void) {
   return 1; /* a shm object stays in /dev/shm until shm_unlink */
 }
+
+int mproc__os_handle_take(int64_t pid, os_handle h, os_handle *out) {
+  *out = OS_INVALID;
+#if defined(__linux__)
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%lld/fd/%lld", (long long)pid, (long long)h);
+  int fd;
+  do
+    fd = open(path, O_RDWR | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0)
+    return mproc__os_last_error();
+  *out = (os_handle)fd;
+  return 0;
+#else
+  (void)pid, (void)h;
+  return MPROC_ENOTSUP; /* no way to reach another process's descriptor without its help */
+#endif
+}

@@ -122,3 +122,18 @@ void mproc__os_shm_space(int named, char *where, size_t cap, uint64_t *free_byte
 }
 
 int mproc__os_shm_named_persists(void) { return 0; /* a named section dies with its last handle */ }
+
+int mproc__os_handle_take(int64_t pid, os_handle h, os_handle *out) {
+  *out = OS_INVALID;
+  HANDLE src = OpenProcess(PROCESS_DUP_HANDLE, FALSE, (DWORD)pid);
+  if (src == NULL)
+    return mproc__os_last_error();
+  HANDLE d = NULL;
+  BOOL ok = DuplicateHandle(src, (HANDLE)h, GetCurrentProcess(), &d, 0, FALSE,
+                            DUPLICATE_SAME_ACCESS);
+  int rc = ok ? 0 : mproc__os_last_error();
+  CloseHandle(src);
+  if (ok)
+    *out = (os_handle)d;
+  return rc;
+}
