@@ -105,15 +105,42 @@ int mproc__target_decode(mp_rd *r, mp_target_ref *ref);
 /* MPROC_ENOTARGET (not loadable) or MPROC_EBUILDMISMATCH (different code there). */
 int mproc__target_resolve(const mp_target_ref *ref, mproc_target_fn *fn);
 
+/* --- closer.c: handles a fork child drops, closed together -------------------------------- */
+#define MP_CLOSER_MAX 256
+typedef struct mp_closer {
+  os_handle h[MP_CLOSER_MAX];
+  size_t n;
+} mp_closer;
+/* Adds h (OS_INVALID is ignored); a full set is closed first. */
+void mproc__closer_add(mp_closer *c, os_handle h);
+/* Closes everything added (each distinct handle once) and empties the set. */
+void mproc__closer_flush(mp_closer *c);
+
 /* --- boot.c: the child side, the same for every start method ------------------------------ */
 #define MP_BOOT_ENV "MPROC_BOOTSTRAP"
 /* BOOT records up to this size are sent before the child exists (fits any channel buffer). */
 #define MP_BOOT_PRESEND_MAX 4096
-/* Runs the target described by the BOOT record on chan; never returns. direct: under fork,
- * the target itself (the child is the parent's image: no lookup in the loader, whose locks
- * another thread may have held at the fork); NULL otherwise. */
-void mproc__child_main(os_handle chan, mproc_start_method method, const os_handle *handles,
-                   size_t nhandles, mproc_target_fn direct);
+/* How a child starts: its channel to the parent, the start method, the handles it was passed
+ * (renumbered, for forkserver; NULL when they kept their values) and, under fork, what it
+ * has in its copy of the parent's memory. */
+typedef struct mp_child_start {
+  os_handle chan;
+  mproc_start_method method;
+  const os_handle *handles;
+  size_t nhandles;
+  /* fork: the target itself (the child is the parent's image: no lookup in the loader, whose
+   * locks another thread may have held at the fork); NULL otherwise */
+  mproc_target_fn direct;
+  /* fork: the BOOT record as the parent encoded it, read from memory instead of the channel
+   * (the same record and the same decoding as every method; only the transport differs) */
+  const void *boot;
+  size_t boot_len;
+  os_handle drop; /* fork: the channel's parent end, closed with the other inherited handles */
+} mp_child_start;
+/* Runs the target described by the BOOT record; never returns. */
+void mproc__child_main(const mp_child_start *cs);
+/* fflush of stdout and stderr, skipped for a stream with nothing pending where that is known. */
+void mproc__flush_std(void);
 /* Fills the BOOT record for p (process.c provides the fields). */
 typedef struct mp_boot {
   mproc_start_method method;
@@ -143,7 +170,7 @@ int mproc__bootstrap_pending(void);
 
 /* --- process.c ---------------------------------------------------------------------------- */
 /* In a fresh fork child: forget the parent's children, close their handles. */
-void mproc__process_after_fork_child(void);
+void mproc__process_after_fork_child(mp_closer *c);
 /* In a child, from its BOOT record: its identity ("K", "K:J"), which its children's default
  * names extend (CPython: "Process-K:1"). */
 void mproc__process_set_identity(const char *ident);
@@ -167,7 +194,7 @@ int mproc__forkserver_status(os_handle status_chan, int64_t deadline, int *statu
 /* The server loop, entered from mproc_main; never returns. */
 void mproc__forkserver_serve(os_handle ctl);
 /* In a fork child: drop the client connection inherited from the parent. */
-void mproc__forkserver_after_fork_child(void);
+void mproc__forkserver_after_fork_child(mp_closer *c);
 
 /* shared.c: an integer element of the host's C type (1, 2, 4 or 8 bytes), zero-extended. */
 uint64_t mproc__load_uint(const unsigned char *p, size_t size);

@@ -8,6 +8,9 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -228,6 +231,19 @@ int mproc__os_close(os_handle h) {
     return 0;
   close((int)h); /* EINTR: the fd is closed on Linux; never retry */
   return 0;
+}
+
+void mproc__os_close_sorted(const os_handle *h, size_t n) {
+  for (size_t i = 0, j; i < n; i = j) {
+    for (j = i + 1; j < n && h[j] == h[j - 1] + 1; j++)
+      ;
+#if defined(__linux__) && defined(SYS_close_range)
+    if (j - i > 1 && syscall(SYS_close_range, (unsigned)h[i], (unsigned)h[j - 1], 0u) == 0)
+      continue;
+#endif
+    for (size_t k = i; k < j; k++)
+      close((int)h[k]);
+  }
 }
 
 int mproc__os_set_inheritable(os_handle h, int inheritable) {
