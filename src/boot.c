@@ -174,15 +174,34 @@ static void forget_parent(const mp_child_start *cs) {
   mproc__queue_after_fork_child();
 }
 
-/* The BOOT record: from memory under fork, else from the channel. 0, or the child exits. */
-static int read_boot(const mp_child_start *cs, mp_buf *rec, const void **data, size_t *len) {
+/* Room for a BOOT record sent before the child existed, with its header. */
+typedef struct boot_head {
+  unsigned char b[12 + MP_BOOT_PRESEND_MAX];
+} boot_head;
+
+/* The BOOT record: from memory under fork, else from the channel. 0, or the child exits.
+ * Nothing follows the record on the channel, so one read may take it whole: a small record
+ * (sent before the child existed) costs one call, a large one streams in after its start. */
+static int read_boot(const mp_child_start *cs, boot_head *head, mp_buf *rec, const void **data,
+                     size_t *len) {
   if (cs->boot != NULL) {
     *data = cs->boot, *len = cs->boot_len;
     return 0;
   }
+  size_t got = 0;
   uint32_t type = 0;
-  int rc = mproc__rec_recv(cs->chan, &type, rec, MPROC_ARGS_MAX_BYTES + MP_REC_MAX_SMALL,
-                           OS_NO_DEADLINE);
+  int rc = mproc__os_chan_read(cs->chan, head->b, sizeof head->b, &got, OS_NO_DEADLINE);
+  mp_rd r;
+  mproc__rd_init(&r, head->b, got);
+  type = mproc__get_u32(&r);
+  uint64_t n = mproc__get_u64(&r);
+  if (rc == 0 && r.err == 0 && n == got - 12) { /* all of it in one read */
+    *data = head->b + 12, *len = (size_t)n;
+    return type == MP_REC_BOOT ? 0 : MPROC_EPROTO;
+  }
+  if (rc == 0)
+    rc = mproc__rec_recv_rest(cs->chan, head->b, got, &type, rec,
+                              MPROC_ARGS_MAX_BYTES + MP_REC_MAX_SMALL, OS_NO_DEADLINE);
   if (rc != 0) /* the parent went away before telling us what to run: nobody to report to */
     child_exit(CHILD_ERR_EXIT);
   *data = rec->data, *len = rec->len;
@@ -210,7 +229,8 @@ void mproc__child_main(const mp_child_start *cs) {
   const void *data = NULL;
   size_t len = 0;
   boot_in in = {0};
-  int rc = read_boot(cs, &rec, &data, &len);
+  boot_head head;
+  int rc = read_boot(cs, &head, &rec, &data, &len);
   if (rc == 0)
     rc = decode_boot(data, len, &in, cs->handles, cs->nhandles);
   mproc__buf_free(&rec);

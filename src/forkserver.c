@@ -199,7 +199,11 @@ int mproc__forkserver_status(os_handle st, int64_t deadline, int *status) {
   mp_buf rec;
   mproc__buf_init(&rec);
   uint32_t type = 0;
-  int rc = mproc__rec_recv(st, &type, &rec, 64, deadline);
+  unsigned char head[16]; /* the whole FS_STATUS record: one read, as nothing else comes */
+  size_t got = 0;
+  int rc = mproc__os_chan_read(st, head, sizeof head, &got, deadline);
+  if (rc == 0)
+    rc = mproc__rec_recv_rest(st, head, got, &type, &rec, 64, deadline);
   *status = MPROC_EXIT_UNKNOWN;
   if (rc == 0 && type == MP_REC_FS_STATUS && rec.len == 4) {
     mp_rd r;

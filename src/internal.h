@@ -69,6 +69,10 @@ int mproc__rec_send(os_handle h, uint32_t type, const void *payload, size_t n, i
 /* Reads one whole record. A record cut short by EOF is MPROC_EPEERGONE; EOF before the first
  * byte is MPROC_EEOF; payloads above max are MPROC_EPROTO. */
 int mproc__rec_recv(os_handle h, uint32_t *type, mp_buf *payload, uint64_t max, int64_t deadline);
+/* The same for a record whose first k bytes were read already (head; at most the whole
+ * record): reads the rest, if any. */
+int mproc__rec_recv_rest(os_handle h, const unsigned char *head, size_t k, uint32_t *type,
+                         mp_buf *payload, uint64_t max, int64_t deadline);
 
 /* --- args.c ------------------------------------------------------------------------------- */
 void mproc__args_encode(const mproc_args_t *a, mp_buf *b);

@@ -270,10 +270,10 @@ void mproc__os_proc_attach(os_proc *out, int64_t pid, os_handle handle);
  * reaping it (SIGCHLD=SIG_IGN, a host waitpid(-1)) gives status MPROC_EXIT_UNKNOWN unless the
  * kernel can still tell the status. For attached processes: waits for exit, status unknown. */
 int mproc__os_proc_wait(os_proc *p, int64_t deadline);
-/* 0 when no child of this process (any kind, ours or the host's) has exited and waits to be
- * reaped, so that looking at each would find none; 1 when one may have, or it cannot be told
- * (the caller then looks at each). */
-int mproc__os_any_child_exited(void);
+/* A child of this process (any kind, ours or the host's) that has exited and waits to be
+ * reaped: its pid, not reaped by this call; 0 when there is none, so that looking at each child
+ * would find none; -1 when it cannot be told (the caller then looks at each). */
+int64_t mproc__os_exited_child(void);
 /* hard=0: SIGTERM / TerminateProcess(-15 mapping); hard=1: SIGKILL / TerminateProcess(-9).
  * Never signals a reaped pid. */
 int mproc__os_proc_signal(os_proc *p, int hard);

@@ -142,6 +142,22 @@ static int copy_args(const mproc_args_t *src, mproc_args_t **dst) {
   return rc;
 }
 
+/* "<parent>:<k>", or "<k>" in the main process (parent ""): Python's identity. Written by hand
+ * rather than with snprintf, whose deep stack frame is one more page to copy after each fork. */
+static void make_ident(char out[64], const char *parent, unsigned k) {
+  char digits[12];
+  size_t nd = 0, n = strlen(parent); /* parent fits: g_ident holds at most 47 characters */
+  do
+    digits[nd++] = (char)('0' + k % 10);
+  while ((k /= 10) != 0);
+  memcpy(out, parent, n);
+  if (n > 0)
+    out[n++] = ':';
+  while (nd > 0)
+    out[n++] = digits[--nd];
+  out[n] = '\0';
+}
+
 int mproc_process_new(mproc_process_t **out, mproc_target_fn target, const mproc_args_t *args) {
   if (out == NULL || target == NULL)
     return MPROC_EINVAL;
@@ -156,12 +172,10 @@ int mproc_process_new(mproc_process_t **out, mproc_target_fn target, const mproc
   char name[80];
   mproc__os_global_lock();
   unsigned k = ++g_counter;
-  if (g_ident[0] != '\0')
-    snprintf(p->ident, sizeof p->ident, "%s:%u", g_ident, k);
-  else
-    snprintf(p->ident, sizeof p->ident, "%u", k);
+  make_ident(p->ident, g_ident, k);
   mproc__os_global_unlock();
-  snprintf(name, sizeof name, "Process-%s", p->ident);
+  memcpy(name, "Process-", 8);
+  memcpy(name + 8, p->ident, strlen(p->ident) + 1);
   int rc = mproc__target_locate(target, &p->ref);
   if (rc == 0)
     rc = (p->name = dup_str(name)) ? 0 : MPROC_ENOMEM;
@@ -459,37 +473,14 @@ static int take_records(mproc_process_t *p, const unsigned char *buf, size_t n, 
   return last && pos == n;
 }
 
-/* Exactly n bytes into buf from a channel whose writer has exited: all of it is there, or
- * nothing more comes. */
-static int read_left(os_handle h, unsigned char *buf, size_t n) {
-  for (size_t got = 0; n > 0; buf += got, n -= got)
-    if (mproc__os_chan_read(h, buf, n, &got, 0) != 0)
-      return -1;
-  return 0;
-}
-
 /* The record whose first k bytes are in head (fewer than it has): read whole, then taken. */
 static int finish_record(mproc_process_t *p, const unsigned char *head, size_t k) {
-  unsigned char hdr[12];
-  size_t in_hdr = k < 12 ? k : 12;
-  memcpy(hdr, head, in_hdr);
-  if (read_left(p->chan, hdr + in_hdr, 12 - in_hdr) != 0)
-    return -1;
-  mp_rd r;
-  mproc__rd_init(&r, hdr, sizeof hdr);
-  uint32_t type = mproc__get_u32(&r);
-  uint64_t len = mproc__get_u64(&r);
   mp_buf rec;
   mproc__buf_init(&rec);
-  int rc = len > MP_REC_MAX_SMALL || mproc__buf_reserve(&rec, (size_t)len) != 0 ? -1 : 0;
-  if (rc == 0) {
-    memcpy(rec.data, head + in_hdr, k - in_hdr);
-    rc = read_left(p->chan, rec.data + (k - in_hdr), (size_t)len - (k - in_hdr));
-  }
-  if (rc == 0) {
-    rec.len = (size_t)len;
+  uint32_t type = 0;
+  int rc = mproc__rec_recv_rest(p->chan, head, k, &type, &rec, MP_REC_MAX_SMALL, 0);
+  if (rc == 0)
     take_record(p, type, &rec);
-  }
   mproc__buf_free(&rec);
   return rc;
 }
@@ -851,26 +842,46 @@ static int is_detached(mproc_process_t *p) {
   return d;
 }
 
-/* 1 unless every started child is one of ours that only a wait can reap and the OS says none
- * has exited: then a look at each would find nothing. Looks only (no write): the list's
- * pages are copies of the parent's in a fork child, and shared with the last child in the
- * parent. */
-static int worth_reaping(void) {
-  int plain = 1;
-  mproc__os_global_lock();
-  for (mproc_process_t *c = g_children; c && plain; c = c->next)
-    plain = !c->detached && (c->state != ST_STARTED || (c->proc.is_child && !c->proc.reaped &&
-                                                        c->fs_status == OS_INVALID));
-  int any = g_children != NULL;
-  mproc__os_global_unlock();
-  return any && (!plain || mproc__os_any_child_exited());
+/* With every started child one of ours that only a wait reaps (none detached, none forked by
+ * the server), the kernel names the exited ones: each is collected alone, and the others are
+ * not even looked at. The list is only read: its pages are copies of the parent's in a fork
+ * child, and shared with the last child in the parent, so a write there costs a page copy.
+ * 1 when that is done; 0 when every child must be looked at (the host's own child is waiting to
+ * be reaped, or the OS cannot tell). */
+static int reap_named(void) {
+  for (;;) {
+    int plain = 1;
+    mproc__os_global_lock();
+    for (mproc_process_t *c = g_children; c && plain; c = c->next)
+      plain = !c->detached && (c->state != ST_STARTED || (c->proc.is_child && !c->proc.reaped &&
+                                                          c->fs_status == OS_INVALID));
+    int any = g_children != NULL;
+    mproc__os_global_unlock();
+    if (!any)
+      return 1;
+    int64_t pid = plain ? mproc__os_exited_child() : -1;
+    if (pid <= 0)
+      return pid == 0;
+    mproc_process_t *p = NULL;
+    mproc__os_global_lock();
+    for (mproc_process_t *c = g_children; c && !p; c = c->next)
+      if (c->state == ST_STARTED && c->proc.pid == pid)
+        p = c, p->refs++;
+    mproc__os_global_unlock();
+    if (p == NULL)
+      return 0; /* not ours: the host reaps it when it will */
+    int rc = collect(p);
+    unref(p);
+    if (rc != 0)
+      return 0;
+  }
 }
 
 /* Python's _cleanup: every child that has exited is reaped now, so a handle kept but never
  * joined leaves no zombie (its exit code stays readable); detached ones are forgotten. Each
  * start does this; with many children running, looking at each costs a system call apiece. */
 static void reap_detached(void) {
-  if (!worth_reaping())
+  if (reap_named())
     return;
   mproc_process_t **v;
   size_t n = snapshot(&v);

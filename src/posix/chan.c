@@ -62,11 +62,16 @@ static int wait_fd(int fd, short events, int64_t deadline) {
 /* Without a deadline the calls block in the kernel: one system call per transfer instead of
  * try / poll / retry, which costs ~15% of a cross-CPU round trip. With a deadline, poll()
  * bounds the wait. */
+/* Called through a pointer the loader fills in at startup: a forked child's one write (its
+ * EXIT record) is often the first send of the process, and a lazily bound call would cost every
+ * child a symbol lookup and a write to a page it shares with its parent. */
+static ssize_t (*const volatile send_fn)(int, const void *, size_t, int) = send;
+
 int mproc__os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline) {
   const char *p = buf;
   int flags = MSG_NOSIGNAL | (deadline == OS_NO_DEADLINE ? 0 : MSG_DONTWAIT);
   while (n > 0) {
-    ssize_t w = send((int)h, p, n, flags);
+    ssize_t w = send_fn((int)h, p, n, flags);
     if (w > 0) {
       p += w, n -= (size_t)w;
       continue;

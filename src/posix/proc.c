@@ -487,7 +487,7 @@ static int wait_child(os_proc *p, int64_t deadline) {
   return 0;
 }
 
-int mproc__os_any_child_exited(void) {
+int64_t mproc__os_exited_child(void) {
   siginfo_t si;
   memset(&si, 0, sizeof si);
   int rc;
@@ -495,8 +495,8 @@ int mproc__os_any_child_exited(void) {
     rc = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL);
   while (rc < 0 && errno == EINTR);
   if (rc < 0)
-    return errno == ECHILD ? 0 : 1;
-  return si.si_pid != 0;
+    return errno == ECHILD ? 0 : -1;
+  return si.si_pid;
 }
 
 int mproc__os_proc_wait(os_proc *p, int64_t deadline) {

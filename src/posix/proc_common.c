@@ -106,6 +106,11 @@ int mproc__px_handled_signals(uint64_t *mask) {
 }
 #endif
 
+/* Through a pointer the loader fills in at startup: the parent never calls sigaction, so a
+ * lazily bound call would cost every fork child a symbol lookup (and the pages it touches). */
+static int (*const volatile sigaction_fn)(int, const struct sigaction *, struct sigaction *) =
+    sigaction;
+
 void mproc__px_reset_signals(const uint64_t *handled) {
   struct sigaction dfl, cur;
   memset(&dfl, 0, sizeof dfl);
@@ -114,8 +119,8 @@ void mproc__px_reset_signals(const uint64_t *handled) {
     if (sig == SIGKILL || sig == SIGSTOP)
       continue;
     if (handled != NULL ? (*handled >> (sig - 1) & 1) != 0
-                        : sigaction(sig, NULL, &cur) == 0 && cur.sa_handler != SIG_DFL)
-      sigaction(sig, &dfl, NULL);
+                        : sigaction_fn(sig, NULL, &cur) == 0 && cur.sa_handler != SIG_DFL)
+      sigaction_fn(sig, &dfl, NULL);
   }
 }
 

@@ -418,7 +418,7 @@ static int attached_wait(os_proc *p, int64_t deadline) {
   return 0;
 }
 
-int mproc__os_any_child_exited(void) { return 1; }
+int64_t mproc__os_exited_child(void) { return -1; }
 
 int mproc__os_proc_wait(os_proc *p, int64_t deadline) {
   if (p == NULL || p->pid <= 0)
