@@ -56,7 +56,7 @@ const void *mproc__get_blob(mp_rd *r, size_t *n);
 /* Records on a channel: u32 type, u64 payload length, payload. */
 enum {
   MP_REC_BOOT = 1,      /* parent -> child: everything the child needs */
-  MP_REC_READY = 2,     /* child -> parent: target resolved, user code starts */
+  MP_REC_READY = 2,     /* reserved: once "target resolved"; no longer sent */
   MP_REC_FAIL = 3,      /* child -> parent: mproc_fail message (i32 code, str) */
   MP_REC_CHILD_ERR = 4, /* child -> parent: bootstrap failed (i32 MPROC_E*, str) */
   MP_REC_EXIT = 5,      /* child -> parent: target returned (i32 code) */

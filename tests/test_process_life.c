@@ -859,12 +859,12 @@ static int sentinel_ready(mproc_process_t *p, int ms) {
 }
 #endif
 
-/* The sentinel means exit: not the READY record the child sends before its target runs. */
+/* The sentinel means exit: not the first record the child sends (mproc_fail, or EXIT). */
 TEST(sentinel_means_exit_without_pidfd, 60, POSIX_ALL) {
 #ifndef _WIN32
   setenv("MPROC_NO_PIDFD", "1", 1);
   mproc_process_t *p = start_sleeper(1500, 0);
-  ASSERT_TRUE(!sentinel_ready(p, 500)); /* READY came and went: still running */
+  ASSERT_TRUE(!sentinel_ready(p, 500)); /* still running */
   ASSERT_EQ(mproc_process_is_alive(p), 1);
   ASSERT_TRUE(sentinel_ready(p, 30000));
   ASSERT_EQ(t_join_code(p), 0);
