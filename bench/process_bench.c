@@ -2,7 +2,9 @@
 /*
  * bench_process: cost of starting and joining a process that does nothing, per start method.
  *
- * Figures: process.start_join.<fork|spawn|forkserver>, in microseconds per start+join.
+ * Figures: process.start_join.<fork|spawn|forkserver>, in microseconds per start+join, and
+ * process.start_join_128.fork, in milliseconds per 128 processes started one after the other,
+ * then joined.
  * Each figure is measured three ways in the same run so the ratios are meaningful on a noisy
  * machine:
  *   mproc  mproc_process_new + set_start_method + start + join + close of a target that
@@ -16,6 +18,7 @@
  * host hits all of them alike.
  *
  * Usage: bench_process [--quick] [--json-only] [--n N] [--reps R]
+ * (--n is the start+join count per rep; the 128-process figure times 2 (quick) or 5 batches.)
  * JSON lines go to stdout; the human-readable summary goes to stderr (off with --json-only).
  */
 #define BENCH_NAME "bench_process"
@@ -42,6 +45,7 @@ typedef struct config {
   int n;    /* operations per rep */
   int reps; /* reps per variant */
   int json_only;
+  int quick;
 } config;
 
 /* One variant: runs n operations, returns 0 or -1 (after printing why to stderr). */
@@ -110,6 +114,40 @@ static int mproc_loop(int n, mproc_start_method method) {
   return 0;
 }
 
+/* 128 processes alive together: all started, then each joined, checked and released. */
+#define MANY 128
+
+static int mproc_many_once(mproc_start_method method) {
+  mproc_process_t *ps[MANY];
+  int started = 0, rc = 0, err = 0;
+  for (; started < MANY; started++) {
+    if ((err = mproc_process_new(&ps[started], noop_target, NULL)) != 0) {
+      rc = report_mproc_p("mproc_process_new", err, NULL);
+      break;
+    }
+    if ((err = mproc_process_set_start_method(ps[started], method)) != 0 ||
+        (err = mproc_process_start(ps[started])) != 0) {
+      rc = report_mproc_p("mproc_process_start", err, ps[started]);
+      mproc_process_free(ps[started]);
+      break;
+    }
+  }
+  for (int i = 0; i < started; i++) {
+    if ((err = mproc_process_join(ps[i], MPROC_FOREVER)) != 0)
+      rc = report_mproc_p("mproc_process_join", err, ps[i]);
+    else if (check_exit(ps[i]))
+      rc = -1;
+    mproc_process_free(ps[i]);
+  }
+  return rc;
+}
+
+static int mproc_many(int n, mproc_start_method method) {
+  for (int i = 0; i < n; i++)
+    if (mproc_many_once(method)) return -1;
+  return 0;
+}
+
 /* ----------------------------------------------------------------------------------------
  * Raw OS baselines (POSIX)
  * -------------------------------------------------------------------------------------- */
@@ -147,6 +185,27 @@ static int raw_fork_loop(int n, mproc_start_method method) {
       return -1;
     }
     if (wait_ok(pid)) return -1;
+  }
+  return 0;
+}
+
+static int raw_many(int n, mproc_start_method method) {
+  (void)method;
+  for (int i = 0; i < n; i++) {
+    pid_t pids[MANY];
+    int started = 0, rc = 0;
+    for (; started < MANY; started++) {
+      pids[started] = fork();
+      if (pids[started] == 0) _exit(0);
+      if (pids[started] < 0) {
+        perror("bench_process: fork");
+        rc = -1;
+        break;
+      }
+    }
+    for (int k = 0; k < started; k++)
+      if (wait_ok(pids[k])) rc = -1;
+    if (rc) return -1;
   }
   return 0;
 }
@@ -272,48 +331,76 @@ static void warm_up(variant *v, mproc_start_method method) {
   }
 }
 
-static void print_value(const variant *v, const config *cfg) {
+/* A figure's name and unit: the reps are in microseconds per operation, shown divided by
+ * scale (1 for us, 1000 for ms). */
+typedef struct figure {
+  char name[64];
+  const char *unit;
+  double scale;
+} figure;
+
+static void print_value(const variant *v, const config *cfg, const figure *f) {
   if (!v->run || v->failed)
     printf("null");
   else
-    printf("%.1f", median(v->rep_us, cfg->reps));
+    printf("%.*f", f->scale > 1 ? 2 : 1, median(v->rep_us, cfg->reps) / f->scale);
 }
 
-static void print_json(mproc_start_method method, variant *vs, const config *cfg) {
-  printf("{\"bench\":\"process.start_join.%s\",\"unit\":\"us\",\"better\":\"lower\",\"mproc\":",
-         mproc_start_method_name(method));
-  print_value(&vs[0], cfg);
+static void print_json(const figure *f, variant *vs, const config *cfg) {
+  printf("{\"bench\":\"%s\",\"unit\":\"%s\",\"better\":\"lower\",\"mproc\":", f->name, f->unit);
+  print_value(&vs[0], cfg, f);
   printf(",\"python\":null,\"raw\":");
-  print_value(&vs[1], cfg);
+  print_value(&vs[1], cfg, f);
   printf(",\"apr\":");
-  print_value(&vs[2], cfg);
+  print_value(&vs[2], cfg, f);
   printf("}\n");
   fflush(stdout);
 }
 
-static void print_human(mproc_start_method method, const variant *vs, const config *cfg) {
+static void print_human(const figure *f, const variant *vs, const config *cfg) {
   for (int i = 0; i < 3; i++) {
     const variant *v = &vs[i];
     if (!v->run) continue;
     if (v->failed) {
-      fprintf(stderr, "  %-10s %-5s  FAILED\n", mproc_start_method_name(method), v->name);
+      fprintf(stderr, "  %-29s %-5s  FAILED\n", f->name, v->name);
       continue;
     }
-    fprintf(stderr, "  %-10s %-5s  median %9.1f us  (min %.1f, max %.1f; %d reps x %d)\n",
-            mproc_start_method_name(method), v->name, median(v->rep_us, cfg->reps),
-            min_of(v->rep_us, cfg->reps), max_of(v->rep_us, cfg->reps), cfg->reps, cfg->n);
+    fprintf(stderr, "  %-29s %-5s  median %9.2f %s  (min %.2f, max %.2f; %d reps x %d)\n",
+            f->name, v->name, median(v->rep_us, cfg->reps) / f->scale, f->unit,
+            min_of(v->rep_us, cfg->reps) / f->scale, max_of(v->rep_us, cfg->reps) / f->scale,
+            cfg->reps, cfg->n);
   }
+}
+
+static void run_variants(variant *vs, const figure *f, mproc_start_method method,
+                         const config *cfg) {
+  for (int i = 0; i < 3; i++) warm_up(&vs[i], method);
+  for (int r = 0; r < cfg->reps; r++)
+    for (int i = 0; i < 3; i++) run_rep(&vs[i], cfg, method, r);
+  print_json(f, vs, cfg);
+  if (!cfg->json_only) print_human(f, vs, cfg);
 }
 
 static void bench_method(mproc_start_method method, const config *cfg) {
   variant vs[3] = {{"mproc", mproc_loop, {0}, 0}, {"raw", NULL, {0}, 0}, {"apr", NULL, {0}, 0}};
+  figure f = {"", "us", 1};
   if (!mproc_start_method_available(method)) return;
+  snprintf(f.name, sizeof f.name, "process.start_join.%s", mproc_start_method_name(method));
   set_baselines(method, &vs[1], &vs[2]);
-  for (int i = 0; i < 3; i++) warm_up(&vs[i], method);
-  for (int r = 0; r < cfg->reps; r++)
-    for (int i = 0; i < 3; i++) run_rep(&vs[i], cfg, method, r);
-  print_json(method, vs, cfg);
-  if (!cfg->json_only) print_human(method, vs, cfg);
+  run_variants(vs, &f, method, cfg);
+}
+
+/* 128 children alive at once under fork: what a parent's other children cost each start. */
+static void bench_many(const config *cfg) {
+  variant vs[3] = {{"mproc", mproc_many, {0}, 0}, {"raw", NULL, {0}, 0}, {"apr", NULL, {0}, 0}};
+  figure f = {"process.start_join_128.fork", "ms", 1000};
+  config many = *cfg;
+  many.n = cfg->quick ? 2 : 5;
+  if (!mproc_start_method_available(MPROC_START_FORK)) return;
+#ifndef _WIN32
+  vs[1].run = raw_many;
+#endif
+  run_variants(vs, &f, MPROC_START_FORK, &many);
 }
 
 static int usage(void) {
@@ -338,6 +425,7 @@ static int parse_args(int argc, char **argv, config *cfg) {
     else
       return -1;
   }
+  cfg->quick = quick;
   cfg->n = n > 0 ? n : quick ? 50 : 200;
   cfg->reps = reps > 0 ? reps : quick ? 3 : 7;
   return cfg->reps <= MAX_REPS ? 0 : -1;
@@ -379,7 +467,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   /* fork first: a start method that leaves a thread behind must not skew the fork figure. */
-  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) bench_method(methods[i], &cfg);
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+    bench_method(methods[i], &cfg);
+    if (methods[i] == MPROC_START_FORK) bench_many(&cfg);
+  }
 #ifdef HAVE_APR
   apr_terminate();
 #endif

@@ -27,9 +27,11 @@ static os_proc g_server = {0, OS_INVALID, 0, 0, 0, 0}; /* handle 0 would be stdi
 static int64_t g_owner;
 static uint64_t g_gen; /* bumped each time a server is installed */
 
-void mproc__forkserver_after_fork_child(void) {
-  mproc__os_close(g_ctl);
-  mproc__os_proc_release(&g_server);
+void mproc__forkserver_after_fork_child(mp_closer *c) {
+  if (g_ctl == OS_INVALID && g_server.pid == 0 && g_server.handle == OS_INVALID)
+    return; /* nothing to forget: write nothing */
+  mproc__closer_add(c, g_ctl);
+  mproc__closer_add(c, g_server.handle);
   g_ctl = OS_INVALID;
   memset(&g_server, 0, sizeof g_server);
   g_server.handle = OS_INVALID;
@@ -197,7 +199,11 @@ int mproc__forkserver_status(os_handle st, int64_t deadline, int *status) {
   mp_buf rec;
   mproc__buf_init(&rec);
   uint32_t type = 0;
-  int rc = mproc__rec_recv(st, &type, &rec, 64, deadline);
+  unsigned char head[16]; /* the whole FS_STATUS record: one read, as nothing else comes */
+  size_t got = 0;
+  int rc = mproc__os_chan_read(st, head, sizeof head, &got, deadline);
+  if (rc == 0)
+    rc = mproc__rec_recv_rest(st, head, got, &type, &rec, 64, deadline);
   *status = MPROC_EXIT_UNKNOWN;
   if (rc == 0 && type == MP_REC_FS_STATUS && rec.len == 4) {
     mp_rd r;
@@ -225,13 +231,6 @@ typedef struct fs_table {
 } fs_table;
 
 static void serve_exit(int code) { mproc__os_exit_now(code); }
-
-static void close_table(fs_table *t) {
-  for (size_t i = 0; i < t->n; i++) {
-    mproc__os_close(t->v[i].status);
-    mproc__os_close(t->v[i].proc.handle);
-  }
-}
 
 static void report_and_remove(fs_table *t, size_t i) {
   unsigned char b[4];
@@ -269,11 +268,19 @@ typedef struct fs_fork {
 
 static void run_server_child(void *arg) {
   fs_fork *f = arg;
-  mproc__os_close(f->ctl);
-  mproc__os_close(f->hs[1]);
-  close_table(f->t);
+  mp_closer c;
+  c.n = 0;
+  mproc__closer_add(&c, f->ctl);
+  mproc__closer_add(&c, f->hs[1]);
+  for (size_t i = 0; i < f->t->n; i++) { /* the server's other children */
+    mproc__closer_add(&c, f->t->v[i].status);
+    mproc__closer_add(&c, f->t->v[i].proc.handle);
+  }
+  mproc__closer_flush(&c);
   /* The connections arrived renumbered: the child maps them by position. */
-  mproc__child_main(f->hs[0], MPROC_START_FORKSERVER, f->hs + 2, f->nh - 2, NULL); /* no return */
+  mp_child_start cs = {f->hs[0], MPROC_START_FORKSERVER, f->hs + 2, f->nh - 2, NULL, NULL, 0,
+                       OS_INVALID};
+  mproc__child_main(&cs); /* no return */
 }
 
 /* hs: the child's channel, its status channel, then the connections it was passed. */

@@ -56,7 +56,7 @@ const void *mproc__get_blob(mp_rd *r, size_t *n);
 /* Records on a channel: u32 type, u64 payload length, payload. */
 enum {
   MP_REC_BOOT = 1,      /* parent -> child: everything the child needs */
-  MP_REC_READY = 2,     /* child -> parent: target resolved, user code starts */
+  MP_REC_READY = 2,     /* reserved: once "target resolved"; no longer sent */
   MP_REC_FAIL = 3,      /* child -> parent: mproc_fail message (i32 code, str) */
   MP_REC_CHILD_ERR = 4, /* child -> parent: bootstrap failed (i32 MPROC_E*, str) */
   MP_REC_EXIT = 5,      /* child -> parent: target returned (i32 code) */
@@ -69,6 +69,10 @@ int mproc__rec_send(os_handle h, uint32_t type, const void *payload, size_t n, i
 /* Reads one whole record. A record cut short by EOF is MPROC_EPEERGONE; EOF before the first
  * byte is MPROC_EEOF; payloads above max are MPROC_EPROTO. */
 int mproc__rec_recv(os_handle h, uint32_t *type, mp_buf *payload, uint64_t max, int64_t deadline);
+/* The same for a record whose first k bytes were read already (head; at most the whole
+ * record): reads the rest, if any. */
+int mproc__rec_recv_rest(os_handle h, const unsigned char *head, size_t k, uint32_t *type,
+                         mp_buf *payload, uint64_t max, int64_t deadline);
 
 /* --- args.c ------------------------------------------------------------------------------- */
 void mproc__args_encode(const mproc_args_t *a, mp_buf *b);
@@ -105,15 +109,42 @@ int mproc__target_decode(mp_rd *r, mp_target_ref *ref);
 /* MPROC_ENOTARGET (not loadable) or MPROC_EBUILDMISMATCH (different code there). */
 int mproc__target_resolve(const mp_target_ref *ref, mproc_target_fn *fn);
 
+/* --- closer.c: handles a fork child drops, closed together -------------------------------- */
+#define MP_CLOSER_MAX 256
+typedef struct mp_closer {
+  os_handle h[MP_CLOSER_MAX];
+  size_t n;
+} mp_closer;
+/* Adds h (OS_INVALID is ignored); a full set is closed first. */
+void mproc__closer_add(mp_closer *c, os_handle h);
+/* Closes everything added (each distinct handle once) and empties the set. */
+void mproc__closer_flush(mp_closer *c);
+
 /* --- boot.c: the child side, the same for every start method ------------------------------ */
 #define MP_BOOT_ENV "MPROC_BOOTSTRAP"
 /* BOOT records up to this size are sent before the child exists (fits any channel buffer). */
 #define MP_BOOT_PRESEND_MAX 4096
-/* Runs the target described by the BOOT record on chan; never returns. direct: under fork,
- * the target itself (the child is the parent's image: no lookup in the loader, whose locks
- * another thread may have held at the fork); NULL otherwise. */
-void mproc__child_main(os_handle chan, mproc_start_method method, const os_handle *handles,
-                   size_t nhandles, mproc_target_fn direct);
+/* How a child starts: its channel to the parent, the start method, the handles it was passed
+ * (renumbered, for forkserver; NULL when they kept their values) and, under fork, what it
+ * has in its copy of the parent's memory. */
+typedef struct mp_child_start {
+  os_handle chan;
+  mproc_start_method method;
+  const os_handle *handles;
+  size_t nhandles;
+  /* fork: the target itself (the child is the parent's image: no lookup in the loader, whose
+   * locks another thread may have held at the fork); NULL otherwise */
+  mproc_target_fn direct;
+  /* fork: the BOOT record as the parent encoded it, read from memory instead of the channel
+   * (the same record and the same decoding as every method; only the transport differs) */
+  const void *boot;
+  size_t boot_len;
+  os_handle drop; /* fork: the channel's parent end, closed with the other inherited handles */
+} mp_child_start;
+/* Runs the target described by the BOOT record; never returns. */
+void mproc__child_main(const mp_child_start *cs);
+/* fflush of stdout and stderr, skipped for a stream with nothing pending where that is known. */
+void mproc__flush_std(void);
 /* Fills the BOOT record for p (process.c provides the fields). */
 typedef struct mp_boot {
   mproc_start_method method;
@@ -143,7 +174,7 @@ int mproc__bootstrap_pending(void);
 
 /* --- process.c ---------------------------------------------------------------------------- */
 /* In a fresh fork child: forget the parent's children, close their handles. */
-void mproc__process_after_fork_child(void);
+void mproc__process_after_fork_child(mp_closer *c);
 /* In a child, from its BOOT record: its identity ("K", "K:J"), which its children's default
  * names extend (CPython: "Process-K:1"). */
 void mproc__process_set_identity(const char *ident);
@@ -167,7 +198,7 @@ int mproc__forkserver_status(os_handle status_chan, int64_t deadline, int *statu
 /* The server loop, entered from mproc_main; never returns. */
 void mproc__forkserver_serve(os_handle ctl);
 /* In a fork child: drop the client connection inherited from the parent. */
-void mproc__forkserver_after_fork_child(void);
+void mproc__forkserver_after_fork_child(mp_closer *c);
 
 /* shared.c: an integer element of the host's C type (1, 2, 4 or 8 bytes), zero-extended. */
 uint64_t mproc__load_uint(const unsigned char *p, size_t size);

@@ -82,7 +82,10 @@ int mproc_get_log_level(void) {
 }
 
 /* A fork child has only the forking thread: a lock another thread held stays free. */
-void mproc__log_after_fork_child(void) { MPROC__ATOMIC_STORE(&g_spin, 0, MPROC__ATOMIC_RELAXED); }
+void mproc__log_after_fork_child(void) {
+  if (MPROC__ATOMIC_LOAD(&g_spin, MPROC__ATOMIC_RELAXED) != 0) /* no write when free: a copy */
+    MPROC__ATOMIC_STORE(&g_spin, 0, MPROC__ATOMIC_RELAXED);
+}
 
 int mproc__log_inherit_level(void) { return mproc_get_log_level(); }
 

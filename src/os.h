@@ -96,6 +96,10 @@ int mproc__os_chan_send_handles(os_handle h, const void *buf, size_t n, const os
 int mproc__os_chan_recv_handles(os_handle h, void *buf, size_t n, size_t *got, os_handle *hs,
                          size_t cap, size_t *nh, int64_t deadline);
 int mproc__os_close(os_handle h); /* OS_INVALID is a no-op; EINTR counts as closed */
+/* Closes n valid handles given in ascending order, with one call per run of consecutive values
+ * where the system has one (Linux close_range): a fork child drops every handle it inherited
+ * from its parent's other children this way. */
+void mproc__os_close_sorted(const os_handle *h, size_t n);
 int mproc__os_set_inheritable(os_handle h, int inheritable);
 /* A second, non-inheritable handle to the same object (dup / DuplicateHandle). */
 int mproc__os_handle_dup(os_handle h, os_handle *out);
@@ -270,6 +274,10 @@ void mproc__os_proc_attach(os_proc *out, int64_t pid, os_handle handle);
  * reaping it (SIGCHLD=SIG_IGN, a host waitpid(-1)) gives status MPROC_EXIT_UNKNOWN unless the
  * kernel can still tell the status. For attached processes: waits for exit, status unknown. */
 int mproc__os_proc_wait(os_proc *p, int64_t deadline);
+/* A child of this process (any kind, ours or the host's) that has exited and waits to be
+ * reaped: its pid, not reaped by this call; 0 when there is none, so that looking at each child
+ * would find none; -1 when it cannot be told (the caller then looks at each). */
+int64_t mproc__os_exited_child(void);
 /* hard=0: SIGTERM / TerminateProcess(-15 mapping); hard=1: SIGKILL / TerminateProcess(-9).
  * Never signals a reaped pid. */
 int mproc__os_proc_signal(os_proc *p, int hard);

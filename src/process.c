@@ -142,6 +142,22 @@ static int copy_args(const mproc_args_t *src, mproc_args_t **dst) {
   return rc;
 }
 
+/* "<parent>:<k>", or "<k>" in the main process (parent ""): Python's identity. Written by hand
+ * rather than with snprintf, whose deep stack frame is one more page to copy after each fork. */
+static void make_ident(char out[64], const char *parent, unsigned k) {
+  char digits[12];
+  size_t nd = 0, n = strlen(parent); /* parent fits: g_ident holds at most 47 characters */
+  do
+    digits[nd++] = (char)('0' + k % 10);
+  while ((k /= 10) != 0);
+  memcpy(out, parent, n);
+  if (n > 0)
+    out[n++] = ':';
+  while (nd > 0)
+    out[n++] = digits[--nd];
+  out[n] = '\0';
+}
+
 int mproc_process_new(mproc_process_t **out, mproc_target_fn target, const mproc_args_t *args) {
   if (out == NULL || target == NULL)
     return MPROC_EINVAL;
@@ -156,12 +172,10 @@ int mproc_process_new(mproc_process_t **out, mproc_target_fn target, const mproc
   char name[80];
   mproc__os_global_lock();
   unsigned k = ++g_counter;
-  if (g_ident[0] != '\0')
-    snprintf(p->ident, sizeof p->ident, "%s:%u", g_ident, k);
-  else
-    snprintf(p->ident, sizeof p->ident, "%u", k);
+  make_ident(p->ident, g_ident, k);
   mproc__os_global_unlock();
-  snprintf(name, sizeof name, "Process-%s", p->ident);
+  memcpy(name, "Process-", 8);
+  memcpy(name + 8, p->ident, strlen(p->ident) + 1);
   int rc = mproc__target_locate(target, &p->ref);
   if (rc == 0)
     rc = (p->name = dup_str(name)) ? 0 : MPROC_ENOMEM;
@@ -275,7 +289,10 @@ static int check_start(mproc_process_t *p, mproc_start_method *m) {
 /* 1 in a child that dies with its parent (a daemon, or a process started inside one). */
 static int g_dies_with_parent;
 
-void mproc__process_set_dies_with_parent(int dies) { g_dies_with_parent = dies != 0; }
+void mproc__process_set_dies_with_parent(int dies) {
+  if (g_dies_with_parent != (dies != 0))
+    g_dies_with_parent = dies != 0;
+}
 
 /* A daemon dies with its parent, and so does everything started inside it, daemon or not:
  * "killed with its parent" must hold transitively, or a daemon killed with its parent would
@@ -296,31 +313,26 @@ static int start_spawn(mproc_process_t *p, os_handle child_end) {
   return mproc__os_proc_spawn(&req, &p->proc);
 }
 
-typedef struct fork_child {
-  mproc_process_t *p;
-  os_handle parent_end, child_end;
-} fork_child;
-
 static void run_fork_child(void *arg) {
-  fork_child *fc = arg; /* the parent's stack, copied with the rest of its memory */
-  mproc__os_close(fc->parent_end);
-  mproc__child_main(fc->child_end, MPROC_START_FORK, NULL, 0, fc->p->target); /* never returns */
+  /* The parent's stack, copied with the rest of its memory: the record is in it too. */
+  const mp_child_start *cs = arg;
+  mproc__child_main(cs); /* never returns */
 }
 
-static int start_fork(mproc_process_t *p, os_handle parent_end, os_handle child_end) {
-  fork_child fc = {p, parent_end, child_end};
-  return mproc__os_proc_fork(dies_with_parent(p), &p->proc, run_fork_child, &fc);
+static int start_fork(mproc_process_t *p, const os_handle ch[2], const mp_buf *boot) {
+  mp_child_start cs = {ch[1], MPROC_START_FORK, NULL, 0, p->target, boot->data, boot->len, ch[0]};
+  return mproc__os_proc_fork(dies_with_parent(p), &p->proc, run_fork_child, &cs);
 }
 
-static int create_child(mproc_process_t *p, mproc_start_method m, os_handle ch[2]) {
+static int create_child(mproc_process_t *p, mproc_start_method m, os_handle ch[2],
+                        const mp_buf *boot) {
   /* Python flushes both streams before every start: under fork, unflushed buffers would be
    * written twice, once by each process; under spawn and forkserver, what the parent printed
    * before the start would come out after the child's output. */
-  fflush(stdout);
-  fflush(stderr);
+  mproc__flush_std();
   switch (m) {
   case MPROC_START_FORK:
-    return start_fork(p, ch[0], ch[1]);
+    return start_fork(p, ch, boot);
   case MPROC_START_FORKSERVER:
   {
     os_handle hs[MP_MAX_PASSED_HANDLES];
@@ -383,14 +395,15 @@ int mproc_process_start(mproc_process_t *p) {
   os_handle ch[2] = {OS_INVALID, OS_INVALID};
   if ((rc = boot.err) != 0 || (rc = mproc__os_chan_pair(ch)) != 0)
     goto fail;
-  /* A small record fits the fresh channel's buffer: sending it before the child exists lets
-   * the child read it at once instead of sleeping until we get round to it (a cross-CPU
-   * wake-up costs more than the fork itself on a VM). */
-  int presend = boot.len <= MP_BOOT_PRESEND_MAX;
+  /* A forked child decodes the record from its copy of our memory. For the others, a small
+   * record fits the fresh channel's buffer: sending it before the child exists lets the child
+   * read it at once instead of sleeping until we get round to it (a cross-CPU wake-up costs
+   * more than the fork itself on a VM). */
+  int sent = m == MPROC_START_FORK, presend = !sent && boot.len <= MP_BOOT_PRESEND_MAX;
   if (presend &&
       (rc = mproc__rec_send(ch[0], MP_REC_BOOT, boot.data, boot.len, mproc__os_deadline(1000))))
     goto fail;
-  rc = create_child(p, m, ch);
+  rc = create_child(p, m, ch, &boot);
   log_start(p, m, rc);
   if (rc != 0)
     goto fail;
@@ -401,7 +414,8 @@ int mproc_process_start(mproc_process_t *p) {
   p->method = m;
   link_child(p);
   /* A large argument list streams while the child reads it. */
-  rc = presend ? 0 : mproc__rec_send(p->chan, MP_REC_BOOT, boot.data, boot.len, OS_NO_DEADLINE);
+  rc = sent || presend ? 0
+                       : mproc__rec_send(p->chan, MP_REC_BOOT, boot.data, boot.len, OS_NO_DEADLINE);
   mproc__buf_free(&boot);
   if (rc == MPROC_EPEERGONE)
     return 0; /* it started and died before reading what to run: join reports how */
@@ -438,8 +452,52 @@ static void take_record(mproc_process_t *p, uint32_t type, const mp_buf *rec) {
   }
 }
 
-/* Reads whatever the exited child left on its channel. */
+/* Whole records at the front of buf[0..n): each taken, *used set past the last one. 1 if the
+ * last was EXIT or CHILD_ERR (the child said all it will say). */
+static int take_records(mproc_process_t *p, const unsigned char *buf, size_t n, size_t *used) {
+  size_t pos = 0;
+  int last = 0;
+  while (n - pos >= 12) {
+    mp_rd r;
+    mproc__rd_init(&r, buf + pos, n - pos);
+    uint32_t type = mproc__get_u32(&r);
+    uint64_t len = mproc__get_u64(&r);
+    if (len > n - pos - 12)
+      break;
+    mp_buf rec = {(unsigned char *)buf + pos + 12, (size_t)len, (size_t)len, 0};
+    take_record(p, type, &rec);
+    last = type == MP_REC_EXIT || type == MP_REC_CHILD_ERR;
+    pos += 12 + (size_t)len;
+  }
+  *used = pos;
+  return last && pos == n;
+}
+
+/* The record whose first k bytes are in head (fewer than it has): read whole, then taken. */
+static int finish_record(mproc_process_t *p, const unsigned char *head, size_t k) {
+  mp_buf rec;
+  mproc__buf_init(&rec);
+  uint32_t type = 0;
+  int rc = mproc__rec_recv_rest(p->chan, head, k, &type, &rec, MP_REC_MAX_SMALL, 0);
+  if (rc == 0)
+    take_record(p, type, &rec);
+  mproc__buf_free(&rec);
+  return rc;
+}
+
+/* Reads whatever the exited child left on its channel. Usually that is one EXIT record: one
+ * read takes it, and its being last says nothing follows (a re-executed child may still run
+ * atexit handlers after it, which may report: its channel is read to the end). Anything more
+ * goes through the record reader. */
 static void drain_records(mproc_process_t *p) {
+  unsigned char buf[512];
+  size_t got = 0, used = 0;
+  if (mproc__os_chan_read(p->chan, buf, sizeof buf, &got, 0) != 0)
+    return;
+  if (take_records(p, buf, got, &used) && p->method != MPROC_START_SPAWN)
+    return;
+  if (used < got && finish_record(p, buf + used, got - used) != 0)
+    return;
   mp_buf rec;
   mproc__buf_init(&rec);
   uint32_t type;
@@ -530,8 +588,15 @@ static int collect(mproc_process_t *p) {
  * handle, it looks again with a bounded back-off. */
 static int poll_exit(mproc_process_t *p, int64_t deadline) {
   int64_t backoff_ms = 1;
+  /* Without a deadline, a wait on a handle that turns ready only at the exit (a pidfd or
+   * process handle, the forkserver's status channel) may come first: a look before it would
+   * mostly find the child still running, one system call for nothing. */
+  int wait_first = deadline == OS_NO_DEADLINE && state_of(p) == ST_STARTED &&
+                   (p->fs_status != OS_INVALID ||
+                    (p->proc.handle != OS_INVALID && !p->proc.exit_pipe));
   for (;;) {
-    int rc = collect(p);
+    int rc = wait_first ? MPROC_ETIMEDOUT : collect(p);
+    wait_first = 0;
     if (rc != MPROC_ETIMEDOUT)
       return rc;
     int64_t now = mproc__os_now_ns();
@@ -777,9 +842,47 @@ static int is_detached(mproc_process_t *p) {
   return d;
 }
 
+/* With every started child one of ours that only a wait reaps (none detached, none forked by
+ * the server), the kernel names the exited ones: each is collected alone, and the others are
+ * not even looked at. The list is only read: its pages are copies of the parent's in a fork
+ * child, and shared with the last child in the parent, so a write there costs a page copy.
+ * 1 when that is done; 0 when every child must be looked at (the host's own child is waiting to
+ * be reaped, or the OS cannot tell). */
+static int reap_named(void) {
+  for (;;) {
+    int plain = 1;
+    mproc__os_global_lock();
+    for (mproc_process_t *c = g_children; c && plain; c = c->next)
+      plain = !c->detached && (c->state != ST_STARTED || (c->proc.is_child && !c->proc.reaped &&
+                                                          c->fs_status == OS_INVALID));
+    int any = g_children != NULL;
+    mproc__os_global_unlock();
+    if (!any)
+      return 1;
+    int64_t pid = plain ? mproc__os_exited_child() : -1;
+    if (pid <= 0)
+      return pid == 0;
+    mproc_process_t *p = NULL;
+    mproc__os_global_lock();
+    for (mproc_process_t *c = g_children; c && !p; c = c->next)
+      if (c->state == ST_STARTED && c->proc.pid == pid)
+        p = c, p->refs++;
+    mproc__os_global_unlock();
+    if (p == NULL)
+      return 0; /* not ours: the host reaps it when it will */
+    int rc = collect(p);
+    unref(p);
+    if (rc != 0)
+      return 0;
+  }
+}
+
 /* Python's _cleanup: every child that has exited is reaped now, so a handle kept but never
- * joined leaves no zombie (its exit code stays readable); detached ones are forgotten. */
+ * joined leaves no zombie (its exit code stays readable); detached ones are forgotten. Each
+ * start does this; with many children running, looking at each costs a system call apiece. */
 static void reap_detached(void) {
+  if (reap_named())
+    return;
   mproc_process_t **v;
   size_t n = snapshot(&v);
   for (size_t i = 0; i < n; i++)
@@ -789,22 +892,29 @@ static void reap_detached(void) {
 }
 
 void mproc__process_set_identity(const char *ident) {
+  size_t n = strlen(ident);
+  n = n < sizeof g_ident - 1 ? n : sizeof g_ident - 1;
   mproc__os_global_lock();
-  snprintf(g_ident, sizeof g_ident, "%s", ident);
-  g_counter = 0; /* this child's own children count from 1 */
+  memcpy(g_ident, ident, n); /* not snprintf: a fork child runs as little code as it can */
+  g_ident[n] = '\0';
+  if (g_counter != 0)
+    g_counter = 0; /* this child's own children count from 1 */
   mproc__os_global_unlock();
 }
 
-void mproc__process_after_fork_child(void) {
+void mproc__process_after_fork_child(mp_closer *cl) {
   /* The parent's children are not ours: close our copies of their handles and forget them
-   * (the memory is the parent's copy-on-write image; leaking it is harmless). */
+   * (the memory is the parent's copy-on-write image; leaking it is harmless). Only what
+   * differs is written: every page written is one more copy. */
   for (mproc_process_t *c = g_children; c; c = c->next) {
-    mproc__os_close(c->chan);
-    mproc__os_close(c->fs_status);
-    mproc__os_close(c->proc.handle);
+    mproc__closer_add(cl, c->chan);
+    mproc__closer_add(cl, c->fs_status);
+    mproc__closer_add(cl, c->proc.handle);
   }
-  g_children = NULL;
-  g_atexit_done = 0;
+  if (g_children != NULL)
+    g_children = NULL;
+  if (g_atexit_done)
+    g_atexit_done = 0;
 }
 
 /* Python's _exit_function: terminate daemonic children, then join every child. Runs from

@@ -294,5 +294,6 @@ void mproc__queue_after_fork_child(void) {
     q->feeder_running = 0;
     q->ovf_head = q->ovf_tail = NULL; /* left as it is: not ours to free or send */
   }
-  g_overflowed = NULL;
+  if (g_overflowed != NULL)
+    g_overflowed = NULL;
 }

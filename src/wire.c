@@ -148,7 +148,24 @@ const void *mproc__get_blob(mp_rd *r, size_t *n) {
   return q;
 }
 
+/* A record small enough for the stack goes out without touching the heap: a fork child's
+ * EXIT record then writes no page it shares with its parent. */
+#define REC_STACK_MAX 256
+
+static void put_le(unsigned char *d, uint64_t v, int n) {
+  for (int i = 0; i < n; i++)
+    d[i] = (unsigned char)(v >> (8 * i));
+}
+
 int mproc__rec_send(os_handle h, uint32_t type, const void *payload, size_t n, int64_t deadline) {
+  if (n <= REC_STACK_MAX) {
+    unsigned char rec[12 + REC_STACK_MAX];
+    put_le(rec, type, 4);
+    put_le(rec + 4, n, 8);
+    if (n > 0)
+      memcpy(rec + 12, payload, n);
+    return mproc__os_chan_write(h, rec, 12 + n, deadline);
+  }
   mp_buf hdr;
   mproc__buf_init(&hdr);
   mproc__put_u32(&hdr, type);
@@ -188,6 +205,36 @@ static int read_exact(os_handle h, void *buf, size_t n, int64_t deadline, int at
     }
   }
   return 0;
+}
+
+int mproc__rec_recv_rest(os_handle h, const unsigned char *head, size_t k, uint32_t *type,
+                         mp_buf *payload, uint64_t max, int64_t deadline) {
+  unsigned char hdr[12];
+  size_t in_hdr = k < sizeof hdr ? k : sizeof hdr;
+  memcpy(hdr, head, in_hdr);
+  int rc = read_exact(h, hdr + in_hdr, sizeof hdr - in_hdr, deadline, in_hdr == 0);
+  if (rc != 0)
+    return rc;
+  mp_rd r;
+  mproc__rd_init(&r, hdr, sizeof hdr);
+  *type = mproc__get_u32(&r);
+  uint64_t n = mproc__get_u64(&r);
+  if (n > max || n > SIZE_MAX / 2 || k - in_hdr > n)
+    return MPROC_EPROTO;
+  payload->len = 0;
+  if ((rc = mproc__buf_reserve(payload, (size_t)n)) != 0)
+    return rc;
+  if (k > in_hdr)
+    memcpy(payload->data, head + in_hdr, k - in_hdr);
+  int64_t body_deadline = deadline;
+  if (deadline != OS_NO_DEADLINE && deadline < mproc__os_deadline(1000))
+    body_deadline = mproc__os_deadline(1000);
+  rc = read_exact(h, payload->data + (k - in_hdr), (size_t)n - (k - in_hdr), body_deadline, 0);
+  if (rc == MPROC_ETIMEDOUT || (rc == MPROC_EEOF && n > 0))
+    rc = MPROC_EPEERGONE;
+  if (rc == 0)
+    payload->len = (size_t)n;
+  return rc;
 }
 
 int mproc__rec_recv(os_handle h, uint32_t *type, mp_buf *payload, uint64_t max, int64_t deadline) {

@@ -36,8 +36,8 @@ static void warm_up(void) {
 }
 
 /* One round: a child is killed (SIGKILL or the stop ladder) at a random moment of its life —
- * during bootstrap, around READY, in its target, while it exits — or exits first. The parent
- * never hangs; the exit status is exactly one of the two outcomes; a lock it held is handed
+ * during bootstrap, as its target starts, in its target, while it exits — or exits first. The
+ * parent never hangs; the exit status is exactly one of the two outcomes; a lock it held is handed
  * on; nothing is left. */
 static void kill_round(int round) {
   mproc_lock_t *l;

@@ -308,6 +308,30 @@ TEST(fail_message, 30, ALL) {
   mproc_process_free(p);
 }
 
+/* Messages of every size around the parent's first read of the channel (512 bytes), then one
+ * of 4,000: each arrives whole, and the last one is what mproc_process_error says. */
+static int t_failing_long(const mproc_args_t *a) {
+  char msg[4001];
+  (void)a;
+  for (int n = 490; n <= 530; n += 4) {
+    memset(msg, 'a' + n % 26, (size_t)n);
+    msg[n] = '\0';
+    mproc_fail(1, "%s", msg);
+  }
+  memset(msg, 'z', 4000);
+  msg[4000] = '\0';
+  return mproc_fail(9, "%s", msg);
+}
+
+TEST(fail_message_long, 30, ALL) {
+  mproc_process_t *p = t_start(t_failing_long, NULL);
+  ASSERT_EQ(t_join_code(p), 9);
+  const char *msg = mproc_process_error(p);
+  ASSERT_TRUE(msg != NULL && strlen(msg) == 4000 && msg[0] == 'z' && msg[3999] == 'z');
+  ASSERT_OK(mproc_process_close(p));
+  mproc_process_free(p);
+}
+
 static int t_identity(const mproc_args_t *a) {
   int64_t parent;
   const char *name;

@@ -509,6 +509,53 @@ TEST(child_keeps_stdio, 30, POSIX_ALL) {
 #endif
 }
 
+/* --- signal dispositions ---------------------------------------------------------------------- */
+
+#ifndef _WIN32
+static void t_noop_handler(int sig) { (void)sig; }
+
+/* Bit k set: the k-th of SIGUSR1, SIGUSR2, SIGHUP, SIGPIPE is not at its default here. */
+static int t_dispositions(const mproc_args_t *a) {
+  static const int sigs[] = {SIGUSR1, SIGUSR2, SIGHUP, SIGPIPE};
+  int bits = 0;
+  (void)a;
+  for (int k = 0; k < 4; k++) {
+    struct sigaction cur;
+    if (sigaction(sigs[k], NULL, &cur) != 0 || cur.sa_handler != SIG_DFL)
+      bits |= 1 << k;
+  }
+  return bits;
+}
+#endif
+
+/* A child never runs the parent's handlers nor keeps what it ignores: every signal is at its
+ * default there, whichever way the parent set it, and set again between two starts. */
+TEST(child_signals_at_default, 30, POSIX_ALL) {
+#ifndef _WIN32
+  struct sigaction h, old[3];
+  memset(&h, 0, sizeof h);
+  h.sa_handler = t_noop_handler;
+  sigaction(SIGUSR1, &h, &old[0]);
+  h.sa_handler = SIG_IGN;
+  sigaction(SIGUSR2, &h, &old[1]);
+  for (int round = 0; round < 2; round++) {
+    mproc_process_t *p = t_start(t_dispositions, NULL);
+    ASSERT_EQ(t_join_code(p), 0);
+    ASSERT_OK(mproc_process_close(p));
+    mproc_process_free(p);
+    if (round > 0)
+      break;
+    h.sa_handler = t_noop_handler; /* changed between starts: the second child sees this */
+    sigaction(SIGHUP, &h, &old[2]);
+    h.sa_handler = SIG_IGN;
+    sigaction(SIGUSR1, &h, NULL);
+  }
+  sigaction(SIGUSR1, &old[0], NULL);
+  sigaction(SIGUSR2, &old[1], NULL);
+  sigaction(SIGHUP, &old[2], NULL);
+#endif
+}
+
 /* --- a lock held when the target returns ------------------------------------------------------ */
 
 static int t_lock_and_return(const mproc_args_t *a) {
@@ -812,12 +859,12 @@ static int sentinel_ready(mproc_process_t *p, int ms) {
 }
 #endif
 
-/* The sentinel means exit: not the READY record the child sends before its target runs. */
+/* The sentinel means exit: not the first record the child sends (mproc_fail, or EXIT). */
 TEST(sentinel_means_exit_without_pidfd, 60, POSIX_ALL) {
 #ifndef _WIN32
   setenv("MPROC_NO_PIDFD", "1", 1);
   mproc_process_t *p = start_sleeper(1500, 0);
-  ASSERT_TRUE(!sentinel_ready(p, 500)); /* READY came and went: still running */
+  ASSERT_TRUE(!sentinel_ready(p, 500)); /* still running */
   ASSERT_EQ(mproc_process_is_alive(p), 1);
   ASSERT_TRUE(sentinel_ready(p, 30000));
   ASSERT_EQ(t_join_code(p), 0);

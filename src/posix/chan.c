@@ -8,6 +8,9 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -59,11 +62,16 @@ static int wait_fd(int fd, short events, int64_t deadline) {
 /* Without a deadline the calls block in the kernel: one system call per transfer instead of
  * try / poll / retry, which costs ~15% of a cross-CPU round trip. With a deadline, poll()
  * bounds the wait. */
+/* Called through a pointer the loader fills in at startup: a forked child's one write (its
+ * EXIT record) is often the first send of the process, and a lazily bound call would cost every
+ * child a symbol lookup and a write to a page it shares with its parent. */
+static ssize_t (*const volatile send_fn)(int, const void *, size_t, int) = send;
+
 int mproc__os_chan_write(os_handle h, const void *buf, size_t n, int64_t deadline) {
   const char *p = buf;
   int flags = MSG_NOSIGNAL | (deadline == OS_NO_DEADLINE ? 0 : MSG_DONTWAIT);
   while (n > 0) {
-    ssize_t w = send((int)h, p, n, flags);
+    ssize_t w = send_fn((int)h, p, n, flags);
     if (w > 0) {
       p += w, n -= (size_t)w;
       continue;
@@ -228,6 +236,19 @@ int mproc__os_close(os_handle h) {
     return 0;
   close((int)h); /* EINTR: the fd is closed on Linux; never retry */
   return 0;
+}
+
+void mproc__os_close_sorted(const os_handle *h, size_t n) {
+  for (size_t i = 0, j; i < n; i = j) {
+    for (j = i + 1; j < n && h[j] == h[j - 1] + 1; j++)
+      ;
+#if defined(__linux__) && defined(SYS_close_range)
+    if (j - i > 1 && syscall(SYS_close_range, (unsigned)h[i], (unsigned)h[j - 1], 0u) == 0)
+      continue;
+#endif
+    for (size_t k = i; k < j; k++)
+      close((int)h[k]);
+  }
 }
 
 int mproc__os_set_inheritable(os_handle h, int inheritable) {

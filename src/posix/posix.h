@@ -16,9 +16,13 @@ int mproc__px_poll(struct pollfd *fds, nfds_t n, int64_t deadline);
 int mproc__px_starter_running(void);
 
 /* proc_common.c: the program's own path for spawn ("" when the system cannot tell), and every
- * signal handler back to its default in a fork child. */
+ * signal handler back to its default in a fork child. mproc__px_handled_signals, called in the
+ * parent with signals blocked, returns 1 with the signals not at their default (bit sig-1) when
+ * that set cannot change before the fork (no other thread); mproc__px_reset_signals resets those,
+ * or, given NULL, every signal it finds not at its default. */
 void mproc__px_self_exe(char *buf, size_t cap);
-void mproc__px_reset_signals(void);
+int mproc__px_handled_signals(uint64_t *mask);
+void mproc__px_reset_signals(const uint64_t *handled);
 
 /* ThreadSanitizer builds: some calls are replaced by ones its runtime intercepts. */
 #if defined(__SANITIZE_THREAD__)

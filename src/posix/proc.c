@@ -343,24 +343,25 @@ static int pidfd_open_(pid_t pid) {
 }
 
 static int fork_now(int die_with_parent, os_proc *out, int *in_child) {
-  pid_t parent = getpid();
+  pid_t parent = die_with_parent ? getpid() : 0;
   int exitp[2] = {-1, -1};
   if (no_pidfd() && pipe2(exitp, O_CLOEXEC) != 0)
     return mproc__os_last_error();
-  sigset_t all, old;
+  sigset_t all, old, none;
   sigfillset(&all);
+  sigemptyset(&none); /* here, not in the child: each call the child makes first costs it more */
   pthread_sigmask(SIG_SETMASK, &all, &old);
+  uint64_t handled = 0;
+  int known = mproc__px_handled_signals(&handled); /* read here: it costs the child far more */
   pid_t pid = fork();
   int err = errno;
   if (pid == 0) {
     if (exitp[0] >= 0)
       close(exitp[0]); /* the write end stays open until this process is gone */
-    mproc__px_reset_signals();
+    mproc__px_reset_signals(known ? &handled : NULL);
     /* The parent may have died between fork and prctl: PDEATHSIG would then never fire. */
     if (die_with_parent && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent))
       _exit(255);
-    sigset_t none;
-    sigemptyset(&none);
     pthread_sigmask(SIG_SETMASK, &none, NULL);
     *in_child = 1;
     return 0;
@@ -484,6 +485,18 @@ static int wait_child(os_proc *p, int64_t deadline) {
     }
   }
   return 0;
+}
+
+int64_t mproc__os_exited_child(void) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int rc;
+  do /* WNOWAIT: nothing is reaped, the host's children stay the host's */
+    rc = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0)
+    return errno == ECHILD ? 0 : -1;
+  return si.si_pid;
 }
 
 int mproc__os_proc_wait(os_proc *p, int64_t deadline) {

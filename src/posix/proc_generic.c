@@ -314,7 +314,7 @@ int mproc__os_proc_spawn(const os_spawn_req *req, os_proc *out) {
 /* The child's side right after fork: the atfork handler has dropped the parent's death pipe. */
 static void fork_child_setup(int exit_r, int pdeath) {
   close(exit_r); /* the write end stays open until this process is gone */
-  mproc__px_reset_signals();
+  mproc__px_reset_signals(NULL);
   if (pdeath >= 0)
     start_watcher(pdeath);
   sigset_t none;
@@ -417,6 +417,8 @@ static int attached_wait(os_proc *p, int64_t deadline) {
   p->status = MPROC_EXIT_UNKNOWN;
   return 0;
 }
+
+int64_t mproc__os_exited_child(void) { return -1; }
 
 int mproc__os_proc_wait(os_proc *p, int64_t deadline) {
   if (p == NULL || p->pid <= 0)

@@ -43,7 +43,11 @@ __attribute__((constructor)) static void lock_register(void) {
   pthread_atfork(lock_prepare, lock_parent, lock_child);
 }
 int mproc__os_init(void) { return 0; }
-void mproc__os_exit_now(int code) { _exit(code); }
+/* Called through a pointer the loader fills in at startup: a forked child would otherwise bind
+ * _exit lazily on its first call (the parent never calls it), a symbol lookup and a write to
+ * a page it shares with its parent, in every child. */
+static void (*const volatile exit_fn)(int) = _exit;
+void mproc__os_exit_now(int code) { exit_fn(code); }
 int64_t mproc__os_getpid(void) { return (int64_t)getpid(); }
 int64_t mproc__os_getppid(void) { return (int64_t)getppid(); }
 

@@ -286,6 +286,11 @@ int mproc__os_close(os_handle h) {
   return CloseHandle((HANDLE)h) ? 0 : mproc__os_last_error();
 }
 
+void mproc__os_close_sorted(const os_handle *h, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    mproc__os_close(h[i]);
+}
+
 int mproc__os_set_inheritable(os_handle h, int inheritable) {
   if (!SetHandleInformation((HANDLE)h, HANDLE_FLAG_INHERIT, inheritable ? HANDLE_FLAG_INHERIT : 0))
     return mproc__os_last_error();

@@ -368,6 +368,8 @@ static int map_exit_code(DWORD code) {
   return (int)code; /* NTSTATUS crashes (0xC0000005) come out negative, as in Python */
 }
 
+int64_t mproc__os_exited_child(void) { return -1; }
+
 int mproc__os_proc_wait(os_proc *p, int64_t deadline) {
   DWORD code;
   if (p->reaped)
