@@ -272,36 +272,33 @@ int mproc_args_parse(const mproc_args_t *a, const char *fmt, ...) {
   return rc;
 }
 
-int mproc_process_newf(mproc_process_t **out, mproc_target_fn target, const char *fmt, ...) {
+/* Process(target, args=(...)) with the list built from fmt; *out is NULL on failure. */
+static int vnewf(mproc_process_t **out, mproc_target_fn target, const char *fmt, va_list ap) {
   if (out == NULL || fmt == NULL)
     return MPROC_EINVAL;
   *out = NULL;
   mproc_args_t *a;
-  va_list ap;
-  va_start(ap, fmt);
   int rc = mproc_args_vbuild(&a, fmt, ap);
-  va_end(ap);
   if (rc == 0)
     rc = mproc_process_new(out, target, a);
   mproc_args_free(a);
   return rc;
 }
 
-int mproc_process_startf(mproc_process_t **out, mproc_target_fn target, const char *fmt, ...) {
-  if (out == NULL || fmt == NULL)
-    return MPROC_EINVAL;
-  *out = NULL;
-  mproc_args_t *a;
+int mproc_process_newf(mproc_process_t **out, mproc_target_fn target, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  int rc = mproc_args_vbuild(&a, fmt, ap);
+  int rc = vnewf(out, target, fmt, ap);
   va_end(ap);
-  if (rc == 0)
-    rc = mproc_process_new(out, target, a);
-  mproc_args_free(a);
-  if (rc == 0)
-    rc = mproc_process_start(*out);
-  if (rc != 0) {
+  return rc;
+}
+
+int mproc_process_startf(mproc_process_t **out, mproc_target_fn target, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = vnewf(out, target, fmt, ap);
+  va_end(ap);
+  if (rc == 0 && (rc = mproc_process_start(*out)) != 0) {
     mproc_process_free(*out);
     *out = NULL;
   }
